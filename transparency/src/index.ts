@@ -1,1 +1,33 @@
-export {};
+export { TransparencyError, type TransparencyErrorCode } from './error.js';
+export type {
+  ChainReceipt,
+  ConfirmedBlock,
+  LoggedRelease,
+  ReleaseEntry,
+  ReleaseFirmware,
+} from './chain/types.js';
+export { ReleaseLogWriter, type ReleaseLogWriterOptions } from './chain/writer.js';
+export { ChainReader, type ChainReaderOptions } from './chain/reader.js';
+export {
+  INSTALL_PREDICATE_TYPE,
+  installPredicateSchema,
+  parseInstallPredicate,
+  type InstallPredicate,
+  type InstallResult,
+} from './wire/install.js';
+export {
+  FIRMWARE_PREDICATE_TYPE,
+  firmwarePredicateSchema,
+  parseFirmwarePredicate,
+  type FirmwarePredicate,
+} from './wire/firmware.js';
+export type { AuditFinding, AuditReport, AuditSource } from './audit/source.js';
+export {
+  auditRepository,
+  type AuditChain,
+  type AuditOptions,
+  type AuditResult,
+  type VerifiedInstall,
+} from './audit/auditor.js';
+export { createHttpAuditSource, type HttpAuditSourceOptions } from './audit/http-source.js';
+export { sha256Hex } from './util/hex.js';

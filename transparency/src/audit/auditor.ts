@@ -1,0 +1,519 @@
+import { Metadata, MetadataKind, type Root, type Targets } from '@tufjs/models';
+import {
+  verifyFirmwareAttestation,
+  verifyStatementBundleDetailed,
+  type VerifiedStatementBundle,
+} from '@tufchain/keys';
+import { hardwareIdHash } from '@tufchain/contracts';
+import type { LoggedRelease } from '../chain/types.js';
+import { sha256Hex, normalizeHash32, isHash32 } from '../util/hex.js';
+import {
+  INSTALL_PREDICATE_TYPE,
+  parseInstallPredicate,
+  type InstallPredicate,
+} from '../wire/install.js';
+import { FIRMWARE_PREDICATE_TYPE } from '../wire/firmware.js';
+import type { AuditFinding, AuditReport, AuditSource } from './source.js';
+
+/** What the auditor needs from the chain; ChainReader provides it. */
+export interface AuditChain {
+  releases(): Promise<LoggedRelease[]>;
+  isRecalled?(digestOrMetadataHash: string): Promise<boolean>;
+}
+
+export interface AuditOptions {
+  chain: AuditChain;
+  source: AuditSource;
+  /** The root the auditor trusts on first use (normally 1.root.json), as JSON. */
+  trustedRoot: unknown;
+  vehicleCaPem?: string;
+  firmwareKey?: { publicKeyPem: string; keyId: string };
+}
+
+/** One verified install, as the auditor saw it. */
+export interface VerifiedInstall {
+  bundle: unknown;
+  predicate: InstallPredicate;
+  subjectDigest: string;
+  certificatePem: string;
+}
+
+export interface AuditResult extends AuditReport {
+  installs: VerifiedInstall[];
+}
+
+class Findings {
+  readonly list: AuditFinding[] = [];
+  error(code: string, message: string, subject?: string) {
+    this.list.push(
+      subject === undefined
+        ? { code, severity: 'error', message }
+        : { code, severity: 'error', message, subject },
+    );
+  }
+  warn(code: string, message: string, subject?: string) {
+    this.list.push(
+      subject === undefined
+        ? { code, severity: 'warning', message }
+        : { code, severity: 'warning', message, subject },
+    );
+  }
+}
+
+const errorMessage = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+function parseJson(bytes: Uint8Array): unknown {
+  return JSON.parse(Buffer.from(bytes).toString('utf8'));
+}
+
+/** Follows root rotations from the trusted root; each new root must be signed by old and new thresholds. */
+async function loadRootChain(
+  source: AuditSource,
+  trustedRoot: unknown,
+  findings: Findings,
+): Promise<Metadata<Root>[]> {
+  let current: Metadata<Root>;
+  try {
+    current = Metadata.fromJSON(MetadataKind.Root, trustedRoot as never);
+    current.verifyDelegate(MetadataKind.Root, current);
+  } catch (err) {
+    findings.error(
+      'TRUSTED_ROOT_INVALID',
+      `the trusted root does not verify: ${errorMessage(err)}`,
+    );
+    return [];
+  }
+  const chain = [current];
+  for (
+    let version = current.signed.version + 1;
+    version < current.signed.version + 10_000;
+    version++
+  ) {
+    let bytes: Uint8Array | null;
+    try {
+      bytes = await source.rootMetadata(version);
+    } catch (err) {
+      findings.error(
+        'AUDIT_SOURCE_UNAVAILABLE',
+        `root ${version}: ${errorMessage(err)}`,
+        `root:${version}`,
+      );
+      break;
+    }
+    if (!bytes) break;
+    try {
+      const next = Metadata.fromJSON(MetadataKind.Root, parseJson(bytes) as never);
+      if (next.signed.version !== version) throw new Error(`claims version ${next.signed.version}`);
+      current.verifyDelegate(MetadataKind.Root, next);
+      next.verifyDelegate(MetadataKind.Root, next);
+      chain.push(next);
+      current = next;
+    } catch (err) {
+      findings.error(
+        'ROOT_ROTATION_INVALID',
+        `root ${version} does not verify: ${errorMessage(err)}`,
+        `root:${version}`,
+      );
+      break;
+    }
+  }
+  return chain;
+}
+
+function verifyTargetsSignature(
+  roots: readonly Metadata<Root>[],
+  targets: Metadata<Targets>,
+): boolean {
+  for (let i = roots.length - 1; i >= 0; i--) {
+    try {
+      roots[i]!.verifyDelegate(MetadataKind.Targets, targets);
+      return true;
+    } catch {
+      // keys of another root version may have signed it
+    }
+  }
+  return false;
+}
+
+interface FirmwareTarget {
+  name: string;
+  sha256: string;
+  hardwareIds: string[];
+  releaseCounter: number | undefined;
+}
+
+function firmwareTargets(targets: Metadata<Targets>): FirmwareTarget[] {
+  const out: FirmwareTarget[] = [];
+  for (const [name, file] of Object.entries(targets.signed.targets)) {
+    const custom = (file.custom ?? {});
+    if (custom.kind === 'attestation') continue;
+    const sha256 = file.hashes.sha256;
+    if (!sha256 || !isHash32(sha256)) continue;
+    out.push({
+      name,
+      sha256: normalizeHash32(sha256),
+      hardwareIds: Array.isArray(custom.hardwareIds)
+        ? custom.hardwareIds.filter((h): h is string => typeof h === 'string')
+        : [],
+      releaseCounter: typeof custom.releaseCounter === 'number' ? custom.releaseCounter : undefined,
+    });
+  }
+  return out;
+}
+
+/** Reads the DSSE payload of a bundle without verifying it, to choose how to verify it. */
+export function peekStatement(
+  bundle: unknown,
+): { predicateType?: unknown; predicate?: unknown; subject?: unknown } | undefined {
+  try {
+    const payload = (bundle as { dsseEnvelope?: { payload?: string } }).dsseEnvelope?.payload;
+    if (typeof payload !== 'string') return undefined;
+    const statement = JSON.parse(Buffer.from(payload, 'base64').toString('utf8')) as unknown;
+    return statement && typeof statement === 'object' ? statement : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const plainHex = (h: string) => h.replace(/^0x/, '').toLowerCase();
+
+/** Verifies one install attestation bundle; returns the verified install or records findings. */
+export async function verifyInstallBundle(
+  bundle: unknown,
+  vehicleCaPem: string,
+  findings: Findings | null,
+  subject: string,
+): Promise<VerifiedInstall | null> {
+  const fail = (code: string, message: string) => {
+    findings?.error(code, message, subject);
+    return null;
+  };
+  // Verify at the time the vehicle says it finished (the signature covers that claim), so a
+  // certificate that expired since does not invalidate history.
+  const claimedAt = Date.parse(
+    String((peekStatement(bundle)?.predicate as { finishedAt?: unknown } | undefined)?.finishedAt),
+  );
+  let verified: VerifiedStatementBundle;
+  try {
+    verified = await verifyStatementBundleDetailed(
+      bundle,
+      { caCertificatePem: vehicleCaPem },
+      Number.isNaN(claimedAt) ? {} : { at: new Date(claimedAt) },
+    );
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? '';
+    return fail(
+      /CERTIFICATE/.test(code) ? 'VEHICLE_CERTIFICATE_INVALID' : 'ATTESTATION_SIGNATURE_INVALID',
+      `install attestation does not verify: ${errorMessage(err)}`,
+    );
+  }
+  const { statement, signer } = verified;
+  if (statement.predicateType !== INSTALL_PREDICATE_TYPE) {
+    return fail('ATTESTATION_WRONG_TYPE', `unexpected predicate type ${statement.predicateType}`);
+  }
+  let predicate: InstallPredicate;
+  try {
+    predicate = parseInstallPredicate(statement.predicate);
+  } catch (err) {
+    return fail('ATTESTATION_MALFORMED', errorMessage(err));
+  }
+  const subjectDigest = statement.subject[0]?.digest.sha256;
+  if (
+    !subjectDigest ||
+    !isHash32(subjectDigest) ||
+    plainHex(subjectDigest) !== plainHex(predicate.to.digest)
+  ) {
+    return fail('ATTESTATION_SUBJECT_MISMATCH', 'subject digest differs from predicate.to.digest');
+  }
+  if (signer.kind !== 'certificate')
+    return fail('ATTESTATION_MALFORMED', 'bundle carries no certificate');
+  if (plainHex(signer.vinCommitment) !== plainHex(predicate.vehicle.commitment)) {
+    return fail(
+      'VEHICLE_COMMITMENT_MISMATCH',
+      'predicate vehicle commitment differs from the certificate',
+    );
+  }
+  if (signer.ecuSerial !== predicate.ecu.serial) {
+    return fail('VEHICLE_COMMITMENT_MISMATCH', 'predicate ECU serial differs from the certificate');
+  }
+  const certificatePem = signer.certificatePem;
+  return { bundle, predicate, subjectDigest: normalizeHash32(subjectDigest), certificatePem };
+}
+
+/**
+ * Re-verifies the whole history: every chain event against the served metadata (hash, version,
+ * TUF signatures by keys of a root in the verified root chain), every served version against the
+ * chain, and every attestation against the vehicle CA and the logged firmware digests.
+ */
+export async function auditRepository(opts: AuditOptions): Promise<AuditResult> {
+  const findings = new Findings();
+  const stats: Record<string, number> = {
+    releasesLogged: 0,
+    targetsVersionsServed: 0,
+    targetsVerified: 0,
+    rootVersions: 0,
+    attestations: 0,
+    installsVerified: 0,
+    firmwareAttestationsVerified: 0,
+    vehicles: 0,
+  };
+
+  const releases = await opts.chain.releases();
+  stats.releasesLogged = releases.length;
+  const byVersion = new Map<number, LoggedRelease>();
+  const loggedMetadataHashes = new Set<string>();
+  const loggedFirmware = new Map<string, LoggedRelease>();
+  for (const r of releases) {
+    byVersion.set(r.metadataVersion, r);
+    loggedMetadataHashes.add(r.metadataHash);
+    for (const f of r.firmware) if (!loggedFirmware.has(f.digest)) loggedFirmware.set(f.digest, r);
+  }
+
+  const roots = await loadRootChain(opts.source, opts.trustedRoot, findings);
+  stats.rootVersions = roots.length;
+
+  const served = [...new Set(await opts.source.targetsVersions())].sort((a, b) => a - b);
+  stats.targetsVersionsServed = served.length;
+  const servedSet = new Set(served);
+  const last = served[served.length - 1] ?? 0;
+  for (let v = 1; v <= last; v++) {
+    if (!servedSet.has(v))
+      findings.warn(
+        'TARGETS_VERSION_MISSING',
+        `targets version ${v} is not served`,
+        `targets:${v}`,
+      );
+  }
+
+  const seenFirmware = new Set<string>();
+  for (const version of served) {
+    const subject = `targets:${version}`;
+    const logged = byVersion.get(version);
+    let bytes: Uint8Array;
+    try {
+      bytes = await opts.source.targetsMetadata(version);
+    } catch (err) {
+      findings.error(
+        'AUDIT_SOURCE_UNAVAILABLE',
+        `targets ${version}: ${errorMessage(err)}`,
+        subject,
+      );
+      continue;
+    }
+    const hash = sha256Hex(bytes);
+    if (!logged) {
+      findings.error(
+        'METADATA_NOT_LOGGED',
+        `targets version ${version} (${hash}) was served but never logged`,
+        subject,
+      );
+    } else if (logged.metadataHash !== hash) {
+      findings.error(
+        'METADATA_HASH_MISMATCH',
+        `served targets ${version} hashes to ${hash}, chain logged ${logged.metadataHash}`,
+        subject,
+      );
+    }
+    let targets: Metadata<Targets>;
+    try {
+      targets = Metadata.fromJSON(MetadataKind.Targets, parseJson(bytes) as never);
+    } catch (err) {
+      findings.error('TARGETS_MALFORMED', `targets ${version}: ${errorMessage(err)}`, subject);
+      continue;
+    }
+    if (targets.signed.version !== version) {
+      findings.error(
+        'TARGETS_VERSION_MISMATCH',
+        `file ${version}.targets.json claims version ${targets.signed.version}`,
+        subject,
+      );
+    }
+    if (roots.length > 0 && !verifyTargetsSignature(roots, targets)) {
+      findings.error(
+        'TARGETS_SIGNATURE_INVALID',
+        `targets ${version} is not signed by a threshold of targets keys of any trusted root`,
+        subject,
+      );
+    } else if (roots.length > 0) {
+      stats.targetsVerified = (stats.targetsVerified ?? 0) + 1;
+    }
+    const loggedDigests = new Map(logged?.firmware.map((f) => [f.digest, f]) ?? []);
+    for (const fw of firmwareTargets(targets)) {
+      if (seenFirmware.has(fw.sha256)) continue;
+      seenFirmware.add(fw.sha256);
+      if (!logged) continue;
+      const entry = loggedDigests.get(fw.sha256);
+      if (!entry) {
+        findings.error(
+          'FIRMWARE_NOT_LOGGED',
+          `${fw.name} (${fw.sha256}) added in targets ${version} is not in its chain entry`,
+          subject,
+        );
+        continue;
+      }
+      const loggedHw = new Set(
+        logged.firmware.filter((f) => f.digest === fw.sha256).map((f) => f.hardwareIdHash),
+      );
+      for (const hw of fw.hardwareIds) {
+        if (!loggedHw.has(hardwareIdHash(hw).toLowerCase())) {
+          findings.error(
+            'FIRMWARE_HARDWARE_MISMATCH',
+            `${fw.name}: hardware ID ${hw} is not in the chain entry`,
+            subject,
+          );
+        }
+      }
+      if (fw.releaseCounter !== undefined && fw.releaseCounter !== entry.version) {
+        findings.error(
+          'FIRMWARE_VERSION_MISMATCH',
+          `${fw.name}: releaseCounter ${fw.releaseCounter}, chain logged ${entry.version}`,
+          subject,
+        );
+      }
+    }
+  }
+  for (const r of releases) {
+    if (!servedSet.has(r.metadataVersion)) {
+      findings.error(
+        'RELEASE_NOT_SERVED',
+        `chain entry for targets ${r.metadataVersion} (${r.metadataHash}) is not served`,
+        `targets:${r.metadataVersion}`,
+      );
+    }
+  }
+
+  const installs: VerifiedInstall[] = [];
+  const bundles = await opts.source.attestations();
+  stats.attestations = bundles.length;
+  for (const [i, bundle] of bundles.entries()) {
+    const subject = `attestation:${i}`;
+    const peeked = peekStatement(bundle);
+    const type = peeked?.predicateType;
+    if (type === FIRMWARE_PREDICATE_TYPE) {
+      if (!opts.firmwareKey) {
+        findings.warn(
+          'FIRMWARE_KEY_MISSING',
+          'a firmware attestation was skipped: no firmware key given',
+          subject,
+        );
+        continue;
+      }
+      const claimed = (bundle as never as { dsseEnvelope: { payload: string } }).dsseEnvelope
+        .payload;
+      const stmt = JSON.parse(Buffer.from(claimed, 'base64').toString('utf8')) as {
+        subject?: { digest?: { sha256?: string } }[];
+      };
+      const sha = stmt.subject?.[0]?.digest?.sha256 ?? '';
+      try {
+        await verifyFirmwareAttestation(bundle, opts.firmwareKey, { sha256: plainHex(sha) });
+        stats.firmwareAttestationsVerified = (stats.firmwareAttestationsVerified ?? 0) + 1;
+        if (!isHash32(sha) || !loggedFirmware.has(normalizeHash32(sha))) {
+          findings.error(
+            'ATTESTED_FIRMWARE_NOT_LOGGED',
+            `firmware ${sha} is attested but never logged`,
+            subject,
+          );
+        }
+      } catch (err) {
+        findings.error(
+          'ATTESTATION_SIGNATURE_INVALID',
+          `firmware attestation does not verify: ${errorMessage(err)}`,
+          subject,
+        );
+      }
+      continue;
+    }
+    if (!opts.vehicleCaPem) {
+      findings.warn(
+        'VEHICLE_CA_MISSING',
+        'an install attestation was skipped: no vehicle CA given',
+        subject,
+      );
+      continue;
+    }
+    const install = await verifyInstallBundle(bundle, opts.vehicleCaPem, findings, subject);
+    if (!install) continue;
+    stats.installsVerified = (stats.installsVerified ?? 0) + 1;
+    installs.push(install);
+    const p = install.predicate;
+    if (!loggedFirmware.has(install.subjectDigest)) {
+      findings.error(
+        'INSTALLED_DIGEST_NOT_LOGGED',
+        `vehicle ${p.vehicle.commitment} installed ${install.subjectDigest}, never logged`,
+        subject,
+      );
+    }
+    if (
+      !isHash32(p.metadata.targetsHash) ||
+      !loggedMetadataHashes.has(normalizeHash32(p.metadata.targetsHash))
+    ) {
+      findings.error(
+        'INSTALL_METADATA_NOT_LOGGED',
+        `install refers to targets metadata that was never logged`,
+        subject,
+      );
+    }
+    if (p.result === 'SUCCESS' && opts.chain.isRecalled) {
+      try {
+        if (await opts.chain.isRecalled(install.subjectDigest)) {
+          findings.error(
+            'RECALLED_FIRMWARE_INSTALLED',
+            `vehicle ${p.vehicle.commitment} installed recalled firmware ${install.subjectDigest}`,
+            subject,
+          );
+        }
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'UNSUPPORTED_BY_CONTRACT') throw err;
+      }
+    }
+  }
+
+  const byVehicle = groupInstallsByVehicle(installs);
+  stats.vehicles = byVehicle.size;
+  for (const [commitment, list] of byVehicle) {
+    const counters = new Set<string>();
+    for (const [i, inst] of list.entries()) {
+      const cur = inst.predicate;
+      const counterKey = `${cur.ecu.serial}:${cur.counter}`;
+      if (counters.has(counterKey)) {
+        findings.error(
+          'ATTESTATION_COUNTER_REUSED',
+          `vehicle ${commitment}: ECU ${cur.ecu.serial} used report counter ${cur.counter} twice`,
+          `vehicle:${commitment}`,
+        );
+      }
+      counters.add(counterKey);
+      const prev = list[i - 1]?.predicate;
+      if (prev && cur.odometerKm < prev.odometerKm) {
+        findings.error(
+          'ODOMETER_DECREASED',
+          `vehicle ${commitment}: odometer went from ${prev.odometerKm} km (${prev.finishedAt}) to ${cur.odometerKm} km (${cur.finishedAt})`,
+          `vehicle:${commitment}`,
+        );
+      }
+    }
+  }
+
+  return { findings: findings.list, stats, installs };
+}
+
+/** Installs per vehicle commitment, ordered by finish time, then report counter. */
+export function groupInstallsByVehicle(
+  installs: readonly VerifiedInstall[],
+): Map<string, VerifiedInstall[]> {
+  const out = new Map<string, VerifiedInstall[]>();
+  for (const inst of installs) {
+    const key = plainHex(inst.predicate.vehicle.commitment);
+    const list = out.get(key) ?? [];
+    list.push(inst);
+    out.set(key, list);
+  }
+  for (const list of out.values()) {
+    list.sort(
+      (a, b) =>
+        Date.parse(a.predicate.finishedAt) - Date.parse(b.predicate.finishedAt) ||
+        a.predicate.counter - b.predicate.counter,
+    );
+  }
+  return out;
+}

@@ -1,0 +1,77 @@
+import { TransparencyError } from '../error.js';
+import type { AuditSource } from './source.js';
+
+export interface HttpAuditSourceOptions {
+  timeoutMs?: number;
+  fetch?: typeof globalThis.fetch;
+}
+
+/** An AuditSource over the update server's public, unauthenticated routes. */
+export function createHttpAuditSource(
+  baseUrl: string,
+  opts: HttpAuditSourceOptions = {},
+): AuditSource {
+  const base = baseUrl.replace(/\/+$/, '');
+  const doFetch = opts.fetch ?? globalThis.fetch;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+
+  async function get(path: string, allow404 = false): Promise<Response | null> {
+    let res: Response;
+    try {
+      res = await doFetch(`${base}${path}`, { signal: AbortSignal.timeout(timeoutMs) });
+    } catch (err) {
+      throw new TransparencyError('AUDIT_SOURCE_UNAVAILABLE', `GET ${path} failed`, { cause: err });
+    }
+    if (allow404 && res.status === 404) {
+      await res.body?.cancel();
+      return null;
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new TransparencyError('AUDIT_SOURCE_UNAVAILABLE', `GET ${path} answered ${res.status}`);
+    }
+    return res;
+  }
+
+  async function json(path: string): Promise<unknown> {
+    const res = (await get(path))!;
+    try {
+      return await res.json();
+    } catch (err) {
+      throw new TransparencyError('AUDIT_SOURCE_UNAVAILABLE', `GET ${path} answered invalid JSON`, {
+        cause: err,
+      });
+    }
+  }
+
+  return {
+    async targetsVersions() {
+      const body = (await json('/api/v1/audit/targets-versions')) as { versions?: unknown };
+      if (
+        !Array.isArray(body.versions) ||
+        !body.versions.every((v) => Number.isSafeInteger(v) && (v as number) > 0)
+      ) {
+        throw new TransparencyError(
+          'AUDIT_SOURCE_UNAVAILABLE',
+          'targets-versions answer is malformed',
+        );
+      }
+      return body.versions as number[];
+    },
+    async targetsMetadata(version) {
+      const res = (await get(`/metadata/${version}.targets.json`))!;
+      return new Uint8Array(await res.arrayBuffer());
+    },
+    async rootMetadata(version) {
+      const res = await get(`/metadata/${version}.root.json`, true);
+      return res ? new Uint8Array(await res.arrayBuffer()) : null;
+    },
+    async attestations() {
+      const body = (await json('/api/v1/attestations')) as { attestations?: unknown };
+      if (!Array.isArray(body.attestations)) {
+        throw new TransparencyError('AUDIT_SOURCE_UNAVAILABLE', 'attestations answer is malformed');
+      }
+      return body.attestations as unknown[];
+    },
+  };
+}

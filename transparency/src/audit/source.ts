@@ -1,0 +1,23 @@
+/** Where the auditor reads the repository's history from (the server's public routes, or files). */
+export interface AuditSource {
+  /** Every top-level targets version the repository has ever served. */
+  targetsVersions(): Promise<number[]>;
+  /** The exact bytes of `{version}.targets.json`. */
+  targetsMetadata(version: number): Promise<Uint8Array>;
+  /** The exact bytes of `{version}.root.json`, or null when that version does not exist. */
+  rootMetadata(version: number): Promise<Uint8Array | null>;
+  /** Every install (and firmware) attestation bundle the repository has received. */
+  attestations(): Promise<unknown[]>;
+}
+
+export interface AuditFinding {
+  code: string;
+  severity: 'error' | 'warning';
+  message: string;
+  subject?: string;
+}
+
+export interface AuditReport {
+  findings: AuditFinding[];
+  stats: Record<string, number>;
+}

@@ -1,0 +1,230 @@
+import { getAddress } from 'ethers';
+import { hardwareIdHash } from '@tufchain/contracts';
+import { TransparencyError } from '../error.js';
+import { normalizeHash32 } from '../util/hex.js';
+import {
+  decodeReleaseLogged,
+  releaseLoggedTopics,
+  tufchainLogInterface,
+  type DecodedRelease,
+} from './abi.js';
+import { agree, askAll, quorumFloor } from './quorum.js';
+import { RpcEndpoint, type RpcLog } from './rpc.js';
+import type { ConfirmedBlock, LoggedRelease } from './types.js';
+
+export interface ChainReaderOptions {
+  rpcUrls: string[];
+  /** How many endpoints must give the same answer. */
+  quorum: number;
+  contractAddress: string;
+  /** Depth an entry's block must reach (its own block counts as one). */
+  confirmations: number;
+  /** When set, every endpoint must serve this chain. */
+  chainId?: number;
+  /** First block to scan for events (the contract's deployment block). */
+  fromBlock?: number;
+  /** Per-request timeout. */
+  timeoutMs?: number;
+  /** Largest block range per eth_getLogs request. */
+  maxBlockRange?: number;
+}
+
+type FoundRelease = Omit<LoggedRelease, 'confirmations'>;
+
+function toFound(log: RpcLog, decoded: DecodedRelease): FoundRelease {
+  return {
+    ...decoded,
+    txHash: log.transactionHash,
+    blockNumber: log.blockNumber,
+    blockHash: log.blockHash,
+  };
+}
+
+/**
+ * Reads the TufchainLog contract through k-of-n RPC endpoints. An answer counts only when
+ * `quorum` endpoints give exactly the same one (entry, block number and block hash).
+ */
+export class ChainReader {
+  readonly #endpoints: RpcEndpoint[];
+  readonly #quorum: number;
+  readonly #address: string;
+  readonly #confirmations: number;
+  readonly #fromBlock: number;
+  readonly #maxBlockRange: number;
+  readonly chainId: number | undefined;
+
+  constructor(opts: ChainReaderOptions) {
+    if (opts.rpcUrls.length === 0) throw new TransparencyError('INVALID_CONFIG', 'no RPC URLs');
+    if (!Number.isInteger(opts.quorum) || opts.quorum < 1 || opts.quorum > opts.rpcUrls.length) {
+      throw new TransparencyError(
+        'INVALID_CONFIG',
+        'quorum must be between 1 and the number of RPC URLs',
+      );
+    }
+    if (!Number.isInteger(opts.confirmations) || opts.confirmations < 1) {
+      throw new TransparencyError('INVALID_CONFIG', 'confirmations must be >= 1');
+    }
+    this.#endpoints = opts.rpcUrls.map(
+      (url) => new RpcEndpoint(url, { chainId: opts.chainId, timeoutMs: opts.timeoutMs ?? 10_000 }),
+    );
+    this.#quorum = opts.quorum;
+    this.#address = getAddress(opts.contractAddress).toLowerCase();
+    this.#confirmations = opts.confirmations;
+    this.#fromBlock = opts.fromBlock ?? 0;
+    this.#maxBlockRange = opts.maxBlockRange ?? 100_000;
+    this.chainId = opts.chainId;
+  }
+
+  get confirmations(): number {
+    return this.#confirmations;
+  }
+
+  get contractAddress(): string {
+    return this.#address;
+  }
+
+  /** The confirmed on-chain entry for exactly this targets metadata hash. */
+  async findRelease(metadataHash: string): Promise<LoggedRelease> {
+    const hash = normalizeHash32(metadataHash, 'metadataHash');
+    const topics = releaseLoggedTopics(hash);
+    const outcomes = await askAll(this.#endpoints, async (ep) => {
+      const head = await ep.blockNumber();
+      const logs = (
+        await ep.logs({ address: this.#address, topics, fromBlock: this.#fromBlock, toBlock: head })
+      ).filter((l) => !l.removed);
+      const log = logs[0];
+      if (!log) return { head, found: null };
+      const block = await ep.block(log.blockNumber);
+      if (!block || block.hash !== log.blockHash) {
+        throw new TransparencyError(
+          'RPC_UNAVAILABLE',
+          `${ep.url} returned a log from a non-canonical block`,
+        );
+      }
+      const decoded = decodeReleaseLogged(log);
+      if (decoded.metadataHash !== hash) {
+        throw new TransparencyError(
+          'RPC_UNAVAILABLE',
+          `${ep.url} returned a log for another metadata hash`,
+        );
+      }
+      return { head, found: toFound(log, decoded) };
+    });
+    const group = agree(outcomes, this.#quorum, (a) => JSON.stringify(a.found), 'findRelease');
+    const found = group[0]!.found;
+    if (!found) {
+      throw new TransparencyError('METADATA_NOT_LOGGED', `metadata ${hash} is not logged on chain`);
+    }
+    const head = quorumFloor(
+      group.map((a) => a.head),
+      this.#quorum,
+    );
+    const confirmations = head - found.blockNumber + 1;
+    if (confirmations < this.#confirmations) {
+      throw new TransparencyError(
+        'NOT_CONFIRMED',
+        `metadata ${hash} has ${confirmations} of ${this.#confirmations} confirmations`,
+      );
+    }
+    return { ...found, confirmations };
+  }
+
+  /** Every confirmed release, in chain order, replayed from eth_getLogs alone. */
+  async releases(): Promise<LoggedRelease[]> {
+    const { head, confirmedHead } = await this.#confirmedHead();
+    if (confirmedHead < this.#fromBlock) return [];
+    const topics = releaseLoggedTopics();
+    const outcomes = await askAll(this.#endpoints, async (ep) => {
+      const all: RpcLog[] = [];
+      for (let from = this.#fromBlock; from <= confirmedHead; from += this.#maxBlockRange) {
+        const to = Math.min(confirmedHead, from + this.#maxBlockRange - 1);
+        all.push(
+          ...(await ep.logs({ address: this.#address, topics, fromBlock: from, toBlock: to })),
+        );
+      }
+      return all
+        .filter((l) => !l.removed)
+        .sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex)
+        .map((l) => toFound(l, decodeReleaseLogged(l)));
+    });
+    const group = agree(outcomes, this.#quorum, (a) => JSON.stringify(a), 'releases');
+    return group[0]!.map((r) => ({ ...r, confirmations: head - r.blockNumber + 1 }));
+  }
+
+  /**
+   * The latest block that is `confirmations` deep, agreed by the quorum. Its timestamp is a
+   * trusted lower bound on the current time.
+   */
+  async trustedTime(): Promise<ConfirmedBlock> {
+    const { confirmedHead } = await this.#confirmedHead();
+    const outcomes = await askAll(this.#endpoints, (ep) => ep.block(confirmedHead));
+    const group = agree(
+      outcomes,
+      this.#quorum,
+      (b) => (b ? `${b.hash}:${b.timestamp}` : 'none'),
+      'trustedTime',
+    );
+    const block = group[0];
+    if (!block)
+      throw new TransparencyError('QUORUM_DISAGREES', `no endpoint has block ${confirmedHead}`);
+    return { blockNumber: block.number, blockHash: block.hash, timestamp: block.timestamp };
+  }
+
+  /** Whether a firmware digest or a targets metadata hash has been recalled on chain. */
+  async isRecalled(digestOrMetadataHash: string): Promise<boolean> {
+    const hash = normalizeHash32(digestOrMetadataHash, 'digest');
+    const [out] = await this.callView('isRecalled', [hash]);
+    return Boolean(out);
+  }
+
+  /** The on-chain anti-rollback floor (minimum releaseCounter) for a hardware ID; 0 when unset. */
+  async minimumVersion(hardwareId: string): Promise<number> {
+    const [out] = await this.callView('minimumVersion', [hardwareIdHash(hardwareId)]);
+    return Number(out);
+  }
+
+  /** Calls a view function of the contract at the confirmed head, agreed by the quorum. */
+  async callView(name: string, args: unknown[]): Promise<unknown[]> {
+    const fragment = tufchainLogInterface.getFunction(name);
+    if (!fragment) {
+      throw new TransparencyError(
+        'UNSUPPORTED_BY_CONTRACT',
+        `the contract has no ${name} function`,
+      );
+    }
+    const data = tufchainLogInterface.encodeFunctionData(fragment, args);
+    const { confirmedHead } = await this.#confirmedHead();
+    const outcomes = await askAll(this.#endpoints, (ep) =>
+      ep.call(this.#address, data, confirmedHead),
+    );
+    const group = agree(outcomes, this.#quorum, (r) => r, name);
+    try {
+      return tufchainLogInterface.decodeFunctionResult(fragment, group[0]!).toArray() as unknown[];
+    } catch (err) {
+      throw new TransparencyError('RPC_UNAVAILABLE', `undecodable ${name} result`, { cause: err });
+    }
+  }
+
+  /** The head a quorum has reached, and the latest block that is `confirmations` deep from it. */
+  async #confirmedHead(): Promise<{ head: number; confirmedHead: number }> {
+    const outcomes = await askAll(this.#endpoints, (ep) => ep.blockNumber());
+    const heads = outcomes.filter((o) => o.ok).map((o) => (o as { value: number }).value);
+    if (heads.length < this.#quorum) {
+      agree(outcomes, this.#quorum, String, 'blockNumber'); // throws RPC_UNAVAILABLE with the cause
+    }
+    const head = quorumFloor(heads, this.#quorum);
+    const confirmedHead = head - this.#confirmations + 1;
+    if (confirmedHead < 0) {
+      throw new TransparencyError(
+        'NOT_CONFIRMED',
+        'the chain is shorter than the confirmation depth',
+      );
+    }
+    return { head, confirmedHead };
+  }
+
+  /** Releases the underlying providers. */
+  destroy(): void {
+    for (const ep of this.#endpoints) ep.destroy();
+  }
+}

@@ -1,0 +1,38 @@
+export interface ReleaseFirmware {
+  /** `0x` + sha256 hex of the image bytes. */
+  digest: string;
+  /** Plain hardware ID string; it is hashed (keccak256 of UTF-8) before it goes on chain. */
+  hardwareId: string;
+  /** The release's monotonic releaseCounter. */
+  version: number;
+}
+
+export interface ReleaseEntry {
+  /** Top-level targets `signed.version`. */
+  metadataVersion: number;
+  /** `0x` + sha256 hex of the exact bytes of `{version}.targets.json`. */
+  metadataHash: string;
+  firmware: ReleaseFirmware[];
+}
+
+export interface ChainReceipt {
+  txHash: string;
+  blockNumber: number;
+  blockHash: string;
+}
+
+export interface LoggedRelease extends ChainReceipt {
+  metadataVersion: number;
+  metadataHash: string;
+  publisher: string;
+  /** Blocks including the entry's block, as agreed by the quorum when it was read. */
+  confirmations: number;
+  firmware: { digest: string; hardwareIdHash: string; version: number }[];
+}
+
+export interface ConfirmedBlock {
+  blockNumber: number;
+  blockHash: string;
+  /** Unix seconds. */
+  timestamp: number;
+}

@@ -1,0 +1,82 @@
+import { Contract, type ContractTransactionResponse, type Signer } from 'ethers';
+import { hardwareIdHash } from '@tufchain/contracts';
+import { TransparencyError } from '../error.js';
+import { normalizeHash32 } from '../util/hex.js';
+import { tufchainLogInterface } from './abi.js';
+import { mapChainError } from './errors.js';
+import type { ChainReceipt, ReleaseEntry } from './types.js';
+import { waitForConfirmations } from './wait.js';
+
+export interface ReleaseLogWriterOptions {
+  signer: Signer;
+  contractAddress: string;
+  /** Blocks the entry's block must be deep (1 = mined) before logRelease resolves. */
+  confirmations: number;
+  pollIntervalMs?: number;
+  timeoutMs?: number;
+}
+
+function validateEntry(entry: ReleaseEntry) {
+  if (!Number.isSafeInteger(entry.metadataVersion) || entry.metadataVersion < 1) {
+    throw new TransparencyError('INVALID_ENTRY', 'metadataVersion must be a positive integer');
+  }
+  const firmware = entry.firmware.map((f) => {
+    if (!Number.isSafeInteger(f.version) || f.version < 0) {
+      throw new TransparencyError(
+        'INVALID_ENTRY',
+        'firmware version must be a non-negative integer',
+      );
+    }
+    if (typeof f.hardwareId !== 'string' || f.hardwareId.length === 0) {
+      throw new TransparencyError('INVALID_ENTRY', 'hardwareId must be a non-empty string');
+    }
+    return {
+      digest: normalizeHash32(f.digest, 'firmware digest'),
+      hardwareId: hardwareIdHash(f.hardwareId),
+      version: BigInt(f.version),
+    };
+  });
+  return {
+    metadataVersion: BigInt(entry.metadataVersion),
+    metadataHash: normalizeHash32(entry.metadataHash, 'metadataHash'),
+    firmware,
+  };
+}
+
+/** Logs releases to the TufchainLog contract (publisher role). */
+export class ReleaseLogWriter {
+  readonly #signer: Signer;
+  readonly #contract: Contract;
+  readonly #wait: { confirmations: number; pollIntervalMs: number; timeoutMs: number };
+
+  constructor(opts: ReleaseLogWriterOptions) {
+    if (!Number.isInteger(opts.confirmations) || opts.confirmations < 1) {
+      throw new TransparencyError('INVALID_CONFIG', 'confirmations must be >= 1');
+    }
+    if (!opts.signer.provider)
+      throw new TransparencyError('INVALID_CONFIG', 'signer has no provider');
+    this.#signer = opts.signer;
+    this.#contract = new Contract(opts.contractAddress, tufchainLogInterface, opts.signer);
+    this.#wait = {
+      confirmations: opts.confirmations,
+      pollIntervalMs: opts.pollIntervalMs ?? 500,
+      timeoutMs: opts.timeoutMs ?? 300_000,
+    };
+  }
+
+  /** Sends logRelease and resolves once the entry is `confirmations` blocks deep. */
+  async logRelease(entry: ReleaseEntry): Promise<ChainReceipt> {
+    const args = validateEntry(entry);
+    let tx: ContractTransactionResponse;
+    try {
+      tx = (await this.#contract.getFunction('logRelease')(
+        args.metadataVersion,
+        args.metadataHash,
+        args.firmware,
+      )) as ContractTransactionResponse;
+    } catch (err) {
+      throw mapChainError(err, 'logRelease');
+    }
+    return waitForConfirmations(this.#signer.provider!, tx, this.#wait);
+  }
+}

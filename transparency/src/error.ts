@@ -1,0 +1,54 @@
+export type TransparencyErrorCode =
+  // chain reader / writer
+  | 'METADATA_NOT_LOGGED'
+  | 'NOT_CONFIRMED'
+  | 'QUORUM_DISAGREES'
+  | 'RPC_UNAVAILABLE'
+  | 'CHAIN_ID_MISMATCH'
+  | 'VERSION_NOT_INCREASING'
+  | 'NOT_PUBLISHER'
+  | 'NOT_LOG_OPERATOR'
+  | 'NOT_ADMIN'
+  | 'TX_REVERTED'
+  | 'TX_TIMEOUT'
+  | 'FEE_TOO_HIGH'
+  | 'INVALID_ENTRY'
+  | 'INVALID_HASH'
+  | 'INVALID_CONFIG'
+  | 'UNSUPPORTED_BY_CONTRACT'
+  // wire formats
+  | 'MALFORMED_ATTESTATION'
+  | 'MALFORMED_PREDICATE'
+  // merkle
+  | 'INDEX_OUT_OF_RANGE'
+  | 'TREE_SIZE_INVALID'
+  | 'INCLUSION_PROOF_INVALID'
+  | 'CONSISTENCY_PROOF_INVALID'
+  // log storage
+  | 'LOG_CORRUPT'
+  | 'ENTRY_NOT_FOUND'
+  // signed notes / checkpoints
+  | 'MALFORMED_NOTE'
+  | 'MALFORMED_CHECKPOINT'
+  | 'MALFORMED_KEY'
+  | 'NOTE_UNSIGNED_BY_TRUSTED_KEY'
+  | 'NOTE_SIGNATURE_INVALID'
+  | 'ORIGIN_MISMATCH'
+  // anchoring and proof bundles
+  | 'ANCHOR_REJECTED'
+  | 'CHECKPOINT_INCONSISTENT'
+  | 'NOT_ANCHORED'
+  | 'MALFORMED_PROOF_BUNDLE'
+  | 'PROOF_BUNDLE_MISMATCH'
+  // auditor
+  | 'AUDIT_SOURCE_UNAVAILABLE'
+  | 'MALFORMED_AUDIT_PACK';
+
+export class TransparencyError extends Error {
+  override readonly name = 'TransparencyError';
+  readonly code: TransparencyErrorCode;
+  constructor(code: TransparencyErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}

@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { TransparencyError } from '../error.js';
+
+export const INSTALL_PREDICATE_TYPE = 'https://tufchain.dev/attestation/install/v1';
+
+/** 32 bytes of hex, with or without a `0x` prefix (in-toto digests have none, chain hashes have one). */
+const hash32 = z.string().regex(/^(0x)?[0-9a-fA-F]{64}$/, 'expected 32 bytes of hex');
+const uint = z.number().int().nonnegative();
+const isoTime = z.iso.datetime({ offset: true });
+
+const installedTarget = z.object({
+  name: z.string().min(1),
+  version: z.string().min(1),
+  releaseCounter: uint,
+  digest: hash32,
+});
+
+const previousTarget = z.object({
+  name: z.string().min(1).optional(),
+  version: z.string().min(1).optional(),
+  releaseCounter: uint.optional(),
+  digest: hash32,
+});
+
+export const installPredicateSchema = z.object({
+  vehicle: z.object({ commitment: hash32 }),
+  ecu: z.object({ serial: z.string().min(1), hardwareId: z.string().min(1) }),
+  from: previousTarget.nullable(),
+  to: installedTarget,
+  result: z.enum(['SUCCESS', 'FAILURE', 'ROLLED_BACK']),
+  startedAt: isoTime,
+  finishedAt: isoTime,
+  odometerKm: z.number().nonnegative().finite(),
+  /** Monotonic per-vehicle report counter. */
+  counter: uint,
+  metadata: z.object({ targetsVersion: uint, targetsHash: hash32 }),
+  /** The confirmed chain block the agent used as its trusted time. */
+  checkpoint: z.object({
+    chainId: uint,
+    blockNumber: uint,
+    blockHash: hash32,
+    timestamp: uint,
+  }),
+});
+
+export type InstallPredicate = z.infer<typeof installPredicateSchema>;
+export type InstallResult = InstallPredicate['result'];
+
+/** Validates an install predicate (the `predicate` of an install in-toto statement). */
+export function parseInstallPredicate(x: unknown): InstallPredicate {
+  const result = installPredicateSchema.safeParse(x);
+  if (!result.success) {
+    throw new TransparencyError(
+      'MALFORMED_ATTESTATION',
+      `install predicate is malformed: ${z.prettifyError(result.error)}`,
+    );
+  }
+  return result.data;
+}

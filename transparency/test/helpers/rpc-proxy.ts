@@ -1,0 +1,94 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface JsonRpcRequest {
+  jsonrpc: '2.0';
+  id: unknown;
+  method: string;
+  params?: unknown[];
+}
+
+/** Rewrites the `result` of a forwarded call; return it unchanged to stay honest. */
+export type Rewrite = (method: string, params: unknown[], result: unknown) => unknown;
+
+export interface RpcProxy {
+  url: string;
+  /** Replace the rewrite rule at runtime. */
+  setRewrite(rewrite: Rewrite | null): void;
+  /** Stop answering (connections are refused) or resume. */
+  close(): Promise<void>;
+  calls: string[];
+}
+
+/**
+ * A real JSON-RPC endpoint on loopback that forwards to an upstream node and can lie about
+ * selected answers: how a compromised or buggy RPC provider looks to the reader.
+ */
+export async function startRpcProxy(
+  upstream: string,
+  rewrite: Rewrite | null = null,
+): Promise<RpcProxy> {
+  let rule = rewrite;
+  const calls: string[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      void (async () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as
+          JsonRpcRequest | JsonRpcRequest[];
+        const list = Array.isArray(body) ? body : [body];
+        const answers = await Promise.all(
+          list.map(async (r) => {
+            calls.push(r.method);
+            const upstreamRes = await fetch(upstream, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify(r),
+            });
+            const answer = (await upstreamRes.json()) as { result?: unknown; error?: unknown };
+            if (rule && 'result' in answer)
+              answer.result = rule(r.method, r.params ?? [], answer.result);
+            return answer;
+          }),
+        );
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify(Array.isArray(body) ? answers : answers[0]));
+      })().catch(() => {
+        res.statusCode = 502;
+        res.end();
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    calls,
+    setRewrite(r) {
+      rule = r;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A lie: eth_getLogs hides every log (the entry "is not logged"). */
+export const hideLogs: Rewrite = (method, _params, result) =>
+  method === 'eth_getLogs' ? [] : result;
+
+/** A lie: a fork where blocks (and the logs in them) have other hashes. */
+export const forgeBlockHashes: Rewrite = (method, _params, result) => {
+  const forge = (h: string) => '0x' + 'f'.repeat(8) + h.slice(10);
+  if (method === 'eth_getLogs' && Array.isArray(result)) {
+    return result.map((l: { blockHash: string }) => ({ ...l, blockHash: forge(l.blockHash) }));
+  }
+  if (method === 'eth_getBlockByNumber' && result && typeof result === 'object') {
+    const b = result as { hash: string };
+    return { ...b, hash: forge(b.hash) };
+  }
+  return result;
+};
