@@ -31,3 +31,4 @@ export {
 } from './audit/auditor.js';
 export { createHttpAuditSource, type HttpAuditSourceOptions } from './audit/http-source.js';
 export { sha256Hex } from './util/hex.js';
+export { AUDIT_USAGE, formatAuditSummary, runAuditCli, type AuditCliIo } from './audit/cli.js';

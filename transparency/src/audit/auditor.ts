@@ -145,7 +145,7 @@ interface FirmwareTarget {
 function firmwareTargets(targets: Metadata<Targets>): FirmwareTarget[] {
   const out: FirmwareTarget[] = [];
   for (const [name, file] of Object.entries(targets.signed.targets)) {
-    const custom = (file.custom ?? {});
+    const custom = file.custom ?? {};
     if (custom.kind === 'attestation') continue;
     const sha256 = file.hashes.sha256;
     if (!sha256 || !isHash32(sha256)) continue;

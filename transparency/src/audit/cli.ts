@@ -1,0 +1,112 @@
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { ChainReader } from '../chain/reader.js';
+import { TransparencyError } from '../error.js';
+import { auditRepository, type AuditResult } from './auditor.js';
+import { createHttpAuditSource } from './http-source.js';
+
+export interface AuditCliIo {
+  stdout: (line: string) => void;
+  stderr: (line: string) => void;
+}
+
+export const AUDIT_USAGE = `usage: tufchain audit --server URL --rpc URL [--rpc URL ...] --contract ADDRESS --trusted-root FILE
+  [--quorum K] [--confirmations N] [--chain-id ID] [--from-block N]
+  [--vehicle-ca FILE] [--firmware-key-pem FILE --firmware-key-id ID] [--json]
+exit code: 0 no finding, 1 findings, 2 usage or I/O error`;
+
+/** Formats a report as a human summary. */
+export function formatAuditSummary(report: AuditResult): string {
+  const lines = [
+    `tufchain audit: ${report.findings.length === 0 ? 'OK, no finding' : `${report.findings.length} finding(s)`}`,
+    ...Object.entries(report.stats).map(([k, v]) => `  ${k}: ${v}`),
+  ];
+  for (const f of report.findings) {
+    lines.push(
+      `  [${f.severity.toUpperCase()}] ${f.code}${f.subject ? ` (${f.subject})` : ''}: ${f.message}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** `tufchain audit`: returns the process exit code. */
+export async function runAuditCli(argv: string[], io: AuditCliIo): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        server: { type: 'string' },
+        rpc: { type: 'string', multiple: true },
+        contract: { type: 'string' },
+        'trusted-root': { type: 'string' },
+        quorum: { type: 'string' },
+        confirmations: { type: 'string' },
+        'chain-id': { type: 'string' },
+        'from-block': { type: 'string' },
+        'vehicle-ca': { type: 'string' },
+        'firmware-key-pem': { type: 'string' },
+        'firmware-key-id': { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    io.stderr(`${(err as Error).message}\n${AUDIT_USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    io.stdout(AUDIT_USAGE);
+    return 0;
+  }
+  const rpc = values.rpc ?? [];
+  if (!values.server || rpc.length === 0 || !values.contract || !values['trusted-root']) {
+    io.stderr(AUDIT_USAGE);
+    return 2;
+  }
+  const int = (v: string | undefined, fallback: number) =>
+    v === undefined ? fallback : Number.parseInt(v, 10);
+  let chain: ChainReader | undefined;
+  try {
+    const trustedRoot = JSON.parse(await readFile(values['trusted-root'], 'utf8')) as unknown;
+    const vehicleCaPem = values['vehicle-ca']
+      ? await readFile(values['vehicle-ca'], 'utf8')
+      : undefined;
+    const firmwareKey =
+      values['firmware-key-pem'] && values['firmware-key-id']
+        ? {
+            publicKeyPem: await readFile(values['firmware-key-pem'], 'utf8'),
+            keyId: values['firmware-key-id'],
+          }
+        : undefined;
+    const chainId = values['chain-id'] === undefined ? undefined : int(values['chain-id'], 0);
+    chain = new ChainReader({
+      rpcUrls: rpc,
+      quorum: int(values.quorum, Math.floor(rpc.length / 2) + 1),
+      confirmations: int(values.confirmations, 1),
+      contractAddress: values.contract,
+      fromBlock: int(values['from-block'], 0),
+      ...(chainId === undefined ? {} : { chainId }),
+    });
+    const report = await auditRepository({
+      chain,
+      source: createHttpAuditSource(values.server),
+      trustedRoot,
+      ...(vehicleCaPem ? { vehicleCaPem } : {}),
+      ...(firmwareKey ? { firmwareKey } : {}),
+    });
+    if (values.json) {
+      io.stdout(JSON.stringify({ findings: report.findings, stats: report.stats }, null, 2));
+    } else {
+      io.stdout(formatAuditSummary(report));
+    }
+    return report.findings.length === 0 ? 0 : 1;
+  } catch (err) {
+    const code = err instanceof TransparencyError ? err.code : 'AUDIT_FAILED';
+    io.stderr(`tufchain audit failed: ${code}: ${(err as Error).message}`);
+    return 2;
+  } finally {
+    chain?.destroy();
+  }
+}

@@ -1,0 +1,361 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ContractTransactionResponse } from 'ethers';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  createVehicleCa,
+  createVehicleIdentity,
+  type Signer,
+  type VehicleCa,
+  type VehicleIdentity,
+} from '@tufchain/keys';
+import {
+  auditRepository,
+  ChainReader,
+  createHttpAuditSource,
+  ReleaseLogWriter,
+  runAuditCli,
+  sha256Hex,
+} from '../src/index.js';
+import { startTestChain, type TestChain } from './helpers/chain.js';
+import {
+  installBundle,
+  newSigner,
+  rootBytes,
+  serveRepo,
+  sha256,
+  signedRoot,
+  signedTargets,
+  type FirmwareSpec,
+  type RepoState,
+} from './helpers/tuf-repo.js';
+
+interface Ctx {
+  t: TestChain;
+  repo: RepoState;
+  writer: ReleaseLogWriter;
+  rootSigner: Signer;
+  targetsSigner: Signer;
+  vehicle: VehicleIdentity;
+  ca: VehicleCa;
+  fw: FirmwareSpec[];
+  v2Hash: string;
+  publish(
+    version: number,
+    firmware: FirmwareSpec[],
+    signers?: Signer[],
+    opts?: { log?: boolean; serve?: boolean },
+  ): Promise<Uint8Array>;
+}
+
+let t: TestChain;
+let server: { url: string; close(): Promise<void> };
+let snapshot: string;
+const ctx = {} as Ctx;
+const repo: RepoState = { roots: new Map(), targets: new Map(), attestations: [] };
+
+const firmware = (name: string, releaseCounter: number): FirmwareSpec => ({
+  name,
+  bytes: randomBytes(256),
+  hardwareIds: ['ecu-brake-v1'],
+  releaseCounter,
+});
+
+beforeAll(async () => {
+  t = await startTestChain();
+  server = await serveRepo(repo);
+  ctx.t = t;
+  ctx.repo = repo;
+  ctx.writer = new ReleaseLogWriter({
+    signer: t.publisher,
+    contractAddress: t.address,
+    confirmations: 1,
+    pollIntervalMs: 50,
+  });
+  ctx.rootSigner = newSigner();
+  ctx.targetsSigner = newSigner();
+  ctx.ca = await createVehicleCa({ commonName: 'tufchain test vehicle CA' });
+  ctx.vehicle = await createVehicleIdentity(ctx.ca, {
+    vin: 'WVWZZZ1JZXW000001',
+    ecuSerial: 'ECU-0001',
+  });
+  ctx.fw = [
+    firmware('brake-1.1.0.bin', 1),
+    firmware('brake-1.2.0.bin', 2),
+    firmware('brake-1.3.0.bin', 3),
+  ];
+  ctx.publish = async (version, fw, signers = [ctx.targetsSigner], opts = {}) => {
+    const bytes = await signedTargets(version, fw, signers);
+    if (opts.log !== false) {
+      await ctx.writer.logRelease({
+        metadataVersion: version,
+        metadataHash: sha256Hex(bytes),
+        firmware: fw.flatMap((f) =>
+          f.hardwareIds.map((hardwareId) => ({
+            digest: '0x' + sha256(f.bytes),
+            hardwareId,
+            version: f.releaseCounter,
+          })),
+        ),
+      });
+    }
+    if (opts.serve !== false) repo.targets.set(version, bytes);
+    return bytes;
+  };
+});
+
+afterAll(async () => {
+  await server?.close();
+  await t?.stop();
+});
+
+beforeEach(async () => {
+  snapshot = (await t.provider.send('evm_snapshot', [])) as string;
+  repo.roots.clear();
+  repo.targets.clear();
+  repo.attestations.length = 0;
+  const root = signedRoot({
+    version: 1,
+    root: [ctx.rootSigner],
+    targets: [ctx.targetsSigner],
+  });
+  repo.roots.set(1, await rootBytes(root, [ctx.rootSigner]));
+  await ctx.publish(1, [ctx.fw[0]!]);
+  const v2 = await ctx.publish(2, [ctx.fw[0]!, ctx.fw[1]!]);
+  ctx.v2Hash = sha256Hex(v2);
+  repo.attestations.push(
+    await installBundle(
+      ctx.vehicle,
+      { name: ctx.fw[1]!.name, digest: sha256(ctx.fw[1]!.bytes), releaseCounter: 2 },
+      { targetsVersion: 2, targetsHash: ctx.v2Hash },
+    ),
+  );
+});
+
+afterEach(async () => {
+  await t.provider.send('evm_revert', [snapshot]);
+});
+
+async function audit() {
+  const chain = new ChainReader({
+    rpcUrls: [t.chain.rpcUrl],
+    quorum: 1,
+    confirmations: 1,
+    contractAddress: t.address,
+    fromBlock: t.deployBlock,
+  });
+  try {
+    return await auditRepository({
+      chain,
+      source: createHttpAuditSource(server.url),
+      trustedRoot: JSON.parse(Buffer.from(repo.roots.get(1)!).toString('utf8')),
+      vehicleCaPem: ctx.ca.certificatePem,
+    });
+  } finally {
+    chain.destroy();
+  }
+}
+
+describe('auditRepository', () => {
+  describe('when the chain, the served history and the attestations agree', () => {
+    it('reports no finding and counts what it verified', async () => {
+      const report = await audit();
+      expect(report.findings).toEqual([]);
+      expect(report.stats).toMatchObject({
+        releasesLogged: 2,
+        targetsVersionsServed: 2,
+        targetsVerified: 2,
+        installsVerified: 1,
+        vehicles: 1,
+      });
+    });
+
+    it('follows a root rotation signed by old and new root keys', async () => {
+      const newRoot = newSigner();
+      const newTargets = newSigner();
+      const root2 = signedRoot({ version: 2, root: [newRoot], targets: [newTargets] });
+      repo.roots.set(2, await rootBytes(root2, [ctx.rootSigner, newRoot]));
+      await ctx.publish(3, [ctx.fw[2]!], [newTargets]);
+      const report = await audit();
+      expect(report.findings).toEqual([]);
+      expect(report.stats.rootVersions).toBe(2);
+    });
+  });
+
+  const attacks: { desc: string; tamper: (c: Ctx) => Promise<void>; wantCode: string }[] = [
+    {
+      desc: 'the server serves a targets version that was never logged',
+      tamper: async (c) => void (await c.publish(3, [c.fw[2]!], undefined, { log: false })),
+      wantCode: 'METADATA_NOT_LOGGED',
+    },
+    {
+      desc: 'the served bytes of a version differ from the logged hash',
+      tamper: async (c) =>
+        void c.repo.targets.set(2, await signedTargets(2, [c.fw[1]!], [c.targetsSigner])),
+      wantCode: 'METADATA_HASH_MISMATCH',
+    },
+    {
+      desc: 'a logged release is signed by a key the root never trusted',
+      tamper: async (c) => void (await c.publish(3, [c.fw[2]!], [newSigner()])),
+      wantCode: 'TARGETS_SIGNATURE_INVALID',
+    },
+    {
+      desc: 'a logged release is not served',
+      tamper: async (c) => void (await c.publish(3, [c.fw[2]!], undefined, { serve: false })),
+      wantCode: 'RELEASE_NOT_SERVED',
+    },
+    {
+      desc: 'a new firmware target is missing from the chain entry',
+      tamper: async (c) => {
+        const bytes = await signedTargets(3, [c.fw[2]!], [c.targetsSigner]);
+        await c.writer.logRelease({
+          metadataVersion: 3,
+          metadataHash: sha256Hex(bytes),
+          firmware: [],
+        });
+        c.repo.targets.set(3, bytes);
+      },
+      wantCode: 'FIRMWARE_NOT_LOGGED',
+    },
+    {
+      desc: 'a root rotation is signed by the new root keys only',
+      tamper: async (c) => {
+        const newRoot = newSigner();
+        c.repo.roots.set(
+          2,
+          await rootBytes(signedRoot({ version: 2, root: [newRoot], targets: [c.targetsSigner] }), [
+            newRoot,
+          ]),
+        );
+      },
+      wantCode: 'ROOT_ROTATION_INVALID',
+    },
+    {
+      desc: 'a vehicle installed firmware that was never logged',
+      tamper: async (c) => {
+        c.repo.attestations.push(
+          await installBundle(
+            c.vehicle,
+            { name: 'evil.bin', digest: randomBytes(32).toString('hex'), releaseCounter: 9 },
+            { targetsVersion: 2, targetsHash: c.v2Hash },
+            { counter: 2 },
+          ),
+        );
+      },
+      wantCode: 'INSTALLED_DIGEST_NOT_LOGGED',
+    },
+    {
+      desc: "a vehicle's odometer goes down",
+      tamper: async (c) => {
+        c.repo.attestations.push(
+          await installBundle(
+            c.vehicle,
+            { name: c.fw[1]!.name, digest: sha256(c.fw[1]!.bytes), releaseCounter: 2 },
+            { targetsVersion: 2, targetsHash: c.v2Hash },
+            { counter: 2, odometerKm: 400, finishedAt: new Date(Date.now() + 1000).toISOString() },
+          ),
+        );
+      },
+      wantCode: 'ODOMETER_DECREASED',
+    },
+    {
+      desc: 'an attestation comes from a vehicle of another CA',
+      tamper: async (c) => {
+        const rogueCa = await createVehicleCa({ commonName: 'rogue CA' });
+        const rogue = await createVehicleIdentity(rogueCa, {
+          vin: 'WVWZZZ1JZXW000002',
+          ecuSerial: 'ECU-0002',
+        });
+        c.repo.attestations.push(
+          await installBundle(
+            rogue,
+            { name: c.fw[1]!.name, digest: sha256(c.fw[1]!.bytes), releaseCounter: 2 },
+            { targetsVersion: 2, targetsHash: c.v2Hash },
+          ),
+        );
+      },
+      wantCode: 'VEHICLE_CERTIFICATE_INVALID',
+    },
+    {
+      desc: 'an attestation payload was edited after signing',
+      tamper: (c) => {
+        const bundle = structuredClone(c.repo.attestations[0]) as {
+          dsseEnvelope: { payload: string };
+        };
+        const stmt = JSON.parse(
+          Buffer.from(bundle.dsseEnvelope.payload, 'base64').toString('utf8'),
+        ) as { predicate: { odometerKm: number } };
+        stmt.predicate.odometerKm = 1;
+        bundle.dsseEnvelope.payload = Buffer.from(JSON.stringify(stmt)).toString('base64');
+        c.repo.attestations.push(bundle);
+        return Promise.resolve();
+      },
+      wantCode: 'ATTESTATION_SIGNATURE_INVALID',
+    },
+    {
+      desc: 'a vehicle installed firmware that was recalled',
+      tamper: async (c) => {
+        const tx = (await c.t.asPublisher.getFunction('recall')(
+          '0x' + sha256(c.fw[1]!.bytes),
+          'brake regression',
+        )) as ContractTransactionResponse;
+        await tx.wait();
+      },
+      wantCode: 'RECALLED_FIRMWARE_INSTALLED',
+    },
+  ];
+
+  for (const { desc, tamper, wantCode } of attacks) {
+    it(`reports ${wantCode} when ${desc}`, async () => {
+      await tamper(ctx);
+      const report = await audit();
+      expect(report.findings.map((f) => f.code)).toContain(wantCode);
+    });
+  }
+
+  describe('tufchain audit (CLI)', () => {
+    async function cli(extra: string[] = []) {
+      const dir = await mkdtemp(join(tmpdir(), 'tufchain-audit-'));
+      await writeFile(join(dir, 'root.json'), repo.roots.get(1)!);
+      await writeFile(join(dir, 'ca.pem'), ctx.ca.certificatePem);
+      const out: string[] = [];
+      const code = await runAuditCli(
+        [
+          '--server',
+          server.url,
+          '--rpc',
+          t.chain.rpcUrl,
+          '--contract',
+          t.address,
+          '--trusted-root',
+          join(dir, 'root.json'),
+          '--vehicle-ca',
+          join(dir, 'ca.pem'),
+          ...extra,
+        ],
+        { stdout: (l) => out.push(l), stderr: (l) => out.push(l) },
+      );
+      await rm(dir, { recursive: true });
+      return { code, out: out.join('\n') };
+    }
+
+    it('exits 0 on a clean history and 1 with JSON findings after an unlogged release', async () => {
+      expect((await cli()).code).toBe(0);
+      await ctx.publish(3, [ctx.fw[2]!], undefined, { log: false });
+      const { code, out } = await cli(['--json']);
+      expect(code).toBe(1);
+      expect(
+        (JSON.parse(out) as { findings: { code: string }[] }).findings.map((f) => f.code),
+      ).toContain('METADATA_NOT_LOGGED');
+    });
+
+    it('exits 2 on a usage error', async () => {
+      const out: string[] = [];
+      expect(
+        await runAuditCli(['--server'], { stdout: (l) => out.push(l), stderr: (l) => out.push(l) }),
+      ).toBe(2);
+    });
+  });
+});
