@@ -1,1 +1,43 @@
-export {};
+export {
+  runUpdate,
+  sendQueuedReports,
+  type UpdateOptions,
+  type UpdateResult,
+  type RecoveryResult,
+  type TargetSummary,
+  type PreconditionsResult,
+} from './agent.js';
+export { AgentError, isAgentError, type AgentErrorCode } from './error.js';
+export { defaultConfig, resolveConfig, type Config } from './config.js';
+export {
+  FileSlotStore,
+  otherSlot,
+  type SlotStore,
+  type SlotState,
+  type SlotImage,
+  type SlotName,
+  type SlotWriter,
+} from './slots/ab-slots.js';
+export { UndiciFetcher, createDispatcher } from './tuf/fetcher.js';
+export {
+  TufRepository,
+  describeFirmwareTarget,
+  type TufRepositoryOptions,
+  type FirmwareTarget,
+  type TrustedMetadata,
+} from './tuf/updater.js';
+export {
+  verifyReleaseOnChain,
+  hardwareIdHash,
+  type ReleaseLog,
+  type TrustedCheckpoint,
+  type VerifiedRelease,
+} from './verify/chain.js';
+export { verifyFirmwareBundle, type FirmwareKey } from './verify/attestation.js';
+export { streamIntoSlot, verifySlotReadback, type ExpectedImage } from './install/stream.js';
+export {
+  signInstallReport,
+  type VehicleCredentials,
+  type InstallReportBundle,
+} from './report/attestation.js';
+export { ReportOutbox, type FlushResult } from './report/outbox.js';

@@ -1,0 +1,289 @@
+import { randomBytes } from 'node:crypto';
+import { verifyStatementBundle } from '@tufchain/keys';
+import { parseInstallPredicate } from '@tufchain/transparency';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Fixture, HARDWARE_ID, MemoryReleaseLog } from '../test/helpers/fixture.js';
+import { runUpdate } from './agent.js';
+
+describe('runUpdate (with an in-memory chain log)', () => {
+  let f: Fixture;
+  let chain: MemoryReleaseLog;
+
+  beforeEach(async () => {
+    f = await Fixture.create();
+    chain = new MemoryReleaseLog();
+  });
+  afterEach(async () => {
+    await f.cleanup();
+  });
+
+  describe('when a logged release is available', () => {
+    it('installs it into slot B, commits, and signs an install report', async () => {
+      const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+      chain.log(rel.entry);
+      const result = await runUpdate(f.options(chain));
+      expect(result.status).toBe('UPDATED');
+      expect(result.activeSlot).toBe('b');
+      expect(await f.activeSlotBytes()).toEqual(rel.image);
+      const statement = await verifyStatementBundle(result.report?.bundle, {
+        caCertificatePem: f.ca.certificatePem,
+      });
+      const predicate = parseInstallPredicate(statement.predicate);
+      expect(predicate).toMatchObject({
+        vehicle: { commitment: f.identity.vinCommitment },
+        ecu: { serial: 'GW-0001', hardwareId: HARDWARE_ID },
+        to: { name: rel.name, releaseCounter: 2, digest: rel.sha256 },
+        result: 'SUCCESS',
+        counter: 1,
+        metadata: {
+          targetsVersion: rel.published.targetsVersion,
+          targetsHash: rel.published.targetsHash,
+        },
+      });
+      expect(predicate.from?.digest).toBe((await f.slots.readState()).slots.a?.sha256);
+    });
+
+    it('answers UP_TO_DATE on the next cycle', async () => {
+      const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+      chain.log(rel.entry);
+      await runUpdate(f.options(chain));
+      const again = await runUpdate(f.options(chain));
+      expect(again).toMatchObject({ status: 'UP_TO_DATE', activeSlot: 'b' });
+    });
+  });
+
+  describe('when the preconditions hook says the vehicle is moving', () => {
+    it('defers and writes nothing', async () => {
+      const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+      chain.log(rel.entry);
+      const result = await runUpdate(
+        f.options(chain, { preconditions: () => Promise.resolve({ ok: false, reason: 'moving' }) }),
+      );
+      expect(result).toMatchObject({
+        status: 'DEFERRED',
+        deferredReason: 'moving',
+        activeSlot: 'a',
+      });
+      expect((await f.slots.readState()).slots.b).toBeNull();
+    });
+  });
+
+  describe('when the new slot fails its health check', () => {
+    it('rolls back to slot A, reports ROLLED_BACK, and blocks the image after repeated failures', async () => {
+      const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+      chain.log(rel.entry);
+      const opts = f.options(chain, {
+        healthCheck: () => Promise.resolve(false),
+        config: { maxInstallFailures: 2, fetchTimeoutMs: 2000 },
+      });
+      for (let i = 0; i < 2; i++) {
+        const result = await runUpdate(opts);
+        expect(result).toMatchObject({ status: 'ROLLED_BACK', activeSlot: 'a' });
+        const statement = await verifyStatementBundle(result.report?.bundle, {
+          caCertificatePem: f.ca.certificatePem,
+        });
+        expect(parseInstallPredicate(statement.predicate).result).toBe('ROLLED_BACK');
+      }
+      await expect(runUpdate(opts)).rejects.toMatchObject({ code: 'IMAGE_BLOCKED' });
+      expect((await f.slots.readState()).active).toBe('a');
+    });
+  });
+
+  describe('the attack table', () => {
+    interface Row {
+      desc: string;
+      tamper: () => Promise<{ at?: Date } | void>;
+      wantCode: string;
+    }
+    const table: Row[] = [
+      {
+        desc: 'a tampered image',
+        tamper: async () => {
+          const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+          chain.log(rel.entry);
+          const bad = Buffer.from(rel.image);
+          bad[7] = (bad[7] ?? 0) ^ 0xff;
+          f.repo.files.set(f.repo.targetPath(rel.name), bad);
+        },
+        wantCode: 'TARGET_MISMATCH',
+      },
+      {
+        desc: 'an image of the wrong length',
+        tamper: async () => {
+          const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+          chain.log(rel.entry);
+          f.repo.files.set(
+            f.repo.targetPath(rel.name),
+            rel.image.subarray(0, rel.image.length - 3),
+          );
+        },
+        wantCode: 'LENGTH_MISMATCH',
+      },
+      {
+        desc: 'endless data',
+        tamper: async () => {
+          const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+          chain.log(rel.entry);
+          f.repo.overrides.set(f.repo.targetPath(rel.name), (_req, res) => {
+            res.writeHead(200);
+            const timer = setInterval(() => res.write(randomBytes(32 * 1024)), 1);
+            res.on('close', () => clearInterval(timer));
+          });
+        },
+        wantCode: 'ENDLESS_DATA',
+      },
+      {
+        desc: 'targets metadata signed by a key that is not the targets role',
+        tamper: async () => {
+          const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+          f.repo.targetsVersion -= 1;
+          f.repo.snapshotVersion -= 1;
+          f.repo.timestampVersion -= 1;
+          const forged = f.repo.publish({ signTargetsWith: [f.repo.keys.snapshot] });
+          chain.log({ ...rel.entry, metadataHash: forged.targetsHash });
+        },
+        wantCode: 'METADATA_UNSIGNED',
+      },
+      {
+        desc: 'a rollback to an older timestamp',
+        tamper: async () => {
+          const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+          chain.log(rel.entry);
+          const oldTimestamp = f.repo.files.get('/metadata/timestamp.json');
+          const rel3 = await f.addRelease({ version: '3.0.0', releaseCounter: 3 });
+          chain.log(rel3.entry);
+          await runUpdate(f.options(chain));
+          f.repo.files.set('/metadata/timestamp.json', oldTimestamp ?? Buffer.alloc(0));
+        },
+        wantCode: 'METADATA_ROLLBACK',
+      },
+      {
+        desc: 'a freeze: expired metadata with the local clock set back',
+        tamper: async () => {
+          f.repo.expiresDays = 1;
+          const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+          chain.log(rel.entry);
+          chain.time = { ...chain.time, timestamp: Math.floor(Date.now() / 1000) + 3 * 86_400 };
+        },
+        wantCode: 'METADATA_EXPIRED',
+      },
+      {
+        desc: 'mix-and-match: old targets metadata served under the new version',
+        tamper: async () => {
+          const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+          chain.log(rel.entry);
+          const rel3 = await f.addRelease({ version: '3.0.0', releaseCounter: 3 });
+          chain.log(rel3.entry);
+          f.repo.files.set('/metadata/2.targets.json', rel.published.targetsBytes);
+        },
+        wantCode: 'METADATA_ROLLBACK',
+      },
+      {
+        desc: 'an unlogged release signed with the real keys',
+        tamper: async () => {
+          await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+        },
+        wantCode: 'METADATA_NOT_LOGGED',
+      },
+      {
+        desc: 'a recalled release',
+        tamper: async () => {
+          const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+          chain.log(rel.entry);
+          chain.recalled.add('0x' + rel.sha256);
+        },
+        wantCode: 'RECALLED',
+      },
+      {
+        desc: 'a release below the on-chain minimum',
+        tamper: async () => {
+          const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+          chain.log(rel.entry);
+          chain.minimums.set(HARDWARE_ID, 3);
+        },
+        wantCode: 'BELOW_MINIMUM_VERSION',
+      },
+      {
+        desc: 'an RPC quorum that disagrees',
+        tamper: async () => {
+          const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+          chain.log(rel.entry);
+          chain.failWith = { code: 'QUORUM_DISAGREES' };
+        },
+        wantCode: 'QUORUM_DISAGREES',
+      },
+      {
+        desc: 'a release for another hardware ID only',
+        tamper: async () => {
+          const rel = await f.addRelease({
+            version: '2.0.0',
+            releaseCounter: 2,
+            hardwareIds: ['other-ecu'],
+          });
+          chain.log(rel.entry);
+        },
+        wantCode: 'NO_TARGET_FOR_HARDWARE',
+      },
+      {
+        desc: 'an image logged on chain for another hardware ID',
+        tamper: async () => {
+          const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+          chain.log({
+            ...rel.entry,
+            firmware: [{ ...rel.entry.firmware[0]!, hardwareId: 'other-ecu' }],
+          });
+        },
+        wantCode: 'DIGEST_NOT_LOGGED',
+      },
+      {
+        desc: 'a Sigstore bundle signed by another key',
+        tamper: async () => {
+          const { createKeySigner, generateKeyPair } = await import('@tufchain/keys');
+          const rel = await f.addRelease({
+            version: '2.0.0',
+            releaseCounter: 2,
+            attestationSigner: createKeySigner(generateKeyPair('ecdsa-p256').privateKey),
+          });
+          chain.log(rel.entry);
+        },
+        wantCode: 'ATTESTATION_INVALID',
+      },
+      {
+        desc: 'a Sigstore bundle whose subject digest is another image',
+        tamper: async () => {
+          const rel = await f.addRelease({
+            version: '2.0.0',
+            releaseCounter: 2,
+            attestedSha256: 'ab'.repeat(32),
+          });
+          chain.log(rel.entry);
+        },
+        wantCode: 'SUBJECT_DIGEST_MISMATCH',
+      },
+      {
+        desc: 'a downgrade to a release counter not above the installed one',
+        tamper: async () => {
+          const rel = await f.addRelease({ version: '0.9.0', releaseCounter: 1 });
+          chain.log(rel.entry);
+        },
+        wantCode: 'DOWNGRADE',
+      },
+    ];
+
+    for (const { desc, tamper, wantCode } of table) {
+      it(`refuses ${desc} with ${wantCode} and keeps the active slot`, async () => {
+        await tamper();
+        const before = await f.slots.readState();
+        const activeBytes = await f.activeSlotBytes();
+        await expect(runUpdate(f.options(chain))).rejects.toMatchObject({
+          name: 'AgentError',
+          code: wantCode,
+        });
+        const after = await f.slots.readState();
+        expect(after.active).toBe(before.active);
+        expect(after.slots[after.active]).toEqual(before.slots[before.active]);
+        expect(await f.activeSlotBytes()).toEqual(activeBytes);
+      });
+    }
+  });
+});

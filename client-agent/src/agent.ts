@@ -1,0 +1,430 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Dispatcher } from 'undici';
+import { resolveConfig, type Config } from './config.js';
+import { AgentError, type AgentErrorCode } from './error.js';
+import { streamIntoSlot, verifySlotReadback } from './install/stream.js';
+import { InstallJournalStore, type InstallJournal, type JournalTarget } from './journal.js';
+import {
+  signInstallReport,
+  type InstallReportBundle,
+  type VehicleCredentials,
+} from './report/attestation.js';
+import { ReportOutbox, type FlushResult } from './report/outbox.js';
+import type { SlotImage, SlotName, SlotStore } from './slots/ab-slots.js';
+import { createDispatcher, UndiciFetcher } from './tuf/fetcher.js';
+import { TufRepository, type FirmwareTarget } from './tuf/updater.js';
+import { verifyFirmwareBundle, type FirmwareKey } from './verify/attestation.js';
+import { readTrustedTime, verifyReleaseOnChain, type ReleaseLog } from './verify/chain.js';
+import { assertMetadataFresh, referenceTime } from './verify/time.js';
+
+const INTEGRITY_FAILURES = new Set<AgentErrorCode>([
+  'TARGET_MISMATCH',
+  'LENGTH_MISMATCH',
+  'ENDLESS_DATA',
+  'READBACK_MISMATCH',
+]);
+
+export type PreconditionsResult = { ok: true } | { ok: false; reason: string };
+
+export interface UpdateOptions {
+  /** Base URL of the update server (metadata under /metadata, targets under /targets). */
+  serverUrl: string;
+  /** tuf-js's trusted metadata directory for this repository. */
+  metadataDir: string;
+  /** The initial trusted root (1.root.json bytes), installed when metadataDir has none. */
+  trustedRootJson: Uint8Array;
+  hardwareId: string;
+  ecuSerial: string;
+  /** The transparency log reader (@tufchain/transparency ChainReader: RPC quorum, confirmations). */
+  chain: ReleaseLog;
+  /** Chain ID recorded in install reports (defaults to the reader's `chainId` when it has one). */
+  chainId?: number;
+  /** The pinned OEM firmware-attestation key. */
+  firmwareKey: FirmwareKey;
+  slots: SlotStore;
+  vehicle: VehicleCredentials;
+  /** Journal, report counter and outbox (default: `<metadataDir>/.agent`). */
+  stateDir?: string;
+  odometerKm?: number;
+  clock?: () => Date;
+  /** Defers an install (vehicle moving, battery low); a deferred cycle writes nothing. */
+  preconditions?: (target: FirmwareTarget) => Promise<PreconditionsResult>;
+  /** Runs in the freshly booted slot; false (or a throw) rolls back to the previous slot. */
+  healthCheck?: (slot: SlotName, image: SlotImage) => Promise<boolean>;
+  /** Send queued reports at the end of the cycle (default true). */
+  sendReports?: boolean;
+  onProgress?: (received: number, total: number) => void;
+  config?: Partial<Config>;
+}
+
+export interface TargetSummary {
+  name: string;
+  version: string;
+  releaseCounter: number;
+  sha256: string;
+  length: number;
+}
+
+export interface UpdateResult {
+  status: 'UPDATED' | 'UP_TO_DATE' | 'DEFERRED' | 'ROLLED_BACK';
+  target?: TargetSummary;
+  /** The committed slot after this cycle. */
+  activeSlot: SlotName;
+  release?: { metadataVersion: number; metadataHash: string; txHash: string; blockNumber: number };
+  report?: { id: string; bundle: InstallReportBundle; sent: boolean };
+  deferredReason?: string;
+  /** Outcome of an install that an earlier, interrupted run left behind, completed first. */
+  recovered?: RecoveryResult;
+  resumes?: number;
+}
+
+export interface RecoveryResult {
+  outcome: 'NOTHING' | 'COMMITTED' | 'ROLLED_BACK' | 'INSTALL_ABANDONED';
+  target?: TargetSummary;
+  reportId?: string;
+}
+
+function summary(t: {
+  name: string;
+  version: string;
+  releaseCounter: number;
+  sha256: string;
+  length: number;
+}): TargetSummary {
+  return {
+    name: t.name,
+    version: t.version,
+    releaseCounter: t.releaseCounter,
+    sha256: t.sha256,
+    length: t.length,
+  };
+}
+
+function chainIdOf(opts: UpdateOptions): number {
+  if (opts.chainId !== undefined) return opts.chainId;
+  const c = (opts.chain as { chainId?: unknown }).chainId;
+  return typeof c === 'number' ? c : 0;
+}
+
+interface Context {
+  opts: UpdateOptions;
+  cfg: Config;
+  stateDir: string;
+  journal: InstallJournalStore;
+  outbox: ReportOutbox;
+  dispatcher: Dispatcher;
+  now: () => Date;
+}
+
+async function report(
+  ctx: Context,
+  j: InstallJournal,
+  result: 'SUCCESS' | 'FAILURE' | 'ROLLED_BACK',
+): Promise<{ id: string; bundle: InstallReportBundle }> {
+  const { opts } = ctx;
+  const { bundle, predicate } = await signInstallReport({
+    stateDir: ctx.stateDir,
+    vehicle: opts.vehicle,
+    ecu: { serial: opts.ecuSerial, hardwareId: opts.hardwareId },
+    from: j.from,
+    to: {
+      name: j.target.name,
+      version: j.target.version,
+      releaseCounter: j.target.releaseCounter,
+      digest: j.target.sha256,
+    },
+    result,
+    startedAt: new Date(j.startedAt),
+    finishedAt: ctx.now(),
+    odometerKm: opts.odometerKm ?? 0,
+    metadata: j.metadata,
+    checkpoint: j.checkpoint,
+  });
+  const id = await ctx.outbox.enqueue(predicate.counter, bundle);
+  return { id, bundle };
+}
+
+async function runHealthCheck(
+  ctx: Context,
+  slot: SlotName,
+  image: SlotImage | null,
+): Promise<boolean> {
+  if (image === null) return false;
+  if (!ctx.opts.healthCheck) return true;
+  try {
+    return await ctx.opts.healthCheck(slot, image);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Boots (or, on a real device, observes the boot into) the pending slot, runs the health check,
+ * then commits or rolls back, queues the signed report and closes the journal.
+ */
+async function finishPendingBoot(
+  ctx: Context,
+  j: InstallJournal,
+): Promise<{
+  outcome: 'COMMITTED' | 'ROLLED_BACK';
+  reportId: string;
+  bundle: InstallReportBundle;
+}> {
+  const { slots } = ctx.opts;
+  let state = await slots.readState();
+  if (state.pending?.slot === j.slot) {
+    const booted = await slots.boot();
+    state = await slots.readState();
+    if (booted === j.slot && state.pending?.slot === j.slot) {
+      const image = state.slots[j.slot];
+      const healthy = await runHealthCheck(ctx, j.slot, image);
+      if (healthy) await slots.commit();
+      else await slots.rollback();
+      state = await slots.readState();
+    }
+  }
+  const committed = state.active === j.slot && state.slots[j.slot]?.sha256 === j.target.sha256;
+  const outcome = committed ? 'COMMITTED' : 'ROLLED_BACK';
+  const { id, bundle } = await report(ctx, j, committed ? 'SUCCESS' : 'ROLLED_BACK');
+  await ctx.journal.write({ phase: 'IDLE' });
+  return { outcome, reportId: id, bundle };
+}
+
+/**
+ * Completes what an interrupted run left behind. A slot that was being written is abandoned (its
+ * bytes stay for a Range resume); a slot that was marked for boot is booted, health-checked, and
+ * committed or rolled back. The active slot is never touched before that.
+ */
+async function recover(
+  ctx: Context,
+): Promise<{ result: RecoveryResult; interrupted?: InstallJournal }> {
+  const j = await ctx.journal.read();
+  if (j.phase === 'IDLE') return { result: { outcome: 'NOTHING' } };
+  const state = await ctx.opts.slots.readState();
+  const slotImage = state.slots[j.slot];
+  const marked =
+    j.phase === 'PENDING_BOOT' ||
+    (state.pending?.slot === j.slot && slotImage?.sha256 === j.target.sha256);
+  if (marked) {
+    const done = await finishPendingBoot(ctx, { ...j, phase: 'PENDING_BOOT' });
+    return {
+      result: { outcome: done.outcome, target: summary(j.target), reportId: done.reportId },
+    };
+  }
+  return { result: { outcome: 'INSTALL_ABANDONED', target: summary(j.target) }, interrupted: j };
+}
+
+async function openContext(opts: UpdateOptions): Promise<Context> {
+  const cfg = resolveConfig(opts.config);
+  const stateDir = opts.stateDir ?? join(opts.metadataDir, '.agent');
+  await mkdir(stateDir, { recursive: true });
+  return {
+    opts,
+    cfg,
+    stateDir,
+    journal: new InstallJournalStore(stateDir),
+    outbox: new ReportOutbox(stateDir),
+    dispatcher: createDispatcher(cfg),
+    now: opts.clock ?? (() => new Date()),
+  };
+}
+
+/**
+ * One verified update cycle. Every check — TUF (tuf-js), expiry against confirmed chain time, the
+ * on-chain log (exact metadata hash, confirmations, quorum, recall, minimum version), the OEM
+ * firmware attestation, and policy (hardware ID, no downgrade, blocked images, preconditions) —
+ * passes before the first byte is written to the inactive slot. Any failure throws an AgentError
+ * and leaves the active slot as it was.
+ */
+export async function runUpdate(opts: UpdateOptions): Promise<UpdateResult> {
+  const ctx = await openContext(opts);
+  try {
+    return await runCycle(ctx);
+  } finally {
+    await ctx.dispatcher.close();
+  }
+}
+
+async function runCycle(ctx: Context): Promise<UpdateResult> {
+  const { opts, cfg } = ctx;
+  const { slots } = opts;
+  const { result: recovered, interrupted } = await recover(ctx);
+
+  // 1. TUF metadata workflow (tuf-js), then expiry against the later of local and chain time.
+  const repo = new TufRepository({
+    metadataDir: opts.metadataDir,
+    repositoryUrl: opts.serverUrl,
+    trustedRootJson: opts.trustedRootJson,
+    fetcher: new UndiciFetcher(cfg, ctx.dispatcher),
+    config: cfg,
+  });
+  await repo.refresh();
+  const trusted = await repo.trustedMetadata();
+  const checkpointTime = await readTrustedTime(opts.chain);
+  assertMetadataFresh(trusted, referenceTime(ctx.now(), checkpointTime.timestamp));
+
+  // 2. The newest firmware for this hardware ID.
+  const target = await repo.findFirmwareTarget(opts.hardwareId);
+  if (!target.hardwareIds.includes(opts.hardwareId)) {
+    throw new AgentError('HARDWARE_ID_MISMATCH', `${target.name} is not for ${opts.hardwareId}`);
+  }
+
+  // 3. Transparency: exactly this metadata is logged, confirmed, not recalled, above the minimum.
+  const release = await verifyReleaseOnChain({
+    chain: opts.chain,
+    targetsBytes: trusted.targetsBytes,
+    targetsVersion: trusted.targets.signed.version,
+    hardwareId: opts.hardwareId,
+    target,
+  });
+  const releaseInfo = {
+    metadataVersion: release.metadataVersion,
+    metadataHash: release.metadataHash,
+    txHash: release.txHash,
+    blockNumber: release.blockNumber,
+  };
+
+  // 4. Policy against what is installed.
+  const state = await slots.readState();
+  const installed = state.slots[state.active];
+  const base = { activeSlot: state.active, recovered, release: releaseInfo };
+  if (installed?.sha256 === target.sha256) {
+    return { ...base, status: 'UP_TO_DATE', target: summary(target) };
+  }
+  if (installed && target.releaseCounter <= installed.releaseCounter) {
+    throw new AgentError(
+      'DOWNGRADE',
+      `release ${target.releaseCounter} is not newer than installed ${installed.releaseCounter}`,
+    );
+  }
+  if ((state.failures[target.sha256] ?? 0) >= cfg.maxInstallFailures) {
+    throw new AgentError(
+      'IMAGE_BLOCKED',
+      `${target.name} failed ${state.failures[target.sha256]} times; waiting for a newer release`,
+    );
+  }
+
+  // 5. The OEM's firmware attestation, itself a TUF target.
+  const attestationTarget = await repo.getTarget(target.attestationPath).catch((err: unknown) => {
+    throw new AgentError('ATTESTATION_MISSING', `no attestation target ${target.attestationPath}`, {
+      cause: err,
+    });
+  });
+  if (attestationTarget.length > cfg.attestationMaxLength) {
+    throw new AgentError('ATTESTATION_INVALID', 'attestation bundle is too large');
+  }
+  let bundleBytes: Uint8Array;
+  try {
+    bundleBytes = await repo.downloadSmallTarget(attestationTarget, join(ctx.stateDir, 'tmp'));
+  } catch (err) {
+    throw new AgentError('ATTESTATION_INVALID', 'attestation bundle download failed verification', {
+      cause: err,
+    });
+  }
+  await verifyFirmwareBundle(bundleBytes, opts.firmwareKey, {
+    name: target.name,
+    sha256: target.sha256,
+    hardwareId: opts.hardwareId,
+    releaseCounter: target.releaseCounter,
+  });
+
+  // 6. Preconditions (parked, battery...) may defer; nothing has been written.
+  if (opts.preconditions) {
+    const pre = await opts.preconditions(target);
+    if (!pre.ok) {
+      return { ...base, status: 'DEFERRED', target: summary(target), deferredReason: pre.reason };
+    }
+  }
+
+  // 7. Single-pass install into the inactive slot, journaled.
+  const slot = await slots.inactiveSlot();
+  const url = repo.targetUrl(target.file);
+  const jTarget: JournalTarget = {
+    name: target.name,
+    version: target.version,
+    releaseCounter: target.releaseCounter,
+    length: target.length,
+    sha256: target.sha256,
+    sha512: target.sha512,
+    url,
+  };
+  const resumable =
+    interrupted !== undefined &&
+    interrupted.slot === slot &&
+    interrupted.target.sha256 === target.sha256 &&
+    interrupted.target.sha512 === target.sha512;
+  const j: InstallJournal = {
+    phase: 'INSTALLING',
+    slot,
+    target: jTarget,
+    from: installed
+      ? {
+          name: installed.name,
+          version: installed.version,
+          releaseCounter: installed.releaseCounter,
+          digest: installed.sha256,
+        }
+      : null,
+    startedAt: resumable ? interrupted.startedAt : ctx.now().toISOString(),
+    metadata: { targetsVersion: release.metadataVersion, targetsHash: release.metadataHash },
+    checkpoint: { chainId: chainIdOf(opts), ...checkpointTime },
+  };
+  await ctx.journal.write(j);
+  const expected = { length: target.length, sha256: target.sha256, sha512: target.sha512 };
+  let resumes: number;
+  try {
+    const streamed = await streamIntoSlot({
+      url,
+      slots,
+      slot,
+      expected,
+      dispatcher: ctx.dispatcher,
+      config: cfg,
+      resumeFrom: resumable ? await slots.storedBytes(slot) : 0,
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    });
+    resumes = streamed.resumes;
+    await verifySlotReadback(slots, slot, expected);
+  } catch (err) {
+    if (err instanceof AgentError && INTEGRITY_FAILURES.has(err.code)) {
+      // Bytes that failed verification are worth nothing: start from zero next time.
+      if (err.code === 'READBACK_MISMATCH') await slots.recordFailure(target.sha256);
+      await ctx.journal.write({ phase: 'IDLE' });
+    }
+    // After a network failure the journal stays INSTALLING: the next cycle resumes the slot.
+    throw err;
+  }
+  await slots.markPending(slot, summary(target), cfg.maxBootAttempts);
+  const pending: InstallJournal = { ...j, phase: 'PENDING_BOOT' };
+  await ctx.journal.write(pending);
+
+  // 8. Switch, health check, commit or roll back; signed report.
+  const done = await finishPendingBoot(ctx, pending);
+  const after = await slots.readState();
+  let sent = false;
+  if (opts.sendReports ?? true) {
+    const flushed = await flushReports(ctx);
+    sent = flushed.sent.includes(done.reportId);
+  }
+  return {
+    ...base,
+    status: done.outcome === 'COMMITTED' ? 'UPDATED' : 'ROLLED_BACK',
+    target: summary(target),
+    activeSlot: after.active,
+    report: { id: done.reportId, bundle: done.bundle, sent },
+    resumes,
+  };
+}
+
+async function flushReports(ctx: Context): Promise<FlushResult> {
+  return ctx.outbox.flush(ctx.opts.serverUrl, ctx.dispatcher);
+}
+
+/** Sends queued install reports now (for a daemon tick without an update). */
+export async function sendQueuedReports(opts: {
+  serverUrl: string;
+  stateDir: string;
+}): Promise<FlushResult> {
+  return new ReportOutbox(opts.stateDir).flush(opts.serverUrl);
+}

@@ -1,0 +1,44 @@
+export interface Config {
+  /** Time to wait for response headers, and the longest pause allowed between body chunks (slow retrieval guard). */
+  fetchTimeoutMs: number;
+  connectTimeoutMs: number;
+  /** Retries of one HTTP request after a network error or a 5xx, with exponential backoff and jitter. */
+  fetchRetries: number;
+  retryBaseDelayMs: number;
+  retryMaxDelayMs: number;
+  /** Resumptions (HTTP Range) of the image download after the connection drops. */
+  downloadResumes: number;
+  /** Boots the bootloader tries a freshly installed slot before it falls back. */
+  maxBootAttempts: number;
+  /** An image that failed this many installs is not tried again until a newer release appears. */
+  maxInstallFailures: number;
+  /** Upper bounds on metadata sizes, passed to tuf-js. */
+  rootMaxLength: number;
+  timestampMaxLength: number;
+  snapshotMaxLength: number;
+  targetsMaxLength: number;
+  /** Maximum size of a firmware attestation bundle target. */
+  attestationMaxLength: number;
+  userAgent: string;
+}
+
+export const defaultConfig: Config = {
+  fetchTimeoutMs: 30_000,
+  connectTimeoutMs: 10_000,
+  fetchRetries: 3,
+  retryBaseDelayMs: 250,
+  retryMaxDelayMs: 10_000,
+  downloadResumes: 5,
+  maxBootAttempts: 3,
+  maxInstallFailures: 3,
+  rootMaxLength: 512_000,
+  timestampMaxLength: 16_384,
+  snapshotMaxLength: 2_000_000,
+  targetsMaxLength: 5_000_000,
+  attestationMaxLength: 1_000_000,
+  userAgent: 'tufchain-agent/0.1',
+};
+
+export function resolveConfig(partial?: Partial<Config>): Config {
+  return { ...defaultConfig, ...partial };
+}

@@ -1,0 +1,58 @@
+export type AgentErrorCode =
+  // TUF metadata workflow
+  | 'TUF_REFRESH'
+  | 'METADATA_ROLLBACK'
+  | 'METADATA_EXPIRED'
+  | 'METADATA_UNSIGNED'
+  | 'TRUSTED_ROOT_INVALID'
+  | 'NO_TARGET_FOR_HARDWARE'
+  | 'TARGET_NOT_FOUND'
+  | 'TARGET_CUSTOM_INVALID'
+  // transparency log
+  | 'METADATA_NOT_LOGGED'
+  | 'NOT_CONFIRMED'
+  | 'QUORUM_DISAGREES'
+  | 'RPC_UNAVAILABLE'
+  | 'METADATA_VERSION_MISMATCH'
+  | 'DIGEST_NOT_LOGGED'
+  | 'RECALLED'
+  | 'BELOW_MINIMUM_VERSION'
+  | 'CHAIN_CHECK_FAILED'
+  // firmware attestation
+  | 'ATTESTATION_MISSING'
+  | 'ATTESTATION_INVALID'
+  | 'SUBJECT_DIGEST_MISMATCH'
+  // policy
+  | 'HARDWARE_ID_MISMATCH'
+  | 'DOWNGRADE'
+  | 'IMAGE_BLOCKED'
+  // download and install
+  | 'DOWNLOAD_HTTP'
+  | 'DOWNLOAD_FAILED'
+  | 'DOWNLOAD_TIMEOUT'
+  | 'ENDLESS_DATA'
+  | 'LENGTH_MISMATCH'
+  | 'TARGET_MISMATCH'
+  | 'READBACK_MISMATCH'
+  | 'SLOT_STATE_INVALID'
+  | 'SLOT_BUSY'
+  | 'HEALTH_CHECK_FAILED'
+  // reporting and operation
+  | 'REPORT_REJECTED'
+  | 'REPORT_SEND_FAILED'
+  | 'STATE_CORRUPT'
+  | 'CONFIG_INVALID';
+
+export class AgentError extends Error {
+  override readonly name = 'AgentError';
+  readonly code: AgentErrorCode;
+
+  constructor(code: AgentErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+export function isAgentError(err: unknown, code?: AgentErrorCode): err is AgentError {
+  return err instanceof AgentError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,176 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { defaultConfig } from '../config.js';
+import { FileSlotStore } from '../slots/ab-slots.js';
+import { createDispatcher } from '../tuf/fetcher.js';
+import { streamIntoSlot, verifySlotReadback, type ExpectedImage } from './stream.js';
+
+const image = randomBytes(256 * 1024 + 17);
+const expected: ExpectedImage = {
+  length: image.length,
+  sha256: createHash('sha256').update(image).digest('hex'),
+  sha512: createHash('sha512').update(image).digest('hex'),
+};
+const config = {
+  ...defaultConfig,
+  fetchTimeoutMs: 300,
+  downloadResumes: 2,
+  fetchRetries: 1,
+  retryBaseDelayMs: 1,
+  retryMaxDelayMs: 5,
+};
+
+let handler: (req: IncomingMessage, res: ServerResponse) => void;
+const server = createServer((req, res) => handler(req, res));
+let url = '';
+const ranges: (string | undefined)[] = [];
+
+function serveFrom(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+  ranges.push(req.headers.range);
+  const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+  const start = m ? Number(m[1]) : 0;
+  res.writeHead(m ? 206 : 200, {
+    'content-length': body.length - start,
+    ...(m ? { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}),
+  });
+  res.end(body.subarray(start));
+}
+
+beforeAll(async () => {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/image`;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+describe('streamIntoSlot', () => {
+  let dir: string;
+  let slots: FileSlotStore;
+  const dispatcher = createDispatcher(config);
+
+  beforeEach(async () => {
+    ranges.length = 0;
+    dir = await mkdtemp(join(tmpdir(), 'stream-'));
+    slots = await FileSlotStore.provision(dir, {
+      image: Buffer.from('v1'),
+      name: 'fw',
+      version: '1',
+      releaseCounter: 1,
+    });
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  afterAll(async () => {
+    await dispatcher.close();
+  });
+
+  const run = (resumeFrom = 0) =>
+    streamIntoSlot({ url, slots, slot: 'b', expected, dispatcher, config, resumeFrom });
+
+  describe('when the server serves the promised image', () => {
+    it('writes it to the slot and it reads back', async () => {
+      handler = (req, res) => serveFrom(req, res, image);
+      await run();
+      await verifySlotReadback(slots, 'b', expected);
+      expect(await readFile(slots.slotPath('b'))).toEqual(image);
+    });
+  });
+
+  describe('attacks and faults', () => {
+    const table: {
+      desc: string;
+      serve: (req: IncomingMessage, res: ServerResponse) => void;
+      wantCode: string;
+    }[] = [
+      {
+        desc: 'a tampered image',
+        serve: (req, res) => {
+          const bad = Buffer.from(image);
+          bad[1000] = (bad[1000] ?? 0) ^ 1;
+          serveFrom(req, res, bad);
+        },
+        wantCode: 'TARGET_MISMATCH',
+      },
+      {
+        desc: 'a shorter image',
+        serve: (req, res) => serveFrom(req, res, image.subarray(0, image.length - 1)),
+        wantCode: 'LENGTH_MISMATCH',
+      },
+      {
+        desc: 'endless data',
+        serve: (_req, res) => {
+          res.writeHead(200);
+          const timer = setInterval(() => {
+            if (!res.write(randomBytes(64 * 1024))) return;
+          }, 1);
+          res.on('close', () => clearInterval(timer));
+        },
+        wantCode: 'ENDLESS_DATA',
+      },
+      {
+        desc: 'a 404',
+        serve: (_req, res) => res.writeHead(404).end(),
+        wantCode: 'DOWNLOAD_HTTP',
+      },
+      {
+        desc: 'a server that stalls after the headers',
+        serve: (_req, res) => {
+          res.writeHead(200, { 'content-length': image.length });
+          res.write(image.subarray(0, 10));
+        },
+        wantCode: 'DOWNLOAD_TIMEOUT',
+      },
+    ];
+    for (const { desc, serve, wantCode } of table) {
+      it(`refuses ${desc} with ${wantCode} and never writes past the promised length`, async () => {
+        handler = serve;
+        await expect(run()).rejects.toMatchObject({ code: wantCode });
+        expect((await stat(slots.slotPath('b'))).size).toBeLessThanOrEqual(image.length);
+        expect((await slots.readState()).slots.b).toBeNull();
+        expect((await slots.readState()).active).toBe('a');
+      });
+    }
+  });
+
+  describe('when the connection drops mid-download', () => {
+    it('resumes with an HTTP Range request and gets the exact image', async () => {
+      let first = true;
+      handler = (req, res) => {
+        if (first) {
+          first = false;
+          ranges.push(req.headers.range);
+          res.writeHead(200, { 'content-length': image.length });
+          res.write(image.subarray(0, 100_000), () => res.destroy());
+          return;
+        }
+        serveFrom(req, res, image);
+      };
+      const result = await run();
+      expect(result.resumes).toBe(1);
+      expect(ranges[1]).toMatch(/^bytes=\d+-$/);
+      expect(Number(/\d+/.exec(ranges[1] ?? '')?.[0])).toBeGreaterThan(0);
+      await verifySlotReadback(slots, 'b', expected);
+    });
+  });
+
+  describe('when resuming bytes left by an interrupted run', () => {
+    it('hashes the kept prefix and downloads only the rest', async () => {
+      const w = await slots.openForWrite('b');
+      await w.write(image.subarray(0, 5000));
+      await w.close();
+      handler = (req, res) => serveFrom(req, res, image);
+      const result = await run(5000);
+      expect(result.downloaded).toBe(image.length - 5000);
+      expect(ranges[0]).toBe('bytes=5000-');
+      await verifySlotReadback(slots, 'b', expected);
+    });
+  });
+});

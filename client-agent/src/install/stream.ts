@@ -1,0 +1,221 @@
+import { createHash, type Hash } from 'node:crypto';
+import { errors as undiciErrors, request, type Dispatcher } from 'undici';
+import type { Config } from '../config.js';
+import { AgentError } from '../error.js';
+import type { SlotName, SlotStore } from '../slots/ab-slots.js';
+import { backoffDelay, sleep } from '../util/retry.js';
+
+export interface ExpectedImage {
+  length: number;
+  /** hex, no 0x */
+  sha256: string;
+  sha512: string;
+}
+
+export interface StreamInstallInput {
+  url: string;
+  slots: SlotStore;
+  slot: SlotName;
+  expected: ExpectedImage;
+  dispatcher: Dispatcher;
+  config: Pick<
+    Config,
+    'fetchRetries' | 'retryBaseDelayMs' | 'retryMaxDelayMs' | 'downloadResumes' | 'userAgent'
+  >;
+  /** Keep this many bytes already in the slot from an interrupted run and download the rest. */
+  resumeFrom?: number;
+  onProgress?: (received: number, total: number) => void;
+}
+
+export interface StreamInstallResult {
+  /** Bytes that came over the network in this call. */
+  downloaded: number;
+  /** Connection drops recovered with an HTTP Range request. */
+  resumes: number;
+}
+
+function isNetworkDrop(err: unknown): boolean {
+  if (err instanceof undiciErrors.UndiciError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return (
+    typeof code === 'string' && /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|UND_ERR)/.test(code)
+  );
+}
+
+function isTimeout(err: unknown): boolean {
+  return (
+    err instanceof undiciErrors.HeadersTimeoutError ||
+    err instanceof undiciErrors.BodyTimeoutError ||
+    err instanceof undiciErrors.ConnectTimeoutError
+  );
+}
+
+class RetryableStatus extends Error {
+  readonly statusCode: number;
+  constructor(statusCode: number) {
+    super(`server answered ${statusCode}`);
+    this.statusCode = statusCode;
+  }
+}
+
+/**
+ * Single-pass install: streams the image from the network through sha256 + sha512 and a length
+ * counter straight into the slot, never past the length TUF promised (endless-data guard), resumes
+ * with HTTP Range after a drop, then checks length and both hashes against the TUF TargetFile.
+ * Nothing is buffered whole in memory and there is no temporary copy.
+ */
+export async function streamIntoSlot(input: StreamInstallInput): Promise<StreamInstallResult> {
+  const { expected, slots, slot, config } = input;
+  const sha256 = createHash('sha256');
+  const sha512 = createHash('sha512');
+  let resumeFrom = Math.min(input.resumeFrom ?? 0, expected.length);
+  if (resumeFrom > 0) resumeFrom = Math.min(resumeFrom, await slots.storedBytes(slot));
+  const writer = await slots.openForWrite(slot, { resumeFrom });
+  let offset = writer.startOffset;
+  let downloaded = 0;
+  let resumes = 0;
+  try {
+    if (offset > 0) await hashExisting(slots, slot, offset, [sha256, sha512]);
+    let failures = 0;
+    while (offset < expected.length) {
+      try {
+        const got = await fetchRange(input, offset, async (chunk) => {
+          if (offset + chunk.length > expected.length) {
+            throw new AgentError(
+              'ENDLESS_DATA',
+              `server sent more than the ${expected.length} bytes TUF promised`,
+            );
+          }
+          sha256.update(chunk);
+          sha512.update(chunk);
+          await writer.write(chunk);
+          offset += chunk.length;
+          downloaded += chunk.length;
+          input.onProgress?.(offset, expected.length);
+        });
+        if (!got.complete || offset < expected.length) {
+          throw new AgentError(
+            'LENGTH_MISMATCH',
+            `image ended after ${offset} of ${expected.length} bytes`,
+          );
+        }
+      } catch (err) {
+        if (err instanceof AgentError) throw err;
+        const retryable = isNetworkDrop(err) || err instanceof RetryableStatus;
+        const budget =
+          err instanceof RetryableStatus ? config.fetchRetries : config.downloadResumes;
+        if (!retryable || failures >= budget) {
+          if (err instanceof RetryableStatus) {
+            throw new AgentError('DOWNLOAD_HTTP', `GET ${input.url}: ${err.message}`, {
+              cause: err,
+            });
+          }
+          throw new AgentError(
+            isTimeout(err) ? 'DOWNLOAD_TIMEOUT' : 'DOWNLOAD_FAILED',
+            `GET ${input.url} failed at byte ${offset}: ${(err as Error).message}`,
+            { cause: err },
+          );
+        }
+        failures += 1;
+        if (!(err instanceof RetryableStatus)) resumes += 1;
+        await sleep(
+          backoffDelay(failures - 1, {
+            baseDelayMs: config.retryBaseDelayMs,
+            maxDelayMs: config.retryMaxDelayMs,
+          }),
+        );
+      }
+    }
+    await writer.sync();
+  } finally {
+    await writer.close();
+  }
+  const gotSha256 = sha256.digest('hex');
+  const gotSha512 = sha512.digest('hex');
+  if (gotSha256 !== expected.sha256 || gotSha512 !== expected.sha512) {
+    throw new AgentError('TARGET_MISMATCH', 'image hashes differ from the TUF target');
+  }
+  return { downloaded, resumes };
+}
+
+async function hashExisting(
+  slots: SlotStore,
+  slot: SlotName,
+  length: number,
+  hashes: Hash[],
+): Promise<void> {
+  for await (const chunk of slots.readImage(slot, length)) {
+    for (const h of hashes) h.update(chunk);
+  }
+}
+
+/**
+ * GETs the image from `offset`, feeding body chunks to `onChunk`. Returns complete=false when a
+ * 200 answer ended early (a short image), throws on network errors so that the caller resumes.
+ */
+async function fetchRange(
+  input: StreamInstallInput,
+  offset: number,
+  onChunk: (chunk: Uint8Array) => Promise<void>,
+): Promise<{ complete: boolean }> {
+  const headers: Record<string, string> = { 'user-agent': input.config.userAgent };
+  if (offset > 0) headers['range'] = `bytes=${offset}-`;
+  const res = await request(input.url, { method: 'GET', dispatcher: input.dispatcher, headers });
+  const { statusCode } = res;
+  if (statusCode >= 500 || statusCode === 429) {
+    await res.body.dump();
+    throw new RetryableStatus(statusCode);
+  }
+  if (statusCode !== 200 && statusCode !== 206) {
+    await res.body.dump();
+    throw new AgentError('DOWNLOAD_HTTP', `GET ${input.url} answered ${statusCode}`);
+  }
+  // A server that ignores Range answers 200 with the whole image: skip what we already have.
+  let skip = 0;
+  if (statusCode === 206) {
+    const range = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''));
+    if (!range || Number(range[1]) !== offset) {
+      res.body.destroy();
+      throw new AgentError('DOWNLOAD_HTTP', 'server answered a different byte range');
+    }
+  } else {
+    skip = offset;
+  }
+  try {
+    for await (const raw of res.body) {
+      let chunk = raw as Buffer;
+      if (skip > 0) {
+        const n = Math.min(skip, chunk.length);
+        skip -= n;
+        chunk = chunk.subarray(n);
+        if (chunk.length === 0) continue;
+      }
+      await onChunk(chunk);
+    }
+  } catch (err) {
+    res.body.destroy();
+    throw err;
+  }
+  return { complete: skip === 0 };
+}
+
+/** Reads the slot back and checks it against the expected length and hashes. */
+export async function verifySlotReadback(
+  slots: SlotStore,
+  slot: SlotName,
+  expected: ExpectedImage,
+): Promise<void> {
+  const stored = await slots.storedBytes(slot);
+  if (stored !== expected.length) {
+    throw new AgentError(
+      'READBACK_MISMATCH',
+      `slot ${slot} holds ${stored} bytes, expected ${expected.length}`,
+    );
+  }
+  const sha256 = createHash('sha256');
+  const sha512 = createHash('sha512');
+  await hashExisting(slots, slot, expected.length, [sha256, sha512]);
+  if (sha256.digest('hex') !== expected.sha256 || sha512.digest('hex') !== expected.sha512) {
+    throw new AgentError('READBACK_MISMATCH', `slot ${slot} does not read back as written`);
+  }
+}

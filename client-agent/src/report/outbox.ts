@@ -1,0 +1,121 @@
+import { readdir, readFile, rename, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { request, type Dispatcher } from 'undici';
+import { syncDir, writeJsonDurable } from '../util/durable.js';
+
+export interface OutboxEntry {
+  id: string;
+  bundle: unknown;
+}
+
+export interface FlushResult {
+  sent: string[];
+  /** Reports the server refused (4xx); kept under `rejected/` for inspection, never deleted. */
+  rejected: string[];
+  /** Reports still queued because the server could not be reached. */
+  pending: string[];
+}
+
+/**
+ * A durable on-disk queue of signed install reports. A report is written (fsync + rename) before
+ * any attempt to send it and leaves the queue only once the server has accepted it; the server's
+ * answer (the log inclusion promise or proof) is kept under `receipts/`.
+ */
+export class ReportOutbox {
+  readonly dir: string;
+
+  constructor(stateDir: string) {
+    this.dir = join(stateDir, 'outbox');
+  }
+
+  #queued(): string {
+    return join(this.dir, 'queued');
+  }
+
+  async enqueue(counter: number, bundle: unknown): Promise<string> {
+    const id = `${String(counter).padStart(12, '0')}`;
+    await writeJsonDurable(join(this.#queued(), `${id}.json`), bundle);
+    return id;
+  }
+
+  async list(): Promise<OutboxEntry[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.#queued());
+    } catch {
+      return [];
+    }
+    const entries: OutboxEntry[] = [];
+    for (const name of names.filter((n) => /^\d+\.json$/.test(n)).sort()) {
+      const bundle = JSON.parse(await readFile(join(this.#queued(), name), 'utf8')) as unknown;
+      entries.push({ id: name.slice(0, -5), bundle });
+    }
+    return entries;
+  }
+
+  async receipt(id: string): Promise<unknown> {
+    try {
+      return JSON.parse(
+        await readFile(join(this.dir, 'receipts', `${id}.json`), 'utf8'),
+      ) as unknown;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #move(id: string, to: 'sent' | 'rejected'): Promise<void> {
+    const dest = join(this.dir, to);
+    await mkdir(dest, { recursive: true });
+    await rename(join(this.#queued(), `${id}.json`), join(dest, `${id}.json`));
+    await syncDir(dest);
+    await syncDir(this.#queued());
+  }
+
+  /** Sends queued reports in order to `<serverUrl>/api/v1/attestations`; stops at the first network failure. */
+  async flush(serverUrl: string, dispatcher?: Dispatcher): Promise<FlushResult> {
+    const result: FlushResult = { sent: [], rejected: [], pending: [] };
+    const entries = await this.list();
+    const url = `${serverUrl.replace(/\/+$/, '')}/api/v1/attestations`;
+    let offline = false;
+    for (const entry of entries) {
+      if (offline) {
+        result.pending.push(entry.id);
+        continue;
+      }
+      try {
+        const res = await request(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(entry.bundle),
+          ...(dispatcher ? { dispatcher } : {}),
+        });
+        const text = await res.body.text();
+        if (res.statusCode >= 200 && res.statusCode < 300) {
+          let answer: unknown = text;
+          try {
+            answer = JSON.parse(text);
+          } catch {
+            // keep the raw answer
+          }
+          await writeJsonDurable(join(this.dir, 'receipts', `${entry.id}.json`), answer);
+          await this.#move(entry.id, 'sent');
+          result.sent.push(entry.id);
+        } else if (res.statusCode >= 400 && res.statusCode < 500 && res.statusCode !== 429) {
+          await writeJsonDurable(join(this.dir, 'receipts', `${entry.id}.rejected.json`), {
+            status: res.statusCode,
+            body: text,
+          });
+          await this.#move(entry.id, 'rejected');
+          result.rejected.push(entry.id);
+        } else {
+          offline = true;
+          result.pending.push(entry.id);
+        }
+      } catch {
+        offline = true;
+        result.pending.push(entry.id);
+      }
+    }
+    return result;
+  }
+}

@@ -1,0 +1,283 @@
+import { open, mkdir, stat, type FileHandle } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { AgentError } from '../error.js';
+import { readJsonIfExists, syncDir, writeJsonDurable } from '../util/durable.js';
+
+export type SlotName = 'a' | 'b';
+
+/** What is (claimed to be) in a slot. A slot whose write has not been verified has no image. */
+export interface SlotImage {
+  name: string;
+  version: string;
+  releaseCounter: number;
+  /** sha256 hex of the image bytes (no 0x). */
+  sha256: string;
+  length: number;
+}
+
+export interface SlotState {
+  /** The committed slot: the one the bootloader falls back to. Always holds a verified image. */
+  active: SlotName;
+  /** The slot that is running now. */
+  booted: SlotName;
+  /** A freshly installed slot the bootloader tries at the next boots, until committed or out of attempts. */
+  pending: { slot: SlotName; attemptsLeft: number } | null;
+  slots: Record<SlotName, SlotImage | null>;
+  /** Failed installs per image sha256, so that a bad image is not retried forever. */
+  failures: Record<string, number>;
+}
+
+export interface SlotWriter {
+  /** Bytes already in the slot when opened (kept for a resumed write). */
+  readonly startOffset: number;
+  write(chunk: Uint8Array): Promise<void>;
+  /** fsync the slot contents. */
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The A/B slot device seam. The file-backed FileSlotStore simulates it; a RAUC or SWUpdate backend
+ * implements the same operations (mark-active with boot attempts, mark-good, mark-bad).
+ */
+export interface SlotStore {
+  readState(): Promise<SlotState>;
+  /** The slot that is neither booted nor active: the one an install writes to. */
+  inactiveSlot(): Promise<SlotName>;
+  /**
+   * Durably forgets the slot's image (it no longer holds a verified image), then opens it for
+   * writing. `resumeFrom` keeps that many bytes already written (a resumed download).
+   */
+  openForWrite(slot: SlotName, opts?: { resumeFrom?: number }): Promise<SlotWriter>;
+  /** Bytes currently stored in the slot. */
+  storedBytes(slot: SlotName): Promise<number>;
+  /** Streams the first `length` bytes of the slot (read-back verification). */
+  readImage(slot: SlotName, length: number): AsyncIterable<Uint8Array>;
+  /** Records the verified image in the slot and marks it to be tried at the next boot. */
+  markPending(slot: SlotName, image: SlotImage, bootAttempts: number): Promise<void>;
+  /** The bootloader's choice (a reboot on a real device): tries a pending slot, else the active one. */
+  boot(): Promise<SlotName>;
+  /** The booted pending slot passed its health check: it becomes the active slot. */
+  commit(): Promise<void>;
+  /** Drops the pending slot and goes back to the active slot; counts a failure of its image. */
+  rollback(): Promise<void>;
+  /** Counts a failed install of an image that never reached a slot switch. */
+  recordFailure(sha256: string): Promise<void>;
+}
+
+const slotName = z.enum(['a', 'b']);
+const slotImage = z.object({
+  name: z.string(),
+  version: z.string(),
+  releaseCounter: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  length: z.number().int().nonnegative(),
+});
+const slotStateSchema = z.object({
+  active: slotName,
+  booted: slotName,
+  pending: z.object({ slot: slotName, attemptsLeft: z.number().int().nonnegative() }).nullable(),
+  slots: z.object({ a: slotImage.nullable(), b: slotImage.nullable() }),
+  failures: z.record(z.string(), z.number().int().nonnegative()),
+});
+
+export function otherSlot(slot: SlotName): SlotName {
+  return slot === 'a' ? 'b' : 'a';
+}
+
+/**
+ * A/B slots as two files (`slot-a.img`, `slot-b.img`) beside a durable `state.json`
+ * (write temp + fsync + rename + fsync dir), for development, tests and simulation.
+ */
+export class FileSlotStore implements SlotStore {
+  readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  /** Creates a slot store whose slot A holds `image` as the committed factory image. */
+  static async provision(
+    dir: string,
+    factory: { image: Uint8Array; name: string; version: string; releaseCounter: number },
+  ): Promise<FileSlotStore> {
+    const { createHash } = await import('node:crypto');
+    await mkdir(dir, { recursive: true });
+    const store = new FileSlotStore(dir);
+    for (const [slot, bytes] of [
+      ['a', factory.image],
+      ['b', new Uint8Array(0)],
+    ] as const) {
+      const fh = await open(store.slotPath(slot), 'w', 0o600);
+      try {
+        await fh.writeFile(bytes);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }
+    await syncDir(dir);
+    await store.#write({
+      active: 'a',
+      booted: 'a',
+      pending: null,
+      slots: {
+        a: {
+          name: factory.name,
+          version: factory.version,
+          releaseCounter: factory.releaseCounter,
+          sha256: createHash('sha256').update(factory.image).digest('hex'),
+          length: factory.image.length,
+        },
+        b: null,
+      },
+      failures: {},
+    });
+    return store;
+  }
+
+  slotPath(slot: SlotName): string {
+    return join(this.dir, `slot-${slot}.img`);
+  }
+
+  get statePath(): string {
+    return join(this.dir, 'state.json');
+  }
+
+  async readState(): Promise<SlotState> {
+    let raw: unknown;
+    try {
+      raw = await readJsonIfExists(this.statePath);
+    } catch (err) {
+      throw new AgentError('SLOT_STATE_INVALID', `unreadable slot state in ${this.dir}`, {
+        cause: err,
+      });
+    }
+    if (raw === undefined) {
+      throw new AgentError(
+        'SLOT_STATE_INVALID',
+        `no slot state in ${this.dir}; provision it first`,
+      );
+    }
+    const parsed = slotStateSchema.safeParse(raw);
+    if (!parsed.success) {
+      throw new AgentError('SLOT_STATE_INVALID', `malformed slot state in ${this.dir}`, {
+        cause: parsed.error,
+      });
+    }
+    return parsed.data;
+  }
+
+  async #write(state: SlotState): Promise<void> {
+    await writeJsonDurable(this.statePath, state);
+  }
+
+  async inactiveSlot(): Promise<SlotName> {
+    const s = await this.readState();
+    return otherSlot(s.active);
+  }
+
+  async openForWrite(slot: SlotName, opts?: { resumeFrom?: number }): Promise<SlotWriter> {
+    const state = await this.readState();
+    if (slot === state.active || slot === state.booted) {
+      throw new AgentError('SLOT_BUSY', `slot ${slot} is active or booted and cannot be written`);
+    }
+    if (state.slots[slot] !== null || state.pending?.slot === slot) {
+      state.slots[slot] = null;
+      if (state.pending?.slot === slot) state.pending = null;
+      await this.#write(state);
+    }
+    const resumeFrom = opts?.resumeFrom ?? 0;
+    const path = this.slotPath(slot);
+    const fh: FileHandle = await open(path, resumeFrom > 0 ? 'r+' : 'w', 0o600);
+    const size = (await fh.stat()).size;
+    const startOffset = Math.min(resumeFrom, size);
+    await fh.truncate(startOffset);
+    let position = startOffset;
+    return {
+      startOffset,
+      async write(chunk: Uint8Array): Promise<void> {
+        let done = 0;
+        while (done < chunk.length) {
+          const { bytesWritten } = await fh.write(chunk, done, chunk.length - done, position);
+          done += bytesWritten;
+          position += bytesWritten;
+        }
+      },
+      sync: () => fh.sync(),
+      close: () => fh.close(),
+    };
+  }
+
+  async storedBytes(slot: SlotName): Promise<number> {
+    try {
+      return (await stat(this.slotPath(slot))).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  async *readImage(slot: SlotName, length: number): AsyncIterable<Uint8Array> {
+    if (length === 0) return;
+    const stream = createReadStream(this.slotPath(slot), { start: 0, end: length - 1 });
+    for await (const chunk of stream) yield chunk as Buffer;
+  }
+
+  async markPending(slot: SlotName, image: SlotImage, bootAttempts: number): Promise<void> {
+    const state = await this.readState();
+    if (slot === state.active) {
+      throw new AgentError('SLOT_BUSY', `slot ${slot} is the active slot`);
+    }
+    state.slots[slot] = image;
+    state.pending = { slot, attemptsLeft: Math.max(1, bootAttempts) };
+    await this.#write(state);
+  }
+
+  async boot(): Promise<SlotName> {
+    const state = await this.readState();
+    if (state.pending && state.pending.attemptsLeft > 0) {
+      state.pending.attemptsLeft -= 1;
+      state.booted = state.pending.slot;
+    } else {
+      if (state.pending) {
+        const image = state.slots[state.pending.slot];
+        if (image) state.failures[image.sha256] = (state.failures[image.sha256] ?? 0) + 1;
+        state.pending = null;
+      }
+      state.booted = state.active;
+    }
+    await this.#write(state);
+    return state.booted;
+  }
+
+  async commit(): Promise<void> {
+    const state = await this.readState();
+    if (!state.pending || state.booted !== state.pending.slot) {
+      throw new AgentError('SLOT_STATE_INVALID', 'no booted pending slot to commit');
+    }
+    state.active = state.pending.slot;
+    state.pending = null;
+    const image = state.slots[state.active];
+    if (image) delete state.failures[image.sha256];
+    await this.#write(state);
+  }
+
+  async rollback(): Promise<void> {
+    const state = await this.readState();
+    if (state.pending) {
+      const image = state.slots[state.pending.slot];
+      if (image) state.failures[image.sha256] = (state.failures[image.sha256] ?? 0) + 1;
+      state.pending = null;
+    }
+    state.booted = state.active;
+    await this.#write(state);
+  }
+
+  async recordFailure(sha256: string): Promise<void> {
+    const state = await this.readState();
+    state.failures[sha256] = (state.failures[sha256] ?? 0) + 1;
+    await this.#write(state);
+  }
+}

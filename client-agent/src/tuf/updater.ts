@@ -1,0 +1,274 @@
+import { mkdir, readFile, rm, stat, mkdtemp } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  Metadata,
+  MetadataKind,
+  type Root,
+  type Snapshot,
+  type Targets,
+  type Timestamp,
+} from '@tufjs/models';
+import { Updater, type Fetcher, type TargetFile } from 'tuf-js';
+import type { Config } from '../config.js';
+import { AgentError, type AgentErrorCode } from '../error.js';
+import { writeFileDurable } from '../util/durable.js';
+
+export interface TufRepositoryOptions {
+  /** Where tuf-js keeps the trusted metadata of this repository (one directory per repository). */
+  metadataDir: string;
+  /** Repository base URL; metadata lives under `<url>/metadata`, targets under `<url>/targets`. */
+  repositoryUrl: string;
+  /** The initial trusted root (1.root.json), used only when `metadataDir` holds no root yet. */
+  trustedRootJson?: Uint8Array;
+  fetcher: Fetcher;
+  config: Pick<
+    Config,
+    'rootMaxLength' | 'timestampMaxLength' | 'snapshotMaxLength' | 'targetsMaxLength' | 'userAgent'
+  >;
+}
+
+/** What the agent needs to know about one firmware target, read from its `custom` field. */
+export interface FirmwareTarget {
+  file: TargetFile;
+  name: string;
+  length: number;
+  sha256: string;
+  sha512: string;
+  hardwareIds: string[];
+  version: string;
+  releaseCounter: number;
+  attestationPath: string;
+}
+
+export interface TrustedMetadata {
+  root: Metadata<Root>;
+  timestamp: Metadata<Timestamp>;
+  snapshot: Metadata<Snapshot>;
+  targets: Metadata<Targets>;
+  /** The exact bytes of the trusted top-level targets metadata, as tuf-js received and stored them. */
+  targetsBytes: Uint8Array;
+}
+
+function joinUrl(base: string, path: string): string {
+  return `${base.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
+}
+
+/** Maps an error thrown by tuf-js's refresh to a specific agent code. */
+export function tufErrorCode(err: unknown): AgentErrorCode {
+  const ctor = (err as { constructor?: { name?: string } } | null)?.constructor?.name ?? '';
+  const message = err instanceof Error ? err.message : String(err);
+  if (ctor === 'ExpiredMetadataError' || /is expired/.test(message)) return 'METADATA_EXPIRED';
+  if (ctor === 'UnsignedMetadataError' || /was signed by \d+\/\d+ keys/.test(message)) {
+    return 'METADATA_UNSIGNED';
+  }
+  if (
+    ctor === 'BadVersionError' ||
+    /less than current version|does not match snapshot version|doesn't match timestamp/.test(
+      message,
+    )
+  ) {
+    return 'METADATA_ROLLBACK';
+  }
+  return 'TUF_REFRESH';
+}
+
+/**
+ * One TUF repository as seen by the agent: a tuf-js Updater per refresh, no globals, so that
+ * a second instance can follow a Director repository (Uptane) beside the image repository.
+ */
+export class TufRepository {
+  readonly metadataDir: string;
+  readonly metadataBaseUrl: string;
+  readonly targetBaseUrl: string;
+  readonly #opts: TufRepositoryOptions;
+  #updater: Updater | undefined;
+
+  constructor(opts: TufRepositoryOptions) {
+    this.#opts = opts;
+    this.metadataDir = opts.metadataDir;
+    this.metadataBaseUrl = joinUrl(opts.repositoryUrl, 'metadata');
+    this.targetBaseUrl = joinUrl(opts.repositoryUrl, 'targets');
+  }
+
+  /** Installs the initial trusted root if the metadata directory has none yet. */
+  async initialize(): Promise<void> {
+    await mkdir(this.metadataDir, { recursive: true });
+    const rootPath = join(this.metadataDir, 'root.json');
+    const exists = await stat(rootPath).then(
+      () => true,
+      () => false,
+    );
+    if (exists) return;
+    if (!this.#opts.trustedRootJson) {
+      throw new AgentError('TRUSTED_ROOT_INVALID', `no trusted root in ${this.metadataDir}`);
+    }
+    try {
+      Metadata.fromJSON(
+        MetadataKind.Root,
+        JSON.parse(Buffer.from(this.#opts.trustedRootJson).toString('utf8')) as never,
+      );
+    } catch (err) {
+      throw new AgentError('TRUSTED_ROOT_INVALID', 'trusted root is not TUF root metadata', {
+        cause: err,
+      });
+    }
+    await writeFileDurable(rootPath, this.#opts.trustedRootJson);
+  }
+
+  /** Runs the TUF client workflow (root, timestamp, snapshot, targets) with tuf-js. */
+  async refresh(): Promise<void> {
+    await this.initialize();
+    const { config } = this.#opts;
+    try {
+      this.#updater = new Updater({
+        metadataDir: this.metadataDir,
+        metadataBaseUrl: this.metadataBaseUrl,
+        targetBaseUrl: this.targetBaseUrl,
+        fetcher: this.#opts.fetcher,
+        config: {
+          rootMaxLength: config.rootMaxLength,
+          timestampMaxLength: config.timestampMaxLength,
+          snapshotMaxLength: config.snapshotMaxLength,
+          targetsMaxLength: config.targetsMaxLength,
+          userAgent: config.userAgent,
+        },
+      });
+      await this.#updater.refresh();
+    } catch (err) {
+      this.#updater = undefined;
+      if (err instanceof AgentError) throw err;
+      const code = tufErrorCode(err);
+      throw new AgentError(code, `TUF refresh failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  #requireUpdater(): Updater {
+    if (!this.#updater) throw new AgentError('TUF_REFRESH', 'refresh() has not succeeded yet');
+    return this.#updater;
+  }
+
+  /** The top-level metadata tuf-js trusts after refresh(), parsed from the files it persisted. */
+  async trustedMetadata(): Promise<TrustedMetadata> {
+    this.#requireUpdater();
+    const read = (role: string): Promise<Buffer> =>
+      readFile(join(this.metadataDir, `${role}.json`));
+    const parse = (bytes: Uint8Array): never =>
+      JSON.parse(Buffer.from(bytes).toString('utf8')) as never;
+    const [rootB, timestampB, snapshotB, targetsB] = await Promise.all([
+      read('root'),
+      read('timestamp'),
+      read('snapshot'),
+      read('targets'),
+    ]);
+    const snapshot = Metadata.fromJSON(MetadataKind.Snapshot, parse(snapshotB));
+    const targets = Metadata.fromJSON(MetadataKind.Targets, parse(targetsB));
+    const targetsMeta = snapshot.signed.meta['targets.json'];
+    if (!targetsMeta || targetsMeta.version !== targets.signed.version) {
+      throw new AgentError(
+        'TUF_REFRESH',
+        'stored targets metadata does not match the trusted snapshot',
+      );
+    }
+    targetsMeta.verify(targetsB);
+    return {
+      root: Metadata.fromJSON(MetadataKind.Root, parse(rootB)),
+      timestamp: Metadata.fromJSON(MetadataKind.Timestamp, parse(timestampB)),
+      snapshot,
+      targets,
+      targetsBytes: new Uint8Array(targetsB),
+    };
+  }
+
+  /** The trusted TargetFile for `path` (tuf-js walks delegations), or TARGET_NOT_FOUND. */
+  async getTarget(path: string): Promise<TargetFile> {
+    const target = await this.#requireUpdater().getTargetInfo(path);
+    if (!target) throw new AgentError('TARGET_NOT_FOUND', `no trusted target ${path}`);
+    return target;
+  }
+
+  /**
+   * The firmware target for `hardwareId` with the highest releaseCounter among the top-level
+   * targets, as a TargetFile resolved through tuf-js.
+   */
+  async findFirmwareTarget(hardwareId: string): Promise<FirmwareTarget> {
+    const { targets } = await this.trustedMetadata();
+    let best: FirmwareTarget | undefined;
+    for (const name of Object.keys(targets.signed.targets)) {
+      const candidate = targets.signed.targets[name];
+      const custom = candidate?.custom;
+      if (!custom || custom['kind'] !== 'firmware') continue;
+      const ids = custom['hardwareIds'];
+      if (!Array.isArray(ids) || !ids.includes(hardwareId)) continue;
+      const parsed = describeFirmwareTarget(await this.getTarget(name));
+      if (!best || parsed.releaseCounter > best.releaseCounter) best = parsed;
+    }
+    if (!best) {
+      throw new AgentError(
+        'NO_TARGET_FOR_HARDWARE',
+        `no firmware target for hardware ID ${hardwareId}`,
+      );
+    }
+    return best;
+  }
+
+  /** URL of a target under consistent snapshots: `<targets>/<sha256>.<basename>`. */
+  targetUrl(target: TargetFile): string {
+    const sha256 = target.hashes['sha256'];
+    if (!sha256)
+      throw new AgentError('TARGET_CUSTOM_INVALID', `target ${target.path} has no sha256`);
+    const slash = target.path.lastIndexOf('/');
+    const dir = slash >= 0 ? target.path.slice(0, slash + 1) : '';
+    const base = target.path.slice(slash + 1);
+    return joinUrl(this.targetBaseUrl, `${dir}${sha256}.${base}`);
+  }
+
+  /** Downloads a small target through tuf-js (length and hashes checked by tuf-js). */
+  async downloadSmallTarget(target: TargetFile, scratchDir: string): Promise<Buffer> {
+    await mkdir(scratchDir, { recursive: true });
+    const dir = await mkdtemp(join(scratchDir, 'target-'));
+    try {
+      const file = join(dir, 'target');
+      await this.#requireUpdater().downloadTarget(target, file, undefined);
+      return await readFile(file);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Validates the tufchain `custom` fields of a firmware target. */
+export function describeFirmwareTarget(file: TargetFile): FirmwareTarget {
+  const custom = file.custom;
+  const { hardwareIds, version, releaseCounter, attestation } = custom;
+  const sha256 = file.hashes['sha256'];
+  const sha512 = file.hashes['sha512'];
+  if (
+    !Array.isArray(hardwareIds) ||
+    !hardwareIds.every((h) => typeof h === 'string') ||
+    typeof version !== 'string' ||
+    typeof releaseCounter !== 'number' ||
+    !Number.isSafeInteger(releaseCounter) ||
+    releaseCounter < 0 ||
+    typeof attestation !== 'string' ||
+    typeof sha256 !== 'string' ||
+    !/^[0-9a-f]{64}$/.test(sha256) ||
+    typeof sha512 !== 'string' ||
+    !/^[0-9a-f]{128}$/.test(sha512)
+  ) {
+    throw new AgentError(
+      'TARGET_CUSTOM_INVALID',
+      `target ${file.path} lacks tufchain custom fields`,
+    );
+  }
+  return {
+    file,
+    name: file.path,
+    length: file.length,
+    sha256,
+    sha512,
+    hardwareIds: hardwareIds,
+    version,
+    releaseCounter,
+    attestationPath: attestation,
+  };
+}

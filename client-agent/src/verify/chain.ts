@@ -1,0 +1,142 @@
+import { createHash } from 'node:crypto';
+import { id as keccakUtf8 } from 'ethers';
+import { AgentError, type AgentErrorCode } from '../error.js';
+
+/** The part of @tufchain/transparency's ChainReader the agent uses (a test double can implement it). */
+export interface ReleaseLog {
+  findRelease(metadataHash: string): Promise<{
+    metadataVersion: number;
+    metadataHash: string;
+    txHash: string;
+    blockNumber: number;
+    blockHash: string;
+    confirmations: number;
+    firmware: { digest: string; hardwareIdHash: string; version: number }[];
+  }>;
+  isRecalled(digestOrMetadataHash: string): Promise<boolean>;
+  minimumVersion(hardwareId: string): Promise<number>;
+  trustedTime(): Promise<TrustedCheckpoint>;
+}
+
+export interface TrustedCheckpoint {
+  blockNumber: number;
+  blockHash: string;
+  /** Unix seconds of the latest confirmed block: a lower bound on the current time. */
+  timestamp: number;
+}
+
+export interface VerifiedRelease {
+  metadataVersion: number;
+  metadataHash: string;
+  txHash: string;
+  blockNumber: number;
+  blockHash: string;
+  confirmations: number;
+}
+
+export function sha256Hex0x(bytes: Uint8Array): string {
+  return '0x' + createHash('sha256').update(bytes).digest('hex');
+}
+
+/** keccak256 of the UTF-8 hardware ID, as the contract stores it. */
+export function hardwareIdHash(hardwareId: string): string {
+  return keccakUtf8(hardwareId);
+}
+
+const TRANSPARENCY_CODES: Record<string, AgentErrorCode> = {
+  METADATA_NOT_LOGGED: 'METADATA_NOT_LOGGED',
+  NOT_CONFIRMED: 'NOT_CONFIRMED',
+  QUORUM_DISAGREES: 'QUORUM_DISAGREES',
+  RPC_UNAVAILABLE: 'RPC_UNAVAILABLE',
+};
+
+/** Maps a TransparencyError (or any failure of the chain reader) to an AgentError. */
+export function toChainAgentError(err: unknown, what: string): AgentError {
+  if (err instanceof AgentError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  const mapped = typeof code === 'string' ? TRANSPARENCY_CODES[code] : undefined;
+  return new AgentError(
+    mapped ?? 'CHAIN_CHECK_FAILED',
+    `${what}: ${err instanceof Error ? err.message : String(err)}`,
+    { cause: err },
+  );
+}
+
+async function ask<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toChainAgentError(err, what);
+  }
+}
+
+export interface VerifyReleaseInput {
+  chain: ReleaseLog;
+  /** The exact bytes of the trusted top-level targets metadata. */
+  targetsBytes: Uint8Array;
+  /** `signed.version` of that metadata. */
+  targetsVersion: number;
+  hardwareId: string;
+  target: { name: string; sha256: string; releaseCounter: number };
+}
+
+/**
+ * The transparency gate: exactly the targets metadata the agent trusts is logged and confirmed
+ * (agreed by the reader's RPC quorum), at the same version; the image digest is logged for this
+ * hardware ID at this release counter; neither is recalled; the counter meets the on-chain minimum.
+ */
+export async function verifyReleaseOnChain(input: VerifyReleaseInput): Promise<VerifiedRelease> {
+  const { chain, target, hardwareId } = input;
+  const metadataHash = sha256Hex0x(input.targetsBytes);
+  const release = await ask('targets metadata on chain', () => chain.findRelease(metadataHash));
+  if (release.metadataHash.toLowerCase() !== metadataHash) {
+    throw new AgentError('METADATA_NOT_LOGGED', 'chain answered for a different metadata hash');
+  }
+  if (release.metadataVersion !== input.targetsVersion) {
+    throw new AgentError(
+      'METADATA_VERSION_MISMATCH',
+      `logged version ${release.metadataVersion} but trusted targets version ${input.targetsVersion}`,
+    );
+  }
+  const digest = '0x' + target.sha256.toLowerCase();
+  const hwHash = hardwareIdHash(hardwareId).toLowerCase();
+  const logged = release.firmware.some(
+    (f) =>
+      f.digest.toLowerCase() === digest &&
+      f.hardwareIdHash.toLowerCase() === hwHash &&
+      f.version === target.releaseCounter,
+  );
+  if (!logged) {
+    throw new AgentError(
+      'DIGEST_NOT_LOGGED',
+      `image ${target.name} is not logged for ${hardwareId} at release ${target.releaseCounter}`,
+    );
+  }
+  const [digestRecalled, metadataRecalled] = await Promise.all([
+    ask('recall of the image', () => chain.isRecalled(digest)),
+    ask('recall of the metadata', () => chain.isRecalled(metadataHash)),
+  ]);
+  if (digestRecalled || metadataRecalled) {
+    throw new AgentError('RECALLED', `release ${target.name} is recalled on chain`);
+  }
+  const minimum = await ask('minimum version', () => chain.minimumVersion(hardwareId));
+  if (target.releaseCounter < minimum) {
+    throw new AgentError(
+      'BELOW_MINIMUM_VERSION',
+      `release ${target.releaseCounter} is below the on-chain minimum ${minimum} for ${hardwareId}`,
+    );
+  }
+  return {
+    metadataVersion: release.metadataVersion,
+    metadataHash,
+    txHash: release.txHash,
+    blockNumber: release.blockNumber,
+    blockHash: release.blockHash,
+    confirmations: release.confirmations,
+  };
+}
+
+/** Confirmed chain time, used as a floor for "now" when checking metadata expiry. */
+export async function readTrustedTime(chain: ReleaseLog): Promise<TrustedCheckpoint> {
+  return ask('trusted chain time', () => chain.trustedTime());
+}

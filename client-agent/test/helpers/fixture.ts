@@ -1,0 +1,231 @@
+/**
+ * Test world for the agent: a loopback TUF repository, OEM firmware-attestation key, vehicle CA and
+ * identity (all generated now with @tufchain/keys), and a provisioned FileSlotStore.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  createKeySigner,
+  createVehicleCa,
+  createVehicleIdentity,
+  generateKeyPair,
+  signFirmwareAttestation,
+  type Signer,
+  type VehicleCa,
+  type VehicleIdentity,
+} from '@tufchain/keys';
+import type { UpdateOptions } from '../../src/agent.js';
+import { FileSlotStore } from '../../src/slots/ab-slots.js';
+import type { ReleaseLog, TrustedCheckpoint } from '../../src/verify/chain.js';
+import { TestRepository, type Published } from './tuf-repo.js';
+
+export const HARDWARE_ID = 'ecu-gateway-rev-c';
+
+export interface ReleaseEntryLike {
+  metadataVersion: number;
+  metadataHash: string;
+  firmware: { digest: string; hardwareId: string; version: number }[];
+}
+
+export interface Release {
+  name: string;
+  image: Buffer;
+  sha256: string;
+  published: Published;
+  entry: ReleaseEntryLike;
+}
+
+export interface ReleaseInput {
+  version: string;
+  releaseCounter: number;
+  size?: number;
+  image?: Buffer;
+  hardwareIds?: string[];
+  /** Replaces the Sigstore bundle bytes served for this firmware. */
+  attestation?: (bundle: unknown) => unknown;
+  /** Sign the attestation with this key instead of the pinned OEM key. */
+  attestationSigner?: Signer;
+  /** Subject digest claimed by the attestation (default: the image's). */
+  attestedSha256?: string;
+}
+
+export class Fixture {
+  readonly repo = new TestRepository();
+  dir = '';
+  metadataDir = '';
+  stateDir = '';
+  slots!: FileSlotStore;
+  firmwareSigner!: Signer;
+  ca!: VehicleCa;
+  identity!: VehicleIdentity;
+  vehicleSigner!: Signer;
+  factoryImage = Buffer.from('factory image 1.0.0\n');
+
+  static async create(): Promise<Fixture> {
+    const f = new Fixture();
+    f.dir = await mkdtemp(join(tmpdir(), 'agent-'));
+    f.metadataDir = join(f.dir, 'metadata');
+    f.stateDir = join(f.dir, 'state');
+    f.slots = await FileSlotStore.provision(join(f.dir, 'slots'), {
+      image: f.factoryImage,
+      name: 'factory.img',
+      version: '1.0.0',
+      releaseCounter: 1,
+    });
+    f.firmwareSigner = createKeySigner(generateKeyPair('ecdsa-p256').privateKey);
+    f.ca = await createVehicleCa({ commonName: 'Test OEM Vehicle CA' });
+    f.identity = await createVehicleIdentity(f.ca, {
+      vin: 'WVWZZZ1JZXW000001',
+      ecuSerial: 'GW-0001',
+    });
+    f.vehicleSigner = createKeySigner(f.identity.privateKey);
+    await f.repo.start();
+    return f;
+  }
+
+  get firmwareKey(): { publicKeyPem: string; keyId: string } {
+    return { publicKeyPem: this.firmwareSigner.publicKeyPem(), keyId: this.firmwareSigner.keyId };
+  }
+
+  /** Adds a firmware target and its attestation target, then publishes new metadata. */
+  async addRelease(input: ReleaseInput): Promise<Release> {
+    const image = input.image ?? randomBytes(input.size ?? 64 * 1024);
+    const hardwareIds = input.hardwareIds ?? [HARDWARE_ID];
+    const name = `gateway-${input.version}.img`;
+    const sha256 = createHash('sha256').update(image).digest('hex');
+    const attestationName = `${name}.sigstore.json`;
+    let bundle: unknown = await signFirmwareAttestation(
+      {
+        name,
+        sha256: input.attestedSha256 ?? sha256,
+        hardwareIds,
+        version: input.version,
+        releaseCounter: input.releaseCounter,
+      },
+      input.attestationSigner ?? this.firmwareSigner,
+    );
+    if (input.attestation) bundle = input.attestation(bundle);
+    this.repo.addTarget(attestationName, Buffer.from(JSON.stringify(bundle)), {
+      kind: 'attestation',
+    });
+    this.repo.addTarget(name, image, {
+      kind: 'firmware',
+      hardwareIds,
+      version: input.version,
+      releaseCounter: input.releaseCounter,
+      attestation: attestationName,
+    });
+    const published = this.repo.publish();
+    return {
+      name,
+      image,
+      sha256,
+      published,
+      entry: {
+        metadataVersion: published.targetsVersion,
+        metadataHash: published.targetsHash,
+        firmware: hardwareIds.map((hardwareId) => ({
+          digest: '0x' + sha256,
+          hardwareId,
+          version: input.releaseCounter,
+        })),
+      },
+    };
+  }
+
+  options(chain: ReleaseLog, overrides: Partial<UpdateOptions> = {}): UpdateOptions {
+    return {
+      serverUrl: this.repo.url,
+      metadataDir: this.metadataDir,
+      stateDir: this.stateDir,
+      trustedRootJson: this.repo.rootBytes(1),
+      hardwareId: HARDWARE_ID,
+      ecuSerial: 'GW-0001',
+      chain,
+      chainId: 31337,
+      firmwareKey: this.firmwareKey,
+      slots: this.slots,
+      vehicle: {
+        signer: this.vehicleSigner,
+        certificatePem: this.identity.certificatePem,
+        vinCommitment: this.identity.vinCommitment,
+      },
+      odometerKm: 12345.6,
+      sendReports: false,
+      config: {
+        fetchTimeoutMs: 2000,
+        retryBaseDelayMs: 1,
+        retryMaxDelayMs: 5,
+        fetchRetries: 1,
+        downloadResumes: 2,
+      },
+      ...overrides,
+    };
+  }
+
+  async activeSlotBytes(): Promise<Buffer> {
+    const { readFile } = await import('node:fs/promises');
+    const s = await this.slots.readState();
+    return (await readFile(this.slots.slotPath(s.active))).subarray(
+      0,
+      s.slots[s.active]?.length ?? 0,
+    );
+  }
+
+  async cleanup(): Promise<void> {
+    await this.repo.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** An in-memory stand-in for the on-chain log, for unit tests of the agent's decision logic. */
+export class MemoryReleaseLog implements ReleaseLog {
+  readonly releases: ReleaseEntryLike[] = [];
+  readonly recalled = new Set<string>();
+  readonly minimums = new Map<string, number>();
+  time: TrustedCheckpoint = {
+    blockNumber: 10,
+    blockHash: '0x' + 'ab'.repeat(32),
+    timestamp: Math.floor(Date.now() / 1000),
+  };
+  failWith: { code: string } | undefined;
+
+  log(entry: ReleaseEntryLike): void {
+    this.releases.push(entry);
+  }
+
+  async findRelease(metadataHash: string) {
+    await Promise.resolve();
+    if (this.failWith) throw Object.assign(new Error('chain says no'), this.failWith);
+    const r = this.releases.find((e) => e.metadataHash === metadataHash);
+    if (!r) throw Object.assign(new Error('not logged'), { code: 'METADATA_NOT_LOGGED' });
+    const { keccak256, toUtf8Bytes } = await import('ethers');
+    return {
+      metadataVersion: r.metadataVersion,
+      metadataHash: r.metadataHash,
+      txHash: '0x' + '11'.repeat(32),
+      blockNumber: 5,
+      blockHash: '0x' + '22'.repeat(32),
+      confirmations: 6,
+      firmware: r.firmware.map((f) => ({
+        digest: f.digest,
+        hardwareIdHash: keccak256(toUtf8Bytes(f.hardwareId)),
+        version: f.version,
+      })),
+    };
+  }
+  async isRecalled(hash: string): Promise<boolean> {
+    await Promise.resolve();
+    return this.recalled.has(hash.toLowerCase());
+  }
+  async minimumVersion(hardwareId: string): Promise<number> {
+    await Promise.resolve();
+    return this.minimums.get(hardwareId) ?? 0;
+  }
+  async trustedTime(): Promise<TrustedCheckpoint> {
+    await Promise.resolve();
+    return this.time;
+  }
+}

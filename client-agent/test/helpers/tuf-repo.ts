@@ -1,0 +1,248 @@
+/**
+ * A real TUF repository built with @tufjs/models and served over node:http on loopback, for the
+ * agent's tests (the agent never imports @tufchain/server). Consistent snapshots, ed25519 keys
+ * generated at test time, the server's layout: metadata/{N}.root.json, timestamp.json,
+ * {N}.snapshot.json, {N}.targets.json; targets/{sha256}.{name}.
+ */
+import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { canonicalize } from '@tufjs/canonical-json';
+import {
+  Key,
+  Metadata,
+  MetaFile,
+  Root,
+  Signature,
+  Snapshot,
+  TargetFile,
+  Targets,
+  Timestamp,
+} from '@tufjs/models';
+
+export interface TestKey {
+  keyId: string;
+  privateKey: KeyObject;
+  key: Key;
+}
+
+export function generateTufKey(): TestKey {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const jwk = publicKey.export({ format: 'jwk' });
+  const pub = Buffer.from(jwk.x ?? '', 'base64url').toString('hex');
+  const json = { keytype: 'ed25519', scheme: 'ed25519', keyval: { public: pub } };
+  const keyId = createHash('sha256').update(canonicalize(json)).digest('hex');
+  return {
+    keyId,
+    privateKey,
+    key: new Key({ keyID: keyId, keyType: 'ed25519', scheme: 'ed25519', keyVal: { public: pub } }),
+  };
+}
+
+function signWith(md: Metadata<Root | Targets | Snapshot | Timestamp>, keys: TestKey[]): void {
+  for (const k of keys) {
+    md.sign(
+      (data: Buffer) =>
+        new Signature({ keyID: k.keyId, sig: sign(null, data, k.privateKey).toString('hex') }),
+      true,
+    );
+  }
+}
+
+export function sha256hex(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+export function sha512hex(b: Uint8Array): string {
+  return createHash('sha512').update(b).digest('hex');
+}
+
+function isoIn(days: number, from = new Date()): string {
+  return new Date(from.getTime() + days * 86_400_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export interface Published {
+  targetsVersion: number;
+  targetsBytes: Buffer;
+  targetsHash: string;
+}
+
+export type Handler = (req: IncomingMessage, res: ServerResponse, body: Buffer | undefined) => void;
+
+export class TestRepository {
+  readonly keys: Record<'root' | 'targets' | 'snapshot' | 'timestamp', TestKey>;
+  root: Metadata<Root>;
+  rootVersions = new Map<number, Buffer>();
+  targets: Record<string, TargetFile> = {};
+  targetsVersion = 0;
+  snapshotVersion = 0;
+  timestampVersion = 0;
+  /** What the server serves, by URL path. */
+  readonly files = new Map<string, Buffer>();
+  /** Per-path overrides to play a hostile server. */
+  readonly overrides = new Map<string, Handler>();
+  /** Every request path, in order. */
+  readonly requests: string[] = [];
+  expiresDays = 30;
+  #server: ReturnType<typeof createServer> | undefined;
+  url = '';
+
+  constructor() {
+    this.keys = {
+      root: generateTufKey(),
+      targets: generateTufKey(),
+      snapshot: generateTufKey(),
+      timestamp: generateTufKey(),
+    };
+    const root = new Root({
+      version: 1,
+      specVersion: '1.0.31',
+      expires: isoIn(365),
+      consistentSnapshot: true,
+    });
+    for (const role of ['root', 'targets', 'snapshot', 'timestamp'] as const) {
+      root.addKey(this.keys[role].key, role);
+    }
+    this.root = new Metadata(root);
+    signWith(this.root, [this.keys.root]);
+    this.#storeRoot();
+  }
+
+  #storeRoot(): void {
+    const bytes = Buffer.from(JSON.stringify(this.root.toJSON()));
+    this.rootVersions.set(this.root.signed.version, bytes);
+    this.files.set(`/metadata/${this.root.signed.version}.root.json`, bytes);
+  }
+
+  rootBytes(version = 1): Buffer {
+    const b = this.rootVersions.get(version);
+    if (!b) throw new Error(`no root v${version}`);
+    return b;
+  }
+
+  /** Adds a blob as a target (served at targets/{sha256}.{name}); `custom` goes into the TargetFile. */
+  addTarget(name: string, bytes: Uint8Array, custom: Record<string, unknown>): TargetFile {
+    const sha256 = sha256hex(bytes);
+    const file = new TargetFile({
+      path: name,
+      length: bytes.length,
+      hashes: { sha256, sha512: sha512hex(bytes) },
+      unrecognizedFields: { custom: custom as never },
+    });
+    this.targets[name] = file;
+    this.files.set(`/targets/${sha256}.${name}`, Buffer.from(bytes));
+    return file;
+  }
+
+  /** Signs and publishes new targets, snapshot and timestamp versions. */
+  publish(opts: { signTargetsWith?: TestKey[]; expiresDays?: number; now?: Date } = {}): Published {
+    const expires = isoIn(opts.expiresDays ?? this.expiresDays, opts.now);
+    this.targetsVersion += 1;
+    const targets = new Metadata(
+      new Targets({
+        version: this.targetsVersion,
+        specVersion: '1.0.31',
+        expires,
+        targets: { ...this.targets },
+      }),
+    );
+    signWith(targets, opts.signTargetsWith ?? [this.keys.targets]);
+    const targetsBytes = Buffer.from(JSON.stringify(targets.toJSON()));
+    this.files.set(`/metadata/${this.targetsVersion}.targets.json`, targetsBytes);
+
+    this.snapshotVersion += 1;
+    const snapshot = new Metadata(
+      new Snapshot({
+        version: this.snapshotVersion,
+        specVersion: '1.0.31',
+        expires,
+        meta: { 'targets.json': new MetaFile({ version: this.targetsVersion }) },
+      }),
+    );
+    signWith(snapshot, [this.keys.snapshot]);
+    const snapshotBytes = Buffer.from(JSON.stringify(snapshot.toJSON()));
+    this.files.set(`/metadata/${this.snapshotVersion}.snapshot.json`, snapshotBytes);
+
+    this.timestampVersion += 1;
+    const timestamp = new Metadata(
+      new Timestamp({
+        version: this.timestampVersion,
+        specVersion: '1.0.31',
+        expires,
+        snapshotMeta: new MetaFile({
+          version: this.snapshotVersion,
+          length: snapshotBytes.length,
+          hashes: { sha256: sha256hex(snapshotBytes) },
+        }),
+      }),
+    );
+    signWith(timestamp, [this.keys.timestamp]);
+    this.files.set('/metadata/timestamp.json', Buffer.from(JSON.stringify(timestamp.toJSON())));
+    return {
+      targetsVersion: this.targetsVersion,
+      targetsBytes,
+      targetsHash: '0x' + sha256hex(targetsBytes),
+    };
+  }
+
+  /** The served bytes of a target (by its TUF name). */
+  targetPath(name: string): string {
+    const t = this.targets[name];
+    if (!t) throw new Error(`no target ${name}`);
+    return `/targets/${t.hashes['sha256']}.${name}`;
+  }
+
+  async start(): Promise<string> {
+    this.#server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      this.requests.push(path);
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = chunks.length ? Buffer.concat(chunks) : undefined;
+        const override = this.overrides.get(path);
+        if (override) {
+          override(req, res, body);
+          return;
+        }
+        const file = this.files.get(path);
+        if (!file) {
+          res.writeHead(404).end();
+          return;
+        }
+        serveBytes(req, res, file);
+      });
+    });
+    await new Promise<void>((resolve) => this.#server?.listen(0, '127.0.0.1', resolve));
+    const { port } = this.#server.address() as AddressInfo;
+    this.url = `http://127.0.0.1:${port}`;
+    return this.url;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.#server;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+/** Serves bytes with HTTP Range support (single range `bytes=N-`). */
+export function serveBytes(req: IncomingMessage, res: ServerResponse, file: Buffer): void {
+  const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+  if (range) {
+    const start = Number(range[1]);
+    if (start >= file.length) {
+      res.writeHead(416, { 'content-range': `bytes */${file.length}` }).end();
+      return;
+    }
+    res.writeHead(206, {
+      'content-length': file.length - start,
+      'content-range': `bytes ${start}-${file.length - 1}/${file.length}`,
+      'accept-ranges': 'bytes',
+    });
+    res.end(file.subarray(start));
+    return;
+  }
+  res.writeHead(200, { 'content-length': file.length, 'accept-ranges': 'bytes' });
+  res.end(file);
+}
