@@ -1,0 +1,42 @@
+import { ContractFactory, type InterfaceAbi, type Signer } from 'ethers';
+import { loadArtifact } from './artifacts.js';
+import { ContractsError } from './error.js';
+
+export interface DeployTufchainLogOptions {
+  /** Manages roles; may be a multisig contract address. */
+  admin: string;
+  publishers?: string[];
+  logOperators?: string[];
+}
+
+export interface Deployment {
+  address: string;
+  txHash: string;
+  blockNumber: number;
+}
+
+/** Deploys TufchainLog from the generated artifact and waits for the deployment receipt. */
+export async function deployTufchainLog(
+  deployer: Signer,
+  opts: DeployTufchainLogOptions,
+): Promise<Deployment> {
+  const artifact = loadArtifact('TufchainLog');
+  const factory = new ContractFactory(artifact.abi as InterfaceAbi, artifact.bytecode, deployer);
+  try {
+    const contract = await factory.deploy(
+      opts.admin,
+      opts.publishers ?? [],
+      opts.logOperators ?? [],
+    );
+    const tx = contract.deploymentTransaction();
+    const receipt = await tx?.wait();
+    if (!tx || !receipt || receipt.status !== 1 || !receipt.contractAddress) {
+      throw new Error('deployment transaction failed');
+    }
+    return { address: receipt.contractAddress, txHash: tx.hash, blockNumber: receipt.blockNumber };
+  } catch (cause) {
+    throw new ContractsError('DEPLOY_FAILED', `TufchainLog deployment failed: ${String(cause)}`, {
+      cause,
+    });
+  }
+}

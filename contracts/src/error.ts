@@ -1,0 +1,21 @@
+export type ContractsErrorCode =
+  | 'ANVIL_NOT_FOUND'
+  | 'ANVIL_START_FAILED'
+  | 'ANVIL_STOP_TIMEOUT'
+  | 'CONTAINER_RUNTIME_UNAVAILABLE'
+  | 'CONTAINER_START_FAILED'
+  | 'ARTIFACT_MISSING'
+  | 'ARTIFACT_MALFORMED'
+  | 'DEPLOY_FAILED'
+  | 'INVALID_HARDWARE_ID';
+
+export class ContractsError extends Error {
+  override readonly name = 'ContractsError';
+  constructor(
+    readonly code: ContractsErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
