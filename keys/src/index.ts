@@ -1,1 +1,57 @@
-export {};
+export { KeysError, type KeysErrorCode } from './error.js';
+export { detectKeyType, type KeyType } from './key-type.js';
+export { generateKeyPair } from './generate.js';
+export { toTufPublicKey, computeKeyId, type TufPublicKey } from './tuf-key.js';
+export {
+  encryptPrivateKeyPkcs8,
+  encryptPrivateKeyPem,
+  decryptPrivateKey,
+  defaultScryptParams,
+  type ScryptParams,
+} from './pkcs8.js';
+export {
+  writeEncryptedKeyFile,
+  readEncryptedKeyFile,
+  type WriteKeyFileOptions,
+} from './key-file.js';
+export { createKeySigner, createFileSigner, createEnvSigner, type Signer } from './signer.js';
+export { signMetadata, canonicalSignedBytes } from './tuf/sign-metadata.js';
+export { computeVinCommitment, isVinCommitment } from './vehicle/commitment.js';
+export {
+  createVehicleCa,
+  issueVehicleCertificate,
+  createVehicleIdentity,
+  type VehicleCa,
+  type VehicleIdentity,
+  type IssueVehicleCertificateOptions,
+} from './vehicle/ca.js';
+export {
+  verifyVehicleCertificate,
+  type VerifyVehicleCertificateOptions,
+  type VerifiedVehicleCertificate,
+} from './vehicle/verify.js';
+export { createPkcs12Bundle, readPkcs12Bundle, type Pkcs12Contents } from './vehicle/pkcs12.js';
+export {
+  IN_TOTO_STATEMENT_TYPE,
+  IN_TOTO_PAYLOAD_TYPE,
+  FIRMWARE_PREDICATE_TYPE,
+  type InTotoStatement,
+  type InTotoSubject,
+} from './attestation/statement.js';
+export {
+  signStatementBundle,
+  verifyStatementBundle,
+  verifyStatementBundleDetailed,
+  type SerializedBundle,
+  type BundleTrust,
+  type VerifyBundleOptions,
+  type BundleSignerInfo,
+  type VerifiedStatementBundle,
+} from './attestation/bundle.js';
+export {
+  signFirmwareAttestation,
+  verifyFirmwareAttestation,
+  createFirmwareStatement,
+  type FirmwarePredicate,
+  type FirmwareAttestationInput,
+} from './attestation/firmware.js';

@@ -1,0 +1,244 @@
+import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto';
+import { bundleFromJSON, bundleToJSON, type Bundle, type SerializedBundle } from '@sigstore/bundle';
+import { DSSEBundleBuilder, type Signer as SigstoreSigner, type Witness } from '@sigstore/sign';
+import { Verifier, toSignedEntity, VerificationError, type TrustMaterial } from '@sigstore/verify';
+import { KeysError } from '../error.js';
+import type { Signer } from '../signer.js';
+import { encodePem } from '../util/pem.js';
+import { verifyVehicleCertificate, type VerifiedVehicleCertificate } from '../vehicle/verify.js';
+import {
+  IN_TOTO_PAYLOAD_TYPE,
+  checkStatement,
+  parseStatement,
+  type InTotoStatement,
+} from './statement.js';
+
+export type { SerializedBundle } from '@sigstore/bundle';
+
+const BUNDLE_V03 = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+
+export type BundleTrust = { publicKeyPem: string; keyId: string } | { caCertificatePem: string };
+
+export interface VerifyBundleOptions {
+  at?: Date;
+  /** Certificate bundles only: accept an expired vehicle certificate (reported as `expired`). */
+  allowExpiredCertificate?: boolean;
+  /** Certificate bundles only: revoked vehicle certificate serials (lowercase hex). */
+  revokedSerials?: ReadonlySet<string>;
+}
+
+export type BundleSignerInfo =
+  | { kind: 'publicKey'; keyId: string }
+  | ({ kind: 'certificate'; certificatePem: string } & VerifiedVehicleCertificate);
+
+export interface VerifiedStatementBundle {
+  statement: InTotoStatement;
+  signer: BundleSignerInfo;
+}
+
+/** Adapts our Signer seam to @sigstore/sign's signer interface. */
+function toSigstoreSigner(signer: Signer, certificatePem: string | undefined): SigstoreSigner {
+  return {
+    sign: async (data) => ({
+      signature: Buffer.from(await signer.sign(data)),
+      key: certificatePem
+        ? { $case: 'x509Certificate', certificate: certificatePem }
+        : { $case: 'publicKey', publicKey: signer.publicKeyPem(), hint: signer.keyId },
+    }),
+  };
+}
+
+/**
+ * Signs an in-toto v1 statement as a Sigstore bundle v0.3 (DSSE). Without `material` the bundle names
+ * the key by its TUF key id (publicKey hint); with a certificate it carries that certificate.
+ * `witnesses` are @sigstore/sign witnesses (Rekor, TSA) for OEMs running their own Sigstore services.
+ */
+export async function signStatementBundle(
+  statement: InTotoStatement,
+  signer: Signer,
+  material?: { certificatePem: string },
+  options: { witnesses?: Witness[] } = {},
+): Promise<SerializedBundle> {
+  checkStatement(statement);
+  if (material) {
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(material.certificatePem);
+    } catch (error) {
+      throw new KeysError('MALFORMED_CERTIFICATE', 'the signing certificate does not parse', {
+        cause: error,
+      });
+    }
+    const certKey = cert.publicKey.export({ type: 'spki', format: 'der' });
+    const signerKey = createPublicKey(signer.publicKeyPem()).export({
+      type: 'spki',
+      format: 'der',
+    });
+    if (!certKey.equals(signerKey)) {
+      throw new KeysError('KEY_MISMATCH', 'the certificate does not hold the signer key');
+    }
+  }
+  const builder = new DSSEBundleBuilder({
+    signer: toSigstoreSigner(signer, material?.certificatePem),
+    witnesses: options.witnesses ?? [],
+  });
+  const bundle = await builder.create({
+    data: Buffer.from(JSON.stringify(statement), 'utf8'),
+    type: IN_TOTO_PAYLOAD_TYPE,
+  });
+  return bundleToJSON(bundle);
+}
+
+function parseBundle(input: unknown): Bundle {
+  let bundle: Bundle;
+  try {
+    bundle = bundleFromJSON(typeof input === 'string' ? JSON.parse(input) : input);
+  } catch (error) {
+    throw new KeysError('MALFORMED_BUNDLE', 'not a valid Sigstore bundle', { cause: error });
+  }
+  if (bundle.mediaType !== BUNDLE_V03) {
+    throw new KeysError('UNSUPPORTED_BUNDLE', `expected a v0.3 bundle, got ${bundle.mediaType}`);
+  }
+  if (bundle.content.$case !== 'dsseEnvelope') {
+    throw new KeysError('UNSUPPORTED_BUNDLE', 'expected a DSSE envelope bundle');
+  }
+  const envelope = bundle.content.dsseEnvelope;
+  if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) {
+    throw new KeysError('UNSUPPORTED_BUNDLE', `unexpected payload type ${envelope.payloadType}`);
+  }
+  if (envelope.signatures.length !== 1) {
+    throw new KeysError('MALFORMED_BUNDLE', 'expected exactly one DSSE signature');
+  }
+  return bundle;
+}
+
+function keyTrustMaterial(publicKey: KeyObject, keyId: string): TrustMaterial {
+  return {
+    certificateAuthorities: [],
+    timestampAuthorities: [],
+    tlogs: [],
+    ctlogs: [],
+    publicKey: (hint) => {
+      if (hint !== keyId) {
+        throw new VerificationError({
+          code: 'PUBLIC_KEY_ERROR',
+          message: `unknown key hint ${hint}`,
+        });
+      }
+      return { publicKey, validFor: () => true };
+    },
+  };
+}
+
+function mapVerificationError(error: unknown): never {
+  if (error instanceof KeysError) throw error;
+  if (error instanceof VerificationError) {
+    switch (error.code) {
+      case 'SIGNATURE_ERROR':
+        throw new KeysError('BUNDLE_SIGNATURE_INVALID', 'the DSSE signature does not verify', {
+          cause: error,
+        });
+      case 'PUBLIC_KEY_ERROR':
+        throw new KeysError('KEY_HINT_MISMATCH', 'the bundle names a key that is not trusted', {
+          cause: error,
+        });
+      default:
+        throw new KeysError(
+          'BUNDLE_VERIFICATION_FAILED',
+          `sigstore verification failed: ${error.code}`,
+          { cause: error },
+        );
+    }
+  }
+  throw new KeysError('BUNDLE_VERIFICATION_FAILED', 'sigstore verification failed', {
+    cause: error,
+  });
+}
+
+/**
+ * Verifies a DSSE Sigstore bundle and returns its statement and who signed it.
+ * Key trust: @sigstore/verify with the given key as the only trust material (no tlog, no timestamps).
+ * CA trust: the bundle's certificate is verified against the vehicle CA with node:crypto, then the
+ * DSSE signature over the PAE with the certificate's key.
+ */
+export function verifyStatementBundleDetailed(
+  input: unknown,
+  trust: BundleTrust,
+  options: VerifyBundleOptions = {},
+): Promise<VerifiedStatementBundle> {
+  // Async in the API so that a remote trust source (tlog, TUF-distributed keys) can slot in later.
+  return new Promise((resolve) => resolve(verifyBundleNow(input, trust, options)));
+}
+
+function verifyBundleNow(
+  input: unknown,
+  trust: BundleTrust,
+  options: VerifyBundleOptions,
+): VerifiedStatementBundle {
+  const bundle = parseBundle(input);
+  const envelope =
+    bundle.content.$case === 'dsseEnvelope' ? bundle.content.dsseEnvelope : undefined;
+  if (!envelope) throw new KeysError('UNSUPPORTED_BUNDLE', 'expected a DSSE envelope bundle');
+  const material = bundle.verificationMaterial.content;
+  let signer: BundleSignerInfo;
+  if ('publicKeyPem' in trust) {
+    if (material.$case !== 'publicKey') {
+      throw new KeysError('KEY_HINT_MISMATCH', 'expected a bundle signed by a public key');
+    }
+    const keyid = envelope.signatures[0]?.keyid ?? '';
+    if (material.publicKey.hint !== trust.keyId || (keyid !== '' && keyid !== trust.keyId)) {
+      throw new KeysError('KEY_HINT_MISMATCH', 'the bundle names a different key');
+    }
+    let publicKey: KeyObject;
+    try {
+      publicKey = createPublicKey(trust.publicKeyPem);
+    } catch (error) {
+      throw new KeysError('MALFORMED_PEM', 'the trusted public key does not parse', {
+        cause: error,
+      });
+    }
+    const verifier = new Verifier(keyTrustMaterial(publicKey, trust.keyId), {
+      tlogThreshold: 0,
+      ctlogThreshold: 0,
+      timestampThreshold: 0,
+    });
+    try {
+      verifier.verify(toSignedEntity(bundle));
+    } catch (error) {
+      mapVerificationError(error);
+    }
+    signer = { kind: 'publicKey', keyId: trust.keyId };
+  } else {
+    let der: Uint8Array | undefined;
+    if (material.$case === 'certificate') der = material.certificate.rawBytes;
+    else if (material.$case === 'x509CertificateChain')
+      der = material.x509CertificateChain.certificates[0]?.rawBytes;
+    if (!der)
+      throw new KeysError('KEY_HINT_MISMATCH', 'expected a bundle carrying a vehicle certificate');
+    const certificatePem = encodePem('CERTIFICATE', der);
+    const verified = verifyVehicleCertificate(certificatePem, trust.caCertificatePem, {
+      ...(options.at ? { at: options.at } : {}),
+      ...(options.allowExpiredCertificate ? { allowExpired: true } : {}),
+      ...(options.revokedSerials ? { revokedSerials: options.revokedSerials } : {}),
+    });
+    let entity;
+    try {
+      entity = toSignedEntity(bundle);
+    } catch (error) {
+      mapVerificationError(error);
+    }
+    if (!entity.signature.verifySignature(verified.publicKey)) {
+      throw new KeysError('BUNDLE_SIGNATURE_INVALID', 'the DSSE signature does not verify');
+    }
+    signer = { kind: 'certificate', certificatePem, ...verified };
+  }
+  return { statement: parseStatement(envelope.payload), signer };
+}
+
+export async function verifyStatementBundle(
+  input: unknown,
+  trust: BundleTrust,
+  options: VerifyBundleOptions = {},
+): Promise<InTotoStatement> {
+  return (await verifyStatementBundleDetailed(input, trust, options)).statement;
+}

@@ -1,0 +1,278 @@
+import { X509Certificate, generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { openssl, runOpenssl, tempDir } from '../../test/helpers.js';
+import { generateKeyPair } from '../generate.js';
+import {
+  createVehicleCa,
+  createVehicleIdentity,
+  issueVehicleCertificate,
+  type VehicleCa,
+  type VehicleIdentity,
+} from './ca.js';
+import { computeVinCommitment } from './commitment.js';
+import { verifyVehicleCertificate } from './verify.js';
+
+const VIN = '1HGCM82633A004352';
+const DAY = 86_400_000;
+let ca: VehicleCa;
+let otherCa: VehicleCa;
+let identity: VehicleIdentity;
+
+beforeAll(async () => {
+  ca = await createVehicleCa({ commonName: 'ACME Vehicle CA' });
+  otherCa = await createVehicleCa({ commonName: 'ACME Vehicle CA' });
+  identity = await createVehicleIdentity(ca, { vin: VIN, ecuSerial: 'GW-000042' });
+});
+
+describe('createVehicleCa', () => {
+  it('makes a self-signed ECDSA P-256 CA limited to issuing end-entity certificates', () => {
+    const cert = new X509Certificate(ca.certificatePem);
+    expect(cert.ca).toBe(true);
+    expect(cert.verify(cert.publicKey)).toBe(true);
+    expect(cert.publicKey.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+    expect(cert.checkPrivateKey(ca.privateKey)).toBe(true);
+    if (openssl)
+      expect(runOpenssl(['x509', '-noout', '-text'], ca.certificatePem)).toMatch(
+        /CA:TRUE, pathlen:0/,
+      );
+  });
+});
+
+describe('createVehicleIdentity', () => {
+  it('binds the salted VIN commitment and the ECU serial, never the VIN', () => {
+    expect(identity.vinCommitment).toBe(computeVinCommitment(VIN, identity.salt));
+    const cert = new X509Certificate(identity.certificatePem);
+    expect(cert.subject).toContain(identity.vinCommitment);
+    expect(cert.subject).toContain('GW-000042');
+    expect(identity.certificatePem).not.toContain(VIN);
+    expect(cert.toString()).not.toContain(VIN);
+    expect(cert.checkPrivateKey(identity.privateKey)).toBe(true);
+  });
+
+  it('issues a clientAuth certificate that OpenSSL verifies against the CA', () => {
+    const cert = new X509Certificate(identity.certificatePem);
+    expect(cert.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
+    if (openssl) {
+      const { dir, cleanup } = tempDir();
+      try {
+        writeFileSync(join(dir, 'ca.pem'), ca.certificatePem);
+        writeFileSync(join(dir, 'v.pem'), identity.certificatePem);
+        expect(
+          runOpenssl([
+            'verify',
+            '-purpose',
+            'sslclient',
+            '-CAfile',
+            join(dir, 'ca.pem'),
+            join(dir, 'v.pem'),
+          ]),
+        ).toMatch(/OK/);
+      } finally {
+        cleanup();
+      }
+    }
+  });
+});
+
+describe('verifyVehicleCertificate', () => {
+  it('returns the VIN commitment, ECU serial and key', () => {
+    const result = verifyVehicleCertificate(identity.certificatePem, ca.certificatePem);
+    expect(result.vinCommitment).toBe(identity.vinCommitment);
+    expect(result.ecuSerial).toBe('GW-000042');
+    expect(result.expired).toBe(false);
+    expect(result.publicKey.equals(new X509Certificate(identity.certificatePem).publicKey)).toBe(
+      true,
+    );
+    expect(result.serialNumber).toBe(
+      new X509Certificate(identity.certificatePem).serialNumber.toLowerCase(),
+    );
+  });
+
+  describe('when the certificate is not acceptable', () => {
+    it.each([
+      {
+        desc: 'it has expired',
+        make: async () => ({
+          cert: (
+            await createVehicleIdentity(ca, {
+              vin: VIN,
+              ecuSerial: 'E1',
+              validDays: 1,
+              notBefore: new Date(Date.now() - 3 * DAY),
+            })
+          ).certificatePem,
+          caPem: ca.certificatePem,
+        }),
+        wantCode: 'CERTIFICATE_EXPIRED',
+      },
+      {
+        desc: 'it is not yet valid',
+        make: async () => ({
+          cert: (
+            await createVehicleIdentity(ca, {
+              vin: VIN,
+              ecuSerial: 'E1',
+              notBefore: new Date(Date.now() + DAY),
+            })
+          ).certificatePem,
+          caPem: ca.certificatePem,
+        }),
+        wantCode: 'CERTIFICATE_NOT_YET_VALID',
+      },
+      {
+        desc: 'another CA with the same name issued it',
+        make: () =>
+          Promise.resolve({ cert: identity.certificatePem, caPem: otherCa.certificatePem }),
+        wantCode: 'CERTIFICATE_UNTRUSTED',
+      },
+      {
+        desc: 'it is the CA certificate itself',
+        make: () => Promise.resolve({ cert: ca.certificatePem, caPem: ca.certificatePem }),
+        wantCode: 'CERTIFICATE_NOT_VEHICLE',
+      },
+      {
+        desc: 'its PEM is garbled',
+        make: () =>
+          Promise.resolve({
+            cert: identity.certificatePem.replace(/\n(.{10})/, '\n!!!!!!!!!!'),
+            caPem: ca.certificatePem,
+          }),
+        wantCode: 'MALFORMED_CERTIFICATE',
+      },
+      {
+        desc: 'its PEM is truncated',
+        make: () =>
+          Promise.resolve({
+            cert: identity.certificatePem.slice(0, 200),
+            caPem: ca.certificatePem,
+          }),
+        wantCode: 'MALFORMED_CERTIFICATE',
+      },
+      {
+        desc: 'the trust anchor is a vehicle certificate',
+        make: () =>
+          Promise.resolve({ cert: identity.certificatePem, caPem: identity.certificatePem }),
+        wantCode: 'CA_CERTIFICATE_INVALID',
+      },
+      {
+        desc: 'its serial is revoked',
+        make: () =>
+          Promise.resolve({
+            cert: identity.certificatePem,
+            caPem: ca.certificatePem,
+            revoked: true,
+          }),
+        wantCode: 'CERTIFICATE_REVOKED',
+      },
+    ])('throws $wantCode when $desc', async ({ make, wantCode }) => {
+      const { cert, caPem, ...rest } = await make();
+      const revokedSerials =
+        'revoked' in rest
+          ? new Set([new X509Certificate(cert).serialNumber.toLowerCase()])
+          : undefined;
+      expect(() =>
+        verifyVehicleCertificate(cert, caPem, { ...(revokedSerials ? { revokedSerials } : {}) }),
+      ).toThrow(expect.objectContaining({ name: 'KeysError', code: wantCode }));
+    });
+  });
+
+  describe('when the certificate has expired and the caller tolerates expiry (update receipt)', () => {
+    it('returns expired: true with the bindings intact', async () => {
+      const old = await createVehicleIdentity(ca, {
+        vin: VIN,
+        ecuSerial: 'E9',
+        validDays: 1,
+        notBefore: new Date(Date.now() - 10 * DAY),
+      });
+      const result = verifyVehicleCertificate(old.certificatePem, ca.certificatePem, {
+        allowExpired: true,
+      });
+      expect(result.expired).toBe(true);
+      expect(result.vinCommitment).toBe(old.vinCommitment);
+    });
+
+    it('still refuses a certificate from another CA', () => {
+      expect(() =>
+        verifyVehicleCertificate(identity.certificatePem, otherCa.certificatePem, {
+          allowExpired: true,
+        }),
+      ).toThrow(expect.objectContaining({ code: 'CERTIFICATE_UNTRUSTED' }));
+    });
+  });
+
+  it('accepts a plain Date as the verification time', () => {
+    expect(() =>
+      verifyVehicleCertificate(
+        identity.certificatePem,
+        ca.certificatePem,
+        new Date(Date.now() + 6 * 365 * DAY),
+      ),
+    ).toThrow(expect.objectContaining({ code: 'CERTIFICATE_EXPIRED' }));
+  });
+});
+
+describe('issueVehicleCertificate', () => {
+  it.each([
+    {
+      desc: 'an ed25519 vehicle key',
+      opts: () => ({
+        publicKey: generateKeyPair('ed25519').publicKey,
+        vinCommitment: 'a'.repeat(64),
+        ecuSerial: 'E1',
+      }),
+      wantCode: 'WRONG_KEY_TYPE',
+    },
+    {
+      desc: 'a P-384 vehicle key',
+      opts: () => ({
+        publicKey: generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).publicKey,
+        vinCommitment: 'a'.repeat(64),
+        ecuSerial: 'E1',
+      }),
+      wantCode: 'UNSUPPORTED_KEY_TYPE',
+    },
+    {
+      desc: 'a VIN in place of the commitment',
+      opts: () => ({
+        publicKey: generateKeyPair('ecdsa-p256').publicKey,
+        vinCommitment: VIN,
+        ecuSerial: 'E1',
+      }),
+      wantCode: 'INVALID_VIN_COMMITMENT',
+    },
+    {
+      desc: 'an ECU serial with a comma',
+      opts: () => ({
+        publicKey: generateKeyPair('ecdsa-p256').publicKey,
+        vinCommitment: 'a'.repeat(64),
+        ecuSerial: 'E1,CN=x',
+      }),
+      wantCode: 'INVALID_ECU_SERIAL',
+    },
+    {
+      desc: 'zero validity days',
+      opts: () => ({
+        publicKey: generateKeyPair('ecdsa-p256').publicKey,
+        vinCommitment: 'a'.repeat(64),
+        ecuSerial: 'E1',
+        validDays: 0,
+      }),
+      wantCode: 'INVALID_ARGUMENT',
+    },
+  ])('throws $wantCode for $desc', async ({ opts, wantCode }) => {
+    await expect(issueVehicleCertificate(ca, opts())).rejects.toMatchObject({ code: wantCode });
+  });
+
+  it('throws CA_CERTIFICATE_INVALID when the CA key does not match its certificate', async () => {
+    const broken = { certificatePem: ca.certificatePem, privateKey: otherCa.privateKey };
+    await expect(
+      issueVehicleCertificate(broken, {
+        publicKey: generateKeyPair('ecdsa-p256').publicKey,
+        vinCommitment: 'a'.repeat(64),
+        ecuSerial: 'E1',
+      }),
+    ).rejects.toMatchObject({ code: 'CA_CERTIFICATE_INVALID' });
+  });
+});
