@@ -1,1 +1,36 @@
-export {};
+export { createApp, createServerParts, type ServerDeps, type ServerParts } from './app.js';
+export { startServer, type RunningServer } from './serve.js';
+export {
+  defaultConfig,
+  resolveConfig,
+  systemClock,
+  type Clock,
+  type Config,
+  type ConfigInput,
+} from './config.js';
+export { ServerError, httpStatusOf, type ServerErrorCode } from './error.js';
+export { openRepository, type OpenedRepository } from './storage/open.js';
+export { SqliteStore } from './storage/sqlite-store.js';
+export { FileBlobStore, type BlobStore } from './storage/blob-store.js';
+export type * from './storage/store.js';
+export { createApiToken } from './auth/tokens.js';
+export {
+  initRepository,
+  buildRoot,
+  parseMetadata,
+  SPEC_VERSION,
+  type InitRepositoryOptions,
+  type InitRepositoryResult,
+  type OnlineSigners,
+} from './tuf/repository.js';
+export { signMetadata, serializeMetadata, tufKeyOf, type TufSigner } from './tuf/signer.js';
+export { formatExpiry, expiryAfter } from './tuf/expiry.js';
+export type { ReleaseLog, ReleaseEntry, ChainReceipt } from './tuf/release-log.js';
+export {
+  RepositoryService,
+  attestationTargetName,
+  type ReleaseTargetInput,
+  type RoleStatus,
+} from './tuf/service.js';
+export { createAttestationVerifier } from './attestation/default-verifier.js';
+export type { AttestationVerifier, FirmwareClaims, InstallClaims } from './attestation/verifier.js';

@@ -1,0 +1,252 @@
+import { OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { routePath } from 'hono/route';
+import { pino, type Logger } from 'pino';
+import { ZodError } from 'zod';
+import { createAttestationVerifier } from './attestation/default-verifier.js';
+import type { AttestationVerifier } from './attestation/verifier.js';
+import { resolveConfig, systemClock, type Clock, type ConfigInput } from './config.js';
+import type { AppEnv, ServerContext } from './context.js';
+import { httpStatusOf, ServerError, type ServerErrorCode } from './error.js';
+import { createServerMetrics, type ServerMetrics } from './metrics.js';
+import { registerAttestationRoutes } from './routes/attestations.js';
+import { registerManagementRoutes } from './routes/management.js';
+import { registerOpsRoutes } from './routes/ops.js';
+import { registerPublicRoutes } from './routes/public.js';
+import { INVALID_NAME } from './routes/schemas.js';
+import type { BlobStore } from './storage/blob-store.js';
+import type { RepositoryStore } from './storage/store.js';
+import type { ReleaseLog } from './tuf/release-log.js';
+import type { OnlineSigners } from './tuf/repository.js';
+import { RepositoryService } from './tuf/service.js';
+
+export interface ServerDeps {
+  /** From openRepository(): SQLite store and blob directory. */
+  store: RepositoryStore;
+  blobs: BlobStore;
+  /** Online keys; omit `targets` when targets is signed offline. */
+  signers: OnlineSigners;
+  /** Chain writer (ReleaseLogWriter from @tufchain/transparency). */
+  releaseLog: ReleaseLog;
+  /** OEM firmware-attestation key (TUF key id + SPKI PEM). */
+  firmwareKey?: { publicKeyPem: string; keyId: string };
+  /** PEM of the vehicle CA that issues vehicle certificates. */
+  vehicleCaPem?: string;
+  /** Overrides the attestation checks built from firmwareKey + vehicleCaPem (unit tests pass a double). */
+  verifier?: AttestationVerifier;
+  config?: ConfigInput;
+  clock?: Clock;
+  /** Defaults to a silent logger; pass pino() to get JSON logs. */
+  logger?: Logger;
+  /** Called by /readyz, e.g. () => provider.getBlockNumber(). */
+  chainProbe?: () => Promise<unknown>;
+}
+
+export interface ServerParts {
+  app: Hono<AppEnv>;
+  context: ServerContext;
+}
+
+export function createServerParts(deps: ServerDeps): ServerParts {
+  const config = resolveConfig(deps.config ?? {});
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger ?? pino({ level: 'silent' });
+  const metrics: ServerMetrics = createServerMetrics();
+  const verifier = deps.verifier ?? defaultVerifier(deps, clock);
+  const service = new RepositoryService({
+    store: deps.store,
+    blobs: deps.blobs,
+    signers: deps.signers,
+    releaseLog: deps.releaseLog,
+    verifier,
+    config,
+    clock,
+    logger,
+    metrics: { onResign: (role) => metrics.resigns.inc({ role }) },
+  });
+  const context: ServerContext = {
+    service,
+    store: deps.store,
+    blobs: deps.blobs,
+    verifier,
+    config,
+    clock,
+    logger,
+    metrics,
+    chainProbe: deps.chainProbe,
+    lifecycle: { shuttingDown: false },
+  };
+  metrics.registry.gauge(
+    'tufchain_metadata_expiry_seconds',
+    'Seconds until current metadata of each role expires',
+    async () =>
+      (await service.roleStatus()).map((r) => ({
+        labels: { role: r.role },
+        value: r.secondsToExpiry,
+      })),
+  );
+  metrics.registry.gauge('tufchain_metadata_version', 'Current version of each role', async () =>
+    (await service.roleStatus()).map((r) => ({ labels: { role: r.role }, value: r.version })),
+  );
+
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.error);
+      return undefined;
+    },
+  });
+
+  app.use(async (c, next) => {
+    const started = performance.now();
+    await next();
+    const route = routePath(c);
+    const seconds = (performance.now() - started) / 1000;
+    metrics.requests.inc({ method: c.req.method, route, status: String(c.res.status) });
+    metrics.requestSeconds.observe(seconds, { route });
+    logger.info(
+      {
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Math.round(seconds * 1000),
+      },
+      'request',
+    );
+  });
+
+  app.onError((err, c) => {
+    const e = toServerError(err);
+    const status = httpStatusOf(e.code);
+    if (status >= 500)
+      logger.error(
+        {
+          code: e.code,
+          err: err.message,
+          cause: err.cause instanceof Error ? err.cause.message : undefined,
+        },
+        'request failed',
+      );
+    return c.json(
+      {
+        error: {
+          code: e.code,
+          message: status >= 500 && e.code === 'INTERNAL' ? 'internal error' : e.message,
+        },
+      },
+      status as 500,
+    );
+  });
+  app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: 'no such route' } }, 404));
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+  });
+  registerPublicRoutes(app, context);
+  registerManagementRoutes(app, context);
+  registerAttestationRoutes(app, context);
+  registerOpsRoutes(app, context);
+  registerPublicDocs(app);
+  app.doc31('/api/v1/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'tufchain update server',
+      version: '0.1.0',
+      description:
+        'TUF 1.0 repository for vehicle firmware whose every targets version is logged on an EVM transparency contract.',
+    },
+  });
+  return { app, context };
+}
+
+/** The Hono app with every route. */
+export function createApp(deps: ServerDeps): Hono<AppEnv> {
+  return createServerParts(deps).app;
+}
+
+function defaultVerifier(deps: ServerDeps, clock: Clock): AttestationVerifier {
+  if (!deps.firmwareKey || deps.vehicleCaPem === undefined) {
+    throw new ServerError(
+      'INVALID_REQUEST',
+      'ServerDeps needs firmwareKey and vehicleCaPem (or a verifier)',
+    );
+  }
+  return createAttestationVerifier({
+    firmwareKey: deps.firmwareKey,
+    vehicleCaPem: deps.vehicleCaPem,
+    clock,
+  });
+}
+
+function validationError(error: ZodError): ServerError {
+  const nameIssue = error.issues.some((i) => i.message === INVALID_NAME);
+  const first = error.issues[0];
+  const where = first ? `${first.path.join('.') || '(body)'}: ${first.message}` : 'invalid request';
+  return new ServerError(nameIssue ? 'INVALID_NAME' : 'INVALID_REQUEST', where);
+}
+
+const codeByHttpStatus: Record<number, ServerErrorCode> = {
+  400: 'INVALID_REQUEST',
+  401: 'UNAUTHENTICATED',
+  403: 'INSUFFICIENT_SCOPE',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+};
+
+function toServerError(err: unknown): ServerError {
+  if (err instanceof ServerError) return err;
+  if (err instanceof ZodError) return validationError(err);
+  if (err instanceof HTTPException) {
+    const code =
+      err.status === 400 && /malformed json/i.test(err.message)
+        ? 'MALFORMED_JSON'
+        : codeByHttpStatus[err.status];
+    if (code) return new ServerError(code, err.message || code, { cause: err });
+  }
+  if (err instanceof SyntaxError)
+    return new ServerError('MALFORMED_JSON', 'request body is not valid JSON', { cause: err });
+  return new ServerError('INTERNAL', err instanceof Error ? err.message : String(err), {
+    cause: err,
+  });
+}
+
+function registerPublicDocs(app: OpenAPIHono<AppEnv>): void {
+  const bin = {
+    'application/octet-stream': { schema: { type: 'string' as const, format: 'binary' } },
+  };
+  const json = { 'application/json': { schema: { type: 'object' as const } } };
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/metadata/{file}',
+    summary:
+      'TUF metadata: timestamp.json (short cache), {N}.root.json, {N}.snapshot.json, {N}.targets.json (immutable)',
+    request: { params: z.object({ file: z.string() }) },
+    responses: {
+      200: { description: 'Metadata bytes', content: json },
+      304: { description: 'Not modified' },
+      404: { description: 'Not published' },
+    },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/targets/{file}',
+    summary: 'Target files as {sha256}.{name}; supports Range, If-None-Match, HEAD',
+    request: { params: z.object({ file: z.string() }) },
+    responses: {
+      200: { description: 'Whole file', content: bin },
+      206: { description: 'Partial content', content: bin },
+      416: { description: 'Range not satisfiable' },
+      404: { description: 'No such target' },
+    },
+  });
+  for (const path of ['/healthz', '/readyz', '/metrics']) {
+    app.openAPIRegistry.registerPath({
+      method: 'get',
+      path,
+      responses: { 200: { description: 'OK' } },
+    });
+  }
+}

@@ -1,0 +1,75 @@
+import { verifyFirmwareAttestation, verifyStatementBundleDetailed } from '@tufchain/keys';
+import { INSTALL_PREDICATE_TYPE, parseInstallPredicate } from '@tufchain/transparency';
+import { systemClock, type Clock } from '../config.js';
+import { ServerError } from '../error.js';
+import type { AttestationVerifier, FirmwareClaims, InstallClaims } from './verifier.js';
+
+const bareHex = (h: string): string => h.toLowerCase().replace(/^0x/, '');
+
+/**
+ * Firmware attestations: Sigstore bundle signed by the OEM firmware key.
+ * Install attestations: Sigstore bundle whose certificate chains to the vehicle CA;
+ * the predicate's vehicle commitment and ECU serial must be the certificate's.
+ */
+export function createAttestationVerifier(opts: {
+  firmwareKey: { publicKeyPem: string; keyId: string };
+  vehicleCaPem: string;
+  clock?: Clock;
+}): AttestationVerifier {
+  const clock = opts.clock ?? systemClock;
+  return {
+    async verifyFirmware(bundle, expected): Promise<FirmwareClaims> {
+      const statement = await verifyFirmwareAttestation(bundle, opts.firmwareKey, expected, {
+        at: clock(),
+      });
+      const { hardwareIds, version, releaseCounter } = statement.predicate;
+      return { hardwareIds, version, releaseCounter };
+    },
+    async verifyInstall(bundle): Promise<InstallClaims> {
+      const { statement, signer } = await verifyStatementBundleDetailed(
+        bundle,
+        { caCertificatePem: opts.vehicleCaPem },
+        { at: clock() },
+      );
+      if (signer.kind !== 'certificate') {
+        throw new ServerError(
+          'INSTALL_ATTESTATION_INVALID',
+          'install attestations are signed with a vehicle certificate',
+        );
+      }
+      if (statement.predicateType !== INSTALL_PREDICATE_TYPE) {
+        throw new ServerError(
+          'INSTALL_ATTESTATION_INVALID',
+          `predicateType must be ${INSTALL_PREDICATE_TYPE}`,
+        );
+      }
+      const predicate = parseInstallPredicate(statement.predicate);
+      if (
+        bareHex(predicate.vehicle.commitment) !== bareHex(signer.vinCommitment) ||
+        predicate.ecu.serial !== signer.ecuSerial
+      ) {
+        throw new ServerError(
+          'ATTESTATION_IDENTITY_MISMATCH',
+          'the predicate names another vehicle or ECU than the certificate',
+        );
+      }
+      const subjectMatches = statement.subject.some(
+        (s) =>
+          s.name === predicate.to.name &&
+          bareHex(s.digest.sha256 ?? '') === bareHex(predicate.to.digest),
+      );
+      if (!subjectMatches) {
+        throw new ServerError(
+          'INSTALL_ATTESTATION_INVALID',
+          'the statement subject is not the installed target',
+        );
+      }
+      return {
+        vinCommitment: bareHex(signer.vinCommitment),
+        ecuSerial: signer.ecuSerial,
+        targetName: predicate.to.name,
+        result: predicate.result,
+      };
+    },
+  };
+}

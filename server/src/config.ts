@@ -1,0 +1,56 @@
+/** Durations are in seconds. */
+export interface ExpiryConfig {
+  root: number;
+  targets: number;
+  snapshot: number;
+  timestamp: number;
+}
+
+export interface Config {
+  /** How long newly signed metadata stays valid, per role. */
+  expiries: ExpiryConfig;
+  /** Re-sign an online role when less than this much validity is left. */
+  resignWindows: Omit<ExpiryConfig, 'root'>;
+  /** How often the background expiry check runs (ms); 0 disables the timer. */
+  resignIntervalMs: number;
+  /** Largest firmware image accepted by PUT /api/v1/firmware/{name}. */
+  maxFirmwareBytes: number;
+  /** Largest JSON body accepted by any JSON route. */
+  maxJsonBytes: number;
+  /** Largest number of targets in one release. */
+  maxTargetsPerRelease: number;
+  /** Cache-Control max-age for timestamp.json and other mutable files. */
+  timestampMaxAgeSeconds: number;
+  /** How long an Idempotency-Key is remembered (seconds). */
+  idempotencyTtlSeconds: number;
+}
+
+const day = 24 * 60 * 60;
+
+export const defaultConfig: Config = {
+  expiries: { root: 365 * day, targets: 90 * day, snapshot: 7 * day, timestamp: 1 * day },
+  resignWindows: { targets: 30 * day, snapshot: 2 * day, timestamp: 6 * 60 * 60 },
+  resignIntervalMs: 60_000,
+  maxFirmwareBytes: 512 * 1024 * 1024,
+  maxJsonBytes: 4 * 1024 * 1024,
+  maxTargetsPerRelease: 2000,
+  timestampMaxAgeSeconds: 10,
+  idempotencyTtlSeconds: day,
+};
+
+export type ConfigInput = Partial<Omit<Config, 'expiries' | 'resignWindows'>> & {
+  expiries?: Partial<ExpiryConfig>;
+  resignWindows?: Partial<Config['resignWindows']>;
+};
+
+export function resolveConfig(input: ConfigInput = {}): Config {
+  return {
+    ...defaultConfig,
+    ...input,
+    expiries: { ...defaultConfig.expiries, ...input.expiries },
+    resignWindows: { ...defaultConfig.resignWindows, ...input.resignWindows },
+  };
+}
+
+export type Clock = () => Date;
+export const systemClock: Clock = () => new Date();

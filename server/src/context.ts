@@ -1,0 +1,27 @@
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import type { Logger } from 'pino';
+import type { AttestationVerifier } from './attestation/verifier.js';
+import type { Clock, Config } from './config.js';
+import type { ServerMetrics } from './metrics.js';
+import type { BlobStore } from './storage/blob-store.js';
+import type { RepositoryStore, TokenRecord } from './storage/store.js';
+import type { RepositoryService } from './tuf/service.js';
+
+export interface ServerContext {
+  service: RepositoryService;
+  store: RepositoryStore;
+  blobs: BlobStore;
+  verifier: AttestationVerifier;
+  config: Config;
+  clock: Clock;
+  logger: Logger;
+  metrics: ServerMetrics;
+  chainProbe: (() => Promise<unknown>) | undefined;
+  lifecycle: { shuttingDown: boolean };
+}
+
+export interface AppEnv {
+  Variables: { token: TokenRecord };
+}
+
+export type App = OpenAPIHono<AppEnv>;

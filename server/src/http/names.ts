@@ -1,0 +1,27 @@
+import { ServerError } from '../error.js';
+
+/**
+ * Target names are flat file names: no directories, no traversal, no control
+ * or non-ASCII characters, bounded length. Checked before anything touches
+ * storage or metadata.
+ */
+const targetName = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$/;
+
+export function isValidTargetName(name: string): boolean {
+  return targetName.test(name) && !name.includes('..');
+}
+
+export function assertTargetName(name: string): string {
+  if (!isValidTargetName(name)) {
+    throw new ServerError(
+      'INVALID_NAME',
+      'target names are 1-200 characters of [A-Za-z0-9._+-], start alphanumeric and contain no ".."',
+    );
+  }
+  return name;
+}
+
+const hardwareId = /^[A-Za-z0-9][A-Za-z0-9._:/+-]{0,127}$/;
+export function isValidHardwareId(id: string): boolean {
+  return hardwareId.test(id) && !id.includes('..');
+}

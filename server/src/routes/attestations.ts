@@ -1,0 +1,141 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { canonicalize } from '@tufjs/canonical-json';
+import { createHash } from 'node:crypto';
+import type { App, ServerContext } from '../context.js';
+import { ServerError } from '../error.js';
+import { readJsonLimited } from '../http/body.js';
+import { BundleSchema, ErrorSchema } from './schemas.js';
+
+export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/attestations',
+      summary:
+        'Submit an install attestation (authenticated by the vehicle certificate and signature)',
+      request: {
+        body: { required: true, content: { 'application/json': { schema: BundleSchema } } },
+      },
+      responses: {
+        201: {
+          description: 'Stored',
+          content: { 'application/json': { schema: z.object({ id: z.number().int() }) } },
+        },
+        200: {
+          description: 'Already stored (same bundle)',
+          content: {
+            'application/json': {
+              schema: z.object({ id: z.number().int(), duplicate: z.boolean() }),
+            },
+          },
+        },
+        400: { description: 'Malformed', content: { 'application/json': { schema: ErrorSchema } } },
+        422: {
+          description: 'Does not verify',
+          content: { 'application/json': { schema: ErrorSchema } },
+        },
+      },
+    }),
+    async (c) => {
+      const bundle = await readJsonLimited(c.req.raw, ctx.config.maxJsonBytes);
+      if (typeof bundle !== 'object' || bundle === null || Array.isArray(bundle)) {
+        throw new ServerError(
+          'INVALID_REQUEST',
+          'an install attestation is a Sigstore bundle JSON object',
+        );
+      }
+      let claims;
+      try {
+        claims = await ctx.verifier.verifyInstall(bundle);
+      } catch (error) {
+        ctx.metrics.attestations.inc({ result: 'rejected' });
+        if (error instanceof ServerError) throw error;
+        const code = (error as { code?: unknown }).code;
+        throw new ServerError(
+          'INSTALL_ATTESTATION_INVALID',
+          `install attestation does not verify${typeof code === 'string' ? ` (${code})` : ''}`,
+          { cause: error },
+        );
+      }
+      const bundleJson = canonicalize(bundle);
+      const { id, created } = await ctx.store.insertAttestation({
+        bundleSha256: createHash('sha256').update(bundleJson).digest('hex'),
+        bundleJson,
+        vinCommitment: claims.vinCommitment,
+        ecuSerial: claims.ecuSerial,
+        targetName: claims.targetName,
+        result: claims.result,
+        receivedAt: ctx.clock().toISOString(),
+      });
+      ctx.metrics.attestations.inc({ result: created ? 'stored' : 'duplicate' });
+      return created ? c.json({ id }, 201) : c.json({ id, duplicate: true }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/attestations',
+      summary: 'Install attestations, oldest first (public, for auditors)',
+      request: {
+        query: z.object({
+          afterId: z
+            .string()
+            .regex(/^\d{1,15}$/)
+            .optional(),
+          limit: z
+            .string()
+            .regex(/^[1-9]\d{0,4}$/)
+            .optional(),
+        }),
+      },
+      responses: {
+        200: {
+          description: 'Bundles',
+          content: {
+            'application/json': {
+              schema: z.object({
+                attestations: z.array(BundleSchema),
+                nextAfterId: z.number().int().nullable(),
+              }),
+            },
+          },
+        },
+      },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const rows = await ctx.store.attestations({
+        ...(q.afterId !== undefined ? { afterId: Number(q.afterId) } : {}),
+        ...(q.limit !== undefined ? { limit: Number(q.limit) } : {}),
+      });
+      const last = rows.at(-1);
+      return c.json(
+        {
+          attestations: rows.map((r) => JSON.parse(r.bundleJson) as Record<string, unknown>),
+          nextAfterId:
+            q.limit !== undefined && last && rows.length === Number(q.limit) ? last.id : null,
+        },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/audit/targets-versions',
+      summary:
+        'Every published targets metadata version (fetch each as /metadata/{N}.targets.json)',
+      responses: {
+        200: {
+          description: 'Versions',
+          content: {
+            'application/json': { schema: z.object({ versions: z.array(z.number().int()) }) },
+          },
+        },
+      },
+    }),
+    async (c) => c.json({ versions: await ctx.store.publishedVersions('targets') }, 200),
+  );
+}

@@ -1,0 +1,127 @@
+import { Readable } from 'node:stream';
+import type { Context } from 'hono';
+import type { TargetFile } from '@tufjs/models';
+import type { App, AppEnv, ServerContext } from '../context.js';
+import { ServerError } from '../error.js';
+import { isValidTargetName } from '../http/names.js';
+import { parseRange } from '../http/range.js';
+import type { MetadataRecord } from '../storage/store.js';
+import { parseMetadata } from '../tuf/repository.js';
+
+const immutable = 'public, max-age=31536000, immutable';
+const versionedFile = /^([1-9]\d{0,15})\.(root|snapshot|targets)\.json$/;
+const hashedTarget = /^([0-9a-f]{64}|[0-9a-f]{128})\.(.+)$/;
+
+function etagOf(hex: string): string {
+  return `"${hex}"`;
+}
+
+function notModified(c: Context<AppEnv>, etag: string): boolean {
+  const inm = c.req.header('if-none-match');
+  return inm !== undefined && inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
+}
+
+function metadataResponse(c: Context<AppEnv>, rec: MetadataRecord, cacheControl: string): Response {
+  const etag = etagOf(rec.sha256);
+  const headers = {
+    'Content-Type': 'application/json',
+    'Cache-Control': cacheControl,
+    ETag: etag,
+  };
+  if (notModified(c, etag)) return new Response(null, { status: 304, headers });
+  const body = c.req.method === 'HEAD' ? null : rec.bytes;
+  return new Response(body, {
+    status: 200,
+    headers: { ...headers, 'Content-Length': String(rec.bytes.byteLength) },
+  });
+}
+
+/** Parsed current targets, cached by the bytes' hash (re-parsed only after a publish). */
+function createTargetIndex(ctx: ServerContext): () => Promise<Record<string, TargetFile>> {
+  let cached: { sha256: string; targets: Record<string, TargetFile> } | undefined;
+  return async () => {
+    const rec = await ctx.store.currentMetadata('targets');
+    if (!rec) throw new ServerError('REPOSITORY_NOT_INITIALIZED', 'no targets metadata');
+    if (cached?.sha256 !== rec.sha256) {
+      cached = { sha256: rec.sha256, targets: parseMetadata('targets', rec.bytes).signed.targets };
+    }
+    return cached.targets;
+  };
+}
+
+export function registerPublicRoutes(app: App, ctx: ServerContext): void {
+  app.get('/metadata/:file', async (c) => {
+    const file = c.req.param('file');
+    if (file === 'timestamp.json') {
+      await ctx.service.ensureFresh();
+      const rec = await ctx.store.currentMetadata('timestamp');
+      if (!rec) throw new ServerError('REPOSITORY_NOT_INITIALIZED', 'no timestamp metadata');
+      return metadataResponse(
+        c,
+        rec,
+        `public, max-age=${ctx.config.timestampMaxAgeSeconds}, must-revalidate`,
+      );
+    }
+    if (file === 'root.json') {
+      const rec = await ctx.store.currentMetadata('root');
+      if (!rec) throw new ServerError('REPOSITORY_NOT_INITIALIZED', 'no root metadata');
+      return metadataResponse(c, rec, 'no-cache');
+    }
+    const m = versionedFile.exec(file);
+    if (!m) throw new ServerError('METADATA_NOT_FOUND', 'no such metadata file');
+    const role = m[2] as 'root' | 'snapshot' | 'targets';
+    const rec = await ctx.store.publishedMetadata(role, Number(m[1]));
+    if (!rec) throw new ServerError('METADATA_NOT_FOUND', `${file} is not published`);
+    return metadataResponse(c, rec, immutable);
+  });
+
+  const targetIndex = createTargetIndex(ctx);
+  app.get('/targets/:file', async (c) => {
+    const m = hashedTarget.exec(c.req.param('file'));
+    const name = m?.[2];
+    if (!m || name === undefined || !isValidTargetName(name)) {
+      throw new ServerError('TARGET_NOT_FOUND', 'targets are served as {sha256|sha512}.{name}');
+    }
+    const hash = m[1] ?? '';
+    const target = (await targetIndex())[name];
+    const sha256 = target?.hashes.sha256;
+    if (
+      !target ||
+      sha256 === undefined ||
+      (target.hashes.sha256 !== hash && target.hashes.sha512 !== hash)
+    ) {
+      throw new ServerError('TARGET_NOT_FOUND', `no target ${name} with that hash`);
+    }
+    const length = target.length;
+    const etag = etagOf(sha256);
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/octet-stream',
+      'Cache-Control': immutable,
+      'Accept-Ranges': 'bytes',
+      ETag: etag,
+    };
+    if (notModified(c, etag)) return new Response(null, { status: 304, headers });
+    let range;
+    try {
+      const ifRange = c.req.header('if-range');
+      range =
+        ifRange === undefined || ifRange === etag
+          ? parseRange(c.req.header('range'), length)
+          : undefined;
+    } catch (error) {
+      if (error instanceof ServerError && error.code === 'RANGE_NOT_SATISFIABLE') {
+        return c.json({ error: { code: error.code, message: error.message } }, 416, {
+          'Content-Range': `bytes */${length}`,
+          'Accept-Ranges': 'bytes',
+        });
+      }
+      throw error;
+    }
+    const status = range ? 206 : 200;
+    if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${length}`;
+    headers['Content-Length'] = String(range ? range.end - range.start + 1 : length);
+    if (c.req.method === 'HEAD' || length === 0) return new Response(null, { status, headers });
+    const stream = ctx.blobs.open(sha256, range);
+    return new Response(Readable.toWeb(stream) as ReadableStream<Uint8Array>, { status, headers });
+  });
+}

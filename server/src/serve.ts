@@ -1,0 +1,65 @@
+import { serve } from '@hono/node-server';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createServerParts, type ServerDeps } from './app.js';
+import type { ServerContext } from './context.js';
+import { errorText } from './tuf/service.js';
+
+export interface RunningServer {
+  /** e.g. http://127.0.0.1:41234 (no trailing slash) */
+  url: string;
+  port: number;
+  context: ServerContext;
+  /** Stops accepting, lets in-flight requests and publishes finish, stops the re-sign timer. Does not close the store. */
+  close(): Promise<void>;
+}
+
+export async function startServer(opts: {
+  port?: number;
+  host?: string;
+  deps: ServerDeps;
+}): Promise<RunningServer> {
+  const { app, context } = createServerParts(opts.deps);
+  const host = opts.host ?? '127.0.0.1';
+  const resign = async (): Promise<void> => {
+    try {
+      await context.service.refreshExpiring();
+    } catch (error) {
+      context.logger.error({ err: errorText(error) }, 'background re-signing failed');
+    }
+  };
+  // Roles that expired while the server was down are re-signed before serving.
+  await resign();
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: opts.port ?? 0, hostname: host }, () =>
+      resolve(s as Server),
+    );
+    (s as Server).once('error', reject);
+  });
+  const timer =
+    context.config.resignIntervalMs > 0
+      ? setInterval(() => void resign(), context.config.resignIntervalMs)
+      : undefined;
+  timer?.unref();
+  const port = (server.address() as AddressInfo).port;
+  let closing: Promise<void> | undefined;
+  context.logger.info({ host, port }, 'server listening');
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    context,
+    close() {
+      closing ??= (async () => {
+        context.lifecycle.shuttingDown = true;
+        if (timer) clearInterval(timer);
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        await closed;
+        // A publish that outlived its request still finishes its commit or abandon.
+        await context.service.serialize(() => Promise.resolve());
+        context.logger.info('server closed');
+      })();
+      return closing;
+    },
+  };
+}

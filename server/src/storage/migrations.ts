@@ -1,0 +1,78 @@
+export interface Migration {
+  id: number;
+  name: string;
+  sql: string;
+}
+
+export const migrations: readonly Migration[] = [
+  {
+    id: 1,
+    name: 'initial',
+    sql: `
+      CREATE TABLE metadata (
+        role TEXT NOT NULL CHECK (role IN ('root','targets','snapshot','timestamp')),
+        version INTEGER NOT NULL CHECK (version >= 1),
+        bytes BLOB NOT NULL,
+        sha256 TEXT NOT NULL,
+        expires TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('staged','published','abandoned')),
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (role, version)
+      ) STRICT;
+      CREATE TABLE current_metadata (
+        role TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        FOREIGN KEY (role, version) REFERENCES metadata (role, version)
+      ) STRICT;
+      CREATE TABLE blobs (
+        sha256 TEXT PRIMARY KEY,
+        sha512 TEXT NOT NULL UNIQUE,
+        length INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+      ) STRICT;
+      CREATE TABLE uploads (
+        name TEXT PRIMARY KEY,
+        sha256 TEXT NOT NULL REFERENCES blobs (sha256),
+        uploaded_at TEXT NOT NULL
+      ) STRICT;
+      CREATE TABLE releases (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        status TEXT NOT NULL CHECK (status IN ('pending','confirmed','failed','revoked')),
+        target_names TEXT NOT NULL,
+        targets_version INTEGER NOT NULL,
+        metadata_hash TEXT,
+        chain_json TEXT,
+        revocation_json TEXT,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      ) STRICT;
+      CREATE TABLE idempotency_keys (
+        key TEXT PRIMARY KEY,
+        route TEXT NOT NULL,
+        request_sha256 TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        response_json TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      ) STRICT;
+      CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        secret_sha256 TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0
+      ) STRICT;
+      CREATE TABLE install_attestations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        bundle_sha256 TEXT NOT NULL UNIQUE,
+        bundle_json TEXT NOT NULL,
+        vin_commitment TEXT NOT NULL,
+        ecu_serial TEXT NOT NULL,
+        target_name TEXT NOT NULL,
+        result TEXT NOT NULL,
+        received_at TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
+];

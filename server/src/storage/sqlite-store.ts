@@ -1,0 +1,434 @@
+import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import { ServerError } from '../error.js';
+import { migrations } from './migrations.js';
+import type {
+  AttestationRecord,
+  BlobRecord,
+  ChainRef,
+  IdempotencyRecord,
+  MetadataRecord,
+  NewMetadataRecord,
+  ReleasePatch,
+  ReleaseRecord,
+  RepositoryStore,
+  RoleName,
+  TokenRecord,
+  TokenScope,
+  UploadRecord,
+} from './store.js';
+
+type Row = Record<string, SQLInputValue>;
+
+export class SqliteStore implements RepositoryStore {
+  readonly #db: DatabaseSync;
+  #closed = false;
+
+  constructor(path: string) {
+    this.#db = new DatabaseSync(path);
+    this.#db.exec('PRAGMA journal_mode = WAL');
+    this.#db.exec('PRAGMA synchronous = FULL');
+    this.#db.exec('PRAGMA foreign_keys = ON');
+    this.#db.exec('PRAGMA busy_timeout = 5000');
+    this.#migrate();
+  }
+
+  #migrate(): void {
+    this.#db.exec(
+      'CREATE TABLE IF NOT EXISTS migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT',
+    );
+    const applied = new Set(
+      this.#db
+        .prepare('SELECT id FROM migrations')
+        .all()
+        .map((r) => num(r.id)),
+    );
+    for (const m of migrations) {
+      if (applied.has(m.id)) continue;
+      this.#transaction(() => {
+        this.#db.exec(m.sql);
+        this.#db
+          .prepare('INSERT INTO migrations (id, name, applied_at) VALUES (?, ?, ?)')
+          .run(m.id, m.name, new Date().toISOString());
+      });
+    }
+  }
+
+  #transaction<T>(fn: () => T): T {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = fn();
+      this.#db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      this.#db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
+    return this.#db.prepare(sql).get(...params);
+  }
+
+  #all(sql: string, ...params: SQLInputValue[]): Row[] {
+    return this.#db.prepare(sql).all(...params);
+  }
+
+  #run(sql: string, ...params: SQLInputValue[]): { changes: number; lastInsertRowid: number } {
+    const r = this.#db.prepare(sql).run(...params);
+    return { changes: Number(r.changes), lastInsertRowid: Number(r.lastInsertRowid) };
+  }
+
+  ping(): Promise<void> {
+    if (this.#closed) return Promise.reject(new ServerError('NOT_READY', 'database is closed'));
+    this.#get('SELECT 1 AS ok');
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#db.close();
+    }
+    return Promise.resolve();
+  }
+
+  currentMetadata(role: RoleName): Promise<MetadataRecord | undefined> {
+    const row = this.#get(
+      `SELECT m.* FROM current_metadata c JOIN metadata m ON m.role = c.role AND m.version = c.version WHERE c.role = ?`,
+      role,
+    );
+    return Promise.resolve(row ? toMetadata(row) : undefined);
+  }
+
+  publishedMetadata(role: RoleName, version: number): Promise<MetadataRecord | undefined> {
+    const row = this.#get(
+      `SELECT * FROM metadata WHERE role = ? AND version = ? AND state = 'published'`,
+      role,
+      version,
+    );
+    return Promise.resolve(row ? toMetadata(row) : undefined);
+  }
+
+  publishedVersions(role: RoleName): Promise<number[]> {
+    return Promise.resolve(
+      this.#all(
+        `SELECT version FROM metadata WHERE role = ? AND state = 'published' ORDER BY version`,
+        role,
+      ).map((r) => Number(r.version)),
+    );
+  }
+
+  maxVersion(role: RoleName): Promise<number> {
+    const row = this.#get('SELECT MAX(version) AS v FROM metadata WHERE role = ?', role);
+    return Promise.resolve(row?.v == null ? 0 : num(row.v));
+  }
+
+  stageMetadata(records: NewMetadataRecord[]): Promise<void> {
+    const now = new Date().toISOString();
+    this.#transaction(() => {
+      for (const r of records) {
+        this.#run(
+          `INSERT INTO metadata (role, version, bytes, sha256, expires, state, created_at) VALUES (?, ?, ?, ?, ?, 'staged', ?)`,
+          r.role,
+          r.version,
+          r.bytes,
+          r.sha256,
+          r.expires,
+          now,
+        );
+      }
+    });
+    return Promise.resolve();
+  }
+
+  commitMetadata(
+    records: { role: RoleName; version: number }[],
+    alsoUpdateRelease?: { id: number; patch: ReleasePatch },
+  ): Promise<void> {
+    this.#transaction(() => {
+      for (const r of records) {
+        const changed = this.#run(
+          `UPDATE metadata SET state = 'published' WHERE role = ? AND version = ? AND state = 'staged'`,
+          r.role,
+          r.version,
+        );
+        if (changed.changes !== 1) {
+          throw new ServerError('STORAGE_FAILED', `no staged ${r.role} v${r.version} to commit`);
+        }
+        this.#run(
+          `INSERT INTO current_metadata (role, version) VALUES (?, ?)
+           ON CONFLICT (role) DO UPDATE SET version = excluded.version`,
+          r.role,
+          r.version,
+        );
+      }
+      if (alsoUpdateRelease) this.#updateRelease(alsoUpdateRelease.id, alsoUpdateRelease.patch);
+    });
+    return Promise.resolve();
+  }
+
+  abandonMetadata(records: { role: RoleName; version: number }[]): Promise<void> {
+    this.#transaction(() => {
+      for (const r of records) {
+        this.#run(
+          `UPDATE metadata SET state = 'abandoned' WHERE role = ? AND version = ? AND state = 'staged'`,
+          r.role,
+          r.version,
+        );
+      }
+    });
+    return Promise.resolve();
+  }
+
+  recordBlob(blob: BlobRecord): Promise<void> {
+    this.#run(
+      `INSERT INTO blobs (sha256, sha512, length, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      blob.sha256,
+      blob.sha512,
+      blob.length,
+      new Date().toISOString(),
+    );
+    return Promise.resolve();
+  }
+
+  blobBySha256(sha256: string): Promise<BlobRecord | undefined> {
+    const row = this.#get('SELECT * FROM blobs WHERE sha256 = ?', sha256);
+    return Promise.resolve(row ? toBlob(row) : undefined);
+  }
+
+  blobBySha512(sha512: string): Promise<BlobRecord | undefined> {
+    const row = this.#get('SELECT * FROM blobs WHERE sha512 = ?', sha512);
+    return Promise.resolve(row ? toBlob(row) : undefined);
+  }
+
+  putUpload(upload: UploadRecord): Promise<void> {
+    this.#transaction(() => {
+      this.#run(
+        `INSERT INTO blobs (sha256, sha512, length, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+        upload.sha256,
+        upload.sha512,
+        upload.length,
+        upload.uploadedAt,
+      );
+      this.#run(
+        `INSERT INTO uploads (name, sha256, uploaded_at) VALUES (?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, uploaded_at = excluded.uploaded_at`,
+        upload.name,
+        upload.sha256,
+        upload.uploadedAt,
+      );
+    });
+    return Promise.resolve();
+  }
+
+  upload(name: string): Promise<UploadRecord | undefined> {
+    const row = this.#get(
+      'SELECT u.name, u.uploaded_at, b.* FROM uploads u JOIN blobs b ON b.sha256 = u.sha256 WHERE u.name = ?',
+      name,
+    );
+    return Promise.resolve(
+      row ? { ...toBlob(row), name: str(row.name), uploadedAt: str(row.uploaded_at) } : undefined,
+    );
+  }
+
+  createRelease(input: { targetNames: string[]; targetsVersion: number }): Promise<ReleaseRecord> {
+    const now = new Date().toISOString();
+    const { lastInsertRowid } = this.#run(
+      `INSERT INTO releases (status, target_names, targets_version, created_at, updated_at) VALUES ('pending', ?, ?, ?, ?)`,
+      JSON.stringify(input.targetNames),
+      input.targetsVersion,
+      now,
+      now,
+    );
+    const row = this.#get('SELECT * FROM releases WHERE id = ?', lastInsertRowid);
+    if (!row) throw new ServerError('STORAGE_FAILED', 'release row vanished');
+    return Promise.resolve(toRelease(row));
+  }
+
+  #updateRelease(id: number, patch: ReleasePatch): void {
+    const sets: string[] = [];
+    const params: SQLInputValue[] = [];
+    const set = (column: string, value: SQLInputValue): void => {
+      sets.push(`${column} = ?`);
+      params.push(value);
+    };
+    if (patch.status !== undefined) set('status', patch.status);
+    if (patch.targetsVersion !== undefined) set('targets_version', patch.targetsVersion);
+    if (patch.metadataHash !== undefined) set('metadata_hash', patch.metadataHash);
+    if (patch.chain !== undefined)
+      set('chain_json', patch.chain ? JSON.stringify(patch.chain) : null);
+    if (patch.revocation !== undefined) {
+      set('revocation_json', patch.revocation ? JSON.stringify(patch.revocation) : null);
+    }
+    if (patch.error !== undefined) set('error', patch.error);
+    sets.push('updated_at = ?');
+    params.push(new Date().toISOString());
+    this.#run(`UPDATE releases SET ${sets.join(', ')} WHERE id = ?`, ...params, id);
+  }
+
+  updateRelease(id: number, patch: ReleasePatch): Promise<void> {
+    this.#updateRelease(id, patch);
+    return Promise.resolve();
+  }
+
+  release(id: number): Promise<ReleaseRecord | undefined> {
+    const row = this.#get('SELECT * FROM releases WHERE id = ?', id);
+    return Promise.resolve(row ? toRelease(row) : undefined);
+  }
+
+  releases(): Promise<ReleaseRecord[]> {
+    return Promise.resolve(this.#all('SELECT * FROM releases ORDER BY id').map(toRelease));
+  }
+
+  idempotency(key: string): Promise<IdempotencyRecord | undefined> {
+    const row = this.#get('SELECT * FROM idempotency_keys WHERE key = ?', key);
+    return Promise.resolve(
+      row
+        ? {
+            key: str(row.key),
+            route: str(row.route),
+            requestSha256: str(row.request_sha256),
+            status: num(row.status),
+            responseJson: str(row.response_json),
+            createdAt: str(row.created_at),
+          }
+        : undefined,
+    );
+  }
+
+  saveIdempotency(r: IdempotencyRecord): Promise<void> {
+    this.#run(
+      `INSERT INTO idempotency_keys (key, route, request_sha256, status, response_json, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+      r.key,
+      r.route,
+      r.requestSha256,
+      r.status,
+      r.responseJson,
+      r.createdAt,
+    );
+    return Promise.resolve();
+  }
+
+  deleteIdempotencyBefore(createdAt: string): Promise<void> {
+    this.#run('DELETE FROM idempotency_keys WHERE created_at < ?', createdAt);
+    return Promise.resolve();
+  }
+
+  insertToken(t: TokenRecord): Promise<void> {
+    this.#run(
+      `INSERT INTO api_tokens (id, name, secret_sha256, scopes, created_at, revoked) VALUES (?, ?, ?, ?, ?, ?)`,
+      t.id,
+      t.name,
+      t.secretSha256,
+      JSON.stringify(t.scopes),
+      t.createdAt,
+      t.revoked ? 1 : 0,
+    );
+    return Promise.resolve();
+  }
+
+  token(id: string): Promise<TokenRecord | undefined> {
+    const row = this.#get('SELECT * FROM api_tokens WHERE id = ?', id);
+    return Promise.resolve(
+      row
+        ? {
+            id: str(row.id),
+            name: str(row.name),
+            secretSha256: str(row.secret_sha256),
+            scopes: JSON.parse(str(row.scopes)) as TokenScope[],
+            createdAt: str(row.created_at),
+            revoked: num(row.revoked) === 1,
+          }
+        : undefined,
+    );
+  }
+
+  insertAttestation(
+    input: Omit<AttestationRecord, 'id'>,
+  ): Promise<{ id: number; created: boolean }> {
+    const result = this.#transaction(() => {
+      const existing = this.#get(
+        'SELECT id FROM install_attestations WHERE bundle_sha256 = ?',
+        input.bundleSha256,
+      );
+      if (existing) return { id: num(existing.id), created: false };
+      const { lastInsertRowid } = this.#run(
+        `INSERT INTO install_attestations (bundle_sha256, bundle_json, vin_commitment, ecu_serial, target_name, result, received_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        input.bundleSha256,
+        input.bundleJson,
+        input.vinCommitment,
+        input.ecuSerial,
+        input.targetName,
+        input.result,
+        input.receivedAt,
+      );
+      return { id: lastInsertRowid, created: true };
+    });
+    return Promise.resolve(result);
+  }
+
+  attestations(opts: { afterId?: number; limit?: number } = {}): Promise<AttestationRecord[]> {
+    const rows = this.#all(
+      'SELECT * FROM install_attestations WHERE id > ? ORDER BY id LIMIT ?',
+      opts.afterId ?? 0,
+      opts.limit ?? -1,
+    );
+    return Promise.resolve(
+      rows.map((row) => ({
+        id: num(row.id),
+        bundleSha256: str(row.bundle_sha256),
+        bundleJson: str(row.bundle_json),
+        vinCommitment: str(row.vin_commitment),
+        ecuSerial: str(row.ecu_serial),
+        targetName: str(row.target_name),
+        result: str(row.result),
+        receivedAt: str(row.received_at),
+      })),
+    );
+  }
+}
+
+function str(v: SQLInputValue | undefined): string {
+  if (typeof v !== 'string') throw new ServerError('STORAGE_FAILED', 'expected a text column');
+  return v;
+}
+
+function num(v: SQLInputValue | undefined): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  throw new ServerError('STORAGE_FAILED', 'expected an integer column');
+}
+
+function toMetadata(row: Row): MetadataRecord {
+  return {
+    role: str(row.role) as RoleName,
+    version: num(row.version),
+    bytes: row.bytes as Uint8Array,
+    sha256: str(row.sha256),
+    expires: str(row.expires),
+    state: str(row.state) as MetadataRecord['state'],
+  };
+}
+
+function toBlob(row: Row): BlobRecord {
+  return { sha256: str(row.sha256), sha512: str(row.sha512), length: num(row.length) };
+}
+
+function toRelease(row: Row): ReleaseRecord {
+  return {
+    id: num(row.id),
+    status: str(row.status) as ReleaseRecord['status'],
+    targetNames: JSON.parse(str(row.target_names)) as string[],
+    targetsVersion: num(row.targets_version),
+    metadataHash: row.metadata_hash == null ? null : str(row.metadata_hash),
+    chain: row.chain_json == null ? null : (JSON.parse(str(row.chain_json)) as ChainRef),
+    revocation:
+      row.revocation_json == null
+        ? null
+        : (JSON.parse(str(row.revocation_json)) as ReleaseRecord['revocation']),
+    error: row.error == null ? null : str(row.error),
+    createdAt: str(row.created_at),
+    updatedAt: str(row.updated_at),
+  };
+}

@@ -1,0 +1,138 @@
+export type RoleName = 'root' | 'targets' | 'snapshot' | 'timestamp';
+export const roleNames: readonly RoleName[] = ['root', 'targets', 'snapshot', 'timestamp'];
+
+export type MetadataState = 'staged' | 'published' | 'abandoned';
+
+export interface MetadataRecord {
+  role: RoleName;
+  version: number;
+  /** The exact bytes served for this role+version. */
+  bytes: Uint8Array;
+  sha256: string;
+  expires: string;
+  state: MetadataState;
+}
+
+export type NewMetadataRecord = Omit<MetadataRecord, 'state'>;
+
+export interface BlobRecord {
+  sha256: string;
+  sha512: string;
+  length: number;
+}
+
+export interface UploadRecord extends BlobRecord {
+  name: string;
+  uploadedAt: string;
+}
+
+export type ReleaseStatus = 'pending' | 'confirmed' | 'failed' | 'revoked';
+
+export interface ChainRef {
+  txHash: string;
+  blockNumber: number;
+  blockHash: string;
+}
+
+export interface ReleaseRecord {
+  id: number;
+  status: ReleaseStatus;
+  targetNames: string[];
+  targetsVersion: number;
+  metadataHash: string | null;
+  chain: ChainRef | null;
+  revocation: { targetsVersion: number; metadataHash: string; chain: ChainRef | null } | null;
+  error: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type TokenScope = 'publish' | 'revoke' | 'admin';
+
+export interface TokenRecord {
+  id: string;
+  name: string;
+  secretSha256: string;
+  scopes: TokenScope[];
+  createdAt: string;
+  revoked: boolean;
+}
+
+export interface IdempotencyRecord {
+  key: string;
+  route: string;
+  requestSha256: string;
+  status: number;
+  responseJson: string;
+  createdAt: string;
+}
+
+export interface AttestationRecord {
+  id: number;
+  bundleSha256: string;
+  bundleJson: string;
+  vinCommitment: string;
+  ecuSerial: string;
+  targetName: string;
+  result: string;
+  receivedAt: string;
+}
+
+/**
+ * Everything the server persists besides blob bytes. Async so that a networked
+ * backend (PostgreSQL) can implement it without changing callers.
+ */
+export interface RepositoryStore {
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  /** The published record the `current` pointer of `role` points at. */
+  currentMetadata(role: RoleName): Promise<MetadataRecord | undefined>;
+  /** A published role+version (staged or abandoned versions are invisible). */
+  publishedMetadata(role: RoleName, version: number): Promise<MetadataRecord | undefined>;
+  publishedVersions(role: RoleName): Promise<number[]>;
+  /** Highest version ever stored for a role, in any state (0 if none). */
+  maxVersion(role: RoleName): Promise<number>;
+  stageMetadata(records: NewMetadataRecord[]): Promise<void>;
+  /**
+   * Publishes staged records and moves each role's `current` pointer to them in
+   * ONE transaction; `alsoUpdateRelease` is applied in the same transaction.
+   */
+  commitMetadata(
+    records: { role: RoleName; version: number }[],
+    alsoUpdateRelease?: { id: number; patch: ReleasePatch },
+  ): Promise<void>;
+  abandonMetadata(records: { role: RoleName; version: number }[]): Promise<void>;
+
+  recordBlob(blob: BlobRecord): Promise<void>;
+  blobBySha256(sha256: string): Promise<BlobRecord | undefined>;
+  blobBySha512(sha512: string): Promise<BlobRecord | undefined>;
+  putUpload(upload: UploadRecord): Promise<void>;
+  upload(name: string): Promise<UploadRecord | undefined>;
+
+  createRelease(input: { targetNames: string[]; targetsVersion: number }): Promise<ReleaseRecord>;
+  updateRelease(id: number, patch: ReleasePatch): Promise<void>;
+  release(id: number): Promise<ReleaseRecord | undefined>;
+  releases(): Promise<ReleaseRecord[]>;
+
+  idempotency(key: string): Promise<IdempotencyRecord | undefined>;
+  saveIdempotency(record: IdempotencyRecord): Promise<void>;
+  deleteIdempotencyBefore(createdAt: string): Promise<void>;
+
+  insertToken(token: TokenRecord): Promise<void>;
+  token(id: string): Promise<TokenRecord | undefined>;
+
+  insertAttestation(
+    input: Omit<AttestationRecord, 'id'>,
+  ): Promise<{ id: number; created: boolean }>;
+  attestations(opts?: { afterId?: number; limit?: number }): Promise<AttestationRecord[]>;
+}
+
+export interface ReleasePatch {
+  status?: ReleaseStatus;
+  targetsVersion?: number;
+  metadataHash?: string | null;
+  chain?: ChainRef | null;
+  revocation?: ReleaseRecord['revocation'];
+  error?: string | null;
+}

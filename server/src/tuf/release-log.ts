@@ -1,0 +1,22 @@
+/**
+ * The chain seam. `ReleaseLogWriter` from @tufchain/transparency satisfies it;
+ * tests on real parts pass that writer, pointed at anvil.
+ */
+export interface ReleaseEntry {
+  metadataVersion: number;
+  metadataHash: string;
+  firmware: { digest: string; hardwareId: string; version: number }[];
+}
+
+export interface ChainReceipt {
+  txHash: string;
+  blockNumber: number;
+  blockHash: string;
+}
+
+export interface ReleaseLog {
+  /** Resolves only once the entry is confirmed; rejects if the chain refuses it. */
+  logRelease(entry: ReleaseEntry): Promise<ChainReceipt>;
+  /** Records a recall of firmware digests, when the chain client supports it. */
+  recallFirmware?(digests: string[], reason: string): Promise<ChainReceipt>;
+}
