@@ -32,3 +32,37 @@ export {
 export { createHttpAuditSource, type HttpAuditSourceOptions } from './audit/http-source.js';
 export { sha256Hex } from './util/hex.js';
 export { AUDIT_USAGE, formatAuditSummary, runAuditCli, type AuditCliIo } from './audit/cli.js';
+export { EMPTY_ROOT, hashChildren, hashLeaf, type Hash } from './merkle/hash.js';
+export {
+  consistencyProof,
+  inclusionProof,
+  rootFromInclusionProof,
+  subtreeRoot,
+  treeRoot,
+  verifyConsistency,
+  verifyInclusion,
+  type NodeSource,
+} from './merkle/proof.js';
+export { appendLeafHash, MemoryTree } from './merkle/memory-tree.js';
+export {
+  computeNoteKeyId,
+  createNoteSigner,
+  createNoteVerifier,
+  formatVerifierKey,
+  openNote,
+  parseNote,
+  parseSignerKey,
+  parseVerifierKey,
+  signNote,
+  type NoteSignature,
+  type NoteSigner,
+  type NoteVerifier,
+  type ParsedNote,
+} from './note/signed-note.js';
+export {
+  formatCheckpoint,
+  openCheckpoint,
+  parseCheckpoint,
+  signCheckpoint,
+  type Checkpoint,
+} from './note/checkpoint.js';

@@ -1,0 +1,26 @@
+import { createHash } from 'node:crypto';
+
+/** A SHA-256 Merkle hash (32 bytes). */
+export type Hash = Uint8Array;
+
+export const HASH_SIZE = 32;
+
+const LEAF_PREFIX = Buffer.from([0x00]);
+const NODE_PREFIX = Buffer.from([0x01]);
+
+/** RFC 9162 2.1.1: MTH({d}) = SHA-256(0x00 || d). */
+export function hashLeaf(data: Uint8Array): Hash {
+  return createHash('sha256').update(LEAF_PREFIX).update(data).digest();
+}
+
+/** RFC 9162 2.1.1: SHA-256(0x01 || left || right). */
+export function hashChildren(left: Hash, right: Hash): Hash {
+  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+}
+
+/** RFC 9162 2.1.1: the hash of an empty tree, SHA-256(""). */
+export const EMPTY_ROOT: Hash = createHash('sha256').digest();
+
+export function hashesEqual(a: Hash, b: Hash): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
