@@ -30,6 +30,22 @@ export {
   type VerifyVehicleCertificateOptions,
   type VerifiedVehicleCertificate,
 } from './vehicle/verify.js';
+export {
+  createVehicleCsr,
+  verifyVehicleCsr,
+  issueVehicleCertificateFromCsr,
+  type ParsedVehicleCsr,
+  type IssueFromCsrOptions,
+} from './vehicle/csr.js';
+export {
+  createRevocationList,
+  loadRevocationList,
+  checkRevoked,
+  type RevocationList,
+  type RevocationReason,
+  type RevokedCertificateEntry,
+  type CreateRevocationListOptions,
+} from './vehicle/revocation.js';
 export { createPkcs12Bundle, readPkcs12Bundle, type Pkcs12Contents } from './vehicle/pkcs12.js';
 export {
   IN_TOTO_STATEMENT_TYPE,
