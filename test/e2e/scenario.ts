@@ -1,0 +1,398 @@
+/**
+ * The whole tufchain path on real parts, shared by `npm run demo` and the e2e test:
+ * keys -> contract on anvil -> Hono server on SQLite -> vehicle agent -> auditor,
+ * then the attack the chain exists for.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FileSlotStore, runUpdate, type UpdateResult } from '@tufchain/client-agent';
+import { deployTufchainLog, startAnvil, type DevChain } from '@tufchain/contracts';
+import {
+  createKeySigner,
+  createPkcs12Bundle,
+  createVehicleCa,
+  createVehicleIdentity,
+  generateKeyPair,
+  readEncryptedKeyFile,
+  readPkcs12Bundle,
+  signFirmwareAttestation,
+  writeEncryptedKeyFile,
+  type KeyType,
+  type Signer,
+} from '@tufchain/keys';
+import {
+  createApiToken,
+  initRepository,
+  openRepository,
+  startServer,
+  type OpenedRepository,
+  type RunningServer,
+} from '@tufchain/server';
+import {
+  auditRepository,
+  ChainReader,
+  createHttpAuditSource,
+  ReleaseLogWriter,
+  type AuditResult,
+} from '@tufchain/transparency';
+import { JsonRpcProvider, Wallet } from 'ethers';
+import { startRogueMirror } from './hacker.js';
+
+export const HARDWARE_ID = 'acme-gateway-ecu-rev3';
+export const CONFIRMATIONS = 2;
+
+export type Narrate = (actor: string, message: string) => void;
+
+export interface ScenarioOptions {
+  dataDir: string;
+  narrate?: Narrate;
+  /** Seconds between blocks; confirmations need blocks to keep coming. */
+  blockTimeSeconds?: number;
+}
+
+export interface PublishedRelease {
+  version: string;
+  targetsVersion: number;
+  metadataHash: string;
+  txHash: string;
+  blockNumber: number;
+  sha256: string;
+}
+
+export interface AttackOutcome {
+  refusedWith: string | undefined;
+  activeSlotBefore: string;
+  activeSlotAfter: string;
+  activeDigestBefore: string | undefined;
+  activeDigestAfter: string | undefined;
+  rogueTargetsVersion: number;
+}
+
+export interface ScenarioResult {
+  contractAddress: string;
+  anvilPid: number;
+  vehicleCaPem: string;
+  releases: PublishedRelease[];
+  updates: UpdateResult[];
+  audit: AuditResult;
+  attack: AttackOutcome;
+}
+
+const PASSPHRASE_BYTES = 24;
+
+/** An OEM key as the OEM keeps it: an encrypted PKCS#8 file, opened only to sign. */
+async function makeKey(dir: string, name: string, type: KeyType): Promise<Signer> {
+  const passphrase = randomBytes(PASSPHRASE_BYTES).toString('base64url');
+  const path = join(dir, `${name}.key.pem`);
+  await writeEncryptedKeyFile(path, generateKeyPair(type).privateKey, passphrase);
+  return createKeySigner(await readEncryptedKeyFile(path, passphrase));
+}
+
+function firmwareImage(version: string, size = 256 * 1024): Uint8Array {
+  // Deterministic, incompressible-looking bytes so every version has a distinct digest.
+  const out = new Uint8Array(size);
+  let block = createHash('sha256').update(`acme gateway firmware ${version}`).digest();
+  for (let off = 0; off < size; off += block.length) {
+    out.set(block.subarray(0, Math.min(block.length, size - off)), off);
+    block = createHash('sha256').update(block).digest();
+  }
+  return out;
+}
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult> {
+  const say: Narrate = opts.narrate ?? (() => undefined);
+  const keyDir = join(opts.dataDir, 'oem-keys');
+  await mkdir(keyDir, { recursive: true, mode: 0o700 });
+
+  let chain: DevChain | undefined;
+  let repo: OpenedRepository | undefined;
+  let server: RunningServer | undefined;
+  try {
+    // 1. keys
+    say(
+      'OEM',
+      'generating keys: 3 offline root keys (2-of-3), online targets/snapshot/timestamp, firmware build key',
+    );
+    const rootSigners = [
+      await makeKey(keyDir, 'root-1', 'ed25519'),
+      await makeKey(keyDir, 'root-2', 'ecdsa-p256'),
+      await makeKey(keyDir, 'root-3', 'ed25519'),
+    ];
+    const online = {
+      targets: await makeKey(keyDir, 'targets', 'ed25519'),
+      snapshot: await makeKey(keyDir, 'snapshot', 'ed25519'),
+      timestamp: await makeKey(keyDir, 'timestamp', 'ecdsa-p256'),
+    };
+    const buildKey = await makeKey(keyDir, 'firmware-build', 'ecdsa-p256');
+    say('OEM', `keys stored as scrypt-encrypted PKCS#8 (mode 0600) under ${keyDir}`);
+    say('OEM', `firmware attestation key ${buildKey.keyId.slice(0, 16)}… (ECDSA P-256)`);
+
+    const vehicleCa = await createVehicleCa({ commonName: 'ACME Vehicle CA' });
+    const vin = 'WAC9D1234RZ000042';
+    const identity = await createVehicleIdentity(vehicleCa, { vin, ecuSerial: 'GW-0042' });
+    const p12Password = randomBytes(PASSPHRASE_BYTES).toString('base64url');
+    const p12 = createPkcs12Bundle(identity, vehicleCa.certificatePem, p12Password);
+    // The factory line flashes the PKCS#12 bundle; the vehicle opens it at first boot.
+    const provisioned = readPkcs12Bundle(p12, p12Password);
+    say(
+      'factory',
+      `vehicle CA issued an ECDSA P-256 certificate for ECU GW-0042; VIN commitment ${identity.vinCommitment.slice(0, 16)}… (the VIN itself never leaves the car)`,
+    );
+    say('factory', `PKCS#12 provisioning bundle: ${p12.length} bytes`);
+
+    // 2. contracts
+    chain = await startAnvil({ blockTimeSeconds: opts.blockTimeSeconds ?? 1 });
+    say('chain', `anvil pid ${chain.pid} on ${chain.rpcUrl} (chain id ${chain.chainId})`);
+    const provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true });
+    const [adminAccount, publisherAccount] = chain.accounts;
+    if (!adminAccount || !publisherAccount) throw new Error('anvil exposes no dev accounts');
+    const admin = new Wallet(adminAccount.privateKey, provider);
+    const publisher = new Wallet(publisherAccount.privateKey, provider);
+    const deployment = await deployTufchainLog(admin, {
+      admin: admin.address,
+      publishers: [publisher.address],
+    });
+    say(
+      'chain',
+      `TufchainLog deployed at ${deployment.address} (tx ${deployment.txHash}, block ${deployment.blockNumber}); publisher ${publisher.address}`,
+    );
+
+    const releaseLog = new ReleaseLogWriter({
+      signer: publisher,
+      contractAddress: deployment.address,
+      confirmations: CONFIRMATIONS,
+    });
+
+    // 3. server
+    repo = await openRepository({ dataDir: join(opts.dataDir, 'server') });
+    const { rootBytes } = await initRepository({
+      store: repo.store,
+      rootSigners,
+      threshold: 2,
+      onlineSigners: online,
+      releaseLog,
+    });
+    say(
+      'OEM',
+      `root v1 signed offline by 2 of 3 root keys (${rootBytes.length} bytes); targets v1 logged on chain`,
+    );
+    server = await startServer({
+      port: 0,
+      deps: {
+        store: repo.store,
+        blobs: repo.blobs,
+        signers: online,
+        releaseLog,
+        firmwareKey: { publicKeyPem: buildKey.publicKeyPem(), keyId: buildKey.keyId },
+        vehicleCaPem: vehicleCa.certificatePem,
+        chainProbe: () => provider.getBlockNumber(),
+      },
+    });
+    const { token } = await createApiToken(repo.store, { name: 'release-ci', scopes: ['publish'] });
+    say('server', `Hono update server on ${server.url} (SQLite WAL + content-addressed blobs)`);
+
+    // 4. the vehicle
+    const vehicleDir = join(opts.dataDir, 'vehicle');
+    const factoryImage = firmwareImage('0.9.0');
+    const slots = await FileSlotStore.provision(join(vehicleDir, 'slots'), {
+      image: factoryImage,
+      name: 'gateway-0.9.0.img',
+      version: '0.9.0',
+      releaseCounter: 0,
+    });
+    const reader = new ChainReader({
+      rpcUrls: [chain.rpcUrl],
+      quorum: 1,
+      contractAddress: deployment.address,
+      confirmations: CONFIRMATIONS,
+      chainId: chain.chainId,
+      fromBlock: deployment.blockNumber,
+    });
+    const vehicleSigner = createKeySigner(provisioned.privateKey);
+    const agentOptions = (serverUrl: string, odometerKm: number) => ({
+      serverUrl,
+      metadataDir: join(vehicleDir, 'tuf'),
+      trustedRootJson: rootBytes,
+      hardwareId: HARDWARE_ID,
+      ecuSerial: identity.ecuSerial,
+      chain: reader,
+      chainId: chain!.chainId,
+      firmwareKey: { publicKeyPem: buildKey.publicKeyPem(), keyId: buildKey.keyId },
+      slots,
+      vehicle: {
+        signer: vehicleSigner,
+        certificatePem: provisioned.certificatePem,
+        vinCommitment: identity.vinCommitment,
+      },
+      odometerKm,
+    });
+    say(
+      'vehicle',
+      `slot A holds factory firmware 0.9.0; trusts root v1, contract ${deployment.address}, ${CONFIRMATIONS} confirmations`,
+    );
+
+    const releases: PublishedRelease[] = [];
+    const updates: UpdateResult[] = [];
+    let odometer = 12_000;
+    for (const [version, releaseCounter] of [
+      ['1.0.0', 1],
+      ['2.0.0', 2],
+    ] as const) {
+      const name = `gateway-${version}.img`;
+      const image = firmwareImage(version);
+      const sha256 = sha256Hex(image);
+      const put = await fetch(`${server.url}/api/v1/firmware/${name}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+        body: image,
+      });
+      if (put.status !== 201)
+        throw new Error(`upload of ${name} failed: HTTP ${put.status} ${await put.text()}`);
+      const attestation = await signFirmwareAttestation(
+        {
+          name,
+          sha256,
+          hardwareIds: [HARDWARE_ID],
+          version,
+          releaseCounter,
+          build: { builder: 'acme-ci', commit: 'demo' },
+        },
+        buildKey,
+      );
+      say(
+        'OEM',
+        `uploaded ${name} (${image.length} bytes, sha256 ${sha256.slice(0, 16)}…) with its Sigstore bundle (DSSE, in-toto v1)`,
+      );
+      const started = Date.now();
+      const res = await fetch(`${server.url}/api/v1/releases`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          targets: [{ name, hardwareIds: [HARDWARE_ID], version, releaseCounter, attestation }],
+        }),
+      });
+      const body = (await res.json()) as {
+        release?: {
+          targetsVersion: number;
+          metadataHash: string;
+          chain: { txHash: string; blockNumber: number };
+        };
+        error?: { code: string; message: string };
+      };
+      if (!res.ok || !body.release)
+        throw new Error(`publish of ${version} failed: ${JSON.stringify(body.error)}`);
+      const rel = body.release;
+      releases.push({
+        version,
+        targetsVersion: rel.targetsVersion,
+        metadataHash: rel.metadataHash,
+        txHash: rel.chain.txHash,
+        blockNumber: rel.chain.blockNumber,
+        sha256,
+      });
+      say(
+        'server',
+        `targets v${rel.targetsVersion} signed; hash ${rel.metadataHash.slice(0, 18)}… logged in tx ${rel.chain.txHash} (block ${rel.chain.blockNumber}), ${CONFIRMATIONS} confirmations in ${Date.now() - started} ms; only now visible to vehicles`,
+      );
+
+      odometer += 850;
+      const result = await runUpdate(agentOptions(server.url, odometer));
+      updates.push(result);
+      say(
+        'vehicle',
+        `TUF refresh ok (tuf-js); targets v${result.release?.metadataVersion} is logged on chain in block ${result.release?.blockNumber} and confirmed`,
+      );
+      say(
+        'vehicle',
+        `Sigstore bundle verified with the pinned build key; subject digest = TUF target sha256`,
+      );
+      say(
+        'vehicle',
+        `${result.status}: streamed ${result.target?.name} into the inactive slot while hashing, read back, switched; active slot ${result.activeSlot.toUpperCase()}`,
+      );
+      say(
+        'vehicle',
+        `install attestation #${result.report?.id ?? '?'} signed with the vehicle certificate, ${result.report?.sent ? 'accepted by the server' : 'queued for later'}`,
+      );
+    }
+
+    // 5. auditor
+    const audit = await auditRepository({
+      chain: reader,
+      source: createHttpAuditSource(server.url),
+      trustedRoot: JSON.parse(new TextDecoder().decode(rootBytes)) as unknown,
+      vehicleCaPem: vehicleCa.certificatePem,
+      firmwareKey: { publicKeyPem: buildKey.publicKeyPem(), keyId: buildKey.keyId },
+    });
+    say('auditor', `replayed ${JSON.stringify(audit.stats)}; ${audit.findings.length} finding(s)`);
+    for (const f of audit.findings) say('auditor', `  ${f.severity} ${f.code}: ${f.message}`);
+
+    // 6. the attack: real OEM online keys, no chain entry
+    say(
+      'hacker',
+      'stole the online targets, snapshot, timestamp and build keys; serves firmware 6.6.6 from a hijacked mirror',
+    );
+    const rogue = await startRogueMirror({
+      upstreamUrl: server.url,
+      keys: { ...online, firmware: buildKey },
+      image: firmwareImage('6.6.6-backdoor'),
+      name: 'gateway-6.6.6.img',
+      hardwareId: HARDWARE_ID,
+      version: '6.6.6',
+      releaseCounter: 66,
+    });
+    const before = await slots.readState();
+    let refusedWith: string | undefined;
+    try {
+      await runUpdate(agentOptions(rogue.url, odometer + 10));
+      say('vehicle', 'INSTALLED THE ROGUE RELEASE (this must never happen)');
+    } catch (error) {
+      refusedWith = (error as { code?: string }).code;
+      say(
+        'vehicle',
+        `refused: ${refusedWith} — targets v${rogue.targetsVersion} passes TUF (real keys) but its hash is not on chain`,
+      );
+    } finally {
+      await rogue.close();
+    }
+    const after = await slots.readState();
+    say(
+      'vehicle',
+      `active slot still ${after.active.toUpperCase()} running ${after.slots[after.active]?.version ?? '?'}; nothing written`,
+    );
+
+    return {
+      contractAddress: deployment.address,
+      anvilPid: chain.pid,
+      vehicleCaPem: vehicleCa.certificatePem,
+      releases,
+      updates,
+      audit,
+      attack: {
+        refusedWith,
+        activeSlotBefore: before.active,
+        activeSlotAfter: after.active,
+        activeDigestBefore: before.slots[before.active]?.sha256,
+        activeDigestAfter: after.slots[after.active]?.sha256,
+        rogueTargetsVersion: rogue.targetsVersion,
+      },
+    };
+  } finally {
+    await server?.close();
+    await repo?.close();
+    await chain?.stop();
+  }
+}
+
+/** Reads back what the demo left in its data dir, for the narrative's last line. */
+export async function describeDataDir(dataDir: string): Promise<string> {
+  const state = await readFile(join(dataDir, 'vehicle', 'slots', 'state.json'), 'utf8').catch(
+    () => '',
+  );
+  return state.length > 0 ? `vehicle slot state: ${state.trim()}` : 'no vehicle state';
+}
