@@ -3,7 +3,7 @@ import { canonicalize } from '@tufjs/canonical-json';
 import { createHash } from 'node:crypto';
 import type { App, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
-import { readJsonLimited } from '../http/body.js';
+import { bodyLimit } from 'hono/body-limit';
 import { BundleSchema, ErrorSchema } from './schemas.js';
 
 export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
@@ -13,6 +13,17 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
       path: '/api/v1/attestations',
       summary:
         'Submit an install attestation (authenticated by the vehicle certificate and signature)',
+      middleware: [
+        bodyLimit({
+          maxSize: ctx.config.maxJsonBytes,
+          onError: () => {
+            throw new ServerError(
+              'PAYLOAD_TOO_LARGE',
+              `body exceeds ${ctx.config.maxJsonBytes} bytes`,
+            );
+          },
+        }),
+      ] as const,
       request: {
         body: { required: true, content: { 'application/json': { schema: BundleSchema } } },
       },
@@ -37,13 +48,7 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
       },
     }),
     async (c) => {
-      const bundle = await readJsonLimited(c.req.raw, ctx.config.maxJsonBytes);
-      if (typeof bundle !== 'object' || bundle === null || Array.isArray(bundle)) {
-        throw new ServerError(
-          'INVALID_REQUEST',
-          'an install attestation is a Sigstore bundle JSON object',
-        );
-      }
+      const bundle = c.req.valid('json');
       let claims;
       try {
         claims = await ctx.verifier.verifyInstall(bundle);

@@ -1,0 +1,78 @@
+import { deployTufchainLog, startAnvil, type DevChain } from '@tufchain/contracts';
+import { ChainReader, ReleaseLogWriter } from '@tufchain/transparency';
+import { JsonRpcProvider, Wallet } from 'ethers';
+
+export interface TestChain {
+  chain: DevChain;
+  provider: JsonRpcProvider;
+  contractAddress: string;
+  deployBlock: number;
+  /** Writer whose account is an authorized publisher. */
+  writer(opts?: { confirmations?: number }): ReleaseLogWriter;
+  /** Writer whose account was never granted the publisher role. */
+  unauthorizedWriter(): ReleaseLogWriter;
+  reader(confirmations?: number): ChainReader;
+  mine(blocks?: number): Promise<void>;
+  /** Uncached eth_blockNumber (ethers caches getBlockNumber). */
+  blockNumber(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** A real anvil on a free loopback port with TufchainLog deployed (publisher = account 1). */
+export async function startTestChain(): Promise<TestChain> {
+  const chain = await startAnvil();
+  const provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, {
+    staticNetwork: true,
+    polling: true,
+    pollingInterval: 50,
+  });
+  const [admin, publisher, stranger] = chain.accounts;
+  if (!admin || !publisher || !stranger) throw new Error('anvil has too few dev accounts');
+  const deployer = new Wallet(admin.privateKey, provider);
+  const deployment = await deployTufchainLog(deployer, {
+    admin: admin.address,
+    publishers: [publisher.address],
+  });
+  const wallet = (key: string): Wallet => new Wallet(key, provider);
+  return {
+    chain,
+    provider,
+    contractAddress: deployment.address,
+    deployBlock: deployment.blockNumber,
+    writer: (opts = {}) =>
+      new ReleaseLogWriter({
+        signer: wallet(publisher.privateKey),
+        contractAddress: deployment.address,
+        confirmations: opts.confirmations ?? 1,
+        pollIntervalMs: 50,
+        timeoutMs: 30_000,
+      }),
+    unauthorizedWriter: () =>
+      new ReleaseLogWriter({
+        signer: wallet(stranger.privateKey),
+        contractAddress: deployment.address,
+        confirmations: 1,
+        pollIntervalMs: 50,
+        timeoutMs: 30_000,
+      }),
+    reader: (confirmations = 1) =>
+      new ChainReader({
+        rpcUrls: [chain.rpcUrl],
+        quorum: 1,
+        contractAddress: deployment.address,
+        confirmations,
+        chainId: chain.chainId,
+        fromBlock: deployment.blockNumber,
+      }),
+    async blockNumber() {
+      return Number(await provider.send('eth_blockNumber', []));
+    },
+    async mine(blocks = 1) {
+      for (let i = 0; i < blocks; i++) await provider.send('evm_mine', []);
+    },
+    async stop() {
+      provider.destroy();
+      await chain.stop();
+    },
+  };
+}
