@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { resolveConfig, type Config } from './config.js';
-import { AgentError, type AgentErrorCode } from './error.js';
-import { streamIntoSlot, verifySlotReadback } from './install/stream.js';
+import { AgentError } from './error.js';
+import { installImage, recoverInstall, type InstallMachine } from './install/state-machine.js';
 import { InstallJournalStore, type InstallJournal, type JournalTarget } from './journal.js';
 import {
   signInstallReport,
@@ -17,13 +18,6 @@ import { TufRepository, type FirmwareTarget } from './tuf/updater.js';
 import { verifyFirmwareBundle, type FirmwareKey } from './verify/attestation.js';
 import { readTrustedTime, verifyReleaseOnChain, type ReleaseLog } from './verify/chain.js';
 import { assertMetadataFresh, referenceTime } from './verify/time.js';
-
-const INTEGRITY_FAILURES = new Set<AgentErrorCode>([
-  'TARGET_MISMATCH',
-  'LENGTH_MISMATCH',
-  'ENDLESS_DATA',
-  'READBACK_MISMATCH',
-]);
 
 export type PreconditionsResult = { ok: true } | { ok: false; reason: string };
 
@@ -111,17 +105,20 @@ interface Context {
   opts: UpdateOptions;
   cfg: Config;
   stateDir: string;
-  journal: InstallJournalStore;
+  machine: InstallMachine;
   outbox: ReportOutbox;
   dispatcher: Dispatcher;
   now: () => Date;
 }
 
-async function report(
-  ctx: Context,
+/** Signs the install report and queues it, once per install attempt (idempotent across crashes). */
+async function queueReport(
+  ctx: Pick<Context, 'opts' | 'stateDir' | 'outbox' | 'now'>,
   j: InstallJournal,
-  result: 'SUCCESS' | 'FAILURE' | 'ROLLED_BACK',
-): Promise<{ id: string; bundle: InstallReportBundle }> {
+  result: 'SUCCESS' | 'ROLLED_BACK',
+): Promise<string> {
+  const existing = await ctx.outbox.findByKey(j.installId);
+  if (existing) return existing;
   const { opts } = ctx;
   const { bundle, predicate } = await signInstallReport({
     stateDir: ctx.stateDir,
@@ -141,93 +138,22 @@ async function report(
     metadata: j.metadata,
     checkpoint: j.checkpoint,
   });
-  const id = await ctx.outbox.enqueue(predicate.counter, bundle);
-  return { id, bundle };
-}
-
-async function runHealthCheck(
-  ctx: Context,
-  slot: SlotName,
-  image: SlotImage | null,
-): Promise<boolean> {
-  if (image === null) return false;
-  if (!ctx.opts.healthCheck) return true;
-  try {
-    return await ctx.opts.healthCheck(slot, image);
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Boots (or, on a real device, observes the boot into) the pending slot, runs the health check,
- * then commits or rolls back, queues the signed report and closes the journal.
- */
-async function finishPendingBoot(
-  ctx: Context,
-  j: InstallJournal,
-): Promise<{
-  outcome: 'COMMITTED' | 'ROLLED_BACK';
-  reportId: string;
-  bundle: InstallReportBundle;
-}> {
-  const { slots } = ctx.opts;
-  let state = await slots.readState();
-  if (state.pending?.slot === j.slot) {
-    const booted = await slots.boot();
-    state = await slots.readState();
-    if (booted === j.slot && state.pending?.slot === j.slot) {
-      const image = state.slots[j.slot];
-      const healthy = await runHealthCheck(ctx, j.slot, image);
-      if (healthy) await slots.commit();
-      else await slots.rollback();
-      state = await slots.readState();
-    }
-  }
-  const committed = state.active === j.slot && state.slots[j.slot]?.sha256 === j.target.sha256;
-  const outcome = committed ? 'COMMITTED' : 'ROLLED_BACK';
-  const { id, bundle } = await report(ctx, j, committed ? 'SUCCESS' : 'ROLLED_BACK');
-  await ctx.journal.write({ phase: 'IDLE' });
-  return { outcome, reportId: id, bundle };
-}
-
-/**
- * Completes what an interrupted run left behind. A slot that was being written is abandoned (its
- * bytes stay for a Range resume); a slot that was marked for boot is booted, health-checked, and
- * committed or rolled back. The active slot is never touched before that.
- */
-async function recover(
-  ctx: Context,
-): Promise<{ result: RecoveryResult; interrupted?: InstallJournal }> {
-  const j = await ctx.journal.read();
-  if (j.phase === 'IDLE') return { result: { outcome: 'NOTHING' } };
-  const state = await ctx.opts.slots.readState();
-  const slotImage = state.slots[j.slot];
-  const marked =
-    j.phase === 'PENDING_BOOT' ||
-    (state.pending?.slot === j.slot && slotImage?.sha256 === j.target.sha256);
-  if (marked) {
-    const done = await finishPendingBoot(ctx, { ...j, phase: 'PENDING_BOOT' });
-    return {
-      result: { outcome: done.outcome, target: summary(j.target), reportId: done.reportId },
-    };
-  }
-  return { result: { outcome: 'INSTALL_ABANDONED', target: summary(j.target) }, interrupted: j };
+  return ctx.outbox.enqueue(predicate.counter, j.installId, bundle);
 }
 
 async function openContext(opts: UpdateOptions): Promise<Context> {
   const cfg = resolveConfig(opts.config);
   const stateDir = opts.stateDir ?? join(opts.metadataDir, '.agent');
   await mkdir(stateDir, { recursive: true });
-  return {
-    opts,
-    cfg,
-    stateDir,
+  const outbox = new ReportOutbox(stateDir);
+  const now = opts.clock ?? (() => new Date());
+  const machine: InstallMachine = {
+    slots: opts.slots,
     journal: new InstallJournalStore(stateDir),
-    outbox: new ReportOutbox(stateDir),
-    dispatcher: createDispatcher(cfg),
-    now: opts.clock ?? (() => new Date()),
+    healthCheck: opts.healthCheck,
+    report: (j, result) => queueReport({ opts, stateDir, outbox, now }, j, result),
   };
+  return { opts, cfg, stateDir, machine, outbox, dispatcher: createDispatcher(cfg), now };
 }
 
 /**
@@ -240,7 +166,14 @@ async function openContext(opts: UpdateOptions): Promise<Context> {
 export async function runUpdate(opts: UpdateOptions): Promise<UpdateResult> {
   const ctx = await openContext(opts);
   try {
-    return await runCycle(ctx);
+    const result = await runCycle(ctx);
+    if ((opts.sendReports ?? true) && result.report) {
+      const flushed = await ctx.outbox.flush(opts.serverUrl, ctx.dispatcher);
+      result.report.sent = flushed.sent.includes(result.report.id);
+    } else if (opts.sendReports ?? true) {
+      await ctx.outbox.flush(opts.serverUrl, ctx.dispatcher);
+    }
+    return result;
   } finally {
     await ctx.dispatcher.close();
   }
@@ -249,7 +182,13 @@ export async function runUpdate(opts: UpdateOptions): Promise<UpdateResult> {
 async function runCycle(ctx: Context): Promise<UpdateResult> {
   const { opts, cfg } = ctx;
   const { slots } = opts;
-  const { result: recovered, interrupted } = await recover(ctx);
+  const recovery = await recoverInstall(ctx.machine);
+  const interrupted = recovery.outcome === 'INSTALL_ABANDONED' ? recovery.journal : undefined;
+  const recovered: RecoveryResult = {
+    outcome: recovery.outcome === 'NOTHING' ? 'NOTHING' : recovery.outcome,
+    ...(recovery.journal ? { target: summary(recovery.journal.target) } : {}),
+    ...(recovery.reportId ? { reportId: recovery.reportId } : {}),
+  };
 
   // 1. TUF metadata workflow (tuf-js), then expiry against the later of local and chain time.
   const repo = new TufRepository({
@@ -337,7 +276,7 @@ async function runCycle(ctx: Context): Promise<UpdateResult> {
     }
   }
 
-  // 7. Single-pass install into the inactive slot, journaled.
+  // 7. The install plan, journaled before the first byte is written.
   const slot = await slots.inactiveSlot();
   const url = repo.targetUrl(target.file);
   const jTarget: JournalTarget = {
@@ -354,8 +293,9 @@ async function runCycle(ctx: Context): Promise<UpdateResult> {
     interrupted.slot === slot &&
     interrupted.target.sha256 === target.sha256 &&
     interrupted.target.sha512 === target.sha512;
-  const j: InstallJournal = {
+  const j: InstallJournal & { phase: 'INSTALLING' } = {
     phase: 'INSTALLING',
+    installId: resumable ? interrupted.installId : randomBytes(16).toString('hex'),
     slot,
     target: jTarget,
     from: installed
@@ -370,55 +310,24 @@ async function runCycle(ctx: Context): Promise<UpdateResult> {
     metadata: { targetsVersion: release.metadataVersion, targetsHash: release.metadataHash },
     checkpoint: { chainId: chainIdOf(opts), ...checkpointTime },
   };
-  await ctx.journal.write(j);
-  const expected = { length: target.length, sha256: target.sha256, sha512: target.sha512 };
-  let resumes: number;
-  try {
-    const streamed = await streamIntoSlot({
-      url,
-      slots,
-      slot,
-      expected,
-      dispatcher: ctx.dispatcher,
-      config: cfg,
-      resumeFrom: resumable ? await slots.storedBytes(slot) : 0,
-      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-    });
-    resumes = streamed.resumes;
-    await verifySlotReadback(slots, slot, expected);
-  } catch (err) {
-    if (err instanceof AgentError && INTEGRITY_FAILURES.has(err.code)) {
-      // Bytes that failed verification are worth nothing: start from zero next time.
-      if (err.code === 'READBACK_MISMATCH') await slots.recordFailure(target.sha256);
-      await ctx.journal.write({ phase: 'IDLE' });
-    }
-    // After a network failure the journal stays INSTALLING: the next cycle resumes the slot.
-    throw err;
-  }
-  await slots.markPending(slot, summary(target), cfg.maxBootAttempts);
-  const pending: InstallJournal = { ...j, phase: 'PENDING_BOOT' };
-  await ctx.journal.write(pending);
 
-  // 8. Switch, health check, commit or roll back; signed report.
-  const done = await finishPendingBoot(ctx, pending);
+  // 8. Stream, read back, mark pending, boot, health check, commit or roll back; signed report.
+  const done = await installImage(ctx.machine, j, {
+    dispatcher: ctx.dispatcher,
+    config: cfg,
+    resumeFrom: resumable ? await slots.storedBytes(slot) : 0,
+    onProgress: opts.onProgress,
+  });
   const after = await slots.readState();
-  let sent = false;
-  if (opts.sendReports ?? true) {
-    const flushed = await flushReports(ctx);
-    sent = flushed.sent.includes(done.reportId);
-  }
+  const bundle = (await ctx.outbox.get(done.reportId)) as InstallReportBundle;
   return {
     ...base,
     status: done.outcome === 'COMMITTED' ? 'UPDATED' : 'ROLLED_BACK',
     target: summary(target),
     activeSlot: after.active,
-    report: { id: done.reportId, bundle: done.bundle, sent },
-    resumes,
+    report: { id: done.reportId, bundle, sent: false },
+    resumes: done.resumes,
   };
-}
-
-async function flushReports(ctx: Context): Promise<FlushResult> {
-  return ctx.outbox.flush(ctx.opts.serverUrl, ctx.dispatcher);
 }
 
 /** Sends queued install reports now (for a daemon tick without an update). */

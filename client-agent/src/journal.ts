@@ -17,6 +17,8 @@ const journalTarget = z.object({
 
 const installing = z.object({
   phase: z.enum(['INSTALLING', 'PENDING_BOOT']),
+  /** Random id of this install attempt; makes its report idempotent across crashes. */
+  installId: z.string().regex(/^[0-9a-f]{16,64}$/),
   slot: z.enum(['a', 'b']),
   target: journalTarget,
   from: z

@@ -32,10 +32,38 @@ export class ReportOutbox {
     return join(this.dir, 'queued');
   }
 
-  async enqueue(counter: number, bundle: unknown): Promise<string> {
-    const id = `${String(counter).padStart(12, '0')}`;
+  /** Queues a report durably; its id is `<counter, 12 digits>-<key>`. */
+  async enqueue(counter: number, key: string, bundle: unknown): Promise<string> {
+    const id = `${String(counter).padStart(12, '0')}-${key}`;
     await writeJsonDurable(join(this.#queued(), `${id}.json`), bundle);
     return id;
+  }
+
+  /** The id of a report queued (or already sent or rejected) under `key`, if any. */
+  async findByKey(key: string): Promise<string | undefined> {
+    for (const sub of ['queued', 'sent', 'rejected']) {
+      let names: string[];
+      try {
+        names = await readdir(join(this.dir, sub));
+      } catch {
+        continue;
+      }
+      const hit = names.find((n) => n.endsWith(`-${key}.json`));
+      if (hit) return hit.slice(0, -5);
+    }
+    return undefined;
+  }
+
+  /** A queued, sent or rejected report by id. */
+  async get(id: string): Promise<unknown> {
+    for (const sub of ['queued', 'sent', 'rejected']) {
+      try {
+        return JSON.parse(await readFile(join(this.dir, sub, `${id}.json`), 'utf8')) as unknown;
+      } catch {
+        continue;
+      }
+    }
+    return undefined;
   }
 
   async list(): Promise<OutboxEntry[]> {
@@ -46,7 +74,7 @@ export class ReportOutbox {
       return [];
     }
     const entries: OutboxEntry[] = [];
-    for (const name of names.filter((n) => /^\d+\.json$/.test(n)).sort()) {
+    for (const name of names.filter((n) => /^\d{12}-[0-9a-z]+\.json$/.test(n)).sort()) {
       const bundle = JSON.parse(await readFile(join(this.#queued(), name), 'utf8')) as unknown;
       entries.push({ id: name.slice(0, -5), bundle });
     }
