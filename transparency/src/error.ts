@@ -27,6 +27,8 @@ export type TransparencyErrorCode =
   // log storage
   | 'LOG_CORRUPT'
   | 'ENTRY_NOT_FOUND'
+  | 'MALFORMED_ENTRY'
+  | 'PERSONAL_DATA_REJECTED'
   // signed notes / checkpoints
   | 'MALFORMED_NOTE'
   | 'MALFORMED_CHECKPOINT'

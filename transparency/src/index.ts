@@ -1,5 +1,6 @@
 export { TransparencyError, type TransparencyErrorCode } from './error.js';
 export type {
+  AnchoredCheckpoint,
   ChainReceipt,
   ConfirmedBlock,
   LoggedRelease,
@@ -66,3 +67,26 @@ export {
   signCheckpoint,
   type Checkpoint,
 } from './note/checkpoint.js';
+export { openLogDatabase, inTransaction } from './log/sqlite.js';
+export {
+  SqliteLogStorage,
+  type LogStorage,
+  type StoredCheckpoint,
+  type StoredEntry,
+} from './log/storage.js';
+export {
+  decodeLogEntry,
+  encodeLogEntry,
+  type InstallLogEntry,
+  type LogEntryDocument,
+  type RecallLogEntry,
+  type ReleaseLogEntry,
+} from './log/entry.js';
+export { TransparencyLog, type TransparencyLogOptions } from './log/transparency-log.js';
+export { AnchorOutbox, type AnchorRecord, type AnchorStatus } from './anchor/outbox.js';
+export {
+  AnchorService,
+  defaultAnchorConfig,
+  type AnchorConfig,
+  type AnchorServiceOptions,
+} from './anchor/service.js';

@@ -72,3 +72,43 @@ export function decodeReleaseLogged(log: {
     })),
   };
 }
+
+export interface DecodedAnchor {
+  size: number;
+  rootHash: string;
+  operator: string;
+  previousSize: number;
+}
+
+/** Topics that select CheckpointAnchored events, optionally for one tree size. */
+export function checkpointAnchoredTopics(size?: number): (string | null)[] {
+  const event = tufchainLogInterface.getEvent('CheckpointAnchored');
+  if (!event)
+    throw new TransparencyError('UNSUPPORTED_BY_CONTRACT', 'ABI has no CheckpointAnchored event');
+  if (size === undefined) return [event.topicHash];
+  return tufchainLogInterface.encodeFilterTopics(event, [size]) as (string | null)[];
+}
+
+export function decodeCheckpointAnchored(log: {
+  topics: readonly string[];
+  data: string;
+}): DecodedAnchor {
+  let parsed: LogDescription | null;
+  try {
+    parsed = tufchainLogInterface.parseLog({ topics: [...log.topics], data: log.data });
+  } catch (err) {
+    throw new TransparencyError('INVALID_ENTRY', 'undecodable CheckpointAnchored log', {
+      cause: err,
+    });
+  }
+  if (!parsed || parsed.name !== 'CheckpointAnchored') {
+    throw new TransparencyError('INVALID_ENTRY', 'not a CheckpointAnchored log');
+  }
+  const args = parsed.args;
+  return {
+    size: toNumber(args.getValue('size')),
+    rootHash: String(args.getValue('root')).toLowerCase(),
+    operator: String(args.getValue('operator')),
+    previousSize: toNumber(args.getValue('previousSize')),
+  };
+}

@@ -17,7 +17,7 @@ function codeForRevert(name: string): TransparencyErrorCode {
   if (/publisher/i.test(name)) return 'NOT_PUBLISHER';
   if (/operator/i.test(name)) return 'NOT_LOG_OPERATOR';
   if (/admin/i.test(name)) return 'NOT_ADMIN';
-  if (/consisten|anchor|root|size|proof/i.test(name)) return 'ANCHOR_REJECTED';
+  if (/consisten|anchor|checkpoint|root|size|proof/i.test(name)) return 'ANCHOR_REJECTED';
   return 'TX_REVERTED';
 }
 

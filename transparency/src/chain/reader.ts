@@ -3,6 +3,8 @@ import { hardwareIdHash } from '@tufchain/contracts';
 import { TransparencyError } from '../error.js';
 import { normalizeHash32 } from '../util/hex.js';
 import {
+  checkpointAnchoredTopics,
+  decodeCheckpointAnchored,
   decodeReleaseLogged,
   releaseLoggedTopics,
   tufchainLogInterface,
@@ -10,7 +12,7 @@ import {
 } from './abi.js';
 import { agree, askAll, quorumFloor } from './quorum.js';
 import { RpcEndpoint, type RpcLog } from './rpc.js';
-import type { ConfirmedBlock, LoggedRelease } from './types.js';
+import type { AnchoredCheckpoint, ConfirmedBlock, LoggedRelease } from './types.js';
 
 export interface ChainReaderOptions {
   rpcUrls: string[];
@@ -149,6 +151,93 @@ export class ChainReader {
     });
     const group = agree(outcomes, this.#quorum, (a) => JSON.stringify(a), 'releases');
     return group[0]!.map((r) => ({ ...r, confirmations: head - r.blockNumber + 1 }));
+  }
+
+  /** The confirmed CheckpointAnchored event for exactly this tree size. Throws NOT_ANCHORED. */
+  async findCheckpointAnchor(size: number): Promise<AnchoredCheckpoint> {
+    const topics = checkpointAnchoredTopics(size);
+    const outcomes = await askAll(this.#endpoints, async (ep) => {
+      const head = await ep.blockNumber();
+      const logs = (
+        await ep.logs({ address: this.#address, topics, fromBlock: this.#fromBlock, toBlock: head })
+      ).filter((l) => !l.removed);
+      const log = logs[0];
+      if (!log) return { head, found: null };
+      const block = await ep.block(log.blockNumber);
+      if (!block || block.hash !== log.blockHash) {
+        throw new TransparencyError(
+          'RPC_UNAVAILABLE',
+          `${ep.url} returned a log from a non-canonical block`,
+        );
+      }
+      const decoded = decodeCheckpointAnchored(log);
+      if (decoded.size !== size) {
+        throw new TransparencyError(
+          'RPC_UNAVAILABLE',
+          `${ep.url} returned an anchor of another size`,
+        );
+      }
+      return {
+        head,
+        found: {
+          ...decoded,
+          txHash: log.transactionHash,
+          blockNumber: log.blockNumber,
+          blockHash: log.blockHash,
+        },
+      };
+    });
+    const group = agree(
+      outcomes,
+      this.#quorum,
+      (a) => JSON.stringify(a.found),
+      'findCheckpointAnchor',
+    );
+    const found = group[0]!.found;
+    if (!found)
+      throw new TransparencyError(
+        'NOT_ANCHORED',
+        `no checkpoint of size ${size} is anchored on chain`,
+      );
+    const head = quorumFloor(
+      group.map((a) => a.head),
+      this.#quorum,
+    );
+    const confirmations = head - found.blockNumber + 1;
+    if (confirmations < this.#confirmations) {
+      throw new TransparencyError(
+        'NOT_CONFIRMED',
+        `anchor of size ${size} has ${confirmations} confirmations`,
+      );
+    }
+    return { ...found, confirmations };
+  }
+
+  /** Every confirmed checkpoint anchor, in chain order. */
+  async anchors(): Promise<AnchoredCheckpoint[]> {
+    const { head, confirmedHead } = await this.#confirmedHead();
+    if (confirmedHead < this.#fromBlock) return [];
+    const topics = checkpointAnchoredTopics();
+    const outcomes = await askAll(this.#endpoints, async (ep) => {
+      const all: RpcLog[] = [];
+      for (let from = this.#fromBlock; from <= confirmedHead; from += this.#maxBlockRange) {
+        const to = Math.min(confirmedHead, from + this.#maxBlockRange - 1);
+        all.push(
+          ...(await ep.logs({ address: this.#address, topics, fromBlock: from, toBlock: to })),
+        );
+      }
+      return all
+        .filter((l) => !l.removed)
+        .sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex)
+        .map((l) => ({
+          ...decodeCheckpointAnchored(l),
+          txHash: l.transactionHash,
+          blockNumber: l.blockNumber,
+          blockHash: l.blockHash,
+        }));
+    });
+    const group = agree(outcomes, this.#quorum, (a) => JSON.stringify(a), 'anchors');
+    return group[0]!.map((a) => ({ ...a, confirmations: head - a.blockNumber + 1 }));
   }
 
   /**

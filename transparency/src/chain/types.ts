@@ -36,3 +36,13 @@ export interface ConfirmedBlock {
   /** Unix seconds. */
   timestamp: number;
 }
+
+/** A CheckpointAnchored event of the contract, as agreed by the reader's quorum. */
+export interface AnchoredCheckpoint extends ChainReceipt {
+  size: number;
+  /** `0x` hex of the RFC 9162 root hash. */
+  rootHash: string;
+  operator: string;
+  previousSize: number;
+  confirmations: number;
+}

@@ -18,6 +18,8 @@ export interface TestChain {
   /** The contract connected as the publisher. */
   asPublisher: Contract;
   mine(blocks?: number): Promise<void>;
+  /** Deploys another TufchainLog (same roles), for a test that needs a fresh anchor state. */
+  deploy(): Promise<{ address: string; deployBlock: number }>;
   stop(): Promise<void>;
 }
 
@@ -53,6 +55,14 @@ export async function startTestChain(opts: { blockTimeSeconds?: number } = {}): 
     asPublisher: new Contract(deployment.address, TUFCHAIN_LOG_ABI as never, publisher),
     async mine(blocks = 1) {
       await provider.send('anvil_mine', ['0x' + blocks.toString(16)]);
+    },
+    async deploy() {
+      const d = await deployTufchainLog(new NonceManager(admin), {
+        admin: admin.address,
+        publishers: [publisher.address],
+        logOperators: [operator.address],
+      });
+      return { address: d.address, deployBlock: d.blockNumber };
     },
     async stop() {
       provider.destroy();

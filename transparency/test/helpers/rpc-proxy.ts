@@ -15,7 +15,8 @@ export interface RpcProxy {
   url: string;
   /** Replace the rewrite rule at runtime. */
   setRewrite(rewrite: Rewrite | null): void;
-  /** Stop answering (connections are refused) or resume. */
+  /** Drop the connection for these methods ('all' = an outage); null to heal. */
+  setFailing(methods: 'all' | string[] | null): void;
   close(): Promise<void>;
   calls: string[];
 }
@@ -29,8 +30,13 @@ export async function startRpcProxy(
   rewrite: Rewrite | null = null,
 ): Promise<RpcProxy> {
   let rule = rewrite;
+  let failing: 'all' | string[] | null = null;
   const calls: string[] = [];
   const server: Server = createServer((req, res) => {
+    if (failing === 'all') {
+      req.socket.destroy();
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -38,6 +44,10 @@ export async function startRpcProxy(
         const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as
           JsonRpcRequest | JsonRpcRequest[];
         const list = Array.isArray(body) ? body : [body];
+        if (Array.isArray(failing) && list.some((r) => (failing as string[]).includes(r.method))) {
+          req.socket.destroy();
+          return;
+        }
         const answers = await Promise.all(
           list.map(async (r) => {
             calls.push(r.method);
@@ -67,6 +77,9 @@ export async function startRpcProxy(
     calls,
     setRewrite(r) {
       rule = r;
+    },
+    setFailing(m) {
+      failing = m;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -1,0 +1,147 @@
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+
+export type AnchorStatus = 'pending' | 'sent' | 'confirmed' | 'covered';
+
+/** One checkpoint to anchor, and what happened to it. Durable: it survives crashes and outages. */
+export interface AnchorRecord {
+  size: number;
+  rootHash: string;
+  status: AnchorStatus;
+  txHash: string | null;
+  rawTx: string | null;
+  nonce: number | null;
+  blockNumber: number | null;
+  blockHash: string | null;
+  /** For `covered`: the size of the anchor that includes this one. */
+  coveredBy: number | null;
+  attempts: number;
+  updatedAt: number;
+}
+
+interface Row {
+  size: number;
+  root: string;
+  status: AnchorStatus;
+  tx_hash: string | null;
+  raw_tx: string | null;
+  nonce: number | null;
+  block_number: number | null;
+  block_hash: string | null;
+  covered_by: number | null;
+  attempts: number;
+  updated_at: number;
+}
+
+const fromRow = (r: Row): AnchorRecord => ({
+  size: r.size,
+  rootHash: r.root,
+  status: r.status,
+  txHash: r.tx_hash,
+  rawTx: r.raw_tx,
+  nonce: r.nonce,
+  blockNumber: r.block_number,
+  blockHash: r.block_hash,
+  coveredBy: r.covered_by,
+  attempts: r.attempts,
+  updatedAt: r.updated_at,
+});
+
+/** The anchoring outbox (table `tlog_anchors`). */
+export class AnchorOutbox {
+  readonly #q: Record<string, StatementSync>;
+
+  constructor(db: DatabaseSync) {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS tlog_anchors (
+        size INTEGER PRIMARY KEY, root TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'confirmed', 'covered')),
+        tx_hash TEXT, raw_tx TEXT, nonce INTEGER, block_number INTEGER, block_hash TEXT,
+        covered_by INTEGER, attempts INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS tlog_anchors_status ON tlog_anchors (status, size);
+    `);
+    this.#q = {
+      insert: db.prepare(
+        `INSERT OR IGNORE INTO tlog_anchors (size, root, status, updated_at) VALUES (?, ?, 'pending', ?)`,
+      ),
+      get: db.prepare('SELECT * FROM tlog_anchors WHERE size = ?'),
+      maxSize: db.prepare('SELECT MAX(size) AS m FROM tlog_anchors'),
+      open: db.prepare(
+        `SELECT * FROM tlog_anchors WHERE status IN ('pending', 'sent') ORDER BY size`,
+      ),
+      all: db.prepare('SELECT * FROM tlog_anchors ORDER BY size'),
+      covering: db.prepare(
+        `SELECT * FROM tlog_anchors WHERE status = 'confirmed' AND size >= ? ORDER BY size LIMIT 1`,
+      ),
+      markSent: db.prepare(
+        `UPDATE tlog_anchors SET status = 'sent', tx_hash = ?, raw_tx = ?, nonce = ?, attempts = attempts + 1, updated_at = ? WHERE size = ?`,
+      ),
+      markPending: db.prepare(
+        `UPDATE tlog_anchors SET status = 'pending', tx_hash = NULL, raw_tx = NULL, nonce = NULL, updated_at = ? WHERE size = ?`,
+      ),
+      markConfirmed: db.prepare(
+        `UPDATE tlog_anchors SET status = 'confirmed', tx_hash = ?, block_number = ?, block_hash = ?, updated_at = ? WHERE size = ?`,
+      ),
+      markCovered: db.prepare(
+        `UPDATE tlog_anchors SET status = 'covered', covered_by = ?, updated_at = ? WHERE size = ? AND status = 'pending'`,
+      ),
+      upsertConfirmed: db.prepare(
+        `INSERT INTO tlog_anchors (size, root, status, tx_hash, block_number, block_hash, updated_at) VALUES (?, ?, 'confirmed', ?, ?, ?, ?)
+         ON CONFLICT (size) DO UPDATE SET status = 'confirmed', tx_hash = excluded.tx_hash, block_number = excluded.block_number,
+         block_hash = excluded.block_hash, updated_at = excluded.updated_at`,
+      ),
+    };
+  }
+
+  /** Queues a checkpoint unless one of the same or a larger size is already queued. */
+  enqueue(size: number, rootHash: string): AnchorRecord | undefined {
+    const max = (this.#q.maxSize!.get() as { m: number | null }).m ?? 0;
+    if (size <= max) return undefined;
+    this.#q.insert!.run(size, rootHash, Date.now());
+    return this.get(size);
+  }
+
+  get(size: number): AnchorRecord | undefined {
+    const row = this.#q.get!.get(size) as Row | undefined;
+    return row && fromRow(row);
+  }
+
+  open(): AnchorRecord[] {
+    return (this.#q.open!.all() as unknown as Row[]).map(fromRow);
+  }
+
+  all(): AnchorRecord[] {
+    return (this.#q.all!.all() as unknown as Row[]).map(fromRow);
+  }
+
+  /** The first confirmed anchor whose tree includes leaf index `index`. */
+  covering(index: number): AnchorRecord | undefined {
+    const row = this.#q.covering!.get(index + 1) as Row | undefined;
+    return row && fromRow(row);
+  }
+
+  markSent(size: number, txHash: string, rawTx: string, nonce: number): void {
+    this.#q.markSent!.run(txHash, rawTx, nonce, Date.now(), size);
+  }
+
+  markPending(size: number): void {
+    this.#q.markPending!.run(Date.now(), size);
+  }
+
+  markConfirmed(size: number, txHash: string, blockNumber: number, blockHash: string): void {
+    this.#q.markConfirmed!.run(txHash, blockNumber, blockHash, Date.now(), size);
+  }
+
+  markCovered(size: number, by: number): void {
+    this.#q.markCovered!.run(by, Date.now(), size);
+  }
+
+  recordConfirmed(
+    size: number,
+    rootHash: string,
+    txHash: string,
+    blockNumber: number,
+    blockHash: string,
+  ): void {
+    this.#q.upsertConfirmed!.run(size, rootHash, txHash, blockNumber, blockHash, Date.now());
+  }
+}

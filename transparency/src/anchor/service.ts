@@ -1,0 +1,332 @@
+import type { DatabaseSync } from 'node:sqlite';
+import { Contract, getAddress, keccak256, type Provider, type Signer } from 'ethers';
+import {
+  checkpointAnchoredTopics,
+  decodeCheckpointAnchored,
+  tufchainLogInterface,
+} from '../chain/abi.js';
+import { mapChainError } from '../chain/errors.js';
+import { TransparencyError } from '../error.js';
+import type { TransparencyLog } from '../log/transparency-log.js';
+import { bytesToHex } from '../util/hex.js';
+import { AnchorOutbox, type AnchorRecord } from './outbox.js';
+
+export interface AnchorConfig {
+  /** Anchor once this many entries are waiting. */
+  batchSize: number;
+  /** Anchor whatever is waiting at least this often. */
+  intervalMs: number;
+  /** Depth (the anchor's own block counts as one) before an anchor counts as done. */
+  confirmations: number;
+  /** How often to poll for receipts and retry after errors. */
+  pollIntervalMs: number;
+  /** Fee caps; the service waits rather than pay more. */
+  maxFeePerGas?: bigint;
+  maxPriorityFeePerGas?: bigint;
+}
+
+export const defaultAnchorConfig: AnchorConfig = {
+  batchSize: 1000,
+  intervalMs: 60_000,
+  confirmations: 2,
+  pollIntervalMs: 1_000,
+};
+
+export interface AnchorServiceOptions {
+  log: TransparencyLog;
+  /** The database holding the outbox (normally the log's own database). */
+  db: DatabaseSync;
+  /** The log operator's signer; it must be able to sign raw transactions (e.g. an ethers Wallet). */
+  signer: Signer;
+  contractAddress: string;
+  config?: Partial<AnchorConfig>;
+  /** Called for each error the service recovers from by retrying. */
+  onError?: (err: TransparencyError) => void;
+}
+
+type Step = 'progress' | 'waiting' | 'idle';
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Anchors the log's checkpoints on chain with `anchor(size, root, consistencyProof)`.
+ * Every checkpoint to anchor is first written to a durable outbox; a signed transaction is
+ * recorded before it is broadcast, so after a crash, an RPC outage or a reorg the same transaction
+ * (same nonce, same hash) is re-broadcast and each checkpoint is anchored exactly once.
+ */
+export class AnchorService {
+  readonly config: AnchorConfig;
+  readonly outbox: AnchorOutbox;
+  readonly #log: TransparencyLog;
+  readonly #signer: Signer;
+  readonly #provider: Provider;
+  readonly #contract: Contract;
+  readonly #address: string;
+  readonly #onError: (err: TransparencyError) => void;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = true;
+
+  constructor(opts: AnchorServiceOptions) {
+    this.config = { ...defaultAnchorConfig, ...opts.config };
+    if (!opts.signer.provider)
+      throw new TransparencyError('INVALID_CONFIG', 'signer has no provider');
+    this.outbox = new AnchorOutbox(opts.db);
+    this.#log = opts.log;
+    this.#signer = opts.signer;
+    this.#provider = opts.signer.provider;
+    this.#address = getAddress(opts.contractAddress);
+    this.#contract = new Contract(this.#address, tufchainLogInterface, this.#provider);
+    this.#onError = opts.onError ?? (() => undefined);
+  }
+
+  /** Starts the interval timer (every `intervalMs`, anchor what is waiting). */
+  start(): void {
+    this.#stopped = false;
+    this.#timer = setInterval(() => this.#kick(true), this.config.intervalMs);
+    this.#timer.unref();
+    this.#kick(false);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    await this.#running;
+  }
+
+  /** Tells the service entries were appended; a release (`urgent`) anchors at once. */
+  notifyAppended(opts: { urgent?: boolean } = {}): void {
+    const waiting = this.#log.size() - this.#lastQueuedSize();
+    if (opts.urgent || waiting >= this.config.batchSize) this.#kick(true);
+  }
+
+  /** Queues the log's current size for anchoring (signing its checkpoint). */
+  async enqueue(): Promise<AnchorRecord | undefined> {
+    const size = this.#log.size();
+    if (size === 0 || size <= this.#lastQueuedSize()) return undefined;
+    const cp = await this.#log.checkpoint(size);
+    return this.outbox.enqueue(size, bytesToHex(cp.rootHash));
+  }
+
+  /** Anchors the current size and waits until it (or a later anchor) is confirmed. */
+  async anchorNow(timeoutMs = 300_000): Promise<AnchorRecord> {
+    await this.enqueue();
+    const size = this.#log.size();
+    await this.flush(timeoutMs);
+    const record = this.outbox.covering(size - 1);
+    if (!record) throw new TransparencyError('NOT_ANCHORED', `size ${size} is not anchored`);
+    return record;
+  }
+
+  /** Runs until nothing is pending or sent; RPC errors are retried until the timeout. */
+  async flush(timeoutMs = 300_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      let step: Step;
+      try {
+        step = await this.#serialized(() => this.step());
+      } catch (err) {
+        const e = mapChainError(err, 'anchoring');
+        if (e.code !== 'RPC_UNAVAILABLE' && e.code !== 'FEE_TOO_HIGH') throw e;
+        this.#onError(e);
+        step = 'waiting';
+      }
+      if (step === 'idle') return;
+      if (Date.now() > deadline)
+        throw new TransparencyError('TX_TIMEOUT', 'anchoring did not finish in time');
+      if (step === 'waiting') await sleep(this.config.pollIntervalMs);
+    }
+  }
+
+  /** The confirmed anchor whose tree includes leaf `index`, if any. */
+  anchorCovering(index: number): AnchorRecord | undefined {
+    return this.outbox.covering(index);
+  }
+
+  /** One state transition of the oldest open outbox record. */
+  async step(): Promise<Step> {
+    const open = this.outbox.open();
+    if (open.length === 0) return 'idle';
+    const sent = open.find((r) => r.status === 'sent');
+    if (sent) return this.#followSent(sent);
+    const target = open[open.length - 1]!;
+    for (const r of open.slice(0, -1)) this.outbox.markCovered(r.size, target.size);
+    return this.#submit(target);
+  }
+
+  async #followSent(r: AnchorRecord): Promise<Step> {
+    const receipt = await this.#provider.getTransactionReceipt(r.txHash!);
+    if (receipt) {
+      if (receipt.status === 0) {
+        this.outbox.markPending(r.size);
+        return 'progress';
+      }
+      const head = await this.#provider.getBlockNumber();
+      if (head - receipt.blockNumber + 1 >= this.config.confirmations) {
+        const block = await this.#provider.getBlock(receipt.blockNumber);
+        if (block?.hash === receipt.blockHash) {
+          this.outbox.markConfirmed(r.size, r.txHash!, receipt.blockNumber, receipt.blockHash);
+          return 'progress';
+        }
+      }
+      return 'waiting';
+    }
+    const latestNonce = await this.#provider.getTransactionCount(
+      await this.#signer.getAddress(),
+      'latest',
+    );
+    if (latestNonce > r.nonce!) {
+      // The nonce is spent but our transaction is not on chain: it can never be mined any more.
+      this.outbox.markPending(r.size);
+      return 'progress';
+    }
+    await this.#broadcast(r.rawTx!);
+    return 'waiting';
+  }
+
+  async #submit(target: AnchorRecord): Promise<Step> {
+    const [chainSizeRaw, chainRoot] = (await this.#contract.getFunction('latestCheckpoint')()) as [
+      bigint,
+      string,
+      bigint,
+    ];
+    const chainSize = Number(chainSizeRaw);
+    if (
+      chainSize > this.#log.size() ||
+      (chainSize > 0 && bytesToHex(this.#log.root(chainSize)) !== chainRoot.toLowerCase())
+    ) {
+      throw new TransparencyError(
+        'CHECKPOINT_INCONSISTENT',
+        `the chain anchors size ${chainSize} with a root this log does not have`,
+      );
+    }
+    if (chainSize >= target.size) {
+      const anchor = await this.#findAnchorEvent(chainSize);
+      if (!anchor) return 'waiting';
+      const head = await this.#provider.getBlockNumber();
+      if (head - anchor.blockNumber + 1 < this.config.confirmations) return 'waiting';
+      this.outbox.recordConfirmed(
+        chainSize,
+        anchor.rootHash,
+        anchor.txHash,
+        anchor.blockNumber,
+        anchor.blockHash,
+      );
+      if (chainSize !== target.size) this.outbox.markCovered(target.size, chainSize);
+      return 'progress';
+    }
+    const proof = this.#log.consistencyProof(chainSize, target.size).map(bytesToHex);
+    const data = tufchainLogInterface.encodeFunctionData('anchor', [
+      target.size,
+      target.rootHash,
+      proof,
+    ]);
+    const from = await this.#signer.getAddress();
+    let gasLimit: bigint;
+    try {
+      gasLimit = await this.#provider.estimateGas({ from, to: this.#address, data });
+    } catch (err) {
+      throw mapChainError(err, 'anchor');
+    }
+    const fees = await this.#fees();
+    const nonce = await this.#provider.getTransactionCount(from, 'pending');
+    const { chainId } = await this.#provider.getNetwork();
+    const rawTx = await this.#signer.signTransaction({
+      type: 2,
+      chainId,
+      to: this.#address,
+      data,
+      nonce,
+      gasLimit: (gasLimit * 12n) / 10n,
+      ...fees,
+    });
+    this.outbox.markSent(target.size, keccak256(rawTx), rawTx, nonce);
+    await this.#broadcast(rawTx);
+    return 'waiting';
+  }
+
+  async #fees(): Promise<{ maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }> {
+    const [block, feeData] = await Promise.all([
+      this.#provider.getBlock('latest'),
+      this.#provider.getFeeData(),
+    ]);
+    const baseFee = block?.baseFeePerGas ?? 0n;
+    let priority = feeData.maxPriorityFeePerGas ?? 1_000_000_000n;
+    if (
+      this.config.maxPriorityFeePerGas !== undefined &&
+      priority > this.config.maxPriorityFeePerGas
+    ) {
+      priority = this.config.maxPriorityFeePerGas;
+    }
+    let maxFee = baseFee * 2n + priority;
+    const cap = this.config.maxFeePerGas;
+    if (cap !== undefined) {
+      if (baseFee + priority > cap) {
+        throw new TransparencyError(
+          'FEE_TOO_HIGH',
+          `base fee ${baseFee} + tip exceeds the cap ${cap}; waiting`,
+        );
+      }
+      if (maxFee > cap) maxFee = cap;
+    }
+    return { maxFeePerGas: maxFee, maxPriorityFeePerGas: priority };
+  }
+
+  async #broadcast(rawTx: string): Promise<void> {
+    try {
+      await this.#provider.broadcastTransaction(rawTx);
+    } catch (err) {
+      const mapped = mapChainError(err, 'broadcast');
+      // "already known" / "nonce too low" mean the node has (or had) it; the receipt decides.
+      if (
+        mapped.code === 'RPC_UNAVAILABLE' &&
+        !/already known|nonce too low|known transaction/i.test(String(err))
+      ) {
+        this.#onError(mapped);
+      }
+    }
+  }
+
+  async #findAnchorEvent(size: number) {
+    const logs = await this.#provider.getLogs({
+      address: this.#address,
+      topics: checkpointAnchoredTopics(size),
+      fromBlock: 0,
+    });
+    const log = logs.find((l) => !l.removed);
+    if (!log) return undefined;
+    return {
+      ...decodeCheckpointAnchored(log),
+      txHash: log.transactionHash,
+      blockNumber: log.blockNumber,
+      blockHash: log.blockHash,
+    };
+  }
+
+  #lastQueuedSize(): number {
+    const all = this.outbox.all();
+    return all[all.length - 1]?.size ?? 0;
+  }
+
+  #serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const prev = this.#running ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    this.#running = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
+  }
+
+  #kick(enqueue: boolean): void {
+    if (this.#stopped) return;
+    void (async () => {
+      try {
+        if (enqueue) await this.enqueue();
+        await this.flush(Number.MAX_SAFE_INTEGER);
+      } catch (err) {
+        this.#onError(err instanceof TransparencyError ? err : mapChainError(err, 'anchoring'));
+      }
+    })();
+  }
+}

@@ -1,0 +1,182 @@
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { TransparencyError } from '../error.js';
+import { hashLeaf, type Hash } from '../merkle/hash.js';
+import { appendLeafHash } from '../merkle/memory-tree.js';
+import type { NodeSource } from '../merkle/proof.js';
+import { inTransaction } from './sqlite.js';
+
+export interface StoredEntry {
+  index: number;
+  kind: string;
+  data: Uint8Array;
+  leafHash: Hash;
+  /** Unix milliseconds. */
+  appendedAt: number;
+}
+
+export interface StoredCheckpoint {
+  size: number;
+  rootHash: Hash;
+  note: string;
+}
+
+/**
+ * Durable, append-only storage of log entries, of the hashes of every complete aligned subtree
+ * (so any root or proof costs O(log n) reads) and of signed checkpoints. A second implementation
+ * (e.g. PostgreSQL) implements the same interface.
+ */
+export interface LogStorage extends NodeSource {
+  size(): number;
+  /** Appends entries atomically and returns the index of the first one. */
+  append(entries: readonly { kind: string; data: Uint8Array }[]): number;
+  entry(index: number): StoredEntry;
+  /** Entries [start, end). */
+  entries(start: number, end: number): StoredEntry[];
+  saveCheckpoint(cp: StoredCheckpoint): void;
+  checkpoint(size: number): StoredCheckpoint | undefined;
+  latestCheckpoint(): StoredCheckpoint | undefined;
+  checkpoints(): StoredCheckpoint[];
+}
+
+const toBytes = (v: unknown): Uint8Array => new Uint8Array(v as Uint8Array);
+
+/** LogStorage on node:sqlite. Tables are prefixed `tlog_` so they can share the server's database. */
+export class SqliteLogStorage implements LogStorage {
+  readonly #db: DatabaseSync;
+  readonly #q: Record<string, StatementSync>;
+  #size: number;
+
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS tlog_entries (
+        idx INTEGER PRIMARY KEY, kind TEXT NOT NULL, data BLOB NOT NULL,
+        leaf_hash BLOB NOT NULL, appended_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS tlog_nodes (
+        level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+        PRIMARY KEY (level, idx)) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS tlog_checkpoints (
+        size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL);
+      CREATE TRIGGER IF NOT EXISTS tlog_entries_append_only BEFORE UPDATE ON tlog_entries
+        BEGIN SELECT RAISE(ABORT, 'tlog entries are append-only'); END;
+      CREATE TRIGGER IF NOT EXISTS tlog_entries_no_delete BEFORE DELETE ON tlog_entries
+        BEGIN SELECT RAISE(ABORT, 'tlog entries are append-only'); END;
+    `);
+    this.#q = {
+      size: db.prepare('SELECT COUNT(*) AS n, MAX(idx) AS maxIdx FROM tlog_entries'),
+      insertEntry: db.prepare(
+        'INSERT INTO tlog_entries (idx, kind, data, leaf_hash, appended_at) VALUES (?, ?, ?, ?, ?)',
+      ),
+      insertNode: db.prepare(
+        'INSERT OR REPLACE INTO tlog_nodes (level, idx, hash) VALUES (?, ?, ?)',
+      ),
+      node: db.prepare('SELECT hash FROM tlog_nodes WHERE level = ? AND idx = ?'),
+      entry: db.prepare(
+        'SELECT idx, kind, data, leaf_hash, appended_at FROM tlog_entries WHERE idx = ?',
+      ),
+      entries: db.prepare(
+        'SELECT idx, kind, data, leaf_hash, appended_at FROM tlog_entries WHERE idx >= ? AND idx < ? ORDER BY idx',
+      ),
+      saveCheckpoint: db.prepare(
+        'INSERT OR IGNORE INTO tlog_checkpoints (size, root, note) VALUES (?, ?, ?)',
+      ),
+      checkpoint: db.prepare('SELECT size, root, note FROM tlog_checkpoints WHERE size = ?'),
+      latestCheckpoint: db.prepare(
+        'SELECT size, root, note FROM tlog_checkpoints ORDER BY size DESC LIMIT 1',
+      ),
+      checkpoints: db.prepare('SELECT size, root, note FROM tlog_checkpoints ORDER BY size'),
+    };
+    const row = this.#q.size!.get() as { n: number; maxIdx: number | null };
+    if (row.n !== (row.maxIdx ?? -1) + 1) {
+      throw new TransparencyError('LOG_CORRUPT', 'log entries are not contiguous');
+    }
+    this.#size = row.n;
+  }
+
+  size(): number {
+    return this.#size;
+  }
+
+  append(entries: readonly { kind: string; data: Uint8Array }[]): number {
+    const first = this.#size;
+    const now = Date.now();
+    inTransaction(this.#db, () => {
+      let index = first;
+      for (const e of entries) {
+        const leafHash = hashLeaf(e.data);
+        this.#q.insertEntry!.run(index, e.kind, e.data, leafHash, now);
+        appendLeafHash(
+          leafHash,
+          index,
+          (l, i) => this.node(l, i),
+          (l, i, h) => void this.#q.insertNode!.run(l, i, h),
+        );
+        index++;
+      }
+    });
+    this.#size = first + entries.length;
+    return first;
+  }
+
+  node(level: number, index: number): Hash {
+    const row = this.#q.node!.get(level, index) as { hash: Uint8Array } | undefined;
+    if (!row) throw new TransparencyError('LOG_CORRUPT', `missing tree node ${level}/${index}`);
+    return toBytes(row.hash);
+  }
+
+  entry(index: number): StoredEntry {
+    const row = this.#q.entry!.get(index) as EntryRow | undefined;
+    if (!row) throw new TransparencyError('ENTRY_NOT_FOUND', `no log entry ${index}`);
+    return fromRow(row);
+  }
+
+  entries(start: number, end: number): StoredEntry[] {
+    return (this.#q.entries!.all(start, end) as unknown as EntryRow[]).map(fromRow);
+  }
+
+  saveCheckpoint(cp: StoredCheckpoint): void {
+    this.#q.saveCheckpoint!.run(cp.size, cp.rootHash, cp.note);
+  }
+
+  checkpoint(size: number): StoredCheckpoint | undefined {
+    const row = this.#q.checkpoint!.get(size) as CheckpointRow | undefined;
+    return row && fromCheckpointRow(row);
+  }
+
+  latestCheckpoint(): StoredCheckpoint | undefined {
+    const row = this.#q.latestCheckpoint!.get() as CheckpointRow | undefined;
+    return row && fromCheckpointRow(row);
+  }
+
+  checkpoints(): StoredCheckpoint[] {
+    return (this.#q.checkpoints!.all() as unknown as CheckpointRow[]).map(fromCheckpointRow);
+  }
+}
+
+interface EntryRow {
+  idx: number;
+  kind: string;
+  data: Uint8Array;
+  leaf_hash: Uint8Array;
+  appended_at: number;
+}
+
+interface CheckpointRow {
+  size: number;
+  root: Uint8Array;
+  note: string;
+}
+
+function fromRow(r: EntryRow): StoredEntry {
+  return {
+    index: r.idx,
+    kind: r.kind,
+    data: toBytes(r.data),
+    leafHash: toBytes(r.leaf_hash),
+    appendedAt: r.appended_at,
+  };
+}
+
+function fromCheckpointRow(r: CheckpointRow): StoredCheckpoint {
+  return { size: r.size, rootHash: toBytes(r.root), note: r.note };
+}

@@ -1,0 +1,293 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DatabaseSync } from 'node:sqlite';
+import { Contract, JsonRpcProvider, Network, Wallet } from 'ethers';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { TUFCHAIN_LOG_ABI } from '@tufchain/contracts';
+import {
+  AnchorService,
+  ChainReader,
+  createNoteSigner,
+  openLogDatabase,
+  SqliteLogStorage,
+  TransparencyError,
+  TransparencyLog,
+  type AnchorConfig,
+  type LogEntryDocument,
+} from '../src/index.js';
+import { startTestChain, type TestChain } from './helpers/chain.js';
+import { startRpcProxy, type RpcProxy } from './helpers/rpc-proxy.js';
+
+let t: TestChain;
+let proxy: RpcProxy;
+let dir: string;
+let db: DatabaseSync;
+let log: TransparencyLog;
+let address: string;
+let deployBlock: number;
+const providers: JsonRpcProvider[] = [];
+
+const { privateKey } = generateKeyPairSync('ed25519');
+const noteSigner = createNoteSigner('tufchain.test/log', privateKey);
+const entry = (): LogEntryDocument => ({
+  type: 'recall',
+  subject: '0x' + randomBytes(32).toString('hex'),
+  reason: 'test',
+});
+
+function operatorVia(url: string, wallet = t.operator): Wallet {
+  const network = Network.from(t.chain.chainId);
+  const provider = new JsonRpcProvider(url, network, { staticNetwork: network, cacheTimeout: -1 });
+  providers.push(provider);
+  return new Wallet(wallet.privateKey, provider);
+}
+
+function service(
+  config: Partial<AnchorConfig> = {},
+  signer = operatorVia(proxy.url),
+  errors: TransparencyError[] = [],
+): AnchorService {
+  return new AnchorService({
+    log,
+    db,
+    signer,
+    contractAddress: address,
+    config: { confirmations: 1, pollIntervalMs: 25, ...config },
+    onError: (e) => errors.push(e),
+  });
+}
+
+function reader(): ChainReader {
+  return new ChainReader({
+    rpcUrls: [t.chain.rpcUrl],
+    quorum: 1,
+    confirmations: 1,
+    contractAddress: address,
+    fromBlock: deployBlock,
+  });
+}
+
+async function chainCheckpoint(): Promise<{ size: number; root: string }> {
+  const c = new Contract(address, TUFCHAIN_LOG_ABI as never, t.provider);
+  const [size, root] = (await c.getFunction('latestCheckpoint')()) as [bigint, string];
+  return { size: Number(size), root };
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(TransparencyError);
+    return (err as TransparencyError).code;
+  }
+  return 'NO_ERROR';
+}
+
+const rootHex = (size: number) => '0x' + Buffer.from(log.root(size)).toString('hex');
+
+beforeAll(async () => {
+  t = await startTestChain();
+  proxy = await startRpcProxy(t.chain.rpcUrl);
+});
+
+afterAll(async () => {
+  for (const p of providers) p.destroy();
+  await proxy?.close();
+  await t?.stop();
+});
+
+beforeEach(async () => {
+  proxy.setFailing(null);
+  ({ address, deployBlock } = await t.deploy());
+  dir = await mkdtemp(join(tmpdir(), 'tufchain-anchor-'));
+  db = openLogDatabase(join(dir, 'log.sqlite'));
+  log = new TransparencyLog({
+    storage: new SqliteLogStorage(db),
+    origin: 'tufchain.test/log',
+    signers: [noteSigner],
+  });
+});
+
+afterEach(async () => {
+  db.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('AnchorService', () => {
+  describe('when the chain is healthy', () => {
+    it('anchors successive checkpoints, each extending the last by a consistency proof checked on chain', async () => {
+      const s = service();
+      log.append(...Array.from({ length: 5 }, entry));
+      const first = await s.anchorNow();
+      expect(first).toMatchObject({ size: 5, status: 'confirmed', rootHash: rootHex(5) });
+      log.append(...Array.from({ length: 7 }, entry));
+      const second = await s.anchorNow();
+      expect(second).toMatchObject({ size: 12, status: 'confirmed' });
+      expect(await chainCheckpoint()).toEqual({ size: 12, root: rootHex(12) });
+      const r = reader();
+      const anchors = await r.anchors();
+      expect(anchors.map((a) => [a.size, a.previousSize, a.rootHash])).toEqual([
+        [5, 0, rootHex(5)],
+        [12, 5, rootHex(12)],
+      ]);
+      expect((await r.findCheckpointAnchor(12)).txHash).toBe(second.txHash);
+      expect(await codeOf(r.findCheckpointAnchor(7))).toBe('NOT_ANCHORED');
+      r.destroy();
+    });
+
+    it('anchors every N entries, at once for a release, and after T seconds for a remainder', async () => {
+      const s = service({ batchSize: 10, intervalMs: 400 });
+      s.start();
+      const waitFor = async (size: number) => {
+        for (let i = 0; i < 200 && !s.anchorCovering(size - 1); i++)
+          await new Promise((r) => setTimeout(r, 25));
+        return s.anchorCovering(size - 1);
+      };
+      log.append(...Array.from({ length: 10 }, entry));
+      s.notifyAppended();
+      expect((await waitFor(10))?.size).toBe(10);
+      log.append({
+        type: 'release',
+        metadataVersion: 1,
+        metadataHash: '0x' + 'ab'.repeat(32),
+        firmware: [],
+      });
+      s.notifyAppended({ urgent: true });
+      expect((await waitFor(11))?.size).toBe(11);
+      log.append(entry(), entry());
+      s.notifyAppended();
+      expect((await waitFor(13))?.size).toBe(13);
+      await s.stop();
+    });
+  });
+
+  describe('when the RPC endpoint is down', () => {
+    it('loses nothing, and after recovery anchors everything exactly once', async () => {
+      const errors: TransparencyError[] = [];
+      const s = service({}, undefined, errors);
+      log.append(...Array.from({ length: 4 }, entry));
+      await s.enqueue();
+      proxy.setFailing('all');
+      expect(await codeOf(s.flush(300))).toBe('TX_TIMEOUT');
+      expect(errors.map((e) => e.code)).toContain('RPC_UNAVAILABLE');
+      log.append(...Array.from({ length: 3 }, entry));
+      await s.enqueue();
+      expect(s.outbox.open().map((r) => r.size)).toEqual([4, 7]);
+      proxy.setFailing(null);
+      await s.flush(10_000);
+      expect(await chainCheckpoint()).toEqual({ size: 7, root: rootHex(7) });
+      const r = reader();
+      expect((await r.anchors()).map((a) => a.size)).toEqual([7]);
+      r.destroy();
+      expect(s.anchorCovering(0)?.size).toBe(7);
+    });
+
+    it('re-broadcasts the recorded transaction after a failed broadcast and a crash', async () => {
+      proxy.setFailing(['eth_sendRawTransaction']);
+      const a = service();
+      log.append(...Array.from({ length: 3 }, entry));
+      await a.enqueue();
+      expect(await a.step()).toBe('waiting');
+      const sent = a.outbox.get(3)!;
+      expect(sent.status).toBe('sent');
+      // The process dies here; a new instance opens the same outbox.
+      proxy.setFailing(null);
+      const b = service();
+      await b.flush(10_000);
+      expect(b.outbox.get(3)).toMatchObject({ status: 'confirmed', txHash: sent.txHash });
+      const r = reader();
+      expect((await r.anchors()).map((x) => [x.size, x.txHash])).toEqual([[3, sent.txHash]]);
+      r.destroy();
+    });
+  });
+
+  describe('when the anchoring transaction is reorged out', () => {
+    it('re-submits it and counts it only once it is confirmed on the canonical chain', async () => {
+      const s = service({ confirmations: 3 });
+      log.append(...Array.from({ length: 6 }, entry));
+      await s.enqueue();
+      await s.step();
+      const sent = s.outbox.get(6)!;
+      expect(sent.status).toBe('sent');
+      expect((await t.provider.getTransactionReceipt(sent.txHash!))?.blockNumber).toBeGreaterThan(
+        0,
+      );
+      await t.provider.send('anvil_reorg', [1, []]);
+      expect((await chainCheckpoint()).size).toBe(0);
+      let done = false;
+      const flushing = s.flush(20_000).finally(() => (done = true));
+      while (!done) {
+        await t.mine(1);
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      await flushing;
+      const confirmed = s.outbox.get(6)!;
+      expect(confirmed.status).toBe('confirmed');
+      const block = await t.provider.getBlock(confirmed.blockNumber!);
+      expect(block?.hash).toBe(confirmed.blockHash);
+      expect(await chainCheckpoint()).toEqual({ size: 6, root: rootHex(6) });
+      const r = reader();
+      expect((await r.anchors()).map((a) => a.size)).toEqual([6]);
+      r.destroy();
+    });
+  });
+
+  describe('attacks', () => {
+    it('refuses to anchor a log whose history differs from the anchored one (CHECKPOINT_INCONSISTENT)', async () => {
+      log.append(...Array.from({ length: 4 }, entry));
+      await service().anchorNow();
+      const forkDb = openLogDatabase(join(dir, 'fork.sqlite'));
+      const fork = new TransparencyLog({
+        storage: new SqliteLogStorage(forkDb),
+        origin: 'tufchain.test/log',
+        signers: [noteSigner],
+      });
+      fork.append(...Array.from({ length: 6 }, entry));
+      const forked = new AnchorService({
+        log: fork,
+        db: forkDb,
+        signer: operatorVia(t.chain.rpcUrl),
+        contractAddress: address,
+        config: { confirmations: 1 },
+      });
+      expect(await codeOf(forked.anchorNow())).toBe('CHECKPOINT_INCONSISTENT');
+      forkDb.close();
+    });
+
+    it('is refused on chain with ANCHOR_REJECTED when the consistency proof is forged', async () => {
+      log.append(...Array.from({ length: 4 }, entry));
+      await service().anchorNow();
+      log.append(...Array.from({ length: 3 }, entry));
+      const proof = log.consistencyProof(4, 7).map((h) => '0x' + Buffer.from(h).toString('hex'));
+      proof[0] = '0x' + 'ee'.repeat(32);
+      const c = new Contract(address, TUFCHAIN_LOG_ABI as never, t.operator);
+      const { mapChainError } = await import('../src/chain/errors.js');
+      const code = await c
+        .getFunction('anchor')
+        .estimateGas(7, rootHex(7), proof)
+        .then(
+          () => 'NO_ERROR',
+          (err: unknown) => mapChainError(err, 'anchor').code,
+        );
+      expect(code).toBe('ANCHOR_REJECTED');
+    });
+
+    it('throws NOT_LOG_OPERATOR for a signer without the log-operator role', async () => {
+      log.append(entry());
+      const s = service({}, operatorVia(t.chain.rpcUrl, t.stranger));
+      expect(await codeOf(s.anchorNow())).toBe('NOT_LOG_OPERATOR');
+    });
+
+    it('waits instead of paying more than the fee cap (FEE_TOO_HIGH), sending nothing', async () => {
+      const errors: TransparencyError[] = [];
+      const s = service({ maxFeePerGas: 1n }, undefined, errors);
+      log.append(entry());
+      await s.enqueue();
+      expect(await codeOf(s.flush(200))).toBe('TX_TIMEOUT');
+      expect(errors.map((e) => e.code)).toContain('FEE_TOO_HIGH');
+      expect(s.outbox.get(1)?.status).toBe('pending');
+    });
+  });
+});

@@ -1,0 +1,156 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DatabaseSync } from 'node:sqlite';
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  createNoteSigner,
+  createNoteVerifier,
+  hashLeaf,
+  MemoryTree,
+  openCheckpoint,
+  openLogDatabase,
+  SqliteLogStorage,
+  TransparencyError,
+  TransparencyLog,
+  verifyConsistency,
+  verifyInclusion,
+  type LogEntryDocument,
+} from '../src/index.js';
+
+const ORIGIN = 'tufchain.test/log';
+const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+const signer = createNoteSigner(ORIGIN, privateKey);
+const verifier = createNoteVerifier(ORIGIN, publicKey);
+
+let dir: string;
+let db: DatabaseSync;
+
+const recall = (i: number): LogEntryDocument => ({
+  type: 'recall',
+  subject: '0x' + i.toString(16).padStart(64, '0'),
+  reason: `r${i}`,
+});
+
+function openLog(): TransparencyLog {
+  db = openLogDatabase(join(dir, 'log.sqlite'));
+  return new TransparencyLog({
+    storage: new SqliteLogStorage(db),
+    origin: ORIGIN,
+    signers: [signer],
+  });
+}
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(TransparencyError);
+    return (err as TransparencyError).code;
+  }
+  return 'NO_ERROR';
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tufchain-log-'));
+});
+
+afterEach(async () => {
+  db?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('TransparencyLog on SQLite', () => {
+  it('serves the same roots and proofs as an in-memory tree, for any size, after a reopen', () => {
+    let log = openLog();
+    const mem = new MemoryTree();
+    const n = 1500;
+    for (let i = 0; i < n; i += 100) {
+      const docs = Array.from({ length: 100 }, (_, j) => recall(i + j));
+      log.append(...docs);
+    }
+    for (let i = 0; i < n; i++) mem.appendHash(log.entry(i).leafHash);
+    db.close();
+    log = openLog();
+    expect(log.size()).toBe(n);
+    fc.assert(
+      fc.property(
+        fc
+          .integer({ min: 1, max: n })
+          .chain((size) => fc.tuple(fc.nat(size - 1), fc.constant(size), fc.nat(size))),
+        ([index, size, old]) => {
+          const root = log.root(size);
+          expect(Buffer.from(root).equals(mem.root(size))).toBe(true);
+          verifyInclusion(
+            hashLeaf(log.entry(index).data),
+            index,
+            size,
+            log.inclusionProof(index, size),
+            root,
+          );
+          verifyConsistency(old, size, log.root(old), root, log.consistencyProof(old, size));
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('signs checkpoints once per size that verify as C2SP checkpoints', async () => {
+    const log = openLog();
+    log.append(recall(1), recall(2), recall(3));
+    const cp = await log.checkpoint();
+    expect(await log.checkpoint()).toEqual(cp);
+    const opened = openCheckpoint(cp.note, [verifier], ORIGIN);
+    expect(opened.size).toBe(3);
+    expect(Buffer.from(opened.rootHash).equals(log.root(3))).toBe(true);
+  });
+
+  it('rolls back a batch that fails midway, so no partial entry survives', () => {
+    const log = openLog();
+    log.append(recall(1));
+    const storage = log.storage;
+    expect(() =>
+      storage.append([
+        { kind: 'recall', data: new Uint8Array([1]) },
+        { kind: null as never, data: new Uint8Array([2]) },
+      ]),
+    ).toThrow();
+    expect(log.size()).toBe(1);
+    db.close();
+    expect(openLog().size()).toBe(1);
+  });
+
+  it('refuses to rewrite or delete entries at the database level', () => {
+    const log = openLog();
+    log.append(recall(1));
+    expect(() => db.exec("UPDATE tlog_entries SET kind = 'x'")).toThrow(/append-only/);
+    expect(() => db.exec('DELETE FROM tlog_entries')).toThrow(/append-only/);
+    expect(log.size()).toBe(1);
+  });
+
+  it('rejects an entry that carries a VIN in clear with PERSONAL_DATA_REJECTED', () => {
+    const log = openLog();
+    const payload = Buffer.from(
+      JSON.stringify({ predicate: { vehicle: { vin: 'WVWZZZ1JZXW000001' } } }),
+    ).toString('base64');
+    expect(
+      codeOf(() =>
+        log.append({ type: 'install-attestation', bundle: { dsseEnvelope: { payload } } }),
+      ),
+    ).toBe('PERSONAL_DATA_REJECTED');
+    expect(
+      codeOf(() => log.append({ type: 'recall', subject: 'WVWZZZ1JZXW000001', reason: 'x' })),
+    ).toBe('PERSONAL_DATA_REJECTED');
+    expect(log.size()).toBe(0);
+  });
+
+  it('throws TREE_SIZE_INVALID / INDEX_OUT_OF_RANGE / ENTRY_NOT_FOUND beyond the log', () => {
+    const log = openLog();
+    log.append(recall(1));
+    expect(codeOf(() => log.root(2))).toBe('TREE_SIZE_INVALID');
+    expect(codeOf(() => log.inclusionProof(1))).toBe('INDEX_OUT_OF_RANGE');
+    expect(codeOf(() => log.entry(5))).toBe('ENTRY_NOT_FOUND');
+  });
+});
