@@ -63,7 +63,30 @@ export {
   type VerifyBundleOptions,
   type BundleSignerInfo,
   type VerifiedStatementBundle,
+  type SignBundleOptions,
 } from './attestation/bundle.js';
+export {
+  defaultSigstoreServicesConfig,
+  createSigstoreWitnesses,
+  resolveSigstoreServices,
+  type SigstoreServicesConfig,
+} from './attestation/sigstore-services.js';
+export {
+  ROOT_CEREMONY_FORMAT,
+  initRootCeremony,
+  rotateRootCeremony,
+  signRootCeremony,
+  describeRootCeremony,
+  finalizeRootCeremony,
+  type RootCeremony,
+  type RoleKeys,
+  type RootRoles,
+  type InitRootOptions,
+  type RotateRootOptions,
+  type CeremonyRequirement,
+  type CeremonyStatus,
+} from './ceremony/root-ceremony.js';
+export { readCeremonyFile, writeCeremonyFile } from './ceremony/ceremony-file.js';
 export {
   signFirmwareAttestation,
   verifyFirmwareAttestation,

@@ -5,6 +5,11 @@ import { Verifier, toSignedEntity, VerificationError, type TrustMaterial } from 
 import { KeysError } from '../error.js';
 import type { Signer } from '../signer.js';
 import { encodePem } from '../util/pem.js';
+import {
+  createSigstoreWitnesses,
+  wrapWithFulcio,
+  type SigstoreServicesConfig,
+} from './sigstore-services.js';
 import { verifyVehicleCertificate, type VerifiedVehicleCertificate } from '../vehicle/verify.js';
 import {
   IN_TOTO_PAYLOAD_TYPE,
@@ -51,13 +56,20 @@ function toSigstoreSigner(signer: Signer, certificatePem: string | undefined): S
 /**
  * Signs an in-toto v1 statement as a Sigstore bundle v0.3 (DSSE). Without `material` the bundle names
  * the key by its TUF key id (publicKey hint); with a certificate it carries that certificate.
- * `witnesses` are @sigstore/sign witnesses (Rekor, TSA) for OEMs running their own Sigstore services.
+ * `options.sigstore` adds Rekor, TSA or Fulcio for OEMs running their own Sigstore services (off by default).
  */
+export interface SignBundleOptions {
+  /** Rekor / TSA / Fulcio for OEMs running their own Sigstore services; all off by default. */
+  sigstore?: Partial<SigstoreServicesConfig>;
+  /** Extra @sigstore/sign witnesses. */
+  witnesses?: Witness[];
+}
+
 export async function signStatementBundle(
   statement: InTotoStatement,
   signer: Signer,
   material?: { certificatePem: string },
-  options: { witnesses?: Witness[] } = {},
+  options: SignBundleOptions = {},
 ): Promise<SerializedBundle> {
   checkStatement(statement);
   if (material) {
@@ -78,9 +90,10 @@ export async function signStatementBundle(
       throw new KeysError('KEY_MISMATCH', 'the certificate does not hold the signer key');
     }
   }
+  const keySigner = toSigstoreSigner(signer, material?.certificatePem);
   const builder = new DSSEBundleBuilder({
-    signer: toSigstoreSigner(signer, material?.certificatePem),
-    witnesses: options.witnesses ?? [],
+    signer: material ? keySigner : wrapWithFulcio(keySigner, options.sigstore),
+    witnesses: [...createSigstoreWitnesses(options.sigstore), ...(options.witnesses ?? [])],
   });
   const bundle = await builder.create({
     data: Buffer.from(JSON.stringify(statement), 'utf8'),

@@ -1,8 +1,12 @@
 import { z } from 'zod';
-import type { Witness } from '@sigstore/sign';
 import { KeysError } from '../error.js';
 import type { Signer } from '../signer.js';
-import { signStatementBundle, verifyStatementBundle, type SerializedBundle } from './bundle.js';
+import {
+  signStatementBundle,
+  verifyStatementBundle,
+  type SerializedBundle,
+  type SignBundleOptions,
+} from './bundle.js';
 import {
   FIRMWARE_PREDICATE_TYPE,
   IN_TOTO_STATEMENT_TYPE,
@@ -67,7 +71,7 @@ export function createFirmwareStatement(
 export async function signFirmwareAttestation(
   input: FirmwareAttestationInput,
   signer: Signer,
-  options: { witnesses?: Witness[] } = {},
+  options: SignBundleOptions = {},
 ): Promise<SerializedBundle> {
   return signStatementBundle(createFirmwareStatement(input), signer, undefined, options);
 }
