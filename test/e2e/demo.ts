@@ -38,7 +38,8 @@ async function main(): Promise<number> {
     );
     return 0;
   } finally {
-    if (!keep) await rm(dataDir, { recursive: true, force: true });
+    if (keep) console.log(`state kept in ${dataDir} (keys, chain, server, vehicle)`);
+    else await rm(dataDir, { recursive: true, force: true });
   }
 }
 

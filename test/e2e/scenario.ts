@@ -4,7 +4,7 @@
  * then the attack the chain exists for.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileSlotStore, runUpdate, type UpdateResult } from '@tufchain/client-agent';
 import { deployTufchainLog, startAnvil, type DevChain } from '@tufchain/contracts';
@@ -106,8 +106,12 @@ function sha256Hex(bytes: Uint8Array): string {
 
 export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult> {
   const say: Narrate = opts.narrate ?? (() => undefined);
+  if ((await readdir(opts.dataDir).catch(() => [])).length > 0) {
+    throw new Error(`data dir ${opts.dataDir} is not empty: the scenario starts from nothing`);
+  }
   const keyDir = join(opts.dataDir, 'oem-keys');
   await mkdir(keyDir, { recursive: true, mode: 0o700 });
+  await mkdir(join(opts.dataDir, 'chain'), { recursive: true });
 
   let chain: DevChain | undefined;
   let repo: OpenedRepository | undefined;
@@ -146,7 +150,10 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     say('factory', `PKCS#12 provisioning bundle: ${p12.length} bytes`);
 
     // 2. contracts
-    chain = await startAnvil({ blockTimeSeconds: opts.blockTimeSeconds ?? 1 });
+    chain = await startAnvil({
+      blockTimeSeconds: opts.blockTimeSeconds ?? 1,
+      stateFile: join(opts.dataDir, 'chain', 'anvil-state.json'),
+    });
     say('chain', `anvil pid ${chain.pid} on ${chain.rpcUrl} (chain id ${chain.chainId})`);
     const provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true });
     const [adminAccount, publisherAccount] = chain.accounts;
@@ -387,12 +394,4 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     await repo?.close();
     await chain?.stop();
   }
-}
-
-/** Reads back what the demo left in its data dir, for the narrative's last line. */
-export async function describeDataDir(dataDir: string): Promise<string> {
-  const state = await readFile(join(dataDir, 'vehicle', 'slots', 'state.json'), 'utf8').catch(
-    () => '',
-  );
-  return state.length > 0 ? `vehicle slot state: ${state.trim()}` : 'no vehicle state';
 }
