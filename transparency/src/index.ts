@@ -90,3 +90,14 @@ export {
   type AnchorConfig,
   type AnchorServiceOptions,
 } from './anchor/service.js';
+export {
+  createProofBundle,
+  parseProofBundle,
+  PROOF_BUNDLE_MEDIA_TYPE,
+  proofBundleSchema,
+  verifyProofBundle,
+  verifyProofBundleOffline,
+  type AnchorLookup,
+  type ProofBundle,
+  type VerifiedProofBundle,
+} from './bundle/proof-bundle.js';

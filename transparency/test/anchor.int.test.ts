@@ -8,6 +8,11 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { TUFCHAIN_LOG_ABI } from '@tufchain/contracts';
 import {
   AnchorService,
+  createNoteVerifier,
+  createProofBundle,
+  verifyProofBundle,
+  verifyProofBundleOffline,
+  type ProofBundle,
   ChainReader,
   createNoteSigner,
   openLogDatabase,
@@ -29,7 +34,8 @@ let address: string;
 let deployBlock: number;
 const providers: JsonRpcProvider[] = [];
 
-const { privateKey } = generateKeyPairSync('ed25519');
+const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+const noteVerifier = createNoteVerifier('tufchain.test/log', publicKey);
 const noteSigner = createNoteSigner('tufchain.test/log', privateKey);
 const entry = (): LogEntryDocument => ({
   type: 'recall',
@@ -289,5 +295,105 @@ describe('AnchorService', () => {
       expect(errors.map((e) => e.code)).toContain('FEE_TOO_HIGH');
       expect(s.outbox.get(1)?.status).toBe('pending');
     });
+  });
+});
+
+describe('proof bundles', () => {
+  async function anchoredBundle(index: number): Promise<ProofBundle> {
+    log.append(...Array.from({ length: 9 }, entry));
+    const anchor = await service().anchorNow();
+    return createProofBundle({
+      log,
+      index,
+      anchor,
+      chainId: t.chain.chainId,
+      contractAddress: address,
+    });
+  }
+  const trust = () => ({ logVerifiers: [noteVerifier], origin: 'tufchain.test/log' });
+
+  it('verifies offline against the log key, then online against the anchoring transaction', async () => {
+    const bundle = await anchoredBundle(3);
+    const offline = verifyProofBundleOffline(JSON.parse(JSON.stringify(bundle)), trust());
+    expect(offline).toMatchObject({ index: 3, checkpoint: { size: 9 } });
+    expect(offline.entry.type).toBe('recall');
+    const r = reader();
+    const online = await verifyProofBundle(bundle, { ...trust(), chain: r });
+    expect(online.anchor.txHash).toBe(bundle.anchor.txHash);
+    r.destroy();
+  });
+
+  const attacks: {
+    desc: string;
+    tamper: (b: ProofBundle) => unknown;
+    wantCode: string;
+    online?: boolean;
+  }[] = [
+    {
+      desc: 'another entry',
+      tamper: (b) => ({
+        ...b,
+        entry: { ...b.entry, data: Buffer.from('{"type":"recall"}').toString('base64') },
+      }),
+      wantCode: 'INCLUSION_PROOF_INVALID',
+    },
+    {
+      desc: 'another index',
+      tamper: (b) => ({ ...b, entry: { ...b.entry, index: b.entry.index + 1 } }),
+      wantCode: 'INCLUSION_PROOF_INVALID',
+    },
+    {
+      desc: 'a forged proof hash',
+      tamper: (b) => ({
+        ...b,
+        inclusionProof: {
+          ...b.inclusionProof,
+          hashes: b.inclusionProof.hashes.map(() => Buffer.alloc(32, 1).toString('base64')),
+        },
+      }),
+      wantCode: 'INCLUSION_PROOF_INVALID',
+    },
+    {
+      desc: 'a checkpoint note with an edited size',
+      tamper: (b) => ({ ...b, checkpoint: b.checkpoint.replace('\n9\n', '\n8\n') }),
+      wantCode: 'NOTE_SIGNATURE_INVALID',
+    },
+    {
+      desc: 'an anchor root that is not the checkpoint root',
+      tamper: (b) => ({ ...b, anchor: { ...b.anchor, rootHash: '0x' + 'ab'.repeat(32) } }),
+      wantCode: 'PROOF_BUNDLE_MISMATCH',
+    },
+    {
+      desc: 'not a bundle',
+      tamper: () => ({ mediaType: 'x' }),
+      wantCode: 'MALFORMED_PROOF_BUNDLE',
+    },
+    {
+      desc: 'an anchoring transaction that is not the one on chain',
+      tamper: (b) => ({ ...b, anchor: { ...b.anchor, txHash: '0x' + 'cd'.repeat(32) } }),
+      wantCode: 'PROOF_BUNDLE_MISMATCH',
+      online: true,
+    },
+  ];
+  for (const { desc, tamper, wantCode, online } of attacks) {
+    it(`throws ${wantCode} for ${desc}`, async () => {
+      const bundle = tamper(await anchoredBundle(2));
+      const r = reader();
+      const code = await codeOf(
+        online
+          ? verifyProofBundle(bundle, { ...trust(), chain: r })
+          : Promise.resolve().then(() => verifyProofBundleOffline(bundle, trust())),
+      );
+      r.destroy();
+      expect(code).toBe(wantCode);
+    });
+  }
+
+  it('throws NOT_ANCHORED online once the anchor is reorged out', async () => {
+    const bundle = await anchoredBundle(0);
+    await t.provider.send('anvil_reorg', [1, []]);
+    const r = reader();
+    expect(await codeOf(verifyProofBundle(bundle, { ...trust(), chain: r }))).toBe('NOT_ANCHORED');
+    r.destroy();
   });
 });
