@@ -15,6 +15,11 @@ export {
   type WriteKeyFileOptions,
 } from './key-file.js';
 export { createKeySigner, createFileSigner, createEnvSigner, type Signer } from './signer.js';
+export {
+  createExternalSigner,
+  ecdsaRawToDer,
+  type ExternalSignerOptions,
+} from './external-signer.js';
 export { signMetadata, canonicalSignedBytes } from './tuf/sign-metadata.js';
 export { computeVinCommitment, isVinCommitment } from './vehicle/commitment.js';
 export {
