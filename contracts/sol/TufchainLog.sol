@@ -13,16 +13,20 @@ contract TufchainLog {
     }
 
     /// One packed slot: everything a release or an anchor must read and update.
-    /// The head: one packed slot, four uint64 fields from the low bits up. A release costs one
+    /// The release head: one packed slot, uint64 fields from the low bits up. A release costs one
     /// rewrite of this slot and one event; no slot is created per release.
     ///   metadataVersion  of the latest release; 0 before the first
     ///   releaseBlock     block of the latest release; the deployment block before the first
     ///   releaseCount
-    ///   checkpointSize   size of the latest anchored checkpoint; 0 before the first
     uint256 private constant U64 = 0xffffffffffffffff;
     uint256 private constant RELEASE_BLOCK_SHIFT = 64;
     uint256 private constant RELEASE_COUNT_SHIFT = 128;
-    uint256 private constant CHECKPOINT_SIZE_SHIFT = 192;
+    /// The checkpoint head: one packed slot beside the root.
+    ///   size             of the latest anchored checkpoint (low 64 bits); 0 before the first
+    ///   lastOperator     the log operator that anchored it (next 160 bits): a cache that spares
+    ///                    the role lookup when the same operator anchors again; cleared when that
+    ///                    operator's role is revoked
+    uint256 private constant LAST_OPERATOR_SHIFT = 64;
 
     bytes32 public constant PUBLISHER_ROLE = keccak256("tufchain.role.publisher");
     bytes32 public constant LOG_OPERATOR_ROLE = keccak256("tufchain.role.log-operator");
@@ -30,6 +34,7 @@ contract TufchainLog {
     uint256 private constant LOG_OPERATOR_BIT = 2;
 
     uint256 private _head;
+    uint256 private _checkpoint;
     bytes32 private _checkpointRoot;
     address public admin;
     address public pendingAdmin;
@@ -85,11 +90,6 @@ contract TufchainLog {
         _;
     }
 
-    modifier onlyLogOperator() {
-        if (_roles[msg.sender] & LOG_OPERATOR_BIT == 0) revert NotLogOperator(msg.sender);
-        _;
-    }
-
     constructor(address initialAdmin, address[] memory publishers, address[] memory logOperators) {
         if (initialAdmin == address(0)) revert ZeroAddress();
         admin = initialAdmin;
@@ -112,6 +112,10 @@ contract TufchainLog {
         uint256 bits = _roles[account];
         if (bits & bit != 0) {
             _roles[account] = bits & ~bit;
+            uint256 checkpoint = _checkpoint;
+            if (bit == LOG_OPERATOR_BIT && address(uint160(checkpoint >> LAST_OPERATOR_SHIFT)) == account) {
+                _checkpoint = checkpoint & U64;
+            }
             emit RoleRevoked(role, account, msg.sender);
         }
     }
@@ -147,7 +151,7 @@ contract TufchainLog {
         if (metadataVersion <= last) revert VersionNotIncreasing(last, metadataVersion);
         unchecked {
             uint256 releaseCount = ((head >> RELEASE_COUNT_SHIFT) & U64) + 1;
-            _head = (head & (U64 << CHECKPOINT_SIZE_SHIFT)) | (releaseCount << RELEASE_COUNT_SHIFT)
+            _head = (releaseCount << RELEASE_COUNT_SHIFT)
                 | (uint256(uint64(block.number)) << RELEASE_BLOCK_SHIFT) | metadataVersion;
         }
         _emitReleaseLogged(metadataVersion, metadataHash, firmware);
@@ -204,25 +208,25 @@ contract TufchainLog {
 
     /// Anchors a checkpoint of the RFC 9162 log. Accepted only if it extends the last anchored
     /// checkpoint, proven by an RFC 9162 section 2.1.4.2 consistency proof.
-    function anchor(uint64 size, bytes32 root, bytes32[] calldata consistencyProof)
-        external
-        onlyLogOperator
-    {
-        uint256 head = _head;
-        uint64 previousSize = uint64(head >> CHECKPOINT_SIZE_SHIFT);
+    function anchor(uint64 size, bytes32 root, bytes32[] calldata consistencyProof) external {
+        uint256 checkpoint = _checkpoint;
+        if (address(uint160(checkpoint >> LAST_OPERATOR_SHIFT)) != msg.sender) {
+            if (_roles[msg.sender] & LOG_OPERATOR_BIT == 0) revert NotLogOperator(msg.sender);
+        }
+        uint64 previousSize = uint64(checkpoint);
         if (size <= previousSize) revert CheckpointNotExtending(previousSize, size);
         if (previousSize == 0) {
             if (consistencyProof.length != 0) revert ConsistencyProofInvalid(previousSize, size);
         } else if (!_verifyConsistency(previousSize, size, _checkpointRoot, root, consistencyProof)) {
             revert ConsistencyProofInvalid(previousSize, size);
         }
-        _head = (head & ~(U64 << CHECKPOINT_SIZE_SHIFT)) | (uint256(size) << CHECKPOINT_SIZE_SHIFT);
+        _checkpoint = (uint256(uint160(msg.sender)) << LAST_OPERATOR_SHIFT) | size;
         _checkpointRoot = root;
         emit CheckpointAnchored(size, root, msg.sender, previousSize);
     }
 
     function latestCheckpoint() external view returns (uint64 size, bytes32 root) {
-        return (uint64(_head >> CHECKPOINT_SIZE_SHIFT), _checkpointRoot);
+        return (uint64(_checkpoint), _checkpointRoot);
     }
 
     // ---------------------------------------------------------------- internals
@@ -243,52 +247,69 @@ contract TufchainLog {
         revert UnknownRole(role);
     }
 
-    /// RFC 9162 section 2.1.4.2, for 0 < first < second.
+    /// RFC 9162 section 2.1.4.2, for 0 < first < second. In assembly for the anchor gas goal:
+    /// calldata is read without per-element bounds checks (the ABI decoder already checked that
+    /// the array lies within calldata), and node hashes are computed by the sha256 precompile
+    /// over fixed memory: 0x1f = the 0x01 prefix, 0x20 = left, 0x40 = right (the free memory
+    /// pointer is saved and restored; nothing else uses memory meanwhile).
     function _verifyConsistency(
         uint256 first,
         uint256 second,
         bytes32 firstHash,
         bytes32 secondHash,
         bytes32[] calldata proof
-    ) private view returns (bool) {
-        uint256 len = proof.length;
-        if (len == 0) return false;
-        uint256 i = 0;
-        bytes32 fr;
-        bytes32 sr;
-        // If first is an exact power of two, the proof omits its root: start from firstHash.
-        if (first & (first - 1) == 0) {
-            fr = firstHash;
-        } else {
-            fr = proof[0];
-            i = 1;
-        }
-        sr = fr;
-        uint256 fn = first - 1;
-        uint256 sn = second - 1;
-        while (fn & 1 == 1) {
-            fn >>= 1;
-            sn >>= 1;
-        }
-        for (; i < len; ++i) {
-            if (sn == 0) return false;
-            bytes32 c = proof[i];
-            if (fn & 1 == 1 || fn == sn) {
-                fr = _hashNode(c, fr);
-                sr = _hashNode(c, sr);
-                if (fn & 1 == 0) {
-                    while (fn != 0 && fn & 1 == 0) {
-                        fn >>= 1;
-                        sn >>= 1;
+    ) private view returns (bool ok) {
+        assembly {
+            let freeMemoryPointer := mload(0x40)
+            mstore(0x00, 1)
+            let p := proof.offset
+            let end := add(p, shl(5, proof.length))
+            ok := lt(p, end) // an empty proof proves nothing
+            let fr := firstHash
+            // Unless first is a power of two (then the proof omits its root, firstHash), the proof
+            // starts with the node both roots are built from.
+            if and(ok, iszero(iszero(and(first, sub(first, 1))))) {
+                fr := calldataload(p)
+                p := add(p, 0x20)
+            }
+            let sr := fr
+            let fn := sub(first, 1)
+            let sn := sub(second, 1)
+            for {} and(fn, 1) {} {
+                fn := shr(1, fn)
+                sn := shr(1, sn)
+            }
+            for {} lt(p, end) { p := add(p, 0x20) } {
+                if iszero(sn) {
+                    ok := 0
+                    break
+                }
+                switch or(and(fn, 1), eq(fn, sn))
+                case 0 {
+                    mstore(0x20, sr)
+                    mstore(0x40, calldataload(p))
+                    ok := and(ok, staticcall(gas(), 0x02, 0x1f, 65, 0x20, 0x20))
+                    sr := mload(0x20)
+                }
+                default {
+                    mstore(0x20, calldataload(p))
+                    mstore(0x40, fr)
+                    ok := and(ok, staticcall(gas(), 0x02, 0x1f, 65, 0x40, 0x20))
+                    fr := mload(0x40)
+                    mstore(0x40, sr)
+                    ok := and(ok, staticcall(gas(), 0x02, 0x1f, 65, 0x40, 0x20))
+                    sr := mload(0x40)
+                    for {} and(iszero(and(fn, 1)), iszero(iszero(fn))) {} {
+                        fn := shr(1, fn)
+                        sn := shr(1, sn)
                     }
                 }
-            } else {
-                sr = _hashNode(sr, c);
+                fn := shr(1, fn)
+                sn := shr(1, sn)
             }
-            fn >>= 1;
-            sn >>= 1;
+            ok := and(ok, and(iszero(sn), and(eq(fr, firstHash), eq(sr, secondHash))))
+            mstore(0x40, freeMemoryPointer)
         }
-        return sn == 0 && fr == firstHash && sr == secondHash;
     }
 
     /// Emits ReleaseLogged by copying the firmware array's calldata encoding, which is already the
@@ -309,18 +330,6 @@ contract TufchainLog {
             mstore(add(ptr, 0x20), count)
             calldatacopy(add(ptr, 0x40), firmware.offset, size)
             log4(ptr, add(size, 0x40), topic0, metadataVersion, metadataHash, caller())
-        }
-    }
-
-    /// sha256(0x01 || left || right) through the precompile, using scratch memory only.
-    function _hashNode(bytes32 left, bytes32 right) private view returns (bytes32 out) {
-        assembly ("memory-safe") {
-            let ptr := mload(0x40)
-            mstore8(ptr, 0x01)
-            mstore(add(ptr, 1), left)
-            mstore(add(ptr, 33), right)
-            if iszero(staticcall(gas(), 0x02, ptr, 65, 0x00, 0x20)) { revert(0, 0) }
-            out := mload(0x00)
         }
     }
 }

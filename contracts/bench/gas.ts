@@ -1,0 +1,179 @@
+/**
+ * Gas per TufchainLog operation, measured from receipts on a spawned anvil (hardfork pinned).
+ * Prints a markdown table and writes /work/main/bench/results/contracts-gas.json (path relative
+ * to the repository root). Never part of `npm test`.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { JsonRpcProvider, Wallet, type Contract, type ContractTransactionResponse } from 'ethers';
+import {
+  connectTufchainLog,
+  deployTufchainLog,
+  hardwareIdHash,
+  loadArtifact,
+  startAnvil,
+} from '../src/index.js';
+import { ReferenceTree, syntheticLeafHashes, toHex } from '../test/helpers/merkle.js';
+
+const GOALS = {
+  gasReleaseEntry: 35_000,
+  gasAnchor2p20: 60_000,
+  gasPerAttestationBatch1000: 100,
+};
+const TREE_SIZE = 2 ** 20;
+const BATCH = 1000;
+
+const rand32 = (): string => `0x${randomBytes(32).toString('hex')}`;
+
+async function gasOf(action: Promise<unknown>): Promise<number> {
+  const receipt = await ((await action) as ContractTransactionResponse).wait();
+  if (!receipt || receipt.status !== 1) throw new Error('transaction failed');
+  return Number(receipt.gasUsed);
+}
+
+async function main(): Promise<void> {
+  const chain = await startAnvil();
+  const provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, {
+    staticNetwork: true,
+    cacheTimeout: -1,
+    pollingInterval: 20,
+  });
+  try {
+    const [a0, a1, a2] = chain.accounts;
+    if (!a0 || !a1 || !a2) throw new Error('dev accounts missing');
+    const deployer = new Wallet(a0.privateKey, provider);
+    const publisher = new Wallet(a1.privateKey, provider);
+    const operator = new Wallet(a2.privateKey, provider);
+    const deploy = async (): Promise<{ asPublisher: Contract; asOperator: Contract }> => {
+      const d = await deployTufchainLog(deployer, {
+        admin: deployer.address,
+        publishers: [publisher.address],
+        logOperators: [operator.address],
+      });
+      return {
+        asPublisher: connectTufchainLog(d.address, publisher),
+        asOperator: connectTufchainLog(d.address, operator),
+      };
+    };
+
+    // Releases: one firmware entry each (random, so no calldata zero bytes flatter the result).
+    const { asPublisher } = await deploy();
+    const release = (version: number, entries: number) =>
+      gasOf(
+        asPublisher.getFunction('logRelease')(
+          version,
+          rand32(),
+          Array.from({ length: entries }, () => ({
+            digest: rand32(),
+            hardwareId: hardwareIdHash(`ecu-${randomBytes(4).toString('hex')}`),
+            version: 1_000_000 + version,
+          })),
+        ),
+      );
+    const releaseGas: number[] = [];
+    for (let v = 1; v <= 10; v++) releaseGas.push(await release(v, 1));
+    const releaseTwo = await release(11, 2);
+    const releaseFour = await release(12, 4);
+    const recallGas = await gasOf(asPublisher.getFunction('recall')(rand32(), 'CVE-2026-0001'));
+    const floorGas = await gasOf(
+      asPublisher.getFunction('setMinimumVersion')(hardwareIdHash('ecu-brake'), 7),
+    );
+
+    // Anchors: a reference tree of 2^20 leaves.
+    const started = Date.now();
+    const tree = new ReferenceTree(syntheticLeafHashes(TREE_SIZE));
+    const buildMs = Date.now() - started;
+    const anchorCase = async (from: number, to: number) => {
+      const { asOperator } = await deploy();
+      const first = await gasOf(asOperator.getFunction('anchor')(from, toHex(tree.root(from)), []));
+      const proof = tree.consistencyProof(from, to).map(toHex);
+      const gas = await gasOf(asOperator.getFunction('anchor')(to, toHex(tree.root(to)), proof));
+      return { from, to, proofLength: proof.length, gas, firstAnchorGas: first };
+    };
+    const to2p20 = [];
+    for (const from of [TREE_SIZE - 1, TREE_SIZE - BATCH, TREE_SIZE - 12_345, 2 ** 19 + 1, 3]) {
+      to2p20.push(await anchorCase(from, TREE_SIZE));
+    }
+    const batches = [];
+    for (const from of [TREE_SIZE - BATCH, 1_000_000, 524_287, 123_457]) {
+      batches.push(await anchorCase(from, from + BATCH));
+    }
+
+    const artifact = loadArtifact('TufchainLog');
+    const results = {
+      gasReleaseEntry: Math.max(...releaseGas),
+      gasAnchor2p20: Math.max(...to2p20.map((c) => c.gas)),
+      gasPerAttestationBatch1000: Math.max(...batches.map((c) => c.gas)) / BATCH,
+      details: {
+        releaseOneFirmware: releaseGas,
+        releaseTwoFirmware: releaseTwo,
+        releaseFourFirmware: releaseFour,
+        recall: recallGas,
+        setMinimumVersion: floorGas,
+        firstAnchorNoProof: to2p20[0]?.firstAnchorGas,
+        anchorTo2p20: to2p20,
+        anchorBatch1000: batches,
+        referenceTreeBuildMs: buildMs,
+      },
+      goals: GOALS,
+      environment: {
+        anvilHardfork: 'prague',
+        solcVersion: artifact.solcVersion,
+        evmVersion: artifact.evmVersion,
+        node: process.version,
+        measuredAt: new Date().toISOString(),
+      },
+    };
+
+    const rows: [string, number, number][] = [
+      ['release entry (1 firmware), max of 10', results.gasReleaseEntry, GOALS.gasReleaseEntry],
+      [
+        'anchor to size 2^20 with consistency proof, max',
+        results.gasAnchor2p20,
+        GOALS.gasAnchor2p20,
+      ],
+      [
+        'install attestation, amortized over a 1,000-leaf anchor, max',
+        results.gasPerAttestationBatch1000,
+        GOALS.gasPerAttestationBatch1000,
+      ],
+    ];
+    const lines = [
+      '| operation | gas | goal | |',
+      '|---|---:|---:|---|',
+      ...rows.map(
+        ([op, gas, goal]) =>
+          `| ${op} | ${gas.toFixed(gas % 1 ? 1 : 0)} | ${goal.toString()} | ${gas <= goal ? 'ok' : 'MISSED'} |`,
+      ),
+      `| release entry, 2 firmware | ${releaseTwo.toString()} | | |`,
+      `| release entry, 4 firmware | ${releaseFour.toString()} | | |`,
+      `| recall | ${recallGas.toString()} | | |`,
+      `| setMinimumVersion (new hardware ID) | ${floorGas.toString()} | | |`,
+      `| first anchor (no proof, new root slot) | ${String(to2p20[0]?.firstAnchorGas)} | | |`,
+      ...to2p20.map(
+        (c) =>
+          `| anchor ${c.from.toString()} -> ${c.to.toString()} (${c.proofLength.toString()} hashes) | ${c.gas.toString()} | | |`,
+      ),
+      ...batches.map(
+        (c) =>
+          `| anchor ${c.from.toString()} -> ${c.to.toString()} (${c.proofLength.toString()} hashes) | ${c.gas.toString()} | | |`,
+      ),
+    ];
+    console.log(lines.join('\n'));
+
+    const outDir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+    await mkdir(outDir, { recursive: true });
+    await writeFile(`${outDir}contracts-gas.json`, `${JSON.stringify(results, null, 2)}\n`);
+    console.log(`\nwrote ${outDir}contracts-gas.json`);
+    if (rows.some(([, gas, goal]) => gas > goal)) process.exitCode = 1;
+  } finally {
+    provider.destroy();
+    await chain.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
