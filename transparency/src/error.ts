@@ -44,7 +44,8 @@ export type TransparencyErrorCode =
   | 'PROOF_BUNDLE_MISMATCH'
   // auditor
   | 'AUDIT_SOURCE_UNAVAILABLE'
-  | 'MALFORMED_AUDIT_PACK';
+  | 'MALFORMED_AUDIT_PACK'
+  | 'AUDIT_PACK_INVALID';
 
 export class TransparencyError extends Error {
   override readonly name = 'TransparencyError';

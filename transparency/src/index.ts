@@ -101,3 +101,20 @@ export {
   type ProofBundle,
   type VerifiedProofBundle,
 } from './bundle/proof-bundle.js';
+export { CompactRange } from './merkle/compact-range.js';
+export {
+  createHttpLogAuditSource,
+  createLocalLogAuditSource,
+  type LogAuditSource,
+} from './audit/log-source.js';
+export { auditLog, type LogAuditInput, type LogAuditOutput } from './audit/log-audit.js';
+export {
+  createVehicleAuditPacks,
+  VEHICLE_AUDIT_PACK_MEDIA_TYPE,
+  vehicleAuditPackSchema,
+  verifyVehicleAuditPack,
+  writeVehicleAuditPack,
+  type AuditPackChain,
+  type VehicleAuditPack,
+  type VerifiedAuditPackInstall,
+} from './audit/audit-pack.js';

@@ -1,5 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import type { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ContractTransactionResponse } from 'ethers';
@@ -18,6 +19,22 @@ import {
   ReleaseLogWriter,
   runAuditCli,
   sha256Hex,
+  AnchorService,
+  createLocalLogAuditSource,
+  createNoteSigner,
+  createNoteVerifier,
+  createProofBundle,
+  createVehicleAuditPacks,
+  openLogDatabase,
+  signCheckpoint,
+  SqliteLogStorage,
+  TransparencyError,
+  TransparencyLog,
+  verifyVehicleAuditPack,
+  writeVehicleAuditPack,
+  type AuditOptions,
+  type LogAuditSource,
+  type VehicleAuditPack,
 } from '../src/index.js';
 import { startTestChain, type TestChain } from './helpers/chain.js';
 import {
@@ -138,7 +155,7 @@ afterEach(async () => {
   await t.provider.send('evm_revert', [snapshot]);
 });
 
-async function audit() {
+async function audit(extra: Partial<AuditOptions> = {}) {
   const chain = new ChainReader({
     rpcUrls: [t.chain.rpcUrl],
     quorum: 1,
@@ -152,6 +169,7 @@ async function audit() {
       source: createHttpAuditSource(server.url),
       trustedRoot: JSON.parse(Buffer.from(repo.roots.get(1)!).toString('utf8')),
       vehicleCaPem: ctx.ca.certificatePem,
+      ...extra,
     });
   } finally {
     chain.destroy();
@@ -357,5 +375,283 @@ describe('auditRepository', () => {
         await runAuditCli(['--server'], { stdout: (l) => out.push(l), stderr: (l) => out.push(l) }),
       ).toBe(2);
     });
+  });
+});
+
+describe('auditRepository with the transparency log', () => {
+  let dir: string;
+  let db: DatabaseSync;
+  let log: TransparencyLog;
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const logSigner = createNoteSigner('tufchain.test/log', privateKey);
+  const logVerifier = createNoteVerifier('tufchain.test/log', publicKey);
+
+  const newLog = (path: string) => {
+    const d = openLogDatabase(path);
+    return {
+      db: d,
+      log: new TransparencyLog({
+        storage: new SqliteLogStorage(d),
+        origin: 'tufchain.test/log',
+        signers: [logSigner],
+      }),
+    };
+  };
+  const anchorer = () =>
+    new AnchorService({
+      log,
+      db,
+      signer: t.operator,
+      contractAddress: t.address,
+      config: { confirmations: 1, pollIntervalMs: 20 },
+    });
+  const withLog = (source: LogAuditSource = createLocalLogAuditSource(log)) => ({
+    log: { source, verifiers: [logVerifier], origin: 'tufchain.test/log' },
+  });
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tufchain-audit-log-'));
+    ({ db, log } = newLog(join(dir, 'log.sqlite')));
+    const releases = await new ChainReader({
+      rpcUrls: [t.chain.rpcUrl],
+      quorum: 1,
+      confirmations: 1,
+      contractAddress: t.address,
+      fromBlock: t.deployBlock,
+    }).releases();
+    log.append(
+      ...releases.map((r) => ({
+        type: 'release' as const,
+        metadataVersion: r.metadataVersion,
+        metadataHash: r.metadataHash,
+        firmware: [],
+      })),
+      { type: 'install-attestation', bundle: repo.attestations[0] },
+    );
+    await anchorer().anchorNow();
+  });
+
+  afterEach(async () => {
+    db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reports no finding when every checkpoint and anchor is a root of the served log', async () => {
+    const report = await audit(withLog());
+    expect(report.findings).toEqual([]);
+    expect(report.stats).toMatchObject({
+      logEntries: 3,
+      checkpointsVerified: 1,
+      anchorsVerified: 1,
+    });
+    expect(report.installs[0]?.logIndex).toBe(2);
+  });
+
+  const attacks: {
+    desc: string;
+    tamper: () => Promise<LogAuditSource | void>;
+    wantCode: string;
+  }[] = [
+    {
+      desc: 'an install attestation was never appended to the log',
+      tamper: async () => {
+        repo.attestations.push(
+          await installBundle(
+            ctx.vehicle,
+            { name: ctx.fw[1]!.name, digest: sha256(ctx.fw[1]!.bytes), releaseCounter: 2 },
+            { targetsVersion: 2, targetsHash: ctx.v2Hash },
+            { counter: 5, odometerKm: 2000 },
+          ),
+        );
+      },
+      wantCode: 'ATTESTATION_NOT_IN_LOG',
+    },
+    {
+      desc: 'the log serves a split view: a second checkpoint for another history',
+      tamper: async () => {
+        const fork = newLog(join(dir, 'fork.sqlite'));
+        fork.log.append(
+          { type: 'recall', subject: '0x' + '11'.repeat(32), reason: 'fork' },
+          { type: 'recall', subject: '0x' + '12'.repeat(32), reason: 'fork' },
+          { type: 'recall', subject: '0x' + '13'.repeat(32), reason: 'fork' },
+        );
+        const forkNote = (await fork.log.checkpoint()).note;
+        fork.db.close();
+        const honest = createLocalLogAuditSource(log);
+        return {
+          checkpoints: async () => [...(await honest.checkpoints()), forkNote],
+          entries: honest.entries,
+        };
+      },
+      wantCode: 'CHECKPOINT_INCONSISTENT',
+    },
+    {
+      desc: 'the log serves entries that differ from the anchored ones',
+      tamper: () => {
+        const honest = createLocalLogAuditSource(log);
+        return Promise.resolve({
+          checkpoints: () => Promise.resolve([]),
+          entries: async (a: number, b: number) =>
+            (await honest.entries(a, b)).map((e, i) =>
+              a + i === 0 ? new Uint8Array(Buffer.from('{"type":"recall"}')) : e,
+            ),
+        });
+      },
+      wantCode: 'ANCHOR_ROOT_MISMATCH',
+    },
+    {
+      desc: 'the log withholds anchored entries',
+      tamper: () => {
+        const honest = createLocalLogAuditSource(log);
+        return Promise.resolve({
+          checkpoints: honest.checkpoints,
+          entries: async (a: number, b: number) =>
+            a >= 1 ? [] : (await honest.entries(a, b)).slice(0, 1),
+        });
+      },
+      wantCode: 'LOG_BEHIND_ANCHOR',
+    },
+    {
+      desc: 'a checkpoint is signed by a key the auditor does not trust',
+      tamper: async () => {
+        const rogue = createNoteSigner(
+          'tufchain.test/log',
+          generateKeyPairSync('ed25519').privateKey,
+        );
+        const note = await signCheckpoint(
+          { origin: 'tufchain.test/log', size: 3, rootHash: log.root(3), extensions: [] },
+          [rogue],
+        );
+        const honest = createLocalLogAuditSource(log);
+        return {
+          checkpoints: async () => [...(await honest.checkpoints()), note],
+          entries: honest.entries,
+        };
+      },
+      wantCode: 'CHECKPOINT_SIGNATURE_INVALID',
+    },
+    {
+      desc: 'the log states a release the chain never logged',
+      tamper: async () => {
+        log.append({
+          type: 'release',
+          metadataVersion: 9,
+          metadataHash: '0x' + '99'.repeat(32),
+          firmware: [],
+        });
+        await anchorer().anchorNow();
+      },
+      wantCode: 'LOG_RELEASE_NOT_ON_CHAIN',
+    },
+  ];
+  for (const { desc, tamper, wantCode } of attacks) {
+    it(`reports ${wantCode} when ${desc}`, async () => {
+      const source = await tamper();
+      const report = await audit(withLog(source ?? undefined));
+      expect(report.findings.map((f) => f.code)).toContain(wantCode);
+    });
+  }
+
+  describe('vehicle audit packs', () => {
+    async function pack(): Promise<VehicleAuditPack> {
+      const report = await audit(withLog());
+      const service = anchorer();
+      const packs = await createVehicleAuditPacks(report, {
+        vehicleCaPem: ctx.ca.certificatePem,
+        contractAddress: t.address,
+        chainId: t.chain.chainId,
+        proofBundle: async (inst) => {
+          const anchor = service.anchorCovering(inst.logIndex!);
+          return (
+            anchor &&
+            createProofBundle({
+              log,
+              index: inst.logIndex!,
+              anchor,
+              chainId: t.chain.chainId,
+              contractAddress: t.address,
+            })
+          );
+        },
+      });
+      expect(packs.size).toBe(1);
+      const file = join(dir, 'pack.json');
+      await writeVehicleAuditPack(file, [...packs.values()][0]!);
+      return JSON.parse(await readFile(file, 'utf8')) as VehicleAuditPack;
+    }
+
+    it('writes one file per vehicle that verifies offline, then against the chain', async () => {
+      const p = await pack();
+      expect(p.vehicle.commitment).toBe(ctx.vehicle.vinCommitment.replace(/^0x/, '').toLowerCase());
+      expect(JSON.stringify(p)).not.toContain('WVWZZZ1JZXW000001');
+      const offline = await verifyVehicleAuditPack(p, {
+        vehicleCaPem: ctx.ca.certificatePem,
+        logVerifiers: [logVerifier],
+      });
+      expect(offline).toMatchObject([
+        { digest: '0x' + sha256(ctx.fw[1]!.bytes), logIndex: 2, result: 'SUCCESS' },
+      ]);
+      const chain = new ChainReader({
+        rpcUrls: [t.chain.rpcUrl],
+        quorum: 1,
+        confirmations: 1,
+        contractAddress: t.address,
+        chainId: t.chain.chainId,
+        fromBlock: t.deployBlock,
+      });
+      expect(
+        await verifyVehicleAuditPack(p, {
+          vehicleCaPem: ctx.ca.certificatePem,
+          logVerifiers: [logVerifier],
+          chain,
+        }),
+      ).toHaveLength(1);
+      chain.destroy();
+    });
+
+    const packAttacks: {
+      desc: string;
+      tamper: (p: VehicleAuditPack) => unknown;
+      wantCode: string;
+    }[] = [
+      {
+        desc: 'another vehicle commitment',
+        tamper: (p) => ({ ...p, vehicle: { commitment: 'ab'.repeat(32) } }),
+        wantCode: 'AUDIT_PACK_INVALID',
+      },
+      {
+        desc: 'a proof bundle of another entry',
+        tamper: (p) => ({
+          ...p,
+          installs: p.installs.map((i) => ({
+            ...i,
+            proofBundle: {
+              ...i.proofBundle!,
+              entry: { index: 0, data: i.proofBundle!.entry.data },
+            },
+          })),
+        }),
+        wantCode: 'INCLUSION_PROOF_INVALID',
+      },
+      {
+        desc: 'a truncated document',
+        tamper: (p) => ({ ...p, installs: 'none' }),
+        wantCode: 'MALFORMED_AUDIT_PACK',
+      },
+    ];
+    for (const { desc, tamper, wantCode } of packAttacks) {
+      it(`throws ${wantCode} for ${desc}`, async () => {
+        const bad = tamper(await pack());
+        const err = await verifyVehicleAuditPack(bad, {
+          vehicleCaPem: ctx.ca.certificatePem,
+          logVerifiers: [logVerifier],
+        }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(TransparencyError);
+        expect((err as TransparencyError).code).toBe(wantCode);
+      });
+    }
   });
 });

@@ -5,7 +5,10 @@ import {
   type VerifiedStatementBundle,
 } from '@tufchain/keys';
 import { hardwareIdHash } from '@tufchain/contracts';
-import type { LoggedRelease } from '../chain/types.js';
+import type { AnchoredCheckpoint, LoggedRelease } from '../chain/types.js';
+import type { NoteVerifier } from '../note/signed-note.js';
+import { auditLog } from './log-audit.js';
+import type { LogAuditSource } from './log-source.js';
 import { sha256Hex, normalizeHash32, isHash32 } from '../util/hex.js';
 import {
   INSTALL_PREDICATE_TYPE,
@@ -19,6 +22,7 @@ import type { AuditFinding, AuditReport, AuditSource } from './source.js';
 export interface AuditChain {
   releases(): Promise<LoggedRelease[]>;
   isRecalled?(digestOrMetadataHash: string): Promise<boolean>;
+  anchors?(): Promise<AnchoredCheckpoint[]>;
 }
 
 export interface AuditOptions {
@@ -28,6 +32,8 @@ export interface AuditOptions {
   trustedRoot: unknown;
   vehicleCaPem?: string;
   firmwareKey?: { publicKeyPem: string; keyId: string };
+  /** The transparency log to replay, and the keys its checkpoints must be signed by. */
+  log?: { source: LogAuditSource; verifiers: readonly NoteVerifier[]; origin?: string };
 }
 
 /** One verified install, as the auditor saw it. */
@@ -36,10 +42,15 @@ export interface VerifiedInstall {
   predicate: InstallPredicate;
   subjectDigest: string;
   certificatePem: string;
+  /** Index of the install's entry in the transparency log, when the log was audited. */
+  logIndex?: number;
 }
 
 export interface AuditResult extends AuditReport {
   installs: VerifiedInstall[];
+  releases: LoggedRelease[];
+  /** Verified checkpoint notes by tree size (when the log was audited). */
+  checkpoints: Map<number, string>;
 }
 
 class Findings {
@@ -181,11 +192,11 @@ const plainHex = (h: string) => h.replace(/^0x/, '').toLowerCase();
 export async function verifyInstallBundle(
   bundle: unknown,
   vehicleCaPem: string,
-  findings: Findings | null,
+  onFail: ((code: string, message: string, subject: string) => void) | null,
   subject: string,
 ): Promise<VerifiedInstall | null> {
   const fail = (code: string, message: string) => {
-    findings?.error(code, message, subject);
+    onFail?.(code, message, subject);
     return null;
   };
   // Verify at the time the vehicle says it finished (the signature covers that claim), so a
@@ -431,7 +442,12 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
       );
       continue;
     }
-    const install = await verifyInstallBundle(bundle, opts.vehicleCaPem, findings, subject);
+    const install = await verifyInstallBundle(
+      bundle,
+      opts.vehicleCaPem,
+      (c, m, s) => findings.error(c, m, s),
+      subject,
+    );
     if (!install) continue;
     stats.installsVerified = (stats.installsVerified ?? 0) + 1;
     installs.push(install);
@@ -468,6 +484,36 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
     }
   }
 
+  let checkpoints = new Map<number, string>();
+  if (opts.log) {
+    const anchors = opts.chain.anchors ? await opts.chain.anchors() : [];
+    const out = await auditLog({
+      source: opts.log.source,
+      verifiers: opts.log.verifiers,
+      ...(opts.log.origin === undefined ? {} : { origin: opts.log.origin }),
+      anchors,
+      releases,
+      attestations: installs.map((i) => i.bundle),
+      report: (f) => findings.list.push(f),
+    });
+    checkpoints = out.checkpoints;
+    stats.logEntries = out.size;
+    stats.checkpointsVerified = out.checkpointsVerified;
+    stats.anchorsVerified = out.anchorsVerified;
+    installs.forEach((inst, i) => {
+      const index = out.attestationIndexes[i];
+      if (index === undefined) {
+        findings.error(
+          'ATTESTATION_NOT_IN_LOG',
+          `install by ${inst.predicate.vehicle.commitment} is not in the transparency log`,
+          `vehicle:${plainHex(inst.predicate.vehicle.commitment)}`,
+        );
+      } else {
+        inst.logIndex = index;
+      }
+    });
+  }
+
   const byVehicle = groupInstallsByVehicle(installs);
   stats.vehicles = byVehicle.size;
   for (const [commitment, list] of byVehicle) {
@@ -494,7 +540,7 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
     }
   }
 
-  return { findings: findings.list, stats, installs };
+  return { findings: findings.list, stats, installs, releases, checkpoints };
 }
 
 /** Installs per vehicle commitment, ordered by finish time, then report counter. */

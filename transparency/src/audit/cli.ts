@@ -1,9 +1,14 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ChainReader } from '../chain/reader.js';
 import { TransparencyError } from '../error.js';
 import { auditRepository, type AuditResult } from './auditor.js';
+import { parseProofBundle } from '../bundle/proof-bundle.js';
+import { parseVerifierKey } from '../note/signed-note.js';
+import { createVehicleAuditPacks, writeVehicleAuditPack } from './audit-pack.js';
 import { createHttpAuditSource } from './http-source.js';
+import { createHttpLogAuditSource } from './log-source.js';
 
 export interface AuditCliIo {
   stdout: (line: string) => void;
@@ -13,6 +18,8 @@ export interface AuditCliIo {
 export const AUDIT_USAGE = `usage: tufchain audit --server URL --rpc URL [--rpc URL ...] --contract ADDRESS --trusted-root FILE
   [--quorum K] [--confirmations N] [--chain-id ID] [--from-block N]
   [--vehicle-ca FILE] [--firmware-key-pem FILE --firmware-key-id ID] [--json]
+  [--log-key VERIFIER_KEY ... [--log-origin ORIGIN]]   replay the transparency log (C2SP verifier keys)
+  [--audit-pack-dir DIR]                                write one <commitment>.json audit pack per vehicle
 exit code: 0 no finding, 1 findings, 2 usage or I/O error`;
 
 /** Formats a report as a human summary. */
@@ -48,6 +55,9 @@ export async function runAuditCli(argv: string[], io: AuditCliIo): Promise<numbe
         'firmware-key-pem': { type: 'string' },
         'firmware-key-id': { type: 'string' },
         json: { type: 'boolean' },
+        'log-key': { type: 'string', multiple: true },
+        'log-origin': { type: 'string' },
+        'audit-pack-dir': { type: 'string' },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -89,13 +99,44 @@ export async function runAuditCli(argv: string[], io: AuditCliIo): Promise<numbe
       fromBlock: int(values['from-block'], 0),
       ...(chainId === undefined ? {} : { chainId }),
     });
+    const logKeys = (values['log-key'] ?? []).map((k) => parseVerifierKey(k));
+    const logSource = logKeys.length > 0 ? createHttpLogAuditSource(values.server) : undefined;
     const report = await auditRepository({
       chain,
       source: createHttpAuditSource(values.server),
       trustedRoot,
       ...(vehicleCaPem ? { vehicleCaPem } : {}),
       ...(firmwareKey ? { firmwareKey } : {}),
+      ...(logSource
+        ? {
+            log: {
+              source: logSource,
+              verifiers: logKeys,
+              ...(values['log-origin'] ? { origin: values['log-origin'] } : {}),
+            },
+          }
+        : {}),
     });
+    if (values['audit-pack-dir'] && vehicleCaPem) {
+      const dir = values['audit-pack-dir'];
+      await mkdir(dir, { recursive: true });
+      const packs = await createVehicleAuditPacks(report, {
+        vehicleCaPem,
+        contractAddress: values.contract,
+        ...(chainId === undefined ? {} : { chainId }),
+        proofBundle: async (inst) => {
+          if (inst.logIndex === undefined || !logSource?.proofBundle) return undefined;
+          try {
+            return parseProofBundle(await logSource.proofBundle(inst.logIndex));
+          } catch {
+            return undefined;
+          }
+        },
+      });
+      for (const [commitment, pack] of packs)
+        await writeVehicleAuditPack(join(dir, `${commitment}.json`), pack);
+      io.stderr(`wrote ${packs.size} vehicle audit pack(s) to ${dir}`);
+    }
     if (values.json) {
       io.stdout(JSON.stringify({ findings: report.findings, stats: report.stats }, null, 2));
     } else {

@@ -249,3 +249,21 @@ describe('MemoryTree properties', () => {
     expect(codeOf(() => t.consistencyProof(1, 6))).toBe('TREE_SIZE_INVALID');
   });
 });
+
+describe('CompactRange', () => {
+  it('yields the same root as the full tree at every size', async () => {
+    const { CompactRange } = await import('./compact-range.js');
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 200 }), (n) => {
+        const t = treeOf(n);
+        const c = new CompactRange();
+        expect(toHex(c.root())).toBe(toHex(EMPTY_ROOT));
+        for (let i = 0; i < n; i++) {
+          c.appendLeafHash(hashLeaf(Buffer.from(`leaf-${i}`)));
+          expect(toHex(c.root())).toBe(toHex(t.root(i + 1)));
+        }
+      }),
+      { numRuns: 30 },
+    );
+  });
+});

@@ -1,0 +1,207 @@
+import { writeFile } from 'node:fs/promises';
+import { canonicalize } from '@tufjs/canonical-json';
+import { z } from 'zod';
+import {
+  proofBundleSchema,
+  verifyProofBundle,
+  verifyProofBundleOffline,
+  type AnchorLookup,
+  type ProofBundle,
+} from '../bundle/proof-bundle.js';
+import type { LoggedRelease } from '../chain/types.js';
+import { TransparencyError } from '../error.js';
+import type { NoteVerifier } from '../note/signed-note.js';
+import { normalizeHash32 } from '../util/hex.js';
+import {
+  groupInstallsByVehicle,
+  verifyInstallBundle,
+  type AuditResult,
+  type VerifiedInstall,
+} from './auditor.js';
+
+export const VEHICLE_AUDIT_PACK_MEDIA_TYPE = 'application/vnd.tufchain.vehicle-audit-pack.v1+json';
+
+const releaseRef = z.object({
+  metadataVersion: z.number().int().positive(),
+  metadataHash: z.string(),
+  txHash: z.string(),
+  blockNumber: z.number().int().nonnegative(),
+  blockHash: z.string(),
+});
+
+export const vehicleAuditPackSchema = z.object({
+  mediaType: z.literal(VEHICLE_AUDIT_PACK_MEDIA_TYPE),
+  generatedAt: z.string(),
+  vehicle: z.object({ commitment: z.string() }),
+  vehicleCaCertificatePem: z.string(),
+  chain: z.object({ chainId: z.number().int().nullable(), contractAddress: z.string() }),
+  installs: z.array(
+    z.object({
+      attestation: z.unknown(),
+      logIndex: z.number().int().nonnegative().nullable(),
+      proofBundle: proofBundleSchema.nullable(),
+      release: releaseRef.nullable(),
+    }),
+  ),
+});
+
+/**
+ * Everything that proves what one vehicle installed and when (the per-vehicle record of software
+ * versions UNECE R156 asks for): its signed install attestations, each with its log proof bundle
+ * and the chain entry of the release it installed. The vehicle appears only as its commitment.
+ */
+export type VehicleAuditPack = z.infer<typeof vehicleAuditPackSchema>;
+
+function releaseFor(
+  digest: string,
+  releases: readonly LoggedRelease[],
+): VehicleAuditPack['installs'][number]['release'] {
+  const r = releases.find((rel) => rel.firmware.some((f) => f.digest === digest));
+  return r
+    ? {
+        metadataVersion: r.metadataVersion,
+        metadataHash: r.metadataHash,
+        txHash: r.txHash,
+        blockNumber: r.blockNumber,
+        blockHash: r.blockHash,
+      }
+    : null;
+}
+
+/** One audit pack per vehicle commitment from an audit result. */
+export async function createVehicleAuditPacks(
+  result: AuditResult,
+  opts: {
+    vehicleCaPem: string;
+    contractAddress: string;
+    chainId?: number;
+    proofBundle?: (install: VerifiedInstall) => Promise<ProofBundle | undefined>;
+    now?: Date;
+  },
+): Promise<Map<string, VehicleAuditPack>> {
+  const packs = new Map<string, VehicleAuditPack>();
+  for (const [commitment, installs] of groupInstallsByVehicle(result.installs)) {
+    const items = [];
+    for (const inst of installs) {
+      items.push({
+        attestation: inst.bundle,
+        logIndex: inst.logIndex ?? null,
+        proofBundle: (await opts.proofBundle?.(inst)) ?? null,
+        release: releaseFor(inst.subjectDigest, result.releases),
+      });
+    }
+    packs.set(commitment, {
+      mediaType: VEHICLE_AUDIT_PACK_MEDIA_TYPE,
+      generatedAt: (opts.now ?? new Date()).toISOString(),
+      vehicle: { commitment },
+      vehicleCaCertificatePem: opts.vehicleCaPem,
+      chain: { chainId: opts.chainId ?? null, contractAddress: opts.contractAddress },
+      installs: items,
+    });
+  }
+  return packs;
+}
+
+export async function writeVehicleAuditPack(path: string, pack: VehicleAuditPack): Promise<void> {
+  await writeFile(path, JSON.stringify(pack, null, 2) + '\n', { mode: 0o644 });
+}
+
+export interface VerifiedAuditPackInstall {
+  digest: string;
+  name: string;
+  version: string;
+  finishedAt: string;
+  odometerKm: number;
+  result: string;
+  logIndex: number | null;
+}
+
+/** What the online check needs; ChainReader provides it. */
+export interface AuditPackChain extends AnchorLookup {
+  findRelease(metadataHash: string): Promise<LoggedRelease>;
+}
+
+/**
+ * Verifies a vehicle audit pack offline (attestation signatures and certificates against the
+ * trusted vehicle CA, one vehicle, odometer never decreasing, proof bundles against the trusted log
+ * keys), then, when `chain` is given, each proof bundle's anchor and each release entry on chain.
+ * Throws MALFORMED_AUDIT_PACK, AUDIT_PACK_INVALID or the proof bundle codes.
+ */
+export async function verifyVehicleAuditPack(
+  input: unknown,
+  trust: {
+    vehicleCaPem: string;
+    logVerifiers?: readonly NoteVerifier[];
+    origin?: string;
+    chain?: AuditPackChain;
+  },
+): Promise<VerifiedAuditPackInstall[]> {
+  const parsed = vehicleAuditPackSchema.safeParse(input);
+  if (!parsed.success)
+    throw new TransparencyError(
+      'MALFORMED_AUDIT_PACK',
+      `audit pack is malformed: ${z.prettifyError(parsed.error)}`,
+    );
+  const pack = parsed.data;
+  const out: VerifiedAuditPackInstall[] = [];
+  let lastOdometer = -Infinity;
+  for (const [i, item] of pack.installs.entries()) {
+    const invalid = (why: string) =>
+      new TransparencyError('AUDIT_PACK_INVALID', `install ${i}: ${why}`);
+    let failure = '';
+    const install = await verifyInstallBundle(
+      item.attestation,
+      trust.vehicleCaPem,
+      (code, m) => (failure = `${code}: ${m}`),
+      `install:${i}`,
+    );
+    if (!install) throw invalid(failure);
+    const p = install.predicate;
+    if (
+      p.vehicle.commitment.replace(/^0x/, '').toLowerCase() !==
+      pack.vehicle.commitment.replace(/^0x/, '').toLowerCase()
+    ) {
+      throw invalid('attestation is from another vehicle');
+    }
+    if (p.odometerKm < lastOdometer) throw invalid('ODOMETER_DECREASED');
+    lastOdometer = p.odometerKm;
+    if (item.proofBundle) {
+      if (!trust.logVerifiers) throw invalid('a proof bundle needs trusted log keys');
+      const t = {
+        logVerifiers: trust.logVerifiers,
+        ...(trust.origin === undefined ? {} : { origin: trust.origin }),
+      };
+      const verified = trust.chain
+        ? await verifyProofBundle(item.proofBundle, { ...t, chain: trust.chain })
+        : verifyProofBundleOffline(item.proofBundle, t);
+      if (
+        verified.entry.type !== 'install-attestation' ||
+        canonicalize(verified.entry.bundle) !== canonicalize(item.attestation)
+      ) {
+        throw new TransparencyError(
+          'PROOF_BUNDLE_MISMATCH',
+          `install ${i}: the proof bundle proves another entry`,
+        );
+      }
+    }
+    if (trust.chain && item.release) {
+      const onChain = await trust.chain.findRelease(item.release.metadataHash);
+      if (
+        onChain.txHash !== item.release.txHash.toLowerCase() ||
+        !onChain.firmware.some((f) => f.digest === normalizeHash32(install.subjectDigest))
+      ) {
+        throw invalid('the release entry on chain does not log the installed digest');
+      }
+    }
+    out.push({
+      digest: install.subjectDigest,
+      name: p.to.name,
+      version: p.to.version,
+      finishedAt: p.finishedAt,
+      odometerKm: p.odometerKm,
+      result: p.result,
+      logIndex: item.logIndex,
+    });
+  }
+  return out;
+}
