@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { resolveConfig, type Config } from './config.js';
 import { AgentError } from './error.js';
-import { installImage, recoverInstall, type InstallMachine } from './install/state-machine.js';
+import {
+  installImage,
+  recoverInstall,
+  resumableBytes,
+  type InstallMachine,
+} from './install/state-machine.js';
 import { InstallJournalStore, type InstallJournal, type JournalTarget } from './journal.js';
 import {
   signInstallReport,
@@ -13,7 +18,8 @@ import {
 } from './report/attestation.js';
 import { ReportOutbox, type FlushResult } from './report/outbox.js';
 import type { SlotImage, SlotName, SlotStore } from './slots/ab-slots.js';
-import { createDispatcher, UndiciFetcher } from './tuf/fetcher.js';
+import { UndiciFetcher } from './tuf/fetcher.js';
+import { createDispatcher } from './util/http.js';
 import { TufRepository, type FirmwareTarget } from './tuf/updater.js';
 import { verifyFirmwareBundle, type FirmwareKey } from './verify/attestation.js';
 import { readTrustedTime, verifyReleaseOnChain, type ReleaseLog } from './verify/chain.js';
@@ -288,11 +294,12 @@ async function runCycle(ctx: Context): Promise<UpdateResult> {
     sha512: target.sha512,
     url,
   };
-  const resumable =
-    interrupted !== undefined &&
-    interrupted.slot === slot &&
-    interrupted.target.sha256 === target.sha256 &&
-    interrupted.target.sha512 === target.sha512;
+  const resumeFrom = await resumableBytes(ctx.machine, interrupted, {
+    slot,
+    sha256: target.sha256,
+    sha512: target.sha512,
+  });
+  const resumable = interrupted !== undefined && resumeFrom > 0;
   const j: InstallJournal & { phase: 'INSTALLING' } = {
     phase: 'INSTALLING',
     installId: resumable ? interrupted.installId : randomBytes(16).toString('hex'),
@@ -315,7 +322,7 @@ async function runCycle(ctx: Context): Promise<UpdateResult> {
   const done = await installImage(ctx.machine, j, {
     dispatcher: ctx.dispatcher,
     config: cfg,
-    resumeFrom: resumable ? await slots.storedBytes(slot) : 0,
+    resumeFrom,
     onProgress: opts.onProgress,
   });
   const after = await slots.readState();

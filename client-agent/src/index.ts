@@ -18,7 +18,8 @@ export {
   type SlotName,
   type SlotWriter,
 } from './slots/ab-slots.js';
-export { UndiciFetcher, createDispatcher } from './tuf/fetcher.js';
+export { UndiciFetcher } from './tuf/fetcher.js';
+export { createDispatcher, type HttpConfig } from './util/http.js';
 export {
   TufRepository,
   describeFirmwareTarget,

@@ -20,6 +20,8 @@ const installing = z.object({
   /** Random id of this install attempt; makes its report idempotent across crashes. */
   installId: z.string().regex(/^[0-9a-f]{16,64}$/),
   slot: z.enum(['a', 'b']),
+  /** Set once the slot was opened (and truncated) for this install: its bytes may be resumed. */
+  slotOpened: z.boolean().optional(),
   target: journalTarget,
   from: z
     .object({

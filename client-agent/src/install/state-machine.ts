@@ -107,6 +107,26 @@ export async function recoverInstall(m: InstallMachine): Promise<Recovery> {
   return { outcome: 'INSTALL_ABANDONED', journal: j };
 }
 
+/**
+ * Bytes of an interrupted install of the same image that may be kept: only once its journal
+ * says the slot was opened for it (otherwise the slot holds bytes of unknown origin).
+ */
+export async function resumableBytes(
+  m: Pick<InstallMachine, 'slots'>,
+  interrupted: InstallJournal | undefined,
+  next: { slot: SlotName; sha256: string; sha512: string },
+): Promise<number> {
+  if (
+    interrupted?.slotOpened !== true ||
+    interrupted.slot !== next.slot ||
+    interrupted.target.sha256 !== next.sha256 ||
+    interrupted.target.sha512 !== next.sha512
+  ) {
+    return 0;
+  }
+  return Math.min(await m.slots.storedBytes(next.slot), interrupted.target.length);
+}
+
 export interface InstallImageOptions {
   dispatcher: Dispatcher;
   config: Pick<
@@ -145,6 +165,7 @@ export async function installImage(
       dispatcher: opts.dispatcher,
       config: opts.config,
       resumeFrom: opts.resumeFrom ?? 0,
+      onSlotOpened: () => m.journal.write({ ...j, slotOpened: true }),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
     resumes = streamed.resumes;

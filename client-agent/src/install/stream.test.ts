@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../config.js';
 import { FileSlotStore } from '../slots/ab-slots.js';
-import { createDispatcher } from '../tuf/fetcher.js';
+import { createDispatcher } from '../util/http.js';
 import { streamIntoSlot, verifySlotReadback, type ExpectedImage } from './stream.js';
 
 const image = randomBytes(256 * 1024 + 17);

@@ -25,6 +25,8 @@ export interface StreamInstallInput {
   /** Keep this many bytes already in the slot from an interrupted run and download the rest. */
   resumeFrom?: number;
   onProgress?: (received: number, total: number) => void;
+  /** Called once the slot is open for this image, before the first byte is written. */
+  onSlotOpened?: () => Promise<void>;
 }
 
 export interface StreamInstallResult {
@@ -71,6 +73,12 @@ export async function streamIntoSlot(input: StreamInstallInput): Promise<StreamI
   let resumeFrom = Math.min(input.resumeFrom ?? 0, expected.length);
   if (resumeFrom > 0) resumeFrom = Math.min(resumeFrom, await slots.storedBytes(slot));
   const writer = await slots.openForWrite(slot, { resumeFrom });
+  try {
+    await input.onSlotOpened?.();
+  } catch (err) {
+    await writer.close();
+    throw err;
+  }
   let offset = writer.startOffset;
   let downloaded = 0;
   let resumes = 0;

@@ -1,38 +1,9 @@
 import { Readable } from 'node:stream';
 import { BaseFetcher } from 'tuf-js';
 import { DownloadHTTPError } from 'tuf-js/dist/error.js';
-import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
-import type { Config } from '../config.js';
+import { request, type Dispatcher } from 'undici';
+import { createDispatcher, isRetryableHttpError, type HttpConfig } from '../util/http.js';
 import { withRetry } from '../util/retry.js';
-
-export type HttpConfig = Pick<
-  Config,
-  | 'fetchTimeoutMs'
-  | 'connectTimeoutMs'
-  | 'fetchRetries'
-  | 'retryBaseDelayMs'
-  | 'retryMaxDelayMs'
-  | 'userAgent'
->;
-
-/** An undici dispatcher whose timeouts guard against slow retrieval (stalled headers or body). */
-export function createDispatcher(cfg: HttpConfig): Dispatcher {
-  return new Agent({
-    headersTimeout: cfg.fetchTimeoutMs,
-    bodyTimeout: cfg.fetchTimeoutMs,
-    connectTimeout: cfg.connectTimeoutMs,
-  });
-}
-
-/** Network errors, timeouts and 5xx answers are worth another try; 4xx answers are not. */
-export function isRetryableHttpError(err: unknown): boolean {
-  if (err instanceof DownloadHTTPError) return err.statusCode >= 500;
-  if (err instanceof undiciErrors.UndiciError) return true;
-  const code = (err as { code?: unknown } | null)?.code;
-  return (
-    typeof code === 'string' && /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|UND_ERR)/.test(code)
-  );
-}
 
 /**
  * tuf-js fetcher over undici. Non-2xx answers throw tuf-js's `DownloadHTTPError`, which its root

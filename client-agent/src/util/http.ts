@@ -1,0 +1,32 @@
+import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
+import type { Config } from '../config.js';
+
+export type HttpConfig = Pick<
+  Config,
+  | 'fetchTimeoutMs'
+  | 'connectTimeoutMs'
+  | 'fetchRetries'
+  | 'retryBaseDelayMs'
+  | 'retryMaxDelayMs'
+  | 'userAgent'
+>;
+
+/** An undici dispatcher whose timeouts guard against slow retrieval (stalled headers or body). */
+export function createDispatcher(cfg: HttpConfig): Dispatcher {
+  return new Agent({
+    headersTimeout: cfg.fetchTimeoutMs,
+    bodyTimeout: cfg.fetchTimeoutMs,
+    connectTimeout: cfg.connectTimeoutMs,
+  });
+}
+
+/** Network errors, timeouts and 5xx answers are worth another try; 4xx answers are not. */
+export function isRetryableHttpError(err: unknown): boolean {
+  const status = (err as { statusCode?: unknown } | null)?.statusCode;
+  if (typeof status === 'number') return status >= 500;
+  if (err instanceof undiciErrors.UndiciError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return (
+    typeof code === 'string' && /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|UND_ERR)/.test(code)
+  );
+}
