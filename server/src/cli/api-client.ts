@@ -1,0 +1,117 @@
+import { ApiError, CliError } from './error.js';
+
+export interface ApiClientOptions {
+  /** Base URL without a trailing slash. */
+  baseUrl: string;
+  token?: string;
+  fetch: typeof fetch;
+}
+
+type Body = Uint8Array | ReadableStream<Uint8Array> | string;
+
+/** A thin client of the server's HTTP API; errors become ApiError (server codes) or CliError. */
+export class ApiClient {
+  readonly baseUrl: string;
+  readonly #token: string | undefined;
+  readonly #fetch: typeof fetch;
+
+  constructor(opts: ApiClientOptions) {
+    this.baseUrl = opts.baseUrl;
+    this.#token = opts.token;
+    this.#fetch = opts.fetch;
+  }
+
+  async #send(
+    method: string,
+    path: string,
+    init: { body?: Body; headers?: Record<string, string>; auth?: boolean } = {},
+  ): Promise<Response> {
+    const headers: Record<string, string> = { ...init.headers };
+    if (init.auth !== false && this.#token !== undefined) {
+      headers.authorization = `Bearer ${this.#token}`;
+    }
+    const request: RequestInit & { duplex?: 'half' } = { method, headers };
+    if (init.body !== undefined) {
+      request.body = init.body;
+      // A stream body goes out as it is read; never buffered whole.
+      if (init.body instanceof ReadableStream) request.duplex = 'half';
+    }
+    try {
+      return await this.#fetch(`${this.baseUrl}${path}`, request);
+    } catch (error) {
+      const cause = (error as { cause?: { code?: unknown } }).cause;
+      const detail = typeof cause?.code === 'string' ? ` (${cause.code})` : '';
+      throw new CliError('SERVER_UNREACHABLE', `${method} ${this.baseUrl}${path} failed${detail}`, {
+        cause: error,
+      });
+    }
+  }
+
+  async #parse<T>(res: Response, method: string, path: string): Promise<T> {
+    const text = await res.text();
+    let body: unknown;
+    try {
+      body = text.length === 0 ? undefined : (JSON.parse(text) as unknown);
+    } catch {
+      body = undefined;
+    }
+    if (!res.ok) {
+      const err = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+      if (typeof err?.code === 'string') {
+        throw new ApiError(
+          err.code,
+          res.status,
+          typeof err.message === 'string' ? err.message : err.code,
+        );
+      }
+      throw new ApiError(`HTTP_${res.status}`, res.status, `${method} ${path}: HTTP ${res.status}`);
+    }
+    if (body === undefined) {
+      throw new CliError('UNEXPECTED_RESPONSE', `${method} ${path}: the server answered no JSON`);
+    }
+    return body as T;
+  }
+
+  async json<T>(
+    method: 'GET' | 'POST' | 'PUT',
+    path: string,
+    opts: { body?: unknown; headers?: Record<string, string>; auth?: boolean } = {},
+  ): Promise<{ body: T; headers: Headers; status: number }> {
+    const res = await this.#send(method, path, {
+      ...(opts.body === undefined ? {} : { body: JSON.stringify(opts.body) }),
+      headers: {
+        accept: 'application/json',
+        ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...opts.headers,
+      },
+      ...(opts.auth === undefined ? {} : { auth: opts.auth }),
+    });
+    return {
+      body: await this.#parse<T>(res, method, path),
+      headers: res.headers,
+      status: res.status,
+    };
+  }
+
+  /** PUT of raw bytes or a byte stream (`application/octet-stream`). */
+  async put<T>(
+    path: string,
+    body: Uint8Array | ReadableStream<Uint8Array>,
+    length?: number,
+  ): Promise<T> {
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      'content-type': 'application/octet-stream',
+    };
+    if (length !== undefined) headers['content-length'] = String(length);
+    const res = await this.#send('PUT', path, { body, headers });
+    return this.#parse<T>(res, 'PUT', path);
+  }
+
+  /** GET of a public file (metadata); no token sent. */
+  async getBytes(path: string): Promise<Uint8Array> {
+    const res = await this.#send('GET', path, { auth: false });
+    if (!res.ok) await this.#parse(res, 'GET', path);
+    return new Uint8Array(await res.arrayBuffer());
+  }
+}

@@ -1,0 +1,145 @@
+import type { Command } from 'commander';
+import type { CeremonyStatus, RoleKeys } from '@tufchain/keys';
+import {
+  addJsonOption,
+  emit,
+  parseExpires,
+  parsePositiveInt,
+  readJsonFile,
+  type JsonOption,
+} from '../context.js';
+import { CliError } from '../error.js';
+import { writeFileAtomic, writeJsonFile } from '../files.js';
+import { readPublicKeyFile } from '../key-input.js';
+import type { CliRun } from '../run.js';
+
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+interface InitOptions extends JsonOption {
+  rootKey: string[];
+  threshold: string;
+  targetsKey: string[];
+  targetsThreshold: string;
+  snapshotKey: string[];
+  timestampKey: string[];
+  expires: string;
+  out: string;
+}
+
+export async function roleKeys(
+  files: string[],
+  threshold: string,
+  role: string,
+): Promise<RoleKeys> {
+  if (files.length === 0)
+    throw new CliError('USAGE_ERROR', `at least one --${role}-key is required`);
+  const keys = [];
+  for (const f of files) keys.push((await readPublicKeyFile(f)).publicKey);
+  return { keys, threshold: parsePositiveInt(threshold, `the ${role} threshold`) };
+}
+
+/** Human lines describing who signed a ceremony and who still has to. */
+export function ceremonyText(status: CeremonyStatus): string {
+  const lines = [
+    `root v${status.version}, expires ${status.expires}`,
+    `payload sha256 (compare out of band before signing): ${status.payloadSha256}`,
+  ];
+  for (const r of status.requirements) {
+    lines.push(
+      `  ${r.label}: ${r.signed.length} of ${r.threshold} required signatures${r.met ? ' (met)' : ''}`,
+      ...r.missing.map((k) => `    not yet signed: ${k}`),
+    );
+  }
+  lines.push(
+    status.complete ? 'complete: every threshold is met' : 'incomplete: more holders must sign',
+  );
+  return lines.join('\n');
+}
+
+export function registerRepoCommand(program: Command, run: CliRun): void {
+  const repo = program.command('repo').description('offline root ceremony for a new repository');
+
+  const init = repo
+    .command('init')
+    .description(
+      'start the offline root ceremony: write root v1 (unsigned) for k-of-n root holders to sign with `tufchain sign --role root`',
+    )
+    .option(
+      '--root-key <pubfile>',
+      'public key PEM of a root holder (repeat for each holder)',
+      collect,
+      [],
+    )
+    .requiredOption('--threshold <k>', 'root signatures required (k of the n root keys)')
+    .option('--targets-key <pubfile>', 'public key PEM of a targets key (repeat)', collect, [])
+    .option('--targets-threshold <k>', 'targets signatures required', '1')
+    .option(
+      '--snapshot-key <pubfile>',
+      "public key PEM of the server's online snapshot key",
+      collect,
+      [],
+    )
+    .option(
+      '--timestamp-key <pubfile>',
+      "public key PEM of the server's online timestamp key",
+      collect,
+      [],
+    )
+    .option('--expires <when>', 'root expiry: a date (2027-06-30) or a duration (365d)', '365d')
+    .option('--out <file>', 'ceremony file to write (never overwritten)', 'root-ceremony.json');
+  addJsonOption(init).action(async (opts: InitOptions) => {
+    const { describeRootCeremony, initRootCeremony } = await import('@tufchain/keys');
+    const ceremony = initRootCeremony({
+      root: await roleKeys(opts.rootKey, opts.threshold, 'root'),
+      targets: await roleKeys(opts.targetsKey, opts.targetsThreshold, 'targets'),
+      snapshot: await roleKeys(opts.snapshotKey, '1', 'snapshot'),
+      timestamp: await roleKeys(opts.timestampKey, '1', 'timestamp'),
+      expires: parseExpires(opts.expires),
+    });
+    await writeJsonFile(opts.out, ceremony, { overwrite: false });
+    const status = describeRootCeremony(ceremony);
+    emit(
+      run,
+      opts,
+      { ceremonyFile: opts.out, status },
+      `wrote ${opts.out}\n${ceremonyText(status)}\nnext: each root holder runs \`tufchain sign --role root ${opts.out} --key KEYFILE\`, then \`tufchain repo finalize ${opts.out}\``,
+    );
+  });
+
+  const status = repo
+    .command('status')
+    .description('verify every signature in a root ceremony file and show who still has to sign')
+    .argument('<ceremony>', 'ceremony file');
+  addJsonOption(status).action(async (file: string, opts: JsonOption) => {
+    const { describeRootCeremony } = await import('@tufchain/keys');
+    const st = describeRootCeremony(
+      await readJsonFile(file, 'ceremony file', 'MALFORMED_SIGNING_FILE'),
+    );
+    if (!st.complete) run.exitCode = 1;
+    emit(run, opts, { status: st }, ceremonyText(st));
+  });
+
+  const finalize = repo
+    .command('finalize')
+    .description(
+      'end the ceremony: verify the thresholds as a TUF client would and write {version}.root.json, the trust anchor',
+    )
+    .argument('<ceremony>', 'ceremony file')
+    .option('--out <file>', 'root metadata file to write (default: <version>.root.json)');
+  addJsonOption(finalize).action(async (file: string, opts: JsonOption & { out?: string }) => {
+    const { finalizeRootCeremony } = await import('@tufchain/keys');
+    const root = finalizeRootCeremony(
+      await readJsonFile(file, 'ceremony file', 'MALFORMED_SIGNING_FILE'),
+    );
+    const version = root.signed.version as number;
+    const out = opts.out ?? `${version}.root.json`;
+    const bytes = JSON.stringify(root);
+    await writeFileAtomic(out, bytes, { overwrite: false });
+    emit(
+      run,
+      opts,
+      { rootFile: out, version, bytes: Buffer.byteLength(bytes) },
+      `wrote ${out} (root v${version}, ${Buffer.byteLength(bytes)} bytes): provision it into vehicles and auditors as the trusted root`,
+    );
+  });
+}

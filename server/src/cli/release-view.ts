@@ -1,0 +1,40 @@
+/** The server's release view (ReleaseSchema) as the CLI reads it. */
+export interface ChainRef {
+  txHash: string;
+  blockNumber: number;
+  blockHash: string;
+}
+
+export interface ReleaseView {
+  id: number;
+  status: 'pending' | 'confirmed' | 'failed' | 'revoked';
+  targets: string[];
+  targetsVersion: number;
+  metadataHash: string | null;
+  chain: ChainRef | null;
+  revocation: { targetsVersion: number; metadataHash: string; chain: ChainRef | null } | null;
+  error: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export function releaseText(r: ReleaseView): string {
+  const lines = [
+    `release ${r.id}: ${r.status}, targets v${r.targetsVersion} (${r.targets.join(', ') || 'no new targets'})`,
+  ];
+  if (r.metadataHash) lines.push(`  metadata hash ${r.metadataHash}`);
+  if (r.chain)
+    lines.push(
+      `  chain: tx ${r.chain.txHash}, block ${r.chain.blockNumber} (${r.chain.blockHash})`,
+    );
+  if (r.revocation) {
+    lines.push(
+      `  revoked by targets v${r.revocation.targetsVersion}` +
+        (r.revocation.chain
+          ? `, tx ${r.revocation.chain.txHash}, block ${r.revocation.chain.blockNumber}`
+          : ''),
+    );
+  }
+  if (r.error) lines.push(`  error: ${r.error}`);
+  return lines.join('\n');
+}
