@@ -1,19 +1,28 @@
 /**
- * Compiles sol/*.sol with solc-js and writes artifacts/<Contract>.json.
+ * Compiles sol/*.sol with solc-js and writes artifacts/<Contract>.json; test-only contracts in
+ * test/fixtures/*.sol go to artifacts/testing/<Contract>.json.
  * Cached: skipped when the sha256 of the sources, the compiler version and the settings match
  * the `sourceHash` recorded in the existing artifacts. `--force` recompiles.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const EVM_VERSION = 'prague';
 const OPTIMIZER_RUNS = 10_000;
-const CONTRACTS = ['TufchainLog'] as const;
+/** [source file, contract, artifact path relative to artifacts/] */
+const OUTPUTS = [
+  ['TufchainLog.sol', 'TufchainLog', 'TufchainLog.json'],
+  ['testing/TestMultisig.sol', 'TestMultisig', 'testing/TestMultisig.json'],
+] as const;
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
-const solDir = `${packageDir}sol/`;
+const sourceDirs = [
+  { dir: `${packageDir}sol/`, prefix: '' },
+  { dir: `${packageDir}test/fixtures/`, prefix: 'testing/' },
+];
 const artifactsDir = `${packageDir}artifacts/`;
 
 interface SolcCompiler {
@@ -36,16 +45,20 @@ interface SolcOutput {
 }
 
 async function readSources(): Promise<Record<string, { content: string }>> {
-  const names = (await readdir(solDir)).filter((n) => n.endsWith('.sol')).sort();
   const sources: Record<string, { content: string }> = {};
-  for (const name of names) sources[name] = { content: await readFile(solDir + name, 'utf8') };
+  for (const { dir, prefix } of sourceDirs) {
+    const names = (await readdir(dir)).filter((n) => n.endsWith('.sol')).sort();
+    for (const name of names) {
+      sources[prefix + name] = { content: await readFile(dir + name, 'utf8') };
+    }
+  }
   return sources;
 }
 
 async function isCached(sourceHash: string): Promise<boolean> {
-  for (const name of CONTRACTS) {
+  for (const [, , file] of OUTPUTS) {
     try {
-      const artifact = JSON.parse(await readFile(`${artifactsDir}${name}.json`, 'utf8')) as {
+      const artifact = JSON.parse(await readFile(artifactsDir + file, 'utf8')) as {
         sourceHash?: string;
       };
       if (artifact.sourceHash !== sourceHash) return false;
@@ -93,9 +106,8 @@ async function main(): Promise<void> {
     throw new Error('solc reported errors');
   }
 
-  await mkdir(artifactsDir, { recursive: true });
-  for (const name of CONTRACTS) {
-    const compiled = output.contracts?.[`${name}.sol`]?.[name];
+  for (const [source, name, file] of OUTPUTS) {
+    const compiled = output.contracts?.[source]?.[name];
     if (!compiled) throw new Error(`solc produced no output for ${name}`);
     const artifact = {
       contractName: name,
@@ -107,7 +119,9 @@ async function main(): Promise<void> {
       optimizerRuns: OPTIMIZER_RUNS,
       sourceHash,
     };
-    const target = `${artifactsDir}${name}.json`;
+    const target = artifactsDir + file;
+    await mkdir(dirname(target), { recursive: true });
+    // Written then renamed, so that a concurrent reader never sees half a file.
     await writeFile(`${target}.tmp`, `${JSON.stringify(artifact, null, 2)}\n`);
     await rename(`${target}.tmp`, target);
     console.log(

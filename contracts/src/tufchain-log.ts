@@ -26,8 +26,14 @@ export interface DecodedCustomError {
 export function decodeTufchainLogError(errorOrData: unknown): DecodedCustomError | undefined {
   const data = findRevertData(errorOrData);
   if (!data) return undefined;
-  const parsed = tufchainLogInterface().parseError(data);
-  return parsed ? { name: parsed.name, args: [...parsed.args] } : undefined;
+  try {
+    const parsed = tufchainLogInterface().parseError(data);
+    // parseError also knows the built-in Error(string) and Panic(uint256); they are not ours.
+    if (!parsed || parsed.name === 'Error' || parsed.name === 'Panic') return undefined;
+    return { name: parsed.name, args: [...parsed.args] as unknown[] };
+  } catch {
+    return undefined; // a known selector with a truncated body
+  }
 }
 
 function findRevertData(x: unknown, depth = 0): string | undefined {

@@ -31,8 +31,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  actors.provider.destroy();
-  await chain.stop();
+  // Guarded: when the chain could not start, the failure is beforeAll's, reported as such.
+  (actors as Actors | undefined)?.provider.destroy();
+  await (chain as EvmChain | undefined)?.stop();
 });
 
 beforeEach(async () => {
