@@ -57,7 +57,7 @@ export function createHttpLogAuditSource(
       if (!Array.isArray(body.entries) || !body.entries.every((e) => typeof e === 'string')) {
         throw new TransparencyError('AUDIT_SOURCE_UNAVAILABLE', 'entries answer is malformed');
       }
-      return (body.entries).map((e) => new Uint8Array(Buffer.from(e, 'base64')));
+      return body.entries.map((e) => new Uint8Array(Buffer.from(e, 'base64')));
     },
     async proofBundle(index) {
       return json(`/api/v1/log/proof-bundle?index=${index}`);

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 
 /** A SHA-256 Merkle hash (32 bytes). */
 export type Hash = Uint8Array;
@@ -6,7 +6,8 @@ export type Hash = Uint8Array;
 export const HASH_SIZE = 32;
 
 const LEAF_PREFIX = Buffer.from([0x00]);
-const NODE_PREFIX = Buffer.from([0x01]);
+/** Scratch buffer for node hashing (synchronous, so one buffer is enough). */
+const nodeInput = Buffer.alloc(1 + 2 * HASH_SIZE);
 
 /** RFC 9162 2.1.1: MTH({d}) = SHA-256(0x00 || d). */
 export function hashLeaf(data: Uint8Array): Hash {
@@ -15,7 +16,17 @@ export function hashLeaf(data: Uint8Array): Hash {
 
 /** RFC 9162 2.1.1: SHA-256(0x01 || left || right). */
 export function hashChildren(left: Hash, right: Hash): Hash {
-  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+  if (left.length !== HASH_SIZE || right.length !== HASH_SIZE) {
+    return createHash('sha256')
+      .update(Buffer.from([0x01]))
+      .update(left)
+      .update(right)
+      .digest();
+  }
+  nodeInput[0] = 0x01;
+  nodeInput.set(left, 1);
+  nodeInput.set(right, 1 + HASH_SIZE);
+  return hash('sha256', nodeInput, 'buffer');
 }
 
 /** RFC 9162 2.1.1: the hash of an empty tree, SHA-256(""). */
