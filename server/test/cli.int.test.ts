@@ -1,0 +1,570 @@
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  createFileSigner,
+  createVehicleCa,
+  generateKeyPair,
+  writeEncryptedKeyFile,
+  type Signer,
+} from '@tufchain/keys';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createApiToken,
+  initRepository,
+  openRepository,
+  startServer,
+  type OpenedRepository,
+  type RunningServer,
+} from '../src/index.js';
+import { startTestChain, type TestChain } from './support/chain.js';
+
+const launcher = fileURLToPath(new URL('../bin/tufchain', import.meta.url));
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real `tufchain` executable (server/bin/tufchain) as a child process. */
+function tufchain(
+  args: string[],
+  opts: { cwd: string; env?: Record<string, string> },
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      launcher,
+      args,
+      {
+        cwd: opts.cwd,
+        // Only what the CLI needs: no TUFCHAIN_* or NODE_OPTIONS leak in from the test runner.
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: opts.cwd, ...opts.env },
+        maxBuffer: 16 * 1024 * 1024,
+        timeout: 60_000,
+      },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code !== 'number') {
+          reject(error);
+          return;
+        }
+        resolve({ code: typeof error?.code === 'number' ? error.code : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+function parseJson<T = Record<string, unknown>>(r: CliResult): T {
+  try {
+    return JSON.parse(r.stdout) as T;
+  } catch {
+    throw new Error(`stdout is not one JSON document (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+  }
+}
+
+interface ReleaseJson {
+  id: number;
+  status: string;
+  targets: string[];
+  targetsVersion: number;
+  metadataHash: string;
+  chain: { txHash: string; blockNumber: number; blockHash: string } | null;
+}
+
+const PASSPHRASE = 'correct horse battery staple';
+
+describe('tufchain command line (real CLI process, real server, real anvil)', () => {
+  let chain: TestChain;
+  let dir: string;
+  let repo: OpenedRepository;
+  let server: RunningServer;
+  let rootKeyFiles: string[];
+  let rootFile: string;
+  let buildKeyId: string;
+  let env: Record<string, string>;
+  const cli = (args: string[], extraEnv: Record<string, string> = {}) =>
+    tufchain(args, { cwd: dir, env: { ...env, ...extraEnv } });
+
+  beforeAll(async () => {
+    chain = await startTestChain();
+    dir = await mkdtemp(join(tmpdir(), 'tufchain-cli-'));
+    await writeFile(join(dir, 'passphrase'), `${PASSPHRASE}\n`, { mode: 0o600 });
+
+    // The build key is made by the CLI itself; the server must trust its public key.
+    const gen = await tufchain(
+      ['keys', 'generate', '--type', 'ecdsa-p256', '--out', 'build.key', '--json'],
+      { cwd: dir, env: { TUFCHAIN_KEY_PASSPHRASE: PASSPHRASE } },
+    );
+    expect(gen.code, gen.stderr).toBe(0);
+    buildKeyId = parseJson<{ keyId: string }>(gen).keyId;
+    const buildPublicPem = await readFile(join(dir, 'build.key.pub'), 'utf8');
+
+    // Root holders' keys as encrypted files, so the CLI can sign a rotation with them later.
+    rootKeyFiles = [];
+    const rootSigners: Signer[] = [];
+    for (const [i, type] of (['ed25519', 'ecdsa-p256'] as const).entries()) {
+      const path = join(dir, `root-${i + 1}.key`);
+      await writeEncryptedKeyFile(path, generateKeyPair(type).privateKey, PASSPHRASE);
+      rootKeyFiles.push(path);
+      rootSigners.push(await createFileSigner(path, PASSPHRASE));
+    }
+    const online = {
+      targets: await makeSigner(dir, 'targets'),
+      snapshot: await makeSigner(dir, 'snapshot'),
+      timestamp: await makeSigner(dir, 'timestamp'),
+    };
+    repo = await openRepository({ dataDir: join(dir, 'server') });
+    const writer = chain.writer({ confirmations: 1 });
+    const { rootBytes } = await initRepository({
+      store: repo.store,
+      rootSigners,
+      threshold: 2,
+      onlineSigners: online,
+      releaseLog: writer,
+    });
+    rootFile = join(dir, '1.root.json');
+    await writeFile(rootFile, rootBytes);
+    const vehicleCa = await createVehicleCa({ commonName: 'CLI test vehicle CA' });
+    await writeFile(join(dir, 'vehicle-ca.pem'), vehicleCa.certificatePem);
+    server = await startServer({
+      port: 0,
+      deps: {
+        store: repo.store,
+        blobs: repo.blobs,
+        signers: online,
+        releaseLog: writer,
+        firmwareKey: { publicKeyPem: buildPublicPem, keyId: buildKeyId },
+        vehicleCaPem: vehicleCa.certificatePem,
+        config: { resignIntervalMs: 0 },
+      },
+    });
+    const { token } = await createApiToken(repo.store, { name: 'cli', scopes: ['admin'] });
+    await writeFile(join(dir, 'token'), `${token}\n`, { mode: 0o600 });
+    env = { TUFCHAIN_SERVER: server.url, TUFCHAIN_KEY_PASSPHRASE: PASSPHRASE };
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await repo?.close();
+    await chain?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  describe('--help', () => {
+    it('exits 0 and prints the usage of every command', async () => {
+      const commands = [
+        [],
+        ['keys', 'generate'],
+        ['keys', 'show'],
+        ['repo', 'init'],
+        ['repo', 'status'],
+        ['repo', 'finalize'],
+        ['sign'],
+        ['targets', 'add'],
+        ['publish'],
+        ['revoke'],
+        ['rotate-root', 'prepare'],
+        ['rotate-root', 'upload'],
+        ['status'],
+        ['audit'],
+      ];
+      const results = await Promise.all(commands.map((c) => cli([...c, '--help'])));
+      for (const [i, r] of results.entries()) {
+        expect({ command: commands[i], code: r.code }).toEqual({ command: commands[i], code: 0 });
+        expect(r.stdout).toContain(`Usage: tufchain ${commands[i]!.join(' ')}`.trimEnd());
+      }
+    });
+  });
+
+  describe('when the command line is wrong', () => {
+    it('exits 2 with a specific code for each kind of usage error', async () => {
+      const cases = [
+        {
+          desc: 'an unknown key type',
+          args: ['keys', 'generate', '--type', 'rsa', '--out', 'x.key', '--json'],
+          wantCode: 'USAGE_ERROR',
+        },
+        {
+          desc: 'a missing mandatory option',
+          args: ['targets', 'add', 'image.bin', '--json'],
+          wantCode: 'USAGE_ERROR',
+        },
+        {
+          desc: 'an unknown command',
+          args: ['launch-rockets', '--json'],
+          wantCode: 'USAGE_ERROR',
+        },
+        {
+          desc: 'publish without a manifest',
+          args: ['publish', '--json'],
+          wantCode: 'USAGE_ERROR',
+        },
+        {
+          desc: 'a contract that is not an address',
+          args: [
+            'audit',
+            '--rpc',
+            'http://127.0.0.1:1',
+            '--contract',
+            'nope',
+            '--root',
+            'r.json',
+            '--json',
+          ],
+          wantCode: 'INVALID_ARGUMENT',
+        },
+        {
+          desc: 'a release counter that is not a positive integer',
+          args: [
+            'targets',
+            'add',
+            'image.bin',
+            '--hardware-id',
+            'ecu',
+            '--version',
+            '1.0.0',
+            '--release-counter',
+            '-3',
+            '--build-key',
+            'build.key',
+            '--json',
+          ],
+          wantCode: 'INVALID_ARGUMENT',
+        },
+      ];
+      const results = await Promise.all(cases.map((c) => cli(c.args)));
+      for (const [i, r] of results.entries()) {
+        const { desc, wantCode } = cases[i]!;
+        expect({ desc, code: r.code }).toEqual({ desc, code: 2 });
+        expect({ desc, code: parseJson<{ error: { code: string } }>(r).error.code }).toEqual({
+          desc,
+          code: wantCode,
+        });
+      }
+    });
+
+    it('exits 2 with SERVER_URL_REQUIRED when neither --server nor TUFCHAIN_SERVER is set', async () => {
+      const r = await tufchain(['status', '--json', '--token-file', 'token'], { cwd: dir });
+      expect(r.code).toBe(2);
+      expect(parseJson<{ error: { code: string } }>(r).error.code).toBe('SERVER_URL_REQUIRED');
+    });
+
+    it('exits 2 with TOKEN_REQUIRED when no API token is given', async () => {
+      const r = await cli(['status', '--json']);
+      expect(r.code).toBe(2);
+      expect(parseJson<{ error: { code: string } }>(r).error.code).toBe('TOKEN_REQUIRED');
+    });
+
+    it('exits 1 with the server code UNAUTHENTICATED for a wrong token', async () => {
+      await writeFile(join(dir, 'bad-token'), 'tct_0123456789abcdef_' + 'A'.repeat(43));
+      const r = await cli(['status', '--json', '--token-file', 'bad-token']);
+      expect(r.code).toBe(1);
+      expect(parseJson<{ error: { code: string; status: number } }>(r).error).toMatchObject({
+        code: 'UNAUTHENTICATED',
+        status: 401,
+      });
+    });
+  });
+
+  describe('keys generate and keys show', () => {
+    it('round-trips the key id through the public and the encrypted private key file', async () => {
+      const gen = await cli([
+        'keys',
+        'generate',
+        '--type',
+        'ed25519',
+        '--out',
+        'holder.key',
+        '--passphrase-file',
+        'passphrase',
+        '--json',
+      ]);
+      expect(gen.code, gen.stderr).toBe(0);
+      const made = parseJson<{ keyId: string; type: string }>(gen);
+      expect(made.type).toBe('ed25519');
+      expect(gen.stdout + gen.stderr).not.toContain(PASSPHRASE);
+      expect((await stat(join(dir, 'holder.key'))).mode & 0o777).toBe(0o600);
+
+      const [showPublic, showPrivate] = await Promise.all([
+        cli(['keys', 'show', 'holder.key.pub', '--json']),
+        cli(['keys', 'show', 'holder.key', '--json']),
+      ]);
+      expect(showPublic.code).toBe(0);
+      expect(showPrivate.code).toBe(0);
+      expect(parseJson<{ keyId: string }>(showPublic).keyId).toBe(made.keyId);
+      expect(parseJson<{ keyId: string }>(showPrivate).keyId).toBe(made.keyId);
+    });
+
+    it('exits 1 with WRONG_PASSPHRASE for a wrong passphrase and never overwrites a key', async () => {
+      const before = await readFile(join(dir, 'holder.key'));
+      const [wrong, again] = await Promise.all([
+        cli(['keys', 'show', 'holder.key', '--json'], { TUFCHAIN_KEY_PASSPHRASE: 'not it' }),
+        cli(['keys', 'generate', '--type', 'ed25519', '--out', 'holder.key', '--json']),
+      ]);
+      expect(wrong.code).toBe(1);
+      expect(parseJson<{ error: { code: string } }>(wrong).error.code).toBe('WRONG_PASSPHRASE');
+      expect(again.code).toBe(1);
+      expect(parseJson<{ error: { code: string } }>(again).error.code).toBe('FILE_EXISTS');
+      expect(await readFile(join(dir, 'holder.key'))).toEqual(before);
+    });
+  });
+
+  describe('targets add, publish and status', () => {
+    let image: Buffer;
+    let release: ReleaseJson;
+
+    it('streams the image with progress, signs its attestation and stages it in the manifest', async () => {
+      image = randomBytes(3 * 1024 * 1024 + 17);
+      await writeFile(join(dir, 'gateway-1.0.0.img'), image);
+      const r = await cli([
+        'targets',
+        'add',
+        'gateway-1.0.0.img',
+        '--hardware-id',
+        'acme-gw-rev3',
+        '--hardware-id',
+        'acme-gw-rev4',
+        '--version',
+        '1.0.0',
+        '--release-counter',
+        '1',
+        '--build-key',
+        'build.key',
+        '--token-file',
+        'token',
+        '--json',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const sha256 = createHash('sha256').update(image).digest('hex');
+      expect(parseJson<{ target: { sha256: string; length: number } }>(r).target).toMatchObject({
+        sha256,
+        length: image.length,
+      });
+      expect(r.stderr).toMatch(/upload gateway-1\.0\.0\.img: 100% 3\.0\/3\.0 MiB/);
+      const manifest = JSON.parse(await readFile(join(dir, 'release.json'), 'utf8')) as {
+        targets: { name: string; sha256: string; attestation: { dsseEnvelope?: unknown } }[];
+      };
+      expect(manifest.targets).toHaveLength(1);
+      expect(manifest.targets[0]).toMatchObject({ name: 'gateway-1.0.0.img', sha256 });
+      expect(manifest.targets[0]?.attestation.dsseEnvelope).toBeDefined();
+    });
+
+    it('refuses to stage the same name twice with DUPLICATE_TARGET', async () => {
+      const r = await cli([
+        'targets',
+        'add',
+        'gateway-1.0.0.img',
+        '--hardware-id',
+        'acme-gw-rev3',
+        '--version',
+        '1.0.0',
+        '--release-counter',
+        '1',
+        '--build-key',
+        'build.key',
+        '--token-file',
+        'token',
+        '--json',
+      ]);
+      expect(r.code).toBe(1);
+      expect(parseJson<{ error: { code: string } }>(r).error.code).toBe('DUPLICATE_TARGET');
+    });
+
+    it('publishes the manifest: logged on chain in the transaction it reports', async () => {
+      const r = await cli(['publish', 'release.json', '--token-file', 'token', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const body = parseJson<{ release: ReleaseJson; replayed: boolean }>(r);
+      release = body.release;
+      expect(body.replayed).toBe(false);
+      expect(release.status).toBe('confirmed');
+      expect(release.targets).toEqual(['gateway-1.0.0.img']);
+      const receipt = await chain.provider.getTransactionReceipt(release.chain!.txHash);
+      expect(receipt?.status).toBe(1);
+      expect(receipt?.blockNumber).toBe(release.chain!.blockNumber);
+      expect(receipt?.blockHash).toBe(release.chain!.blockHash);
+    });
+
+    it('replays instead of publishing twice when the same manifest is published again', async () => {
+      const r = await cli(['publish', 'release.json', '--token-file', 'token', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const body = parseJson<{ release: ReleaseJson; replayed: boolean }>(r);
+      expect(body.replayed).toBe(true);
+      expect(body.release.id).toBe(release.id);
+    });
+
+    it('shows the release with its chain transaction and the roles in status --json', async () => {
+      const [r, human] = await Promise.all([
+        cli(['status', '--token-file', 'token', '--json']),
+        cli(['status', '--token-file', 'token']),
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const st = parseJson<{
+        releases: ReleaseJson[];
+        roles: { role: string; version: number; threshold: number; signing: string }[];
+      }>(r);
+      expect(st.releases.find((x) => x.id === release.id)).toMatchObject({
+        status: 'confirmed',
+        targetsVersion: release.targetsVersion,
+        chain: { txHash: release.chain!.txHash, blockNumber: release.chain!.blockNumber },
+      });
+      expect(st.roles.map((x) => x.role)).toEqual(['root', 'targets', 'snapshot', 'timestamp']);
+      expect(st.roles[0]).toMatchObject({
+        role: 'root',
+        version: 1,
+        threshold: 2,
+        signing: 'offline',
+      });
+      expect(human.code).toBe(0);
+      expect(human.stdout).toContain(release.chain!.txHash);
+    });
+  });
+
+  describe('audit', () => {
+    const auditArgs = () => [
+      'audit',
+      '--rpc',
+      chain.chain.rpcUrl,
+      '--contract',
+      chain.contractAddress,
+      '--from-block',
+      String(chain.deployBlock),
+      '--chain-id',
+      String(chain.chain.chainId),
+      '--root',
+      rootFile,
+      '--vehicle-ca',
+      'vehicle-ca.pem',
+      '--firmware-key',
+      'build.key.pub',
+      '--json',
+    ];
+
+    it('exits 0 with no finding on a clean history', async () => {
+      const r = await cli(auditArgs());
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const report = parseJson<{ ok: boolean; findings: unknown[]; stats: Record<string, number> }>(
+        r,
+      );
+      expect(report.ok).toBe(true);
+      expect(report.findings).toEqual([]);
+      // targets v1 (bootstrap) and v2 (the release), each logged and verified against root v1.
+      expect(report.stats).toMatchObject({
+        releasesLogged: 2,
+        targetsVersionsServed: 2,
+        targetsVerified: 2,
+      });
+    });
+
+    it('revoke re-signs targets without the release, then rotate-root moves to root v2', async () => {
+      const revoked = await cli([
+        'revoke',
+        'gateway-1.0.0.img',
+        '--reason',
+        'brake regression',
+        '--token-file',
+        'token',
+        '--json',
+      ]);
+      expect(revoked.code, revoked.stderr).toBe(0);
+      const rel = parseJson<{ release: ReleaseJson & { revocation: { chain: unknown } } }>(
+        revoked,
+      ).release;
+      expect(rel.status).toBe('revoked');
+      expect(rel.revocation.chain).not.toBeNull();
+
+      // New root key set: root-1 stays, a new holder replaces root-2; old 2-of-2 and new 2-of-2 must sign.
+      const newHolder = await cli([
+        'keys',
+        'generate',
+        '--type',
+        'ed25519',
+        '--out',
+        'root-3.key',
+        '--json',
+      ]);
+      expect(newHolder.code).toBe(0);
+      await writeFile(join(dir, 'root-1.key.pub'), await publicPem(rootKeyFiles[0]!));
+      const prepared = await cli([
+        'rotate-root',
+        'prepare',
+        '--root-key',
+        'root-1.key.pub',
+        '--root-key',
+        'root-3.key.pub',
+        '--threshold',
+        '2',
+        '--expires',
+        '200d',
+        '--out',
+        'rotation.json',
+        '--json',
+      ]);
+      expect(prepared.code, prepared.stderr).toBe(0);
+      const early = await cli([
+        'rotate-root',
+        'upload',
+        'rotation.json',
+        '--token-file',
+        'token',
+        '--json',
+      ]);
+      expect(early.code).toBe(1);
+      expect(parseJson<{ error: { code: string } }>(early).error.code).toBe('THRESHOLD_NOT_MET');
+      for (const key of [rootKeyFiles[0]!, rootKeyFiles[1]!, 'root-3.key']) {
+        const signed = await cli([
+          'sign',
+          '--role',
+          'root',
+          'rotation.json',
+          '--key',
+          key,
+          '--json',
+        ]);
+        expect(signed.code, signed.stderr).toBe(0);
+      }
+      const uploaded = await cli([
+        'rotate-root',
+        'upload',
+        'rotation.json',
+        '--token-file',
+        'token',
+        '--json',
+      ]);
+      expect(uploaded.code, uploaded.stderr).toBe(0);
+      expect(parseJson<{ version: number }>(uploaded).version).toBe(2);
+      const served = await fetch(`${server.url}/metadata/2.root.json`);
+      expect(served.status).toBe(200);
+      const root2 = (await served.json()) as { signatures: { keyid: string }[] };
+      expect(root2.signatures).toHaveLength(3);
+    });
+
+    it('exits 1 with RELEASE_NOT_SERVED when the chain logs a release the server never served', async () => {
+      // A publisher key used behind the server's back: an entry no vehicle could ever be served.
+      await chain.writer().logRelease({
+        metadataVersion: 1000,
+        metadataHash: `0x${createHash('sha256').update('rogue targets').digest('hex')}`,
+        firmware: [],
+      });
+      const r = await cli(auditArgs());
+      expect(r.code).toBe(1);
+      const report = parseJson<{ ok: boolean; findings: { code: string; subject?: string }[] }>(r);
+      expect(report.ok).toBe(false);
+      expect(report.findings).toContainEqual(
+        expect.objectContaining({ code: 'RELEASE_NOT_SERVED', subject: 'targets:1000' }),
+      );
+    });
+  });
+});
+
+async function makeSigner(dir: string, name: string): Promise<Signer> {
+  const path = join(dir, `${name}.key`);
+  await writeEncryptedKeyFile(path, generateKeyPair('ed25519').privateKey, PASSPHRASE);
+  return createFileSigner(path, PASSPHRASE);
+}
+
+async function publicPem(keyFile: string): Promise<string> {
+  return (await createFileSigner(keyFile, PASSPHRASE)).publicKeyPem();
+}
