@@ -79,7 +79,7 @@ function startChild(config: CrashChildConfig): { child: ChildProcess; ready: Pro
     process.execPath,
     [
       '--import',
-      join(here, 'helpers/ts-register.ts'),
+      join(here, '../bin/ts-register.mjs'),
       join(here, 'helpers/crash-child.ts'),
       JSON.stringify(config),
     ],

@@ -3,6 +3,12 @@ import { join } from 'node:path';
 import { request, type Dispatcher } from 'undici';
 import { syncDir, writeJsonDurable } from '../util/durable.js';
 
+/**
+ * Answers that refuse the report itself. Anything else (404 from an older server, 401/403, 429,
+ * 5xx, no answer) leaves it queued for the next attempt.
+ */
+const REJECTED = new Set([400, 409, 413, 415, 422]);
+
 export interface OutboxEntry {
   id: string;
   bundle: unknown;
@@ -128,7 +134,7 @@ export class ReportOutbox {
           await writeJsonDurable(join(this.dir, 'receipts', `${entry.id}.json`), answer);
           await this.#move(entry.id, 'sent');
           result.sent.push(entry.id);
-        } else if (res.statusCode >= 400 && res.statusCode < 500 && res.statusCode !== 429) {
+        } else if (REJECTED.has(res.statusCode)) {
           await writeJsonDurable(join(this.dir, 'receipts', `${entry.id}.rejected.json`), {
             status: res.statusCode,
             body: text,

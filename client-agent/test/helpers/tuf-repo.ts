@@ -129,7 +129,7 @@ export class TestRepository {
       unrecognizedFields: { custom: custom as never },
     });
     this.targets[name] = file;
-    this.files.set(`/targets/${sha256}.${name}`, Buffer.from(bytes));
+    this.files.set(this.targetPath(name), Buffer.from(bytes));
     return file;
   }
 
@@ -188,7 +188,9 @@ export class TestRepository {
   targetPath(name: string): string {
     const t = this.targets[name];
     if (!t) throw new Error(`no target ${name}`);
-    return `/targets/${t.hashes['sha256']}.${name}`;
+    // consistent snapshots: the hash prefixes the basename, as tuf-js requests it
+    const slash = name.lastIndexOf('/');
+    return `/targets/${name.slice(0, slash + 1)}${t.hashes['sha256']}.${name.slice(slash + 1)}`;
   }
 
   async start(): Promise<string> {

@@ -1,9 +1,7 @@
+// Lets plain `node` (which strips TypeScript types itself) run the agent's sources: maps the
+// `.js` specifiers of relative imports to the `.ts` files beside them.
 import { registerHooks } from 'node:module';
 
-/**
- * In-thread resolve hook for child processes started with plain `node` (Node 24 strips types
- * itself): maps the `.js` specifiers of our TypeScript sources to their `.ts` files.
- */
 registerHooks({
   resolve(specifier, context, next) {
     try {

@@ -1,0 +1,175 @@
+/**
+ * tufchain-agent: the vehicle agent's command line and daemon. The only module that reads
+ * process.env and process.argv.
+ *
+ *   tufchain-agent run-once   [--config FILE] [--json]   one verified update cycle
+ *   tufchain-agent daemon     [--config FILE] [--json]   poll at the configured interval, with jitter
+ *   tufchain-agent status     [--config FILE] [--json]   slots, journal, report queue
+ *   tufchain-agent send-reports [--config FILE] [--json] flush queued install reports
+ *   tufchain-agent provision  [--config FILE] --image FILE --name NAME --version V --release-counter N
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { runUpdate, sendQueuedReports, type UpdateResult } from './agent.js';
+import { runPollLoop } from './cli/daemon.js';
+import { createProgressBar } from './cli/progress.js';
+import { ENV, loadSettings, nextPollDelayMs } from './cli/settings.js';
+import { buildUpdateOptions, readStatus } from './cli/wire.js';
+import { AgentError } from './error.js';
+import { FileSlotStore } from './slots/ab-slots.js';
+
+const USAGE = `usage: tufchain-agent <run-once|daemon|status|send-reports|provision> [--config FILE] [--json]
+  settings file: --config, or $${ENV.config}; overrides: $${ENV.serverUrl}, $${ENV.rpcUrls},
+  $${ENV.hardwareId}, $${ENV.pollInterval}; vehicle key passphrase: $${ENV.vehiclePassphrase}
+  or a file named by $${ENV.vehiclePassphraseFile}`;
+
+function summarize(result: UpdateResult): string {
+  const t = result.target ? `${result.target.name} (${result.target.version})` : '';
+  const chain = result.release
+    ? ` logged at block ${result.release.blockNumber} tx ${result.release.txHash}`
+    : '';
+  return `${result.status} ${t}; active slot ${result.activeSlot}${chain}`;
+}
+
+function errorJson(err: unknown): { error: { code: string; message: string } } {
+  if (err instanceof AgentError) return { error: { code: err.code, message: err.message } };
+  const code = (err as { code?: unknown } | null)?.code;
+  return {
+    error: {
+      code: typeof code === 'string' ? code : 'INTERNAL',
+      message: err instanceof Error ? err.message : String(err),
+    },
+  };
+}
+
+async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      image: { type: 'string' },
+      name: { type: 'string' },
+      version: { type: 'string' },
+      'release-counter': { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  const command = positionals[0];
+  const out = (text: string, json: unknown): void => {
+    process.stdout.write(values.json ? `${JSON.stringify(json)}\n` : `${text}\n`);
+  };
+  if (values.help || !command) {
+    process.stdout.write(`${USAGE}\n`);
+    return command ? 0 : 2;
+  }
+  const configPath = values.config ?? env[ENV.config];
+  if (!configPath)
+    throw new AgentError('CONFIG_INVALID', `no settings file (--config or $${ENV.config})`);
+  const settings = await loadSettings(configPath, env);
+
+  switch (command) {
+    case 'status': {
+      const status = await readStatus(settings);
+      const active = status.slots.slots[status.slots.active];
+      out(
+        `active slot ${status.slots.active}: ${active?.name ?? '?'} ${active?.version ?? ''}; ` +
+          `journal ${status.journal}; reports queued ${status.reports.queued}`,
+        status,
+      );
+      return 0;
+    }
+    case 'provision': {
+      const { image, name, version } = values;
+      const counter = Number(values['release-counter']);
+      if (!image || !name || !version || !Number.isSafeInteger(counter) || counter < 0) {
+        throw new AgentError(
+          'CONFIG_INVALID',
+          'provision needs --image --name --version --release-counter',
+        );
+      }
+      await FileSlotStore.provision(settings.slotsDir, {
+        image: await readFile(image),
+        name,
+        version,
+        releaseCounter: counter,
+      });
+      out(`provisioned ${settings.slotsDir} with ${name} ${version}`, {
+        provisioned: settings.slotsDir,
+      });
+      return 0;
+    }
+    case 'send-reports': {
+      const flushed = await sendQueuedReports({
+        serverUrl: settings.serverUrl,
+        stateDir: settings.stateDir,
+      });
+      out(`sent ${flushed.sent.length}, pending ${flushed.pending.length}`, flushed);
+      return 0;
+    }
+    case 'run-once':
+    case 'daemon': {
+      const passphraseFile = env[ENV.vehiclePassphraseFile];
+      const passphrase =
+        env[ENV.vehiclePassphrase] ??
+        (passphraseFile ? (await readFile(passphraseFile, 'utf8')).trimEnd() : undefined);
+      const opts = await buildUpdateOptions(settings, passphrase);
+      if (!values.json && process.stderr.isTTY) {
+        opts.onProgress = createProgressBar((s) => process.stderr.write(s));
+      }
+      try {
+        if (command === 'run-once') {
+          const result = await runUpdate(opts);
+          out(summarize(result), {
+            ...result,
+            report: result.report && { id: result.report.id, sent: result.report.sent },
+          });
+          return 0;
+        }
+        const controller = new AbortController();
+        for (const sig of ['SIGTERM', 'SIGINT'] as const)
+          process.once(sig, () => controller.abort());
+        await runPollLoop({
+          cycle: () => runUpdate(opts),
+          nextDelayMs: () => nextPollDelayMs(settings.pollIntervalSeconds, settings.pollJitter),
+          onResult: (r) =>
+            out(`${new Date().toISOString()} ${summarize(r)}`, {
+              at: new Date().toISOString(),
+              status: r.status,
+              target: r.target,
+              activeSlot: r.activeSlot,
+            }),
+          onError: (err) =>
+            values.json
+              ? process.stdout.write(
+                  `${JSON.stringify({ at: new Date().toISOString(), ...errorJson(err) })}\n`,
+                )
+              : process.stderr.write(
+                  `${new Date().toISOString()} ${errorJson(err).error.code}: ${errorJson(err).error.message}\n`,
+                ),
+          signal: controller.signal,
+        });
+        return 0;
+      } finally {
+        opts.chain.destroy();
+      }
+    }
+    default:
+      process.stderr.write(`${USAGE}\n`);
+      return 2;
+  }
+}
+
+if (import.meta.main) {
+  const json = process.argv.includes('--json');
+  main(process.argv.slice(2), process.env).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      const e = errorJson(err);
+      if (json) process.stdout.write(`${JSON.stringify(e)}\n`);
+      else process.stderr.write(`tufchain-agent: ${e.error.code}: ${e.error.message}\n`);
+      process.exit(err instanceof AgentError && err.code === 'CONFIG_INVALID' ? 2 : 1);
+    },
+  );
+}

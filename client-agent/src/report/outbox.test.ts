@@ -1,0 +1,84 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ReportOutbox } from './outbox.js';
+
+let answer: (req: IncomingMessage, res: ServerResponse, body: string) => void;
+const received: string[] = [];
+const server = createServer((req, res) => {
+  let body = '';
+  req.on('data', (c: Buffer) => (body += c.toString()));
+  req.on('end', () => {
+    received.push(body);
+    answer(req, res, body);
+  });
+});
+let url = '';
+let dir: string;
+
+beforeAll(async () => {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+beforeEach(async () => {
+  received.length = 0;
+  if (dir) await rm(dir, { recursive: true, force: true });
+  dir = await mkdtemp(join(tmpdir(), 'outbox-'));
+});
+
+describe('ReportOutbox', () => {
+  describe('when the server accepts reports', () => {
+    it('sends them in counter order and keeps the server answer as a receipt', async () => {
+      answer = (_req, res, body) =>
+        res.writeHead(202).end(JSON.stringify({ promise: body.length }));
+      const outbox = new ReportOutbox(dir);
+      await outbox.enqueue(2, 'bbbb', { n: 2 });
+      await outbox.enqueue(1, 'aaaa', { n: 1 });
+      const result = await outbox.flush(url);
+      expect(result.sent).toEqual(['000000000001-aaaa', '000000000002-bbbb']);
+      expect(received.map((b) => JSON.parse(b) as unknown)).toEqual([{ n: 1 }, { n: 2 }]);
+      expect(await outbox.receipt('000000000001-aaaa')).toEqual({ promise: 7 });
+      expect(await outbox.list()).toEqual([]);
+      expect(await outbox.findByKey('bbbb')).toBe('000000000002-bbbb');
+    });
+  });
+
+  describe('when the server is unreachable or answers 404 or 503', () => {
+    it('keeps every report queued', async () => {
+      const outbox = new ReportOutbox(dir);
+      await outbox.enqueue(1, 'aaaa', { n: 1 });
+      expect((await outbox.flush('http://127.0.0.1:1')).pending).toEqual(['000000000001-aaaa']);
+      for (const status of [404, 503]) {
+        answer = (_req, res) => res.writeHead(status).end();
+        expect((await outbox.flush(url)).pending).toEqual(['000000000001-aaaa']);
+      }
+      expect(await outbox.list()).toHaveLength(1);
+    });
+  });
+
+  describe('when the server refuses a report as invalid', () => {
+    it('moves it to rejected/ (never deletes it) and goes on with the next one', async () => {
+      let first = true;
+      answer = (_req, res) => {
+        res.writeHead(first ? 400 : 202).end('{}');
+        first = false;
+      };
+      const outbox = new ReportOutbox(dir);
+      await outbox.enqueue(1, 'aaaa', { n: 1 });
+      await outbox.enqueue(2, 'bbbb', { n: 2 });
+      const result = await outbox.flush(url);
+      expect(result).toMatchObject({
+        rejected: ['000000000001-aaaa'],
+        sent: ['000000000002-bbbb'],
+      });
+      expect(await outbox.get('000000000001-aaaa')).toEqual({ n: 1 });
+    });
+  });
+});
