@@ -48,7 +48,8 @@ function tufchain(
       },
       (error, stdout, stderr) => {
         if (error && typeof error.code !== 'number') {
-          reject(error);
+          // Spawn failure or timeout, not an exit code.
+          reject(new Error(`tufchain ${args.join(' ')}: ${error.message}`, { cause: error }));
           return;
         }
         resolve({ code: typeof error?.code === 'number' ? error.code : 0, stdout, stderr });
@@ -171,7 +172,7 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
         ['status'],
         ['audit'],
       ];
-      const results = await Promise.all(commands.map((c) => cli([...c, '--help'])));
+      const results = await inBatches(commands, 4, (c) => cli([...c, '--help']));
       for (const [i, r] of results.entries()) {
         expect({ command: commands[i], code: r.code }).toEqual({ command: commands[i], code: 0 });
         expect(r.stdout).toContain(`Usage: tufchain ${commands[i]!.join(' ')}`.trimEnd());
@@ -558,6 +559,19 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
     });
   });
 });
+
+/** Runs `fn` over `items`, `size` at a time (the test machine has few cores). */
+async function inBatches<T, R>(
+  items: T[],
+  size: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += size) {
+    out.push(...(await Promise.all(items.slice(i, i + size).map(fn))));
+  }
+  return out;
+}
 
 async function makeSigner(dir: string, name: string): Promise<Signer> {
   const path = join(dir, `${name}.key`);
