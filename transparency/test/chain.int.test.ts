@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import type { ContractTransactionResponse } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findFreePort, hardwareIdHash } from '@tufchain/contracts';
@@ -297,6 +298,24 @@ describe('ChainReader quorum over 3 RPC endpoints', () => {
     expect(await codeOf(r2.trustedTime())).toBe('RPC_UNAVAILABLE');
     expect(await codeOf(r2.releases())).toBe('RPC_UNAVAILABLE');
     r2.destroy();
+  });
+
+  it('throws RPC_UNAVAILABLE when endpoints accept connections but never answer', async () => {
+    const { createServer } = await import('node:http');
+    const hanging = createServer(() => undefined);
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    const { port } = hanging.address() as AddressInfo;
+    const r = new ChainReader({
+      rpcUrls: [honest.url, `http://127.0.0.1:${port}`],
+      quorum: 2,
+      confirmations: 1,
+      contractAddress: t.address,
+      timeoutMs: 300,
+    });
+    expect(await codeOf(r.findRelease(logged.metadataHash))).toBe('RPC_UNAVAILABLE');
+    r.destroy();
+    hanging.closeAllConnections();
+    await new Promise<void>((resolve) => hanging.close(() => resolve()));
   });
 
   it('throws RPC_UNAVAILABLE from the writer when its RPC is down', async () => {
