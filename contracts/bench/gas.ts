@@ -40,20 +40,26 @@ async function main(): Promise<void> {
     pollingInterval: 20,
   });
   try {
-    const [a0, a1, a2] = chain.accounts;
-    if (!a0 || !a1 || !a2) throw new Error('dev accounts missing');
+    const [a0, a1, a2, a3] = chain.accounts;
+    if (!a0 || !a1 || !a2 || !a3) throw new Error('dev accounts missing');
     const deployer = new Wallet(a0.privateKey, provider);
     const publisher = new Wallet(a1.privateKey, provider);
     const operator = new Wallet(a2.privateKey, provider);
-    const deploy = async (): Promise<{ asPublisher: Contract; asOperator: Contract }> => {
+    const secondOperator = new Wallet(a3.privateKey, provider);
+    const deploy = async (): Promise<{
+      asPublisher: Contract;
+      asOperator: Contract;
+      asSecondOperator: Contract;
+    }> => {
       const d = await deployTufchainLog(deployer, {
         admin: deployer.address,
         publishers: [publisher.address],
-        logOperators: [operator.address],
+        logOperators: [operator.address, secondOperator.address],
       });
       return {
         asPublisher: connectTufchainLog(d.address, publisher),
         asOperator: connectTufchainLog(d.address, operator),
+        asSecondOperator: connectTufchainLog(d.address, secondOperator),
       };
     };
 
@@ -84,17 +90,21 @@ async function main(): Promise<void> {
     const started = Date.now();
     const tree = new ReferenceTree(syntheticLeafHashes(TREE_SIZE));
     const buildMs = Date.now() - started;
-    const anchorCase = async (from: number, to: number) => {
-      const { asOperator } = await deploy();
+    // The anchoring service is one operator: the checkpoint slot caches it, sparing the role
+    // lookup. `switchOperator` measures an anchor by another operator than the last one.
+    const anchorCase = async (from: number, to: number, switchOperator = false) => {
+      const { asOperator, asSecondOperator } = await deploy();
       const first = await gasOf(asOperator.getFunction('anchor')(from, toHex(tree.root(from)), []));
       const proof = tree.consistencyProof(from, to).map(toHex);
-      const gas = await gasOf(asOperator.getFunction('anchor')(to, toHex(tree.root(to)), proof));
+      const second = switchOperator ? asSecondOperator : asOperator;
+      const gas = await gasOf(second.getFunction('anchor')(to, toHex(tree.root(to)), proof));
       return { from, to, proofLength: proof.length, gas, firstAnchorGas: first };
     };
     const to2p20 = [];
     for (const from of [TREE_SIZE - 1, TREE_SIZE - BATCH, TREE_SIZE - 12_345, 2 ** 19 + 1, 3]) {
       to2p20.push(await anchorCase(from, TREE_SIZE));
     }
+    const operatorSwitch = await anchorCase(TREE_SIZE - 1, TREE_SIZE, true);
     const batches = [];
     for (const from of [TREE_SIZE - BATCH, 1_000_000, 524_287, 123_457]) {
       batches.push(await anchorCase(from, from + BATCH));
@@ -112,6 +122,7 @@ async function main(): Promise<void> {
         recall: recallGas,
         setMinimumVersion: floorGas,
         firstAnchorNoProof: to2p20[0]?.firstAnchorGas,
+        anchorTo2p20ByAnotherOperator: operatorSwitch,
         anchorTo2p20: to2p20,
         anchorBatch1000: batches,
         referenceTreeBuildMs: buildMs,
@@ -151,6 +162,7 @@ async function main(): Promise<void> {
       `| recall | ${recallGas.toString()} | | |`,
       `| setMinimumVersion (new hardware ID) | ${floorGas.toString()} | | |`,
       `| first anchor (no proof, new root slot) | ${String(to2p20[0]?.firstAnchorGas)} | | |`,
+      `| anchor ${operatorSwitch.from.toString()} -> ${operatorSwitch.to.toString()} by another operator than the last (role lookup) | ${operatorSwitch.gas.toString()} | | |`,
       ...to2p20.map(
         (c) =>
           `| anchor ${c.from.toString()} -> ${c.to.toString()} (${c.proofLength.toString()} hashes) | ${c.gas.toString()} | | |`,

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -25,8 +26,11 @@ export interface StartAnvilOptions {
   port?: number;
   /** Interval mining; default: a block per transaction. */
   blockTimeSeconds?: number;
-  /** Load the chain from this file if it exists, and dump to it on stop (persisted dev state). */
+  /** Load the chain from this file if it exists, and dump to it on stop (persisted dev state);
+   *  its directory is created if missing. */
   stateFile?: string;
+  /** With stateFile: also dump every N seconds, so a hard kill loses little (default 10). */
+  stateIntervalSeconds?: number;
   chainId?: number;
   /** Pinned so gas numbers are reproducible; matches the artifacts' evmVersion. */
   hardfork?: string;
@@ -132,7 +136,11 @@ async function spawnAnvil(
   ];
   if (opts.blockTimeSeconds !== undefined) args.push('--block-time', String(opts.blockTimeSeconds));
   if (opts.chainId !== undefined) args.push('--chain-id', String(opts.chainId));
-  if (opts.stateFile !== undefined) args.push('--state', opts.stateFile);
+  if (opts.stateFile !== undefined) {
+    await mkdir(dirname(opts.stateFile), { recursive: true });
+    args.push('--state', opts.stateFile);
+    args.push('--state-interval', String(opts.stateIntervalSeconds ?? 10));
+  }
   if (opts.extraArgs) args.push(...opts.extraArgs);
 
   const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -142,8 +150,9 @@ async function spawnAnvil(
     if (stderr.length < STDERR_LIMIT) stderr += chunk;
   });
   const exited = waitForExit(child);
+  // The parent cannot wait in an 'exit' handler; SIGTERM still lets anvil dump --state and exit.
   const killOnExit = (): void => {
-    child.kill('SIGKILL');
+    child.kill('SIGTERM');
   };
   process.on('exit', killOnExit);
 

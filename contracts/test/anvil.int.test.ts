@@ -1,10 +1,15 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContractsError, resolveAnvilBinary, startAnvil } from '../src/index.js';
 import { requestChainId } from '../src/rpc.js';
+
+const execFileAsync = promisify(execFile);
 
 function isAlive(pid: number): boolean {
   try {
@@ -64,6 +69,30 @@ describe('startAnvil', () => {
     });
   });
 
+  describe('when the parent process ends without stop()', () => {
+    const script = fileURLToPath(new URL('./fixtures/exit-without-stop.ts', import.meta.url));
+    const runChild = async (args: string[]): Promise<number> => {
+      const { stdout } = await execFileAsync(
+        process.execPath,
+        ['--import', 'tsx', script, ...args],
+        {
+          cwd: fileURLToPath(new URL('..', import.meta.url)),
+        },
+      ).catch((err: { stdout?: string }) => ({ stdout: err.stdout ?? '' }));
+      return Number.parseInt(stdout.trim(), 10);
+    };
+
+    it('leaves no anvil behind after process.exit() or an uncaught exception', async () => {
+      const pids = await Promise.all([runChild([]), runChild(['--throw'])]);
+      for (const pid of pids) expect(pid).toBeGreaterThan(0);
+      const deadline = Date.now() + 5_000;
+      while (pids.some(isAlive) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(pids.filter(isAlive)).toEqual([]);
+    });
+  });
+
   describe('when a fixed port is already taken', () => {
     let blocker: Server;
     let port: number;
@@ -93,7 +122,7 @@ describe('startAnvil', () => {
 
   describe('when given a state file', () => {
     it('dumps the chain on stop and loads it on the next start', async () => {
-      const stateFile = join(dir, 'state.json');
+      const stateFile = join(dir, 'data', 'chain', 'state.json'); // directories created on start
       const first = await startAnvil({ stateFile });
       await rpc(first.rpcUrl, 'anvil_mine', ['0x5']);
       const mined = BigInt((await rpc(first.rpcUrl, 'eth_blockNumber')) as string);

@@ -1,4 +1,5 @@
 import { AbiCoder, type Log } from 'ethers';
+import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { hardwareIdHash, tufchainLogInterface, type EvmChain } from '../src/index.js';
 import { randomHash, sha256Hex } from './helpers/bytes.js';
@@ -145,6 +146,42 @@ describe('TufchainLog release log', () => {
     });
   });
 
+  describe('over random version sequences (property)', () => {
+    it('accepts exactly the versions above the highest logged so far', async () => {
+      const c = log.as(actors.publisher);
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), { minLength: 1, maxLength: 8 }),
+          async (versions) => {
+            const snapshot = (await actors.provider.send('evm_snapshot', [])) as string;
+            try {
+              let highest = 0n;
+              for (const v of versions) {
+                const hash = randomHash();
+                if (v > highest) {
+                  await (
+                    (await c.getFunction('logRelease')(v, hash, [])) as {
+                      wait(): Promise<unknown>;
+                    }
+                  ).wait();
+                  highest = v;
+                } else {
+                  const err = await revertOf(c.getFunction('logRelease').staticCall(v, hash, []));
+                  expect(err).toEqual({ name: 'VersionNotIncreasing', args: [highest, v] });
+                }
+              }
+              const [latest] = (await c.getFunction('latestRelease')()) as bigint[];
+              expect(latest).toBe(highest);
+            } finally {
+              await actors.provider.send('evm_revert', [snapshot]);
+            }
+          },
+        ),
+        { numRuns: 15 },
+      );
+    });
+  });
+
   describe('when the caller is not an authorized publisher', () => {
     it('refuses the entry with NotPublisher and logs nothing', async () => {
       const err = await revertOf(
@@ -183,6 +220,21 @@ describe('TufchainLog release log', () => {
         log.as(actors.publisher).getFunction('logRelease')(1, `0x${'00'.repeat(32)}`, []),
       );
       expect(err.name).toBe('ZeroMetadataHash');
+    });
+
+    it('refuses a firmware array that runs past the end of the calldata', async () => {
+      const valid = tufchainLogInterface().encodeFunctionData('logRelease', [
+        1,
+        randomHash(),
+        [firmwareFor('x', 'ecu-a', 1), firmwareFor('y', 'ecu-b', 1)],
+      ]);
+      const truncated = valid.slice(0, -64); // drops the last word of the second entry
+      await expect(
+        actors.publisher
+          .sendTransaction({ to: log.address, data: truncated, gasLimit: 200_000 })
+          .then((tx) => tx.wait()),
+      ).rejects.toMatchObject({ code: 'CALL_EXCEPTION' });
+      expect(await replayReleases()).toEqual([]);
     });
 
     it('refuses a firmware version with dirty high bits instead of logging it', async () => {
