@@ -3,6 +3,7 @@ import { verifyStatementBundle } from '@tufchain/keys';
 import { parseInstallPredicate } from '@tufchain/transparency';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Fixture, HARDWARE_ID, MemoryReleaseLog } from '../test/helpers/fixture.js';
+import { serveBytes } from '../test/helpers/tuf-repo.js';
 import { runUpdate } from './agent.js';
 
 describe('runUpdate (with an in-memory chain log)', () => {
@@ -86,6 +87,69 @@ describe('runUpdate (with an in-memory chain log)', () => {
       }
       await expect(runUpdate(opts)).rejects.toMatchObject({ code: 'IMAGE_BLOCKED' });
       expect((await f.slots.readState()).active).toBe('a');
+    });
+  });
+
+  describe('when the connection drops in the middle of the image', () => {
+    it('resumes with an HTTP Range request and installs', async () => {
+      const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2, size: 300_000 });
+      chain.log(rel.entry);
+      const path = f.repo.targetPath(rel.name);
+      const ranges: (string | undefined)[] = [];
+      f.repo.overrides.set(path, (req, res) => {
+        ranges.push(req.headers.range);
+        if (ranges.length === 1) {
+          res.writeHead(200, { 'content-length': rel.image.length });
+          res.write(rel.image.subarray(0, 120_000), () => res.destroy());
+          return;
+        }
+        serveBytes(req, res, rel.image);
+      });
+      const result = await runUpdate(f.options(chain));
+      expect(result).toMatchObject({ status: 'UPDATED', resumes: 1 });
+      expect(ranges[1]).toMatch(/^bytes=[1-9]\d*-$/);
+      expect(await f.activeSlotBytes()).toEqual(rel.image);
+    });
+  });
+
+  describe('when the network goes away for longer than the resume budget', () => {
+    it('throws DOWNLOAD_FAILED, keeps slot A, and the next cycle resumes the partial slot', async () => {
+      const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2, size: 300_000 });
+      chain.log(rel.entry);
+      const path = f.repo.targetPath(rel.name);
+      const ranges: (string | undefined)[] = [];
+      let online = false;
+      f.repo.overrides.set(path, (req, res) => {
+        ranges.push(req.headers.range);
+        if (online) return serveBytes(req, res, rel.image);
+        const start = Number(/\d+/.exec(req.headers.range ?? '')?.[0] ?? 0);
+        res.writeHead(200, { 'content-length': rel.image.length - start });
+        res.write(rel.image.subarray(start, start + 50_000), () => res.destroy());
+      });
+      await expect(runUpdate(f.options(chain))).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED' });
+      expect((await f.slots.readState()).active).toBe('a');
+      online = true;
+      const before = ranges.length;
+      const result = await runUpdate(f.options(chain));
+      expect(result).toMatchObject({ status: 'UPDATED', activeSlot: 'b' });
+      expect(Number(/\d+/.exec(ranges[before] ?? '')?.[0])).toBeGreaterThan(0);
+      expect(await f.activeSlotBytes()).toEqual(rel.image);
+    });
+  });
+
+  describe('when an image is blocked after repeated failures', () => {
+    it('installs the next release that replaces it', async () => {
+      const bad = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+      chain.log(bad.entry);
+      const opts = f.options(chain, {
+        healthCheck: (_slot, image) => Promise.resolve(image.sha256 !== bad.sha256),
+        config: { maxInstallFailures: 1 },
+      });
+      await runUpdate(opts);
+      await expect(runUpdate(opts)).rejects.toMatchObject({ code: 'IMAGE_BLOCKED' });
+      const fixed = await f.addRelease({ version: '2.0.1', releaseCounter: 3 });
+      chain.log(fixed.entry);
+      expect(await runUpdate(opts)).toMatchObject({ status: 'UPDATED', activeSlot: 'b' });
     });
   });
 

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, stat, mkdtemp } from 'node:fs/promises';
+import { mkdir, readFile, rm, mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   Metadata,
@@ -49,6 +49,18 @@ export interface TrustedMetadata {
   targetsBytes: Uint8Array;
 }
 
+const ROOT_BACKUP = '.root.trusted.json';
+
+function parseRoot(bytes: Uint8Array | undefined): boolean {
+  if (!bytes) return false;
+  try {
+    Metadata.fromJSON(MetadataKind.Root, JSON.parse(Buffer.from(bytes).toString('utf8')) as never);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function joinUrl(base: string, path: string): string {
   return `${base.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
 }
@@ -90,29 +102,39 @@ export class TufRepository {
     this.targetBaseUrl = joinUrl(opts.repositoryUrl, 'targets');
   }
 
-  /** Installs the initial trusted root if the metadata directory has none yet. */
+  /**
+   * Makes sure `root.json` holds a parseable trusted root. tuf-js persists metadata with a plain
+   * write, so a power cut can truncate it; the agent keeps a durable copy of the last trusted root
+   * (`.root.trusted.json`, temp + fsync + rename) and falls back to it, then to the provisioned
+   * root. Rotations after that copy are simply walked again by tuf-js.
+   */
   async initialize(): Promise<void> {
     await mkdir(this.metadataDir, { recursive: true });
     const rootPath = join(this.metadataDir, 'root.json');
-    const exists = await stat(rootPath).then(
-      () => true,
-      () => false,
+    if (parseRoot(await readFile(rootPath).catch(() => undefined))) return;
+    const backup = await readFile(join(this.metadataDir, ROOT_BACKUP)).catch(() => undefined);
+    const candidates = [backup, this.#opts.trustedRootJson];
+    for (const bytes of candidates) {
+      if (bytes && parseRoot(bytes)) {
+        await writeFileDurable(rootPath, bytes);
+        return;
+      }
+    }
+    throw new AgentError(
+      'TRUSTED_ROOT_INVALID',
+      this.#opts.trustedRootJson
+        ? 'the provisioned trusted root is not TUF root metadata'
+        : `no trusted root in ${this.metadataDir}`,
     );
-    if (exists) return;
-    if (!this.#opts.trustedRootJson) {
-      throw new AgentError('TRUSTED_ROOT_INVALID', `no trusted root in ${this.metadataDir}`);
-    }
-    try {
-      Metadata.fromJSON(
-        MetadataKind.Root,
-        JSON.parse(Buffer.from(this.#opts.trustedRootJson).toString('utf8')) as never,
-      );
-    } catch (err) {
-      throw new AgentError('TRUSTED_ROOT_INVALID', 'trusted root is not TUF root metadata', {
-        cause: err,
-      });
-    }
-    await writeFileDurable(rootPath, this.#opts.trustedRootJson);
+  }
+
+  /** Keeps a durable copy of the root tuf-js now trusts (see initialize). */
+  async #backupRoot(): Promise<void> {
+    const root = await readFile(join(this.metadataDir, 'root.json'));
+    if (!parseRoot(root)) return;
+    const backupPath = join(this.metadataDir, ROOT_BACKUP);
+    const backup = await readFile(backupPath).catch(() => undefined);
+    if (!backup || !backup.equals(root)) await writeFileDurable(backupPath, root);
   }
 
   /** Runs the TUF client workflow (root, timestamp, snapshot, targets) with tuf-js. */
@@ -135,11 +157,13 @@ export class TufRepository {
       });
       await this.#updater.refresh();
     } catch (err) {
+      await this.#backupRoot().catch(() => undefined);
       this.#updater = undefined;
       if (err instanceof AgentError) throw err;
       const code = tufErrorCode(err);
       throw new AgentError(code, `TUF refresh failed: ${(err as Error).message}`, { cause: err });
     }
+    await this.#backupRoot();
   }
 
   #requireUpdater(): Updater {

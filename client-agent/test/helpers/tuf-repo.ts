@@ -113,6 +113,27 @@ export class TestRepository {
     this.files.set(`/metadata/${this.root.signed.version}.root.json`, bytes);
   }
 
+  /** Publishes root version N+1 with a new root key, signed by the old and the new root keys. */
+  rotateRoot(): void {
+    const oldKey = this.keys.root;
+    const newKey = generateTufKey();
+    const signed = this.root.signed;
+    const root = new Root({
+      version: signed.version + 1,
+      specVersion: signed.specVersion,
+      expires: signed.expires,
+      consistentSnapshot: true,
+    });
+    root.addKey(newKey.key, 'root');
+    for (const role of ['targets', 'snapshot', 'timestamp'] as const) {
+      root.addKey(this.keys[role].key, role);
+    }
+    this.root = new Metadata(root);
+    signWith(this.root, [oldKey, newKey]);
+    this.keys.root = newKey;
+    this.#storeRoot();
+  }
+
   rootBytes(version = 1): Buffer {
     const b = this.rootVersions.get(version);
     if (!b) throw new Error(`no root v${version}`);
