@@ -1,0 +1,235 @@
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  createFileSigner,
+  createVehicleCa,
+  generateKeyPair,
+  writeEncryptedKeyFile,
+  type Signer,
+} from '@tufchain/keys';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createApiToken,
+  initRepository,
+  openRepository,
+  startServer,
+  type OpenedRepository,
+  type RunningServer,
+} from '../src/index.js';
+import { startTestChain, type TestChain } from './support/chain.js';
+import { createTufClient } from './support/http.js';
+
+const launcher = fileURLToPath(new URL('../bin/tufchain', import.meta.url));
+const PASSPHRASE = 'offline holders passphrase';
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function tufchain(args: string[], cwd: string, env: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      launcher,
+      args,
+      {
+        cwd,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: cwd, ...env },
+        timeout: 60_000,
+      },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code !== 'number') {
+          reject(new Error(`tufchain ${args.join(' ')}: ${error.message}`, { cause: error }));
+          return;
+        }
+        resolve({ code: typeof error?.code === 'number' ? error.code : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+const json = <T>(r: CliResult): T => {
+  try {
+    return JSON.parse(r.stdout) as T;
+  } catch {
+    throw new Error(`stdout is not JSON (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+  }
+};
+const errorCode = (r: CliResult): string => json<{ error: { code: string } }>(r).error.code;
+
+async function keyFile(dir: string, name: string): Promise<{ path: string; signer: Signer }> {
+  const path = join(dir, name);
+  await writeEncryptedKeyFile(path, generateKeyPair('ed25519').privateKey, PASSPHRASE);
+  return { path, signer: await createFileSigner(path, PASSPHRASE) };
+}
+
+describe('tufchain publish --offline-targets (k-of-n targets signing, real server and anvil)', () => {
+  let chain: TestChain;
+  let dir: string;
+  let repo: OpenedRepository;
+  let server: RunningServer;
+  let rootBytes: Uint8Array;
+  let cli: (args: string[]) => Promise<CliResult>;
+  let image: Buffer;
+
+  beforeAll(async () => {
+    chain = await startTestChain();
+    dir = await mkdtemp(join(tmpdir(), 'tufchain-cli-offline-'));
+    const root = await keyFile(dir, 'root.key');
+    const targets = [await keyFile(dir, 'targets-1.key'), await keyFile(dir, 'targets-2.key')];
+    const build = await keyFile(dir, 'build.key');
+    const online = {
+      snapshot: (await keyFile(dir, 'snapshot.key')).signer,
+      timestamp: (await keyFile(dir, 'timestamp.key')).signer,
+    };
+    repo = await openRepository({ dataDir: join(dir, 'server') });
+    const writer = chain.writer({ confirmations: 1 });
+    // Targets v1 is signed once at bootstrap; afterwards the targets keys stay with their holders.
+    ({ rootBytes } = await initRepository({
+      store: repo.store,
+      rootSigners: [root.signer],
+      threshold: 1,
+      onlineSigners: { ...online, targets: targets.map((t) => t.signer) },
+      thresholds: { targets: 2 },
+      releaseLog: writer,
+    }));
+    server = await startServer({
+      port: 0,
+      deps: {
+        store: repo.store,
+        blobs: repo.blobs,
+        signers: online,
+        releaseLog: writer,
+        firmwareKey: { publicKeyPem: build.signer.publicKeyPem(), keyId: build.signer.keyId },
+        vehicleCaPem: (await createVehicleCa({ commonName: 'offline test CA' })).certificatePem,
+        config: { resignIntervalMs: 0 },
+      },
+    });
+    const { token } = await createApiToken(repo.store, { name: 'cli', scopes: ['publish'] });
+    const env = {
+      TUFCHAIN_SERVER: server.url,
+      TUFCHAIN_TOKEN: token,
+      TUFCHAIN_KEY_PASSPHRASE: PASSPHRASE,
+    };
+    cli = (args) => tufchain(args, dir, env);
+    image = randomBytes(64 * 1024);
+    await writeFile(join(dir, 'ecu-brake-2.1.0.bin'), image);
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await repo?.close();
+    await chain?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('stages the image, then an online publish is refused with OFFLINE_TARGETS_REQUIRED', async () => {
+    const add = await cli([
+      'targets',
+      'add',
+      'ecu-brake-2.1.0.bin',
+      '--hardware-id',
+      'acme-brake-ecu',
+      '--version',
+      '2.1.0',
+      '--release-counter',
+      '7',
+      '--build-key',
+      'build.key',
+      '--json',
+    ]);
+    expect(add.code, add.stderr).toBe(0);
+    const online = await cli(['publish', 'release.json', '--json']);
+    expect(online.code).toBe(1);
+    expect(errorCode(online)).toBe('OFFLINE_TARGETS_REQUIRED');
+  });
+
+  it('prepares targets v2, collects 2 of 2 holder signatures and uploads it: logged, then served', async () => {
+    const prepared = await cli([
+      'publish',
+      'release.json',
+      '--offline-targets',
+      '--out',
+      'targets-v2.json',
+      '--json',
+    ]);
+    expect(prepared.code, prepared.stderr).toBe(0);
+    expect(
+      json<{ status: { version: number; threshold: number; signed: string[] } }>(prepared).status,
+    ).toMatchObject({ version: 2, threshold: 2, signed: [] });
+
+    const tooEarly = await cli(['publish', '--signed-targets', 'targets-v2.json', '--json']);
+    expect(tooEarly.code).toBe(1);
+    expect(errorCode(tooEarly)).toBe('THRESHOLD_NOT_MET');
+
+    const first = await cli([
+      'sign',
+      '--role',
+      'targets',
+      'targets-v2.json',
+      '--key',
+      'targets-1.key',
+      '--json',
+    ]);
+    expect(first.code, first.stderr).toBe(0);
+    const [twice, stranger] = await Promise.all([
+      cli(['sign', '--role', 'targets', 'targets-v2.json', '--key', 'targets-1.key', '--json']),
+      cli(['sign', '--role', 'targets', 'targets-v2.json', '--key', 'build.key', '--json']),
+    ]);
+    expect([errorCode(twice), errorCode(stranger)]).toEqual([
+      'ALREADY_SIGNED',
+      'NOT_A_TARGETS_KEY',
+    ]);
+    const second = await cli([
+      'sign',
+      '--role',
+      'targets',
+      'targets-v2.json',
+      '--key',
+      'targets-2.key',
+      '--json',
+    ]);
+    expect(second.code, second.stderr).toBe(0);
+    expect(json<{ status: { complete: boolean } }>(second).status.complete).toBe(true);
+
+    const uploaded = await cli(['publish', '--signed-targets', 'targets-v2.json', '--json']);
+    expect(uploaded.code, uploaded.stderr).toBe(0);
+    const release = json<{
+      release: {
+        status: string;
+        targetsVersion: number;
+        metadataHash: string;
+        chain: { txHash: string };
+      };
+    }>(uploaded).release;
+    expect(release).toMatchObject({ status: 'confirmed', targetsVersion: 2 });
+    const receipt = await chain.provider.getTransactionReceipt(release.chain.txHash);
+    expect(receipt?.status).toBe(1);
+
+    // The uploaded bytes are exactly what is served and what the chain logged.
+    const served = new Uint8Array(
+      await (await fetch(`${server.url}/metadata/2.targets.json`)).arrayBuffer(),
+    );
+    expect(`0x${createHash('sha256').update(served).digest('hex')}`).toBe(release.metadataHash);
+    const file = JSON.parse(await readFile(join(dir, 'targets-v2.json'), 'utf8')) as {
+      targets: { signatures: unknown[] };
+    };
+    expect(file.targets.signatures).toHaveLength(2);
+
+    // A conforming TUF client (tuf-js) accepts it and finds the image with its custom fields.
+    const { updater } = await createTufClient(server.url, rootBytes);
+    await updater.refresh();
+    const info = await updater.getTargetInfo('ecu-brake-2.1.0.bin');
+    expect(info?.hashes.sha256).toBe(createHash('sha256').update(image).digest('hex'));
+    expect(info?.custom).toMatchObject({
+      kind: 'firmware',
+      hardwareIds: ['acme-brake-ecu'],
+      releaseCounter: 7,
+    });
+  });
+});
