@@ -10,7 +10,7 @@ import { createEnvSigner, createKeySigner } from './signer.js';
 import { createVehicleCa, createVehicleIdentity, type VehicleCa } from './vehicle/ca.js';
 import { verifyVehicleCsr } from './vehicle/csr.js';
 import { createPkcs12Bundle, readPkcs12Bundle } from './vehicle/pkcs12.js';
-import { loadRevocationList } from './vehicle/revocation.js';
+import { createRevocationList, loadRevocationList } from './vehicle/revocation.js';
 import { verifyVehicleCertificate } from './vehicle/verify.js';
 
 // Every input a server or agent receives may be hostile: parsers must fail with a KeysError (which
@@ -46,6 +46,7 @@ let ca: VehicleCa;
 let p12: Uint8Array;
 let encryptedKey: Uint8Array;
 let certDer: Uint8Array;
+let crlDer: Uint8Array;
 beforeAll(async () => {
   ca = await createVehicleCa({ commonName: 'Fuzz CA' });
   const identity = await createVehicleIdentity(ca, { vin: '1HGCM82633A004352', ecuSerial: 'F-1' });
@@ -56,6 +57,11 @@ beforeAll(async () => {
     p: 1,
   });
   certDer = Buffer.from(identity.certificatePem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64');
+  const crlPem = await createRevocationList(ca, {
+    crlNumber: 9,
+    revoked: [{ serialNumber: '4a5b', reason: 'keyCompromise' }, { serialNumber: '77' }],
+  });
+  crlDer = Buffer.from(crlPem.replace(/-----[A-Z0-9 ]+-----|\s/g, ''), 'base64');
 });
 
 describe('parsers given damaged or hostile input (property)', () => {
@@ -107,6 +113,15 @@ describe('parsers given damaged or hostile input (property)', () => {
         );
       }),
       { numRuns: 100 },
+    );
+  });
+
+  it('loadRevocationList throws only KeysError for mutated CRLs', async () => {
+    await fc.assert(
+      fc.asyncProperty(mutated(crlDer), async (bytes) =>
+        failsWithKeysError(() => loadRevocationList(pemOf('X509 CRL', bytes), ca.certificatePem)),
+      ),
+      { numRuns: 200 },
     );
   });
 

@@ -2,7 +2,8 @@ import { X509Certificate, type KeyObject } from 'node:crypto';
 import { KeysError } from '../error.js';
 import { detectKeyType } from '../key-type.js';
 import { isVinCommitment } from './commitment.js';
-import { OID_CLIENT_AUTH, OID_COMMON_NAME, OID_SERIAL_NUMBER, x509 } from './x509-provider.js';
+import { parseCertificateParts } from '../util/certificate-der.js';
+import { OID_CLIENT_AUTH, OID_COMMON_NAME, OID_SERIAL_NUMBER } from './x509-provider.js';
 
 export interface VerifyVehicleCertificateOptions {
   /** Verification time; defaults to now. */
@@ -99,9 +100,14 @@ export function verifyVehicleCertificate(
   if (options.revokedSerials?.has(serialNumber)) {
     throw new KeysError('CERTIFICATE_REVOKED', `certificate ${serialNumber} is revoked`);
   }
-  const subject = new x509.X509Certificate(cert.raw).subjectName;
-  const commitments = subject.getField(OID_COMMON_NAME);
-  const ecuSerials = subject.getField(OID_SERIAL_NUMBER);
+  let attributes: [string, string][];
+  try {
+    attributes = parseCertificateParts(cert.raw).subjectAttributes;
+  } catch (error) {
+    throw new KeysError('CERTIFICATE_NOT_VEHICLE', 'the subject does not parse', { cause: error });
+  }
+  const commitments = attributes.filter(([oid]) => oid === OID_COMMON_NAME).map(([, v]) => v);
+  const ecuSerials = attributes.filter(([oid]) => oid === OID_SERIAL_NUMBER).map(([, v]) => v);
   const vinCommitment = commitments[0];
   const ecuSerial = ecuSerials[0];
   if (
