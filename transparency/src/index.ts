@@ -1,6 +1,8 @@
 export { TransparencyError, type TransparencyErrorCode } from './error.js';
 export type {
   AnchoredCheckpoint,
+  MinimumVersionEvent,
+  RecallEvent,
   ChainReceipt,
   ConfirmedBlock,
   LoggedRelease,

@@ -36,6 +36,7 @@ import {
   type LogAuditSource,
   type VehicleAuditPack,
 } from '../src/index.js';
+import { hardwareIdHash } from '@tufchain/contracts';
 import { startTestChain, type TestChain } from './helpers/chain.js';
 import {
   installBundle,
@@ -154,6 +155,28 @@ beforeEach(async () => {
 afterEach(async () => {
   await t.provider.send('evm_revert', [snapshot]);
 });
+
+/** An install of fw[index] whose trusted block is the current head (after any recall or floor). */
+async function laterInstall(c: Ctx, index: number, odometerKm: number): Promise<unknown> {
+  const head = await c.t.provider.getBlock('latest');
+  const fw = c.fw[index - 1]!;
+  return installBundle(
+    c.vehicle,
+    { name: fw.name, digest: sha256(fw.bytes), releaseCounter: fw.releaseCounter },
+    { targetsVersion: 2, targetsHash: c.v2Hash },
+    {
+      counter: 7,
+      odometerKm,
+      finishedAt: new Date(Date.now() + 5000).toISOString(),
+      checkpoint: {
+        chainId: c.t.chain.chainId,
+        blockNumber: head!.number,
+        blockHash: head!.hash!,
+        timestamp: head!.timestamp,
+      },
+    },
+  );
+}
 
 async function audit(extra: Partial<AuditOptions> = {}) {
   const chain = new ChainReader({
@@ -313,17 +336,54 @@ describe('auditRepository', () => {
       wantCode: 'ATTESTATION_SIGNATURE_INVALID',
     },
     {
-      desc: 'a vehicle installed firmware that was recalled',
+      desc: 'a vehicle installed firmware after its recall was on chain',
       tamper: async (c) => {
         const tx = (await c.t.asPublisher.getFunction('recall')(
           '0x' + sha256(c.fw[1]!.bytes),
           'brake regression',
         )) as ContractTransactionResponse;
         await tx.wait();
+        c.repo.attestations.push(await laterInstall(c, 2, 2000));
       },
       wantCode: 'RECALLED_FIRMWARE_INSTALLED',
     },
+    {
+      desc: 'a vehicle installed a release below the on-chain minimum version',
+      tamper: async (c) => {
+        const tx = (await c.t.asPublisher.getFunction('setMinimumVersion')(
+          hardwareIdHash('ecu-brake-v1'),
+          3n,
+        )) as ContractTransactionResponse;
+        await tx.wait();
+        c.repo.attestations.push(await laterInstall(c, 2, 2000));
+      },
+      wantCode: 'INSTALL_BELOW_MINIMUM_VERSION',
+    },
+    {
+      desc: 'a release after a key rotation is signed only by the rotated-out targets key',
+      tamper: async (c) => {
+        const newRoot = newSigner();
+        const newTargets = newSigner();
+        const root2 = signedRoot({ version: 2, root: [newRoot], targets: [newTargets] });
+        c.repo.roots.set(2, await rootBytes(root2, [c.rootSigner, newRoot]));
+        await c.publish(3, [c.fw[2]!], [newTargets]);
+        await c.publish(4, [c.fw[2]!], [c.targetsSigner]);
+      },
+      wantCode: 'TARGETS_SIGNED_BY_ROTATED_KEYS',
+    },
   ];
+
+  it('only warns about an install that happened before its firmware was recalled', async () => {
+    const tx = (await ctx.t.asPublisher.getFunction('recall')(
+      '0x' + sha256(ctx.fw[1]!.bytes),
+      'brake regression',
+    )) as ContractTransactionResponse;
+    await tx.wait();
+    const report = await audit();
+    expect(report.findings.map((f) => [f.code, f.severity])).toEqual([
+      ['INSTALLED_BEFORE_RECALL', 'warning'],
+    ]);
+  });
 
   for (const { desc, tamper, wantCode } of attacks) {
     it(`reports ${wantCode} when ${desc}`, async () => {

@@ -5,7 +5,12 @@ import {
   type VerifiedStatementBundle,
 } from '@tufchain/keys';
 import { hardwareIdHash } from '@tufchain/contracts';
-import type { AnchoredCheckpoint, LoggedRelease } from '../chain/types.js';
+import type {
+  AnchoredCheckpoint,
+  LoggedRelease,
+  MinimumVersionEvent,
+  RecallEvent,
+} from '../chain/types.js';
 import type { NoteVerifier } from '../note/signed-note.js';
 import { auditLog } from './log-audit.js';
 import type { LogAuditSource } from './log-source.js';
@@ -22,6 +27,8 @@ import type { AuditFinding, AuditReport, AuditSource } from './source.js';
 export interface AuditChain {
   releases(): Promise<LoggedRelease[]>;
   isRecalled?(digestOrMetadataHash: string): Promise<boolean>;
+  recalls?(): Promise<RecallEvent[]>;
+  minimumVersions?(): Promise<MinimumVersionEvent[]>;
   anchors?(): Promise<AnchoredCheckpoint[]>;
 }
 
@@ -131,19 +138,17 @@ async function loadRootChain(
   return chain;
 }
 
-function verifyTargetsSignature(
-  roots: readonly Metadata<Root>[],
-  targets: Metadata<Targets>,
-): boolean {
+/** The index of the newest root whose targets keys (threshold) signed `targets`, or -1. */
+function newestSigningRoot(roots: readonly Metadata<Root>[], targets: Metadata<Targets>): number {
   for (let i = roots.length - 1; i >= 0; i--) {
     try {
       roots[i]!.verifyDelegate(MetadataKind.Targets, targets);
-      return true;
+      return i;
     } catch {
       // keys of another root version may have signed it
     }
   }
-  return false;
+  return -1;
 }
 
 interface FirmwareTarget {
@@ -297,6 +302,7 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
   }
 
   const seenFirmware = new Set<string>();
+  let newestRootSeen = 0;
   for (const version of served) {
     const subject = `targets:${version}`;
     const logged = byVersion.get(version);
@@ -339,7 +345,8 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
         subject,
       );
     }
-    if (roots.length > 0 && !verifyTargetsSignature(roots, targets)) {
+    const signingRoot = roots.length > 0 ? newestSigningRoot(roots, targets) : -1;
+    if (roots.length > 0 && signingRoot < 0) {
       findings.error(
         'TARGETS_SIGNATURE_INVALID',
         `targets ${version} is not signed by a threshold of targets keys of any trusted root`,
@@ -347,6 +354,15 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
       );
     } else if (roots.length > 0) {
       stats.targetsVerified = (stats.targetsVerified ?? 0) + 1;
+      if (signingRoot < newestRootSeen) {
+        // Published after a version the newer keys signed, yet signed only by keys a rotation removed.
+        findings.error(
+          'TARGETS_SIGNED_BY_ROTATED_KEYS',
+          `targets ${version} is signed only by keys of root ${roots[signingRoot]!.signed.version}, after root ${roots[newestRootSeen]!.signed.version} keys were in use`,
+          subject,
+        );
+      }
+      newestRootSeen = Math.max(newestRootSeen, signingRoot);
     }
     const loggedDigests = new Map(logged?.firmware.map((f) => [f.digest, f]) ?? []);
     for (const fw of firmwareTargets(targets)) {
@@ -392,6 +408,47 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
       );
     }
   }
+
+  const recalls = opts.chain.recalls ? await opts.chain.recalls() : undefined;
+  const recalledAt = new Map<string, number>();
+  for (const r of recalls ?? [])
+    if (!recalledAt.has(r.subject)) recalledAt.set(r.subject, r.blockNumber);
+  const floors = opts.chain.minimumVersions ? await opts.chain.minimumVersions() : [];
+  const checkRecallAndFloor = async (install: VerifiedInstall, subject: string): Promise<void> => {
+    const p = install.predicate;
+    const seenAt = p.checkpoint.blockNumber;
+    const subjects: [string, string][] = [[install.subjectDigest, 'firmware']];
+    if (isHash32(p.metadata.targetsHash))
+      subjects.push([normalizeHash32(p.metadata.targetsHash), 'metadata']);
+    for (const [hash, what] of subjects) {
+      let at: number | undefined;
+      if (recalls) at = recalledAt.get(hash);
+      else if (opts.chain.isRecalled && (await opts.chain.isRecalled(hash))) at = 0;
+      if (at === undefined) continue;
+      if (seenAt >= at) {
+        findings.error(
+          what === 'firmware' ? 'RECALLED_FIRMWARE_INSTALLED' : 'RECALLED_METADATA_INSTALLED',
+          `vehicle ${p.vehicle.commitment} installed ${what} ${hash} recalled at block ${at}; its trusted block was ${seenAt}`,
+          subject,
+        );
+      } else {
+        findings.warn(
+          'INSTALLED_BEFORE_RECALL',
+          `vehicle ${p.vehicle.commitment} installed ${what} ${hash} before its recall at block ${at}`,
+          subject,
+        );
+      }
+    }
+    const hw = hardwareIdHash(p.ecu.hardwareId).toLowerCase();
+    const floor = floors.filter((f) => f.hardwareIdHash === hw && f.blockNumber <= seenAt).pop();
+    if (floor && p.to.releaseCounter < floor.version) {
+      findings.error(
+        'INSTALL_BELOW_MINIMUM_VERSION',
+        `vehicle ${p.vehicle.commitment} installed release ${p.to.releaseCounter} of ${p.ecu.hardwareId}, below the on-chain minimum ${floor.version} of block ${floor.blockNumber}`,
+        subject,
+      );
+    }
+  };
 
   const installs: VerifiedInstall[] = [];
   const bundles = await opts.source.attestations();
@@ -469,18 +526,8 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
         subject,
       );
     }
-    if (p.result === 'SUCCESS' && opts.chain.isRecalled) {
-      try {
-        if (await opts.chain.isRecalled(install.subjectDigest)) {
-          findings.error(
-            'RECALLED_FIRMWARE_INSTALLED',
-            `vehicle ${p.vehicle.commitment} installed recalled firmware ${install.subjectDigest}`,
-            subject,
-          );
-        }
-      } catch (err) {
-        if ((err as { code?: string }).code !== 'UNSUPPORTED_BY_CONTRACT') throw err;
-      }
+    if (p.result === 'SUCCESS') {
+      await checkRecallAndFloor(install, subject);
     }
   }
 

@@ -12,7 +12,14 @@ import {
 } from './abi.js';
 import { agree, askAll, quorumFloor } from './quorum.js';
 import { RpcEndpoint, type RpcLog } from './rpc.js';
-import type { AnchoredCheckpoint, ConfirmedBlock, LoggedRelease } from './types.js';
+import type {
+  AnchoredCheckpoint,
+  ChainReceipt,
+  ConfirmedBlock,
+  LoggedRelease,
+  MinimumVersionEvent,
+  RecallEvent,
+} from './types.js';
 
 export interface ChainReaderOptions {
   rpcUrls: string[];
@@ -211,6 +218,73 @@ export class ChainReader {
       );
     }
     return { ...found, confirmations };
+  }
+
+  /** Every confirmed recall, in chain order. */
+  async recalls(): Promise<RecallEvent[]> {
+    const events = await this.#replay('Recalled');
+    return events.map((e) => ({
+      ...e.receipt,
+      subject: String(e.args.subject).toLowerCase(),
+      reason: String(e.args.reason),
+    }));
+  }
+
+  /** Every confirmed minimum-version change, in chain order. */
+  async minimumVersions(): Promise<MinimumVersionEvent[]> {
+    const events = await this.#replay('MinimumVersionSet');
+    return events.map((e) => ({
+      ...e.receipt,
+      hardwareIdHash: String(e.args.hardwareId).toLowerCase(),
+      version: Number(e.args.version as bigint),
+    }));
+  }
+
+  /** Replays one event type up to the confirmed head, agreed by the quorum. */
+  async #replay(name: string): Promise<{ args: Record<string, unknown>; receipt: ChainReceipt }[]> {
+    const event = tufchainLogInterface.getEvent(name);
+    if (!event)
+      throw new TransparencyError('UNSUPPORTED_BY_CONTRACT', `the contract has no ${name} event`);
+    const { confirmedHead } = await this.#confirmedHead();
+    if (confirmedHead < this.#fromBlock) return [];
+    const outcomes = await askAll(this.#endpoints, async (ep) => {
+      const all: RpcLog[] = [];
+      for (let from = this.#fromBlock; from <= confirmedHead; from += this.#maxBlockRange) {
+        const to = Math.min(confirmedHead, from + this.#maxBlockRange - 1);
+        all.push(
+          ...(await ep.logs({
+            address: this.#address,
+            topics: [event.topicHash],
+            fromBlock: from,
+            toBlock: to,
+          })),
+        );
+      }
+      return all
+        .filter((l) => !l.removed)
+        .sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex)
+        .map((l) => ({
+          topics: l.topics,
+          data: l.data,
+          txHash: l.transactionHash,
+          blockNumber: l.blockNumber,
+          blockHash: l.blockHash,
+        }));
+    });
+    const group = agree(outcomes, this.#quorum, (a) => JSON.stringify(a), name);
+    return group[0]!.map((l) => {
+      let parsed;
+      try {
+        parsed = tufchainLogInterface.parseLog({ topics: l.topics, data: l.data });
+      } catch (err) {
+        throw new TransparencyError('INVALID_ENTRY', `undecodable ${name} log`, { cause: err });
+      }
+      if (!parsed) throw new TransparencyError('INVALID_ENTRY', `undecodable ${name} log`);
+      return {
+        args: parsed.args.toObject(),
+        receipt: { txHash: l.txHash, blockNumber: l.blockNumber, blockHash: l.blockHash },
+      };
+    });
   }
 
   /** Every confirmed checkpoint anchor, in chain order. */

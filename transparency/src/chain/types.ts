@@ -46,3 +46,15 @@ export interface AnchoredCheckpoint extends ChainReceipt {
   previousSize: number;
   confirmations: number;
 }
+
+/** A confirmed Recalled event: a firmware digest or targets metadata hash recalled at a block. */
+export interface RecallEvent extends ChainReceipt {
+  subject: string;
+  reason: string;
+}
+
+/** A confirmed MinimumVersionSet event: the anti-rollback floor of a hardware ID from a block on. */
+export interface MinimumVersionEvent extends ChainReceipt {
+  hardwareIdHash: string;
+  version: number;
+}
