@@ -284,14 +284,8 @@ contract TufchainLog {
                     ok := 0
                     break
                 }
-                switch or(and(fn, 1), eq(fn, sn))
-                case 0 {
-                    mstore(0x20, sr)
-                    mstore(0x40, calldataload(p))
-                    ok := and(ok, staticcall(gas(), 0x02, 0x1f, 65, 0x20, 0x20))
-                    sr := mload(0x20)
-                }
-                default {
+                if or(and(fn, 1), eq(fn, sn)) {
+                    // fr = H(c || fr), sr = H(c || sr)
                     mstore(0x20, calldataload(p))
                     mstore(0x40, fr)
                     ok := and(ok, staticcall(gas(), 0x02, 0x1f, 65, 0x40, 0x20))
@@ -299,11 +293,21 @@ contract TufchainLog {
                     mstore(0x40, sr)
                     ok := and(ok, staticcall(gas(), 0x02, 0x1f, 65, 0x40, 0x20))
                     sr := mload(0x40)
-                    for {} and(iszero(and(fn, 1)), iszero(iszero(fn))) {} {
-                        fn := shr(1, fn)
-                        sn := shr(1, sn)
+                    if iszero(and(fn, 1)) {
+                        for {} and(iszero(and(fn, 1)), iszero(iszero(fn))) {} {
+                            fn := shr(1, fn)
+                            sn := shr(1, sn)
+                        }
                     }
+                    fn := shr(1, fn)
+                    sn := shr(1, sn)
+                    continue
                 }
+                // sr = H(sr || c)
+                mstore(0x20, sr)
+                mstore(0x40, calldataload(p))
+                ok := and(ok, staticcall(gas(), 0x02, 0x1f, 65, 0x20, 0x20))
+                sr := mload(0x20)
                 fn := shr(1, fn)
                 sn := shr(1, sn)
             }
