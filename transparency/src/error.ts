@@ -27,6 +27,7 @@ export type TransparencyErrorCode =
   // log storage
   | 'LOG_CORRUPT'
   | 'ENTRY_NOT_FOUND'
+  | 'INVALID_RANGE'
   | 'MALFORMED_ENTRY'
   | 'PERSONAL_DATA_REJECTED'
   // signed notes / checkpoints

@@ -120,3 +120,4 @@ export {
   type VehicleAuditPack,
   type VerifiedAuditPackInstall,
 } from './audit/audit-pack.js';
+export { LogService, MAX_ENTRIES_PAGE, type LogServiceOptions } from './log/log-service.js';

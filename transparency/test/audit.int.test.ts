@@ -32,6 +32,8 @@ import {
   TransparencyLog,
   verifyVehicleAuditPack,
   writeVehicleAuditPack,
+  formatVerifierKey,
+  LogService,
   type AuditOptions,
   type LogAuditSource,
   type VehicleAuditPack,
@@ -71,6 +73,7 @@ interface Ctx {
 let t: TestChain;
 let server: { url: string; close(): Promise<void> };
 let snapshot: string;
+let logService: LogService | undefined;
 const ctx = {} as Ctx;
 const repo: RepoState = { roots: new Map(), targets: new Map(), attestations: [] };
 
@@ -83,7 +86,7 @@ const firmware = (name: string, releaseCounter: number): FirmwareSpec => ({
 
 beforeAll(async () => {
   t = await startTestChain();
-  server = await serveRepo(repo);
+  server = await serveRepo(repo, () => logService);
   ctx.t = t;
   ctx.repo = repo;
   ctx.writer = new ReleaseLogWriter({
@@ -713,5 +716,125 @@ describe('auditRepository with the transparency log', () => {
         expect((err as TransparencyError).code).toBe(wantCode);
       });
     }
+  });
+});
+
+describe('tufchain audit (CLI) with the log served over HTTP by LogService', () => {
+  let dir: string;
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const logSigner = createNoteSigner('tufchain.test/log', privateKey);
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tufchain-audit-cli-'));
+    logService = new LogService({
+      database: join(dir, 'log.sqlite'),
+      origin: 'tufchain.test/log',
+      signers: [logSigner],
+      anchoring: {
+        signer: t.operator,
+        contractAddress: t.address,
+        chainId: t.chain.chainId,
+        config: { confirmations: 1, pollIntervalMs: 20 },
+      },
+    });
+    const chain = new ChainReader({
+      rpcUrls: [t.chain.rpcUrl],
+      quorum: 1,
+      confirmations: 1,
+      contractAddress: t.address,
+      fromBlock: t.deployBlock,
+    });
+    for (const r of await chain.releases())
+      logService.appendRelease(
+        { metadataVersion: r.metadataVersion, metadataHash: r.metadataHash, firmware: [] },
+        r,
+      );
+    chain.destroy();
+    logService.appendInstallAttestation(repo.attestations[0]);
+    await logService.anchors!.anchorNow();
+  });
+
+  afterEach(async () => {
+    await logService?.close();
+    logService = undefined;
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('replays the log, exits 0 and writes an audit pack per vehicle with its proof bundle', async () => {
+    await writeFile(join(dir, 'root.json'), repo.roots.get(1)!);
+    await writeFile(join(dir, 'ca.pem'), ctx.ca.certificatePem);
+    const out: string[] = [];
+    const code = await runAuditCli(
+      [
+        '--server',
+        server.url,
+        '--rpc',
+        t.chain.rpcUrl,
+        '--contract',
+        t.address,
+        '--chain-id',
+        String(t.chain.chainId),
+        '--trusted-root',
+        join(dir, 'root.json'),
+        '--vehicle-ca',
+        join(dir, 'ca.pem'),
+        '--json',
+        '--log-key',
+        formatVerifierKey('tufchain.test/log', publicKey),
+        '--log-origin',
+        'tufchain.test/log',
+        '--audit-pack-dir',
+        join(dir, 'packs'),
+      ],
+      { stdout: (l) => out.push(l), stderr: () => undefined },
+    );
+    const report = JSON.parse(out.join('\n')) as {
+      findings: unknown[];
+      stats: Record<string, number>;
+    };
+    expect(report.findings).toEqual([]);
+    expect(code).toBe(0);
+    expect(report.stats).toMatchObject({
+      logEntries: 3,
+      checkpointsVerified: 1,
+      anchorsVerified: 1,
+    });
+    const commitment = ctx.vehicle.vinCommitment.replace(/^0x/, '').toLowerCase();
+    const pack = JSON.parse(
+      await readFile(join(dir, 'packs', `${commitment}.json`), 'utf8'),
+    ) as VehicleAuditPack;
+    expect(pack.installs[0]?.proofBundle).not.toBeNull();
+    const chain = new ChainReader({
+      rpcUrls: [t.chain.rpcUrl],
+      quorum: 1,
+      confirmations: 1,
+      contractAddress: t.address,
+      chainId: t.chain.chainId,
+      fromBlock: t.deployBlock,
+    });
+    const verified = await verifyVehicleAuditPack(pack, {
+      vehicleCaPem: ctx.ca.certificatePem,
+      logVerifiers: [createNoteVerifier('tufchain.test/log', publicKey)],
+      origin: 'tufchain.test/log',
+      chain,
+    });
+    chain.destroy();
+    expect(verified).toHaveLength(1);
+  });
+
+  it('answers the log routes with INVALID_RANGE / ENTRY_NOT_FOUND for bad input', async () => {
+    const codeOfSync = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (err) {
+        return (err as TransparencyError).code;
+      }
+      return 'NO_ERROR';
+    };
+    expect(codeOfSync(() => logService!.entries(2, 99))).toBe('INVALID_RANGE');
+    expect(codeOfSync(() => logService!.entries(-1, 1))).toBe('INVALID_RANGE');
+    const err = await logService!.proofBundle(99).catch((e: unknown) => e);
+    expect((err as TransparencyError).code).toBe('ENTRY_NOT_FOUND');
+    expect(logService!.entries(0, 3).entries).toHaveLength(3);
   });
 });

@@ -12,7 +12,7 @@ import {
   type Signer,
   type VehicleIdentity,
 } from '@tufchain/keys';
-import { INSTALL_PREDICATE_TYPE, type InstallPredicate } from '../../src/index.js';
+import { INSTALL_PREDICATE_TYPE, type InstallPredicate, type LogService } from '../../src/index.js';
 
 const EXPIRES = '2099-01-01T00:00:00Z';
 
@@ -105,9 +105,38 @@ export interface RepoState {
 /** A loopback HTTP server exposing the update server's public audit routes over RepoState. */
 export async function serveRepo(
   state: RepoState,
+  logService?: () => LogService | undefined,
 ): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
     const url = req.url ?? '';
+    const logs = logService?.();
+    if (logs && url.startsWith('/api/v1/log/')) {
+      const u = new URL(url, 'http://x');
+      const q = (k: string) => Number(u.searchParams.get(k));
+      const answer = async () => {
+        if (u.pathname === '/api/v1/log/checkpoints') return logs.checkpoints();
+        if (u.pathname === '/api/v1/log/entries') return logs.entries(q('start'), q('end'));
+        if (u.pathname === '/api/v1/log/proof-bundle') return logs.proofBundle(q('index'));
+        throw new Error('no route');
+      };
+      answer().then(
+        (body) => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(body));
+        },
+        (err: { code?: string }) => {
+          res.writeHead(err.code === 'NOT_ANCHORED' ? 409 : 400, {
+            'content-type': 'application/json',
+          });
+          res.end(
+            JSON.stringify({
+              error: { code: err.code ?? 'BAD_REQUEST', message: 'log route failed' },
+            }),
+          );
+        },
+      );
+      return;
+    }
     let m: RegExpMatchArray | null;
     const send = (status: number, body: Uint8Array | string, type = 'application/json') => {
       res.writeHead(status, { 'content-type': type });

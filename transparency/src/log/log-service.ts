@@ -1,0 +1,141 @@
+import type { DatabaseSync } from 'node:sqlite';
+import type { Signer } from 'ethers';
+import { AnchorService, type AnchorConfig } from '../anchor/service.js';
+import { createProofBundle, type ProofBundle } from '../bundle/proof-bundle.js';
+import type { ChainReceipt, ReleaseEntry } from '../chain/types.js';
+import { TransparencyError } from '../error.js';
+import type { NoteSigner } from '../note/signed-note.js';
+import { openLogDatabase } from './sqlite.js';
+import { SqliteLogStorage } from './storage.js';
+import { TransparencyLog } from './transparency-log.js';
+
+export const MAX_ENTRIES_PAGE = 1000;
+
+export interface LogServiceOptions {
+  /** A database file path, or an open database (e.g. the server's own). */
+  database: string | DatabaseSync;
+  origin: string;
+  signers: readonly NoteSigner[];
+  /** Anchoring; without it the log still signs checkpoints but nothing is anchored. */
+  anchoring?: {
+    signer: Signer;
+    contractAddress: string;
+    chainId: number;
+    config?: Partial<AnchorConfig>;
+    onError?: (err: TransparencyError) => void;
+  };
+}
+
+/**
+ * The log as a server embeds it: append releases, install attestations and recalls, anchor them,
+ * and answer the public log routes the auditor reads
+ * (`/api/v1/log/checkpoints`, `/api/v1/log/entries`, `/api/v1/log/proof-bundle`).
+ */
+export class LogService {
+  readonly log: TransparencyLog;
+  readonly anchors: AnchorService | undefined;
+  readonly #db: DatabaseSync;
+  readonly #ownsDb: boolean;
+  readonly #chain: { chainId: number; contractAddress: string } | undefined;
+
+  constructor(opts: LogServiceOptions) {
+    this.#ownsDb = typeof opts.database === 'string';
+    this.#db = typeof opts.database === 'string' ? openLogDatabase(opts.database) : opts.database;
+    this.log = new TransparencyLog({
+      storage: new SqliteLogStorage(this.#db),
+      origin: opts.origin,
+      signers: opts.signers,
+    });
+    if (opts.anchoring) {
+      const a = opts.anchoring;
+      this.anchors = new AnchorService({
+        log: this.log,
+        db: this.#db,
+        signer: a.signer,
+        contractAddress: a.contractAddress,
+        ...(a.config ? { config: a.config } : {}),
+        ...(a.onError ? { onError: a.onError } : {}),
+      });
+      this.#chain = { chainId: a.chainId, contractAddress: a.contractAddress };
+    }
+  }
+
+  /** Starts the anchoring timer. */
+  start(): void {
+    this.anchors?.start();
+  }
+
+  async close(): Promise<void> {
+    await this.anchors?.stop();
+    if (this.#ownsDb) this.#db.close();
+  }
+
+  /** Appends a release statement (after it is logged on chain) and anchors at once. */
+  appendRelease(entry: ReleaseEntry, chain?: ChainReceipt): number {
+    const [index] = this.log.append({
+      type: 'release',
+      metadataVersion: entry.metadataVersion,
+      metadataHash: entry.metadataHash.toLowerCase(),
+      firmware: entry.firmware.map((f) => ({
+        digest: f.digest.toLowerCase(),
+        hardwareId: f.hardwareId,
+        version: f.version,
+      })),
+      ...(chain ? { chain } : {}),
+    });
+    this.anchors?.notifyAppended({ urgent: true });
+    return index!;
+  }
+
+  /** Appends a verified install attestation bundle; it is anchored with the next batch. */
+  appendInstallAttestation(bundle: unknown): number {
+    const [index] = this.log.append({ type: 'install-attestation', bundle });
+    this.anchors?.notifyAppended();
+    return index!;
+  }
+
+  appendRecall(subject: string, reason: string): number {
+    const [index] = this.log.append({ type: 'recall', subject: subject.toLowerCase(), reason });
+    this.anchors?.notifyAppended({ urgent: true });
+    return index!;
+  }
+
+  /** `GET /api/v1/log/checkpoints`: every signed checkpoint note, by size. */
+  checkpoints(): { checkpoints: string[] } {
+    return { checkpoints: this.log.storage.checkpoints().map((c) => c.note) };
+  }
+
+  /** `GET /api/v1/log/entries?start&end`: leaf inputs, base64, at most MAX_ENTRIES_PAGE. Throws INVALID_RANGE. */
+  entries(start: number, end: number): { entries: string[] } {
+    const size = this.log.size();
+    if (
+      !Number.isSafeInteger(start) ||
+      !Number.isSafeInteger(end) ||
+      start < 0 ||
+      end < start ||
+      end > size
+    ) {
+      throw new TransparencyError(
+        'INVALID_RANGE',
+        `entries [${start}, ${end}) are not in a log of ${size}`,
+      );
+    }
+    const last = Math.min(end, start + MAX_ENTRIES_PAGE);
+    return {
+      entries: this.log.storage
+        .entries(start, last)
+        .map((e) => Buffer.from(e.data).toString('base64')),
+    };
+  }
+
+  /** `GET /api/v1/log/proof-bundle?index=N`: throws NOT_ANCHORED until a confirmed anchor covers it. */
+  async proofBundle(index: number): Promise<ProofBundle> {
+    if (!Number.isSafeInteger(index) || index < 0 || index >= this.log.size()) {
+      throw new TransparencyError('ENTRY_NOT_FOUND', `no log entry ${index}`);
+    }
+    const anchor = this.anchors?.anchorCovering(index);
+    if (!anchor || !this.#chain)
+      throw new TransparencyError('NOT_ANCHORED', `entry ${index} is not anchored yet`);
+    return createProofBundle({ log: this.log, index, anchor, ...this.#chain });
+  }
+}
