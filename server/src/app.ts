@@ -20,6 +20,10 @@ import type { RepositoryStore } from './storage/store.js';
 import type { ReleaseLog } from './tuf/release-log.js';
 import type { OnlineSigners } from './tuf/repository.js';
 import { RepositoryService } from './tuf/service.js';
+import type { VehicleCa } from '@tufchain/keys';
+import { registerVehicleRoutes } from './routes/vehicles.js';
+import { resolveVehicleEnrollmentConfig, type VehicleEnrollmentConfig } from './vehicles/config.js';
+import { VehicleService } from './vehicles/service.js';
 
 export interface ServerDeps {
   /** From openRepository(): SQLite store and blob directory. */
@@ -33,6 +37,12 @@ export interface ServerDeps {
   firmwareKey?: { publicKeyPem: string; keyId: string };
   /** PEM of the vehicle CA that issues vehicle certificates. */
   vehicleCaPem?: string;
+  /**
+   * The vehicle CA with its key: turns on enrollment, revocation and the CRL, and makes the
+   * enrollment registry authoritative for install reports. Without it those routes answer 503.
+   */
+  vehicleCa?: VehicleCa;
+  vehicleEnrollment?: Partial<VehicleEnrollmentConfig>;
   /** Overrides the attestation checks built from firmwareKey + vehicleCaPem (unit tests pass a double). */
   verifier?: AttestationVerifier;
   config?: ConfigInput;
@@ -76,6 +86,14 @@ export function createServerParts(deps: ServerDeps): ServerParts {
     metrics,
     chainProbe: deps.chainProbe,
     lifecycle: { shuttingDown: false },
+    vehicles: new VehicleService({
+      store: deps.store,
+      ca: deps.vehicleCa,
+      caCertificatePem: deps.vehicleCaPem,
+      config: resolveVehicleEnrollmentConfig(deps.vehicleEnrollment),
+      clock,
+      logger,
+    }),
   };
   metrics.registry.gauge(
     'tufchain_metadata_expiry_seconds',
@@ -146,6 +164,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
   registerPublicRoutes(app, context);
   registerManagementRoutes(app, context);
   registerAttestationRoutes(app, context);
+  registerVehicleRoutes(app, context, context.vehicles);
   registerOpsRoutes(app, context);
   registerPublicDocs(app);
   app.doc31('/api/v1/openapi.json', {
@@ -166,7 +185,8 @@ export function createApp(deps: ServerDeps): Hono<AppEnv> {
 }
 
 function defaultVerifier(deps: ServerDeps, clock: Clock): AttestationVerifier {
-  if (!deps.firmwareKey || deps.vehicleCaPem === undefined) {
+  const vehicleCaPem = deps.vehicleCaPem ?? deps.vehicleCa?.certificatePem;
+  if (!deps.firmwareKey || vehicleCaPem === undefined) {
     throw new ServerError(
       'INVALID_REQUEST',
       'ServerDeps needs firmwareKey and vehicleCaPem (or a verifier)',
@@ -174,7 +194,7 @@ function defaultVerifier(deps: ServerDeps, clock: Clock): AttestationVerifier {
   }
   return createAttestationVerifier({
     firmwareKey: deps.firmwareKey,
-    vehicleCaPem: deps.vehicleCaPem,
+    vehicleCaPem,
     clock,
   });
 }

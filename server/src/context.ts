@@ -6,6 +6,7 @@ import type { ServerMetrics } from './metrics.js';
 import type { BlobStore } from './storage/blob-store.js';
 import type { RepositoryStore, TokenRecord } from './storage/store.js';
 import type { RepositoryService } from './tuf/service.js';
+import type { VehicleService } from './vehicles/service.js';
 
 export interface ServerContext {
   service: RepositoryService;
@@ -18,6 +19,8 @@ export interface ServerContext {
   metrics: ServerMetrics;
   chainProbe: (() => Promise<unknown>) | undefined;
   lifecycle: { shuttingDown: boolean };
+  /** Vehicle enrollment, revocation, CRL and the identity check of install reports. */
+  vehicles: VehicleService;
 }
 
 export interface AppEnv {

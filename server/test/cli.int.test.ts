@@ -1,16 +1,21 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   createFileSigner,
+  createKeySigner,
   createVehicleCa,
+  createVehicleIdentity,
   generateKeyPair,
+  signStatementBundle,
   writeEncryptedKeyFile,
   type Signer,
+  type VehicleCa,
 } from '@tufchain/keys';
+import { INSTALL_PREDICATE_TYPE } from '@tufchain/transparency';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createApiToken,
@@ -85,6 +90,9 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
   let rootKeyFiles: string[];
   let rootFile: string;
   let buildKeyId: string;
+  let vehicleCa: VehicleCa;
+  let image: Buffer;
+  let release: ReleaseJson;
   let env: Record<string, string>;
   const cli = (args: string[], extraEnv: Record<string, string> = {}) =>
     tufchain(args, { cwd: dir, env: { ...env, ...extraEnv } });
@@ -128,7 +136,7 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
     });
     rootFile = join(dir, '1.root.json');
     await writeFile(rootFile, rootBytes);
-    const vehicleCa = await createVehicleCa({ commonName: 'CLI test vehicle CA' });
+    vehicleCa = await createVehicleCa({ commonName: 'CLI test vehicle CA' });
     await writeFile(join(dir, 'vehicle-ca.pem'), vehicleCa.certificatePem);
     server = await startServer({
       port: 0,
@@ -314,9 +322,6 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
   });
 
   describe('targets add, publish and status', () => {
-    let image: Buffer;
-    let release: ReleaseJson;
-
     it('streams the image with progress, signs its attestation and stages it in the manifest', async () => {
       image = randomBytes(3 * 1024 * 1024 + 17);
       await writeFile(join(dir, 'gateway-1.0.0.img'), image);
@@ -443,20 +448,68 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
       '--json',
     ];
 
-    it('exits 0 with no finding on a clean history', async () => {
-      const r = await cli(auditArgs());
-      expect(r.code, r.stdout + r.stderr).toBe(0);
-      const report = parseJson<{ ok: boolean; findings: unknown[]; stats: Record<string, number> }>(
-        r,
+    it('exits 0 with no finding on a clean history and writes the vehicle audit pack', async () => {
+      const vehicle = await createVehicleIdentity(vehicleCa, {
+        vin: 'WAC9D1234RZ000042',
+        ecuSerial: 'GW-0042',
+      });
+      const digest = createHash('sha256').update(image).digest('hex');
+      const block = await chain.provider.getBlock('latest');
+      const installedAt = new Date().toISOString();
+      const bundle = await signStatementBundle(
+        {
+          _type: 'https://in-toto.io/Statement/v1',
+          subject: [{ name: 'gateway-1.0.0.img', digest: { sha256: digest } }],
+          predicateType: INSTALL_PREDICATE_TYPE,
+          predicate: {
+            vehicle: { commitment: vehicle.vinCommitment },
+            ecu: { serial: vehicle.ecuSerial, hardwareId: 'acme-gw-rev3' },
+            from: null,
+            to: { name: 'gateway-1.0.0.img', version: '1.0.0', releaseCounter: 1, digest },
+            result: 'SUCCESS',
+            startedAt: installedAt,
+            finishedAt: installedAt,
+            odometerKm: 12_850,
+            counter: 1,
+            metadata: { targetsVersion: release.targetsVersion, targetsHash: release.metadataHash },
+            checkpoint: {
+              chainId: chain.chain.chainId,
+              blockNumber: block!.number,
+              blockHash: block!.hash!,
+              timestamp: block!.timestamp,
+            },
+          },
+        },
+        createKeySigner(vehicle.privateKey),
+        { certificatePem: vehicle.certificatePem },
       );
-      expect(report.ok).toBe(true);
+      const posted = await fetch(`${server.url}/api/v1/attestations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(bundle),
+      });
+      expect(posted.status, await posted.clone().text()).toBe(201);
+
+      const r = await cli([...auditArgs(), '--pack-dir', 'packs']);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const report = parseJson<{ findings: unknown[]; stats: Record<string, number> }>(r);
       expect(report.findings).toEqual([]);
       // targets v1 (bootstrap) and v2 (the release), each logged and verified against root v1.
       expect(report.stats).toMatchObject({
         releasesLogged: 2,
         targetsVersionsServed: 2,
         targetsVerified: 2,
+        installsVerified: 1,
       });
+      const packs = await readdir(join(dir, 'packs'));
+      expect(packs).toHaveLength(1);
+      const pack = JSON.parse(await readFile(join(dir, 'packs', packs[0]!), 'utf8')) as {
+        vehicle: { commitment: string };
+        installs: { release: { txHash: string } | null }[];
+      };
+      expect(JSON.stringify(pack)).not.toContain('WAC9D1234RZ000042');
+      expect(pack.installs).toHaveLength(1);
+      expect(pack.installs[0]?.release?.txHash).toBe(release.chain!.txHash);
     });
 
     it('revoke re-signs targets without the release, then rotate-root moves to root v2', async () => {
@@ -477,16 +530,8 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
       expect(rel.revocation.chain).not.toBeNull();
 
       // New root key set: root-1 stays, a new holder replaces root-2; old 2-of-2 and new 2-of-2 must sign.
-      const newHolder = await cli([
-        'keys',
-        'generate',
-        '--type',
-        'ed25519',
-        '--out',
-        'root-3.key',
-        '--json',
-      ]);
-      expect(newHolder.code).toBe(0);
+      const newHolder = await makeSigner(dir, 'root-3');
+      await writeFile(join(dir, 'root-3.key.pub'), newHolder.publicKeyPem());
       await writeFile(join(dir, 'root-1.key.pub'), await publicPem(rootKeyFiles[0]!));
       const prepared = await cli([
         'rotate-root',
@@ -551,8 +596,7 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
       });
       const r = await cli(auditArgs());
       expect(r.code).toBe(1);
-      const report = parseJson<{ ok: boolean; findings: { code: string; subject?: string }[] }>(r);
-      expect(report.ok).toBe(false);
+      const report = parseJson<{ findings: { code: string; subject?: string }[] }>(r);
       expect(report.findings).toContainEqual(
         expect.objectContaining({ code: 'RELEASE_NOT_SERVED', subject: 'targets:1000' }),
       );

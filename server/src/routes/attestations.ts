@@ -30,7 +30,17 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
       responses: {
         201: {
           description: 'Stored',
-          content: { 'application/json': { schema: z.object({ id: z.number().int() }) } },
+          content: {
+            'application/json': {
+              schema: z.object({
+                id: z.number().int(),
+                certificateExpired: z
+                  .boolean()
+                  .optional()
+                  .openapi({ description: 'Accepted from an expired certificate: re-enroll' }),
+              }),
+            },
+          },
         },
         200: {
           description: 'Already stored (same bundle)',
@@ -49,6 +59,11 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
     }),
     async (c) => {
       const bundle = c.req.valid('json');
+      // Revoked or unknown vehicles are refused before anything else (VEHICLE_REVOKED, VEHICLE_UNKNOWN).
+      const admission = await ctx.vehicles.admitInstallReport(bundle).catch((error: unknown) => {
+        ctx.metrics.attestations.inc({ result: 'rejected' });
+        throw error;
+      });
       let claims;
       try {
         claims = await ctx.verifier.verifyInstall(bundle);
@@ -73,7 +88,8 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
         receivedAt: ctx.clock().toISOString(),
       });
       ctx.metrics.attestations.inc({ result: created ? 'stored' : 'duplicate' });
-      return created ? c.json({ id }, 201) : c.json({ id, duplicate: true }, 200);
+      const flags = admission?.certificateExpired ? { certificateExpired: true } : {};
+      return created ? c.json({ id, ...flags }, 201) : c.json({ id, duplicate: true }, 200);
     },
   );
 

@@ -75,4 +75,32 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    id: 2,
+    name: 'vehicle enrollment registry and CRLs',
+    sql: `
+      CREATE TABLE vehicle_certificates (
+        serial_number TEXT PRIMARY KEY,
+        vin_commitment TEXT NOT NULL,
+        ecu_serial TEXT NOT NULL,
+        public_key_sha256 TEXT NOT NULL,
+        certificate_pem TEXT NOT NULL,
+        not_before TEXT NOT NULL,
+        not_after TEXT NOT NULL,
+        issued_at TEXT NOT NULL,
+        enrolled_by TEXT NOT NULL,
+        previous_serial_number TEXT REFERENCES vehicle_certificates (serial_number),
+        revoked_at TEXT,
+        revocation_reason TEXT
+      ) STRICT;
+      CREATE INDEX vehicle_certificates_by_key ON vehicle_certificates (public_key_sha256);
+      CREATE INDEX vehicle_certificates_by_previous ON vehicle_certificates (previous_serial_number);
+      CREATE TABLE vehicle_crls (
+        crl_number INTEGER PRIMARY KEY,
+        pem TEXT NOT NULL,
+        this_update TEXT NOT NULL,
+        next_update TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
 ];

@@ -1,4 +1,5 @@
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import type { RevocationReason } from '@tufchain/keys';
 import { ServerError } from '../error.js';
 import { migrations } from './migrations.js';
 import type {
@@ -16,6 +17,11 @@ import type {
   TokenScope,
   UploadRecord,
 } from './store.js';
+import type {
+  RevokeVehicleOutcome,
+  VehicleCertificateRecord,
+  VehicleCrlRecord,
+} from './vehicle-store.js';
 
 type Row = Record<string, SQLInputValue>;
 
@@ -387,6 +393,110 @@ export class SqliteStore implements RepositoryStore {
       })),
     );
   }
+
+  insertVehicleCertificate(r: VehicleCertificateRecord): Promise<void> {
+    this.#run(
+      `INSERT INTO vehicle_certificates (serial_number, vin_commitment, ecu_serial, public_key_sha256, certificate_pem,
+         not_before, not_after, issued_at, enrolled_by, previous_serial_number, revoked_at, revocation_reason)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      r.serialNumber,
+      r.vinCommitment,
+      r.ecuSerial,
+      r.publicKeySha256,
+      r.certificatePem,
+      r.notBefore,
+      r.notAfter,
+      r.issuedAt,
+      r.enrolledBy,
+      r.previousSerialNumber,
+      r.revokedAt,
+      r.revocationReason,
+    );
+    return Promise.resolve();
+  }
+
+  vehicleCertificate(serialNumber: string): Promise<VehicleCertificateRecord | undefined> {
+    const row = this.#get(
+      'SELECT * FROM vehicle_certificates WHERE serial_number = ?',
+      serialNumber,
+    );
+    return Promise.resolve(row ? toVehicleCertificate(row) : undefined);
+  }
+
+  vehicleCertificateSuccessors(serialNumber: string): Promise<VehicleCertificateRecord[]> {
+    return Promise.resolve(
+      this.#all(
+        'SELECT * FROM vehicle_certificates WHERE previous_serial_number = ? ORDER BY issued_at DESC, rowid DESC',
+        serialNumber,
+      ).map(toVehicleCertificate),
+    );
+  }
+
+  vehicleCertificatesByKey(publicKeySha256: string): Promise<VehicleCertificateRecord[]> {
+    return Promise.resolve(
+      this.#all(
+        'SELECT * FROM vehicle_certificates WHERE public_key_sha256 = ? ORDER BY issued_at',
+        publicKeySha256,
+      ).map(toVehicleCertificate),
+    );
+  }
+
+  revokeVehicleCertificate(
+    serialNumber: string,
+    revokedAt: string,
+    reason: RevocationReason,
+  ): Promise<RevokeVehicleOutcome> {
+    const outcome = this.#transaction((): RevokeVehicleOutcome => {
+      const row = this.#get(
+        'SELECT revoked_at FROM vehicle_certificates WHERE serial_number = ?',
+        serialNumber,
+      );
+      if (!row) return 'NOT_FOUND';
+      if (row.revoked_at != null) return 'ALREADY_REVOKED';
+      this.#run(
+        'UPDATE vehicle_certificates SET revoked_at = ?, revocation_reason = ? WHERE serial_number = ?',
+        revokedAt,
+        reason,
+        serialNumber,
+      );
+      return 'REVOKED';
+    });
+    return Promise.resolve(outcome);
+  }
+
+  revokedVehicleCertificates(): Promise<VehicleCertificateRecord[]> {
+    return Promise.resolve(
+      this.#all(
+        'SELECT * FROM vehicle_certificates WHERE revoked_at IS NOT NULL ORDER BY revoked_at, serial_number',
+      ).map(toVehicleCertificate),
+    );
+  }
+
+  latestVehicleCrl(): Promise<VehicleCrlRecord | undefined> {
+    const row = this.#get('SELECT * FROM vehicle_crls ORDER BY crl_number DESC LIMIT 1');
+    return Promise.resolve(
+      row
+        ? {
+            crlNumber: num(row.crl_number),
+            pem: str(row.pem),
+            thisUpdate: str(row.this_update),
+            nextUpdate: str(row.next_update),
+          }
+        : undefined,
+    );
+  }
+
+  insertVehicleCrl(r: VehicleCrlRecord): Promise<boolean> {
+    const { changes } = this.#run(
+      `INSERT INTO vehicle_crls (crl_number, pem, this_update, next_update) VALUES (?, ?, ?, ?)
+       ON CONFLICT (crl_number) DO NOTHING`,
+      r.crlNumber,
+      r.pem,
+      r.thisUpdate,
+      r.nextUpdate,
+    );
+    return Promise.resolve(changes === 1);
+  }
 }
 
 function str(v: SQLInputValue | undefined): string {
@@ -430,5 +540,24 @@ function toRelease(row: Row): ReleaseRecord {
     error: row.error == null ? null : str(row.error),
     createdAt: str(row.created_at),
     updatedAt: str(row.updated_at),
+  };
+}
+
+function toVehicleCertificate(row: Row): VehicleCertificateRecord {
+  return {
+    serialNumber: str(row.serial_number),
+    vinCommitment: str(row.vin_commitment),
+    ecuSerial: str(row.ecu_serial),
+    publicKeySha256: str(row.public_key_sha256),
+    certificatePem: str(row.certificate_pem),
+    notBefore: str(row.not_before),
+    notAfter: str(row.not_after),
+    issuedAt: str(row.issued_at),
+    enrolledBy: str(row.enrolled_by),
+    previousSerialNumber:
+      row.previous_serial_number == null ? null : str(row.previous_serial_number),
+    revokedAt: row.revoked_at == null ? null : str(row.revoked_at),
+    revocationReason:
+      row.revocation_reason == null ? null : (str(row.revocation_reason) as RevocationReason),
   };
 }

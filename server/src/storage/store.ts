@@ -1,3 +1,5 @@
+import type { VehicleRegistryStore } from './vehicle-store.js';
+
 export type RoleName = 'root' | 'targets' | 'snapshot' | 'timestamp';
 export const roleNames: readonly RoleName[] = ['root', 'targets', 'snapshot', 'timestamp'];
 
@@ -47,7 +49,8 @@ export interface ReleaseRecord {
   updatedAt: string;
 }
 
-export type TokenScope = 'publish' | 'revoke' | 'admin';
+/** `enroll`: factory line tokens that may only enroll vehicles (POST /api/v1/vehicles/enroll). */
+export type TokenScope = 'publish' | 'revoke' | 'admin' | 'enroll';
 
 export interface TokenRecord {
   id: string;
@@ -82,7 +85,7 @@ export interface AttestationRecord {
  * Everything the server persists besides blob bytes. Async so that a networked
  * backend (PostgreSQL) can implement it without changing callers.
  */
-export interface RepositoryStore {
+export interface RepositoryStore extends VehicleRegistryStore {
   ping(): Promise<void>;
   close(): Promise<void>;
 

@@ -95,7 +95,13 @@ export interface TestRepo {
   repo: OpenedRepository;
   parts: ServerParts;
   chain: MemoryReleaseLog;
-  signers: { root: Signer[]; targets: Signer; snapshot: Signer; timestamp: Signer };
+  signers: {
+    root: Signer[];
+    targets: Signer;
+    targetsKeys: Signer[];
+    snapshot: Signer;
+    timestamp: Signer;
+  };
   rootBytes: Uint8Array;
   tokens: { publish: string; revoke: string; admin: string };
   now: { value: Date };
@@ -107,7 +113,8 @@ export async function createTestRepo(
     config?: ConfigInput;
     onlineTargets?: boolean;
     rootThreshold?: number;
-    targetsThreshold?: number;
+    /** Offline targets keys: n keys with threshold k (default: one online key). */
+    targetsKeys?: { n: number; k: number };
   } = {},
 ): Promise<TestRepo> {
   const dir = await mkdtemp(join(tmpdir(), 'tufchain-server-'));
@@ -117,6 +124,7 @@ export async function createTestRepo(
   const signers = {
     root: [makeSigner(), makeSigner('ecdsa-p256')],
     targets: makeSigner(),
+    targetsKeys: Array.from({ length: opts.targetsKeys?.n ?? 0 }, () => makeSigner()),
     snapshot: makeSigner(),
     timestamp: makeSigner('ecdsa-p256'),
   };
@@ -126,10 +134,11 @@ export async function createTestRepo(
     rootSigners: signers.root,
     threshold: opts.rootThreshold ?? 2,
     onlineSigners: {
-      targets: signers.targets,
+      targets: opts.targetsKeys ? signers.targetsKeys : signers.targets,
       snapshot: signers.snapshot,
       timestamp: signers.timestamp,
     },
+    thresholds: { targets: opts.targetsKeys?.k ?? 1 },
     clock,
     releaseLog: chain,
   });
@@ -137,7 +146,7 @@ export async function createTestRepo(
     store: repo.store,
     blobs: repo.blobs,
     signers:
-      opts.onlineTargets === false
+      opts.onlineTargets === false || opts.targetsKeys
         ? { snapshot: signers.snapshot, timestamp: signers.timestamp }
         : { targets: signers.targets, snapshot: signers.snapshot, timestamp: signers.timestamp },
     releaseLog: chain,
