@@ -124,40 +124,46 @@ describe('readPkcs12Bundle', () => {
     );
   });
 
-  it.runIf(openssl)(
-    'reads a PFX that OpenSSL exported with an unencrypted certificate safe',
-    () => {
-      const { dir, cleanup } = tempDir();
-      try {
-        writeFileSync(
-          join(dir, 'key.pem'),
-          identity.privateKey.export({ type: 'pkcs8', format: 'pem' }),
-        );
-        writeFileSync(join(dir, 'cert.pem'), identity.certificatePem);
-        writeFileSync(join(dir, 'ca.pem'), ca.certificatePem);
-        const out = join(dir, 'o.p12');
-        runOpenssl([
-          'pkcs12',
-          '-export',
-          '-inkey',
-          join(dir, 'key.pem'),
-          '-in',
-          join(dir, 'cert.pem'),
-          '-certfile',
-          join(dir, 'ca.pem'),
-          '-certpbe',
-          'NONE',
-          '-passout',
-          'pass:pw',
-          '-out',
-          out,
-        ]);
-        const back = readPkcs12Bundle(readFileSync(out), 'pw');
-        expect(sameKey(back.privateKey, identity.privateKey)).toBe(true);
-        expect(back.caCertificatePems).toHaveLength(1);
-      } finally {
-        cleanup();
-      }
+  it.runIf(openssl).each([
+    { desc: 'an unencrypted certificate safe', extra: ['-certpbe', 'NONE'], readable: true },
+    { desc: 'the OpenSSL 3 defaults (PBES2 AES-256 certificate safe)', extra: [], readable: true },
+    { desc: 'an AES-128 certificate safe', extra: ['-certpbe', 'AES-128-CBC'], readable: true },
+    { desc: 'a SHA-512 MAC', extra: ['-macalg', 'sha512'], readable: true },
+    {
+      desc: 'a legacy 3DES PBE certificate safe',
+      extra: ['-certpbe', 'PBE-SHA1-3DES'],
+      readable: false,
     },
-  );
+  ])('reads a PFX that OpenSSL exported with $desc', ({ extra, readable }) => {
+    const { dir, cleanup } = tempDir();
+    try {
+      writeFileSync(
+        join(dir, 'key.pem'),
+        identity.privateKey.export({ type: 'pkcs8', format: 'pem' }),
+      );
+      writeFileSync(join(dir, 'cert.pem'), identity.certificatePem);
+      writeFileSync(join(dir, 'ca.pem'), ca.certificatePem);
+      const out = join(dir, 'o.p12');
+      const args = [
+        '-inkey',
+        join(dir, 'key.pem'),
+        '-in',
+        join(dir, 'cert.pem'),
+        '-certfile',
+        join(dir, 'ca.pem'),
+      ];
+      runOpenssl(['pkcs12', '-export', ...args, ...extra, '-passout', 'pass:pw', '-out', out]);
+      const read = (password: string) => readPkcs12Bundle(readFileSync(out), password);
+      if (!readable) {
+        expect(() => read('pw')).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_PKCS12' }));
+        return;
+      }
+      const back = read('pw');
+      expect(sameKey(back.privateKey, identity.privateKey)).toBe(true);
+      expect(back.caCertificatePems).toHaveLength(1);
+      expect(() => read('wrong')).toThrow(expect.objectContaining({ code: 'WRONG_PASSPHRASE' }));
+    } finally {
+      cleanup();
+    }
+  });
 });

@@ -1,6 +1,8 @@
 import {
+  createDecipheriv,
   createHash,
   createHmac,
+  pbkdf2Sync,
   createPrivateKey,
   randomBytes,
   timingSafeEqual,
@@ -29,6 +31,7 @@ import {
   set,
   type Asn1,
 } from '../util/der.js';
+import { forge } from '../util/forge.js';
 import type { VehicleIdentity } from './ca.js';
 
 const OID_DATA = '1.2.840.113549.1.7.1';
@@ -39,22 +42,28 @@ const OID_X509_CERTIFICATE = '1.2.840.113549.1.9.22.1';
 const OID_FRIENDLY_NAME = '1.2.840.113549.1.9.20';
 const OID_LOCAL_KEY_ID = '1.2.840.113549.1.9.21';
 const OID_SHA256 = '2.16.840.1.101.3.4.2.1';
-const OID_SHA1 = '1.3.14.3.2.26';
+type MacHash = 'sha1' | 'sha256' | 'sha384' | 'sha512';
+/** Digest OID -> hash with its output size u and block size v (RFC 7292 appendix B). */
+const MAC_HASHES: Record<string, { hash: MacHash; u: number; v: number }> = {
+  '1.3.14.3.2.26': { hash: 'sha1', u: 20, v: 64 },
+  [OID_SHA256]: { hash: 'sha256', u: 32, v: 64 },
+  '2.16.840.1.101.3.4.2.2': { hash: 'sha384', u: 48, v: 128 },
+  '2.16.840.1.101.3.4.2.3': { hash: 'sha512', u: 64, v: 128 },
+};
 
 const MAC_ITERATIONS = 2048;
 const MAX_MAC_ITERATIONS = 10_000_000;
 
 /** RFC 7292 appendix B key derivation, used for the PFX integrity MAC. */
 function pkcs12Kdf(
-  hash: 'sha256' | 'sha1',
+  hash: MacHash,
   password: string,
   salt: Buffer,
   id: number,
   iterations: number,
   length: number,
 ): Buffer {
-  const u = hash === 'sha256' ? 32 : 20;
-  const v = 64;
+  const { u, v } = Object.values(MAC_HASHES).find((h) => h.hash === hash) ?? { u: 32, v: 64 };
   const pass = Buffer.alloc(password.length * 2 + 2);
   for (let i = 0; i < password.length; i++) pass.writeUInt16BE(password.charCodeAt(i), i * 2);
   const fill = (src: Buffer): Buffer => {
@@ -162,6 +171,82 @@ export function createPkcs12Bundle(
   return new Uint8Array(encode(pfx));
 }
 
+const OID_PBES2 = '1.2.840.113549.1.5.13';
+const OID_PBKDF2 = '1.2.840.113549.1.5.12';
+const PRFS: Record<string, string> = {
+  '1.2.840.113549.2.7': 'sha1',
+  '1.2.840.113549.2.9': 'sha256',
+  '1.2.840.113549.2.10': 'sha384',
+  '1.2.840.113549.2.11': 'sha512',
+};
+const CIPHERS: Record<string, { name: string; keyLength: number }> = {
+  '2.16.840.1.101.3.4.1.2': { name: 'aes-128-cbc', keyLength: 16 },
+  '2.16.840.1.101.3.4.1.22': { name: 'aes-192-cbc', keyLength: 24 },
+  '2.16.840.1.101.3.4.1.42': { name: 'aes-256-cbc', keyLength: 32 },
+};
+
+/** PBES2 (PBKDF2 + AES-CBC) decryption, as OpenSSL 3 writes encrypted certificate safes by default. */
+function decryptPbes2(algorithm: Asn1 | undefined, ciphertext: Buffer, password: string): Buffer {
+  const alg = children(algorithm, 'AlgorithmIdentifier');
+  const algOid = readOid(alg[0]);
+  if (algOid !== OID_PBES2) {
+    throw new KeysError(
+      'UNSUPPORTED_PKCS12',
+      `unsupported safe encryption ${algOid} (legacy PKCS#12 PBE); re-export with PBES2`,
+    );
+  }
+  const params = children(alg[1], 'PBES2-params');
+  const kdf = children(child(params, 0, 'keyDerivationFunc'), 'AlgorithmIdentifier');
+  if (readOid(kdf[0]) !== OID_PBKDF2)
+    throw new KeysError('UNSUPPORTED_PKCS12', 'unsupported key derivation');
+  const kdfParams = children(kdf[1], 'PBKDF2-params');
+  const salt = readOctets(kdfParams[0]);
+  const iterations = readInt(kdfParams[1]);
+  if (iterations < 1 || iterations > MAX_MAC_ITERATIONS)
+    throw new Error('PBKDF2 iterations out of range');
+  let prf = 'sha1';
+  for (const extra of kdfParams.slice(2)) {
+    if (extra.type === forge.asn1.Type.SEQUENCE) {
+      const prfOid = readOid(children(extra, 'prf')[0]);
+      const hash = PRFS[prfOid];
+      if (!hash) throw new KeysError('UNSUPPORTED_PKCS12', `unsupported PBKDF2 PRF ${prfOid}`);
+      prf = hash;
+    }
+  }
+  const scheme = children(child(params, 1, 'encryptionScheme'), 'AlgorithmIdentifier');
+  const cipher = CIPHERS[readOid(scheme[0])];
+  if (!cipher) throw new KeysError('UNSUPPORTED_PKCS12', 'unsupported safe cipher');
+  const iv = readOctets(scheme[1]);
+  const key = pbkdf2Sync(Buffer.from(password, 'utf8'), salt, iterations, cipher.keyLength, prf);
+  try {
+    const decipher = createDecipheriv(cipher.name, key, iv);
+    return Buffer.concat([decipher.update(ciphertext), decipher.final()]);
+  } catch (error) {
+    // the MAC already proved the password, so this is a damaged bundle
+    throw new KeysError('MALFORMED_PKCS12', 'an encrypted safe does not decrypt', { cause: error });
+  }
+}
+
+function decryptEncryptedData(node: Asn1, password: string): Buffer {
+  const encryptedData = children(node, 'EncryptedData');
+  const info = children(child(encryptedData, 1, 'EncryptedContentInfo'), 'EncryptedContentInfo');
+  if (readOid(info[0]) !== OID_DATA) throw new Error('encrypted content is not data');
+  const content = info[2];
+  if (
+    !content ||
+    content.tagClass !== forge.asn1.Class.CONTEXT_SPECIFIC ||
+    content.type !== forge.asn1.Type.NONE
+  ) {
+    throw new Error('missing encryptedContent');
+  }
+  // [0] IMPLICIT OCTET STRING: primitive bytes, or constructed pieces in BER
+  const ciphertext =
+    typeof content.value === 'string'
+      ? Buffer.from(content.value, 'binary')
+      : Buffer.concat(content.value.map((piece) => readOctets(piece)));
+  return decryptPbes2(info[1], ciphertext, password);
+}
+
 export interface Pkcs12Contents {
   privateKey: KeyObject;
   certificatePem: string;
@@ -178,10 +263,10 @@ function verifyMac(macData: Asn1 | undefined, authSafe: Buffer, password: string
   const iterations = parts[2] ? readInt(parts[2]) : 1;
   if (iterations < 1 || iterations > MAX_MAC_ITERATIONS)
     throw new Error('MAC iterations out of range');
-  const hash = algorithm === OID_SHA256 ? 'sha256' : algorithm === OID_SHA1 ? 'sha1' : undefined;
+  const hash = MAC_HASHES[algorithm];
   if (!hash) throw new KeysError('UNSUPPORTED_PKCS12', `unsupported MAC digest ${algorithm}`);
-  const key = pkcs12Kdf(hash, password, salt, 3, iterations, hash === 'sha256' ? 32 : 20);
-  const actual = createHmac(hash, key).update(authSafe).digest();
+  const key = pkcs12Kdf(hash.hash, password, salt, 3, iterations, hash.u);
+  const actual = createHmac(hash.hash, key).update(authSafe).digest();
   if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
     throw new KeysError(
       'WRONG_PASSPHRASE',
@@ -211,18 +296,15 @@ export function readPkcs12Bundle(p12: Uint8Array, password: string): Pkcs12Conte
     for (const contentInfo of children(decode(authSafe), 'AuthenticatedSafe')) {
       const parts = children(contentInfo, 'ContentInfo');
       const type = readOid(parts[0]);
+      let safeContentsDer: Buffer;
       if (type === OID_ENCRYPTED_DATA) {
-        throw new KeysError(
-          'UNSUPPORTED_PKCS12',
-          'encrypted safe contents are not supported; use an unencrypted certificate safe',
-        );
-      }
-      if (type !== OID_DATA)
+        safeContentsDer = decryptEncryptedData(readExplicit(parts[1], 0, 'content'), password);
+      } else if (type === OID_DATA) {
+        safeContentsDer = readOctets(readExplicit(parts[1], 0, 'content'));
+      } else {
         throw new KeysError('UNSUPPORTED_PKCS12', `unsupported content type ${type}`);
-      const safeContents = children(
-        decode(readOctets(readExplicit(parts[1], 0, 'content'))),
-        'SafeContents',
-      );
+      }
+      const safeContents = children(decode(safeContentsDer), 'SafeContents');
       for (const bag of safeContents) {
         const bagParts = children(bag, 'SafeBag');
         const bagId = readOid(bagParts[0]);
