@@ -209,6 +209,34 @@ describe('AnchorService', () => {
     });
   });
 
+  describe('when the recorded transaction can never be mined', () => {
+    it('re-signs with a fresh nonce after another transaction spent its nonce, and anchors once', async () => {
+      proxy.setFailing(['eth_sendRawTransaction']);
+      const s = service();
+      log.append(...Array.from({ length: 2 }, entry));
+      await s.enqueue();
+      await s.step();
+      const stale = s.outbox.get(2)!;
+      expect(stale.status).toBe('sent');
+      // Someone else uses the operator key: the recorded transaction's nonce is spent.
+      const other = await t.operator.sendTransaction({
+        to: t.operator.address,
+        value: 0n,
+        nonce: stale.nonce!,
+      });
+      await other.wait();
+      proxy.setFailing(null);
+      await s.flush(10_000);
+      const done = s.outbox.get(2)!;
+      expect(done.status).toBe('confirmed');
+      expect(done.txHash).not.toBe(stale.txHash);
+      expect(done.nonce).toBe(stale.nonce! + 1);
+      const r = reader();
+      expect((await r.anchors()).map((a) => [a.size, a.txHash])).toEqual([[2, done.txHash]]);
+      r.destroy();
+    });
+  });
+
   describe('when the anchoring transaction is reorged out', () => {
     it('re-submits it and counts it only once it is confirmed on the canonical chain', async () => {
       const s = service({ confirmations: 3 });

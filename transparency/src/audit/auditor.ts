@@ -13,6 +13,7 @@ import type {
 } from '../chain/types.js';
 import type { NoteVerifier } from '../note/signed-note.js';
 import { auditLog } from './log-audit.js';
+import { checkInstallCertificate, loadVehicleRevocations } from './revocation.js';
 import type { LogAuditSource } from './log-source.js';
 import { sha256Hex, normalizeHash32, isHash32 } from '../util/hex.js';
 import {
@@ -214,7 +215,10 @@ export async function verifyInstallBundle(
     verified = await verifyStatementBundleDetailed(
       bundle,
       { caCertificatePem: vehicleCaPem },
-      Number.isNaN(claimedAt) ? {} : { at: new Date(claimedAt) },
+      // Expired certificates never brick reporting; checkInstallCertificate flags them.
+      Number.isNaN(claimedAt)
+        ? { allowExpiredCertificate: true }
+        : { at: new Date(claimedAt), allowExpiredCertificate: true },
     );
   } catch (err) {
     const code = (err as { code?: string }).code ?? '';
@@ -451,6 +455,10 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
   };
 
   const installs: VerifiedInstall[] = [];
+  const report = (f: AuditFinding) => findings.list.push(f);
+  const revocations = opts.vehicleCaPem
+    ? await loadVehicleRevocations(opts.source, opts.vehicleCaPem, report)
+    : undefined;
   const bundles = await opts.source.attestations();
   stats.attestations = bundles.length;
   for (const [i, bundle] of bundles.entries()) {
@@ -508,6 +516,8 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
     if (!install) continue;
     stats.installsVerified = (stats.installsVerified ?? 0) + 1;
     installs.push(install);
+    const standing = checkInstallCertificate(install, revocations, report, subject);
+    if (standing === 'REVOKED') stats.fromRevokedVehicles = (stats.fromRevokedVehicles ?? 0) + 1;
     const p = install.predicate;
     if (!loggedFirmware.has(install.subjectDigest)) {
       findings.error(

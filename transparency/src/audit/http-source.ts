@@ -73,5 +73,30 @@ export function createHttpAuditSource(
       }
       return body.attestations as unknown[];
     },
+    async revocationList() {
+      let res: Response;
+      try {
+        res = await doFetch(`${base}/api/v1/vehicles/crl.pem`, {
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+      } catch (err) {
+        throw new TransparencyError('AUDIT_SOURCE_UNAVAILABLE', 'GET vehicle CRL failed', {
+          cause: err,
+        });
+      }
+      // 404: an older server; 503: a server without a vehicle CA. Either way there is no CRL.
+      if (res.status === 404 || res.status === 503) {
+        await res.body?.cancel();
+        return null;
+      }
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw new TransparencyError(
+          'AUDIT_SOURCE_UNAVAILABLE',
+          `GET vehicle CRL answered ${res.status}`,
+        );
+      }
+      return res.text();
+    },
   };
 }

@@ -8,6 +8,8 @@ export interface AuditSource {
   rootMetadata(version: number): Promise<Uint8Array | null>;
   /** Every install (and firmware) attestation bundle the repository has received. */
   attestations(): Promise<unknown[]>;
+  /** The vehicle CA's X.509 CRL (PEM), or null when the repository serves none. */
+  revocationList?(): Promise<string | null>;
 }
 
 export interface AuditFinding {

@@ -1,0 +1,166 @@
+// @tufchain/keys loads reflect-metadata, which @peculiar/x509 needs before it is evaluated.
+import { loadRevocationList } from '@tufchain/keys';
+import * as x509 from '@peculiar/x509';
+import { X509Certificate } from 'node:crypto';
+import type { InstallPredicate } from '../wire/install.js';
+import type { AuditFinding, AuditSource } from './source.js';
+
+export interface RevokedVehicleCertificate {
+  revokedAt: Date;
+  reason: string;
+}
+
+/** The vehicle CA's CRL as the auditor verified it. */
+export interface VehicleRevocations {
+  /** By certificate serial number (lowercase hex, no leading zero bytes). */
+  revoked: Map<string, RevokedVehicleCertificate>;
+  crlNumber: number | undefined;
+  thisUpdate: Date;
+  stale: boolean;
+}
+
+type Report = (finding: AuditFinding) => void;
+
+const normalizeSerial = (serial: string) =>
+  serial
+    .toLowerCase()
+    .replace(/^0x/, '')
+    .replace(/^(00)+(?=.)/, '');
+
+const reasonNames: Record<number, string> = {
+  0: 'unspecified',
+  1: 'keyCompromise',
+  2: 'cACompromise',
+  3: 'affiliationChanged',
+  4: 'superseded',
+  5: 'cessationOfOperation',
+  6: 'certificateHold',
+  8: 'removeFromCRL',
+  9: 'privilegeWithdrawn',
+  10: 'aACompromise',
+};
+
+/**
+ * Fetches the CRL from the source and verifies it against the vehicle CA (signature, not from the
+ * future). Missing: a warning, the audit goes on without revocation checks. Not signed by the CA
+ * or unparseable: an error. Past its nextUpdate: a warning, and it is still used.
+ */
+export async function loadVehicleRevocations(
+  source: AuditSource,
+  vehicleCaPem: string,
+  report: Report,
+  at: Date = new Date(),
+): Promise<VehicleRevocations | undefined> {
+  let pem: string | null;
+  try {
+    pem = source.revocationList ? await source.revocationList() : null;
+  } catch (err) {
+    report({
+      code: 'REVOCATION_LIST_UNAVAILABLE',
+      severity: 'warning',
+      message: `the vehicle CRL could not be fetched: ${err instanceof Error ? err.message : String(err)}`,
+    });
+    return undefined;
+  }
+  if (pem === null) {
+    report({
+      code: 'REVOCATION_LIST_UNAVAILABLE',
+      severity: 'warning',
+      message: 'the source serves no vehicle CRL; revoked vehicles cannot be detected',
+    });
+    return undefined;
+  }
+  let list;
+  try {
+    list = await loadRevocationList(pem, vehicleCaPem, { at, allowStale: true });
+  } catch (err) {
+    report({
+      code: 'REVOCATION_LIST_INVALID',
+      severity: 'error',
+      message: `the vehicle CRL does not verify against the vehicle CA: ${(err as { code?: string }).code ?? String(err)}`,
+    });
+    return undefined;
+  }
+  if (list.stale) {
+    report({
+      code: 'REVOCATION_LIST_STALE',
+      severity: 'warning',
+      message: `the vehicle CRL (number ${list.crlNumber ?? '?'}) was due for renewal at ${list.nextUpdate?.toISOString() ?? '?'}`,
+    });
+  }
+  // loadRevocationList checked the signature; read the per-entry dates and reasons it does not return.
+  const der = new Uint8Array(
+    Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64'),
+  );
+  const crl = new x509.X509Crl(der, {
+    berOptions: { maxNodes: der.length, maxContentLength: der.length },
+  });
+  const revoked = new Map<string, RevokedVehicleCertificate>();
+  for (const entry of crl.entries) {
+    revoked.set(normalizeSerial(entry.serialNumber), {
+      revokedAt: entry.revocationDate,
+      reason: reasonNames[entry.reason ?? 0] ?? 'unspecified',
+    });
+  }
+  return { revoked, crlNumber: list.crlNumber, thisUpdate: list.thisUpdate, stale: list.stale };
+}
+
+/**
+ * The revocation and expiry check of one verified install attestation. Signing time is the later
+ * of the vehicle's `finishedAt` and the chain checkpoint it cites (it cannot have signed before that
+ * block existed). Signed at or after the revocation: ATTESTATION_FROM_REVOKED_VEHICLE (error). Key
+ * compromise revoked later: ATTESTATION_FROM_COMPROMISED_KEY (warning; a key thief can backdate).
+ * Signed after the certificate expired: ATTESTATION_CERTIFICATE_EXPIRED (warning; accepted by
+ * design, the vehicle must re-enroll).
+ */
+export function checkInstallCertificate(
+  install: { certificatePem: string; predicate: InstallPredicate },
+  revocations: VehicleRevocations | undefined,
+  report: Report,
+  subject: string,
+): 'REVOKED' | 'EXPIRED' | 'OK' {
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(install.certificatePem);
+  } catch {
+    return 'OK';
+  }
+  const p = install.predicate;
+  const finishedAt = Date.parse(p.finishedAt);
+  const checkpointAt = p.checkpoint.timestamp * 1000;
+  const signedAt = Math.max(
+    Number.isNaN(finishedAt) ? 0 : finishedAt,
+    Number.isFinite(checkpointAt) ? checkpointAt : 0,
+  );
+  const serial = normalizeSerial(certificate.serialNumber);
+  const revoked = revocations?.revoked.get(serial);
+  if (revoked) {
+    if (revoked.revokedAt.getTime() <= signedAt) {
+      report({
+        code: 'ATTESTATION_FROM_REVOKED_VEHICLE',
+        severity: 'error',
+        message: `vehicle ${p.vehicle.commitment} ECU ${p.ecu.serial} signed with certificate ${serial}, revoked (${revoked.reason}) at ${revoked.revokedAt.toISOString()}, at ${new Date(signedAt).toISOString()}`,
+        subject,
+      });
+      return 'REVOKED';
+    }
+    if (revoked.reason === 'keyCompromise') {
+      report({
+        code: 'ATTESTATION_FROM_COMPROMISED_KEY',
+        severity: 'warning',
+        message: `certificate ${serial} was revoked for key compromise at ${revoked.revokedAt.toISOString()}; this report claims an earlier time`,
+        subject,
+      });
+    }
+  }
+  if (Date.parse(certificate.validTo) < signedAt) {
+    report({
+      code: 'ATTESTATION_CERTIFICATE_EXPIRED',
+      severity: 'warning',
+      message: `vehicle ${p.vehicle.commitment} reported with certificate ${serial}, expired at ${new Date(certificate.validTo).toISOString()}; it must re-enroll`,
+      subject,
+    });
+    return 'EXPIRED';
+  }
+  return 'OK';
+}
