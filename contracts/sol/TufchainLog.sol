@@ -12,7 +12,6 @@ contract TufchainLog {
         uint64 version; // the release's monotonic releaseCounter
     }
 
-    /// One packed slot: everything a release or an anchor must read and update.
     /// The release head: one packed slot, uint64 fields from the low bits up. A release costs one
     /// rewrite of this slot and one event; no slot is created per release.
     ///   metadataVersion  of the latest release; 0 before the first

@@ -7,6 +7,9 @@ export type ContractsErrorCode =
   | 'ARTIFACT_MISSING'
   | 'ARTIFACT_MALFORMED'
   | 'DEPLOY_FAILED'
+  | 'DEPLOYER_KEY_MISSING'
+  | 'INVALID_ARGUMENT'
+  | 'RPC_UNAVAILABLE'
   | 'INVALID_HARDWARE_ID';
 
 export class ContractsError extends Error {

@@ -28,3 +28,4 @@ export {
   type ContainerChain,
   type StartContainerChainOptions,
 } from './container-chain.js';
+export { DEPLOY_USAGE, runDeployCli, type DeployCliIo } from './cli/deploy.js';

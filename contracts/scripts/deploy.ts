@@ -1,0 +1,7 @@
+/** Deploys TufchainLog to any EVM JSON-RPC endpoint: `npm run deploy -w @tufchain/contracts -- --help`. */
+import { runDeployCli } from '../src/cli/deploy.js';
+
+process.exitCode = await runDeployCli(process.argv.slice(2), process.env, {
+  stdout: (line) => console.log(line),
+  stderr: (line) => console.error(line),
+});
