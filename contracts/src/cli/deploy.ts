@@ -42,7 +42,9 @@ export async function runDeployCli(
     if (!rpcUrl || !/^https?:\/\//.test(rpcUrl)) throw usage('--rpc-url http(s)://… is required');
     const admin = values.admin;
     if (!admin || !isAddress(admin)) throw usage('--admin must be an address');
-    const notAddress = [...values.publisher, ...values['log-operator']].find((a) => !isAddress(a));
+    const notAddress = [...values.publisher, ...values['log-operator']].find(
+      (a): boolean => !isAddress(a),
+    );
     if (notAddress !== undefined) throw usage(`not an address: ${notAddress}`);
     const confirmations = Number(values.confirmations);
     if (!Number.isInteger(confirmations) || confirmations < 1) {
