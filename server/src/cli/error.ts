@@ -83,6 +83,13 @@ export function describeError(error: unknown): ErrorReport {
   }
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
+  if (typeof code === 'string' && ['ENOENT', 'EACCES', 'EISDIR', 'ENOTDIR'].includes(code)) {
+    return {
+      code: code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'IO_ERROR',
+      message,
+      exitCode: EXIT.ENVIRONMENT,
+    };
+  }
   if (typeof code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(code)) {
     const exitCode = usageCodes.has(code)
       ? EXIT.USAGE
@@ -90,13 +97,6 @@ export function describeError(error: unknown): ErrorReport {
         ? EXIT.ENVIRONMENT
         : EXIT.FAILED;
     return { code, message, exitCode };
-  }
-  if (typeof code === 'string' && ['ENOENT', 'EACCES', 'EISDIR', 'ENOTDIR'].includes(code)) {
-    return {
-      code: code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'IO_ERROR',
-      message,
-      exitCode: EXIT.ENVIRONMENT,
-    };
   }
   return { code: 'INTERNAL', message, exitCode: EXIT.FAILED };
 }

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { canonicalize } from '@tufjs/canonical-json';
 import { Metadata, MetadataKind, type Root, type Targets } from '@tufjs/models';
 import { CliError } from './error.js';
 
@@ -26,6 +28,10 @@ export interface LoadedSigningFile {
 export interface TargetsSigningStatus {
   version: number;
   expires: string;
+  /** sha256 of the canonical signed bytes: holders compare it out of band before signing. */
+  payloadSha256: string;
+  /** Target paths this version adds. */
+  added: string[];
   keyids: string[];
   threshold: number;
   signed: string[];
@@ -37,6 +43,16 @@ export function loadSigningFile(json: unknown): LoadedSigningFile {
   const file = json as Partial<TargetsSigningFile> | null;
   if (!file || typeof file !== 'object' || file.format !== TARGETS_SIGNING_FORMAT) {
     throw new CliError('MALFORMED_SIGNING_FILE', `not a ${TARGETS_SIGNING_FORMAT} file`);
+  }
+  if (
+    !Array.isArray(file.added) ||
+    !file.added.every((a) => typeof a === 'string') ||
+    typeof file.server !== 'string'
+  ) {
+    throw new CliError(
+      'MALFORMED_SIGNING_FILE',
+      'the signing file lacks its server or added targets',
+    );
   }
   try {
     const root = Metadata.fromJSON(MetadataKind.Root, file.root as never);
@@ -78,6 +94,10 @@ export function targetsSigningStatus(loaded: LoadedSigningFile): TargetsSigningS
   return {
     version: loaded.targets.signed.version,
     expires: loaded.targets.signed.expires,
+    payloadSha256: createHash('sha256')
+      .update(canonicalize(loaded.targets.signed.toJSON()))
+      .digest('hex'),
+    added: loaded.file.added,
     keyids: [...role.keyIDs],
     threshold: role.threshold,
     signed,
@@ -88,7 +108,8 @@ export function targetsSigningStatus(loaded: LoadedSigningFile): TargetsSigningS
 
 export function targetsStatusText(st: TargetsSigningStatus): string {
   return [
-    `targets v${st.version}, expires ${st.expires}`,
+    `targets v${st.version}, expires ${st.expires}, adds ${st.added.join(', ') || 'nothing'}`,
+    `payload sha256 (compare out of band before signing): ${st.payloadSha256}`,
     `  ${st.signed.length} of ${st.threshold} required signatures${st.complete ? ' (met)' : ''}`,
     ...st.missing.map((k) => `    not yet signed: ${k}`),
     st.complete

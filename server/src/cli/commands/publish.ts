@@ -94,6 +94,11 @@ async function publishOnline(
   const key =
     opts.idempotencyKey ??
     `tufchain-cli-${createHash('sha256').update(canonicalize(body)).digest('hex')}`;
+  if (!opts.json) {
+    run.io.stderr(
+      `publishing ${manifest.targets.length} target(s) to ${api.baseUrl}: the server signs targets, logs it on chain and waits for confirmation...`,
+    );
+  }
   const res = await api.json<{ release: ReleaseView }>('POST', '/api/v1/releases', {
     body,
     headers: { 'idempotency-key': key },
