@@ -221,7 +221,11 @@ export class FileSlotStore implements SlotStore {
 
   async *readImage(slot: SlotName, length: number): AsyncIterable<Uint8Array> {
     if (length === 0) return;
-    const stream = createReadStream(this.slotPath(slot), { start: 0, end: length - 1 });
+    const stream = createReadStream(this.slotPath(slot), {
+      start: 0,
+      end: length - 1,
+      highWaterMark: 1024 * 1024,
+    });
     for await (const chunk of stream) yield chunk as Buffer;
   }
 

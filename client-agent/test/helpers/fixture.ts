@@ -49,6 +49,8 @@ export interface ReleaseInput {
   attestationSigner?: Signer;
   /** Subject digest claimed by the attestation (default: the image's). */
   attestedSha256?: string;
+  /** Serve a large image from this file instead of memory. */
+  file?: { path: string; length: number; sha256: string; sha512: string };
 }
 
 export class Fixture {
@@ -91,10 +93,12 @@ export class Fixture {
 
   /** Adds a firmware target and its attestation target, then publishes new metadata. */
   async addRelease(input: ReleaseInput): Promise<Release> {
-    const image = input.image ?? randomBytes(input.size ?? 64 * 1024);
+    const image = input.file
+      ? Buffer.alloc(0)
+      : (input.image ?? randomBytes(input.size ?? 64 * 1024));
     const hardwareIds = input.hardwareIds ?? [HARDWARE_ID];
     const name = `gateway-${input.version}.img`;
-    const sha256 = createHash('sha256').update(image).digest('hex');
+    const sha256 = input.file?.sha256 ?? createHash('sha256').update(image).digest('hex');
     const attestationName = `${name}.sigstore.json`;
     let bundle: unknown = await signFirmwareAttestation(
       {
@@ -110,13 +114,15 @@ export class Fixture {
     this.repo.addTarget(attestationName, Buffer.from(JSON.stringify(bundle)), {
       kind: 'attestation',
     });
-    this.repo.addTarget(name, image, {
+    const custom = {
       kind: 'firmware',
       hardwareIds,
       version: input.version,
       releaseCounter: input.releaseCounter,
       attestation: attestationName,
-    });
+    };
+    if (input.file) this.repo.addFileTarget(name, input.file, custom);
+    else this.repo.addTarget(name, image, custom);
     const published = this.repo.publish();
     return {
       name,

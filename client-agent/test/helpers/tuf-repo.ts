@@ -5,6 +5,7 @@
  * {N}.snapshot.json, {N}.targets.json; targets/{sha256}.{name}.
  */
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { canonicalize } from '@tufjs/canonical-json';
@@ -154,6 +155,25 @@ export class TestRepository {
     return file;
   }
 
+  /** Adds a target served from a file on disk (for large images), with Range support. */
+  addFileTarget(
+    name: string,
+    file: { path: string; length: number; sha256: string; sha512: string },
+    custom: Record<string, unknown>,
+  ): TargetFile {
+    const target = new TargetFile({
+      path: name,
+      length: file.length,
+      hashes: { sha256: file.sha256, sha512: file.sha512 },
+      unrecognizedFields: { custom: custom as never },
+    });
+    this.targets[name] = target;
+    this.overrides.set(this.targetPath(name), (req, res) =>
+      serveFile(req, res, file.path, file.length),
+    );
+    return target;
+  }
+
   /** Signs and publishes new targets, snapshot and timestamp versions. */
   publish(opts: { signTargetsWith?: TestKey[]; expiresDays?: number; now?: Date } = {}): Published {
     const expires = isoIn(opts.expiresDays ?? this.expiresDays, opts.now);
@@ -247,6 +267,22 @@ export class TestRepository {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+/** Streams a file with HTTP Range support (single range `bytes=N-`). */
+export function serveFile(
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  length: number,
+): void {
+  const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+  const start = range ? Number(range[1]) : 0;
+  res.writeHead(range ? 206 : 200, {
+    'content-length': length - start,
+    ...(range ? { 'content-range': `bytes ${start}-${length - 1}/${length}` } : {}),
+  });
+  createReadStream(path, { start, highWaterMark: 256 * 1024 }).pipe(res);
 }
 
 /** Serves bytes with HTTP Range support (single range `bytes=N-`). */
