@@ -249,6 +249,19 @@ describe('a root rotation from 2-of-3 {A,B,C} to 2-of-3 {C,D,E}', () => {
     );
   });
 
+  it('rotates an online role key through the same ceremony', async () => {
+    const newTargets = createKeySigner(generateKeyPair('ecdsa-p256').privateKey);
+    const rotation = rotateRootCeremony(v1, {
+      targets: { keys: [newTargets.publicKey], threshold: 1 },
+      expires: new Date(Date.now() + YEAR),
+    });
+    // root holders unchanged: the same two signatures meet both thresholds
+    const v2 = finalizeRootCeremony(await signAll(rotation, [a, b]));
+    const parsed = Metadata.fromJSON(MetadataKind.Root, JSON.parse(JSON.stringify(v2)) as Json);
+    expect(parsed.signed.roles.targets?.keyIDs).toEqual([newTargets.keyId]);
+    expect(parsed.signed.roles.root?.keyIDs).toEqual([a.keyId, b.keyId, c.keyId]);
+  });
+
   it('throws MALFORMED_CEREMONY when the new version does not follow the previous one', async () => {
     const ceremony = rotate();
     const bumped = {
