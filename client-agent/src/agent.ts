@@ -173,11 +173,10 @@ export async function runUpdate(opts: UpdateOptions): Promise<UpdateResult> {
   const ctx = await openContext(opts);
   try {
     const result = await runCycle(ctx);
-    if ((opts.sendReports ?? true) && result.report) {
+    if (opts.sendReports ?? true) {
       const flushed = await ctx.outbox.flush(opts.serverUrl, ctx.dispatcher);
-      result.report.sent = flushed.sent.includes(result.report.id);
-    } else if (opts.sendReports ?? true) {
-      await ctx.outbox.flush(opts.serverUrl, ctx.dispatcher);
+      if (result.report) result.report.sent = flushed.sent.includes(result.report.id);
+      await ctx.outbox.collectInclusionProofs(opts.serverUrl, ctx.dispatcher);
     }
     return result;
   } finally {

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { PROOF_BUNDLE_MEDIA_TYPE } from '@tufchain/transparency';
 import { ReportOutbox } from './outbox.js';
 
 let answer: (req: IncomingMessage, res: ServerResponse, body: string) => void;
@@ -79,6 +80,44 @@ describe('ReportOutbox', () => {
         sent: ['000000000002-bbbb'],
       });
       expect(await outbox.get('000000000001-aaaa')).toEqual({ n: 1 });
+    });
+  });
+
+  describe('when the server answers with a log index', () => {
+    it('stores the inclusion proof bundle once the entry is anchored', async () => {
+      const h = '0x' + 'ab'.repeat(32);
+      const proofBundle = {
+        mediaType: PROOF_BUNDLE_MEDIA_TYPE,
+        entry: { index: 7, data: 'AAAA' },
+        inclusionProof: { treeSize: 8, hashes: ['AAAA'] },
+        checkpoint: 'log.example\n8\nAAAA\n\n— log.example sig\n',
+        anchor: {
+          chainId: 31337,
+          contractAddress: '0x' + '12'.repeat(20),
+          size: 8,
+          rootHash: h,
+          txHash: h,
+          blockNumber: 9,
+          blockHash: h,
+        },
+      };
+      let anchored = false;
+      answer = (req, res) => {
+        if (req.method === 'POST')
+          return void res.writeHead(201).end(JSON.stringify({ id: 1, logIndex: 7 }));
+        expect(req.url).toBe('/api/v1/log/proof-bundle?index=7');
+        if (!anchored) return void res.writeHead(404).end('{"error":{"code":"NOT_ANCHORED"}}');
+        res.writeHead(200).end(JSON.stringify(proofBundle));
+      };
+      const outbox = new ReportOutbox(dir);
+      const id = await outbox.enqueue(1, 'aaaa', { n: 1 });
+      await outbox.flush(url);
+      expect(await outbox.collectInclusionProofs(url)).toEqual([]);
+      expect(await outbox.proof(id)).toBeUndefined();
+      anchored = true;
+      expect(await outbox.collectInclusionProofs(url)).toEqual([id]);
+      expect(await outbox.proof(id)).toEqual(proofBundle);
+      expect(await outbox.collectInclusionProofs(url)).toEqual([]);
     });
   });
 });
