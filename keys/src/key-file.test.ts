@@ -167,6 +167,31 @@ describe('readEncryptedKeyFile', () => {
   });
 });
 
+describe.runIf(openssl)('keys encrypted by OpenSSL', () => {
+  it.each(KEY_TYPES)('reads a %s key from `openssl pkcs8 -topk8 -scrypt`', async (keyType) => {
+    const { privateKey } = generateKeyPair(keyType);
+    const plain = join(dir, 'plain.pem');
+    const path = join(dir, 'scrypt.pem');
+    await writeFile(plain, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    runOpenssl([
+      'pkcs8',
+      '-topk8',
+      '-scrypt',
+      '-in',
+      plain,
+      '-out',
+      path,
+      '-passout',
+      'pass:from openssl',
+    ]);
+    await chmod(path, 0o600);
+    expect(samePrivateKey(await readEncryptedKeyFile(path, 'from openssl'), privateKey)).toBe(true);
+    await expect(readEncryptedKeyFile(path, 'wrong')).rejects.toMatchObject({
+      code: 'WRONG_PASSPHRASE',
+    });
+  });
+});
+
 describe('writeEncryptedKeyFile', () => {
   it('throws KEY_FILE_EXISTS rather than overwrite a key, unless told to', async () => {
     const path = join(dir, 'key.pem');
