@@ -206,7 +206,7 @@ describe('auditRepository', () => {
   describe('when the chain, the served history and the attestations agree', () => {
     it('reports no finding and counts what it verified', async () => {
       const report = await audit();
-      expect(report.findings).toEqual([]);
+      expect(report.findings.map((f) => `${f.code}: ${f.message}`)).toEqual([]);
       expect(report.stats).toMatchObject({
         releasesLogged: 2,
         targetsVersionsServed: 2,
@@ -223,7 +223,7 @@ describe('auditRepository', () => {
       repo.roots.set(2, await rootBytes(root2, [ctx.rootSigner, newRoot]));
       await ctx.publish(3, [ctx.fw[2]!], [newTargets]);
       const report = await audit();
-      expect(report.findings).toEqual([]);
+      expect(report.findings.map((f) => `${f.code}: ${f.message}`)).toEqual([]);
       expect(report.stats.rootVersions).toBe(2);
     });
   });
@@ -501,7 +501,7 @@ describe('auditRepository with the transparency log', () => {
 
   it('reports no finding when every checkpoint and anchor is a root of the served log', async () => {
     const report = await audit(withLog());
-    expect(report.findings).toEqual([]);
+    expect(report.findings.map((f) => `${f.code}: ${f.message}`)).toEqual([]);
     expect(report.stats).toMatchObject({
       logEntries: 3,
       checkpointsVerified: 1,
@@ -792,7 +792,7 @@ describe('tufchain audit (CLI) with the log served over HTTP by LogService', () 
       findings: unknown[];
       stats: Record<string, number>;
     };
-    expect(report.findings).toEqual([]);
+    expect(report.findings.map((f) => `${f.code}: ${f.message}`)).toEqual([]);
     expect(code).toBe(0);
     expect(report.stats).toMatchObject({
       logEntries: 3,

@@ -94,10 +94,14 @@ export class AnchorOutbox {
 
   /** Queues a checkpoint unless one of the same or a larger size is already queued. */
   enqueue(size: number, rootHash: string): AnchorRecord | undefined {
-    const max = (this.#q.maxSize!.get() as { m: number | null }).m ?? 0;
-    if (size <= max) return undefined;
+    if (size <= this.maxSize()) return undefined;
     this.#q.insert!.run(size, rootHash, Date.now());
     return this.get(size);
+  }
+
+  /** The largest size ever queued (0 when none). */
+  maxSize(): number {
+    return (this.#q.maxSize!.get() as { m: number | null }).m ?? 0;
   }
 
   get(size: number): AnchorRecord | undefined {

@@ -40,6 +40,8 @@ export interface AnchorServiceOptions {
   signer: Signer;
   contractAddress: string;
   config?: Partial<AnchorConfig>;
+  /** First block to search for anchor events (the contract's deployment block). */
+  fromBlock?: number;
   /** Called for each error the service recovers from by retrying. */
   onError?: (err: TransparencyError) => void;
 }
@@ -63,6 +65,7 @@ export class AnchorService {
   readonly #contract: Contract;
   readonly #address: string;
   readonly #onError: (err: TransparencyError) => void;
+  readonly #fromBlock: number;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = true;
@@ -78,6 +81,7 @@ export class AnchorService {
     this.#address = getAddress(opts.contractAddress);
     this.#contract = new Contract(this.#address, tufchainLogInterface, this.#provider);
     this.#onError = opts.onError ?? (() => undefined);
+    this.#fromBlock = opts.fromBlock ?? 0;
   }
 
   /** Starts the interval timer (every `intervalMs`, anchor what is waiting). */
@@ -291,7 +295,7 @@ export class AnchorService {
     const logs = await this.#provider.getLogs({
       address: this.#address,
       topics: checkpointAnchoredTopics(size),
-      fromBlock: 0,
+      fromBlock: this.#fromBlock,
     });
     const log = logs.find((l) => !l.removed);
     if (!log) return undefined;
@@ -304,8 +308,7 @@ export class AnchorService {
   }
 
   #lastQueuedSize(): number {
-    const all = this.outbox.all();
-    return all[all.length - 1]?.size ?? 0;
+    return this.outbox.maxSize();
   }
 
   #serialized<T>(fn: () => Promise<T>): Promise<T> {

@@ -39,6 +39,8 @@ export interface AuditOptions {
   /** The root the auditor trusts on first use (normally 1.root.json), as JSON. */
   trustedRoot: unknown;
   vehicleCaPem?: string;
+  /** A missing vehicle CRL is an error (default: revocation is checked when the source serves one). */
+  requireRevocationList?: boolean;
   firmwareKey?: { publicKeyPem: string; keyId: string };
   /** The transparency log to replay, and the keys its checkpoints must be signed by. */
   log?: { source: LogAuditSource; verifiers: readonly NoteVerifier[]; origin?: string };
@@ -457,8 +459,11 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
   const installs: VerifiedInstall[] = [];
   const report = (f: AuditFinding) => findings.list.push(f);
   const revocations = opts.vehicleCaPem
-    ? await loadVehicleRevocations(opts.source, opts.vehicleCaPem, report)
+    ? await loadVehicleRevocations(opts.source, opts.vehicleCaPem, report, {
+        required: opts.requireRevocationList ?? false,
+      })
     : undefined;
+  if (revocations) stats.revocationListNumber = revocations.crlNumber ?? 0;
   const bundles = await opts.source.attestations();
   stats.attestations = bundles.length;
   for (const [i, bundle] of bundles.entries()) {

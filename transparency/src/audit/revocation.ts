@@ -42,32 +42,36 @@ const reasonNames: Record<number, string> = {
 
 /**
  * Fetches the CRL from the source and verifies it against the vehicle CA (signature, not from the
- * future). Missing: a warning, the audit goes on without revocation checks. Not signed by the CA
+ * future). Not served: no revocation checks, an error only when `required`. Not signed by the CA
  * or unparseable: an error. Past its nextUpdate: a warning, and it is still used.
  */
 export async function loadVehicleRevocations(
   source: AuditSource,
   vehicleCaPem: string,
   report: Report,
-  at: Date = new Date(),
+  opts: { required?: boolean; at?: Date } = {},
 ): Promise<VehicleRevocations | undefined> {
+  const at = opts.at ?? new Date();
   let pem: string | null;
   try {
     pem = source.revocationList ? await source.revocationList() : null;
   } catch (err) {
     report({
       code: 'REVOCATION_LIST_UNAVAILABLE',
-      severity: 'warning',
+      severity: opts.required ? 'error' : 'warning',
       message: `the vehicle CRL could not be fetched: ${err instanceof Error ? err.message : String(err)}`,
     });
     return undefined;
   }
   if (pem === null) {
-    report({
-      code: 'REVOCATION_LIST_UNAVAILABLE',
-      severity: 'warning',
-      message: 'the source serves no vehicle CRL; revoked vehicles cannot be detected',
-    });
+    // A repository without a vehicle CA key serves no CRL; only a required one is a finding.
+    if (opts.required) {
+      report({
+        code: 'REVOCATION_LIST_UNAVAILABLE',
+        severity: 'error',
+        message: 'the source serves no vehicle CRL; revoked vehicles cannot be detected',
+      });
+    }
     return undefined;
   }
   let list;

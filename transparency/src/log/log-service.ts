@@ -21,6 +21,8 @@ export interface LogServiceOptions {
     signer: Signer;
     contractAddress: string;
     chainId: number;
+    /** The contract's deployment block. */
+    fromBlock?: number;
     config?: Partial<AnchorConfig>;
     onError?: (err: TransparencyError) => void;
   };
@@ -54,6 +56,7 @@ export class LogService {
         signer: a.signer,
         contractAddress: a.contractAddress,
         ...(a.config ? { config: a.config } : {}),
+        ...(a.fromBlock === undefined ? {} : { fromBlock: a.fromBlock }),
         ...(a.onError ? { onError: a.onError } : {}),
       });
       this.#chain = { chainId: a.chainId, contractAddress: a.contractAddress };
