@@ -20,6 +20,7 @@ import { ReportOutbox, type FlushResult } from './report/outbox.js';
 import type { SlotImage, SlotName, SlotStore } from './slots/ab-slots.js';
 import { UndiciFetcher } from './tuf/fetcher.js';
 import { createDispatcher } from './util/http.js';
+import { acquireStateLock } from './util/lock.js';
 import { TufRepository, type FirmwareTarget } from './tuf/updater.js';
 import { verifyFirmwareBundle, type FirmwareKey } from './verify/attestation.js';
 import { readTrustedTime, verifyReleaseOnChain, type ReleaseLog } from './verify/chain.js';
@@ -171,6 +172,10 @@ async function openContext(opts: UpdateOptions): Promise<Context> {
  */
 export async function runUpdate(opts: UpdateOptions): Promise<UpdateResult> {
   const ctx = await openContext(opts);
+  const unlock = await acquireStateLock(ctx.stateDir).catch(async (err: unknown) => {
+    await ctx.dispatcher.close();
+    throw err;
+  });
   try {
     const result = await runCycle(ctx);
     if (opts.sendReports ?? true) {
@@ -181,6 +186,7 @@ export async function runUpdate(opts: UpdateOptions): Promise<UpdateResult> {
     return result;
   } finally {
     await ctx.dispatcher.close();
+    await unlock();
   }
 }
 

@@ -41,6 +41,7 @@ export type AgentErrorCode =
   | 'REPORT_REJECTED'
   | 'REPORT_SEND_FAILED'
   | 'STATE_CORRUPT'
+  | 'AGENT_BUSY'
   | 'CONFIG_INVALID';
 
 export class AgentError extends Error {
