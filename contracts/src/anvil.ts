@@ -150,11 +150,7 @@ async function spawnAnvil(
     if (stderr.length < STDERR_LIMIT) stderr += chunk;
   });
   const exited = waitForExit(child);
-  // The parent cannot wait in an 'exit' handler; SIGTERM still lets anvil dump --state and exit.
-  const killOnExit = (): void => {
-    child.kill('SIGTERM');
-  };
-  process.on('exit', killOnExit);
+  trackChild(child);
 
   let spawnError: Error | undefined;
   child.once('error', (err) => {
@@ -179,7 +175,7 @@ async function spawnAnvil(
   } catch (err) {
     child.kill('SIGKILL');
     await exited;
-    process.off('exit', killOnExit);
+    untrackChild(child);
     throw err;
   }
 
@@ -201,11 +197,28 @@ async function spawnAnvil(
           await exited;
           clearTimeout(timer);
         }
-        process.off('exit', killOnExit);
+        untrackChild(child);
       })();
       return stopping;
     },
   };
+}
+
+// One 'exit' listener for all children. The parent cannot wait in it; SIGTERM still lets anvil
+// dump --state and exit on its own.
+const liveChildren = new Set<ChildProcess>();
+const terminateChildren = (): void => {
+  for (const child of liveChildren) child.kill('SIGTERM');
+};
+
+function trackChild(child: ChildProcess): void {
+  if (liveChildren.size === 0) process.on('exit', terminateChildren);
+  liveChildren.add(child);
+}
+
+function untrackChild(child: ChildProcess): void {
+  liveChildren.delete(child);
+  if (liveChildren.size === 0) process.off('exit', terminateChildren);
 }
 
 function waitForExit(child: ChildProcess): Promise<void> {
