@@ -8,6 +8,7 @@ import { generateKeyPair } from './generate.js';
 import { readEncryptedKeyFile, writeEncryptedKeyFile } from './key-file.js';
 import type { KeyType } from './key-type.js';
 import { decryptPrivateKey, encryptPrivateKeyPem } from './pkcs8.js';
+import { decode, encode, type Asn1 } from './util/der.js';
 
 const KEY_TYPES: KeyType[] = ['ed25519', 'ecdsa-p256'];
 let dir: string;
@@ -189,6 +190,27 @@ describe.runIf(openssl)('keys encrypted by OpenSSL', () => {
     await expect(readEncryptedKeyFile(path, 'wrong')).rejects.toMatchObject({
       code: 'WRONG_PASSPHRASE',
     });
+  });
+});
+
+describe('decryptPrivateKey', () => {
+  it('throws UNSUPPORTED_ENCRYPTION for a PBKDF2 key demanding billions of iterations', () => {
+    const der = generateKeyPair('ed25519').privateKey.export({
+      type: 'pkcs8',
+      format: 'der',
+      cipher: 'aes-256-cbc',
+      passphrase: 'pw',
+    });
+    // EncryptedPrivateKeyInfo > algorithm > PBES2-params > keyDerivationFunc > PBKDF2-params > iterationCount
+    const info = decode(der);
+    const pbkdf2Params = (
+      (((info.value as Asn1[])[0]?.value as Asn1[])[1]?.value as Asn1[])[0]?.value as Asn1[]
+    )[1]?.value as Asn1[];
+    const iterations = pbkdf2Params[1] as Asn1;
+    iterations.value = Buffer.from('7fffffff', 'hex').toString('binary');
+    expect(() => decryptPrivateKey(encode(info), 'pw')).toThrow(
+      expect.objectContaining({ code: 'UNSUPPORTED_ENCRYPTION' }),
+    );
   });
 });
 

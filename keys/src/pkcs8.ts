@@ -43,6 +43,7 @@ export const defaultScryptParams: ScryptParams = { N: 16384, r: 8, p: 1 };
 
 // OpenSSL refuses scrypt derivations above 32 MiB (its SCRYPT_MAX_MEM) when it reads a key.
 const MAX_SCRYPT_MEMORY = 32 * 1024 * 1024;
+const MAX_PBKDF2_ITERATIONS = 10_000_000;
 
 function checkPassphrase(passphrase: string): void {
   if (typeof passphrase !== 'string' || passphrase.length === 0) {
@@ -138,6 +139,16 @@ function inspectEncryptedPrivateKeyInfo(der: Buffer): void {
       const r = readInt(sp[2]);
       const p = readInt(sp[3]);
       checkScryptParams({ N, r, p });
+    } else if (kdf === OID_PBKDF2) {
+      const pp = children(kdfAlg[1], 'PBKDF2-params');
+      readOctets(pp[0]);
+      // bounds the work an untrusted key file can demand before the passphrase is even tried
+      if (readInt(pp[1]) > MAX_PBKDF2_ITERATIONS) {
+        throw new KeysError(
+          'UNSUPPORTED_ENCRYPTION',
+          'PBKDF2 iteration count is unreasonably high',
+        );
+      }
     }
     const enc = children(child(params, 1, 'encryptionScheme'), 'AlgorithmIdentifier');
     const cipher = readOid(enc[0]);
