@@ -6,7 +6,7 @@ import type { CliRun } from '../run.js';
 import { collect } from './repo-init.js';
 
 interface AuditOptions extends JsonOption {
-  rpc: string[];
+  rpc?: string[];
   quorum?: string;
   contract: string;
   server?: string;
@@ -16,7 +16,7 @@ interface AuditOptions extends JsonOption {
   confirmations: string;
   chainId?: string;
   fromBlock?: string;
-  logKey: string[];
+  logKey?: string[];
   logOrigin?: string;
   packDir?: string;
 }
@@ -37,7 +37,7 @@ export function registerAuditCommand(program: Command, run: CliRun): void {
     .description(
       'replay the contract events and the server history (metadata, attestations, log) and verify them against each other; exit 1 on any finding',
     )
-    .option('--rpc <url>', 'JSON-RPC endpoint (repeat for a k-of-n quorum)', collect, [])
+    .option('--rpc <url>', 'JSON-RPC endpoint (repeat for a k-of-n quorum)', collect)
     .option('--quorum <k>', 'endpoints that must agree (default: a majority)')
     .requiredOption('--contract <address>', 'TufchainLog contract address')
     .option('--server <url>', 'update server base URL (default: $TUFCHAIN_SERVER)')
@@ -47,15 +47,15 @@ export function registerAuditCommand(program: Command, run: CliRun): void {
     .option('--confirmations <n>', 'confirmation depth for chain entries', '1')
     .option('--chain-id <id>', 'chain id every endpoint must serve')
     .option('--from-block <n>', 'first block to replay (the contract deployment block)')
-    .option('--log-key <key>', 'C2SP verifier key of the transparency log (repeat)', collect, [])
+    .option('--log-key <key>', 'C2SP verifier key of the transparency log (repeat)', collect)
     .option('--log-origin <origin>', 'expected checkpoint origin of the transparency log')
     .option(
       '--pack-dir <dir>',
       'write one audit pack per vehicle into this directory (needs --vehicle-ca)',
     );
   addJsonOption(audit).action(async (opts: AuditOptions) => {
-    if (opts.rpc.length === 0)
-      throw new CliError('USAGE_ERROR', 'at least one --rpc URL is required');
+    const rpc = opts.rpc ?? [];
+    if (rpc.length === 0) throw new CliError('USAGE_ERROR', 'at least one --rpc URL is required');
     if (!/^0x[0-9a-fA-F]{40}$/.test(opts.contract)) {
       throw new CliError(
         'INVALID_ARGUMENT',
@@ -64,12 +64,12 @@ export function registerAuditCommand(program: Command, run: CliRun): void {
     }
     const quorum =
       opts.quorum === undefined
-        ? Math.floor(opts.rpc.length / 2) + 1
+        ? Math.floor(rpc.length / 2) + 1
         : parsePositiveInt(opts.quorum, '--quorum');
-    if (quorum > opts.rpc.length) {
+    if (quorum > rpc.length) {
       throw new CliError(
         'INVALID_ARGUMENT',
-        `--quorum ${quorum} exceeds the ${opts.rpc.length} --rpc endpoint(s)`,
+        `--quorum ${quorum} exceeds the ${rpc.length} --rpc endpoint(s)`,
       );
     }
     parsePositiveInt(opts.confirmations, '--confirmations');
@@ -89,7 +89,7 @@ export function registerAuditCommand(program: Command, run: CliRun): void {
     const argv = [
       '--server',
       server,
-      ...opts.rpc.flatMap((url) => ['--rpc', url]),
+      ...rpc.flatMap((url) => ['--rpc', url]),
       '--quorum',
       String(quorum),
       '--contract',
@@ -104,7 +104,7 @@ export function registerAuditCommand(program: Command, run: CliRun): void {
       ...(firmwareKey === undefined || opts.firmwareKey === undefined
         ? []
         : ['--firmware-key-pem', opts.firmwareKey, '--firmware-key-id', firmwareKey.keyId]),
-      ...opts.logKey.flatMap((k) => ['--log-key', k]),
+      ...(opts.logKey ?? []).flatMap((k) => ['--log-key', k]),
       ...(opts.logOrigin === undefined ? [] : ['--log-origin', opts.logOrigin]),
       ...(opts.packDir === undefined ? [] : ['--audit-pack-dir', opts.packDir]),
       ...(opts.json ? ['--json'] : []),

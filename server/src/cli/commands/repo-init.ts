@@ -16,12 +16,12 @@ import type { CliRun } from '../run.js';
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 interface InitOptions extends JsonOption {
-  rootKey: string[];
+  rootKey?: string[];
   threshold: string;
-  targetsKey: string[];
+  targetsKey?: string[];
   targetsThreshold: string;
-  snapshotKey: string[];
-  timestampKey: string[];
+  snapshotKey?: string[];
+  timestampKey?: string[];
   expires: string;
   out: string;
 }
@@ -71,7 +71,7 @@ export function registerRepoCommand(program: Command, run: CliRun): void {
       [],
     )
     .requiredOption('--threshold <k>', 'root signatures required (k of the n root keys)')
-    .option('--targets-key <pubfile>', 'public key PEM of a targets key (repeat)', collect, [])
+    .option('--targets-key <pubfile>', 'public key PEM of a targets key (repeat)', collect)
     .option('--targets-threshold <k>', 'targets signatures required', '1')
     .option(
       '--snapshot-key <pubfile>',
@@ -90,10 +90,10 @@ export function registerRepoCommand(program: Command, run: CliRun): void {
   addJsonOption(init).action(async (opts: InitOptions) => {
     const { describeRootCeremony, initRootCeremony } = await import('@tufchain/keys');
     const ceremony = initRootCeremony({
-      root: await roleKeys(opts.rootKey, opts.threshold, 'root'),
-      targets: await roleKeys(opts.targetsKey, opts.targetsThreshold, 'targets'),
-      snapshot: await roleKeys(opts.snapshotKey, '1', 'snapshot'),
-      timestamp: await roleKeys(opts.timestampKey, '1', 'timestamp'),
+      root: await roleKeys(opts.rootKey ?? [], opts.threshold, 'root'),
+      targets: await roleKeys(opts.targetsKey ?? [], opts.targetsThreshold, 'targets'),
+      snapshot: await roleKeys(opts.snapshotKey ?? [], '1', 'snapshot'),
+      timestamp: await roleKeys(opts.timestampKey ?? [], '1', 'timestamp'),
       expires: parseExpires(opts.expires),
     });
     await writeJsonFile(opts.out, ceremony, { overwrite: false });

@@ -17,12 +17,12 @@ import { ceremonyText, collect, roleKeys } from './repo-init.js';
 
 interface PrepareOptions extends JsonOption, ServerOptions {
   previousRoot?: string;
-  rootKey: string[];
+  rootKey?: string[];
   threshold?: string;
-  targetsKey: string[];
+  targetsKey?: string[];
   targetsThreshold?: string;
-  snapshotKey: string[];
-  timestampKey: string[];
+  snapshotKey?: string[];
+  timestampKey?: string[];
   expires: string;
   out: string;
 }
@@ -65,15 +65,15 @@ export function registerRotateRootCommand(program: Command, run: CliRun): void {
       [],
     )
     .option('--threshold <k>', 'new root threshold (with --root-key)')
-    .option('--targets-key <pubfile>', 'new targets key set (repeat)', collect, [])
+    .option('--targets-key <pubfile>', 'new targets key set (repeat)', collect)
     .option('--targets-threshold <k>', 'new targets threshold (with --targets-key)')
-    .option('--snapshot-key <pubfile>', 'new snapshot key', collect, [])
-    .option('--timestamp-key <pubfile>', 'new timestamp key', collect, [])
+    .option('--snapshot-key <pubfile>', 'new snapshot key', collect)
+    .option('--timestamp-key <pubfile>', 'new timestamp key', collect)
     .option('--expires <when>', 'expiry of the new root (date or duration)', '365d')
     .option('--out <file>', 'ceremony file to write (never overwritten)', 'root-rotation.json');
   addServerOptions(prepare);
   addJsonOption(prepare).action(async (opts: PrepareOptions) => {
-    if (opts.rootKey.length > 0 && opts.threshold === undefined) {
+    if ((opts.rootKey ?? []).length > 0 && opts.threshold === undefined) {
       throw new CliError('USAGE_ERROR', '--root-key needs --threshold');
     }
     let previous: unknown;
@@ -86,10 +86,10 @@ export function registerRotateRootCommand(program: Command, run: CliRun): void {
       ) as unknown;
     }
     const roles: Omit<RotateRootOptions, 'expires'> = {};
-    const root = await changedRole(opts.rootKey, opts.threshold, 'root');
-    const targets = await changedRole(opts.targetsKey, opts.targetsThreshold, 'targets');
-    const snapshot = await changedRole(opts.snapshotKey, undefined, 'snapshot');
-    const timestamp = await changedRole(opts.timestampKey, undefined, 'timestamp');
+    const root = await changedRole(opts.rootKey ?? [], opts.threshold, 'root');
+    const targets = await changedRole(opts.targetsKey ?? [], opts.targetsThreshold, 'targets');
+    const snapshot = await changedRole(opts.snapshotKey ?? [], undefined, 'snapshot');
+    const timestamp = await changedRole(opts.timestampKey ?? [], undefined, 'timestamp');
     if (root) roles.root = root;
     if (targets) roles.targets = targets;
     if (snapshot) roles.snapshot = snapshot;

@@ -19,7 +19,7 @@ import { collect } from './repo-init.js';
 
 interface AddOptions extends JsonOption, ServerOptions {
   name?: string;
-  hardwareId: string[];
+  hardwareId?: string[];
   version: string;
   releaseCounter: string;
   minFromVersion?: string;
@@ -41,7 +41,7 @@ export function registerTargetsCommand(program: Command, run: CliRun): void {
     )
     .argument('<image>', 'firmware image file')
     .option('--name <name>', 'target name (default: the file name)')
-    .option('--hardware-id <id>', 'hardware ID the image is for (repeat)', collect, [])
+    .option('--hardware-id <id>', 'hardware ID the image is for (repeat)', collect)
     .requiredOption('--version <semver>', 'firmware version (semver)')
     .requiredOption(
       '--release-counter <n>',
@@ -57,8 +57,9 @@ export function registerTargetsCommand(program: Command, run: CliRun): void {
   addPassphraseOption(add);
   addServerOptions(add);
   addJsonOption(add).action(async (image: string, opts: AddOptions) => {
+    const hardwareIds = opts.hardwareId ?? [];
     const name = opts.name ?? basename(image);
-    if (opts.hardwareId.length === 0)
+    if (hardwareIds.length === 0)
       throw new CliError('USAGE_ERROR', 'at least one --hardware-id is required');
     if (!semver.test(opts.version))
       throw new CliError('INVALID_ARGUMENT', `--version must be semver, got ${opts.version}`);
@@ -89,7 +90,7 @@ export function registerTargetsCommand(program: Command, run: CliRun): void {
       {
         name,
         sha256: uploaded.sha256,
-        hardwareIds: opts.hardwareId,
+        hardwareIds: hardwareIds,
         version: opts.version,
         releaseCounter,
       },
@@ -97,7 +98,7 @@ export function registerTargetsCommand(program: Command, run: CliRun): void {
     );
     const target: ManifestTarget = {
       name,
-      hardwareIds: opts.hardwareId,
+      hardwareIds: hardwareIds,
       version: opts.version,
       releaseCounter,
       ...(opts.minFromVersion === undefined ? {} : { minFromVersion: opts.minFromVersion }),
