@@ -789,7 +789,7 @@ describe('tufchain audit (CLI) with the log served over HTTP by LogService', () 
       { stdout: (l) => out.push(l), stderr: () => undefined },
     );
     const report = JSON.parse(out.join('\n')) as {
-      findings: unknown[];
+      findings: { code: string; message: string }[];
       stats: Record<string, number>;
     };
     expect(report.findings.map((f) => `${f.code}: ${f.message}`)).toEqual([]);
