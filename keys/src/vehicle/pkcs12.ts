@@ -52,7 +52,7 @@ const MAC_HASHES: Record<string, { hash: MacHash; u: number; v: number }> = {
 };
 
 const MAC_ITERATIONS = 2048;
-const MAX_MAC_ITERATIONS = 10_000_000;
+const MAX_MAC_ITERATIONS = 1_000_000;
 
 /** RFC 7292 appendix B key derivation, used for the PFX integrity MAC. */
 function pkcs12Kdf(
