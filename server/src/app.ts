@@ -9,9 +9,11 @@ import type { AttestationVerifier } from './attestation/verifier.js';
 import { resolveConfig, systemClock, type Clock, type ConfigInput } from './config.js';
 import type { AppEnv, ServerContext } from './context.js';
 import { httpStatusOf, ServerError, type ServerErrorCode } from './error.js';
+import type { TransparencyLogSink } from './log-sink.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
 import { registerAttestationRoutes } from './routes/attestations.js';
 import { registerManagementRoutes } from './routes/management.js';
+import { registerLogRoutes } from './routes/log.js';
 import { registerOpsRoutes } from './routes/ops.js';
 import { registerPublicRoutes } from './routes/public.js';
 import { INVALID_NAME } from './routes/schemas.js';
@@ -49,6 +51,11 @@ export interface ServerDeps {
   clock?: Clock;
   /** Defaults to a silent logger; pass pino() to get JSON logs. */
   logger?: Logger;
+  /**
+   * The transparency log (LogService from @tufchain/transparency): gets every published
+   * targets version, recall and install report, and answers /api/v1/log/*.
+   */
+  transparencyLog?: TransparencyLogSink;
   /** Called by /readyz, e.g. () => provider.getBlockNumber(). */
   chainProbe?: () => Promise<unknown>;
 }
@@ -74,6 +81,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
     clock,
     logger,
     metrics: { onResign: (role) => metrics.resigns.inc({ role }) },
+    log: deps.transparencyLog,
   });
   const context: ServerContext = {
     service,
@@ -86,6 +94,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
     metrics,
     chainProbe: deps.chainProbe,
     lifecycle: { shuttingDown: false },
+    log: deps.transparencyLog,
     vehicles: new VehicleService({
       store: deps.store,
       ca: deps.vehicleCa,
@@ -165,6 +174,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
   registerManagementRoutes(app, context);
   registerAttestationRoutes(app, context);
   registerVehicleRoutes(app, context, context.vehicles);
+  registerLogRoutes(app, context);
   registerOpsRoutes(app, context);
   registerPublicDocs(app);
   app.doc31('/api/v1/openapi.json', {

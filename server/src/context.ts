@@ -2,6 +2,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Logger } from 'pino';
 import type { AttestationVerifier } from './attestation/verifier.js';
 import type { Clock, Config } from './config.js';
+import type { TransparencyLogSink } from './log-sink.js';
 import type { ServerMetrics } from './metrics.js';
 import type { BlobStore } from './storage/blob-store.js';
 import type { RepositoryStore, TokenRecord } from './storage/store.js';
@@ -19,6 +20,8 @@ export interface ServerContext {
   metrics: ServerMetrics;
   chainProbe: (() => Promise<unknown>) | undefined;
   lifecycle: { shuttingDown: boolean };
+  /** The transparency log fed by publishes, recalls and install reports, when configured. */
+  log: TransparencyLogSink | undefined;
   /** Vehicle enrollment, revocation, CRL and the identity check of install reports. */
   vehicles: VehicleService;
 }

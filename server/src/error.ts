@@ -52,6 +52,9 @@ export type ServerErrorCode =
   | 'VEHICLE_KEY_REUSED'
   | 'REENROLLMENT_NOT_DUE'
   | 'REENROLLMENT_KEY_MISMATCH'
+  | 'LOG_NOT_CONFIGURED'
+  | 'LOG_ENTRY_NOT_FOUND'
+  | 'NOT_ANCHORED'
   | 'INTERNAL';
 
 export class ServerError extends Error {
@@ -118,6 +121,9 @@ const statusByCode: Record<ServerErrorCode, number> = {
   VEHICLE_KEY_REUSED: 409,
   REENROLLMENT_NOT_DUE: 409,
   REENROLLMENT_KEY_MISMATCH: 422,
+  LOG_NOT_CONFIGURED: 404,
+  LOG_ENTRY_NOT_FOUND: 404,
+  NOT_ANCHORED: 404,
   INTERNAL: 500,
 };
 

@@ -33,4 +33,5 @@ export {
   type RoleStatus,
 } from './tuf/service.js';
 export { createAttestationVerifier } from './attestation/default-verifier.js';
+export type { TransparencyLogSink } from './log-sink.js';
 export type { AttestationVerifier, FirmwareClaims, InstallClaims } from './attestation/verifier.js';

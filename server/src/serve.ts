@@ -53,8 +53,11 @@ export async function startServer(opts: {
         context.lifecycle.shuttingDown = true;
         if (timer) clearInterval(timer);
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Keep-alive connections go idle as their in-flight requests finish; close them as they do.
+        const reaper = setInterval(() => server.closeIdleConnections(), 50);
         server.closeIdleConnections();
         await closed;
+        clearInterval(reaper);
         // A publish that outlived its request still finishes its commit or abandon.
         await context.service.serialize(() => Promise.resolve());
         context.logger.info('server closed');

@@ -34,6 +34,13 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
             'application/json': {
               schema: z.object({
                 id: z.number().int(),
+                logIndex: z
+                  .number()
+                  .int()
+                  .optional()
+                  .openapi({
+                    description: 'Index in the transparency log (proof: /api/v1/log/proof-bundle)',
+                  }),
                 certificateExpired: z
                   .boolean()
                   .optional()
@@ -46,7 +53,12 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
           description: 'Already stored (same bundle)',
           content: {
             'application/json': {
-              schema: z.object({ id: z.number().int(), duplicate: z.boolean() }),
+              schema: z.object({
+                id: z.number().int(),
+                duplicate: z.boolean(),
+                logIndex: z.number().int().optional(),
+                certificateExpired: z.boolean().optional(),
+              }),
             },
           },
         },
@@ -78,7 +90,11 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
         );
       }
       const bundleJson = canonicalize(bundle);
-      const { id, created } = await ctx.store.insertAttestation({
+      const {
+        id,
+        created,
+        logIndex: storedIndex,
+      } = await ctx.store.insertAttestation({
         bundleSha256: createHash('sha256').update(bundleJson).digest('hex'),
         bundleJson,
         vinCommitment: claims.vinCommitment,
@@ -88,8 +104,19 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
         receivedAt: ctx.clock().toISOString(),
       });
       ctx.metrics.attestations.inc({ result: created ? 'stored' : 'duplicate' });
-      const flags = admission?.certificateExpired ? { certificateExpired: true } : {};
-      return created ? c.json({ id, ...flags }, 201) : c.json({ id, duplicate: true }, 200);
+      let logIndex = storedIndex;
+      if (ctx.log && logIndex === null) {
+        // Also heals a report stored before a crash but never appended: the agent resends it.
+        logIndex = ctx.log.appendInstallAttestation(bundle);
+        await ctx.store.setAttestationLogIndex(id, logIndex);
+      }
+      const flags = {
+        ...(admission?.certificateExpired ? { certificateExpired: true } : {}),
+        ...(logIndex !== null ? { logIndex } : {}),
+      };
+      return created
+        ? c.json({ id, ...flags }, 201)
+        : c.json({ id, duplicate: true, ...flags }, 200);
     },
   );
 

@@ -103,4 +103,9 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    id: 3,
+    name: 'attestation log index',
+    sql: `ALTER TABLE install_attestations ADD COLUMN log_index INTEGER;`,
+  },
 ];

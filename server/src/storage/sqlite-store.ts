@@ -350,14 +350,17 @@ export class SqliteStore implements RepositoryStore {
   }
 
   insertAttestation(
-    input: Omit<AttestationRecord, 'id'>,
-  ): Promise<{ id: number; created: boolean }> {
+    input: Omit<AttestationRecord, 'id' | 'logIndex'>,
+  ): Promise<{ id: number; created: boolean; logIndex: number | null }> {
     const result = this.#transaction(() => {
       const existing = this.#get(
-        'SELECT id FROM install_attestations WHERE bundle_sha256 = ?',
+        'SELECT id, log_index FROM install_attestations WHERE bundle_sha256 = ?',
         input.bundleSha256,
       );
-      if (existing) return { id: num(existing.id), created: false };
+      if (existing) {
+        const logIndex = existing.log_index == null ? null : num(existing.log_index);
+        return { id: num(existing.id), created: false, logIndex };
+      }
       const { lastInsertRowid } = this.#run(
         `INSERT INTO install_attestations (bundle_sha256, bundle_json, vin_commitment, ecu_serial, target_name, result, received_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -369,9 +372,14 @@ export class SqliteStore implements RepositoryStore {
         input.result,
         input.receivedAt,
       );
-      return { id: lastInsertRowid, created: true };
+      return { id: lastInsertRowid, created: true, logIndex: null };
     });
     return Promise.resolve(result);
+  }
+
+  setAttestationLogIndex(id: number, logIndex: number): Promise<void> {
+    this.#run('UPDATE install_attestations SET log_index = ? WHERE id = ?', logIndex, id);
+    return Promise.resolve();
   }
 
   attestations(opts: { afterId?: number; limit?: number } = {}): Promise<AttestationRecord[]> {
@@ -390,6 +398,7 @@ export class SqliteStore implements RepositoryStore {
         targetName: str(row.target_name),
         result: str(row.result),
         receivedAt: str(row.received_at),
+        logIndex: row.log_index == null ? null : num(row.log_index),
       })),
     );
   }

@@ -79,6 +79,8 @@ export interface AttestationRecord {
   targetName: string;
   result: string;
   receivedAt: string;
+  /** Index in the transparency log, once appended. */
+  logIndex: number | null;
 }
 
 /**
@@ -126,8 +128,9 @@ export interface RepositoryStore extends VehicleRegistryStore {
   token(id: string): Promise<TokenRecord | undefined>;
 
   insertAttestation(
-    input: Omit<AttestationRecord, 'id'>,
-  ): Promise<{ id: number; created: boolean }>;
+    input: Omit<AttestationRecord, 'id' | 'logIndex'>,
+  ): Promise<{ id: number; created: boolean; logIndex: number | null }>;
+  setAttestationLogIndex(id: number, logIndex: number): Promise<void>;
   attestations(opts?: { afterId?: number; limit?: number }): Promise<AttestationRecord[]>;
 }
 

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { AttestationVerifier, FirmwareClaims } from '../attestation/verifier.js';
 import type { Clock, Config } from '../config.js';
 import { ServerError } from '../error.js';
+import type { TransparencyLogSink } from '../log-sink.js';
 import { Mutex } from '../mutex.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type {
@@ -64,6 +65,8 @@ export interface RepositoryServiceOptions {
   clock: Clock;
   logger: Logger;
   metrics?: { onPublish?(ms: number, ok: boolean): void; onResign?(role: RoleName): void };
+  /** Transparency log fed with every published targets version and every recall. */
+  log?: TransparencyLogSink | undefined;
 }
 
 export const attestationTargetName = (name: string): string => `${name}.sigstore.json`;
@@ -305,6 +308,12 @@ export class RepositoryService {
       patch && releaseId !== null ? { id: releaseId, patch } : undefined,
     );
     this.#earliestExpiry = undefined;
+    this.#appendToLog(() =>
+      this.#o.log?.appendRelease(
+        { metadataVersion: targets.version, metadataHash, firmware },
+        chain,
+      ),
+    );
     this.#o.logger.info(
       {
         targetsVersion: targets.version,
@@ -357,6 +366,15 @@ export class RepositoryService {
     await this.#o.store.stageMetadata(records);
     await this.#o.store.commitMetadata(keys);
     this.#earliestExpiry = undefined;
+  }
+
+  #appendToLog(append: () => unknown): void {
+    try {
+      append();
+    } catch (error) {
+      // The chain already holds the entry; the log append is retried by nobody, so say so loudly.
+      this.#o.logger.error({ err: errorText(error) }, 'transparency log append failed');
+    }
   }
 
   // ---------------------------------------------------------------- expiry
@@ -674,6 +692,8 @@ export class RepositoryService {
           );
         }
       }
+      for (const digest of digests)
+        this.#appendToLog(() => this.#o.log?.appendRecall(digest, reason));
       await this.#o.store.updateRelease(id, {
         status: 'revoked',
         revocation: { targetsVersion: version, metadataHash, chain: recall ?? chain },

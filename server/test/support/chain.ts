@@ -9,6 +9,8 @@ export interface TestChain {
   deployBlock: number;
   /** Writer whose account is an authorized publisher. */
   writer(opts?: { confirmations?: number }): ReleaseLogWriter;
+  /** Wallet with the log-operator role (anchors checkpoints). */
+  operator(): Wallet;
   /** Writer whose account was never granted the publisher role. */
   unauthorizedWriter(): ReleaseLogWriter;
   reader(confirmations?: number): ChainReader;
@@ -25,13 +27,17 @@ export async function startTestChain(): Promise<TestChain> {
     staticNetwork: true,
     polling: true,
     pollingInterval: 50,
+    // ethers caches call results for 250 ms by default, which hands back-to-back sends a stale nonce
+    cacheTimeout: -1,
   });
-  const [admin, publisher, stranger] = chain.accounts;
-  if (!admin || !publisher || !stranger) throw new Error('anvil has too few dev accounts');
+  const [admin, publisher, stranger, operator] = chain.accounts;
+  if (!admin || !publisher || !stranger || !operator)
+    throw new Error('anvil has too few dev accounts');
   const deployer = new Wallet(admin.privateKey, provider);
   const deployment = await deployTufchainLog(deployer, {
     admin: admin.address,
     publishers: [publisher.address],
+    logOperators: [operator.address],
   });
   const wallet = (key: string): Wallet => new Wallet(key, provider);
   return {
@@ -47,6 +53,7 @@ export async function startTestChain(): Promise<TestChain> {
         pollIntervalMs: 50,
         timeoutMs: 30_000,
       }),
+    operator: () => wallet(operator.privateKey),
     unauthorizedWriter: () =>
       new ReleaseLogWriter({
         signer: wallet(stranger.privateKey),

@@ -10,12 +10,16 @@ export async function createTufClient(
 ): Promise<{ updater: Updater; dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'tufchain-client-'));
   await writeFile(join(dir, 'root.json'), rootBytes);
-  const updater = new Updater({
+  return { updater: reopenTufClient(baseUrl, dir), dir };
+}
+
+/** A new Updater over a client's persisted metadata (tuf-js Updaters are single-use, like a vehicle's boot). */
+export function reopenTufClient(baseUrl: string, dir: string): Updater {
+  return new Updater({
     metadataDir: dir,
     metadataBaseUrl: `${baseUrl}/metadata`,
     targetBaseUrl: `${baseUrl}/targets`,
     targetDir: dir,
     config: { fetchRetries: 0 },
   });
-  return { updater, dir };
 }

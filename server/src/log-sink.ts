@@ -1,0 +1,16 @@
+import type { ChainReceipt, ReleaseEntry } from './tuf/release-log.js';
+
+/**
+ * The append-only transparency log the server feeds (LogService from
+ * @tufchain/transparency satisfies it): releases after they are published,
+ * verified install attestations, recalls. Optional: without it the /api/v1/log
+ * routes answer 404 LOG_NOT_CONFIGURED.
+ */
+export interface TransparencyLogSink {
+  appendRelease(entry: ReleaseEntry, chain?: ChainReceipt): number;
+  appendInstallAttestation(bundle: unknown): number;
+  appendRecall(subject: string, reason: string): number;
+  checkpoints(): { checkpoints: string[] };
+  entries(start: number, end: number): { entries: string[] };
+  proofBundle(index: number): Promise<unknown>;
+}
