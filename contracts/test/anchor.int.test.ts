@@ -286,7 +286,7 @@ describe('TufchainLog.anchor', () => {
             }
           },
         ),
-        { numRuns: 40 },
+        { numRuns: 30 },
       );
     });
   });
