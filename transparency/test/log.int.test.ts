@@ -122,6 +122,25 @@ describe('TransparencyLog on SQLite', () => {
     expect(openLog().size()).toBe(1);
   });
 
+  it('serves correct proofs after a failed batch that had completed an upper subtree', () => {
+    const log = openLog();
+    log.append(...Array.from({ length: 31 }, (_, i) => recall(i)));
+    const storage = log.storage;
+    const bad = [
+      { kind: 'recall', data: new Uint8Array([9]) }, // completes node(5, 0)
+      ...Array.from({ length: 40 }, (_, i) => ({ kind: 'recall', data: new Uint8Array([10, i]) })),
+      { kind: null as never, data: new Uint8Array([2]) },
+    ];
+    expect(() => storage.append(bad)).toThrow();
+    // Read upper nodes again, then append different entries over the same positions.
+    log.append(...Array.from({ length: 40 }, (_, i) => recall(1000 + i)));
+    const mem = new MemoryTree();
+    for (const e of storage.entries(0, log.size())) mem.append(e.data);
+    for (const size of [32, 48, 64, 71]) {
+      expect(Buffer.from(log.root(size)).equals(mem.root(size))).toBe(true);
+    }
+  });
+
   it('refuses to rewrite or delete entries at the database level', () => {
     const log = openLog();
     log.append(recall(1));

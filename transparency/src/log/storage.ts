@@ -44,6 +44,8 @@ const toBytes = (v: unknown): Uint8Array => new Uint8Array(v as Uint8Array);
 export class SqliteLogStorage implements LogStorage {
   readonly #db: DatabaseSync;
   readonly #q: Record<string, StatementSync>;
+  /** Complete subtree hashes never change, so upper levels (few nodes, read by every proof) are cached. */
+  readonly #upper = new Map<string, Hash>();
   #size: number;
 
   constructor(db: DatabaseSync) {
@@ -100,28 +102,39 @@ export class SqliteLogStorage implements LogStorage {
   append(entries: readonly { kind: string; data: Uint8Array }[]): number {
     const first = this.#size;
     const now = Date.now();
-    inTransaction(this.#db, () => {
-      let index = first;
-      for (const e of entries) {
-        const leafHash = hashLeaf(e.data);
-        this.#q.insertEntry!.run(index, e.kind, e.data, leafHash, now);
-        appendLeafHash(
-          leafHash,
-          index,
-          (l, i) => this.node(l, i),
-          (l, i, h) => void this.#q.insertNode!.run(l, i, h),
-        );
-        index++;
-      }
-    });
+    try {
+      inTransaction(this.#db, () => {
+        let index = first;
+        for (const e of entries) {
+          const leafHash = hashLeaf(e.data);
+          this.#q.insertEntry!.run(index, e.kind, e.data, leafHash, now);
+          appendLeafHash(
+            leafHash,
+            index,
+            (l, i) => this.node(l, i),
+            (l, i, h) => void this.#q.insertNode!.run(l, i, h),
+          );
+          index++;
+        }
+      });
+    } catch (err) {
+      // Nodes read during the rolled-back batch may have been cached.
+      this.#upper.clear();
+      throw err;
+    }
     this.#size = first + entries.length;
     return first;
   }
 
   node(level: number, index: number): Hash {
+    const key = level >= 4 ? `${level}/${index}` : undefined;
+    const cached = key && this.#upper.get(key);
+    if (cached) return cached;
     const row = this.#q.node!.get(level, index) as { hash: Uint8Array } | undefined;
     if (!row) throw new TransparencyError('LOG_CORRUPT', `missing tree node ${level}/${index}`);
-    return toBytes(row.hash);
+    const hash = toBytes(row.hash);
+    if (key) this.#upper.set(key, hash);
+    return hash;
   }
 
   entry(index: number): StoredEntry {
