@@ -9,6 +9,7 @@ export type ContractsErrorCode =
   | 'DEPLOYER_KEY_MISSING'
   | 'INVALID_ARGUMENT'
   | 'RPC_UNAVAILABLE'
+  | 'RELEASE_EVENT_MISSING'
   | 'INVALID_HARDWARE_ID';
 
 export class ContractsError extends Error {

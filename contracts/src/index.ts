@@ -29,3 +29,4 @@ export {
   type StartContainerChainOptions,
 } from './container-chain.js';
 export { DEPLOY_USAGE, runDeployCli, type DeployCliIo } from './cli/deploy.js';
+export { readLatestRelease, type LatestRelease } from './latest-release.js';

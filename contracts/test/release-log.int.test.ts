@@ -1,7 +1,12 @@
 import { AbiCoder, type Log } from 'ethers';
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { hardwareIdHash, tufchainLogInterface, type EvmChain } from '../src/index.js';
+import {
+  hardwareIdHash,
+  readLatestRelease,
+  tufchainLogInterface,
+  type EvmChain,
+} from '../src/index.js';
 import { randomHash, sha256Hex } from './helpers/bytes.js';
 import {
   actorsOf,
@@ -117,6 +122,29 @@ describe('TufchainLog release log', () => {
         .as(actors.other)
         .getFunction('latestRelease')()) as bigint[];
       expect([version, block, count]).toEqual([5n, BigInt(last.blockNumber), 3n]);
+    });
+
+    it('readLatestRelease returns the latest version with its hash from the event', async () => {
+      expect(await readLatestRelease(actors.provider, log.address)).toEqual({
+        metadataVersion: 0,
+        metadataHash: null,
+        blockNumber: log.blockNumber,
+        releaseCount: 0,
+      });
+      const v3 = randomHash();
+      const first = await logRelease(3, randomHash(), []);
+      const second = await logRelease(4, v3, [firmwareFor('a', 'ecu-a', 4)]);
+      expect(await readLatestRelease(actors.provider, log.address)).toEqual({
+        metadataVersion: 4,
+        metadataHash: v3,
+        blockNumber: second.blockNumber,
+        releaseCount: 2,
+      });
+      // At an earlier block tag: the state as of then.
+      const earlier = await readLatestRelease(actors.provider, log.address, {
+        blockTag: first.blockNumber,
+      });
+      expect([earlier.metadataVersion, earlier.blockNumber]).toEqual([3, first.blockNumber]);
     });
 
     it('lets a reader find exactly one entry by its metadata hash topic', async () => {
