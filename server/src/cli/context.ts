@@ -26,6 +26,8 @@ export interface CliContext {
   env: CliEnv;
   io: CliIo;
   fetch: typeof fetch;
+  /** Reads a secret from the terminal without echo; absent when there is no terminal. */
+  promptSecret?: ((prompt: string) => Promise<string>) | undefined;
 }
 
 export interface JsonOption {
@@ -89,9 +91,19 @@ export async function readJsonFile(
 export async function resolvePassphrase(
   ctx: CliContext,
   opts: { passphraseFile?: string },
+  purpose: { confirm?: boolean; what?: string } = {},
 ): Promise<string> {
   let passphrase: string | undefined;
-  if (opts.passphraseFile !== undefined) {
+  if (opts.passphraseFile === undefined && !ctx.env.keyPassphrase && ctx.promptSecret) {
+    const what = purpose.what ?? 'key';
+    passphrase = await ctx.promptSecret(`passphrase for ${what}: `);
+    if (purpose.confirm && passphrase.length > 0) {
+      const again = await ctx.promptSecret('repeat the passphrase: ');
+      if (again !== passphrase) {
+        throw new CliError('PASSPHRASE_MISMATCH', 'the two passphrases differ');
+      }
+    }
+  } else if (opts.passphraseFile !== undefined) {
     passphrase = (await readTextFile(opts.passphraseFile, 'passphrase file')).replace(/\r?\n$/, '');
   } else {
     passphrase = ctx.env.keyPassphrase;
@@ -99,7 +111,7 @@ export async function resolvePassphrase(
   if (passphrase === undefined || passphrase.length === 0) {
     throw new CliError(
       'PASSPHRASE_REQUIRED',
-      'a key passphrase is required: --passphrase-file FILE or TUFCHAIN_KEY_PASSPHRASE',
+      'a key passphrase is required: --passphrase-file FILE, TUFCHAIN_KEY_PASSPHRASE, or a terminal to type it',
     );
   }
   return passphrase;

@@ -42,7 +42,7 @@ export async function openKeyFile(
   path: string,
   opts: { passphraseFile?: string },
 ): Promise<Signer> {
-  const passphrase = await resolvePassphrase(ctx, opts);
+  const passphrase = await resolvePassphrase(ctx, opts, { what: path });
   const { createFileSigner } = await keysPackage();
   return createFileSigner(path, passphrase);
 }

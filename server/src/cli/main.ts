@@ -2,6 +2,35 @@
 /** The `tufchain` executable: the only place of the CLI that reads process.env. */
 import { runCli } from './run.js';
 
+/** Reads a line from the terminal in raw mode, echoing nothing. */
+function promptSecret(prompt: string): Promise<string> {
+  const input = process.stdin;
+  process.stderr.write(prompt);
+  input.setRawMode(true);
+  input.resume();
+  return new Promise((resolve, reject) => {
+    let secret = '';
+    const done = (error?: Error) => {
+      input.off('data', onData);
+      input.setRawMode(false);
+      input.pause();
+      process.stderr.write('\n');
+      if (error) reject(error);
+      else resolve(secret);
+    };
+    const onData = (chunk: Buffer) => {
+      for (const ch of chunk.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return done();
+        if (ch === '\u0003')
+          return done(Object.assign(new Error('interrupted'), { code: 'INTERRUPTED' }));
+        if (ch === '\u007f' || ch === '\b') secret = secret.slice(0, -1);
+        else secret += ch;
+      }
+    };
+    input.on('data', onData);
+  });
+}
+
 const exitCode = await runCli(process.argv.slice(2), {
   env: {
     keyPassphrase: process.env.TUFCHAIN_KEY_PASSPHRASE,
@@ -15,5 +44,6 @@ const exitCode = await runCli(process.argv.slice(2), {
     stderrIsTty: process.stderr.isTTY,
   },
   fetch: globalThis.fetch,
+  promptSecret: process.stdin.isTTY && process.stderr.isTTY ? promptSecret : undefined,
 });
 process.exitCode = exitCode;

@@ -92,4 +92,17 @@ describe('runCli', () => {
     expect(JSON.parse(out.join('\n'))).toMatchObject({ error: { code: 'FILE_NOT_FOUND' } });
     expect(out.join('') + err.join('')).not.toContain('sup3r-secret-passphrase');
   });
+
+  it('asks twice on the terminal for a new key passphrase and refuses two different answers', async () => {
+    const { ctx, out } = capture();
+    const answers = ['first passphrase', 'second passphrase'];
+    ctx.promptSecret = () => Promise.resolve(answers.shift() ?? '');
+    const code = await runCli(
+      ['keys', 'generate', '--type', 'ed25519', '--out', '/nonexistent-dir/k.key', '--json'],
+      ctx,
+    );
+    expect(code).toBe(2);
+    expect(JSON.parse(out.join('\n'))).toMatchObject({ error: { code: 'PASSPHRASE_MISMATCH' } });
+    expect(answers).toEqual([]);
+  });
 });

@@ -60,7 +60,7 @@ export function registerKeysCommand(program: Command, run: CliRun): void {
     .option('--public-out <file>', 'where to write the public key PEM (default: <out>.pub)');
   addPassphraseOption(generate);
   addJsonOption(generate).action(async (opts: GenerateOptions) => {
-    const passphrase = await resolvePassphrase(run, opts);
+    const passphrase = await resolvePassphrase(run, opts, { confirm: true, what: opts.out });
     const { generateKeyPair, writeEncryptedKeyFile } = await import('@tufchain/keys');
     const pair = generateKeyPair(opts.type);
     const publicOut = opts.publicOut ?? `${opts.out}.pub`;
@@ -90,7 +90,6 @@ export function registerKeysCommand(program: Command, run: CliRun): void {
     if (text.includes('-----BEGIN PUBLIC KEY-----')) {
       info = await readPublicKeyFile(file);
     } else if (text.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----')) {
-      await resolvePassphrase(run, opts);
       const signer = await openKeyFile(run, file, opts);
       const pem = signer.publicKeyPem();
       const { detectKeyType } = await import('@tufchain/keys');

@@ -10,6 +10,7 @@ import {
   type JsonOption,
   type ServerOptions,
 } from '../context.js';
+import { isValidHardwareId, isValidTargetName } from '../../http/names.js';
 import { CliError } from '../error.js';
 import { readOrCreateManifest, writeManifest, type ManifestTarget } from '../manifest.js';
 import { openKeyFile } from '../key-input.js';
@@ -59,6 +60,16 @@ export function registerTargetsCommand(program: Command, run: CliRun): void {
   addJsonOption(add).action(async (image: string, opts: AddOptions) => {
     const hardwareIds = opts.hardwareId ?? [];
     const name = opts.name ?? basename(image);
+    if (!isValidTargetName(name)) {
+      throw new CliError(
+        'INVALID_ARGUMENT',
+        `target name ${JSON.stringify(name)} is not 1-200 characters of [A-Za-z0-9._+-] starting alphanumeric without ".." (use --name)`,
+      );
+    }
+    const badId = hardwareIds.find((id) => !isValidHardwareId(id));
+    if (badId !== undefined) {
+      throw new CliError('INVALID_ARGUMENT', `invalid hardware ID ${JSON.stringify(badId)}`);
+    }
     if (hardwareIds.length === 0)
       throw new CliError('USAGE_ERROR', 'at least one --hardware-id is required');
     if (!semver.test(opts.version))
