@@ -17,6 +17,7 @@ import {
   type VehicleCredentials,
 } from './report/attestation.js';
 import { ReportOutbox, type FlushResult } from './report/outbox.js';
+import { collectInclusionProofs } from './report/proofs.js';
 import type { SlotImage, SlotName, SlotStore } from './slots/ab-slots.js';
 import { UndiciFetcher } from './tuf/fetcher.js';
 import { createDispatcher } from './util/http.js';
@@ -181,7 +182,7 @@ export async function runUpdate(opts: UpdateOptions): Promise<UpdateResult> {
     if (opts.sendReports ?? true) {
       const flushed = await ctx.outbox.flush(opts.serverUrl, ctx.dispatcher);
       if (result.report) result.report.sent = flushed.sent.includes(result.report.id);
-      await ctx.outbox.collectInclusionProofs(opts.serverUrl, ctx.dispatcher);
+      await collectInclusionProofs(ctx.outbox, opts.serverUrl, ctx.dispatcher);
     }
     return result;
   } finally {

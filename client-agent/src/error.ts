@@ -42,7 +42,12 @@ export type AgentErrorCode =
   | 'REPORT_SEND_FAILED'
   | 'STATE_CORRUPT'
   | 'AGENT_BUSY'
-  | 'CONFIG_INVALID';
+  | 'CONFIG_INVALID'
+  // vehicle enrollment
+  | 'ENROLLMENT_REJECTED'
+  | 'ENROLLMENT_FAILED'
+  | 'VEHICLE_REVOKED'
+  | 'VEHICLE_CERTIFICATE_INVALID';
 
 export class AgentError extends Error {
   override readonly name = 'AgentError';

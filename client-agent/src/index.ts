@@ -42,3 +42,20 @@ export {
   type InstallReportBundle,
 } from './report/attestation.js';
 export { ReportOutbox, type FlushResult } from './report/outbox.js';
+export { collectInclusionProofs, storedInclusionProof } from './report/proofs.js';
+export {
+  enrollVehicle,
+  reenrollVehicle,
+  EnrollmentError,
+  type EnrolledVehicle,
+  type EnrollVehicleOptions,
+  type ReenrollVehicleOptions,
+} from './enroll/enroll.js';
+export {
+  ensureVehicleCertificate,
+  runUpdateWithRenewal,
+  type CertificateCheck,
+  type CertificateStanding,
+  type RenewalOptions,
+  type UpdateWithRenewalResult,
+} from './enroll/renewal.js';

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PROOF_BUNDLE_MEDIA_TYPE } from '@tufchain/transparency';
 import { ReportOutbox } from './outbox.js';
+import { collectInclusionProofs, storedInclusionProof } from './proofs.js';
 
 let answer: (req: IncomingMessage, res: ServerResponse, body: string) => void;
 const received: string[] = [];
@@ -112,12 +113,12 @@ describe('ReportOutbox', () => {
       const outbox = new ReportOutbox(dir);
       const id = await outbox.enqueue(1, 'aaaa', { n: 1 });
       await outbox.flush(url);
-      expect(await outbox.collectInclusionProofs(url)).toEqual([]);
-      expect(await outbox.proof(id)).toBeUndefined();
+      expect(await collectInclusionProofs(outbox, url)).toEqual([]);
+      expect(await storedInclusionProof(outbox, id)).toBeUndefined();
       anchored = true;
-      expect(await outbox.collectInclusionProofs(url)).toEqual([id]);
-      expect(await outbox.proof(id)).toEqual(proofBundle);
-      expect(await outbox.collectInclusionProofs(url)).toEqual([]);
+      expect(await collectInclusionProofs(outbox, url)).toEqual([id]);
+      expect(await storedInclusionProof(outbox, id)).toEqual(proofBundle);
+      expect(await collectInclusionProofs(outbox, url)).toEqual([]);
     });
   });
 });

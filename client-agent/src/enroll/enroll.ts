@@ -1,0 +1,217 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import {
+  createVehicleCsr,
+  generateKeyPair,
+  verifyVehicleCertificate,
+  type VerifiedVehicleCertificate,
+} from '@tufchain/keys';
+import { request, type Dispatcher } from 'undici';
+import { AgentError } from '../error.js';
+
+/** A vehicle ECU's identity after (re-)enrollment. The private key never left the vehicle. */
+export interface EnrolledVehicle {
+  privateKey: KeyObject;
+  certificatePem: string;
+  caCertificatePem: string;
+  serialNumber: string;
+  vinCommitment: string;
+  ecuSerial: string;
+  notAfter: Date;
+}
+
+export interface EnrollVehicleOptions {
+  serverUrl: string;
+  /** The factory line's Bearer token (`enroll` scope). It never ships in a vehicle. */
+  factoryToken: string;
+  /** Salted VIN commitment (computeVinCommitment); the VIN itself is never sent. */
+  vinCommitment: string;
+  ecuSerial: string;
+  /** Default: a fresh ECDSA P-256 key. */
+  privateKey?: KeyObject;
+  /** Pin the vehicle CA; without it the CA in the answer is trusted (first use, on the factory line). */
+  caCertificatePem?: string;
+  dispatcher?: Dispatcher;
+  at?: Date;
+}
+
+export interface ReenrollVehicleOptions {
+  serverUrl: string;
+  /** The key of `certificatePem`: the server renews only for the same key. */
+  privateKey: KeyObject;
+  /** The current certificate; it may have expired. */
+  certificatePem: string;
+  caCertificatePem: string;
+  dispatcher?: Dispatcher;
+  at?: Date;
+}
+
+interface IssuedAnswer {
+  certificate?: unknown;
+  caCertificate?: unknown;
+}
+
+/** An AgentError for a refused (re-)enrollment; `serverCode` is the server's error code. */
+export class EnrollmentError extends AgentError {
+  constructor(
+    code: 'ENROLLMENT_REJECTED' | 'VEHICLE_REVOKED',
+    readonly serverCode: string,
+    readonly status: number,
+    message: string,
+  ) {
+    super(code, message);
+  }
+}
+
+async function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string>,
+  dispatcher: Dispatcher | undefined,
+): Promise<IssuedAnswer> {
+  let status: number;
+  let text: string;
+  try {
+    const res = await request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+      ...(dispatcher ? { dispatcher } : {}),
+    });
+    status = res.statusCode;
+    text = await res.body.text();
+  } catch (err) {
+    throw new AgentError('ENROLLMENT_FAILED', `POST ${url} failed`, { cause: err });
+  }
+  let answer: unknown;
+  try {
+    answer = JSON.parse(text);
+  } catch {
+    answer = undefined;
+  }
+  if (status >= 200 && status < 300 && answer && typeof answer === 'object') {
+    return answer;
+  }
+  const error = (answer as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  const serverCode = typeof error?.code === 'string' ? error.code : `HTTP_${status}`;
+  const message = `enrollment refused: ${serverCode}${typeof error?.message === 'string' ? ` (${error.message})` : ''}`;
+  if (status >= 500 || status === 429 || status < 200) {
+    throw new AgentError('ENROLLMENT_FAILED', message);
+  }
+  throw new EnrollmentError(
+    serverCode === 'VEHICLE_REVOKED' ? 'VEHICLE_REVOKED' : 'ENROLLMENT_REJECTED',
+    serverCode,
+    status,
+    message,
+  );
+}
+
+/** Checks the issued certificate: from the CA, for our key, naming our vehicle. */
+function acceptCertificate(
+  answer: IssuedAnswer,
+  expected: { privateKey: KeyObject; vinCommitment: string; ecuSerial: string },
+  caCertificatePem: string | undefined,
+  at: Date | undefined,
+): EnrolledVehicle {
+  const certificatePem = answer.certificate;
+  const caPem = caCertificatePem ?? answer.caCertificate;
+  if (typeof certificatePem !== 'string' || typeof caPem !== 'string') {
+    throw new AgentError('VEHICLE_CERTIFICATE_INVALID', 'the answer carries no certificate');
+  }
+  let verified: VerifiedVehicleCertificate;
+  try {
+    verified = verifyVehicleCertificate(certificatePem, caPem, at ? { at } : {});
+  } catch (err) {
+    throw new AgentError(
+      'VEHICLE_CERTIFICATE_INVALID',
+      `the issued certificate does not verify: ${(err as { code?: string }).code ?? String(err)}`,
+      { cause: err },
+    );
+  }
+  if (
+    !verified.publicKey.equals(createPublicKey(expected.privateKey)) ||
+    verified.vinCommitment !== expected.vinCommitment ||
+    verified.ecuSerial !== expected.ecuSerial
+  ) {
+    throw new AgentError(
+      'VEHICLE_CERTIFICATE_INVALID',
+      'the issued certificate is for another key or vehicle',
+    );
+  }
+  return {
+    privateKey: expected.privateKey,
+    certificatePem,
+    caCertificatePem: caPem,
+    serialNumber: verified.serialNumber,
+    vinCommitment: verified.vinCommitment,
+    ecuSerial: verified.ecuSerial,
+    notAfter: verified.notAfter,
+  };
+}
+
+const endpoint = (serverUrl: string, path: string) => `${serverUrl.replace(/\/+$/, '')}${path}`;
+
+/**
+ * Factory enrollment: makes a key (unless given) and a CSR naming the vehicle by its commitment,
+ * sends it with the factory token, and checks the certificate that comes back.
+ * Throws EnrollmentError (ENROLLMENT_REJECTED, VEHICLE_REVOKED), ENROLLMENT_FAILED or
+ * VEHICLE_CERTIFICATE_INVALID.
+ */
+export async function enrollVehicle(opts: EnrollVehicleOptions): Promise<EnrolledVehicle> {
+  const privateKey = opts.privateKey ?? generateKeyPair('ecdsa-p256').privateKey;
+  const csr = await createVehicleCsr(privateKey, {
+    vinCommitment: opts.vinCommitment,
+    ecuSerial: opts.ecuSerial,
+  });
+  const answer = await postJson(
+    endpoint(opts.serverUrl, '/api/v1/vehicles/enroll'),
+    { csr },
+    { authorization: `Bearer ${opts.factoryToken}` },
+    opts.dispatcher,
+  );
+  return acceptCertificate(
+    answer,
+    { privateKey, vinCommitment: opts.vinCommitment, ecuSerial: opts.ecuSerial },
+    opts.caCertificatePem,
+    opts.at,
+  );
+}
+
+/**
+ * Renewal by the vehicle itself, also after its certificate expired: a CSR for the same key (its
+ * signature is the proof of possession) plus the current certificate. No factory token.
+ */
+export async function reenrollVehicle(opts: ReenrollVehicleOptions): Promise<EnrolledVehicle> {
+  let current: VerifiedVehicleCertificate;
+  try {
+    current = verifyVehicleCertificate(opts.certificatePem, opts.caCertificatePem, {
+      allowExpired: true,
+      ...(opts.at ? { at: opts.at } : {}),
+    });
+  } catch (err) {
+    throw new AgentError(
+      'VEHICLE_CERTIFICATE_INVALID',
+      `the current vehicle certificate does not verify: ${(err as { code?: string }).code ?? String(err)}`,
+      { cause: err },
+    );
+  }
+  const csr = await createVehicleCsr(opts.privateKey, {
+    vinCommitment: current.vinCommitment,
+    ecuSerial: current.ecuSerial,
+  });
+  const answer = await postJson(
+    endpoint(opts.serverUrl, '/api/v1/vehicles/reenroll'),
+    { csr, certificate: opts.certificatePem },
+    {},
+    opts.dispatcher,
+  );
+  return acceptCertificate(
+    answer,
+    {
+      privateKey: opts.privateKey,
+      vinCommitment: current.vinCommitment,
+      ecuSerial: current.ecuSerial,
+    },
+    opts.caCertificatePem,
+    opts.at,
+  );
+}
