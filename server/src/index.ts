@@ -16,6 +16,8 @@ export type * from './storage/store.js';
 export { createApiToken } from './auth/tokens.js';
 export {
   initRepository,
+  initRepositoryFromRoot,
+  type InitRepositoryFromRootOptions,
   buildRoot,
   parseMetadata,
   SPEC_VERSION,

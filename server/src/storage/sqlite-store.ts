@@ -186,6 +186,16 @@ export class SqliteStore implements RepositoryStore {
     return Promise.resolve();
   }
 
+  discardFailedBootstrap(): Promise<void> {
+    this.#transaction(() => {
+      if (this.#get('SELECT 1 AS x FROM current_metadata LIMIT 1')) {
+        throw new ServerError('REPOSITORY_ALREADY_INITIALIZED', 'the repository is already bootstrapped');
+      }
+      this.#run(`DELETE FROM metadata WHERE state != 'published'`);
+    });
+    return Promise.resolve();
+  }
+
   recordBlob(blob: BlobRecord): Promise<void> {
     this.#run(
       `INSERT INTO blobs (sha256, sha512, length, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,

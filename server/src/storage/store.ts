@@ -108,6 +108,8 @@ export interface RepositoryStore extends VehicleRegistryStore {
     alsoUpdateRelease?: { id: number; patch: ReleasePatch },
   ): Promise<void>;
   abandonMetadata(records: { role: RoleName; version: number }[]): Promise<void>;
+  /** Drops every unpublished row; only while nothing is published (a bootstrap that failed). */
+  discardFailedBootstrap(): Promise<void>;
 
   recordBlob(blob: BlobRecord): Promise<void>;
   blobBySha256(sha256: string): Promise<BlobRecord | undefined>;

@@ -63,9 +63,10 @@ export async function initRepository(opts: InitRepositoryOptions): Promise<InitR
   const clock = opts.clock ?? systemClock;
   const now = clock();
   const expiries = resolveConfig({ expiries: opts.expiries ?? {} }).expiries;
-  if ((await opts.store.maxVersion('root')) > 0) {
+  if (await opts.store.currentMetadata('root')) {
     throw new ServerError('REPOSITORY_ALREADY_INITIALIZED', 'the repository already has a root');
   }
+  await opts.store.discardFailedBootstrap();
   const rootSigners = opts.rootSigners;
   if (rootSigners.length === 0)
     throw new ServerError('INVALID_REQUEST', 'at least one root signer is required');
@@ -102,49 +103,179 @@ export async function initRepository(opts: InitRepositoryOptions): Promise<InitR
   const rootMd = new Metadata(root);
   await signMetadata(rootMd, rootSigners);
 
-  const targetsMd = new Metadata(
-    new Targets({
-      version: 1,
-      specVersion: SPEC_VERSION,
-      expires: expiryAfter(now, expiries.targets),
-      targets: {},
-    }),
-  );
-  await signMetadata(targetsMd, roleSigners.targets);
-  const targetsBytes = serializeMetadata(targetsMd);
-  const snapshotMd = buildSnapshot(1, expiryAfter(now, expiries.snapshot), 1, targetsBytes);
-  await signMetadata(snapshotMd, roleSigners.snapshot);
-  const snapshotBytes = serializeMetadata(snapshotMd);
-  const timestampMd = buildTimestamp(1, expiryAfter(now, expiries.timestamp), 1, snapshotBytes);
-  await signMetadata(timestampMd, roleSigners.timestamp);
+  return finishInit({
+    store: opts.store,
+    rootRecord: recordOf('root', rootMd),
+    targets: { sign: roleSigners.targets },
+    snapshotSigners: roleSigners.snapshot,
+    timestampSigners: roleSigners.timestamp,
+    expiries,
+    now,
+    releaseLog: opts.releaseLog,
+  });
+}
 
-  const records = [
-    recordOf('root', rootMd),
-    { ...recordOf('targets', targetsMd), bytes: targetsBytes, sha256: sha256Hex(targetsBytes) },
-    { ...recordOf('snapshot', snapshotMd), bytes: snapshotBytes, sha256: sha256Hex(snapshotBytes) },
-    recordOf('timestamp', timestampMd),
-  ];
-  await opts.store.stageMetadata(records);
-  const keys = records.map((r) => ({ role: r.role, version: r.version }));
-  if (opts.releaseLog) {
+export interface InitRepositoryFromRootOptions {
+  store: RepositoryStore;
+  /** Exact bytes of 1.root.json as signed offline (e.g. by the `tufchain repo` ceremony). */
+  rootBytes: Uint8Array;
+  /** Online keys authorized by that root; with no `targets`, `signedTargets` is required. */
+  onlineSigners: OnlineSigners;
+  /** Targets v1 signed offline by a threshold of the root's targets keys. */
+  signedTargets?: Uint8Array;
+  expiries?: Partial<ExpiryConfig>;
+  clock?: Clock;
+  releaseLog?: ReleaseLog;
+}
+
+/**
+ * Bootstraps from a root signed offline: the server never sees a root key.
+ * The root must be version 1, consistent-snapshot, unexpired and signed by a
+ * threshold of its own root keys.
+ */
+export async function initRepositoryFromRoot(
+  opts: InitRepositoryFromRootOptions,
+): Promise<InitRepositoryResult> {
+  const now = (opts.clock ?? systemClock)();
+  const expiries = resolveConfig({ expiries: opts.expiries ?? {} }).expiries;
+  if (await opts.store.currentMetadata('root')) {
+    throw new ServerError('REPOSITORY_ALREADY_INITIALIZED', 'the repository already has a root');
+  }
+  await opts.store.discardFailedBootstrap();
+  const root = parseMetadata('root', opts.rootBytes);
+  if (root.signed.version !== 1 || !root.signed.consistentSnapshot || root.signed.isExpired(now)) {
+    throw new ServerError(
+      'ROOT_ROTATION_INVALID',
+      'the initial root must be version 1, consistent_snapshot, unexpired',
+    );
+  }
+  try {
+    root.verifyDelegate('root', root);
+  } catch (error) {
+    throw new ServerError(
+      'METADATA_SIGNATURE_INVALID',
+      'root is not signed by a threshold of its root keys',
+      { cause: error },
+    );
+  }
+  const authorized = (
+    role: 'targets' | 'snapshot' | 'timestamp',
+    signers: readonly TufSigner[],
+  ): TufSigner[] => {
+    const def = root.signed.roles[role];
+    const chosen = signers.filter((s) => def?.keyIDs.includes(s.keyId));
+    if (!def || chosen.length < def.threshold) {
+      throw new ServerError(
+        'ONLINE_KEY_NOT_AUTHORIZED',
+        `the ${role} keys given are not a threshold of root's ${role} role`,
+      );
+    }
+    return chosen;
+  };
+  let targets: { sign: readonly TufSigner[] } | { bytes: Uint8Array };
+  if (opts.signedTargets) {
+    const md = parseMetadata('targets', opts.signedTargets);
     try {
-      await opts.releaseLog.logRelease({
+      root.verifyDelegate('targets', md);
+    } catch (error) {
+      throw new ServerError(
+        'METADATA_SIGNATURE_INVALID',
+        'targets v1 is not signed by a threshold of targets keys',
+        { cause: error },
+      );
+    }
+    if (md.signed.version !== 1)
+      throw new ServerError('METADATA_MALFORMED', 'the initial targets must be version 1');
+    targets = { bytes: opts.signedTargets };
+  } else {
+    targets = { sign: authorized('targets', toArray(opts.onlineSigners.targets)) };
+  }
+  return finishInit({
+    store: opts.store,
+    rootRecord: {
+      role: 'root',
+      version: 1,
+      bytes: opts.rootBytes,
+      sha256: sha256Hex(opts.rootBytes),
+      expires: root.signed.expires,
+    },
+    targets,
+    snapshotSigners: authorized('snapshot', toArray(opts.onlineSigners.snapshot)),
+    timestampSigners: authorized('timestamp', toArray(opts.onlineSigners.timestamp)),
+    expiries,
+    now,
+    releaseLog: opts.releaseLog,
+  });
+}
+
+async function finishInit(o: {
+  store: RepositoryStore;
+  rootRecord: NewMetadataRecord;
+  targets: { sign: readonly TufSigner[] } | { bytes: Uint8Array };
+  snapshotSigners: readonly TufSigner[];
+  timestampSigners: readonly TufSigner[];
+  expiries: ExpiryConfig;
+  now: Date;
+  releaseLog: ReleaseLog | undefined;
+}): Promise<InitRepositoryResult> {
+  let targetsRecord: NewMetadataRecord;
+  if ('bytes' in o.targets) {
+    const md = parseMetadata('targets', o.targets.bytes);
+    targetsRecord = {
+      role: 'targets',
+      version: 1,
+      bytes: o.targets.bytes,
+      sha256: sha256Hex(o.targets.bytes),
+      expires: md.signed.expires,
+    };
+  } else {
+    const targetsMd = new Metadata(
+      new Targets({
+        version: 1,
+        specVersion: SPEC_VERSION,
+        expires: expiryAfter(o.now, o.expiries.targets),
+        targets: {},
+      }),
+    );
+    await signMetadata(targetsMd, o.targets.sign);
+    targetsRecord = recordOf('targets', targetsMd);
+  }
+  const snapshotMd = buildSnapshot(
+    1,
+    expiryAfter(o.now, o.expiries.snapshot),
+    1,
+    targetsRecord.bytes,
+  );
+  await signMetadata(snapshotMd, o.snapshotSigners);
+  const snapshotRecord = recordOf('snapshot', snapshotMd);
+  const timestampMd = buildTimestamp(
+    1,
+    expiryAfter(o.now, o.expiries.timestamp),
+    1,
+    snapshotRecord.bytes,
+  );
+  await signMetadata(timestampMd, o.timestampSigners);
+  const records = [o.rootRecord, targetsRecord, snapshotRecord, recordOf('timestamp', timestampMd)];
+  await o.store.stageMetadata(records);
+  const keys = records.map((r) => ({ role: r.role, version: r.version }));
+  if (o.releaseLog) {
+    try {
+      await o.releaseLog.logRelease({
         metadataVersion: 1,
-        metadataHash: `0x${sha256Hex(targetsBytes)}`,
+        metadataHash: `0x${targetsRecord.sha256}`,
         firmware: [],
       });
     } catch (error) {
-      await opts.store.abandonMetadata(keys);
+      await o.store.abandonMetadata(keys);
       throw new ServerError('CHAIN_LOG_FAILED', 'logging targets v1 on chain failed', {
         cause: error,
       });
     }
   }
-  await opts.store.commitMetadata(keys);
-  const rootBytes = records[0]!.bytes;
+  await o.store.commitMetadata(keys);
   return {
-    rootBytes,
-    rootJson: JSON.parse(new TextDecoder().decode(rootBytes)) as unknown,
+    rootBytes: o.rootRecord.bytes,
+    rootJson: JSON.parse(new TextDecoder().decode(o.rootRecord.bytes)) as unknown,
     targetsVersion: 1,
   };
 }

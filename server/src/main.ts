@@ -1,0 +1,126 @@
+/**
+ * The update server daemon. The only place that reads process.env.
+ *
+ *   TUFCHAIN_DATA_DIR            SQLite + blobs (required)
+ *   TUFCHAIN_HOST / TUFCHAIN_PORT   default 127.0.0.1:8080
+ *   TUFCHAIN_RPC_URL, TUFCHAIN_CONTRACT_ADDRESS, TUFCHAIN_PUBLISHER_KEY (0x private key), TUFCHAIN_CONFIRMATIONS (default 2)
+ *   TUFCHAIN_KEY_PASSPHRASE      passphrase of the encrypted PKCS#8 key files below
+ *   TUFCHAIN_SNAPSHOT_KEY_FILES, TUFCHAIN_TIMESTAMP_KEY_FILES, TUFCHAIN_TARGETS_KEY_FILES (comma-separated; targets optional = offline)
+ *   TUFCHAIN_FIRMWARE_PUBLIC_KEY_FILE (SPKI PEM), TUFCHAIN_VEHICLE_CA_FILE (certificate PEM)
+ *   TUFCHAIN_ROOT_FILE           1.root.json signed offline; bootstraps an empty data dir
+ *   TUFCHAIN_ADMIN_TOKEN_FILE    if set and absent, an admin token is created and written there (0600)
+ *   TUFCHAIN_LOG_LEVEL           pino level, default info
+ */
+import { createPublicKey } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { computeKeyId, createFileSigner, toTufPublicKey, type Signer } from '@tufchain/keys';
+import { ReleaseLogWriter } from '@tufchain/transparency';
+import { JsonRpcProvider, Wallet } from 'ethers';
+import { pino } from 'pino';
+import { createApiToken } from './auth/tokens.js';
+import { startServer } from './serve.js';
+import { openRepository } from './storage/open.js';
+import { initRepositoryFromRoot } from './tuf/repository.js';
+
+type Env = Record<string, string | undefined>;
+
+function required(env: Env, name: string): string {
+  const value = env[name];
+  if (value === undefined || value === '') throw new Error(`${name} is required`);
+  return value;
+}
+
+async function signers(env: Env, name: string, passphrase: string): Promise<Signer[]> {
+  const files = (env[name] ?? '')
+    .split(',')
+    .map((f) => f.trim())
+    .filter((f) => f !== '');
+  return Promise.all(files.map((f) => createFileSigner(f, passphrase)));
+}
+
+export async function main(env: Env): Promise<void> {
+  const logger = pino({
+    level: env.TUFCHAIN_LOG_LEVEL ?? 'info',
+    redact: ['req.headers.authorization', '*.token', 'token'],
+  });
+  const dataDir = required(env, 'TUFCHAIN_DATA_DIR');
+  const passphrase = required(env, 'TUFCHAIN_KEY_PASSPHRASE');
+  const provider = new JsonRpcProvider(required(env, 'TUFCHAIN_RPC_URL'), undefined, {
+    cacheTimeout: -1,
+  });
+  const releaseLog = new ReleaseLogWriter({
+    signer: new Wallet(required(env, 'TUFCHAIN_PUBLISHER_KEY'), provider),
+    contractAddress: required(env, 'TUFCHAIN_CONTRACT_ADDRESS'),
+    confirmations: Number(env.TUFCHAIN_CONFIRMATIONS ?? '2'),
+  });
+  const online = {
+    snapshot: await signers(env, 'TUFCHAIN_SNAPSHOT_KEY_FILES', passphrase),
+    timestamp: await signers(env, 'TUFCHAIN_TIMESTAMP_KEY_FILES', passphrase),
+  };
+  const targets = await signers(env, 'TUFCHAIN_TARGETS_KEY_FILES', passphrase);
+  const onlineSigners = targets.length > 0 ? { ...online, targets } : online;
+  const firmwarePem = await readFile(required(env, 'TUFCHAIN_FIRMWARE_PUBLIC_KEY_FILE'), 'utf8');
+  const firmwareKey = {
+    publicKeyPem: firmwarePem,
+    keyId: computeKeyId(toTufPublicKey(createPublicKey(firmwarePem))),
+  };
+  const vehicleCaPem = await readFile(required(env, 'TUFCHAIN_VEHICLE_CA_FILE'), 'utf8');
+
+  const repo = await openRepository({ dataDir });
+  if (!(await repo.store.currentMetadata('root'))) {
+    const rootBytes = await readFile(required(env, 'TUFCHAIN_ROOT_FILE'));
+    await initRepositoryFromRoot({ store: repo.store, rootBytes, onlineSigners, releaseLog });
+    logger.info('repository bootstrapped from the offline-signed root');
+  }
+  const tokenFile = env.TUFCHAIN_ADMIN_TOKEN_FILE;
+  if (tokenFile) {
+    const exists = await readFile(tokenFile).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) {
+      const { token } = await createApiToken(repo.store, {
+        name: 'bootstrap-admin',
+        scopes: ['admin'],
+      });
+      await writeFile(tokenFile, `${token}\n`, { mode: 0o600, flag: 'wx' });
+      logger.info({ file: tokenFile }, 'admin token written');
+    }
+  }
+  const server = await startServer({
+    host: env.TUFCHAIN_HOST ?? '127.0.0.1',
+    port: Number(env.TUFCHAIN_PORT ?? '8080'),
+    deps: {
+      store: repo.store,
+      blobs: repo.blobs,
+      signers: onlineSigners,
+      releaseLog,
+      firmwareKey,
+      vehicleCaPem,
+      logger,
+      chainProbe: () => provider.getBlockNumber(),
+    },
+  });
+  logger.info({ url: server.url }, 'tufchain update server ready');
+  const stop = (signal: string): void => {
+    logger.info({ signal }, 'shutting down');
+    void server
+      .close()
+      .then(() => repo.close())
+      .then(() => {
+        provider.destroy();
+        process.exit(0);
+      });
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.env).catch((error: unknown) => {
+    process.stderr.write(
+      `tufchain server: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+    process.exit(1);
+  });
+}
