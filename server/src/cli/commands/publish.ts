@@ -104,11 +104,16 @@ async function publishOnline(
     headers: { 'idempotency-key': key },
   });
   const replayed = res.headers.get('idempotent-replayed') === 'true';
+  // A replayed answer is the one stored at publish time; show the release as it is now.
+  const release = replayed
+    ? (await api.json<{ release: ReleaseView }>('GET', `/api/v1/releases/${res.body.release.id}`))
+        .body.release
+    : res.body.release;
   emit(
     run,
     opts,
-    { release: res.body.release, idempotencyKey: key, replayed },
-    `${releaseText(res.body.release)}${replayed ? '\n(replayed: this manifest was already published with the same Idempotency-Key)' : ''}`,
+    { release, idempotencyKey: key, replayed },
+    `${releaseText(release)}${replayed ? '\n(replayed: this manifest was already published with the same Idempotency-Key)' : ''}`,
   );
 }
 
