@@ -159,6 +159,22 @@ describe('loadRevocationList and checkRevoked', () => {
     ).resolves.toMatchObject({ stale: true });
   });
 
+  it('matches serials however they are written (case, 0x, odd length, leading zeros)', async () => {
+    const crl = await loadRevocationList(
+      await createRevocationList(ca, {
+        crlNumber: 2,
+        revoked: [{ serialNumber: 'A' }, { serialNumber: '0x00ff01' }],
+      }),
+      ca.certificatePem,
+    );
+    for (const serial of ['0a', '0x0A', 'a', 'ff01', 'FF01']) {
+      expect(() => checkRevoked(serial, crl)).toThrow(
+        expect.objectContaining({ code: 'CERTIFICATE_REVOKED' }),
+      );
+    }
+    expect(() => checkRevoked('0b', crl)).not.toThrow();
+  });
+
   it('throws INVALID_ARGUMENT for a serial that is not hex', async () => {
     await expect(
       createRevocationList(ca, { crlNumber: 1, revoked: [{ serialNumber: 'VIN123' }] }),

@@ -83,7 +83,7 @@ function buildRevocationList(ca: VehicleCa, options: CreateRevocationListOptions
   const caParts = parseCertificateParts(new X509Certificate(ca.certificatePem).raw);
   const entries = options.revoked.map((entry) => {
     const serial = normalizeSerial(entry.serialNumber);
-    if (!/^[0-9a-f]{1,40}$/.test(serial)) {
+    if (!/^(0x)?[0-9a-fA-F]+$/.test(entry.serialNumber) || serial.length > 40) {
       throw new KeysError(
         'INVALID_ARGUMENT',
         `not a certificate serial number: ${entry.serialNumber}`,

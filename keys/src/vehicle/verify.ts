@@ -42,11 +42,11 @@ function parseCertificate(
   }
 }
 
+/** Canonical hex of a serial number: lowercase, whole bytes, no leading zero bytes ('00' for zero). */
 export function normalizeSerial(serial: string): string {
-  return serial
-    .toLowerCase()
-    .replace(/^0x/, '')
-    .replace(/^(00)+(?=.)/, '');
+  const digits = serial.toLowerCase().replace(/^0x/, '').replace(/^0+/, '');
+  if (digits.length === 0) return '00';
+  return digits.length % 2 ? `0${digits}` : digits;
 }
 
 /**
