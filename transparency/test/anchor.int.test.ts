@@ -190,6 +190,28 @@ describe('AnchorService', () => {
       expect(s.anchorCovering(0)?.size).toBe(7);
     });
 
+    it('keeps one background loop through an outage, stops it on stop(), and anchors after a restart', async () => {
+      const errors: TransparencyError[] = [];
+      proxy.setFailing('all');
+      const s = service({ intervalMs: 60_000, pollIntervalMs: 20 }, undefined, errors);
+      s.start();
+      for (let i = 0; i < 10; i++) {
+        log.append(entry());
+        s.notifyAppended({ urgent: true });
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      expect(errors.length).toBeGreaterThan(0);
+      expect(errors.length).toBeLessThan(30); // one loop polling every 20 ms, not ten
+      await s.stop();
+      const after = errors.length;
+      await new Promise((r) => setTimeout(r, 150));
+      expect(errors.length).toBe(after);
+      proxy.setFailing(null);
+      const restarted = service();
+      await restarted.flush(10_000);
+      expect(await chainCheckpoint()).toEqual({ size: 10, root: rootHex(10) });
+    });
+
     it('re-broadcasts the recorded transaction after a failed broadcast and a crash', async () => {
       proxy.setFailing(['eth_sendRawTransaction']);
       const a = service();

@@ -69,6 +69,7 @@ export class AnchorService {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = true;
+  #loop: Promise<void> | undefined;
 
   constructor(opts: AnchorServiceOptions) {
     this.config = { ...defaultAnchorConfig, ...opts.config };
@@ -95,6 +96,7 @@ export class AnchorService {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#timer);
+    await this.#loop?.catch(() => undefined);
     await this.#running;
   }
 
@@ -326,10 +328,33 @@ export class AnchorService {
     void (async () => {
       try {
         if (enqueue) await this.enqueue();
-        await this.flush(Number.MAX_SAFE_INTEGER);
+        // One background loop at a time; it picks up whatever was queued meanwhile.
+        if (this.#loop) return;
+        this.#loop = this.#runLoop();
+        await this.#loop;
       } catch (err) {
         this.#onError(err instanceof TransparencyError ? err : mapChainError(err, 'anchoring'));
       }
     })();
+  }
+
+  async #runLoop(): Promise<void> {
+    try {
+      while (!this.#stopped) {
+        let step: Step;
+        try {
+          step = await this.#serialized(() => this.step());
+        } catch (err) {
+          const e = mapChainError(err, 'anchoring');
+          if (e.code !== 'RPC_UNAVAILABLE' && e.code !== 'FEE_TOO_HIGH') throw e;
+          this.#onError(e);
+          step = 'waiting';
+        }
+        if (step === 'idle') return;
+        if (step === 'waiting') await sleep(this.config.pollIntervalMs);
+      }
+    } finally {
+      this.#loop = undefined;
+    }
   }
 }
