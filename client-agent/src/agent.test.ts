@@ -325,6 +325,67 @@ describe('runUpdate (with an in-memory chain log)', () => {
         wantCode: 'SUBJECT_DIGEST_MISMATCH',
       },
       {
+        desc: 'a chain entry for the metadata hash at another version',
+        tamper: async () => {
+          const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+          chain.log({ ...rel.entry, metadataVersion: rel.entry.metadataVersion + 7 });
+        },
+        wantCode: 'METADATA_VERSION_MISMATCH',
+      },
+      {
+        desc: 'an image logged at another release counter',
+        tamper: async () => {
+          const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+          chain.log({ ...rel.entry, firmware: [{ ...rel.entry.firmware[0]!, version: 9 }] });
+        },
+        wantCode: 'DIGEST_NOT_LOGGED',
+      },
+      {
+        desc: 'a Sigstore bundle whose signature was altered',
+        tamper: async () => {
+          const rel = await f.addRelease({
+            version: '2.0.0',
+            releaseCounter: 2,
+            attestation: (bundle) => {
+              const b = structuredClone(bundle) as {
+                dsseEnvelope: { signatures: { sig: string }[] };
+              };
+              const sig = Buffer.from(b.dsseEnvelope.signatures[0]!.sig, 'base64');
+              sig[sig.length - 1] = (sig[sig.length - 1] ?? 0) ^ 1;
+              b.dsseEnvelope.signatures[0]!.sig = sig.toString('base64');
+              return b;
+            },
+          });
+          chain.log(rel.entry);
+        },
+        wantCode: 'ATTESTATION_INVALID',
+      },
+      {
+        desc: 'an attestation that is not a Sigstore bundle',
+        tamper: async () => {
+          const rel = await f.addRelease({
+            version: '2.0.0',
+            releaseCounter: 2,
+            attestation: () => 'not a bundle',
+          });
+          chain.log(rel.entry);
+        },
+        wantCode: 'ATTESTATION_INVALID',
+      },
+      {
+        desc: 'a firmware target whose attestation target is missing',
+        tamper: async () => {
+          const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+          delete f.repo.targets[`${rel.name}.sigstore.json`];
+          f.repo.targetsVersion -= 1;
+          f.repo.snapshotVersion -= 1;
+          f.repo.timestampVersion -= 1;
+          const republished = f.repo.publish();
+          chain.log({ ...rel.entry, metadataHash: republished.targetsHash });
+        },
+        wantCode: 'ATTESTATION_MISSING',
+      },
+      {
         desc: 'a downgrade to a release counter not above the installed one',
         tamper: async () => {
           const rel = await f.addRelease({ version: '0.9.0', releaseCounter: 1 });
