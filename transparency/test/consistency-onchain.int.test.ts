@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { Contract } from 'ethers';
+import { Contract, type ContractTransactionResponse } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TUFCHAIN_LOG_ABI } from '@tufchain/contracts';
 import { MemoryTree, verifyConsistency, type Hash } from '../src/index.js';
@@ -42,7 +42,12 @@ describe('consistency proofs: this package and the contract agree', () => {
         async ([m, n], tamper, pick) => {
           const snapshot = (await t.provider.send('evm_snapshot', [])) as string;
           try {
-            await (await c.getFunction('anchor')(m, hex(tree.root(m)), [])).wait();
+            const first = (await c.getFunction('anchor')(
+              m,
+              hex(tree.root(m)),
+              [],
+            )) as ContractTransactionResponse;
+            await first.wait();
             let proof = tree.consistencyProof(m, n);
             let root = tree.root(n);
             const i = proof.length > 0 ? pick % proof.length : 0;
