@@ -177,13 +177,23 @@ export async function runUpdate(opts: UpdateOptions): Promise<UpdateResult> {
     await ctx.dispatcher.close();
     throw err;
   });
+  const sendReports = async (): Promise<FlushResult | undefined> => {
+    if (!(opts.sendReports ?? true)) return undefined;
+    const flushed = await ctx.outbox.flush(opts.serverUrl, ctx.dispatcher);
+    await collectInclusionProofs(ctx.outbox, opts.serverUrl, ctx.dispatcher);
+    return flushed;
+  };
   try {
-    const result = await runCycle(ctx);
-    if (opts.sendReports ?? true) {
-      const flushed = await ctx.outbox.flush(opts.serverUrl, ctx.dispatcher);
-      if (result.report) result.report.sent = flushed.sent.includes(result.report.id);
-      await collectInclusionProofs(ctx.outbox, opts.serverUrl, ctx.dispatcher);
+    let result: UpdateResult;
+    try {
+      result = await runCycle(ctx);
+    } catch (err) {
+      // Reports queued earlier (or by this cycle's recovery) still go out; the refusal stands.
+      await sendReports().catch(() => undefined);
+      throw err;
     }
+    const flushed = await sendReports();
+    if (result.report && flushed) result.report.sent = flushed.sent.includes(result.report.id);
     return result;
   } finally {
     await ctx.dispatcher.close();
