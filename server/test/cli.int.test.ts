@@ -96,6 +96,14 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
   let env: Record<string, string>;
   const cli = (args: string[], extraEnv: Record<string, string> = {}) =>
     tufchain(args, { cwd: dir, env: { ...env, ...extraEnv } });
+  const chainArgs = () => [
+    '--rpc',
+    chain.chain.rpcUrl,
+    '--contract',
+    chain.contractAddress,
+    '--from-block',
+    String(chain.deployBlock),
+  ];
 
   beforeAll(async () => {
     chain = await startTestChain();
@@ -403,7 +411,7 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
 
     it('shows the release with its chain transaction and the roles in status --json', async () => {
       const [r, human] = await Promise.all([
-        cli(['status', '--token-file', 'token', '--json']),
+        cli(['status', '--token-file', 'token', '--json', ...chainArgs()]),
         cli(['status', '--token-file', 'token']),
       ]);
       expect(r.code, r.stderr).toBe(0);
@@ -415,6 +423,7 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
         status: 'confirmed',
         targetsVersion: release.targetsVersion,
         chain: { txHash: release.chain!.txHash, blockNumber: release.chain!.blockNumber },
+        onChain: { verified: true, txHash: release.chain!.txHash },
       });
       expect(st.roles.map((x) => x.role)).toEqual(['root', 'targets', 'snapshot', 'timestamp']);
       expect(st.roles[0]).toMatchObject({
@@ -425,6 +434,38 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
       });
       expect(human.code).toBe(0);
       expect(human.stdout).toContain(release.chain!.txHash);
+    });
+
+    describe('when the server misreports a release', () => {
+      it.each([
+        {
+          desc: 'a transaction that is not the one on chain',
+          tamper: {
+            chain: {
+              txHash: `0x${'ab'.repeat(32)}`,
+              blockNumber: 1,
+              blockHash: `0x${'cd'.repeat(32)}`,
+            },
+          },
+          wantCode: 'CHAIN_REFERENCE_MISMATCH',
+        },
+        {
+          desc: 'a metadata hash that was never logged',
+          tamper: { metadataHash: `0x${'ee'.repeat(32)}` },
+          wantCode: 'METADATA_NOT_LOGGED',
+        },
+      ])('status --rpc exits 1 with $wantCode for $desc', async ({ tamper, wantCode }) => {
+        const honest = { chain: release.chain, metadataHash: release.metadataHash };
+        await repo.store.updateRelease(release.id, tamper);
+        try {
+          const r = await cli(['status', '--token-file', 'token', '--json', ...chainArgs()]);
+          expect(r.code).toBe(1);
+          const st = parseJson<{ releases: (ReleaseJson & { onChain?: { code?: string } })[] }>(r);
+          expect(st.releases.find((x) => x.id === release.id)?.onChain?.code).toBe(wantCode);
+        } finally {
+          await repo.store.updateRelease(release.id, honest);
+        }
+      });
     });
   });
 

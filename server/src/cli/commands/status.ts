@@ -4,11 +4,14 @@ import {
   addServerOptions,
   createApiClient,
   emit,
+  parsePositiveInt,
   type JsonOption,
   type ServerOptions,
 } from '../context.js';
+import { CliError } from '../error.js';
 import { releaseText, type ReleaseView } from '../release-view.js';
 import type { CliRun } from '../run.js';
+import { collect } from './repo-init.js';
 
 interface RoleStatus {
   role: string;
@@ -21,23 +24,110 @@ interface RoleStatus {
   signing: 'online' | 'offline';
 }
 
+interface StatusOptions extends JsonOption, ServerOptions {
+  rpc?: string[];
+  contract?: string;
+  quorum?: string;
+  confirmations: string;
+  fromBlock?: string;
+}
+
+/** What the chain itself says about a release the server reports as logged. */
+type ChainCheck =
+  | { verified: true; txHash: string; blockNumber: number; confirmations: number }
+  | { verified: false; code: string; message: string };
+
 function days(seconds: number): string {
   return seconds < 0 ? 'EXPIRED' : `${(seconds / 86_400).toFixed(1)} d left`;
+}
+
+async function checkOnChain(
+  releases: ReleaseView[],
+  opts: StatusOptions,
+): Promise<Map<number, ChainCheck>> {
+  const rpc = opts.rpc ?? [];
+  if (opts.contract === undefined || !/^0x[0-9a-fA-F]{40}$/.test(opts.contract)) {
+    throw new CliError('USAGE_ERROR', '--rpc needs --contract with the TufchainLog address');
+  }
+  const quorum =
+    opts.quorum === undefined
+      ? Math.floor(rpc.length / 2) + 1
+      : parsePositiveInt(opts.quorum, '--quorum');
+  const { ChainReader } = await import('@tufchain/transparency');
+  const chain = new ChainReader({
+    rpcUrls: rpc,
+    quorum,
+    contractAddress: opts.contract,
+    confirmations: parsePositiveInt(opts.confirmations, '--confirmations'),
+    ...(opts.fromBlock === undefined
+      ? {}
+      : {
+          fromBlock: opts.fromBlock === '0' ? 0 : parsePositiveInt(opts.fromBlock, '--from-block'),
+        }),
+  });
+  const out = new Map<number, ChainCheck>();
+  try {
+    for (const r of releases) {
+      if ((r.status !== 'confirmed' && r.status !== 'revoked') || !r.metadataHash) continue;
+      try {
+        const logged = await chain.findRelease(r.metadataHash);
+        if (
+          r.chain &&
+          (logged.txHash !== r.chain.txHash || logged.blockNumber !== r.chain.blockNumber)
+        ) {
+          out.set(r.id, {
+            verified: false,
+            code: 'CHAIN_REFERENCE_MISMATCH',
+            message: `logged in tx ${logged.txHash} (block ${logged.blockNumber}), the server claims ${r.chain.txHash}`,
+          });
+        } else {
+          out.set(r.id, {
+            verified: true,
+            txHash: logged.txHash,
+            blockNumber: logged.blockNumber,
+            confirmations: logged.confirmations,
+          });
+        }
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        if (code === 'RPC_UNAVAILABLE') throw error;
+        out.set(r.id, {
+          verified: false,
+          code: typeof code === 'string' ? code : 'CHAIN_CHECK_FAILED',
+          message: error instanceof Error ? error.message : String(error),
+        });
+      }
+    }
+  } finally {
+    chain.destroy();
+  }
+  return out;
 }
 
 export function registerStatusCommand(program: Command, run: CliRun): void {
   const status = program
     .command('status')
     .description(
-      'roles (version, expiry, threshold, keys, online/offline) and releases with their chain status',
-    );
+      'roles (version, expiry, threshold, keys, online/offline) and releases with their chain status; with --rpc, each release is checked on chain too (exit 1 if one is not)',
+    )
+    .option(
+      '--rpc <url>',
+      'JSON-RPC endpoint: verify every release on chain (repeat for a quorum)',
+      collect,
+    )
+    .option('--contract <address>', 'TufchainLog contract address (with --rpc)')
+    .option('--quorum <k>', 'endpoints that must agree (default: a majority)')
+    .option('--confirmations <n>', 'confirmation depth required on chain', '1')
+    .option('--from-block <n>', 'first block to search (the contract deployment block)');
   addServerOptions(status);
-  addJsonOption(status).action(async (opts: JsonOption & ServerOptions) => {
+  addJsonOption(status).action(async (opts: StatusOptions) => {
     const api = await createApiClient(run, opts);
     const [roles, releases] = await Promise.all([
       api.json<{ roles: RoleStatus[] }>('GET', '/api/v1/status'),
       api.json<{ releases: ReleaseView[] }>('GET', '/api/v1/releases'),
     ]);
+    const checks =
+      (opts.rpc ?? []).length > 0 ? await checkOnChain(releases.body.releases, opts) : undefined;
     const lines = [`server ${api.baseUrl}`, 'roles:'];
     for (const r of roles.body.roles) {
       lines.push(
@@ -46,11 +136,24 @@ export function registerStatusCommand(program: Command, run: CliRun): void {
       );
     }
     lines.push(`releases: ${releases.body.releases.length}`);
-    for (const rel of releases.body.releases) lines.push(releaseText(rel).replace(/^/gm, '  '));
+    for (const rel of releases.body.releases) {
+      lines.push(releaseText(rel).replace(/^/gm, '  '));
+      const check = checks?.get(rel.id);
+      if (check?.verified)
+        lines.push(`    on chain: verified, ${check.confirmations} confirmation(s)`);
+      else if (check) lines.push(`    on chain: NOT VERIFIED ${check.code}: ${check.message}`);
+    }
+    if (checks && [...checks.values()].some((c) => !c.verified)) run.exitCode = 1;
     emit(
       run,
       opts,
-      { server: api.baseUrl, roles: roles.body.roles, releases: releases.body.releases },
+      {
+        server: api.baseUrl,
+        roles: roles.body.roles,
+        releases: releases.body.releases.map((r) =>
+          checks?.has(r.id) ? { ...r, onChain: checks.get(r.id) } : r,
+        ),
+      },
       lines.join('\n'),
     );
   });
