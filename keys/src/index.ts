@@ -32,6 +32,7 @@ export {
 } from './vehicle/ca.js';
 export {
   verifyVehicleCertificate,
+  normalizeSerial as normalizeCertificateSerial,
   type VerifyVehicleCertificateOptions,
   type VerifiedVehicleCertificate,
 } from './vehicle/verify.js';
