@@ -157,6 +157,20 @@ describe('ReleaseLogWriter and ChainReader', () => {
       );
     });
 
+    it('returns the first transaction when exactly the same entry is logged again (idempotent retry)', async () => {
+      const writer = new ReleaseLogWriter({
+        signer: t.publisher,
+        contractAddress: t.address,
+        confirmations: 1,
+        pollIntervalMs: 50,
+      });
+      const e = entry();
+      const first = await writer.logRelease(e);
+      expect(await writer.logRelease(e)).toEqual(first);
+      const tampered = { ...e, firmware: [{ ...e.firmware[0]!, version: 8 }] };
+      expect(await codeOf(writer.logRelease(tampered))).toBe('VERSION_NOT_INCREASING');
+    });
+
     it('throws NOT_PUBLISHER for an address without the publisher role', async () => {
       const writer = new ReleaseLogWriter({
         signer: t.stranger,

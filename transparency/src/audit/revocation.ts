@@ -1,5 +1,5 @@
 // @tufchain/keys loads reflect-metadata, which @peculiar/x509 needs before it is evaluated.
-import { loadRevocationList } from '@tufchain/keys';
+import { loadRevocationList, normalizeCertificateSerial as normalizeSerial } from '@tufchain/keys';
 import * as x509 from '@peculiar/x509';
 import { X509Certificate } from 'node:crypto';
 import type { InstallPredicate } from '../wire/install.js';
@@ -20,12 +20,6 @@ export interface VehicleRevocations {
 }
 
 type Report = (finding: AuditFinding) => void;
-
-const normalizeSerial = (serial: string) =>
-  serial
-    .toLowerCase()
-    .replace(/^0x/, '')
-    .replace(/^(00)+(?=.)/, '');
 
 const reasonNames: Record<number, string> = {
   0: 'unspecified',

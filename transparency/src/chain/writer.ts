@@ -1,8 +1,13 @@
-import { Contract, type ContractTransactionResponse, type Signer } from 'ethers';
+import {
+  Contract,
+  type ContractTransactionResponse,
+  type Signer,
+  type TransactionResponse,
+} from 'ethers';
 import { hardwareIdHash } from '@tufchain/contracts';
 import { TransparencyError } from '../error.js';
 import { normalizeHash32 } from '../util/hex.js';
-import { tufchainLogInterface } from './abi.js';
+import { decodeReleaseLogged, releaseLoggedTopics, tufchainLogInterface } from './abi.js';
 import { mapChainError } from './errors.js';
 import type { ChainReceipt, ReleaseEntry } from './types.js';
 import { waitForConfirmations } from './wait.js';
@@ -64,7 +69,11 @@ export class ReleaseLogWriter {
     };
   }
 
-  /** Sends logRelease and resolves once the entry is `confirmations` blocks deep. */
+  /**
+   * Sends logRelease and resolves once the entry is `confirmations` blocks deep. Idempotent: if
+   * exactly this version and hash are already logged (e.g. a retry after an ambiguous failure),
+   * it waits for that entry instead of failing with VERSION_NOT_INCREASING.
+   */
   async logRelease(entry: ReleaseEntry): Promise<ChainReceipt> {
     const args = validateEntry(entry);
     let tx: ContractTransactionResponse;
@@ -75,8 +84,41 @@ export class ReleaseLogWriter {
         args.firmware,
       )) as ContractTransactionResponse;
     } catch (err) {
-      throw mapChainError(err, 'logRelease');
+      const mapped = mapChainError(err, 'logRelease');
+      if (mapped.code === 'VERSION_NOT_INCREASING') {
+        const existing = await this.#findLogged(args);
+        if (existing) return waitForConfirmations(this.#signer.provider!, existing, this.#wait);
+      }
+      throw mapped;
     }
     return waitForConfirmations(this.#signer.provider!, tx, this.#wait);
+  }
+
+  async #findLogged(args: ReturnType<typeof validateEntry>): Promise<TransactionResponse | null> {
+    const same = (logged: ReturnType<typeof decodeReleaseLogged>) =>
+      BigInt(logged.metadataVersion) === args.metadataVersion &&
+      logged.firmware.length === args.firmware.length &&
+      logged.firmware.every(
+        (f, i) =>
+          f.digest === args.firmware[i]!.digest &&
+          f.hardwareIdHash === args.firmware[i]!.hardwareId.toLowerCase() &&
+          BigInt(f.version) === args.firmware[i]!.version,
+      );
+    const provider = this.#signer.provider!;
+    try {
+      const logs = await provider.getLogs({
+        address: await this.#contract.getAddress(),
+        topics: releaseLoggedTopics(args.metadataHash),
+        fromBlock: 0,
+      });
+      for (const log of logs) {
+        if (same(decodeReleaseLogged(log))) {
+          return await provider.getTransaction(log.transactionHash);
+        }
+      }
+      return null;
+    } catch (err) {
+      throw mapChainError(err, 'logRelease');
+    }
   }
 }
