@@ -3,6 +3,7 @@ import {
   createRevocationList,
   issueVehicleCertificateFromCsr,
   KeysError,
+  normalizeCertificateSerial,
   verifyVehicleCertificate,
   verifyVehicleCsr,
   type RevocationReason,
@@ -74,11 +75,9 @@ function toServerError(error: unknown): never {
   throw error;
 }
 
+/** The canonical serial form of @tufchain/keys (lowercase hex, even length, no extra zeros). */
 export function normalizeSerialNumber(serial: string): string {
-  return serial
-    .toLowerCase()
-    .replace(/^0x/, '')
-    .replace(/^(00)+(?=.)/, '');
+  return normalizeCertificateSerial(serial);
 }
 
 function publicKeySha256(key: KeyObject): string {
