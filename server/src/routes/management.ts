@@ -383,7 +383,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
             'application/json': {
               schema: z.object({
                 name: z.string().min(1).max(100),
-                scopes: z.array(z.enum(['publish', 'revoke', 'admin'])).min(1),
+                scopes: z.array(z.enum(['publish', 'revoke', 'admin', 'enroll'])).min(1),
               }),
             },
           },
