@@ -7,13 +7,20 @@
  *   TUFCHAIN_KEY_PASSPHRASE      passphrase of the encrypted PKCS#8 key files below
  *   TUFCHAIN_SNAPSHOT_KEY_FILES, TUFCHAIN_TIMESTAMP_KEY_FILES, TUFCHAIN_TARGETS_KEY_FILES (comma-separated; targets optional = offline)
  *   TUFCHAIN_FIRMWARE_PUBLIC_KEY_FILE (SPKI PEM), TUFCHAIN_VEHICLE_CA_FILE (certificate PEM)
+ *   TUFCHAIN_VEHICLE_CA_KEY_FILE (encrypted PKCS#8, optional): turns on vehicle enrollment, revocation and the CRL
  *   TUFCHAIN_ROOT_FILE           1.root.json signed offline; bootstraps an empty data dir
  *   TUFCHAIN_ADMIN_TOKEN_FILE    if set and absent, an admin token is created and written there (0600)
  *   TUFCHAIN_LOG_LEVEL           pino level, default info
  */
 import { createPublicKey } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
-import { computeKeyId, createFileSigner, toTufPublicKey, type Signer } from '@tufchain/keys';
+import {
+  computeKeyId,
+  createFileSigner,
+  readEncryptedKeyFile,
+  toTufPublicKey,
+  type Signer,
+} from '@tufchain/keys';
 import { ReleaseLogWriter } from '@tufchain/transparency';
 import { JsonRpcProvider, Wallet } from 'ethers';
 import { pino } from 'pino';
@@ -65,6 +72,13 @@ export async function main(env: Env): Promise<void> {
     keyId: computeKeyId(toTufPublicKey(createPublicKey(firmwarePem))),
   };
   const vehicleCaPem = await readFile(required(env, 'TUFCHAIN_VEHICLE_CA_FILE'), 'utf8');
+  const vehicleCaKeyFile = env.TUFCHAIN_VEHICLE_CA_KEY_FILE;
+  const vehicleCa = vehicleCaKeyFile
+    ? {
+        certificatePem: vehicleCaPem,
+        privateKey: await readEncryptedKeyFile(vehicleCaKeyFile, passphrase),
+      }
+    : undefined;
 
   const repo = await openRepository({ dataDir });
   if (!(await repo.store.currentMetadata('root'))) {
@@ -97,6 +111,7 @@ export async function main(env: Env): Promise<void> {
       releaseLog,
       firmwareKey,
       vehicleCaPem,
+      ...(vehicleCa ? { vehicleCa } : {}),
       logger,
       chainProbe: () => provider.getBlockNumber(),
     },
