@@ -21,7 +21,7 @@ import type { BlobStore } from './storage/blob-store.js';
 import type { RepositoryStore } from './storage/store.js';
 import type { ReleaseLog } from './tuf/release-log.js';
 import type { OnlineSigners } from './tuf/repository.js';
-import { RepositoryService } from './tuf/service.js';
+import { RepositoryService, type ChainLookup } from './tuf/service.js';
 import type { VehicleCa } from '@tufchain/keys';
 import { registerVehicleRoutes } from './routes/vehicles.js';
 import { resolveVehicleEnrollmentConfig, type VehicleEnrollmentConfig } from './vehicles/config.js';
@@ -56,6 +56,11 @@ export interface ServerDeps {
    * targets version, recall and install report, and answers /api/v1/log/*.
    */
   transparencyLog?: TransparencyLogSink;
+  /**
+   * Chain reads for crash recovery at start (ChainReader from @tufchain/transparency):
+   * a publish interrupted after the chain logged it is finished, others are abandoned.
+   */
+  chainLookup?: ChainLookup;
   /** Called by /readyz, e.g. () => provider.getBlockNumber(). */
   chainProbe?: () => Promise<unknown>;
 }

@@ -33,6 +33,8 @@ export {
   attestationTargetName,
   type ReleaseTargetInput,
   type RoleStatus,
+  type ChainLookup,
+  type RecoveryReport,
 } from './tuf/service.js';
 export { createAttestationVerifier } from './attestation/default-verifier.js';
 export type { TransparencyLogSink } from './log-sink.js';

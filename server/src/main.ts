@@ -21,7 +21,7 @@ import {
   toTufPublicKey,
   type Signer,
 } from '@tufchain/keys';
-import { ReleaseLogWriter } from '@tufchain/transparency';
+import { ChainReader, ReleaseLogWriter } from '@tufchain/transparency';
 import { JsonRpcProvider, Wallet } from 'ethers';
 import { pino } from 'pino';
 import { createApiToken } from './auth/tokens.js';
@@ -52,13 +52,22 @@ export async function main(env: Env): Promise<void> {
   });
   const dataDir = required(env, 'TUFCHAIN_DATA_DIR');
   const passphrase = required(env, 'TUFCHAIN_KEY_PASSPHRASE');
-  const provider = new JsonRpcProvider(required(env, 'TUFCHAIN_RPC_URL'), undefined, {
-    cacheTimeout: -1,
-  });
+  const rpcUrl = required(env, 'TUFCHAIN_RPC_URL');
+  const contractAddress = required(env, 'TUFCHAIN_CONTRACT_ADDRESS');
+  const confirmations = Number(env.TUFCHAIN_CONFIRMATIONS ?? '2');
+  // ethers caches results for 250 ms by default, which would hand back-to-back publishes a stale nonce.
+  const provider = new JsonRpcProvider(rpcUrl, undefined, { cacheTimeout: -1 });
   const releaseLog = new ReleaseLogWriter({
     signer: new Wallet(required(env, 'TUFCHAIN_PUBLISHER_KEY'), provider),
-    contractAddress: required(env, 'TUFCHAIN_CONTRACT_ADDRESS'),
-    confirmations: Number(env.TUFCHAIN_CONFIRMATIONS ?? '2'),
+    contractAddress,
+    confirmations,
+    pollIntervalMs: 100,
+  });
+  const chainLookup = new ChainReader({
+    rpcUrls: [rpcUrl],
+    quorum: 1,
+    contractAddress,
+    confirmations,
   });
   const online = {
     snapshot: await signers(env, 'TUFCHAIN_SNAPSHOT_KEY_FILES', passphrase),
@@ -114,6 +123,7 @@ export async function main(env: Env): Promise<void> {
       ...(vehicleCa ? { vehicleCa } : {}),
       logger,
       chainProbe: () => provider.getBlockNumber(),
+      chainLookup,
     },
   });
   logger.info({ url: server.url }, 'tufchain update server ready');

@@ -28,6 +28,16 @@ export async function startServer(opts: {
       context.logger.error({ err: errorText(error) }, 'background re-signing failed');
     }
   };
+  if (opts.deps.chainLookup) {
+    try {
+      const report = await context.service.recoverInterruptedPublishes(opts.deps.chainLookup);
+      if (report.published.length + report.abandoned.length + report.pending.length > 0) {
+        context.logger.warn({ ...report }, 'recovered interrupted publishes');
+      }
+    } catch (error) {
+      context.logger.error({ err: errorText(error) }, 'crash recovery failed');
+    }
+  }
   // Roles that expired while the server was down are re-signed before serving.
   await resign();
   const server = await new Promise<Server>((resolve, reject) => {

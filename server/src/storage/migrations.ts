@@ -108,4 +108,10 @@ export const migrations: readonly Migration[] = [
     name: 'attestation log index',
     sql: `ALTER TABLE install_attestations ADD COLUMN log_index INTEGER;`,
   },
+  {
+    id: 4,
+    name: 'publish batches',
+    sql: `ALTER TABLE metadata ADD COLUMN batch TEXT;
+          CREATE INDEX metadata_staged ON metadata (state) WHERE state = 'staged';`,
+  },
 ];

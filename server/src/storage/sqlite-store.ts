@@ -129,22 +129,37 @@ export class SqliteStore implements RepositoryStore {
     return Promise.resolve(row?.v == null ? 0 : num(row.v));
   }
 
-  stageMetadata(records: NewMetadataRecord[]): Promise<void> {
+  stageMetadata(records: NewMetadataRecord[], batch = 'unnamed'): Promise<void> {
     const now = new Date().toISOString();
     this.#transaction(() => {
       for (const r of records) {
         this.#run(
-          `INSERT INTO metadata (role, version, bytes, sha256, expires, state, created_at) VALUES (?, ?, ?, ?, ?, 'staged', ?)`,
+          `INSERT INTO metadata (role, version, bytes, sha256, expires, state, created_at, batch) VALUES (?, ?, ?, ?, ?, 'staged', ?, ?)`,
           r.role,
           r.version,
           r.bytes,
           r.sha256,
           r.expires,
           now,
+          batch,
         );
       }
     });
     return Promise.resolve();
+  }
+
+  stagedBatches(): Promise<{ batch: string; records: MetadataRecord[] }[]> {
+    const rows = this.#all(
+      `SELECT * FROM metadata WHERE state = 'staged' ORDER BY created_at, role, version`,
+    );
+    const batches = new Map<string, MetadataRecord[]>();
+    for (const row of rows) {
+      const batch = row.batch == null ? 'unnamed' : str(row.batch);
+      const list = batches.get(batch) ?? [];
+      list.push(toMetadata(row));
+      batches.set(batch, list);
+    }
+    return Promise.resolve([...batches].map(([batch, records]) => ({ batch, records })));
   }
 
   commitMetadata(
@@ -189,7 +204,10 @@ export class SqliteStore implements RepositoryStore {
   discardFailedBootstrap(): Promise<void> {
     this.#transaction(() => {
       if (this.#get('SELECT 1 AS x FROM current_metadata LIMIT 1')) {
-        throw new ServerError('REPOSITORY_ALREADY_INITIALIZED', 'the repository is already bootstrapped');
+        throw new ServerError(
+          'REPOSITORY_ALREADY_INITIALIZED',
+          'the repository is already bootstrapped',
+        );
       }
       this.#run(`DELETE FROM metadata WHERE state != 'published'`);
     });

@@ -98,7 +98,10 @@ export interface RepositoryStore extends VehicleRegistryStore {
   publishedVersions(role: RoleName): Promise<number[]>;
   /** Highest version ever stored for a role, in any state (0 if none). */
   maxVersion(role: RoleName): Promise<number>;
-  stageMetadata(records: NewMetadataRecord[]): Promise<void>;
+  /** Stages records as one batch; `batch` names the publish (e.g. `release:7`) for crash recovery. */
+  stageMetadata(records: NewMetadataRecord[], batch?: string): Promise<void>;
+  /** Staged (neither published nor abandoned) records grouped by batch, oldest first. */
+  stagedBatches(): Promise<{ batch: string; records: MetadataRecord[] }[]>;
   /**
    * Publishes staged records and moves each role's `current` pointer to them in
    * ONE transaction; `alsoUpdateRelease` is applied in the same transaction.

@@ -69,6 +69,17 @@ export interface RepositoryServiceOptions {
   log?: TransparencyLogSink | undefined;
 }
 
+/** What recovery needs from the chain (ChainReader satisfies it); throws code METADATA_NOT_LOGGED when absent. */
+export interface ChainLookup {
+  findRelease(metadataHash: string): Promise<ChainReceipt>;
+}
+
+export interface RecoveryReport {
+  published: string[];
+  abandoned: string[];
+  pending: string[];
+}
+
 export const attestationTargetName = (name: string): string => `${name}.sigstore.json`;
 
 /**
@@ -280,7 +291,10 @@ export class RepositoryService {
     await signMetadata(timestamp, this.#signersFor('timestamp', root));
     const records = [...extra.records, targets, snapshotRec, recordOf('timestamp', timestamp)];
     const keys = records.map((r) => ({ role: r.role, version: r.version }));
-    await this.#o.store.stageMetadata(records);
+    await this.#o.store.stageMetadata(
+      records,
+      releaseId !== null ? `release:${releaseId}` : `targets:${targets.version}`,
+    );
     const metadataHash = `0x${targets.sha256}`;
     if (releaseId !== null) await this.#o.store.updateRelease(releaseId, { metadataHash });
     let chain: ChainReceipt;
@@ -363,7 +377,7 @@ export class RepositoryService {
     await signMetadata(timestamp, this.#signersFor('timestamp', root));
     records.push(recordOf('timestamp', timestamp));
     const keys = records.map((r) => ({ role: r.role, version: r.version }));
-    await this.#o.store.stageMetadata(records);
+    await this.#o.store.stageMetadata(records, 'resign');
     await this.#o.store.commitMetadata(keys);
     this.#earliestExpiry = undefined;
   }
@@ -375,6 +389,108 @@ export class RepositoryService {
       // The chain already holds the entry; the log append is retried by nobody, so say so loudly.
       this.#o.logger.error({ err: errorText(error) }, 'transparency log append failed');
     }
+  }
+
+  // ---------------------------------------------------------------- crash recovery
+
+  /**
+   * Finishes publishes a crash interrupted. A staged targets version that the
+   * chain holds (confirmed) is published with a fresh snapshot and timestamp, so
+   * what is served always matches what is logged; one the chain does not hold is
+   * abandoned (its version number is never reused). If the chain cannot answer
+   * yet, the batch stays staged for the next attempt. Runs under the publish lock.
+   */
+  recoverInterruptedPublishes(chain: ChainLookup): Promise<RecoveryReport> {
+    return this.#lock.run(async () => {
+      const report: RecoveryReport = { published: [], abandoned: [], pending: [] };
+      if (!(await this.#o.store.currentMetadata('root'))) return report;
+      for (const { batch, records } of await this.#o.store.stagedBatches()) {
+        const keys = records.map((r) => ({ role: r.role, version: r.version }));
+        const targets = records.find((r) => r.role === 'targets');
+        const newRoot = records.find((r) => r.role === 'root');
+        const releaseId = /^release:(\d+)$/.exec(batch)?.[1];
+        const currentTargets = await this.#current('targets');
+        const currentRoot = await this.#current('root');
+        const abandon = async (why: string): Promise<void> => {
+          await this.#o.store.abandonMetadata(keys);
+          if (releaseId)
+            await this.#o.store.updateRelease(Number(releaseId), { status: 'failed', error: why });
+          report.abandoned.push(batch);
+        };
+        if (
+          !targets ||
+          targets.version <= currentTargets.version ||
+          (newRoot && newRoot.version !== currentRoot.version + 1)
+        ) {
+          await abandon('interrupted before it was logged; superseded');
+          continue;
+        }
+        const metadataHash = `0x${targets.sha256}`;
+        let logged: ChainReceipt;
+        try {
+          logged = await chain.findRelease(metadataHash);
+        } catch (error) {
+          if ((error as { code?: unknown }).code === 'METADATA_NOT_LOGGED') {
+            await abandon('interrupted before the chain logged it');
+          } else {
+            this.#o.logger.warn(
+              { batch, err: errorText(error) },
+              'cannot tell yet whether an interrupted publish was logged',
+            );
+            report.pending.push(batch);
+          }
+          continue;
+        }
+        const rootMd = newRoot ? parseMetadata('root', newRoot.bytes) : await this.trustedRoot();
+        const stale = records.filter((r) => r.role === 'snapshot' || r.role === 'timestamp');
+        await this.#o.store.abandonMetadata(
+          stale.map((r) => ({ role: r.role, version: r.version })),
+        );
+        const now = this.#o.clock();
+        const snapshot = buildSnapshot(
+          (await this.#o.store.maxVersion('snapshot')) + 1,
+          expiryAfter(now, this.#o.config.expiries.snapshot),
+          targets.version,
+          targets.bytes,
+        );
+        await signMetadata(snapshot, this.#signersFor('snapshot', rootMd.signed));
+        const snapshotRec = recordOf('snapshot', snapshot);
+        const timestamp = buildTimestamp(
+          (await this.#o.store.maxVersion('timestamp')) + 1,
+          expiryAfter(now, this.#o.config.expiries.timestamp),
+          snapshot.signed.version,
+          snapshotRec.bytes,
+        );
+        await signMetadata(timestamp, this.#signersFor('timestamp', rootMd.signed));
+        const fresh = [snapshotRec, recordOf('timestamp', timestamp)];
+        await this.#o.store.stageMetadata(fresh, `${batch}:recovered`);
+        const chainRef = {
+          txHash: logged.txHash,
+          blockNumber: logged.blockNumber,
+          blockHash: logged.blockHash,
+        };
+        await this.#o.store.commitMetadata(
+          [
+            ...(newRoot ? [{ role: 'root' as const, version: newRoot.version }] : []),
+            { role: 'targets', version: targets.version },
+            ...fresh.map((r) => ({ role: r.role, version: r.version })),
+          ],
+          releaseId
+            ? {
+                id: Number(releaseId),
+                patch: { status: 'confirmed', chain: chainRef, metadataHash },
+              }
+            : undefined,
+        );
+        this.#earliestExpiry = undefined;
+        this.#o.logger.warn(
+          { batch, targetsVersion: targets.version },
+          'published an interrupted publish the chain had logged',
+        );
+        report.published.push(batch);
+      }
+      return report;
+    });
   }
 
   // ---------------------------------------------------------------- expiry
