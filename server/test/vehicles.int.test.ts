@@ -324,6 +324,19 @@ describe('vehicle enrollment, revocation and the CRL (anvil, SQLite, HTTP)', () 
       expect(await codeOf(res)).toBe(wantCode);
     });
 
+    it('accepts a factory token minted through POST /api/v1/tokens with the enroll scope', async () => {
+      const { token: admin } = await createApiToken(repo.store, { name: 'ops', scopes: ['admin'] });
+      const minted = await post('/api/v1/tokens', { name: 'line-5', scopes: ['enroll'] }, admin);
+      expect(minted.status).toBe(201);
+      const { token } = (await minted.json()) as { token: string };
+      const key = newVehicleKey();
+      const csr = await createVehicleCsr(key.privateKey, key);
+      expect((await post('/api/v1/vehicles/enroll', { csr }, token)).status).toBe(201);
+      // the factory token can do nothing else
+      const other = await post('/api/v1/tokens', { name: 'x', scopes: ['admin'] }, token);
+      expect([other.status, await codeOf(other)]).toEqual([403, 'INSUFFICIENT_SCOPE']);
+    });
+
     it('refuses a key already enrolled for another vehicle with 409 VEHICLE_KEY_REUSED', async () => {
       const vehicle = await enroll();
       const other = newVehicleKey();
