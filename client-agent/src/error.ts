@@ -41,6 +41,8 @@ export type AgentErrorCode =
   | 'REPORT_REJECTED'
   | 'REPORT_SEND_FAILED'
   | 'STATE_CORRUPT'
+  | 'BUNDLE_INVALID'
+  | 'CHAIN_SNAPSHOT_MISSING'
   | 'AGENT_BUSY'
   | 'CONFIG_INVALID'
   // vehicle enrollment

@@ -59,3 +59,17 @@ export {
   type RenewalOptions,
   type UpdateWithRenewalResult,
 } from './enroll/renewal.js';
+export {
+  createOfflineBundle,
+  installOfflineBundle,
+  OfflineBundle,
+  OFFLINE_BUNDLE_FORMAT,
+  type OfflineInstallOptions,
+} from './offline/bundle.js';
+export {
+  syncChainSnapshot,
+  readChainSnapshot,
+  SnapshotReleaseLog,
+  type ChainSnapshot,
+  type ReplayableReleaseLog,
+} from './verify/chain-snapshot.js';

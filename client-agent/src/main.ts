@@ -7,6 +7,9 @@
  *   tufchain-agent status     [--config FILE] [--json]   slots, journal, report queue
  *   tufchain-agent send-reports [--config FILE] [--json] flush queued install reports
  *   tufchain-agent provision  [--config FILE] --image FILE --name NAME --version V --release-counter N
+ *   tufchain-agent sync-chain [--config FILE] [--json]   store the chain snapshot for offline installs
+ *   tufchain-agent install-bundle FILE [--config FILE] [--json]   install an offline bundle, no network
+ *   tufchain-agent bundle create --server URL --hardware-id ID --out FILE   (dealer tool, no settings)
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -16,12 +19,22 @@ import { createProgressBar } from './cli/progress.js';
 import { ENV, loadSettings, nextPollDelayMs } from './cli/settings.js';
 import { buildUpdateOptions, readStatus } from './cli/wire.js';
 import { AgentError } from './error.js';
+import { createOfflineBundle, installOfflineBundle } from './offline/bundle.js';
 import { FileSlotStore } from './slots/ab-slots.js';
+import { syncChainSnapshot } from './verify/chain-snapshot.js';
 
-const USAGE = `usage: tufchain-agent <run-once|daemon|status|send-reports|provision> [--config FILE] [--json]
+const USAGE = `usage: tufchain-agent <run-once|daemon|status|send-reports|provision|sync-chain|install-bundle FILE> [--config FILE] [--json]
+       tufchain-agent bundle create --server URL --hardware-id ID --out FILE
   settings file: --config, or $${ENV.config}; overrides: $${ENV.serverUrl}, $${ENV.rpcUrls},
   $${ENV.hardwareId}, $${ENV.pollInterval}; vehicle key passphrase: $${ENV.vehiclePassphrase}
   or a file named by $${ENV.vehiclePassphraseFile}`;
+
+async function passphraseOf(env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const file = env[ENV.vehiclePassphraseFile];
+  return (
+    env[ENV.vehiclePassphrase] ?? (file ? (await readFile(file, 'utf8')).trimEnd() : undefined)
+  );
+}
 
 function summarize(result: UpdateResult): string {
   const t = result.target ? `${result.target.name} (${result.target.version})` : '';
@@ -53,6 +66,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       name: { type: 'string' },
       version: { type: 'string' },
       'release-counter': { type: 'string' },
+      server: { type: 'string' },
+      'hardware-id': { type: 'string' },
+      out: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -63,6 +79,19 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (values.help || !command) {
     process.stdout.write(`${USAGE}\n`);
     return command ? 0 : 2;
+  }
+  if (command === 'bundle') {
+    const { server, out: outPath } = values;
+    const hardwareId = values['hardware-id'];
+    if (positionals[1] !== 'create' || !server || !hardwareId || !outPath) {
+      throw new AgentError(
+        'CONFIG_INVALID',
+        'usage: bundle create --server URL --hardware-id ID --out FILE',
+      );
+    }
+    const made = await createOfflineBundle({ serverUrl: server, hardwareId, outPath });
+    out(`wrote ${outPath}: ${made.target}, ${made.bytes} bytes`, { out: outPath, ...made });
+    return 0;
   }
   const configPath = values.config ?? env[ENV.config];
   if (!configPath)
@@ -108,13 +137,44 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       out(`sent ${flushed.sent.length}, pending ${flushed.pending.length}`, flushed);
       return 0;
     }
+    case 'sync-chain': {
+      const opts = await buildUpdateOptions(settings, await passphraseOf(env));
+      try {
+        const snap = await syncChainSnapshot({
+          chain: opts.chain,
+          hardwareId: settings.hardwareId,
+          chainId: settings.chain.chainId,
+          stateDir: settings.stateDir,
+        });
+        out(
+          `chain snapshot at block ${snap.checkpoint.blockNumber}: ${snap.releases.length} releases`,
+          {
+            checkpoint: snap.checkpoint,
+            releases: snap.releases.length,
+            minimumVersion: snap.minimumVersion,
+          },
+        );
+        return 0;
+      } finally {
+        opts.chain.destroy();
+      }
+    }
+    case 'install-bundle': {
+      const bundlePath = positionals[1];
+      if (!bundlePath) throw new AgentError('CONFIG_INVALID', 'usage: install-bundle FILE');
+      const opts = await buildUpdateOptions(settings, await passphraseOf(env));
+      opts.chain.destroy();
+      const { serverUrl: _s, chain: _c, chainId: _i, sendReports: _r, ...offline } = opts;
+      const result = await installOfflineBundle({ ...offline, bundlePath });
+      out(summarize(result), {
+        ...result,
+        report: result.report && { id: result.report.id, sent: false },
+      });
+      return 0;
+    }
     case 'run-once':
     case 'daemon': {
-      const passphraseFile = env[ENV.vehiclePassphraseFile];
-      const passphrase =
-        env[ENV.vehiclePassphrase] ??
-        (passphraseFile ? (await readFile(passphraseFile, 'utf8')).trimEnd() : undefined);
-      const opts = await buildUpdateOptions(settings, passphrase);
+      const opts = await buildUpdateOptions(settings, await passphraseOf(env));
       if (!values.json && process.stderr.isTTY) {
         opts.onProgress = createProgressBar((s) => process.stderr.write(s));
       }

@@ -101,4 +101,34 @@ describe('bin/tufchain-agent', () => {
     expect(run.code).toBe(1);
     expect(JSON.parse(run.stdout)).toMatchObject({ error: { code: 'METADATA_NOT_LOGGED' } });
   });
+
+  it('syncs the chain, builds an offline bundle and installs it without the server', async () => {
+    const rel = await f.addRelease({ version: '4.0.0', releaseCounter: 4 });
+    await chain.log(rel.entry);
+    const sync = await agent(['sync-chain', '--json']);
+    expect(sync.code).toBe(0);
+    expect(JSON.parse(sync.stdout)).toMatchObject({ releases: 2 });
+    const bundlePath = join(f.dir, 'dealer.tar');
+    const made = await agent([
+      'bundle',
+      'create',
+      '--server',
+      f.repo.url,
+      '--hardware-id',
+      HARDWARE_ID,
+      '--out',
+      bundlePath,
+      '--json',
+    ]);
+    expect(made.code).toBe(0);
+    expect(JSON.parse(made.stdout)).toMatchObject({ target: rel.name });
+    await f.repo.stop();
+    const run = await agent(['install-bundle', bundlePath, '--json']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      status: 'UPDATED',
+      target: { releaseCounter: 4 },
+    });
+  });
 });

@@ -1,0 +1,278 @@
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { finished } from 'node:stream/promises';
+import { request, type Dispatcher } from 'undici';
+import { runUpdate, type UpdateOptions, type UpdateResult } from '../agent.js';
+import { AgentError } from '../error.js';
+import { readChainSnapshot, SnapshotReleaseLog } from '../verify/chain-snapshot.js';
+import { END_OF_ARCHIVE, padding, readTarIndex, ustarHeader, type TarEntry } from './tar.js';
+
+/**
+ * Offline update bundle: one POSIX tar file holding the TUF metadata (every root version, the
+ * timestamp, snapshot and targets), the firmware image and its Sigstore bundle under their
+ * repository paths, and the on-chain entry of the release for the record. The first member,
+ * `manifest.json`, maps repository paths (`/metadata/...`, `/targets/...`) to member names.
+ */
+export const OFFLINE_BUNDLE_FORMAT = 'tufchain-offline-bundle/v1';
+
+interface Manifest {
+  format: typeof OFFLINE_BUNDLE_FORMAT;
+  createdAt: string;
+  hardwareId: string;
+  target: string;
+  files: Record<string, string>;
+}
+
+function joinUrl(base: string, path: string): string {
+  return `${base.replace(/\/+$/, '')}${path}`;
+}
+
+async function fetchBytes(url: string, dispatcher?: Dispatcher): Promise<Buffer | undefined> {
+  const res = await request(url, { method: 'GET', ...(dispatcher ? { dispatcher } : {}) });
+  if (res.statusCode === 404 || res.statusCode === 403) {
+    await res.body.dump();
+    return undefined;
+  }
+  if (res.statusCode !== 200) {
+    await res.body.dump();
+    throw new AgentError('DOWNLOAD_HTTP', `GET ${url} answered ${res.statusCode}`);
+  }
+  return Buffer.from(await res.body.arrayBuffer());
+}
+
+async function writeChunk(out: WriteStream, chunk: Uint8Array): Promise<void> {
+  if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+}
+
+function hashedPath(name: string, sha256: string): string {
+  const slash = name.lastIndexOf('/');
+  return `/targets/${name.slice(0, slash + 1)}${sha256}.${name.slice(slash + 1)}`;
+}
+
+/**
+ * Builds an offline bundle for `hardwareId` from a server's public routes (a dealer tool). It
+ * verifies nothing itself: the vehicle runs every check when it installs the bundle.
+ */
+export async function createOfflineBundle(opts: {
+  serverUrl: string;
+  hardwareId: string;
+  outPath: string;
+  dispatcher?: Dispatcher;
+}): Promise<{ target: string; bytes: number }> {
+  const get = (path: string) => fetchBytes(joinUrl(opts.serverUrl, path), opts.dispatcher);
+  const files = new Map<string, Buffer>();
+  for (let v = 1; v < 10_000; v++) {
+    const root = await get(`/metadata/${v}.root.json`);
+    if (!root) break;
+    files.set(`/metadata/${v}.root.json`, root);
+  }
+  if (files.size === 0) throw new AgentError('BUNDLE_INVALID', 'the server has no root metadata');
+  const timestamp = await get('/metadata/timestamp.json');
+  if (!timestamp) throw new AgentError('BUNDLE_INVALID', 'the server has no timestamp');
+  files.set('/metadata/timestamp.json', timestamp);
+  const parse = (b: Buffer) =>
+    JSON.parse(b.toString('utf8')) as { signed: Record<string, unknown> };
+  const snapshotVersion = (parse(timestamp).signed['meta'] as Record<string, { version: number }>)[
+    'snapshot.json'
+  ]?.version;
+  const snapshot = await get(`/metadata/${snapshotVersion}.snapshot.json`);
+  if (!snapshot) throw new AgentError('BUNDLE_INVALID', 'the server has no snapshot');
+  files.set(`/metadata/${snapshotVersion}.snapshot.json`, snapshot);
+  const targetsVersion = (parse(snapshot).signed['meta'] as Record<string, { version: number }>)[
+    'targets.json'
+  ]?.version;
+  const targets = await get(`/metadata/${targetsVersion}.targets.json`);
+  if (!targets) throw new AgentError('BUNDLE_INVALID', 'the server has no targets');
+  files.set(`/metadata/${targetsVersion}.targets.json`, targets);
+
+  type T = { length: number; hashes: Record<string, string>; custom?: Record<string, unknown> };
+  const all = parse(targets).signed['targets'] as Record<string, T>;
+  let best: [string, T] | undefined;
+  for (const [name, t] of Object.entries(all)) {
+    const c = t.custom ?? {};
+    if (c['kind'] !== 'firmware' || !Array.isArray(c['hardwareIds'])) continue;
+    if (!(c['hardwareIds'] as unknown[]).includes(opts.hardwareId)) continue;
+    if (!best || Number(c['releaseCounter']) > Number(best[1].custom?.['releaseCounter']))
+      best = [name, t];
+  }
+  if (!best) throw new AgentError('NO_TARGET_FOR_HARDWARE', `no firmware for ${opts.hardwareId}`);
+  const [targetName, target] = best;
+  const attestationRef = target.custom?.['attestation'];
+  const attestationName = typeof attestationRef === 'string' ? attestationRef : '';
+  const attestation = all[attestationName];
+  if (!attestation) throw new AgentError('ATTESTATION_MISSING', `no target ${attestationName}`);
+  const attestationPath = hashedPath(attestationName, attestation.hashes['sha256'] ?? '');
+  const attestationBytes = await get(attestationPath);
+  if (!attestationBytes)
+    throw new AgentError('ATTESTATION_MISSING', `${attestationPath} is missing`);
+  files.set(attestationPath, attestationBytes);
+  const imagePath = hashedPath(targetName, target.hashes['sha256'] ?? '');
+
+  const manifest: Manifest = {
+    format: OFFLINE_BUNDLE_FORMAT,
+    createdAt: new Date().toISOString(),
+    hardwareId: opts.hardwareId,
+    target: targetName,
+    files: {},
+  };
+  const names = [...files.keys(), imagePath];
+  names.forEach((path, i) => (manifest.files[path] = `f${String(i).padStart(5, '0')}`));
+
+  const out = createWriteStream(opts.outPath, { mode: 0o644 });
+  const done = finished(out);
+  let bytes = 0;
+  const add = async (name: string, data: Buffer) => {
+    await writeChunk(out, ustarHeader(name, data.length));
+    await writeChunk(out, data);
+    await writeChunk(out, padding(data.length));
+    bytes += data.length;
+  };
+  await add('manifest.json', Buffer.from(JSON.stringify(manifest, null, 2)));
+  for (const [path, data] of files) await add(manifest.files[path] ?? '', data);
+  // The image streams straight into the bundle; its size is the length TUF promises.
+  const res = await request(joinUrl(opts.serverUrl, imagePath), {
+    method: 'GET',
+    ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
+  });
+  if (res.statusCode !== 200) {
+    await res.body.dump();
+    throw new AgentError('DOWNLOAD_HTTP', `GET ${imagePath} answered ${res.statusCode}`);
+  }
+  await writeChunk(out, ustarHeader(manifest.files[imagePath] ?? '', target.length));
+  let got = 0;
+  for await (const chunk of res.body) {
+    const c = chunk as Buffer;
+    if (got + c.length > target.length) {
+      res.body.destroy();
+      throw new AgentError('ENDLESS_DATA', 'the server sent more than the target length');
+    }
+    got += c.length;
+    await writeChunk(out, c);
+  }
+  if (got !== target.length) throw new AgentError('LENGTH_MISMATCH', 'the image ended early');
+  await writeChunk(out, padding(got));
+  await writeChunk(out, END_OF_ARCHIVE);
+  out.end();
+  await done;
+  return { target: targetName, bytes: bytes + got };
+}
+
+/** An opened bundle: its manifest and where each repository path lies in the file. */
+export class OfflineBundle {
+  readonly path: string;
+  readonly manifest: Manifest;
+  readonly #entries: Map<string, TarEntry>;
+
+  private constructor(path: string, manifest: Manifest, entries: Map<string, TarEntry>) {
+    this.path = path;
+    this.manifest = manifest;
+    this.#entries = entries;
+  }
+
+  static async open(path: string): Promise<OfflineBundle> {
+    const index = await readTarIndex(path);
+    const first = index[0];
+    if (first?.name !== 'manifest.json' || first.size > 1_000_000) {
+      throw new AgentError('BUNDLE_INVALID', 'the bundle does not start with its manifest');
+    }
+    const head = Buffer.alloc(first.size);
+    const fh = await open(path, 'r');
+    try {
+      await fh.read(head, 0, first.size, first.offset);
+    } finally {
+      await fh.close();
+    }
+    let manifest: Manifest;
+    try {
+      manifest = JSON.parse(head.toString('utf8')) as Manifest;
+    } catch (err) {
+      throw new AgentError('BUNDLE_INVALID', 'the bundle manifest is not JSON', { cause: err });
+    }
+    if (manifest.format !== OFFLINE_BUNDLE_FORMAT || typeof manifest.files !== 'object') {
+      throw new AgentError('BUNDLE_INVALID', 'unknown bundle format');
+    }
+    const byName = new Map(index.map((e) => [e.name, e]));
+    const entries = new Map<string, TarEntry>();
+    for (const [repoPath, member] of Object.entries(manifest.files)) {
+      const e = byName.get(member);
+      if (!e) throw new AgentError('BUNDLE_INVALID', `member ${member} is missing`);
+      entries.set(repoPath, e);
+    }
+    return new OfflineBundle(path, manifest, entries);
+  }
+
+  entry(repoPath: string): TarEntry | undefined {
+    return this.#entries.get(repoPath);
+  }
+
+  /**
+   * Serves the bundle as a read-only repository on 127.0.0.1 (with Range support), so that the
+   * agent runs exactly its online code path — tuf-js, the single-pass install — against it.
+   */
+  async serve(): Promise<{ url: string; close(): Promise<void> }> {
+    const server: Server = createServer((req, res) => {
+      const e = this.entry((req.url ?? '').split('?')[0] ?? '');
+      if (!e || req.method !== 'GET') return void res.writeHead(404).end();
+      const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+      const start = m ? Number(m[1]) : 0;
+      if (start > e.size) return void res.writeHead(416).end();
+      res.writeHead(m ? 206 : 200, {
+        'content-length': e.size - start,
+        ...(m ? { 'content-range': `bytes ${start}-${e.size - 1}/${e.size}` } : {}),
+      });
+      if (e.size === start) return void res.end();
+      createReadStream(this.path, { start: e.offset + start, end: e.offset + e.size - 1 }).pipe(
+        res,
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    };
+  }
+}
+
+export type OfflineInstallOptions = Omit<UpdateOptions, 'serverUrl' | 'chain' | 'sendReports'> & {
+  bundlePath: string;
+};
+
+/**
+ * Installs an offline bundle with no network, under the same checks as runUpdate: tuf-js over the
+ * bundle's metadata from the agent's trusted root, expiry against the later of the local clock and
+ * the last trusted chain checkpoint, the release and image logged on chain as of that checkpoint
+ * (the snapshot `syncChainSnapshot` stored while online), not recalled, at least the minimum
+ * version, the OEM attestation, and policy. The signed report waits in the outbox until online.
+ */
+export async function installOfflineBundle(opts: OfflineInstallOptions): Promise<UpdateResult> {
+  const stateDir = opts.stateDir ?? `${opts.metadataDir}/.agent`;
+  const snapshot = await readChainSnapshot(stateDir);
+  if (snapshot.hardwareId !== opts.hardwareId) {
+    throw new AgentError(
+      'CHAIN_SNAPSHOT_MISSING',
+      `the chain snapshot is for ${snapshot.hardwareId}`,
+    );
+  }
+  const bundle = await OfflineBundle.open(opts.bundlePath);
+  const served = await bundle.serve();
+  try {
+    const { bundlePath: _bundle, ...rest } = opts;
+    return await runUpdate({
+      ...rest,
+      stateDir,
+      serverUrl: served.url,
+      chain: new SnapshotReleaseLog(snapshot),
+      chainId: snapshot.chainId,
+      sendReports: false,
+    });
+  } finally {
+    await served.close();
+  }
+}
