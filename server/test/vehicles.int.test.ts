@@ -564,6 +564,12 @@ describe('vehicle enrollment, revocation and the CRL (anvil, SQLite, HTTP)', () 
       expect(((await replay.json()) as { serialNumber: string }).serialNumber).toBe(
         fresh.serialNumber,
       );
+      // ...but only to the key holder: someone with just the old certificate gets nothing
+      const stranger = await post('/api/v1/vehicles/reenroll', {
+        csr: await createVehicleCsr(newVehicleKey().privateKey, vehicle),
+        certificate: vehicle.certificatePem,
+      });
+      expect([stranger.status, await codeOf(stranger)]).toEqual([422, 'REENROLLMENT_KEY_MISMATCH']);
       // the fresh certificate reports without a flag, and is not due for renewal yet
       const report = await post(
         '/api/v1/attestations',

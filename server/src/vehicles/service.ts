@@ -269,6 +269,14 @@ export class VehicleService {
       throw new ServerError('VEHICLE_REVOKED', `certificate ${previous.serialNumber} is revoked`);
     }
     this.#assertWithinGrace(previous.notAfter, now);
+    // Proof of possession first: even the answer to a repeated request goes only to the key holder.
+    const csr = await this.#checkCsr(csrPem);
+    if (!csr.publicKey.equals(previous.publicKey)) {
+      throw new ServerError(
+        'REENROLLMENT_KEY_MISMATCH',
+        'a re-enrollment CSR must hold the key of the presented certificate',
+      );
+    }
     for (const successor of await this.#store.vehicleCertificateSuccessors(previous.serialNumber)) {
       if (successor.revokedAt === null && !this.#due(new Date(successor.notAfter), now)) {
         return { issued: view(successor, ca.certificatePem), created: false };
@@ -280,7 +288,6 @@ export class VehicleService {
         `the certificate is valid until ${previous.notAfter.toISOString()}; renew from ${this.#config.renewBeforeDays} days before`,
       );
     }
-    await this.#checkCsr(csrPem);
     const issued = await this.#issue(ca, csrPem, {
       previousCertificatePem: certificatePem,
       enrolledBy: 'reenroll',
