@@ -117,6 +117,7 @@ describe('tufchain publish --offline-targets (k-of-n targets signing, real serve
       TUFCHAIN_KEY_PASSPHRASE: PASSPHRASE,
     };
     cli = (args) => tufchain(args, dir, env);
+    await writeFile(join(dir, '1.root.json'), rootBytes);
     image = randomBytes(64 * 1024);
     await writeFile(join(dir, 'ecu-brake-2.1.0.bin'), image);
   });
@@ -185,6 +186,7 @@ describe('tufchain publish --offline-targets (k-of-n targets signing, real serve
       'ALREADY_SIGNED',
       'NOT_A_TARGETS_KEY',
     ]);
+    // This holder checks the file against the root it trusts, not the one the file carries.
     const second = await cli([
       'sign',
       '--role',
@@ -192,10 +194,19 @@ describe('tufchain publish --offline-targets (k-of-n targets signing, real serve
       'targets-v2.json',
       '--key',
       'targets-2.key',
+      '--root',
+      '1.root.json',
       '--json',
     ]);
     expect(second.code, second.stderr).toBe(0);
-    expect(json<{ status: { complete: boolean } }>(second).status.complete).toBe(true);
+    const status = json<{ status: { complete: boolean; added: { path: string }[] } }>(
+      second,
+    ).status;
+    expect(status.complete).toBe(true);
+    expect(status.added.map((a) => a.path).sort()).toEqual([
+      'ecu-brake-2.1.0.bin',
+      'ecu-brake-2.1.0.bin.sigstore.json',
+    ]);
 
     const uploaded = await cli(['publish', '--signed-targets', 'targets-v2.json', '--json']);
     expect(uploaded.code, uploaded.stderr).toBe(0);

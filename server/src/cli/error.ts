@@ -20,6 +20,9 @@ export type CliErrorCode =
   | 'ALREADY_SIGNED'
   | 'SIGNATURE_INVALID'
   | 'THRESHOLD_NOT_MET'
+  | 'ROOT_NOT_TRUSTED'
+  | 'PREVIOUS_TARGETS_INVALID'
+  | 'TARGETS_CHANGED'
   | 'AUDIT_FINDINGS';
 
 export class CliError extends Error {

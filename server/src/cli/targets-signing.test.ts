@@ -11,12 +11,11 @@ import {
 
 const signer = (): Signer => createKeySigner(generateKeyPair('ed25519').privateKey);
 const expires = new Date(Date.now() + 86_400_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+const file = (path: string, byte: string) =>
+  new TargetFile({ path, length: 3, hashes: { sha256: byte.repeat(32) } });
 
-function fixture() {
-  const holders = [signer(), signer(), signer()];
-  const online = signer();
-  const stranger = signer();
-  const root: Root = buildRoot({
+function rootOf(holders: Signer[], online: Signer): Root {
+  return buildRoot({
     version: 1,
     expires,
     roles: {
@@ -26,40 +25,58 @@ function fixture() {
       timestamp: { keys: [online], threshold: 1 },
     },
   });
-  const targets = new Metadata(
-    new Targets({
-      version: 2,
-      specVersion: '1.0.31',
-      expires,
-      targets: {
-        'ecu-1.0.0.bin': new TargetFile({
-          path: 'ecu-1.0.0.bin',
-          length: 3,
-          hashes: { sha256: 'aa'.repeat(32) },
-        }),
-      },
-    }),
-  );
-  const file = (md: Metadata<Targets>): TargetsSigningFile => ({
-    format: TARGETS_SIGNING_FORMAT,
-    server: 'http://127.0.0.1:1',
-    added: ['ecu-1.0.0.bin'],
-    root: new Metadata(root).toJSON(),
-    targets: md.toJSON(),
-  });
-  return { holders, stranger, targets, file };
 }
 
+async function fixture() {
+  const holders = [signer(), signer(), signer()];
+  const online = signer();
+  const stranger = signer();
+  const root = new Metadata(rootOf(holders, online));
+  const previous = new Metadata(
+    new Targets({
+      version: 4,
+      specVersion: '1.0.31',
+      expires,
+      targets: { 'ecu-0.9.0.bin': file('ecu-0.9.0.bin', 'bb') },
+    }),
+  );
+  await signMetadata(previous, holders[0]!);
+  await signMetadata(previous, holders[1]!);
+  const targets = new Metadata(
+    new Targets({
+      version: 5,
+      specVersion: '1.0.31',
+      expires,
+      targets: { ...previous.signed.targets, 'ecu-1.0.0.bin': file('ecu-1.0.0.bin', 'aa') },
+    }),
+  );
+  const doc = (): TargetsSigningFile =>
+    JSON.parse(
+      JSON.stringify({
+        format: TARGETS_SIGNING_FORMAT,
+        server: 'http://127.0.0.1:1',
+        root: root.toJSON(),
+        previous: previous.toJSON(),
+        targets: targets.toJSON(),
+      }),
+    ) as TargetsSigningFile;
+  return { holders, online, stranger, root, previous, targets, doc };
+}
+
+type Fixture = Awaited<ReturnType<typeof fixture>>;
+
 describe('targetsSigningStatus', () => {
-  it('counts valid holder signatures against the root threshold', async () => {
-    const { holders, targets, file } = fixture();
-    await signMetadata(targets, holders[0]!);
-    const one = targetsSigningStatus(loadSigningFile(file(targets)));
-    expect(one).toMatchObject({ threshold: 2, signed: [holders[0]!.keyId], complete: false });
-    await signMetadata(targets, holders[2]!);
-    const two = targetsSigningStatus(loadSigningFile(file(targets)));
+  it('shows the additions computed from the file and counts holder signatures', async () => {
+    const f = await fixture();
+    await signMetadata(f.targets, f.holders[0]!);
+    const one = targetsSigningStatus(loadSigningFile(f.doc()), f.root);
+    expect(one).toMatchObject({ version: 5, previousVersion: 4, threshold: 2, complete: false });
+    expect(one.added.map((a) => a.path)).toEqual(['ecu-1.0.0.bin']);
+    expect(one.removed).toEqual([]);
+    await signMetadata(f.targets, f.holders[2]!);
+    const two = targetsSigningStatus(loadSigningFile(f.doc()));
     expect(two.complete).toBe(true);
-    expect(two.missing).toEqual([holders[1]!.keyId]);
+    expect(two.missing).toEqual([f.holders[1]!.keyId]);
     expect(two.payloadSha256).toBe(one.payloadSha256);
   });
 
@@ -67,41 +84,69 @@ describe('targetsSigningStatus', () => {
     it.each([
       {
         desc: 'a signature by a key the root does not authorize for targets',
-        tamper: async (f: ReturnType<typeof fixture>) => {
+        tamper: async (f: Fixture) => {
           await signMetadata(f.targets, f.stranger);
-          return f.file(f.targets);
+          return f.doc();
         },
         wantCode: 'SIGNATURE_INVALID',
       },
       {
         desc: 'the signed body changed after a holder signed',
-        tamper: async (f: ReturnType<typeof fixture>) => {
+        tamper: async (f: Fixture) => {
           await signMetadata(f.targets, f.holders[0]!);
-          const doc = f.file(f.targets) as unknown as { targets: { signed: { version: number } } };
-          doc.targets.signed.version = 3;
+          const doc = f.doc() as unknown as { targets: { signed: { expires: string } } };
+          doc.targets.signed.expires = '2099-01-01T00:00:00Z';
           return doc as unknown as TargetsSigningFile;
         },
         wantCode: 'SIGNATURE_INVALID',
       },
       {
+        desc: 'a released target silently replaced',
+        tamper: (f: Fixture) => {
+          f.targets.signed.targets['ecu-0.9.0.bin'] = file('ecu-0.9.0.bin', 'cc');
+          return Promise.resolve(f.doc());
+        },
+        wantCode: 'TARGETS_CHANGED',
+      },
+      {
+        desc: 'previous targets not signed by a threshold of targets keys',
+        tamper: (f: Fixture) => {
+          f.previous.signatures = {};
+          return Promise.resolve(f.doc());
+        },
+        wantCode: 'PREVIOUS_TARGETS_INVALID',
+      },
+      {
+        desc: 'a root other than the trusted one (an attacker authorizing its own keys)',
+        tamper: (f: Fixture) => {
+          const doc = f.doc();
+          doc.root = new Metadata(rootOf([f.stranger, f.holders[0]!], f.stranger)).toJSON();
+          return Promise.resolve(doc);
+        },
+        wantCode: 'ROOT_NOT_TRUSTED',
+      },
+      {
+        desc: 'a version that does not follow the previous one',
+        tamper: (f: Fixture) => {
+          const doc = f.doc() as unknown as { targets: { signed: { version: number } } };
+          doc.targets.signed.version = 4;
+          return Promise.resolve(doc as unknown as TargetsSigningFile);
+        },
+        wantCode: 'MALFORMED_SIGNING_FILE',
+      },
+      {
         desc: 'another format',
-        tamper: (f: ReturnType<typeof fixture>) =>
+        tamper: (f: Fixture) =>
           Promise.resolve({
-            ...f.file(f.targets),
+            ...f.doc(),
             format: 'tufchain/other',
           } as unknown as TargetsSigningFile),
         wantCode: 'MALFORMED_SIGNING_FILE',
       },
-      {
-        desc: 'targets that are not TUF metadata',
-        tamper: (f: ReturnType<typeof fixture>) =>
-          Promise.resolve({ ...f.file(f.targets), targets: { signed: { _type: 'targets' } } }),
-        wantCode: 'MALFORMED_SIGNING_FILE',
-      },
     ])('$desc -> $wantCode', async ({ tamper, wantCode }) => {
-      const doc = await tamper(fixture());
-      const roundTripped = JSON.parse(JSON.stringify(doc)) as unknown;
-      expect(() => targetsSigningStatus(loadSigningFile(roundTripped))).toThrow(
+      const f = await fixture();
+      const doc = await tamper(f);
+      expect(() => targetsSigningStatus(loadSigningFile(doc), f.root)).toThrow(
         expect.objectContaining({ code: wantCode }),
       );
     });

@@ -4,34 +4,48 @@ import { Metadata, MetadataKind, type Root, type Targets } from '@tufjs/models';
 import { CliError } from './error.js';
 
 /**
- * The file that moves between offline targets key holders: the new targets metadata (wire form) and
- * the root that says which keys may sign it. Holders add signatures with `tufchain sign --role targets`.
+ * The file that moves between offline targets key holders: the new targets metadata (wire form),
+ * the targets metadata it replaces (as served, with its signatures) and the root that says which keys
+ * may sign both. Holders add signatures with `tufchain sign --role targets`; what a holder signs is
+ * shown as a diff computed from the file, never taken from a list in it.
  */
 export const TARGETS_SIGNING_FORMAT = 'tufchain/targets-signing/v1';
+
+type Wire = Record<string, unknown>;
 
 export interface TargetsSigningFile {
   format: typeof TARGETS_SIGNING_FORMAT;
   /** Server the file was prepared against. */
   server: string;
-  /** Target names this targets version adds (firmware and their attestation bundles). */
-  added: string[];
-  root: Record<string, unknown>;
-  targets: Record<string, unknown>;
+  root: Wire;
+  /** The targets metadata currently served (signed by a threshold of the root's targets keys). */
+  previous: Wire;
+  /** The new targets metadata being signed. */
+  targets: Wire;
 }
 
 export interface LoadedSigningFile {
   file: TargetsSigningFile;
   root: Metadata<Root>;
+  previous: Metadata<Targets>;
   targets: Metadata<Targets>;
+}
+
+export interface AddedTarget {
+  path: string;
+  length: number;
+  sha256: string | undefined;
+  kind: string | undefined;
 }
 
 export interface TargetsSigningStatus {
   version: number;
+  previousVersion: number;
   expires: string;
   /** sha256 of the canonical signed bytes: holders compare it out of band before signing. */
   payloadSha256: string;
-  /** Target paths this version adds. */
-  added: string[];
+  added: AddedTarget[];
+  removed: string[];
   keyids: string[];
   threshold: number;
   signed: string[];
@@ -39,43 +53,107 @@ export interface TargetsSigningStatus {
   complete: boolean;
 }
 
+function parse<T extends Root | Targets>(
+  kind: MetadataKind,
+  json: unknown,
+  what: string,
+): Metadata<T> {
+  try {
+    return Metadata.fromJSON(kind as MetadataKind.Root, json as never) as unknown as Metadata<T>;
+  } catch (error) {
+    throw new CliError('MALFORMED_SIGNING_FILE', `the signing file's ${what} is not TUF metadata`, {
+      cause: error,
+    });
+  }
+}
+
 export function loadSigningFile(json: unknown): LoadedSigningFile {
   const file = json as Partial<TargetsSigningFile> | null;
   if (!file || typeof file !== 'object' || file.format !== TARGETS_SIGNING_FORMAT) {
     throw new CliError('MALFORMED_SIGNING_FILE', `not a ${TARGETS_SIGNING_FORMAT} file`);
   }
-  if (
-    !Array.isArray(file.added) ||
-    !file.added.every((a) => typeof a === 'string') ||
-    typeof file.server !== 'string'
-  ) {
-    throw new CliError(
-      'MALFORMED_SIGNING_FILE',
-      'the signing file lacks its server or added targets',
-    );
+  if (typeof file.server !== 'string') {
+    throw new CliError('MALFORMED_SIGNING_FILE', 'the signing file names no server');
   }
-  try {
-    const root = Metadata.fromJSON(MetadataKind.Root, file.root as never);
-    const targets = Metadata.fromJSON(MetadataKind.Targets, file.targets as never);
-    return { file: file as TargetsSigningFile, root, targets };
-  } catch (error) {
-    throw new CliError(
-      'MALFORMED_SIGNING_FILE',
-      'the signing file holds no valid root and targets metadata',
-      {
-        cause: error,
-      },
-    );
-  }
+  return {
+    file: file as TargetsSigningFile,
+    root: parse<Root>(MetadataKind.Root, file.root, 'root'),
+    previous: parse<Targets>(MetadataKind.Targets, file.previous, 'previous targets'),
+    targets: parse<Targets>(MetadataKind.Targets, file.targets, 'targets'),
+  };
 }
 
-/** Verifies every signature present (each must be by an authorized targets key) and counts them. */
-export function targetsSigningStatus(loaded: LoadedSigningFile): TargetsSigningStatus {
-  const role = loaded.root.signed.roles.targets;
+const canonicalSigned = (md: Metadata<Root> | Metadata<Targets>): string =>
+  canonicalize(md.signed.toJSON());
+
+/**
+ * Checks the file, then counts signatures: the embedded root is the trusted root (or the next one,
+ * signed by it) when `trustedRoot` is given; the previous targets carry a threshold of the root's
+ * targets signatures; the new version only adds targets (changed ones throw TARGETS_CHANGED); every
+ * signature present is by an authorized key and verifies.
+ */
+export function targetsSigningStatus(
+  loaded: LoadedSigningFile,
+  trustedRoot?: Metadata<Root>,
+): TargetsSigningStatus {
+  const { root, previous, targets } = loaded;
+  if (trustedRoot) {
+    const same =
+      root.signed.version === trustedRoot.signed.version &&
+      canonicalSigned(root) === canonicalSigned(trustedRoot);
+    let next = false;
+    if (!same && root.signed.version === trustedRoot.signed.version + 1) {
+      try {
+        trustedRoot.verifyDelegate('root', root);
+        root.verifyDelegate('root', root);
+        next = true;
+      } catch {
+        next = false;
+      }
+    }
+    if (!same && !next) {
+      throw new CliError(
+        'ROOT_NOT_TRUSTED',
+        `the signing file's root v${root.signed.version} is not the trusted root v${trustedRoot.signed.version} (nor signed by it)`,
+      );
+    }
+  }
+  const role = root.signed.roles.targets;
   if (!role) throw new CliError('MALFORMED_SIGNING_FILE', 'the root defines no targets role');
+  try {
+    root.verifyDelegate('targets', previous);
+  } catch (error) {
+    throw new CliError(
+      'PREVIOUS_TARGETS_INVALID',
+      `the previous targets v${previous.signed.version} lacks a threshold of targets signatures`,
+      { cause: error },
+    );
+  }
+  if (targets.signed.version <= previous.signed.version) {
+    throw new CliError(
+      'MALFORMED_SIGNING_FILE',
+      `targets v${targets.signed.version} does not follow v${previous.signed.version}`,
+    );
+  }
+  const added: AddedTarget[] = [];
+  for (const [path, file] of Object.entries(targets.signed.targets)) {
+    const old = previous.signed.targets[path];
+    if (!old) {
+      const kind = file.custom.kind;
+      added.push({
+        path,
+        length: file.length,
+        sha256: file.hashes.sha256,
+        kind: typeof kind === 'string' ? kind : undefined,
+      });
+    } else if (!old.equals(file)) {
+      throw new CliError('TARGETS_CHANGED', `target ${path} differs from the released one`);
+    }
+  }
+  const removed = Object.keys(previous.signed.targets).filter((p) => !targets.signed.targets[p]);
   const signed: string[] = [];
-  for (const keyid of Object.keys(loaded.targets.signatures)) {
-    const key = loaded.root.signed.keys[keyid];
+  for (const keyid of Object.keys(targets.signatures)) {
+    const key = root.signed.keys[keyid];
     if (!role.keyIDs.includes(keyid) || !key) {
       throw new CliError(
         'SIGNATURE_INVALID',
@@ -83,7 +161,7 @@ export function targetsSigningStatus(loaded: LoadedSigningFile): TargetsSigningS
       );
     }
     try {
-      key.verifySignature(loaded.targets);
+      key.verifySignature(targets);
     } catch (error) {
       throw new CliError('SIGNATURE_INVALID', `the signature by ${keyid} does not verify`, {
         cause: error,
@@ -92,12 +170,12 @@ export function targetsSigningStatus(loaded: LoadedSigningFile): TargetsSigningS
     signed.push(keyid);
   }
   return {
-    version: loaded.targets.signed.version,
-    expires: loaded.targets.signed.expires,
-    payloadSha256: createHash('sha256')
-      .update(canonicalize(loaded.targets.signed.toJSON()))
-      .digest('hex'),
-    added: loaded.file.added,
+    version: targets.signed.version,
+    previousVersion: previous.signed.version,
+    expires: targets.signed.expires,
+    payloadSha256: createHash('sha256').update(canonicalSigned(targets)).digest('hex'),
+    added,
+    removed,
     keyids: [...role.keyIDs],
     threshold: role.threshold,
     signed,
@@ -108,7 +186,11 @@ export function targetsSigningStatus(loaded: LoadedSigningFile): TargetsSigningS
 
 export function targetsStatusText(st: TargetsSigningStatus): string {
   return [
-    `targets v${st.version}, expires ${st.expires}, adds ${st.added.join(', ') || 'nothing'}`,
+    `targets v${st.version} (replaces v${st.previousVersion}), expires ${st.expires}`,
+    ...st.added.map(
+      (a) => `  + ${a.path} (${a.length} bytes, sha256 ${a.sha256 ?? '?'}, ${a.kind ?? 'no kind'})`,
+    ),
+    ...st.removed.map((p) => `  - ${p}`),
     `payload sha256 (compare out of band before signing): ${st.payloadSha256}`,
     `  ${st.signed.length} of ${st.threshold} required signatures${st.complete ? ' (met)' : ''}`,
     ...st.missing.map((k) => `    not yet signed: ${k}`),

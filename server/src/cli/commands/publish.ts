@@ -186,12 +186,13 @@ async function prepareOffline(
   const file: TargetsSigningFile = {
     format: TARGETS_SIGNING_FORMAT,
     server: api.baseUrl,
-    added,
     root: root.toJSON(),
+    previous: current.toJSON(),
     targets: next.toJSON(),
   };
+  // Refuses to build on served targets that the root's targets keys did not sign.
+  const status = targetsSigningStatus(loadSigningFile(JSON.parse(JSON.stringify(file))));
   await writeJsonFile(opts.out, file, { overwrite: false });
-  const status = targetsSigningStatus(loadSigningFile(file));
   emit(
     run,
     opts,

@@ -1,3 +1,4 @@
+import { Metadata, MetadataKind } from '@tufjs/models';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import {
@@ -18,6 +19,7 @@ interface SignOptions extends JsonOption {
   role: 'root' | 'targets';
   key: string;
   passphraseFile?: string;
+  root?: string;
 }
 
 export function registerSignCommand(program: Command, run: CliRun): void {
@@ -35,7 +37,11 @@ export function registerSignCommand(program: Command, run: CliRun): void {
         .choices(['root', 'targets'])
         .makeOptionMandatory(),
     )
-    .requiredOption('--key <keyfile>', "this holder's encrypted private key file");
+    .requiredOption('--key <keyfile>', "this holder's encrypted private key file")
+    .option(
+      '--root <file>',
+      'targets only: the root you trust (e.g. 1.root.json); the file must carry it or its signed successor',
+    );
   addPassphraseOption(sign);
   addJsonOption(sign).action(async (file: string, opts: SignOptions) => {
     if (opts.role === 'root') {
@@ -57,7 +63,14 @@ export function registerSignCommand(program: Command, run: CliRun): void {
     const loaded = loadSigningFile(
       await readJsonFile(file, 'targets signing file', 'MALFORMED_SIGNING_FILE'),
     );
-    targetsSigningStatus(loaded);
+    const trustedRoot =
+      opts.root === undefined
+        ? undefined
+        : Metadata.fromJSON(
+            MetadataKind.Root,
+            (await readJsonFile(opts.root, 'trusted root', 'INVALID_ARGUMENT')) as never,
+          );
+    targetsSigningStatus(loaded, trustedRoot);
     const signer = await openKeyFile(run, opts.key, opts);
     if (!loaded.root.signed.roles.targets?.keyIDs.includes(signer.keyId)) {
       throw new CliError(
@@ -70,7 +83,7 @@ export function registerSignCommand(program: Command, run: CliRun): void {
     }
     const { signMetadata } = await import('@tufchain/keys');
     await signMetadata(loaded.targets, signer);
-    const status = targetsSigningStatus(loaded);
+    const status = targetsSigningStatus(loaded, trustedRoot);
     await writeJsonFile(file, { ...loaded.file, targets: loaded.targets.toJSON() });
     emit(
       run,
