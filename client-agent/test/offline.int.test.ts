@@ -43,9 +43,19 @@ async function sync(): Promise<void> {
   }
 }
 
-async function bundleOf(): Promise<string> {
+async function bundleOf(withChain = false): Promise<string> {
   const out = join(f.dir, 'update.tar');
-  await createOfflineBundle({ serverUrl: f.repo.url, hardwareId: HARDWARE_ID, outPath: out });
+  const reader = chain.reader();
+  try {
+    await createOfflineBundle({
+      serverUrl: f.repo.url,
+      hardwareId: HARDWARE_ID,
+      outPath: out,
+      ...(withChain ? { chain: reader } : {}),
+    });
+  } finally {
+    reader.destroy();
+  }
   await f.repo.stop(); // from here on there is no network
   return out;
 }
@@ -78,8 +88,10 @@ describe('installOfflineBundle', () => {
       const rel: Release = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
       await chain.log(rel.entry);
       await sync();
-      const path = await bundleOf();
-      expect((await OfflineBundle.open(path)).manifest.target).toBe(rel.name);
+      const path = await bundleOf(true);
+      const opened = await OfflineBundle.open(path);
+      expect(opened.manifest.target).toBe(rel.name);
+      expect(opened.entry('/transparency/release.json')).toBeDefined();
       const result = await installOfflineBundle(offlineOptions(path));
       expect(result).toMatchObject({ status: 'UPDATED', activeSlot: 'b', report: { sent: false } });
       expect(await f.activeSlotBytes()).toEqual(rel.image);

@@ -6,13 +6,15 @@ import { finished } from 'node:stream/promises';
 import { request, type Dispatcher } from 'undici';
 import { runUpdate, type UpdateOptions, type UpdateResult } from '../agent.js';
 import { AgentError } from '../error.js';
+import { sha256Hex0x, type ReleaseLog } from '../verify/chain.js';
 import { readChainSnapshot, SnapshotReleaseLog } from '../verify/chain-snapshot.js';
 import { END_OF_ARCHIVE, padding, readTarIndex, ustarHeader, type TarEntry } from './tar.js';
 
 /**
  * Offline update bundle: one POSIX tar file holding the TUF metadata (every root version, the
  * timestamp, snapshot and targets), the firmware image and its Sigstore bundle under their
- * repository paths, and the on-chain entry of the release for the record. The first member,
+ * repository paths, and (when built with a chain reader) the release's confirmed on-chain entry
+ * for the record; the vehicle itself checks the log against its own chain snapshot. The first member,
  * `manifest.json`, maps repository paths (`/metadata/...`, `/targets/...`) to member names.
  */
 export const OFFLINE_BUNDLE_FORMAT = 'tufchain-offline-bundle/v1';
@@ -60,6 +62,8 @@ export async function createOfflineBundle(opts: {
   hardwareId: string;
   outPath: string;
   dispatcher?: Dispatcher;
+  /** When given, the confirmed on-chain entry of the release goes in as /transparency/release.json. */
+  chain?: Pick<ReleaseLog, 'findRelease'>;
 }): Promise<{ target: string; bytes: number }> {
   const get = (path: string) => fetchBytes(joinUrl(opts.serverUrl, path), opts.dispatcher);
   const files = new Map<string, Buffer>();
@@ -86,6 +90,10 @@ export async function createOfflineBundle(opts: {
   const targets = await get(`/metadata/${targetsVersion}.targets.json`);
   if (!targets) throw new AgentError('BUNDLE_INVALID', 'the server has no targets');
   files.set(`/metadata/${targetsVersion}.targets.json`, targets);
+  if (opts.chain) {
+    const logged = await opts.chain.findRelease(sha256Hex0x(targets));
+    files.set('/transparency/release.json', Buffer.from(JSON.stringify(logged, null, 2)));
+  }
 
   type T = { length: number; hashes: Record<string, string>; custom?: Record<string, unknown> };
   const all = parse(targets).signed['targets'] as Record<string, T>;
