@@ -459,6 +459,39 @@ describe('vehicle enrollment, revocation and the CRL (anvil, SQLite, HTTP)', () 
       expect([badReason.status, await codeOf(badReason)]).toEqual([400, 'INVALID_REQUEST']);
     });
 
+    it('revokes a certificate issued outside the API (factory PKCS#12) when the request carries it', async () => {
+      const offline = await createVehicleIdentity(ca, {
+        vin: 'WVWZZZ1JZXW000780',
+        ecuSerial: 'GW-OFFLINE',
+      });
+      const serial = new X509Certificate(offline.certificatePem).serialNumber.toLowerCase();
+      const bare = await post(
+        `/api/v1/vehicles/${serial}/revoke`,
+        { reason: 'keyCompromise' },
+        tokens.revoke,
+      );
+      expect([bare.status, await codeOf(bare)]).toEqual([404, 'VEHICLE_NOT_FOUND']);
+      const mismatched = await post(
+        `/api/v1/vehicles/${'5'.repeat(32)}/revoke`,
+        { reason: 'keyCompromise', certificate: offline.certificatePem },
+        tokens.revoke,
+      );
+      expect([mismatched.status, await codeOf(mismatched)]).toEqual([400, 'INVALID_REQUEST']);
+      const res = await post(
+        `/api/v1/vehicles/${serial}/revoke`,
+        { reason: 'keyCompromise', certificate: offline.certificatePem },
+        tokens.revoke,
+      );
+      expect(res.status).toBe(200);
+      const report = await post('/api/v1/attestations', await installReport(offline));
+      expect([report.status, await codeOf(report)]).toEqual([422, 'VEHICLE_REVOKED']);
+      const crl = await loadRevocationList(
+        await (await fetch(`${server.url}/api/v1/vehicles/crl.pem`)).text(),
+        ca.certificatePem,
+      );
+      expect(crl.revokedSerials.has(serial.replace(/^(00)+/, ''))).toBe(true);
+    });
+
     it('serves a CRL signed by the vehicle CA that lists it, as DER and PEM with a short cache', async () => {
       const der = await fetch(`${server.url}/api/v1/vehicles/crl`);
       expect(der.status).toBe(200);

@@ -164,7 +164,17 @@ export function registerVehicleRoutes(
         params: SerialParamSchema,
         body: {
           required: true,
-          content: { 'application/json': { schema: z.object({ reason: z.enum(reasons) }) } },
+          content: {
+            'application/json': {
+              schema: z.object({
+                reason: z.enum(reasons),
+                certificate: PemSchema('CERTIFICATE').optional().openapi({
+                  description:
+                    'For a certificate issued outside the enrollment API (factory PKCS#12): recorded, then revoked',
+                }),
+              }),
+            },
+          },
         },
       },
       responses: {
@@ -183,9 +193,11 @@ export function registerVehicleRoutes(
       },
     }),
     async (c) => {
+      const body = c.req.valid('json');
       const revocation = await vehicles.revoke(
         c.req.valid('param').serial,
-        c.req.valid('json').reason,
+        body.reason,
+        body.certificate,
       );
       return c.json(revocation, 200);
     },

@@ -310,10 +310,18 @@ export class VehicleService {
   }
 
   /** Revokes a certificate and every other certificate of the same vehicle key, then re-signs the CRL. */
-  async revoke(serial: string, reason: RevocationReason): Promise<VehicleRevocation> {
+  async revoke(
+    serial: string,
+    reason: RevocationReason,
+    certificatePem?: string,
+  ): Promise<VehicleRevocation> {
     const ca = this.#requireCa();
     const serialNumber = normalizeSerialNumber(serial);
-    const record = await this.#store.vehicleCertificate(serialNumber);
+    const record =
+      (await this.#store.vehicleCertificate(serialNumber)) ??
+      (certificatePem === undefined
+        ? undefined
+        : await this.#importCertificate(ca, serialNumber, certificatePem));
     if (!record) throw new ServerError('VEHICLE_NOT_FOUND', `no vehicle certificate ${serial}`);
     if (record.revokedAt !== null) {
       throw new ServerError(
@@ -334,6 +342,48 @@ export class VehicleService {
       'vehicle certificate revoked',
     );
     return { serialNumber, revokedSerialNumbers, revokedAt, reason, crlNumber: crl.crlNumber };
+  }
+
+  /**
+   * Records a certificate this CA issued outside the enrollment API (factory PKCS#12) so that it can
+   * be revoked. It must chain to the CA (expired is fine) and carry the serial of the request.
+   */
+  async #importCertificate(
+    ca: VehicleCa,
+    serialNumber: string,
+    certificatePem: string,
+  ): Promise<VehicleCertificateRecord> {
+    let certificate: VerifiedVehicleCertificate;
+    try {
+      certificate = verifyVehicleCertificate(certificatePem, ca.certificatePem, {
+        at: this.#clock(),
+        allowExpired: true,
+      });
+    } catch (error) {
+      toServerError(error);
+    }
+    if (certificate.serialNumber !== serialNumber) {
+      throw new ServerError(
+        'INVALID_REQUEST',
+        `the certificate has serial ${certificate.serialNumber}, not ${serialNumber}`,
+      );
+    }
+    const record: VehicleCertificateRecord = {
+      serialNumber,
+      vinCommitment: certificate.vinCommitment,
+      ecuSerial: certificate.ecuSerial,
+      publicKeySha256: publicKeySha256(certificate.publicKey),
+      certificatePem,
+      notBefore: certificate.notBefore.toISOString(),
+      notAfter: certificate.notAfter.toISOString(),
+      issuedAt: this.#clock().toISOString(),
+      enrolledBy: 'import',
+      previousSerialNumber: null,
+      revokedAt: null,
+      revocationReason: null,
+    };
+    await this.#store.insertVehicleCertificate(record);
+    return record;
   }
 
   /** The newest CRL, re-signed under a new CRL number once it is older than crlRefreshSeconds. */
