@@ -109,7 +109,12 @@ export {
   createLocalLogAuditSource,
   type LogAuditSource,
 } from './audit/log-source.js';
-export { auditLog, type LogAuditInput, type LogAuditOutput } from './audit/log-audit.js';
+export {
+  auditLog,
+  installLeafHash,
+  type LogAuditInput,
+  type LogAuditOutput,
+} from './audit/log-audit.js';
 export {
   createVehicleAuditPacks,
   VEHICLE_AUDIT_PACK_MEDIA_TYPE,

@@ -1,5 +1,6 @@
 import type { AnchoredCheckpoint, LoggedRelease } from '../chain/types.js';
-import { decodeLogEntry, encodeLogEntry, type ReleaseLogEntry } from '../log/entry.js';
+import { canonicalize } from '@tufjs/canonical-json';
+import { decodeLogEntry, type ReleaseLogEntry } from '../log/entry.js';
 import { CompactRange } from '../merkle/compact-range.js';
 import { hashLeaf } from '../merkle/hash.js';
 import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
@@ -16,6 +17,8 @@ export interface LogAuditInput {
   releases: readonly LoggedRelease[];
   /** Install bundles to locate in the log. */
   attestations: readonly unknown[];
+  /** Their leaf hashes, if the caller already computed them (see `installLeafHash`). */
+  attestationLeafHashes?: readonly Uint8Array[];
   report: (f: AuditFinding) => void;
   pageSize?: number;
 }
@@ -31,6 +34,15 @@ export interface LogAuditOutput {
 }
 
 const b64 = (h: Uint8Array) => Buffer.from(h).toString('base64');
+
+/** The leaf hash an install attestation has in the log (undefined when it cannot be encoded). */
+export function installLeafHash(bundle: unknown): Uint8Array | undefined {
+  try {
+    return hashLeaf(Buffer.from(canonicalize({ type: 'install-attestation', bundle })));
+  } catch {
+    return undefined;
+  }
+}
 const RELEASE_SUFFIX = Buffer.from('"type":"release"}');
 
 /**
@@ -72,11 +84,8 @@ export async function auditLog(input: LogAuditInput): Promise<LogAuditOutput> {
 
   const wanted = new Map<string, number>();
   input.attestations.forEach((bundle, i) => {
-    try {
-      wanted.set(b64(hashLeaf(encodeLogEntry({ type: 'install-attestation', bundle }))), i);
-    } catch {
-      // not encodable: it cannot be in the log either
-    }
+    const leaf = input.attestationLeafHashes?.[i] ?? installLeafHash(bundle);
+    if (leaf) wanted.set(b64(leaf), i);
   });
   const attestationIndexes: (number | undefined)[] = input.attestations.map(() => undefined);
   const releaseHashes = new Set(
