@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import { AgentError, type AgentErrorCode } from '../error.js';
 import type { InstallJournal, InstallJournalStore } from '../journal.js';
 import type { SlotImage, SlotName, SlotStore } from '../slots/ab-slots.js';
-import { streamIntoSlot, verifySlotReadback } from './stream.js';
+import { streamIntoSlot } from './stream.js';
 
 export type InstallOutcome = 'COMMITTED' | 'ROLLED_BACK';
 
@@ -168,8 +168,7 @@ export async function installImage(
       onSlotOpened: () => m.journal.write({ ...j, slotOpened: true }),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
-    resumes = streamed.resumes;
-    await verifySlotReadback(slots, j.slot, expected);
+    resumes = streamed.resumes; // streamIntoSlot also read every byte back from the slot
   } catch (err) {
     if (err instanceof AgentError && INTEGRITY_FAILURES.has(err.code)) {
       // Bytes that failed verification are worth nothing: start from zero next time.

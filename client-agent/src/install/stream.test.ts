@@ -140,6 +140,31 @@ describe('streamIntoSlot', () => {
     }
   });
 
+  describe('when the slot does not read back what was written (a failing flash)', () => {
+    it('throws READBACK_MISMATCH', async () => {
+      handler = (req, res) => serveFrom(req, res, image);
+      const flaky: FileSlotStore = Object.create(slots) as FileSlotStore;
+      flaky.openForWrite = async (slot, opts) => {
+        const w = await slots.openForWrite(slot, opts);
+        return {
+          ...w,
+          startOffset: w.startOffset,
+          write: (c) => w.write(c),
+          sync: () => w.sync(),
+          close: () => w.close(),
+          readBack: async (position, into) => {
+            const n = await w.readBack(position, into);
+            if (position === 0 && n > 0) into[0] = (into[0] ?? 0) ^ 1;
+            return n;
+          },
+        };
+      };
+      await expect(
+        streamIntoSlot({ url, slots: flaky, slot: 'b', expected, dispatcher, config }),
+      ).rejects.toMatchObject({ code: 'READBACK_MISMATCH' });
+    });
+  });
+
   describe('when the connection drops mid-download', () => {
     it('resumes with an HTTP Range request and gets the exact image', async () => {
       let first = true;

@@ -64,8 +64,9 @@ class RetryableStatus extends Error {
 /**
  * Single-pass install: streams the image from the network through sha256 + sha512 and a length
  * counter straight into the slot, never past the length TUF promised (endless-data guard), resumes
- * with HTTP Range after a drop, then checks length and both hashes against the TUF TargetFile.
- * Nothing is buffered whole in memory and there is no temporary copy.
+ * with HTTP Range after a drop, then checks length and both hashes against the TUF TargetFile, and
+ * that every byte reads back from the slot as written (READBACK_MISMATCH otherwise). Nothing is
+ * buffered whole in memory and there is no temporary copy.
  */
 export async function streamIntoSlot(input: StreamInstallInput): Promise<StreamInstallResult> {
   const sha256 = createHash('sha256');
@@ -96,10 +97,21 @@ async function streamHashed(
   let offset = writer.startOffset;
   let downloaded = 0;
   let resumes = 0;
+  // Read-back runs chunk by chunk right behind the writes (the main thread would otherwise wait
+  // for the sha512 worker), instead of a second full pass after the download.
+  const readback = createHash('sha256');
+  let scratch = Buffer.alloc(64 * 1024);
+  const readBackChunk = async (position: number, length: number): Promise<void> => {
+    if (scratch.length < length) scratch = Buffer.alloc(length);
+    const view = scratch.subarray(0, length);
+    const n = await writer.readBack(position, view);
+    readback.update(view.subarray(0, n));
+  };
   try {
     if (offset > 0) {
       for await (const chunk of slots.readImage(slot, offset)) {
         sha256.update(chunk);
+        readback.update(chunk);
         await sha512.update(chunk);
       }
     }
@@ -114,7 +126,11 @@ async function streamHashed(
             );
           }
           sha256.update(chunk);
-          await Promise.all([sha512.update(chunk), writer.write(chunk)]);
+          const position = offset;
+          await Promise.all([
+            sha512.update(chunk),
+            writer.write(chunk).then(() => readBackChunk(position, chunk.length)),
+          ]);
           offset += chunk.length;
           downloaded += chunk.length;
           input.onProgress?.(offset, expected.length);
@@ -160,6 +176,9 @@ async function streamHashed(
   const gotSha512 = await sha512.digest();
   if (gotSha256 !== expected.sha256 || gotSha512 !== expected.sha512) {
     throw new AgentError('TARGET_MISMATCH', 'image hashes differ from the TUF target');
+  }
+  if (readback.digest('hex') !== expected.sha256) {
+    throw new AgentError('READBACK_MISMATCH', `slot ${slot} does not read back as written`);
   }
   return { downloaded, resumes };
 }

@@ -33,6 +33,8 @@ export interface SlotWriter {
   /** Bytes already in the slot when opened (kept for a resumed write). */
   readonly startOffset: number;
   write(chunk: Uint8Array): Promise<void>;
+  /** Reads back `into.length` bytes at `position` (read-back verification); returns the count read. */
+  readBack(position: number, into: Uint8Array): Promise<number>;
   /** fsync the slot contents. */
   sync(): Promise<void>;
   close(): Promise<void>;
@@ -191,7 +193,7 @@ export class FileSlotStore implements SlotStore {
     }
     const resumeFrom = opts?.resumeFrom ?? 0;
     const path = this.slotPath(slot);
-    const fh: FileHandle = await open(path, resumeFrom > 0 ? 'r+' : 'w', 0o600);
+    const fh: FileHandle = await open(path, resumeFrom > 0 ? 'r+' : 'w+', 0o600);
     const size = (await fh.stat()).size;
     const startOffset = Math.min(resumeFrom, size);
     await fh.truncate(startOffset);
@@ -205,6 +207,15 @@ export class FileSlotStore implements SlotStore {
           done += bytesWritten;
           position += bytesWritten;
         }
+      },
+      async readBack(at: number, into: Uint8Array): Promise<number> {
+        let done = 0;
+        while (done < into.length) {
+          const { bytesRead } = await fh.read(into, done, into.length - done, at + done);
+          if (bytesRead === 0) break;
+          done += bytesRead;
+        }
+        return done;
       },
       sync: () => fh.sync(),
       close: () => fh.close(),
