@@ -39,3 +39,14 @@ export {
 export { createAttestationVerifier } from './attestation/default-verifier.js';
 export type { TransparencyLogSink } from './log-sink.js';
 export type { AttestationVerifier, FirmwareClaims, InstallClaims } from './attestation/verifier.js';
+export {
+  defaultVehicleEnrollmentConfig,
+  resolveVehicleEnrollmentConfig,
+  type VehicleEnrollmentConfig,
+} from './vehicles/config.js';
+export type {
+  IssuedVehicleCertificate,
+  VehicleRevocation,
+  ReportAdmission,
+} from './vehicles/service.js';
+export type * from './storage/vehicle-store.js';
