@@ -574,6 +574,7 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
       const newHolder = await makeSigner(dir, 'root-3');
       await writeFile(join(dir, 'root-3.key.pub'), newHolder.publicKeyPem());
       await writeFile(join(dir, 'root-1.key.pub'), await publicPem(rootKeyFiles[0]!));
+      const rotatedOut = (await createFileSigner(rootKeyFiles[1]!, PASSPHRASE)).keyId;
       const prepared = await cli([
         'rotate-root',
         'prepare',
@@ -608,9 +609,18 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
           'rotation.json',
           '--key',
           key,
+          // Each holder checks that the rotation replaces the root they trust.
+          '--root',
+          rootFile,
           '--json',
         ]);
         expect(signed.code, signed.stderr).toBe(0);
+        expect(
+          parseJson<{ roles: { role: string; removed: string[] }[] }>(signed).roles[0],
+        ).toMatchObject({
+          role: 'root',
+          removed: [rotatedOut],
+        });
       }
       const uploaded = await cli([
         'rotate-root',
@@ -624,8 +634,24 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
       expect(parseJson<{ version: number }>(uploaded).version).toBe(2);
       const served = await fetch(`${server.url}/metadata/2.root.json`);
       expect(served.status).toBe(200);
-      const root2 = (await served.json()) as { signatures: { keyid: string }[] };
+      const root2Bytes = new Uint8Array(await served.arrayBuffer());
+      const root2 = JSON.parse(new TextDecoder().decode(root2Bytes)) as { signatures: unknown[] };
       expect(root2.signatures).toHaveLength(3);
+      // A holder who trusts another root than the one being replaced refuses to sign.
+      await writeFile(join(dir, '2.root.json'), root2Bytes);
+      const wrongRoot = await cli([
+        'sign',
+        '--role',
+        'root',
+        'rotation.json',
+        '--key',
+        rootKeyFiles[0]!,
+        '--root',
+        '2.root.json',
+        '--json',
+      ]);
+      expect(wrongRoot.code).toBe(1);
+      expect(parseJson<{ error: { code: string } }>(wrongRoot).error.code).toBe('ROOT_NOT_TRUSTED');
     });
 
     it('exits 1 with RELEASE_NOT_SERVED when the chain logs a release the server never served', async () => {

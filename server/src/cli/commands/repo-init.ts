@@ -38,10 +38,56 @@ export async function roleKeys(
   return { keys, threshold: parsePositiveInt(threshold, `the ${role} threshold`) };
 }
 
-/** Human lines describing who signed a ceremony and who still has to. */
-export function ceremonyText(status: CeremonyStatus): string {
+export interface RoleChange {
+  role: string;
+  keyids: string[];
+  threshold: number;
+  /** Rotation only: keys the new root adds to / drops from this role, and the old threshold. */
+  added: string[];
+  removed: string[];
+  previousThreshold: number | null;
+}
+
+type RolesJson = Record<string, { keyids?: string[]; threshold?: number } | undefined>;
+
+/**
+ * What a root ceremony file assigns to each role and, for a rotation, what changes against the root
+ * it replaces: what a holder actually signs. Call after describeRootCeremony validated the file.
+ */
+export function rootRoleChanges(ceremony: unknown): RoleChange[] {
+  const c = ceremony as {
+    root: { signed: { roles: RolesJson } };
+    previousRoot?: { signed: { roles: RolesJson } };
+  };
+  const before = c.previousRoot?.signed.roles;
+  return ['root', 'targets', 'snapshot', 'timestamp'].map((role) => {
+    const now = c.root.signed.roles[role];
+    const was = before?.[role];
+    const keyids = now?.keyids ?? [];
+    const old = was?.keyids ?? [];
+    return {
+      role,
+      keyids,
+      threshold: now?.threshold ?? 0,
+      added: before ? keyids.filter((k) => !old.includes(k)) : [],
+      removed: before ? old.filter((k) => !keyids.includes(k)) : [],
+      previousThreshold: before ? (was?.threshold ?? null) : null,
+    };
+  });
+}
+
+/** Human lines describing what a ceremony signs, who signed it and who still has to. */
+export function ceremonyText(status: CeremonyStatus, changes: RoleChange[] = []): string {
   const lines = [
     `root v${status.version}, expires ${status.expires}`,
+    ...changes.flatMap((c) => [
+      `  ${c.role}: ${c.threshold} of ${c.keyids.length} keys` +
+        (c.previousThreshold !== null && c.previousThreshold !== c.threshold
+          ? ` (threshold was ${c.previousThreshold})`
+          : ''),
+      ...c.keyids.map((k) => `    ${c.added.includes(k) ? '+' : ' '} ${k}`),
+      ...c.removed.map((k) => `    - ${k} (revoked)`),
+    ]),
     `payload sha256 (compare out of band before signing): ${status.payloadSha256}`,
   ];
   for (const r of status.requirements) {
@@ -98,11 +144,12 @@ export function registerRepoCommand(program: Command, run: CliRun): void {
     });
     await writeJsonFile(opts.out, ceremony, { overwrite: false });
     const status = describeRootCeremony(ceremony);
+    const roles = rootRoleChanges(ceremony);
     emit(
       run,
       opts,
-      { ceremonyFile: opts.out, status },
-      `wrote ${opts.out}\n${ceremonyText(status)}\nnext: each root holder runs \`tufchain sign --role root ${opts.out} --key KEYFILE\`, then \`tufchain repo finalize ${opts.out}\``,
+      { ceremonyFile: opts.out, status, roles },
+      `wrote ${opts.out}\n${ceremonyText(status, roles)}\nnext: each root holder runs \`tufchain sign --role root ${opts.out} --key KEYFILE\`, then \`tufchain repo finalize ${opts.out}\``,
     );
   });
 
@@ -112,11 +159,11 @@ export function registerRepoCommand(program: Command, run: CliRun): void {
     .argument('<ceremony>', 'ceremony file');
   addJsonOption(status).action(async (file: string, opts: JsonOption) => {
     const { describeRootCeremony } = await import('@tufchain/keys');
-    const st = describeRootCeremony(
-      await readJsonFile(file, 'ceremony file', 'MALFORMED_SIGNING_FILE'),
-    );
+    const ceremony = await readJsonFile(file, 'ceremony file', 'MALFORMED_SIGNING_FILE');
+    const st = describeRootCeremony(ceremony);
+    const roles = rootRoleChanges(ceremony);
     if (!st.complete) run.exitCode = 1;
-    emit(run, opts, { status: st }, ceremonyText(st));
+    emit(run, opts, { status: st, roles }, ceremonyText(st, roles));
   });
 
   const finalize = repo

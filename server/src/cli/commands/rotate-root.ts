@@ -13,7 +13,7 @@ import {
 import { CliError } from '../error.js';
 import { writeJsonFile } from '../files.js';
 import type { CliRun } from '../run.js';
-import { ceremonyText, collect, roleKeys } from './repo-init.js';
+import { ceremonyText, collect, roleKeys, rootRoleChanges } from './repo-init.js';
 
 interface PrepareOptions extends JsonOption, ServerOptions {
   previousRoot?: string;
@@ -101,11 +101,12 @@ export function registerRotateRootCommand(program: Command, run: CliRun): void {
     });
     await writeJsonFile(opts.out, ceremony, { overwrite: false });
     const status = describeRootCeremony(ceremony);
+    const changes = rootRoleChanges(ceremony);
     emit(
       run,
       opts,
-      { ceremonyFile: opts.out, status },
-      `wrote ${opts.out}\n${ceremonyText(status)}\nnext: old and new root holders run \`tufchain sign --role root ${opts.out} --key KEYFILE\`, then \`tufchain rotate-root upload ${opts.out}\``,
+      { ceremonyFile: opts.out, status, roles: changes },
+      `wrote ${opts.out}\n${ceremonyText(status, changes)}\nnext: old and new root holders run \`tufchain sign --role root ${opts.out} --key KEYFILE\`, then \`tufchain rotate-root upload ${opts.out}\``,
     );
   });
 

@@ -1,3 +1,4 @@
+import { canonicalize } from '@tufjs/canonical-json';
 import { Metadata, MetadataKind } from '@tufjs/models';
 import type { Command } from 'commander';
 import { Option } from 'commander';
@@ -13,7 +14,28 @@ import { writeJsonFile } from '../files.js';
 import { openKeyFile } from '../key-input.js';
 import type { CliRun } from '../run.js';
 import { loadSigningFile, targetsSigningStatus, targetsStatusText } from '../targets-signing.js';
-import { ceremonyText } from './repo-init.js';
+import { ceremonyText, rootRoleChanges } from './repo-init.js';
+
+/** A rotation must replace exactly the root this holder trusts; a server could hand out another. */
+async function assertRotatesTrustedRoot(ceremony: unknown, trustedRootFile: string): Promise<void> {
+  const previous = (ceremony as { previousRoot?: { signed?: unknown } }).previousRoot;
+  if (previous === undefined) {
+    throw new CliError('USAGE_ERROR', '--root checks rotations; this ceremony starts a first root');
+  }
+  const trusted = (await readJsonFile(trustedRootFile, 'trusted root', 'INVALID_ARGUMENT')) as {
+    signed?: unknown;
+  };
+  const signed = trusted.signed as { _type?: unknown } | undefined;
+  if (typeof signed !== 'object' || signed === null || signed._type !== 'root') {
+    throw new CliError('INVALID_ARGUMENT', `${trustedRootFile} is not TUF root metadata`);
+  }
+  if (canonicalize(previous.signed) !== canonicalize(trusted.signed)) {
+    throw new CliError(
+      'ROOT_NOT_TRUSTED',
+      `the rotation replaces a root other than ${trustedRootFile}`,
+    );
+  }
+}
 
 interface SignOptions extends JsonOption {
   role: 'root' | 'targets';
@@ -40,7 +62,7 @@ export function registerSignCommand(program: Command, run: CliRun): void {
     .requiredOption('--key <keyfile>', "this holder's encrypted private key file")
     .option(
       '--root <file>',
-      'targets only: the root you trust (e.g. 1.root.json); the file must carry it or its signed successor',
+      'the root you trust (e.g. 1.root.json): a rotation must replace exactly it; a targets file must carry it or its signed successor',
     );
   addPassphraseOption(sign);
   addJsonOption(sign).action(async (file: string, opts: SignOptions) => {
@@ -48,15 +70,17 @@ export function registerSignCommand(program: Command, run: CliRun): void {
       const keys = await import('@tufchain/keys');
       const ceremony = await readJsonFile(file, 'ceremony file', 'MALFORMED_SIGNING_FILE');
       keys.describeRootCeremony(ceremony);
+      if (opts.root !== undefined) await assertRotatesTrustedRoot(ceremony, opts.root);
       const signer = await openKeyFile(run, opts.key, opts);
       const next = await keys.signRootCeremony(ceremony, signer);
       await keys.writeCeremonyFile(file, next);
       const status = keys.describeRootCeremony(next);
+      const roles = rootRoleChanges(next);
       emit(
         run,
         opts,
-        { file, role: 'root', keyId: signer.keyId, status },
-        `signed ${file} with ${signer.keyId}\n${ceremonyText(status)}`,
+        { file, role: 'root', keyId: signer.keyId, status, roles },
+        `signed ${file} with ${signer.keyId}\n${ceremonyText(status, roles)}`,
       );
       return;
     }
