@@ -5,6 +5,8 @@ export interface ApiClientOptions {
   baseUrl: string;
   token?: string;
   fetch: typeof fetch;
+  /** Per-request limit; none by default (a publish waits for chain confirmations). */
+  timeoutMs?: number;
 }
 
 type Body = Uint8Array | ReadableStream<Uint8Array> | string;
@@ -14,11 +16,13 @@ export class ApiClient {
   readonly baseUrl: string;
   readonly #token: string | undefined;
   readonly #fetch: typeof fetch;
+  readonly #timeoutMs: number | undefined;
 
   constructor(opts: ApiClientOptions) {
     this.baseUrl = opts.baseUrl;
     this.#token = opts.token;
     this.#fetch = opts.fetch;
+    this.#timeoutMs = opts.timeoutMs;
   }
 
   async #send(
@@ -31,6 +35,7 @@ export class ApiClient {
       headers.authorization = `Bearer ${this.#token}`;
     }
     const request: RequestInit & { duplex?: 'half' } = { method, headers };
+    if (this.#timeoutMs !== undefined) request.signal = AbortSignal.timeout(this.#timeoutMs);
     if (init.body !== undefined) {
       request.body = init.body;
       // A stream body goes out as it is read; never buffered whole.
@@ -39,6 +44,13 @@ export class ApiClient {
     try {
       return await this.#fetch(`${this.baseUrl}${path}`, request);
     } catch (error) {
+      if ((error as { name?: unknown }).name === 'TimeoutError') {
+        throw new CliError(
+          'TIMEOUT',
+          `${method} ${this.baseUrl}${path}: no answer within ${this.#timeoutMs} ms`,
+          { cause: error },
+        );
+      }
       const cause = (error as { cause?: { code?: unknown } }).cause;
       const detail = typeof cause?.code === 'string' ? ` (${cause.code})` : '';
       throw new CliError('SERVER_UNREACHABLE', `${method} ${this.baseUrl}${path} failed${detail}`, {

@@ -37,6 +37,7 @@ export interface JsonOption {
 export interface ServerOptions {
   server?: string;
   tokenFile?: string;
+  timeout?: string;
 }
 
 /** One JSON document on stdout with --json, the human text otherwise. */
@@ -52,7 +53,8 @@ export function addJsonOption(cmd: Command): Command {
 export function addServerOptions(cmd: Command): Command {
   return cmd
     .option('--server <url>', 'server base URL (default: $TUFCHAIN_SERVER)')
-    .option('--token-file <file>', 'file holding the API token (default: $TUFCHAIN_TOKEN)');
+    .option('--token-file <file>', 'file holding the API token (default: $TUFCHAIN_TOKEN)')
+    .option('--timeout <seconds>', 'give up on a server request after this long (default: wait)');
 }
 
 export function addPassphraseOption(cmd: Command): Command {
@@ -156,7 +158,14 @@ export async function createApiClient(
       'an API token is required: --token-file FILE or TUFCHAIN_TOKEN',
     );
   }
-  return new ApiClient({ baseUrl, ...(token ? { token } : {}), fetch: ctx.fetch });
+  const timeoutMs =
+    opts.timeout === undefined ? undefined : parsePositiveInt(opts.timeout, '--timeout') * 1000;
+  return new ApiClient({
+    baseUrl,
+    ...(token ? { token } : {}),
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    fetch: ctx.fetch,
+  });
 }
 
 export function parsePositiveInt(value: string, what: string): number {

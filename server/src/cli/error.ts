@@ -14,6 +14,7 @@ export type CliErrorCode =
   | 'DUPLICATE_TARGET'
   | 'UPLOAD_DIGEST_MISMATCH'
   | 'SERVER_UNREACHABLE'
+  | 'TIMEOUT'
   | 'UNEXPECTED_RESPONSE'
   | 'RELEASE_NOT_FOUND'
   | 'NOT_A_TARGETS_KEY'
@@ -65,6 +66,7 @@ const environmentCodes = new Set<string>([
   'FILE_NOT_FOUND',
   'IO_ERROR',
   'SERVER_UNREACHABLE',
+  'TIMEOUT',
   'KEY_FILE_NOT_FOUND',
   'RPC_UNAVAILABLE',
 ]);

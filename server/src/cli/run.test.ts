@@ -1,3 +1,4 @@
+import { createServer, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseExpires, parsePositiveInt, type CliContext } from './context.js';
@@ -104,5 +105,22 @@ describe('runCli', () => {
     expect(code).toBe(2);
     expect(JSON.parse(out.join('\n'))).toMatchObject({ error: { code: 'PASSPHRASE_MISMATCH' } });
     expect(answers).toEqual([]);
+  });
+
+  it('gives up with TIMEOUT (exit 3) on a server that accepts but never answers', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as { port: number };
+    try {
+      const { ctx, out } = capture({ server: `http://127.0.0.1:${port}`, token: 't' });
+      ctx.fetch = globalThis.fetch;
+      const code = await runCli(['status', '--timeout', '1', '--json'], ctx);
+      expect(code).toBe(3);
+      expect(JSON.parse(out.join('\n'))).toMatchObject({ error: { code: 'TIMEOUT' } });
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 });
