@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { canonicalize } from '@tufjs/canonical-json';
-import { Metadata, MetadataKind, TargetFile, Targets, type Root } from '@tufjs/models';
 import type { Command } from 'commander';
 import type { ApiClient } from '../api-client.js';
 import {
@@ -8,27 +7,15 @@ import {
   addServerOptions,
   createApiClient,
   emit,
-  parseExpires,
-  parsePositiveInt,
-  readJsonFile,
   type JsonOption,
   type ServerOptions,
 } from '../context.js';
 import { CliError } from '../error.js';
-import { writeJsonFile } from '../files.js';
-import { publishRequestOf, readManifest, type ReleaseManifest } from '../manifest.js';
+import type { ReleaseManifest } from '../manifest.js';
 import { releaseText, type ReleaseView } from '../release-view.js';
 import type { CliRun } from '../run.js';
-import {
-  loadSigningFile,
-  TARGETS_SIGNING_FORMAT,
-  targetsBytes,
-  targetsSigningStatus,
-  targetsStatusText,
-  type TargetsSigningFile,
-} from '../targets-signing.js';
 
-interface PublishOptions extends JsonOption, ServerOptions {
+export interface PublishOptions extends JsonOption, ServerOptions {
   idempotencyKey?: string;
   offlineTargets?: boolean;
   out?: string;
@@ -37,58 +24,13 @@ interface PublishOptions extends JsonOption, ServerOptions {
   targetsVersion?: string;
 }
 
-const attestationTargetName = (name: string): string => `${name}.sigstore.json`;
-
-function metadataOf<T>(bytes: Uint8Array, kind: MetadataKind, what: string): T {
-  try {
-    return Metadata.fromJSON(
-      kind as MetadataKind.Root,
-      JSON.parse(new TextDecoder().decode(bytes)) as never,
-    ) as T;
-  } catch (error) {
-    throw new CliError('UNEXPECTED_RESPONSE', `the server's ${what} does not parse`, {
-      cause: error,
-    });
-  }
-}
-
-/** The server's current root and targets, found through timestamp -> snapshot as a client would. */
-async function currentMetadata(
-  api: ApiClient,
-): Promise<{ root: Metadata<Root>; targets: Metadata<Targets> }> {
-  const root = metadataOf<Metadata<Root>>(
-    await api.getBytes('/metadata/root.json'),
-    MetadataKind.Root,
-    'root',
-  );
-  const timestamp = JSON.parse(
-    new TextDecoder().decode(await api.getBytes('/metadata/timestamp.json')),
-  ) as {
-    signed?: { meta?: Record<string, { version?: number }> };
-  };
-  const snapshotVersion = timestamp.signed?.meta?.['snapshot.json']?.version;
-  if (typeof snapshotVersion !== 'number')
-    throw new CliError('UNEXPECTED_RESPONSE', 'timestamp names no snapshot');
-  const snapshot = JSON.parse(
-    new TextDecoder().decode(await api.getBytes(`/metadata/${snapshotVersion}.snapshot.json`)),
-  ) as { signed?: { meta?: Record<string, { version?: number }> } };
-  const targetsVersion = snapshot.signed?.meta?.['targets.json']?.version;
-  if (typeof targetsVersion !== 'number')
-    throw new CliError('UNEXPECTED_RESPONSE', 'snapshot names no targets');
-  const targets = metadataOf<Metadata<Targets>>(
-    await api.getBytes(`/metadata/${targetsVersion}.targets.json`),
-    MetadataKind.Targets,
-    'targets',
-  );
-  return { root, targets };
-}
-
 async function publishOnline(
   run: CliRun,
   api: ApiClient,
   manifest: ReleaseManifest,
   opts: PublishOptions,
 ) {
+  const { publishRequestOf } = await import('../manifest.js');
   const body = publishRequestOf(manifest);
   // Same manifest, same key: re-running after a lost answer replays instead of publishing twice.
   const key =
@@ -115,110 +57,6 @@ async function publishOnline(
     { release, idempotencyKey: key, replayed },
     `${releaseText(release)}${replayed ? '\n(replayed: this manifest was already published with the same Idempotency-Key)' : ''}`,
   );
-}
-
-async function prepareOffline(
-  run: CliRun,
-  api: ApiClient,
-  manifest: ReleaseManifest,
-  opts: PublishOptions,
-) {
-  if (!opts.out)
-    throw new CliError(
-      'USAGE_ERROR',
-      '--offline-targets needs --out FILE for the targets signing file',
-    );
-  const { root, targets: current } = await currentMetadata(api);
-  const targets = { ...current.signed.targets };
-  const added: string[] = [];
-  for (const t of manifest.targets) {
-    const bundleName = attestationTargetName(t.name);
-    if (targets[t.name] || targets[bundleName]) {
-      throw new CliError(
-        'DUPLICATE_TARGET',
-        `${t.name} is already in the server's targets metadata`,
-      );
-    }
-    // The bundle is a TUF target too: upload its exact bytes so the server holds the blob it names.
-    const bundleBytes = new TextEncoder().encode(JSON.stringify(t.attestation));
-    const bundle = await api.put<{ length: number; sha256: string; sha512: string }>(
-      `/api/v1/firmware/${encodeURIComponent(bundleName)}`,
-      bundleBytes,
-      bundleBytes.byteLength,
-    );
-    const custom: Record<string, unknown> = {
-      kind: 'firmware',
-      hardwareIds: t.hardwareIds,
-      version: t.version,
-      releaseCounter: t.releaseCounter,
-      attestation: bundleName,
-    };
-    if (t.minFromVersion !== undefined) custom.minFromVersion = t.minFromVersion;
-    targets[t.name] = new TargetFile({
-      path: t.name,
-      length: t.length,
-      hashes: { sha256: t.sha256, sha512: t.sha512 },
-      unrecognizedFields: { custom: custom as never },
-    });
-    targets[bundleName] = new TargetFile({
-      path: bundleName,
-      length: bundle.length,
-      hashes: { sha256: bundle.sha256, sha512: bundle.sha512 },
-      unrecognizedFields: { custom: { kind: 'attestation', subject: t.name } },
-    });
-    added.push(t.name, bundleName);
-  }
-  const version =
-    opts.targetsVersion === undefined
-      ? current.signed.version + 1
-      : parsePositiveInt(opts.targetsVersion, '--targets-version');
-  const next = new Metadata(
-    new Targets({
-      version,
-      specVersion: current.signed.specVersion,
-      expires: parseExpires(opts.expires)
-        .toISOString()
-        .replace(/\.\d{3}Z$/, 'Z'),
-      targets,
-      ...(current.signed.delegations ? { delegations: current.signed.delegations } : {}),
-    }),
-  );
-  const file: TargetsSigningFile = {
-    format: TARGETS_SIGNING_FORMAT,
-    server: api.baseUrl,
-    root: root.toJSON(),
-    previous: current.toJSON(),
-    targets: next.toJSON(),
-  };
-  // Refuses to build on served targets that the root's targets keys did not sign.
-  const status = targetsSigningStatus(loadSigningFile(JSON.parse(JSON.stringify(file))));
-  await writeJsonFile(opts.out, file, { overwrite: false });
-  emit(
-    run,
-    opts,
-    { signingFile: opts.out, added, status },
-    `wrote ${opts.out}: targets v${version} adding ${added.join(', ')}\n${targetsStatusText(status)}\nnext: each targets holder runs \`tufchain sign --role targets ${opts.out} --key KEYFILE\``,
-  );
-}
-
-async function uploadSigned(run: CliRun, api: ApiClient, path: string, opts: PublishOptions) {
-  const loaded = loadSigningFile(
-    await readJsonFile(path, 'targets signing file', 'MALFORMED_SIGNING_FILE'),
-  );
-  const status = targetsSigningStatus(loaded);
-  if (!status.complete) {
-    throw new CliError(
-      'THRESHOLD_NOT_MET',
-      `targets v${status.version} has ${status.signed.length} of ${status.threshold} required signatures`,
-    );
-  }
-  const bytes = targetsBytes(loaded.targets);
-  const res = await api.put<{ release: ReleaseView }>(
-    '/api/v1/metadata/targets',
-    bytes,
-    bytes.byteLength,
-  );
-  emit(run, opts, { release: res.release }, releaseText(res.release));
 }
 
 export function registerPublishCommand(program: Command, run: CliRun): void {
@@ -253,17 +91,21 @@ export function registerPublishCommand(program: Command, run: CliRun): void {
           '--signed-targets takes no manifest and no --offline-targets',
         );
       }
+      const { uploadSigned } = await import('./publish-offline.js');
       await uploadSigned(run, await createApiClient(run, opts), opts.signedTargets, opts);
       return;
     }
     if (manifestPath === undefined)
       throw new CliError('USAGE_ERROR', 'a release manifest is required');
+    const { readManifest } = await import('../manifest.js');
     const manifest = await readManifest(manifestPath);
     if (manifest.targets.length === 0) {
       throw new CliError('MALFORMED_MANIFEST', `${manifestPath} stages no targets`);
     }
     const api = await createApiClient(run, opts);
-    if (opts.offlineTargets) await prepareOffline(run, api, manifest, opts);
-    else await publishOnline(run, api, manifest, opts);
+    if (opts.offlineTargets) {
+      const { prepareOffline } = await import('./publish-offline.js');
+      await prepareOffline(run, api, manifest, opts);
+    } else await publishOnline(run, api, manifest, opts);
   });
 }

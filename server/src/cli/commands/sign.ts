@@ -1,5 +1,4 @@
 import { canonicalize } from '@tufjs/canonical-json';
-import { Metadata, MetadataKind } from '@tufjs/models';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import {
@@ -13,7 +12,6 @@ import { CliError } from '../error.js';
 import { writeJsonFile } from '../files.js';
 import { openKeyFile } from '../key-input.js';
 import type { CliRun } from '../run.js';
-import { loadSigningFile, targetsSigningStatus, targetsStatusText } from '../targets-signing.js';
 import { ceremonyText, rootRoleChanges } from './repo-init.js';
 
 /** A rotation must replace exactly the root this holder trusts; a server could hand out another. */
@@ -84,6 +82,9 @@ export function registerSignCommand(program: Command, run: CliRun): void {
       );
       return;
     }
+    const { Metadata, MetadataKind } = await import('@tufjs/models');
+    const { loadSigningFile, targetsSigningStatus, targetsStatusText } =
+      await import('../targets-signing.js');
     const loaded = loadSigningFile(
       await readJsonFile(file, 'targets signing file', 'MALFORMED_SIGNING_FILE'),
     );

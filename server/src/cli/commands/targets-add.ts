@@ -12,7 +12,7 @@ import {
 } from '../context.js';
 import { isValidHardwareId, isValidTargetName } from '../../http/names.js';
 import { CliError } from '../error.js';
-import { readOrCreateManifest, writeManifest, type ManifestTarget } from '../manifest.js';
+import type { ManifestTarget } from '../manifest.js';
 import { openKeyFile } from '../key-input.js';
 import type { CliRun } from '../run.js';
 import { uploadFirmware } from '../upload.js';
@@ -82,6 +82,7 @@ export function registerTargetsCommand(program: Command, run: CliRun): void {
     }
     const releaseCounter = parsePositiveInt(opts.releaseCounter, '--release-counter');
     const api = await createApiClient(run, opts);
+    const { readOrCreateManifest, writeManifest } = await import('../manifest.js');
     const manifest = await readOrCreateManifest(opts.manifest);
     if (manifest.targets.some((t) => t.name === name)) {
       throw new CliError(
