@@ -1,3 +1,4 @@
+// The offline targets half of `tufchain publish`, loaded only when used (it pulls in @tufjs/models).
 import { Metadata, MetadataKind, TargetFile, Targets, type Root } from '@tufjs/models';
 import type { ApiClient } from '../api-client.js';
 import { emit, parseExpires, parsePositiveInt, readJsonFile } from '../context.js';
@@ -15,8 +16,6 @@ import {
   type TargetsSigningFile,
 } from '../targets-signing.js';
 import type { PublishOptions } from './publish.js';
-
-/** The offline targets half of `tufchain publish`, loaded only when used (it pulls in @tufjs/models). */
 
 const attestationTargetName = (name: string): string => `${name}.sigstore.json`;
 
