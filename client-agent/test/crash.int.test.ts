@@ -20,7 +20,7 @@ import type { CrashChildConfig, CrashImage } from './helpers/crash-child.js';
 import { serveBytes } from './helpers/tuf-repo.js';
 
 const INSTALLS = Number(process.env['TUFCHAIN_CRASH_INSTALLS'] ?? 200);
-const MIN_KILLS = 25;
+const MIN_KILLS = 30;
 const here = fileURLToPath(new URL('.', import.meta.url));
 const sha = (alg: string, b: Uint8Array) => createHash(alg).update(b).digest('hex');
 
@@ -147,7 +147,7 @@ describe('the install state machine under kill -9', () => {
       started = events.filter((e) => e === 'start').length;
       // Aim at a few installs per child life: kills land in every phase, and startups stay few.
       const perLife = started - before;
-      if (perLife < 3) maxDelayMs = Math.min(1500, maxDelayMs * 1.3);
+      if (perLife < 3) maxDelayMs = Math.min(2000, maxDelayMs * 1.3);
       else if (perLife > 6) maxDelayMs = Math.max(10, maxDelayMs * 0.8);
     }
 

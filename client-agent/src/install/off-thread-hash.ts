@@ -1,3 +1,4 @@
+import { createHash, type Hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 
 const WORKER_SOURCE = `
@@ -16,12 +17,37 @@ parentPort.on('message', (msg) => {
 
 type Reply = { type: 'ack'; bytes: number } | { type: 'digest'; hex: string };
 
+/** A streaming hash whose updates may complete later (on another thread). */
+export interface AsyncHash {
+  update(chunk: Uint8Array): Promise<void>;
+  digest(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** The same interface on the calling thread, for images too small to pay for a worker. */
+export class InlineHash implements AsyncHash {
+  readonly #hash: Hash;
+  constructor(algorithm: string) {
+    this.#hash = createHash(algorithm);
+  }
+  update(chunk: Uint8Array): Promise<void> {
+    this.#hash.update(chunk);
+    return Promise.resolve();
+  }
+  digest(): Promise<string> {
+    return Promise.resolve(this.#hash.digest('hex'));
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
 /**
  * A hash computed on a worker thread, so that a second digest (sha512 beside sha256) runs on
  * another core instead of doubling the time of a single-pass install. Chunks are copied to the
  * worker; at most `maxInFlightBytes` wait there, so memory stays flat when the worker lags.
  */
-export class OffThreadHash {
+export class OffThreadHash implements AsyncHash {
   readonly #worker: Worker;
   readonly #maxInFlight: number;
   #inFlight = 0;

@@ -140,6 +140,32 @@ describe('streamIntoSlot', () => {
     }
   });
 
+  describe('when the image is large enough for the off-thread sha512', () => {
+    it('installs it, and refuses it when one byte differs', async () => {
+      const big = randomBytes(5 * 1024 * 1024 + 3);
+      const bigExpected: ExpectedImage = {
+        length: big.length,
+        sha256: createHash('sha256').update(big).digest('hex'),
+        sha512: createHash('sha512').update(big).digest('hex'),
+      };
+      handler = (req, res) => serveFrom(req, res, big);
+      const run = () =>
+        streamIntoSlot({ url, slots, slot: 'b', expected: bigExpected, dispatcher, config });
+      await run();
+      expect(await readFile(slots.slotPath('b'))).toEqual(big);
+      await expect(
+        streamIntoSlot({
+          url,
+          slots,
+          slot: 'b',
+          expected: { ...bigExpected, sha512: 'f'.repeat(128) },
+          dispatcher,
+          config,
+        }),
+      ).rejects.toMatchObject({ code: 'TARGET_MISMATCH' });
+    });
+  });
+
   describe('when the slot does not read back what was written (a failing flash)', () => {
     it('throws READBACK_MISMATCH', async () => {
       handler = (req, res) => serveFrom(req, res, image);

@@ -1,10 +1,13 @@
 import { createHash, type Hash } from 'node:crypto';
-import { OffThreadHash } from './off-thread-hash.js';
+import { InlineHash, OffThreadHash, type AsyncHash } from './off-thread-hash.js';
 import { errors as undiciErrors, request, type Dispatcher } from 'undici';
 import type { Config } from '../config.js';
 import { AgentError } from '../error.js';
 import type { SlotName, SlotStore } from '../slots/ab-slots.js';
 import { backoffDelay, sleep } from '../util/retry.js';
+
+/** Below this size a worker thread costs more than the sha512 it would take over. */
+const OFF_THREAD_MIN_BYTES = 4 * 1024 * 1024;
 
 export interface ExpectedImage {
   length: number;
@@ -70,8 +73,11 @@ class RetryableStatus extends Error {
  */
 export async function streamIntoSlot(input: StreamInstallInput): Promise<StreamInstallResult> {
   const sha256 = createHash('sha256');
-  // sha512 runs on another core: TUF lists both hashes, and both are checked.
-  const sha512 = new OffThreadHash('sha512');
+  // sha512 runs on another core for large images: TUF lists both hashes, and both are checked.
+  const sha512: AsyncHash =
+    input.expected.length >= OFF_THREAD_MIN_BYTES
+      ? new OffThreadHash('sha512')
+      : new InlineHash('sha512');
   try {
     return await streamHashed(input, sha256, sha512);
   } finally {
@@ -82,7 +88,7 @@ export async function streamIntoSlot(input: StreamInstallInput): Promise<StreamI
 async function streamHashed(
   input: StreamInstallInput,
   sha256: Hash,
-  sha512: OffThreadHash,
+  sha512: AsyncHash,
 ): Promise<StreamInstallResult> {
   const { expected, slots, slot, config } = input;
   let resumeFrom = Math.min(input.resumeFrom ?? 0, expected.length);
