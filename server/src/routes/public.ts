@@ -40,9 +40,11 @@ function metadataResponse(c: Context<AppEnv>, rec: MetadataRecord, cacheControl:
 function createTargetIndex(ctx: ServerContext): () => Promise<Record<string, TargetFile>> {
   let cached: { sha256: string; targets: Record<string, TargetFile> } | undefined;
   return async () => {
-    const rec = await ctx.store.currentMetadata('targets');
-    if (!rec) throw new ServerError('REPOSITORY_NOT_INITIALIZED', 'no targets metadata');
-    if (cached?.sha256 !== rec.sha256) {
+    const digest = await ctx.store.currentMetadataDigest('targets');
+    if (!digest) throw new ServerError('REPOSITORY_NOT_INITIALIZED', 'no targets metadata');
+    if (cached?.sha256 !== digest.sha256) {
+      const rec = await ctx.store.currentMetadata('targets');
+      if (!rec) throw new ServerError('REPOSITORY_NOT_INITIALIZED', 'no targets metadata');
       cached = { sha256: rec.sha256, targets: parseMetadata('targets', rec.bytes).signed.targets };
     }
     return cached.targets;

@@ -106,6 +106,16 @@ export class SqliteStore implements RepositoryStore {
     return Promise.resolve(row ? toMetadata(row) : undefined);
   }
 
+  currentMetadataDigest(role: RoleName): Promise<{ version: number; sha256: string } | undefined> {
+    const row = this.#get(
+      `SELECT m.version, m.sha256 FROM current_metadata c JOIN metadata m ON m.role = c.role AND m.version = c.version WHERE c.role = ?`,
+      role,
+    );
+    return Promise.resolve(
+      row ? { version: num(row.version), sha256: str(row.sha256) } : undefined,
+    );
+  }
+
   publishedMetadata(role: RoleName, version: number): Promise<MetadataRecord | undefined> {
     const row = this.#get(
       `SELECT * FROM metadata WHERE role = ? AND version = ? AND state = 'published'`,

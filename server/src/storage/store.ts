@@ -93,6 +93,8 @@ export interface RepositoryStore extends VehicleRegistryStore {
 
   /** The published record the `current` pointer of `role` points at. */
   currentMetadata(role: RoleName): Promise<MetadataRecord | undefined>;
+  /** Version and sha256 of the current record, without its bytes (cheap cache validation). */
+  currentMetadataDigest(role: RoleName): Promise<{ version: number; sha256: string } | undefined>;
   /** A published role+version (staged or abandoned versions are invisible). */
   publishedMetadata(role: RoleName, version: number): Promise<MetadataRecord | undefined>;
   publishedVersions(role: RoleName): Promise<number[]>;
