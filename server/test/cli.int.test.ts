@@ -19,7 +19,7 @@ import { INSTALL_PREDICATE_TYPE } from '@tufchain/transparency';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createApiToken,
-  initRepository,
+  initRepositoryFromRoot,
   openRepository,
   startServer,
   type OpenedRepository,
@@ -119,31 +119,58 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
     buildKeyId = parseJson<{ keyId: string }>(gen).keyId;
     const buildPublicPem = await readFile(join(dir, 'build.key.pub'), 'utf8');
 
-    // Root holders' keys as encrypted files, so the CLI can sign a rotation with them later.
+    // Root holders' keys as encrypted files; the root ceremony itself runs through the CLI.
     rootKeyFiles = [];
-    const rootSigners: Signer[] = [];
     for (const [i, type] of (['ed25519', 'ecdsa-p256'] as const).entries()) {
       const path = join(dir, `root-${i + 1}.key`);
       await writeEncryptedKeyFile(path, generateKeyPair(type).privateKey, PASSPHRASE);
+      await writeFile(`${path}.pub`, await publicPem(path));
       rootKeyFiles.push(path);
-      rootSigners.push(await createFileSigner(path, PASSPHRASE));
     }
     const online = {
       targets: await makeSigner(dir, 'targets'),
       snapshot: await makeSigner(dir, 'snapshot'),
       timestamp: await makeSigner(dir, 'timestamp'),
     };
+    const holder = (args: string[]) =>
+      tufchain(args, { cwd: dir, env: { TUFCHAIN_KEY_PASSPHRASE: PASSPHRASE } });
+    const started = await holder([
+      'repo',
+      'init',
+      '--root-key',
+      'root-1.key.pub',
+      '--root-key',
+      'root-2.key.pub',
+      '--threshold',
+      '2',
+      '--targets-key',
+      'targets.key.pub',
+      '--snapshot-key',
+      'snapshot.key.pub',
+      '--timestamp-key',
+      'timestamp.key.pub',
+      '--out',
+      'root-ceremony.json',
+      '--json',
+    ]);
+    expect(started.code, started.stderr).toBe(0);
+    for (const key of rootKeyFiles) {
+      const signed = await holder(['sign', '--role', 'root', 'root-ceremony.json', '--key', key]);
+      expect(signed.code, signed.stderr).toBe(0);
+    }
+    const finalized = await holder(['repo', 'finalize', 'root-ceremony.json', '--json']);
+    expect(finalized.code, finalized.stderr).toBe(0);
+    rootFile = join(dir, parseJson<{ rootFile: string }>(finalized).rootFile);
+
+    // The server bootstraps from the ceremony's root: it never sees a root key.
     repo = await openRepository({ dataDir: join(dir, 'server') });
     const writer = chain.writer({ confirmations: 1 });
-    const { rootBytes } = await initRepository({
+    await initRepositoryFromRoot({
       store: repo.store,
-      rootSigners,
-      threshold: 2,
+      rootBytes: await readFile(rootFile),
       onlineSigners: online,
       releaseLog: writer,
     });
-    rootFile = join(dir, '1.root.json');
-    await writeFile(rootFile, rootBytes);
     vehicleCa = await createVehicleCa({ commonName: 'CLI test vehicle CA' });
     await writeFile(join(dir, 'vehicle-ca.pem'), vehicleCa.certificatePem);
     server = await startServer({
@@ -684,10 +711,13 @@ async function inBatches<T, R>(
   return out;
 }
 
+/** An encrypted key file `<name>.key` and its public key PEM `<name>.key.pub`, opened as a Signer. */
 async function makeSigner(dir: string, name: string): Promise<Signer> {
   const path = join(dir, `${name}.key`);
   await writeEncryptedKeyFile(path, generateKeyPair('ed25519').privateKey, PASSPHRASE);
-  return createFileSigner(path, PASSPHRASE);
+  const signer = await createFileSigner(path, PASSPHRASE);
+  await writeFile(`${path}.pub`, signer.publicKeyPem());
+  return signer;
 }
 
 async function publicPem(keyFile: string): Promise<string> {

@@ -186,7 +186,7 @@ export function registerRepoCommand(program: Command, run: CliRun): void {
       run,
       opts,
       { rootFile: out, version, bytes: Buffer.byteLength(bytes) },
-      `wrote ${out} (root v${version}, ${Buffer.byteLength(bytes)} bytes): provision it into vehicles and auditors as the trusted root`,
+      `wrote ${out} (root v${version}, ${Buffer.byteLength(bytes)} bytes): provision it into vehicles and auditors as the trusted root; the server bootstraps from it (TUFCHAIN_ROOT_FILE=${out})`,
     );
   });
 }
