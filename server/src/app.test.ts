@@ -273,6 +273,40 @@ describe('POST /api/v1/releases', () => {
     expect(t.chain.entries).toHaveLength(2);
   });
 
+  it('publishes once when two requests with the same Idempotency-Key race', async () => {
+    const bytes = new TextEncoder().encode('raced image');
+    await req('/api/v1/firmware/raced.bin', {
+      method: 'PUT',
+      headers: auth(t.tokens.publish),
+      body: bytes,
+    });
+    const claims = { hardwareIds: ['ecu-a'], version: '1.0.0', releaseCounter: 1 };
+    const body = JSON.stringify({
+      targets: [
+        {
+          name: 'raced.bin',
+          ...claims,
+          attestation: fakeFirmwareBundle({ sha256: sha256Hex(bytes), ...claims }),
+        },
+      ],
+    });
+    const send = (): Promise<Response> =>
+      req('/api/v1/releases', {
+        method: 'POST',
+        headers: {
+          ...auth(t.tokens.publish),
+          'content-type': 'application/json',
+          'idempotency-key': 'race',
+        },
+        body,
+      });
+    t.chain.delayMs = 20;
+    const [a, b] = await Promise.all([send(), send()]);
+    expect([a.status, b.status]).toEqual([201, 201]);
+    expect(await a.text()).toBe(await b.text());
+    expect(t.chain.entries).toHaveLength(2);
+  });
+
   it('refuses the same Idempotency-Key with a different body (422 IDEMPOTENCY_KEY_REUSED)', async () => {
     expect(
       (await uploadAndPublish(t, { name: 'a.bin' }, { 'idempotency-key': 'k-2' })).status,

@@ -27,6 +27,12 @@ export async function startServer(opts: {
     } catch (error) {
       context.logger.error({ err: errorText(error) }, 'background re-signing failed');
     }
+    const ttlMs = context.config.idempotencyTtlSeconds * 1000;
+    await context.store
+      .deleteIdempotencyBefore(new Date(context.clock().getTime() - ttlMs).toISOString())
+      .catch((error: unknown) =>
+        context.logger.error({ err: errorText(error) }, 'idempotency cleanup failed'),
+      );
   };
   if (opts.deps.chainLookup) {
     try {
