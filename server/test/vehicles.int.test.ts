@@ -513,7 +513,11 @@ describe('vehicle enrollment, revocation and the CRL (anvil, SQLite, HTTP)', () 
     });
 
     it('the auditor flags a report signed after the revocation that a tampered store kept', async () => {
-      const forged = await installReport(vehicle, { counter: 3 });
+      // Seconds after the revocation: CRL times have one-second resolution, so a tie proves nothing.
+      const forged = await installReport(vehicle, {
+        counter: 3,
+        finishedAt: new Date(Date.now() + 5_000),
+      });
       // A compromised server (or database) slips the report past the intake.
       await repo.store.insertAttestation({
         bundleSha256: sha256(JSON.stringify(forged)),

@@ -100,6 +100,14 @@ describe('vehicle revocation in the audit', () => {
         codes: ['ATTESTATION_FROM_REVOKED_VEHICLE'],
       },
       {
+        desc: 'signed within the revocation second (CRL times are whole seconds)',
+        revokedAt: T0,
+        reason: 'superseded',
+        finishedAt: T0 + 999,
+        want: 'OK',
+        codes: [],
+      },
+      {
         desc: 'backdated below a checkpoint after the revocation',
         revokedAt: T0,
         reason: 'superseded',

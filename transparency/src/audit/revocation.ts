@@ -106,7 +106,7 @@ export async function loadVehicleRevocations(
 /**
  * The revocation and expiry check of one verified install attestation. Signing time is the later
  * of the vehicle's `finishedAt` and the chain checkpoint it cites (it cannot have signed before that
- * block existed). Signed at or after the revocation: ATTESTATION_FROM_REVOKED_VEHICLE (error). Key
+ * block existed). Signed in a second after the revocation: ATTESTATION_FROM_REVOKED_VEHICLE (error). Key
  * compromise revoked later: ATTESTATION_FROM_COMPROMISED_KEY (warning; a key thief can backdate).
  * Signed after the certificate expired: ATTESTATION_CERTIFICATE_EXPIRED (warning; accepted by
  * design, the vehicle must re-enroll).
@@ -133,7 +133,9 @@ export function checkInstallCertificate(
   const serial = normalizeSerial(certificate.serialNumber);
   const revoked = revocations?.revoked.get(serial);
   if (revoked) {
-    if (revoked.revokedAt.getTime() <= signedAt) {
+    // CRL times have one-second resolution and block times are whole seconds, so only a report
+    // signed in a later second than the revocation is provably after it; a tie is not an error.
+    if (Math.floor(signedAt / 1000) > Math.floor(revoked.revokedAt.getTime() / 1000)) {
       report({
         code: 'ATTESTATION_FROM_REVOKED_VEHICLE',
         severity: 'error',
