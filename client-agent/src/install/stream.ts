@@ -6,6 +6,8 @@ import { AgentError } from '../error.js';
 import type { SlotName, SlotStore } from '../slots/ab-slots.js';
 import { backoffDelay, sleep } from '../util/retry.js';
 
+const STAGE_BYTES = 1024 * 1024;
+
 /** Below this size a worker thread costs more than the sha512 it would take over. */
 const OFF_THREAD_MIN_BYTES = 4 * 1024 * 1024;
 
@@ -103,15 +105,29 @@ async function streamHashed(
   let offset = writer.startOffset;
   let downloaded = 0;
   let resumes = 0;
-  // Read-back runs chunk by chunk right behind the writes (the main thread would otherwise wait
-  // for the sha512 worker), instead of a second full pass after the download.
+  // Received bytes are staged into 1 MiB blocks: one write, one read-back and one hash call per
+  // block instead of per network chunk. The read-back follows each block right behind its write
+  // (the main thread would otherwise wait for the sha512 worker), not as a second full pass.
   const readback = createHash('sha256');
-  let scratch = Buffer.alloc(64 * 1024);
-  const readBackChunk = async (position: number, length: number): Promise<void> => {
-    if (scratch.length < length) scratch = Buffer.alloc(length);
-    const view = scratch.subarray(0, length);
-    const n = await writer.readBack(position, view);
-    readback.update(view.subarray(0, n));
+  const stage = Buffer.alloc(Math.max(1, Math.min(STAGE_BYTES, expected.length)));
+  const scratch = Buffer.alloc(stage.length);
+  let staged = 0;
+  let written = offset;
+  const flush = async (): Promise<void> => {
+    if (staged === 0) return;
+    const block = stage.subarray(0, staged);
+    const position = written;
+    sha256.update(block);
+    await Promise.all([
+      sha512.update(block),
+      writer.write(block).then(async () => {
+        const view = scratch.subarray(0, block.length);
+        const n = await writer.readBack(position, view);
+        readback.update(view.subarray(0, n));
+      }),
+    ]);
+    written += staged;
+    staged = 0;
   };
   try {
     if (offset > 0) {
@@ -131,12 +147,14 @@ async function streamHashed(
               `server sent more than the ${expected.length} bytes TUF promised`,
             );
           }
-          sha256.update(chunk);
-          const position = offset;
-          await Promise.all([
-            sha512.update(chunk),
-            writer.write(chunk).then(() => readBackChunk(position, chunk.length)),
-          ]);
+          let rest = chunk;
+          while (rest.length > 0) {
+            const n = Math.min(rest.length, stage.length - staged);
+            stage.set(rest.subarray(0, n), staged);
+            staged += n;
+            rest = rest.subarray(n);
+            if (staged === stage.length) await flush();
+          }
           offset += chunk.length;
           downloaded += chunk.length;
           input.onProgress?.(offset, expected.length);
@@ -149,6 +167,8 @@ async function streamHashed(
         }
       } catch (err) {
         if (err instanceof AgentError) throw err;
+        // Keep what arrived: a resume (now or in a later cycle) starts after it.
+        await flush();
         const retryable = isNetworkDrop(err) || err instanceof RetryableStatus;
         const budget =
           err instanceof RetryableStatus ? config.fetchRetries : config.downloadResumes;
@@ -174,6 +194,7 @@ async function streamHashed(
         );
       }
     }
+    await flush();
     await writer.sync();
   } finally {
     await writer.close();
