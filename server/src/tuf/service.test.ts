@@ -172,6 +172,23 @@ describe('offline targets (PUT /api/v1/metadata/targets)', () => {
       wantCode: 'TARGETS_MISMATCH',
     },
     {
+      desc: 'naming a traversal path',
+      build: (r: TestRepo) =>
+        offlineTargets(r, {
+          signers: r.signers.targetsKeys,
+          tamper: (md) => {
+            const f = md.signed.targets['off.bin']!;
+            md.signed.targets['../off.bin'] = new TargetFile({
+              path: '../off.bin',
+              length: f.length,
+              hashes: f.hashes,
+            });
+          },
+        }),
+      wantStatus: 400,
+      wantCode: 'INVALID_NAME',
+    },
+    {
       desc: 'not JSON',
       build: () => Promise.resolve(new TextEncoder().encode('{"signed":')),
       wantStatus: 400,

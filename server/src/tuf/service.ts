@@ -4,6 +4,7 @@ import type { AttestationVerifier, FirmwareClaims } from '../attestation/verifie
 import type { Clock, Config } from '../config.js';
 import { ServerError } from '../error.js';
 import type { TransparencyLogSink } from '../log-sink.js';
+import { isValidTargetName } from '../http/names.js';
 import { Mutex } from '../mutex.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type {
@@ -600,6 +601,12 @@ export class RepositoryService {
       const firmware: ReleaseEntry['firmware'] = [];
       const added: string[] = [];
       for (const [path, file] of Object.entries(md.signed.targets)) {
+        if (!isValidTargetName(path)) {
+          throw new ServerError(
+            'INVALID_NAME',
+            `target name ${JSON.stringify(path.slice(0, 60))} is not allowed`,
+          );
+        }
         const sha256 = file.hashes.sha256;
         const blob = sha256 ? await this.#o.store.blobBySha256(sha256) : undefined;
         if (
