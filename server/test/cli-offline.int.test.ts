@@ -14,7 +14,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createApiToken,
-  initRepository,
+  initRepositoryFromRoot,
   openRepository,
   startServer,
   type OpenedRepository,
@@ -62,10 +62,13 @@ const json = <T>(r: CliResult): T => {
 };
 const errorCode = (r: CliResult): string => json<{ error: { code: string } }>(r).error.code;
 
+/** An encrypted key file and its public key PEM `<name>.pub`. */
 async function keyFile(dir: string, name: string): Promise<{ path: string; signer: Signer }> {
   const path = join(dir, name);
   await writeEncryptedKeyFile(path, generateKeyPair('ed25519').privateKey, PASSPHRASE);
-  return { path, signer: await createFileSigner(path, PASSPHRASE) };
+  const signer = await createFileSigner(path, PASSPHRASE);
+  await writeFile(`${path}.pub`, signer.publicKeyPem());
+  return { path, signer };
 }
 
 describe('tufchain publish --offline-targets (k-of-n targets signing, real server and anvil)', () => {
@@ -80,24 +83,59 @@ describe('tufchain publish --offline-targets (k-of-n targets signing, real serve
   beforeAll(async () => {
     chain = await startTestChain();
     dir = await mkdtemp(join(tmpdir(), 'tufchain-cli-offline-'));
-    const root = await keyFile(dir, 'root.key');
-    const targets = [await keyFile(dir, 'targets-1.key'), await keyFile(dir, 'targets-2.key')];
+    await keyFile(dir, 'root.key');
+    await keyFile(dir, 'targets-1.key');
+    await keyFile(dir, 'targets-2.key');
     const build = await keyFile(dir, 'build.key');
     const online = {
       snapshot: (await keyFile(dir, 'snapshot.key')).signer,
       timestamp: (await keyFile(dir, 'timestamp.key')).signer,
     };
+    // The whole offline bootstrap through the CLI: root v1 (1-of-1) and targets v1 signed by 2 of 2
+    // targets holders; the server only ever gets public keys and the signed files.
+    const holder = (args: string[]) =>
+      tufchain([...args, '--json'], dir, { TUFCHAIN_KEY_PASSPHRASE: PASSPHRASE });
+    for (const args of [
+      [
+        'repo',
+        'init',
+        '--root-key',
+        'root.key.pub',
+        '--threshold',
+        '1',
+        '--targets-key',
+        'targets-1.key.pub',
+        '--targets-key',
+        'targets-2.key.pub',
+        '--targets-threshold',
+        '2',
+        '--snapshot-key',
+        'snapshot.key.pub',
+        '--timestamp-key',
+        'timestamp.key.pub',
+        '--out',
+        'root-ceremony.json',
+      ],
+      ['sign', '--role', 'root', 'root-ceremony.json', '--key', 'root.key'],
+      ['repo', 'finalize', 'root-ceremony.json'],
+      ['repo', 'targets-v1', '--root', '1.root.json', '--out', 'targets-ceremony.json'],
+      ['sign', '--role', 'targets', 'targets-ceremony.json', '--key', 'targets-1.key'],
+      ['sign', '--role', 'targets', 'targets-ceremony.json', '--key', 'targets-2.key'],
+      ['repo', 'finalize-targets', 'targets-ceremony.json', '--root', '1.root.json'],
+    ]) {
+      const r = await holder(args);
+      expect(r.code, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(0);
+    }
+    rootBytes = await readFile(join(dir, '1.root.json'));
     repo = await openRepository({ dataDir: join(dir, 'server') });
     const writer = chain.writer({ confirmations: 1 });
-    // Targets v1 is signed once at bootstrap; afterwards the targets keys stay with their holders.
-    ({ rootBytes } = await initRepository({
+    await initRepositoryFromRoot({
       store: repo.store,
-      rootSigners: [root.signer],
-      threshold: 1,
-      onlineSigners: { ...online, targets: targets.map((t) => t.signer) },
-      thresholds: { targets: 2 },
+      rootBytes,
+      onlineSigners: online,
+      signedTargets: await readFile(join(dir, '1.targets.json')),
       releaseLog: writer,
-    }));
+    });
     server = await startServer({
       port: 0,
       deps: {
@@ -117,7 +155,6 @@ describe('tufchain publish --offline-targets (k-of-n targets signing, real serve
       TUFCHAIN_KEY_PASSPHRASE: PASSPHRASE,
     };
     cli = (args) => tufchain(args, dir, env);
-    await writeFile(join(dir, '1.root.json'), rootBytes);
     image = randomBytes(64 * 1024);
     await writeFile(join(dir, 'ecu-brake-2.1.0.bin'), image);
   });

@@ -18,8 +18,8 @@ export interface TargetsSigningFile {
   /** Server the file was prepared against. */
   server: string;
   root: Wire;
-  /** The targets metadata currently served (signed by a threshold of the root's targets keys). */
-  previous: Wire;
+  /** The targets metadata currently served (signed by a threshold of the root's targets keys); null for targets v1. */
+  previous: Wire | null;
   /** The new targets metadata being signed. */
   targets: Wire;
 }
@@ -27,7 +27,7 @@ export interface TargetsSigningFile {
 export interface LoadedSigningFile {
   file: TargetsSigningFile;
   root: Metadata<Root>;
-  previous: Metadata<Targets>;
+  previous: Metadata<Targets> | null;
   targets: Metadata<Targets>;
 }
 
@@ -40,7 +40,7 @@ export interface AddedTarget {
 
 export interface TargetsSigningStatus {
   version: number;
-  previousVersion: number;
+  previousVersion: number | null;
   expires: string;
   /** sha256 of the canonical signed bytes: holders compare it out of band before signing. */
   payloadSha256: string;
@@ -78,7 +78,10 @@ export function loadSigningFile(json: unknown): LoadedSigningFile {
   return {
     file: file as TargetsSigningFile,
     root: parse<Root>(MetadataKind.Root, file.root, 'root'),
-    previous: parse<Targets>(MetadataKind.Targets, file.previous, 'previous targets'),
+    previous:
+      file.previous === null
+        ? null
+        : parse<Targets>(MetadataKind.Targets, file.previous, 'previous targets'),
     targets: parse<Targets>(MetadataKind.Targets, file.targets, 'targets'),
   };
 }
@@ -120,24 +123,30 @@ export function targetsSigningStatus(
   }
   const role = root.signed.roles.targets;
   if (!role) throw new CliError('MALFORMED_SIGNING_FILE', 'the root defines no targets role');
-  try {
-    root.verifyDelegate('targets', previous);
-  } catch (error) {
-    throw new CliError(
-      'PREVIOUS_TARGETS_INVALID',
-      `the previous targets v${previous.signed.version} lacks a threshold of targets signatures`,
-      { cause: error },
-    );
-  }
-  if (targets.signed.version <= previous.signed.version) {
-    throw new CliError(
-      'MALFORMED_SIGNING_FILE',
-      `targets v${targets.signed.version} does not follow v${previous.signed.version}`,
-    );
+  if (previous === null) {
+    if (targets.signed.version !== 1) {
+      throw new CliError('MALFORMED_SIGNING_FILE', 'only targets v1 may have no previous version');
+    }
+  } else {
+    try {
+      root.verifyDelegate('targets', previous);
+    } catch (error) {
+      throw new CliError(
+        'PREVIOUS_TARGETS_INVALID',
+        `the previous targets v${previous.signed.version} lacks a threshold of targets signatures`,
+        { cause: error },
+      );
+    }
+    if (targets.signed.version <= previous.signed.version) {
+      throw new CliError(
+        'MALFORMED_SIGNING_FILE',
+        `targets v${targets.signed.version} does not follow v${previous.signed.version}`,
+      );
+    }
   }
   const added: AddedTarget[] = [];
   for (const [path, file] of Object.entries(targets.signed.targets)) {
-    const old = previous.signed.targets[path];
+    const old = previous?.signed.targets[path];
     if (!old) {
       const kind = file.custom.kind;
       added.push({
@@ -150,7 +159,9 @@ export function targetsSigningStatus(
       throw new CliError('TARGETS_CHANGED', `target ${path} differs from the released one`);
     }
   }
-  const removed = Object.keys(previous.signed.targets).filter((p) => !targets.signed.targets[p]);
+  const removed = Object.keys(previous?.signed.targets ?? {}).filter(
+    (p) => !targets.signed.targets[p],
+  );
   const signed: string[] = [];
   for (const keyid of Object.keys(targets.signatures)) {
     const key = root.signed.keys[keyid];
@@ -171,7 +182,7 @@ export function targetsSigningStatus(
   }
   return {
     version: targets.signed.version,
-    previousVersion: previous.signed.version,
+    previousVersion: previous?.signed.version ?? null,
     expires: targets.signed.expires,
     payloadSha256: createHash('sha256').update(canonicalSigned(targets)).digest('hex'),
     added,
@@ -186,7 +197,7 @@ export function targetsSigningStatus(
 
 export function targetsStatusText(st: TargetsSigningStatus): string {
   return [
-    `targets v${st.version} (replaces v${st.previousVersion}), expires ${st.expires}`,
+    `targets v${st.version}${st.previousVersion === null ? ' (the first)' : ` (replaces v${st.previousVersion})`}, expires ${st.expires}`,
     ...st.added.map(
       (a) => `  + ${a.path} (${a.length} bytes, sha256 ${a.sha256 ?? '?'}, ${a.kind ?? 'no kind'})`,
     ),
@@ -195,7 +206,9 @@ export function targetsStatusText(st: TargetsSigningStatus): string {
     `  ${st.signed.length} of ${st.threshold} required signatures${st.complete ? ' (met)' : ''}`,
     ...st.missing.map((k) => `    not yet signed: ${k}`),
     st.complete
-      ? 'complete: upload with `tufchain publish --signed-targets FILE`'
+      ? st.previousVersion === null
+        ? 'complete: write it with `tufchain repo finalize-targets FILE` for the server bootstrap'
+        : 'complete: upload with `tufchain publish --signed-targets FILE`'
       : 'incomplete: more holders must sign',
   ].join('\n');
 }

@@ -12,6 +12,7 @@ import { CliError } from '../error.js';
 import { writeFileAtomic, writeJsonFile } from '../files.js';
 import { readPublicKeyFile } from '../key-input.js';
 import type { CliRun } from '../run.js';
+import type { TargetsSigningFile } from '../targets-signing.js';
 
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -189,4 +190,100 @@ export function registerRepoCommand(program: Command, run: CliRun): void {
       `wrote ${out} (root v${version}, ${Buffer.byteLength(bytes)} bytes): provision it into vehicles and auditors as the trusted root; the server bootstraps from it (TUFCHAIN_ROOT_FILE=${out})`,
     );
   });
+
+  const targetsV1 = repo
+    .command('targets-v1')
+    .description(
+      'offline targets only: write targets v1 (empty) for the targets holders to sign with `tufchain sign --role targets`; the server bootstraps with it',
+    )
+    .requiredOption('--root <file>', 'the finalized root (1.root.json) that names the targets keys')
+    .option('--expires <when>', 'expiry of targets v1 (date or duration)', '90d')
+    .option(
+      '--out <file>',
+      'targets signing file to write (never overwritten)',
+      'targets-ceremony.json',
+    );
+  addJsonOption(targetsV1).action(
+    async (opts: JsonOption & { root: string; expires: string; out: string }) => {
+      const { Metadata, MetadataKind, Targets } = await import('@tufjs/models');
+      const signing = await import('../targets-signing.js');
+      const rootJson = await readJsonFile(opts.root, 'root', 'INVALID_ARGUMENT');
+      let root;
+      try {
+        root = Metadata.fromJSON(MetadataKind.Root, rootJson as never);
+      } catch (error) {
+        throw new CliError('INVALID_ARGUMENT', `${opts.root} is not TUF root metadata`, {
+          cause: error,
+        });
+      }
+      const targets = new Metadata(
+        new Targets({
+          version: 1,
+          specVersion: root.signed.specVersion,
+          expires: parseExpires(opts.expires)
+            .toISOString()
+            .replace(/\.\d{3}Z$/, 'Z'),
+          targets: {},
+        }),
+      );
+      const file: TargetsSigningFile = {
+        format: signing.TARGETS_SIGNING_FORMAT,
+        server: '',
+        root: root.toJSON(),
+        previous: null,
+        targets: targets.toJSON(),
+      };
+      const status = signing.targetsSigningStatus(
+        signing.loadSigningFile(JSON.parse(JSON.stringify(file))),
+      );
+      await writeJsonFile(opts.out, file, { overwrite: false });
+      emit(
+        run,
+        opts,
+        { signingFile: opts.out, status },
+        `wrote ${opts.out}\n${signing.targetsStatusText(status)}\nnext: each targets holder runs \`tufchain sign --role targets ${opts.out} --key KEYFILE\`, then \`tufchain repo finalize-targets ${opts.out}\``,
+      );
+    },
+  );
+
+  const finalizeTargets = repo
+    .command('finalize-targets')
+    .description(
+      'check the targets holders reached the threshold and write the signed {version}.targets.json for the server bootstrap',
+    )
+    .argument('<file>', 'targets signing file (from repo targets-v1)')
+    .option('--root <file>', 'the root you trust; the file must carry it')
+    .option('--out <file>', 'targets metadata file to write (default: <version>.targets.json)');
+  addJsonOption(finalizeTargets).action(
+    async (file: string, opts: JsonOption & { root?: string; out?: string }) => {
+      const { Metadata, MetadataKind } = await import('@tufjs/models');
+      const signing = await import('../targets-signing.js');
+      const loaded = signing.loadSigningFile(
+        await readJsonFile(file, 'targets signing file', 'MALFORMED_SIGNING_FILE'),
+      );
+      const trusted =
+        opts.root === undefined
+          ? undefined
+          : Metadata.fromJSON(
+              MetadataKind.Root,
+              (await readJsonFile(opts.root, 'trusted root', 'INVALID_ARGUMENT')) as never,
+            );
+      const status = signing.targetsSigningStatus(loaded, trusted);
+      if (!status.complete) {
+        throw new CliError(
+          'THRESHOLD_NOT_MET',
+          `targets v${status.version} has ${status.signed.length} of ${status.threshold} required signatures`,
+        );
+      }
+      const out = opts.out ?? `${status.version}.targets.json`;
+      const bytes = signing.targetsBytes(loaded.targets);
+      await writeFileAtomic(out, bytes, { overwrite: false });
+      emit(
+        run,
+        opts,
+        { targetsFile: out, version: status.version, bytes: bytes.byteLength },
+        `wrote ${out} (targets v${status.version}, ${bytes.byteLength} bytes, ${status.signed.length} of ${status.threshold} signatures)`,
+      );
+    },
+  );
 }
