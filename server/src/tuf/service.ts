@@ -91,6 +91,7 @@ export class RepositoryService {
   readonly #o: RepositoryServiceOptions;
   readonly #lock = new Mutex();
   #earliestExpiry: number | undefined;
+  #targetsCache: { sha256: string; metadata: Metadata<Targets> } | undefined;
 
   constructor(opts: RepositoryServiceOptions) {
     this.#o = opts;
@@ -115,8 +116,14 @@ export class RepositoryService {
     return parseMetadata('root', (await this.#current('root')).bytes);
   }
 
+  /** The served targets, parsed once per version (parsing is quadratic in @tufjs/models). Treat as read-only. */
   async currentTargets(): Promise<Metadata<Targets>> {
-    return parseMetadata('targets', (await this.#current('targets')).bytes);
+    const digest = await this.#o.store.currentMetadataDigest('targets');
+    if (digest && this.#targetsCache?.sha256 === digest.sha256) return this.#targetsCache.metadata;
+    const rec = await this.#current('targets');
+    const metadata = parseMetadata('targets', rec.bytes);
+    this.#targetsCache = { sha256: rec.sha256, metadata };
+    return metadata;
   }
 
   #signersFor(role: 'targets' | 'snapshot' | 'timestamp', root: Root): TufSigner[] {
