@@ -206,6 +206,8 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
         ['repo', 'init'],
         ['repo', 'status'],
         ['repo', 'finalize'],
+        ['repo', 'targets-v1'],
+        ['repo', 'finalize-targets'],
         ['sign'],
         ['targets', 'add'],
         ['publish'],

@@ -135,6 +135,11 @@ describe('targetsSigningStatus', () => {
         wantCode: 'MALFORMED_SIGNING_FILE',
       },
       {
+        desc: 'no previous targets for a version other than 1 (hiding what it changes)',
+        tamper: (f: Fixture) => Promise.resolve({ ...f.doc(), previous: null }),
+        wantCode: 'MALFORMED_SIGNING_FILE',
+      },
+      {
         desc: 'another format',
         tamper: (f: Fixture) =>
           Promise.resolve({
