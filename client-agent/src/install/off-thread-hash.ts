@@ -5,17 +5,18 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const hash = createHash(workerData.algorithm);
+const ring = new Uint8Array(workerData.ring);
 parentPort.on('message', (msg) => {
-  if (msg.type === 'chunk') {
-    hash.update(msg.chunk);
-    parentPort.postMessage({ type: 'ack', bytes: msg.chunk.byteLength });
+  if (msg.type === 'block') {
+    hash.update(ring.subarray(msg.slot * workerData.slotBytes, msg.slot * workerData.slotBytes + msg.length));
+    parentPort.postMessage({ type: 'ack', slot: msg.slot });
   } else if (msg.type === 'digest') {
     parentPort.postMessage({ type: 'digest', hex: hash.digest('hex') });
   }
 });
 `;
 
-type Reply = { type: 'ack'; bytes: number } | { type: 'digest'; hex: string };
+type Reply = { type: 'ack'; slot: number } | { type: 'digest'; hex: string };
 
 /** A streaming hash whose updates may complete later (on another thread). */
 export interface AsyncHash {
@@ -44,23 +45,31 @@ export class InlineHash implements AsyncHash {
 
 /**
  * A hash computed on a worker thread, so that a second digest (sha512 beside sha256) runs on
- * another core instead of doubling the time of a single-pass install. Chunks are copied to the
- * worker; at most `maxInFlightBytes` wait there, so memory stays flat when the worker lags.
+ * another core instead of doubling the time of a single-pass install. Blocks go through a small
+ * ring of shared memory, so memory stays flat however far the worker lags.
  */
 export class OffThreadHash implements AsyncHash {
   readonly #worker: Worker;
-  readonly #maxInFlight: number;
-  #inFlight = 0;
+  readonly #ring: Uint8Array;
+  readonly #slotBytes: number;
+  readonly #free: number[];
   #waiters: (() => void)[] = [];
   #digest: ((hex: string) => void) | undefined;
   #failed: Error | undefined;
 
-  constructor(algorithm: string, maxInFlightBytes = 4 * 1024 * 1024) {
-    this.#maxInFlight = maxInFlightBytes;
-    this.#worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { algorithm } });
+  /** `slots` blocks of `slotBytes` in shared memory: no per-block allocation, bounded in flight. */
+  constructor(algorithm: string, slots = 4, slotBytes = 1024 * 1024) {
+    this.#slotBytes = slotBytes;
+    const ring = new SharedArrayBuffer(slots * slotBytes);
+    this.#ring = new Uint8Array(ring);
+    this.#free = Array.from({ length: slots }, (_, i) => i);
+    this.#worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { algorithm, ring, slotBytes },
+    });
     this.#worker.on('message', (msg: Reply) => {
       if (msg.type === 'ack') {
-        this.#inFlight -= msg.bytes;
+        this.#free.push(msg.slot);
         this.#wake();
       } else {
         this.#digest?.(msg.hex);
@@ -82,25 +91,30 @@ export class OffThreadHash implements AsyncHash {
     for (const w of waiters) w();
   }
 
-  /** Queues a chunk; waits only when too many bytes are still queued on the worker. */
+  /** Copies the chunk into free ring slots for the worker; waits only while every slot is busy. */
   async update(chunk: Uint8Array): Promise<void> {
-    this.#throwIfFailed();
-    this.#inFlight += chunk.byteLength;
-    this.#worker.postMessage({ type: 'chunk', chunk });
-    while (this.#inFlight > this.#maxInFlight && !this.#failed) {
-      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    for (let done = 0; done < chunk.length;) {
+      this.#throwIfFailed();
+      let slot = this.#free.shift();
+      while (slot === undefined) {
+        await new Promise<void>((resolve) => this.#waiters.push(resolve));
+        this.#throwIfFailed();
+        slot = this.#free.shift();
+      }
+      const length = Math.min(this.#slotBytes, chunk.length - done);
+      this.#ring.set(chunk.subarray(done, done + length), slot * this.#slotBytes);
+      this.#worker.postMessage({ type: 'block', slot, length });
+      done += length;
     }
-    this.#throwIfFailed();
   }
 
   async digest(): Promise<string> {
     this.#throwIfFailed();
-    const hex = await new Promise<string>((resolve, reject) => {
+    return new Promise<string>((resolve, reject) => {
       this.#digest = resolve;
       this.#worker.once('error', reject);
       this.#worker.postMessage({ type: 'digest' });
     });
-    return hex;
   }
 
   async close(): Promise<void> {
