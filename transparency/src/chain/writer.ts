@@ -82,6 +82,7 @@ export class ReleaseLogWriter {
         args.metadataVersion,
         args.metadataHash,
         args.firmware,
+        { nonce: await this.#pendingNonce() },
       )) as ContractTransactionResponse;
     } catch (err) {
       const mapped = mapChainError(err, 'logRelease');
@@ -92,6 +93,27 @@ export class ReleaseLogWriter {
       throw mapped;
     }
     return waitForConfirmations(this.#signer.provider!, tx, this.#wait);
+  }
+
+  /**
+   * ethers caches provider reads for 250 ms by default, so two publishes in quick succession
+   * would both get the same nonce from a cached eth_getTransactionCount; ask the node directly.
+   */
+  async #pendingNonce(): Promise<number> {
+    const provider = this.#signer.provider;
+    const from = await this.#signer.getAddress();
+    try {
+      if (provider && 'send' in provider && typeof provider.send === 'function') {
+        const hex = (await (provider.send as (m: string, p: unknown[]) => Promise<unknown>)(
+          'eth_getTransactionCount',
+          [from, 'pending'],
+        )) as string;
+        return Number(BigInt(hex));
+      }
+      return await this.#signer.getNonce('pending');
+    } catch (err) {
+      throw mapChainError(err, 'logRelease');
+    }
   }
 
   async #findLogged(args: ReturnType<typeof validateEntry>): Promise<TransactionResponse | null> {
