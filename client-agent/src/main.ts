@@ -14,6 +14,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { runUpdate, sendQueuedReports, type UpdateResult } from './agent.js';
+import { runUpdateWithRenewal, type CertificateCheck } from './enroll/renewal.js';
 import { runPollLoop } from './cli/daemon.js';
 import { createProgressBar } from './cli/progress.js';
 import { ENV, loadSettings, nextPollDelayMs } from './cli/settings.js';
@@ -178,9 +179,20 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       if (!values.json && process.stderr.isTTY) {
         opts.onProgress = createProgressBar((s) => process.stderr.write(s));
       }
+      const { renewal, ...updateOptions } = opts;
+      // Keeps the vehicle certificate fresh first; the update itself never waits on it.
+      const cycle = async (): Promise<UpdateResult & { certificate?: CertificateCheck }> => {
+        if (!renewal) return runUpdate(updateOptions);
+        const result = await runUpdateWithRenewal({ ...updateOptions, renewal });
+        updateOptions.vehicle = {
+          ...updateOptions.vehicle,
+          certificatePem: result.certificate.certificatePem,
+        };
+        return result;
+      };
       try {
         if (command === 'run-once') {
-          const result = await runUpdate(opts);
+          const result = await cycle();
           out(summarize(result), {
             ...result,
             report: result.report && { id: result.report.id, sent: result.report.sent },
@@ -191,7 +203,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         for (const sig of ['SIGTERM', 'SIGINT'] as const)
           process.once(sig, () => controller.abort());
         await runPollLoop({
-          cycle: () => runUpdate(opts),
+          cycle,
           nextDelayMs: () => nextPollDelayMs(settings.pollIntervalSeconds, settings.pollJitter),
           onResult: (r) =>
             out(`${new Date().toISOString()} ${summarize(r)}`, {

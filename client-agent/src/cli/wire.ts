@@ -1,3 +1,4 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -12,6 +13,8 @@ import { AgentError } from '../error.js';
 import { InstallJournalStore } from '../journal.js';
 import { FileSlotStore, type SlotState } from '../slots/ab-slots.js';
 import type { VehicleCredentials } from '../report/attestation.js';
+import type { RenewalOptions } from '../enroll/renewal.js';
+import { writeFileDurable } from '../util/durable.js';
 import type { AgentSettings } from './settings.js';
 
 async function readText(path: string, what: string): Promise<string> {
@@ -26,7 +29,7 @@ async function readText(path: string, what: string): Promise<string> {
 export async function loadVehicleCredentials(
   settings: AgentSettings,
   passphrase: string | undefined,
-): Promise<VehicleCredentials & { ecuSerial: string }> {
+): Promise<VehicleCredentials & { ecuSerial: string; renewal?: RenewalOptions }> {
   if (!passphrase) {
     throw new AgentError('CONFIG_INVALID', 'the vehicle key passphrase is not set');
   }
@@ -37,12 +40,23 @@ export async function loadVehicleCredentials(
     });
     const contents = readPkcs12Bundle(p12, passphrase);
     const caPem = await readText(v.caCertificatePath, 'vehicle CA certificate');
-    const cert = verifyVehicleCertificate(contents.certificatePem, caPem);
+    const renewedPath = join(settings.stateDir, RENEWED_CERTIFICATE_FILE);
+    const certificatePem =
+      (await renewedCertificate(renewedPath, contents.privateKey, caPem)) ??
+      contents.certificatePem;
+    // An expired certificate must never stop updates: it still signs reports (the server accepts
+    // and flags them within its grace period) and the cycle re-enrolls it.
+    const cert = verifyVehicleCertificate(certificatePem, caPem, { allowExpired: true });
     return {
       signer: createKeySigner(contents.privateKey),
-      certificatePem: contents.certificatePem,
+      certificatePem,
       vinCommitment: cert.vinCommitment,
       ecuSerial: settings.ecuSerial ?? cert.ecuSerial,
+      renewal: {
+        privateKey: contents.privateKey,
+        caCertificatePem: caPem,
+        saveCertificate: (pem) => writeFileDurable(renewedPath, pem),
+      },
     };
   }
   if (!settings.ecuSerial) throw new AgentError('CONFIG_INVALID', 'ecuSerial is required');
@@ -54,11 +68,31 @@ export async function loadVehicleCredentials(
   };
 }
 
+/** Where a re-enrolled certificate is kept; it wins over the one in the factory PKCS#12 bundle. */
+export const RENEWED_CERTIFICATE_FILE = 'vehicle-certificate.pem';
+
+/** The renewed certificate, if one was saved and it is this key's and the CA's. */
+async function renewedCertificate(
+  path: string,
+  privateKey: KeyObject,
+  caPem: string,
+): Promise<string | undefined> {
+  const pem = await readFile(path, 'utf8').catch(() => undefined);
+  if (pem === undefined) return undefined;
+  try {
+    const cert = verifyVehicleCertificate(pem, caPem, { allowExpired: true });
+    const ours = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
+    return cert.publicKey.export({ type: 'spki', format: 'der' }).equals(ours) ? pem : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Builds runUpdate options from settings, with the real chain reader and file slot store. */
 export async function buildUpdateOptions(
   settings: AgentSettings,
   passphrase: string | undefined,
-): Promise<UpdateOptions & { chain: ChainReader }> {
+): Promise<UpdateOptions & { chain: ChainReader; renewal?: RenewalOptions }> {
   const vehicle = await loadVehicleCredentials(settings, passphrase);
   const trustedRootJson = await readFile(settings.trustedRootPath).catch((err: unknown) => {
     throw new AgentError('TRUSTED_ROOT_INVALID', `cannot read ${settings.trustedRootPath}`, {
@@ -97,6 +131,7 @@ export async function buildUpdateOptions(
     },
     odometerKm: Number.isFinite(odometerKm) && odometerKm >= 0 ? odometerKm : 0,
     config: settings.config,
+    ...(vehicle.renewal ? { renewal: vehicle.renewal } : {}),
   };
 }
 
