@@ -11,6 +11,12 @@
  *   TUFCHAIN_ROOT_FILE           1.root.json signed offline; bootstraps an empty data dir
  *   TUFCHAIN_ADMIN_TOKEN_FILE    if set and absent, an admin token is created and written there (0600)
  *   TUFCHAIN_LOG_LEVEL           pino level, default info
+ *   TUFCHAIN_LOG_NOTE_KEY_FILE   encrypted PKCS#8 Ed25519 key signing log checkpoints (optional: turns on the
+ *                                transparency log in <data dir>/log.sqlite and /api/v1/log/*)
+ *   TUFCHAIN_LOG_ORIGIN          checkpoint origin (default tufchain.local/log)
+ *   TUFCHAIN_LOG_OPERATOR_KEY    0x private key of the contract's log operator (optional: anchors checkpoints)
+ *   TUFCHAIN_LOG_BATCH_SIZE, TUFCHAIN_LOG_INTERVAL_MS   anchor every N entries or T ms (default 1000 / 60000)
+ *   TUFCHAIN_LOG_FROM_BLOCK      the contract's deployment block (where anchor events start)
  */
 import { createPublicKey } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -25,6 +31,7 @@ import { ChainReader, ReleaseLogWriter } from '@tufchain/transparency';
 import { JsonRpcProvider, Wallet } from 'ethers';
 import { pino } from 'pino';
 import { createApiToken } from './auth/tokens.js';
+import { openServerLog } from './log/open.js';
 import { startServer } from './serve.js';
 import { openRepository } from './storage/open.js';
 import { initRepositoryFromRoot } from './tuf/repository.js';
@@ -110,6 +117,33 @@ export async function main(env: Env): Promise<void> {
       logger.info({ file: tokenFile }, 'admin token written');
     }
   }
+  const noteKeyFile = env.TUFCHAIN_LOG_NOTE_KEY_FILE;
+  const operatorKey = env.TUFCHAIN_LOG_OPERATOR_KEY;
+  const transparencyLog = noteKeyFile
+    ? openServerLog({
+        dataDir,
+        origin: env.TUFCHAIN_LOG_ORIGIN ?? 'tufchain.local/log',
+        noteKey: await readEncryptedKeyFile(noteKeyFile, passphrase),
+        ...(operatorKey
+          ? {
+              anchoring: {
+                signer: new Wallet(operatorKey, provider),
+                contractAddress,
+                chainId: Number((await provider.getNetwork()).chainId),
+                ...(env.TUFCHAIN_LOG_FROM_BLOCK
+                  ? { fromBlock: Number(env.TUFCHAIN_LOG_FROM_BLOCK) }
+                  : {}),
+                config: {
+                  confirmations,
+                  batchSize: Number(env.TUFCHAIN_LOG_BATCH_SIZE ?? '1000'),
+                  intervalMs: Number(env.TUFCHAIN_LOG_INTERVAL_MS ?? '60000'),
+                },
+              },
+            }
+          : {}),
+        logger,
+      })
+    : undefined;
   const server = await startServer({
     host: env.TUFCHAIN_HOST ?? '127.0.0.1',
     port: Number(env.TUFCHAIN_PORT ?? '8080'),
@@ -124,6 +158,7 @@ export async function main(env: Env): Promise<void> {
       logger,
       chainProbe: () => provider.getBlockNumber(),
       chainLookup,
+      ...(transparencyLog ? { transparencyLog } : {}),
     },
   });
   logger.info({ url: server.url }, 'tufchain update server ready');
@@ -131,6 +166,7 @@ export async function main(env: Env): Promise<void> {
     logger.info({ signal }, 'shutting down');
     void server
       .close()
+      .then(() => transparencyLog?.close())
       .then(() => repo.close())
       .then(() => {
         provider.destroy();

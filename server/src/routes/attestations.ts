@@ -5,6 +5,7 @@ import type { App, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
 import { bodyLimit } from 'hono/body-limit';
 import { BundleSchema, ErrorSchema } from './schemas.js';
+import { inclusionPromise, InclusionPromiseSchema } from '../log/promise.js';
 
 export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
   app.openapi(
@@ -34,17 +35,14 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
             'application/json': {
               schema: z.object({
                 id: z.number().int(),
-                logIndex: z
-                  .number()
-                  .int()
-                  .optional()
-                  .openapi({
-                    description: 'Index in the transparency log (proof: /api/v1/log/proof-bundle)',
-                  }),
+                logIndex: z.number().int().optional().openapi({
+                  description: 'Index in the transparency log (proof: /api/v1/log/proof-bundle)',
+                }),
                 certificateExpired: z
                   .boolean()
                   .optional()
                   .openapi({ description: 'Accepted from an expired certificate: re-enroll' }),
+                promise: InclusionPromiseSchema.optional(),
               }),
             },
           },
@@ -58,6 +56,7 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
                 duplicate: z.boolean(),
                 logIndex: z.number().int().optional(),
                 certificateExpired: z.boolean().optional(),
+                promise: InclusionPromiseSchema.optional(),
               }),
             },
           },
@@ -110,9 +109,12 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
         logIndex = ctx.log.appendInstallAttestation(bundle);
         await ctx.store.setAttestationLogIndex(id, logIndex);
       }
+      const promise =
+        ctx.log && logIndex !== null ? await inclusionPromise(ctx.log, logIndex) : undefined;
       const flags = {
         ...(admission?.certificateExpired ? { certificateExpired: true } : {}),
         ...(logIndex !== null ? { logIndex } : {}),
+        ...(promise ? { promise } : {}),
       };
       return created
         ? c.json({ id, ...flags }, 201)

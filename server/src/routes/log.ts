@@ -4,6 +4,8 @@ import { ServerError, type ServerErrorCode } from '../error.js';
 import type { TransparencyLogSink } from '../log-sink.js';
 import { ErrorSchema } from './schemas.js';
 
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+
 const notFound = {
   description: 'No such entry, not anchored yet, or no log',
   content: { 'application/json': { schema: ErrorSchema } },
@@ -32,7 +34,12 @@ export function registerLogRoutes(app: App, ctx: ServerContext): void {
         404: notFound,
       },
     }),
-    (c) => c.json(log().checkpoints(), 200),
+    (c) => {
+      const body = log().checkpoints();
+      // New checkpoints appear as the log grows; a short shared cache keeps a CDN useful.
+      c.header('Cache-Control', 'public, max-age=10');
+      return c.json(body, 200);
+    },
   );
 
   app.openapi(
@@ -60,10 +67,10 @@ export function registerLogRoutes(app: App, ctx: ServerContext): void {
     }),
     (c) => {
       const q = c.req.valid('query');
-      return c.json(
-        mapLogErrors(() => log().entries(Number(q.start), Number(q.end))),
-        200,
-      );
+      const body = mapLogErrors(() => log().entries(Number(q.start), Number(q.end)));
+      // The log is append-only and `end` is within it: this page never changes.
+      c.header('Cache-Control', IMMUTABLE);
+      return c.json(body, 200);
     },
   );
 
@@ -84,6 +91,8 @@ export function registerLogRoutes(app: App, ctx: ServerContext): void {
     async (c) => {
       const index = Number(c.req.valid('query').index);
       const bundle = await mapLogErrorsAsync(() => log().proofBundle(index));
+      // The covering anchor is confirmed and never replaced, but a reorg is possible: cache briefly.
+      c.header('Cache-Control', 'public, max-age=300');
       return c.json(bundle as Record<string, unknown>, 200);
     },
   );
