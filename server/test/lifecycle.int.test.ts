@@ -268,9 +268,15 @@ describe('repository lifecycle on real parts (anvil, SQLite, HTTP, tuf-js, trans
     }
   });
 
-  it('revokes a release: the re-signed targets is logged on chain and tuf-js no longer offers the image', async () => {
+  it('revokes a release: the re-signed targets is logged, its digest recalled on chain, and tuf-js no longer offers the image', async () => {
     const res = await publish('gw-2.2.0.img', 2);
     const { release } = (await res.json()) as { release: { id: number } };
+    const before = await createTufClient(server.url, rootBytes);
+    await before.updater.refresh();
+    const digest = `0x${(await before.updater.getTargetInfo('gw-2.2.0.img'))?.hashes.sha256}`;
+    await rm(before.dir, { recursive: true, force: true });
+    const reader = chain.reader();
+    expect(await reader.isRecalled(digest)).toBe(false);
     const revoked = await fetch(
       `${server.url}/api/v1/releases/${release.id}/revoke`,
       authed({
@@ -286,6 +292,7 @@ describe('repository lifecycle on real parts (anvil, SQLite, HTTP, tuf-js, trans
     expect(body.release.status).toBe('revoked');
     const logged = await chain.reader().findRelease(body.release.revocation.metadataHash);
     expect(logged.metadataVersion).toBe(body.release.revocation.targetsVersion);
+    expect(await reader.isRecalled(digest)).toBe(true);
     const { updater, dir: d } = await createTufClient(server.url, rootBytes);
     await updater.refresh();
     expect(await updater.getTargetInfo('gw-2.2.0.img')).toBeUndefined();

@@ -10,6 +10,7 @@ export type TransparencyErrorCode =
   | 'NOT_LOG_OPERATOR'
   | 'NOT_ADMIN'
   | 'TX_REVERTED'
+  | 'ALREADY_RECALLED'
   | 'TX_TIMEOUT'
   | 'FEE_TOO_HIGH'
   | 'INVALID_ENTRY'

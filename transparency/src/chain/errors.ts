@@ -14,6 +14,7 @@ function revertNameFromData(data: unknown): string | undefined {
 /** Maps a decoded custom error name of TufchainLog to our error code. */
 function codeForRevert(name: string): TransparencyErrorCode {
   if (name === 'VersionNotIncreasing') return 'VERSION_NOT_INCREASING';
+  if (name === 'AlreadyRecalled') return 'ALREADY_RECALLED';
   if (/publisher/i.test(name)) return 'NOT_PUBLISHER';
   if (/operator/i.test(name)) return 'NOT_LOG_OPERATOR';
   if (/admin/i.test(name)) return 'NOT_ADMIN';

@@ -96,6 +96,53 @@ export class ReleaseLogWriter {
   }
 
   /**
+   * Recalls firmware digests on chain (one `recall` per digest, each confirmed before the next);
+   * agents then refuse them and auditors see the reason. A digest already recalled counts as done,
+   * so a retried revocation is safe. Resolves with the last recall's receipt.
+   */
+  async recallFirmware(digests: string[], reason: string): Promise<ChainReceipt> {
+    if (digests.length === 0) throw new TransparencyError('INVALID_ENTRY', 'no digest to recall');
+    const subjects = digests.map((d) => normalizeHash32(d, 'firmware digest'));
+    let last: ChainReceipt | undefined;
+    for (const subject of subjects) {
+      let tx: ContractTransactionResponse;
+      try {
+        tx = (await this.#contract.getFunction('recall')(subject, reason, {
+          nonce: await this.#pendingNonce(),
+        })) as ContractTransactionResponse;
+      } catch (err) {
+        const mapped = mapChainError(err, 'recall');
+        if (mapped.code === 'ALREADY_RECALLED') continue;
+        throw mapped;
+      }
+      last = await waitForConfirmations(this.#signer.provider!, tx, this.#wait);
+    }
+    return last ?? (await this.#findRecall(subjects[0]!));
+  }
+
+  async #findRecall(subject: string): Promise<ChainReceipt> {
+    const provider = this.#signer.provider!;
+    const event = tufchainLogInterface.getEvent('Recalled');
+    if (!event)
+      throw new TransparencyError('TX_REVERTED', 'the contract ABI has no Recalled event');
+    try {
+      const [log] = await provider.getLogs({
+        address: await this.#contract.getAddress(),
+        topics: [event.topicHash, subject],
+        fromBlock: 0,
+      });
+      if (!log) throw new TransparencyError('TX_REVERTED', `no Recalled event for ${subject}`);
+      return {
+        txHash: log.transactionHash,
+        blockNumber: log.blockNumber,
+        blockHash: log.blockHash,
+      };
+    } catch (err) {
+      throw mapChainError(err, 'recall');
+    }
+  }
+
+  /**
    * ethers caches provider reads for 250 ms by default, so two publishes in quick succession
    * would both get the same nonce from a cached eth_getTransactionCount; ask the node directly.
    */
