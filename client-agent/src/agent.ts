@@ -17,7 +17,7 @@ import {
   type VehicleCredentials,
 } from './report/attestation.js';
 import { ReportOutbox, type FlushResult } from './report/outbox.js';
-import { collectInclusionProofs } from './report/proofs.js';
+import { collectInclusionProofs, isAnchorLookup } from './report/proofs.js';
 import type { SlotImage, SlotName, SlotStore } from './slots/ab-slots.js';
 import { UndiciFetcher } from './tuf/fetcher.js';
 import { createDispatcher } from './util/http.js';
@@ -56,6 +56,12 @@ export interface UpdateOptions {
   healthCheck?: (slot: SlotName, image: SlotImage) => Promise<boolean>;
   /** Send queued reports at the end of the cycle (default true). */
   sendReports?: boolean;
+  /**
+   * Pinned transparency log key(s) (C2SP verifier keys) and checkpoint origin: proof bundles of
+   * sent reports are kept only after they verify offline and against `chain` (when it is a
+   * ChainReader). Without it they are kept after parsing only.
+   */
+  transparencyLog?: { logKeys: readonly string[]; origin?: string };
   onProgress?: (received: number, total: number) => void;
   config?: Partial<Config>;
 }
@@ -180,7 +186,15 @@ export async function runUpdate(opts: UpdateOptions): Promise<UpdateResult> {
   const sendReports = async (): Promise<FlushResult | undefined> => {
     if (!(opts.sendReports ?? true)) return undefined;
     const flushed = await ctx.outbox.flush(opts.serverUrl, ctx.dispatcher);
-    await collectInclusionProofs(ctx.outbox, opts.serverUrl, ctx.dispatcher);
+    await collectInclusionProofs(
+      ctx.outbox,
+      opts.serverUrl,
+      ctx.dispatcher,
+      opts.transparencyLog && {
+        ...opts.transparencyLog,
+        ...(isAnchorLookup(opts.chain) ? { chain: opts.chain } : {}),
+      },
+    );
     return flushed;
   };
   try {

@@ -42,7 +42,12 @@ export {
   type InstallReportBundle,
 } from './report/attestation.js';
 export { ReportOutbox, type FlushResult } from './report/outbox.js';
-export { collectInclusionProofs, storedInclusionProof } from './report/proofs.js';
+export {
+  collectInclusionProofs,
+  isAnchorLookup,
+  storedInclusionProof,
+  type ProofVerification,
+} from './report/proofs.js';
 export {
   enrollVehicle,
   reenrollVehicle,

@@ -1,6 +1,14 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseProofBundle, type ProofBundle } from '@tufchain/transparency';
+import {
+  parseProofBundle,
+  parseVerifierKey,
+  verifyProofBundle,
+  verifyProofBundleOffline,
+  type AnchorLookup,
+  type NoteVerifier,
+  type ProofBundle,
+} from '@tufchain/transparency';
 import { request, type Dispatcher } from 'undici';
 import { writeJsonDurable } from '../util/durable.js';
 import type { ReportOutbox } from './outbox.js';
@@ -20,15 +28,74 @@ export async function storedInclusionProof(
 }
 
 /**
+ * How the agent checks a proof bundle before it keeps it: the pinned log key(s) as C2SP verifier
+ * keys (`<name>+<keyhash>+<base64>`), the checkpoint origin, and the chain (a ChainReader) for
+ * the online check of the anchor (quorum, confirmations).
+ */
+export interface ProofVerification {
+  logKeys: readonly string[];
+  origin?: string;
+  chain?: AnchorLookup;
+}
+
+/** Whether `x` can look up anchors (ChainReader can; a bare ReleaseLog double may not). */
+export function isAnchorLookup(x: unknown): x is AnchorLookup {
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    typeof (x as { findCheckpointAnchor?: unknown }).findCheckpointAnchor === 'function' &&
+    typeof (x as { contractAddress?: unknown }).contractAddress === 'string'
+  );
+}
+
+function dsseOf(bundle: unknown): string {
+  const env = (bundle as { dsseEnvelope?: { payload?: unknown; signatures?: { sig?: unknown }[] } })
+    ?.dsseEnvelope;
+  return JSON.stringify([env?.payload, env?.signatures?.map((s) => s.sig)]);
+}
+
+/**
+ * Offline: signed by a pinned log key, entry included under the checkpoint, and the entry is
+ * exactly this report (same DSSE payload and signatures). Then online against the chain when
+ * `verify.chain` is given. Throws TransparencyError (or PROOF_BUNDLE_MISMATCH for another entry).
+ */
+async function verifyForReport(
+  bundle: ProofBundle,
+  report: unknown,
+  verify: ProofVerification,
+  verifiers: readonly NoteVerifier[],
+): Promise<void> {
+  const trust = { logVerifiers: verifiers, ...(verify.origin ? { origin: verify.origin } : {}) };
+  const { entry } = verifyProofBundleOffline(bundle, trust);
+  if (entry.type !== 'install-attestation' || dsseOf(entry.bundle) !== dsseOf(report)) {
+    throw Object.assign(new Error('the proof bundle is for another log entry'), {
+      code: 'PROOF_BUNDLE_MISMATCH',
+    });
+  }
+  if (verify.chain) await verifyProofBundle(bundle, { ...trust, chain: verify.chain });
+}
+
+/**
  * For every sent report whose receipt promised a log index and that has no proof yet, asks
  * `<serverUrl>/api/v1/log/proof-bundle?index=N`; stores the bundle once the log entry is
- * anchored (404 NOT_ANCHORED until then). Returns the ids that got a proof now.
+ * anchored (404 NOT_ANCHORED until then). With `verify`, the bundle is kept only once it
+ * verifies offline against the pinned log key and then against the chain; a bundle that does
+ * not verify is kept nowhere and asked for again next cycle. Never throws: a failure to fetch or
+ * verify leaves the report (and its receipt with the inclusion promise) as it was.
+ * Returns the ids that got a proof now.
  */
 export async function collectInclusionProofs(
   outbox: ReportOutbox,
   serverUrl: string,
   dispatcher?: Dispatcher,
+  verify?: ProofVerification,
 ): Promise<string[]> {
+  let verifiers: NoteVerifier[];
+  try {
+    verifiers = (verify?.logKeys ?? []).map((k) => parseVerifierKey(k));
+  } catch {
+    return []; // a misconfigured key never blocks updates; nothing is stored unverified
+  }
   let names: string[];
   try {
     names = await readdir(join(outbox.dir, 'receipts'));
@@ -51,10 +118,11 @@ export async function collectInclusionProofs(
       if (res.statusCode !== 200) continue;
       const bundle = parseProofBundle(JSON.parse(text) as unknown);
       if (bundle.entry.index !== index) continue;
+      if (verify) await verifyForReport(bundle, await outbox.get(id), verify, verifiers);
       await writeJsonDurable(join(outbox.dir, 'proofs', `${id}.json`), bundle);
       got.push(id);
     } catch {
-      // offline or not anchored yet: try again on the next cycle
+      // offline, not anchored yet or not verifiable now: try again on the next cycle
     }
   }
   return got;
