@@ -2,9 +2,14 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifyStatementBundle } from '@tufchain/keys';
-import { parseInstallPredicate } from '@tufchain/transparency';
+import {
+  openCheckpoint,
+  parseInstallPredicate,
+  parseVerifierKey,
+  verifyProofBundleOffline,
+} from '@tufchain/transparency';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runScenario, type ScenarioResult } from './scenario.js';
+import { LOG_ORIGIN, runScenario, type ScenarioResult } from './scenario.js';
 
 /**
  * The whole path on real parts: anvil spawned on loopback, the contract compiled by solc-js,
@@ -61,6 +66,37 @@ describe('the tufchain path, end to end', () => {
     it('passes the audit with no finding', () => {
       expect(result.audit.findings).toEqual([]);
       expect(result.audit.installs).toHaveLength(2);
+    });
+  });
+
+  describe('when the v2 install attestation is anchored in the transparency log', () => {
+    it('answered the report with a promise signed by the log key', () => {
+      const { promise, logKey } = result.installProof;
+      const cp = openCheckpoint(promise.checkpoint, [parseVerifierKey(logKey)], LOG_ORIGIN);
+      expect(cp.size).toBe(promise.treeSize);
+      expect(promise.logIndex).toBeLessThan(cp.size);
+    });
+
+    it('leaves the vehicle a proof bundle of exactly that report that verifies offline and on chain', () => {
+      const { promise, bundle, logKey } = result.installProof;
+      const verified = verifyProofBundleOffline(bundle, {
+        logVerifiers: [parseVerifierKey(logKey)],
+        origin: LOG_ORIGIN,
+      });
+      expect(verified.index).toBe(promise.logIndex);
+      expect(verified.entry.type).toBe('install-attestation');
+      if (verified.entry.type !== 'install-attestation') return;
+      expect(verified.entry.bundle).toEqual(result.updates[1]!.report!.bundle);
+      expect(bundle.anchor.contractAddress.toLowerCase()).toBe(
+        result.contractAddress.toLowerCase(),
+      );
+      expect(bundle.anchor.txHash).toMatch(/^0x[0-9a-f]{64}$/);
+      // The on-chain check ran inside the scenario (verifyProofBundle against the reader).
+    });
+
+    it('lets the auditor replay and verify the log too', () => {
+      expect(result.audit.stats.logEntries).toBeGreaterThanOrEqual(4);
+      expect(result.audit.stats.anchorsVerified).toBeGreaterThan(0);
     });
   });
 

@@ -3,10 +3,16 @@
  * keys -> contract on anvil -> Hono server on SQLite -> vehicle agent -> auditor,
  * then the attack the chain exists for.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes } from 'node:crypto';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FileSlotStore, runUpdate, type UpdateResult } from '@tufchain/client-agent';
+import {
+  FileSlotStore,
+  ReportOutbox,
+  runUpdate,
+  storedInclusionProof,
+  type UpdateResult,
+} from '@tufchain/client-agent';
 import { deployTufchainLog, startAnvil, type DevChain } from '@tufchain/contracts';
 import {
   createKeySigner,
@@ -25,7 +31,9 @@ import {
   createApiToken,
   initRepository,
   openRepository,
+  openServerLog,
   startServer,
+  type InclusionPromise,
   type OpenedRepository,
   type RunningServer,
 } from '@tufchain/server';
@@ -33,14 +41,22 @@ import {
   auditRepository,
   ChainReader,
   createHttpAuditSource,
+  createHttpLogAuditSource,
+  createNoteVerifier,
+  formatVerifierKey,
   ReleaseLogWriter,
+  verifyProofBundle,
   type AuditResult,
+  type LogService,
+  type ProofBundle,
 } from '@tufchain/transparency';
 import { JsonRpcProvider, Wallet } from 'ethers';
+import { pino } from 'pino';
 import { startRogueMirror } from './hacker.js';
 
 export const HARDWARE_ID = 'acme-gateway-ecu-rev3';
 export const CONFIRMATIONS = 2;
+export const LOG_ORIGIN = 'acme.example/tufchain-log';
 
 export type Narrate = (actor: string, message: string) => void;
 
@@ -69,6 +85,15 @@ export interface AttackOutcome {
   rogueTargetsVersion: number;
 }
 
+export interface InstallProof {
+  /** The server's answer at intake. */
+  promise: InclusionPromise;
+  /** What the vehicle keeps in its state dir, verified offline and on chain. */
+  bundle: ProofBundle;
+  /** The log key the vehicle pins (C2SP verifier key). */
+  logKey: string;
+}
+
 export interface ScenarioResult {
   contractAddress: string;
   anvilPid: number;
@@ -77,6 +102,8 @@ export interface ScenarioResult {
   updates: UpdateResult[];
   audit: AuditResult;
   attack: AttackOutcome;
+  /** The proof bundle of the v2 install attestation, kept by the vehicle. */
+  installProof: InstallProof;
 }
 
 const PASSPHRASE_BYTES = 24;
@@ -116,6 +143,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
   let chain: DevChain | undefined;
   let repo: OpenedRepository | undefined;
   let server: RunningServer | undefined;
+  let log: LogService | undefined;
   try {
     // 1. keys
     say(
@@ -133,8 +161,18 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       timestamp: await makeKey(keyDir, 'timestamp', 'ecdsa-p256'),
     };
     const buildKey = await makeKey(keyDir, 'firmware-build', 'ecdsa-p256');
+    const logKeyPassphrase = randomBytes(PASSPHRASE_BYTES).toString('base64url');
+    const logKeyPath = join(keyDir, 'log-checkpoint.key.pem');
+    await writeEncryptedKeyFile(
+      logKeyPath,
+      generateKeyPair('ed25519').privateKey,
+      logKeyPassphrase,
+    );
+    const logNoteKey = await readEncryptedKeyFile(logKeyPath, logKeyPassphrase);
+    const logKey = formatVerifierKey(LOG_ORIGIN, createPublicKey(logNoteKey));
     say('OEM', `keys stored as scrypt-encrypted PKCS#8 (mode 0600) under ${keyDir}`);
     say('OEM', `firmware attestation key ${buildKey.keyId.slice(0, 16)}… (ECDSA P-256)`);
+    say('OEM', `transparency log checkpoint key ${logKey} (Ed25519, C2SP signed notes)`);
 
     const vehicleCa = await createVehicleCa({ commonName: 'ACME Vehicle CA' });
     const vin = 'WAC9D1234RZ000042';
@@ -156,17 +194,19 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     });
     say('chain', `anvil pid ${chain.pid} on ${chain.rpcUrl} (chain id ${chain.chainId})`);
     const provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true });
-    const [adminAccount, publisherAccount] = chain.accounts;
-    if (!adminAccount || !publisherAccount) throw new Error('anvil exposes no dev accounts');
+    const [adminAccount, publisherAccount, operatorAccount] = chain.accounts;
+    if (!adminAccount || !publisherAccount || !operatorAccount)
+      throw new Error('anvil exposes too few dev accounts');
     const admin = new Wallet(adminAccount.privateKey, provider);
     const publisher = new Wallet(publisherAccount.privateKey, provider);
     const deployment = await deployTufchainLog(admin, {
       admin: admin.address,
       publishers: [publisher.address],
+      logOperators: [operatorAccount.address],
     });
     say(
       'chain',
-      `TufchainLog deployed at ${deployment.address} (tx ${deployment.txHash}, block ${deployment.blockNumber}); publisher ${publisher.address}`,
+      `TufchainLog deployed at ${deployment.address} (tx ${deployment.txHash}, block ${deployment.blockNumber}); publisher ${publisher.address}, log operator ${operatorAccount.address}`,
     );
 
     const releaseLog = new ReleaseLogWriter({
@@ -188,6 +228,24 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       'OEM',
       `root v1 signed offline by 2 of 3 root keys (${rootBytes.length} bytes); targets v1 logged on chain`,
     );
+    // Its own provider without a response cache: the anchoring service manages its nonces.
+    const operatorProvider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, {
+      staticNetwork: true,
+      cacheTimeout: -1,
+    });
+    log = openServerLog({
+      dataDir: join(opts.dataDir, 'server'),
+      origin: LOG_ORIGIN,
+      noteKey: logNoteKey,
+      anchoring: {
+        signer: new Wallet(operatorAccount.privateKey, operatorProvider),
+        contractAddress: deployment.address,
+        chainId: chain.chainId,
+        fromBlock: deployment.blockNumber,
+        config: { confirmations: CONFIRMATIONS, intervalMs: 60_000, pollIntervalMs: 100 },
+      },
+      logger: pino({ level: 'silent' }),
+    });
     server = await startServer({
       port: 0,
       deps: {
@@ -198,10 +256,15 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
         firmwareKey: { publicKeyPem: buildKey.publicKeyPem(), keyId: buildKey.keyId },
         vehicleCaPem: vehicleCa.certificatePem,
         chainProbe: () => provider.getBlockNumber(),
+        transparencyLog: log,
       },
     });
     const { token } = await createApiToken(repo.store, { name: 'release-ci', scopes: ['publish'] });
     say('server', `Hono update server on ${server.url} (SQLite WAL + content-addressed blobs)`);
+    say(
+      'server',
+      `transparency log ${LOG_ORIGIN}: releases anchor at once, install reports in batches (every 1000 entries or 60 s)`,
+    );
 
     // 4. the vehicle
     const vehicleDir = join(opts.dataDir, 'vehicle');
@@ -237,6 +300,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
         vinCommitment: identity.vinCommitment,
       },
       odometerKm,
+      transparencyLog: { logKeys: [logKey], origin: LOG_ORIGIN },
     });
     say(
       'vehicle',
@@ -328,18 +392,54 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       );
     }
 
-    // 5. auditor
+    // 5. the log: the v2 install report's promise becomes a proof
+    const lastReport = updates[1]?.report;
+    if (!lastReport) throw new Error('the v2 update sent no install report');
+    const outbox = new ReportOutbox(join(vehicleDir, 'tuf', '.agent'));
+    const promise = ((await outbox.receipt(lastReport.id)) as { promise?: InclusionPromise })
+      .promise;
+    if (!promise) throw new Error('the server answered the v2 install report without a promise');
+    say(
+      'server',
+      `install report #${lastReport.id} appended to the log at index ${promise.logIndex} (leaf ${promise.leafHash.slice(0, 18)}…); promise: checkpoint of size ${promise.treeSize} signed by the log key`,
+    );
+    // The batch would go out within the minute; the demo asks the log operator not to wait.
+    const anchor = await log.anchors!.anchorNow();
+    say(
+      'log operator',
+      `checkpoint size ${anchor.size} root ${anchor.rootHash.slice(0, 18)}… anchored by anchor(size, root, consistencyProof) in tx ${anchor.txHash} (block ${anchor.blockNumber}); the contract checked the consistency proof`,
+    );
+    const recheck = await runUpdate(agentOptions(server.url, odometer + 5));
+    const kept = await storedInclusionProof(outbox, lastReport.id);
+    if (!kept) throw new Error('the vehicle kept no proof bundle for its v2 install report');
+    say(
+      'vehicle',
+      `next check-in: ${recheck.status}; fetched the proof bundle of report #${lastReport.id}, verified offline with the pinned log key and against the anchor in block ${kept.anchor.blockNumber}; kept in its state dir`,
+    );
+    // Independently of the agent: the bundle verifies against the chain.
+    await verifyProofBundle(kept, {
+      logVerifiers: [createNoteVerifier(LOG_ORIGIN, createPublicKey(logNoteKey))],
+      origin: LOG_ORIGIN,
+      chain: reader,
+    });
+
+    // 6. auditor
     const audit = await auditRepository({
       chain: reader,
       source: createHttpAuditSource(server.url),
       trustedRoot: JSON.parse(new TextDecoder().decode(rootBytes)) as unknown,
       vehicleCaPem: vehicleCa.certificatePem,
       firmwareKey: { publicKeyPem: buildKey.publicKeyPem(), keyId: buildKey.keyId },
+      log: {
+        source: createHttpLogAuditSource(server.url),
+        verifiers: [createNoteVerifier(LOG_ORIGIN, createPublicKey(logNoteKey))],
+        origin: LOG_ORIGIN,
+      },
     });
     say('auditor', `replayed ${JSON.stringify(audit.stats)}; ${audit.findings.length} finding(s)`);
     for (const f of audit.findings) say('auditor', `  ${f.severity} ${f.code}: ${f.message}`);
 
-    // 6. the attack: real OEM online keys, no chain entry
+    // 7. the attack: real OEM online keys, no chain entry
     say(
       'hacker',
       'stole the online targets, snapshot, timestamp and build keys; serves firmware 6.6.6 from a hijacked mirror',
@@ -388,9 +488,11 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
         activeDigestAfter: after.slots[after.active]?.sha256,
         rogueTargetsVersion: rogue.targetsVersion,
       },
+      installProof: { promise, bundle: kept, logKey },
     };
   } finally {
     await server?.close();
+    await log?.close();
     await repo?.close();
     await chain?.stop();
   }
