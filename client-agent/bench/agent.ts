@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,22 @@ import { Fixture, HARDWARE_ID } from '../test/helpers/fixture.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
 const MiB = 1024 * 1024;
+/** bin/tufchain-agent's command line: the child runs the agent exactly as the daemon does. */
+const AGENT_V8_FLAGS = ['--expose-gc', '--max-semi-space-size=1'];
+const AGENT_NODE_ARGS = [
+  ...AGENT_V8_FLAGS,
+  '--import',
+  join(repoRoot, 'node_modules', 'tsx', 'dist', 'loader.mjs'),
+  '--conditions=@tufchain/source',
+];
+const agentBin = readFileSync(join(here, '..', 'bin', 'tufchain-agent'), 'utf8');
+if (
+  !agentBin.includes(
+    `${AGENT_V8_FLAGS.join(' ')} --import "$root/node_modules/tsx/dist/loader.mjs" \\\n  --conditions=@tufchain/source`,
+  )
+) {
+  throw new Error('bin/tufchain-agent runs node otherwise than this benchmark does');
+}
 const sizes = (process.env['TUFCHAIN_BENCH_SIZES_MIB'] ?? '16,256,1024').split(',').map(Number);
 
 async function writeImage(path: string, bytes: number) {
@@ -110,8 +126,7 @@ try {
       const inputPath = join(f.dir, 'bench-input.json');
       await writeFile(inputPath, JSON.stringify(input), { mode: 0o600 });
       const run = await timeCommand(process.execPath, [
-        join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs'),
-        '--conditions=@tufchain/source',
+        ...AGENT_NODE_ARGS,
         join(here, 'agent-child.ts'),
         inputPath,
       ]);
