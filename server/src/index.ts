@@ -38,7 +38,7 @@ export {
 } from './tuf/service.js';
 export { createAttestationVerifier } from './attestation/default-verifier.js';
 export type { TransparencyLogSink } from './log-sink.js';
-export { openServerLog, type ServerLogOptions } from './log/open.js';
+export { openServerLog, ServerLog, type ServerLogOptions } from './log/open.js';
 export { inclusionPromise, type InclusionPromise } from './log/promise.js';
 export type { AttestationVerifier, FirmwareClaims, InstallClaims } from './attestation/verifier.js';
 export {

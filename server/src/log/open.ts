@@ -1,8 +1,37 @@
 import type { KeyObject } from 'node:crypto';
 import { join } from 'node:path';
-import { createNoteSigner, LogService, type AnchorConfig } from '@tufchain/transparency';
+import {
+  createNoteSigner,
+  LogService,
+  signCheckpoint,
+  type AnchorConfig,
+  type LogServiceOptions,
+  type NoteSigner,
+} from '@tufchain/transparency';
 import type { Signer as ChainSigner } from 'ethers';
 import type { Logger } from 'pino';
+import { buildInclusionPromise, type InclusionPromise, type PromisingLog } from './promise.js';
+
+/** LogService that also signs inclusion promises for install reports (see inclusionPromise). */
+export class ServerLog extends LogService implements PromisingLog {
+  readonly #signers: readonly NoteSigner[];
+  readonly #origin: string;
+
+  constructor(opts: LogServiceOptions) {
+    super(opts);
+    this.#signers = opts.signers;
+    this.#origin = opts.origin;
+  }
+
+  inclusionPromise(index: number): Promise<InclusionPromise> {
+    return buildInclusionPromise(this.log, index, (size) =>
+      signCheckpoint(
+        { origin: this.#origin, size, rootHash: this.log.root(size), extensions: [] },
+        this.#signers,
+      ),
+    );
+  }
+}
 
 export interface ServerLogOptions {
   /** The server's data dir; the log lives in `<dataDir>/log.sqlite`. */
@@ -28,9 +57,9 @@ export interface ServerLogOptions {
  * pass it as `ServerDeps.transparencyLog`, and `close()` it after the HTTP server (it waits for
  * the anchoring loop; whatever is still unanchored stays in the durable outbox for the next start).
  */
-export function openServerLog(opts: ServerLogOptions): LogService {
+export function openServerLog(opts: ServerLogOptions): ServerLog {
   const a = opts.anchoring;
-  const service = new LogService({
+  const service = new ServerLog({
     database: join(opts.dataDir, 'log.sqlite'),
     origin: opts.origin,
     signers: [createNoteSigner(opts.origin, opts.noteKey)],

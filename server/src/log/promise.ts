@@ -25,23 +25,40 @@ export const InclusionPromiseSchema = z
   })
   .openapi({ description: 'Log inclusion promise: index, leaf hash and a signed checkpoint' });
 
+/** A log that signs promises itself (openServerLog's). */
+export interface PromisingLog {
+  inclusionPromise(index: number): Promise<InclusionPromise>;
+}
+
+/** The promise for entry `index`, built from the log's entry, root and a checkpoint note. */
+export async function buildInclusionPromise(
+  log: TransparencyLog,
+  index: number,
+  sign: (size: number) => Promise<string>,
+): Promise<InclusionPromise> {
+  const leaf = hashLeaf(log.entry(index).data);
+  const size = log.size();
+  return {
+    logIndex: index,
+    leafHash: `0x${Buffer.from(leaf).toString('hex')}`,
+    treeSize: size,
+    checkpoint: await sign(size),
+  };
+}
+
 /**
- * The promise for entry `index`, when the sink is a LogService (it exposes its
- * TransparencyLog as `log`); undefined for other sinks. The checkpoint is the one for the log's
- * size right now, signed once and stored (the anchoring service reuses it).
+ * The promise for entry `index`: from the sink itself when it signs promises (openServerLog:
+ * a checkpoint signed for the vehicle, not stored, so the public checkpoint list grows per anchor,
+ * not per report); for a plain LogService, its stored checkpoint of the current size; undefined
+ * for other sinks.
  */
 export async function inclusionPromise(
   sink: TransparencyLogSink,
   index: number,
 ): Promise<InclusionPromise | undefined> {
+  if (typeof (sink as Partial<PromisingLog>).inclusionPromise === 'function')
+    return (sink as unknown as PromisingLog).inclusionPromise(index);
   const log = (sink as { log?: unknown }).log;
   if (!(log instanceof TransparencyLog)) return undefined;
-  const leaf = hashLeaf(log.entry(index).data);
-  const cp = await log.checkpoint(log.size());
-  return {
-    logIndex: index,
-    leafHash: `0x${Buffer.from(leaf).toString('hex')}`,
-    treeSize: cp.size,
-    checkpoint: cp.note,
-  };
+  return buildInclusionPromise(log, index, async (size) => (await log.checkpoint(size)).note);
 }
