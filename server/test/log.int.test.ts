@@ -245,6 +245,7 @@ describe('the server transparency log on real parts (anvil, SQLite, HTTP)', () =
       await sleep(500); // several anchoring attempts fail meanwhile
       const pending = await fetch(`${server.url}/api/v1/log/proof-bundle?index=${logIndex}`);
       expect(pending.status).toBe(404);
+      expect(pending.headers.get('cache-control')).toBe('no-store');
       expect(((await pending.json()) as { error: { code: string } }).error.code).toBe(
         'NOT_ANCHORED',
       );
@@ -275,6 +276,7 @@ describe('the server transparency log on real parts (anvil, SQLite, HTTP)', () =
       const res = await fetch(`${server.url}/api/v1/log/entries?${query}`);
       expect(res.status).toBe(status);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe(code);
+      expect(res.headers.get('cache-control')).toBe('no-store');
     });
 
     it('serve immutable entry pages and briefly cached checkpoints, without auth', async () => {

@@ -19,6 +19,12 @@ export function registerLogRoutes(app: App, ctx: ServerContext): void {
     return ctx.log;
   };
 
+  // An error (NOT_ANCHORED above all) turns into a proof later: no cache may keep it.
+  app.use('/api/v1/log/*', async (c, next) => {
+    await next();
+    if (c.res.status >= 400) c.res.headers.set('Cache-Control', 'no-store');
+  });
+
   app.openapi(
     createRoute({
       method: 'get',
