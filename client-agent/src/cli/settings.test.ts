@@ -33,6 +33,18 @@ describe('parseSettings', () => {
     });
   });
 
+  describe('when the transparency log is pinned', () => {
+    it('keeps its keys and origin for the proof checks', () => {
+      const logKeys = ['tufchain.example/log+1a2b3c4d+AQID'];
+      const s = parseSettings(
+        { ...valid, transparencyLog: { logKeys, origin: 'tufchain.example/log' } },
+        {},
+        '/x',
+      );
+      expect(s.transparencyLog).toEqual({ logKeys, origin: 'tufchain.example/log' });
+    });
+  });
+
   describe('when environment variables are set', () => {
     it('lets them override the server, RPC URLs, hardware ID and interval', () => {
       const s = parseSettings(
@@ -69,6 +81,10 @@ describe('parseSettings', () => {
       {
         desc: 'a negative agent tuning value',
         tamper: (s) => (s['agent'] = { fetchTimeoutMs: -1 }),
+      },
+      {
+        desc: 'a transparency log with no pinned key',
+        tamper: (s) => (s['transparencyLog'] = { logKeys: [] }),
       },
     ];
     for (const { desc, tamper } of table) {

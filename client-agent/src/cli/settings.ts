@@ -37,6 +37,10 @@ const settingsSchema = z.object({
       vinCommitment: z.string().regex(/^(0x)?[0-9a-f]{64}$/),
     }),
   ]),
+  /** Pinned keys (C2SP vkey form) of the log that anchors install reports; proofs are kept once verified. */
+  transparencyLog: z
+    .object({ logKeys: z.array(z.string().min(1)).min(1), origin: z.string().min(1).optional() })
+    .optional(),
   pollIntervalSeconds: z.number().positive().default(3600),
   /** Fraction of the interval added or removed at random, so that a fleet does not poll in step. */
   pollJitter: z.number().min(0).max(1).default(0.2),

@@ -131,6 +131,14 @@ export async function buildUpdateOptions(
     },
     odometerKm: Number.isFinite(odometerKm) && odometerKm >= 0 ? odometerKm : 0,
     config: settings.config,
+    ...(settings.transparencyLog
+      ? {
+          transparencyLog: {
+            logKeys: settings.transparencyLog.logKeys,
+            ...(settings.transparencyLog.origin ? { origin: settings.transparencyLog.origin } : {}),
+          },
+        }
+      : {}),
     ...(vehicle.renewal ? { renewal: vehicle.renewal } : {}),
   };
 }
