@@ -20,7 +20,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
 const MiB = 1024 * 1024;
 /** bin/tufchain-agent's command line: the child runs the agent exactly as the daemon does. */
-const AGENT_V8_FLAGS = ['--expose-gc', '--max-semi-space-size=1'];
+const AGENT_V8_FLAGS = ['--expose-gc', '--max-semi-space-size=1', '--no-opt', '--no-maglev'];
 const AGENT_NODE_ARGS = [
   ...AGENT_V8_FLAGS,
   '--import',

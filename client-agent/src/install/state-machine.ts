@@ -137,7 +137,8 @@ export interface InstallImageOptions {
     | 'downloadResumes'
     | 'userAgent'
     | 'maxBootAttempts'
-  >;
+  > &
+    Partial<Pick<Config, 'sha512Worker'>>;
   /** Bytes already in the slot from an interrupted install of the same image. */
   resumeFrom?: number;
   onProgress?: ((received: number, total: number) => void) | undefined;

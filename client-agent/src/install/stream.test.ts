@@ -16,7 +16,7 @@ const expected: ExpectedImage = {
   sha256: createHash('sha256').update(image).digest('hex'),
   sha512: createHash('sha512').update(image).digest('hex'),
 };
-const config = {
+const baseConfig = {
   ...defaultConfig,
   fetchTimeoutMs: 300,
   downloadResumes: 2,
@@ -24,6 +24,7 @@ const config = {
   retryBaseDelayMs: 1,
   retryMaxDelayMs: 5,
 };
+const config = baseConfig;
 
 let handler: (req: IncomingMessage, res: ServerResponse) => void;
 const server = createServer((req, res) => handler(req, res));
@@ -140,8 +141,9 @@ describe('streamIntoSlot', () => {
     }
   });
 
-  describe('when the image is large enough for the off-thread sha512', () => {
+  describe.each([false, true])('when the image is large (sha512Worker %s)', (sha512Worker) => {
     it('installs it, and refuses it when one byte differs', async () => {
+      const config = { ...baseConfig, sha512Worker };
       const big = randomBytes(5 * 1024 * 1024 + 3);
       const bigExpected: ExpectedImage = {
         length: big.length,

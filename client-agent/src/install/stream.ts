@@ -30,7 +30,8 @@ export interface StreamInstallInput {
   config: Pick<
     Config,
     'fetchRetries' | 'retryBaseDelayMs' | 'retryMaxDelayMs' | 'downloadResumes' | 'userAgent'
-  >;
+  > &
+    Partial<Pick<Config, 'sha512Worker'>>;
   /** Keep this many bytes already in the slot from an interrupted run and download the rest. */
   resumeFrom?: number;
   onProgress?: (received: number, total: number) => void;
@@ -78,9 +79,9 @@ class RetryableStatus extends Error {
  */
 export async function streamIntoSlot(input: StreamInstallInput): Promise<StreamInstallResult> {
   const sha256 = createHash('sha256');
-  // sha512 runs on another core for large images: TUF lists both hashes, and both are checked.
+  // TUF lists both hashes, and both are checked. sha512 may run on another core for large images.
   const sha512: AsyncHash =
-    input.expected.length >= OFF_THREAD_MIN_BYTES
+    input.config.sha512Worker === true && input.expected.length >= OFF_THREAD_MIN_BYTES
       ? new OffThreadHash('sha512')
       : new InlineHash('sha512');
   try {
