@@ -65,6 +65,8 @@ describe('the tufchain path, end to end', () => {
 
     it('passes the audit with no finding', () => {
       expect(result.audit.findings).toEqual([]);
+      // v1.0.0 and v2.0.0: each image's Sigstore bundle, fetched as TUF serves it.
+      expect(result.audit.stats.firmwareAttestationsVerified).toBe(2);
       expect(result.audit.installs).toHaveLength(2);
     });
   });

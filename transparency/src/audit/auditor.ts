@@ -159,6 +159,8 @@ interface FirmwareTarget {
   sha256: string;
   hardwareIds: string[];
   releaseCounter: number | undefined;
+  /** The Sigstore bundle's own TUF target (name and sha256), when the target names one. */
+  attestation: { name: string; sha256: string } | undefined;
 }
 
 function firmwareTargets(targets: Metadata<Targets>): FirmwareTarget[] {
@@ -168,6 +170,8 @@ function firmwareTargets(targets: Metadata<Targets>): FirmwareTarget[] {
     if (custom.kind === 'attestation') continue;
     const sha256 = file.hashes.sha256;
     if (!sha256 || !isHash32(sha256)) continue;
+    const bundleName = typeof custom.attestation === 'string' ? custom.attestation : undefined;
+    const bundleSha256 = bundleName ? targets.signed.targets[bundleName]?.hashes.sha256 : undefined;
     out.push({
       name,
       sha256: normalizeHash32(sha256),
@@ -175,6 +179,10 @@ function firmwareTargets(targets: Metadata<Targets>): FirmwareTarget[] {
         ? custom.hardwareIds.filter((h): h is string => typeof h === 'string')
         : [],
       releaseCounter: typeof custom.releaseCounter === 'number' ? custom.releaseCounter : undefined,
+      attestation:
+        bundleName && bundleSha256 && isHash32(bundleSha256)
+          ? { name: bundleName, sha256: bundleSha256 }
+          : undefined,
     });
   }
   return out;
@@ -308,6 +316,51 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
   }
 
   const seenFirmware = new Set<string>();
+  /** The firmware's Sigstore bundle, as TUF serves it, must verify with the OEM build key. */
+  const checkFirmwareAttestation = async (fw: FirmwareTarget, subject: string): Promise<void> => {
+    const targetFile = opts.source.targetFile?.bind(opts.source);
+    if (!opts.firmwareKey || !targetFile) return;
+    if (!fw.attestation) {
+      findings.error(
+        'FIRMWARE_ATTESTATION_MISSING',
+        `${fw.name} names no Sigstore bundle among its targets`,
+        subject,
+      );
+      return;
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = await targetFile(fw.attestation.name, fw.attestation.sha256);
+    } catch (err) {
+      findings.error(
+        'AUDIT_SOURCE_UNAVAILABLE',
+        `${fw.attestation.name}: ${errorMessage(err)}`,
+        subject,
+      );
+      return;
+    }
+    if (sha256Hex(bytes) !== normalizeHash32(fw.attestation.sha256)) {
+      findings.error(
+        'FIRMWARE_ATTESTATION_MISMATCH',
+        `${fw.attestation.name} served does not match its TUF hash`,
+        subject,
+      );
+      return;
+    }
+    try {
+      await verifyFirmwareAttestation(parseJson(bytes), opts.firmwareKey, {
+        sha256: plainHex(fw.sha256),
+        name: fw.name,
+      });
+      stats.firmwareAttestationsVerified = (stats.firmwareAttestationsVerified ?? 0) + 1;
+    } catch (err) {
+      findings.error(
+        'FIRMWARE_ATTESTATION_INVALID',
+        `${fw.name}: its Sigstore bundle does not verify with the firmware key (${errorMessage(err)})`,
+        subject,
+      );
+    }
+  };
   let newestRootSeen = 0;
   for (const version of served) {
     const subject = `targets:${version}`;
@@ -374,6 +427,7 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
     for (const fw of firmwareTargets(targets)) {
       if (seenFirmware.has(fw.sha256)) continue;
       seenFirmware.add(fw.sha256);
+      await checkFirmwareAttestation(fw, subject);
       if (!logged) continue;
       const entry = loggedDigests.get(fw.sha256);
       if (!entry) {

@@ -66,6 +66,12 @@ export function createHttpAuditSource(
       const res = await get(`/metadata/${version}.root.json`, true);
       return res ? new Uint8Array(await res.arrayBuffer()) : null;
     },
+    async targetFile(name, sha256) {
+      const slash = name.lastIndexOf('/');
+      const path = `${name.slice(0, slash + 1)}${plainSha256(sha256)}.${name.slice(slash + 1)}`;
+      const res = (await get(`/targets/${path.split('/').map(encodeURIComponent).join('/')}`))!;
+      return new Uint8Array(await res.arrayBuffer());
+    },
     async attestations() {
       const body = (await json('/api/v1/attestations')) as { attestations?: unknown };
       if (!Array.isArray(body.attestations)) {
@@ -99,4 +105,12 @@ export function createHttpAuditSource(
       return res.text();
     },
   };
+}
+
+function plainSha256(hash: string): string {
+  const hex = hash.replace(/^0x/, '').toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(hex)) {
+    throw new TransparencyError('AUDIT_SOURCE_UNAVAILABLE', `not a sha256: ${hash}`);
+  }
+  return hex;
 }

@@ -8,6 +8,11 @@ export interface AuditSource {
   rootMetadata(version: number): Promise<Uint8Array | null>;
   /** Every install (and firmware) attestation bundle the repository has received. */
   attestations(): Promise<unknown[]>;
+  /**
+   * The bytes of a target as TUF serves it (consistent snapshot: sha256-prefixed name), used to
+   * check each firmware's Sigstore attestation; without it those checks are skipped.
+   */
+  targetFile?(name: string, sha256: string): Promise<Uint8Array>;
   /** The vehicle CA's X.509 CRL (PEM), or null when the repository serves none. */
   revocationList?(): Promise<string | null>;
 }
