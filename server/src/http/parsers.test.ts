@@ -40,7 +40,9 @@ describe('isValidTargetName', () => {
       fc.property(fc.string({ maxLength: 250, unit: 'binary' }), (name) => {
         if (!isValidTargetName(name)) return;
         expect(name.length).toBeLessThanOrEqual(200);
-        expect([...name].every((ch) => ch > ' ' && ch < '\x7f' && ch !== '/' && ch !== '\\')).toBe(true);
+        expect([...name].every((ch) => ch > ' ' && ch < '\x7f' && ch !== '/' && ch !== '\\')).toBe(
+          true,
+        );
         expect(name).not.toContain('..');
         expect(name.startsWith('.')).toBe(false);
         expect(encodeURIComponent(name)).toBe(name.replace(/\+/g, '%2B'));

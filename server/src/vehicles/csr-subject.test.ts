@@ -9,10 +9,7 @@ const VIN_ALPHABET = 'ABCDEFGHJKLMNPRSTUVWXYZ0123456789';
 const P256 = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 
 async function csrWith(names: Record<string, string[]>[], san?: string): Promise<string> {
-  const keys = (await webcrypto.subtle.generateKey(P256, true, [
-    'sign',
-    'verify',
-  ]));
+  const keys = await webcrypto.subtle.generateKey(P256, true, ['sign', 'verify']);
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     name: names,
     keys,
