@@ -92,24 +92,37 @@ export class ChainReader {
     return this.#address;
   }
 
+  /** The endpoint's head and its first log matching `topics`, which must sit in a canonical block. */
+  async #firstCanonicalLog(
+    ep: RpcEndpoint,
+    topics: (string | null)[],
+  ): Promise<{ head: number; log: RpcLog | undefined }> {
+    const head = await ep.blockNumber();
+    const logs = await ep.logs({
+      address: this.#address,
+      topics,
+      fromBlock: this.#fromBlock,
+      toBlock: head,
+    });
+    const log = logs.find((l) => !l.removed);
+    if (!log) return { head, log };
+    const block = await ep.block(log.blockNumber);
+    if (!block || block.hash !== log.blockHash) {
+      throw new TransparencyError(
+        'RPC_UNAVAILABLE',
+        `${ep.url} returned a log from a non-canonical block`,
+      );
+    }
+    return { head, log };
+  }
+
   /** The confirmed on-chain entry for exactly this targets metadata hash. */
   async findRelease(metadataHash: string): Promise<LoggedRelease> {
     const hash = normalizeHash32(metadataHash, 'metadataHash');
     const topics = releaseLoggedTopics(hash);
     const outcomes = await askAll(this.#endpoints, async (ep) => {
-      const head = await ep.blockNumber();
-      const logs = (
-        await ep.logs({ address: this.#address, topics, fromBlock: this.#fromBlock, toBlock: head })
-      ).filter((l) => !l.removed);
-      const log = logs[0];
+      const { head, log } = await this.#firstCanonicalLog(ep, topics);
       if (!log) return { head, found: null };
-      const block = await ep.block(log.blockNumber);
-      if (!block || block.hash !== log.blockHash) {
-        throw new TransparencyError(
-          'RPC_UNAVAILABLE',
-          `${ep.url} returned a log from a non-canonical block`,
-        );
-      }
       const decoded = decodeReleaseLogged(log);
       if (decoded.metadataHash !== hash) {
         throw new TransparencyError(
@@ -164,19 +177,8 @@ export class ChainReader {
   async findCheckpointAnchor(size: number): Promise<AnchoredCheckpoint> {
     const topics = checkpointAnchoredTopics(size);
     const outcomes = await askAll(this.#endpoints, async (ep) => {
-      const head = await ep.blockNumber();
-      const logs = (
-        await ep.logs({ address: this.#address, topics, fromBlock: this.#fromBlock, toBlock: head })
-      ).filter((l) => !l.removed);
-      const log = logs[0];
+      const { head, log } = await this.#firstCanonicalLog(ep, topics);
       if (!log) return { head, found: null };
-      const block = await ep.block(log.blockNumber);
-      if (!block || block.hash !== log.blockHash) {
-        throw new TransparencyError(
-          'RPC_UNAVAILABLE',
-          `${ep.url} returned a log from a non-canonical block`,
-        );
-      }
       const decoded = decodeCheckpointAnchored(log);
       if (decoded.size !== size) {
         throw new TransparencyError(
