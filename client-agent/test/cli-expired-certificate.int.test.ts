@@ -3,37 +3,22 @@
  * bin/tufchain-agent still starts, verifies and installs, tries to re-enroll, and a renewed
  * certificate saved in the state dir wins over the one in the factory PKCS#12 bundle.
  */
-import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createPkcs12Bundle, createVehicleIdentity, issueVehicleCertificate } from '@tufchain/keys';
+import { createVehicleIdentity, issueVehicleCertificate } from '@tufchain/keys';
 import { createPublicKey } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runAgentCli, writeAgentSettings } from './helpers/agent-cli.js';
 import { TestChain } from './helpers/chain.js';
-import { Fixture, HARDWARE_ID } from './helpers/fixture.js';
+import { Fixture } from './helpers/fixture.js';
 
-const bin = fileURLToPath(new URL('../bin/tufchain-agent', import.meta.url));
-const PASSPHRASE = 'factory line secret';
 const DAY_MS = 86_400_000;
 
 let chain: TestChain;
 let f: Fixture;
 let configPath: string;
 
-function agent(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(bin, [...args, '--config', configPath], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, TUFCHAIN_VEHICLE_PASSPHRASE: PASSPHRASE },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const agent = (args: string[]) => runAgentCli(configPath, args);
 
 beforeAll(async () => {
   chain = await TestChain.start();
@@ -46,35 +31,7 @@ beforeAll(async () => {
     validDays: 365,
   });
   f.identity = expired;
-  await writeFile(join(f.dir, 'root.json'), f.repo.rootBytes(1));
-  await writeFile(join(f.dir, 'firmware.pem'), f.firmwareSigner.publicKeyPem());
-  await writeFile(join(f.dir, 'ca.pem'), f.ca.certificatePem);
-  await writeFile(
-    join(f.dir, 'vehicle.p12'),
-    createPkcs12Bundle(expired, f.ca.certificatePem, PASSPHRASE),
-  );
-  configPath = join(f.dir, 'agent.json');
-  await writeFile(
-    configPath,
-    JSON.stringify({
-      serverUrl: f.repo.url,
-      hardwareId: HARDWARE_ID,
-      metadataDir: 'metadata',
-      stateDir: 'state',
-      slotsDir: 'slots',
-      trustedRootPath: 'root.json',
-      chain: {
-        rpcUrls: [chain.chain.rpcUrl],
-        contractAddress: chain.address,
-        confirmations: 3,
-        chainId: chain.chain.chainId,
-        fromBlock: chain.deployBlock,
-      },
-      firmwareKey: { publicKeyPath: 'firmware.pem', keyId: f.firmwareKey.keyId },
-      vehicle: { pkcs12Path: 'vehicle.p12', caCertificatePath: 'ca.pem' },
-      agent: { fetchTimeoutMs: 5000 },
-    }),
-  );
+  configPath = await writeAgentSettings(f, chain);
 });
 
 afterAll(async () => {
