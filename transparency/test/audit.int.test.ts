@@ -5,9 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ContractTransactionResponse } from 'ethers';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Metadata, MetadataKind, type Snapshot } from '@tufjs/models';
 import {
   createVehicleCa,
   createVehicleIdentity,
+  signMetadata,
   type Signer,
   type VehicleCa,
   type VehicleIdentity,
@@ -18,7 +20,6 @@ import {
   createHttpAuditSource,
   ReleaseLogWriter,
   runAuditCli,
-  sha256Hex,
   AnchorService,
   createLocalLogAuditSource,
   createNoteSigner,
@@ -40,63 +41,66 @@ import {
 } from '../src/index.js';
 import { hardwareIdHash } from '@tufchain/contracts';
 import { startTestChain, type TestChain } from './helpers/chain.js';
-import {
-  installBundle,
-  newSigner,
-  rootBytes,
-  serveRepo,
-  sha256,
-  signedRoot,
-  signedTargets,
-  type FirmwareSpec,
-  type RepoState,
-} from './helpers/tuf-repo.js';
+import { AuditRepo, sha256Hex0x, type Firmware, type Supplier } from './helpers/audit-repo.js';
+import { installBundle, newSigner, rootBytes, sha256, signedRoot } from './helpers/tuf-repo.js';
+
+interface Keys {
+  root: Signer;
+  targets: Signer;
+  bins: Signer;
+  build: Signer;
+}
 
 interface Ctx {
   t: TestChain;
-  repo: RepoState;
   writer: ReleaseLogWriter;
-  rootSigner: Signer;
-  targetsSigner: Signer;
+  keys: Keys;
+  suppliers: Supplier[];
   vehicle: VehicleIdentity;
   ca: VehicleCa;
-  fw: FirmwareSpec[];
-  v2Hash: string;
-  publish(
-    version: number,
-    firmware: FirmwareSpec[],
-    signers?: Signer[],
-    opts?: { log?: boolean; serve?: boolean },
-  ): Promise<Uint8Array>;
+  /** OEM firmware (in the hashed bins); fw[2] is not published by the fixture. */
+  fw: Firmware[];
+  /** Firmware of supplier "acme" (role supplier-acme). */
+  supplierFw: Firmware;
+  /** The snapshot the fixture's vehicle trusted when it installed fw[1]. */
+  trusted: { version: number; hash: string };
 }
 
+const HW = 'ecu-brake-v1';
+const ACME_HW = 'acme-cam-v1';
+const ZETA_HW = 'zeta-radar-v2';
+
 let t: TestChain;
+let repo: AuditRepo;
 let server: { url: string; close(): Promise<void> };
 let snapshot: string;
 let logService: LogService | undefined;
 const ctx = {} as Ctx;
-const repo: RepoState = { roots: new Map(), targets: new Map(), attestations: [] };
 
-const firmware = (name: string, releaseCounter: number): FirmwareSpec => ({
+const firmware = (name: string, releaseCounter: number, hardwareIds = [HW]): Firmware => ({
   name,
   bytes: randomBytes(256),
-  hardwareIds: ['ecu-brake-v1'],
+  hardwareIds,
   releaseCounter,
 });
 
+const newRepo = () =>
+  new AuditRepo(ctx.keys, ctx.writer, { bitLength: 3, suppliers: ctx.suppliers });
+
 beforeAll(async () => {
   t = await startTestChain();
-  server = await serveRepo(repo, () => logService);
   ctx.t = t;
-  ctx.repo = repo;
   ctx.writer = new ReleaseLogWriter({
     signer: t.publisher,
     contractAddress: t.address,
     confirmations: 1,
     pollIntervalMs: 50,
   });
-  ctx.rootSigner = newSigner();
-  ctx.targetsSigner = newSigner();
+  ctx.keys = { root: newSigner(), targets: newSigner(), bins: newSigner(), build: newSigner() };
+  ctx.suppliers = [
+    { id: 'acme', hardwareIds: [ACME_HW], signer: newSigner() },
+    { id: 'zeta', hardwareIds: [ZETA_HW], signer: newSigner() },
+  ];
   ctx.ca = await createVehicleCa({ commonName: 'tufchain test vehicle CA' });
   ctx.vehicle = await createVehicleIdentity(ctx.ca, {
     vin: 'WVWZZZ1JZXW000001',
@@ -107,55 +111,36 @@ beforeAll(async () => {
     firmware('brake-1.2.0.bin', 2),
     firmware('brake-1.3.0.bin', 3),
   ];
-  ctx.publish = async (version, fw, signers = [ctx.targetsSigner], opts = {}) => {
-    const bytes = await signedTargets(version, fw, signers);
-    if (opts.log !== false) {
-      await ctx.writer.logRelease({
-        metadataVersion: version,
-        metadataHash: sha256Hex(bytes),
-        firmware: fw.flatMap((f) =>
-          f.hardwareIds.map((hardwareId) => ({
-            digest: '0x' + sha256(f.bytes),
-            hardwareId,
-            version: f.releaseCounter,
-          })),
-        ),
-      });
-    }
-    if (opts.serve !== false) repo.targets.set(version, bytes);
-    return bytes;
-  };
+  ctx.supplierFw = firmware(`${ACME_HW}/cam-4.0.0.bin`, 4, [ACME_HW]);
 });
 
 afterAll(async () => {
-  await server?.close();
   await t?.stop();
 });
 
 beforeEach(async () => {
   snapshot = (await t.provider.send('evm_snapshot', [])) as string;
-  repo.roots.clear();
-  repo.targets.clear();
-  repo.attestations.length = 0;
-  const root = signedRoot({
-    version: 1,
-    root: [ctx.rootSigner],
-    targets: [ctx.targetsSigner],
-  });
-  repo.roots.set(1, await rootBytes(root, [ctx.rootSigner]));
-  await ctx.publish(1, [ctx.fw[0]!]);
-  const v2 = await ctx.publish(2, [ctx.fw[0]!, ctx.fw[1]!]);
-  ctx.v2Hash = sha256Hex(v2);
+  repo = newRepo();
+  await repo.init();
+  await repo.publish();
+  await repo.addFirmware(ctx.fw[0]!);
+  await repo.publish();
+  await repo.addFirmware(ctx.fw[1]!);
+  await repo.addFirmware(ctx.supplierFw);
+  const s3 = await repo.publish();
+  ctx.trusted = { version: s3.version, hash: s3.hash };
   repo.attestations.push(
     await installBundle(
       ctx.vehicle,
       { name: ctx.fw[1]!.name, digest: sha256(ctx.fw[1]!.bytes), releaseCounter: 2 },
-      { targetsVersion: 2, targetsHash: ctx.v2Hash },
+      { targetsVersion: s3.version, targetsHash: s3.hash },
     ),
   );
+  server = await repo.serve(() => logService);
 });
 
 afterEach(async () => {
+  await server.close();
   await t.provider.send('evm_revert', [snapshot]);
 });
 
@@ -166,7 +151,7 @@ async function laterInstall(c: Ctx, index: number, odometerKm: number): Promise<
   return installBundle(
     c.vehicle,
     { name: fw.name, digest: sha256(fw.bytes), releaseCounter: fw.releaseCounter },
-    { targetsVersion: 2, targetsHash: c.v2Hash },
+    { targetsVersion: c.trusted.version, targetsHash: c.trusted.hash },
     {
       counter: 7,
       odometerKm,
@@ -195,6 +180,7 @@ async function audit(extra: Partial<AuditOptions> = {}) {
       source: createHttpAuditSource(server.url),
       trustedRoot: JSON.parse(Buffer.from(repo.roots.get(1)!).toString('utf8')),
       vehicleCaPem: ctx.ca.certificatePem,
+      firmwareKey: { publicKeyPem: ctx.keys.build.publicKeyPem(), keyId: ctx.keys.build.keyId },
       ...extra,
     });
   } finally {
@@ -202,88 +188,263 @@ async function audit(extra: Partial<AuditOptions> = {}) {
   }
 }
 
-describe('auditRepository', () => {
+/** Re-signs a served snapshot in place after `mutate` (bytes differ from what the chain logged). */
+async function resignSnapshot(version: number, mutate: (signed: Record<string, unknown>) => void) {
+  const json = JSON.parse(Buffer.from(repo.files.get(`${version}.snapshot`)!).toString('utf8')) as {
+    signed: Record<string, unknown>;
+  };
+  mutate(json.signed);
+  let md: Metadata<Snapshot> = Metadata.fromJSON(MetadataKind.Snapshot, {
+    signed: json.signed,
+    signatures: [],
+  } as never);
+  md = await signMetadata(md, ctx.keys.targets);
+  repo.files.set(`${version}.snapshot`, new Uint8Array(Buffer.from(JSON.stringify(md.toJSON()))));
+}
+
+/** Replaces a served role file at its current version with `role` re-signed by `signers`. */
+async function resignInPlace(role: string, signers?: Signer[]) {
+  const draft = repo.roles.get(role)!;
+  repo.files.set(`${draft.version}.${role}`, await repo.signRole(role, draft.version, signers));
+}
+
+const codes = (report: { findings: { code: string; message: string }[] }) =>
+  report.findings.map((f) => `${f.code}: ${f.message}`);
+
+describe('auditRepository (repository layout v2)', () => {
   describe('when the chain, the served history and the attestations agree', () => {
-    it('reports no finding and counts what it verified', async () => {
+    it('reports no finding, walks every role once and checks every firmware bundle', async () => {
       const report = await audit();
-      expect(report.findings.map((f) => `${f.code}: ${f.message}`)).toEqual([]);
+      expect(codes(report)).toEqual([]);
+      const roleFiles = [...repo.files.keys()].filter((k) => !k.endsWith('.snapshot')).length;
       expect(report.stats).toMatchObject({
-        releasesLogged: 2,
-        targetsVersionsServed: 2,
-        targetsVerified: 2,
+        releasesLogged: 3,
+        snapshotVersionsServed: 3,
+        snapshotsVerified: 3,
+        // targets, bins, 8 bins, 2 suppliers at v1, then the bins and supplier that changed
+        roleVersionsParsed: roleFiles,
+        roleVersionsVerified: roleFiles,
+        firmwareTargets: 3,
+        firmwareAttestationsVerified: 3,
         installsVerified: 1,
         vehicles: 1,
       });
+    });
+
+    it('re-verifies the hashed bins against a re-signed bins role without parsing them again', async () => {
+      const bins = repo.roles.get('bins')!;
+      bins.dirty = true;
+      await repo.publish();
+      const report = await audit();
+      expect(codes(report)).toEqual([]);
+      const roleFiles = [...repo.files.keys()].filter((k) => !k.endsWith('.snapshot')).length;
+      expect(report.stats.roleVersionsParsed).toBe(roleFiles);
+      // bins v2 and its 8 bins against it
+      expect(report.stats.roleVersionsVerified).toBe(roleFiles + 8);
     });
 
     it('follows a root rotation signed by old and new root keys', async () => {
       const newRoot = newSigner();
       const newTargets = newSigner();
       const root2 = signedRoot({ version: 2, root: [newRoot], targets: [newTargets] });
-      repo.roots.set(2, await rootBytes(root2, [ctx.rootSigner, newRoot]));
-      await ctx.publish(3, [ctx.fw[2]!], [newTargets]);
+      repo.roots.set(2, await rootBytes(root2, [ctx.keys.root, newRoot]));
+      repo.roles.get('targets')!.signers = [newTargets];
+      repo.roles.get('targets')!.dirty = true;
+      await repo.addFirmware(ctx.fw[2]!);
+      await repo.publish({ snapshotSigners: [newTargets] });
       const report = await audit();
-      expect(report.findings.map((f) => `${f.code}: ${f.message}`)).toEqual([]);
+      expect(codes(report)).toEqual([]);
       expect(report.stats.rootVersions).toBe(2);
+    });
+
+    it('accepts a firmware target listed directly in top-level targets', async () => {
+      await repo.addFirmware(ctx.fw[2]!, { role: 'targets', bundleRole: 'targets' });
+      await repo.publish();
+      expect(codes(await audit())).toEqual([]);
     });
   });
 
-  const attacks: { desc: string; tamper: (c: Ctx) => Promise<void>; wantCode: string }[] = [
+  /** alsoCodes: the other findings the same tampering necessarily causes. */
+  const attacks: {
+    desc: string;
+    tamper: (c: Ctx) => Promise<void>;
+    wantCode: string;
+    alsoCodes?: string[];
+  }[] = [
     {
-      desc: 'the server serves a targets version that was never logged',
-      tamper: async (c) => void (await c.publish(3, [c.fw[2]!], undefined, { log: false })),
+      desc: 'the server serves a snapshot that was never logged',
+      tamper: async (c) => {
+        await repo.addFirmware(c.fw[2]!);
+        await repo.publish({ log: false });
+      },
       wantCode: 'METADATA_NOT_LOGGED',
     },
     {
-      desc: 'the served bytes of a version differ from the logged hash',
-      tamper: async (c) =>
-        void c.repo.targets.set(2, await signedTargets(2, [c.fw[1]!], [c.targetsSigner])),
+      desc: 'the served bytes of a snapshot differ from the logged hash',
+      tamper: () => resignSnapshot(2, (s) => void (s.expires = '2098-01-01T00:00:00Z')),
       wantCode: 'METADATA_HASH_MISMATCH',
     },
     {
-      desc: 'a logged release is signed by a key the root never trusted',
-      tamper: async (c) => void (await c.publish(3, [c.fw[2]!], [newSigner()])),
-      wantCode: 'TARGETS_SIGNATURE_INVALID',
-    },
-    {
-      desc: 'a logged release is not served',
-      tamper: async (c) => void (await c.publish(3, [c.fw[2]!], undefined, { serve: false })),
+      desc: 'a logged snapshot is not served',
+      tamper: async () => void (await repo.publish({ serve: false })),
       wantCode: 'RELEASE_NOT_SERVED',
     },
     {
-      desc: 'a new firmware target is missing from the chain entry',
-      tamper: async (c) => {
-        const bytes = await signedTargets(3, [c.fw[2]!], [c.targetsSigner]);
-        await c.writer.logRelease({
-          metadataVersion: 3,
-          metadataHash: sha256Hex(bytes),
-          firmware: [],
-        });
-        c.repo.targets.set(3, bytes);
+      desc: 'a snapshot is signed by a key the root never trusted',
+      tamper: async () => void (await repo.publish({ snapshotSigners: [newSigner()] })),
+      wantCode: 'SNAPSHOT_SIGNATURE_INVALID',
+    },
+    {
+      desc: 'top-level targets is signed by a key the root never trusted',
+      tamper: async () => {
+        repo.roles.get('targets')!.signers = [newSigner()];
+        repo.roles.get('targets')!.dirty = true;
+        await repo.publish();
+      },
+      wantCode: 'TARGETS_SIGNATURE_INVALID',
+    },
+    {
+      desc: 'a bin is re-signed in place (same version) with a digest that is not on chain',
+      tamper: async () => {
+        const bin = repo.binFor(ctx.fw[1]!.name);
+        let i = 0;
+        while (repo.binFor(`evil-${i}.bin`) !== bin) i++;
+        const evil = firmware(`evil-${i}.bin`, 9);
+        await repo.addFirmware(evil);
+        await resignInPlace(bin);
+        await resignInPlace(repo.binFor(`${evil.name}.sigstore.json`));
       },
       wantCode: 'FIRMWARE_NOT_LOGGED',
     },
     {
-      desc: 'a root rotation is signed by the new root keys only',
+      desc: 'a new bin version adds firmware the chain entry does not list',
       tamper: async (c) => {
+        await repo.addFirmware(c.fw[2]!);
+        await repo.publish({ firmware: [] });
+      },
+      wantCode: 'FIRMWARE_NOT_LOGGED',
+    },
+    {
+      desc: 'a bin is signed by a key the bins role does not delegate to',
+      tamper: async (c) => {
+        await repo.addFirmware(c.fw[2]!);
+        repo.roles.get(repo.binFor(c.fw[2]!.name))!.signers = [newSigner()];
+        await repo.publish();
+      },
+      wantCode: 'DELEGATE_SIGNATURE_INVALID',
+      // no client can fetch the logged firmware through a bin that does not verify
+      alsoCodes: ['LOGGED_FIRMWARE_NOT_SERVED'],
+    },
+    {
+      desc: "a supplier signs firmware for another supplier's hardware ID under its own path",
+      tamper: async () => {
+        await repo.addFirmware(firmware(`${ACME_HW}/radar-evil.bin`, 5, [ZETA_HW]));
+        await repo.publish();
+      },
+      wantCode: 'HARDWARE_ID_NOT_DELEGATED',
+    },
+    {
+      desc: "a supplier lists a target under another supplier's path",
+      tamper: async () => {
+        await repo.addFirmware(firmware(`${ZETA_HW}/radar-evil.bin`, 5, [ZETA_HW]), {
+          role: 'supplier-acme',
+          bundleRole: 'supplier-acme',
+        });
+        await repo.publish();
+      },
+      wantCode: 'TARGET_PATH_NOT_DELEGATED',
+    },
+    {
+      desc: "a supplier's role is signed by the other supplier's key",
+      tamper: async () => {
+        await repo.addFirmware(firmware(`${ZETA_HW}/radar-5.bin`, 5, [ZETA_HW]));
+        repo.roles.get('supplier-zeta')!.signers = [ctx.suppliers[0]!.signer];
+        await repo.publish();
+      },
+      wantCode: 'DELEGATE_SIGNATURE_INVALID',
+      alsoCodes: ['LOGGED_FIRMWARE_NOT_SERVED'],
+    },
+    {
+      desc: 'a chain entry logs firmware that no served target lists',
+      tamper: async () => {
+        await repo.publish({
+          firmware: [{ digest: '0x' + 'ab'.repeat(32), hardwareId: HW, version: 7 }],
+        });
+      },
+      wantCode: 'LOGGED_FIRMWARE_NOT_SERVED',
+    },
+    {
+      desc: 'the chain entry misses one hardware ID of a new firmware',
+      tamper: async () => {
+        const fw = firmware('brake-multi.bin', 4, [HW, 'ecu-brake-v2']);
+        await repo.addFirmware(fw);
+        await repo.publish({
+          firmware: [{ digest: sha256Hex0x(fw.bytes), hardwareId: HW, version: 4 }],
+        });
+      },
+      wantCode: 'FIRMWARE_HARDWARE_MISMATCH',
+    },
+    {
+      desc: 'the chain entry logs another release counter',
+      tamper: async (c) => {
+        await repo.addFirmware(c.fw[2]!);
+        await repo.publish({
+          firmware: [{ digest: sha256Hex0x(c.fw[2]!.bytes), hardwareId: HW, version: 99 }],
+        });
+      },
+      wantCode: 'FIRMWARE_VERSION_MISMATCH',
+    },
+    {
+      desc: 'a snapshot pins an older version of a role than an earlier snapshot',
+      tamper: async () => {
+        const bin = repo.roles.get(repo.binFor(ctx.fw[1]!.name))!;
+        bin.version -= 2;
+        bin.dirty = true;
+        await repo.publish();
+      },
+      wantCode: 'ROLE_VERSION_DECREASED',
+      // re-signing version 1 rewrote the bin snapshots 1-2 pinned: fw[1] now appears there
+      alsoCodes: ['FIRMWARE_NOT_LOGGED', 'FIRMWARE_ATTESTATION_MISSING'],
+    },
+    {
+      desc: 'a root rotation is signed by the new root keys only',
+      tamper: async () => {
         const newRoot = newSigner();
-        c.repo.roots.set(
+        repo.roots.set(
           2,
-          await rootBytes(signedRoot({ version: 2, root: [newRoot], targets: [c.targetsSigner] }), [
-            newRoot,
-          ]),
+          await rootBytes(
+            signedRoot({ version: 2, root: [newRoot], targets: [ctx.keys.targets] }),
+            [newRoot],
+          ),
         );
       },
       wantCode: 'ROOT_ROTATION_INVALID',
     },
     {
+      desc: 'a release after a key rotation is signed only by the rotated-out targets key',
+      tamper: async () => {
+        const newRoot = newSigner();
+        const newTargets = newSigner();
+        const root2 = signedRoot({ version: 2, root: [newRoot], targets: [newTargets] });
+        repo.roots.set(2, await rootBytes(root2, [ctx.keys.root, newRoot]));
+        const top = repo.roles.get('targets')!;
+        top.signers = [newTargets];
+        top.dirty = true;
+        await repo.publish({ snapshotSigners: [newTargets] });
+        top.signers = [ctx.keys.targets];
+        top.dirty = true;
+        await repo.publish({ snapshotSigners: [newTargets] });
+      },
+      wantCode: 'TARGETS_SIGNED_BY_ROTATED_KEYS',
+    },
+    {
       desc: 'a vehicle installed firmware that was never logged',
       tamper: async (c) => {
-        c.repo.attestations.push(
+        repo.attestations.push(
           await installBundle(
             c.vehicle,
             { name: 'evil.bin', digest: randomBytes(32).toString('hex'), releaseCounter: 9 },
-            { targetsVersion: 2, targetsHash: c.v2Hash },
+            { targetsVersion: c.trusted.version, targetsHash: c.trusted.hash },
             { counter: 2 },
           ),
         );
@@ -291,13 +452,29 @@ describe('auditRepository', () => {
       wantCode: 'INSTALLED_DIGEST_NOT_LOGGED',
     },
     {
-      desc: "a vehicle's odometer goes down",
+      desc: 'a vehicle trusted metadata that was never logged',
       tamper: async (c) => {
-        c.repo.attestations.push(
+        const top = repo.files.get(`${repo.roles.get('targets')!.version}.targets`)!;
+        repo.attestations.push(
           await installBundle(
             c.vehicle,
             { name: c.fw[1]!.name, digest: sha256(c.fw[1]!.bytes), releaseCounter: 2 },
-            { targetsVersion: 2, targetsHash: c.v2Hash },
+            // the top-level targets hash: what layout v1 logged, no longer on chain
+            { targetsVersion: c.trusted.version, targetsHash: sha256Hex0x(top) },
+            { counter: 2, odometerKm: 1500, finishedAt: new Date(Date.now() + 1000).toISOString() },
+          ),
+        );
+      },
+      wantCode: 'INSTALL_METADATA_NOT_LOGGED',
+    },
+    {
+      desc: "a vehicle's odometer goes down",
+      tamper: async (c) => {
+        repo.attestations.push(
+          await installBundle(
+            c.vehicle,
+            { name: c.fw[1]!.name, digest: sha256(c.fw[1]!.bytes), releaseCounter: 2 },
+            { targetsVersion: c.trusted.version, targetsHash: c.trusted.hash },
             { counter: 2, odometerKm: 400, finishedAt: new Date(Date.now() + 1000).toISOString() },
           ),
         );
@@ -312,11 +489,11 @@ describe('auditRepository', () => {
           vin: 'WVWZZZ1JZXW000002',
           ecuSerial: 'ECU-0002',
         });
-        c.repo.attestations.push(
+        repo.attestations.push(
           await installBundle(
             rogue,
             { name: c.fw[1]!.name, digest: sha256(c.fw[1]!.bytes), releaseCounter: 2 },
-            { targetsVersion: 2, targetsHash: c.v2Hash },
+            { targetsVersion: c.trusted.version, targetsHash: c.trusted.hash },
           ),
         );
       },
@@ -324,8 +501,8 @@ describe('auditRepository', () => {
     },
     {
       desc: 'an attestation payload was edited after signing',
-      tamper: (c) => {
-        const bundle = structuredClone(c.repo.attestations[0]) as {
+      tamper: () => {
+        const bundle = structuredClone(repo.attestations[0]) as {
           dsseEnvelope: { payload: string };
         };
         const stmt = JSON.parse(
@@ -333,7 +510,7 @@ describe('auditRepository', () => {
         ) as { predicate: { odometerKm: number } };
         stmt.predicate.odometerKm = 1;
         bundle.dsseEnvelope.payload = Buffer.from(JSON.stringify(stmt)).toString('base64');
-        c.repo.attestations.push(bundle);
+        repo.attestations.push(bundle);
         return Promise.resolve();
       },
       wantCode: 'ATTESTATION_SIGNATURE_INVALID',
@@ -346,33 +523,22 @@ describe('auditRepository', () => {
           'brake regression',
         )) as ContractTransactionResponse;
         await tx.wait();
-        c.repo.attestations.push(await laterInstall(c, 2, 2000));
+        repo.attestations.push(await laterInstall(c, 2, 2000));
       },
       wantCode: 'RECALLED_FIRMWARE_INSTALLED',
+      alsoCodes: ['INSTALLED_BEFORE_RECALL'],
     },
     {
       desc: 'a vehicle installed a release below the on-chain minimum version',
       tamper: async (c) => {
         const tx = (await c.t.asPublisher.getFunction('setMinimumVersion')(
-          hardwareIdHash('ecu-brake-v1'),
+          hardwareIdHash(HW),
           3n,
         )) as ContractTransactionResponse;
         await tx.wait();
-        c.repo.attestations.push(await laterInstall(c, 2, 2000));
+        repo.attestations.push(await laterInstall(c, 2, 2000));
       },
       wantCode: 'INSTALL_BELOW_MINIMUM_VERSION',
-    },
-    {
-      desc: 'a release after a key rotation is signed only by the rotated-out targets key',
-      tamper: async (c) => {
-        const newRoot = newSigner();
-        const newTargets = newSigner();
-        const root2 = signedRoot({ version: 2, root: [newRoot], targets: [newTargets] });
-        c.repo.roots.set(2, await rootBytes(root2, [c.rootSigner, newRoot]));
-        await c.publish(3, [c.fw[2]!], [newTargets]);
-        await c.publish(4, [c.fw[2]!], [c.targetsSigner]);
-      },
-      wantCode: 'TARGETS_SIGNED_BY_ROTATED_KEYS',
     },
   ];
 
@@ -388,13 +554,99 @@ describe('auditRepository', () => {
     ]);
   });
 
-  for (const { desc, tamper, wantCode } of attacks) {
+  for (const { desc, tamper, wantCode, alsoCodes = [] } of attacks) {
     it(`reports ${wantCode} when ${desc}`, async () => {
       await tamper(ctx);
       const report = await audit();
-      expect(report.findings.map((f) => f.code)).toContain(wantCode);
+      expect(new Set(report.findings.map((f) => f.code))).toEqual(
+        new Set([wantCode, ...alsoCodes]),
+      );
     });
   }
+
+  describe('when the history began in the flat layout (top-level targets logged)', () => {
+    let flat: AuditRepo;
+    let flatChain: { address: string; deployBlock: number };
+    beforeEach(async () => {
+      // Its own contract: the fixture above already logged versions 1-3 on this one.
+      const { address, deployBlock } = await t.deploy();
+      const writer = new ReleaseLogWriter({
+        signer: t.publisher,
+        contractAddress: address,
+        confirmations: 1,
+        pollIntervalMs: 50,
+      });
+      flat = new AuditRepo(ctx.keys, writer, { bitLength: 3, suppliers: ctx.suppliers });
+      await flat.init('flat');
+      await flat.addFirmware(ctx.fw[0]!);
+      await flat.publish(); // targets 1, snapshot 1; chain: targets 1
+      await flat.addFirmware(ctx.fw[1]!);
+      await flat.publish(); // targets 2, snapshot 2; chain: targets 2
+      await flat.publish({ log: false }); // snapshot 3 re-signed, still targets 2: nothing logged
+      await server.close();
+      server = await flat.serve();
+      flatChain = { address, deployBlock };
+    });
+
+    async function auditFlat() {
+      const chain = new ChainReader({
+        rpcUrls: [t.chain.rpcUrl],
+        quorum: 1,
+        confirmations: 1,
+        contractAddress: flatChain.address,
+        fromBlock: flatChain.deployBlock,
+      });
+      try {
+        return await auditRepository({
+          chain,
+          source: createHttpAuditSource(server.url),
+          trustedRoot: JSON.parse(Buffer.from(flat.roots.get(1)!).toString('utf8')),
+          firmwareKey: { publicKeyPem: ctx.keys.build.publicKeyPem(), keyId: ctx.keys.build.keyId },
+        });
+      } finally {
+        chain.destroy();
+      }
+    }
+
+    it('accepts the flat history and the v2 snapshots logged after it', async () => {
+      flat.enableV2();
+      await flat.addFirmware(ctx.fw[2]!);
+      await flat.addFirmware(ctx.supplierFw);
+      await flat.publish(); // snapshot 4: the first logged snapshot
+      const report = await auditFlat();
+      expect(codes(report)).toEqual([]);
+      expect(report.stats).toMatchObject({
+        releasesLogged: 3,
+        snapshotVersionsServed: 4,
+        firmwareTargets: 4,
+        firmwareAttestationsVerified: 4,
+      });
+    });
+
+    it('reports METADATA_NOT_LOGGED for a flat targets version that was never logged', async () => {
+      await flat.addFirmware(ctx.fw[2]!);
+      await flat.publish({ log: false });
+      expect((await auditFlat()).findings.map((f) => [f.code, f.subject])).toContainEqual([
+        'METADATA_NOT_LOGGED',
+        'targets:3',
+      ]);
+    });
+
+    it('reports METADATA_NOT_LOGGED for a flat snapshot served after snapshots began to be logged', async () => {
+      flat.enableV2();
+      await flat.publish(); // snapshot 4, logged
+      // A flat-shaped snapshot 5 pinning only the old targets, never logged.
+      const v2roles = [...flat.roles.keys()].filter((r) => r !== 'targets');
+      const saved = new Map(v2roles.map((r) => [r, flat.roles.get(r)!]));
+      for (const r of v2roles) flat.roles.delete(r);
+      await flat.publish({ log: false });
+      for (const [r, d] of saved) flat.roles.set(r, d);
+      expect((await auditFlat()).findings.map((f) => [f.code, f.subject])).toContainEqual([
+        'METADATA_NOT_LOGGED',
+        'snapshot:5',
+      ]);
+    });
+  });
 
   describe('tufchain audit (CLI)', () => {
     async function cli(extra: string[] = []) {
@@ -422,9 +674,10 @@ describe('auditRepository', () => {
       return { code, out: out.join('\n') };
     }
 
-    it('exits 0 on a clean history and 1 with JSON findings after an unlogged release', async () => {
+    it('exits 0 on a clean history and 1 with JSON findings after an unlogged snapshot', async () => {
       expect((await cli()).code).toBe(0);
-      await ctx.publish(3, [ctx.fw[2]!], undefined, { log: false });
+      await repo.addFirmware(ctx.fw[2]!);
+      await repo.publish({ log: false });
       const { code, out } = await cli(['--json']);
       expect(code).toBe(1);
       expect(
@@ -503,11 +756,11 @@ describe('auditRepository with the transparency log', () => {
     const report = await audit(withLog());
     expect(report.findings.map((f) => `${f.code}: ${f.message}`)).toEqual([]);
     expect(report.stats).toMatchObject({
-      logEntries: 3,
+      logEntries: 4,
       checkpointsVerified: 1,
       anchorsVerified: 1,
     });
-    expect(report.installs[0]?.logIndex).toBe(2);
+    expect(report.installs[0]?.logIndex).toBe(3);
   });
 
   const attacks: {
@@ -522,7 +775,7 @@ describe('auditRepository with the transparency log', () => {
           await installBundle(
             ctx.vehicle,
             { name: ctx.fw[1]!.name, digest: sha256(ctx.fw[1]!.bytes), releaseCounter: 2 },
-            { targetsVersion: 2, targetsHash: ctx.v2Hash },
+            { targetsVersion: ctx.trusted.version, targetsHash: ctx.trusted.hash },
             { counter: 5, odometerKm: 2000 },
           ),
         );
@@ -652,7 +905,7 @@ describe('auditRepository with the transparency log', () => {
         logVerifiers: [logVerifier],
       });
       expect(offline).toMatchObject([
-        { digest: '0x' + sha256(ctx.fw[1]!.bytes), logIndex: 2, result: 'SUCCESS' },
+        { digest: '0x' + sha256(ctx.fw[1]!.bytes), logIndex: 3, result: 'SUCCESS' },
       ]);
       const chain = new ChainReader({
         rpcUrls: [t.chain.rpcUrl],
@@ -795,7 +1048,7 @@ describe('tufchain audit (CLI) with the log served over HTTP by LogService', () 
     expect(report.findings.map((f) => `${f.code}: ${f.message}`)).toEqual([]);
     expect(code).toBe(0);
     expect(report.stats).toMatchObject({
-      logEntries: 3,
+      logEntries: 4,
       checkpointsVerified: 1,
       anchorsVerified: 1,
     });

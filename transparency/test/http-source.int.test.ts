@@ -41,19 +41,19 @@ describe('createHttpAuditSource and createHttpLogAuditSource', () => {
       desc: 'a 500 answer',
       status: 500,
       body: '{"error":{}}',
-      call: () => createHttpAuditSource(url).targetsVersions(),
+      call: () => createHttpAuditSource(url).snapshotVersions(),
     },
     {
       desc: 'invalid JSON',
       status: 200,
       body: '{"versions":',
-      call: () => createHttpAuditSource(url).targetsVersions(),
+      call: () => createHttpAuditSource(url).snapshotVersions(),
     },
     {
       desc: 'versions that are not positive integers',
       status: 200,
       body: '{"versions":[1,-2]}',
-      call: () => createHttpAuditSource(url).targetsVersions(),
+      call: () => createHttpAuditSource(url).snapshotVersions(),
     },
     {
       desc: 'attestations that are not a list',
@@ -62,10 +62,10 @@ describe('createHttpAuditSource and createHttpLogAuditSource', () => {
       call: () => createHttpAuditSource(url).attestations(),
     },
     {
-      desc: 'a missing targets version',
+      desc: 'a missing role version',
       status: 404,
       body: '{}',
-      call: () => createHttpAuditSource(url).targetsMetadata(3),
+      call: () => createHttpAuditSource(url).metadata('bins-0a', 3),
     },
     {
       desc: 'checkpoints that are not strings',
@@ -98,7 +98,7 @@ describe('createHttpAuditSource and createHttpLogAuditSource', () => {
 
   it('throws AUDIT_SOURCE_UNAVAILABLE when nothing listens', async () => {
     const dead = `http://127.0.0.1:${await findFreePort()}`;
-    expect(await codeOf(createHttpAuditSource(dead).targetsVersions())).toBe(
+    expect(await codeOf(createHttpAuditSource(dead).snapshotVersions())).toBe(
       'AUDIT_SOURCE_UNAVAILABLE',
     );
     expect(await codeOf(createHttpLogAuditSource(dead).checkpoints())).toBe(

@@ -1,4 +1,4 @@
-import { Metadata, MetadataKind, type Root, type Targets } from '@tufjs/models';
+import { Metadata, MetadataKind, type Root } from '@tufjs/models';
 import {
   verifyFirmwareAttestation,
   verifyStatementBundleDetailed,
@@ -22,6 +22,8 @@ import {
   type InstallPredicate,
 } from '../wire/install.js';
 import { FIRMWARE_PREDICATE_TYPE } from '../wire/firmware.js';
+import { errorMessage, Findings, parseJson } from './findings.js';
+import { auditMetadataHistory, type FirmwareTarget } from './metadata-history.js';
 import type { AuditFinding, AuditReport, AuditSource } from './source.js';
 
 /** What the auditor needs from the chain; ChainReader provides it. */
@@ -61,30 +63,6 @@ export interface AuditResult extends AuditReport {
   releases: LoggedRelease[];
   /** Verified checkpoint notes by tree size (when the log was audited). */
   checkpoints: Map<number, string>;
-}
-
-class Findings {
-  readonly list: AuditFinding[] = [];
-  error(code: string, message: string, subject?: string) {
-    this.list.push(
-      subject === undefined
-        ? { code, severity: 'error', message }
-        : { code, severity: 'error', message, subject },
-    );
-  }
-  warn(code: string, message: string, subject?: string) {
-    this.list.push(
-      subject === undefined
-        ? { code, severity: 'warning', message }
-        : { code, severity: 'warning', message, subject },
-    );
-  }
-}
-
-const errorMessage = (err: unknown) => (err instanceof Error ? err.message : String(err));
-
-function parseJson(bytes: Uint8Array): unknown {
-  return JSON.parse(Buffer.from(bytes).toString('utf8'));
 }
 
 /** Follows root rotations from the trusted root; each new root must be signed by old and new thresholds. */
@@ -139,53 +117,6 @@ async function loadRootChain(
     }
   }
   return chain;
-}
-
-/** The index of the newest root whose targets keys (threshold) signed `targets`, or -1. */
-function newestSigningRoot(roots: readonly Metadata<Root>[], targets: Metadata<Targets>): number {
-  for (let i = roots.length - 1; i >= 0; i--) {
-    try {
-      roots[i]!.verifyDelegate(MetadataKind.Targets, targets);
-      return i;
-    } catch {
-      // keys of another root version may have signed it
-    }
-  }
-  return -1;
-}
-
-interface FirmwareTarget {
-  name: string;
-  sha256: string;
-  hardwareIds: string[];
-  releaseCounter: number | undefined;
-  /** The Sigstore bundle's own TUF target (name and sha256), when the target names one. */
-  attestation: { name: string; sha256: string } | undefined;
-}
-
-function firmwareTargets(targets: Metadata<Targets>): FirmwareTarget[] {
-  const out: FirmwareTarget[] = [];
-  for (const [name, file] of Object.entries(targets.signed.targets)) {
-    const custom = file.custom ?? {};
-    if (custom.kind === 'attestation') continue;
-    const sha256 = file.hashes.sha256;
-    if (!sha256 || !isHash32(sha256)) continue;
-    const bundleName = typeof custom.attestation === 'string' ? custom.attestation : undefined;
-    const bundleSha256 = bundleName ? targets.signed.targets[bundleName]?.hashes.sha256 : undefined;
-    out.push({
-      name,
-      sha256: normalizeHash32(sha256),
-      hardwareIds: Array.isArray(custom.hardwareIds)
-        ? custom.hardwareIds.filter((h): h is string => typeof h === 'string')
-        : [],
-      releaseCounter: typeof custom.releaseCounter === 'number' ? custom.releaseCounter : undefined,
-      attestation:
-        bundleName && bundleSha256 && isHash32(bundleSha256)
-          ? { name: bundleName, sha256: bundleSha256 }
-          : undefined,
-    });
-  }
-  return out;
 }
 
 /** Reads the DSSE payload of a bundle without verifying it, to choose how to verify it. */
@@ -271,16 +202,19 @@ export async function verifyInstallBundle(
 }
 
 /**
- * Re-verifies the whole history: every chain event against the served metadata (hash, version,
- * TUF signatures by keys of a root in the verified root chain), every served version against the
- * chain, and every attestation against the vehicle CA and the logged firmware digests.
+ * Re-verifies the whole history: every chain entry against the served snapshot it logs (hash,
+ * version, TUF signatures by keys of a root in the verified root chain), every served snapshot
+ * against the chain, each snapshot's delegation tree (`auditMetadataHistory`), and every
+ * attestation against the vehicle CA and the logged firmware digests and metadata hashes.
  */
 export async function auditRepository(opts: AuditOptions): Promise<AuditResult> {
   const findings = new Findings();
   const stats: Record<string, number> = {
     releasesLogged: 0,
-    targetsVersionsServed: 0,
-    targetsVerified: 0,
+    snapshotVersionsServed: 0,
+    snapshotsVerified: 0,
+    roleVersionsVerified: 0,
+    firmwareTargets: 0,
     rootVersions: 0,
     attestations: 0,
     installsVerified: 0,
@@ -290,11 +224,9 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
 
   const releases = await opts.chain.releases();
   stats.releasesLogged = releases.length;
-  const byVersion = new Map<number, LoggedRelease>();
   const loggedMetadataHashes = new Set<string>();
   const loggedFirmware = new Map<string, LoggedRelease>();
   for (const r of releases) {
-    byVersion.set(r.metadataVersion, r);
     loggedMetadataHashes.add(r.metadataHash);
     for (const f of r.firmware) if (!loggedFirmware.has(f.digest)) loggedFirmware.set(f.digest, r);
   }
@@ -302,25 +234,15 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
   const roots = await loadRootChain(opts.source, opts.trustedRoot, findings);
   stats.rootVersions = roots.length;
 
-  const served = [...new Set(await opts.source.targetsVersions())].sort((a, b) => a - b);
-  stats.targetsVersionsServed = served.length;
-  const servedSet = new Set(served);
-  const last = served[served.length - 1] ?? 0;
-  for (let v = 1; v <= last; v++) {
-    if (!servedSet.has(v))
-      findings.warn(
-        'TARGETS_VERSION_MISSING',
-        `targets version ${v} is not served`,
-        `targets:${v}`,
-      );
-  }
-
-  const seenFirmware = new Set<string>();
   /** The firmware's Sigstore bundle, as TUF serves it, must verify with the OEM build key. */
-  const checkFirmwareAttestation = async (fw: FirmwareTarget, subject: string): Promise<void> => {
+  const checkFirmwareAttestation = async (
+    fw: FirmwareTarget,
+    bundle: { name: string; sha256: string } | undefined,
+    subject: string,
+  ): Promise<void> => {
     const targetFile = opts.source.targetFile?.bind(opts.source);
     if (!opts.firmwareKey || !targetFile) return;
-    if (!fw.attestation) {
+    if (!bundle) {
       findings.error(
         'FIRMWARE_ATTESTATION_MISSING',
         `${fw.name} names no Sigstore bundle among its targets`,
@@ -330,19 +252,15 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
     }
     let bytes: Uint8Array;
     try {
-      bytes = await targetFile(fw.attestation.name, fw.attestation.sha256);
+      bytes = await targetFile(bundle.name, bundle.sha256);
     } catch (err) {
-      findings.error(
-        'AUDIT_SOURCE_UNAVAILABLE',
-        `${fw.attestation.name}: ${errorMessage(err)}`,
-        subject,
-      );
+      findings.error('AUDIT_SOURCE_UNAVAILABLE', `${bundle.name}: ${errorMessage(err)}`, subject);
       return;
     }
-    if (sha256Hex(bytes) !== normalizeHash32(fw.attestation.sha256)) {
+    if (sha256Hex(bytes) !== normalizeHash32(bundle.sha256)) {
       findings.error(
         'FIRMWARE_ATTESTATION_MISMATCH',
-        `${fw.attestation.name} served does not match its TUF hash`,
+        `${bundle.name} served does not match its TUF hash`,
         subject,
       );
       return;
@@ -361,113 +279,14 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
       );
     }
   };
-  let newestRootSeen = 0;
-  for (const version of served) {
-    const subject = `targets:${version}`;
-    const logged = byVersion.get(version);
-    let bytes: Uint8Array;
-    try {
-      bytes = await opts.source.targetsMetadata(version);
-    } catch (err) {
-      findings.error(
-        'AUDIT_SOURCE_UNAVAILABLE',
-        `targets ${version}: ${errorMessage(err)}`,
-        subject,
-      );
-      continue;
-    }
-    const hash = sha256Hex(bytes);
-    if (!logged) {
-      findings.error(
-        'METADATA_NOT_LOGGED',
-        `targets version ${version} (${hash}) was served but never logged`,
-        subject,
-      );
-    } else if (logged.metadataHash !== hash) {
-      findings.error(
-        'METADATA_HASH_MISMATCH',
-        `served targets ${version} hashes to ${hash}, chain logged ${logged.metadataHash}`,
-        subject,
-      );
-    }
-    let targets: Metadata<Targets>;
-    try {
-      targets = Metadata.fromJSON(MetadataKind.Targets, parseJson(bytes) as never);
-    } catch (err) {
-      findings.error('TARGETS_MALFORMED', `targets ${version}: ${errorMessage(err)}`, subject);
-      continue;
-    }
-    if (targets.signed.version !== version) {
-      findings.error(
-        'TARGETS_VERSION_MISMATCH',
-        `file ${version}.targets.json claims version ${targets.signed.version}`,
-        subject,
-      );
-    }
-    const signingRoot = roots.length > 0 ? newestSigningRoot(roots, targets) : -1;
-    if (roots.length > 0 && signingRoot < 0) {
-      findings.error(
-        'TARGETS_SIGNATURE_INVALID',
-        `targets ${version} is not signed by a threshold of targets keys of any trusted root`,
-        subject,
-      );
-    } else if (roots.length > 0) {
-      stats.targetsVerified = (stats.targetsVerified ?? 0) + 1;
-      if (signingRoot < newestRootSeen) {
-        // Published after a version the newer keys signed, yet signed only by keys a rotation removed.
-        findings.error(
-          'TARGETS_SIGNED_BY_ROTATED_KEYS',
-          `targets ${version} is signed only by keys of root ${roots[signingRoot]!.signed.version}, after root ${roots[newestRootSeen]!.signed.version} keys were in use`,
-          subject,
-        );
-      }
-      newestRootSeen = Math.max(newestRootSeen, signingRoot);
-    }
-    const loggedDigests = new Map(logged?.firmware.map((f) => [f.digest, f]) ?? []);
-    for (const fw of firmwareTargets(targets)) {
-      if (seenFirmware.has(fw.sha256)) continue;
-      seenFirmware.add(fw.sha256);
-      await checkFirmwareAttestation(fw, subject);
-      if (!logged) continue;
-      const entry = loggedDigests.get(fw.sha256);
-      if (!entry) {
-        findings.error(
-          'FIRMWARE_NOT_LOGGED',
-          `${fw.name} (${fw.sha256}) added in targets ${version} is not in its chain entry`,
-          subject,
-        );
-        continue;
-      }
-      const loggedHw = new Set(
-        logged.firmware.filter((f) => f.digest === fw.sha256).map((f) => f.hardwareIdHash),
-      );
-      for (const hw of fw.hardwareIds) {
-        if (!loggedHw.has(hardwareIdHash(hw).toLowerCase())) {
-          findings.error(
-            'FIRMWARE_HARDWARE_MISMATCH',
-            `${fw.name}: hardware ID ${hw} is not in the chain entry`,
-            subject,
-          );
-        }
-      }
-      if (fw.releaseCounter !== undefined && fw.releaseCounter !== entry.version) {
-        findings.error(
-          'FIRMWARE_VERSION_MISMATCH',
-          `${fw.name}: releaseCounter ${fw.releaseCounter}, chain logged ${entry.version}`,
-          subject,
-        );
-      }
-    }
-  }
-  for (const r of releases) {
-    if (!servedSet.has(r.metadataVersion)) {
-      findings.error(
-        'RELEASE_NOT_SERVED',
-        `chain entry for targets ${r.metadataVersion} (${r.metadataHash}) is not served`,
-        `targets:${r.metadataVersion}`,
-      );
-    }
-  }
+  await auditMetadataHistory({
+    source: opts.source,
+    roots,
+    releases,
+    findings,
+    stats,
+    onNewFirmware: checkFirmwareAttestation,
+  });
 
   const recalls = opts.chain.recalls ? await opts.chain.recalls() : undefined;
   const recalledAt = new Map<string, number>();
@@ -591,7 +410,7 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
     ) {
       findings.error(
         'INSTALL_METADATA_NOT_LOGGED',
-        `install refers to targets metadata that was never logged`,
+        `install refers to metadata (the snapshot the vehicle trusted) that was never logged`,
         subject,
       );
     }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { Metadata, MetadataKind, type Targets } from '@tufjs/models';
+import { Metadata, MetadataKind, type Snapshot, type Targets } from '@tufjs/models';
 import { hardwareIdHash } from '@tufchain/contracts';
 import { signFirmwareAttestation, signMetadata, type Signer } from '@tufchain/keys';
 import { describe, expect, it } from 'vitest';
@@ -67,6 +67,19 @@ async function auditWith(c: Case) {
   } as never);
   await signMetadata(md, targetsKey);
   const targetsBytes = new Uint8Array(Buffer.from(JSON.stringify(md.toJSON())));
+  const snapshot: Metadata<Snapshot> = Metadata.fromJSON(MetadataKind.Snapshot, {
+    signed: {
+      _type: 'snapshot',
+      spec_version: '1.0.31',
+      version: 1,
+      expires: '2030-01-01T00:00:00Z',
+      meta: { 'targets.json': { version: 1 } },
+    },
+    signatures: [],
+  });
+  // signedRoot gives the snapshot role the targets keys.
+  await signMetadata(snapshot, targetsKey);
+  const snapshotBytes = new Uint8Array(Buffer.from(JSON.stringify(snapshot.toJSON())));
   const root = await rootBytes(signedRoot({ version: 1, root: [rootKey], targets: [targetsKey] }), [
     rootKey,
   ]);
@@ -76,7 +89,7 @@ async function auditWith(c: Case) {
       Promise.resolve([
         {
           metadataVersion: 1,
-          metadataHash: sha256Hex(targetsBytes),
+          metadataHash: sha256Hex(snapshotBytes),
           publisher: '0x' + '11'.repeat(20),
           confirmations: 3,
           firmware: [
@@ -93,8 +106,15 @@ async function auditWith(c: Case) {
       ]),
   };
   const source: AuditSource = {
-    targetsVersions: () => Promise.resolve([1]),
-    targetsMetadata: () => Promise.resolve(targetsBytes),
+    snapshotVersions: () => Promise.resolve([1]),
+    metadata: (role, v) =>
+      v !== 1
+        ? Promise.reject(new Error(`no ${v}.${role}.json`))
+        : role === 'snapshot'
+          ? Promise.resolve(snapshotBytes)
+          : role === 'targets'
+            ? Promise.resolve(targetsBytes)
+            : Promise.reject(new Error(`no ${v}.${role}.json`)),
     rootMetadata: (v) => Promise.resolve(v === 1 ? root : null),
     attestations: () => Promise.resolve([]),
     targetFile: (name, sha) =>

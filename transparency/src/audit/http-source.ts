@@ -45,21 +45,28 @@ export function createHttpAuditSource(
   }
 
   return {
-    async targetsVersions() {
-      const body = (await json('/api/v1/audit/targets-versions')) as { versions?: unknown };
+    async snapshotVersions() {
+      const body = (await json('/api/v1/audit/snapshot-versions')) as { versions?: unknown };
       if (
         !Array.isArray(body.versions) ||
         !body.versions.every((v) => Number.isSafeInteger(v) && (v as number) > 0)
       ) {
         throw new TransparencyError(
           'AUDIT_SOURCE_UNAVAILABLE',
-          'targets-versions answer is malformed',
+          'snapshot-versions answer is malformed',
         );
       }
       return body.versions as number[];
     },
-    async targetsMetadata(version) {
-      const res = (await get(`/metadata/${version}.targets.json`))!;
+    async metadata(role, version) {
+      if (!Number.isSafeInteger(version) || version < 1 || role.length === 0) {
+        throw new TransparencyError(
+          'AUDIT_SOURCE_UNAVAILABLE',
+          `no such metadata: ${version}.${role}.json`,
+        );
+      }
+      // TUF role names are URL-encoded in file names (delegated roles may hold any character).
+      const res = (await get(`/metadata/${version}.${encodeURIComponent(role)}.json`))!;
       return new Uint8Array(await res.arrayBuffer());
     },
     async rootMetadata(version) {

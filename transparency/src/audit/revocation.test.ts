@@ -17,8 +17,8 @@ const T0 = Date.parse('2026-06-01T12:00:00Z');
 
 function sourceServing(crl: string | null | Error): AuditSource {
   return {
-    targetsVersions: () => Promise.resolve([]),
-    targetsMetadata: () => Promise.reject(new Error('unused')),
+    snapshotVersions: () => Promise.resolve([]),
+    metadata: () => Promise.reject(new Error('unused')),
     rootMetadata: () => Promise.resolve(null),
     attestations: () => Promise.resolve([]),
     revocationList: () => (crl instanceof Error ? Promise.reject(crl) : Promise.resolve(crl)),

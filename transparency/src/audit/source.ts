@@ -1,9 +1,16 @@
-/** Where the auditor reads the repository's history from (the server's public routes, or files). */
+/**
+ * Where the auditor reads the repository's history from (the server's public routes, or files).
+ * Repository layout v2: every snapshot version is logged on chain, and each snapshot pins the
+ * version of every targets-role file (top-level `targets`, `bins`, `bins-XX`, `supplier-*`).
+ */
 export interface AuditSource {
-  /** Every top-level targets version the repository has ever served. */
-  targetsVersions(): Promise<number[]>;
-  /** The exact bytes of `{version}.targets.json`. */
-  targetsMetadata(version: number): Promise<Uint8Array>;
+  /** Every snapshot version the repository has ever served (`GET /api/v1/audit/snapshot-versions`). */
+  snapshotVersions(): Promise<number[]>;
+  /**
+   * The exact bytes of `{version}.{role}.json` for `snapshot` and any targets role (top-level or
+   * delegated); throws when the repository does not serve it.
+   */
+  metadata(role: string, version: number): Promise<Uint8Array>;
   /** The exact bytes of `{version}.root.json`, or null when that version does not exist. */
   rootMetadata(version: number): Promise<Uint8Array | null>;
   /** Every install (and firmware) attestation bundle the repository has received. */
