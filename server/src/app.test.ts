@@ -168,7 +168,7 @@ describe('PUT /api/v1/firmware/{name}', () => {
 });
 
 describe('POST /api/v1/releases', () => {
-  it('publishes: logs targets v2 on chain with one entry per hardware ID, then serves it', async () => {
+  it('publishes: logs snapshot v2 on chain with one entry per hardware ID, then serves it from its bin', async () => {
     const res = await uploadAndPublish(t, {
       name: 'brake-2.0.0.bin',
       hardwareIds: ['brake-a', 'brake-b'],
@@ -177,12 +177,21 @@ describe('POST /api/v1/releases', () => {
     });
     expect(res.status).toBe(201);
     const { release } = (await res.json()) as {
-      release: { targetsVersion: number; metadataHash: string; status: string };
+      release: { metadataVersion: number; metadataHash: string; status: string };
     };
-    expect(release).toMatchObject({ targetsVersion: 2, status: 'confirmed' });
-    const targets = await req('/metadata/2.targets.json');
-    const bytes = new Uint8Array(await targets.arrayBuffer());
-    expect(release.metadataHash).toBe(`0x${sha256Hex(bytes)}`);
+    expect(release).toMatchObject({ metadataVersion: 2, status: 'confirmed' });
+    const snapshot = new Uint8Array(await (await req('/metadata/2.snapshot.json')).arrayBuffer());
+    expect(release.metadataHash).toBe(`0x${sha256Hex(snapshot)}`);
+    const located = await t.parts.context.service.findTarget('brake-2.0.0.bin');
+    const binVersion = (
+      JSON.parse(new TextDecoder().decode(snapshot)) as {
+        signed: { meta: Record<string, { version: number }> };
+      }
+    ).signed.meta[`${located!.role}.json`]!.version;
+    expect(binVersion).toBe(2);
+    const bytes = new Uint8Array(
+      await (await req(`/metadata/${binVersion}.${located!.role}.json`)).arrayBuffer(),
+    );
     const logged = t.chain.entries.at(-1)!;
     expect(logged.metadataVersion).toBe(2);
     expect(logged.metadataHash).toBe(release.metadataHash);
@@ -197,6 +206,9 @@ describe('POST /api/v1/releases', () => {
       };
     };
     const target = json.signed.targets['brake-2.0.0.bin']!;
+    const bundleRole = (await t.parts.context.service.findTarget('brake-2.0.0.bin.sigstore.json'))!
+      .role;
+    const bundleBin = (await (await req(`/metadata/2.${bundleRole}.json`)).json()) as typeof json;
     expect(Object.keys(target.hashes)).toEqual(['sha256', 'sha512']);
     expect(target.custom).toEqual({
       kind: 'firmware',
@@ -205,7 +217,7 @@ describe('POST /api/v1/releases', () => {
       releaseCounter: 7,
       attestation: 'brake-2.0.0.bin.sigstore.json',
     });
-    expect(json.signed.targets['brake-2.0.0.bin.sigstore.json']?.custom).toEqual({
+    expect(bundleBin.signed.targets['brake-2.0.0.bin.sigstore.json']?.custom).toEqual({
       kind: 'attestation',
       subject: 'brake-2.0.0.bin',
     });
@@ -222,15 +234,15 @@ describe('POST /api/v1/releases', () => {
     expect(res.status).toBe(502);
     expect(await errorCode(res)).toBe('CHAIN_LOG_FAILED');
     expect(await (await req('/metadata/timestamp.json')).text()).toBe(before);
-    expect((await req('/metadata/2.targets.json')).status).toBe(404);
     expect((await req('/metadata/2.snapshot.json')).status).toBe(404);
+    expect(t.chain.entries).toHaveLength(1);
     const [release] = await t.repo.store.releases();
     expect(release?.status).toBe('failed');
     // the next publish skips the abandoned version number instead of reusing it
     const ok = await uploadAndPublish(t, { name: 'y.bin' });
     expect(ok.status).toBe(201);
     expect(
-      ((await ok.json()) as { release: { targetsVersion: number } }).release.targetsVersion,
+      ((await ok.json()) as { release: { metadataVersion: number } }).release.metadataVersion,
     ).toBe(3);
   });
 
@@ -517,12 +529,38 @@ describe('GET /targets/{hash}.{name}', () => {
 });
 
 describe('ops and audit routes', () => {
-  it('lists published targets versions only', async () => {
+  it('lists published snapshot versions only (each one logged on chain)', async () => {
     t.chain.failNext = new Error('boom');
     await uploadAndPublish(t, { name: 'a.bin' });
     await uploadAndPublish(t, { name: 'b.bin' });
-    const res = await req('/api/v1/audit/targets-versions');
+    const res = await req('/api/v1/audit/snapshot-versions');
     expect(await res.json()).toEqual({ versions: [1, 3] });
+    expect(t.chain.entries.map((e) => e.metadataVersion)).toEqual([1, 3]);
+  });
+
+  it('hints the newest firmware per hardware ID, and 404 TARGET_NOT_FOUND for an unknown one', async () => {
+    await uploadAndPublish(t, { name: 'a1.bin', hardwareIds: ['ecu-a'], releaseCounter: 1 });
+    await uploadAndPublish(t, {
+      name: 'a2.bin',
+      hardwareIds: ['ecu-a', 'ecu-b'],
+      releaseCounter: 2,
+    });
+    await uploadAndPublish(t, { name: 'b3.bin', hardwareIds: ['ecu-b'], releaseCounter: 3 });
+    const a = await req('/api/v1/hardware/ecu-a/latest');
+    expect(a.status).toBe(200);
+    expect(await a.json()).toMatchObject({
+      hardwareId: 'ecu-a',
+      name: 'a2.bin',
+      releaseCounter: 2,
+    });
+    expect(await (await req('/api/v1/hardware/ecu-b/latest')).json()).toMatchObject({
+      name: 'b3.bin',
+    });
+    const none = await req('/api/v1/hardware/ecu-z/latest');
+    expect(none.status).toBe(404);
+    expect(await errorCode(none)).toBe('TARGET_NOT_FOUND');
+    const bad = await req('/api/v1/hardware/..%2Fx/latest');
+    expect(bad.status).toBe(400);
   });
 
   it('serves healthz, readyz, metrics and the OpenAPI 3.1 document', async () => {

@@ -23,6 +23,8 @@ export interface Config {
   timestampMaxAgeSeconds: number;
   /** How long an Idempotency-Key is remembered (seconds). */
   idempotencyTtlSeconds: number;
+  /** TAP 15: a new repository delegates to 2^binBits hashed bins (1..14). */
+  binBits: number;
 }
 
 const day = 24 * 60 * 60;
@@ -36,6 +38,7 @@ export const defaultConfig: Config = {
   maxTargetsPerRelease: 2000,
   timestampMaxAgeSeconds: 10,
   idempotencyTtlSeconds: day,
+  binBits: 7,
 };
 
 export type ConfigInput = Partial<Omit<Config, 'expiries' | 'resignWindows'>> & {

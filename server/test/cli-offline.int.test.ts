@@ -250,23 +250,31 @@ describe('tufchain publish --offline-targets (k-of-n targets signing, real serve
     const release = json<{
       release: {
         status: string;
-        targetsVersion: number;
+        metadataVersion: number;
         metadataHash: string;
         chain: { txHash: string };
       };
     }>(uploaded).release;
-    expect(release).toMatchObject({ status: 'confirmed', targetsVersion: 2 });
+    expect(release).toMatchObject({ status: 'confirmed', metadataVersion: 2 });
     const receipt = await chain.provider.getTransactionReceipt(release.chain.txHash);
     expect(receipt?.status).toBe(1);
 
-    // The uploaded bytes are exactly what is served and what the chain logged.
-    const served = new Uint8Array(
-      await (await fetch(`${server.url}/metadata/2.targets.json`)).arrayBuffer(),
+    // The chain logged the snapshot that pins the uploaded targets v2, served byte for byte.
+    const snapshot = new Uint8Array(
+      await (await fetch(`${server.url}/metadata/2.snapshot.json`)).arrayBuffer(),
     );
-    expect(`0x${createHash('sha256').update(served).digest('hex')}`).toBe(release.metadataHash);
+    expect(`0x${createHash('sha256').update(snapshot).digest('hex')}`).toBe(release.metadataHash);
+    const pinned = JSON.parse(new TextDecoder().decode(snapshot)) as {
+      signed: { meta: Record<string, { version: number }> };
+    };
+    expect(pinned.signed.meta['targets.json']?.version).toBe(2);
+    const served = JSON.parse(
+      await (await fetch(`${server.url}/metadata/2.targets.json`)).text(),
+    ) as unknown;
     const file = JSON.parse(await readFile(join(dir, 'targets-v2.json'), 'utf8')) as {
       targets: { signatures: unknown[] };
     };
+    expect(served).toEqual(file.targets);
     expect(file.targets.signatures).toHaveLength(2);
 
     // A conforming TUF client (tuf-js) accepts it and finds the image with its custom fields.

@@ -75,7 +75,7 @@ interface ReleaseJson {
   id: number;
   status: string;
   targets: string[];
-  targetsVersion: number;
+  metadataVersion: number;
   metadataHash: string;
   chain: { txHash: string; blockNumber: number; blockHash: string } | null;
 }
@@ -450,11 +450,18 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
       }>(r);
       expect(st.releases.find((x) => x.id === release.id)).toMatchObject({
         status: 'confirmed',
-        targetsVersion: release.targetsVersion,
+        metadataVersion: release.metadataVersion,
         chain: { txHash: release.chain!.txHash, blockNumber: release.chain!.blockNumber },
         onChain: { verified: true, txHash: release.chain!.txHash },
       });
-      expect(st.roles.map((x) => x.role)).toEqual(['root', 'targets', 'snapshot', 'timestamp']);
+      expect(st.roles.map((x) => x.role)).toEqual([
+        'root',
+        'targets',
+        'snapshot',
+        'timestamp',
+        'bins',
+        'bins-*',
+      ]);
       expect(st.roles[0]).toMatchObject({
         role: 'root',
         version: 1,
@@ -541,7 +548,10 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
             finishedAt: installedAt,
             odometerKm: 12_850,
             counter: 1,
-            metadata: { targetsVersion: release.targetsVersion, targetsHash: release.metadataHash },
+            metadata: {
+              targetsVersion: release.metadataVersion,
+              targetsHash: release.metadataHash,
+            },
             checkpoint: {
               chainId: chain.chain.chainId,
               blockNumber: block!.number,

@@ -179,21 +179,20 @@ describe('a server killed in the middle of a publish', () => {
     }
   }
 
-  /** Refreshes a fresh tuf-js client; returns which targets it sees and the hash of targets.json it trusted. */
-  async function clientView(): Promise<{ names: string[]; targetsHash: string }> {
+  /**
+   * Refreshes a fresh tuf-js client; returns which of the images it can resolve (walking
+   * targets -> bins -> bin) and the hash of the snapshot.json it trusted.
+   */
+  async function clientView(): Promise<{ names: string[]; snapshotHash: string }> {
     const { updater, dir: d } = await createTufClient(baseUrl, rootBytes);
     await updater.refresh();
-    const targetsBytes = await readFile(join(d, 'targets.json'));
-    const json = JSON.parse(targetsBytes.toString('utf8')) as {
-      signed: { targets: Record<string, unknown> };
-    };
+    const names: string[] = [];
+    for (const name of ['a.img', 'b.img', 'c.img']) {
+      if (await updater.getTargetInfo(name)) names.push(name);
+    }
+    const snapshotBytes = await readFile(join(d, 'snapshot.json'));
     await rm(d, { recursive: true, force: true });
-    return {
-      names: Object.keys(json.signed.targets)
-        .filter((n) => n.endsWith('.img'))
-        .sort(),
-      targetsHash: `0x${sha256(targetsBytes)}`,
-    };
+    return { names, snapshotHash: `0x${sha256(snapshotBytes)}` };
   }
 
   async function loggedHashes(): Promise<string[]> {
@@ -206,7 +205,7 @@ describe('a server killed in the middle of a publish', () => {
     expect((res as Response).status).toBe(201);
     const view = await clientView();
     expect(view.names).toEqual(['a.img']);
-    expect(await loggedHashes()).toContain(view.targetsHash);
+    expect(await loggedHashes()).toContain(view.snapshotHash);
   });
 
   it('killed after the transaction was sent: restart publishes what the chain logged, exactly once', async () => {
@@ -223,7 +222,7 @@ describe('a server killed in the middle of a publish', () => {
     expect(view.names).toEqual(['a.img', 'b.img']);
     const after = await loggedHashes();
     expect(after).toEqual(before);
-    expect(after.filter((h) => h === view.targetsHash)).toHaveLength(1);
+    expect(after.filter((h) => h === view.snapshotHash)).toHaveLength(1);
   });
 
   it('killed before the chain logged it: restart abandons it, and a retry publishes it under a new version', async () => {
@@ -239,16 +238,16 @@ describe('a server killed in the middle of a publish', () => {
     const view = await clientView();
     expect(view.names).toEqual(['a.img', 'b.img']);
     expect(await loggedHashes()).toEqual(before);
-    expect(before).toContain(view.targetsHash);
+    expect(before).toContain(view.snapshotHash);
 
     const retry = (await (await startPublish('c.img', 3)).response) as Response;
     expect(retry.status).toBe(201);
     const { release } = (await retry.json()) as {
-      release: { targetsVersion: number; metadataHash: string };
+      release: { metadataVersion: number; metadataHash: string };
     };
     const final = await clientView();
     expect(final.names).toEqual(['a.img', 'b.img', 'c.img']);
-    expect(final.targetsHash).toBe(release.metadataHash);
+    expect(final.snapshotHash).toBe(release.metadataHash);
     const versions = (await chain.reader().releases()).map((r) => r.metadataVersion);
     expect(versions).toEqual([...versions].sort((x, y) => x - y));
     expect(new Set(versions).size).toBe(versions.length);

@@ -250,7 +250,11 @@ describe('repository lifecycle on real parts (anvil, SQLite, HTTP, tuf-js, trans
       signatures: { keyid: string }[];
     };
     expect(ts.signatures.map((s) => s.keyid)).toEqual([keys.timestamp[1]!.keyId]);
-    const targetsVersion = releases.at(-1)!.metadataVersion;
+    const snapshotVersion = releases.at(-1)!.metadataVersion;
+    const snapshot = (await (
+      await fetch(`${server.url}/metadata/${snapshotVersion}.snapshot.json`)
+    ).json()) as { signed: { meta: Record<string, { version: number }> } };
+    const targetsVersion = snapshot.signed.meta['targets.json']!.version;
     const targets = (await (
       await fetch(`${server.url}/metadata/${targetsVersion}.targets.json`)
     ).json()) as { signatures: { keyid: string }[] };
@@ -268,7 +272,7 @@ describe('repository lifecycle on real parts (anvil, SQLite, HTTP, tuf-js, trans
     }
   });
 
-  it('revokes a release: the re-signed targets is logged, its digest recalled on chain, and tuf-js no longer offers the image', async () => {
+  it('revokes a release: its re-signed bins are logged in a new snapshot, its digest recalled on chain, and tuf-js no longer offers the image', async () => {
     const res = await publish('gw-2.2.0.img', 2);
     const { release } = (await res.json()) as { release: { id: number } };
     const before = await createTufClient(server.url, rootBytes);
@@ -287,11 +291,11 @@ describe('repository lifecycle on real parts (anvil, SQLite, HTTP, tuf-js, trans
     );
     expect(revoked.status).toBe(200);
     const body = (await revoked.json()) as {
-      release: { status: string; revocation: { targetsVersion: number; metadataHash: string } };
+      release: { status: string; revocation: { metadataVersion: number; metadataHash: string } };
     };
     expect(body.release.status).toBe('revoked');
     const logged = await chain.reader().findRelease(body.release.revocation.metadataHash);
-    expect(logged.metadataVersion).toBe(body.release.revocation.targetsVersion);
+    expect(logged.metadataVersion).toBe(body.release.revocation.metadataVersion);
     expect(await reader.isRecalled(digest)).toBe(true);
     const { updater, dir: d } = await createTufClient(server.url, rootBytes);
     await updater.refresh();

@@ -1,4 +1,4 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,7 +121,7 @@ describe('publishing on real parts (anvil, SQLite, HTTP, tuf-js)', () => {
     return app ? Promise.resolve(app.request(path, init)) : fetch(`${server.url}${path}`, init);
   }
 
-  it('logs targets on chain and serves it only after the confirmation; tuf-js verifies it', async () => {
+  it('logs the snapshot on chain and serves it only after the confirmation; tuf-js walks targets -> bins -> its bin', async () => {
     const image = new TextEncoder().encode('brake firmware 1.1.0');
     await upload('brake-1.1.0.bin', image);
     const before = await (await fetch(`${server.url}/metadata/timestamp.json`)).text();
@@ -135,24 +135,24 @@ describe('publishing on real parts (anvil, SQLite, HTTP, tuf-js)', () => {
     const logged = (await reader.releases())[1]!;
     expect((await fetch(`${server.url}/metadata/timestamp.json`)).status).toBe(200);
     expect(await (await fetch(`${server.url}/metadata/timestamp.json`)).text()).toBe(before);
-    expect((await fetch(`${server.url}/metadata/2.targets.json`)).status).toBe(404);
+    expect((await fetch(`${server.url}/metadata/2.snapshot.json`)).status).toBe(404);
 
     await chain.mine();
     const res = await publishing;
     expect(res.status).toBe(201);
     const { release } = (await res.json()) as {
       release: {
-        targetsVersion: number;
+        metadataVersion: number;
         metadataHash: string;
         chain: { txHash: string; blockNumber: number };
       };
     };
-    expect(release.targetsVersion).toBe(2);
+    expect(release.metadataVersion).toBe(2);
     expect(release.metadataHash).toBe(logged.metadataHash);
     expect(release.chain.txHash).toBe(logged.txHash);
 
     const served = new Uint8Array(
-      await (await fetch(`${server.url}/metadata/2.targets.json`)).arrayBuffer(),
+      await (await fetch(`${server.url}/metadata/2.snapshot.json`)).arrayBuffer(),
     );
     expect(`0x${sha256(served)}`).toBe(logged.metadataHash);
     expect((await chain.reader(2).findRelease(release.metadataHash)).metadataVersion).toBe(2);
@@ -168,10 +168,13 @@ describe('publishing on real parts (anvil, SQLite, HTTP, tuf-js)', () => {
     });
     const path = await updater.downloadTarget(info!, join(clientDir, 'image.bin'));
     expect(new Uint8Array(await readFile(path))).toEqual(image);
-    // tuf-js persisted exactly the bytes that were logged
-    expect(`0x${sha256(await readFile(join(clientDir, 'targets.json')))}`).toBe(
+    // tuf-js persisted exactly the snapshot bytes that were logged, and the bin it walked to
+    expect(`0x${sha256(await readFile(join(clientDir, 'snapshot.json')))}`).toBe(
       logged.metadataHash,
     );
+    const persisted = await readdir(clientDir);
+    expect(persisted).toContain('bins.json');
+    expect(persisted.filter((f) => /^bins-[0-9a-f]+\.json$/.test(f)).length).toBeGreaterThan(0);
     const bundleInfo = await updater.getTargetInfo('brake-1.1.0.bin.sigstore.json');
     expect(bundleInfo?.custom).toEqual({ kind: 'attestation', subject: 'brake-1.1.0.bin' });
     await rm(clientDir, { recursive: true, force: true });
@@ -190,7 +193,7 @@ describe('publishing on real parts (anvil, SQLite, HTTP, tuf-js)', () => {
     expect(res.status).toBe(502);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('CHAIN_LOG_FAILED');
     expect(await (await fetch(`${server.url}/metadata/timestamp.json`)).text()).toBe(before);
-    expect((await fetch(`${server.url}/metadata/3.targets.json`)).status).toBe(404);
+    expect((await fetch(`${server.url}/metadata/3.snapshot.json`)).status).toBe(404);
     const { updater, dir: clientDir } = await createTufClient(server.url, rootBytes);
     await updater.refresh();
     expect(await updater.getTargetInfo('brake-1.2.0.bin')).toBeUndefined();

@@ -9,10 +9,11 @@ export interface ReleaseView {
   id: number;
   status: 'pending' | 'confirmed' | 'failed' | 'revoked';
   targets: string[];
-  targetsVersion: number;
+  /** The snapshot version logged on chain that published it. */
+  metadataVersion: number;
   metadataHash: string | null;
   chain: ChainRef | null;
-  revocation: { targetsVersion: number; metadataHash: string; chain: ChainRef | null } | null;
+  revocation: { metadataVersion: number; metadataHash: string; chain: ChainRef | null } | null;
   error: string | null;
   createdAt: string;
   updatedAt: string;
@@ -20,7 +21,7 @@ export interface ReleaseView {
 
 export function releaseText(r: ReleaseView): string {
   const lines = [
-    `release ${r.id}: ${r.status}, targets v${r.targetsVersion} (${r.targets.join(', ') || 'no new targets'})`,
+    `release ${r.id}: ${r.status}, snapshot v${r.metadataVersion} (${r.targets.join(', ') || 'no new targets'})`,
   ];
   if (r.metadataHash) lines.push(`  metadata hash ${r.metadataHash}`);
   if (r.chain)
@@ -29,7 +30,7 @@ export function releaseText(r: ReleaseView): string {
     );
   if (r.revocation) {
     lines.push(
-      `  revoked by targets v${r.revocation.targetsVersion}` +
+      `  revoked by snapshot v${r.revocation.metadataVersion}` +
         (r.revocation.chain
           ? `, tx ${r.revocation.chain.txHash}, block ${r.revocation.chain.blockNumber}`
           : ''),

@@ -11,6 +11,19 @@ export function isValidTargetName(name: string): boolean {
   return targetName.test(name) && !name.includes('..');
 }
 
+const directory = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/**
+ * A target path in metadata: a flat name, or `<hardware ID>/<name>` (one directory, the form
+ * supplier delegations are scoped by).
+ */
+export function isValidTargetPath(path: string): boolean {
+  const slash = path.indexOf('/');
+  if (slash === -1) return isValidTargetName(path);
+  const dir = path.slice(0, slash);
+  return directory.test(dir) && !dir.includes('..') && isValidTargetName(path.slice(slash + 1));
+}
+
 export function assertTargetName(name: string): string {
   if (!isValidTargetName(name)) {
     throw new ServerError(

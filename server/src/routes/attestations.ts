@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { App, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
 import { bodyLimit } from 'hono/body-limit';
-import { BundleSchema, ErrorSchema } from './schemas.js';
+import { BundleSchema, ErrorSchema, FirmwareHintSchema } from './schemas.js';
 import { inclusionPromise, InclusionPromiseSchema } from '../log/promise.js';
 
 export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
@@ -187,5 +187,61 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
       },
     }),
     async (c) => c.json({ versions: await ctx.store.publishedVersions('targets') }, 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/audit/snapshot-versions',
+      summary:
+        'Every published snapshot version, each logged on chain (fetch as /metadata/{N}.snapshot.json; the roles it names as /metadata/{V}.{role}.json)',
+      responses: {
+        200: {
+          description: 'Versions',
+          content: {
+            'application/json': { schema: z.object({ versions: z.array(z.number().int()) }) },
+          },
+        },
+      },
+    }),
+    async (c) => c.json({ versions: await ctx.store.publishedVersions('snapshot') }, 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/hardware/{hardwareId}/latest',
+      summary:
+        'The newest firmware target for a hardware ID (a discovery hint; vehicles verify it through TUF and the chain)',
+      request: {
+        params: z.object({
+          hardwareId: z
+            .string()
+            .regex(/^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$/, 'INVALID_HARDWARE_ID')
+            .openapi({ param: { name: 'hardwareId', in: 'path' }, example: 'ecu-brake' }),
+        }),
+      },
+      responses: {
+        200: {
+          description: 'The newest firmware',
+          content: { 'application/json': { schema: FirmwareHintSchema } },
+        },
+        400: {
+          description: 'Bad hardware ID',
+          content: { 'application/json': { schema: ErrorSchema } },
+        },
+        404: {
+          description: 'No firmware for that hardware ID',
+          content: { 'application/json': { schema: ErrorSchema } },
+        },
+      },
+    }),
+    async (c) => {
+      const { hardwareId } = c.req.valid('param');
+      const hint = await ctx.service.latestFirmware(hardwareId);
+      if (!hint) throw new ServerError('TARGET_NOT_FOUND', `no firmware for ${hardwareId}`);
+      c.header('Cache-Control', `public, max-age=${ctx.config.timestampMaxAgeSeconds}`);
+      return c.json({ hardwareId, ...hint }, 200);
+    },
   );
 }

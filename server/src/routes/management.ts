@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { canonicalize } from '@tufjs/canonical-json';
 import { createHash } from 'node:crypto';
 import { bodyLimit } from 'hono/body-limit';
+import { computeKeyId } from '@tufchain/keys';
 import { createApiToken } from '../auth/tokens.js';
 import type { App, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
@@ -17,6 +18,8 @@ import {
   PublishRequestSchema,
   ReleaseSchema,
   RoleStatusSchema,
+  SupplierIdSchema,
+  SupplierRequestSchema,
 } from './schemas.js';
 
 const errorResponses = {
@@ -36,10 +39,14 @@ export function releaseView(r: ReleaseRecord): z.infer<typeof ReleaseSchema> {
     id: r.id,
     status: r.status,
     targets: r.targetNames,
-    targetsVersion: r.targetsVersion,
+    metadataVersion: r.targetsVersion,
     metadataHash: r.metadataHash,
     chain: r.chain,
-    revocation: r.revocation,
+    revocation: r.revocation && {
+      metadataVersion: r.revocation.targetsVersion,
+      metadataHash: r.revocation.metadataHash,
+      chain: r.revocation.chain,
+    },
     error: r.error,
     createdAt: r.createdAt,
     updatedAt: r.updatedAt,
@@ -86,8 +93,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
     }),
     async (c) => {
       const name = assertTargetName(c.req.valid('param').name);
-      const current = await ctx.service.currentTargets();
-      if (current.signed.targets[name]) {
+      if (await ctx.service.findTarget(name)) {
         throw new ServerError(
           'TARGET_ALREADY_RELEASED',
           `${name} is released; released images are immutable`,
@@ -400,5 +406,96 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
       },
     }),
     async (c) => c.json(await createApiToken(ctx.store, c.req.valid('json')), 201),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/suppliers',
+      summary:
+        "Delegate hardware IDs to a supplier's keys (re-signs top-level targets; online targets key)",
+      security: bearerSecurity,
+      middleware: [requireScope(ctx, 'admin'), jsonLimit] as const,
+      request: {
+        body: {
+          required: true,
+          content: { 'application/json': { schema: SupplierRequestSchema } },
+        },
+      },
+      responses: {
+        201: {
+          description: 'Delegated, logged and published',
+          content: {
+            'application/json': {
+              schema: z.object({ role: z.string(), metadataVersion: z.number().int() }),
+            },
+          },
+        },
+        ...errorResponses,
+        409: {
+          description: 'Supplier exists, or targets is signed offline',
+          content: { 'application/json': { schema: ErrorSchema } },
+        },
+        422: {
+          description: 'A hardware ID is already delegated',
+          content: { 'application/json': { schema: ErrorSchema } },
+        },
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const keys = body.keys.map((k) => ({ keyId: computeKeyId(k), publicKey: k }));
+      if (new Set(keys.map((k) => k.keyId)).size !== keys.length || body.threshold > keys.length) {
+        throw new ServerError('INVALID_REQUEST', 'keys must be distinct and at least threshold');
+      }
+      const result = await ctx.service.addSupplier({
+        id: body.id,
+        hardwareIds: [...new Set(body.hardwareIds)],
+        keys,
+        threshold: body.threshold,
+      });
+      return c.json(result, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'put',
+      path: '/api/v1/suppliers/{id}/metadata',
+      summary:
+        "Upload a supplier's role metadata, signed offline by a threshold of the supplier's keys",
+      security: bearerSecurity,
+      middleware: [requireScope(ctx, 'publish')] as const,
+      request: {
+        params: z.object({ id: SupplierIdSchema.openapi({ param: { name: 'id', in: 'path' } }) }),
+        body: {
+          content: {
+            'application/octet-stream': {
+              schema: z.string().openapi({ description: 'supplier-<id> metadata JSON bytes' }),
+            },
+          },
+        },
+      },
+      responses: {
+        201: {
+          description: 'Published',
+          content: { 'application/json': { schema: z.object({ release: ReleaseSchema }) } },
+        },
+        ...errorResponses,
+        404: {
+          description: 'No such supplier',
+          content: { 'application/json': { schema: ErrorSchema } },
+        },
+        422: {
+          description: 'Below threshold, outside its hardware IDs, or targets mismatch',
+          content: { 'application/json': { schema: ErrorSchema } },
+        },
+      },
+    }),
+    async (c) => {
+      const bytes = await readBodyLimited(c.req.raw, ctx.config.maxJsonBytes);
+      const result = await ctx.service.acceptSupplierMetadata(c.req.valid('param').id, bytes);
+      return c.json({ release: releaseView(result.release) }, 201);
+    },
   );
 }

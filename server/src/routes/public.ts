@@ -1,15 +1,14 @@
 import { Readable } from 'node:stream';
 import type { Context } from 'hono';
-import type { TargetFile } from '@tufjs/models';
 import type { App, AppEnv, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
-import { isValidTargetName } from '../http/names.js';
+import { isValidTargetPath } from '../http/names.js';
 import { parseRange } from '../http/range.js';
 import type { MetadataRecord } from '../storage/store.js';
-import { parseMetadata } from '../tuf/repository.js';
 
 const immutable = 'public, max-age=31536000, immutable';
-const versionedFile = /^([1-9]\d{0,15})\.(root|snapshot|targets)\.json$/;
+/** `{N}.{role}.json`: root, snapshot, targets and the delegated roles (bins, bins-3f, supplier-acme). */
+const versionedFile = /^([1-9]\d{0,15})\.([a-z][a-z0-9-]{0,63})\.json$/;
 const hashedTarget = /^([0-9a-f]{64}|[0-9a-f]{128})\.(.+)$/;
 
 function etagOf(hex: string): string {
@@ -36,21 +35,6 @@ function metadataResponse(c: Context<AppEnv>, rec: MetadataRecord, cacheControl:
   });
 }
 
-/** Parsed current targets, cached by the bytes' hash (re-parsed only after a publish). */
-function createTargetIndex(ctx: ServerContext): () => Promise<Record<string, TargetFile>> {
-  let cached: { sha256: string; targets: Record<string, TargetFile> } | undefined;
-  return async () => {
-    const digest = await ctx.store.currentMetadataDigest('targets');
-    if (!digest) throw new ServerError('REPOSITORY_NOT_INITIALIZED', 'no targets metadata');
-    if (cached?.sha256 !== digest.sha256) {
-      const rec = await ctx.store.currentMetadata('targets');
-      if (!rec) throw new ServerError('REPOSITORY_NOT_INITIALIZED', 'no targets metadata');
-      cached = { sha256: rec.sha256, targets: parseMetadata('targets', rec.bytes).signed.targets };
-    }
-    return cached.targets;
-  };
-}
-
 export function registerPublicRoutes(app: App, ctx: ServerContext): void {
   app.get('/metadata/:file', async (c) => {
     const file = c.req.param('file');
@@ -71,21 +55,26 @@ export function registerPublicRoutes(app: App, ctx: ServerContext): void {
     }
     const m = versionedFile.exec(file);
     if (!m) throw new ServerError('METADATA_NOT_FOUND', 'no such metadata file');
-    const role = m[2] as 'root' | 'snapshot' | 'targets';
+    const role = m[2] ?? '';
+    if (role === 'timestamp')
+      throw new ServerError('METADATA_NOT_FOUND', 'timestamp is not versioned');
     const rec = await ctx.store.publishedMetadata(role, Number(m[1]));
     if (!rec) throw new ServerError('METADATA_NOT_FOUND', `${file} is not published`);
     return metadataResponse(c, rec, immutable);
   });
 
-  const targetIndex = createTargetIndex(ctx);
-  app.get('/targets/:file', async (c) => {
-    const m = hashedTarget.exec(c.req.param('file'));
-    const name = m?.[2];
-    if (!m || name === undefined || !isValidTargetName(name)) {
-      throw new ServerError('TARGET_NOT_FOUND', 'targets are served as {sha256|sha512}.{name}');
+  const serveTarget = async (c: Context<AppEnv>, dir: string | undefined): Promise<Response> => {
+    const m = hashedTarget.exec(c.req.param('file') ?? '');
+    const base = m?.[2];
+    const name = dir === undefined ? base : `${dir}/${base}`;
+    if (!m || base === undefined || name === undefined || !isValidTargetPath(name)) {
+      throw new ServerError(
+        'TARGET_NOT_FOUND',
+        'targets are served as [{dir}/]{sha256|sha512}.{name}',
+      );
     }
     const hash = m[1] ?? '';
-    const target = (await targetIndex())[name];
+    const target = (await ctx.service.findTarget(name))?.file;
     const sha256 = target?.hashes.sha256;
     if (
       !target ||
@@ -125,5 +114,8 @@ export function registerPublicRoutes(app: App, ctx: ServerContext): void {
     if (c.req.method === 'HEAD' || length === 0) return new Response(null, { status, headers });
     const stream = ctx.blobs.open(sha256, range);
     return new Response(Readable.toWeb(stream) as ReadableStream<Uint8Array>, { status, headers });
-  });
+  };
+  app.get('/targets/:file', (c) => serveTarget(c, undefined));
+  // Supplier targets live under their hardware ID: `<hwid>/<sha256>.<name>`.
+  app.get('/targets/:dir/:file', (c) => serveTarget(c, c.req.param('dir')));
 }

@@ -50,12 +50,18 @@ export const ReleaseSchema = z
     id: z.number().int(),
     status: z.enum(['pending', 'confirmed', 'failed', 'revoked']),
     targets: z.array(z.string()),
-    targetsVersion: z.number().int(),
-    metadataHash: z.string().nullable(),
+    metadataVersion: z
+      .number()
+      .int()
+      .openapi({ description: 'the snapshot version logged on chain that published it' }),
+    metadataHash: z
+      .string()
+      .nullable()
+      .openapi({ description: '0x + sha256 of that snapshot, as logged on chain' }),
     chain: ChainRefSchema.nullable(),
     revocation: z
       .object({
-        targetsVersion: z.number().int(),
+        metadataVersion: z.number().int(),
         metadataHash: z.string(),
         chain: ChainRefSchema.nullable(),
       })
@@ -72,7 +78,10 @@ export const FirmwareUploadSchema = z
 
 export const RoleStatusSchema = z
   .object({
-    role: z.enum(['root', 'targets', 'snapshot', 'timestamp']),
+    role: z.string().openapi({
+      description:
+        'root, targets, snapshot, timestamp, a delegated role, or bins-* (the hashed bins)',
+    }),
     version: z.number().int(),
     expires: z.string(),
     secondsToExpiry: z.number().int(),
@@ -80,8 +89,50 @@ export const RoleStatusSchema = z
     keyIds: z.array(z.string()),
     onlineKeyIds: z.array(z.string()),
     signing: z.enum(['online', 'offline']),
+    hardwareIds: z.array(z.string()).optional(),
+    count: z.number().int().optional(),
   })
   .openapi('RoleStatus');
+
+const TufKeySchema = z
+  .object({
+    keytype: z.enum(['ed25519', 'ecdsa']),
+    scheme: z.enum(['ed25519', 'ecdsa-sha2-nistp256']),
+    keyval: z.object({ public: z.string().min(1).max(4096) }),
+  })
+  .openapi('TufKey');
+
+export const SupplierIdSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'INVALID_NAME')
+  .openapi({ example: 'acme', description: 'a-z, 0-9 and -, up to 40 characters' });
+
+export const SupplierRequestSchema = z
+  .object({
+    id: SupplierIdSchema,
+    hardwareIds: z
+      .array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'INVALID_HARDWARE_ID'))
+      .min(1)
+      .max(256),
+    keys: z.array(TufKeySchema).min(1).max(16),
+    threshold: z.number().int().min(1).max(16),
+  })
+  .openapi('SupplierRequest');
+
+export const FirmwareHintSchema = z
+  .object({
+    hardwareId: z.string(),
+    name: z.string(),
+    role: z.string(),
+    releaseCounter: z.number().int(),
+    version: z.string(),
+    sha256: z.string(),
+    length: z.number().int(),
+  })
+  .openapi('FirmwareHint', {
+    description:
+      'the newest firmware target for a hardware ID; a hint only: vehicles resolve and verify the name through TUF and the chain',
+  });
 
 export const IdParamSchema = z.object({
   id: z

@@ -2,6 +2,8 @@ export interface Migration {
   id: number;
   name: string;
   sql: string;
+  /** Rebuilds a table others reference: run with foreign keys off, then checked. */
+  rebuildsTable?: boolean;
 }
 
 export const migrations: readonly Migration[] = [
@@ -112,6 +114,29 @@ export const migrations: readonly Migration[] = [
     id: 4,
     name: 'publish batches',
     sql: `ALTER TABLE metadata ADD COLUMN batch TEXT;
+          CREATE INDEX metadata_staged ON metadata (state) WHERE state = 'staged';`,
+  },
+  {
+    id: 5,
+    name: 'delegated targets roles',
+    rebuildsTable: true,
+    // SQLite cannot drop a CHECK constraint: the table is rebuilt so that delegated roles
+    // (bins, bins-3f, supplier-acme) fit beside the four top-level ones.
+    sql: `CREATE TABLE metadata_v5 (
+            role TEXT NOT NULL CHECK (length(role) BETWEEN 1 AND 64),
+            version INTEGER NOT NULL CHECK (version >= 1),
+            bytes BLOB NOT NULL,
+            sha256 TEXT NOT NULL,
+            expires TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('staged','published','abandoned')),
+            created_at TEXT NOT NULL,
+            batch TEXT,
+            PRIMARY KEY (role, version)
+          ) STRICT;
+          INSERT INTO metadata_v5 (role, version, bytes, sha256, expires, state, created_at, batch)
+            SELECT role, version, bytes, sha256, expires, state, created_at, batch FROM metadata;
+          DROP TABLE metadata;
+          ALTER TABLE metadata_v5 RENAME TO metadata;
           CREATE INDEX metadata_staged ON metadata (state) WHERE state = 'staged';`,
   },
 ];

@@ -12,7 +12,7 @@ import type {
   ReleasePatch,
   ReleaseRecord,
   RepositoryStore,
-  RoleName,
+  MetadataRole,
   TokenRecord,
   TokenScope,
   UploadRecord,
@@ -50,12 +50,21 @@ export class SqliteStore implements RepositoryStore {
     );
     for (const m of migrations) {
       if (applied.has(m.id)) continue;
-      this.#transaction(() => {
-        this.#db.exec(m.sql);
-        this.#db
-          .prepare('INSERT INTO migrations (id, name, applied_at) VALUES (?, ?, ?)')
-          .run(m.id, m.name, new Date().toISOString());
-      });
+      // https://www.sqlite.org/lang_altertable.html#otheralter: foreign keys off around a rebuild.
+      if (m.rebuildsTable) this.#db.exec('PRAGMA foreign_keys = OFF');
+      try {
+        this.#transaction(() => {
+          this.#db.exec(m.sql);
+          if (m.rebuildsTable && this.#db.prepare('PRAGMA foreign_key_check').all().length > 0) {
+            throw new ServerError('STORAGE_FAILED', `migration ${m.id} broke a foreign key`);
+          }
+          this.#db
+            .prepare('INSERT INTO migrations (id, name, applied_at) VALUES (?, ?, ?)')
+            .run(m.id, m.name, new Date().toISOString());
+        });
+      } finally {
+        if (m.rebuildsTable) this.#db.exec('PRAGMA foreign_keys = ON');
+      }
     }
   }
 
@@ -98,7 +107,7 @@ export class SqliteStore implements RepositoryStore {
     return Promise.resolve();
   }
 
-  currentMetadata(role: RoleName): Promise<MetadataRecord | undefined> {
+  currentMetadata(role: MetadataRole): Promise<MetadataRecord | undefined> {
     const row = this.#get(
       `SELECT m.* FROM current_metadata c JOIN metadata m ON m.role = c.role AND m.version = c.version WHERE c.role = ?`,
       role,
@@ -106,17 +115,21 @@ export class SqliteStore implements RepositoryStore {
     return Promise.resolve(row ? toMetadata(row) : undefined);
   }
 
-  currentMetadataDigest(role: RoleName): Promise<{ version: number; sha256: string } | undefined> {
+  currentMetadataDigest(
+    role: MetadataRole,
+  ): Promise<{ version: number; sha256: string; expires: string } | undefined> {
     const row = this.#get(
-      `SELECT m.version, m.sha256 FROM current_metadata c JOIN metadata m ON m.role = c.role AND m.version = c.version WHERE c.role = ?`,
+      `SELECT m.version, m.sha256, m.expires FROM current_metadata c JOIN metadata m ON m.role = c.role AND m.version = c.version WHERE c.role = ?`,
       role,
     );
     return Promise.resolve(
-      row ? { version: num(row.version), sha256: str(row.sha256) } : undefined,
+      row
+        ? { version: num(row.version), sha256: str(row.sha256), expires: str(row.expires) }
+        : undefined,
     );
   }
 
-  publishedMetadata(role: RoleName, version: number): Promise<MetadataRecord | undefined> {
+  publishedMetadata(role: MetadataRole, version: number): Promise<MetadataRecord | undefined> {
     const row = this.#get(
       `SELECT * FROM metadata WHERE role = ? AND version = ? AND state = 'published'`,
       role,
@@ -125,7 +138,7 @@ export class SqliteStore implements RepositoryStore {
     return Promise.resolve(row ? toMetadata(row) : undefined);
   }
 
-  publishedVersions(role: RoleName): Promise<number[]> {
+  publishedVersions(role: MetadataRole): Promise<number[]> {
     return Promise.resolve(
       this.#all(
         `SELECT version FROM metadata WHERE role = ? AND state = 'published' ORDER BY version`,
@@ -134,7 +147,7 @@ export class SqliteStore implements RepositoryStore {
     );
   }
 
-  maxVersion(role: RoleName): Promise<number> {
+  maxVersion(role: MetadataRole): Promise<number> {
     const row = this.#get('SELECT MAX(version) AS v FROM metadata WHERE role = ?', role);
     return Promise.resolve(row?.v == null ? 0 : num(row.v));
   }
@@ -173,7 +186,7 @@ export class SqliteStore implements RepositoryStore {
   }
 
   commitMetadata(
-    records: { role: RoleName; version: number }[],
+    records: { role: MetadataRole; version: number }[],
     alsoUpdateRelease?: { id: number; patch: ReleasePatch },
   ): Promise<void> {
     this.#transaction(() => {
@@ -198,7 +211,7 @@ export class SqliteStore implements RepositoryStore {
     return Promise.resolve();
   }
 
-  abandonMetadata(records: { role: RoleName; version: number }[]): Promise<void> {
+  abandonMetadata(records: { role: MetadataRole; version: number }[]): Promise<void> {
     this.#transaction(() => {
       for (const r of records) {
         this.#run(
@@ -559,7 +572,7 @@ function num(v: SQLInputValue | undefined): number {
 
 function toMetadata(row: Row): MetadataRecord {
   return {
-    role: str(row.role) as RoleName,
+    role: str(row.role),
     version: num(row.version),
     bytes: row.bytes as Uint8Array,
     sha256: str(row.sha256),

@@ -5,8 +5,11 @@ export const roleNames: readonly RoleName[] = ['root', 'targets', 'snapshot', 't
 
 export type MetadataState = 'staged' | 'published' | 'abandoned';
 
+/** A top-level role or a delegated targets role (`bins`, `bins-3f`, `supplier-acme`). */
+export type MetadataRole = string;
+
 export interface MetadataRecord {
-  role: RoleName;
+  role: MetadataRole;
   version: number;
   /** The exact bytes served for this role+version. */
   bytes: Uint8Array;
@@ -92,14 +95,16 @@ export interface RepositoryStore extends VehicleRegistryStore {
   close(): Promise<void>;
 
   /** The published record the `current` pointer of `role` points at. */
-  currentMetadata(role: RoleName): Promise<MetadataRecord | undefined>;
-  /** Version and sha256 of the current record, without its bytes (cheap cache validation). */
-  currentMetadataDigest(role: RoleName): Promise<{ version: number; sha256: string } | undefined>;
+  currentMetadata(role: MetadataRole): Promise<MetadataRecord | undefined>;
+  /** Version, sha256 and expiry of the current record, without its bytes (cheap cache validation). */
+  currentMetadataDigest(
+    role: MetadataRole,
+  ): Promise<{ version: number; sha256: string; expires: string } | undefined>;
   /** A published role+version (staged or abandoned versions are invisible). */
-  publishedMetadata(role: RoleName, version: number): Promise<MetadataRecord | undefined>;
-  publishedVersions(role: RoleName): Promise<number[]>;
+  publishedMetadata(role: MetadataRole, version: number): Promise<MetadataRecord | undefined>;
+  publishedVersions(role: MetadataRole): Promise<number[]>;
   /** Highest version ever stored for a role, in any state (0 if none). */
-  maxVersion(role: RoleName): Promise<number>;
+  maxVersion(role: MetadataRole): Promise<number>;
   /** Stages records as one batch; `batch` names the publish (e.g. `release:7`) for crash recovery. */
   stageMetadata(records: NewMetadataRecord[], batch?: string): Promise<void>;
   /** Staged (neither published nor abandoned) records grouped by batch, oldest first. */
@@ -109,10 +114,10 @@ export interface RepositoryStore extends VehicleRegistryStore {
    * ONE transaction; `alsoUpdateRelease` is applied in the same transaction.
    */
   commitMetadata(
-    records: { role: RoleName; version: number }[],
+    records: { role: MetadataRole; version: number }[],
     alsoUpdateRelease?: { id: number; patch: ReleasePatch },
   ): Promise<void>;
-  abandonMetadata(records: { role: RoleName; version: number }[]): Promise<void>;
+  abandonMetadata(records: { role: MetadataRole; version: number }[]): Promise<void>;
   /** Drops every unpublished row; only while nothing is published (a bootstrap that failed). */
   discardFailedBootstrap(): Promise<void>;
 

@@ -1,5 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTestRepo, uploadAndPublish, type TestRepo } from '../../test/support/fixtures.js';
+import {
+  createTestRepo,
+  sha256Hex,
+  uploadAndPublish,
+  type TestRepo,
+} from '../../test/support/fixtures.js';
 
 const hour = 3600 * 1000;
 const day = 24 * hour;
@@ -32,6 +37,8 @@ describe('refreshExpiring', () => {
       ['targets', 1],
       ['snapshot', 1],
       ['timestamp', 1],
+      ['bins', 1],
+      ['bins-*', 1],
     ]);
   });
 
@@ -59,22 +66,45 @@ describe('refreshExpiring', () => {
     expect(ts.signed.meta['snapshot.json']?.version).toBe(2);
   });
 
-  it('re-signs targets as a new version that is logged on chain before it is served', async () => {
+  it('re-signs targets, bins and every hashed bin, empty ones too, in one snapshot logged on chain before it is served', async () => {
     advance(61 * day);
-    expect(await service().refreshExpiring()).toEqual(['targets', 'snapshot', 'timestamp']);
+    const bins = ['bins-0', 'bins-1', 'bins-2', 'bins-3'];
+    expect(await service().refreshExpiring()).toEqual([
+      'targets',
+      'bins',
+      ...bins,
+      'snapshot',
+      'timestamp',
+    ]);
     expect(t.chain.entries.map((e) => e.metadataVersion)).toEqual([1, 2]);
     expect(t.chain.entries[1]?.firmware).toEqual([]);
-    expect((await t.parts.app.request('/metadata/2.targets.json')).status).toBe(200);
+    const snapshot = (await (await t.parts.app.request('/metadata/2.snapshot.json')).json()) as {
+      signed: { meta: Record<string, { version: number }> };
+    };
+    expect(t.chain.entries[1]?.metadataHash).toBe(
+      `0x${sha256Hex(await (await t.parts.app.request('/metadata/2.snapshot.json')).bytes())}`,
+    );
+    for (const role of ['targets', 'bins', ...bins]) {
+      expect(snapshot.signed.meta[`${role}.json`]?.version).toBe(2);
+      const res = await t.parts.app.request(`/metadata/2.${role}.json`);
+      const md = (await res.json()) as { signed: { expires: string } };
+      expect(Date.parse(md.signed.expires)).toBeGreaterThan(t.now.value.getTime() + 60 * day);
+    }
+    expect(await service().refreshExpiring()).toEqual([]);
   });
 
-  it('keeps released targets when re-signing targets', async () => {
+  it('keeps released targets when re-signing their bin', async () => {
     expect((await uploadAndPublish(t, { name: 'a.bin' })).status).toBe(201);
+    const before = await service().findTarget('a.bin');
     advance(61 * day);
     await service().refreshExpiring();
-    const md = (await (await t.parts.app.request('/metadata/3.targets.json')).json()) as {
+    const after = await service().findTarget('a.bin');
+    expect(after?.role).toBe(before?.role);
+    expect(after?.file.equals(before!.file)).toBe(true);
+    const bin = (await (await t.parts.app.request(`/metadata/3.${after!.role}.json`)).json()) as {
       signed: { targets: Record<string, unknown> };
     };
-    expect(Object.keys(md.signed.targets).sort()).toEqual(['a.bin', 'a.bin.sigstore.json']);
+    expect(Object.keys(bin.signed.targets)).toContain('a.bin');
   });
 });
 

@@ -1,17 +1,24 @@
-import {
-  Metadata,
-  MetadataKind,
-  MetaFile,
-  Root,
-  Snapshot,
-  TargetFile,
-  Targets,
-  Timestamp,
-} from '@tufjs/models';
+import type { Snapshot, Targets } from '@tufjs/models';
+import { Metadata, MetadataKind, MetaFile, Root, TargetFile, Timestamp } from '@tufjs/models';
 import { resolveConfig, systemClock, type Clock, type ExpiryConfig } from '../config.js';
 import { ServerError } from '../error.js';
-import type { NewMetadataRecord, RepositoryStore, RoleName } from '../storage/store.js';
+import type {
+  MetadataRole,
+  NewMetadataRecord,
+  RepositoryStore,
+  RoleName,
+} from '../storage/store.js';
 import { expiryAfter } from './expiry.js';
+import {
+  BINS_ROLE,
+  buildBinsDelegator,
+  buildSnapshotV2,
+  buildTargets,
+  buildTopDelegations,
+  DEFAULT_BIN_BITS,
+  supplierDelegations,
+  usesBins,
+} from './layout.js';
 import type { ReleaseLog } from './release-log.js';
 import {
   serializeMetadata,
@@ -29,6 +36,12 @@ export interface OnlineSigners {
   targets?: TufSigner | readonly TufSigner[];
   snapshot: TufSigner | readonly TufSigner[];
   timestamp: TufSigner | readonly TufSigner[];
+  /** Signs `bins` and the hashed bins; defaults to the snapshot key, as in RSTUF. */
+  bins?: TufSigner | readonly TufSigner[];
+}
+
+export function binsSignersOf(signers: OnlineSigners): readonly TufSigner[] {
+  return toArray(signers.bins ?? signers.snapshot);
 }
 
 export interface InitRepositoryOptions {
@@ -38,7 +51,9 @@ export interface InitRepositoryOptions {
   /** Root threshold (default: all root signers). */
   threshold?: number;
   /** Signers for the initial targets, snapshot and timestamp; their keys are authorized in root. */
-  onlineSigners: Required<OnlineSigners>;
+  onlineSigners: Required<Omit<OnlineSigners, 'bins'>> & Pick<OnlineSigners, 'bins'>;
+  /** TAP 15 bins: 2^binBits (default 7). */
+  binBits?: number;
   thresholds?: { targets?: number; snapshot?: number; timestamp?: number };
   expiries?: Partial<ExpiryConfig>;
   clock?: Clock;
@@ -109,6 +124,8 @@ export async function initRepository(opts: InitRepositoryOptions): Promise<InitR
     targets: { sign: roleSigners.targets },
     snapshotSigners: roleSigners.snapshot,
     timestampSigners: roleSigners.timestamp,
+    binsSigners: binsSignersOf(opts.onlineSigners),
+    binBits: opts.binBits ?? DEFAULT_BIN_BITS,
     expiries,
     now,
     releaseLog: opts.releaseLog,
@@ -126,6 +143,7 @@ export interface InitRepositoryFromRootOptions {
   expiries?: Partial<ExpiryConfig>;
   clock?: Clock;
   releaseLog?: ReleaseLog;
+  binBits?: number;
 }
 
 /**
@@ -202,6 +220,8 @@ export async function initRepositoryFromRoot(
     targets,
     snapshotSigners: authorized('snapshot', toArray(opts.onlineSigners.snapshot)),
     timestampSigners: authorized('timestamp', toArray(opts.onlineSigners.timestamp)),
+    binsSigners: binsSignersOf(opts.onlineSigners),
+    binBits: opts.binBits ?? DEFAULT_BIN_BITS,
     expiries,
     now,
     releaseLog: opts.releaseLog,
@@ -214,13 +234,17 @@ async function finishInit(o: {
   targets: { sign: readonly TufSigner[] } | { bytes: Uint8Array };
   snapshotSigners: readonly TufSigner[];
   timestampSigners: readonly TufSigner[];
+  binsSigners: readonly TufSigner[];
+  binBits: number;
   expiries: ExpiryConfig;
   now: Date;
   releaseLog: ReleaseLog | undefined;
 }): Promise<InitRepositoryResult> {
   let targetsRecord: NewMetadataRecord;
+  let top: Targets;
   if ('bytes' in o.targets) {
     const md = parseMetadata('targets', o.targets.bytes);
+    top = md.signed;
     targetsRecord = {
       role: 'targets',
       version: 1,
@@ -229,22 +253,32 @@ async function finishInit(o: {
       expires: md.signed.expires,
     };
   } else {
-    const targetsMd = new Metadata(
-      new Targets({
-        version: 1,
-        specVersion: SPEC_VERSION,
-        expires: expiryAfter(o.now, o.expiries.targets),
-        targets: {},
-      }),
-    );
+    const targetsMd = buildTargets({
+      version: 1,
+      expires: expiryAfter(o.now, o.expiries.targets),
+      targets: {},
+      delegations: buildTopDelegations({ binsKeys: o.binsSigners, suppliers: [] }),
+    });
     await signMetadata(targetsMd, o.targets.sign);
+    top = targetsMd.signed;
     targetsRecord = recordOf('targets', targetsMd);
   }
-  const snapshotMd = buildSnapshot(
+  supplierDelegations(top);
+  const roles: NewMetadataRecord[] = [targetsRecord];
+  if (usesBins(top)) {
+    roles.push(
+      ...(await buildInitialBins({
+        top,
+        signers: o.binsSigners,
+        bitLength: o.binBits,
+        expires: expiryAfter(o.now, o.expiries.targets),
+      })),
+    );
+  }
+  const snapshotMd = buildSnapshotV2(
     1,
     expiryAfter(o.now, o.expiries.snapshot),
-    1,
-    targetsRecord.bytes,
+    new Map(roles.map((r) => [r.role, r.version])),
   );
   await signMetadata(snapshotMd, o.snapshotSigners);
   const snapshotRecord = recordOf('snapshot', snapshotMd);
@@ -255,19 +289,19 @@ async function finishInit(o: {
     snapshotRecord.bytes,
   );
   await signMetadata(timestampMd, o.timestampSigners);
-  const records = [o.rootRecord, targetsRecord, snapshotRecord, recordOf('timestamp', timestampMd)];
+  const records = [o.rootRecord, ...roles, snapshotRecord, recordOf('timestamp', timestampMd)];
   await o.store.stageMetadata(records);
   const keys = records.map((r) => ({ role: r.role, version: r.version }));
   if (o.releaseLog) {
     try {
       await o.releaseLog.logRelease({
         metadataVersion: 1,
-        metadataHash: `0x${targetsRecord.sha256}`,
+        metadataHash: `0x${snapshotRecord.sha256}`,
         firmware: [],
       });
     } catch (error) {
       await o.store.abandonMetadata(keys);
-      throw new ServerError('CHAIN_LOG_FAILED', 'logging targets v1 on chain failed', {
+      throw new ServerError('CHAIN_LOG_FAILED', 'logging snapshot v1 on chain failed', {
         cause: error,
       });
     }
@@ -278,6 +312,40 @@ async function finishInit(o: {
     rootJson: JSON.parse(new TextDecoder().decode(o.rootRecord.bytes)) as unknown,
     targetsVersion: 1,
   };
+}
+
+/** `bins` v1 and every hashed bin v1 (empty): TAP 15 clients expect each bin to exist. */
+export async function buildInitialBins(o: {
+  top: Targets;
+  signers: readonly TufSigner[];
+  bitLength: number;
+  expires: string;
+}): Promise<NewMetadataRecord[]> {
+  if (!Number.isInteger(o.bitLength) || o.bitLength < 1 || o.bitLength > 14) {
+    throw new ServerError('INVALID_REQUEST', 'binBits must be an integer from 1 to 14');
+  }
+  const delegated = o.top.delegations?.roles?.[BINS_ROLE];
+  const chosen = o.signers.filter((s) => delegated?.keyIDs.includes(s.keyId));
+  if (!delegated || chosen.length < delegated.threshold) {
+    throw new ServerError(
+      'ONLINE_KEY_NOT_AUTHORIZED',
+      'targets delegates bins to keys this server does not hold',
+    );
+  }
+  const binsMd = buildBinsDelegator({
+    version: 1,
+    expires: o.expires,
+    binsKeys: chosen,
+    bitLength: o.bitLength,
+  });
+  await signMetadata(binsMd, chosen);
+  const out = [recordOf(BINS_ROLE, binsMd)];
+  for (const name of binsMd.signed.delegations!.succinctRoles!.getRoles()) {
+    const bin = buildTargets({ version: 1, expires: o.expires, targets: {} });
+    await signMetadata(bin, chosen);
+    out.push(recordOf(name, bin));
+  }
+  return out;
 }
 
 export type PublicKeyHolder = Pick<TufSigner, 'keyId' | 'publicKey'>;
@@ -305,7 +373,7 @@ export function buildRoot(opts: {
   } as Parameters<typeof Root.fromJSON>[0]);
 }
 
-export function recordOf(role: RoleName, md: AnyMetadata): NewMetadataRecord {
+export function recordOf(role: MetadataRole, md: AnyMetadata): NewMetadataRecord {
   const bytes = serializeMetadata(md);
   return {
     role,
@@ -314,28 +382,6 @@ export function recordOf(role: RoleName, md: AnyMetadata): NewMetadataRecord {
     sha256: sha256Hex(bytes),
     expires: md.signed.expires,
   };
-}
-
-export function buildSnapshot(
-  version: number,
-  expires: string,
-  targetsVersion: number,
-  targetsBytes: Uint8Array,
-): Metadata<Snapshot> {
-  return new Metadata(
-    new Snapshot({
-      version,
-      specVersion: SPEC_VERSION,
-      expires,
-      meta: {
-        'targets.json': new MetaFile({
-          version: targetsVersion,
-          length: targetsBytes.byteLength,
-          hashes: { sha256: sha256Hex(targetsBytes) },
-        }),
-      },
-    }),
-  );
 }
 
 export function buildTimestamp(

@@ -61,6 +61,7 @@ async function offlineTargets(
       version: opts.version ?? current.signed.version + 1,
       specVersion: SPEC_VERSION,
       expires: expiryAfter(repo.now.value, 30 * 86400),
+      ...(current.signed.delegations ? { delegations: current.signed.delegations } : {}),
       targets: {
         ...current.signed.targets,
         'off.bin': new TargetFile({
@@ -95,8 +96,15 @@ describe('offline targets (PUT /api/v1/metadata/targets)', () => {
       await (await t.parts.app.request('/metadata/2.targets.json')).arrayBuffer(),
     );
     expect(served).toEqual(bytes);
+    const snapshot = await (await t.parts.app.request('/metadata/2.snapshot.json')).bytes();
+    const meta = (
+      JSON.parse(new TextDecoder().decode(snapshot)) as {
+        signed: { meta: Record<string, { version: number }> };
+      }
+    ).signed.meta;
+    expect(meta['targets.json']?.version).toBe(2);
     const entry = t.chain.entries.at(-1)!;
-    expect(entry).toMatchObject({ metadataVersion: 2, metadataHash: `0x${sha256Hex(bytes)}` });
+    expect(entry).toMatchObject({ metadataVersion: 2, metadataHash: `0x${sha256Hex(snapshot)}` });
     expect(entry.firmware).toEqual([
       { digest: `0x${sha256Hex('offline image')}`, hardwareId: 'ecu-a', version: 3 },
     ]);
@@ -212,8 +220,32 @@ describe('offline targets (PUT /api/v1/metadata/targets)', () => {
     },
   );
 
-  it('refuses POST /api/v1/releases with 409 OFFLINE_TARGETS_REQUIRED when targets is offline', async () => {
+  it('publishes releases into the online bins while top-level targets stays offline', async () => {
     t = await createTestRepo({ targetsKeys: { n: 2, k: 2 } });
+    const res = await uploadAndPublish(t, { name: 'a.bin' });
+    expect(res.status).toBe(201);
+    expect(await t.repo.store.publishedVersions('targets')).toEqual([1]);
+    expect((await t.parts.context.service.findTarget('a.bin'))?.role).toMatch(/^bins-[0-3]$/);
+  });
+
+  it('refuses POST /api/v1/releases with 409 OFFLINE_TARGETS_REQUIRED when offline targets delegates no bins', async () => {
+    t = await createTestRepo({ targetsKeys: { n: 2, k: 2 } });
+    const current = parseMetadata(
+      'targets',
+      (await t.repo.store.currentMetadata('targets'))!.bytes,
+    );
+    const flat = new Metadata(
+      new Targets({
+        version: 2,
+        specVersion: SPEC_VERSION,
+        expires: expiryAfter(t.now.value, 30 * 86400),
+        targets: current.signed.targets,
+      }),
+    );
+    await signMetadata(flat, t.signers.targetsKeys);
+    expect(
+      (await put(t, '/api/v1/metadata/targets', serializeMetadata(flat), t.tokens.publish)).status,
+    ).toBe(201);
     const res = await uploadAndPublish(t, { name: 'a.bin' });
     expect(res.status).toBe(409);
     expect(await codeOf(res)).toBe('OFFLINE_TARGETS_REQUIRED');
@@ -221,7 +253,7 @@ describe('offline targets (PUT /api/v1/metadata/targets)', () => {
 });
 
 describe('revoking a release', () => {
-  it('re-signs targets without it, logs that version and stops serving the image', async () => {
+  it('re-signs the bins that list it, logs that snapshot and stops serving the image', async () => {
     t = await createTestRepo();
     const image = new TextEncoder().encode('bad image');
     const pub = await uploadAndPublish(t, { name: 'bad.bin', bytes: image });
@@ -236,19 +268,22 @@ describe('revoking a release', () => {
     });
     expect(res.status).toBe(200);
     const body = (await res.json()) as {
-      release: { status: string; revocation: { targetsVersion: number; metadataHash: string } };
+      release: { status: string; revocation: { metadataVersion: number; metadataHash: string } };
     };
     expect(body.release.status).toBe('revoked');
-    expect(body.release.revocation.targetsVersion).toBe(4);
+    expect(body.release.revocation.metadataVersion).toBe(4);
     expect(t.chain.entries.at(-1)).toMatchObject({
       metadataVersion: 4,
       metadataHash: body.release.revocation.metadataHash,
       firmware: [],
     });
-    const md = (await (await t.parts.app.request('/metadata/4.targets.json')).json()) as {
-      signed: { targets: Record<string, unknown> };
-    };
-    expect(Object.keys(md.signed.targets).sort()).toEqual(['good.bin', 'good.bin.sigstore.json']);
+    const service = t.parts.context.service;
+    expect(await service.findTarget('bad.bin')).toBeUndefined();
+    expect(await service.findTarget('bad.bin.sigstore.json')).toBeUndefined();
+    expect(await service.findTarget('good.bin')).toBeDefined();
+    expect(t.chain.recalls).toContainEqual(
+      expect.objectContaining({ digests: [`0x${sha256Hex(image)}`] }),
+    );
     expect((await t.parts.app.request(`/targets/${sha256Hex(image)}.bad.bin`)).status).toBe(404);
 
     const again = await t.parts.app.request(`/api/v1/releases/${release.id}/revoke`, {
@@ -372,22 +407,17 @@ describe('concurrent publishers', () => {
     const versions = await Promise.all(
       results.map(
         async (r) =>
-          ((await r.json()) as { release: { targetsVersion: number } }).release.targetsVersion,
+          ((await r.json()) as { release: { metadataVersion: number } }).release.metadataVersion,
       ),
     );
     expect([...versions].sort()).toEqual([2, 3, 4, 5, 6]);
     expect(repo.chain.entries.map((e) => e.metadataVersion)).toEqual([1, 2, 3, 4, 5, 6]);
-    const last = (await (await repo.parts.app.request('/metadata/6.targets.json')).json()) as {
-      signed: { targets: Record<string, unknown> };
-    };
-    expect(
-      Object.keys(last.signed.targets)
-        .filter((n) => n.endsWith('.bin'))
-        .sort(),
-    ).toEqual(names);
+    for (const name of names) {
+      expect(await repo.parts.context.service.findTarget(name)).toBeDefined();
+    }
   });
 
-  it('never let a reader see a torn set: timestamp -> snapshot -> targets always resolve and match', async () => {
+  it('never let a reader see a torn set: timestamp -> snapshot -> every role it names resolve and match', async () => {
     t = await createTestRepo();
     const repo = t;
     repo.chain.delayMs = 5;
@@ -414,16 +444,14 @@ describe('concurrent publishers', () => {
       );
       expect(sha256Hex(snapBytes)).toBe(snapMeta.hashes.sha256);
       const snap = JSON.parse(new TextDecoder().decode(snapBytes)) as {
-        signed: { meta: Record<string, { version: number; hashes: { sha256: string } }> };
+        signed: { meta: Record<string, { version: number }> };
       };
-      const targetsMeta = snap.signed.meta['targets.json']!;
-      const targetsRes = await repo.parts.app.request(
-        `/metadata/${targetsMeta.version}.targets.json`,
-      );
-      expect(targetsRes.status).toBe(200);
-      expect(sha256Hex(new Uint8Array(await targetsRes.arrayBuffer()))).toBe(
-        targetsMeta.hashes.sha256,
-      );
+      for (const [file, meta] of Object.entries(snap.signed.meta)) {
+        const res = await repo.parts.app.request(`/metadata/${meta.version}.${file}`);
+        expect(res.status).toBe(200);
+        const md = (await res.json()) as { signed: { version: number } };
+        expect(md.signed.version).toBe(meta.version);
+      }
       reads += 1;
       // reads resolve through microtasks only; let the publishers' timers run
       await new Promise((r) => setImmediate(r));
@@ -452,7 +480,10 @@ describe('GET /api/v1/status', () => {
       ['targets', 'online', 1],
       ['snapshot', 'online', 1],
       ['timestamp', 'online', 1],
+      ['bins', 'online', 1],
+      ['bins-*', 'online', 1],
     ]);
+    expect(roles.find((r) => r.role === 'bins-*')).toMatchObject({ count: 4 });
     expect(roles.find((r) => r.role === 'timestamp')?.onlineKeyIds).toEqual([
       t.signers.timestamp.keyId,
     ]);

@@ -1,28 +1,42 @@
-import { Metadata, type Root, type Snapshot, TargetFile, Targets } from '@tufjs/models';
+import type { Metadata } from '@tufjs/models';
+import { type Root, type Snapshot, TargetFile, type Targets } from '@tufjs/models';
 import type { Logger } from 'pino';
 import type { AttestationVerifier, FirmwareClaims } from '../attestation/verifier.js';
 import type { Clock, Config } from '../config.js';
 import { ServerError } from '../error.js';
 import type { TransparencyLogSink } from '../log-sink.js';
-import { isValidTargetName } from '../http/names.js';
+import { isValidTargetPath } from '../http/names.js';
 import { Mutex } from '../mutex.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type {
   MetadataRecord,
   NewMetadataRecord,
-  ReleasePatch,
   ReleaseRecord,
   RepositoryStore,
-  RoleName,
 } from '../storage/store.js';
 import { expiryAfter, secondsUntil } from './expiry.js';
 import type { ChainReceipt, ReleaseEntry, ReleaseLog } from './release-log.js';
 import {
-  buildSnapshot,
+  BINS_ROLE,
+  buildSnapshotV2,
+  buildTargets,
+  delegationsJsonOf,
+  HARDWARE_IDS_FIELD,
+  roleVersionsOf,
+  supplierDelegations,
+  supplierFor,
+  supplierRoleName,
+  usesBins,
+  withSupplier,
+  type SupplierDelegation,
+  type SupplierInput,
+} from './layout.js';
+import {
+  binsSignersOf,
+  buildInitialBins,
   buildTimestamp,
   parseMetadata,
   recordOf,
-  SPEC_VERSION,
   toArray,
   type OnlineSigners,
 } from './repository.js';
@@ -46,7 +60,8 @@ export interface PublishResult {
 }
 
 export interface RoleStatus {
-  role: RoleName;
+  /** A top-level role, a delegated role, or `bins-*` summarizing the hashed bins. */
+  role: string;
   version: number;
   expires: string;
   secondsToExpiry: number;
@@ -54,6 +69,10 @@ export interface RoleStatus {
   keyIds: string[];
   onlineKeyIds: string[];
   signing: 'online' | 'offline';
+  /** Supplier roles: the hardware IDs they may sign for. */
+  hardwareIds?: string[];
+  /** `bins-*`: how many hashed bins; version and expiry are of the one expiring first. */
+  count?: number;
 }
 
 export interface RepositoryServiceOptions {
@@ -65,7 +84,7 @@ export interface RepositoryServiceOptions {
   config: Config;
   clock: Clock;
   logger: Logger;
-  metrics?: { onPublish?(ms: number, ok: boolean): void; onResign?(role: RoleName): void };
+  metrics?: { onPublish?(ms: number, ok: boolean): void; onResign?(role: string): void };
   /** Transparency log fed with every published targets version and every recall. */
   log?: TransparencyLogSink | undefined;
 }
@@ -83,15 +102,51 @@ export interface RecoveryReport {
 
 export const attestationTargetName = (name: string): string => `${name}.sigstore.json`;
 
+/** Where a target lives: the role whose metadata lists it, and its entry there. */
+export interface LocatedTarget {
+  role: string;
+  file: TargetFile;
+  /** The supplier delegation it came through, if any. */
+  supplier?: SupplierDelegation | undefined;
+}
+
+export interface FirmwareSummary {
+  name: string;
+  role: string;
+  releaseCounter: number;
+  version: string;
+  sha256: string;
+  length: number;
+}
+
+interface PublishInput {
+  /** New versions of targets-role files (top-level targets, bins, hashed bins, supplier roles). */
+  roles: NewMetadataRecord[];
+  /** The root to sign snapshot and timestamp under (a new one is committed in the same batch). */
+  root: Root;
+  rootRecord?: NewMetadataRecord | undefined;
+  firmware: ReleaseEntry['firmware'];
+  releaseId: number | null;
+  batch: string;
+}
+
 /**
  * The TUF repository as a service: every change to served metadata goes
  * through here, serialized by one mutex, as stage -> (chain log) -> commit.
+ *
+ * Layout v2 (layout.ts): top-level targets delegates to hardware-ID-scoped supplier roles and to
+ * `bins`, which delegates TAP 15 hashed bins. Every snapshot version is logged on chain before it
+ * becomes visible; the snapshot names every targets-role version, so the logged hash pins the
+ * whole repository state a vehicle can see.
  */
 export class RepositoryService {
   readonly #o: RepositoryServiceOptions;
   readonly #lock = new Mutex();
   #earliestExpiry: number | undefined;
-  #targetsCache: { sha256: string; metadata: Metadata<Targets> } | undefined;
+  /** Parsed targets-role metadata by sha256 of its bytes; parsing is the expensive part. */
+  readonly #parsed = new Map<string, Metadata<Targets>>();
+  #snapshotCache: { sha256: string; versions: Map<string, number> } | undefined;
+  #firmwareIndex: { sha256: string; byHardware: Map<string, FirmwareSummary> } | undefined;
 
   constructor(opts: RepositoryServiceOptions) {
     this.#o = opts;
@@ -106,7 +161,7 @@ export class RepositoryService {
     return this.#lock.run(fn);
   }
 
-  async #current(role: RoleName): Promise<MetadataRecord> {
+  async #current(role: string): Promise<MetadataRecord> {
     const rec = await this.#o.store.currentMetadata(role);
     if (!rec) throw new ServerError('REPOSITORY_NOT_INITIALIZED', `no current ${role} metadata`);
     return rec;
@@ -116,14 +171,45 @@ export class RepositoryService {
     return parseMetadata('root', (await this.#current('root')).bytes);
   }
 
-  /** The served targets, parsed once per version (parsing is quadratic in @tufjs/models). Treat as read-only. */
+  #parse(rec: { sha256: string; bytes: Uint8Array }): Metadata<Targets> {
+    const hit = this.#parsed.get(rec.sha256);
+    if (hit) return hit;
+    const md = parseMetadata('targets', rec.bytes);
+    // Bounded: the current bins plus a few superseded versions.
+    if (this.#parsed.size > 4096) this.#parsed.clear();
+    this.#parsed.set(rec.sha256, md);
+    return md;
+  }
+
+  /** The current metadata of a targets role, parsed once per version. Treat as read-only. */
+  async roleMetadata(role: string): Promise<Metadata<Targets> | undefined> {
+    const digest = await this.#o.store.currentMetadataDigest(role);
+    if (!digest) return undefined;
+    const hit = this.#parsed.get(digest.sha256);
+    if (hit) return hit;
+    const rec = await this.#o.store.currentMetadata(role);
+    return rec ? this.#parse(rec) : undefined;
+  }
+
+  /** The served top-level targets. Treat as read-only. */
   async currentTargets(): Promise<Metadata<Targets>> {
-    const digest = await this.#o.store.currentMetadataDigest('targets');
-    if (digest && this.#targetsCache?.sha256 === digest.sha256) return this.#targetsCache.metadata;
-    const rec = await this.#current('targets');
-    const metadata = parseMetadata('targets', rec.bytes);
-    this.#targetsCache = { sha256: rec.sha256, metadata };
-    return metadata;
+    const md = await this.roleMetadata('targets');
+    if (!md) throw new ServerError('REPOSITORY_NOT_INITIALIZED', 'no current targets metadata');
+    return md;
+  }
+
+  /** Role -> version of every targets-role file the current snapshot names. */
+  async #roleVersions(): Promise<Map<string, number>> {
+    const digest = await this.#o.store.currentMetadataDigest('snapshot');
+    if (!digest) throw new ServerError('REPOSITORY_NOT_INITIALIZED', 'no current snapshot');
+    if (this.#snapshotCache?.sha256 !== digest.sha256) {
+      const rec = await this.#current('snapshot');
+      this.#snapshotCache = {
+        sha256: rec.sha256,
+        versions: roleVersionsOf(parseMetadata('snapshot', rec.bytes).signed),
+      };
+    }
+    return new Map(this.#snapshotCache.versions);
   }
 
   #signersFor(role: 'targets' | 'snapshot' | 'timestamp', root: Root): TufSigner[] {
@@ -146,8 +232,101 @@ export class RepositoryService {
     return chosen.slice(0, Math.max(def.threshold, 1));
   }
 
+  /** Signers for `bins` and the hashed bins, as top-level targets delegates them. */
+  #binsSigners(top: Targets): TufSigner[] {
+    const def = top.delegations?.roles?.[BINS_ROLE];
+    const chosen = binsSignersOf(this.#o.signers).filter((s) => def?.keyIDs.includes(s.keyId));
+    if (!def || chosen.length < def.threshold) {
+      throw new ServerError(
+        'ONLINE_KEY_NOT_AUTHORIZED',
+        'the configured bins keys are not a threshold of the bins delegation',
+      );
+    }
+    return chosen.slice(0, Math.max(def.threshold, 1));
+  }
+
   hasOnlineTargets(): boolean {
     return toArray(this.#o.signers.targets).length > 0;
+  }
+
+  async #nextVersion(role: string, current: number): Promise<number> {
+    return Math.max(await this.#o.store.maxVersion(role), current) + 1;
+  }
+
+  /** The hashed bin a path belongs to (TAP 15), or undefined for a flat repository. */
+  async binFor(path: string): Promise<string | undefined> {
+    const bins = await this.roleMetadata(BINS_ROLE);
+    return bins?.signed.delegations?.succinctRoles?.getRoleForTarget(path);
+  }
+
+  /**
+   * Resolves a target path the way a TUF client does: top-level first, then the one
+   * terminating delegation whose paths match (a supplier role, else the bins).
+   */
+  async findTarget(path: string): Promise<LocatedTarget | undefined> {
+    const top = (await this.currentTargets()).signed;
+    const direct = top.targets[path];
+    if (direct) return { role: 'targets', file: direct };
+    const supplier = supplierFor(path, supplierDelegations(top));
+    if (supplier) {
+      const file = (await this.roleMetadata(supplier.role))?.signed.targets[path];
+      return file ? { role: supplier.role, file, supplier } : undefined;
+    }
+    if (!usesBins(top) || !top.delegations?.roles?.[BINS_ROLE]?.isDelegatedPath(path)) {
+      return undefined;
+    }
+    const bin = await this.binFor(path);
+    const file = bin ? (await this.roleMetadata(bin))?.signed.targets[path] : undefined;
+    return bin && file ? { role: bin, file } : undefined;
+  }
+
+  /**
+   * The newest firmware per hardware ID across every current targets role: a discovery hint
+   * for vehicles, which still resolve and verify the name through TUF and the chain.
+   */
+  async latestFirmware(hardwareId: string): Promise<FirmwareSummary | undefined> {
+    const snapshot = await this.#o.store.currentMetadataDigest('snapshot');
+    if (!snapshot) throw new ServerError('REPOSITORY_NOT_INITIALIZED', 'no current snapshot');
+    if (this.#firmwareIndex?.sha256 !== snapshot.sha256) {
+      const byHardware = new Map<string, FirmwareSummary>();
+      for (const role of (await this.#roleVersions()).keys()) {
+        const rec = await this.#o.store.currentMetadata(role);
+        if (!rec) continue;
+        // Plain JSON: the hint needs custom fields only, and 100,000 targets parse in ~1 s this way.
+        const signed = (
+          JSON.parse(new TextDecoder().decode(rec.bytes)) as {
+            signed: {
+              targets?: Record<
+                string,
+                { length: number; hashes: Record<string, string>; custom?: Record<string, unknown> }
+              >;
+            };
+          }
+        ).signed;
+        for (const [name, file] of Object.entries(signed.targets ?? {})) {
+          const c = file.custom;
+          if (c?.kind !== 'firmware' || !Array.isArray(c.hardwareIds)) continue;
+          const counter = c.releaseCounter;
+          if (typeof counter !== 'number' || typeof c.version !== 'string') continue;
+          for (const h of c.hardwareIds) {
+            if (typeof h !== 'string') continue;
+            const best = byHardware.get(h);
+            if (!best || counter > best.releaseCounter) {
+              byHardware.set(h, {
+                name,
+                role,
+                releaseCounter: counter,
+                version: c.version,
+                sha256: file.hashes.sha256 ?? '',
+                length: file.length,
+              });
+            }
+          }
+        }
+      }
+      this.#firmwareIndex = { sha256: snapshot.sha256, byHardware };
+    }
+    return this.#firmwareIndex.byHardware.get(hardwareId);
   }
 
   // ---------------------------------------------------------------- publish
@@ -167,14 +346,21 @@ export class RepositoryService {
 
   async #publishRelease(inputs: ReleaseTargetInput[]): Promise<PublishResult> {
     const root = (await this.trustedRoot()).signed;
-    const targetsSigners = this.#signersFor('targets', root);
-    const current = await this.currentTargets();
+    const top = await this.currentTargets();
+    const binned = usesBins(top.signed);
+    const suppliers = supplierDelegations(top.signed);
     const names = new Set<string>();
     for (const t of inputs) {
       for (const n of [t.name, attestationTargetName(t.name)]) {
         if (names.has(n)) throw new ServerError('DUPLICATE_TARGET', `target ${n} appears twice`);
         names.add(n);
-        if (current.signed.targets[n]) {
+        if (supplierFor(n, suppliers)) {
+          throw new ServerError(
+            'HARDWARE_ID_NOT_DELEGATED',
+            `${n} is under a supplier's hardware ID; only that supplier's role can list it`,
+          );
+        }
+        if (await this.findTarget(n)) {
           throw new ServerError(
             'TARGET_ALREADY_RELEASED',
             `target ${n} is already in targets metadata`,
@@ -196,31 +382,54 @@ export class RepositoryService {
       }
     }
     const now = this.#o.clock();
-    const version = Math.max(await this.#o.store.maxVersion('targets'), current.signed.version) + 1;
-    const targets: Record<string, TargetFile> = { ...current.signed.targets };
-    for (const a of additions) targets[a.path] = a;
-    const next = new Metadata(
-      new Targets({
-        version,
-        specVersion: SPEC_VERSION,
+    const changed: NewMetadataRecord[] = [];
+    if (binned) {
+      const signers = this.#binsSigners(top.signed);
+      const byBin = new Map<string, TargetFile[]>();
+      for (const a of additions) {
+        const bin = await this.binFor(a.path);
+        if (!bin)
+          throw new ServerError('INTERNAL', 'targets delegates bins but bins.json is missing');
+        byBin.set(bin, [...(byBin.get(bin) ?? []), a]);
+      }
+      for (const [bin, files] of byBin) {
+        const current = await this.roleMetadata(bin);
+        const targets: Record<string, TargetFile> = { ...current?.signed.targets };
+        for (const f of files) targets[f.path] = f;
+        const next = buildTargets({
+          version: await this.#nextVersion(bin, current?.signed.version ?? 0),
+          expires: expiryAfter(now, this.#o.config.expiries.targets),
+          targets,
+        });
+        await signMetadata(next, signers);
+        changed.push(recordOf(bin, next));
+      }
+    } else {
+      const targets: Record<string, TargetFile> = { ...top.signed.targets };
+      for (const a of additions) targets[a.path] = a;
+      const next = buildTargets({
+        version: await this.#nextVersion('targets', top.signed.version),
         expires: expiryAfter(now, this.#o.config.expiries.targets),
         targets,
-        ...(current.signed.delegations ? { delegations: current.signed.delegations } : {}),
-      }),
-    );
-    await signMetadata(next, targetsSigners);
+        delegations: delegationsJsonOf(top.signed),
+      });
+      await signMetadata(next, this.#signersFor('targets', root));
+      changed.push(recordOf('targets', next));
+    }
+    const snapshotVersion = (await this.#o.store.maxVersion('snapshot')) + 1;
     const release = await this.#o.store.createRelease({
       targetNames: inputs.map((t) => t.name),
-      targetsVersion: version,
+      targetsVersion: snapshotVersion,
     });
-    const { metadataHash, chain } = await this.#publishTargets(
-      recordOf('targets', next),
+    const { metadataHash, chain, metadataVersion } = await this.#publish({
+      roles: changed,
       root,
       firmware,
-      release.id,
-    );
+      releaseId: release.id,
+      batch: `release:${release.id}`,
+    });
     const stored = await this.#o.store.release(release.id);
-    return { release: stored ?? release, targetsVersion: version, metadataHash, chain };
+    return { release: stored ?? release, targetsVersion: metadataVersion, metadataHash, chain };
   }
 
   async #prepareTarget(t: ReleaseTargetInput): Promise<{ image: TargetFile; bundle: TargetFile }> {
@@ -270,25 +479,24 @@ export class RepositoryService {
   }
 
   /**
-   * stage targets+snapshot+timestamp -> log targets on chain (waits for confirmation)
+   * stage roles+snapshot+timestamp -> log the snapshot on chain (waits for confirmation)
    * -> flip the current pointers in one transaction. Nothing is visible before the flip.
    */
-  async #publishTargets(
-    targets: NewMetadataRecord,
-    root: Root,
-    firmware: ReleaseEntry['firmware'],
-    releaseId: number | null,
-    extra: { records: NewMetadataRecord[] } = { records: [] },
-  ): Promise<{ metadataHash: string; chain: ChainReceipt }> {
+  async #publish(p: PublishInput): Promise<{
+    metadataHash: string;
+    metadataVersion: number;
+    chain: ChainReceipt;
+  }> {
     const now = this.#o.clock();
+    const versions = await this.#roleVersions();
+    for (const r of p.roles) versions.set(r.role, r.version);
     const snapshotVersion = (await this.#o.store.maxVersion('snapshot')) + 1;
-    const snapshot = buildSnapshot(
+    const snapshot = buildSnapshotV2(
       snapshotVersion,
       expiryAfter(now, this.#o.config.expiries.snapshot),
-      targets.version,
-      targets.bytes,
+      versions,
     );
-    await signMetadata(snapshot, this.#signersFor('snapshot', root));
+    await signMetadata(snapshot, this.#signersFor('snapshot', p.root));
     const snapshotRec = recordOf('snapshot', snapshot);
     const timestamp = buildTimestamp(
       (await this.#o.store.maxVersion('timestamp')) + 1,
@@ -296,97 +504,80 @@ export class RepositoryService {
       snapshotVersion,
       snapshotRec.bytes,
     );
-    await signMetadata(timestamp, this.#signersFor('timestamp', root));
-    const records = [...extra.records, targets, snapshotRec, recordOf('timestamp', timestamp)];
+    await signMetadata(timestamp, this.#signersFor('timestamp', p.root));
+    const records = [
+      ...(p.rootRecord ? [p.rootRecord] : []),
+      ...p.roles,
+      snapshotRec,
+      recordOf('timestamp', timestamp),
+    ];
     const keys = records.map((r) => ({ role: r.role, version: r.version }));
-    await this.#o.store.stageMetadata(
-      records,
-      releaseId !== null ? `release:${releaseId}` : `targets:${targets.version}`,
-    );
-    const metadataHash = `0x${targets.sha256}`;
-    if (releaseId !== null) await this.#o.store.updateRelease(releaseId, { metadataHash });
+    await this.#o.store.stageMetadata(records, p.batch);
+    const metadataHash = `0x${snapshotRec.sha256}`;
+    if (p.releaseId !== null) {
+      await this.#o.store.updateRelease(p.releaseId, {
+        metadataHash,
+        targetsVersion: snapshotVersion,
+      });
+    }
     let chain: ChainReceipt;
     try {
       chain = await this.#o.releaseLog.logRelease({
-        metadataVersion: targets.version,
+        metadataVersion: snapshotVersion,
         metadataHash,
-        firmware,
+        firmware: p.firmware,
       });
     } catch (error) {
       await this.#o.store.abandonMetadata(keys);
-      const message = `logging targets v${targets.version} on chain failed: ${errorText(error)}`;
-      if (releaseId !== null)
-        await this.#o.store.updateRelease(releaseId, { status: 'failed', error: message });
+      const message = `logging snapshot v${snapshotVersion} on chain failed: ${errorText(error)}`;
+      if (p.releaseId !== null)
+        await this.#o.store.updateRelease(p.releaseId, { status: 'failed', error: message });
       this.#o.logger.warn(
-        { targetsVersion: targets.version, err: errorText(error) },
+        { snapshotVersion, err: errorText(error) },
         'chain log failed; metadata not published',
       );
       throw new ServerError('CHAIN_LOG_FAILED', message, { cause: error });
     }
-    const patch: ReleasePatch | undefined =
-      releaseId !== null ? { status: 'confirmed', chain, metadataHash } : undefined;
     await this.#o.store.commitMetadata(
       keys,
-      patch && releaseId !== null ? { id: releaseId, patch } : undefined,
+      p.releaseId !== null
+        ? { id: p.releaseId, patch: { status: 'confirmed', chain, metadataHash } }
+        : undefined,
     );
     this.#earliestExpiry = undefined;
     this.#appendToLog(() =>
       this.#o.log?.appendRelease(
-        { metadataVersion: targets.version, metadataHash, firmware },
+        { metadataVersion: snapshotVersion, metadataHash, firmware: p.firmware },
         chain,
       ),
     );
     this.#o.logger.info(
       {
-        targetsVersion: targets.version,
+        snapshotVersion,
+        roles: p.roles.map((r) => `${r.role}@${r.version}`),
         metadataHash,
         txHash: chain.txHash,
         blockNumber: chain.blockNumber,
       },
-      'targets published',
+      'metadata published',
     );
-    return { metadataHash, chain };
+    return { metadataHash, metadataVersion: snapshotVersion, chain };
   }
 
-  /** Re-signs snapshot (optional) and timestamp without a new targets version. */
-  async #publishSnapshotTimestamp(
-    root: Root,
-    withSnapshot: boolean,
-    extra: NewMetadataRecord[] = [],
-  ): Promise<void> {
+  /** Re-signs timestamp alone (snapshot unchanged, so nothing new to log). */
+  async #publishTimestamp(root: Root): Promise<void> {
     const now = this.#o.clock();
-    let snapshotVersion: number;
-    let snapshotBytes: Uint8Array;
-    const records: NewMetadataRecord[] = [...extra];
-    if (withSnapshot) {
-      const targets = await this.#current('targets');
-      snapshotVersion = (await this.#o.store.maxVersion('snapshot')) + 1;
-      const snapshot = buildSnapshot(
-        snapshotVersion,
-        expiryAfter(now, this.#o.config.expiries.snapshot),
-        targets.version,
-        targets.bytes,
-      );
-      await signMetadata(snapshot, this.#signersFor('snapshot', root));
-      const rec = recordOf('snapshot', snapshot);
-      records.push(rec);
-      snapshotBytes = rec.bytes;
-    } else {
-      const current = await this.#current('snapshot');
-      snapshotVersion = current.version;
-      snapshotBytes = current.bytes;
-    }
+    const current = await this.#current('snapshot');
     const timestamp = buildTimestamp(
       (await this.#o.store.maxVersion('timestamp')) + 1,
       expiryAfter(now, this.#o.config.expiries.timestamp),
-      snapshotVersion,
-      snapshotBytes,
+      current.version,
+      current.bytes,
     );
     await signMetadata(timestamp, this.#signersFor('timestamp', root));
-    records.push(recordOf('timestamp', timestamp));
-    const keys = records.map((r) => ({ role: r.role, version: r.version }));
-    await this.#o.store.stageMetadata(records, 'resign');
-    await this.#o.store.commitMetadata(keys);
+    const rec = recordOf('timestamp', timestamp);
+    await this.#o.store.stageMetadata([rec], 'resign');
+    await this.#o.store.commitMetadata([{ role: rec.role, version: rec.version }]);
     this.#earliestExpiry = undefined;
   }
 
@@ -402,11 +593,10 @@ export class RepositoryService {
   // ---------------------------------------------------------------- crash recovery
 
   /**
-   * Finishes publishes a crash interrupted. A staged targets version that the
-   * chain holds (confirmed) is published with a fresh snapshot and timestamp, so
-   * what is served always matches what is logged; one the chain does not hold is
-   * abandoned (its version number is never reused). If the chain cannot answer
-   * yet, the batch stays staged for the next attempt. Runs under the publish lock.
+   * Finishes publishes a crash interrupted. A staged batch whose snapshot the chain holds
+   * (confirmed) is published exactly as staged, so what is served is what is logged; one the
+   * chain does not hold is abandoned (its version numbers are never reused). If the chain cannot
+   * answer yet, the batch stays staged for the next attempt. Runs under the publish lock.
    */
   recoverInterruptedPublishes(chain: ChainLookup): Promise<RecoveryReport> {
     return this.#lock.run(async () => {
@@ -414,10 +604,10 @@ export class RepositoryService {
       if (!(await this.#o.store.currentMetadata('root'))) return report;
       for (const { batch, records } of await this.#o.store.stagedBatches()) {
         const keys = records.map((r) => ({ role: r.role, version: r.version }));
-        const targets = records.find((r) => r.role === 'targets');
+        const snapshot = records.find((r) => r.role === 'snapshot');
         const newRoot = records.find((r) => r.role === 'root');
         const releaseId = /^release:(\d+)$/.exec(batch)?.[1];
-        const currentTargets = await this.#current('targets');
+        const currentSnapshot = await this.#current('snapshot');
         const currentRoot = await this.#current('root');
         const abandon = async (why: string): Promise<void> => {
           await this.#o.store.abandonMetadata(keys);
@@ -426,14 +616,14 @@ export class RepositoryService {
           report.abandoned.push(batch);
         };
         if (
-          !targets ||
-          targets.version <= currentTargets.version ||
+          !snapshot ||
+          snapshot.version <= currentSnapshot.version ||
           (newRoot && newRoot.version !== currentRoot.version + 1)
         ) {
           await abandon('interrupted before it was logged; superseded');
           continue;
         }
-        const metadataHash = `0x${targets.sha256}`;
+        const metadataHash = `0x${snapshot.sha256}`;
         let logged: ChainReceipt;
         try {
           logged = await chain.findRelease(metadataHash);
@@ -449,40 +639,13 @@ export class RepositoryService {
           }
           continue;
         }
-        const rootMd = newRoot ? parseMetadata('root', newRoot.bytes) : await this.trustedRoot();
-        const stale = records.filter((r) => r.role === 'snapshot' || r.role === 'timestamp');
-        await this.#o.store.abandonMetadata(
-          stale.map((r) => ({ role: r.role, version: r.version })),
-        );
-        const now = this.#o.clock();
-        const snapshot = buildSnapshot(
-          (await this.#o.store.maxVersion('snapshot')) + 1,
-          expiryAfter(now, this.#o.config.expiries.snapshot),
-          targets.version,
-          targets.bytes,
-        );
-        await signMetadata(snapshot, this.#signersFor('snapshot', rootMd.signed));
-        const snapshotRec = recordOf('snapshot', snapshot);
-        const timestamp = buildTimestamp(
-          (await this.#o.store.maxVersion('timestamp')) + 1,
-          expiryAfter(now, this.#o.config.expiries.timestamp),
-          snapshot.signed.version,
-          snapshotRec.bytes,
-        );
-        await signMetadata(timestamp, this.#signersFor('timestamp', rootMd.signed));
-        const fresh = [snapshotRec, recordOf('timestamp', timestamp)];
-        await this.#o.store.stageMetadata(fresh, `${batch}:recovered`);
         const chainRef = {
           txHash: logged.txHash,
           blockNumber: logged.blockNumber,
           blockHash: logged.blockHash,
         };
         await this.#o.store.commitMetadata(
-          [
-            ...(newRoot ? [{ role: 'root' as const, version: newRoot.version }] : []),
-            { role: 'targets', version: targets.version },
-            ...fresh.map((r) => ({ role: r.role, version: r.version })),
-          ],
+          keys,
           releaseId
             ? {
                 id: Number(releaseId),
@@ -492,7 +655,7 @@ export class RepositoryService {
         );
         this.#earliestExpiry = undefined;
         this.#o.logger.warn(
-          { batch, targetsVersion: targets.version },
+          { batch, snapshotVersion: snapshot.version },
           'published an interrupted publish the chain had logged',
         );
         report.published.push(batch);
@@ -504,73 +667,103 @@ export class RepositoryService {
   // ---------------------------------------------------------------- expiry
 
   /**
-   * Re-signs every online role whose remaining validity is inside its window.
-   * Runs under the lock and re-reads state there, so concurrent callers never
-   * double-bump. Returns the roles that got a new version.
+   * Re-signs every online role whose remaining validity is inside its window: top-level targets
+   * (when its key is online), `bins` and EVERY hashed bin (empty ones too), snapshot, timestamp.
+   * Runs under the lock and re-reads state there, so concurrent callers never double-bump.
+   * Returns the roles that got a new version.
    */
-  refreshExpiring(): Promise<RoleName[]> {
+  refreshExpiring(): Promise<string[]> {
     return this.#lock.run(() => this.#refreshExpiring());
   }
 
-  async #refreshExpiring(): Promise<RoleName[]> {
+  async #refreshExpiring(): Promise<string[]> {
     const now = this.#o.clock();
     const w = this.#o.config.resignWindows;
-    const due = async (role: 'targets' | 'snapshot' | 'timestamp'): Promise<boolean> =>
-      secondsUntil((await this.#current(role)).expires, now) <= w[role];
-    const rootMd = await this.trustedRoot();
-    const root = rootMd.signed;
-    const bumped: RoleName[] = [];
-    if ((await due('targets')) && this.hasOnlineTargets()) {
-      const current = await this.currentTargets();
-      const version =
-        Math.max(await this.#o.store.maxVersion('targets'), current.signed.version) + 1;
-      const next = new Metadata(
-        new Targets({
-          version,
-          specVersion: SPEC_VERSION,
-          expires: expiryAfter(now, this.#o.config.expiries.targets),
-          targets: current.signed.targets,
-          ...(current.signed.delegations ? { delegations: current.signed.delegations } : {}),
-        }),
-      );
+    const dueIn = async (role: string, window: number): Promise<boolean> => {
+      const d = await this.#o.store.currentMetadataDigest(role);
+      return d !== undefined && secondsUntil(d.expires, now) <= window;
+    };
+    const root = (await this.trustedRoot()).signed;
+    const top = await this.currentTargets();
+    const changed: NewMetadataRecord[] = [];
+    const expires = expiryAfter(now, this.#o.config.expiries.targets);
+    if ((await dueIn('targets', w.targets)) && this.hasOnlineTargets()) {
+      const next = buildTargets({
+        version: await this.#nextVersion('targets', top.signed.version),
+        expires,
+        targets: top.signed.targets,
+        delegations: delegationsJsonOf(top.signed),
+      });
       await signMetadata(next, this.#signersFor('targets', root));
-      await this.#publishTargets(recordOf('targets', next), root, [], null);
-      bumped.push('targets', 'snapshot', 'timestamp');
-    } else if (await due('snapshot')) {
-      await this.#publishSnapshotTimestamp(root, true);
-      bumped.push('snapshot', 'timestamp');
-    } else if (await due('timestamp')) {
-      await this.#publishSnapshotTimestamp(root, false);
+      changed.push(recordOf('targets', next));
+    }
+    if (usesBins(top.signed)) {
+      const binRoles = [...(await this.#roleVersions()).keys()].filter(
+        (r) => r === BINS_ROLE || r.startsWith(`${BINS_ROLE}-`),
+      );
+      const signers = this.#binsSigners(top.signed);
+      for (const role of binRoles) {
+        if (!(await dueIn(role, w.targets))) continue;
+        const current = await this.roleMetadata(role);
+        if (!current) continue;
+        const next = buildTargets({
+          version: await this.#nextVersion(role, current.signed.version),
+          expires,
+          targets: current.signed.targets,
+          delegations: delegationsJsonOf(current.signed),
+        });
+        await signMetadata(next, signers);
+        changed.push(recordOf(role, next));
+      }
+    }
+    const bumped: string[] = [];
+    if (changed.length > 0 || (await dueIn('snapshot', w.snapshot))) {
+      await this.#publish({ roles: changed, root, firmware: [], releaseId: null, batch: 'resign' });
+      bumped.push(...changed.map((r) => r.role), 'snapshot', 'timestamp');
+    } else if (await dueIn('timestamp', w.timestamp)) {
+      await this.#publishTimestamp(root);
       bumped.push('timestamp');
     }
-    for (const role of bumped) this.#o.metrics?.onResign?.(role);
+    for (const role of bumped) {
+      this.#o.metrics?.onResign?.(role.startsWith(`${BINS_ROLE}-`) ? BINS_ROLE : role);
+    }
     if (bumped.length > 0)
-      this.#o.logger.info({ roles: bumped }, 'online roles re-signed before expiry');
+      this.#o.logger.info(
+        { roles: bumped.length > 8 ? `${bumped.length} roles` : bumped },
+        'online roles re-signed before expiry',
+      );
     return bumped;
   }
 
+  /** Roles that must never be served expired: top-level targets, the bins, snapshot, timestamp. */
+  async #earliestOnlineExpiry(): Promise<number> {
+    let min = Number.POSITIVE_INFINITY;
+    const roles = ['targets', 'snapshot', 'timestamp'];
+    for (const role of (await this.#roleVersions()).keys()) {
+      if (role === BINS_ROLE || role.startsWith(`${BINS_ROLE}-`)) roles.push(role);
+    }
+    for (const role of roles) {
+      const d = await this.#o.store.currentMetadataDigest(role);
+      if (d) min = Math.min(min, Date.parse(d.expires));
+    }
+    return min;
+  }
+
   /**
-   * Guarantees the current timestamp/snapshot/targets are unexpired before a
-   * read is served; re-signs on demand. Throws METADATA_EXPIRED if it cannot.
+   * Guarantees the current online metadata is unexpired before a read is served; re-signs on
+   * demand. Throws METADATA_EXPIRED if it cannot.
    */
   async ensureFresh(): Promise<void> {
     const now = this.#o.clock().getTime();
     if (this.#earliestExpiry !== undefined && now < this.#earliestExpiry) return;
-    const earliest = async (): Promise<number> => {
-      let min = Number.POSITIVE_INFINITY;
-      for (const role of ['targets', 'snapshot', 'timestamp'] as const) {
-        min = Math.min(min, Date.parse((await this.#current(role)).expires));
-      }
-      return min;
-    };
-    let min = await earliest();
+    let min = await this.#earliestOnlineExpiry();
     if (now >= min) {
       try {
         await this.refreshExpiring();
       } catch (error) {
         this.#o.logger.error({ err: errorText(error) }, 'on-demand re-signing failed');
       }
-      min = await earliest();
+      min = await this.#earliestOnlineExpiry();
       if (this.#o.clock().getTime() >= min) {
         throw new ServerError(
           'METADATA_EXPIRED',
@@ -581,9 +774,103 @@ export class RepositoryService {
     this.#earliestExpiry = min;
   }
 
-  // ---------------------------------------------------------------- offline targets
+  // ---------------------------------------------------------------- uploaded (offline) metadata
 
-  /** Accepts offline-signed targets metadata after verifying it against the trusted root. */
+  /**
+   * Checks the targets listed by uploaded metadata against uploaded blobs and attestations and
+   * returns the chain entries for the firmware it adds. `previous` is what the same role listed
+   * before (released targets are immutable).
+   */
+  async #checkUploadedTargets(
+    md: Metadata<Targets>,
+    previous: Record<string, TargetFile>,
+    scope: SupplierDelegation | undefined,
+  ): Promise<{ firmware: ReleaseEntry['firmware']; added: string[] }> {
+    const firmware: ReleaseEntry['firmware'] = [];
+    const added: string[] = [];
+    for (const [path, file] of Object.entries(md.signed.targets)) {
+      if (!isValidTargetPath(path)) {
+        throw new ServerError(
+          'INVALID_NAME',
+          `target name ${JSON.stringify(path.slice(0, 60))} is not allowed`,
+        );
+      }
+      if (scope && supplierFor(path, [scope]) === undefined) {
+        throw new ServerError(
+          'HARDWARE_ID_NOT_DELEGATED',
+          `${path} is outside ${scope.role}'s paths (${scope.hardwareIds.map((h) => `${h}/*`).join(', ')})`,
+        );
+      }
+      const sha256 = file.hashes.sha256;
+      const blob = sha256 ? await this.#o.store.blobBySha256(sha256) : undefined;
+      if (
+        !blob ||
+        blob.length !== file.length ||
+        (file.hashes.sha512 !== undefined && file.hashes.sha512 !== blob.sha512)
+      ) {
+        throw new ServerError(
+          'TARGETS_MISMATCH',
+          `target ${path} does not match any uploaded blob`,
+        );
+      }
+      const old = previous[path];
+      if (old) {
+        if (!old.equals(file))
+          throw new ServerError(
+            'TARGETS_MISMATCH',
+            `target ${path} changed; released targets are immutable`,
+          );
+        continue;
+      }
+      const custom = file.custom;
+      if (custom.kind !== 'firmware') continue;
+      const input = firmwareInputOf(path, custom);
+      if (scope) {
+        const outside = input.hardwareIds.filter((h) => !scope.hardwareIds.includes(h));
+        if (outside.length > 0) {
+          throw new ServerError(
+            'HARDWARE_ID_NOT_DELEGATED',
+            `${scope.role} may not sign firmware for ${outside.join(', ')} (${path})`,
+          );
+        }
+      }
+      const bundleFile = md.signed.targets[input.attestationName];
+      if (!bundleFile?.hashes.sha256) {
+        throw new ServerError(
+          'FIRMWARE_ATTESTATION_INVALID',
+          `target ${path} names no attestation target in the metadata`,
+        );
+      }
+      const bundle = await readJsonBlob(this.#o.blobs, bundleFile.hashes.sha256);
+      let claims: FirmwareClaims;
+      try {
+        claims = await this.#o.verifier.verifyFirmware(bundle, { name: path, sha256: blob.sha256 });
+      } catch (error) {
+        throw new ServerError(
+          'FIRMWARE_ATTESTATION_INVALID',
+          `attestation for ${path} does not verify`,
+          { cause: error },
+        );
+      }
+      assertClaimsMatch({ name: path, ...input }, claims);
+      added.push(path);
+      for (const hardwareId of input.hardwareIds) {
+        firmware.push({ digest: `0x${blob.sha256}`, hardwareId, version: input.releaseCounter });
+      }
+    }
+    return { firmware, added };
+  }
+
+  #assertFresh(md: Metadata<Targets>, floor: number, what: string): void {
+    if (md.signed.version <= floor) {
+      throw new ServerError('VERSION_NOT_INCREASING', `${what} version must be above ${floor}`);
+    }
+    if (md.signed.isExpired(this.#o.clock())) {
+      throw new ServerError('METADATA_MALFORMED', `uploaded ${what} metadata is already expired`);
+    }
+  }
+
+  /** Accepts offline-signed top-level targets metadata after verifying it against the trusted root. */
   acceptSignedTargets(bytes: Uint8Array): Promise<PublishResult> {
     return this.#lock.run(async () => {
       const md = parseMetadata('targets', bytes);
@@ -598,96 +885,143 @@ export class RepositoryService {
         );
       }
       const current = await this.currentTargets();
-      const floor = Math.max(current.signed.version, await this.#o.store.maxVersion('targets'));
-      if (md.signed.version <= floor) {
-        throw new ServerError('VERSION_NOT_INCREASING', `targets version must be above ${floor}`);
+      this.#assertFresh(
+        md,
+        Math.max(current.signed.version, await this.#o.store.maxVersion('targets')),
+        'targets',
+      );
+      supplierDelegations(md.signed);
+      const { firmware, added } = await this.#checkUploadedTargets(
+        md,
+        current.signed.targets,
+        undefined,
+      );
+      const roles: NewMetadataRecord[] = [
+        {
+          role: 'targets',
+          version: md.signed.version,
+          bytes,
+          sha256: sha256Hex(bytes),
+          expires: md.signed.expires,
+        },
+      ];
+      if (usesBins(md.signed) && !(await this.#o.store.currentMetadataDigest(BINS_ROLE))) {
+        roles.push(
+          ...(await buildInitialBins({
+            top: md.signed,
+            signers: binsSignersOf(this.#o.signers),
+            bitLength: this.#o.config.binBits,
+            expires: expiryAfter(this.#o.clock(), this.#o.config.expiries.targets),
+          })),
+        );
+      } else if (usesBins(md.signed)) {
+        this.#binsSigners(md.signed);
       }
-      if (md.signed.isExpired(this.#o.clock())) {
-        throw new ServerError('METADATA_MALFORMED', 'uploaded targets metadata is already expired');
+      return this.#publishUploaded(roles, rootMd.signed, firmware, added);
+    });
+  }
+
+  async #publishUploaded(
+    roles: NewMetadataRecord[],
+    root: Root,
+    firmware: ReleaseEntry['firmware'],
+    added: string[],
+  ): Promise<PublishResult> {
+    const release = await this.#o.store.createRelease({
+      targetNames: added,
+      targetsVersion: (await this.#o.store.maxVersion('snapshot')) + 1,
+    });
+    const { metadataHash, chain, metadataVersion } = await this.#publish({
+      roles,
+      root,
+      firmware,
+      releaseId: release.id,
+      batch: `release:${release.id}`,
+    });
+    return {
+      release: (await this.#o.store.release(release.id)) ?? release,
+      targetsVersion: metadataVersion,
+      metadataHash,
+      chain,
+    };
+  }
+
+  /**
+   * Accepts a supplier's role metadata, signed offline by a threshold of the supplier's keys as
+   * top-level targets delegates them. Every firmware target must be for the supplier's own
+   * hardware IDs (its `x-tufchain-hardware-ids`) and under their paths.
+   */
+  acceptSupplierMetadata(supplierId: string, bytes: Uint8Array): Promise<PublishResult> {
+    return this.#lock.run(async () => {
+      const role = supplierRoleName(supplierId);
+      const top = await this.currentTargets();
+      const scope = supplierDelegations(top.signed).find((s) => s.role === role);
+      if (!scope) throw new ServerError('SUPPLIER_NOT_FOUND', `targets delegates no ${role}`);
+      const md = parseMetadata('targets', bytes);
+      try {
+        top.verifyDelegate(role, md);
+      } catch (error) {
+        throw new ServerError(
+          'METADATA_SIGNATURE_INVALID',
+          `${role} metadata is not signed by a threshold of the supplier's keys: ${errorText(error)}`,
+          { cause: error },
+        );
       }
-      const firmware: ReleaseEntry['firmware'] = [];
-      const added: string[] = [];
-      for (const [path, file] of Object.entries(md.signed.targets)) {
-        if (!isValidTargetName(path)) {
-          throw new ServerError(
-            'INVALID_NAME',
-            `target name ${JSON.stringify(path.slice(0, 60))} is not allowed`,
-          );
-        }
-        const sha256 = file.hashes.sha256;
-        const blob = sha256 ? await this.#o.store.blobBySha256(sha256) : undefined;
-        if (
-          !blob ||
-          blob.length !== file.length ||
-          (file.hashes.sha512 !== undefined && file.hashes.sha512 !== blob.sha512)
-        ) {
-          throw new ServerError(
-            'TARGETS_MISMATCH',
-            `target ${path} does not match any uploaded blob`,
-          );
-        }
-        const old = current.signed.targets[path];
-        if (old) {
-          if (!old.equals(file))
-            throw new ServerError(
-              'TARGETS_MISMATCH',
-              `target ${path} changed; released targets are immutable`,
-            );
-          continue;
-        }
-        const custom = file.custom;
-        if (custom.kind !== 'firmware') continue;
-        const input = firmwareInputOf(path, custom);
-        const bundleFile = md.signed.targets[input.attestationName];
-        if (!bundleFile?.hashes.sha256) {
-          throw new ServerError(
-            'FIRMWARE_ATTESTATION_INVALID',
-            `target ${path} names no attestation target in the metadata`,
-          );
-        }
-        const bundle = await readJsonBlob(this.#o.blobs, bundleFile.hashes.sha256);
-        let claims: FirmwareClaims;
-        try {
-          claims = await this.#o.verifier.verifyFirmware(bundle, {
-            name: path,
-            sha256: blob.sha256,
-          });
-        } catch (error) {
-          throw new ServerError(
-            'FIRMWARE_ATTESTATION_INVALID',
-            `attestation for ${path} does not verify`,
-            { cause: error },
-          );
-        }
-        assertClaimsMatch({ name: path, ...input }, claims);
-        added.push(path);
-        for (const hardwareId of input.hardwareIds) {
-          firmware.push({ digest: `0x${blob.sha256}`, hardwareId, version: input.releaseCounter });
-        }
+      if (md.signed.delegations) {
+        throw new ServerError('DELEGATION_INVALID', 'supplier roles may not delegate further');
       }
-      const release = await this.#o.store.createRelease({
-        targetNames: added,
-        targetsVersion: md.signed.version,
-      });
+      const current = await this.roleMetadata(role);
+      this.#assertFresh(
+        md,
+        Math.max(current?.signed.version ?? 0, await this.#o.store.maxVersion(role)),
+        role,
+      );
+      const { firmware, added } = await this.#checkUploadedTargets(
+        md,
+        current?.signed.targets ?? {},
+        scope,
+      );
       const record: NewMetadataRecord = {
-        role: 'targets',
+        role,
         version: md.signed.version,
         bytes,
         sha256: sha256Hex(bytes),
         expires: md.signed.expires,
       };
-      const { metadataHash, chain } = await this.#publishTargets(
-        record,
-        rootMd.signed,
-        firmware,
-        release.id,
+      return this.#publishUploaded([record], (await this.trustedRoot()).signed, firmware, added);
+    });
+  }
+
+  /** Delegates hardware IDs to a supplier's keys (online targets key required). */
+  addSupplier(input: SupplierInput): Promise<{ role: string; metadataVersion: number }> {
+    return this.#lock.run(async () => {
+      const root = (await this.trustedRoot()).signed;
+      const signers = this.#signersFor('targets', root);
+      const top = await this.currentTargets();
+      if (input.threshold < 1 || input.keys.length < input.threshold) {
+        throw new ServerError('INVALID_REQUEST', 'a supplier needs at least threshold keys');
+      }
+      const delegations = withSupplier(top.signed, input);
+      const next = buildTargets({
+        version: await this.#nextVersion('targets', top.signed.version),
+        expires: expiryAfter(this.#o.clock(), this.#o.config.expiries.targets),
+        targets: top.signed.targets,
+        delegations,
+      });
+      supplierDelegations(next.signed);
+      await signMetadata(next, signers);
+      const { metadataVersion } = await this.#publish({
+        roles: [recordOf('targets', next)],
+        root,
+        firmware: [],
+        releaseId: null,
+        batch: `supplier:${input.id}`,
+      });
+      this.#o.logger.info(
+        { supplier: input.id, hardwareIds: input.hardwareIds },
+        'supplier delegated',
       );
-      return {
-        release: (await this.#o.store.release(release.id)) ?? release,
-        targetsVersion: md.signed.version,
-        metadataHash,
-        chain,
-      };
+      return { role: supplierRoleName(input.id), metadataVersion };
     });
   }
 
@@ -745,28 +1079,25 @@ export class RepositoryService {
       } catch {
         targetsStillValid = false;
       }
-      if (targetsStillValid) {
-        await this.#publishSnapshotTimestamp(next.signed, true, [rootRecord]);
-      } else {
-        const signers = this.#signersFor('targets', next.signed);
-        const version =
-          Math.max(await this.#o.store.maxVersion('targets'), currentTargets.signed.version) + 1;
-        const resigned = new Metadata(
-          new Targets({
-            version,
-            specVersion: SPEC_VERSION,
-            expires: expiryAfter(this.#o.clock(), this.#o.config.expiries.targets),
-            targets: currentTargets.signed.targets,
-            ...(currentTargets.signed.delegations
-              ? { delegations: currentTargets.signed.delegations }
-              : {}),
-          }),
-        );
-        await signMetadata(resigned, signers);
-        await this.#publishTargets(recordOf('targets', resigned), next.signed, [], null, {
-          records: [rootRecord],
+      const roles: NewMetadataRecord[] = [];
+      if (!targetsStillValid) {
+        const resigned = buildTargets({
+          version: await this.#nextVersion('targets', currentTargets.signed.version),
+          expires: expiryAfter(this.#o.clock(), this.#o.config.expiries.targets),
+          targets: currentTargets.signed.targets,
+          delegations: delegationsJsonOf(currentTargets.signed),
         });
+        await signMetadata(resigned, this.#signersFor('targets', next.signed));
+        roles.push(recordOf('targets', resigned));
       }
+      await this.#publish({
+        roles,
+        root: next.signed,
+        rootRecord,
+        firmware: [],
+        releaseId: null,
+        batch: `root:${next.signed.version}`,
+      });
       this.#o.logger.info({ rootVersion: next.signed.version }, 'root rotated');
       return { version: next.signed.version };
     });
@@ -774,6 +1105,12 @@ export class RepositoryService {
 
   // ---------------------------------------------------------------- revoke
 
+  /**
+   * Re-signs the roles that list the release without it (top-level targets or its bins) and
+   * recalls its digests on chain. A supplier's role is the supplier's to re-sign: its releases
+   * are recalled on chain, which every vehicle checks, and stay listed until the supplier uploads
+   * metadata without them.
+   */
   revokeRelease(id: number, reason: string): Promise<ReleaseRecord> {
     return this.#lock.run(async () => {
       const release = await this.#o.store.release(id);
@@ -783,50 +1120,82 @@ export class RepositoryService {
       if (release.status !== 'confirmed')
         throw new ServerError('RELEASE_NOT_FOUND', `release ${id} was never published`);
       const rootMd = await this.trustedRoot();
-      const signers = this.#signersFor('targets', rootMd.signed);
-      const current = await this.currentTargets();
-      const remove = new Set(release.targetNames.flatMap((n) => [n, attestationTargetName(n)]));
-      const digests = release.targetNames
-        .map((n) => current.signed.targets[n]?.hashes.sha256)
-        .filter((d): d is string => d !== undefined)
-        .map((d) => `0x${d}`);
-      const targets: Record<string, TargetFile> = {};
-      for (const [path, file] of Object.entries(current.signed.targets))
-        if (!remove.has(path)) targets[path] = file;
-      const version =
-        Math.max(await this.#o.store.maxVersion('targets'), current.signed.version) + 1;
-      const next = new Metadata(
-        new Targets({
-          version,
-          specVersion: SPEC_VERSION,
-          expires: expiryAfter(this.#o.clock(), this.#o.config.expiries.targets),
+      const top = await this.currentTargets();
+      const byRole = new Map<string, Set<string>>();
+      const digests: string[] = [];
+      for (const name of release.targetNames) {
+        for (const path of [name, attestationTargetName(name)]) {
+          const located = await this.findTarget(path);
+          if (!located) continue;
+          if (path === name && located.file.hashes.sha256)
+            digests.push(`0x${located.file.hashes.sha256}`);
+          if (located.supplier) continue;
+          byRole.set(located.role, new Set([...(byRole.get(located.role) ?? []), path]));
+        }
+      }
+      const roles: NewMetadataRecord[] = [];
+      const expires = expiryAfter(this.#o.clock(), this.#o.config.expiries.targets);
+      for (const [role, remove] of byRole) {
+        const current = role === 'targets' ? top : await this.roleMetadata(role);
+        if (!current) continue;
+        const targets: Record<string, TargetFile> = {};
+        for (const [path, file] of Object.entries(current.signed.targets))
+          if (!remove.has(path)) targets[path] = file;
+        const next = buildTargets({
+          version: await this.#nextVersion(role, current.signed.version),
+          expires,
           targets,
-          ...(current.signed.delegations ? { delegations: current.signed.delegations } : {}),
-        }),
-      );
-      await signMetadata(next, signers);
-      const { metadataHash, chain } = await this.#publishTargets(
-        recordOf('targets', next),
-        rootMd.signed,
-        [],
-        null,
-      );
+          delegations: delegationsJsonOf(current.signed),
+        });
+        await signMetadata(
+          next,
+          role === 'targets'
+            ? this.#signersFor('targets', rootMd.signed)
+            : this.#binsSigners(top.signed),
+        );
+        roles.push(recordOf(role, next));
+      }
+      let published: { metadataHash: string; metadataVersion: number; chain: ChainReceipt } | null =
+        null;
+      if (roles.length > 0) {
+        published = await this.#publish({
+          roles,
+          root: rootMd.signed,
+          firmware: [],
+          releaseId: null,
+          batch: `revoke:${id}`,
+        });
+      }
       let recall: ChainReceipt | null = null;
       if (this.#o.releaseLog.recallFirmware && digests.length > 0) {
         try {
           recall = await this.#o.releaseLog.recallFirmware(digests, reason);
         } catch (error) {
+          if (!published) {
+            throw new ServerError(
+              'CHAIN_LOG_FAILED',
+              `recall on chain failed: ${errorText(error)}`,
+              {
+                cause: error,
+              },
+            );
+          }
           this.#o.logger.error(
             { releaseId: id, err: errorText(error) },
-            'recall on chain failed; targets already re-signed without the release',
+            'recall on chain failed; metadata already re-signed without the release',
           );
         }
       }
       for (const digest of digests)
         this.#appendToLog(() => this.#o.log?.appendRecall(digest, reason));
+      const snapshot = await this.#current('snapshot');
       await this.#o.store.updateRelease(id, {
         status: 'revoked',
-        revocation: { targetsVersion: version, metadataHash, chain: recall ?? chain },
+        revocation: {
+          targetsVersion: published?.metadataVersion ?? snapshot.version,
+          metadataHash: published?.metadataHash ?? `0x${snapshot.sha256}`,
+          chain: recall ?? published?.chain ?? null,
+        },
       });
       const updated = await this.#o.store.release(id);
       if (!updated) throw new ServerError('INTERNAL', 'release vanished');
@@ -839,9 +1208,11 @@ export class RepositoryService {
   async roleStatus(): Promise<RoleStatus[]> {
     const now = this.#o.clock();
     const root = (await this.trustedRoot()).signed;
+    const top = (await this.currentTargets()).signed;
     const out: RoleStatus[] = [];
     for (const role of ['root', 'targets', 'snapshot', 'timestamp'] as const) {
-      const rec = await this.#current(role);
+      const rec = await this.#o.store.currentMetadataDigest(role);
+      if (!rec) throw new ServerError('REPOSITORY_NOT_INITIALIZED', `no current ${role} metadata`);
       const def = root.roles[role];
       const online = role === 'root' ? [] : toArray(this.#o.signers[role]).map((s) => s.keyId);
       const keyIds = def?.keyIDs ?? [];
@@ -856,6 +1227,50 @@ export class RepositoryService {
         signing:
           role === 'root' || (role === 'targets' && online.length === 0) ? 'offline' : 'online',
       });
+    }
+    const delegated = top.delegations?.roles ?? {};
+    const binsOnline = binsSignersOf(this.#o.signers).map((s) => s.keyId);
+    for (const role of Object.values(delegated)) {
+      const rec = await this.#o.store.currentMetadataDigest(role.name);
+      const entry: RoleStatus = {
+        role: role.name,
+        version: rec?.version ?? 0,
+        expires: rec?.expires ?? '',
+        secondsToExpiry: rec ? Math.floor(secondsUntil(rec.expires, now)) : 0,
+        threshold: role.threshold,
+        keyIds: role.keyIDs,
+        onlineKeyIds:
+          role.name === BINS_ROLE ? binsOnline.filter((k) => role.keyIDs.includes(k)) : [],
+        signing: role.name === BINS_ROLE ? 'online' : 'offline',
+      };
+      const hardwareIds = role.unrecognizedFields?.[HARDWARE_IDS_FIELD];
+      if (Array.isArray(hardwareIds)) entry.hardwareIds = hardwareIds as string[];
+      out.push(entry);
+    }
+    if (usesBins(top)) {
+      // Hashed bins are summarized: their count and the one that expires first.
+      const bins = [...(await this.#roleVersions()).keys()].filter((r) =>
+        r.startsWith(`${BINS_ROLE}-`),
+      );
+      let first: { role: string; expires: string; version: number } | undefined;
+      for (const role of bins) {
+        const d = await this.#o.store.currentMetadataDigest(role);
+        if (d && (!first || d.expires < first.expires)) first = { role, ...d };
+      }
+      if (first) {
+        const keyIds = top.delegations?.roles?.[BINS_ROLE]?.keyIDs ?? [];
+        out.push({
+          role: `${BINS_ROLE}-*`,
+          version: first.version,
+          expires: first.expires,
+          secondsToExpiry: Math.floor(secondsUntil(first.expires, now)),
+          threshold: 1,
+          keyIds,
+          onlineKeyIds: binsOnline.filter((k) => keyIds.includes(k)),
+          signing: 'online',
+          count: bins.length,
+        });
+      }
     }
     return out;
   }

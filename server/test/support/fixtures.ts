@@ -44,6 +44,19 @@ export class MemoryReleaseLog implements ReleaseLog {
     const hash = createHash('sha256').update(String(this.#block)).digest('hex');
     return { txHash: `0x${hash}`, blockNumber: this.#block, blockHash: `0x${hash}` };
   }
+
+  readonly recalls: { digests: string[]; reason: string }[] = [];
+
+  recallFirmware(digests: string[], reason: string): Promise<ChainReceipt> {
+    this.recalls.push({ digests, reason });
+    this.#block += 1;
+    const hash = createHash('sha256').update(`recall ${this.#block}`).digest('hex');
+    return Promise.resolve({
+      txHash: `0x${hash}`,
+      blockNumber: this.#block,
+      blockHash: `0x${hash}`,
+    });
+  }
 }
 
 /** A firmware "bundle" double: the verifier checks its digest against the uploaded image. */
@@ -115,6 +128,8 @@ export async function createTestRepo(
     rootThreshold?: number;
     /** Offline targets keys: n keys with threshold k (default: one online key). */
     targetsKeys?: { n: number; k: number };
+    /** TAP 15 bins: 2^binBits (default 2: four bins keep assertions readable). */
+    binBits?: number;
   } = {},
 ): Promise<TestRepo> {
   const dir = await mkdtemp(join(tmpdir(), 'tufchain-server-'));
@@ -139,6 +154,7 @@ export async function createTestRepo(
       timestamp: signers.timestamp,
     },
     thresholds: { targets: opts.targetsKeys?.k ?? 1 },
+    binBits: opts.binBits ?? 2,
     clock,
     releaseLog: chain,
   });
@@ -152,7 +168,7 @@ export async function createTestRepo(
     releaseLog: chain,
     verifier: fakeVerifier,
     clock,
-    config: { resignIntervalMs: 0, ...opts.config },
+    config: { resignIntervalMs: 0, binBits: opts.binBits ?? 2, ...opts.config },
   });
   const tokens = {
     publish: (await createApiToken(repo.store, { name: 'ci', scopes: ['publish'] })).token,
