@@ -36,9 +36,10 @@ describe('runUpdate (with an in-memory chain log)', () => {
         to: { name: rel.name, releaseCounter: 2, digest: rel.sha256 },
         result: 'SUCCESS',
         counter: 1,
+        // the snapshot the vehicle trusted, as logged on chain
         metadata: {
-          targetsVersion: rel.published.targetsVersion,
-          targetsHash: rel.published.targetsHash,
+          targetsVersion: rel.published.snapshotVersion,
+          targetsHash: rel.published.snapshotHash,
         },
       });
       expect(predicate.from?.digest).toBe((await f.slots.readState()).slots.a?.sha256);
@@ -204,7 +205,7 @@ describe('runUpdate (with an in-memory chain log)', () => {
           f.repo.snapshotVersion -= 1;
           f.repo.timestampVersion -= 1;
           const forged = f.repo.publish({ signTargetsWith: [f.repo.keys.snapshot] });
-          chain.log({ ...rel.entry, metadataHash: forged.targetsHash });
+          chain.log({ ...rel.entry, metadataHash: forged.snapshotHash });
         },
         wantCode: 'METADATA_UNSIGNED',
       },
@@ -381,7 +382,7 @@ describe('runUpdate (with an in-memory chain log)', () => {
           f.repo.snapshotVersion -= 1;
           f.repo.timestampVersion -= 1;
           const republished = f.repo.publish();
-          chain.log({ ...rel.entry, metadataHash: republished.targetsHash });
+          chain.log({ ...rel.entry, metadataHash: republished.snapshotHash });
         },
         wantCode: 'ATTESTATION_MISSING',
       },

@@ -22,6 +22,7 @@ import type { SlotImage, SlotName, SlotStore } from './slots/ab-slots.js';
 import { UndiciFetcher } from './tuf/fetcher.js';
 import { createDispatcher } from './util/http.js';
 import { acquireStateLock } from './util/lock.js';
+import { fetchFirmwareHint } from './tuf/hint.js';
 import { TufRepository, type FirmwareTarget } from './tuf/updater.js';
 import { verifyFirmwareBundle, type FirmwareKey } from './verify/attestation.js';
 import { readTrustedTime, verifyReleaseOnChain, type ReleaseLog } from './verify/chain.js';
@@ -239,8 +240,13 @@ async function runCycle(ctx: Context): Promise<UpdateResult> {
   const checkpointTime = await readTrustedTime(opts.chain);
   assertMetadataFresh(trusted, referenceTime(ctx.now(), checkpointTime.timestamp));
 
-  // 2. The newest firmware for this hardware ID.
-  const target = await repo.findFirmwareTarget(opts.hardwareId);
+  // 2. The newest firmware for this hardware ID: top-level targets, or the server's hint resolved
+  // through the TUF delegations (hashed bins, supplier roles).
+  const hint =
+    trusted.targets.signed.delegations === undefined
+      ? undefined
+      : await fetchFirmwareHint(ctx.dispatcher, opts.serverUrl, opts.hardwareId, cfg);
+  const target = await repo.findFirmwareTarget(opts.hardwareId, hint);
   if (!target.hardwareIds.includes(opts.hardwareId)) {
     throw new AgentError('HARDWARE_ID_MISMATCH', `${target.name} is not for ${opts.hardwareId}`);
   }
@@ -248,8 +254,8 @@ async function runCycle(ctx: Context): Promise<UpdateResult> {
   // 3. Transparency: exactly this metadata is logged, confirmed, not recalled, above the minimum.
   const release = await verifyReleaseOnChain({
     chain: opts.chain,
-    targetsBytes: trusted.targetsBytes,
-    targetsVersion: trusted.targets.signed.version,
+    snapshotBytes: trusted.snapshotBytes,
+    snapshotVersion: trusted.snapshot.signed.version,
     hardwareId: opts.hardwareId,
     target,
   });

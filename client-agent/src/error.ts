@@ -24,6 +24,7 @@ export type AgentErrorCode =
   | 'SUBJECT_DIGEST_MISMATCH'
   // policy
   | 'HARDWARE_ID_MISMATCH'
+  | 'HARDWARE_ID_NOT_DELEGATED'
   | 'DOWNGRADE'
   | 'IMAGE_BLOCKED'
   // download and install

@@ -68,7 +68,7 @@ describe('runUpdate against anvil and a loopback TUF repository', () => {
       );
       expect(result.status).toBe('UPDATED');
       expect(result.activeSlot).toBe('b');
-      expect(result.release?.metadataHash).toBe(rel.published.targetsHash);
+      expect(result.release?.metadataHash).toBe(rel.published.snapshotHash);
       expect(await f.activeSlotBytes()).toEqual(rel.image);
       expect(result.report?.sent).toBe(true);
       expect(received).toHaveLength(1);

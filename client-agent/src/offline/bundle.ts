@@ -3,6 +3,7 @@ import { open } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { finished } from 'node:stream/promises';
+import { Metadata, MetadataKind } from '@tufjs/models';
 import { request, type Dispatcher } from 'undici';
 import { runUpdate, type UpdateOptions, type UpdateResult } from '../agent.js';
 import { AgentError } from '../error.js';
@@ -12,7 +13,8 @@ import { END_OF_ARCHIVE, padding, readTarIndex, ustarHeader, type TarEntry } fro
 
 /**
  * Offline update bundle: one POSIX tar file holding the TUF metadata (every root version, the
- * timestamp, snapshot and targets), the firmware image and its Sigstore bundle under their
+ * timestamp, snapshot and targets, and the delegated roles on the path to the image and its
+ * attestation: the bins or the supplier's role), the firmware image and its Sigstore bundle under their
  * repository paths, and (when built with a chain reader) the release's confirmed on-chain entry
  * for the record; the vehicle itself checks the log against its own chain snapshot. The first member,
  * `manifest.json`, maps repository paths (`/metadata/...`, `/targets/...`) to member names.
@@ -23,6 +25,7 @@ interface Manifest {
   format: typeof OFFLINE_BUNDLE_FORMAT;
   createdAt: string;
   hardwareId: string;
+  /** The firmware target; the bundle answers the agent's discovery hint with it. */
   target: string;
   files: Record<string, string>;
 }
@@ -91,25 +94,50 @@ export async function createOfflineBundle(opts: {
   if (!targets) throw new AgentError('BUNDLE_INVALID', 'the server has no targets');
   files.set(`/metadata/${targetsVersion}.targets.json`, targets);
   if (opts.chain) {
-    const logged = await opts.chain.findRelease(sha256Hex0x(targets));
+    const logged = await opts.chain.findRelease(sha256Hex0x(snapshot));
     files.set('/transparency/release.json', Buffer.from(JSON.stringify(logged, null, 2)));
   }
+  const roleVersions = parse(snapshot).signed['meta'] as Record<string, { version: number }>;
+  /** The delegated role files a TUF client walks to find `path`, added to the bundle. */
+  const resolve = async (path: string): Promise<T | undefined> => {
+    let md = Metadata.fromJSON(MetadataKind.Targets, parse(targets) as never);
+    for (let depth = 0; depth < 8; depth++) {
+      const found = md.signed.targets[path];
+      if (found) return found.toJSON() as T;
+      const next = md.signed.delegations?.rolesForTarget(path).next();
+      if (!next || next.done) return undefined;
+      const version = roleVersions[`${next.value.role}.json`]?.version;
+      const repoPath = `/metadata/${version}.${next.value.role}.json`;
+      const bytes = files.get(repoPath) ?? (version ? await get(repoPath) : undefined);
+      if (!bytes) throw new AgentError('BUNDLE_INVALID', `the server has no ${repoPath}`);
+      files.set(repoPath, bytes);
+      md = Metadata.fromJSON(MetadataKind.Targets, parse(bytes) as never);
+    }
+    return undefined;
+  };
 
   type T = { length: number; hashes: Record<string, string>; custom?: Record<string, unknown> };
   const all = parse(targets).signed['targets'] as Record<string, T>;
   let best: [string, T] | undefined;
-  for (const [name, t] of Object.entries(all)) {
+  const consider = (name: string, t: T): void => {
     const c = t.custom ?? {};
-    if (c['kind'] !== 'firmware' || !Array.isArray(c['hardwareIds'])) continue;
-    if (!(c['hardwareIds'] as unknown[]).includes(opts.hardwareId)) continue;
+    if (c['kind'] !== 'firmware' || !Array.isArray(c['hardwareIds'])) return;
+    if (!(c['hardwareIds'] as unknown[]).includes(opts.hardwareId)) return;
     if (!best || Number(c['releaseCounter']) > Number(best[1].custom?.['releaseCounter']))
       best = [name, t];
+  };
+  for (const [name, t] of Object.entries(all)) consider(name, t);
+  const hint = await get(`/api/v1/hardware/${encodeURIComponent(opts.hardwareId)}/latest`);
+  if (hint) {
+    const name = (JSON.parse(hint.toString('utf8')) as { name?: unknown }).name;
+    const found = typeof name === 'string' ? await resolve(name) : undefined;
+    if (typeof name === 'string' && found) consider(name, found);
   }
   if (!best) throw new AgentError('NO_TARGET_FOR_HARDWARE', `no firmware for ${opts.hardwareId}`);
   const [targetName, target] = best;
   const attestationRef = target.custom?.['attestation'];
   const attestationName = typeof attestationRef === 'string' ? attestationRef : '';
-  const attestation = all[attestationName];
+  const attestation = await resolve(attestationName);
   if (!attestation) throw new AgentError('ATTESTATION_MISSING', `no target ${attestationName}`);
   const attestationPath = hashedPath(attestationName, attestation.hashes['sha256'] ?? '');
   const attestationBytes = await get(attestationPath);
@@ -220,8 +248,14 @@ export class OfflineBundle {
    * agent runs exactly its online code path — tuf-js, the single-pass install — against it.
    */
   async serve(): Promise<{ url: string; close(): Promise<void> }> {
+    const hintPath = `/api/v1/hardware/${encodeURIComponent(this.manifest.hardwareId)}/latest`;
     const server: Server = createServer((req, res) => {
-      const e = this.entry((req.url ?? '').split('?')[0] ?? '');
+      const url = (req.url ?? '').split('?')[0] ?? '';
+      if (url === hintPath && req.method === 'GET') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return void res.end(JSON.stringify({ name: this.manifest.target }));
+      }
+      const e = this.entry(url);
       if (!e || req.method !== 'GET') return void res.writeHead(404).end();
       const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
       const start = m ? Number(m[1]) : 0;

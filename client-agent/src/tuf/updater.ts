@@ -47,7 +47,12 @@ export interface TrustedMetadata {
   targets: Metadata<Targets>;
   /** The exact bytes of the trusted top-level targets metadata, as tuf-js received and stored them. */
   targetsBytes: Uint8Array;
+  /** The exact bytes of the trusted snapshot: what the chain logs, pinning every targets role. */
+  snapshotBytes: Uint8Array;
 }
+
+/** Unrecognized field of a supplier's delegation: the hardware IDs it may sign firmware for. */
+export const HARDWARE_IDS_FIELD = 'x-tufchain-hardware-ids';
 
 const ROOT_BACKUP = '.root.trusted.json';
 
@@ -200,7 +205,33 @@ export class TufRepository {
       snapshot,
       targets,
       targetsBytes: new Uint8Array(targetsB),
+      snapshotBytes: new Uint8Array(snapshotB),
     };
+  }
+
+  /**
+   * The hardware IDs the delegation that `path` resolves through may sign for, or undefined when
+   * it is unscoped (top-level targets, or the OEM's bins). Reads the top-level targets tuf-js
+   * verified; with every delegation terminating (the server's layout), the first role whose paths
+   * match is the one tuf-js descended into.
+   */
+  async delegationScope(
+    path: string,
+  ): Promise<{ role: string; hardwareIds: string[] } | undefined> {
+    const { targets } = await this.trustedMetadata();
+    if (targets.signed.targets[path]) return undefined;
+    const first = targets.signed.delegations?.rolesForTarget(path).next();
+    if (!first || first.done) return undefined;
+    const role = targets.signed.delegations?.roles?.[first.value.role];
+    const ids = role?.unrecognizedFields?.[HARDWARE_IDS_FIELD];
+    if (ids === undefined) return undefined;
+    if (!Array.isArray(ids) || !ids.every((h) => typeof h === 'string')) {
+      throw new AgentError(
+        'HARDWARE_ID_NOT_DELEGATED',
+        `delegation ${first.value.role} lists its hardware IDs malformed`,
+      );
+    }
+    return { role: first.value.role, hardwareIds: ids };
   }
 
   /** The trusted TargetFile for `path` (tuf-js walks delegations), or TARGET_NOT_FOUND. */
@@ -212,18 +243,32 @@ export class TufRepository {
 
   /**
    * The firmware target for `hardwareId` with the highest releaseCounter among the top-level
-   * targets, as a TargetFile resolved through tuf-js.
+   * targets and the server's discovery hint (a name only: it resolves through tuf-js's walk of
+   * the delegations like any other), as a TargetFile resolved through tuf-js. A target that a
+   * hardware-ID-scoped supplier delegation lists for other hardware IDs is refused.
    */
-  async findFirmwareTarget(hardwareId: string): Promise<FirmwareTarget> {
+  async findFirmwareTarget(hardwareId: string, hintedName?: string): Promise<FirmwareTarget> {
     const { targets } = await this.trustedMetadata();
-    let best: FirmwareTarget | undefined;
+    const names = new Set<string>();
     for (const name of Object.keys(targets.signed.targets)) {
-      const candidate = targets.signed.targets[name];
-      const custom = candidate?.custom;
+      const custom = targets.signed.targets[name]?.custom;
       if (!custom || custom['kind'] !== 'firmware') continue;
       const ids = custom['hardwareIds'];
-      if (!Array.isArray(ids) || !ids.includes(hardwareId)) continue;
+      if (Array.isArray(ids) && ids.includes(hardwareId)) names.add(name);
+    }
+    if (hintedName !== undefined) names.add(hintedName);
+    let best: FirmwareTarget | undefined;
+    for (const name of names) {
       const parsed = describeFirmwareTarget(await this.getTarget(name));
+      if (!parsed.hardwareIds.includes(hardwareId)) continue;
+      const scope = await this.delegationScope(name);
+      const outside = scope && parsed.hardwareIds.filter((h) => !scope.hardwareIds.includes(h));
+      if (outside && outside.length > 0) {
+        throw new AgentError(
+          'HARDWARE_ID_NOT_DELEGATED',
+          `${scope.role} may not sign firmware for ${outside.join(', ')} (${name})`,
+        );
+      }
       if (!best || parsed.releaseCounter > best.releaseCounter) best = parsed;
     }
     if (!best) {

@@ -69,25 +69,29 @@ export async function syncChainSnapshot(opts: {
   };
   const checkpoint = await ask(() => chain.trustedTime());
   const hw = lower(hardwareIdHash(opts.hardwareId));
+  // Every entry stays (a vehicle trusts whichever snapshot is newest, and each is logged), with
+  // only this hardware ID's firmware: the list grows by ~200 bytes per snapshot version.
   const releases = (await ask(() => chain.releases()))
     .filter((r) => r.blockNumber <= checkpoint.blockNumber)
-    .filter((r) => r.firmware.some((f) => lower(f.hardwareIdHash) === hw))
     .map((r) => ({
       metadataVersion: r.metadataVersion,
       metadataHash: lower(r.metadataHash),
       txHash: lower(r.txHash),
       blockNumber: r.blockNumber,
       blockHash: lower(r.blockHash),
-      firmware: r.firmware.map((f) => ({
-        digest: lower(f.digest),
-        hardwareIdHash: lower(f.hardwareIdHash),
-        version: f.version,
-      })),
+      firmware: r.firmware
+        .filter((f) => lower(f.hardwareIdHash) === hw)
+        .map((f) => ({
+          digest: lower(f.digest),
+          hardwareIdHash: lower(f.hardwareIdHash),
+          version: f.version,
+        })),
     }));
   const subjects = new Set<string>();
   for (const r of releases) {
+    if (r.firmware.length === 0) continue;
     subjects.add(r.metadataHash);
-    for (const f of r.firmware) if (f.hardwareIdHash === hw) subjects.add(f.digest);
+    for (const f of r.firmware) subjects.add(f.digest);
   }
   const recalled: string[] = [];
   for (const s of subjects) if (await ask(() => chain.isRecalled(s))) recalled.push(s);
@@ -165,6 +169,10 @@ export class SnapshotReleaseLog implements ReleaseLog {
       );
     }
     return Promise.resolve(this.snapshot.minimumVersion);
+  }
+
+  releases(): ReturnType<ReleaseLog['releases']> {
+    return Promise.resolve(this.snapshot.releases);
   }
 
   trustedTime(): Promise<TrustedCheckpoint> {

@@ -2,17 +2,20 @@ import { createHash } from 'node:crypto';
 import { id as keccakUtf8 } from 'ethers';
 import { AgentError, type AgentErrorCode } from '../error.js';
 
+export interface LoggedReleaseLike {
+  metadataVersion: number;
+  metadataHash: string;
+  txHash: string;
+  blockNumber: number;
+  blockHash: string;
+  firmware: { digest: string; hardwareIdHash: string; version: number }[];
+}
+
 /** The part of @tufchain/transparency's ChainReader the agent uses (a test double can implement it). */
 export interface ReleaseLog {
-  findRelease(metadataHash: string): Promise<{
-    metadataVersion: number;
-    metadataHash: string;
-    txHash: string;
-    blockNumber: number;
-    blockHash: string;
-    confirmations: number;
-    firmware: { digest: string; hardwareIdHash: string; version: number }[];
-  }>;
+  findRelease(metadataHash: string): Promise<LoggedReleaseLike & { confirmations: number }>;
+  /** Every confirmed release entry, oldest first (replayed with the reader's quorum). */
+  releases(): Promise<LoggedReleaseLike[]>;
   isRecalled(digestOrMetadataHash: string): Promise<boolean>;
   minimumVersion(hardwareId: string): Promise<number>;
   trustedTime(): Promise<TrustedCheckpoint>;
@@ -72,50 +75,65 @@ async function ask<T>(what: string, fn: () => Promise<T>): Promise<T> {
 
 export interface VerifyReleaseInput {
   chain: ReleaseLog;
-  /** The exact bytes of the trusted top-level targets metadata. */
-  targetsBytes: Uint8Array;
-  /** `signed.version` of that metadata. */
-  targetsVersion: number;
+  /** The exact bytes of the trusted snapshot metadata (it names every targets-role version). */
+  snapshotBytes: Uint8Array;
+  /** `signed.version` of that snapshot. */
+  snapshotVersion: number;
   hardwareId: string;
   target: { name: string; sha256: string; releaseCounter: number };
 }
 
 /**
- * The transparency gate: exactly the targets metadata the agent trusts is logged and confirmed
- * (agreed by the reader's RPC quorum), at the same version; the image digest is logged for this
- * hardware ID at this release counter; neither is recalled; the counter meets the on-chain minimum.
+ * The transparency gate: exactly the snapshot the agent trusts is logged and confirmed (agreed by
+ * the reader's RPC quorum), at the same version; the image digest is logged for this hardware ID
+ * at this release counter, by that entry or an earlier one; nothing of it is recalled; the counter
+ * meets the on-chain minimum.
  */
 export async function verifyReleaseOnChain(input: VerifyReleaseInput): Promise<VerifiedRelease> {
   const { chain, target, hardwareId } = input;
-  const metadataHash = sha256Hex0x(input.targetsBytes);
-  const release = await ask('targets metadata on chain', () => chain.findRelease(metadataHash));
+  const metadataHash = sha256Hex0x(input.snapshotBytes);
+  const release = await ask('snapshot metadata on chain', () => chain.findRelease(metadataHash));
   if (release.metadataHash.toLowerCase() !== metadataHash) {
     throw new AgentError('METADATA_NOT_LOGGED', 'chain answered for a different metadata hash');
   }
-  if (release.metadataVersion !== input.targetsVersion) {
+  if (release.metadataVersion !== input.snapshotVersion) {
     throw new AgentError(
       'METADATA_VERSION_MISMATCH',
-      `logged version ${release.metadataVersion} but trusted targets version ${input.targetsVersion}`,
+      `logged version ${release.metadataVersion} but trusted snapshot version ${input.snapshotVersion}`,
     );
   }
   const digest = '0x' + target.sha256.toLowerCase();
   const hwHash = hardwareIdHash(hardwareId).toLowerCase();
-  const logged = release.firmware.some(
-    (f) =>
-      f.digest.toLowerCase() === digest &&
-      f.hardwareIdHash.toLowerCase() === hwHash &&
-      f.version === target.releaseCounter,
-  );
-  if (!logged) {
+  const carries = (r: LoggedReleaseLike): boolean =>
+    r.firmware.some(
+      (f) =>
+        f.digest.toLowerCase() === digest &&
+        f.hardwareIdHash.toLowerCase() === hwHash &&
+        f.version === target.releaseCounter,
+    );
+  // The entry that added the image: usually an earlier snapshot's, never a later one.
+  let added: LoggedReleaseLike | undefined = carries(release) ? release : undefined;
+  if (!added) {
+    const all = await ask('release entries on chain', () => chain.releases());
+    added = all.find((r) => r.blockNumber <= release.blockNumber && carries(r));
+  }
+  if (!added) {
     throw new AgentError(
       'DIGEST_NOT_LOGGED',
       `image ${target.name} is not logged for ${hardwareId} at release ${target.releaseCounter}`,
     );
   }
-  const [digestRecalled, metadataRecalled] = await Promise.all([
+  const addedHash = added.metadataHash.toLowerCase();
+  const [digestRecalled, metadataRecalled, addedRecalled] = await Promise.all([
     ask('recall of the image', () => chain.isRecalled(digest)),
     ask('recall of the metadata', () => chain.isRecalled(metadataHash)),
+    addedHash === metadataHash
+      ? Promise.resolve(false)
+      : ask('recall of the release', () => chain.isRecalled(addedHash)),
   ]);
+  if (addedRecalled) {
+    throw new AgentError('RECALLED', `release ${target.name} is recalled on chain`);
+  }
   if (digestRecalled || metadataRecalled) {
     throw new AgentError('RECALLED', `release ${target.name} is recalled on chain`);
   }

@@ -130,8 +130,8 @@ export class Fixture {
       sha256,
       published,
       entry: {
-        metadataVersion: published.targetsVersion,
-        metadataHash: published.targetsHash,
+        metadataVersion: published.snapshotVersion,
+        metadataHash: published.snapshotHash,
         firmware: hardwareIds.map((hardwareId) => ({
           digest: '0x' + sha256,
           hardwareId,
@@ -188,7 +188,7 @@ export class Fixture {
 
 /** An in-memory stand-in for the on-chain log, for unit tests of the agent's decision logic. */
 export class MemoryReleaseLog implements ReleaseLog {
-  readonly releases: ReleaseEntryLike[] = [];
+  readonly entries: ReleaseEntryLike[] = [];
   readonly recalled = new Set<string>();
   readonly minimums = new Map<string, number>();
   time: TrustedCheckpoint = {
@@ -199,28 +199,35 @@ export class MemoryReleaseLog implements ReleaseLog {
   failWith: { code: string } | undefined;
 
   log(entry: ReleaseEntryLike): void {
-    this.releases.push(entry);
+    this.entries.push(entry);
   }
 
-  async findRelease(metadataHash: string) {
-    await Promise.resolve();
-    if (this.failWith) throw Object.assign(new Error('chain says no'), this.failWith);
-    const r = this.releases.find((e) => e.metadataHash === metadataHash);
-    if (!r) throw Object.assign(new Error('not logged'), { code: 'METADATA_NOT_LOGGED' });
+  async #toLogged(r: ReleaseEntryLike, index: number) {
     const { keccak256, toUtf8Bytes } = await import('ethers');
     return {
       metadataVersion: r.metadataVersion,
       metadataHash: r.metadataHash,
       txHash: '0x' + '11'.repeat(32),
-      blockNumber: 5,
+      blockNumber: 5 + index,
       blockHash: '0x' + '22'.repeat(32),
-      confirmations: 6,
       firmware: r.firmware.map((f) => ({
         digest: f.digest,
         hardwareIdHash: keccak256(toUtf8Bytes(f.hardwareId)),
         version: f.version,
       })),
     };
+  }
+
+  async findRelease(metadataHash: string) {
+    await Promise.resolve();
+    if (this.failWith) throw Object.assign(new Error('chain says no'), this.failWith);
+    const index = this.entries.findIndex((e) => e.metadataHash === metadataHash);
+    if (index === -1) throw Object.assign(new Error('not logged'), { code: 'METADATA_NOT_LOGGED' });
+    return { ...(await this.#toLogged(this.entries[index]!, index)), confirmations: 6 };
+  }
+  async releases() {
+    if (this.failWith) throw Object.assign(new Error('chain says no'), this.failWith);
+    return Promise.all(this.entries.map((r, i) => this.#toLogged(r, i)));
   }
   async isRecalled(hash: string): Promise<boolean> {
     await Promise.resolve();

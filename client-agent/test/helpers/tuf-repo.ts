@@ -65,6 +65,10 @@ export interface Published {
   targetsVersion: number;
   targetsBytes: Buffer;
   targetsHash: string;
+  /** What the chain logs: the snapshot of this publish. */
+  snapshotVersion: number;
+  snapshotBytes: Buffer;
+  snapshotHash: string;
 }
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, body: Buffer | undefined) => void;
@@ -222,6 +226,9 @@ export class TestRepository {
       targetsVersion: this.targetsVersion,
       targetsBytes,
       targetsHash: '0x' + sha256hex(targetsBytes),
+      snapshotVersion: this.snapshotVersion,
+      snapshotBytes,
+      snapshotHash: '0x' + sha256hex(snapshotBytes),
     };
   }
 
