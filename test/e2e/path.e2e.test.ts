@@ -32,10 +32,10 @@ describe('the tufchain path, end to end', () => {
   });
 
   describe('when the OEM publishes v1 then v2', () => {
-    it('logs each targets version on chain before the vehicle can see it', () => {
+    it('logs each snapshot version on chain before the vehicle can see it', () => {
       expect(result.releases.map((r) => r.version)).toEqual(['1.0.0', '2.0.0']);
       const [v1, v2] = result.releases;
-      expect(v2!.targetsVersion).toBeGreaterThan(v1!.targetsVersion);
+      expect(v2!.metadataVersion).toBeGreaterThan(v1!.metadataVersion);
       expect(v2!.blockNumber).toBeGreaterThan(v1!.blockNumber);
       for (const r of result.releases) expect(r.txHash).toMatch(/^0x[0-9a-f]{64}$/);
     });

@@ -69,7 +69,8 @@ export interface ScenarioOptions {
 
 export interface PublishedRelease {
   version: string;
-  targetsVersion: number;
+  /** The snapshot version logged on chain that published it. */
+  metadataVersion: number;
   metadataHash: string;
   txHash: string;
   blockNumber: number;
@@ -226,7 +227,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     });
     say(
       'OEM',
-      `root v1 signed offline by 2 of 3 root keys (${rootBytes.length} bytes); targets v1 logged on chain`,
+      `root v1 signed offline by 2 of 3 root keys (${rootBytes.length} bytes); snapshot v1 logged on chain`,
     );
     // Its own provider without a response cache: the anchoring service manages its nonces.
     const operatorProvider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, {
@@ -349,7 +350,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       });
       const body = (await res.json()) as {
         release?: {
-          targetsVersion: number;
+          metadataVersion: number;
           metadataHash: string;
           chain: { txHash: string; blockNumber: number };
         };
@@ -360,7 +361,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       const rel = body.release;
       releases.push({
         version,
-        targetsVersion: rel.targetsVersion,
+        metadataVersion: rel.metadataVersion,
         metadataHash: rel.metadataHash,
         txHash: rel.chain.txHash,
         blockNumber: rel.chain.blockNumber,
@@ -368,7 +369,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       });
       say(
         'server',
-        `targets v${rel.targetsVersion} signed; hash ${rel.metadataHash.slice(0, 18)}… logged in tx ${rel.chain.txHash} (block ${rel.chain.blockNumber}), ${CONFIRMATIONS} confirmations in ${Date.now() - started} ms; only now visible to vehicles`,
+        `signed into its hashed bin; snapshot v${rel.metadataVersion} hash ${rel.metadataHash.slice(0, 18)}… logged in tx ${rel.chain.txHash} (block ${rel.chain.blockNumber}), ${CONFIRMATIONS} confirmations in ${Date.now() - started} ms; only now visible to vehicles`,
       );
 
       odometer += 850;
@@ -376,7 +377,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       updates.push(result);
       say(
         'vehicle',
-        `TUF refresh ok (tuf-js); targets v${result.release?.metadataVersion} is logged on chain in block ${result.release?.blockNumber} and confirmed`,
+        `TUF refresh ok (tuf-js walked targets -> bins -> its bin); snapshot v${result.release?.metadataVersion} is logged on chain in block ${result.release?.blockNumber} and confirmed`,
       );
       say(
         'vehicle',
@@ -462,7 +463,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       refusedWith = (error as { code?: string }).code;
       say(
         'vehicle',
-        `refused: ${refusedWith} — targets v${rogue.targetsVersion} passes TUF (real keys) but its hash is not on chain`,
+        `refused: ${refusedWith} — targets v${rogue.targetsVersion} passes TUF (real keys) but the snapshot naming it is not on chain`,
       );
     } finally {
       await rogue.close();
