@@ -1,10 +1,10 @@
 import {
   Metadata,
   MetadataKind,
+  TargetFile,
+  Targets,
   type Root,
   type Snapshot,
-  type TargetFile,
-  type Targets,
 } from '@tufjs/models';
 import { hardwareIdHash } from '@tufchain/contracts';
 import type { LoggedRelease } from '../chain/types.js';
@@ -56,7 +56,11 @@ interface RoleState {
   length: number;
   /** null when the file could not be fetched or parsed (already reported). */
   md: Metadata<Targets> | null;
+  /** The same metadata for signature checks: its signed part as received (see parseTargets). */
+  asReceived: Metadata<Targets> | null;
   firmware: FirmwareTarget[];
+  /** Paths it lists that no TUF client resolves to it (as of its last check). */
+  unreachable: Set<string>;
 }
 
 function firmwareTargets(role: string, targets: Targets): FirmwareTarget[] {
@@ -78,6 +82,55 @@ function firmwareTargets(role: string, targets: Targets): FirmwareTarget[] {
     });
   }
   return out;
+}
+
+const isRecord = (x: unknown): x is Record<string, unknown> =>
+  typeof x === 'object' && x !== null && !Array.isArray(x);
+
+/**
+ * Parses targets metadata with @tufjs/models in time linear in its targets: `Targets.fromJSON` and
+ * `Targets.toJSON` of @tufjs/models 5 rebuild the targets map one spread at a time (quadratic),
+ * which a bin or a flat targets of 100,000 entries cannot afford. Everything but the targets map
+ * goes through `Metadata.fromJSON`; each target through `TargetFile.fromJSON`. `asReceived` is
+ * what signatures are checked on (still by @tufjs/models): the same signatures over the signed
+ * object exactly as received, which is what the signers signed.
+ */
+export function parseTargets(json: unknown): {
+  md: Metadata<Targets>;
+  asReceived: Metadata<Targets>;
+} {
+  if (!isRecord(json) || !isRecord(json.signed)) {
+    throw new TypeError('metadata must be an object with a signed object');
+  }
+  const received = json.signed;
+  const { targets: rawTargets, ...rest } = received;
+  if (!isRecord(rawTargets)) throw new TypeError('targets must be an object');
+  const shell = Metadata.fromJSON(MetadataKind.Targets, {
+    ...json,
+    signed: { ...rest, targets: {} },
+  });
+  const targets: Record<string, TargetFile> = {};
+  for (const [path, target] of Object.entries(rawTargets)) {
+    targets[path] = TargetFile.fromJSON(path, target as never);
+  }
+  const signed = new Targets({
+    version: shell.signed.version,
+    specVersion: shell.signed.specVersion,
+    expires: shell.signed.expires,
+    targets,
+    ...(shell.signed.delegations ? { delegations: shell.signed.delegations } : {}),
+    unrecognizedFields: shell.signed.unrecognizedFields,
+  });
+  const asReceived = new Targets({
+    version: signed.version,
+    specVersion: signed.specVersion,
+    expires: signed.expires,
+  });
+  Object.defineProperty(asReceived, 'toJSON', { value: () => received });
+  return {
+    md: new Metadata(signed, shell.signatures, shell.unrecognizedFields),
+    asReceived: new Metadata(asReceived, shell.signatures, shell.unrecognizedFields),
+  };
 }
 
 /** The index of the newest root whose `role` keys (threshold) signed `md`, or -1. */
@@ -209,7 +262,15 @@ export async function auditMetadataHistory(input: MetadataHistoryInput): Promise
     );
     for (const [i, [role, version]] of missing.entries()) {
       const f = bytes[i]!;
-      const state: RoleState = { version, sha256: '', length: 0, md: null, firmware: [] };
+      const state: RoleState = {
+        version,
+        sha256: '',
+        length: 0,
+        md: null,
+        asReceived: null,
+        firmware: [],
+        unreachable: new Set(),
+      };
       roles.set(role, state);
       if ('error' in f) {
         findings.error(
@@ -222,7 +283,7 @@ export async function auditMetadataHistory(input: MetadataHistoryInput): Promise
       state.sha256 = sha256Hex(f.bytes);
       state.length = f.bytes.byteLength;
       try {
-        state.md = Metadata.fromJSON(MetadataKind.Targets, parseJson(f.bytes) as never);
+        ({ md: state.md, asReceived: state.asReceived } = parseTargets(parseJson(f.bytes)));
       } catch (err) {
         findings.error(
           'TARGETS_MALFORMED',
@@ -246,6 +307,7 @@ export async function auditMetadataHistory(input: MetadataHistoryInput): Promise
   for (const version of served) {
     const snap = snapshotBytes.get(version);
     if (!snap) continue;
+    snapshotBytes.delete(version);
     const subject = `snapshot:${version}`;
     let snapshot: Metadata<Snapshot>;
     try {
@@ -344,7 +406,7 @@ export async function auditMetadataHistory(input: MetadataHistoryInput): Promise
       if (valid === undefined) {
         if (parent) {
           try {
-            parent.state.md!.verifyDelegate(role, state.md);
+            parent.state.md!.verifyDelegate(role, state.asReceived!);
             valid = true;
           } catch (err) {
             valid = false;
@@ -356,7 +418,9 @@ export async function auditMetadataHistory(input: MetadataHistoryInput): Promise
           }
         } else {
           const signer =
-            roots.length > 0 ? newestSigningRoot(roots, MetadataKind.Targets, state.md) : 0;
+            roots.length > 0
+              ? newestSigningRoot(roots, MetadataKind.Targets, state.asReceived!)
+              : 0;
           valid = signer >= 0;
           if (!valid) {
             findings.error(
@@ -435,6 +499,7 @@ export async function auditMetadataHistory(input: MetadataHistoryInput): Promise
     const newDigests: FirmwareTarget[] = [];
     for (const { role, state, scope } of recheck) {
       const unreachable = new Set<string>();
+      state.unreachable = unreachable;
       for (const path of Object.keys(state.md!.signed.targets)) {
         if (resolve(path)?.role !== role) {
           unreachable.add(path);
@@ -589,6 +654,7 @@ function visibleFirmware(
   const out = new Set<string>();
   for (const state of trusted.values()) {
     for (const fw of state.firmware) {
+      if (state.unreachable.has(fw.name)) continue;
       for (const hw of fw.hardwareIds) out.add(`${fw.sha256}|${hwHash(hw)}`);
     }
   }

@@ -3,7 +3,15 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Metadata, MetadataKind, Targets, type Snapshot } from '@tufjs/models';
 import { signFirmwareAttestation, signMetadata, type Signer } from '@tufchain/keys';
-import type { LogService, ReleaseEntry, ReleaseLogWriter } from '../../src/index.js';
+import { hardwareIdHash } from '@tufchain/contracts';
+import type {
+  AuditChain,
+  AuditSource,
+  LoggedRelease,
+  LogService,
+  ReleaseEntry,
+  ReleaseLogWriter,
+} from '../../src/index.js';
 import { rootBytes, signedRoot } from './tuf-repo.js';
 
 /**
@@ -249,6 +257,8 @@ export class AuditRepo {
       serve?: boolean;
       firmware?: ReleaseEntry['firmware'];
       snapshotSigners?: Signer[];
+      /** Also pin each role file's length and sha256 (TUF allows; the server omits them). */
+      metaHashes?: boolean;
     } = {},
   ): Promise<Published> {
     for (const [role, draft] of this.roles) {
@@ -259,14 +269,17 @@ export class AuditRepo {
     }
     this.snapshotVersion += 1;
     const version = this.snapshotVersion;
-    const meta: Record<string, { version: number }> = {};
+    const meta: Record<string, Record<string, unknown>> = {};
     for (const [role, draft] of [...this.roles].sort(([a], [b]) => a.localeCompare(b))) {
-      meta[`${role}.json`] = { version: draft.version };
+      const file = this.files.get(`${draft.version}.${role}`)!;
+      meta[`${role}.json`] = opts.metaHashes
+        ? { version: draft.version, length: file.length, hashes: { sha256: hex(file) } }
+        : { version: draft.version };
     }
     let snapshot: Metadata<Snapshot> = Metadata.fromJSON(MetadataKind.Snapshot, {
       signed: { _type: 'snapshot', spec_version: SPEC, version, expires: EXPIRES, meta },
       signatures: [],
-    });
+    } as never);
     for (const s of opts.snapshotSigners ?? [this.keys.targets])
       snapshot = await signMetadata(snapshot, s);
     const bytes = new Uint8Array(Buffer.from(JSON.stringify(snapshot.toJSON())));
@@ -288,6 +301,26 @@ export class AuditRepo {
     if (opts.log !== false) await this.writer.logRelease(entry);
     if (opts.serve !== false) this.snapshots.add(version);
     return { version, hash: sha256Hex0x(bytes), entry };
+  }
+
+  /** The same routes as serve(), in memory, for unit tests. */
+  source(): AuditSource {
+    const need = <T>(v: T | undefined, what: string) =>
+      v === undefined ? Promise.reject(new Error(`${what} not served`)) : Promise.resolve(v);
+    return {
+      snapshotVersions: () => Promise.resolve([...this.snapshots]),
+      metadata: (role, version) =>
+        role === 'snapshot' && !this.snapshots.has(version)
+          ? Promise.reject(new Error(`${version}.snapshot.json not served`))
+          : need(this.files.get(`${version}.${role}`), `${version}.${role}.json`),
+      rootMetadata: (version) => Promise.resolve(this.roots.get(version) ?? null),
+      attestations: () => Promise.resolve(this.attestations),
+      targetFile: (name, sha256) => {
+        const slash = name.lastIndexOf('/');
+        const path = `${name.slice(0, slash + 1)}${sha256.replace(/^0x/, '')}.${name.slice(slash + 1)}`;
+        return need(this.blobs.get(path), path);
+      },
+    };
   }
 
   /** A loopback HTTP server with the update server's public audit routes over this repository. */
@@ -352,4 +385,36 @@ export class AuditRepo {
       close: () => new Promise<void>((resolve) => server.close(() => resolve())),
     };
   }
+}
+
+/** A chain double for unit tests: what a ReleaseLogWriter logs, as a ChainReader replays it. */
+export function recordingChain(): { writer: ReleaseLogWriter; chain: AuditChain } {
+  const logged: LoggedRelease[] = [];
+  const writer = {
+    logRelease(entry: ReleaseEntry) {
+      const last = logged[logged.length - 1];
+      if (last && entry.metadataVersion <= last.metadataVersion) {
+        return Promise.reject(new Error('VersionNotIncreasing'));
+      }
+      const receipt = {
+        txHash: '0x' + hex(Buffer.from(`tx${logged.length}`)),
+        blockNumber: logged.length + 1,
+        blockHash: '0x' + hex(Buffer.from(`block${logged.length}`)),
+      };
+      logged.push({
+        ...receipt,
+        metadataVersion: entry.metadataVersion,
+        metadataHash: entry.metadataHash,
+        publisher: '0x' + '11'.repeat(20),
+        confirmations: 1,
+        firmware: entry.firmware.map((f) => ({
+          digest: f.digest,
+          hardwareIdHash: hardwareIdHash(f.hardwareId).toLowerCase(),
+          version: f.version,
+        })),
+      });
+      return Promise.resolve(receipt);
+    },
+  } as unknown as ReleaseLogWriter;
+  return { writer, chain: { releases: () => Promise.resolve(structuredClone(logged)) } };
 }
