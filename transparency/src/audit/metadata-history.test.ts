@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { AuditRepo, recordingChain, type Firmware } from '../../test/helpers/audit-repo.js';
 import { newSigner } from '../../test/helpers/tuf-repo.js';
+import { Metadata, MetadataKind } from '@tufjs/models';
 import { auditRepository } from './auditor.js';
+import { parseTargets } from './metadata-history.js';
 
 const HW = 'ecu-brake-v1';
 const firmware = (name: string, releaseCounter: number, hardwareIds = [HW]): Firmware => ({
@@ -98,6 +100,25 @@ describe('auditRepository over layout v2 metadata (in-memory source and chain)',
       ],
     },
     {
+      desc: "a bin's targets were edited after it was signed",
+      tamper: ({ repo }) => {
+        const bin = repo.binFor('brake-1.bin');
+        const json = JSON.parse(Buffer.from(repo.files.get(`2.${bin}`)!).toString('utf8')) as {
+          signed: { targets: Record<string, { hashes: { sha256: string } }> };
+        };
+        json.signed.targets['brake-1.bin']!.hashes.sha256 = 'ab'.repeat(32);
+        repo.files.set(`2.${bin}`, new Uint8Array(Buffer.from(JSON.stringify(json))));
+        return Promise.resolve();
+      },
+      // the logged firmware is then only in a bin that does not verify (and snapshot 2 pinned
+      // the bin's hash too)
+      wantCodes: [
+        'DELEGATE_SIGNATURE_INVALID',
+        'LOGGED_FIRMWARE_NOT_SERVED',
+        'SNAPSHOT_META_MISMATCH',
+      ],
+    },
+    {
       desc: 'a role version the snapshot pins is not served',
       tamper: ({ repo }) => {
         repo.files.delete('1.bins-1');
@@ -144,6 +165,25 @@ describe('auditRepository over layout v2 metadata (in-memory source and chain)',
       expect(new Set(report.findings.map((x) => x.code))).toEqual(new Set(wantCodes));
     });
   }
+
+  it('parses targets like Metadata.fromJSON, field for field', async () => {
+    const { repo } = await fixture();
+    for (const [key, bytes] of repo.files) {
+      if (key.endsWith('.snapshot')) continue;
+      const json = JSON.parse(Buffer.from(bytes).toString('utf8')) as unknown;
+      const { md, asReceived } = parseTargets(json);
+      const reference = Metadata.fromJSON(MetadataKind.Targets, json as never);
+      expect(md.signed.equals(reference.signed)).toBe(true);
+      expect(md.signed.toJSON()).toEqual(reference.signed.toJSON());
+      expect(asReceived.signed.toJSON()).toEqual(reference.signed.toJSON());
+      expect(asReceived.signatures).toEqual(reference.signatures);
+    }
+  });
+
+  it('throws for targets metadata without a targets map', () => {
+    expect(() => parseTargets({ signed: { _type: 'targets' }, signatures: [] })).toThrow(TypeError);
+    expect(() => parseTargets([])).toThrow(TypeError);
+  });
 
   it('fetches and parses each role version once across many snapshots', async () => {
     const { repo, chain } = await fixture();
