@@ -927,6 +927,41 @@ describe('auditRepository with the transparency log', () => {
       chain.destroy();
     });
 
+    it('throws AUDIT_PACK_INVALID online when an install trusted metadata that was never logged', async () => {
+      const p = await pack();
+      const fw = ctx.fw[1]!;
+      const forged = await installBundle(
+        ctx.vehicle,
+        { name: fw.name, digest: sha256(fw.bytes), releaseCounter: 2 },
+        // a snapshot the server might show one vehicle only: signed, never logged
+        { targetsVersion: 9, targetsHash: '0x' + 'cd'.repeat(32) },
+        { counter: 9 },
+      );
+      const bad = {
+        ...p,
+        installs: [{ ...p.installs[0]!, attestation: forged, proofBundle: null }],
+      };
+      const offline = await verifyVehicleAuditPack(bad, { vehicleCaPem: ctx.ca.certificatePem });
+      expect(offline).toHaveLength(1);
+      const chain = new ChainReader({
+        rpcUrls: [t.chain.rpcUrl],
+        quorum: 1,
+        confirmations: 1,
+        contractAddress: t.address,
+        chainId: t.chain.chainId,
+        fromBlock: t.deployBlock,
+      });
+      const err = await verifyVehicleAuditPack(bad, {
+        vehicleCaPem: ctx.ca.certificatePem,
+        chain,
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      chain.destroy();
+      expect((err as TransparencyError).code).toBe('AUDIT_PACK_INVALID');
+    });
+
     const packAttacks: {
       desc: string;
       tamper: (p: VehicleAuditPack) => unknown;

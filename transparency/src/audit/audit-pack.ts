@@ -124,7 +124,9 @@ export interface AuditPackChain extends AnchorLookup {
 /**
  * Verifies a vehicle audit pack offline (attestation signatures and certificates against the
  * trusted vehicle CA, one vehicle, odometer never decreasing, proof bundles against the trusted log
- * keys), then, when `chain` is given, each proof bundle's anchor and each release entry on chain.
+ * keys), then, when `chain` is given, each proof bundle's anchor, the chain entry of the metadata
+ * each install trusted (`metadata.targetsHash`, the snapshot hash in layout v2) and each release
+ * entry on chain.
  * Throws MALFORMED_AUDIT_PACK, AUDIT_PACK_INVALID or the proof bundle codes.
  */
 export async function verifyVehicleAuditPack(
@@ -182,6 +184,16 @@ export async function verifyVehicleAuditPack(
           'PROOF_BUNDLE_MISMATCH',
           `install ${i}: the proof bundle proves another entry`,
         );
+      }
+    }
+    if (trust.chain) {
+      // The metadata the vehicle trusted (layout v2: its snapshot) must itself be on chain.
+      try {
+        await trust.chain.findRelease(p.metadata.targetsHash);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code !== 'METADATA_NOT_LOGGED' && code !== 'INVALID_HASH') throw err;
+        throw invalid('the metadata the vehicle trusted was never logged on chain');
       }
     }
     if (trust.chain && item.release) {
