@@ -574,11 +574,12 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
       expect(r.code, r.stdout + r.stderr).toBe(0);
       const report = parseJson<{ findings: unknown[]; stats: Record<string, number> }>(r);
       expect(report.findings).toEqual([]);
-      // targets v1 (bootstrap) and v2 (the release), each logged and verified against root v1.
+      // snapshot v1 (bootstrap) and v2 (the release), each logged and verified against root v1.
       expect(report.stats).toMatchObject({
         releasesLogged: 2,
-        targetsVersionsServed: 2,
-        targetsVerified: 2,
+        snapshotVersionsServed: 2,
+        snapshotsVerified: 2,
+        firmwareTargets: 1,
         installsVerified: 1,
       });
       const packs = await readdir(join(dir, 'packs'));
@@ -704,7 +705,7 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
       expect(r.code).toBe(1);
       const report = parseJson<{ findings: { code: string; subject?: string }[] }>(r);
       expect(report.findings).toContainEqual(
-        expect.objectContaining({ code: 'RELEASE_NOT_SERVED', subject: 'targets:1000' }),
+        expect.objectContaining({ code: 'RELEASE_NOT_SERVED', subject: 'snapshot:1000' }),
       );
     });
   });

@@ -4,7 +4,12 @@ import type { App, AppEnv, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
 import { isValidTargetPath } from '../http/names.js';
 import { parseRange } from '../http/range.js';
+import type { TargetFile } from '@tufjs/models';
 import type { MetadataRecord } from '../storage/store.js';
+import { attestationTargetName } from '../tuf/service.js';
+
+const ATTESTATION_SUFFIX = attestationTargetName('');
+const MAX_BUNDLE_BYTES = 1024 * 1024;
 
 const immutable = 'public, max-age=31536000, immutable';
 /** `{N}.{role}.json`: root, snapshot, targets and the delegated roles (bins, bins-3f, supplier-acme). */
@@ -33,6 +38,37 @@ function metadataResponse(c: Context<AppEnv>, rec: MetadataRecord, cacheControl:
     status: 200,
     headers: { ...headers, 'Content-Length': String(rec.bytes.byteLength) },
   });
+}
+
+/**
+ * A revoked release's images stop being served, but its Sigstore bundle stays downloadable at
+ * its old content-addressed URL: auditors re-verify every release ever logged.
+ */
+async function revokedAttestation(
+  ctx: ServerContext,
+  name: string,
+  hash: string,
+): Promise<Pick<TargetFile, 'length' | 'hashes'> | undefined> {
+  if (!name.endsWith(ATTESTATION_SUFFIX) || !/^[0-9a-f]{64}$/.test(hash)) return undefined;
+  const subject = name.slice(0, -ATTESTATION_SUFFIX.length);
+  const released = (await ctx.store.releases()).some(
+    (r) => r.status === 'revoked' && r.targetNames.includes(subject),
+  );
+  const blob = released ? await ctx.store.blobBySha256(hash) : undefined;
+  if (!blob || blob.length > MAX_BUNDLE_BYTES) return undefined;
+  // Only a Sigstore bundle goes out this way, never the revoked image under a bundle's name.
+  const chunks: Buffer[] = [];
+  for await (const chunk of ctx.blobs.open(blob.sha256)) chunks.push(chunk as Buffer);
+  let mediaType: unknown;
+  try {
+    mediaType = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { mediaType?: unknown })
+      .mediaType;
+  } catch {
+    return undefined;
+  }
+  if (typeof mediaType !== 'string' || !mediaType.startsWith('application/vnd.dev.sigstore.bundle'))
+    return undefined;
+  return { length: blob.length, hashes: { sha256: blob.sha256 } };
 }
 
 export function registerPublicRoutes(app: App, ctx: ServerContext): void {
@@ -74,7 +110,8 @@ export function registerPublicRoutes(app: App, ctx: ServerContext): void {
       );
     }
     const hash = m[1] ?? '';
-    const target = (await ctx.service.findTarget(name))?.file;
+    const target =
+      (await ctx.service.findTarget(name))?.file ?? (await revokedAttestation(ctx, name, hash));
     const sha256 = target?.hashes.sha256;
     if (
       !target ||
