@@ -144,6 +144,37 @@ describe('auditRepository over layout v2 metadata (in-memory source and chain)',
       wantCodes: ['SNAPSHOT_VERSION_MISMATCH', 'METADATA_NOT_LOGGED'],
     },
     {
+      desc: 'a new supplier delegation shadows firmware the bins already list',
+      tamper: async ({ repo }) => {
+        await repo.addFirmware(firmware('newhw/ecu-1.bin', 2, ['newhw']));
+        await repo.publish();
+        const supplier = newSigner();
+        const top = repo.roles.get('targets')!;
+        const delegations = top.delegations as {
+          keys: Record<string, unknown>;
+          roles: Record<string, unknown>[];
+        };
+        delegations.keys[supplier.keyId] = supplier.publicKey;
+        delegations.roles.unshift({
+          name: 'supplier-new',
+          keyids: [supplier.keyId],
+          threshold: 1,
+          terminating: true,
+          paths: ['newhw/*'],
+          'x-tufchain-hardware-ids': ['newhw'],
+        });
+        top.dirty = true;
+        repo.roles.set('supplier-new', {
+          version: 0,
+          targets: {},
+          signers: [supplier],
+          dirty: true,
+        });
+        await repo.publish();
+      },
+      wantCodes: ['TARGET_PATH_NOT_DELEGATED'],
+    },
+    {
       desc: 'a firmware is in the wrong hashed bin',
       tamper: async ({ repo }) => {
         const name = 'brake-2.bin';

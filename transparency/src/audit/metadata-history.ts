@@ -248,6 +248,9 @@ export async function auditMetadataHistory(input: MetadataHistoryInput): Promise
   const reportedLegacyTargets = new Set<number>();
   const checkedLegacyEntries = new Set<number>();
   const undelegatedReported = new Set<string>();
+  const reported = new Set<string>();
+  /** True the first time a finding key is seen (a role version is re-checked when others change). */
+  const once = (key: string) => !reported.has(key) && Boolean(reported.add(key));
   let newestSnapshotRoot = 0;
   let newestTargetsRoot = 0;
   let previousPins = new Map<string, number>();
@@ -379,6 +382,7 @@ export async function auditMetadataHistory(input: MetadataHistoryInput): Promise
     // Walk the delegation tree from top-level targets, as a TUF client would trust it.
     const trusted = new Map<string, RoleState>();
     const recheck: { role: string; state: RoleState; scope: string[] | null }[] = [];
+    const scopes = new Map<string, string[] | null>();
     /** False once a role failed to load or verify: its subtree is unknown. */
     let complete = true;
     const visit = (
@@ -449,6 +453,7 @@ export async function auditMetadataHistory(input: MetadataHistoryInput): Promise
         return;
       }
       trusted.set(role, state);
+      scopes.set(role, scope);
       const delegations = state.md.signed.delegations;
       if (!delegations) return;
       const self = { name: role, state };
@@ -497,23 +502,31 @@ export async function auditMetadataHistory(input: MetadataHistoryInput): Promise
 
     const newFirmware: { fw: FirmwareTarget; hardwareId: string }[] = [];
     const newDigests: FirmwareTarget[] = [];
+    // A new top-level targets can re-route paths (a new supplier shadows bins): check every role.
+    if (recheck.some((r) => r.role === 'targets')) {
+      const queued = new Set(recheck.map((r) => r.role));
+      for (const [role, state] of trusted) {
+        if (!queued.has(role)) recheck.push({ role, state, scope: scopes.get(role) ?? null });
+      }
+    }
     for (const { role, state, scope } of recheck) {
       const unreachable = new Set<string>();
       state.unreachable = unreachable;
       for (const path of Object.keys(state.md!.signed.targets)) {
         if (resolve(path)?.role !== role) {
           unreachable.add(path);
-          findings.error(
-            'TARGET_PATH_NOT_DELEGATED',
-            `${role} ${state.version} lists ${path}, a path no TUF client resolves to ${role}`,
-            `${role}:${state.version}`,
-          );
+          if (once(`${role}@${state.version}:${path}`))
+            findings.error(
+              'TARGET_PATH_NOT_DELEGATED',
+              `${role} ${state.version} lists ${path}, a path no TUF client resolves to ${role}`,
+              `${role}:${state.version}`,
+            );
         }
       }
       for (const fw of state.firmware) {
         if (unreachable.has(fw.name)) continue;
         const foreign = scope === null ? [] : fw.hardwareIds.filter((h) => !scope.includes(h));
-        if (foreign.length > 0) {
+        if (foreign.length > 0 && once(`${role}@${state.version}:${fw.name}:hw`)) {
           findings.error(
             'HARDWARE_ID_NOT_DELEGATED',
             `${role} ${state.version} lists ${fw.name} for hardware ID(s) ${foreign.join(', ')} it is not delegated (${scope!.join(', ') || 'none'})`,
