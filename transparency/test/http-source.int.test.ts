@@ -11,9 +11,11 @@ import {
 let server: Server;
 let url: string;
 let answer: { status: number; body: string } = { status: 200, body: '{}' };
+const requested: string[] = [];
 
 beforeAll(async () => {
-  server = createServer((_req, res) => {
+  server = createServer((req, res) => {
+    requested.push(req.url ?? '');
     res.writeHead(answer.status, { 'content-type': 'application/json' });
     res.end(answer.body);
   });
@@ -93,6 +95,22 @@ describe('createHttpAuditSource and createHttpLogAuditSource', () => {
     answer = { status: 200, body: '{"signed":{}}' };
     expect(Buffer.from((await createHttpAuditSource(url).rootMetadata(1))!).toString()).toBe(
       '{"signed":{}}',
+    );
+  });
+
+  it('reads snapshot versions and any role version from the v2 routes, role names URL-encoded', async () => {
+    answer = { status: 200, body: '{"versions":[1,2,3]}' };
+    requested.length = 0;
+    expect(await createHttpAuditSource(url).snapshotVersions()).toEqual([1, 2, 3]);
+    answer = { status: 200, body: '{"signed":{"_type":"targets"}}' };
+    const bytes = await createHttpAuditSource(url).metadata('supplier-a/b', 7);
+    expect(Buffer.from(bytes).toString()).toBe('{"signed":{"_type":"targets"}}');
+    expect(requested).toEqual([
+      '/api/v1/audit/snapshot-versions',
+      '/metadata/7.supplier-a%2Fb.json',
+    ]);
+    expect(await codeOf(createHttpAuditSource(url).metadata('bins', 0))).toBe(
+      'AUDIT_SOURCE_UNAVAILABLE',
     );
   });
 
