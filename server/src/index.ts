@@ -26,6 +26,14 @@ export {
   type OnlineSigners,
 } from './tuf/repository.js';
 export { signMetadata, serializeMetadata, tufKeyOf, type TufSigner } from './tuf/signer.js';
+export { recordOf } from './tuf/repository.js';
+export {
+  BINS_ROLE,
+  HARDWARE_IDS_FIELD,
+  buildTargets,
+  supplierRoleName,
+  type SupplierInput,
+} from './tuf/layout.js';
 export { formatExpiry, expiryAfter } from './tuf/expiry.js';
 export type { ReleaseLog, ReleaseEntry, ChainReceipt } from './tuf/release-log.js';
 export {

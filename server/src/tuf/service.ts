@@ -590,6 +590,21 @@ export class RepositoryService {
     }
   }
 
+  /**
+   * Benchmark seeding only (server/bench): publishes pre-signed targets-role files in one logged
+   * snapshot, without the blob and attestation checks a release gets. No route reaches it. Call
+   * inside `serialize`.
+   */
+  async seedRolesForBenchmark(roles: NewMetadataRecord[]): Promise<void> {
+    await this.#publish({
+      roles,
+      root: (await this.trustedRoot()).signed,
+      firmware: [],
+      releaseId: null,
+      batch: 'seed',
+    });
+  }
+
   // ---------------------------------------------------------------- crash recovery
 
   /**
