@@ -133,6 +133,21 @@ describe('publishing on real parts (anvil, SQLite, HTTP, tuf-js)', () => {
       .poll(async () => (await reader.releases()).length, { timeout: 10_000, interval: 50 })
       .toBe(2);
     const logged = (await reader.releases())[1]!;
+    // The release already reports its chain status: logged, with the transaction and block.
+    const listed = async (): Promise<{ status: string; chain: { txHash: string } | null }> => {
+      const res = await fetch(`${server.url}/api/v1/releases`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      const { releases } = (await res.json()) as {
+        releases: { status: string; chain: { txHash: string; blockNumber: number } | null }[];
+      };
+      return releases.at(-1)!;
+    };
+    await expect.poll(async () => (await listed()).status, { timeout: 10_000 }).toBe('logged');
+    expect((await listed()).chain).toMatchObject({
+      txHash: logged.txHash,
+      blockNumber: logged.blockNumber,
+    });
     expect((await fetch(`${server.url}/metadata/timestamp.json`)).status).toBe(200);
     expect(await (await fetch(`${server.url}/metadata/timestamp.json`)).text()).toBe(before);
     expect((await fetch(`${server.url}/metadata/2.snapshot.json`)).status).toBe(404);

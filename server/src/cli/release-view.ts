@@ -7,7 +7,7 @@ export interface ChainRef {
 
 export interface ReleaseView {
   id: number;
-  status: 'pending' | 'confirmed' | 'failed' | 'revoked';
+  status: 'pending' | 'logged' | 'confirmed' | 'failed' | 'revoked';
   targets: string[];
   /** The snapshot version logged on chain that published it. */
   metadataVersion: number;

@@ -48,7 +48,10 @@ export const ChainRefSchema = z
 export const ReleaseSchema = z
   .object({
     id: z.number().int(),
-    status: z.enum(['pending', 'confirmed', 'failed', 'revoked']),
+    status: z.enum(['pending', 'logged', 'confirmed', 'failed', 'revoked']).openapi({
+      description:
+        'pending (signed, not on chain) -> logged (mined; chain holds tx and block) -> confirmed (deep enough; served to vehicles)',
+    }),
     targets: z.array(z.string()),
     metadataVersion: z
       .number()

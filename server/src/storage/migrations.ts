@@ -139,4 +139,26 @@ export const migrations: readonly Migration[] = [
           ALTER TABLE metadata_v5 RENAME TO metadata;
           CREATE INDEX metadata_staged ON metadata (state) WHERE state = 'staged';`,
   },
+  {
+    id: 6,
+    name: 'release status logged',
+    rebuildsTable: true,
+    // pending -> logged (mined, not yet deep enough) -> confirmed (visible to vehicles).
+    sql: `CREATE TABLE releases_v6 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            status TEXT NOT NULL
+              CHECK (status IN ('pending','logged','confirmed','failed','revoked')),
+            target_names TEXT NOT NULL,
+            targets_version INTEGER NOT NULL,
+            metadata_hash TEXT,
+            chain_json TEXT,
+            revocation_json TEXT,
+            error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+          ) STRICT;
+          INSERT INTO releases_v6 SELECT * FROM releases;
+          DROP TABLE releases;
+          ALTER TABLE releases_v6 RENAME TO releases;`,
+  },
 ];

@@ -31,7 +31,8 @@ export interface UploadRecord extends BlobRecord {
   uploadedAt: string;
 }
 
-export type ReleaseStatus = 'pending' | 'confirmed' | 'failed' | 'revoked';
+/** pending -> logged (mined, not yet confirmed deep enough) -> confirmed (served); or failed; later revoked. */
+export type ReleaseStatus = 'pending' | 'logged' | 'confirmed' | 'failed' | 'revoked';
 
 export interface ChainRef {
   txHash: string;

@@ -14,9 +14,14 @@ export interface ChainReceipt {
   blockHash: string;
 }
 
+export interface ReleaseLogHooks {
+  /** The transaction is in a block (not yet confirmed deep enough); may fire again after a reorg. */
+  onMined?: (receipt: ChainReceipt) => void;
+}
+
 export interface ReleaseLog {
   /** Resolves only once the entry is confirmed; rejects if the chain refuses it. */
-  logRelease(entry: ReleaseEntry): Promise<ChainReceipt>;
+  logRelease(entry: ReleaseEntry, hooks?: ReleaseLogHooks): Promise<ChainReceipt>;
   /** Records a recall of firmware digests, when the chain client supports it. */
   recallFirmware?(digests: string[], reason: string): Promise<ChainReceipt>;
 }

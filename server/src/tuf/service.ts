@@ -521,13 +521,28 @@ export class RepositoryService {
       });
     }
     let chain: ChainReceipt;
+    // Release status follows the chain: logged (tx, block) once mined, confirmed at commit.
+    let logged: Promise<void> = Promise.resolve();
+    const onMined = (receipt: ChainReceipt): void => {
+      const id = p.releaseId;
+      if (id === null) return;
+      logged = logged
+        .then(() => this.#o.store.updateRelease(id, { status: 'logged', chain: receipt }))
+        .catch((error: unknown) => {
+          this.#o.logger.warn(
+            { releaseId: id, err: errorText(error) },
+            'release status update failed',
+          );
+        });
+    };
     try {
-      chain = await this.#o.releaseLog.logRelease({
-        metadataVersion: snapshotVersion,
-        metadataHash,
-        firmware: p.firmware,
-      });
+      chain = await this.#o.releaseLog.logRelease(
+        { metadataVersion: snapshotVersion, metadataHash, firmware: p.firmware },
+        { onMined },
+      );
+      await logged;
     } catch (error) {
+      await logged;
       await this.#o.store.abandonMetadata(keys);
       const message = `logging snapshot v${snapshotVersion} on chain failed: ${errorText(error)}`;
       if (p.releaseId !== null)

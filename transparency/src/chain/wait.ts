@@ -20,10 +20,12 @@ export async function waitForConfirmations(
   provider: Provider,
   tx: TransactionResponse,
   opts: WaitOptions,
+  onMined?: (receipt: ChainReceipt) => void,
 ): Promise<ChainReceipt> {
   const raw = Transaction.from(tx).serialized;
   const deadline = Date.now() + opts.timeoutMs;
   let seenMined = false;
+  let reportedBlock: string | undefined;
   for (;;) {
     try {
       const receipt = await provider.getTransactionReceipt(tx.hash);
@@ -31,6 +33,14 @@ export async function waitForConfirmations(
         seenMined = true;
         if (receipt.status === 0) {
           throw new TransparencyError('TX_REVERTED', `transaction ${tx.hash} reverted`);
+        }
+        if (onMined && reportedBlock !== receipt.blockHash) {
+          reportedBlock = receipt.blockHash;
+          onMined({
+            txHash: tx.hash,
+            blockNumber: receipt.blockNumber,
+            blockHash: receipt.blockHash,
+          });
         }
         const head = await provider.getBlockNumber();
         if (head - receipt.blockNumber + 1 >= opts.confirmations) {

@@ -74,7 +74,11 @@ export class ReleaseLogWriter {
    * exactly this version and hash are already logged (e.g. a retry after an ambiguous failure),
    * it waits for that entry instead of failing with VERSION_NOT_INCREASING.
    */
-  async logRelease(entry: ReleaseEntry): Promise<ChainReceipt> {
+  /** `hooks.onMined` hears of the transaction once it is in a block, before the confirmations. */
+  async logRelease(
+    entry: ReleaseEntry,
+    hooks: { onMined?: (receipt: ChainReceipt) => void } = {},
+  ): Promise<ChainReceipt> {
     const args = validateEntry(entry);
     let tx: ContractTransactionResponse;
     try {
@@ -88,11 +92,12 @@ export class ReleaseLogWriter {
       const mapped = mapChainError(err, 'logRelease');
       if (mapped.code === 'VERSION_NOT_INCREASING') {
         const existing = await this.#findLogged(args);
-        if (existing) return waitForConfirmations(this.#signer.provider!, existing, this.#wait);
+        if (existing)
+          return waitForConfirmations(this.#signer.provider!, existing, this.#wait, hooks.onMined);
       }
       throw mapped;
     }
-    return waitForConfirmations(this.#signer.provider!, tx, this.#wait);
+    return waitForConfirmations(this.#signer.provider!, tx, this.#wait, hooks.onMined);
   }
 
   /**
