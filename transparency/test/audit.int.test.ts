@@ -278,6 +278,8 @@ describe('auditRepository (repository layout v2)', () => {
         await repo.publish({ log: false });
       },
       wantCode: 'METADATA_NOT_LOGGED',
+      // and the timestamp every vehicle starts from points at it
+      alsoCodes: ['TIMESTAMP_SNAPSHOT_NOT_LOGGED'],
     },
     {
       desc: 'the served bytes of a snapshot differ from the logged hash',

@@ -69,6 +69,10 @@ export function createHttpAuditSource(
       const res = (await get(`/metadata/${version}.${encodeURIComponent(role)}.json`))!;
       return new Uint8Array(await res.arrayBuffer());
     },
+    async timestamp() {
+      const res = (await get('/metadata/timestamp.json'))!;
+      return new Uint8Array(await res.arrayBuffer());
+    },
     async rootMetadata(version) {
       const res = await get(`/metadata/${version}.root.json`, true);
       return res ? new Uint8Array(await res.arrayBuffer()) : null;

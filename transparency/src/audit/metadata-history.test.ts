@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { AuditRepo, recordingChain, type Firmware } from '../../test/helpers/audit-repo.js';
 import { newSigner } from '../../test/helpers/tuf-repo.js';
 import { Metadata, MetadataKind } from '@tufjs/models';
+import { signMetadata } from '@tufchain/keys';
 import { auditRepository } from './auditor.js';
 import { parseTargets } from './metadata-history.js';
 
@@ -141,7 +142,12 @@ describe('auditRepository over layout v2 metadata (in-memory source and chain)',
         await repo.publish({ log: false });
         repo.files.set('3.snapshot', repo.files.get('2.snapshot')!);
       },
-      wantCodes: ['SNAPSHOT_VERSION_MISMATCH', 'METADATA_NOT_LOGGED'],
+      // the timestamp pins snapshot 3 by its real hash
+      wantCodes: [
+        'SNAPSHOT_VERSION_MISMATCH',
+        'METADATA_NOT_LOGGED',
+        'TIMESTAMP_SNAPSHOT_NOT_SERVED',
+      ],
     },
     {
       desc: 'a new supplier delegation shadows firmware the bins already list',
@@ -173,6 +179,31 @@ describe('auditRepository over layout v2 metadata (in-memory source and chain)',
         await repo.publish();
       },
       wantCodes: ['TARGET_PATH_NOT_DELEGATED'],
+    },
+    {
+      desc: 'the timestamp is signed by a key the root never trusted',
+      tamper: async ({ repo }) => {
+        const json = JSON.parse(Buffer.from(repo.timestamp!).toString('utf8')) as {
+          signed: unknown;
+        };
+        const md = await signMetadata(
+          Metadata.fromJSON(MetadataKind.Timestamp, {
+            signed: json.signed,
+            signatures: [],
+          } as never),
+          newSigner(),
+        );
+        repo.timestamp = new Uint8Array(Buffer.from(JSON.stringify(md.toJSON())));
+      },
+      wantCodes: ['TIMESTAMP_SIGNATURE_INVALID'],
+    },
+    {
+      desc: 'the timestamp points at a snapshot the audit routes do not list',
+      tamper: async ({ repo }) => {
+        await repo.publish({ log: false });
+        repo.snapshots.delete(3);
+      },
+      wantCodes: ['TIMESTAMP_SNAPSHOT_NOT_SERVED'],
     },
     {
       desc: 'a firmware is in the wrong hashed bin',

@@ -5,6 +5,7 @@ import {
   Targets,
   type Root,
   type Snapshot,
+  type Timestamp,
 } from '@tufjs/models';
 import { hardwareIdHash } from '@tufchain/contracts';
 import type { LoggedRelease } from '../chain/types.js';
@@ -84,6 +85,54 @@ function firmwareTargets(role: string, targets: Targets): FirmwareTarget[] {
   return out;
 }
 
+/**
+ * The timestamp served now must be signed by timestamp keys of a trusted root and point at a
+ * served, logged snapshot (by version and, when it gives one, by hash): it is where every vehicle
+ * starts. Its own version is never logged (timestamp-only re-signs log nothing).
+ */
+async function auditTimestamp(
+  input: MetadataHistoryInput,
+  snapshotHashes: ReadonlyMap<number, string>,
+  isLogged: (snapshotVersion: number) => boolean,
+): Promise<void> {
+  const { findings, roots } = input;
+  const subject = 'timestamp';
+  let timestamp: Metadata<Timestamp>;
+  try {
+    const bytes = await input.source.timestamp!();
+    timestamp = Metadata.fromJSON(MetadataKind.Timestamp, parseJson(bytes) as never);
+  } catch (err) {
+    findings.error('AUDIT_SOURCE_UNAVAILABLE', `timestamp: ${errorMessage(err)}`, subject);
+    return;
+  }
+  if (roots.length > 0 && newestSigningRoot(roots, MetadataKind.Timestamp, timestamp) < 0) {
+    findings.error(
+      'TIMESTAMP_SIGNATURE_INVALID',
+      `timestamp ${timestamp.signed.version} is not signed by a threshold of timestamp keys of any trusted root`,
+      subject,
+    );
+  }
+  const meta = timestamp.signed.snapshotMeta;
+  const hash = snapshotHashes.get(meta.version);
+  const wantSha = meta.hashes?.sha256;
+  if (
+    hash === undefined ||
+    (wantSha !== undefined && (!isHash32(wantSha) || normalizeHash32(wantSha) !== hash))
+  ) {
+    findings.error(
+      'TIMESTAMP_SNAPSHOT_NOT_SERVED',
+      `timestamp ${timestamp.signed.version} points at snapshot ${meta.version}, which the audit routes do not serve as such`,
+      subject,
+    );
+  } else if (!isLogged(meta.version)) {
+    findings.error(
+      'TIMESTAMP_SNAPSHOT_NOT_LOGGED',
+      `timestamp ${timestamp.signed.version} points at snapshot ${meta.version}, which is not logged`,
+      subject,
+    );
+  }
+}
+
 const isRecord = (x: unknown): x is Record<string, unknown> =>
   typeof x === 'object' && x !== null && !Array.isArray(x);
 
@@ -136,8 +185,8 @@ export function parseTargets(json: unknown): {
 /** The index of the newest root whose `role` keys (threshold) signed `md`, or -1. */
 export function newestSigningRoot(
   roots: readonly Metadata<Root>[],
-  role: MetadataKind.Targets | MetadataKind.Snapshot,
-  md: Metadata<Targets> | Metadata<Snapshot>,
+  role: MetadataKind.Targets | MetadataKind.Snapshot | MetadataKind.Timestamp,
+  md: Metadata<Targets> | Metadata<Snapshot> | Metadata<Timestamp>,
 ): number {
   for (let i = roots.length - 1; i >= 0; i--) {
     try {
@@ -225,6 +274,7 @@ export async function auditMetadataHistory(input: MetadataHistoryInput): Promise
       snapshotBytes.set(v, { bytes: f.bytes, hash: sha256Hex(f.bytes) });
     }
   }
+  const snapshotHashes = new Map([...snapshotBytes].map(([v, { hash }]) => [v, hash]));
   let firstLoggedSnapshot = Infinity;
   for (const [v, { hash }] of snapshotBytes) {
     if (byVersion.get(v)?.metadataHash === hash) {
@@ -245,6 +295,8 @@ export async function auditMetadataHistory(input: MetadataHistoryInput): Promise
   const seenFirmware = new Set<string>();
   const seenDigests = new Set<string>();
   const accounted = new Set<number>();
+  /** Snapshot versions a chain entry covers (their own, or a flat-layout targets entry). */
+  const covered = new Set<number>();
   const reportedLegacyTargets = new Set<number>();
   const checkedLegacyEntries = new Set<number>();
   const undelegatedReported = new Set<string>();
@@ -591,6 +643,7 @@ export async function auditMetadataHistory(input: MetadataHistoryInput): Promise
     }
 
     if (entry) {
+      covered.add(version);
       const entrySubject = legacy ? `targets:${entry.metadataVersion}` : subject;
       const logged = new Map<string, { version: number }>();
       const loggedDigests = new Set<string>();
@@ -646,6 +699,10 @@ export async function auditMetadataHistory(input: MetadataHistoryInput): Promise
         );
       }
     }
+  }
+
+  if (source.timestamp) {
+    await auditTimestamp(input, snapshotHashes, (v) => covered.has(v));
   }
 
   for (const r of input.releases) {

@@ -11,6 +11,11 @@ export interface AuditSource {
    * delegated); throws when the repository does not serve it.
    */
   metadata(role: string, version: number): Promise<Uint8Array>;
+  /**
+   * The bytes of the timestamp served now (`timestamp.json`); when given, the auditor checks it
+   * points at a served, logged snapshot.
+   */
+  timestamp?(): Promise<Uint8Array>;
   /** The exact bytes of `{version}.root.json`, or null when that version does not exist. */
   rootMetadata(version: number): Promise<Uint8Array | null>;
   /** Every install (and firmware) attestation bundle the repository has received. */

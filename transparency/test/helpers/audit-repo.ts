@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Metadata, MetadataKind, Targets, type Snapshot } from '@tufjs/models';
+import { Metadata, MetadataKind, Targets, type Snapshot, type Timestamp } from '@tufjs/models';
 import { signFirmwareAttestation, signMetadata, type Signer } from '@tufchain/keys';
 import { hardwareIdHash } from '@tufchain/contracts';
 import type {
@@ -63,6 +63,8 @@ export class AuditRepo {
   /** Target files by their consistent-snapshot path (`dir/<sha256>.<base>`). */
   readonly blobs = new Map<string, Uint8Array>();
   readonly attestations: unknown[] = [];
+  /** timestamp.json as served now: it points at the newest served snapshot. */
+  timestamp: Uint8Array | undefined;
   readonly roles = new Map<string, RoleDraft>();
   snapshotVersion = 0;
   private added: ReleaseEntry['firmware'] = [];
@@ -299,7 +301,23 @@ export class AuditRepo {
         };
     this.added = [];
     if (opts.log !== false) await this.writer.logRelease(entry);
-    if (opts.serve !== false) this.snapshots.add(version);
+    if (opts.serve !== false) {
+      this.snapshots.add(version);
+      let ts: Metadata<Timestamp> = Metadata.fromJSON(MetadataKind.Timestamp, {
+        signed: {
+          _type: 'timestamp',
+          spec_version: SPEC,
+          version,
+          expires: EXPIRES,
+          meta: {
+            'snapshot.json': { version, length: bytes.length, hashes: { sha256: hex(bytes) } },
+          },
+        },
+        signatures: [],
+      });
+      ts = await signMetadata(ts, this.keys.targets);
+      this.timestamp = new Uint8Array(Buffer.from(JSON.stringify(ts.toJSON())));
+    }
     return { version, hash: sha256Hex0x(bytes), entry };
   }
 
@@ -314,6 +332,7 @@ export class AuditRepo {
           ? Promise.reject(new Error(`${version}.snapshot.json not served`))
           : need(this.files.get(`${version}.${role}`), `${version}.${role}.json`),
       rootMetadata: (version) => Promise.resolve(this.roots.get(version) ?? null),
+      timestamp: () => need(this.timestamp, 'timestamp.json'),
       attestations: () => Promise.resolve(this.attestations),
       targetFile: (name, sha256) => {
         const slash = name.lastIndexOf('/');
@@ -359,6 +378,8 @@ export class AuditRepo {
         return send(200, JSON.stringify({ versions: [...this.snapshots] }));
       if (url === '/api/v1/attestations')
         return send(200, JSON.stringify({ attestations: this.attestations }));
+      if (url === '/metadata/timestamp.json')
+        return this.timestamp ? send(200, this.timestamp) : notFound();
       let m: RegExpExecArray | null;
       if ((m = /^\/metadata\/(\d+)\.([^/]+)\.json$/.exec(url))) {
         const role = decodeURIComponent(m[2]!);
