@@ -88,6 +88,10 @@ export class TestRepository {
   /** Every request path, in order. */
   readonly requests: string[] = [];
   expiresDays = 30;
+  /** A hardware-ID-scoped supplier delegation, in the server's layout (see delegateSupplier). */
+  supplier:
+    | { role: string; key: TestKey; hardwareIds: string[]; targets: Record<string, TargetFile> }
+    | undefined;
   #server: ReturnType<typeof createServer> | undefined;
   url = '';
 
@@ -159,6 +163,39 @@ export class TestRepository {
     return file;
   }
 
+  /**
+   * Delegates `<hwid>/*` paths to a supplier key, scoped by `x-tufchain-hardware-ids` (the
+   * server's layout). Targets added with `addTarget(..., { supplier: true })` go into its role.
+   */
+  delegateSupplier(role: string, hardwareIds: string[]): TestKey {
+    const key = generateTufKey();
+    this.supplier = { role, key, hardwareIds, targets: {} };
+    return key;
+  }
+
+  /** Adds a target to the supplier's role (signed with the supplier key at publish). */
+  addSupplierTarget(name: string, bytes: Uint8Array, custom: Record<string, unknown>): TargetFile {
+    if (!this.supplier) throw new Error('no supplier delegation');
+    const file = this.addTarget(name, bytes, custom);
+    delete this.targets[name];
+    this.supplier.targets[name] = file;
+    this.files.set(this.#hashedPath(file), Buffer.from(bytes));
+    return file;
+  }
+
+  /** Serves `GET /api/v1/hardware/{id}/latest` as the server does (the agent's discovery hint). */
+  hint(hardwareId: string, name: string): void {
+    this.files.set(
+      `/api/v1/hardware/${hardwareId}/latest`,
+      Buffer.from(JSON.stringify({ hardwareId, name })),
+    );
+  }
+
+  #hashedPath(file: TargetFile): string {
+    const slash = file.path.lastIndexOf('/');
+    return `/targets/${file.path.slice(0, slash + 1)}${file.hashes['sha256']}.${file.path.slice(slash + 1)}`;
+  }
+
   /** Adds a target served from a file on disk (for large images), with Range support. */
   addFileTarget(
     name: string,
@@ -182,17 +219,57 @@ export class TestRepository {
   publish(opts: { signTargetsWith?: TestKey[]; expiresDays?: number; now?: Date } = {}): Published {
     const expires = isoIn(opts.expiresDays ?? this.expiresDays, opts.now);
     this.targetsVersion += 1;
+    const sup = this.supplier;
     const targets = new Metadata(
-      new Targets({
+      Targets.fromJSON({
+        _type: 'targets',
+        spec_version: '1.0.31',
         version: this.targetsVersion,
-        specVersion: '1.0.31',
         expires,
-        targets: { ...this.targets },
-      }),
+        targets: Object.fromEntries(
+          Object.entries(this.targets).map(([name, file]) => [name, file.toJSON()]),
+        ),
+        ...(sup
+          ? {
+              delegations: {
+                keys: { [sup.key.keyId]: sup.key.key.toJSON() },
+                roles: [
+                  {
+                    name: sup.role,
+                    keyids: [sup.key.keyId],
+                    threshold: 1,
+                    terminating: true,
+                    paths: sup.hardwareIds.map((h) => `${h}/*`),
+                    'x-tufchain-hardware-ids': sup.hardwareIds,
+                  },
+                ],
+              },
+            }
+          : {}),
+      } as Parameters<typeof Targets.fromJSON>[0]),
     );
     signWith(targets, opts.signTargetsWith ?? [this.keys.targets]);
     const targetsBytes = Buffer.from(JSON.stringify(targets.toJSON()));
     this.files.set(`/metadata/${this.targetsVersion}.targets.json`, targetsBytes);
+    const meta: Record<string, MetaFile> = {
+      'targets.json': new MetaFile({ version: this.targetsVersion }),
+    };
+    if (sup) {
+      const role = new Metadata(
+        new Targets({
+          version: this.targetsVersion,
+          specVersion: '1.0.31',
+          expires,
+          targets: { ...sup.targets },
+        }),
+      );
+      signWith(role, [sup.key]);
+      this.files.set(
+        `/metadata/${this.targetsVersion}.${sup.role}.json`,
+        Buffer.from(JSON.stringify(role.toJSON())),
+      );
+      meta[`${sup.role}.json`] = new MetaFile({ version: this.targetsVersion });
+    }
 
     this.snapshotVersion += 1;
     const snapshot = new Metadata(
@@ -200,7 +277,7 @@ export class TestRepository {
         version: this.snapshotVersion,
         specVersion: '1.0.31',
         expires,
-        meta: { 'targets.json': new MetaFile({ version: this.targetsVersion }) },
+        meta,
       }),
     );
     signWith(snapshot, [this.keys.snapshot]);

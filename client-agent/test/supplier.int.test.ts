@@ -1,0 +1,108 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { signFirmwareAttestation } from '@tufchain/keys';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runUpdate } from '../src/agent.js';
+import { Fixture, HARDWARE_ID, MemoryReleaseLog } from './helpers/fixture.js';
+
+/**
+ * Hardware-ID-scoped supplier delegations as the vehicle sees them: top-level targets delegates
+ * `<hwid>/*` to a supplier key with `x-tufchain-hardware-ids`; the agent discovers the image
+ * through the server's hint and tuf-js's walk of the delegations. The server refuses a supplier
+ * that signs for another's hardware ID; these tests play a server that does not.
+ */
+describe('firmware signed by a hardware-ID-scoped supplier', () => {
+  let f: Fixture;
+  let chain: MemoryReleaseLog;
+  beforeEach(async () => {
+    f = await Fixture.create();
+    chain = new MemoryReleaseLog();
+  });
+  afterEach(async () => {
+    await f.cleanup();
+  });
+
+  async function supplierRelease(opts: {
+    path: string;
+    hardwareIds: string[];
+    releaseCounter: number;
+  }): Promise<{ image: Buffer; sha256: string }> {
+    const image = randomBytes(32 * 1024);
+    const sha256 = createHash('sha256').update(image).digest('hex');
+    const claims = {
+      hardwareIds: opts.hardwareIds,
+      version: '4.0.0',
+      releaseCounter: opts.releaseCounter,
+    };
+    const bundle = await signFirmwareAttestation(
+      { name: opts.path, sha256, ...claims },
+      f.firmwareSigner,
+    );
+    f.repo.addSupplierTarget(`${opts.path}.sigstore.json`, Buffer.from(JSON.stringify(bundle)), {
+      kind: 'attestation',
+    });
+    f.repo.addSupplierTarget(opts.path, image, {
+      kind: 'firmware',
+      ...claims,
+      attestation: `${opts.path}.sigstore.json`,
+    });
+    const published = f.repo.publish();
+    f.repo.hint(HARDWARE_ID, opts.path);
+    chain.log({
+      metadataVersion: published.snapshotVersion,
+      metadataHash: published.snapshotHash,
+      firmware: opts.hardwareIds.map((hardwareId) => ({
+        digest: `0x${sha256}`,
+        hardwareId,
+        version: opts.releaseCounter,
+      })),
+    });
+    return { image, sha256 };
+  }
+
+  it('installs a logged image its supplier signed for the vehicle’s hardware ID, found through the hint', async () => {
+    f.repo.delegateSupplier('supplier-acme', [HARDWARE_ID]);
+    const { image } = await supplierRelease({
+      path: `${HARDWARE_ID}/gw-4.0.0.img`,
+      hardwareIds: [HARDWARE_ID],
+      releaseCounter: 4,
+    });
+    const result = await runUpdate(f.options(chain));
+    expect(result).toMatchObject({ status: 'UPDATED', activeSlot: 'b' });
+    expect(await f.activeSlotBytes()).toEqual(image);
+    expect(f.repo.requests).toContain(`/api/v1/hardware/${HARDWARE_ID}/latest`);
+    expect(f.repo.requests.some((p) => /^\/metadata\/\d+\.supplier-acme\.json$/.test(p))).toBe(
+      true,
+    );
+  });
+
+  it.each([
+    {
+      desc: 'signed for the vehicle by the supplier of another hardware ID',
+      hardwareIds: [HARDWARE_ID],
+    },
+    {
+      desc: 'claiming the vehicle’s hardware ID beside the supplier’s own',
+      hardwareIds: ['acme-brake', HARDWARE_ID],
+    },
+  ])(
+    'refuses an image $desc with HARDWARE_ID_NOT_DELEGATED and keeps the active slot',
+    async ({ hardwareIds }) => {
+      f.repo.delegateSupplier('supplier-acme', ['acme-brake']);
+      // logged on chain and signed with the real supplier key: only the scope check stops it
+      await supplierRelease({ path: 'acme-brake/evil.img', hardwareIds, releaseCounter: 9 });
+      const before = await f.slots.readState();
+      await expect(runUpdate(f.options(chain))).rejects.toMatchObject({
+        code: 'HARDWARE_ID_NOT_DELEGATED',
+      });
+      expect(await f.slots.readState()).toEqual(before);
+    },
+  );
+
+  it('ignores a hint naming a path no delegation covers (NO_TARGET_FOR_HARDWARE)', async () => {
+    f.repo.delegateSupplier('supplier-acme', ['acme-brake']);
+    f.repo.publish();
+    f.repo.hint(HARDWARE_ID, 'nowhere/evil.img');
+    await expect(runUpdate(f.options(chain))).rejects.toMatchObject({ code: 'TARGET_NOT_FOUND' });
+    expect((await f.slots.readState()).active).toBe('a');
+  });
+});
