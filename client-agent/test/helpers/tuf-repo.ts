@@ -246,7 +246,7 @@ export class TestRepository {
               },
             }
           : {}),
-      } as Parameters<typeof Targets.fromJSON>[0]),
+      }),
     );
     signWith(targets, opts.signTargetsWith ?? [this.keys.targets]);
     const targetsBytes = Buffer.from(JSON.stringify(targets.toJSON()));
