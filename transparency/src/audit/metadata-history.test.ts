@@ -6,6 +6,7 @@ import { Metadata, MetadataKind } from '@tufjs/models';
 import { signMetadata } from '@tufchain/keys';
 import { auditRepository } from './auditor.js';
 import { parseTargets } from './metadata-history.js';
+import { sha256Hex } from '../util/hex.js';
 
 const HW = 'ecu-brake-v1';
 const firmware = (name: string, releaseCounter: number, hardwareIds = [HW]): Firmware => ({
@@ -179,6 +180,20 @@ describe('auditRepository over layout v2 metadata (in-memory source and chain)',
         await repo.publish();
       },
       wantCodes: ['TARGET_PATH_NOT_DELEGATED'],
+    },
+    {
+      desc: 'a logged and served snapshot is not TUF metadata',
+      tamper: async ({ repo }) => {
+        const garbage = new Uint8Array(Buffer.from('{"signed":{"_type":"snapshot"}}'));
+        await repo.writer.logRelease({
+          metadataVersion: 3,
+          metadataHash: sha256Hex(garbage),
+          firmware: [],
+        });
+        repo.files.set('3.snapshot', garbage);
+        repo.snapshots.add(3);
+      },
+      wantCodes: ['SNAPSHOT_MALFORMED'],
     },
     {
       desc: 'the timestamp is signed by a key the root never trusted',

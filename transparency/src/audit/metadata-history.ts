@@ -364,6 +364,8 @@ export async function auditMetadataHistory(input: MetadataHistoryInput): Promise
     if (!snap) continue;
     snapshotBytes.delete(version);
     const subject = `snapshot:${version}`;
+    // Served with the logged bytes: whatever else is wrong with it, that entry is served.
+    if (byVersion.get(version)?.metadataHash === snap.hash) accounted.add(version);
     let snapshot: Metadata<Snapshot>;
     try {
       snapshot = Metadata.fromJSON(MetadataKind.Snapshot, parseJson(snap.bytes) as never);
@@ -445,11 +447,12 @@ export async function auditMetadataHistory(input: MetadataHistoryInput): Promise
       if (trusted.has(role)) return;
       const pinned = pins.get(role);
       if (pinned === undefined) {
-        findings.error(
-          'ROLE_NOT_IN_SNAPSHOT',
-          `${role} is delegated by ${parent?.name ?? 'root'} but snapshot ${version} does not list it`,
-          subject,
-        );
+        if (once(`not-in-snapshot:${parent?.name}@${parent?.state.version}>${role}`))
+          findings.error(
+            'ROLE_NOT_IN_SNAPSHOT',
+            `${role} is delegated by ${parent?.name ?? 'root'} but snapshot ${version} does not list it`,
+            subject,
+          );
         return;
       }
       const state = roles.get(role);
@@ -457,7 +460,7 @@ export async function auditMetadataHistory(input: MetadataHistoryInput): Promise
         complete = false;
         return;
       }
-      const key = `${parent ? `${parent.name}@${parent.state.version}` : 'root'}>${role}@${pinned}`;
+      const key = `${parent ? `${parent.name}@${parent.state.version}#${parent.state.sha256}` : 'root'}>${role}@${pinned}#${state.sha256}`;
       let valid = checked.get(key);
       if (valid === undefined) {
         if (parent) {
