@@ -5,7 +5,7 @@ import { newSigner } from '../../test/helpers/tuf-repo.js';
 import { Metadata, MetadataKind } from '@tufjs/models';
 import { signMetadata } from '@tufchain/keys';
 import { auditRepository } from './auditor.js';
-import { parseTargets } from './metadata-history.js';
+import { parseSnapshot, parseTargets } from './metadata-history.js';
 import { sha256Hex } from '../util/hex.js';
 
 const HW = 'ecu-brake-v1';
@@ -243,11 +243,18 @@ describe('auditRepository over layout v2 metadata (in-memory source and chain)',
     });
   }
 
-  it('parses targets like Metadata.fromJSON, field for field', async () => {
+  it('parses targets and snapshots like Metadata.fromJSON, field for field', async () => {
     const { repo } = await fixture();
     for (const [key, bytes] of repo.files) {
-      if (key.endsWith('.snapshot')) continue;
       const json = JSON.parse(Buffer.from(bytes).toString('utf8')) as unknown;
+      if (key.endsWith('.snapshot')) {
+        const { md, asReceived } = parseSnapshot(json);
+        const reference = Metadata.fromJSON(MetadataKind.Snapshot, json as never);
+        expect(md.signed.equals(reference.signed)).toBe(true);
+        expect(asReceived.signed.toJSON()).toEqual(reference.signed.toJSON());
+        expect(asReceived.signatures).toEqual(reference.signatures);
+        continue;
+      }
       const { md, asReceived } = parseTargets(json);
       const reference = Metadata.fromJSON(MetadataKind.Targets, json as never);
       expect(md.signed.equals(reference.signed)).toBe(true);
@@ -257,9 +264,12 @@ describe('auditRepository over layout v2 metadata (in-memory source and chain)',
     }
   });
 
-  it('throws for targets metadata without a targets map', () => {
+  it('throws for targets or snapshot metadata without its map', () => {
     expect(() => parseTargets({ signed: { _type: 'targets' }, signatures: [] })).toThrow(TypeError);
     expect(() => parseTargets([])).toThrow(TypeError);
+    expect(() => parseSnapshot({ signed: { _type: 'snapshot' }, signatures: [] })).toThrow(
+      TypeError,
+    );
   });
 
   it('fetches and parses each role version once across many snapshots', async () => {

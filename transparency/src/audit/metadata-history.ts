@@ -1,10 +1,11 @@
 import {
   Metadata,
   MetadataKind,
+  MetaFile,
+  Snapshot,
   TargetFile,
   Targets,
   type Root,
-  type Snapshot,
   type Timestamp,
 } from '@tufjs/models';
 import { hardwareIdHash } from '@tufchain/contracts';
@@ -175,6 +176,41 @@ export function parseTargets(json: unknown): {
     specVersion: signed.specVersion,
     expires: signed.expires,
   });
+  Object.defineProperty(asReceived, 'toJSON', { value: () => received });
+  return {
+    md: new Metadata(signed, shell.signatures, shell.unrecognizedFields),
+    asReceived: new Metadata(asReceived, shell.signatures, shell.unrecognizedFields),
+  };
+}
+
+/** `parseTargets` for snapshot metadata: its meta map has one entry per targets role (2^B bins). */
+export function parseSnapshot(json: unknown): {
+  md: Metadata<Snapshot>;
+  asReceived: Metadata<Snapshot>;
+} {
+  if (!isRecord(json) || !isRecord(json.signed)) {
+    throw new TypeError('metadata must be an object with a signed object');
+  }
+  const received = json.signed;
+  const { meta: rawMeta, ...rest } = received;
+  if (!isRecord(rawMeta)) throw new TypeError('meta must be an object');
+  const shell = Metadata.fromJSON(MetadataKind.Snapshot, {
+    ...json,
+    signed: { ...rest, meta: {} },
+  });
+  const meta: Record<string, MetaFile> = {};
+  for (const [path, file] of Object.entries(rawMeta)) meta[path] = MetaFile.fromJSON(file as never);
+  const base = {
+    version: shell.signed.version,
+    specVersion: shell.signed.specVersion,
+    expires: shell.signed.expires,
+  };
+  const signed = new Snapshot({
+    ...base,
+    meta,
+    unrecognizedFields: shell.signed.unrecognizedFields,
+  });
+  const asReceived = new Snapshot({ ...base, meta: {} });
   Object.defineProperty(asReceived, 'toJSON', { value: () => received });
   return {
     md: new Metadata(signed, shell.signatures, shell.unrecognizedFields),
@@ -367,8 +403,9 @@ export async function auditMetadataHistory(input: MetadataHistoryInput): Promise
     // Served with the logged bytes: whatever else is wrong with it, that entry is served.
     if (byVersion.get(version)?.metadataHash === snap.hash) accounted.add(version);
     let snapshot: Metadata<Snapshot>;
+    let snapshotAsReceived: Metadata<Snapshot>;
     try {
-      snapshot = Metadata.fromJSON(MetadataKind.Snapshot, parseJson(snap.bytes) as never);
+      ({ md: snapshot, asReceived: snapshotAsReceived } = parseSnapshot(parseJson(snap.bytes)));
     } catch (err) {
       findings.error('SNAPSHOT_MALFORMED', `snapshot ${version}: ${errorMessage(err)}`, subject);
       continue;
@@ -381,7 +418,7 @@ export async function auditMetadataHistory(input: MetadataHistoryInput): Promise
       );
     }
     if (roots.length > 0) {
-      const signer = newestSigningRoot(roots, MetadataKind.Snapshot, snapshot);
+      const signer = newestSigningRoot(roots, MetadataKind.Snapshot, snapshotAsReceived);
       if (signer < 0) {
         findings.error(
           'SNAPSHOT_SIGNATURE_INVALID',
