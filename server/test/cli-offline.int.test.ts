@@ -118,7 +118,18 @@ describe('tufchain publish --offline-targets (k-of-n targets signing, real serve
       ],
       ['sign', '--role', 'root', 'root-ceremony.json', '--key', 'root.key'],
       ['repo', 'finalize', 'root-ceremony.json'],
-      ['repo', 'targets-v1', '--root', '1.root.json', '--out', 'targets-ceremony.json'],
+      // a flat repository: every release below is signed offline by the targets holders
+      [
+        'repo',
+        'targets-v1',
+        '--root',
+        '1.root.json',
+        '--no-bins',
+        '--out',
+        'targets-ceremony.json',
+      ],
+      // the default delegates releases to the server's online hashed bins (the snapshot key)
+      ['repo', 'targets-v1', '--root', '1.root.json', '--out', 'targets-binned.json'],
       ['sign', '--role', 'targets', 'targets-ceremony.json', '--key', 'targets-1.key'],
       ['sign', '--role', 'targets', 'targets-ceremony.json', '--key', 'targets-2.key'],
       ['repo', 'finalize-targets', 'targets-ceremony.json', '--root', '1.root.json'],
@@ -126,6 +137,18 @@ describe('tufchain publish --offline-targets (k-of-n targets signing, real serve
       const r = await holder(args);
       expect(r.code, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(0);
     }
+    const binned = JSON.parse(await readFile(join(dir, 'targets-binned.json'), 'utf8')) as {
+      targets: {
+        signed: { delegations: { roles: { name: string; keyids: string[]; paths: string[] }[] } };
+      };
+    };
+    expect(binned.targets.signed.delegations.roles).toEqual([
+      expect.objectContaining({
+        name: 'bins',
+        keyids: [online.snapshot.keyId],
+        paths: ['*', '*/*'],
+      }),
+    ]);
     rootBytes = await readFile(join(dir, '1.root.json'));
     repo = await openRepository({ dataDir: join(dir, 'server') });
     const writer = chain.writer({ confirmations: 1 });

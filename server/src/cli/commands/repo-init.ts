@@ -199,12 +199,25 @@ export function registerRepoCommand(program: Command, run: CliRun): void {
     .requiredOption('--root <file>', 'the finalized root (1.root.json) that names the targets keys')
     .option('--expires <when>', 'expiry of targets v1 (date or duration)', '90d')
     .option(
+      '--bins-key <file>',
+      "public key (PEM) of the server's online bins key (default: root's snapshot key, the server's default)",
+    )
+    .option('--no-bins', 'a flat repository: no TAP 15 bins; every release is then signed offline')
+    .option(
       '--out <file>',
       'targets signing file to write (never overwritten)',
       'targets-ceremony.json',
     );
   addJsonOption(targetsV1).action(
-    async (opts: JsonOption & { root: string; expires: string; out: string }) => {
+    async (
+      opts: JsonOption & {
+        root: string;
+        expires: string;
+        out: string;
+        bins: boolean;
+        binsKey?: string;
+      },
+    ) => {
       const { Metadata, MetadataKind, Targets } = await import('@tufjs/models');
       const signing = await import('../targets-signing.js');
       const rootJson = await readJsonFile(opts.root, 'root', 'INVALID_ARGUMENT');
@@ -216,16 +229,32 @@ export function registerRepoCommand(program: Command, run: CliRun): void {
           cause: error,
         });
       }
-      const targets = new Metadata(
-        new Targets({
-          version: 1,
-          specVersion: root.signed.specVersion,
-          expires: parseExpires(opts.expires)
-            .toISOString()
-            .replace(/\.\d{3}Z$/, 'Z'),
-          targets: {},
-        }),
+      const expires = parseExpires(opts.expires)
+        .toISOString()
+        .replace(/\.\d{3}Z$/, 'Z');
+      let targets = new Metadata(
+        new Targets({ version: 1, specVersion: root.signed.specVersion, expires, targets: {} }),
       );
+      if (opts.bins) {
+        // Releases then go into the online hashed bins; this offline role only delegates.
+        const { buildTargets, buildTopDelegations } = await import('../../tuf/layout.js');
+        let binsKey;
+        if (opts.binsKey) {
+          const info = await readPublicKeyFile(opts.binsKey);
+          binsKey = { keyId: info.keyId, publicKey: info.publicKey };
+        } else {
+          const keyId = root.signed.roles['snapshot']?.keyIDs[0];
+          const key = keyId ? root.signed.keys[keyId] : undefined;
+          if (!keyId || !key) throw new CliError('INVALID_ARGUMENT', 'root names no snapshot key');
+          binsKey = { keyId, publicKey: key.toJSON() as never };
+        }
+        targets = buildTargets({
+          version: 1,
+          expires,
+          targets: {},
+          delegations: buildTopDelegations({ binsKeys: [binsKey], suppliers: [] }),
+        });
+      }
       const file: TargetsSigningFile = {
         format: signing.TARGETS_SIGNING_FORMAT,
         server: '',
