@@ -43,6 +43,11 @@ export interface AuditOptions {
   vehicleCaPem?: string;
   /** A missing vehicle CRL is an error (default: revocation is checked when the source serves one). */
   requireRevocationList?: boolean;
+  /**
+   * The OEM build key: every firmware target's Sigstore bundle (supplier firmware included, as the
+   * agent checks it) must verify with it. Without it, or without `source.targetFile`, bundles are
+   * not checked.
+   */
   firmwareKey?: { publicKeyPem: string; keyId: string };
   /** The transparency log to replay, and the keys its checkpoints must be signed by. */
   log?: { source: LogAuditSource; verifiers: readonly NoteVerifier[]; origin?: string };
