@@ -3,13 +3,111 @@ import { InlineHash, OffThreadHash, type AsyncHash } from './off-thread-hash.js'
 import { errors as undiciErrors, request, type Dispatcher } from 'undici';
 import type { Config } from '../config.js';
 import { AgentError } from '../error.js';
-import type { SlotName, SlotStore } from '../slots/ab-slots.js';
+import type { SlotName, SlotStore, SlotWriter } from '../slots/ab-slots.js';
 import { backoffDelay, sleep } from '../util/retry.js';
 
-const STAGE_BYTES = 1024 * 1024;
+/**
+ * Size of the blocks written to the slot, read back and hashed. Three are allocated (two filled in
+ * turn, one read-back); at 256 KiB they stay out of malloc's heap (mmap threshold) and small.
+ */
+const BLOCK_BYTES = 256 * 1024;
 
-const GC_EVERY_BYTES = 4 * 1024 * 1024;
+const GC_EVERY_BYTES = 1024 * 1024;
 const collectYoungGarbage = (globalThis as { gc?: (opts: { type: 'minor' }) => void }).gc;
+
+/**
+ * Stages network chunks into blocks and writes each block to the slot, then reads it back and
+ * compares it byte for byte with the block that went through the hashes. Two blocks are filled in
+ * turn: while one is written and read back on libuv's thread pool, this thread hashes it and fills
+ * the other, so that hashing, slot I/O and the network overlap instead of taking turns. Writes and
+ * read-backs run one after the other (the slot writer appends; one read-back buffer).
+ */
+class SlotBlockWriter {
+  readonly #writer: SlotWriter;
+  readonly #blocks: [Buffer, Buffer];
+  readonly #readBack: Buffer;
+  readonly #inFlight: [Promise<void> | undefined, Promise<void> | undefined] = [
+    undefined,
+    undefined,
+  ];
+  #io: Promise<void> = Promise.resolve();
+  #ioError: Error | undefined;
+  #current: 0 | 1 = 0;
+  #staged = 0;
+  #written: number;
+  #sinceGc = 0;
+  readBackOk = true;
+
+  constructor(writer: SlotWriter, startOffset: number, length: number) {
+    this.#writer = writer;
+    this.#written = startOffset;
+    const size = Math.max(1, Math.min(BLOCK_BYTES, length - startOffset));
+    this.#blocks = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+    this.#readBack = Buffer.allocUnsafe(size);
+  }
+
+  async push(chunk: Uint8Array, hash: (block: Buffer) => Promise<void>): Promise<void> {
+    let rest = chunk;
+    while (rest.length > 0) {
+      const block = this.#blocks[this.#current];
+      const n = Math.min(rest.length, block.length - this.#staged);
+      block.set(rest.subarray(0, n), this.#staged);
+      this.#staged += n;
+      rest = rest.subarray(n);
+      if (this.#staged === block.length) await this.flush(hash);
+    }
+  }
+
+  /** Writes and hashes the staged bytes (if any); returns once the other block may be refilled. */
+  async flush(hash: (block: Buffer) => Promise<void>): Promise<void> {
+    if (this.#staged === 0) return;
+    const i = this.#current;
+    const block = this.#blocks[i].subarray(0, this.#staged);
+    const position = this.#written;
+    const io = this.#io.then(() => this.#writeAndReadBack(block, position));
+    this.#io = io;
+    this.#inFlight[i] = io;
+    await hash(block);
+    this.#written += this.#staged;
+    this.#sinceGc += this.#staged;
+    this.#staged = 0;
+    this.#current = i === 0 ? 1 : 0;
+    await this.#settle(this.#current);
+    // Every network chunk is a fresh Buffer outside the JS heap; V8 only frees them after a GC,
+    // which it starts on its own after ~64 MiB of them. With --expose-gc (bin/tufchain-agent)
+    // a minor GC every MiB keeps that garbage, and so the peak RSS, small and flat.
+    if (this.#sinceGc >= GC_EVERY_BYTES) {
+      this.#sinceGc = 0;
+      collectYoungGarbage?.({ type: 'minor' });
+    }
+  }
+
+  /** Waits for every block's write and read-back; throws the first write or read error. */
+  async drain(): Promise<void> {
+    await this.#settle(0);
+    await this.#settle(1);
+  }
+
+  async #settle(i: 0 | 1): Promise<void> {
+    const io = this.#inFlight[i];
+    this.#inFlight[i] = undefined;
+    if (io) await io;
+    if (this.#ioError !== undefined) throw this.#ioError;
+  }
+
+  /** Never rejects: the first error is kept and thrown by #settle, so none goes unhandled. */
+  async #writeAndReadBack(block: Buffer, position: number): Promise<void> {
+    if (this.#ioError !== undefined) return;
+    try {
+      await this.#writer.write(block);
+      const view = this.#readBack.subarray(0, block.length);
+      const n = await this.#writer.readBack(position, view);
+      if (n !== block.length || !view.equals(block)) this.readBackOk = false;
+    } catch (err) {
+      this.#ioError = err instanceof Error ? err : new Error(String(err));
+    }
+  }
+}
 
 /** Below this size a worker thread costs more than the sha512 it would take over. */
 const OFF_THREAD_MIN_BYTES = 4 * 1024 * 1024;
@@ -109,41 +207,7 @@ async function streamHashed(
   let offset = writer.startOffset;
   let downloaded = 0;
   let resumes = 0;
-  // Received bytes are staged into 1 MiB blocks: one write, one read-back and one hash call per
-  // block instead of per network chunk. The read-back follows each block right behind its write
-  // (the main thread would otherwise wait for the sha512 worker), not as a second full pass, and
-  // is compared byte for byte with the block that went through both hashes: cheaper than a third
-  // digest, and it shows as much (the slot holds exactly the bytes whose hashes TUF lists).
-  let readbackOk = true;
-  const stage = Buffer.alloc(Math.max(1, Math.min(STAGE_BYTES, expected.length)));
-  const scratch = Buffer.alloc(stage.length);
-  let staged = 0;
-  let written = offset;
-  let sinceGc = 0;
-  const flush = async (): Promise<void> => {
-    if (staged === 0) return;
-    const block = stage.subarray(0, staged);
-    const position = written;
-    sha256.update(block);
-    await Promise.all([
-      sha512.update(block),
-      writer.write(block).then(async () => {
-        const view = scratch.subarray(0, block.length);
-        const n = await writer.readBack(position, view);
-        if (n !== block.length || !view.equals(block)) readbackOk = false;
-      }),
-    ]);
-    written += staged;
-    staged = 0;
-    // Every network chunk is a fresh Buffer outside the JS heap; V8 only frees them after a GC,
-    // which it starts on its own after ~64 MiB of them. With --expose-gc (bin/tufchain-agent)
-    // a minor GC every few MiB keeps that garbage, and so the peak RSS, small and flat.
-    sinceGc += block.length;
-    if (sinceGc >= GC_EVERY_BYTES) {
-      sinceGc = 0;
-      collectYoungGarbage?.({ type: 'minor' });
-    }
-  };
+  const blocks = new SlotBlockWriter(writer, offset, expected.length);
   try {
     if (offset > 0) {
       for await (const chunk of slots.readImage(slot, offset)) {
@@ -152,6 +216,10 @@ async function streamHashed(
         await sha512.update(chunk);
       }
     }
+    const hashBlock = async (block: Buffer): Promise<void> => {
+      sha256.update(block);
+      await sha512.update(block);
+    };
     let failures = 0;
     while (offset < expected.length) {
       try {
@@ -162,14 +230,7 @@ async function streamHashed(
               `server sent more than the ${expected.length} bytes TUF promised`,
             );
           }
-          let rest = chunk;
-          while (rest.length > 0) {
-            const n = Math.min(rest.length, stage.length - staged);
-            stage.set(rest.subarray(0, n), staged);
-            staged += n;
-            rest = rest.subarray(n);
-            if (staged === stage.length) await flush();
-          }
+          await blocks.push(chunk, hashBlock);
           offset += chunk.length;
           downloaded += chunk.length;
           input.onProgress?.(offset, expected.length);
@@ -183,7 +244,8 @@ async function streamHashed(
       } catch (err) {
         if (err instanceof AgentError) throw err;
         // Keep what arrived: a resume (now or in a later cycle) starts after it.
-        await flush();
+        await blocks.flush(hashBlock);
+        await blocks.drain();
         const retryable = isNetworkDrop(err) || err instanceof RetryableStatus;
         const budget =
           err instanceof RetryableStatus ? config.fetchRetries : config.downloadResumes;
@@ -209,9 +271,11 @@ async function streamHashed(
         );
       }
     }
-    await flush();
+    await blocks.flush(hashBlock);
+    await blocks.drain();
     await writer.sync();
   } finally {
+    await blocks.drain().catch(() => undefined);
     await writer.close();
   }
   const gotSha256 = sha256.digest('hex');
@@ -219,7 +283,7 @@ async function streamHashed(
   if (gotSha256 !== expected.sha256 || gotSha512 !== expected.sha512) {
     throw new AgentError('TARGET_MISMATCH', 'image hashes differ from the TUF target');
   }
-  if (!readbackOk) {
+  if (!blocks.readBackOk) {
     throw new AgentError('READBACK_MISMATCH', `slot ${slot} does not read back as written`);
   }
   return { downloaded, resumes };
