@@ -200,17 +200,26 @@ export function buildTargets(opts: {
   targets: Record<string, TargetFile>;
   delegations?: DelegationsJson | undefined;
 }): Metadata<Targets> {
-  const targets: Record<string, unknown> = {};
-  for (const [path, file] of Object.entries(opts.targets)) targets[path] = file.toJSON();
+  // The constructor takes the TargetFile map as is (Targets.fromJSON would rebuild it in
+  // quadratic time); only the small delegations go through fromJSON.
+  const delegations = opts.delegations
+    ? Targets.fromJSON({
+        _type: 'targets',
+        spec_version: SPEC_VERSION,
+        version: opts.version,
+        expires: opts.expires,
+        targets: {},
+        delegations: opts.delegations,
+      } as Parameters<typeof Targets.fromJSON>[0]).delegations
+    : undefined;
   return new Metadata(
-    Targets.fromJSON({
-      _type: 'targets',
-      spec_version: SPEC_VERSION,
+    new Targets({
       version: opts.version,
+      specVersion: SPEC_VERSION,
       expires: opts.expires,
-      targets,
-      ...(opts.delegations ? { delegations: opts.delegations } : {}),
-    } as Parameters<typeof Targets.fromJSON>[0]),
+      targets: { ...opts.targets },
+      ...(delegations ? { delegations } : {}),
+    }),
   );
 }
 

@@ -2,10 +2,10 @@ import { canonicalize } from '@tufjs/canonical-json';
 import {
   Key,
   Signature,
+  Targets,
   type Metadata,
   type Root,
   type Snapshot,
-  type Targets,
   type Timestamp,
 } from '@tufjs/models';
 import { createHash } from 'node:crypto';
@@ -38,7 +38,7 @@ export async function signMetadata(
   metadata: AnyMetadata,
   signers: readonly TufSigner[],
 ): Promise<void> {
-  const payload = new TextEncoder().encode(canonicalize(metadata.signed.toJSON()));
+  const payload = new TextEncoder().encode(canonicalize(signedJson(metadata)));
   for (const signer of signers) {
     let sig: Uint8Array;
     try {
@@ -55,7 +55,32 @@ export async function signMetadata(
 
 /** The exact bytes the server stores and serves for a metadata object. */
 export function serializeMetadata(metadata: AnyMetadata): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(metadata.toJSON()));
+  const json = {
+    signatures: Object.values(metadata.signatures).map((s) => s.toJSON()),
+    signed: signedJson(metadata),
+    ...metadata.unrecognizedFields,
+  };
+  return new TextEncoder().encode(JSON.stringify(json));
+}
+
+/**
+ * `metadata.signed.toJSON()`, in linear time for targets: @tufjs/models builds the targets map
+ * with an object spread inside a `reduce`, quadratic in the entries (a bin of 1,500 entries took
+ * ~0.3 s per call). Same keys in the same order.
+ */
+export function signedJson(metadata: AnyMetadata): Record<string, unknown> {
+  const signed = metadata.signed;
+  if (!(signed instanceof Targets)) return signed.toJSON();
+  const targets: Record<string, unknown> = {};
+  for (const [path, file] of Object.entries(signed.targets)) targets[path] = file.toJSON();
+  const shell = new Targets({
+    version: signed.version,
+    specVersion: signed.specVersion,
+    expires: signed.expires,
+    unrecognizedFields: signed.unrecognizedFields,
+    ...(signed.delegations ? { delegations: signed.delegations } : {}),
+  }).toJSON();
+  return { ...shell, targets };
 }
 
 export function sha256Hex(bytes: Uint8Array): string {
