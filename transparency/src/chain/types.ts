@@ -8,9 +8,9 @@ export interface ReleaseFirmware {
 }
 
 export interface ReleaseEntry {
-  /** Top-level targets `signed.version`. */
+  /** The logged metadata's `signed.version`: the snapshot version (top-level targets in flat histories). */
   metadataVersion: number;
-  /** `0x` + sha256 hex of the exact bytes of `{version}.targets.json`. */
+  /** `0x` + sha256 hex of the exact bytes of `{version}.snapshot.json` (`.targets.json` in flat histories). */
   metadataHash: string;
   firmware: ReleaseFirmware[];
 }
@@ -47,7 +47,7 @@ export interface AnchoredCheckpoint extends ChainReceipt {
   confirmations: number;
 }
 
-/** A confirmed Recalled event: a firmware digest or targets metadata hash recalled at a block. */
+/** A confirmed Recalled event: a firmware digest or metadata hash recalled at a block. */
 export interface RecallEvent extends ChainReceipt {
   subject: string;
   reason: string;
