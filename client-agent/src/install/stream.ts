@@ -7,32 +7,31 @@ import type { SlotName, SlotStore, SlotWriter } from '../slots/ab-slots.js';
 import { backoffDelay, sleep } from '../util/retry.js';
 
 /**
- * Size of the blocks written to the slot, read back and hashed. Three are allocated (two filled in
- * turn, one read-back); at 256 KiB they stay out of malloc's heap (mmap threshold) and small.
+ * The image goes to the slot in blocks of 256 KiB (out of malloc's heap: above its mmap threshold),
+ * filled in turn from a ring of BLOCKS, plus one read-back buffer.
  */
 const BLOCK_BYTES = 256 * 1024;
+const BLOCKS = 2;
 
 const GC_EVERY_BYTES = 1024 * 1024;
 const collectYoungGarbage = (globalThis as { gc?: (opts: { type: 'minor' }) => void }).gc;
 
 /**
  * Stages network chunks into blocks and writes each block to the slot, then reads it back and
- * compares it byte for byte with the block that went through the hashes. Two blocks are filled in
- * turn: while one is written and read back on libuv's thread pool, this thread hashes it and fills
- * the other, so that hashing, slot I/O and the network overlap instead of taking turns. Writes and
+ * compares it byte for byte with the block that went through the hashes. While a block is written
+ * and read back on libuv's thread pool, this thread hashes it and fills the next blocks of the
+ * ring, so that hashing, slot I/O and the network overlap instead of taking turns: a block is
+ * refilled only once its own write and read-back are done, BLOCKS - 1 blocks later. Writes and
  * read-backs run one after the other (the slot writer appends; one read-back buffer).
  */
 class SlotBlockWriter {
   readonly #writer: SlotWriter;
-  readonly #blocks: [Buffer, Buffer];
+  readonly #blocks: Buffer[];
+  readonly #inFlight: (Promise<void> | undefined)[];
   readonly #readBack: Buffer;
-  readonly #inFlight: [Promise<void> | undefined, Promise<void> | undefined] = [
-    undefined,
-    undefined,
-  ];
   #io: Promise<void> = Promise.resolve();
   #ioError: Error | undefined;
-  #current: 0 | 1 = 0;
+  #current = 0;
   #staged = 0;
   #written: number;
   #sinceGc = 0;
@@ -42,14 +41,15 @@ class SlotBlockWriter {
     this.#writer = writer;
     this.#written = startOffset;
     const size = Math.max(1, Math.min(BLOCK_BYTES, length - startOffset));
-    this.#blocks = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+    this.#blocks = Array.from({ length: BLOCKS }, () => Buffer.allocUnsafe(size));
+    this.#inFlight = this.#blocks.map(() => undefined);
     this.#readBack = Buffer.allocUnsafe(size);
   }
 
   async push(chunk: Uint8Array, hash: (block: Buffer) => Promise<void>): Promise<void> {
     let rest = chunk;
     while (rest.length > 0) {
-      const block = this.#blocks[this.#current];
+      const block = this.#blocks[this.#current] as Buffer;
       const n = Math.min(rest.length, block.length - this.#staged);
       block.set(rest.subarray(0, n), this.#staged);
       this.#staged += n;
@@ -58,11 +58,11 @@ class SlotBlockWriter {
     }
   }
 
-  /** Writes and hashes the staged bytes (if any); returns once the other block may be refilled. */
+  /** Writes and hashes the staged bytes (if any); returns once the next block may be filled. */
   async flush(hash: (block: Buffer) => Promise<void>): Promise<void> {
     if (this.#staged === 0) return;
     const i = this.#current;
-    const block = this.#blocks[i].subarray(0, this.#staged);
+    const block = (this.#blocks[i] as Buffer).subarray(0, this.#staged);
     const position = this.#written;
     const io = this.#io.then(() => this.#writeAndReadBack(block, position));
     this.#io = io;
@@ -71,7 +71,7 @@ class SlotBlockWriter {
     this.#written += this.#staged;
     this.#sinceGc += this.#staged;
     this.#staged = 0;
-    this.#current = i === 0 ? 1 : 0;
+    this.#current = (i + 1) % this.#blocks.length;
     await this.#settle(this.#current);
     // Every network chunk is a fresh Buffer outside the JS heap; V8 only frees them after a GC,
     // which it starts on its own after ~64 MiB of them. With --expose-gc (bin/tufchain-agent)
@@ -84,11 +84,10 @@ class SlotBlockWriter {
 
   /** Waits for every block's write and read-back; throws the first write or read error. */
   async drain(): Promise<void> {
-    await this.#settle(0);
-    await this.#settle(1);
+    for (let i = 0; i < this.#blocks.length; i++) await this.#settle(i);
   }
 
-  async #settle(i: 0 | 1): Promise<void> {
+  async #settle(i: number): Promise<void> {
     const io = this.#inFlight[i];
     this.#inFlight[i] = undefined;
     if (io) await io;
