@@ -7,6 +7,7 @@ import { registerRevokeCommand } from './commands/revoke.js';
 import { registerRotateRootCommand } from './commands/rotate-root.js';
 import { registerSignCommand } from './commands/sign.js';
 import { registerStatusCommand } from './commands/status.js';
+import { registerSupplierCommand } from './commands/supplier.js';
 import { registerTargetsCommand } from './commands/targets-add.js';
 import type { CliContext } from './context.js';
 import { describeError, EXIT } from './error.js';
@@ -36,6 +37,7 @@ export function createProgram(run: CliRun): Command {
   registerPublishCommand(program, run);
   registerRevokeCommand(program, run);
   registerRotateRootCommand(program, run);
+  registerSupplierCommand(program, run);
   registerStatusCommand(program, run);
   registerAuditCommand(program, run);
   return program;

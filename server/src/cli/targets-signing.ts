@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { canonicalize } from '@tufjs/canonical-json';
-import { Metadata, MetadataKind, type Root, type Targets } from '@tufjs/models';
+import { Metadata, MetadataKind, type Key, type Root, type Targets } from '@tufjs/models';
 import { CliError } from './error.js';
 
 /**
@@ -53,7 +53,7 @@ export interface TargetsSigningStatus {
   complete: boolean;
 }
 
-function parse<T extends Root | Targets>(
+export function parseSigningFileMetadata<T extends Root | Targets>(
   kind: MetadataKind,
   json: unknown,
   what: string,
@@ -77,17 +77,110 @@ export function loadSigningFile(json: unknown): LoadedSigningFile {
   }
   return {
     file: file as TargetsSigningFile,
-    root: parse<Root>(MetadataKind.Root, file.root, 'root'),
+    root: parseSigningFileMetadata<Root>(MetadataKind.Root, file.root, 'root'),
     previous:
       file.previous === null
         ? null
-        : parse<Targets>(MetadataKind.Targets, file.previous, 'previous targets'),
-    targets: parse<Targets>(MetadataKind.Targets, file.targets, 'targets'),
+        : parseSigningFileMetadata<Targets>(
+            MetadataKind.Targets,
+            file.previous,
+            'previous targets',
+          ),
+    targets: parseSigningFileMetadata<Targets>(MetadataKind.Targets, file.targets, 'targets'),
   };
 }
 
 const canonicalSigned = (md: Metadata<Root> | Metadata<Targets>): string =>
   canonicalize(md.signed.toJSON());
+
+/**
+ * Throws ROOT_NOT_TRUSTED unless `root` is the holder's trusted root or its successor signed by
+ * it: a server (or whoever handed out the file) could embed another root.
+ */
+export function assertTrustedRoot(root: Metadata<Root>, trustedRoot: Metadata<Root>): void {
+  const same =
+    root.signed.version === trustedRoot.signed.version &&
+    canonicalSigned(root) === canonicalSigned(trustedRoot);
+  let next = false;
+  if (!same && root.signed.version === trustedRoot.signed.version + 1) {
+    try {
+      trustedRoot.verifyDelegate('root', root);
+      root.verifyDelegate('root', root);
+      next = true;
+    } catch {
+      next = false;
+    }
+  }
+  if (!same && !next) {
+    throw new CliError(
+      'ROOT_NOT_TRUSTED',
+      `the signing file's root v${root.signed.version} is not the trusted root v${trustedRoot.signed.version} (nor signed by it)`,
+    );
+  }
+}
+
+/**
+ * What `next` adds to and removes from `previous` (a targets role); a released target that changed
+ * throws TARGETS_CHANGED.
+ */
+export function diffTargets(
+  previous: Metadata<Targets> | null,
+  next: Metadata<Targets>,
+): { added: AddedTarget[]; removed: string[] } {
+  const added: AddedTarget[] = [];
+  for (const [path, file] of Object.entries(next.signed.targets)) {
+    const old = previous?.signed.targets[path];
+    if (!old) {
+      const kind = file.custom.kind;
+      added.push({
+        path,
+        length: file.length,
+        sha256: file.hashes.sha256,
+        kind: typeof kind === 'string' ? kind : undefined,
+      });
+    } else if (!old.equals(file)) {
+      throw new CliError('TARGETS_CHANGED', `target ${path} differs from the released one`);
+    }
+  }
+  const removed = Object.keys(previous?.signed.targets ?? {}).filter(
+    (p) => !next.signed.targets[p],
+  );
+  return { added, removed };
+}
+
+/**
+ * The key ids whose signatures on `md` verify; a signature by a key the role does not name, or one
+ * that does not verify, throws SIGNATURE_INVALID (`roleKeys` says whose keys, for the message).
+ */
+export function verifiedSignatures(
+  md: Metadata<Targets>,
+  role: { keyIDs: readonly string[]; keys: Record<string, Key | undefined>; roleKeys: string },
+): string[] {
+  const signed: string[] = [];
+  for (const keyid of Object.keys(md.signatures)) {
+    const key = role.keys[keyid];
+    if (!role.keyIDs.includes(keyid) || !key) {
+      throw new CliError(
+        'SIGNATURE_INVALID',
+        `signature by ${keyid}, which is not ${role.roleKeys}`,
+      );
+    }
+    try {
+      key.verifySignature(md);
+    } catch (error) {
+      throw new CliError('SIGNATURE_INVALID', `the signature by ${keyid} does not verify`, {
+        cause: error,
+      });
+    }
+    signed.push(keyid);
+  }
+  return signed;
+}
+
+/** sha256 of the canonical signed bytes: holders compare it out of band before signing. */
+export function payloadSha256(md: Metadata<Root> | Metadata<Targets>): string {
+  return createHash('sha256').update(canonicalSigned(md)).digest('hex');
+}
 
 /**
  * Checks the file, then counts signatures: the embedded root is the trusted root (or the next one,
@@ -100,27 +193,7 @@ export function targetsSigningStatus(
   trustedRoot?: Metadata<Root>,
 ): TargetsSigningStatus {
   const { root, previous, targets } = loaded;
-  if (trustedRoot) {
-    const same =
-      root.signed.version === trustedRoot.signed.version &&
-      canonicalSigned(root) === canonicalSigned(trustedRoot);
-    let next = false;
-    if (!same && root.signed.version === trustedRoot.signed.version + 1) {
-      try {
-        trustedRoot.verifyDelegate('root', root);
-        root.verifyDelegate('root', root);
-        next = true;
-      } catch {
-        next = false;
-      }
-    }
-    if (!same && !next) {
-      throw new CliError(
-        'ROOT_NOT_TRUSTED',
-        `the signing file's root v${root.signed.version} is not the trusted root v${trustedRoot.signed.version} (nor signed by it)`,
-      );
-    }
-  }
+  if (trustedRoot) assertTrustedRoot(root, trustedRoot);
   const role = root.signed.roles.targets;
   if (!role) throw new CliError('MALFORMED_SIGNING_FILE', 'the root defines no targets role');
   if (previous === null) {
@@ -144,47 +217,17 @@ export function targetsSigningStatus(
       );
     }
   }
-  const added: AddedTarget[] = [];
-  for (const [path, file] of Object.entries(targets.signed.targets)) {
-    const old = previous?.signed.targets[path];
-    if (!old) {
-      const kind = file.custom.kind;
-      added.push({
-        path,
-        length: file.length,
-        sha256: file.hashes.sha256,
-        kind: typeof kind === 'string' ? kind : undefined,
-      });
-    } else if (!old.equals(file)) {
-      throw new CliError('TARGETS_CHANGED', `target ${path} differs from the released one`);
-    }
-  }
-  const removed = Object.keys(previous?.signed.targets ?? {}).filter(
-    (p) => !targets.signed.targets[p],
-  );
-  const signed: string[] = [];
-  for (const keyid of Object.keys(targets.signatures)) {
-    const key = root.signed.keys[keyid];
-    if (!role.keyIDs.includes(keyid) || !key) {
-      throw new CliError(
-        'SIGNATURE_INVALID',
-        `signature by ${keyid}, which is not a targets key of the root`,
-      );
-    }
-    try {
-      key.verifySignature(targets);
-    } catch (error) {
-      throw new CliError('SIGNATURE_INVALID', `the signature by ${keyid} does not verify`, {
-        cause: error,
-      });
-    }
-    signed.push(keyid);
-  }
+  const { added, removed } = diffTargets(previous, targets);
+  const signed = verifiedSignatures(targets, {
+    keyIDs: role.keyIDs,
+    keys: root.signed.keys,
+    roleKeys: 'a targets key of the root',
+  });
   return {
     version: targets.signed.version,
     previousVersion: previous?.signed.version ?? null,
     expires: targets.signed.expires,
-    payloadSha256: createHash('sha256').update(canonicalSigned(targets)).digest('hex'),
+    payloadSha256: payloadSha256(targets),
     added,
     removed,
     keyids: [...role.keyIDs],

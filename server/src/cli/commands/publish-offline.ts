@@ -1,11 +1,12 @@
 // The offline targets half of `tufchain publish`, loaded only when used (it pulls in @tufjs/models).
-import { Metadata, MetadataKind, TargetFile, Targets, type Root } from '@tufjs/models';
+import { Metadata, TargetFile, Targets } from '@tufjs/models';
 import type { ApiClient } from '../api-client.js';
 import { emit, parseExpires, parsePositiveInt, readJsonFile } from '../context.js';
 import { CliError } from '../error.js';
 import { writeJsonFile } from '../files.js';
 import type { ReleaseManifest } from '../manifest.js';
 import { releaseText, type ReleaseView } from '../release-view.js';
+import { fetchServedMetadata } from '../served-metadata.js';
 import type { CliRun } from '../run.js';
 import {
   loadSigningFile,
@@ -19,50 +20,6 @@ import type { PublishOptions } from './publish.js';
 
 const attestationTargetName = (name: string): string => `${name}.sigstore.json`;
 
-function metadataOf<T>(bytes: Uint8Array, kind: MetadataKind, what: string): T {
-  try {
-    return Metadata.fromJSON(
-      kind as MetadataKind.Root,
-      JSON.parse(new TextDecoder().decode(bytes)) as never,
-    ) as T;
-  } catch (error) {
-    throw new CliError('UNEXPECTED_RESPONSE', `the server's ${what} does not parse`, {
-      cause: error,
-    });
-  }
-}
-
-/** The server's current root and targets, found through timestamp -> snapshot as a client would. */
-async function currentMetadata(
-  api: ApiClient,
-): Promise<{ root: Metadata<Root>; targets: Metadata<Targets> }> {
-  const root = metadataOf<Metadata<Root>>(
-    await api.getBytes('/metadata/root.json'),
-    MetadataKind.Root,
-    'root',
-  );
-  const timestamp = JSON.parse(
-    new TextDecoder().decode(await api.getBytes('/metadata/timestamp.json')),
-  ) as {
-    signed?: { meta?: Record<string, { version?: number }> };
-  };
-  const snapshotVersion = timestamp.signed?.meta?.['snapshot.json']?.version;
-  if (typeof snapshotVersion !== 'number')
-    throw new CliError('UNEXPECTED_RESPONSE', 'timestamp names no snapshot');
-  const snapshot = JSON.parse(
-    new TextDecoder().decode(await api.getBytes(`/metadata/${snapshotVersion}.snapshot.json`)),
-  ) as { signed?: { meta?: Record<string, { version?: number }> } };
-  const targetsVersion = snapshot.signed?.meta?.['targets.json']?.version;
-  if (typeof targetsVersion !== 'number')
-    throw new CliError('UNEXPECTED_RESPONSE', 'snapshot names no targets');
-  const targets = metadataOf<Metadata<Targets>>(
-    await api.getBytes(`/metadata/${targetsVersion}.targets.json`),
-    MetadataKind.Targets,
-    'targets',
-  );
-  return { root, targets };
-}
-
 export async function prepareOffline(
   run: CliRun,
   api: ApiClient,
@@ -74,7 +31,7 @@ export async function prepareOffline(
       'USAGE_ERROR',
       '--offline-targets needs --out FILE for the targets signing file',
     );
-  const { root, targets: current } = await currentMetadata(api);
+  const { root, targets: current } = await fetchServedMetadata(api);
   const targets = { ...current.signed.targets };
   const added: string[] = [];
   for (const t of manifest.targets) {

@@ -36,7 +36,7 @@ async function assertRotatesTrustedRoot(ceremony: unknown, trustedRootFile: stri
 }
 
 interface SignOptions extends JsonOption {
-  role: 'root' | 'targets';
+  role: 'root' | 'targets' | 'supplier';
   key: string;
   passphraseFile?: string;
   root?: string;
@@ -46,7 +46,7 @@ export function registerSignCommand(program: Command, run: CliRun): void {
   const sign = program
     .command('sign')
     .description(
-      "add one holder's signature to a root ceremony file (repo init, rotate-root prepare) or an offline targets signing file (publish --offline-targets)",
+      "add one holder's signature to a root ceremony file (repo init, rotate-root prepare), an offline targets signing file (publish --offline-targets) or a supplier signing file (supplier prepare)",
     )
     .argument(
       '<file>',
@@ -54,13 +54,13 @@ export function registerSignCommand(program: Command, run: CliRun): void {
     )
     .addOption(
       new Option('--role <role>', 'role being signed')
-        .choices(['root', 'targets'])
+        .choices(['root', 'targets', 'supplier'])
         .makeOptionMandatory(),
     )
     .requiredOption('--key <keyfile>', "this holder's encrypted private key file")
     .option(
       '--root <file>',
-      'the root you trust (e.g. 1.root.json): a rotation must replace exactly it; a targets file must carry it or its signed successor',
+      'the root you trust (e.g. 1.root.json): a rotation must replace exactly it; a targets or supplier file must carry it or its signed successor',
     );
   addPassphraseOption(sign);
   addJsonOption(sign).action(async (file: string, opts: SignOptions) => {
@@ -80,6 +80,10 @@ export function registerSignCommand(program: Command, run: CliRun): void {
         { file, role: 'root', keyId: signer.keyId, status, roles },
         `signed ${file} with ${signer.keyId}\n${ceremonyText(status, roles)}`,
       );
+      return;
+    }
+    if (opts.role === 'supplier') {
+      await signSupplierFile(run, file, opts);
       return;
     }
     const { Metadata, MetadataKind } = await import('@tufjs/models');
@@ -117,4 +121,43 @@ export function registerSignCommand(program: Command, run: CliRun): void {
       `signed ${file} with ${signer.keyId}\n${targetsStatusText(status)}`,
     );
   });
+}
+
+async function readTrustedRoot(path: string | undefined) {
+  if (path === undefined) return undefined;
+  const { Metadata, MetadataKind } = await import('@tufjs/models');
+  const json = await readJsonFile(path, 'trusted root', 'INVALID_ARGUMENT');
+  try {
+    return Metadata.fromJSON(MetadataKind.Root, json as never);
+  } catch (error) {
+    throw new CliError('INVALID_ARGUMENT', `${path} is not TUF root metadata`, { cause: error });
+  }
+}
+
+/** One supplier key holder's signature on the supplier role's next version. */
+async function signSupplierFile(run: CliRun, file: string, opts: SignOptions): Promise<void> {
+  const { loadSupplierFile, supplierDelegationOf, supplierSigningStatus, supplierStatusText } =
+    await import('../supplier-signing.js');
+  const loaded = loadSupplierFile(
+    await readJsonFile(file, 'supplier signing file', 'MALFORMED_SIGNING_FILE'),
+  );
+  const trustedRoot = await readTrustedRoot(opts.root);
+  supplierSigningStatus(loaded, trustedRoot);
+  const signer = await openKeyFile(run, opts.key, opts);
+  if (!supplierDelegationOf(loaded.delegator, loaded.role).keyIDs.includes(signer.keyId)) {
+    throw new CliError('NOT_A_SUPPLIER_KEY', `key ${signer.keyId} is not a key of ${loaded.role}`);
+  }
+  if (loaded.targets.signatures[signer.keyId]) {
+    throw new CliError('ALREADY_SIGNED', `key ${signer.keyId} has already signed`);
+  }
+  const { signMetadata } = await import('@tufchain/keys');
+  await signMetadata(loaded.targets, signer);
+  const status = supplierSigningStatus(loaded, trustedRoot);
+  await writeJsonFile(file, { ...loaded.file, targets: loaded.targets.toJSON() });
+  emit(
+    run,
+    opts,
+    { file, role: 'supplier', supplier: status.supplier, keyId: signer.keyId, status },
+    `signed ${file} with ${signer.keyId}\n${supplierStatusText(status, file)}`,
+  );
 }

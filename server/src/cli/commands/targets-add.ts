@@ -30,7 +30,7 @@ interface AddOptions extends JsonOption, ServerOptions {
   progress: boolean;
 }
 
-const semver =
+export const semver =
   /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
 
 export function registerTargetsCommand(program: Command, run: CliRun): void {
