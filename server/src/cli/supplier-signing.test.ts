@@ -1,4 +1,4 @@
-import { Metadata, TargetFile, type Targets } from '@tufjs/models';
+import { Metadata, TargetFile } from '@tufjs/models';
 import { createKeySigner, generateKeyPair, signMetadata, type Signer } from '@tufchain/keys';
 import { describe, expect, it } from 'vitest';
 import { buildTargets, buildTopDelegations } from '../tuf/layout.js';
@@ -92,7 +92,7 @@ type Wire = { signed: Record<string, unknown> & { targets: Record<string, unknow
 
 /** Adds a target to the new version (not re-signed). */
 const withTarget = (f: Fixture, t: TargetFile) => {
-  (f.targets.signed as Targets).targets[t.path] = t;
+  f.targets.signed.targets[t.path] = t;
   return Promise.resolve(f.doc());
 };
 
