@@ -7,6 +7,7 @@ import {
   loadSupplierFile,
   SUPPLIER_SIGNING_FORMAT,
   supplierSigningStatus,
+  supplierStatusText,
   type SupplierSigningFile,
 } from './supplier-signing.js';
 
@@ -111,10 +112,16 @@ describe('supplierSigningStatus', () => {
       complete: false,
     });
     expect(one.added.map((a) => a.path)).toEqual(['acme-brake/b.bin']);
+    expect(supplierStatusText(one, 'acme-v2.json')).toContain(
+      '1 of 2 required signatures\n    not yet signed: ',
+    );
     await signMetadata(f.targets, f.acme[2]!);
     const two = supplierSigningStatus(loadSupplierFile(f.doc()));
     expect(two.complete).toBe(true);
     expect(two.missing).toEqual([f.acme[1]!.keyId]);
+    expect(supplierStatusText(two, 'acme-v2.json')).toContain(
+      'complete: upload with `tufchain supplier publish acme acme-v2.json`',
+    );
   });
 
   it('accepts a first release (no previous version)', async () => {

@@ -50,7 +50,7 @@ export function registerSignCommand(program: Command, run: CliRun): void {
     )
     .argument(
       '<file>',
-      'ceremony or targets signing file; rewritten atomically with the new signature',
+      'ceremony, targets or supplier signing file; rewritten atomically with the new signature',
     )
     .addOption(
       new Option('--role <role>', 'role being signed')
