@@ -17,6 +17,13 @@ export type TransparencyErrorCode =
   | 'INVALID_HASH'
   | 'INVALID_CONFIG'
   | 'UNSUPPORTED_BY_CONTRACT'
+  // offline update bundles
+  | 'BUNDLE_INVALID'
+  | 'NO_TARGET_FOR_HARDWARE'
+  | 'ATTESTATION_MISSING'
+  | 'DOWNLOAD_HTTP'
+  | 'ENDLESS_DATA'
+  | 'LENGTH_MISMATCH'
   // wire formats
   | 'MALFORMED_ATTESTATION'
   | 'MALFORMED_PREDICATE'

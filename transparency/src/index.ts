@@ -126,3 +126,10 @@ export {
   type VerifiedAuditPackInstall,
 } from './audit/audit-pack.js';
 export { LogService, MAX_ENTRIES_PAGE, type LogServiceOptions } from './log/log-service.js';
+export {
+  createOfflineBundle,
+  OfflineBundle,
+  OFFLINE_BUNDLE_FORMAT,
+  type OfflineBundleManifest,
+} from './bundle/offline-bundle.js';
+export { readTarIndex, ustarHeader, padding, END_OF_ARCHIVE, type TarEntry } from './bundle/tar.js';

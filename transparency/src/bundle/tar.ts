@@ -1,5 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import { AgentError } from '../error.js';
+import { TransparencyError } from '../error.js';
 
 /**
  * Minimal POSIX ustar (IEEE Std 1003.1) writer and index reader for offline update bundles:
@@ -13,7 +13,7 @@ function octal(n: number, width: number): string {
 
 export function ustarHeader(name: string, size: number, mtimeSeconds = 0): Buffer {
   if (Buffer.byteLength(name) > 100)
-    throw new AgentError('CONFIG_INVALID', `tar name too long: ${name}`);
+    throw new TransparencyError('BUNDLE_INVALID', `tar name too long: ${name}`);
   const h = Buffer.alloc(BLOCK);
   h.write(name, 0, 100, 'utf8');
   h.write(octal(0o644, 8), 100, 'ascii');
@@ -49,7 +49,7 @@ function parseOctal(buf: Buffer, start: number, len: number): number {
     .toString('ascii', start, start + len)
     .replace(/\0.*$/, '')
     .trim();
-  if (!/^[0-7]*$/.test(text)) throw new AgentError('BUNDLE_INVALID', 'malformed tar header');
+  if (!/^[0-7]*$/.test(text)) throw new TransparencyError('BUNDLE_INVALID', 'malformed tar header');
   return text === '' ? 0 : parseInt(text, 8);
 }
 
@@ -59,7 +59,7 @@ export async function readTarIndex(path: string): Promise<TarEntry[]> {
   try {
     fh = await open(path, 'r');
   } catch (err) {
-    throw new AgentError('BUNDLE_INVALID', `cannot open bundle ${path}`, { cause: err });
+    throw new TransparencyError('BUNDLE_INVALID', `cannot open bundle ${path}`, { cause: err });
   }
   try {
     const { size: fileSize } = await fh.stat();
@@ -72,14 +72,14 @@ export async function readTarIndex(path: string): Promise<TarEntry[]> {
       let sum = 0;
       for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : (header[i] ?? 0);
       if (sum !== parseOctal(header, 148, 8)) {
-        throw new AgentError('BUNDLE_INVALID', `bad tar header checksum at ${pos}`);
+        throw new TransparencyError('BUNDLE_INVALID', `bad tar header checksum at ${pos}`);
       }
       const name = header.toString('utf8', 0, 100).replace(/\0.*$/s, '');
       const size = parseOctal(header, 124, 12);
       const type = String.fromCharCode(header[156] ?? 0);
       const offset = pos + BLOCK;
       if (offset + size > fileSize)
-        throw new AgentError('BUNDLE_INVALID', `truncated tar entry ${name}`);
+        throw new TransparencyError('BUNDLE_INVALID', `truncated tar entry ${name}`);
       if (type === '0' || type === '\0') entries.push({ name, offset, size });
       pos = offset + size + padding(size).length;
     }

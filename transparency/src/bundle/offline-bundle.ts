@@ -1,0 +1,294 @@
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { finished } from 'node:stream/promises';
+import { Metadata, MetadataKind } from '@tufjs/models';
+import { createHash } from 'node:crypto';
+import { TransparencyError } from '../error.js';
+import { END_OF_ARCHIVE, padding, readTarIndex, ustarHeader, type TarEntry } from './tar.js';
+
+/**
+ * Offline update bundle (the wire format shared by the OEM's dealer tool and the vehicle agent): one POSIX tar file holding the TUF metadata (every root version, the
+ * timestamp, snapshot and targets, and the delegated roles on the path to the image and its
+ * attestation: the bins or the supplier's role), the firmware image and its Sigstore bundle under their
+ * repository paths, and (when built with a chain reader) the release's confirmed on-chain entry
+ * for the record; the vehicle itself checks the log against its own chain snapshot. The first member,
+ * `manifest.json`, maps repository paths (`/metadata/...`, `/targets/...`) to member names.
+ */
+export const OFFLINE_BUNDLE_FORMAT = 'tufchain-offline-bundle/v1';
+
+export interface OfflineBundleManifest {
+  format: typeof OFFLINE_BUNDLE_FORMAT;
+  createdAt: string;
+  hardwareId: string;
+  /** The firmware target; the bundle answers the agent's discovery hint with it. */
+  target: string;
+  files: Record<string, string>;
+}
+
+function joinUrl(base: string, path: string): string {
+  return `${base.replace(/\/+$/, '')}${path}`;
+}
+
+async function fetchBytes(url: string): Promise<Buffer | undefined> {
+  const res = await fetch(url);
+  if (res.status === 404 || res.status === 403) {
+    await res.body?.cancel();
+    return undefined;
+  }
+  if (res.status !== 200) {
+    await res.body?.cancel();
+    throw new TransparencyError('DOWNLOAD_HTTP', `GET ${url} answered ${res.status}`);
+  }
+  return Buffer.from(await res.arrayBuffer());
+}
+
+const sha256Hex0x = (bytes: Uint8Array): string =>
+  `0x${createHash('sha256').update(bytes).digest('hex')}`;
+
+async function writeChunk(out: WriteStream, chunk: Uint8Array): Promise<void> {
+  if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+}
+
+function hashedPath(name: string, sha256: string): string {
+  const slash = name.lastIndexOf('/');
+  return `/targets/${name.slice(0, slash + 1)}${sha256}.${name.slice(slash + 1)}`;
+}
+
+/**
+ * Builds an offline bundle for `hardwareId` from a server's public routes (a dealer tool). It
+ * verifies nothing itself: the vehicle runs every check when it installs the bundle.
+ */
+export async function createOfflineBundle(opts: {
+  serverUrl: string;
+  hardwareId: string;
+  outPath: string;
+  /** When given, the confirmed on-chain entry of the snapshot goes in as /transparency/release.json. */
+  chain?: { findRelease(metadataHash: string): Promise<unknown> };
+  /** Called as the image streams into the bundle (bytes so far, total). */
+  onProgress?: (done: number, total: number) => void;
+}): Promise<{ target: string; bytes: number }> {
+  const get = (path: string) => fetchBytes(joinUrl(opts.serverUrl, path));
+  const files = new Map<string, Buffer>();
+  for (let v = 1; v < 10_000; v++) {
+    const root = await get(`/metadata/${v}.root.json`);
+    if (!root) break;
+    files.set(`/metadata/${v}.root.json`, root);
+  }
+  if (files.size === 0)
+    throw new TransparencyError('BUNDLE_INVALID', 'the server has no root metadata');
+  const timestamp = await get('/metadata/timestamp.json');
+  if (!timestamp) throw new TransparencyError('BUNDLE_INVALID', 'the server has no timestamp');
+  files.set('/metadata/timestamp.json', timestamp);
+  const parse = (b: Buffer) =>
+    JSON.parse(b.toString('utf8')) as { signed: Record<string, unknown> };
+  const snapshotVersion = (parse(timestamp).signed['meta'] as Record<string, { version: number }>)[
+    'snapshot.json'
+  ]?.version;
+  const snapshot = await get(`/metadata/${snapshotVersion}.snapshot.json`);
+  if (!snapshot) throw new TransparencyError('BUNDLE_INVALID', 'the server has no snapshot');
+  files.set(`/metadata/${snapshotVersion}.snapshot.json`, snapshot);
+  const targetsVersion = (parse(snapshot).signed['meta'] as Record<string, { version: number }>)[
+    'targets.json'
+  ]?.version;
+  const targets = await get(`/metadata/${targetsVersion}.targets.json`);
+  if (!targets) throw new TransparencyError('BUNDLE_INVALID', 'the server has no targets');
+  files.set(`/metadata/${targetsVersion}.targets.json`, targets);
+  if (opts.chain) {
+    const logged = await opts.chain.findRelease(sha256Hex0x(snapshot));
+    files.set('/transparency/release.json', Buffer.from(JSON.stringify(logged, null, 2)));
+  }
+  const roleVersions = parse(snapshot).signed['meta'] as Record<string, { version: number }>;
+  /** The delegated role files a TUF client walks to find `path`, added to the bundle. */
+  const resolve = async (path: string): Promise<T | undefined> => {
+    let md = Metadata.fromJSON(MetadataKind.Targets, parse(targets) as never);
+    for (let depth = 0; depth < 8; depth++) {
+      const found = md.signed.targets[path];
+      if (found) return found.toJSON() as T;
+      const next = md.signed.delegations?.rolesForTarget(path).next();
+      if (!next || next.done) return undefined;
+      const version = roleVersions[`${next.value.role}.json`]?.version;
+      const repoPath = `/metadata/${version}.${next.value.role}.json`;
+      const bytes = files.get(repoPath) ?? (version ? await get(repoPath) : undefined);
+      if (!bytes) throw new TransparencyError('BUNDLE_INVALID', `the server has no ${repoPath}`);
+      files.set(repoPath, bytes);
+      md = Metadata.fromJSON(MetadataKind.Targets, parse(bytes) as never);
+    }
+    return undefined;
+  };
+
+  type T = { length: number; hashes: Record<string, string>; custom?: Record<string, unknown> };
+  const all = parse(targets).signed['targets'] as Record<string, T>;
+  let best: [string, T] | undefined;
+  const consider = (name: string, t: T): void => {
+    const c = t.custom ?? {};
+    if (c['kind'] !== 'firmware' || !Array.isArray(c['hardwareIds'])) return;
+    if (!(c['hardwareIds'] as unknown[]).includes(opts.hardwareId)) return;
+    if (!best || Number(c['releaseCounter']) > Number(best[1].custom?.['releaseCounter']))
+      best = [name, t];
+  };
+  for (const [name, t] of Object.entries(all)) consider(name, t);
+  const hint = await get(`/api/v1/hardware/${encodeURIComponent(opts.hardwareId)}/latest`);
+  if (hint) {
+    const name = (JSON.parse(hint.toString('utf8')) as { name?: unknown }).name;
+    const found = typeof name === 'string' ? await resolve(name) : undefined;
+    if (typeof name === 'string' && found) consider(name, found);
+  }
+  if (!best)
+    throw new TransparencyError('NO_TARGET_FOR_HARDWARE', `no firmware for ${opts.hardwareId}`);
+  const [targetName, target] = best;
+  const attestationRef = target.custom?.['attestation'];
+  const attestationName = typeof attestationRef === 'string' ? attestationRef : '';
+  const attestation = await resolve(attestationName);
+  if (!attestation)
+    throw new TransparencyError('ATTESTATION_MISSING', `no target ${attestationName}`);
+  const attestationPath = hashedPath(attestationName, attestation.hashes['sha256'] ?? '');
+  const attestationBytes = await get(attestationPath);
+  if (!attestationBytes)
+    throw new TransparencyError('ATTESTATION_MISSING', `${attestationPath} is missing`);
+  files.set(attestationPath, attestationBytes);
+  const imagePath = hashedPath(targetName, target.hashes['sha256'] ?? '');
+
+  const manifest: OfflineBundleManifest = {
+    format: OFFLINE_BUNDLE_FORMAT,
+    createdAt: new Date().toISOString(),
+    hardwareId: opts.hardwareId,
+    target: targetName,
+    files: {},
+  };
+  const names = [...files.keys(), imagePath];
+  names.forEach((path, i) => (manifest.files[path] = `f${String(i).padStart(5, '0')}`));
+
+  const out = createWriteStream(opts.outPath, { mode: 0o644 });
+  const done = finished(out);
+  let bytes = 0;
+  const add = async (name: string, data: Buffer) => {
+    await writeChunk(out, ustarHeader(name, data.length));
+    await writeChunk(out, data);
+    await writeChunk(out, padding(data.length));
+    bytes += data.length;
+  };
+  await add('manifest.json', Buffer.from(JSON.stringify(manifest, null, 2)));
+  for (const [path, data] of files) await add(manifest.files[path] ?? '', data);
+  // The image streams straight into the bundle; its size is the length TUF promises.
+  const res = await fetch(joinUrl(opts.serverUrl, imagePath));
+  if (res.status !== 200 || !res.body) {
+    await res.body?.cancel();
+    throw new TransparencyError('DOWNLOAD_HTTP', `GET ${imagePath} answered ${res.status}`);
+  }
+  await writeChunk(out, ustarHeader(manifest.files[imagePath] ?? '', target.length));
+  let got = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = (await reader.read()) as { done: boolean; value?: Uint8Array };
+    if (done || !value) break;
+    if (got + value.length > target.length) {
+      await reader.cancel();
+      throw new TransparencyError('ENDLESS_DATA', 'the server sent more than the target length');
+    }
+    got += value.length;
+    await writeChunk(out, value);
+    opts.onProgress?.(got, target.length);
+  }
+  if (got !== target.length)
+    throw new TransparencyError('LENGTH_MISMATCH', 'the image ended early');
+  await writeChunk(out, padding(got));
+  await writeChunk(out, END_OF_ARCHIVE);
+  out.end();
+  await done;
+  return { target: targetName, bytes: bytes + got };
+}
+
+/** An opened bundle: its manifest and where each repository path lies in the file. */
+export class OfflineBundle {
+  readonly path: string;
+  readonly manifest: OfflineBundleManifest;
+  readonly #entries: Map<string, TarEntry>;
+
+  private constructor(
+    path: string,
+    manifest: OfflineBundleManifest,
+    entries: Map<string, TarEntry>,
+  ) {
+    this.path = path;
+    this.manifest = manifest;
+    this.#entries = entries;
+  }
+
+  static async open(path: string): Promise<OfflineBundle> {
+    const index = await readTarIndex(path);
+    const first = index[0];
+    if (first?.name !== 'manifest.json' || first.size > 1_000_000) {
+      throw new TransparencyError('BUNDLE_INVALID', 'the bundle does not start with its manifest');
+    }
+    const head = Buffer.alloc(first.size);
+    const fh = await open(path, 'r');
+    try {
+      await fh.read(head, 0, first.size, first.offset);
+    } finally {
+      await fh.close();
+    }
+    let manifest: OfflineBundleManifest;
+    try {
+      manifest = JSON.parse(head.toString('utf8')) as OfflineBundleManifest;
+    } catch (err) {
+      throw new TransparencyError('BUNDLE_INVALID', 'the bundle manifest is not JSON', {
+        cause: err,
+      });
+    }
+    if (manifest.format !== OFFLINE_BUNDLE_FORMAT || typeof manifest.files !== 'object') {
+      throw new TransparencyError('BUNDLE_INVALID', 'unknown bundle format');
+    }
+    const byName = new Map(index.map((e) => [e.name, e]));
+    const entries = new Map<string, TarEntry>();
+    for (const [repoPath, member] of Object.entries(manifest.files)) {
+      const e = byName.get(member);
+      if (!e) throw new TransparencyError('BUNDLE_INVALID', `member ${member} is missing`);
+      entries.set(repoPath, e);
+    }
+    return new OfflineBundle(path, manifest, entries);
+  }
+
+  entry(repoPath: string): TarEntry | undefined {
+    return this.#entries.get(repoPath);
+  }
+
+  /**
+   * Serves the bundle as a read-only repository on 127.0.0.1 (with Range support), so that a
+   * TUF client (the vehicle agent) runs exactly its online code path — tuf-js, the single-pass install — against it.
+   */
+  async serve(): Promise<{ url: string; close(): Promise<void> }> {
+    const hintPath = `/api/v1/hardware/${encodeURIComponent(this.manifest.hardwareId)}/latest`;
+    const server: Server = createServer((req, res) => {
+      const url = (req.url ?? '').split('?')[0] ?? '';
+      if (url === hintPath && req.method === 'GET') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return void res.end(JSON.stringify({ name: this.manifest.target }));
+      }
+      const e = this.entry(url);
+      if (!e || req.method !== 'GET') return void res.writeHead(404).end();
+      const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+      const start = m ? Number(m[1]) : 0;
+      if (start > e.size) return void res.writeHead(416).end();
+      res.writeHead(m ? 206 : 200, {
+        'content-length': e.size - start,
+        ...(m ? { 'content-range': `bytes ${start}-${e.size - 1}/${e.size}` } : {}),
+      });
+      if (e.size === start) return void res.end();
+      createReadStream(this.path, { start: e.offset + start, end: e.offset + e.size - 1 }).pipe(
+        res,
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    };
+  }
+}
