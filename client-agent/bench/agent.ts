@@ -71,6 +71,7 @@ interface ProbeReport {
   execArgv: string[];
   maxRssKiB: number;
   cycleMs: number | null;
+  cpuMs: number;
 }
 
 interface Row {
@@ -80,6 +81,7 @@ interface Row {
   ratio: number;
   agentMiBps: number;
   agentProcessMs: number;
+  agentProcessCpuMs: number;
   peakRssMiB: number;
 }
 
@@ -126,6 +128,7 @@ try {
         ratio: probed.cycleMs / floor.ms,
         agentMiBps: sizeMiB / (probed.cycleMs / 1000),
         agentProcessMs: run.ms,
+        agentProcessCpuMs: probed.cpuMs,
         peakRssMiB: probed.maxRssKiB / 1024,
       });
     } finally {
