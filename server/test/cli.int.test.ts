@@ -15,7 +15,7 @@ import {
   type Signer,
   type VehicleCa,
 } from '@tufchain/keys';
-import { INSTALL_PREDICATE_TYPE } from '@tufchain/transparency';
+import { INSTALL_PREDICATE_TYPE, OfflineBundle } from '@tufchain/transparency';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createApiToken,
@@ -216,6 +216,7 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
         ['rotate-root', 'upload'],
         ['status'],
         ['audit'],
+        ['bundle', 'create'],
       ];
       const results = await inBatches(commands, 4, (c) => cli([...c, '--help']));
       for (const [i, r] of results.entries()) {
@@ -502,6 +503,51 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
           await repo.store.updateRelease(release.id, honest);
         }
       });
+    });
+  });
+
+  describe('bundle create', () => {
+    it('writes one file with the metadata path to the newest image, the image and its Sigstore bundle', async () => {
+      const r = await cli([
+        'bundle',
+        'create',
+        '--hardware-id',
+        'acme-gw-rev3',
+        '--out',
+        'dealer.tar',
+        '--json',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(parseJson<{ target: string }>(r).target).toBe('gateway-1.0.0.img');
+      const opened = await OfflineBundle.open(join(dir, 'dealer.tar'));
+      const paths = Object.keys(opened.manifest.files);
+      expect(paths).toContain('/metadata/1.root.json');
+      expect(paths).toContain('/metadata/timestamp.json');
+      expect(paths.some((p) => /^\/metadata\/\d+\.bins-[0-9a-f]+\.json$/.test(p))).toBe(true);
+      const image = paths.find((p) => p.endsWith('.gateway-1.0.0.img'))!;
+      const entry = opened.entry(image)!;
+      const bytes = (await readFile(join(dir, 'dealer.tar'))).subarray(
+        entry.offset,
+        entry.offset + entry.size,
+      );
+      expect(`/targets/${createHash('sha256').update(bytes).digest('hex')}.gateway-1.0.0.img`).toBe(
+        image,
+      );
+      expect(paths).toContain(paths.find((p) => p.endsWith('.gateway-1.0.0.img.sigstore.json')));
+    });
+
+    it('exits 1 with NO_TARGET_FOR_HARDWARE for a hardware ID with no firmware', async () => {
+      const r = await cli([
+        'bundle',
+        'create',
+        '--hardware-id',
+        'no-such-ecu',
+        '--out',
+        'x.tar',
+        '--json',
+      ]);
+      expect(r.code).toBe(1);
+      expect(parseJson<{ error: { code: string } }>(r).error.code).toBe('NO_TARGET_FOR_HARDWARE');
     });
   });
 

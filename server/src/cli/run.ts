@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerAuditCommand } from './commands/audit.js';
+import { registerBundleCommand } from './commands/bundle.js';
 import { registerKeysCommand } from './commands/keys.js';
 import { registerPublishCommand } from './commands/publish.js';
 import { registerRepoCommand } from './commands/repo-init.js';
@@ -40,6 +41,7 @@ export function createProgram(run: CliRun): Command {
   registerSupplierCommand(program, run);
   registerStatusCommand(program, run);
   registerAuditCommand(program, run);
+  registerBundleCommand(program, run);
   return program;
 }
 

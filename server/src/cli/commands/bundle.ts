@@ -1,0 +1,47 @@
+import type { Command } from 'commander';
+import { addJsonOption, emit, resolveServerUrl, type JsonOption } from '../context.js';
+import type { CliRun } from '../run.js';
+
+interface BundleCreateOptions extends JsonOption {
+  server?: string;
+  hardwareId: string;
+  out: string;
+}
+
+const mib = (n: number): string => (n / (1024 * 1024)).toFixed(1);
+
+export function registerBundleCommand(program: Command, run: CliRun): void {
+  const bundle = program
+    .command('bundle')
+    .description('offline update bundles, for delivery by USB or by a dealer');
+  const create = bundle
+    .command('create')
+    .description(
+      'write one file holding the TUF metadata, the newest image for a hardware ID, its Sigstore bundle and its chain entry; vehicles install it with no network under the same checks (tufchain-agent install-bundle)',
+    )
+    .option('--server <url>', 'update server base URL (default: $TUFCHAIN_SERVER)')
+    .requiredOption('--hardware-id <id>', 'the hardware ID the image is for')
+    .requiredOption('--out <file>', 'bundle file to write');
+  addJsonOption(create).action(async (opts: BundleCreateOptions) => {
+    const serverUrl = resolveServerUrl(run, opts);
+    const { createOfflineBundle } = await import('@tufchain/transparency');
+    let lastDecile = -1;
+    const made = await createOfflineBundle({
+      serverUrl,
+      hardwareId: opts.hardwareId,
+      outPath: opts.out,
+      onProgress: (done, total) => {
+        const decile = Math.floor((done / Math.max(total, 1)) * 10);
+        if (decile === lastDecile) return;
+        lastDecile = decile;
+        run.io.stderr(`bundle ${opts.out}: ${decile * 10}% ${mib(done)}/${mib(total)} MiB`);
+      },
+    });
+    emit(
+      run,
+      opts,
+      { bundle: opts.out, hardwareId: opts.hardwareId, target: made.target, bytes: made.bytes },
+      `wrote ${opts.out}: ${made.target} for ${opts.hardwareId} (${made.bytes} bytes); install it with \`tufchain-agent install-bundle ${opts.out}\``,
+    );
+  });
+}
