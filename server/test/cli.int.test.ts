@@ -533,7 +533,7 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
       expect(`/targets/${createHash('sha256').update(bytes).digest('hex')}.gateway-1.0.0.img`).toBe(
         image,
       );
-      expect(paths).toContain(paths.find((p) => p.endsWith('.gateway-1.0.0.img.sigstore.json')));
+      expect(paths.some((p) => p.endsWith('.gateway-1.0.0.img.sigstore.json'))).toBe(true);
     });
 
     it('exits 1 with NO_TARGET_FOR_HARDWARE for a hardware ID with no firmware', async () => {
