@@ -116,6 +116,9 @@ class SlotBlockWriter {
   }
 }
 
+/** Network chunks (~64 KiB each) that may wait while a block goes to the slot. */
+const MAX_QUEUED_CHUNKS = 8;
+
 /** Below this size a worker thread costs more than the sha512 it would take over. */
 const OFF_THREAD_MIN_BYTES = 4 * 1024 * 1024;
 
@@ -300,7 +303,8 @@ async function streamHashed(
  * GETs the image from `offset` through undici's dispatcher API, handing body chunks to `onChunk`
  * in order (no stream and async iterator per 64 KiB chunk: ~30% less CPU for the download on the
  * agent's interpreter-only JS). While a chunk's promise (a block going to the slot) is pending,
- * the response is paused and later chunks wait. Returns complete=false when a 200 answer ended
+ * later chunks wait in a queue, and the response pauses once MAX_QUEUED_CHUNKS wait (a slot that
+ * completes at once never pauses it: no stop and restart of socket reads per block). Returns complete=false when a 200 answer ended
  * early (a short image); rejects on network errors, after the chunk in progress is done, so that
  * the caller resumes after what it took.
  */
@@ -339,14 +343,13 @@ function fetchRange(
         }
         if (pending) {
           busy = pending;
-          controller?.pause();
           pending.then(() => {
             busy = undefined;
-            controller?.resume();
             drain();
           }, fail);
         }
       }
+      if (!settled && controller?.paused && queue.length < MAX_QUEUED_CHUNKS) controller.resume();
       if (!busy && !settled && ended && queue.length === 0) {
         settled = true;
         resolve({ complete: skip === 0 });
@@ -382,6 +385,7 @@ function fetchRange(
             if (chunk.length === 0) return;
           }
           queue.push(chunk);
+          if (queue.length >= MAX_QUEUED_CHUNKS) controller?.pause();
           drain();
         },
         onResponseEnd() {
