@@ -171,6 +171,15 @@ export class SqliteStore implements RepositoryStore {
     return Promise.resolve();
   }
 
+  metadataBatch(role: MetadataRole, version: number): Promise<string | undefined> {
+    const row = this.#get(
+      'SELECT batch FROM metadata WHERE role = ? AND version = ?',
+      role,
+      version,
+    );
+    return Promise.resolve(row?.batch == null ? undefined : str(row.batch));
+  }
+
   stagedBatches(): Promise<{ batch: string; records: MetadataRecord[] }[]> {
     const rows = this.#all(
       `SELECT * FROM metadata WHERE state = 'staged' ORDER BY created_at, role, version`,

@@ -110,6 +110,8 @@ export interface RepositoryStore extends VehicleRegistryStore {
   stageMetadata(records: NewMetadataRecord[], batch?: string): Promise<void>;
   /** Staged (neither published nor abandoned) records grouped by batch, oldest first. */
   stagedBatches(): Promise<{ batch: string; records: MetadataRecord[] }[]>;
+  /** The batch that staged a role version (e.g. `release:7`), if any. */
+  metadataBatch(role: MetadataRole, version: number): Promise<string | undefined>;
   /**
    * Publishes staged records and moves each role's `current` pointer to them in
    * ONE transaction; `alsoUpdateRelease` is applied in the same transaction.

@@ -903,6 +903,8 @@ export class RepositoryService {
   /** Accepts offline-signed top-level targets metadata after verifying it against the trusted root. */
   acceptSignedTargets(bytes: Uint8Array): Promise<PublishResult> {
     return this.#lock.run(async () => {
+      const replay = await this.#replayedUpload('targets', bytes);
+      if (replay) return replay;
       const md = parseMetadata('targets', bytes);
       const rootMd = await this.trustedRoot();
       try {
@@ -951,6 +953,25 @@ export class RepositoryService {
     });
   }
 
+  /**
+   * An upload of exactly the bytes already served for the role (a retry after a lost answer)
+   * gets the release that published them, instead of VERSION_NOT_INCREASING.
+   */
+  async #replayedUpload(role: string, bytes: Uint8Array): Promise<PublishResult | undefined> {
+    const current = await this.#o.store.currentMetadataDigest(role);
+    if (current?.sha256 !== sha256Hex(bytes)) return undefined;
+    const batch = await this.#o.store.metadataBatch(role, current.version);
+    const id = /^release:(\d+)$/.exec(batch ?? '')?.[1];
+    const release = id ? await this.#o.store.release(Number(id)) : undefined;
+    if (!release?.chain || !release.metadataHash) return undefined;
+    return {
+      release,
+      targetsVersion: release.targetsVersion,
+      metadataHash: release.metadataHash,
+      chain: release.chain,
+    };
+  }
+
   async #publishUploaded(
     roles: NewMetadataRecord[],
     root: Root,
@@ -984,6 +1005,8 @@ export class RepositoryService {
   acceptSupplierMetadata(supplierId: string, bytes: Uint8Array): Promise<PublishResult> {
     return this.#lock.run(async () => {
       const role = supplierRoleName(supplierId);
+      const replay = await this.#replayedUpload(role, bytes);
+      if (replay) return replay;
       const top = await this.currentTargets();
       const scope = supplierDelegations(top.signed).find((s) => s.role === role);
       if (!scope) throw new ServerError('SUPPLIER_NOT_FOUND', `targets delegates no ${role}`);

@@ -313,6 +313,21 @@ describe('PUT /api/v1/suppliers/{id}/metadata', () => {
     expect(await t.repo.store.publishedVersions('supplier-acme')).toEqual([]);
   });
 
+  it('answers a retried upload of the same bytes with the release that published them', async () => {
+    const bytes = await supplierMetadata({
+      path: 'acme-brake/brake-1.4.0.bin',
+      hardwareIds: ['acme-brake'],
+      signers: acmeKeys,
+    });
+    const first = await putSupplier('acme', bytes);
+    expect(first.status).toBe(201);
+    const logged = t.chain.entries.length;
+    const again = await putSupplier('acme', bytes);
+    expect(again.status).toBe(201);
+    expect(await again.json()).toEqual(await first.json());
+    expect(t.chain.entries).toHaveLength(logged);
+  });
+
   it('answers 404 SUPPLIER_NOT_FOUND for a supplier targets does not delegate', async () => {
     const bytes = await supplierMetadata({
       path: 'x-hw/a.bin',
