@@ -43,6 +43,14 @@ export async function startServer(opts: {
     } catch (error) {
       context.logger.error({ err: errorText(error) }, 'crash recovery failed');
     }
+    try {
+      await context.service.ensureSnapshotLogged(opts.deps.chainLookup);
+    } catch (error) {
+      context.logger.error(
+        { err: errorText(error) },
+        'could not check the served snapshot on chain',
+      );
+    }
   }
   // Roles that expired while the server was down are re-signed before serving.
   await resign();

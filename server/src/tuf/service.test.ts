@@ -490,3 +490,33 @@ describe('GET /api/v1/status', () => {
     expect(roles.find((r) => r.role === 'timestamp')?.secondsToExpiry).toBeGreaterThan(86000);
   });
 });
+
+describe('ensureSnapshotLogged', () => {
+  it('logs and publishes a fresh snapshot when the served one is not on chain, and does nothing when it is', async () => {
+    t = await createTestRepo();
+    const repo = t;
+    const lookup = {
+      findRelease(hash: string) {
+        const entry = repo.chain.entries.find((e) => e.metadataHash === hash);
+        if (!entry) {
+          return Promise.reject(
+            Object.assign(new Error('not logged'), { code: 'METADATA_NOT_LOGGED' }),
+          );
+        }
+        return Promise.resolve({
+          txHash: `0x${'1'.repeat(64)}`,
+          blockNumber: 1,
+          blockHash: `0x${'2'.repeat(64)}`,
+        });
+      },
+    };
+    const service = repo.parts.context.service;
+    expect(await service.ensureSnapshotLogged(lookup)).toBe(false);
+    // an upgraded flat repository logged targets, not the snapshot it serves
+    repo.chain.entries.length = 0;
+    expect(await service.ensureSnapshotLogged(lookup)).toBe(true);
+    const served = await (await repo.parts.app.request('/metadata/2.snapshot.json')).bytes();
+    expect(repo.chain.entries.map((e) => e.metadataHash)).toEqual([`0x${sha256Hex(served)}`]);
+    expect(await service.ensureSnapshotLogged(lookup)).toBe(false);
+  });
+});

@@ -694,6 +694,36 @@ export class RepositoryService {
     });
   }
 
+  /**
+   * Vehicles accept only a snapshot the chain holds. A repository whose current snapshot is not
+   * logged (one upgraded from the flat layout, which logged targets; or a chain that lost the entry)
+   * gets a fresh snapshot logged before it serves. Runs under the publish lock; true if it re-signed.
+   */
+  ensureSnapshotLogged(chain: ChainLookup): Promise<boolean> {
+    return this.#lock.run(async () => {
+      const current = await this.#o.store.currentMetadataDigest('snapshot');
+      if (!current) return false;
+      try {
+        await chain.findRelease(`0x${current.sha256}`);
+        return false;
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 'METADATA_NOT_LOGGED') throw error;
+      }
+      await this.#publish({
+        roles: [],
+        root: (await this.trustedRoot()).signed,
+        firmware: [],
+        releaseId: null,
+        batch: 'relog',
+      });
+      this.#o.logger.warn(
+        { snapshotVersion: current.version },
+        'the served snapshot was not on chain; a new snapshot was logged and published',
+      );
+      return true;
+    });
+  }
+
   // ---------------------------------------------------------------- expiry
 
   /**
