@@ -16,6 +16,7 @@ export type AgentErrorCode =
   | 'METADATA_VERSION_MISMATCH'
   | 'DIGEST_NOT_LOGGED'
   | 'RECALLED'
+  | 'RELEASE_WITHHELD'
   | 'BELOW_MINIMUM_VERSION'
   | 'CHAIN_CHECK_FAILED'
   // firmware attestation

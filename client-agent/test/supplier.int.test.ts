@@ -98,6 +98,44 @@ describe('firmware signed by a hardware-ID-scoped supplier', () => {
     },
   );
 
+  describe('when the server hints at an older release than the chain logged (withholding)', () => {
+    it('refuses with RELEASE_WITHHELD and keeps the active slot', async () => {
+      f.repo.delegateSupplier('supplier-acme', [HARDWARE_ID]);
+      await supplierRelease({
+        path: `${HARDWARE_ID}/gw-4.img`,
+        hardwareIds: [HARDWARE_ID],
+        releaseCounter: 4,
+      });
+      await supplierRelease({
+        path: `${HARDWARE_ID}/gw-5.img`,
+        hardwareIds: [HARDWARE_ID],
+        releaseCounter: 5,
+      });
+      f.repo.hint(HARDWARE_ID, `${HARDWARE_ID}/gw-4.img`);
+      const before = await f.slots.readState();
+      await expect(runUpdate(f.options(chain))).rejects.toMatchObject({ code: 'RELEASE_WITHHELD' });
+      expect(await f.slots.readState()).toEqual(before);
+    });
+
+    it('installs the older one when the newer image is recalled on chain', async () => {
+      f.repo.delegateSupplier('supplier-acme', [HARDWARE_ID]);
+      const older = await supplierRelease({
+        path: `${HARDWARE_ID}/gw-4.img`,
+        hardwareIds: [HARDWARE_ID],
+        releaseCounter: 4,
+      });
+      const newer = await supplierRelease({
+        path: `${HARDWARE_ID}/gw-5.img`,
+        hardwareIds: [HARDWARE_ID],
+        releaseCounter: 5,
+      });
+      chain.recalled.add(`0x${newer.sha256}`);
+      f.repo.hint(HARDWARE_ID, `${HARDWARE_ID}/gw-4.img`);
+      expect(await runUpdate(f.options(chain))).toMatchObject({ status: 'UPDATED' });
+      expect(await f.activeSlotBytes()).toEqual(older.image);
+    });
+  });
+
   it('ignores a hint naming a path no delegation covers (NO_TARGET_FOR_HARDWARE)', async () => {
     f.repo.delegateSupplier('supplier-acme', ['acme-brake']);
     f.repo.publish();

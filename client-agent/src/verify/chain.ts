@@ -112,11 +112,12 @@ export async function verifyReleaseOnChain(input: VerifyReleaseInput): Promise<V
         f.version === target.releaseCounter,
     );
   // The entry that added the image: usually an earlier snapshot's, never a later one.
+  const all = await ask('release entries on chain', () => chain.releases());
+  const covered = all.filter(
+    (r) => r.blockNumber <= release.blockNumber && r.metadataVersion <= release.metadataVersion,
+  );
   let added: LoggedReleaseLike | undefined = carries(release) ? release : undefined;
-  if (!added) {
-    const all = await ask('release entries on chain', () => chain.releases());
-    added = all.find((r) => r.blockNumber <= release.blockNumber && carries(r));
-  }
+  added ??= covered.find(carries);
   if (!added) {
     throw new AgentError(
       'DIGEST_NOT_LOGGED',
@@ -143,6 +144,21 @@ export async function verifyReleaseOnChain(input: VerifyReleaseInput): Promise<V
       'BELOW_MINIMUM_VERSION',
       `release ${target.releaseCounter} is below the on-chain minimum ${minimum} for ${hardwareId}`,
     );
+  }
+  // Withholding: the server names the image to install (with hashed bins a vehicle cannot list
+  // them all), so it could keep quiet about a newer one. The chain cannot: an unrecalled image for
+  // this hardware ID with a higher counter, logged by the trusted snapshot or an earlier one, is in
+  // the metadata the vehicle trusts and should have been offered.
+  const newer = covered
+    .flatMap((r) => r.firmware)
+    .filter((f) => f.hardwareIdHash.toLowerCase() === hwHash && f.version > target.releaseCounter);
+  for (const f of newer) {
+    if (!(await ask('recall of a newer image', () => chain.isRecalled(f.digest)))) {
+      throw new AgentError(
+        'RELEASE_WITHHELD',
+        `release ${f.version} for ${hardwareId} (${f.digest}) is logged and not recalled, but the repository offered ${target.releaseCounter}`,
+      );
+    }
   }
   return {
     metadataVersion: release.metadataVersion,
