@@ -11,7 +11,13 @@ export function isValidTargetName(name: string): boolean {
   return targetName.test(name) && !name.includes('..');
 }
 
-const directory = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** Supplier ids and the hardware IDs a supplier owns; such a hardware ID is also a path directory. */
+export const SUPPLIER_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,39}$/;
+export const SUPPLIER_HARDWARE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export function isSupplierHardwareId(id: string): boolean {
+  return SUPPLIER_HARDWARE_ID_PATTERN.test(id);
+}
 
 /**
  * A target path in metadata: a flat name, or `<hardware ID>/<name>` (one directory, the form
@@ -21,7 +27,9 @@ export function isValidTargetPath(path: string): boolean {
   const slash = path.indexOf('/');
   if (slash === -1) return isValidTargetName(path);
   const dir = path.slice(0, slash);
-  return directory.test(dir) && !dir.includes('..') && isValidTargetName(path.slice(slash + 1));
+  return (
+    isSupplierHardwareId(dir) && !dir.includes('..') && isValidTargetName(path.slice(slash + 1))
+  );
 }
 
 export function assertTargetName(name: string): string {

@@ -1,5 +1,10 @@
 import { z } from '@hono/zod-openapi';
-import { isValidHardwareId, isValidTargetName } from '../http/names.js';
+import {
+  isValidHardwareId,
+  isValidTargetName,
+  SUPPLIER_HARDWARE_ID_PATTERN,
+  SUPPLIER_ID_PATTERN,
+} from '../http/names.js';
 
 export const INVALID_NAME = 'INVALID_NAME';
 
@@ -107,14 +112,14 @@ const TufKeySchema = z
 
 export const SupplierIdSchema = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'INVALID_NAME')
+  .regex(SUPPLIER_ID_PATTERN, 'INVALID_NAME')
   .openapi({ example: 'acme', description: 'a-z, 0-9 and -, up to 40 characters' });
 
 export const SupplierRequestSchema = z
   .object({
     id: SupplierIdSchema,
     hardwareIds: z
-      .array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'INVALID_HARDWARE_ID'))
+      .array(z.string().regex(SUPPLIER_HARDWARE_ID_PATTERN, 'INVALID_HARDWARE_ID'))
       .min(1)
       .max(256),
     keys: z.array(TufKeySchema).min(1).max(16),

@@ -1,5 +1,6 @@
 import { Metadata, MetaFile, Snapshot, Targets, type TargetFile } from '@tufjs/models';
 import { ServerError } from '../error.js';
+import { isSupplierHardwareId, SUPPLIER_ID_PATTERN } from '../http/names.js';
 import { SPEC_VERSION, type PublicKeyHolder } from './repository.js';
 import { tufKeyOf } from './signer.js';
 
@@ -16,18 +17,9 @@ export const BINS_ROLE = 'bins';
 export const SUPPLIER_PREFIX = 'supplier-';
 /** Unrecognized field of a supplier's DelegatedRole: the hardware IDs it may sign firmware for. */
 export const HARDWARE_IDS_FIELD = 'x-tufchain-hardware-ids';
-/** 2^7 bins: a version-only snapshot of ~4 KB, and ~800 targets per bin at 100,000 targets. */
-export const DEFAULT_BIN_BITS = 7;
-
-const hardwareIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const supplierIdPattern = /^[a-z0-9][a-z0-9-]{0,39}$/;
-
-export function isValidHardwareId(id: string): boolean {
-  return hardwareIdPattern.test(id);
-}
 
 export function supplierRoleName(id: string): string {
-  if (!supplierIdPattern.test(id)) {
+  if (!SUPPLIER_ID_PATTERN.test(id)) {
     throw new ServerError(
       'INVALID_NAME',
       'a supplier id is 1-40 characters of a-z, 0-9 and -, starting with a letter or digit',
@@ -53,7 +45,7 @@ export function supplierDelegations(targets: Targets): SupplierDelegation[] {
     if (
       !Array.isArray(ids) ||
       ids.length === 0 ||
-      !ids.every((h): h is string => typeof h === 'string' && isValidHardwareId(h))
+      !ids.every((h): h is string => typeof h === 'string' && isSupplierHardwareId(h))
     ) {
       throw new ServerError(
         'DELEGATION_INVALID',

@@ -1,6 +1,12 @@
 import type { Snapshot, Targets } from '@tufjs/models';
 import { Metadata, MetadataKind, MetaFile, Root, TargetFile, Timestamp } from '@tufjs/models';
-import { resolveConfig, systemClock, type Clock, type ExpiryConfig } from '../config.js';
+import {
+  defaultConfig,
+  resolveConfig,
+  systemClock,
+  type Clock,
+  type ExpiryConfig,
+} from '../config.js';
 import { ServerError } from '../error.js';
 import type {
   MetadataRole,
@@ -15,7 +21,6 @@ import {
   buildSnapshotV2,
   buildTargets,
   buildTopDelegations,
-  DEFAULT_BIN_BITS,
   supplierDelegations,
   usesBins,
 } from './layout.js';
@@ -125,7 +130,7 @@ export async function initRepository(opts: InitRepositoryOptions): Promise<InitR
     snapshotSigners: roleSigners.snapshot,
     timestampSigners: roleSigners.timestamp,
     binsSigners: binsSignersOf(opts.onlineSigners),
-    binBits: opts.binBits ?? DEFAULT_BIN_BITS,
+    binBits: opts.binBits ?? defaultConfig.binBits,
     expiries,
     now,
     releaseLog: opts.releaseLog,
@@ -221,7 +226,7 @@ export async function initRepositoryFromRoot(
     snapshotSigners: authorized('snapshot', toArray(opts.onlineSigners.snapshot)),
     timestampSigners: authorized('timestamp', toArray(opts.onlineSigners.timestamp)),
     binsSigners: binsSignersOf(opts.onlineSigners),
-    binBits: opts.binBits ?? DEFAULT_BIN_BITS,
+    binBits: opts.binBits ?? defaultConfig.binBits,
     expiries,
     now,
     releaseLog: opts.releaseLog,
