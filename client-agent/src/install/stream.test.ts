@@ -168,6 +168,92 @@ describe('streamIntoSlot', () => {
     });
   });
 
+  describe.each([false, true])(
+    'the sha512 read-back of the slot (sha512Worker %s)',
+    (sha512Worker) => {
+      it('throws READBACK_MISMATCH when the flash does not keep what was written', async () => {
+        const config = { ...baseConfig, sha512Worker };
+        const big = randomBytes(5 * 1024 * 1024 + 3);
+        const bigExpected: ExpectedImage = {
+          length: big.length,
+          sha256: createHash('sha256').update(big).digest('hex'),
+          sha512: createHash('sha512').update(big).digest('hex'),
+        };
+        handler = (req, res) => serveFrom(req, res, big);
+        const corrupting: FileSlotStore = Object.create(slots) as FileSlotStore;
+        let written = 0;
+        corrupting.openForWrite = async (slot, opts) => {
+          const w = await slots.openForWrite(slot, opts);
+          return {
+            ...w,
+            write: (c) => {
+              // One bit of the third MiB is stored flipped; the stream itself was intact.
+              const at = 2 * 1024 * 1024 - written;
+              written += c.length;
+              if (at < 0 || at >= c.length) return w.write(c);
+              const stored = Buffer.from(c);
+              stored[at] = (stored[at] ?? 0) ^ 4;
+              return w.write(stored);
+            },
+            readBack: (position, into) => w.readBack(position, into),
+            sync: () => w.sync(),
+            close: () => w.close(),
+          };
+        };
+        await expect(
+          streamIntoSlot({
+            url,
+            slots: corrupting,
+            slot: 'b',
+            expected: bigExpected,
+            dispatcher,
+            config,
+          }),
+        ).rejects.toMatchObject({ code: 'READBACK_MISMATCH' });
+      });
+
+      it('resumes a large image: the kept prefix is read back too', async () => {
+        const config = { ...baseConfig, sha512Worker };
+        const big = randomBytes(6 * 1024 * 1024 + 11);
+        const bigExpected: ExpectedImage = {
+          length: big.length,
+          sha256: createHash('sha256').update(big).digest('hex'),
+          sha512: createHash('sha512').update(big).digest('hex'),
+        };
+        const w = await slots.openForWrite('b');
+        await w.write(big.subarray(0, 1024 * 1024 + 5));
+        await w.close();
+        handler = (req, res) => serveFrom(req, res, big);
+        const result = await streamIntoSlot({
+          url,
+          slots,
+          slot: 'b',
+          expected: bigExpected,
+          dispatcher,
+          config,
+          resumeFrom: 1024 * 1024 + 5,
+        });
+        expect(result.downloaded).toBe(big.length - (1024 * 1024 + 5));
+        expect(await readFile(slots.slotPath('b'))).toEqual(big);
+        // A kept prefix that is not the image's is refused.
+        const bad = await slots.openForWrite('b');
+        await bad.write(Buffer.alloc(1024 * 1024 + 5));
+        await bad.close();
+        await expect(
+          streamIntoSlot({
+            url,
+            slots,
+            slot: 'b',
+            expected: bigExpected,
+            dispatcher,
+            config,
+            resumeFrom: 1024 * 1024 + 5,
+          }),
+        ).rejects.toMatchObject({ code: 'TARGET_MISMATCH' });
+      });
+    },
+  );
+
   describe('when the slot does not read back what was written (a failing flash)', () => {
     it('throws READBACK_MISMATCH', async () => {
       handler = (req, res) => serveFrom(req, res, image);

@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { InlineHash, OffThreadHash, type AsyncHash } from './off-thread-hash.js';
+import { InlineSlotReadback, WorkerSlotReadback, type SlotReadback } from './slot-readback.js';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import type { Config } from '../config.js';
 import { AgentError } from '../error.js';
@@ -8,7 +8,7 @@ import { backoffDelay, sleep } from '../util/retry.js';
 
 /**
  * The image goes to the slot in blocks of 256 KiB (out of malloc's heap: above its mmap threshold),
- * filled in turn from a ring of BLOCKS, plus one read-back buffer.
+ * filled in turn from a ring of BLOCKS; the read-back has one more.
  */
 const BLOCK_BYTES = 256 * 1024;
 const BLOCKS = 2;
@@ -23,18 +23,18 @@ const SYNC_EVERY_BYTES = 32 * 1024 * 1024;
 const collectYoungGarbage = (globalThis as { gc?: (opts: { type: 'minor' }) => void }).gc;
 
 /**
- * Stages network chunks into blocks and writes each block to the slot, then reads it back and
- * compares it byte for byte with the block that went through the hashes. While a block is written
- * and read back on libuv's thread pool, this thread hashes it and fills the next blocks of the
- * ring, so that hashing, slot I/O and the network overlap instead of taking turns: a block is
- * refilled only once its own write and read-back are done, BLOCKS - 1 blocks later. Writes and
- * read-backs run one after the other (the slot writer appends; one read-back buffer).
+ * Stages network chunks into blocks and writes each block to the slot, after which the read-back
+ * (slot-readback.ts) may read it back from the slot. While a block is written, this thread hashes
+ * it (sha256) and fills the next block of the ring, so that hashing, slot I/O and the network
+ * overlap instead of taking turns: a block is refilled only once its own write and (inline)
+ * read-back are done, BLOCKS - 1 blocks later. Writes run one after the other (the slot writer
+ * appends).
  */
 class SlotBlockWriter {
   readonly #writer: SlotWriter;
+  readonly #readback: SlotReadback;
   readonly #blocks: Buffer[];
   readonly #inFlight: (Promise<void> | undefined)[];
-  readonly #readBack: Buffer;
   #io: Promise<void> = Promise.resolve();
   #ioError: Error | undefined;
   #current = 0;
@@ -43,22 +43,21 @@ class SlotBlockWriter {
   #sinceGc = 0;
   #sinceSync = 0;
   #syncing: Promise<void> | undefined;
-  readBackOk = true;
 
-  constructor(writer: SlotWriter, startOffset: number, length: number) {
+  constructor(writer: SlotWriter, readback: SlotReadback, startOffset: number, length: number) {
     this.#writer = writer;
+    this.#readback = readback;
     this.#written = startOffset;
     const size = Math.max(1, Math.min(BLOCK_BYTES, length - startOffset));
     this.#blocks = Array.from({ length: BLOCKS }, () => Buffer.allocUnsafe(size));
     this.#inFlight = this.#blocks.map(() => undefined);
-    this.#readBack = Buffer.allocUnsafe(size);
   }
 
   /**
    * Stages a chunk. Returns undefined when it only filled the current block, else a promise that
    * settles once the full block(s) went out and the rest of the chunk is staged.
    */
-  push(chunk: Uint8Array, hash: (block: Buffer) => Promise<void>): Promise<void> | undefined {
+  push(chunk: Uint8Array, hash: (block: Buffer) => void): Promise<void> | undefined {
     let rest = chunk;
     while (rest.length > 0) {
       const block = this.#blocks[this.#current] as Buffer;
@@ -75,7 +74,7 @@ class SlotBlockWriter {
   }
 
   /** Writes and hashes the staged bytes (if any); returns once the next block may be filled. */
-  async flush(hash: (block: Buffer) => Promise<void>): Promise<void> {
+  async flush(hash: (block: Buffer) => void): Promise<void> {
     if (this.#staged === 0) return;
     const i = this.#current;
     const block = (this.#blocks[i] as Buffer).subarray(0, this.#staged);
@@ -83,7 +82,7 @@ class SlotBlockWriter {
     const io = this.#io.then(() => this.#writeAndReadBack(block, position));
     this.#io = io;
     this.#inFlight[i] = io;
-    await hash(block);
+    hash(block);
     this.#written += this.#staged;
     this.#sinceGc += this.#staged;
     this.#sinceSync += this.#staged;
@@ -110,7 +109,7 @@ class SlotBlockWriter {
     }
   }
 
-  /** Waits for every block's write and read-back; throws the first write or read error. */
+  /** Waits for every block's write (and inline read-back); throws the first write or read error. */
   async drain(): Promise<void> {
     for (let i = 0; i < this.#blocks.length; i++) await this.#settle(i);
     await this.#syncing;
@@ -129,9 +128,7 @@ class SlotBlockWriter {
     if (this.#ioError !== undefined) return;
     try {
       await this.#writer.write(block);
-      const view = this.#readBack.subarray(0, block.length);
-      const n = await this.#writer.readBack(position, view);
-      if (n !== block.length || !view.equals(block)) this.readBackOk = false;
+      await this.#readback.written(position, block.length);
     } catch (err) {
       this.#ioError = err instanceof Error ? err : new Error(String(err));
     }
@@ -141,7 +138,7 @@ class SlotBlockWriter {
 /** Network chunks (~64 KiB each) that may wait while a block goes to the slot. */
 const MAX_QUEUED_CHUNKS = 8;
 
-/** Below this size a worker thread costs more than the sha512 it would take over. */
+/** Below this size a worker thread costs more than the sha512 read-back it would take over. */
 const OFF_THREAD_MIN_BYTES = 4 * 1024 * 1024;
 
 export interface ExpectedImage {
@@ -201,56 +198,98 @@ class RetryableStatus extends Error {
 }
 
 /**
- * Single-pass install: streams the image from the network through sha256 + sha512 and a length
- * counter straight into the slot, never past the length TUF promised (endless-data guard), resumes
- * with HTTP Range after a drop, then checks length and both hashes against the TUF TargetFile, and
- * that every byte reads back from the slot as written (READBACK_MISMATCH otherwise). Nothing is
- * buffered whole in memory and there is no temporary copy.
+ * Single-pass install: streams the image from the network through sha256 and a length counter
+ * straight into the slot, never past the length TUF promised (endless-data guard), resuming with
+ * HTTP Range after a drop, while the read-back follows the writer through the slot and hashes what
+ * it holds with sha512. Then the length and both hashes are checked against the TUF TargetFile:
+ * sha256 of what came in, sha512 of what the slot holds (READBACK_MISMATCH when the slot is not the
+ * image that came in). Nothing is buffered whole in memory and there is no temporary copy.
  */
 export async function streamIntoSlot(input: StreamInstallInput): Promise<StreamInstallResult> {
-  const sha256 = createHash('sha256');
-  // TUF lists both hashes, and both are checked. sha512 may run on another core for large images.
-  const sha512: AsyncHash =
-    input.config.sha512Worker === true && input.expected.length >= OFF_THREAD_MIN_BYTES
-      ? new OffThreadHash('sha512')
-      : new InlineHash('sha512');
+  const { expected, slots, slot } = input;
+  let resumeFrom = Math.min(input.resumeFrom ?? 0, expected.length);
+  if (resumeFrom > 0) resumeFrom = Math.min(resumeFrom, await slots.storedBytes(slot));
+  const writer = await slots.openForWrite(slot, { resumeFrom });
+  let readback: SlotReadback | undefined;
   try {
-    return await streamHashed(input, sha256, sha512);
+    await input.onSlotOpened?.();
+    // sha512 of the slot may run on the second core for large images, when the slot has a
+    // descriptor to read it through.
+    readback =
+      input.config.sha512Worker === true &&
+      writer.readBackFd !== undefined &&
+      expected.length >= OFF_THREAD_MIN_BYTES
+        ? new WorkerSlotReadback(writer.readBackFd, BLOCK_BYTES)
+        : new InlineSlotReadback(writer, BLOCK_BYTES);
+    const got = await streamHashed(input, writer, readback);
+    if (got.sha256 !== expected.sha256) {
+      throw new AgentError('TARGET_MISMATCH', 'image hashes differ from the TUF target');
+    }
+    if (got.slotBytes !== expected.length) {
+      throw new AgentError(
+        'READBACK_MISMATCH',
+        `slot ${slot} reads back ${got.slotBytes} of ${expected.length} bytes`,
+      );
+    }
+    if (got.slotSha512 !== expected.sha512) {
+      // Rare path: tell a slot that does not hold what came in from an image that never matched
+      // its signed sha512.
+      const holdsStream = await readsBackSha256(writer, expected);
+      throw holdsStream
+        ? new AgentError('TARGET_MISMATCH', 'image hashes differ from the TUF target')
+        : new AgentError('READBACK_MISMATCH', `slot ${slot} does not read back as written`);
+    }
+    return { downloaded: got.downloaded, resumes: got.resumes };
   } finally {
-    await sha512.close();
+    // The read-back worker reads through the writer's descriptor: stop it before closing that.
+    await readback?.close();
+    await writer.close();
   }
+}
+
+/** Re-reads the slot through the same read-back path and checks it against the sha256 that came in. */
+async function readsBackSha256(writer: SlotWriter, expected: ExpectedImage): Promise<boolean> {
+  const sha256 = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(BLOCK_BYTES);
+  for (let at = 0; at < expected.length;) {
+    const view = buffer.subarray(0, Math.min(buffer.length, expected.length - at));
+    const n = await writer.readBack(at, view);
+    if (n === 0) return false;
+    sha256.update(view.subarray(0, n));
+    at += n;
+  }
+  return sha256.digest('hex') === expected.sha256;
+}
+
+interface Streamed extends StreamInstallResult {
+  /** sha256 of the bytes that came in (the kept prefix read from the slot, then the network). */
+  sha256: string;
+  /** sha512 of what the slot holds, read back, and how many bytes it read. */
+  slotSha512: string;
+  slotBytes: number;
 }
 
 async function streamHashed(
   input: StreamInstallInput,
-  sha256: Hash,
-  sha512: AsyncHash,
-): Promise<StreamInstallResult> {
+  writer: SlotWriter,
+  readback: SlotReadback,
+): Promise<Streamed> {
   const { expected, slots, slot, config } = input;
-  let resumeFrom = Math.min(input.resumeFrom ?? 0, expected.length);
-  if (resumeFrom > 0) resumeFrom = Math.min(resumeFrom, await slots.storedBytes(slot));
-  const writer = await slots.openForWrite(slot, { resumeFrom });
-  try {
-    await input.onSlotOpened?.();
-  } catch (err) {
-    await writer.close();
-    throw err;
-  }
+  const sha256: Hash = createHash('sha256');
   let offset = writer.startOffset;
   let downloaded = 0;
   let resumes = 0;
-  const blocks = new SlotBlockWriter(writer, offset, expected.length);
+  const blocks = new SlotBlockWriter(writer, readback, offset, expected.length);
   try {
     if (offset > 0) {
       for await (const chunk of slots.readImage(slot, offset)) {
         // Hashed straight from the slot: these bytes are their own read-back.
         sha256.update(chunk);
-        await sha512.update(chunk);
+        readback.kept(chunk);
       }
     }
-    const hashBlock = async (block: Buffer): Promise<void> => {
+    const hashBlock = (block: Buffer): void => {
       sha256.update(block);
-      await sha512.update(block);
     };
     let failures = 0;
     while (offset < expected.length) {
@@ -305,20 +344,17 @@ async function streamHashed(
     }
     await blocks.flush(hashBlock);
     await blocks.drain();
-    await writer.sync();
+    const [, slotHash] = await Promise.all([writer.sync(), readback.digest()]);
+    return {
+      downloaded,
+      resumes,
+      sha256: sha256.digest('hex'),
+      slotSha512: slotHash.sha512,
+      slotBytes: slotHash.bytes,
+    };
   } finally {
     await blocks.drain().catch(() => undefined);
-    await writer.close();
   }
-  const gotSha256 = sha256.digest('hex');
-  const gotSha512 = await sha512.digest();
-  if (gotSha256 !== expected.sha256 || gotSha512 !== expected.sha512) {
-    throw new AgentError('TARGET_MISMATCH', 'image hashes differ from the TUF target');
-  }
-  if (!blocks.readBackOk) {
-    throw new AgentError('READBACK_MISMATCH', `slot ${slot} does not read back as written`);
-  }
-  return { downloaded, resumes };
 }
 
 /**
@@ -437,10 +473,18 @@ export async function verifySlotReadback(
       `slot ${slot} holds ${stored} bytes, expected ${expected.length}`,
     );
   }
-  // sha256 suffices to show that the slot holds the bytes that were verified on the way in.
-  const sha256 = createHash('sha256');
-  for await (const chunk of slots.readImage(slot, expected.length)) sha256.update(chunk);
-  if (sha256.digest('hex') !== expected.sha256) {
+  if (!(await slotMatchesSha256(slots, slot, expected))) {
     throw new AgentError('READBACK_MISMATCH', `slot ${slot} does not read back as written`);
   }
+}
+
+/** sha256 suffices to show that the slot holds the bytes that were verified on the way in. */
+async function slotMatchesSha256(
+  slots: SlotStore,
+  slot: SlotName,
+  expected: ExpectedImage,
+): Promise<boolean> {
+  const sha256 = createHash('sha256');
+  for await (const chunk of slots.readImage(slot, expected.length)) sha256.update(chunk);
+  return sha256.digest('hex') === expected.sha256;
 }

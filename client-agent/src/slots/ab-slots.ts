@@ -35,6 +35,12 @@ export interface SlotWriter {
   write(chunk: Uint8Array): Promise<void>;
   /** Reads back `into.length` bytes at `position` (read-back verification); returns the count read. */
   readBack(position: number, into: Uint8Array): Promise<number>;
+  /**
+   * A descriptor another thread of this process may pread the slot through while the writer is
+   * open (the install's sha512 read-back then runs on a worker thread). Optional: without it the
+   * read-back goes through readBack() on the installing thread.
+   */
+  readonly readBackFd?: number;
   /** fsync the slot contents. */
   sync(): Promise<void>;
   close(): Promise<void>;
@@ -204,6 +210,7 @@ export class FileSlotStore implements SlotStore {
     // asynchronous; install/stream.ts overlaps either kind with hashing.
     return {
       startOffset,
+      readBackFd: fh.fd,
       // (A throw inside the Promise executor rejects, as an async function's would.)
       write: (chunk: Uint8Array) =>
         new Promise<void>((resolve) => {

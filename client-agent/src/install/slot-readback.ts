@@ -1,0 +1,152 @@
+import { createHash, type Hash } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+import type { SlotWriter } from '../slots/ab-slots.js';
+
+/**
+ * The read-back half of a single-pass install: follows the writer through the slot, reads every
+ * byte back from it and hashes what the slot holds with sha512. The stream itself is hashed with
+ * sha256 on its way in, so each of the two hashes TUF lists is checked, and the sha512 one is
+ * checked against the slot's contents rather than against a buffer the agent still holds.
+ */
+export interface SlotReadback {
+  /** Bytes the caller took from the slot itself (a resumed install): they are their own read-back. */
+  kept(chunk: Uint8Array): void;
+  /** [position, position + length) is now in the slot; the read-back may cover it. */
+  written(position: number, length: number): Promise<void>;
+  /** Waits until every written byte was read back; the sha512 of what the slot holds. */
+  digest(): Promise<{ sha512: string; bytes: number }>;
+  close(): Promise<void>;
+}
+
+/** On the calling thread, block by block, through SlotWriter.readBack. */
+export class InlineSlotReadback implements SlotReadback {
+  readonly #writer: SlotWriter;
+  readonly #sha512: Hash = createHash('sha512');
+  readonly #buffer: Buffer;
+  #bytes = 0;
+
+  constructor(writer: SlotWriter, blockBytes: number) {
+    this.#writer = writer;
+    this.#buffer = Buffer.allocUnsafe(blockBytes);
+  }
+
+  kept(chunk: Uint8Array): void {
+    this.#sha512.update(chunk);
+    this.#bytes += chunk.length;
+  }
+
+  async written(position: number, length: number): Promise<void> {
+    for (let done = 0; done < length;) {
+      const view = this.#buffer.subarray(0, Math.min(this.#buffer.length, length - done));
+      const n = await this.#writer.readBack(position + done, view);
+      this.#sha512.update(view.subarray(0, n));
+      this.#bytes += n;
+      if (n < view.length) return; // the slot holds fewer bytes than were written: short count
+      done += n;
+    }
+  }
+
+  digest(): Promise<{ sha512: string; bytes: number }> {
+    return Promise.resolve({ sha512: this.#sha512.digest('hex'), bytes: this.#bytes });
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/*
+ * One shared 64-bit word carries the writer's progress: n >= 0 means bytes [0, n) are in the slot;
+ * -n - 1 means the same and that no more will come. A single word keeps Atomics.wait free of lost
+ * wake-ups: the worker only sleeps while the word still holds the value it acted on.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+const { readSync } = require('node:fs');
+const progress = new BigInt64Array(workerData.progress);
+const sha512 = createHash('sha512');
+const buffer = Buffer.allocUnsafe(workerData.blockBytes);
+let position = 0;
+try {
+  for (;;) {
+    const word = Atomics.load(progress, 0);
+    const done = word < 0n;
+    const available = Number(done ? -word - 1n : word);
+    if (position < available) {
+      const n = readSync(workerData.fd, buffer, 0, Math.min(buffer.length, available - position), position);
+      if (n === 0) break;
+      sha512.update(buffer.subarray(0, n));
+      position += n;
+    } else if (done) {
+      break;
+    } else {
+      Atomics.wait(progress, 0, word);
+    }
+  }
+  parentPort.postMessage({ sha512: sha512.digest('hex'), bytes: position });
+} catch (err) {
+  parentPort.postMessage({ error: String((err && err.message) || err) });
+}
+`;
+
+type WorkerReply = { sha512: string; bytes: number } | { error: string };
+
+/**
+ * On a worker thread that preads the slot through the writer's file descriptor, so that the
+ * sha512 read-back runs on the second core while this thread receives, hashes (sha256) and writes.
+ * Memory stays flat however far it lags: it reads from the slot, not from a queue of blocks.
+ */
+export class WorkerSlotReadback implements SlotReadback {
+  readonly #progress: BigInt64Array;
+  readonly #worker: Worker;
+  readonly #reply: Promise<WorkerReply>;
+  #written = 0;
+
+  constructor(fd: number, blockBytes: number) {
+    const shared = new SharedArrayBuffer(8);
+    this.#progress = new BigInt64Array(shared);
+    this.#worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { fd, blockBytes, progress: shared },
+      // The worker holds one block and a hash: a small heap is plenty.
+      resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 },
+    });
+    this.#reply = new Promise<WorkerReply>((resolve) => {
+      this.#worker.once('message', (reply: WorkerReply) => resolve(reply));
+      this.#worker.once('error', (err: Error) => resolve({ error: err.message }));
+      this.#worker.once('exit', (code) =>
+        resolve({ error: `slot read-back worker exited (${code}) before it answered` }),
+      );
+    });
+  }
+
+  /** The worker reads the kept prefix from the slot itself: only the progress moves. */
+  kept(chunk: Uint8Array): void {
+    void this.written(this.#written, chunk.length);
+  }
+
+  written(position: number, length: number): Promise<void> {
+    // Blocks arrive in order and contiguous; anything else is a bug in the caller.
+    if (position > this.#written) {
+      throw new Error(`read-back gap: ${this.#written} then ${position}`);
+    }
+    this.#written = Math.max(this.#written, position + length);
+    Atomics.store(this.#progress, 0, BigInt(this.#written));
+    Atomics.notify(this.#progress, 0);
+    return Promise.resolve();
+  }
+
+  async digest(): Promise<{ sha512: string; bytes: number }> {
+    Atomics.store(this.#progress, 0, -BigInt(this.#written) - 1n);
+    Atomics.notify(this.#progress, 0);
+    const reply = await this.#reply;
+    if ('error' in reply) throw new Error(`slot read-back failed: ${reply.error}`);
+    return reply;
+  }
+
+  /** Stops the worker; the writer's descriptor must stay open until this resolves. */
+  async close(): Promise<void> {
+    await this.#worker.terminate();
+  }
+}
