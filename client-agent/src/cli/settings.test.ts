@@ -45,6 +45,17 @@ describe('parseSettings', () => {
     });
   });
 
+  describe('when the file tunes the agent', () => {
+    it('takes numbers and switches', () => {
+      const s = parseSettings(
+        { ...valid, agent: { fetchTimeoutMs: 5000, sha512Worker: false } },
+        {},
+        '/x',
+      );
+      expect(s.config).toEqual({ fetchTimeoutMs: 5000, sha512Worker: false });
+    });
+  });
+
   describe('when environment variables are set', () => {
     it('lets them override the server, RPC URLs, hardware ID and interval', () => {
       const s = parseSettings(
@@ -81,6 +92,14 @@ describe('parseSettings', () => {
       {
         desc: 'a negative agent tuning value',
         tamper: (s) => (s['agent'] = { fetchTimeoutMs: -1 }),
+      },
+      {
+        desc: 'a switch given as a string',
+        tamper: (s) => (s['agent'] = { sha512Worker: 'false' }),
+      },
+      {
+        desc: 'a number given as a switch',
+        tamper: (s) => (s['agent'] = { fetchTimeoutMs: true }),
       },
       {
         desc: 'a transparency log with no pinned key',

@@ -65,6 +65,9 @@ export const ENV = {
 const numericConfigKeys = Object.entries(defaultConfig)
   .filter(([, v]) => typeof v === 'number')
   .map(([k]) => k);
+const booleanConfigKeys = Object.entries(defaultConfig)
+  .filter(([, v]) => typeof v === 'boolean')
+  .map(([k]) => k);
 
 function resolvePaths<T extends Record<string, unknown>>(obj: T, base: string, keys: string[]): T {
   const out: Record<string, unknown> = { ...obj };
@@ -99,10 +102,11 @@ export function parseSettings(
   const agent = s.agent ?? {};
   const config: Partial<Config> = {};
   for (const [k, v] of Object.entries(agent)) {
-    if (!numericConfigKeys.includes(k) || typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-      throw new AgentError('CONFIG_INVALID', `unknown or invalid agent setting ${k}`);
-    }
-    (config as Record<string, number>)[k] = v;
+    const valid = numericConfigKeys.includes(k)
+      ? typeof v === 'number' && Number.isFinite(v) && v >= 0
+      : booleanConfigKeys.includes(k) && typeof v === 'boolean';
+    if (!valid) throw new AgentError('CONFIG_INVALID', `unknown or invalid agent setting ${k}`);
+    (config as Record<string, unknown>)[k] = v;
   }
   const paths = ['metadataDir', 'stateDir', 'slotsDir', 'trustedRootPath', 'odometerPath'];
   return {
