@@ -11,12 +11,19 @@
  * duration of the update cycle that src/main.ts measures (the ratio uses the cycle: a daemon
  * starts once and then updates; the whole process's wall time, start-up included, is shown too).
  *
+ * Timings on a shared dual-core VM swing by ±30% from one run to the next, so each size runs
+ * TUFCHAIN_BENCH_ROUNDS (default 5) paired rounds, floor then agent, each against a fresh
+ * fixture and agent, with `sync` before each measured command (so neither pays for the other's
+ * or the set-up's dirty pages when it fsyncs). The table reports medians: the ratio is the median
+ * of the per-round ratios, with its range; peak RSS is the highest of all rounds.
+ *
  * TUFCHAIN_BENCH_SIZES_MIB=16,256,1024 (default) picks the image sizes.
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PASSPHRASE, writeAgentSettings } from '../test/helpers/agent-cli.js';
@@ -29,6 +36,17 @@ const agentBin = join(here, '..', 'bin', 'tufchain-agent');
 const probe = pathToFileURL(join(here, 'agent-probe.mjs')).href;
 const MiB = 1024 * 1024;
 const sizes = (process.env['TUFCHAIN_BENCH_SIZES_MIB'] ?? '16,256,1024').split(',').map(Number);
+const rounds = Number(process.env['TUFCHAIN_BENCH_ROUNDS'] ?? 5);
+if (!Number.isInteger(rounds) || rounds < 1)
+  throw new Error('TUFCHAIN_BENCH_ROUNDS: whole number ≥ 1');
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
 
 async function writeImage(path: string, bytes: number) {
   const sha256 = createHash('sha256');
@@ -74,80 +92,123 @@ interface ProbeReport {
   cpuMs: number;
 }
 
-interface Row {
-  sizeMiB: number;
+interface Round {
   floorMs: number;
   agentMs: number;
   ratio: number;
-  agentMiBps: number;
   agentProcessMs: number;
   agentProcessCpuMs: number;
   peakRssMiB: number;
 }
 
+interface Row {
+  sizeMiB: number;
+  rounds: number;
+  /** Medians over the rounds. */
+  floorMs: number;
+  agentMs: number;
+  ratio: number;
+  ratioMin: number;
+  ratioMax: number;
+  agentMiBps: number;
+  agentProcessMs: number;
+  agentProcessCpuMs: number;
+  /** The highest of all rounds. */
+  peakRssMiB: number;
+  samples: Round[];
+}
+
 const chain = await TestChain.start();
 const rows: Row[] = [];
 let agentProcess: { entry: string; execArgv: string[] } | undefined;
+const imageDir = await mkdtemp(join(tmpdir(), 'agent-bench-'));
 try {
   for (const sizeMiB of sizes) {
-    const snapshot = await chain.snapshot();
-    const f = await Fixture.create();
-    try {
-      const image = await writeImage(join(f.dir, 'image.bin'), sizeMiB * MiB);
-      const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2, file: image });
-      await chain.log(rel.entry);
-      const url = `${f.repo.url}${f.repo.targetPath(rel.name)}`;
+    const image = await writeImage(join(imageDir, `image-${sizeMiB}.bin`), sizeMiB * MiB);
+    const samples: Round[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const snapshot = await chain.snapshot();
+      const f = await Fixture.create();
+      try {
+        const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2, file: image });
+        await chain.log(rel.entry);
+        const url = `${f.repo.url}${f.repo.targetPath(rel.name)}`;
 
-      const floorSlot = join(f.dir, 'floor-slot.img');
-      const floorCmd = `curl -s '${url}' | tee '${floorSlot}' | openssl dgst -sha256`;
-      await timeCommand('sh', ['-c', floorCmd]); // warm the server's page cache
-      const floor = await timeCommand('sh', ['-c', floorCmd]);
-      if (!floor.stdout.includes(image.sha256))
-        throw new Error('floor pipeline hashed something else');
-      await rm(floorSlot);
+        const floorSlot = join(f.dir, 'floor-slot.img');
+        const floorCmd = `curl -s '${url}' | tee '${floorSlot}' | openssl dgst -sha256`;
+        if (round === 0) await timeCommand('sh', ['-c', floorCmd]); // warm the page cache
+        await timeCommand('sync', []);
+        const floor = await timeCommand('sh', ['-c', floorCmd]);
+        if (!floor.stdout.includes(image.sha256))
+          throw new Error('floor pipeline hashed something else');
+        await rm(floorSlot);
 
-      const configPath = await writeAgentSettings(f, chain);
-      const probeOut = join(f.dir, 'probe.json');
-      const run = await timeCommand(agentBin, ['run-once', '--config', configPath, '--json'], {
-        ...process.env,
-        TUFCHAIN_VEHICLE_PASSPHRASE: PASSPHRASE,
-        NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import=${probe}`.trim(),
-        TUFCHAIN_BENCH_PROBE_OUT: probeOut,
-      });
-      const result = JSON.parse(run.stdout) as { status?: string; target?: { sha256?: string } };
-      if (result.status !== 'UPDATED' || result.target?.sha256 !== image.sha256) {
-        throw new Error(`agent answered ${run.stdout}`);
+        const configPath = await writeAgentSettings(f, chain);
+        const probeOut = join(f.dir, 'probe.json');
+        await timeCommand('sync', []);
+        const run = await timeCommand(agentBin, ['run-once', '--config', configPath, '--json'], {
+          ...process.env,
+          TUFCHAIN_VEHICLE_PASSPHRASE: PASSPHRASE,
+          NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import=${probe}`.trim(),
+          TUFCHAIN_BENCH_PROBE_OUT: probeOut,
+        });
+        const result = JSON.parse(run.stdout) as {
+          status?: string;
+          target?: { sha256?: string };
+        };
+        if (result.status !== 'UPDATED' || result.target?.sha256 !== image.sha256) {
+          throw new Error(`agent answered ${run.stdout}`);
+        }
+        const probed = JSON.parse(await readFile(probeOut, 'utf8')) as ProbeReport;
+        if (probed.cycleMs === null) throw new Error('the agent measured no update cycle');
+        agentProcess = { entry: relative(repoRoot, probed.entry), execArgv: probed.execArgv };
+        samples.push({
+          floorMs: floor.ms,
+          agentMs: probed.cycleMs,
+          ratio: probed.cycleMs / floor.ms,
+          agentProcessMs: run.ms,
+          agentProcessCpuMs: probed.cpuMs,
+          peakRssMiB: probed.maxRssKiB / 1024,
+        });
+      } finally {
+        await f.cleanup();
+        await chain.revert(snapshot);
       }
-      const probed = JSON.parse(await readFile(probeOut, 'utf8')) as ProbeReport;
-      if (probed.cycleMs === null) throw new Error('the agent measured no update cycle');
-      agentProcess = { entry: relative(repoRoot, probed.entry), execArgv: probed.execArgv };
-      rows.push({
-        sizeMiB,
-        floorMs: floor.ms,
-        agentMs: probed.cycleMs,
-        ratio: probed.cycleMs / floor.ms,
-        agentMiBps: sizeMiB / (probed.cycleMs / 1000),
-        agentProcessMs: run.ms,
-        agentProcessCpuMs: probed.cpuMs,
-        peakRssMiB: probed.maxRssKiB / 1024,
-      });
-    } finally {
-      await f.cleanup();
-      await chain.revert(snapshot);
     }
+    await rm(image.path);
+    const ratios = samples.map((r) => r.ratio);
+    const agentMs = median(samples.map((r) => r.agentMs));
+    rows.push({
+      sizeMiB,
+      rounds,
+      floorMs: median(samples.map((r) => r.floorMs)),
+      agentMs,
+      ratio: median(ratios),
+      ratioMin: Math.min(...ratios),
+      ratioMax: Math.max(...ratios),
+      agentMiBps: sizeMiB / (agentMs / 1000),
+      agentProcessMs: median(samples.map((r) => r.agentProcessMs)),
+      agentProcessCpuMs: median(samples.map((r) => r.agentProcessCpuMs)),
+      peakRssMiB: Math.max(...samples.map((r) => r.peakRssMiB)),
+      samples,
+    });
   }
 } finally {
   await chain.stop();
+  await rm(imageDir, { recursive: true, force: true });
 }
 
 const fmt = (n: number, d = 1) => n.toFixed(d);
+console.log(
+  `medians of ${rounds} paired rounds per size; ratio range in brackets; peak RSS: highest round\n`,
+);
 console.log(
   '| image | floor (curl \\| tee \\| openssl) | agent update cycle | ratio | agent MiB/s | agent process (start-up included) | agent peak RSS |',
 );
 console.log('|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   console.log(
-    `| ${r.sizeMiB} MiB | ${fmt(r.floorMs, 0)} ms | ${fmt(r.agentMs, 0)} ms | ${fmt(r.ratio, 2)}× | ${fmt(r.agentMiBps)} | ${fmt(r.agentProcessMs, 0)} ms | ${fmt(r.peakRssMiB)} MiB |`,
+    `| ${r.sizeMiB} MiB | ${fmt(r.floorMs, 0)} ms | ${fmt(r.agentMs, 0)} ms | ${fmt(r.ratio, 2)}× [${fmt(r.ratioMin, 2)}–${fmt(r.ratioMax, 2)}] | ${fmt(r.agentMiBps)} | ${fmt(r.agentProcessMs, 0)} ms | ${fmt(r.peakRssMiB)} MiB |`,
   );
 }
 console.log(
@@ -161,6 +222,7 @@ const result = {
   ),
   rows,
   agent: agentProcess,
+  rounds,
   goals: { updateRatio256MiB: 1.5, peakRssMiB: 96 },
   measuredAt: new Date().toISOString(),
 };
