@@ -73,6 +73,12 @@ async function ask<T>(what: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The value, or the question's own error: lets questions go out together yet fail in order. */
+function answer<T>(settled: PromiseSettledResult<T>): T {
+  if (settled.status === 'rejected') throw settled.reason;
+  return settled.value;
+}
+
 export interface VerifyReleaseInput {
   chain: ReleaseLog;
   /** The exact bytes of the trusted snapshot metadata (it names every targets-role version). */
@@ -92,7 +98,18 @@ export interface VerifyReleaseInput {
 export async function verifyReleaseOnChain(input: VerifyReleaseInput): Promise<VerifiedRelease> {
   const { chain, target, hardwareId } = input;
   const metadataHash = sha256Hex0x(input.snapshotBytes);
-  const release = await ask('snapshot metadata on chain', () => chain.findRelease(metadataHash));
+  const digest = '0x' + target.sha256.toLowerCase();
+  // The independent questions go out at once (one RPC round trip instead of five in a row); the
+  // answers are judged in the order below, so the error for a given chain state never changes.
+  const [releaseAsked, allAsked, digestRecalledAsked, metadataRecalledAsked, minimumAsked] =
+    await Promise.allSettled([
+      ask('snapshot metadata on chain', () => chain.findRelease(metadataHash)),
+      ask('release entries on chain', () => chain.releases()),
+      ask('recall of the image', () => chain.isRecalled(digest)),
+      ask('recall of the metadata', () => chain.isRecalled(metadataHash)),
+      ask('minimum version', () => chain.minimumVersion(hardwareId)),
+    ]);
+  const release = answer(releaseAsked);
   if (release.metadataHash.toLowerCase() !== metadataHash) {
     throw new AgentError('METADATA_NOT_LOGGED', 'chain answered for a different metadata hash');
   }
@@ -102,7 +119,6 @@ export async function verifyReleaseOnChain(input: VerifyReleaseInput): Promise<V
       `logged version ${release.metadataVersion} but trusted snapshot version ${input.snapshotVersion}`,
     );
   }
-  const digest = '0x' + target.sha256.toLowerCase();
   const hwHash = hardwareIdHash(hardwareId).toLowerCase();
   const carries = (r: LoggedReleaseLike): boolean =>
     r.firmware.some(
@@ -112,7 +128,7 @@ export async function verifyReleaseOnChain(input: VerifyReleaseInput): Promise<V
         f.version === target.releaseCounter,
     );
   // The entry that added the image: usually an earlier snapshot's, never a later one.
-  const all = await ask('release entries on chain', () => chain.releases());
+  const all = answer(allAsked);
   const covered = all.filter(
     (r) => r.blockNumber <= release.blockNumber && r.metadataVersion <= release.metadataVersion,
   );
@@ -125,20 +141,18 @@ export async function verifyReleaseOnChain(input: VerifyReleaseInput): Promise<V
     );
   }
   const addedHash = added.metadataHash.toLowerCase();
-  const [digestRecalled, metadataRecalled, addedRecalled] = await Promise.all([
-    ask('recall of the image', () => chain.isRecalled(digest)),
-    ask('recall of the metadata', () => chain.isRecalled(metadataHash)),
-    addedHash === metadataHash
-      ? Promise.resolve(false)
-      : ask('recall of the release', () => chain.isRecalled(addedHash)),
-  ]);
+  const addedRecalled =
+    addedHash !== metadataHash &&
+    (await ask('recall of the release', () => chain.isRecalled(addedHash)));
+  const digestRecalled = answer(digestRecalledAsked);
+  const metadataRecalled = answer(metadataRecalledAsked);
   if (addedRecalled) {
     throw new AgentError('RECALLED', `release ${target.name} is recalled on chain`);
   }
   if (digestRecalled || metadataRecalled) {
     throw new AgentError('RECALLED', `release ${target.name} is recalled on chain`);
   }
-  const minimum = await ask('minimum version', () => chain.minimumVersion(hardwareId));
+  const minimum = answer(minimumAsked);
   if (target.releaseCounter < minimum) {
     throw new AgentError(
       'BELOW_MINIMUM_VERSION',
