@@ -342,4 +342,39 @@ describe('signStatementBundle', () => {
       code: 'MALFORMED_STATEMENT',
     });
   });
+
+  // signStatementBundle loads the Sigstore services' module only when options.sigstore is given.
+  it('is the bundle of @sigstore/sign with no services, with or without options.sigstore', async () => {
+    const signer = createKeySigner(generateKeyPair('ed25519').privateKey); // deterministic
+    const { DSSEBundleBuilder } = await import('@sigstore/sign');
+    const { bundleToJSON } = await import('@sigstore/bundle');
+    const reference = bundleToJSON(
+      await new DSSEBundleBuilder({
+        witnesses: [],
+        signer: {
+          sign: async (data) => ({
+            signature: Buffer.from(await signer.sign(data)),
+            key: { $case: 'publicKey', publicKey: signer.publicKeyPem(), hint: signer.keyId },
+          }),
+        },
+      }).create({
+        data: Buffer.from(JSON.stringify(statement), 'utf8'),
+        type: 'application/vnd.in-toto+json',
+      }),
+    );
+    expect(await signStatementBundle(statement, signer)).toEqual(reference);
+    expect(await signStatementBundle(statement, signer, undefined, { sigstore: {} })).toEqual(
+      reference,
+    );
+  });
+
+  it.each([
+    { desc: 'Fulcio without an identity provider', sigstore: { fulcioUrl: 'https://f.example' } },
+    { desc: 'a non-http Rekor URL', sigstore: { rekorUrl: 'file:///etc/passwd' } },
+  ])('throws INVALID_ARGUMENT for $desc in options.sigstore', async ({ sigstore }) => {
+    const signer = createKeySigner(generateKeyPair('ed25519').privateKey);
+    await expect(
+      signStatementBundle(statement, signer, undefined, { sigstore }),
+    ).rejects.toMatchObject({ name: 'KeysError', code: 'INVALID_ARGUMENT' });
+  });
 });

@@ -1,15 +1,16 @@
 import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto';
 import { bundleFromJSON, bundleToJSON, type Bundle, type SerializedBundle } from '@sigstore/bundle';
-import { DSSEBundleBuilder, type Signer as SigstoreSigner, type Witness } from '@sigstore/sign';
+import type { Signer as SigstoreSigner, Witness } from '@sigstore/sign';
+// The DSSE bundle builder alone: @sigstore/sign's index also loads its Fulcio, Rekor and TSA
+// clients with their HTTP stack (make-fetch-happen, cacache...), ~5.5 MiB of heap that a bundle
+// signed offline never uses (the vehicle agent signs every install report). The package has no
+// `exports` map and is pinned; an upgrade that moves this file fails the type check.
+import { DSSEBundleBuilder } from '@sigstore/sign/dist/bundler/dsse.js';
 import { Verifier, toSignedEntity, VerificationError, type TrustMaterial } from '@sigstore/verify';
 import { KeysError } from '../error.js';
 import type { Signer } from '../signer.js';
 import { encodePem } from '../util/pem.js';
-import {
-  createSigstoreWitnesses,
-  wrapWithFulcio,
-  type SigstoreServicesConfig,
-} from './sigstore-services.js';
+import type { SigstoreServicesConfig } from './sigstore-services.js';
 import { verifyVehicleCertificate, type VerifiedVehicleCertificate } from '../vehicle/verify.js';
 import {
   IN_TOTO_PAYLOAD_TYPE,
@@ -91,9 +92,18 @@ export async function signStatementBundle(
     }
   }
   const keySigner = toSigstoreSigner(signer, material?.certificatePem);
+  let sigstoreSigner: SigstoreSigner = keySigner;
+  let serviceWitnesses: Witness[] = [];
+  // Without `options.sigstore` every service is off (no Fulcio, no witnesses), so the services'
+  // module, and with it @sigstore/sign's index, loads only for OEMs that configure them.
+  if (options.sigstore !== undefined) {
+    const { createSigstoreWitnesses, wrapWithFulcio } = await import('./sigstore-services.js');
+    if (!material) sigstoreSigner = wrapWithFulcio(keySigner, options.sigstore);
+    serviceWitnesses = createSigstoreWitnesses(options.sigstore);
+  }
   const builder = new DSSEBundleBuilder({
-    signer: material ? keySigner : wrapWithFulcio(keySigner, options.sigstore),
-    witnesses: [...createSigstoreWitnesses(options.sigstore), ...(options.witnesses ?? [])],
+    signer: sigstoreSigner,
+    witnesses: [...serviceWitnesses, ...(options.witnesses ?? [])],
   });
   const bundle = await builder.create({
     data: Buffer.from(JSON.stringify(statement), 'utf8'),

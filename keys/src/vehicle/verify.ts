@@ -3,7 +3,7 @@ import { KeysError } from '../error.js';
 import { detectKeyType } from '../key-type.js';
 import { isVinCommitment } from './commitment.js';
 import { parseCertificateParts } from '../util/certificate-der.js';
-import { OID_CLIENT_AUTH, OID_COMMON_NAME, OID_SERIAL_NUMBER } from './x509-provider.js';
+import { OID_CLIENT_AUTH, OID_COMMON_NAME, OID_SERIAL_NUMBER } from './oids.js';
 
 export interface VerifyVehicleCertificateOptions {
   /** Verification time; defaults to now. */

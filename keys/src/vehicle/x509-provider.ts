@@ -8,6 +8,7 @@ export type CryptoKey = webcrypto.CryptoKey;
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 export { x509 };
+export { OID_CLIENT_AUTH, OID_COMMON_NAME, OID_SERIAL_NUMBER } from './oids.js';
 
 export const ECDSA_P256_SHA256 = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 
@@ -28,7 +29,3 @@ export function randomSerialNumber(): string {
   bytes[0] = ((bytes[0] ?? 0) & 0x7f) | 0x40; // positive, fixed length
   return Buffer.from(bytes).toString('hex');
 }
-
-export const OID_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
-export const OID_COMMON_NAME = '2.5.4.3';
-export const OID_SERIAL_NUMBER = '2.5.4.5';
