@@ -1,0 +1,15 @@
+// @tufchain/transparency/chain: the on-chain release log, read (ChainReader: RPC quorum,
+// confirmations) and written (ReleaseLogWriter). Loads ethers; no log storage, auditor or CLI.
+export { TransparencyError, type TransparencyErrorCode } from '../error.js';
+export type {
+  AnchoredCheckpoint,
+  MinimumVersionEvent,
+  RecallEvent,
+  ChainReceipt,
+  ConfirmedBlock,
+  LoggedRelease,
+  ReleaseEntry,
+  ReleaseFirmware,
+} from '../chain/types.js';
+export { ChainReader, type ChainReaderOptions } from '../chain/reader.js';
+export { ReleaseLogWriter, type ReleaseLogWriterOptions } from '../chain/writer.js';

@@ -1,0 +1,15 @@
+// @tufchain/transparency/wire: the install-report and firmware predicates as they travel (types,
+// zod schemas, parsers).
+export {
+  INSTALL_PREDICATE_TYPE,
+  installPredicateSchema,
+  parseInstallPredicate,
+  type InstallPredicate,
+  type InstallResult,
+} from '../wire/install.js';
+export {
+  FIRMWARE_PREDICATE_TYPE,
+  firmwarePredicateSchema,
+  parseFirmwarePredicate,
+  type FirmwarePredicate,
+} from '../wire/firmware.js';
