@@ -6,8 +6,8 @@ import {
   createKeySigner,
   readPkcs12Bundle,
   verifyVehicleCertificate,
-} from '@tufchain/keys';
-import { ChainReader } from '@tufchain/transparency';
+} from '@tufchain/keys/vehicle';
+import { ChainReader } from '@tufchain/transparency/chain';
 import type { UpdateOptions } from '../agent.js';
 import { AgentError } from '../error.js';
 import { InstallJournalStore } from '../journal.js';

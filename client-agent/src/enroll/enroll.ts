@@ -1,10 +1,9 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import {
-  createVehicleCsr,
   generateKeyPair,
   verifyVehicleCertificate,
   type VerifiedVehicleCertificate,
-} from '@tufchain/keys';
+} from '@tufchain/keys/vehicle';
 import { request, type Dispatcher } from 'undici';
 import { AgentError } from '../error.js';
 
@@ -149,6 +148,18 @@ function acceptCertificate(
 }
 
 const endpoint = (serverUrl: string, path: string) => `${serverUrl.replace(/\/+$/, '')}${path}`;
+
+/**
+ * A CSR for the vehicle key. @tufchain/keys builds it with @peculiar/x509 (~3.6 MiB of heap), so it
+ * loads here, on the rare (re-)enrollment, and not with every agent start.
+ */
+async function createVehicleCsr(
+  privateKey: KeyObject,
+  subject: { vinCommitment: string; ecuSerial: string },
+): Promise<string> {
+  const enrollment = await import('@tufchain/keys/enrollment');
+  return enrollment.createVehicleCsr(privateKey, subject);
+}
 
 /**
  * Factory enrollment: makes a key (unless given) and a CSR naming the vehicle by its commitment,

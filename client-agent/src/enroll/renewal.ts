@@ -1,9 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import {
-  loadRevocationList,
-  verifyVehicleCertificate,
-  type VerifiedVehicleCertificate,
-} from '@tufchain/keys';
+import { verifyVehicleCertificate, type VerifiedVehicleCertificate } from '@tufchain/keys/vehicle';
 import { request, type Dispatcher } from 'undici';
 import { runUpdate, type UpdateOptions, type UpdateResult } from '../agent.js';
 import { AgentError } from '../error.js';
@@ -58,6 +54,8 @@ async function fetchRevoked(
     });
     const text = await res.body.text();
     if (res.statusCode !== 200) return false;
+    // Loaded only for this opt-in check: the CRL code brings @peculiar/x509 (~3.6 MiB of heap).
+    const { loadRevocationList } = await import('@tufchain/keys/enrollment');
     const list = await loadRevocationList(text, caCertificatePem, { at, allowStale: true });
     return list.revokedSerials.has(serial);
   } catch {

@@ -1,11 +1,15 @@
-import { OfflineBundle } from '@tufchain/transparency';
+import { OfflineBundle } from '@tufchain/transparency/offline-bundle';
 import { runUpdate, type UpdateOptions, type UpdateResult } from '../agent.js';
 import { AgentError } from '../error.js';
 import { readChainSnapshot, SnapshotReleaseLog } from '../verify/chain-snapshot.js';
 
 // The bundle format and the dealer tool's builder live in @tufchain/transparency (shared with
 // the OEM command line, `tufchain bundle create`); installing one is the agent's.
-export { createOfflineBundle, OfflineBundle, OFFLINE_BUNDLE_FORMAT } from '@tufchain/transparency';
+export {
+  createOfflineBundle,
+  OfflineBundle,
+  OFFLINE_BUNDLE_FORMAT,
+} from '@tufchain/transparency/offline-bundle';
 
 export type OfflineInstallOptions = Omit<UpdateOptions, 'serverUrl' | 'chain' | 'sendReports'> & {
   bundlePath: string;

@@ -1,5 +1,5 @@
-import { signStatementBundle, type InTotoStatement, type Signer } from '@tufchain/keys';
-import { INSTALL_PREDICATE_TYPE, type InstallPredicate } from '@tufchain/transparency';
+import { signStatementBundle, type InTotoStatement, type Signer } from '@tufchain/keys/attestation';
+import { INSTALL_PREDICATE_TYPE, type InstallPredicate } from '@tufchain/transparency/wire';
 import { nextReportCounter } from './counter.js';
 
 export interface VehicleCredentials {

@@ -8,7 +8,7 @@ import {
   type AnchorLookup,
   type NoteVerifier,
   type ProofBundle,
-} from '@tufchain/transparency';
+} from '@tufchain/transparency/proof-bundle';
 import { request, type Dispatcher } from 'undici';
 import { writeJsonDurable } from '../util/durable.js';
 import type { ReportOutbox } from './outbox.js';

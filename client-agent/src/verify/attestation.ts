@@ -1,4 +1,4 @@
-import { verifyFirmwareAttestation } from '@tufchain/keys';
+import { verifyFirmwareAttestation } from '@tufchain/keys/attestation';
 import { AgentError } from '../error.js';
 
 export interface FirmwareKey {
