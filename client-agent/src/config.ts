@@ -23,8 +23,9 @@ export interface Config {
   /**
    * Run the install's read-back (every byte read back from the slot and hashed with sha512) on a
    * worker thread, for images of 4 MiB and more, while the installing thread receives, hashes
-   * sha256 and writes. A second V8 isolate: ~12 MiB more resident memory, for ~0.3-0.4 s less per
-   * 256 MiB on the bench's dual core.
+   * sha256 and writes. A second V8 isolate: ~9 MiB more peak resident memory (95-96 MiB in the
+   * bench, against ~86 MiB inline), for 0.3-0.4 s less per 256 MiB on the bench's dual core. Turn
+   * it off on a single-core ECU or one short of memory.
    */
   sha512Worker: boolean;
 }
@@ -44,7 +45,7 @@ export const defaultConfig: Config = {
   targetsMaxLength: 5_000_000,
   attestationMaxLength: 1_000_000,
   userAgent: 'tufchain-agent/0.1',
-  sha512Worker: false,
+  sha512Worker: true,
 };
 
 export function resolveConfig(partial?: Partial<Config>): Config {

@@ -254,6 +254,43 @@ describe('streamIntoSlot', () => {
     },
   );
 
+  describe('when the read-back worker cannot read the slot', () => {
+    it('makes the same sha512 check on this thread and installs', async () => {
+      const config = { ...baseConfig, sha512Worker: true };
+      const big = randomBytes(4 * 1024 * 1024 + 9);
+      const bigExpected: ExpectedImage = {
+        length: big.length,
+        sha256: createHash('sha256').update(big).digest('hex'),
+        sha512: createHash('sha512').update(big).digest('hex'),
+      };
+      handler = (req, res) => serveFrom(req, res, big);
+      const badFd: FileSlotStore = Object.create(slots) as FileSlotStore;
+      badFd.openForWrite = async (slot, opts) => ({
+        ...(await slots.openForWrite(slot, opts)),
+        readBackFd: 2 ** 30,
+      });
+      await streamIntoSlot({
+        url,
+        slots: badFd,
+        slot: 'b',
+        expected: bigExpected,
+        dispatcher,
+        config,
+      });
+      expect(await readFile(slots.slotPath('b'))).toEqual(big);
+      await expect(
+        streamIntoSlot({
+          url,
+          slots: badFd,
+          slot: 'b',
+          expected: { ...bigExpected, sha512: 'e'.repeat(128) },
+          dispatcher,
+          config,
+        }),
+      ).rejects.toMatchObject({ code: 'TARGET_MISMATCH' });
+    });
+  });
+
   describe('when the slot does not read back what was written (a failing flash)', () => {
     it('throws READBACK_MISMATCH', async () => {
       handler = (req, res) => serveFrom(req, res, image);
