@@ -78,6 +78,7 @@ const NOT_FOR_THE_VEHICLE = [
   '@peculiar/x509',
   'reflect-metadata',
   'node:sqlite',
+  'undici', // the index, with every dispatcher, mock, cache store and fetch: src/util/undici.ts
 ];
 
 /** Package modules of the CA, the OEM tools, the log server and the auditor. */
@@ -111,6 +112,13 @@ describe('what the agent loads at start', () => {
     expect([...graph.external].filter((s) => s.startsWith('node-forge/')).sort()).toEqual([
       'node-forge/lib/asn1',
       'node-forge/lib/forge',
+    ]);
+    expect([...graph.external].filter((s) => s.startsWith('undici')).sort()).toEqual([
+      'undici/lib/api/index.js',
+      'undici/lib/core/errors.js',
+      'undici/lib/dispatcher/agent.js',
+      'undici/lib/dispatcher/dispatcher.js',
+      'undici/lib/global.js',
     ]);
   });
 

@@ -4,7 +4,8 @@ import {
   verifyVehicleCertificate,
   type VerifiedVehicleCertificate,
 } from '@tufchain/keys/vehicle';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { request } from '../util/undici.js';
 import { AgentError } from '../error.js';
 
 /** A vehicle ECU's identity after (re-)enrollment. The private key never left the vehicle. */

@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { verifyVehicleCertificate, type VerifiedVehicleCertificate } from '@tufchain/keys/vehicle';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { request } from '../util/undici.js';
 import { runUpdate, type UpdateOptions, type UpdateResult } from '../agent.js';
 import { AgentError } from '../error.js';
 import { EnrollmentError, reenrollVehicle } from './enroll.js';

@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { InlineSlotReadback, WorkerSlotReadback, type SlotReadback } from './slot-readback.js';
-import { errors as undiciErrors, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { errors as undiciErrors } from '../util/undici.js';
 import type { Config } from '../config.js';
 import { AgentError } from '../error.js';
 import type { SlotName, SlotStore, SlotWriter } from '../slots/ab-slots.js';

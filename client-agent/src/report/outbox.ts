@@ -1,6 +1,7 @@
 import { readdir, readFile, rename, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { request } from '../util/undici.js';
 import { syncDir, writeJsonDurable } from '../util/durable.js';
 
 /**

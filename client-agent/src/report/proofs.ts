@@ -9,7 +9,8 @@ import {
   type NoteVerifier,
   type ProofBundle,
 } from '@tufchain/transparency/proof-bundle';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { request } from '../util/undici.js';
 import { writeJsonDurable } from '../util/durable.js';
 import type { ReportOutbox } from './outbox.js';
 

@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import { BaseFetcher } from 'tuf-js';
 import { DownloadHTTPError } from 'tuf-js/dist/error.js';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { request } from '../util/undici.js';
 import { createDispatcher, isRetryableHttpError, type HttpConfig } from '../util/http.js';
 import { withRetry } from '../util/retry.js';
 

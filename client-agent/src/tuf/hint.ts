@@ -1,4 +1,5 @@
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { request } from '../util/undici.js';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { AgentError } from '../error.js';
