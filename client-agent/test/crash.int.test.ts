@@ -43,8 +43,10 @@ beforeAll(async () => {
   dir = await mkdtemp(join(base, 'tufchain-crash-'));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  images = [0, 1, 2].map((i) => {
-    const bytes = randomBytes(48 * 1024 + i * 4096);
+  // The fourth image is large enough for the sha512 read-back to run on its worker thread.
+  const sizes = [48 * 1024, 52 * 1024, 56 * 1024, 4 * 1024 * 1024 + 4096];
+  images = sizes.map((size, i) => {
+    const bytes = randomBytes(size);
     const name = `image-${i}.img`;
     blobs.set(`/${name}`, bytes);
     return {
