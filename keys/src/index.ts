@@ -53,24 +53,8 @@ export {
   type CreateRevocationListOptions,
 } from './vehicle/revocation.js';
 export { createPkcs12Bundle, readPkcs12Bundle, type Pkcs12Contents } from './vehicle/pkcs12.js';
-export {
-  IN_TOTO_STATEMENT_TYPE,
-  IN_TOTO_PAYLOAD_TYPE,
-  FIRMWARE_PREDICATE_TYPE,
-  type InTotoStatement,
-  type InTotoSubject,
-} from './attestation/statement.js';
-export {
-  signStatementBundle,
-  verifyStatementBundle,
-  verifyStatementBundleDetailed,
-  type SerializedBundle,
-  type BundleTrust,
-  type VerifyBundleOptions,
-  type BundleSignerInfo,
-  type VerifiedStatementBundle,
-  type SignBundleOptions,
-} from './attestation/bundle.js';
+// The vehicle-side attestation entry point, whole (see package.json exports).
+export * from './entry/attestation.js';
 export {
   defaultSigstoreServicesConfig,
   createSigstoreWitnesses,
@@ -93,10 +77,3 @@ export {
   type CeremonyStatus,
 } from './ceremony/root-ceremony.js';
 export { readCeremonyFile, writeCeremonyFile } from './ceremony/ceremony-file.js';
-export {
-  signFirmwareAttestation,
-  verifyFirmwareAttestation,
-  createFirmwareStatement,
-  type FirmwarePredicate,
-  type FirmwareAttestationInput,
-} from './attestation/firmware.js';

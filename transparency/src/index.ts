@@ -1,29 +1,6 @@
-export { TransparencyError, type TransparencyErrorCode } from './error.js';
-export type {
-  AnchoredCheckpoint,
-  MinimumVersionEvent,
-  RecallEvent,
-  ChainReceipt,
-  ConfirmedBlock,
-  LoggedRelease,
-  ReleaseEntry,
-  ReleaseFirmware,
-} from './chain/types.js';
-export { ReleaseLogWriter, type ReleaseLogWriterOptions } from './chain/writer.js';
-export { ChainReader, type ChainReaderOptions } from './chain/reader.js';
-export {
-  INSTALL_PREDICATE_TYPE,
-  installPredicateSchema,
-  parseInstallPredicate,
-  type InstallPredicate,
-  type InstallResult,
-} from './wire/install.js';
-export {
-  FIRMWARE_PREDICATE_TYPE,
-  firmwarePredicateSchema,
-  parseFirmwarePredicate,
-  type FirmwarePredicate,
-} from './wire/firmware.js';
+// The vehicle-side entry points, whole (see package.json exports).
+export * from './entry/chain.js';
+export * from './entry/wire.js';
 export type { AuditFinding, AuditReport, AuditSource } from './audit/source.js';
 export {
   auditRepository,
@@ -92,17 +69,8 @@ export {
   type AnchorConfig,
   type AnchorServiceOptions,
 } from './anchor/service.js';
-export {
-  createProofBundle,
-  parseProofBundle,
-  PROOF_BUNDLE_MEDIA_TYPE,
-  proofBundleSchema,
-  verifyProofBundle,
-  verifyProofBundleOffline,
-  type AnchorLookup,
-  type ProofBundle,
-  type VerifiedProofBundle,
-} from './bundle/proof-bundle.js';
+export * from './entry/proof-bundle.js';
+export { createProofBundle } from './bundle/proof-bundle.js';
 export { CompactRange } from './merkle/compact-range.js';
 export {
   createHttpLogAuditSource,
