@@ -16,7 +16,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function slotFile() {
+async function slotFile(kind: 'inline' | 'worker') {
   const fh = await open(join(dir, 'slot'), 'w+');
   const writer: SlotWriter = {
     startOffset: 0,
@@ -26,17 +26,17 @@ async function slotFile() {
     sync: () => fh.sync(),
     close: () => fh.close(),
   };
-  return { fh, writer };
+  const readback =
+    kind === 'worker'
+      ? new WorkerSlotReadback(fh.fd, BLOCK)
+      : new InlineSlotReadback(writer, BLOCK);
+  return { fh, readback };
 }
 
 describe.each(['inline', 'worker'] as const)('the %s slot read-back', (kind) => {
   it('hashes what the slot holds as the writer goes, kept prefix included', async () => {
     const image = randomBytes(5 * BLOCK + 123);
-    const { fh, writer } = await slotFile();
-    const readback =
-      kind === 'worker'
-        ? new WorkerSlotReadback(fh.fd, BLOCK)
-        : new InlineSlotReadback(writer, BLOCK);
+    const { fh, readback } = await slotFile(kind);
     try {
       await fh.write(image, 0, BLOCK, 0);
       readback.kept(image.subarray(0, BLOCK));
@@ -57,11 +57,7 @@ describe.each(['inline', 'worker'] as const)('the %s slot read-back', (kind) => 
 
   it('counts only the bytes the slot gave back when it holds fewer than were written', async () => {
     const image = randomBytes(2 * BLOCK);
-    const { fh, writer } = await slotFile();
-    const readback =
-      kind === 'worker'
-        ? new WorkerSlotReadback(fh.fd, BLOCK)
-        : new InlineSlotReadback(writer, BLOCK);
+    const { fh, readback } = await slotFile(kind);
     try {
       await fh.write(image, 0, BLOCK + 10, 0);
       await readback.written(0, BLOCK);

@@ -10,12 +10,20 @@ import { FileSlotStore } from '../slots/ab-slots.js';
 import { createDispatcher } from '../util/http.js';
 import { streamIntoSlot, verifySlotReadback, type ExpectedImage } from './stream.js';
 
-const image = randomBytes(256 * 1024 + 17);
-const expected: ExpectedImage = {
-  length: image.length,
-  sha256: createHash('sha256').update(image).digest('hex'),
-  sha512: createHash('sha512').update(image).digest('hex'),
-};
+/** Random bytes of `length` and what TUF would list for them. */
+function randomImage(length: number): [Buffer, ExpectedImage] {
+  const bytes = randomBytes(length);
+  return [
+    bytes,
+    {
+      length,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      sha512: createHash('sha512').update(bytes).digest('hex'),
+    },
+  ];
+}
+
+const [image, expected] = randomImage(256 * 1024 + 17);
 const baseConfig = {
   ...defaultConfig,
   fetchTimeoutMs: 300,
@@ -144,12 +152,7 @@ describe('streamIntoSlot', () => {
   describe.each([false, true])('when the image is large (sha512Worker %s)', (sha512Worker) => {
     it('installs it, and refuses it when one byte differs', async () => {
       const config = { ...baseConfig, sha512Worker };
-      const big = randomBytes(5 * 1024 * 1024 + 3);
-      const bigExpected: ExpectedImage = {
-        length: big.length,
-        sha256: createHash('sha256').update(big).digest('hex'),
-        sha512: createHash('sha512').update(big).digest('hex'),
-      };
+      const [big, bigExpected] = randomImage(5 * 1024 * 1024 + 3);
       handler = (req, res) => serveFrom(req, res, big);
       const run = () =>
         streamIntoSlot({ url, slots, slot: 'b', expected: bigExpected, dispatcher, config });
@@ -173,12 +176,7 @@ describe('streamIntoSlot', () => {
     (sha512Worker) => {
       it('throws READBACK_MISMATCH when the flash does not keep what was written', async () => {
         const config = { ...baseConfig, sha512Worker };
-        const big = randomBytes(5 * 1024 * 1024 + 3);
-        const bigExpected: ExpectedImage = {
-          length: big.length,
-          sha256: createHash('sha256').update(big).digest('hex'),
-          sha512: createHash('sha512').update(big).digest('hex'),
-        };
+        const [big, bigExpected] = randomImage(5 * 1024 * 1024 + 3);
         handler = (req, res) => serveFrom(req, res, big);
         const corrupting: FileSlotStore = Object.create(slots) as FileSlotStore;
         let written = 0;
@@ -214,42 +212,23 @@ describe('streamIntoSlot', () => {
 
       it('resumes a large image: the kept prefix is read back too', async () => {
         const config = { ...baseConfig, sha512Worker };
-        const big = randomBytes(6 * 1024 * 1024 + 11);
-        const bigExpected: ExpectedImage = {
-          length: big.length,
-          sha256: createHash('sha256').update(big).digest('hex'),
-          sha512: createHash('sha512').update(big).digest('hex'),
+        const [big, bigExpected] = randomImage(6 * 1024 * 1024 + 11);
+        const kept = 1024 * 1024 + 5;
+        const resumeWith = async (prefix: Buffer) => {
+          const w = await slots.openForWrite('b');
+          await w.write(prefix);
+          await w.close();
+          const input = { url, slots, slot: 'b' as const, expected: bigExpected, dispatcher };
+          return streamIntoSlot({ ...input, config, resumeFrom: kept });
         };
-        const w = await slots.openForWrite('b');
-        await w.write(big.subarray(0, 1024 * 1024 + 5));
-        await w.close();
         handler = (req, res) => serveFrom(req, res, big);
-        const result = await streamIntoSlot({
-          url,
-          slots,
-          slot: 'b',
-          expected: bigExpected,
-          dispatcher,
-          config,
-          resumeFrom: 1024 * 1024 + 5,
-        });
-        expect(result.downloaded).toBe(big.length - (1024 * 1024 + 5));
+        const result = await resumeWith(big.subarray(0, kept));
+        expect(result.downloaded).toBe(big.length - kept);
         expect(await readFile(slots.slotPath('b'))).toEqual(big);
         // A kept prefix that is not the image's is refused.
-        const bad = await slots.openForWrite('b');
-        await bad.write(Buffer.alloc(1024 * 1024 + 5));
-        await bad.close();
-        await expect(
-          streamIntoSlot({
-            url,
-            slots,
-            slot: 'b',
-            expected: bigExpected,
-            dispatcher,
-            config,
-            resumeFrom: 1024 * 1024 + 5,
-          }),
-        ).rejects.toMatchObject({ code: 'TARGET_MISMATCH' });
+        await expect(resumeWith(Buffer.alloc(kept))).rejects.toMatchObject({
+          code: 'TARGET_MISMATCH',
+        });
       });
     },
   );
@@ -257,12 +236,7 @@ describe('streamIntoSlot', () => {
   describe('when the read-back worker cannot read the slot', () => {
     it('makes the same sha512 check on this thread and installs', async () => {
       const config = { ...baseConfig, sha512Worker: true };
-      const big = randomBytes(4 * 1024 * 1024 + 9);
-      const bigExpected: ExpectedImage = {
-        length: big.length,
-        sha256: createHash('sha256').update(big).digest('hex'),
-        sha512: createHash('sha512').update(big).digest('hex'),
-      };
+      const [big, bigExpected] = randomImage(4 * 1024 * 1024 + 9);
       handler = (req, res) => serveFrom(req, res, big);
       const badFd: FileSlotStore = Object.create(slots) as FileSlotStore;
       badFd.openForWrite = async (slot, opts) => ({

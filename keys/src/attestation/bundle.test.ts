@@ -18,6 +18,22 @@ import {
 } from './bundle.js';
 import { IN_TOTO_STATEMENT_TYPE, type InTotoStatement } from './statement.js';
 
+/** The DSSE bundle @sigstore/sign's own builder makes of `data` with `signer` and no services. */
+async function sigstoreBundle(signer: Signer, data: Buffer): Promise<SerializedBundle> {
+  const { DSSEBundleBuilder } = await import('@sigstore/sign');
+  const { bundleToJSON } = await import('@sigstore/bundle');
+  const built = await new DSSEBundleBuilder({
+    witnesses: [],
+    signer: {
+      sign: async (payload) => ({
+        signature: Buffer.from(await signer.sign(payload)),
+        key: { $case: 'publicKey', publicKey: signer.publicKeyPem(), hint: signer.keyId },
+      }),
+    },
+  }).create({ data, type: 'application/vnd.in-toto+json' });
+  return bundleToJSON(built);
+}
+
 const DAY = 86_400_000;
 const statement: InTotoStatement = {
   _type: IN_TOTO_STATEMENT_TYPE,
@@ -155,21 +171,7 @@ describe.each(['ed25519', 'ecdsa-p256'] as const)(
         let input: unknown = tamper(bundle);
         if (input === 'RESIGN') {
           // sign a non-statement directly through the bundle builder's path by bypassing checkStatement
-          const { DSSEBundleBuilder } = await import('@sigstore/sign');
-          const { bundleToJSON } = await import('@sigstore/bundle');
-          const built = await new DSSEBundleBuilder({
-            witnesses: [],
-            signer: {
-              sign: async (data) => ({
-                signature: Buffer.from(await signer.sign(data)),
-                key: { $case: 'publicKey', publicKey: signer.publicKeyPem(), hint: signer.keyId },
-              }),
-            },
-          }).create({
-            data: Buffer.from('{"_type":"other"}'),
-            type: 'application/vnd.in-toto+json',
-          });
-          input = bundleToJSON(built);
+          input = await sigstoreBundle(signer, Buffer.from('{"_type":"other"}'));
         }
         await expect(verifyStatementBundle(input, trust)).rejects.toMatchObject({
           name: 'KeysError',
@@ -346,22 +348,7 @@ describe('signStatementBundle', () => {
   // signStatementBundle loads the Sigstore services' module only when options.sigstore is given.
   it('is the bundle of @sigstore/sign with no services, with or without options.sigstore', async () => {
     const signer = createKeySigner(generateKeyPair('ed25519').privateKey); // deterministic
-    const { DSSEBundleBuilder } = await import('@sigstore/sign');
-    const { bundleToJSON } = await import('@sigstore/bundle');
-    const reference = bundleToJSON(
-      await new DSSEBundleBuilder({
-        witnesses: [],
-        signer: {
-          sign: async (data) => ({
-            signature: Buffer.from(await signer.sign(data)),
-            key: { $case: 'publicKey', publicKey: signer.publicKeyPem(), hint: signer.keyId },
-          }),
-        },
-      }).create({
-        data: Buffer.from(JSON.stringify(statement), 'utf8'),
-        type: 'application/vnd.in-toto+json',
-      }),
-    );
+    const reference = await sigstoreBundle(signer, Buffer.from(JSON.stringify(statement), 'utf8'));
     expect(await signStatementBundle(statement, signer)).toEqual(reference);
     expect(await signStatementBundle(statement, signer, undefined, { sigstore: {} })).toEqual(
       reference,
