@@ -12,6 +12,7 @@ import { Updater, type Fetcher, type TargetFile } from 'tuf-js';
 import type { Config } from '../config.js';
 import { AgentError, type AgentErrorCode } from '../error.js';
 import { writeFileDurable } from '../util/durable.js';
+import { HARDWARE_IDS_FIELD } from '@tufchain/transparency/wire';
 
 export interface TufRepositoryOptions {
   /** Where tuf-js keeps the trusted metadata of this repository (one directory per repository). */
@@ -50,9 +51,6 @@ export interface TrustedMetadata {
   /** The exact bytes of the trusted snapshot: what the chain logs, pinning every targets role. */
   snapshotBytes: Uint8Array;
 }
-
-/** Unrecognized field of a supplier's delegation: the hardware IDs it may sign firmware for. */
-export const HARDWARE_IDS_FIELD = 'x-tufchain-hardware-ids';
 
 const ROOT_BACKUP = '.root.trusted.json';
 

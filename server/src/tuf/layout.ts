@@ -3,6 +3,7 @@ import { ServerError } from '../error.js';
 import { isSupplierHardwareId, SUPPLIER_ID_PATTERN } from '../http/names.js';
 import { SPEC_VERSION, type PublicKeyHolder } from './repository.js';
 import { tufKeyOf } from './signer.js';
+import { HARDWARE_IDS_FIELD, SUPPLIER_ROLE_PREFIX } from '@tufchain/transparency';
 
 /**
  * Repository layout v2 (server/README.md, "Layout"):
@@ -14,9 +15,7 @@ import { tufKeyOf } from './signer.js';
  * hardware ID can only ever resolve through that supplier's role.
  */
 export const BINS_ROLE = 'bins';
-export const SUPPLIER_PREFIX = 'supplier-';
-/** Unrecognized field of a supplier's DelegatedRole: the hardware IDs it may sign firmware for. */
-export const HARDWARE_IDS_FIELD = 'x-tufchain-hardware-ids';
+export { HARDWARE_IDS_FIELD, SUPPLIER_ROLE_PREFIX };
 
 export function supplierRoleName(id: string): string {
   if (!SUPPLIER_ID_PATTERN.test(id)) {
@@ -25,7 +24,7 @@ export function supplierRoleName(id: string): string {
       'a supplier id is 1-40 characters of a-z, 0-9 and -, starting with a letter or digit',
     );
   }
-  return `${SUPPLIER_PREFIX}${id}`;
+  return `${SUPPLIER_ROLE_PREFIX}${id}`;
 }
 
 export interface SupplierDelegation {
@@ -40,7 +39,7 @@ export function supplierDelegations(targets: Targets): SupplierDelegation[] {
   const roles = targets.delegations?.roles ?? {};
   const out: SupplierDelegation[] = [];
   for (const role of Object.values(roles)) {
-    if (!role.name.startsWith(SUPPLIER_PREFIX)) continue;
+    if (!role.name.startsWith(SUPPLIER_ROLE_PREFIX)) continue;
     const ids = role.unrecognizedFields?.[HARDWARE_IDS_FIELD];
     if (
       !Array.isArray(ids) ||

@@ -13,10 +13,8 @@ import type { LoggedRelease } from '../chain/types.js';
 import { isHash32, normalizeHash32, sha256Hex } from '../util/hex.js';
 import { errorMessage, parseJson, type Findings } from './findings.js';
 import type { AuditSource } from './source.js';
+import { HARDWARE_IDS_FIELD, SUPPLIER_ROLE_PREFIX } from '../wire/layout.js';
 
-/** Unrecognized field of a supplier's DelegatedRole: the hardware IDs it may sign firmware for. */
-export const HARDWARE_IDS_FIELD = 'x-tufchain-hardware-ids';
-const SUPPLIER_PREFIX = 'supplier-';
 /** TUF's default maximum number of delegations visited in one target search. */
 const MAX_DELEGATIONS = 32;
 const FETCH_CONCURRENCY = 8;
@@ -240,7 +238,7 @@ function scopeOf(role: DelegatedRole, parent: readonly string[] | null): string[
   const field = role.unrecognizedFields?.[HARDWARE_IDS_FIELD];
   let own: string[] | null = null;
   if (Array.isArray(field)) own = field.filter((h): h is string => typeof h === 'string');
-  else if (role.name.startsWith(SUPPLIER_PREFIX)) own = [];
+  else if (role.name.startsWith(SUPPLIER_ROLE_PREFIX)) own = [];
   if (own === null) return parent ? [...parent] : null;
   return parent === null ? own : own.filter((h) => parent.includes(h));
 }

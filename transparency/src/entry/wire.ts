@@ -1,5 +1,6 @@
 // @tufchain/transparency/wire: the install-report and firmware predicates as they travel (types,
-// zod schemas, parsers).
+// zod schemas, parsers), and the names of tufchain's TUF layout.
+export { HARDWARE_IDS_FIELD, SUPPLIER_ROLE_PREFIX } from '../wire/layout.js';
 export {
   INSTALL_PREDICATE_TYPE,
   installPredicateSchema,
