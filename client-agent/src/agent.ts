@@ -26,6 +26,7 @@ import { fetchFirmwareHint } from './tuf/hint.js';
 import { TufRepository, type FirmwareTarget } from './tuf/updater.js';
 import { verifyFirmwareBundle, type FirmwareKey } from './verify/attestation.js';
 import { readTrustedTime, verifyReleaseOnChain, type ReleaseLog } from './verify/chain.js';
+import { CachedReleaseLog, isIncrementalReleaseLog } from './verify/release-cache.js';
 import { assertMetadataFresh, referenceTime } from './verify/time.js';
 
 export type PreconditionsResult = { ok: true } | { ok: false; reason: string };
@@ -124,6 +125,8 @@ interface Context {
   outbox: ReportOutbox;
   dispatcher: Dispatcher;
   now: () => Date;
+  /** opts.chain, with the release entries for this hardware ID cached when the reader allows. */
+  releaseLog: ReleaseLog;
 }
 
 /** Signs the install report and queues it, once per install attempt (idempotent across crashes). */
@@ -168,7 +171,11 @@ async function openContext(opts: UpdateOptions): Promise<Context> {
     healthCheck: opts.healthCheck,
     report: (j, result) => queueReport({ opts, stateDir, outbox, now }, j, result),
   };
-  return { opts, cfg, stateDir, machine, outbox, dispatcher: createDispatcher(cfg), now };
+  const releaseLog = isIncrementalReleaseLog(opts.chain)
+    ? new CachedReleaseLog(opts.chain, { stateDir, hardwareId: opts.hardwareId })
+    : opts.chain;
+  const dispatcher = createDispatcher(cfg);
+  return { opts, cfg, stateDir, machine, outbox, dispatcher, now, releaseLog };
 }
 
 /**
@@ -253,7 +260,7 @@ async function runCycle(ctx: Context): Promise<UpdateResult> {
 
   // 3. Transparency: exactly this metadata is logged, confirmed, not recalled, above the minimum.
   const release = await verifyReleaseOnChain({
-    chain: opts.chain,
+    chain: ctx.releaseLog,
     snapshotBytes: trusted.snapshotBytes,
     snapshotVersion: trusted.snapshot.signed.version,
     hardwareId: opts.hardwareId,

@@ -3,10 +3,13 @@
  * ReleaseLogWriter, read by its ChainReader), a real TUF repository on loopback HTTP, real keys,
  * real files.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { verifyStatementBundle } from '@tufchain/keys';
 import { parseInstallPredicate } from '@tufchain/transparency';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runUpdate, type UpdateOptions } from '../src/index.js';
+import { RELEASE_CACHE_FILE } from '../src/verify/release-cache.js';
 import { CONFIRMATIONS, TestChain } from './helpers/chain.js';
 import { Fixture, HARDWARE_ID } from './helpers/fixture.js';
 
@@ -79,6 +82,33 @@ describe('runUpdate against anvil and a loopback TUF repository', () => {
       expect(predicate.checkpoint.chainId).toBe(chain.chain.chainId);
       expect(predicate.checkpoint.blockNumber).toBeGreaterThan(0);
       expect(predicate.to.digest).toBe(rel.sha256);
+    });
+  });
+
+  describe('on the next update', () => {
+    it('reads only the release entries logged since the last one, from its cache', async () => {
+      const cached = async () =>
+        JSON.parse(await readFile(join(f.stateDir, RELEASE_CACHE_FILE), 'utf8')) as {
+          confirmed: { blockNumber: number };
+          releases: { metadataHash: string }[];
+        };
+      const r2 = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+      await chain.log(r2.entry);
+      expect((await runUpdate(f.options(chain.reader()))).status).toBe('UPDATED');
+      const first = await cached();
+      expect(first.releases.map((r) => r.metadataHash)).toEqual([r2.published.snapshotHash]);
+
+      const r3 = await f.addRelease({ version: '3.0.0', releaseCounter: 3 });
+      await chain.log(r3.entry);
+      const result = await runUpdate(f.options(chain.reader()));
+      expect(result.status).toBe('UPDATED');
+      expect(await f.activeSlotBytes()).toEqual(r3.image);
+      const second = await cached();
+      expect(second.confirmed.blockNumber).toBeGreaterThan(first.confirmed.blockNumber);
+      expect(second.releases.map((r) => r.metadataHash)).toEqual([
+        r2.published.snapshotHash,
+        r3.published.snapshotHash,
+      ]);
     });
   });
 

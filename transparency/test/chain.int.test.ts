@@ -364,4 +364,34 @@ describe('ChainReader after a reorg', () => {
     expect(await codeOf(r.findRelease(e.metadataHash))).toBe('METADATA_NOT_LOGGED');
     r.destroy();
   });
+
+  it('answers what is new after a confirmed block, and says when that block was reorged out', async () => {
+    const writer = new ReleaseLogWriter({
+      signer: t.publisher,
+      contractAddress: t.address,
+      confirmations: 1,
+      pollIntervalMs: 50,
+    });
+    const r = reader([t.chain.rpcUrl], 1);
+    const first = entry();
+    await writer.logRelease(first);
+    const before = await r.releasesAfter();
+    expect(before.reorganized).toBe(false);
+    expect(before.releases.map((x) => x.metadataHash)).toContain(first.metadataHash);
+
+    const second = entry();
+    await writer.logRelease(second);
+    const since = await r.releasesAfter(before.confirmed);
+    expect(since.reorganized).toBe(false);
+    expect(since.releases.map((x) => x.metadataHash)).toEqual([second.metadataHash]);
+    expect(since.confirmed.blockNumber).toBeGreaterThan(before.confirmed.blockNumber);
+
+    await t.provider.send('anvil_reorg', [1, []]);
+    const after = await r.releasesAfter(since.confirmed);
+    expect(after.reorganized).toBe(true);
+    const hashes = after.releases.map((x) => x.metadataHash);
+    expect(hashes).toContain(first.metadataHash);
+    expect(hashes).not.toContain(second.metadataHash);
+    r.destroy();
+  });
 });

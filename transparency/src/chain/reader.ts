@@ -153,24 +153,60 @@ export class ChainReader {
 
   /** Every confirmed release, in chain order, replayed from eth_getLogs alone. */
   async releases(): Promise<LoggedRelease[]> {
+    const answer = await this.releasesAfter();
+    return answer.releases;
+  }
+
+  /**
+   * The confirmed releases logged after block `after.blockNumber` (all of them without `after`),
+   * in chain order, and the confirmed block the answer reaches, so that a caller can keep what it
+   * has read and ask only for what is new. When the quorum's chain no longer holds
+   * `after.blockHash` at that height (a reorganization deeper than the confirmations, or a reset
+   * development chain), `reorganized` is true and `releases` is every confirmed release.
+   */
+  async releasesAfter(after?: { blockNumber: number; blockHash: string }): Promise<{
+    releases: LoggedRelease[];
+    confirmed: { blockNumber: number; blockHash: string };
+    reorganized: boolean;
+  }> {
     const { head, confirmedHead } = await this.#confirmedHead();
-    if (confirmedHead < this.#fromBlock) return [];
     const topics = releaseLoggedTopics();
     const outcomes = await askAll(this.#endpoints, async (ep) => {
+      const confirmed = await ep.block(confirmedHead);
+      if (!confirmed)
+        throw new TransparencyError('RPC_UNAVAILABLE', `${ep.url} has no block ${confirmedHead}`);
+      let start = this.#fromBlock;
+      let reorganized = false;
+      if (after && after.blockNumber <= confirmedHead) {
+        const held = await ep.block(after.blockNumber);
+        reorganized = held?.hash !== after.blockHash;
+        if (!reorganized) start = Math.max(start, after.blockNumber + 1);
+      } else if (after) {
+        reorganized = true; // the caller read past what is confirmed now
+      }
       const all: RpcLog[] = [];
-      for (let from = this.#fromBlock; from <= confirmedHead; from += this.#maxBlockRange) {
+      for (let from = start; from <= confirmedHead; from += this.#maxBlockRange) {
         const to = Math.min(confirmedHead, from + this.#maxBlockRange - 1);
         all.push(
           ...(await ep.logs({ address: this.#address, topics, fromBlock: from, toBlock: to })),
         );
       }
-      return all
+      const releases = all
         .filter((l) => !l.removed)
         .sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex)
         .map((l) => toFound(l, decodeReleaseLogged(l)));
+      return {
+        releases,
+        confirmed: { blockNumber: confirmedHead, blockHash: confirmed.hash },
+        reorganized,
+      };
     });
     const group = agree(outcomes, this.#quorum, (a) => JSON.stringify(a), 'releases');
-    return group[0]!.map((r) => ({ ...r, confirmations: head - r.blockNumber + 1 }));
+    const answer = group[0]!;
+    return {
+      ...answer,
+      releases: answer.releases.map((r) => ({ ...r, confirmations: head - r.blockNumber + 1 })),
+    };
   }
 
   /** The confirmed CheckpointAnchored event for exactly this tree size. Throws NOT_ANCHORED. */
