@@ -17,6 +17,11 @@
  * or the set-up's dirty pages when it fsyncs). The table reports medians: the ratio is the median
  * of the per-round ratios, with its range; peak RSS is the highest of all rounds.
  *
+ * The image is served by bench/image-server.mjs, a process of its own (as a real server would not
+ * share the vehicle's cores with the bench harness), with the fixture's serving code; it passes
+ * every other request through to the fixture. TUFCHAIN_BENCH_IMAGE_SERVER=fixture serves it from
+ * the bench process instead, as before, whose garbage collector then competes for the cores.
+ *
  * TUFCHAIN_BENCH_SIZES_MIB=16,256,1024 (default) picks the image sizes.
  */
 import { spawn } from 'node:child_process';
@@ -37,6 +42,33 @@ const probe = pathToFileURL(join(here, 'agent-probe.mjs')).href;
 const MiB = 1024 * 1024;
 const sizes = (process.env['TUFCHAIN_BENCH_SIZES_MIB'] ?? '16,256,1024').split(',').map(Number);
 const rounds = Number(process.env['TUFCHAIN_BENCH_ROUNDS'] ?? 5);
+const imageServerMode = process.env['TUFCHAIN_BENCH_IMAGE_SERVER'] ?? 'process';
+if (imageServerMode !== 'process' && imageServerMode !== 'fixture') {
+  throw new Error('TUFCHAIN_BENCH_IMAGE_SERVER: process (default) or fixture');
+}
+const imageServerScript = join(here, 'image-server.mjs');
+
+/** Starts bench/image-server.mjs in front of the fixture; resolves with its URL and a stop(). */
+function startImageServer(upstream: string, imagePath: string, imageFile: string) {
+  const child = spawn(process.execPath, [imageServerScript, upstream, imagePath, imageFile], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise<{ url: string; stop: () => Promise<void> }>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`image server exited ${code}`)));
+    child.stdout.once('data', (d: Buffer) =>
+      resolve({
+        url: d.toString().trim(),
+        stop: () =>
+          new Promise<void>((done) => {
+            child.removeAllListeners('exit');
+            child.once('exit', () => done());
+            child.kill('SIGTERM');
+          }),
+      }),
+    );
+  });
+}
 if (!Number.isInteger(rounds) || rounds < 1)
   throw new Error('TUFCHAIN_BENCH_ROUNDS: whole number ≥ 1');
 
@@ -128,11 +160,17 @@ try {
     const samples: Round[] = [];
     for (let round = 0; round < rounds; round++) {
       const snapshot = await chain.snapshot();
+      let stopImageServer = (): Promise<void> => Promise.resolve();
       const f = await Fixture.create();
       try {
         const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2, file: image });
         await chain.log(rel.entry);
-        const url = `${f.repo.url}${f.repo.targetPath(rel.name)}`;
+        const imageServer =
+          imageServerMode === 'process'
+            ? await startImageServer(f.repo.url, f.repo.targetPath(rel.name), image.path)
+            : { url: f.repo.url, stop: () => Promise.resolve() };
+        stopImageServer = imageServer.stop;
+        const url = `${imageServer.url}${f.repo.targetPath(rel.name)}`;
 
         const floorSlot = join(f.dir, 'floor-slot.img');
         const floorCmd = `curl -s '${url}' | tee '${floorSlot}' | openssl dgst -sha256`;
@@ -144,6 +182,8 @@ try {
         await rm(floorSlot);
 
         const configPath = await writeAgentSettings(f, chain);
+        const settings = JSON.parse(await readFile(configPath, 'utf8')) as Record<string, unknown>;
+        await writeFile(configPath, JSON.stringify({ ...settings, serverUrl: imageServer.url }));
         const probeOut = join(f.dir, 'probe.json');
         await timeCommand('sync', []);
         const run = await timeCommand(agentBin, ['run-once', '--config', configPath, '--json'], {
@@ -171,6 +211,7 @@ try {
           peakRssMiB: probed.maxRssKiB / 1024,
         });
       } finally {
+        await stopImageServer();
         await f.cleanup();
         await chain.revert(snapshot);
       }
@@ -223,6 +264,7 @@ const result = {
   rows,
   agent: agentProcess,
   rounds,
+  imageServer: imageServerMode,
   goals: { updateRatio256MiB: 1.5, peakRssMiB: 96 },
   measuredAt: new Date().toISOString(),
 };
