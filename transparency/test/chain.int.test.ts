@@ -29,6 +29,16 @@ function entry(overrides: Partial<ReleaseEntry> = {}): ReleaseEntry {
   };
 }
 
+/** The publisher's writer, polling fast. */
+function publisherWriter(confirmations = 1): ReleaseLogWriter {
+  return new ReleaseLogWriter({
+    signer: t.publisher,
+    contractAddress: t.address,
+    confirmations,
+    pollIntervalMs: 50,
+  });
+}
+
 function reader(rpcUrls: string[], quorum: number, confirmations = 1): ChainReader {
   return new ChainReader({
     rpcUrls,
@@ -62,12 +72,7 @@ afterAll(async () => {
 describe('ReleaseLogWriter and ChainReader', () => {
   describe('when a release is logged and confirmed', () => {
     it('reads back exactly the entry, its transaction and its block', async () => {
-      const writer = new ReleaseLogWriter({
-        signer: t.publisher,
-        contractAddress: t.address,
-        confirmations: 1,
-        pollIntervalMs: 50,
-      });
+      const writer = publisherWriter();
       const e = entry();
       const receipt = await writer.logRelease(e);
       const block = await t.provider.getBlock(receipt.blockNumber);
@@ -97,12 +102,7 @@ describe('ReleaseLogWriter and ChainReader', () => {
     });
 
     it('waits for the requested confirmations before it resolves', async () => {
-      const writer = new ReleaseLogWriter({
-        signer: t.publisher,
-        contractAddress: t.address,
-        confirmations: 3,
-        pollIntervalMs: 50,
-      });
+      const writer = publisherWriter(3);
       let done = false;
       const pending = writer.logRelease(entry()).finally(() => (done = true));
       const head0 = await t.provider.getBlockNumber();
@@ -127,12 +127,7 @@ describe('ReleaseLogWriter and ChainReader', () => {
 
   describe('when the entry is shallower than the confirmation depth', () => {
     it('throws NOT_CONFIRMED, then finds it once enough blocks follow', async () => {
-      const writer = new ReleaseLogWriter({
-        signer: t.publisher,
-        contractAddress: t.address,
-        confirmations: 1,
-        pollIntervalMs: 50,
-      });
+      const writer = publisherWriter();
       const e = entry();
       await writer.logRelease(e);
       const r = reader([t.chain.rpcUrl], 1, 4);
@@ -145,12 +140,7 @@ describe('ReleaseLogWriter and ChainReader', () => {
 
   describe('when the contract refuses the write', () => {
     it('throws VERSION_NOT_INCREASING for a version that does not increase', async () => {
-      const writer = new ReleaseLogWriter({
-        signer: t.publisher,
-        contractAddress: t.address,
-        confirmations: 1,
-        pollIntervalMs: 50,
-      });
+      const writer = publisherWriter();
       await writer.logRelease(entry());
       expect(await codeOf(writer.logRelease(entry({ metadataVersion: 1 })))).toBe(
         'VERSION_NOT_INCREASING',
@@ -158,12 +148,7 @@ describe('ReleaseLogWriter and ChainReader', () => {
     });
 
     it('returns the first transaction when exactly the same entry is logged again (idempotent retry)', async () => {
-      const writer = new ReleaseLogWriter({
-        signer: t.publisher,
-        contractAddress: t.address,
-        confirmations: 1,
-        pollIntervalMs: 50,
-      });
+      const writer = publisherWriter();
       const e = entry();
       const first = await writer.logRelease(e);
       expect(await writer.logRelease(e)).toEqual(first);
@@ -244,12 +229,7 @@ describe('ChainReader quorum over 3 RPC endpoints', () => {
     liarA = await startRpcProxy(t.chain.rpcUrl);
     liarB = await startRpcProxy(t.chain.rpcUrl);
     logged = entry();
-    await new ReleaseLogWriter({
-      signer: t.publisher,
-      contractAddress: t.address,
-      confirmations: 1,
-      pollIntervalMs: 50,
-    }).logRelease(logged);
+    await publisherWriter().logRelease(logged);
   });
 
   afterAll(async () => {
@@ -350,12 +330,7 @@ describe('ChainReader quorum over 3 RPC endpoints', () => {
 
 describe('ChainReader after a reorg', () => {
   it('treats an entry whose transaction was reorged out as absent', async () => {
-    const writer = new ReleaseLogWriter({
-      signer: t.publisher,
-      contractAddress: t.address,
-      confirmations: 1,
-      pollIntervalMs: 50,
-    });
+    const writer = publisherWriter();
     const e = entry();
     await writer.logRelease(e);
     const r = reader([t.chain.rpcUrl], 1);
@@ -366,12 +341,7 @@ describe('ChainReader after a reorg', () => {
   });
 
   it('answers what is new after a confirmed block, and says when that block was reorged out', async () => {
-    const writer = new ReleaseLogWriter({
-      signer: t.publisher,
-      contractAddress: t.address,
-      confirmations: 1,
-      pollIntervalMs: 50,
-    });
+    const writer = publisherWriter();
     const r = reader([t.chain.rpcUrl], 1);
     const first = entry();
     await writer.logRelease(first);
