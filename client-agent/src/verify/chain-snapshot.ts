@@ -5,12 +5,14 @@ import { readJsonIfExists, writeJsonDurable } from '../util/durable.js';
 import {
   hardwareIdHash,
   toChainAgentError,
+  type LoggedReleaseLike,
   type ReleaseLog,
   type TrustedCheckpoint,
 } from './chain.js';
 
 const hash = z.string().regex(/^0x[0-9a-f]{64}$/);
-const releaseSchema = z.object({
+/** A release entry as the agent stores it (chain snapshot, release cache). */
+export const releaseSchema = z.object({
   metadataVersion: z.number().int().nonnegative(),
   metadataHash: hash,
   txHash: hash,
@@ -48,6 +50,24 @@ export interface ReplayableReleaseLog extends ReleaseLog {
 
 const lower = (h: string): string => h.toLowerCase();
 
+/** The entry with only the firmware for hardware ID hash `hw` (lower case), hashes in lower case. */
+export function withOwnFirmware(r: LoggedReleaseLike, hw: string): z.infer<typeof releaseSchema> {
+  return {
+    metadataVersion: r.metadataVersion,
+    metadataHash: lower(r.metadataHash),
+    txHash: lower(r.txHash),
+    blockNumber: r.blockNumber,
+    blockHash: lower(r.blockHash),
+    firmware: r.firmware
+      .filter((f) => lower(f.hardwareIdHash) === hw)
+      .map((f) => ({
+        digest: lower(f.digest),
+        hardwareIdHash: lower(f.hardwareIdHash),
+        version: f.version,
+      })),
+  };
+}
+
 function snapshotPath(stateDir: string): string {
   return join(stateDir, 'chain-snapshot.json');
 }
@@ -73,20 +93,7 @@ export async function syncChainSnapshot(opts: {
   // only this hardware ID's firmware: the list grows by ~200 bytes per snapshot version.
   const releases = (await ask(() => chain.releases()))
     .filter((r) => r.blockNumber <= checkpoint.blockNumber)
-    .map((r) => ({
-      metadataVersion: r.metadataVersion,
-      metadataHash: lower(r.metadataHash),
-      txHash: lower(r.txHash),
-      blockNumber: r.blockNumber,
-      blockHash: lower(r.blockHash),
-      firmware: r.firmware
-        .filter((f) => lower(f.hardwareIdHash) === hw)
-        .map((f) => ({
-          digest: lower(f.digest),
-          hardwareIdHash: lower(f.hardwareIdHash),
-          version: f.version,
-        })),
-    }));
+    .map((r) => withOwnFirmware(r, hw));
   const subjects = new Set<string>();
   for (const r of releases) {
     if (r.firmware.length === 0) continue;

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { readJsonIfExists, writeJsonDurable } from '../util/durable.js';
 import { hardwareIdHash, type LoggedReleaseLike, type ReleaseLog } from './chain.js';
+import { releaseSchema, withOwnFirmware } from './chain-snapshot.js';
 
 interface ConfirmedBlock {
   blockNumber: number;
@@ -24,22 +25,13 @@ export function isIncrementalReleaseLog(log: ReleaseLog): log is IncrementalRele
   return typeof l.releasesAfter === 'function' && typeof l.contractAddress === 'string';
 }
 
-const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/);
 const cacheSchema = z.object({
   scope: z.string(),
-  confirmed: z.object({ blockNumber: z.number().int().nonnegative(), blockHash: hex32 }),
-  releases: z.array(
-    z.object({
-      metadataVersion: z.number().int().nonnegative(),
-      metadataHash: hex32,
-      txHash: hex32,
-      blockNumber: z.number().int().nonnegative(),
-      blockHash: hex32,
-      firmware: z.array(
-        z.object({ digest: hex32, hardwareIdHash: hex32, version: z.number().int().nonnegative() }),
-      ),
-    }),
-  ),
+  confirmed: z.object({
+    blockNumber: z.number().int().nonnegative(),
+    blockHash: z.string().regex(/^0x[0-9a-fA-F]{64}$/),
+  }),
+  releases: z.array(releaseSchema),
 });
 
 export const RELEASE_CACHE_FILE = 'chain-releases.json';
@@ -86,14 +78,7 @@ export class CachedReleaseLog implements ReleaseLog {
     const cached = await this.#load();
     const answer = await this.#inner.releasesAfter(cached?.confirmed);
     const fresh = answer.releases
-      .map((r) => ({
-        metadataVersion: r.metadataVersion,
-        metadataHash: r.metadataHash,
-        txHash: r.txHash,
-        blockNumber: r.blockNumber,
-        blockHash: r.blockHash,
-        firmware: r.firmware.filter((f) => f.hardwareIdHash.toLowerCase() === this.#hardwareIdHash),
-      }))
+      .map((r) => withOwnFirmware(r, this.#hardwareIdHash))
       .filter((r) => r.firmware.length > 0);
     const releases = cached && !answer.reorganized ? [...cached.releases, ...fresh] : fresh;
     await writeJsonDurable(this.#path, {
