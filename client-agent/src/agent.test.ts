@@ -93,7 +93,8 @@ describe('runUpdate (with an in-memory chain log)', () => {
 
   describe('when the connection drops in the middle of the image', () => {
     it('resumes with an HTTP Range request and installs', async () => {
-      const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2, size: 300_000 });
+      // The first cut, after 1.5 MB, leaves more than the last blocks, which a resume distrusts.
+      const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2, size: 3_000_000 });
       chain.log(rel.entry);
       const path = f.repo.targetPath(rel.name);
       const ranges: (string | undefined)[] = [];
@@ -115,7 +116,8 @@ describe('runUpdate (with an in-memory chain log)', () => {
 
   describe('when the network goes away for longer than the resume budget', () => {
     it('throws DOWNLOAD_FAILED, keeps slot A, and the next cycle resumes the partial slot', async () => {
-      const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2, size: 300_000 });
+      // The first cut, after 1.5 MB, leaves more than the last blocks, which a resume distrusts.
+      const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2, size: 3_000_000 });
       chain.log(rel.entry);
       const path = f.repo.targetPath(rel.name);
       const ranges: (string | undefined)[] = [];
@@ -125,7 +127,8 @@ describe('runUpdate (with an in-memory chain log)', () => {
         if (online) return serveBytes(req, res, rel.image);
         const start = Number(/\d+/.exec(req.headers.range ?? '')?.[0] ?? 0);
         res.writeHead(200, { 'content-length': rel.image.length - start });
-        res.write(rel.image.subarray(start, start + 50_000), () => res.destroy());
+        const cut = ranges.length === 1 ? 1_500_000 : 50_000;
+        res.write(rel.image.subarray(start, start + cut), () => res.destroy());
       });
       await expect(runUpdate(f.options(chain))).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED' });
       expect((await f.slots.readState()).active).toBe('a');

@@ -28,6 +28,12 @@ export interface Config {
    * it off on a single-core ECU or one short of memory.
    */
   sha512Worker: boolean;
+  /**
+   * Write the image to the slot, and read it back, with direct I/O (O_DIRECT) past the page cache,
+   * where the slot's file system takes it: the read-back then checks what the storage holds, and
+   * an install does not fill the page cache with the image. Off: through the page cache.
+   */
+  slotDirectIo: boolean;
 }
 
 export const defaultConfig: Config = {
@@ -46,6 +52,7 @@ export const defaultConfig: Config = {
   attestationMaxLength: 1_000_000,
   userAgent: 'tufchain-agent/0.1',
   sha512Worker: true,
+  slotDirectIo: true,
 };
 
 export function resolveConfig(partial?: Partial<Config>): Config {

@@ -9,6 +9,7 @@ import {
 } from '@tufchain/keys/vehicle';
 import { ChainReader } from '@tufchain/transparency/chain';
 import type { UpdateOptions } from '../agent.js';
+import { resolveConfig } from '../config.js';
 import { AgentError } from '../error.js';
 import { InstallJournalStore } from '../journal.js';
 import { FileSlotStore, type SlotState } from '../slots/ab-slots.js';
@@ -123,7 +124,9 @@ export async function buildUpdateOptions(
       publicKeyPem: await readText(settings.firmwareKey.publicKeyPath, 'firmware key'),
       keyId: settings.firmwareKey.keyId,
     },
-    slots: new FileSlotStore(settings.slotsDir),
+    slots: new FileSlotStore(settings.slotsDir, {
+      directIo: resolveConfig(settings.config).slotDirectIo,
+    }),
     vehicle: {
       signer: vehicle.signer,
       certificatePem: vehicle.certificatePem,

@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import type { SlotWriter } from '../slots/ab-slots.js';
+import { DIRECT_IO_ALIGN } from '../slots/slot-file.js';
 
 /**
  * The read-back half of a single-pass install: follows the writer through the slot, reads every
@@ -57,37 +58,86 @@ export class InlineSlotReadback implements SlotReadback {
 
 /*
  * One shared 64-bit word carries the writer's progress: n >= 0 means bytes [0, n) are in the slot;
- * -n - 1 means the same and that no more will come. A single word keeps Atomics.wait free of lost
+ * -n - 1 means the same and that no more will come. A single word keeps the wait free of lost
  * wake-ups: the worker only sleeps while the word still holds the value it acted on.
+ *
+ * Reads cover whole aligned blocks, into page-aligned memory, so that they work through a direct
+ * (O_DIRECT) descriptor as well as a buffered one. A direct read waits on the device, so the next
+ * block's read is in flight (libuv's pool) while this one is hashed.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
-const { readSync } = require('node:fs');
+const { read } = require('node:fs');
+const { fd, blockBytes, align } = workerData;
 const progress = new BigInt64Array(workerData.progress);
 const sha512 = createHash('sha512');
-const buffer = Buffer.allocUnsafe(workerData.blockBytes);
-let position = 0;
-try {
-  for (;;) {
-    const word = Atomics.load(progress, 0);
-    const done = word < 0n;
-    const available = Number(done ? -word - 1n : word);
-    if (position < available) {
-      const n = readSync(workerData.fd, buffer, 0, Math.min(buffer.length, available - position), position);
-      if (n === 0) break;
-      sha512.update(buffer.subarray(0, n));
-      position += n;
-    } else if (done) {
-      break;
-    } else {
-      Atomics.wait(progress, 0, word);
-    }
+const windowBytes = blockBytes + 2 * align;
+function allocate() {
+  try {
+    const pages = Math.ceil(windowBytes / 65536);
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    return Buffer.from(memory.buffer, 0, windowBytes);
+  } catch {
+    return Buffer.allocUnsafe(windowBytes);
   }
-  parentPort.postMessage({ sha512: sha512.digest('hex'), bytes: position });
-} catch (err) {
-  parentPort.postMessage({ error: String((err && err.message) || err) });
 }
+const buffers = [allocate(), allocate()];
+let spare = 0;
+const availableOf = (word) => Number(word < 0n ? -word - 1n : word);
+
+/** Reads the aligned window around [from, from + want) into the spare buffer. */
+function readAt(from, want) {
+  const buffer = buffers[spare];
+  spare ^= 1;
+  const start = from - (from % align);
+  const end = Math.ceil((from + want) / align) * align;
+  return new Promise((resolve, reject) =>
+    read(fd, buffer, 0, end - start, start, (err, n) => {
+      if (err) return reject(err);
+      const skip = from - start;
+      resolve({ buffer, skip, got: Math.max(0, Math.min(n - skip, want)) });
+    }),
+  );
+}
+
+async function run() {
+  let position = 0;
+  let next;
+  for (;;) {
+    let pending = next;
+    next = undefined;
+    if (!pending) {
+      const word = Atomics.load(progress, 0);
+      const available = availableOf(word);
+      if (position >= available) {
+        if (word < 0n) break;
+        const wait = Atomics.waitAsync(progress, 0, word);
+        if (wait.async) await wait.value;
+        continue;
+      }
+      pending = readAt(position, Math.min(blockBytes, available - position));
+    }
+    const { buffer, skip, got } = await pending;
+    if (got === 0) break; // the slot holds fewer bytes than were written
+    const after = position + got;
+    const available = availableOf(Atomics.load(progress, 0));
+    if (after < available) next = readAt(after, Math.min(blockBytes, available - after));
+    sha512.update(buffer.subarray(skip, skip + got));
+    position = after;
+  }
+  if (next) await next.catch(() => undefined);
+  return position;
+}
+
+// A pending Atomics.waitAsync does not keep Node's event loop alive; this timer does.
+const keepAlive = setInterval(() => {}, 2 ** 30);
+run()
+  .then(
+    (bytes) => parentPort.postMessage({ sha512: sha512.digest('hex'), bytes }),
+    (err) => parentPort.postMessage({ error: String((err && err.message) || err) }),
+  )
+  .finally(() => clearInterval(keepAlive));
 `;
 
 type WorkerReply = { sha512: string; bytes: number } | { error: string };
@@ -108,7 +158,7 @@ export class WorkerSlotReadback implements SlotReadback {
     this.#progress = new BigInt64Array(shared);
     this.#worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { fd, blockBytes, progress: shared },
+      workerData: { fd, blockBytes, align: DIRECT_IO_ALIGN, progress: shared },
       // The worker holds one block and a hash: a small heap is plenty.
       resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 },
     });

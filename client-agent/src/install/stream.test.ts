@@ -8,7 +8,14 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { defaultConfig } from '../config.js';
 import { FileSlotStore } from '../slots/ab-slots.js';
 import { createDispatcher } from '../util/http.js';
-import { streamIntoSlot, verifySlotReadback, type ExpectedImage } from './stream.js';
+import { DIRECT_IO_ALIGN } from '../slots/slot-file.js';
+import { directIoAvailable } from '../../test/helpers/direct-io.js';
+import {
+  RESUME_DISTRUST_BYTES,
+  streamIntoSlot,
+  verifySlotReadback,
+  type ExpectedImage,
+} from './stream.js';
 
 /** Random bytes of `length` and what TUF would list for them. */
 function randomImage(length: number): [Buffer, ExpectedImage] {
@@ -59,20 +66,26 @@ afterAll(async () => {
   await new Promise((r) => server.close(r));
 });
 
-describe('streamIntoSlot', () => {
+const directIoHere = await directIoAvailable(tmpdir());
+
+describe.each([true, false])('streamIntoSlot (slot direct I/O %s)', (directIo) => {
   let dir: string;
   let slots: FileSlotStore;
   const dispatcher = createDispatcher(config);
+  /** What a resume keeps of `stored` bytes: never the last blocks, and whole blocks if direct. */
+  const keptOf = (stored: number): number => {
+    const kept = Math.max(0, stored - RESUME_DISTRUST_BYTES);
+    return directIo && directIoHere ? kept - (kept % DIRECT_IO_ALIGN) : kept;
+  };
 
   beforeEach(async () => {
     ranges.length = 0;
     dir = await mkdtemp(join(tmpdir(), 'stream-'));
-    slots = await FileSlotStore.provision(dir, {
-      image: Buffer.from('v1'),
-      name: 'fw',
-      version: '1',
-      releaseCounter: 1,
-    });
+    slots = await FileSlotStore.provision(
+      dir,
+      { image: Buffer.from('v1'), name: 'fw', version: '1', releaseCounter: 1 },
+      { directIo },
+    );
   });
   afterEach(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -213,20 +226,21 @@ describe('streamIntoSlot', () => {
       it('resumes a large image: the kept prefix is read back too', async () => {
         const config = { ...baseConfig, sha512Worker };
         const [big, bigExpected] = randomImage(6 * 1024 * 1024 + 11);
-        const kept = 1024 * 1024 + 5;
+        const stored = 3 * 1024 * 1024 + 5;
         const resumeWith = async (prefix: Buffer) => {
           const w = await slots.openForWrite('b');
           await w.write(prefix);
           await w.close();
           const input = { url, slots, slot: 'b' as const, expected: bigExpected, dispatcher };
-          return streamIntoSlot({ ...input, config, resumeFrom: kept });
+          return streamIntoSlot({ ...input, config, resumeFrom: stored });
         };
         handler = (req, res) => serveFrom(req, res, big);
-        const result = await resumeWith(big.subarray(0, kept));
-        expect(result.downloaded).toBe(big.length - kept);
+        const result = await resumeWith(big.subarray(0, stored));
+        expect(keptOf(stored)).toBeGreaterThan(0);
+        expect(result.downloaded).toBe(big.length - keptOf(stored));
         expect(await readFile(slots.slotPath('b'))).toEqual(big);
         // A kept prefix that is not the image's is refused.
-        await expect(resumeWith(Buffer.alloc(kept))).rejects.toMatchObject({
+        await expect(resumeWith(Buffer.alloc(stored))).rejects.toMatchObject({
           code: 'TARGET_MISMATCH',
         });
       });
@@ -312,15 +326,42 @@ describe('streamIntoSlot', () => {
   });
 
   describe('when resuming bytes left by an interrupted run', () => {
-    it('hashes the kept prefix and downloads only the rest', async () => {
+    const [long, longExpected] = randomImage(3 * 1024 * 1024 + 17);
+    const resume = (resumeFrom: number) =>
+      streamIntoSlot({
+        url,
+        slots,
+        slot: 'b',
+        expected: longExpected,
+        dispatcher,
+        config,
+        resumeFrom,
+      });
+    const leave = async (bytes: Buffer) => {
       const w = await slots.openForWrite('b');
-      await w.write(image.subarray(0, 5000));
+      await w.write(bytes);
       await w.close();
-      handler = (req, res) => serveFrom(req, res, image);
-      const result = await run(5000);
-      expect(result.downloaded).toBe(image.length - 5000);
-      expect(ranges[0]).toBe('bytes=5000-');
-      await verifySlotReadback(slots, 'b', expected);
+    };
+
+    it('hashes the kept prefix and downloads only the rest', async () => {
+      const stored = 2 * 1024 * 1024 + 5000;
+      await leave(long.subarray(0, stored));
+      handler = (req, res) => serveFrom(req, res, long);
+      const result = await resume(stored);
+      expect(result.downloaded).toBe(long.length - keptOf(stored));
+      expect(ranges[0]).toBe(`bytes=${keptOf(stored)}-`);
+      await verifySlotReadback(slots, 'b', longExpected);
+    });
+
+    it('does not keep the last blocks, which writes in flight may have left with a hole', async () => {
+      // A kill while writes were in flight: the later block landed, the one before it did not.
+      const stored = 2 * 1024 * 1024;
+      const left = Buffer.from(long.subarray(0, stored));
+      left.fill(0, stored - 768 * 1024, stored - 256 * 1024);
+      await leave(left);
+      handler = (req, res) => serveFrom(req, res, long);
+      await resume(stored);
+      expect(await readFile(slots.slotPath('b'))).toEqual(long);
     });
   });
 });

@@ -1,9 +1,11 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { directIoAvailable } from '../../test/helpers/direct-io.js';
 import { FileSlotStore, type SlotImage } from './ab-slots.js';
+import { DIRECT_IO_ALIGN, type SlotFileWriter } from './slot-file.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -101,15 +103,31 @@ describe('FileSlotStore', () => {
       expect((await store.readState()).slots.b).toBeNull();
     });
 
-    it('keeps the first bytes for a resumed write', async () => {
-      const w = await store.openForWrite('b');
+    it('keeps the first bytes for a resumed write (page cache: all of them)', async () => {
+      const buffered = new FileSlotStore(dir, { directIo: false });
+      const w = await buffered.openForWrite('b');
       await w.write(next.subarray(0, 10));
       await w.close();
-      const r = await store.openForWrite('b', { resumeFrom: 10 });
+      const r = await buffered.openForWrite('b', { resumeFrom: 10 });
       expect(r.startOffset).toBe(10);
       await r.write(next.subarray(10));
       await r.close();
       expect(await readFile(store.slotPath('b'))).toEqual(next);
+    });
+
+    it('keeps whole aligned blocks for a resumed write when it writes past the page cache', async () => {
+      const image = randomBytes(3 * DIRECT_IO_ALIGN);
+      const kept = DIRECT_IO_ALIGN + 100;
+      const w = await store.openForWrite('b');
+      await w.write(image.subarray(0, kept));
+      await w.close();
+      const r = await store.openForWrite('b', { resumeFrom: kept });
+      const direct = (r as SlotFileWriter).directIo;
+      expect(direct).toBe(await directIoAvailable(dir));
+      expect(r.startOffset).toBe(direct ? DIRECT_IO_ALIGN : kept);
+      await r.write(image.subarray(r.startOffset));
+      await r.close();
+      expect(await readFile(store.slotPath('b'))).toEqual(image);
     });
   });
 

@@ -1,9 +1,10 @@
-import { open, mkdir, stat, type FileHandle } from 'node:fs/promises';
-import { createReadStream, readSync, writeSync } from 'node:fs';
+import { open, mkdir, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AgentError } from '../error.js';
 import { readJsonIfExists, syncDir, writeJsonDurable } from '../util/durable.js';
+import { openSlotFile } from './slot-file.js';
 
 export type SlotName = 'a' | 'b';
 
@@ -32,6 +33,11 @@ export interface SlotState {
 export interface SlotWriter {
   /** Bytes already in the slot when opened (kept for a resumed write). */
   readonly startOffset: number;
+  /**
+   * Places `chunk` right after the bytes of the previous call. May be called again before earlier
+   * writes settle (the install keeps a few in flight); each lands at the place its call gave it.
+   * The caller must not change a chunk's bytes until its write has settled.
+   */
   write(chunk: Uint8Array): Promise<void>;
   /** Reads back `into.length` bytes at `position` (read-back verification); returns the count read. */
   readBack(position: number, into: Uint8Array): Promise<number>;
@@ -41,6 +47,11 @@ export interface SlotWriter {
    * read-back goes through readBack() on the installing thread.
    */
   readonly readBackFd?: number;
+  /**
+   * Memory for the blocks the caller fills and passes to write(), in the form this writer takes
+   * fastest (aligned for direct I/O). Optional: any Uint8Array can be written.
+   */
+  allocateBlock?(bytes: number): Buffer;
   /** fsync the slot contents. */
   sync(): Promise<void>;
   close(): Promise<void>;
@@ -101,19 +112,23 @@ export function otherSlot(slot: SlotName): SlotName {
  */
 export class FileSlotStore implements SlotStore {
   readonly dir: string;
+  readonly #directIo: boolean;
 
-  constructor(dir: string) {
+  /** `directIo` (default true): install writes and read-backs bypass the page cache (slot-file.ts). */
+  constructor(dir: string, opts?: { directIo?: boolean }) {
     this.dir = dir;
+    this.#directIo = opts?.directIo ?? true;
   }
 
   /** Creates a slot store whose slot A holds `image` as the committed factory image. */
   static async provision(
     dir: string,
     factory: { image: Uint8Array; name: string; version: string; releaseCounter: number },
+    opts?: { directIo?: boolean },
   ): Promise<FileSlotStore> {
     const { createHash } = await import('node:crypto');
     await mkdir(dir, { recursive: true });
-    const store = new FileSlotStore(dir);
+    const store = new FileSlotStore(dir, opts);
     for (const [slot, bytes] of [
       ['a', factory.image],
       ['b', new Uint8Array(0)],
@@ -197,44 +212,10 @@ export class FileSlotStore implements SlotStore {
       if (state.pending?.slot === slot) state.pending = null;
       await this.#write(state);
     }
-    const resumeFrom = opts?.resumeFrom ?? 0;
-    const path = this.slotPath(slot);
-    const fh: FileHandle = await open(path, resumeFrom > 0 ? 'r+' : 'w+', 0o600);
-    const size = (await fh.stat()).size;
-    const startOffset = Math.min(resumeFrom, size);
-    await fh.truncate(startOffset);
-    let position = startOffset;
-    // Writes and read-backs of a slot file go to the page cache (fsync'ed by sync()): a 256 KiB
-    // block copies in ~0.1 ms, less than a round trip through libuv's thread pool costs on a busy
-    // dual core (bench: -9% CPU per install, -1 MiB RSS). A block-device backend would stay
-    // asynchronous; install/stream.ts overlaps either kind with hashing.
-    return {
-      startOffset,
-      readBackFd: fh.fd,
-      // (A throw inside the Promise executor rejects, as an async function's would.)
-      write: (chunk: Uint8Array) =>
-        new Promise<void>((resolve) => {
-          let done = 0;
-          while (done < chunk.length) {
-            const n = writeSync(fh.fd, chunk, done, chunk.length - done, position);
-            done += n;
-            position += n;
-          }
-          resolve();
-        }),
-      readBack: (at: number, into: Uint8Array) =>
-        new Promise<number>((resolve) => {
-          let done = 0;
-          while (done < into.length) {
-            const n = readSync(fh.fd, into, done, into.length - done, at + done);
-            if (n === 0) break;
-            done += n;
-          }
-          resolve(done);
-        }),
-      sync: () => fh.sync(),
-      close: () => fh.close(),
-    };
+    return openSlotFile(this.slotPath(slot), {
+      resumeFrom: opts?.resumeFrom ?? 0,
+      directIo: this.#directIo,
+    });
   }
 
   async storedBytes(slot: SlotName): Promise<number> {
