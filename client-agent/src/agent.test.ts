@@ -329,6 +329,32 @@ describe('runUpdate (with an in-memory chain log)', () => {
         wantCode: 'SUBJECT_DIGEST_MISMATCH',
       },
       {
+        // The chain and the attestation are checked at once; the chain's answer still comes first.
+        desc: 'an unlogged release whose Sigstore bundle is also signed by another key',
+        tamper: async () => {
+          const { createKeySigner, generateKeyPair } = await import('@tufchain/keys');
+          await f.addRelease({
+            version: '2.0.0',
+            releaseCounter: 2,
+            attestationSigner: createKeySigner(generateKeyPair('ecdsa-p256').privateKey),
+          });
+        },
+        wantCode: 'METADATA_NOT_LOGGED',
+      },
+      {
+        desc: 'a recalled release whose attestation is not a Sigstore bundle',
+        tamper: async () => {
+          const rel = await f.addRelease({
+            version: '2.0.0',
+            releaseCounter: 2,
+            attestation: () => 'not a bundle',
+          });
+          chain.log(rel.entry);
+          chain.recalled.add('0x' + rel.sha256);
+        },
+        wantCode: 'RECALLED',
+      },
+      {
         desc: 'a chain entry for the metadata hash at another version',
         tamper: async () => {
           const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });

@@ -18,7 +18,7 @@ import {
 } from './report/attestation.js';
 import { ReportOutbox, type FlushResult } from './report/outbox.js';
 import { collectInclusionProofs, isAnchorLookup } from './report/proofs.js';
-import type { SlotImage, SlotName, SlotStore } from './slots/ab-slots.js';
+import type { SlotImage, SlotName, SlotState, SlotStore } from './slots/ab-slots.js';
 import { UndiciFetcher } from './tuf/fetcher.js';
 import { createDispatcher } from './util/http.js';
 import { acquireStateLock } from './util/lock.js';
@@ -223,77 +223,36 @@ export async function runUpdate(opts: UpdateOptions): Promise<UpdateResult> {
   }
 }
 
-async function runCycle(ctx: Context): Promise<UpdateResult> {
-  const { opts, cfg } = ctx;
-  const { slots } = opts;
-  const recovery = await recoverInstall(ctx.machine);
-  const interrupted = recovery.outcome === 'INSTALL_ABANDONED' ? recovery.journal : undefined;
-  const recovered: RecoveryResult = {
-    outcome: recovery.outcome === 'NOTHING' ? 'NOTHING' : recovery.outcome,
-    ...(recovery.journal ? { target: summary(recovery.journal.target) } : {}),
-    ...(recovery.reportId ? { reportId: recovery.reportId } : {}),
-  };
-
-  // 1. TUF metadata workflow (tuf-js), then expiry against the later of local and chain time.
-  const repo = new TufRepository({
-    metadataDir: opts.metadataDir,
-    repositoryUrl: opts.serverUrl,
-    trustedRootJson: opts.trustedRootJson,
-    fetcher: new UndiciFetcher(cfg, ctx.dispatcher),
-    config: cfg,
-  });
-  await repo.refresh();
-  const trusted = await repo.trustedMetadata();
-  const checkpointTime = await readTrustedTime(opts.chain);
-  assertMetadataFresh(trusted, referenceTime(ctx.now(), checkpointTime.timestamp));
-
-  // 2. The newest firmware for this hardware ID: top-level targets, or the server's hint resolved
-  // through the TUF delegations (hashed bins, supplier roles).
-  const hint =
-    trusted.targets.signed.delegations === undefined
-      ? undefined
-      : await fetchFirmwareHint(ctx.dispatcher, opts.serverUrl, opts.hardwareId, cfg);
-  const target = await repo.findFirmwareTarget(opts.hardwareId, hint);
-  if (!target.hardwareIds.includes(opts.hardwareId)) {
-    throw new AgentError('HARDWARE_ID_MISMATCH', `${target.name} is not for ${opts.hardwareId}`);
-  }
-
-  // 3. Transparency: exactly this metadata is logged, confirmed, not recalled, above the minimum.
-  const release = await verifyReleaseOnChain({
-    chain: ctx.releaseLog,
-    snapshotBytes: trusted.snapshotBytes,
-    snapshotVersion: trusted.snapshot.signed.version,
-    hardwareId: opts.hardwareId,
-    target,
-  });
-  const releaseInfo = {
-    metadataVersion: release.metadataVersion,
-    metadataHash: release.metadataHash,
-    txHash: release.txHash,
-    blockNumber: release.blockNumber,
-  };
-
-  // 4. Policy against what is installed.
-  const state = await slots.readState();
+/** The policy against what is installed: install, nothing to do, or why not. */
+function installVerdict(
+  state: SlotState,
+  target: FirmwareTarget,
+  cfg: Config,
+): 'INSTALL' | 'UP_TO_DATE' | AgentError {
   const installed = state.slots[state.active];
-  const base = { activeSlot: state.active, recovered, release: releaseInfo };
-  if (installed?.sha256 === target.sha256) {
-    return { ...base, status: 'UP_TO_DATE', target: summary(target) };
-  }
+  if (installed?.sha256 === target.sha256) return 'UP_TO_DATE';
   if (installed && target.releaseCounter <= installed.releaseCounter) {
-    throw new AgentError(
+    return new AgentError(
       'DOWNGRADE',
       `release ${target.releaseCounter} is not newer than installed ${installed.releaseCounter}`,
     );
   }
   if ((state.failures[target.sha256] ?? 0) >= cfg.maxInstallFailures) {
-    throw new AgentError(
+    return new AgentError(
       'IMAGE_BLOCKED',
       `${target.name} failed ${state.failures[target.sha256]} times; waiting for a newer release`,
     );
   }
+  return 'INSTALL';
+}
 
-  // 5. The OEM's firmware attestation, itself a TUF target.
+/** The OEM's firmware attestation, itself a TUF target: downloaded, then verified for `target`. */
+async function verifyAttestationOf(
+  ctx: Context,
+  repo: TufRepository,
+  target: FirmwareTarget,
+): Promise<void> {
+  const { opts, cfg } = ctx;
   const attestationTarget = await repo.getTarget(target.attestationPath).catch((err: unknown) => {
     throw new AgentError('ATTESTATION_MISSING', `no attestation target ${target.attestationPath}`, {
       cause: err,
@@ -316,6 +275,84 @@ async function runCycle(ctx: Context): Promise<UpdateResult> {
     hardwareId: opts.hardwareId,
     releaseCounter: target.releaseCounter,
   });
+}
+
+async function runCycle(ctx: Context): Promise<UpdateResult> {
+  const { opts, cfg } = ctx;
+  const { slots } = opts;
+  const recovery = await recoverInstall(ctx.machine);
+  const interrupted = recovery.outcome === 'INSTALL_ABANDONED' ? recovery.journal : undefined;
+  const recovered: RecoveryResult = {
+    outcome: recovery.outcome === 'NOTHING' ? 'NOTHING' : recovery.outcome,
+    ...(recovery.journal ? { target: summary(recovery.journal.target) } : {}),
+    ...(recovery.reportId ? { reportId: recovery.reportId } : {}),
+  };
+
+  // 1. TUF metadata workflow (tuf-js), then expiry against the later of local and chain time.
+  const repo = new TufRepository({
+    metadataDir: opts.metadataDir,
+    repositoryUrl: opts.serverUrl,
+    trustedRootJson: opts.trustedRootJson,
+    fetcher: new UndiciFetcher(cfg, ctx.dispatcher),
+    config: cfg,
+  });
+  // The chain's time does not depend on the metadata: it is asked for while tuf-js refreshes, and
+  // its errors come after the refresh's.
+  const chainTime = readTrustedTime(opts.chain);
+  chainTime.catch(() => undefined);
+  await repo.refresh();
+  const trusted = await repo.trustedMetadata();
+  const checkpointTime = await chainTime;
+  assertMetadataFresh(trusted, referenceTime(ctx.now(), checkpointTime.timestamp));
+
+  // 2. The newest firmware for this hardware ID: top-level targets, or the server's hint resolved
+  // through the TUF delegations (hashed bins, supplier roles).
+  const hint =
+    trusted.targets.signed.delegations === undefined
+      ? undefined
+      : await fetchFirmwareHint(ctx.dispatcher, opts.serverUrl, opts.hardwareId, cfg);
+  const target = await repo.findFirmwareTarget(opts.hardwareId, hint);
+  if (!target.hardwareIds.includes(opts.hardwareId)) {
+    throw new AgentError('HARDWARE_ID_MISMATCH', `${target.name} is not for ${opts.hardwareId}`);
+  }
+
+  // 3-5. Transparency (exactly this metadata is logged, confirmed, not recalled, above the
+  // minimum), policy against what is installed, and the OEM's firmware attestation. The chain and
+  // the attestation are independent questions: they are asked at once once the policy says an
+  // install is due, and answered in this order, so a failure's error code does not depend on
+  // which answer came first. Nothing is written before all of them hold.
+  const releaseCheck = verifyReleaseOnChain({
+    chain: ctx.releaseLog,
+    snapshotBytes: trusted.snapshotBytes,
+    snapshotVersion: trusted.snapshot.signed.version,
+    hardwareId: opts.hardwareId,
+    target,
+  });
+  releaseCheck.catch(() => undefined);
+  const state = await slots.readState().catch(async (err: unknown) => {
+    await releaseCheck;
+    throw err;
+  });
+  const installed = state.slots[state.active];
+  const verdict = installVerdict(state, target, cfg);
+  const [releaseResult, attestationResult] = await Promise.allSettled([
+    releaseCheck,
+    verdict === 'INSTALL' ? verifyAttestationOf(ctx, repo, target) : Promise.resolve(),
+  ]);
+  if (releaseResult.status === 'rejected') throw releaseResult.reason;
+  const release = releaseResult.value;
+  const releaseInfo = {
+    metadataVersion: release.metadataVersion,
+    metadataHash: release.metadataHash,
+    txHash: release.txHash,
+    blockNumber: release.blockNumber,
+  };
+  const base = { activeSlot: state.active, recovered, release: releaseInfo };
+  if (verdict === 'UP_TO_DATE') {
+    return { ...base, status: 'UP_TO_DATE', target: summary(target) };
+  }
+  if (verdict instanceof AgentError) throw verdict;
+  if (attestationResult.status === 'rejected') throw attestationResult.reason;
 
   // 6. Preconditions (parked, battery...) may defer; nothing has been written.
   if (opts.preconditions) {
