@@ -141,6 +141,30 @@ describe('runUpdate (with an in-memory chain log)', () => {
     });
   });
 
+  describe('the read-back worker, started while the chain is asked', () => {
+    // Threads this test's thread started and that still run (Node's diagnostic report).
+    const runningWorkers = () =>
+      (process.report.getReport() as { workers: unknown[] }).workers.length;
+
+    it('is stopped when the chain refuses the release, and after an install', async () => {
+      const before = runningWorkers();
+      await f.addRelease({ version: '2.0.0', releaseCounter: 2, size: 5 * 1024 * 1024 });
+      await expect(runUpdate(f.options(chain))).rejects.toMatchObject({
+        code: 'METADATA_NOT_LOGGED',
+      });
+      expect(runningWorkers()).toBe(before);
+      const rel = await f.addRelease({
+        version: '3.0.0',
+        releaseCounter: 3,
+        size: 5 * 1024 * 1024,
+      });
+      chain.log(rel.entry);
+      expect(await runUpdate(f.options(chain))).toMatchObject({ status: 'UPDATED' });
+      expect(runningWorkers()).toBe(before);
+      expect(await f.activeSlotBytes()).toEqual(rel.image);
+    });
+  });
+
   describe('when an image is blocked after repeated failures', () => {
     it('installs the next release that replaces it', async () => {
       const bad = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });

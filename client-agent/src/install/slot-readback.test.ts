@@ -28,7 +28,7 @@ async function slotFile(kind: 'inline' | 'worker') {
   };
   const readback =
     kind === 'worker'
-      ? new WorkerSlotReadback(fh.fd, BLOCK)
+      ? new WorkerSlotReadback(BLOCK).attach(fh.fd)
       : new InlineSlotReadback(writer, BLOCK);
   return { fh, readback };
 }
@@ -78,7 +78,7 @@ describe.each(['inline', 'worker'] as const)('the %s slot read-back', (kind) => 
 
 describe('the worker slot read-back', () => {
   it('rejects its digest when it cannot read the slot', async () => {
-    const readback = new WorkerSlotReadback(2 ** 30, BLOCK);
+    const readback = new WorkerSlotReadback(BLOCK).attach(2 ** 30);
     try {
       await readback.written(0, 10);
       await expect(readback.digest()).rejects.toThrow(/slot read-back failed/);
@@ -88,11 +88,39 @@ describe('the worker slot read-back', () => {
   });
 
   it('refuses a gap in what was written', async () => {
-    const readback = new WorkerSlotReadback(2 ** 30, BLOCK);
+    const readback = new WorkerSlotReadback(BLOCK).attach(2 ** 30);
     try {
       expect(() => readback.written(10, 10)).toThrow(/gap/);
     } finally {
       await readback.close();
     }
+  });
+
+  it('started before the slot is open, reads what was written before and after attach', async () => {
+    const image = randomBytes(3 * BLOCK + 5);
+    const readback = new WorkerSlotReadback(BLOCK);
+    const fh = await open(join(dir, 'slot'), 'w+');
+    try {
+      await fh.write(image, 0, 2 * BLOCK, 0);
+      await readback.written(0, 2 * BLOCK);
+      readback.attach(fh.fd);
+      await fh.write(image, 2 * BLOCK, BLOCK + 5, 2 * BLOCK);
+      await readback.written(2 * BLOCK, BLOCK + 5);
+      expect(await readback.digest()).toEqual({
+        sha512: createHash('sha512').update(image).digest('hex'),
+        bytes: image.length,
+      });
+      expect(() => readback.attach(fh.fd)).toThrow(/already attached/);
+    } finally {
+      await readback.close();
+      await fh.close();
+    }
+  });
+
+  it('has no digest without a slot, and a worker never attached closes', async () => {
+    const readback = new WorkerSlotReadback(BLOCK);
+    await expect(readback.digest()).rejects.toThrow(/never given the slot/);
+    await readback.close();
+    await readback.close();
   });
 });

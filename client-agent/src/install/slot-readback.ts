@@ -69,7 +69,8 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const { read } = require('node:fs');
-const { fd, blockBytes, align } = workerData;
+const { blockBytes, align } = workerData;
+let fd;
 const progress = new BigInt64Array(workerData.progress);
 const sha512 = createHash('sha512');
 const windowBytes = blockBytes + 2 * align;
@@ -132,12 +133,16 @@ async function run() {
 
 // A pending Atomics.waitAsync does not keep Node's event loop alive; this timer does.
 const keepAlive = setInterval(() => {}, 2 ** 30);
-run()
-  .then(
-    (bytes) => parentPort.postMessage({ sha512: sha512.digest('hex'), bytes }),
-    (err) => parentPort.postMessage({ error: String((err && err.message) || err) }),
-  )
-  .finally(() => clearInterval(keepAlive));
+// Started before the slot is open: the slot's descriptor comes in a message.
+parentPort.once('message', (message) => {
+  fd = message.fd;
+  run()
+    .then(
+      (bytes) => parentPort.postMessage({ sha512: sha512.digest('hex'), bytes }),
+      (err) => parentPort.postMessage({ error: String((err && err.message) || err) }),
+    )
+    .finally(() => clearInterval(keepAlive));
+});
 `;
 
 type WorkerReply = { sha512: string; bytes: number } | { error: string };
@@ -146,20 +151,25 @@ type WorkerReply = { sha512: string; bytes: number } | { error: string };
  * On a worker thread that preads the slot through the writer's file descriptor, so that the
  * sha512 read-back runs on the second core while this thread receives, hashes (sha256) and writes.
  * Memory stays flat however far it lags: it reads from the slot, not from a queue of blocks.
+ *
+ * A worker takes ~90 ms of CPU to start (Node's bootstrap, on the agent's interpreter-only JS), so
+ * it may be started before the slot is open, while the install's last checks are asked, and be
+ * given the slot's descriptor with attach(). If the install does not happen, close() it.
  */
 export class WorkerSlotReadback implements SlotReadback {
   readonly #progress: BigInt64Array;
   readonly #worker: Worker;
   readonly #reply: Promise<WorkerReply>;
   #written = 0;
+  #attached = false;
 
-  constructor(fd: number, blockBytes: number) {
+  constructor(blockBytes: number) {
     const shared = new SharedArrayBuffer(8);
     this.#progress = new BigInt64Array(shared);
     this.#worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { fd, blockBytes, align: DIRECT_IO_ALIGN, progress: shared },
-      // The worker holds one block and a hash: a small heap is plenty.
+      workerData: { blockBytes, align: DIRECT_IO_ALIGN, progress: shared },
+      // The worker holds two read windows and a hash: a small heap is plenty.
       resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 },
     });
     this.#reply = new Promise<WorkerReply>((resolve) => {
@@ -169,6 +179,14 @@ export class WorkerSlotReadback implements SlotReadback {
         resolve({ error: `slot read-back worker exited (${code}) before it answered` }),
       );
     });
+  }
+
+  /** Gives the worker the descriptor to read the slot through; once. */
+  attach(fd: number): this {
+    if (this.#attached) throw new Error('slot read-back worker is already attached');
+    this.#attached = true;
+    this.#worker.postMessage({ fd });
+    return this;
   }
 
   /** The worker reads the kept prefix from the slot itself: only the progress moves. */
@@ -188,6 +206,7 @@ export class WorkerSlotReadback implements SlotReadback {
   }
 
   async digest(): Promise<{ sha512: string; bytes: number }> {
+    if (!this.#attached) throw new Error('slot read-back worker was never given the slot');
     Atomics.store(this.#progress, 0, -BigInt(this.#written) - 1n);
     Atomics.notify(this.#progress, 0);
     const reply = await this.#reply;
@@ -195,7 +214,7 @@ export class WorkerSlotReadback implements SlotReadback {
     return reply;
   }
 
-  /** Stops the worker; the writer's descriptor must stay open until this resolves. */
+  /** Stops the worker (again is fine); the slot's descriptor must stay open until this resolves. */
   async close(): Promise<void> {
     await this.#worker.terminate();
   }

@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import { AgentError, type AgentErrorCode } from '../error.js';
 import type { InstallJournal, InstallJournalStore } from '../journal.js';
 import type { SlotImage, SlotName, SlotStore } from '../slots/ab-slots.js';
+import type { WorkerSlotReadback } from './slot-readback.js';
 import { streamIntoSlot } from './stream.js';
 
 export type InstallOutcome = 'COMMITTED' | 'ROLLED_BACK';
@@ -141,6 +142,8 @@ export interface InstallImageOptions {
     Partial<Pick<Config, 'sha512Worker'>>;
   /** Bytes already in the slot from an interrupted install of the same image. */
   resumeFrom?: number;
+  /** A read-back worker started ahead of the install (stream.ts, startReadbackWorker). */
+  readbackWorker?: WorkerSlotReadback | undefined;
   onProgress?: ((received: number, total: number) => void) | undefined;
 }
 
@@ -166,6 +169,7 @@ export async function installImage(
       dispatcher: opts.dispatcher,
       config: opts.config,
       resumeFrom: opts.resumeFrom ?? 0,
+      readbackWorker: opts.readbackWorker,
       onSlotOpened: () => m.journal.write({ ...j, slotOpened: true }),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });

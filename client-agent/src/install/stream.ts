@@ -166,6 +166,22 @@ const MAX_QUEUED_CHUNKS = 8;
 /** Below this size a worker thread costs more than the sha512 read-back it would take over. */
 const OFF_THREAD_MIN_BYTES = 4 * 1024 * 1024;
 
+function wantsReadbackWorker(length: number, config: Partial<Pick<Config, 'sha512Worker'>>) {
+  return config.sha512Worker === true && length >= OFF_THREAD_MIN_BYTES;
+}
+
+/**
+ * Starts the read-back worker for an install of `length` bytes ahead of streamIntoSlot (its
+ * `readbackWorker`), when the install will want one: it then boots while the last checks are
+ * asked instead of at the start of the stream. The caller closes it if the install never starts.
+ */
+export function startReadbackWorker(
+  length: number,
+  config: Partial<Pick<Config, 'sha512Worker'>>,
+): WorkerSlotReadback | undefined {
+  return wantsReadbackWorker(length, config) ? new WorkerSlotReadback(BLOCK_BYTES) : undefined;
+}
+
 export interface ExpectedImage {
   length: number;
   /** hex, no 0x */
@@ -189,6 +205,8 @@ export interface StreamInstallInput {
   onProgress?: (received: number, total: number) => void;
   /** Called once the slot is open for this image, before the first byte is written. */
   onSlotOpened?: () => Promise<void>;
+  /** A read-back worker from startReadbackWorker(); streamIntoSlot uses or closes it. */
+  readbackWorker?: WorkerSlotReadback | undefined;
 }
 
 export interface StreamInstallResult {
@@ -233,22 +251,30 @@ class RetryableStatus extends Error {
 export async function streamIntoSlot(input: StreamInstallInput): Promise<StreamInstallResult> {
   const { expected, slots, slot } = input;
   let resumeFrom = Math.min(input.resumeFrom ?? 0, expected.length);
-  if (resumeFrom > 0) {
-    const stored = await slots.storedBytes(slot);
-    resumeFrom = Math.max(0, Math.min(resumeFrom, stored - RESUME_DISTRUST_BYTES));
+  let writer: SlotWriter;
+  try {
+    if (resumeFrom > 0) {
+      const stored = await slots.storedBytes(slot);
+      resumeFrom = Math.max(0, Math.min(resumeFrom, stored - RESUME_DISTRUST_BYTES));
+    }
+    writer = await slots.openForWrite(slot, { resumeFrom });
+  } catch (err) {
+    await input.readbackWorker?.close();
+    throw err;
   }
-  const writer = await slots.openForWrite(slot, { resumeFrom });
   let readback: SlotReadback | undefined;
   try {
     await input.onSlotOpened?.();
     // sha512 of the slot may run on the second core for large images, when the slot has a
     // descriptor to read it through.
-    readback =
-      input.config.sha512Worker === true &&
-      writer.readBackFd !== undefined &&
-      expected.length >= OFF_THREAD_MIN_BYTES
-        ? new WorkerSlotReadback(writer.readBackFd, BLOCK_BYTES)
-        : new InlineSlotReadback(writer, BLOCK_BYTES);
+    if (writer.readBackFd !== undefined && wantsReadbackWorker(expected.length, input.config)) {
+      readback = (input.readbackWorker ?? new WorkerSlotReadback(BLOCK_BYTES)).attach(
+        writer.readBackFd,
+      );
+    } else {
+      await input.readbackWorker?.close();
+      readback = new InlineSlotReadback(writer, BLOCK_BYTES);
+    }
     const got = await streamHashed(input, writer, readback);
     if (got.sha256 !== expected.sha256) {
       throw new AgentError('TARGET_MISMATCH', 'image hashes differ from the TUF target');
@@ -270,7 +296,7 @@ export async function streamIntoSlot(input: StreamInstallInput): Promise<StreamI
     return { downloaded: got.downloaded, resumes: got.resumes };
   } finally {
     // The read-back worker reads through the writer's descriptor: stop it before closing that.
-    await readback?.close();
+    await (readback ?? input.readbackWorker)?.close();
     await writer.close();
   }
 }
