@@ -23,6 +23,8 @@
  * the bench process instead, as before, whose garbage collector then competes for the cores.
  *
  * TUFCHAIN_BENCH_SIZES_MIB=16,256,1024 (default) picks the image sizes.
+ * TUFCHAIN_BENCH_AGENT_NODE_OPTIONS adds Node options to the agent process only, for profiling it
+ * where it runs (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`; perf record -a sees all processes).
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -189,7 +191,13 @@ try {
         const run = await timeCommand(agentBin, ['run-once', '--config', configPath, '--json'], {
           ...process.env,
           TUFCHAIN_VEHICLE_PASSPHRASE: PASSPHRASE,
-          NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import=${probe}`.trim(),
+          NODE_OPTIONS: [
+            process.env['NODE_OPTIONS'],
+            process.env['TUFCHAIN_BENCH_AGENT_NODE_OPTIONS'],
+            `--import=${probe}`,
+          ]
+            .filter(Boolean)
+            .join(' '),
           TUFCHAIN_BENCH_PROBE_OUT: probeOut,
         });
         const result = JSON.parse(run.stdout) as {
