@@ -182,6 +182,9 @@ describe('runUpdate (with an in-memory chain log)', () => {
   });
 
   describe('the attack table', () => {
+    /** A release whose attestation target is not a Sigstore bundle. */
+    const releaseWithoutBundle = () =>
+      f.addRelease({ version: '2.0.0', releaseCounter: 2, attestation: () => 'not a bundle' });
     interface Row {
       desc: string;
       tamper: () => Promise<{ at?: Date } | void>;
@@ -368,11 +371,7 @@ describe('runUpdate (with an in-memory chain log)', () => {
       {
         desc: 'a recalled release whose attestation is not a Sigstore bundle',
         tamper: async () => {
-          const rel = await f.addRelease({
-            version: '2.0.0',
-            releaseCounter: 2,
-            attestation: () => 'not a bundle',
-          });
+          const rel = await releaseWithoutBundle();
           chain.log(rel.entry);
           chain.recalled.add('0x' + rel.sha256);
         },
@@ -417,12 +416,7 @@ describe('runUpdate (with an in-memory chain log)', () => {
       {
         desc: 'an attestation that is not a Sigstore bundle',
         tamper: async () => {
-          const rel = await f.addRelease({
-            version: '2.0.0',
-            releaseCounter: 2,
-            attestation: () => 'not a bundle',
-          });
-          chain.log(rel.entry);
+          chain.log((await releaseWithoutBundle()).entry);
         },
         wantCode: 'ATTESTATION_INVALID',
       },
