@@ -48,11 +48,11 @@ describe('parseSettings', () => {
   describe('when the file tunes the agent', () => {
     it('takes numbers and switches', () => {
       const s = parseSettings(
-        { ...valid, agent: { fetchTimeoutMs: 5000, sha512Worker: false } },
+        { ...valid, agent: { fetchTimeoutMs: 5000, sha512Worker: false, slotDirectIo: false } },
         {},
         '/x',
       );
-      expect(s.config).toEqual({ fetchTimeoutMs: 5000, sha512Worker: false });
+      expect(s.config).toEqual({ fetchTimeoutMs: 5000, sha512Worker: false, slotDirectIo: false });
     });
   });
 
