@@ -86,6 +86,14 @@ function slotFileWriter(
   const aligned = new WeakSet<ArrayBufferLike>();
   let position = startOffset;
   let window: Buffer | undefined;
+  // Cleared when the device refuses a direct transfer (EINVAL: a logical block larger than
+  // DIRECT_IO_ALIGN) or no aligned memory is to be had: the rest goes through the page cache.
+  let directOk = direct !== undefined;
+  const refused = (err: unknown): boolean => {
+    if ((err as { code?: unknown } | null)?.code !== 'EINVAL') return false;
+    directOk = false;
+    return true;
+  };
 
   const isAligned = (chunk: Uint8Array): boolean =>
     aligned.has(chunk.buffer) && chunk.byteOffset % DIRECT_IO_ALIGN === 0;
@@ -117,9 +125,41 @@ function slotFileWriter(
       );
     });
 
+  const readBuffered = (at: number, into: Uint8Array): number => {
+    let done = 0;
+    while (done < into.length) {
+      const n = readSync(fh.fd, into, done, into.length - done, at + done);
+      if (n === 0) break;
+      done += n;
+    }
+    return done;
+  };
+
+  /** Direct reads cover whole aligned blocks: the window around the range, copied out. */
+  const readBackDirect = async (at: number, into: Uint8Array): Promise<number | undefined> => {
+    let done = 0;
+    while (done < into.length) {
+      const from = at + done;
+      const start = alignDown(from);
+      const span = Math.min(alignUp(at + into.length) - start, 1024 * 1024);
+      if (!window || window.length < span) window = allocateAligned(span);
+      if (!window) return undefined;
+      const got = await readDirect(start, window, span);
+      const skip = from - start;
+      if (got <= skip) break;
+      const n = Math.min(got - skip, into.length - done);
+      into.set(window.subarray(skip, skip + n), done);
+      done += n;
+      if (got < span) break;
+    }
+    return done;
+  };
+
   return {
     startOffset,
-    directIo: direct !== undefined,
+    get directIo() {
+      return directOk;
+    },
     readBackFd: (direct ?? fh).fd,
     allocateBlock(bytes: number): Buffer {
       const block = direct ? allocateAligned(bytes) : undefined;
@@ -131,44 +171,29 @@ function slotFileWriter(
       const at = position;
       position += chunk.length;
       let rest = chunk;
-      if (direct && at % DIRECT_IO_ALIGN === 0 && isAligned(chunk)) {
+      if (direct && directOk && at % DIRECT_IO_ALIGN === 0 && isAligned(chunk)) {
         const whole = alignDown(chunk.length);
-        if (whole > 0) await writeDirect(direct.fd, chunk.subarray(0, whole), at);
-        rest = chunk.subarray(whole);
+        try {
+          if (whole > 0) await writeDirect(direct.fd, chunk.subarray(0, whole), at);
+          rest = chunk.subarray(whole);
+        } catch (err) {
+          if (!refused(err)) throw err;
+        }
       }
       if (rest.length > 0) writeBuffered(rest, position - rest.length);
     },
     async readBack(at: number, into: Uint8Array): Promise<number> {
-      if (!direct) {
-        let done = 0;
-        while (done < into.length) {
-          const n = readSync(fh.fd, into, done, into.length - done, at + done);
-          if (n === 0) break;
-          done += n;
+      if (directOk) {
+        try {
+          const got = await readBackDirect(at, into);
+          if (got !== undefined) return got;
+          directOk = false;
+        } catch (err) {
+          if (!refused(err)) throw err;
         }
-        return done;
       }
-      // Direct reads cover whole aligned blocks: read the window around [at, at + length) into
-      // aligned memory and copy out the part asked for.
-      let done = 0;
-      while (done < into.length) {
-        const from = at + done;
-        const start = alignDown(from);
-        const end = alignUp(at + into.length);
-        const span = Math.min(end - start, 1024 * 1024);
-        if (!window || window.length < span) {
-          window = allocateAligned(span);
-          if (!window) throw new Error('no aligned memory for a direct read-back');
-        }
-        const got = await readDirect(start, window, span);
-        const skip = from - start;
-        if (got <= skip) break;
-        const n = Math.min(got - skip, into.length - done);
-        into.set(window.subarray(skip, skip + n), done);
-        done += n;
-        if (got < span) break;
-      }
-      return done;
+      // The page cache holds no stale copy of directly written blocks: the kernel drops it.
+      return readBuffered(at, into);
     },
     sync: () => fh.sync(),
     async close(): Promise<void> {
