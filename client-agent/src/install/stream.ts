@@ -110,8 +110,10 @@ class SlotBlockWriter {
     const block = (this.#blocks[i] as Buffer).subarray(0, this.#staged);
     const position = this.#written;
     // The write starts now, beside the ones still in flight; the read-back follows in order.
-    const write = this.#write(block);
-    const io = this.#io.then(() => write).then(() => this.#readBack(block, position));
+    const write = this.#unlessFailed(() => this.#writer.write(block));
+    const io = this.#io
+      .then(() => write)
+      .then(() => this.#unlessFailed(() => this.#readback.written(position, block.length)));
     this.#io = io;
     this.#inFlight[i] = io;
     hash(block);
@@ -165,21 +167,14 @@ class SlotBlockWriter {
     if (this.#ioError !== undefined) throw this.#ioError;
   }
 
-  /** Never rejects: the first error is kept and thrown by #settle, so none goes unhandled. */
-  async #write(block: Buffer): Promise<void> {
+  /**
+   * Runs one slot operation unless an earlier one failed. Never rejects: the first error is kept
+   * and thrown by #settle, so none goes unhandled.
+   */
+  async #unlessFailed(op: () => Promise<void>): Promise<void> {
     if (this.#ioError !== undefined) return;
     try {
-      await this.#writer.write(block);
-    } catch (err) {
-      this.#ioError ??= err instanceof Error ? err : new Error(String(err));
-    }
-  }
-
-  /** Never rejects, as #write. */
-  async #readBack(block: Buffer, position: number): Promise<void> {
-    if (this.#ioError !== undefined) return;
-    try {
-      await this.#readback.written(position, block.length);
+      await op();
     } catch (err) {
       this.#ioError ??= err instanceof Error ? err : new Error(String(err));
     }
@@ -277,19 +272,14 @@ class RetryableStatus extends Error {
 export async function streamIntoSlot(input: StreamInstallInput): Promise<StreamInstallResult> {
   const { expected, slots, slot } = input;
   let resumeFrom = Math.min(input.resumeFrom ?? 0, expected.length);
-  let writer: SlotWriter;
+  let writer: SlotWriter | undefined;
+  let readback: SlotReadback | undefined;
   try {
     if (resumeFrom > 0) {
       const stored = await slots.storedBytes(slot);
       resumeFrom = Math.max(0, Math.min(resumeFrom, stored - RESUME_DISTRUST_BYTES));
     }
     writer = await slots.openForWrite(slot, { resumeFrom });
-  } catch (err) {
-    await input.readbackWorker?.close();
-    throw err;
-  }
-  let readback: SlotReadback | undefined;
-  try {
     await input.onSlotOpened?.();
     // sha512 of the slot may run on the second core for large images, when the slot has a
     // descriptor to read it through.
@@ -298,7 +288,6 @@ export async function streamIntoSlot(input: StreamInstallInput): Promise<StreamI
         writer.readBackFd,
       );
     } else {
-      await input.readbackWorker?.close();
       readback = new InlineSlotReadback(writer, BLOCK_BYTES);
     }
     const got = await streamHashed(input, writer, readback);
@@ -322,8 +311,10 @@ export async function streamIntoSlot(input: StreamInstallInput): Promise<StreamI
     return { downloaded: got.downloaded, resumes: got.resumes };
   } finally {
     // The read-back worker reads through the writer's descriptor: stop it before closing that.
-    await (readback ?? input.readbackWorker)?.close();
-    await writer.close();
+    // A worker started ahead and not used is stopped too (closing twice is fine).
+    await readback?.close();
+    await input.readbackWorker?.close();
+    await writer?.close();
   }
 }
 
