@@ -1,4 +1,5 @@
-import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto';
+import { X509Certificate, createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { bundleFromJSON, bundleToJSON, type Bundle, type SerializedBundle } from '@sigstore/bundle';
 import type { Signer as SigstoreSigner, Witness } from '@sigstore/sign';
 // The DSSE bundle builder alone: @sigstore/sign's index also loads its Fulcio, Rekor and TSA
@@ -6,12 +7,14 @@ import type { Signer as SigstoreSigner, Witness } from '@sigstore/sign';
 // signed offline never uses (the vehicle agent signs every install report). The package has no
 // `exports` map and is pinned; an upgrade that moves this file fails the type check.
 import { DSSEBundleBuilder } from '@sigstore/sign/dist/bundler/dsse.js';
+import { dsse } from '@sigstore/core';
 import { Verifier, toSignedEntity, VerificationError, type TrustMaterial } from '@sigstore/verify';
 import { KeysError } from '../error.js';
 import type { Signer } from '../signer.js';
 import { encodePem } from '../util/pem.js';
 import type { SigstoreServicesConfig } from './sigstore-services.js';
 import { verifyVehicleCertificate, type VerifiedVehicleCertificate } from '../vehicle/verify.js';
+import { isCanonicalEcdsaSignature, normalizeEcdsaSignature } from './ecdsa-signature.js';
 import {
   IN_TOTO_PAYLOAD_TYPE,
   checkStatement,
@@ -31,6 +34,15 @@ export interface VerifyBundleOptions {
   allowExpiredCertificate?: boolean;
   /** Certificate bundles only: revoked vehicle certificate serials (lowercase hex). */
   revokedSerials?: ReadonlySet<string>;
+  /**
+   * Accept only the one encoding signStatementBundle writes, so that a signed statement cannot be
+   * replayed as a "new" bundle without the key: no field it does not write, canonical base64
+   * (RFC 4648, padded, no whitespace, zero trailing bits), no DSSE keyid beside a certificate
+   * (the hint's key id beside a public key), one certificate rather than a chain, no tlog entries
+   * or timestamps (BUNDLE_NOT_CANONICAL), and a strict-DER, low-s ECDSA signature
+   * (SIGNATURE_NOT_CANONICAL). Off by default: bundles from other Sigstore tools stay readable.
+   */
+  canonicalOnly?: boolean;
 }
 
 export type BundleSignerInfo =
@@ -40,13 +52,24 @@ export type BundleSignerInfo =
 export interface VerifiedStatementBundle {
   statement: InTotoStatement;
   signer: BundleSignerInfo;
+  /**
+   * What was signed and by whom, independent of the bundle's encoding and of which certificate of
+   * the key it carries: hex sha256 over sha256(signer SPKI DER) || DSSE PAE(payloadType, payload).
+   */
+  signedContentDigest: string;
 }
 
-/** Adapts our Signer seam to @sigstore/sign's signer interface. */
+/**
+ * Adapts our Signer seam to @sigstore/sign's signer interface. ECDSA signatures are normalized to
+ * low-s (whatever the signer returns: Node's crypto, an HSM or a KMS), so that every bundle has the
+ * one encoding `canonicalOnly` verification accepts.
+ */
 function toSigstoreSigner(signer: Signer, certificatePem: string | undefined): SigstoreSigner {
+  const canonical = (sig: Uint8Array) =>
+    signer.keyType === 'ecdsa-p256' ? normalizeEcdsaSignature(sig) : sig;
   return {
     sign: async (data) => ({
-      signature: Buffer.from(await signer.sign(data)),
+      signature: Buffer.from(canonical(await signer.sign(data))),
       key: certificatePem
         ? { $case: 'x509Certificate', certificate: certificatePem }
         : { $case: 'publicKey', publicKey: signer.publicKeyPem(), hint: signer.keyId },
@@ -135,6 +158,66 @@ function parseBundle(input: unknown): Bundle {
   return bundle;
 }
 
+function notCanonical(message: string): never {
+  throw new KeysError('BUNDLE_NOT_CANONICAL', message);
+}
+
+/** The encoding checks of `canonicalOnly` (see VerifyBundleOptions). */
+function assertCanonicalEncoding(
+  input: unknown,
+  bundle: Bundle,
+  keyHint: string | undefined,
+): void {
+  const json: unknown = typeof input === 'string' ? JSON.parse(input) : input;
+  // bundleToJSON writes canonical base64 and only the fields it knows; a round trip through
+  // JSON text drops its undefined members, as a parse of the wire form never has them.
+  const written: unknown = JSON.parse(JSON.stringify(bundleToJSON(bundle)));
+  if (!isDeepStrictEqual(json, written)) {
+    notCanonical('the bundle is not in its canonical encoding (fields or base64)');
+  }
+  const material = bundle.verificationMaterial;
+  if (material.content.$case !== 'certificate' && material.content.$case !== 'publicKey') {
+    notCanonical('expected one certificate or a public key hint');
+  }
+  if (
+    material.tlogEntries.length > 0 ||
+    (material.timestampVerificationData?.rfc3161Timestamps.length ?? 0) > 0
+  ) {
+    notCanonical('unexpected tlog entries or timestamps');
+  }
+  const envelope = bundle.content.$case === 'dsseEnvelope' ? bundle.content.dsseEnvelope : null;
+  if ((envelope?.signatures[0]?.keyid ?? '') !== (keyHint ?? '')) {
+    notCanonical('the DSSE keyid is not the one the signer writes');
+  }
+}
+
+/** `canonicalOnly`: P-256 signatures must be strict DER with a low s; Ed25519 has one encoding. */
+function assertCanonicalSignature(publicKey: KeyObject, signature: Uint8Array): void {
+  if (publicKey.asymmetricKeyType === 'ed25519') return;
+  if (
+    publicKey.asymmetricKeyType !== 'ec' ||
+    publicKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1'
+  ) {
+    throw new KeysError('SIGNATURE_NOT_CANONICAL', 'only P-256 and Ed25519 keys are accepted');
+  }
+  if (!isCanonicalEcdsaSignature(signature)) {
+    throw new KeysError(
+      'SIGNATURE_NOT_CANONICAL',
+      'the ECDSA signature is not strict DER with a low s',
+    );
+  }
+}
+
+function signedContentDigest(publicKey: KeyObject, payloadType: string, payload: Buffer): string {
+  const keyDigest = createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest();
+  return createHash('sha256')
+    .update(keyDigest)
+    .update(dsse.preAuthEncoding(payloadType, payload))
+    .digest('hex');
+}
+
 function keyTrustMaterial(publicKey: KeyObject, keyId: string): TrustMaterial {
   return {
     certificateAuthorities: [],
@@ -203,7 +286,16 @@ function verifyBundleNow(
     bundle.content.$case === 'dsseEnvelope' ? bundle.content.dsseEnvelope : undefined;
   if (!envelope) throw new KeysError('UNSUPPORTED_BUNDLE', 'expected a DSSE envelope bundle');
   const material = bundle.verificationMaterial.content;
+  if (options.canonicalOnly) {
+    assertCanonicalEncoding(
+      input,
+      bundle,
+      material.$case === 'publicKey' ? material.publicKey.hint : undefined,
+    );
+  }
+  const signature = envelope.signatures[0]?.sig ?? new Uint8Array();
   let signer: BundleSignerInfo;
+  let publicKey: KeyObject;
   if ('publicKeyPem' in trust) {
     if (material.$case !== 'publicKey') {
       throw new KeysError('KEY_HINT_MISMATCH', 'expected a bundle signed by a public key');
@@ -212,7 +304,6 @@ function verifyBundleNow(
     if (material.publicKey.hint !== trust.keyId || (keyid !== '' && keyid !== trust.keyId)) {
       throw new KeysError('KEY_HINT_MISMATCH', 'the bundle names a different key');
     }
-    let publicKey: KeyObject;
     try {
       publicKey = createPublicKey(trust.publicKeyPem);
     } catch (error) {
@@ -220,6 +311,7 @@ function verifyBundleNow(
         cause: error,
       });
     }
+    if (options.canonicalOnly) assertCanonicalSignature(publicKey, signature);
     const verifier = new Verifier(keyTrustMaterial(publicKey, trust.keyId), {
       tlogThreshold: 0,
       ctlogThreshold: 0,
@@ -244,6 +336,8 @@ function verifyBundleNow(
       ...(options.allowExpiredCertificate ? { allowExpired: true } : {}),
       ...(options.revokedSerials ? { revokedSerials: options.revokedSerials } : {}),
     });
+    publicKey = verified.publicKey;
+    if (options.canonicalOnly) assertCanonicalSignature(publicKey, signature);
     let entity;
     try {
       entity = toSignedEntity(bundle);
@@ -255,7 +349,11 @@ function verifyBundleNow(
     }
     signer = { kind: 'certificate', certificatePem, ...verified };
   }
-  return { statement: parseStatement(envelope.payload), signer };
+  return {
+    statement: parseStatement(envelope.payload),
+    signer,
+    signedContentDigest: signedContentDigest(publicKey, envelope.payloadType, envelope.payload),
+  };
 }
 
 export async function verifyStatementBundle(
