@@ -54,8 +54,10 @@ export {
   type StoredEntry,
 } from './log/storage.js';
 export {
+  canonicalJson,
   decodeLogEntry,
   encodeLogEntry,
+  parseCanonicalJson,
   type InstallLogEntry,
   type LogEntryDocument,
   type RecallLogEntry,
@@ -80,6 +82,7 @@ export {
 export {
   auditLog,
   installLeafHash,
+  installLeafHashes,
   type LogAuditInput,
   type LogAuditOutput,
 } from './audit/log-audit.js';

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { ContractTransactionResponse } from 'ethers';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Metadata, MetadataKind, type Snapshot } from '@tufjs/models';
+import { canonicalize } from '@tufjs/canonical-json';
 import {
   createVehicleCa,
   createVehicleIdentity,
@@ -544,7 +545,46 @@ describe('auditRepository (repository layout v2)', () => {
       },
       wantCode: 'INSTALL_BELOW_MINIMUM_VERSION',
     },
+    {
+      desc: 'a vehicle signed two different reports with the same counter',
+      tamper: async (c) => {
+        repo.attestations.push(
+          await installBundle(
+            c.vehicle,
+            { name: c.fw[1]!.name, digest: sha256(c.fw[1]!.bytes), releaseCounter: 2 },
+            { targetsVersion: c.trusted.version, targetsHash: c.trusted.hash },
+            // the fixture's report has counter 1 too
+            { counter: 1, odometerKm: 1200, finishedAt: new Date(Date.now() + 1000).toISOString() },
+          ),
+        );
+      },
+      wantCode: 'ATTESTATION_COUNTER_REUSED',
+    },
   ];
+
+  it.each([
+    {
+      desc: 'an extra field',
+      replay: (b: Record<string, unknown>) => ({ ...b, replayed: '\u0001' }),
+    },
+    {
+      desc: 'a DSSE keyid',
+      replay: (b: Record<string, unknown>) => {
+        const copy = structuredClone(b) as { dsseEnvelope: { signatures: { keyid?: string }[] } };
+        copy.dsseEnvelope.signatures[0]!.keyid = 'replayed';
+        return copy;
+      },
+    },
+  ])(
+    'only warns ATTESTATION_DUPLICATED, and reports no counter reuse by the vehicle, when the server lists its signed report again with $desc',
+    async ({ replay }) => {
+      repo.attestations.push(replay(repo.attestations[0] as Record<string, unknown>));
+      const report = await audit();
+      expect(report.findings.map((f) => [f.code, f.severity])).toEqual([
+        ['ATTESTATION_DUPLICATED', 'warning'],
+      ]);
+    },
+  );
 
   it('only warns about an install that happened before its firmware was recalled', async () => {
     const tx = (await ctx.t.asPublisher.getFunction('recall')(
@@ -756,6 +796,22 @@ describe('auditRepository with the transparency log', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('finds a report whose entry a server wrote before control characters were escaped', async () => {
+    // A report replayed with a control character in an extra field, as servers before the fix
+    // stored and logged it: plain OLPC canonical JSON, which is not JSON.
+    const replayed = { ...(repo.attestations[0] as Record<string, unknown>), x: 'a\u0001b' };
+    const legacy = canonicalize({ type: 'install-attestation', bundle: replayed });
+    expect(() => JSON.parse(legacy) as unknown).toThrow();
+    log.storage.append([{ kind: 'install-attestation', data: Buffer.from(legacy) }]);
+    await anchorer().anchorNow();
+    repo.attestations.push(replayed);
+    const report = await audit(withLog());
+    expect(report.findings.map((f) => [f.code, f.severity])).toEqual([
+      ['ATTESTATION_DUPLICATED', 'warning'],
+    ]);
+    expect(report.installs.map((i) => i.logIndex)).toEqual([3, 4]);
+  });
+
   it('reports no finding when every checkpoint and anchor is a root of the served log', async () => {
     const report = await audit(withLog());
     expect(report.findings.map((f) => `${f.code}: ${f.message}`)).toEqual([]);
@@ -862,6 +918,21 @@ describe('auditRepository with the transparency log', () => {
         await anchorer().anchorNow();
       },
       wantCode: 'LOG_RELEASE_NOT_ON_CHAIN',
+    },
+    {
+      desc: 'the server accepted a replay: a second logged report with the counter of an earlier one',
+      tamper: async () => {
+        const replay = await installBundle(
+          ctx.vehicle,
+          { name: ctx.fw[1]!.name, digest: sha256(ctx.fw[1]!.bytes), releaseCounter: 2 },
+          { targetsVersion: ctx.trusted.version, targetsHash: ctx.trusted.hash },
+          { counter: 1, odometerKm: 1500, finishedAt: new Date(Date.now() + 1000).toISOString() },
+        );
+        repo.attestations.push(replay);
+        log.append({ type: 'install-attestation', bundle: replay });
+        await anchorer().anchorNow();
+      },
+      wantCode: 'ATTESTATION_COUNTER_REUSED',
     },
   ];
   for (const { desc, tamper, wantCode } of attacks) {

@@ -59,6 +59,11 @@ export interface VerifiedInstall {
   predicate: InstallPredicate;
   subjectDigest: string;
   certificatePem: string;
+  /**
+   * What the vehicle signed, by which key, whatever the bundle's encoding (see @tufchain/keys
+   * `signedContentDigest`): two installs with the same digest are one report listed twice.
+   */
+  signedContentDigest: string;
   /** Index of the install's entry in the transparency log, when the log was audited. */
   logIndex?: number;
 }
@@ -173,7 +178,7 @@ export async function verifyInstallBundle(
       `install attestation does not verify: ${errorMessage(err)}`,
     );
   }
-  const { statement, signer } = verified;
+  const { statement, signer, signedContentDigest } = verified;
   if (statement.predicateType !== INSTALL_PREDICATE_TYPE) {
     return fail('ATTESTATION_WRONG_TYPE', `unexpected predicate type ${statement.predicateType}`);
   }
@@ -203,7 +208,13 @@ export async function verifyInstallBundle(
     return fail('VEHICLE_COMMITMENT_MISMATCH', 'predicate ECU serial differs from the certificate');
   }
   const certificatePem = signer.certificatePem;
-  return { bundle, predicate, subjectDigest: normalizeHash32(subjectDigest), certificatePem };
+  return {
+    bundle,
+    predicate,
+    subjectDigest: normalizeHash32(subjectDigest),
+    certificatePem,
+    signedContentDigest,
+  };
 }
 
 /**
@@ -457,18 +468,28 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
   const byVehicle = groupInstallsByVehicle(installs);
   stats.vehicles = byVehicle.size;
   for (const [commitment, list] of byVehicle) {
-    const counters = new Set<string>();
+    /** `ecu:counter` -> the signed content that used it first. */
+    const counters = new Map<string, string>();
     for (const [i, inst] of list.entries()) {
       const cur = inst.predicate;
       const counterKey = `${cur.ecu.serial}:${cur.counter}`;
-      if (counters.has(counterKey)) {
+      const first = counters.get(counterKey);
+      if (first === inst.signedContentDigest) {
+        // The same signed report in another encoding: the server's doing, not the vehicle's.
+        findings.warn(
+          'ATTESTATION_DUPLICATED',
+          `vehicle ${commitment}: the report of ECU ${cur.ecu.serial} with counter ${cur.counter} is listed more than once`,
+          `vehicle:${commitment}`,
+        );
+        continue;
+      }
+      if (first !== undefined) {
         findings.error(
           'ATTESTATION_COUNTER_REUSED',
           `vehicle ${commitment}: ECU ${cur.ecu.serial} used report counter ${cur.counter} twice`,
           `vehicle:${commitment}`,
         );
-      }
-      counters.add(counterKey);
+      } else counters.set(counterKey, inst.signedContentDigest);
       const prev = list[i - 1]?.predicate;
       if (prev && cur.odometerKm < prev.odometerKm) {
         findings.error(

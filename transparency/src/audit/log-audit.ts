@@ -1,6 +1,6 @@
 import type { AnchoredCheckpoint, LoggedRelease } from '../chain/types.js';
 import { canonicalize } from '@tufjs/canonical-json';
-import { decodeLogEntry, type ReleaseLogEntry } from '../log/entry.js';
+import { canonicalJson, decodeLogEntry, type ReleaseLogEntry } from '../log/entry.js';
 import { CompactRange } from '../merkle/compact-range.js';
 import { hashLeaf } from '../merkle/hash.js';
 import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
@@ -37,10 +37,23 @@ const b64 = (h: Uint8Array) => Buffer.from(h).toString('base64');
 
 /** The leaf hash an install attestation has in the log (undefined when it cannot be encoded). */
 export function installLeafHash(bundle: unknown): Uint8Array | undefined {
+  return installLeafHashes(bundle)[0];
+}
+
+/**
+ * The leaf hashes an install attestation may have in the log: as logs write it now, and, when it
+ * holds control characters, as logs wrote it before they were escaped (plain OLPC canonical JSON).
+ */
+export function installLeafHashes(bundle: unknown): Uint8Array[] {
+  const doc = { type: 'install-attestation', bundle };
   try {
-    return hashLeaf(Buffer.from(canonicalize({ type: 'install-attestation', bundle })));
+    const current = canonicalJson(doc);
+    const legacy = canonicalize(doc);
+    return [current, ...(legacy === current ? [] : [legacy])].map((text) =>
+      hashLeaf(Buffer.from(text)),
+    );
   } catch {
-    return undefined;
+    return [];
   }
 }
 const RELEASE_SUFFIX = Buffer.from('"type":"release"}');
@@ -84,8 +97,8 @@ export async function auditLog(input: LogAuditInput): Promise<LogAuditOutput> {
 
   const wanted = new Map<string, number>();
   input.attestations.forEach((bundle, i) => {
-    const leaf = input.attestationLeafHashes?.[i] ?? installLeafHash(bundle);
-    if (leaf) wanted.set(b64(leaf), i);
+    const given = input.attestationLeafHashes?.[i];
+    for (const leaf of given ? [given] : installLeafHashes(bundle)) wanted.set(b64(leaf), i);
   });
   const attestationIndexes: (number | undefined)[] = input.attestations.map(() => undefined);
   const releaseHashes = new Set(

@@ -25,6 +25,39 @@ export interface RecallLogEntry {
 
 export type LogEntryDocument = ReleaseLogEntry | InstallLogEntry | RecallLogEntry;
 
+// OLPC canonical JSON escapes only quotes and backslashes: a control character or a lone
+// surrogate in a string comes out raw, which is not JSON (and a lone surrogate is not UTF-8
+// either). Outside strings the OLPC output holds neither, so escaping them afterwards is exact.
+const NOT_JSON_TEXT =
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  /[\u0000-\u001f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+// eslint-disable-next-line no-control-regex -- as above
+const RAW_CONTROL = /[\u0000-\u001f]/g;
+const escapeCodeUnit = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
+/**
+ * Canonical JSON as TUF uses it (OLPC: sorted keys, no whitespace, integers only), with control
+ * characters and lone surrogates written as `\u` escapes so that the text is always valid JSON
+ * and reads back exactly. Documents without them encode byte for byte as OLPC canonical JSON.
+ */
+export function canonicalJson(value: unknown): string {
+  return canonicalize(value).replace(NOT_JSON_TEXT, escapeCodeUnit);
+}
+
+/**
+ * Parses JSON text that may come from plain OLPC canonical JSON (raw control characters inside
+ * strings, as written before `canonicalJson`); throws a SyntaxError when it is not JSON either way.
+ */
+export function parseCanonicalJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    const repaired = text.replace(RAW_CONTROL, escapeCodeUnit);
+    if (repaired === text) throw err;
+    return JSON.parse(repaired);
+  }
+}
+
 /** A VIN (ISO 3779): 17 characters, no I, O or Q. */
 const VIN = /^[A-HJ-NPR-Z0-9]{17}$/i;
 
@@ -56,7 +89,8 @@ function decodedDssePayload(bundle: unknown): unknown {
 }
 
 /**
- * The leaf input of an entry: canonical JSON (OLPC, as TUF uses) of the document. Refuses
+ * The leaf input of an entry: `canonicalJson` of the document (OLPC canonical JSON, as TUF uses,
+ * always valid JSON). Refuses
  * anything that looks like a VIN in clear, including inside an attestation's signed payload.
  */
 export function encodeLogEntry(doc: LogEntryDocument): Uint8Array {
@@ -71,7 +105,7 @@ export function encodeLogEntry(doc: LogEntryDocument): Uint8Array {
   if (doc.type === 'install-attestation')
     scanForVin(decodedDssePayload(doc.bundle), 'entry.bundle.payload');
   try {
-    return new Uint8Array(Buffer.from(canonicalize(doc as never)));
+    return new Uint8Array(Buffer.from(canonicalJson(doc)));
   } catch (err) {
     throw new TransparencyError('MALFORMED_ENTRY', 'entry is not canonical-JSON encodable', {
       cause: err,
@@ -81,7 +115,7 @@ export function encodeLogEntry(doc: LogEntryDocument): Uint8Array {
 
 export function decodeLogEntry(data: Uint8Array): LogEntryDocument {
   try {
-    return JSON.parse(Buffer.from(data).toString('utf8')) as LogEntryDocument;
+    return parseCanonicalJson(Buffer.from(data).toString('utf8')) as LogEntryDocument;
   } catch (err) {
     throw new TransparencyError('MALFORMED_ENTRY', 'entry is not JSON', { cause: err });
   }

@@ -1,0 +1,71 @@
+import { canonicalize } from '@tufjs/canonical-json';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { canonicalJson, decodeLogEntry, encodeLogEntry, type LogEntryDocument } from './entry.js';
+
+const recall = (reason: string): LogEntryDocument => ({
+  type: 'recall',
+  subject: `0x${'ab'.repeat(32)}`,
+  reason,
+});
+
+/** JSON values without floats (OLPC canonical JSON has none). */
+const jsonValue = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small' },
+    fc.string({ unit: 'grapheme' }),
+    fc.string({ unit: 'binary' }),
+    // any UTF-16 code unit: control characters and lone surrogates too
+    fc.string({ unit: fc.nat(0xffff).map((n) => String.fromCharCode(n)) }),
+    fc.integer(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.array(tie('value'), { maxLength: 4 }),
+    fc.dictionary(fc.string({ unit: 'binary' }), tie('value'), { maxKeys: 4 }),
+  ),
+})).value;
+
+describe('encodeLogEntry', () => {
+  it.each([
+    { desc: 'a NUL', reason: 'brake\u0000regression' },
+    { desc: 'every C0 control character', reason: String.fromCharCode(...Array(32).keys()) },
+    { desc: 'DEL and the C1 controls', reason: '\u007f\u0085\u009f' },
+    { desc: 'U+2028 and U+2029', reason: 'line\u2028para\u2029' },
+    { desc: 'a lone high surrogate', reason: 'x\ud800y' },
+    { desc: 'a lone low surrogate', reason: '\udc00' },
+    { desc: 'a surrogate pair', reason: '\ud83d\ude97' },
+    { desc: 'quotes and backslashes', reason: '"\\"' },
+  ])('writes valid JSON that reads back exactly for a string with $desc', ({ reason }) => {
+    const bytes = encodeLogEntry(recall(reason));
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    expect(JSON.parse(text)).toEqual(recall(reason));
+    expect(decodeLogEntry(bytes)).toEqual(recall(reason));
+  });
+
+  it('is byte for byte the OLPC canonical JSON of any document without control characters or lone surrogates (property)', () => {
+    fc.assert(
+      fc.property(jsonValue, (value) => {
+        const text = canonicalize(value);
+        // eslint-disable-next-line no-control-regex -- documents with control characters differ
+        fc.pre(!/[\u0000-\u001f]|[\ud800-\udfff]/.test(text));
+        expect(canonicalJson(value)).toBe(text);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('reads back any document exactly (property)', () => {
+    fc.assert(
+      fc.property(jsonValue, (value) => {
+        expect(JSON.parse(canonicalJson(value))).toEqual(value);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('reads an entry a server wrote before control characters were escaped', () => {
+    const legacy = new TextEncoder().encode(canonicalize(recall('a\u0001b\nc')));
+    expect(() => JSON.parse(new TextDecoder().decode(legacy)) as unknown).toThrow();
+    expect(decodeLogEntry(legacy)).toEqual(recall('a\u0001b\nc'));
+  });
+});
