@@ -59,6 +59,16 @@ export type ServerErrorCode =
   | 'LOG_NOT_CONFIGURED'
   | 'LOG_ENTRY_NOT_FOUND'
   | 'NOT_ANCHORED'
+  // install report intake
+  | 'REPORT_NOT_CANONICAL'
+  | 'REPORT_COUNTER_REPLAYED'
+  // a revoked image's bytes
+  | 'TARGET_REVOKED'
+  // API tokens
+  | 'TOKEN_EXPIRED'
+  | 'TOKEN_REVOKED'
+  | 'TOKEN_NOT_FOUND'
+  | 'TOKEN_ALREADY_REVOKED'
   | 'INTERNAL';
 
 export class ServerError extends Error {
@@ -132,6 +142,13 @@ const statusByCode: Record<ServerErrorCode, number> = {
   LOG_NOT_CONFIGURED: 404,
   LOG_ENTRY_NOT_FOUND: 404,
   NOT_ANCHORED: 404,
+  REPORT_NOT_CANONICAL: 422,
+  REPORT_COUNTER_REPLAYED: 409,
+  TARGET_REVOKED: 409,
+  TOKEN_EXPIRED: 401,
+  TOKEN_REVOKED: 401,
+  TOKEN_NOT_FOUND: 404,
+  TOKEN_ALREADY_REVOKED: 409,
   INTERNAL: 500,
 };
 

@@ -140,11 +140,23 @@ describe('the server transparency log on real parts (anvil, SQLite, HTTP)', () =
   });
 
   async function report(vin: string): Promise<Response> {
+    return send(await signedReport(vin));
+  }
+
+  function send(bundle: unknown, body = JSON.stringify(bundle)): Promise<Response> {
+    return fetch(`${server.url}/api/v1/attestations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+  }
+
+  async function signedReport(vin: string): Promise<unknown> {
     const identity = await createVehicleIdentity(vehicleCa, { vin, ecuSerial: 'GW-3' });
     const block = await chain.provider.getBlock('latest');
     const digest = sha256(image);
     counter += 1;
-    const bundle = await signStatementBundle(
+    return signStatementBundle(
       {
         _type: 'https://in-toto.io/Statement/v1',
         subject: [{ name: 'gw-3.0.0.img', digest: { sha256: digest } }],
@@ -171,11 +183,6 @@ describe('the server transparency log on real parts (anvil, SQLite, HTTP)', () =
       createKeySigner(identity.privateKey),
       { certificatePem: identity.certificatePem },
     );
-    return fetch(`${server.url}/api/v1/attestations`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(bundle),
-    });
   }
 
   async function proofBundleOnceAnchored(index: number, timeoutMs = 20_000): Promise<ProofBundle> {
@@ -226,9 +233,22 @@ describe('the server transparency log on real parts (anvil, SQLite, HTTP)', () =
 
     it('gives a resent report the same index (no second log entry)', async () => {
       const size = logService.log.size();
-      const first = await report('WVWZZZ1JZXW000102');
-      const { logIndex } = (await first.json()) as { logIndex: number };
+      const bundle = await signedReport('WVWZZZ1JZXW000102');
+      const first = await send(bundle);
+      expect(first.status).toBe(201);
+      const { id, logIndex } = (await first.json()) as { id: number; logIndex: number };
       expect(logIndex).toBe(size);
+      // The agent resends after a lost answer: byte for byte, then re-serialized.
+      for (const body of [JSON.stringify(bundle), JSON.stringify(bundle, null, 2)]) {
+        const again = await send(bundle, body);
+        expect(again.status).toBe(200);
+        expect(await again.json()).toMatchObject({
+          id,
+          logIndex,
+          duplicate: true,
+          promise: { logIndex },
+        });
+      }
       expect(logService.log.size()).toBe(size + 1);
     });
   });

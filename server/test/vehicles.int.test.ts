@@ -520,6 +520,8 @@ describe('vehicle enrollment, revocation and the CRL (anvil, SQLite, HTTP)', () 
       });
       // A compromised server (or database) slips the report past the intake.
       await repo.store.insertAttestation({
+        reportSha256: sha256(`forged ${JSON.stringify(forged)}`),
+        counter: 3,
         bundleSha256: sha256(JSON.stringify(forged)),
         bundleJson: JSON.stringify(forged),
         vinCommitment: vehicle.vinCommitment,

@@ -208,13 +208,22 @@ function assertCanonicalSignature(publicKey: KeyObject, signature: Uint8Array): 
   }
 }
 
-function signedContentDigest(publicKey: KeyObject, payloadType: string, payload: Buffer): string {
+/**
+ * The identity of a signed DSSE statement: hex sha256 over sha256(SPKI DER of the signer's key)
+ * followed by the DSSE PAE of (payloadType, payload). What `VerifiedStatementBundle` returns as
+ * `signedContentDigest`; exported for stores that index bundles verified earlier.
+ */
+export function signedContentDigest(
+  publicKey: KeyObject,
+  payloadType: string,
+  payload: Uint8Array,
+): string {
   const keyDigest = createHash('sha256')
     .update(publicKey.export({ type: 'spki', format: 'der' }))
     .digest();
   return createHash('sha256')
     .update(keyDigest)
-    .update(dsse.preAuthEncoding(payloadType, payload))
+    .update(dsse.preAuthEncoding(payloadType, Buffer.from(payload)))
     .digest('hex');
 }
 

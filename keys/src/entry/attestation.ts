@@ -11,6 +11,7 @@ export {
 } from '../attestation/statement.js';
 export {
   signStatementBundle,
+  signedContentDigest,
   verifyStatementBundle,
   verifyStatementBundleDetailed,
   type SerializedBundle,

@@ -1,4 +1,9 @@
-import { verifyFirmwareAttestation, verifyStatementBundleDetailed } from '@tufchain/keys';
+import {
+  KeysError,
+  verifyFirmwareAttestation,
+  verifyStatementBundleDetailed,
+  type VerifiedStatementBundle,
+} from '@tufchain/keys';
 import { INSTALL_PREDICATE_TYPE, parseInstallPredicate } from '@tufchain/transparency';
 import { systemClock, type Clock } from '../config.js';
 import { ServerError } from '../error.js';
@@ -8,8 +13,9 @@ const bareHex = (h: string): string => h.toLowerCase().replace(/^0x/, '');
 
 /**
  * Firmware attestations: Sigstore bundle signed by the OEM firmware key.
- * Install attestations: Sigstore bundle whose certificate chains to the vehicle CA;
- * the predicate's vehicle commitment and ECU serial must be the certificate's.
+ * Install attestations: Sigstore bundle whose certificate chains to the vehicle CA, in the one
+ * canonical encoding (REPORT_NOT_CANONICAL); the predicate's vehicle commitment and ECU serial
+ * must be the certificate's.
  */
 export function createAttestationVerifier(opts: {
   firmwareKey: { publicKeyPem: string; keyId: string };
@@ -26,12 +32,27 @@ export function createAttestationVerifier(opts: {
       return { hardwareIds, version, releaseCounter };
     },
     async verifyInstall(bundle): Promise<InstallClaims> {
-      const { statement, signer } = await verifyStatementBundleDetailed(
-        bundle,
-        { caCertificatePem: opts.vehicleCaPem },
-        // An expired certificate never bricks reporting; the intake flags it (VehicleService).
-        { at: clock(), allowExpiredCertificate: true },
-      );
+      let verified: VerifiedStatementBundle;
+      try {
+        verified = await verifyStatementBundleDetailed(
+          bundle,
+          { caCertificatePem: opts.vehicleCaPem },
+          // An expired certificate never bricks reporting; the intake flags it (VehicleService).
+          // Only the one encoding the vehicle writes: a replay cannot pass as a new report.
+          { at: clock(), allowExpiredCertificate: true, canonicalOnly: true },
+        );
+      } catch (error) {
+        if (
+          error instanceof KeysError &&
+          (error.code === 'BUNDLE_NOT_CANONICAL' || error.code === 'SIGNATURE_NOT_CANONICAL')
+        ) {
+          throw new ServerError('REPORT_NOT_CANONICAL', `${error.message} (${error.code})`, {
+            cause: error,
+          });
+        }
+        throw error;
+      }
+      const { statement, signer, signedContentDigest } = verified;
       if (signer.kind !== 'certificate') {
         throw new ServerError(
           'INSTALL_ATTESTATION_INVALID',
@@ -70,6 +91,8 @@ export function createAttestationVerifier(opts: {
         ecuSerial: signer.ecuSerial,
         targetName: predicate.to.name,
         result: predicate.result,
+        counter: predicate.counter,
+        reportDigest: signedContentDigest,
       };
     },
   };

@@ -11,6 +11,13 @@ export interface InstallClaims {
   ecuSerial: string;
   targetName: string;
   result: string;
+  /** The predicate's report counter: per ECU, each accepted report's is above the last one's. */
+  counter: number;
+  /**
+   * The report's identity: hex sha256 of what the vehicle signed and with which key
+   * (`signedContentDigest` of @tufchain/keys), whatever the bundle's encoding.
+   */
+  reportDigest: string;
 }
 
 /**

@@ -1,13 +1,28 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { canonicalize } from '@tufjs/canonical-json';
+import { canonicalJson, parseCanonicalJson } from '@tufchain/transparency';
 import { createHash } from 'node:crypto';
 import type { App, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
+import { Mutex } from '../mutex.js';
 import { bodyLimit } from 'hono/body-limit';
 import { BundleSchema, ErrorSchema, FirmwareHintSchema } from './schemas.js';
 import { inclusionPromise, InclusionPromiseSchema } from '../log/promise.js';
 
+/** A stored bundle as JSON; rows from before canonicalJson may hold raw control characters. */
+function storedBundle(row: { id: number; bundleJson: string }): Record<string, unknown> {
+  try {
+    return parseCanonicalJson(row.bundleJson) as Record<string, unknown>;
+  } catch (error) {
+    throw new ServerError('STORAGE_FAILED', `stored report ${row.id} is not JSON`, {
+      cause: error,
+    });
+  }
+}
+
 export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
+  // Storing a report and appending it to the log happen for one report at a time, so that two
+  // copies of one report arriving together never append it twice.
+  const intake = new Mutex();
   app.openapi(
     createRoute({
       method: 'post',
@@ -48,7 +63,8 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
           },
         },
         200: {
-          description: 'Already stored (same bundle)',
+          description:
+            'Already stored: the same signed statement by the same key, in any encoding the intake accepts',
           content: {
             'application/json': {
               schema: z.object({
@@ -62,8 +78,14 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
           },
         },
         400: { description: 'Malformed', content: { 'application/json': { schema: ErrorSchema } } },
+        409: {
+          description:
+            'REPORT_COUNTER_REPLAYED: another report of this ECU has this counter or a higher one',
+          content: { 'application/json': { schema: ErrorSchema } },
+        },
         422: {
-          description: 'Does not verify',
+          description:
+            'Does not verify, or REPORT_NOT_CANONICAL: not the one encoding the vehicle writes',
           content: { 'application/json': { schema: ErrorSchema } },
         },
       },
@@ -88,27 +110,35 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
           { cause: error },
         );
       }
-      const bundleJson = canonicalize(bundle);
-      const {
-        id,
-        created,
-        logIndex: storedIndex,
-      } = await ctx.store.insertAttestation({
-        bundleSha256: createHash('sha256').update(bundleJson).digest('hex'),
-        bundleJson,
-        vinCommitment: claims.vinCommitment,
-        ecuSerial: claims.ecuSerial,
-        targetName: claims.targetName,
-        result: claims.result,
-        receivedAt: ctx.clock().toISOString(),
+      // Always valid JSON (OLPC canonical JSON leaves control characters raw).
+      const bundleJson = canonicalJson(bundle);
+      const { id, created, logIndex } = await intake.run(async () => {
+        const stored = await ctx.store
+          .insertAttestation({
+            reportSha256: claims.reportDigest,
+            counter: claims.counter,
+            bundleSha256: createHash('sha256').update(bundleJson).digest('hex'),
+            bundleJson,
+            vinCommitment: claims.vinCommitment,
+            ecuSerial: claims.ecuSerial,
+            targetName: claims.targetName,
+            result: claims.result,
+            receivedAt: ctx.clock().toISOString(),
+          })
+          .catch((error: unknown) => {
+            ctx.metrics.attestations.inc({ result: 'rejected' });
+            throw error;
+          });
+        ctx.metrics.attestations.inc({ result: stored.created ? 'stored' : 'duplicate' });
+        let index = stored.logIndex;
+        if (ctx.log && index === null) {
+          // Also heals a report stored before a crash but never appended: the agent resends it.
+          // What is logged is the bundle as first stored, whatever encoding the resend used.
+          index = ctx.log.appendInstallAttestation(storedBundle(stored));
+          await ctx.store.setAttestationLogIndex(stored.id, index);
+        }
+        return { id: stored.id, created: stored.created, logIndex: index };
       });
-      ctx.metrics.attestations.inc({ result: created ? 'stored' : 'duplicate' });
-      let logIndex = storedIndex;
-      if (ctx.log && logIndex === null) {
-        // Also heals a report stored before a crash but never appended: the agent resends it.
-        logIndex = ctx.log.appendInstallAttestation(bundle);
-        await ctx.store.setAttestationLogIndex(id, logIndex);
-      }
       const promise =
         ctx.log && logIndex !== null ? await inclusionPromise(ctx.log, logIndex) : undefined;
       const flags = {
@@ -162,7 +192,7 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
       const last = rows.at(-1);
       return c.json(
         {
-          attestations: rows.map((r) => JSON.parse(r.bundleJson) as Record<string, unknown>),
+          attestations: rows.map(storedBundle),
           nextAfterId:
             q.limit !== undefined && last && rows.length === Number(q.limit) ? last.id : null,
         },

@@ -161,4 +161,36 @@ export const migrations: readonly Migration[] = [
           DROP TABLE releases;
           ALTER TABLE releases_v6 RENAME TO releases;`,
   },
+  {
+    id: 7,
+    name: 'install report identity and counters',
+    // A report is what its vehicle signed, with which key (report_sha256), not its JSON; counters
+    // only go up per ECU. Rows from before are filled in when the store opens (report-identity.ts).
+    sql: `ALTER TABLE install_attestations ADD COLUMN report_sha256 TEXT;
+          ALTER TABLE install_attestations ADD COLUMN counter INTEGER;
+          CREATE UNIQUE INDEX install_attestations_by_report ON install_attestations (report_sha256);
+          CREATE INDEX install_attestations_by_ecu
+            ON install_attestations (vin_commitment, ecu_serial, counter);`,
+  },
+  {
+    id: 8,
+    name: 'revoked digests',
+    // Releases revoked before this migration: the bytes uploaded under their names by then.
+    sql: `CREATE TABLE revoked_digests (
+            sha256 TEXT PRIMARY KEY,
+            release_id INTEGER NOT NULL REFERENCES releases (id),
+            revoked_at TEXT NOT NULL
+          ) STRICT;
+          INSERT OR IGNORE INTO revoked_digests (sha256, release_id, revoked_at)
+            SELECT u.sha256, r.id, r.updated_at
+            FROM releases r JOIN json_each(r.target_names) t JOIN uploads u ON u.name = t.value
+            WHERE r.status = 'revoked' AND u.uploaded_at <= r.updated_at;`,
+  },
+  {
+    id: 9,
+    name: 'api token expiry, revocation and last use',
+    sql: `ALTER TABLE api_tokens ADD COLUMN expires_at TEXT;
+          ALTER TABLE api_tokens ADD COLUMN revoked_at TEXT;
+          ALTER TABLE api_tokens ADD COLUMN last_used_at TEXT;`,
+  },
 ];

@@ -2,6 +2,7 @@ import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import type { RevocationReason } from '@tufchain/keys';
 import { ServerError } from '../error.js';
 import { migrations } from './migrations.js';
+import { storedReportIdentity } from './report-identity.js';
 import type {
   AttestationRecord,
   BlobRecord,
@@ -13,6 +14,8 @@ import type {
   ReleaseRecord,
   RepositoryStore,
   MetadataRole,
+  RevokedDigestRecord,
+  RevokeTokenOutcome,
   TokenRecord,
   TokenScope,
   UploadRecord,
@@ -36,6 +39,32 @@ export class SqliteStore implements RepositoryStore {
     this.#db.exec('PRAGMA foreign_keys = ON');
     this.#db.exec('PRAGMA busy_timeout = 5000');
     this.#migrate();
+    this.#fillReportIdentities();
+  }
+
+  /** Gives reports stored before migration 7 their identity and counter (see report-identity.ts). */
+  #fillReportIdentities(): void {
+    const rows = this.#all(
+      'SELECT id, bundle_json FROM install_attestations WHERE report_sha256 IS NULL AND counter IS NULL',
+    );
+    if (rows.length === 0) return;
+    this.#transaction(() => {
+      for (const row of rows) {
+        const identity = storedReportIdentity(str(row.bundle_json));
+        if (!identity) continue;
+        // A report stored twice in two encodings (the replay this fixes) keeps one identity row.
+        this.#run(
+          `UPDATE install_attestations SET counter = ?,
+             report_sha256 = CASE WHEN EXISTS (SELECT 1 FROM install_attestations WHERE report_sha256 = ?)
+               THEN NULL ELSE ? END
+           WHERE id = ?`,
+          identity.counter,
+          identity.reportSha256,
+          identity.reportSha256,
+          num(row.id),
+        );
+      }
+    });
   }
 
   #migrate(): void {
@@ -268,23 +297,34 @@ export class SqliteStore implements RepositoryStore {
   }
 
   putUpload(upload: UploadRecord): Promise<void> {
-    this.#transaction(() => {
-      this.#run(
-        `INSERT INTO blobs (sha256, sha512, length, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-        upload.sha256,
-        upload.sha512,
-        upload.length,
-        upload.uploadedAt,
-      );
-      this.#run(
-        `INSERT INTO uploads (name, sha256, uploaded_at) VALUES (?, ?, ?)
+    return settle(() =>
+      this.#transaction(() => {
+        const revoked = this.#get(
+          'SELECT release_id FROM revoked_digests WHERE sha256 = ?',
+          upload.sha256,
+        );
+        if (revoked) {
+          throw new ServerError(
+            'TARGET_REVOKED',
+            `these bytes (sha256 ${upload.sha256}) were revoked with release ${num(revoked.release_id)}`,
+          );
+        }
+        this.#run(
+          `INSERT INTO blobs (sha256, sha512, length, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+          upload.sha256,
+          upload.sha512,
+          upload.length,
+          upload.uploadedAt,
+        );
+        this.#run(
+          `INSERT INTO uploads (name, sha256, uploaded_at) VALUES (?, ?, ?)
          ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, uploaded_at = excluded.uploaded_at`,
-        upload.name,
-        upload.sha256,
-        upload.uploadedAt,
-      );
-    });
-    return Promise.resolve();
+          upload.name,
+          upload.sha256,
+          upload.uploadedAt,
+        );
+      }),
+    );
   }
 
   upload(name: string): Promise<UploadRecord | undefined> {
@@ -382,59 +422,131 @@ export class SqliteStore implements RepositoryStore {
 
   insertToken(t: TokenRecord): Promise<void> {
     this.#run(
-      `INSERT INTO api_tokens (id, name, secret_sha256, scopes, created_at, revoked) VALUES (?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO api_tokens (id, name, secret_sha256, scopes, created_at, revoked, expires_at, revoked_at, last_used_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       t.id,
       t.name,
       t.secretSha256,
       JSON.stringify(t.scopes),
       t.createdAt,
-      t.revoked ? 1 : 0,
+      t.revokedAt === null ? 0 : 1,
+      t.expiresAt,
+      t.revokedAt,
+      t.lastUsedAt,
     );
     return Promise.resolve();
   }
 
   token(id: string): Promise<TokenRecord | undefined> {
     const row = this.#get('SELECT * FROM api_tokens WHERE id = ?', id);
+    return Promise.resolve(row ? toToken(row) : undefined);
+  }
+
+  tokens(): Promise<TokenRecord[]> {
+    return Promise.resolve(
+      this.#all('SELECT * FROM api_tokens ORDER BY created_at, id').map(toToken),
+    );
+  }
+
+  revokeToken(id: string, revokedAt: string): Promise<RevokeTokenOutcome> {
+    const outcome = this.#transaction((): RevokeTokenOutcome => {
+      const row = this.#get('SELECT revoked, revoked_at FROM api_tokens WHERE id = ?', id);
+      if (!row) return 'NOT_FOUND';
+      if (row.revoked_at != null || num(row.revoked) === 1) return 'ALREADY_REVOKED';
+      this.#run('UPDATE api_tokens SET revoked = 1, revoked_at = ? WHERE id = ?', revokedAt, id);
+      return 'REVOKED';
+    });
+    return Promise.resolve(outcome);
+  }
+
+  touchToken(id: string, usedAt: string, minIntervalMs: number): Promise<void> {
+    const before = new Date(Date.parse(usedAt) - minIntervalMs).toISOString();
+    this.#run(
+      'UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)',
+      usedAt,
+      id,
+      before,
+    );
+    return Promise.resolve();
+  }
+
+  recordRevokedDigests(records: RevokedDigestRecord[]): Promise<void> {
+    this.#transaction(() => {
+      for (const r of records) {
+        this.#run(
+          'INSERT INTO revoked_digests (sha256, release_id, revoked_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+          r.sha256,
+          r.releaseId,
+          r.revokedAt,
+        );
+      }
+    });
+    return Promise.resolve();
+  }
+
+  revokedDigest(sha256: string): Promise<RevokedDigestRecord | undefined> {
+    const row = this.#get('SELECT * FROM revoked_digests WHERE sha256 = ?', sha256);
     return Promise.resolve(
       row
         ? {
-            id: str(row.id),
-            name: str(row.name),
-            secretSha256: str(row.secret_sha256),
-            scopes: JSON.parse(str(row.scopes)) as TokenScope[],
-            createdAt: str(row.created_at),
-            revoked: num(row.revoked) === 1,
+            sha256: str(row.sha256),
+            releaseId: num(row.release_id),
+            revokedAt: str(row.revoked_at),
           }
         : undefined,
     );
   }
 
   insertAttestation(
-    input: Omit<AttestationRecord, 'id' | 'logIndex'>,
-  ): Promise<{ id: number; created: boolean; logIndex: number | null }> {
-    const result = this.#transaction(() => {
-      const existing = this.#get(
-        'SELECT id, log_index FROM install_attestations WHERE bundle_sha256 = ?',
-        input.bundleSha256,
-      );
-      if (existing) {
-        const logIndex = existing.log_index == null ? null : num(existing.log_index);
-        return { id: num(existing.id), created: false, logIndex };
-      }
-      const { lastInsertRowid } = this.#run(
-        `INSERT INTO install_attestations (bundle_sha256, bundle_json, vin_commitment, ecu_serial, target_name, result, received_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
-        input.bundleSha256,
-        input.bundleJson,
-        input.vinCommitment,
-        input.ecuSerial,
-        input.targetName,
-        input.result,
-        input.receivedAt,
-      );
-      return { id: lastInsertRowid, created: true, logIndex: null };
-    });
-    return Promise.resolve(result);
+    input: Omit<AttestationRecord, 'id' | 'logIndex' | 'reportSha256' | 'counter'> & {
+      reportSha256: string;
+      counter: number;
+    },
+  ): Promise<{ id: number; created: boolean; logIndex: number | null; bundleJson: string }> {
+    return settle(() =>
+      this.#transaction(() => {
+        const existing = this.#get(
+          `SELECT id, log_index, bundle_json FROM install_attestations
+         WHERE report_sha256 = ? OR bundle_sha256 = ? ORDER BY id LIMIT 1`,
+          input.reportSha256,
+          input.bundleSha256,
+        );
+        if (existing) {
+          const logIndex = existing.log_index == null ? null : num(existing.log_index);
+          return {
+            id: num(existing.id),
+            created: false,
+            logIndex,
+            bundleJson: str(existing.bundle_json),
+          };
+        }
+        const last = this.#get(
+          'SELECT MAX(counter) AS counter FROM install_attestations WHERE vin_commitment = ? AND ecu_serial = ?',
+          input.vinCommitment,
+          input.ecuSerial,
+        );
+        if (last?.counter != null && input.counter <= num(last.counter)) {
+          throw new ServerError(
+            'REPORT_COUNTER_REPLAYED',
+            `ECU ${input.ecuSerial} already reported counter ${num(last.counter)}; this report has ${input.counter}`,
+          );
+        }
+        const { lastInsertRowid } = this.#run(
+          `INSERT INTO install_attestations (report_sha256, counter, bundle_sha256, bundle_json, vin_commitment, ecu_serial, target_name, result, received_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          input.reportSha256,
+          input.counter,
+          input.bundleSha256,
+          input.bundleJson,
+          input.vinCommitment,
+          input.ecuSerial,
+          input.targetName,
+          input.result,
+          input.receivedAt,
+        );
+        return { id: lastInsertRowid, created: true, logIndex: null, bundleJson: input.bundleJson };
+      }),
+    );
   }
 
   setAttestationLogIndex(id: number, logIndex: number): Promise<void> {
@@ -451,6 +563,8 @@ export class SqliteStore implements RepositoryStore {
     return Promise.resolve(
       rows.map((row) => ({
         id: num(row.id),
+        reportSha256: row.report_sha256 == null ? null : str(row.report_sha256),
+        counter: row.counter == null ? null : num(row.counter),
         bundleSha256: str(row.bundle_sha256),
         bundleJson: str(row.bundle_json),
         vinCommitment: str(row.vin_commitment),
@@ -568,6 +682,11 @@ export class SqliteStore implements RepositoryStore {
   }
 }
 
+/** Runs synchronous SQLite work as a promise: a refusal rejects it rather than throwing. */
+function settle<T>(fn: () => T): Promise<T> {
+  return new Promise((resolve) => resolve(fn()));
+}
+
 function str(v: SQLInputValue | undefined): string {
   if (typeof v !== 'string') throw new ServerError('STORAGE_FAILED', 'expected a text column');
   return v;
@@ -587,6 +706,25 @@ function toMetadata(row: Row): MetadataRecord {
     sha256: str(row.sha256),
     expires: str(row.expires),
     state: str(row.state) as MetadataRecord['state'],
+  };
+}
+
+function toToken(row: Row): TokenRecord {
+  const revokedAt =
+    row.revoked_at != null
+      ? str(row.revoked_at)
+      : num(row.revoked) === 1
+        ? str(row.created_at)
+        : null;
+  return {
+    id: str(row.id),
+    name: str(row.name),
+    secretSha256: str(row.secret_sha256),
+    scopes: JSON.parse(str(row.scopes)) as TokenScope[],
+    createdAt: str(row.created_at),
+    expiresAt: row.expires_at == null ? null : str(row.expires_at),
+    revokedAt,
+    lastUsedAt: row.last_used_at == null ? null : str(row.last_used_at),
   };
 }
 

@@ -62,7 +62,21 @@ export interface TokenRecord {
   secretSha256: string;
   scopes: TokenScope[];
   createdAt: string;
-  revoked: boolean;
+  /** After this instant the token is refused (TOKEN_EXPIRED); null: it does not expire. */
+  expiresAt: string | null;
+  /** When it was revoked (TOKEN_REVOKED); null while it is valid. */
+  revokedAt: string | null;
+  /** The last request it authenticated, to the minute. */
+  lastUsedAt: string | null;
+}
+
+export type RevokeTokenOutcome = 'REVOKED' | 'NOT_FOUND' | 'ALREADY_REVOKED';
+
+/** A digest whose release was revoked: its bytes are never uploaded or released again. */
+export interface RevokedDigestRecord {
+  sha256: string;
+  releaseId: number;
+  revokedAt: string;
 }
 
 export interface IdempotencyRecord {
@@ -76,7 +90,15 @@ export interface IdempotencyRecord {
 
 export interface AttestationRecord {
   id: number;
+  /**
+   * The report's identity: what the vehicle signed, with which key (InstallClaims.reportDigest).
+   * Null only for a row from before migration 7 that could not be read.
+   */
+  reportSha256: string | null;
+  /** The predicate's counter; null as above. */
+  counter: number | null;
   bundleSha256: string;
+  /** Always valid JSON for new rows (canonicalJson); rows from before may need parseCanonicalJson. */
   bundleJson: string;
   vinCommitment: string;
   ecuSerial: string;
@@ -127,6 +149,7 @@ export interface RepositoryStore extends VehicleRegistryStore {
   recordBlob(blob: BlobRecord): Promise<void>;
   blobBySha256(sha256: string): Promise<BlobRecord | undefined>;
   blobBySha512(sha512: string): Promise<BlobRecord | undefined>;
+  /** Names uploaded bytes; refuses bytes whose release was revoked (TARGET_REVOKED), atomically. */
   putUpload(upload: UploadRecord): Promise<void>;
   upload(name: string): Promise<UploadRecord | undefined>;
 
@@ -141,10 +164,27 @@ export interface RepositoryStore extends VehicleRegistryStore {
 
   insertToken(token: TokenRecord): Promise<void>;
   token(id: string): Promise<TokenRecord | undefined>;
+  /** Every token, oldest first. */
+  tokens(): Promise<TokenRecord[]>;
+  revokeToken(id: string, revokedAt: string): Promise<RevokeTokenOutcome>;
+  /** Records a use; writes only when the stored time is older than `minIntervalMs`. */
+  touchToken(id: string, usedAt: string, minIntervalMs: number): Promise<void>;
 
+  /** Records the digests of a revoked release (idempotent). */
+  recordRevokedDigests(records: RevokedDigestRecord[]): Promise<void>;
+  revokedDigest(sha256: string): Promise<RevokedDigestRecord | undefined>;
+
+  /**
+   * Stores a verified report once: a report with the same `reportSha256` (or the same bundle) is
+   * answered as it was stored (`created: false`); otherwise its counter must be above every
+   * counter of the same vehicle commitment and ECU serial (REPORT_COUNTER_REPLAYED). Atomic.
+   */
   insertAttestation(
-    input: Omit<AttestationRecord, 'id' | 'logIndex'>,
-  ): Promise<{ id: number; created: boolean; logIndex: number | null }>;
+    input: Omit<AttestationRecord, 'id' | 'logIndex' | 'reportSha256' | 'counter'> & {
+      reportSha256: string;
+      counter: number;
+    },
+  ): Promise<{ id: number; created: boolean; logIndex: number | null; bundleJson: string }>;
   setAttestationLogIndex(id: number, logIndex: number): Promise<void>;
   attestations(opts?: { afterId?: number; limit?: number }): Promise<AttestationRecord[]>;
 }

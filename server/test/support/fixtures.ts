@@ -91,7 +91,13 @@ export const fakeVerifier: AttestationVerifier = {
     });
   },
   verifyInstall(bundle) {
-    const b = bundle as { fake?: string; vin?: string; ecu?: string; target?: string };
+    const b = bundle as {
+      fake?: string;
+      vin?: string;
+      ecu?: string;
+      target?: string;
+      counter?: number;
+    };
     if (b.fake !== 'install')
       return Promise.reject(Object.assign(new Error('bad bundle'), { code: 'BUNDLE_INVALID' }));
     return Promise.resolve({
@@ -99,6 +105,8 @@ export const fakeVerifier: AttestationVerifier = {
       ecuSerial: b.ecu ?? 'ecu',
       targetName: b.target ?? 't',
       result: 'SUCCESS',
+      counter: b.counter ?? 1,
+      reportDigest: createHash('sha256').update(JSON.stringify(b)).digest('hex'),
     });
   },
 };
