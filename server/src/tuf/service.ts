@@ -432,10 +432,23 @@ export class RepositoryService {
     return { release: stored ?? release, targetsVersion: metadataVersion, metadataHash, chain };
   }
 
+  /** A revoked release's image is never released again, under any name (TARGET_REVOKED). */
+  async #refuseRevoked(sha256: string, name: string): Promise<void> {
+    const revoked = await this.#o.store.revokedDigest(sha256);
+    if (revoked) {
+      throw new ServerError(
+        'TARGET_REVOKED',
+        `${name} has the bytes (sha256 ${sha256}) of release ${revoked.releaseId}, revoked at ${revoked.revokedAt}`,
+      );
+    }
+  }
+
   async #prepareTarget(t: ReleaseTargetInput): Promise<{ image: TargetFile; bundle: TargetFile }> {
     const upload = await this.#o.store.upload(t.name);
     if (!upload)
       throw new ServerError('FIRMWARE_NOT_UPLOADED', `no firmware uploaded as ${t.name}`);
+    // Bytes uploaded under this name before their release elsewhere was revoked.
+    await this.#refuseRevoked(upload.sha256, t.name);
     let claims: FirmwareClaims;
     try {
       claims = await this.#o.verifier.verifyFirmware(t.attestation, {
@@ -884,6 +897,7 @@ export class RepositoryService {
       }
       const custom = file.custom;
       if (custom.kind !== 'firmware') continue;
+      await this.#refuseRevoked(blob.sha256, path);
       const input = firmwareInputOf(path, custom);
       if (scope) {
         const outside = input.hardwareIds.filter((h) => !scope.hardwareIds.includes(h));
@@ -1271,6 +1285,13 @@ export class RepositoryService {
       }
       for (const digest of digests)
         this.#appendToLog(() => this.#o.log?.appendRecall(digest, reason));
+      await this.#o.store.recordRevokedDigests(
+        digests.map((d) => ({
+          sha256: d.replace(/^0x/, ''),
+          releaseId: id,
+          revokedAt: this.#o.clock().toISOString(),
+        })),
+      );
       const snapshot = await this.#current('snapshot');
       await this.#o.store.updateRelease(id, {
         status: 'revoked',
