@@ -16,6 +16,7 @@ import { registerManagementRoutes } from './routes/management.js';
 import { registerLogRoutes } from './routes/log.js';
 import { registerOpsRoutes } from './routes/ops.js';
 import { registerPublicRoutes } from './routes/public.js';
+import { registerTokenRoutes } from './routes/tokens.js';
 import { INVALID_NAME } from './routes/schemas.js';
 import type { BlobStore } from './storage/blob-store.js';
 import type { RepositoryStore } from './storage/store.js';
@@ -177,6 +178,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
   });
   registerPublicRoutes(app, context);
   registerManagementRoutes(app, context);
+  registerTokenRoutes(app, context);
   registerAttestationRoutes(app, context);
   registerVehicleRoutes(app, context, context.vehicles);
   registerLogRoutes(app, context);

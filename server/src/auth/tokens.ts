@@ -4,28 +4,88 @@ import type { RepositoryStore, TokenRecord, TokenScope } from '../storage/store.
 
 const tokenFormat = /^tct_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 
+/** How often a token's `lastUsedAt` is written at most: one write per minute, not per request. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+export interface CreateApiTokenOptions {
+  name: string;
+  scopes: TokenScope[];
+  /** Refused from this instant on (TOKEN_EXPIRED); omitted or null: never expires. */
+  expiresAt?: Date | null;
+  /** The creation time (default: now). */
+  now?: Date;
+}
+
+/** What a token looks like to its administrators: never its secret, nor the secret's hash. */
+export interface TokenView {
+  id: string;
+  name: string;
+  scopes: TokenScope[];
+  createdAt: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+  status: 'active' | 'expired' | 'revoked';
+}
+
 /** Creates an API token; only its secret's sha256 is stored. Returns the token once. */
 export async function createApiToken(
   store: RepositoryStore,
-  opts: { name: string; scopes: TokenScope[] },
-): Promise<{ id: string; token: string }> {
+  opts: CreateApiTokenOptions,
+): Promise<{ id: string; token: string } & Omit<TokenView, 'lastUsedAt' | 'revokedAt' | 'status'>> {
+  const now = opts.now ?? new Date();
+  if (opts.expiresAt && opts.expiresAt.getTime() <= now.getTime()) {
+    throw new ServerError('INVALID_REQUEST', 'expiresAt must be in the future');
+  }
   const id = randomBytes(8).toString('hex');
   const secret = randomBytes(32).toString('base64url');
-  await store.insertToken({
+  const record: TokenRecord = {
     id,
     name: opts.name,
     secretSha256: sha256(secret),
     scopes: [...new Set(opts.scopes)],
-    createdAt: new Date().toISOString(),
-    revoked: false,
-  });
-  return { id, token: `tct_${id}_${secret}` };
+    createdAt: now.toISOString(),
+    expiresAt: opts.expiresAt ? opts.expiresAt.toISOString() : null,
+    revokedAt: null,
+    lastUsedAt: null,
+  };
+  await store.insertToken(record);
+  return {
+    id,
+    token: `tct_${id}_${secret}`,
+    name: record.name,
+    scopes: record.scopes,
+    createdAt: record.createdAt,
+    expiresAt: record.expiresAt,
+  };
 }
 
-/** Resolves a bearer token to its record; throws UNAUTHENTICATED on anything else. */
+export function tokenView(record: TokenRecord, now: Date): TokenView {
+  return {
+    id: record.id,
+    name: record.name,
+    scopes: record.scopes,
+    createdAt: record.createdAt,
+    expiresAt: record.expiresAt,
+    lastUsedAt: record.lastUsedAt,
+    revokedAt: record.revokedAt,
+    status: record.revokedAt !== null ? 'revoked' : isExpired(record, now) ? 'expired' : 'active',
+  };
+}
+
+function isExpired(record: TokenRecord, now: Date): boolean {
+  return record.expiresAt !== null && now.getTime() >= Date.parse(record.expiresAt);
+}
+
+/**
+ * Resolves a bearer token to its record; throws UNAUTHENTICATED for anything that is not a token
+ * of this server, then TOKEN_REVOKED or TOKEN_EXPIRED (only once the secret matched, so neither
+ * says anything about ids to someone without the secret). Records the use.
+ */
 export async function authenticateToken(
   store: RepositoryStore,
   header: string | undefined,
+  now: Date = new Date(),
 ): Promise<TokenRecord> {
   const m = header === undefined ? null : /^Bearer ([^\s]+)$/.exec(header);
   const parts = m?.[1] ? tokenFormat.exec(m[1]) : null;
@@ -36,8 +96,12 @@ export async function authenticateToken(
   // Compare even when the id is unknown so timing does not reveal which ids exist.
   const expected = Buffer.from(record?.secretSha256 ?? '0'.repeat(64), 'hex');
   const match = expected.length === presented.length && timingSafeEqual(expected, presented);
-  if (!record || !match || record.revoked)
-    throw new ServerError('UNAUTHENTICATED', 'invalid API token');
+  if (!record || !match) throw new ServerError('UNAUTHENTICATED', 'invalid API token');
+  if (record.revokedAt !== null)
+    throw new ServerError('TOKEN_REVOKED', `API token ${id} was revoked at ${record.revokedAt}`);
+  if (isExpired(record, now))
+    throw new ServerError('TOKEN_EXPIRED', `API token ${id} expired at ${record.expiresAt}`);
+  await store.touchToken(id, now.toISOString(), LAST_USED_RESOLUTION_MS);
   return record;
 }
 

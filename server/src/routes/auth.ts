@@ -8,7 +8,7 @@ export function requireScope(
   scope: TokenScope | 'any',
 ): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const token = await authenticateToken(ctx.store, c.req.header('authorization'));
+    const token = await authenticateToken(ctx.store, c.req.header('authorization'), ctx.clock());
     assertScope(token, scope);
     c.set('token', token);
     await next();

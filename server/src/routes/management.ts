@@ -3,7 +3,6 @@ import { canonicalize } from '@tufjs/canonical-json';
 import { createHash } from 'node:crypto';
 import { bodyLimit } from 'hono/body-limit';
 import { computeKeyId } from '@tufchain/keys';
-import { createApiToken } from '../auth/tokens.js';
 import type { App, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
 import { assertContentLength, bodyChunks, readBodyLimited } from '../http/body.js';
@@ -373,39 +372,6 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
       },
     }),
     async (c) => c.json({ roles: await ctx.service.roleStatus() }, 200),
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'post',
-      path: '/api/v1/tokens',
-      summary: 'Create an API token (the secret is returned once)',
-      security: bearerSecurity,
-      middleware: [requireScope(ctx, 'admin'), jsonLimit] as const,
-      request: {
-        body: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: z.object({
-                name: z.string().min(1).max(100),
-                scopes: z.array(z.enum(['publish', 'revoke', 'admin', 'enroll'])).min(1),
-              }),
-            },
-          },
-        },
-      },
-      responses: {
-        201: {
-          description: 'Created',
-          content: {
-            'application/json': { schema: z.object({ id: z.string(), token: z.string() }) },
-          },
-        },
-        ...errorResponses,
-      },
-    }),
-    async (c) => c.json(await createApiToken(ctx.store, c.req.valid('json')), 201),
   );
 
   app.openapi(
