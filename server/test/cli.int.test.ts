@@ -217,6 +217,9 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
         ['status'],
         ['audit'],
         ['bundle', 'create'],
+        ['token', 'create'],
+        ['token', 'list'],
+        ['token', 'revoke'],
       ];
       const results = await inBatches(commands, 4, (c) => cli([...c, '--help']));
       for (const [i, r] of results.entries()) {
@@ -506,6 +509,95 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
     });
   });
 
+  describe('token create, list and revoke', () => {
+    interface TokenJson {
+      id: string;
+      name: string;
+      scopes: string[];
+      expiresAt: string | null;
+      status: string;
+      token?: string;
+    }
+
+    it('shows a new secret once, lists tokens without secrets, and revokes one for good', async () => {
+      const created = await cli([
+        'token',
+        'create',
+        '--name',
+        'line-9',
+        '--scope',
+        'enroll',
+        '--expires',
+        '30d',
+        '--token-file',
+        'token',
+        '--json',
+      ]);
+      expect(created.code, created.stderr).toBe(0);
+      const made = parseJson<TokenJson & { token: string }>(created);
+      expect(made).toMatchObject({ name: 'line-9', scopes: ['enroll'] });
+      expect(made.token).toMatch(new RegExp(`^tct_${made.id}_`));
+      expect(Date.parse(made.expiresAt!) - Date.now()).toBeGreaterThan(29 * 86_400_000);
+
+      const toFile = await cli([
+        'token',
+        'create',
+        '--name',
+        'ci-2',
+        '--scope',
+        'publish',
+        '--out',
+        'ci-2.token',
+        '--token-file',
+        'token',
+        '--json',
+      ]);
+      expect(toFile.code, toFile.stderr).toBe(0);
+      expect(toFile.stdout).not.toContain('tct_');
+      expect((await stat(join(dir, 'ci-2.token'))).mode & 0o777).toBe(0o600);
+      expect(await readFile(join(dir, 'ci-2.token'), 'utf8')).toMatch(
+        /^tct_[0-9a-f]{16}_\S{43}\n$/,
+      );
+
+      const listed = await cli(['token', 'list', '--token-file', 'token', '--json']);
+      expect(listed.code, listed.stderr).toBe(0);
+      expect(listed.stdout).not.toContain(made.token.slice(-43));
+      const tokens = parseJson<{ tokens: TokenJson[] }>(listed).tokens;
+      expect(tokens.find((x) => x.id === made.id)).toMatchObject({ status: 'active' });
+      expect(tokens.map((x) => x.name)).toEqual(expect.arrayContaining(['cli', 'line-9', 'ci-2']));
+
+      const revoked = await cli(['token', 'revoke', made.id, '--token-file', 'token', '--json']);
+      expect(revoked.code, revoked.stderr).toBe(0);
+      expect(parseJson<{ token: TokenJson }>(revoked).token).toMatchObject({
+        id: made.id,
+        status: 'revoked',
+      });
+      const refused = await cli(['token', 'list', '--json'], { TUFCHAIN_TOKEN: made.token });
+      expect(refused.code).toBe(1);
+      expect(parseJson<{ error: { code: string; status: number } }>(refused).error).toMatchObject({
+        code: 'TOKEN_REVOKED',
+        status: 401,
+      });
+      const again = await cli(['token', 'revoke', made.id, '--token-file', 'token', '--json']);
+      expect([again.code, parseJson<{ error: { code: string } }>(again).error.code]).toEqual([
+        1,
+        'TOKEN_ALREADY_REVOKED',
+      ]);
+    });
+
+    it.each([
+      { desc: 'an unknown scope', args: ['create', '--name', 'x', '--scope', 'root'] },
+      {
+        desc: 'an expiry in the past',
+        args: ['create', '--name', 'x', '--scope', 'publish', '--expires', '2001-01-01'],
+      },
+      { desc: 'a malformed token id', args: ['revoke', 'tct_123'] },
+    ])('exits 2 for $desc', async ({ args }) => {
+      const r = await cli(['token', ...args, '--token-file', 'token', '--json']);
+      expect(r.code, r.stderr).toBe(2);
+    });
+  });
+
   describe('bundle create', () => {
     it('writes one file with the metadata path to the newest image, the image and its Sigstore bundle', async () => {
       const r = await cli([
@@ -738,6 +830,35 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
       ]);
       expect(wrongRoot.code).toBe(1);
       expect(parseJson<{ error: { code: string } }>(wrongRoot).error.code).toBe('ROOT_NOT_TRUSTED');
+    });
+
+    it("targets add refuses the revoked release's image under another name with TARGET_REVOKED", async () => {
+      const r = await cli([
+        'targets',
+        'add',
+        'gateway-1.0.0.img',
+        '--name',
+        'gateway-1.0.1.img',
+        '--hardware-id',
+        'acme-gw-rev3',
+        '--version',
+        '1.0.1',
+        '--release-counter',
+        '2',
+        '--build-key',
+        'build.key',
+        '--manifest',
+        'after-revoke.json',
+        '--token-file',
+        'token',
+        '--json',
+      ]);
+      expect(r.code, r.stderr).toBe(1);
+      expect(parseJson<{ error: { code: string; status: number } }>(r).error).toMatchObject({
+        code: 'TARGET_REVOKED',
+        status: 409,
+      });
+      await expect(stat(join(dir, 'after-revoke.json'))).rejects.toMatchObject({ code: 'ENOENT' });
     });
 
     it('exits 1 with RELEASE_NOT_SERVED when the chain logs a release the server never served', async () => {

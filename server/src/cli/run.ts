@@ -10,6 +10,7 @@ import { registerSignCommand } from './commands/sign.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerSupplierCommand } from './commands/supplier.js';
 import { registerTargetsCommand } from './commands/targets-add.js';
+import { registerTokenCommand } from './commands/token.js';
 import type { CliContext } from './context.js';
 import { describeError, EXIT } from './error.js';
 
@@ -42,6 +43,7 @@ export function createProgram(run: CliRun): Command {
   registerStatusCommand(program, run);
   registerAuditCommand(program, run);
   registerBundleCommand(program, run);
+  registerTokenCommand(program, run);
   return program;
 }
 
