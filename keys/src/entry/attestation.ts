@@ -22,6 +22,10 @@ export {
   type SignBundleOptions,
 } from '../attestation/bundle.js';
 export {
+  isCanonicalEcdsaSignature,
+  normalizeEcdsaSignature,
+} from '../attestation/ecdsa-signature.js';
+export {
   signFirmwareAttestation,
   verifyFirmwareAttestation,
   createFirmwareStatement,
