@@ -10,7 +10,7 @@ import {
   tufchainLogInterface,
   type DecodedRelease,
 } from './abi.js';
-import { agree, askAll, quorumFloor } from './quorum.js';
+import { askQuorum, decideAgreement, decideHead, headWindowFloor, quorumFloor } from './quorum.js';
 import { RpcEndpoint, type RpcLog } from './rpc.js';
 import type {
   AnchoredCheckpoint,
@@ -32,11 +32,26 @@ export interface ChainReaderOptions {
   chainId?: number;
   /** First block to scan for events (the contract's deployment block). */
   fromBlock?: number;
-  /** Per-request timeout. */
+  /**
+   * Deadline of each request to an endpoint, from sending it to the last byte of the answer
+   * (default 10 s). An endpoint that misses it counts as unavailable.
+   */
   timeoutMs?: number;
+  /** Largest answer accepted from an endpoint (default 32 MiB); longer ones are cut off. */
+  maxResponseBytes?: number;
+  /**
+   * How far apart (in blocks) the heads of `quorum` endpoints may be for the reader to decide
+   * without waiting for the other endpoints (default 2). The confirmed head is then the lowest of
+   * those heads, so a fast minority reporting a head far below the rest is outvoted, and one
+   * within the spread can hold confirmations back by at most this many blocks.
+   */
+  headSpread?: number;
   /** Largest block range per eth_getLogs request. */
   maxBlockRange?: number;
 }
+
+/** Sized for a full eth_getLogs replay of a long release history, far below what would hurt. */
+export const DEFAULT_MAX_RPC_RESPONSE_BYTES = 32 * 1024 * 1024;
 
 type FoundRelease = Omit<LoggedRelease, 'confirmations'>;
 
@@ -60,6 +75,7 @@ export class ChainReader {
   readonly #confirmations: number;
   readonly #fromBlock: number;
   readonly #maxBlockRange: number;
+  readonly #headSpread: number;
   readonly chainId: number | undefined;
 
   constructor(opts: ChainReaderOptions) {
@@ -73,9 +89,19 @@ export class ChainReader {
     if (!Number.isInteger(opts.confirmations) || opts.confirmations < 1) {
       throw new TransparencyError('INVALID_CONFIG', 'confirmations must be >= 1');
     }
+    const headSpread = opts.headSpread ?? 2;
+    if (!Number.isInteger(headSpread) || headSpread < 0) {
+      throw new TransparencyError('INVALID_CONFIG', 'headSpread must be a non-negative integer');
+    }
     this.#endpoints = opts.rpcUrls.map(
-      (url) => new RpcEndpoint(url, { chainId: opts.chainId, timeoutMs: opts.timeoutMs ?? 10_000 }),
+      (url) =>
+        new RpcEndpoint(url, {
+          chainId: opts.chainId,
+          timeoutMs: opts.timeoutMs ?? 10_000,
+          maxResponseBytes: opts.maxResponseBytes ?? DEFAULT_MAX_RPC_RESPONSE_BYTES,
+        }),
     );
+    this.#headSpread = headSpread;
     this.#quorum = opts.quorum;
     this.#address = getAddress(opts.contractAddress).toLowerCase();
     this.#confirmations = opts.confirmations;
@@ -92,21 +118,54 @@ export class ChainReader {
     return this.#address;
   }
 
+  /**
+   * Asks every endpoint and settles as soon as `quorum` of them give the same answer (by `keyOf`),
+   * or as soon as that has become impossible; the endpoints still busy are aborted.
+   */
+  #agreed<T>(
+    what: string,
+    ask: (ep: RpcEndpoint, signal: AbortSignal) => Promise<T>,
+    keyOf: (v: T) => string,
+    ready?: (group: readonly T[]) => boolean,
+  ): Promise<T[]> {
+    return askQuorum(this.#endpoints, ask, (outcomes, pending) =>
+      decideAgreement(outcomes, pending, this.#quorum, keyOf, what, ready),
+    );
+  }
+
+  /**
+   * The head for an entry agreed by `group`: while other endpoints are still busy, the group
+   * counts only once `quorum` of its heads lie within the head spread (the lowest of them is the
+   * head); once every endpoint answered, the largest head `quorum` of the group reach.
+   */
+  #groupHead(group: readonly { head: number }[]): number {
+    const heads = group.map((a) => a.head);
+    return (
+      headWindowFloor(heads, this.#quorum, this.#headSpread) ?? quorumFloor(heads, this.#quorum)
+    );
+  }
+
+  #headsClose = (group: readonly { head: number }[]): boolean =>
+    headWindowFloor(
+      group.map((a) => a.head),
+      this.#quorum,
+      this.#headSpread,
+    ) !== undefined;
+
   /** The endpoint's head and its first log matching `topics`, which must sit in a canonical block. */
   async #firstCanonicalLog(
     ep: RpcEndpoint,
     topics: (string | null)[],
+    signal: AbortSignal,
   ): Promise<{ head: number; log: RpcLog | undefined }> {
-    const head = await ep.blockNumber();
-    const logs = await ep.logs({
-      address: this.#address,
-      topics,
-      fromBlock: this.#fromBlock,
-      toBlock: head,
-    });
+    const head = await ep.blockNumber(signal);
+    const logs = await ep.logs(
+      { address: this.#address, topics, fromBlock: this.#fromBlock, toBlock: head },
+      signal,
+    );
     const log = logs.find((l) => !l.removed);
     if (!log) return { head, log };
-    const block = await ep.block(log.blockNumber);
+    const block = await ep.block(log.blockNumber, signal);
     if (!block || block.hash !== log.blockHash) {
       throw new TransparencyError(
         'RPC_UNAVAILABLE',
@@ -116,32 +175,55 @@ export class ChainReader {
     return { head, log };
   }
 
+  /** Every non-removed log matching `topics` up to `toBlock`, in chain order. */
+  async #logsUpTo(
+    ep: RpcEndpoint,
+    topics: (string | null)[],
+    fromBlock: number,
+    toBlock: number,
+    signal: AbortSignal,
+  ): Promise<RpcLog[]> {
+    const all: RpcLog[] = [];
+    for (let from = fromBlock; from <= toBlock; from += this.#maxBlockRange) {
+      const to = Math.min(toBlock, from + this.#maxBlockRange - 1);
+      all.push(
+        ...(await ep.logs(
+          { address: this.#address, topics, fromBlock: from, toBlock: to },
+          signal,
+        )),
+      );
+    }
+    return all
+      .filter((l) => !l.removed)
+      .sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex);
+  }
+
   /** The confirmed on-chain entry for exactly this targets metadata hash. */
   async findRelease(metadataHash: string): Promise<LoggedRelease> {
     const hash = normalizeHash32(metadataHash, 'metadataHash');
     const topics = releaseLoggedTopics(hash);
-    const outcomes = await askAll(this.#endpoints, async (ep) => {
-      const { head, log } = await this.#firstCanonicalLog(ep, topics);
-      if (!log) return { head, found: null };
-      const decoded = decodeReleaseLogged(log);
-      if (decoded.metadataHash !== hash) {
-        throw new TransparencyError(
-          'RPC_UNAVAILABLE',
-          `${ep.url} returned a log for another metadata hash`,
-        );
-      }
-      return { head, found: toFound(log, decoded) };
-    });
-    const group = agree(outcomes, this.#quorum, (a) => JSON.stringify(a.found), 'findRelease');
+    const group = await this.#agreed(
+      'findRelease',
+      async (ep, signal) => {
+        const { head, log } = await this.#firstCanonicalLog(ep, topics, signal);
+        if (!log) return { head, found: null };
+        const decoded = decodeReleaseLogged(log);
+        if (decoded.metadataHash !== hash) {
+          throw new TransparencyError(
+            'RPC_UNAVAILABLE',
+            `${ep.url} returned a log for another metadata hash`,
+          );
+        }
+        return { head, found: toFound(log, decoded) };
+      },
+      (a) => JSON.stringify(a.found),
+      this.#headsClose,
+    );
     const found = group[0]!.found;
     if (!found) {
       throw new TransparencyError('METADATA_NOT_LOGGED', `metadata ${hash} is not logged on chain`);
     }
-    const head = quorumFloor(
-      group.map((a) => a.head),
-      this.#quorum,
-    );
-    const confirmations = head - found.blockNumber + 1;
+    const confirmations = this.#groupHead(group) - found.blockNumber + 1;
     if (confirmations < this.#confirmations) {
       throw new TransparencyError(
         'NOT_CONFIRMED',
@@ -171,37 +253,30 @@ export class ChainReader {
   }> {
     const { head, confirmedHead } = await this.#confirmedHead();
     const topics = releaseLoggedTopics();
-    const outcomes = await askAll(this.#endpoints, async (ep) => {
-      const confirmed = await ep.block(confirmedHead);
-      if (!confirmed)
-        throw new TransparencyError('RPC_UNAVAILABLE', `${ep.url} has no block ${confirmedHead}`);
-      let start = this.#fromBlock;
-      let reorganized = false;
-      if (after && after.blockNumber <= confirmedHead) {
-        const held = await ep.block(after.blockNumber);
-        reorganized = held?.hash !== after.blockHash;
-        if (!reorganized) start = Math.max(start, after.blockNumber + 1);
-      } else if (after) {
-        reorganized = true; // the caller read past what is confirmed now
-      }
-      const all: RpcLog[] = [];
-      for (let from = start; from <= confirmedHead; from += this.#maxBlockRange) {
-        const to = Math.min(confirmedHead, from + this.#maxBlockRange - 1);
-        all.push(
-          ...(await ep.logs({ address: this.#address, topics, fromBlock: from, toBlock: to })),
-        );
-      }
-      const releases = all
-        .filter((l) => !l.removed)
-        .sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex)
-        .map((l) => toFound(l, decodeReleaseLogged(l)));
-      return {
-        releases,
-        confirmed: { blockNumber: confirmedHead, blockHash: confirmed.hash },
-        reorganized,
-      };
-    });
-    const group = agree(outcomes, this.#quorum, (a) => JSON.stringify(a), 'releases');
+    const group = await this.#agreed(
+      'releases',
+      async (ep, signal) => {
+        const confirmed = await ep.block(confirmedHead, signal);
+        if (!confirmed)
+          throw new TransparencyError('RPC_UNAVAILABLE', `${ep.url} has no block ${confirmedHead}`);
+        let start = this.#fromBlock;
+        let reorganized = false;
+        if (after && after.blockNumber <= confirmedHead) {
+          const held = await ep.block(after.blockNumber, signal);
+          reorganized = held?.hash !== after.blockHash;
+          if (!reorganized) start = Math.max(start, after.blockNumber + 1);
+        } else if (after) {
+          reorganized = true; // the caller read past what is confirmed now
+        }
+        const logs = await this.#logsUpTo(ep, topics, start, confirmedHead, signal);
+        return {
+          releases: logs.map((l) => toFound(l, decodeReleaseLogged(l))),
+          confirmed: { blockNumber: confirmedHead, blockHash: confirmed.hash },
+          reorganized,
+        };
+      },
+      (a) => JSON.stringify(a),
+    );
     const answer = group[0]!;
     return {
       ...answer,
@@ -212,31 +287,30 @@ export class ChainReader {
   /** The confirmed CheckpointAnchored event for exactly this tree size. Throws NOT_ANCHORED. */
   async findCheckpointAnchor(size: number): Promise<AnchoredCheckpoint> {
     const topics = checkpointAnchoredTopics(size);
-    const outcomes = await askAll(this.#endpoints, async (ep) => {
-      const { head, log } = await this.#firstCanonicalLog(ep, topics);
-      if (!log) return { head, found: null };
-      const decoded = decodeCheckpointAnchored(log);
-      if (decoded.size !== size) {
-        throw new TransparencyError(
-          'RPC_UNAVAILABLE',
-          `${ep.url} returned an anchor of another size`,
-        );
-      }
-      return {
-        head,
-        found: {
-          ...decoded,
-          txHash: log.transactionHash,
-          blockNumber: log.blockNumber,
-          blockHash: log.blockHash,
-        },
-      };
-    });
-    const group = agree(
-      outcomes,
-      this.#quorum,
-      (a) => JSON.stringify(a.found),
+    const group = await this.#agreed(
       'findCheckpointAnchor',
+      async (ep, signal) => {
+        const { head, log } = await this.#firstCanonicalLog(ep, topics, signal);
+        if (!log) return { head, found: null };
+        const decoded = decodeCheckpointAnchored(log);
+        if (decoded.size !== size) {
+          throw new TransparencyError(
+            'RPC_UNAVAILABLE',
+            `${ep.url} returned an anchor of another size`,
+          );
+        }
+        return {
+          head,
+          found: {
+            ...decoded,
+            txHash: log.transactionHash,
+            blockNumber: log.blockNumber,
+            blockHash: log.blockHash,
+          },
+        };
+      },
+      (a) => JSON.stringify(a.found),
+      this.#headsClose,
     );
     const found = group[0]!.found;
     if (!found)
@@ -244,11 +318,7 @@ export class ChainReader {
         'NOT_ANCHORED',
         `no checkpoint of size ${size} is anchored on chain`,
       );
-    const head = quorumFloor(
-      group.map((a) => a.head),
-      this.#quorum,
-    );
-    const confirmations = head - found.blockNumber + 1;
+    const confirmations = this.#groupHead(group) - found.blockNumber + 1;
     if (confirmations < this.#confirmations) {
       throw new TransparencyError(
         'NOT_CONFIRMED',
@@ -285,31 +355,20 @@ export class ChainReader {
       throw new TransparencyError('UNSUPPORTED_BY_CONTRACT', `the contract has no ${name} event`);
     const { confirmedHead } = await this.#confirmedHead();
     if (confirmedHead < this.#fromBlock) return [];
-    const outcomes = await askAll(this.#endpoints, async (ep) => {
-      const all: RpcLog[] = [];
-      for (let from = this.#fromBlock; from <= confirmedHead; from += this.#maxBlockRange) {
-        const to = Math.min(confirmedHead, from + this.#maxBlockRange - 1);
-        all.push(
-          ...(await ep.logs({
-            address: this.#address,
-            topics: [event.topicHash],
-            fromBlock: from,
-            toBlock: to,
-          })),
-        );
-      }
-      return all
-        .filter((l) => !l.removed)
-        .sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex)
-        .map((l) => ({
-          topics: l.topics,
-          data: l.data,
-          txHash: l.transactionHash,
-          blockNumber: l.blockNumber,
-          blockHash: l.blockHash,
-        }));
-    });
-    const group = agree(outcomes, this.#quorum, (a) => JSON.stringify(a), name);
+    const group = await this.#agreed(
+      name,
+      async (ep, signal) =>
+        (await this.#logsUpTo(ep, [event.topicHash], this.#fromBlock, confirmedHead, signal)).map(
+          (l) => ({
+            topics: l.topics,
+            data: l.data,
+            txHash: l.transactionHash,
+            blockNumber: l.blockNumber,
+            blockHash: l.blockHash,
+          }),
+        ),
+      (a) => JSON.stringify(a),
+    );
     return group[0]!.map((l) => {
       let parsed;
       try {
@@ -330,25 +389,17 @@ export class ChainReader {
     const { head, confirmedHead } = await this.#confirmedHead();
     if (confirmedHead < this.#fromBlock) return [];
     const topics = checkpointAnchoredTopics();
-    const outcomes = await askAll(this.#endpoints, async (ep) => {
-      const all: RpcLog[] = [];
-      for (let from = this.#fromBlock; from <= confirmedHead; from += this.#maxBlockRange) {
-        const to = Math.min(confirmedHead, from + this.#maxBlockRange - 1);
-        all.push(
-          ...(await ep.logs({ address: this.#address, topics, fromBlock: from, toBlock: to })),
-        );
-      }
-      return all
-        .filter((l) => !l.removed)
-        .sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex)
-        .map((l) => ({
+    const group = await this.#agreed(
+      'anchors',
+      async (ep, signal) =>
+        (await this.#logsUpTo(ep, topics, this.#fromBlock, confirmedHead, signal)).map((l) => ({
           ...decodeCheckpointAnchored(l),
           txHash: l.transactionHash,
           blockNumber: l.blockNumber,
           blockHash: l.blockHash,
-        }));
-    });
-    const group = agree(outcomes, this.#quorum, (a) => JSON.stringify(a), 'anchors');
+        })),
+      (a) => JSON.stringify(a),
+    );
     return group[0]!.map((a) => ({ ...a, confirmations: head - a.blockNumber + 1 }));
   }
 
@@ -358,12 +409,10 @@ export class ChainReader {
    */
   async trustedTime(): Promise<ConfirmedBlock> {
     const { confirmedHead } = await this.#confirmedHead();
-    const outcomes = await askAll(this.#endpoints, (ep) => ep.block(confirmedHead));
-    const group = agree(
-      outcomes,
-      this.#quorum,
-      (b) => (b ? `${b.hash}:${b.timestamp}` : 'none'),
+    const group = await this.#agreed(
       'trustedTime',
+      (ep, signal) => ep.block(confirmedHead, signal),
+      (b) => (b ? `${b.hash}:${b.timestamp}` : 'none'),
     );
     const block = group[0];
     if (!block)
@@ -395,10 +444,11 @@ export class ChainReader {
     }
     const data = tufchainLogInterface.encodeFunctionData(fragment, args);
     const { confirmedHead } = await this.#confirmedHead();
-    const outcomes = await askAll(this.#endpoints, (ep) =>
-      ep.call(this.#address, data, confirmedHead),
+    const group = await this.#agreed(
+      name,
+      (ep, signal) => ep.call(this.#address, data, confirmedHead, signal),
+      (r) => r,
     );
-    const group = agree(outcomes, this.#quorum, (r) => r, name);
     try {
       return tufchainLogInterface.decodeFunctionResult(fragment, group[0]!).toArray() as unknown[];
     } catch (err) {
@@ -408,12 +458,12 @@ export class ChainReader {
 
   /** The head a quorum has reached, and the latest block that is `confirmations` deep from it. */
   async #confirmedHead(): Promise<{ head: number; confirmedHead: number }> {
-    const outcomes = await askAll(this.#endpoints, (ep) => ep.blockNumber());
-    const heads = outcomes.filter((o) => o.ok).map((o) => (o as { value: number }).value);
-    if (heads.length < this.#quorum) {
-      agree(outcomes, this.#quorum, String, 'blockNumber'); // throws RPC_UNAVAILABLE with the cause
-    }
-    const head = quorumFloor(heads, this.#quorum);
+    const head = await askQuorum(
+      this.#endpoints,
+      (ep, signal) => ep.blockNumber(signal),
+      (outcomes, pending) =>
+        decideHead(outcomes, pending, this.#quorum, this.#headSpread, 'blockNumber'),
+    );
     const confirmedHead = head - this.#confirmations + 1;
     if (confirmedHead < 0) {
       throw new TransparencyError(
@@ -424,7 +474,7 @@ export class ChainReader {
     return { head, confirmedHead };
   }
 
-  /** Releases the underlying providers. */
+  /** Releases the underlying endpoints. */
   destroy(): void {
     for (const ep of this.#endpoints) ep.destroy();
   }

@@ -11,5 +11,9 @@ export type {
   ReleaseEntry,
   ReleaseFirmware,
 } from '../chain/types.js';
-export { ChainReader, type ChainReaderOptions } from '../chain/reader.js';
+export {
+  ChainReader,
+  DEFAULT_MAX_RPC_RESPONSE_BYTES,
+  type ChainReaderOptions,
+} from '../chain/reader.js';
 export { ReleaseLogWriter, type ReleaseLogWriterOptions } from '../chain/writer.js';

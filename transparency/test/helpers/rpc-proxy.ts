@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface JsonRpcRequest {
@@ -11,14 +11,82 @@ export interface JsonRpcRequest {
 /** Rewrites the `result` of a forwarded call; return it unchanged to stay honest. */
 export type Rewrite = (method: string, params: unknown[], result: unknown) => unknown;
 
+/**
+ * How a hostile endpoint answers instead of forwarding: `trickle` sends response headers and then
+ * one byte of whitespace every `intervalMs` without ever finishing; `flood` streams whitespace as
+ * fast as the client reads, up to `bytes` (then stops without finishing the JSON).
+ */
+export type Hostility =
+  { kind: 'trickle'; intervalMs: number } | { kind: 'flood'; bytes: number } | null;
+
+export interface HostileStats {
+  /** Hostile answers started. */
+  started: number;
+  /** Hostile answers whose connection the client closed before the proxy finished. */
+  abortedByClient: number;
+  /** Bytes of hostile body written, over all answers. */
+  bytesWritten: number;
+}
+
 export interface RpcProxy {
   url: string;
   /** Replace the rewrite rule at runtime. */
   setRewrite(rewrite: Rewrite | null): void;
   /** Drop the connection for these methods ('all' = an outage); null to heal. */
   setFailing(methods: 'all' | string[] | null): void;
+  /** Answer every request in a hostile way (slow or endless); null to forward again. */
+  setHostile(hostility: Hostility): void;
+  hostile: HostileStats;
   close(): Promise<void>;
   calls: string[];
+}
+
+/** Hostile answers end by themselves after this long, so a test that fails still stops. */
+const HOSTILE_LIFETIME_MS = 60_000;
+
+function answerHostile(
+  res: ServerResponse,
+  hostility: NonNullable<Hostility>,
+  stats: HostileStats,
+): void {
+  stats.started++;
+  let finished = false;
+  const stop = (aborted: boolean) => {
+    if (finished) return;
+    finished = true;
+    clearInterval(timer);
+    clearTimeout(lifetime);
+    if (aborted) stats.abortedByClient++;
+    res.destroy();
+  };
+  res.on('close', () => stop(!res.writableFinished));
+  const lifetime = setTimeout(() => stop(false), HOSTILE_LIFETIME_MS);
+  lifetime.unref();
+  res.writeHead(200, { 'content-type': 'application/json' });
+  let timer: NodeJS.Timeout | undefined;
+  if (hostility.kind === 'trickle') {
+    res.write(' ');
+    stats.bytesWritten++;
+    timer = setInterval(() => {
+      res.write(' ');
+      stats.bytesWritten++;
+    }, hostility.intervalMs);
+    return;
+  }
+  const chunk = Buffer.alloc(64 * 1024, 0x20);
+  let left = hostility.bytes;
+  const pump = (): void => {
+    while (!finished && left > 0) {
+      const n = Math.min(left, chunk.length);
+      left -= n;
+      stats.bytesWritten += n;
+      if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
+        res.once('drain', pump);
+        return;
+      }
+    }
+  };
+  pump();
 }
 
 /**
@@ -31,8 +99,15 @@ export async function startRpcProxy(
 ): Promise<RpcProxy> {
   let rule = rewrite;
   let failing: 'all' | string[] | null = null;
+  let hostility: Hostility = null;
+  const hostile: HostileStats = { started: 0, abortedByClient: 0, bytesWritten: 0 };
   const calls: string[] = [];
   const server: Server = createServer((req, res) => {
+    if (hostility) {
+      req.resume();
+      answerHostile(res, hostility, hostile);
+      return;
+    }
     if (failing === 'all') {
       req.socket.destroy();
       return;
@@ -81,6 +156,10 @@ export async function startRpcProxy(
     setFailing(m) {
       failing = m;
     },
+    setHostile(h) {
+      hostility = h;
+    },
+    hostile,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
