@@ -20,6 +20,17 @@ export {
   ecdsaRawToDer,
   type ExternalSignerOptions,
 } from './external-signer.js';
+export {
+  createExternalSecp256k1Signer,
+  createSecp256k1FileSigner,
+  createSecp256k1KeySigner,
+  generateSecp256k1KeyPair,
+  importSecp256k1PrivateKey,
+  isSecp256k1Key,
+  secp256k1Address,
+  type ExternalSecp256k1SignerOptions,
+  type Secp256k1Signer,
+} from './secp256k1-signer.js';
 export { signMetadata, canonicalSignedBytes } from './tuf/sign-metadata.js';
 export { computeVinCommitment, isVinCommitment } from './vehicle/commitment.js';
 export {

@@ -29,3 +29,18 @@ export function requirePrivateKey(key: KeyObject): KeyType {
 export function toPublicKeyObject(key: KeyObject): KeyObject {
   return key.type === 'private' ? createPublicKey(key) : key;
 }
+
+/**
+ * What an encrypted key file may hold: a TUF key type, or a secp256k1 chain-account key (which
+ * signs only through Secp256k1Signer, never as a TUF key).
+ */
+export function requireStorablePrivateKey(key: KeyObject): void {
+  if (
+    key.type === 'private' &&
+    key.asymmetricKeyType === 'ec' &&
+    key.asymmetricKeyDetails?.namedCurve === 'secp256k1'
+  ) {
+    return;
+  }
+  requirePrivateKey(key);
+}

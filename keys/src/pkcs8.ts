@@ -1,7 +1,7 @@
 import { createCipheriv, createPrivateKey, randomBytes, scrypt, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { KeysError } from './error.js';
-import { requirePrivateKey } from './key-type.js';
+import { requireStorablePrivateKey } from './key-type.js';
 import {
   child,
   children,
@@ -77,7 +77,7 @@ export async function encryptPrivateKeyPkcs8(
   passphrase: string,
   params: ScryptParams = defaultScryptParams,
 ): Promise<Buffer> {
-  requirePrivateKey(privateKey);
+  requireStorablePrivateKey(privateKey);
   checkPassphrase(passphrase);
   checkScryptParams(params);
   const plain = privateKey.export({ type: 'pkcs8', format: 'der' });
@@ -195,6 +195,6 @@ export function decryptPrivateKey(encrypted: string | Uint8Array, passphrase: st
       cause: error,
     });
   }
-  requirePrivateKey(key);
+  requireStorablePrivateKey(key);
   return key;
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Metadata, MetadataKind } from '@tufjs/models';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers.js';
+import { createSecp256k1FileSigner } from '../secp256k1-signer.js';
 import { runCli } from './cli.js';
 
 let dir: string;
@@ -192,5 +193,44 @@ describe('tufchain-keys CLI', () => {
     const run = io();
     expect(await runCli(argv, run.io)).toBe(wantExit);
     expect(run.err.length).toBeGreaterThan(0);
+  });
+
+  describe('keygen --type secp256k1 (chain account keys)', () => {
+    it('writes an encrypted key file and prints the account address it signs for', async () => {
+      const run = io({ TUFCHAIN_KEY_PASSPHRASE: 'op-pass' });
+      const out = join(dir, 'operator.key');
+      expect(await runCli(['keygen', '--type', 'secp256k1', '--out', out], run.io)).toBe(0);
+      const printed = JSON.parse(run.out[0]!) as { address: string; publicKey: string };
+      expect((await stat(out)).mode & 0o777).toBe(0o600);
+      const signer = await createSecp256k1FileSigner(out, 'op-pass');
+      expect(printed.address).toBe(signer.address);
+      expect(printed.publicKey).toBe(`0x${Buffer.from(signer.publicKey).toString('hex')}`);
+    });
+
+    it('imports an existing private key from stdin, never from the command line', async () => {
+      const run = io({ TUFCHAIN_KEY_PASSPHRASE: 'op-pass' });
+      const out = join(dir, 'imported.key');
+      const key = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
+      const code = await runCli(['keygen', '--type', 'secp256k1', '--import', '--out', out], {
+        ...run.io,
+        readStdin: () => Promise.resolve(`${key}\n`),
+      });
+      expect(code, run.err.join('\n')).toBe(0);
+      expect(run.out.join('\n')).not.toContain(key.slice(2));
+      expect(await readFile(out, 'utf8')).not.toContain(key.slice(2));
+      expect((await createSecp256k1FileSigner(out, 'op-pass')).address).toBe(
+        '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266',
+      );
+    });
+
+    it('exits 1 with INVALID_ARGUMENT when stdin holds no private key', async () => {
+      const run = io({ TUFCHAIN_KEY_PASSPHRASE: 'op-pass' });
+      const code = await runCli(
+        ['keygen', '--type', 'secp256k1', '--import', '--out', join(dir, 'bad.key')],
+        { ...run.io, readStdin: () => Promise.resolve('not a key') },
+      );
+      expect(code).toBe(1);
+      expect(run.err.join('\n')).toContain('INVALID_ARGUMENT');
+    });
   });
 });

@@ -12,6 +12,11 @@ import {
 import { KeysError } from '../error.js';
 import { generateKeyPair } from '../generate.js';
 import { writeEncryptedKeyFile } from '../key-file.js';
+import {
+  createSecp256k1KeySigner,
+  generateSecp256k1KeyPair,
+  importSecp256k1PrivateKey,
+} from '../secp256k1-signer.js';
 import { createFileSigner } from '../signer.js';
 import { computeKeyId, toTufPublicKey, type TufPublicKey } from '../tuf-key.js';
 
@@ -19,10 +24,14 @@ export interface CliIo {
   env: Record<string, string | undefined>;
   out(line: string): void;
   err(line: string): void;
+  /** All of standard input (keygen --import reads a private key from it, never from argv). */
+  readStdin?: () => Promise<string>;
 }
 
 const USAGE = `usage: tufchain-keys <command> [options]
   keygen   --type ed25519|ecdsa-p256 --out KEY_FILE [--public-out PUB_JSON]
+  keygen   --type secp256k1 --out KEY_FILE [--import]   chain account (publisher, log operator);
+           prints its address; --import encrypts an existing 0x-hex private key read from stdin
   ceremony init     --out FILE --root PUB_JSON... --threshold K --targets PUB_JSON... --snapshot PUB_JSON... --timestamp PUB_JSON... [--expires-days N]
   ceremony rotate   --previous ROOT_JSON --out FILE [--root PUB_JSON... --threshold K] [--expires-days N]
   ceremony status   --file FILE
@@ -82,6 +91,36 @@ function required(value: string | undefined, name: string): string {
   return value;
 }
 
+/** A chain-account key file: generated, or an existing key read from stdin (--import). */
+async function keygenSecp256k1(
+  io: CliIo,
+  out: string,
+  pass: string,
+  values: { import?: boolean },
+): Promise<void> {
+  let privateKey;
+  if (values.import) {
+    if (!io.readStdin) throw new UsageError('--import needs the key on standard input');
+    const hex = (await io.readStdin()).trim().replace(/^0x/i, '');
+    if (!/^[0-9a-fA-F]{64}$/.test(hex)) {
+      throw new KeysError('INVALID_ARGUMENT', 'stdin must hold a 32-byte private key in hex');
+    }
+    privateKey = importSecp256k1PrivateKey(Buffer.from(hex, 'hex'));
+  } else {
+    privateKey = generateSecp256k1KeyPair().privateKey;
+  }
+  await writeEncryptedKeyFile(out, privateKey, pass);
+  const signer = createSecp256k1KeySigner(privateKey);
+  io.out(
+    JSON.stringify({
+      keyType: 'secp256k1',
+      address: signer.address,
+      publicKey: `0x${Buffer.from(signer.publicKey).toString('hex')}`,
+      file: out,
+    }),
+  );
+}
+
 async function run(argv: string[], io: CliIo): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -100,6 +139,7 @@ async function run(argv: string[], io: CliIo): Promise<void> {
       threshold: { type: 'string' },
       'expires-days': { type: 'string' },
       'passphrase-env': { type: 'string', default: 'TUFCHAIN_KEY_PASSPHRASE' },
+      import: { type: 'boolean', default: false },
     },
   });
   const passphraseEnv = values['passphrase-env'];
@@ -107,10 +147,15 @@ async function run(argv: string[], io: CliIo): Promise<void> {
   const expires = () =>
     new Date(Date.now() + positiveInt(values['expires-days'], 'expires-days', 365) * DAY_MS);
 
+  if (command === 'keygen' && values.type === 'secp256k1') {
+    await keygenSecp256k1(io, required(values.out, 'out'), passphrase(io, passphraseEnv), values);
+    return;
+  }
   if (command === 'keygen') {
+    if (values.import) throw new UsageError('--import is for --type secp256k1 only');
     const type = values.type;
     if (type !== 'ed25519' && type !== 'ecdsa-p256')
-      throw new UsageError('--type must be ed25519 or ecdsa-p256');
+      throw new UsageError('--type must be ed25519, ecdsa-p256 or secp256k1');
     const { privateKey, publicKey } = generateKeyPair(type);
     await writeEncryptedKeyFile(
       required(values.out, 'out'),
