@@ -17,6 +17,12 @@ export type TransparencyErrorCode =
   | 'INVALID_HASH'
   | 'INVALID_CONFIG'
   | 'UNSUPPORTED_BY_CONTRACT'
+  // chain accounts (publisher, log operator) and their signers
+  | 'CONTRACT_NOT_FOUND'
+  | 'SIGNER_KEY_MISMATCH'
+  | 'INSUFFICIENT_FUNDS'
+  | 'TX_REJECTED'
+  | 'MINIMUM_VERSION_NOT_INCREASING'
   // offline update bundles
   | 'BUNDLE_INVALID'
   | 'NO_TARGET_FOR_HARDWARE'

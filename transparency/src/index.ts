@@ -64,13 +64,25 @@ export {
   type ReleaseLogEntry,
 } from './log/entry.js';
 export { TransparencyLog, type TransparencyLogOptions } from './log/transparency-log.js';
-export { AnchorOutbox, type AnchorRecord, type AnchorStatus } from './anchor/outbox.js';
+export {
+  AnchorOutbox,
+  type AnchorOutboxStats,
+  type AnchorRecord,
+  type AnchorStatus,
+} from './anchor/outbox.js';
 export {
   AnchorService,
   defaultAnchorConfig,
   type AnchorConfig,
+  type AnchorHealth,
   type AnchorServiceOptions,
 } from './anchor/service.js';
+export { ChainSigner, createChainSigner } from './chain/chain-signer.js';
+export {
+  checkChainAccount,
+  type ChainAccountCheckOptions,
+  type ChainAccountStatus,
+} from './chain/account-check.js';
 export * from './entry/proof-bundle.js';
 export { createProofBundle } from './bundle/proof-bundle.js';
 export { CompactRange } from './merkle/compact-range.js';

@@ -46,6 +46,20 @@ const fromRow = (r: Row): AnchorRecord => ({
   updatedAt: r.updated_at,
 });
 
+/** What the outbox holds, for health checks and metrics. */
+export interface AnchorOutboxStats {
+  pending: number;
+  sent: number;
+  /** Last state change of the oldest open (pending or sent) record, ms since the epoch. */
+  oldestOpenSince: number | null;
+  /** Anchoring transactions signed for the open records (0 while they were never sent). */
+  openAttempts: number;
+  /** When the latest confirmed anchor was recorded, ms since the epoch. */
+  lastConfirmedAt: number | null;
+  /** Tree size of the latest confirmed anchor (0 when none). */
+  lastConfirmedSize: number;
+}
+
 /** The anchoring outbox (table `tlog_anchors`). */
 export class AnchorOutbox {
   readonly #q: Record<string, StatementSync>;
@@ -69,6 +83,13 @@ export class AnchorOutbox {
         `SELECT * FROM tlog_anchors WHERE status IN ('pending', 'sent') ORDER BY size`,
       ),
       all: db.prepare('SELECT * FROM tlog_anchors ORDER BY size'),
+      openStats: db.prepare(
+        `SELECT status, COUNT(*) AS n, MIN(updated_at) AS oldest, SUM(attempts) AS attempts
+         FROM tlog_anchors WHERE status IN ('pending', 'sent') GROUP BY status`,
+      ),
+      lastConfirmed: db.prepare(
+        `SELECT size, updated_at FROM tlog_anchors WHERE status = 'confirmed' ORDER BY size DESC LIMIT 1`,
+      ),
       covering: db.prepare(
         `SELECT * FROM tlog_anchors WHERE status = 'confirmed' AND size >= ? ORDER BY size LIMIT 1`,
       ),
@@ -102,6 +123,33 @@ export class AnchorOutbox {
   /** The largest size ever queued (0 when none). */
   maxSize(): number {
     return (this.#q.maxSize!.get() as { m: number | null }).m ?? 0;
+  }
+
+  stats(): AnchorOutboxStats {
+    const out: AnchorOutboxStats = {
+      pending: 0,
+      sent: 0,
+      oldestOpenSince: null,
+      openAttempts: 0,
+      lastConfirmedAt: null,
+      lastConfirmedSize: 0,
+    };
+    for (const row of this.#q.openStats!.all() as {
+      status: 'pending' | 'sent';
+      n: number;
+      oldest: number;
+      attempts: number;
+    }[]) {
+      out[row.status] = row.n;
+      out.openAttempts += row.attempts;
+      out.oldestOpenSince = Math.min(out.oldestOpenSince ?? row.oldest, row.oldest);
+    }
+    const last = this.#q.lastConfirmed!.get() as { size: number; updated_at: number } | undefined;
+    if (last) {
+      out.lastConfirmedAt = last.updated_at;
+      out.lastConfirmedSize = last.size;
+    }
+    return out;
   }
 
   get(size: number): AnchorRecord | undefined {

@@ -5,11 +5,11 @@ import {
   decodeCheckpointAnchored,
   tufchainLogInterface,
 } from '../chain/abi.js';
-import { mapChainError } from '../chain/errors.js';
+import { broadcastRefusal, mapChainError } from '../chain/errors.js';
 import { TransparencyError } from '../error.js';
 import type { TransparencyLog } from '../log/transparency-log.js';
 import { bytesToHex } from '../util/hex.js';
-import { AnchorOutbox, type AnchorRecord } from './outbox.js';
+import { AnchorOutbox, type AnchorOutboxStats, type AnchorRecord } from './outbox.js';
 
 export interface AnchorConfig {
   /** Anchor once this many entries are waiting. */
@@ -23,6 +23,10 @@ export interface AnchorConfig {
   /** Fee caps; the service waits rather than pay more. */
   maxFeePerGas?: bigint;
   maxPriorityFeePerGas?: bigint;
+  /** Anchoring counts as stalled when a checkpoint has waited this long without progress. */
+  stallAfterMs: number;
+  /** ... or after this many failures in a row. */
+  stallAfterFailures: number;
 }
 
 export const defaultAnchorConfig: AnchorConfig = {
@@ -30,7 +34,26 @@ export const defaultAnchorConfig: AnchorConfig = {
   intervalMs: 60_000,
   confirmations: 2,
   pollIntervalMs: 1_000,
+  // Ten batch intervals: far longer than a batch plus its confirmations on any chain in use.
+  stallAfterMs: 600_000,
+  stallAfterFailures: 10,
 };
+
+/** How the anchoring is doing: what metrics export and what a readiness check judges. */
+export interface AnchorHealth extends AnchorOutboxStats {
+  /** Age of the oldest open record's last state change (0 when nothing waits). */
+  oldestOpenAgeMs: number;
+  /** Failures since the last step that made progress. */
+  consecutiveFailures: number;
+  /** Failures since the service was created. */
+  failures: number;
+  /** Anchoring transactions signed since the service was created. */
+  transactionsSigned: number;
+  lastError: { code: string; message: string; at: number } | null;
+  stalled: boolean;
+  /** Why it counts as stalled (no secrets: codes, sizes, ages). */
+  stallReason: string | null;
+}
 
 export interface AnchorServiceOptions {
   log: TransparencyLog;
@@ -44,6 +67,10 @@ export interface AnchorServiceOptions {
   fromBlock?: number;
   /** Called for each error the service recovers from by retrying. */
   onError?: (err: TransparencyError) => void;
+  /** Called once when anchoring becomes stalled (see AnchorConfig.stallAfter*). */
+  onStall?: (health: AnchorHealth) => void;
+  /** Called once when a stalled anchoring makes progress again. */
+  onRecover?: (health: AnchorHealth) => void;
 }
 
 type Step = 'progress' | 'waiting' | 'idle';
@@ -65,7 +92,13 @@ export class AnchorService {
   readonly #contract: Contract;
   readonly #address: string;
   readonly #onError: (err: TransparencyError) => void;
+  readonly #healthListeners: ((health: AnchorHealth) => void)[] = [];
   readonly #fromBlock: number;
+  #consecutiveFailures = 0;
+  #failures = 0;
+  #transactionsSigned = 0;
+  #lastError: AnchorHealth['lastError'] = null;
+  #stalled = false;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = true;
@@ -82,13 +115,77 @@ export class AnchorService {
     this.#address = getAddress(opts.contractAddress);
     this.#contract = new Contract(this.#address, tufchainLogInterface, this.#provider);
     this.#onError = opts.onError ?? (() => undefined);
+    const { onStall, onRecover } = opts;
+    if (onStall || onRecover) {
+      this.onHealthChange((h) => (h.stalled ? onStall?.(h) : onRecover?.(h)));
+    }
     this.#fromBlock = opts.fromBlock ?? 0;
+  }
+
+  /** What is waiting, how long, and whether anchoring counts as stalled. */
+  health(now = Date.now()): AnchorHealth {
+    const stats = this.outbox.stats();
+    const oldestOpenAgeMs =
+      stats.oldestOpenSince === null ? 0 : Math.max(0, now - stats.oldestOpenSince);
+    let stallReason: string | null = null;
+    const last = this.#lastError ? `; last error ${this.#lastError.code}` : '';
+    if (stats.oldestOpenSince !== null && oldestOpenAgeMs > this.config.stallAfterMs) {
+      stallReason =
+        `${stats.pending + stats.sent} checkpoint(s) waiting, the oldest for ` +
+        `${Math.round(oldestOpenAgeMs / 1000)} s (${stats.sent > 0 ? 'sent, not confirmed' : 'never sent'})${last}`;
+    } else if (this.#consecutiveFailures >= this.config.stallAfterFailures) {
+      stallReason = `${this.#consecutiveFailures} anchoring failures in a row${last}`;
+    }
+    return {
+      ...stats,
+      oldestOpenAgeMs,
+      consecutiveFailures: this.#consecutiveFailures,
+      failures: this.#failures,
+      transactionsSigned: this.#transactionsSigned,
+      lastError: this.#lastError,
+      stalled: stallReason !== null,
+      stallReason,
+    };
+  }
+
+  /**
+   * Hears of every change between stalled and not stalled (for a log line or an alert). The
+   * state is checked at every interval tick, failure and progress.
+   */
+  onHealthChange(listener: (health: AnchorHealth) => void): void {
+    this.#healthListeners.push(listener);
+  }
+
+  /** Reports a stall or a recovery once, when the state changes. */
+  #checkHealth(): void {
+    const health = this.health();
+    if (health.stalled === this.#stalled) return;
+    this.#stalled = health.stalled;
+    for (const listener of this.#healthListeners) listener(health);
+  }
+
+  /** Counts a failure; `report` it through onError unless the caller gets it thrown. */
+  #fail(err: TransparencyError, report = true): void {
+    this.#failures++;
+    this.#consecutiveFailures++;
+    this.#lastError = { code: err.code, message: err.message, at: Date.now() };
+    if (report) this.#onError(err);
+    this.#checkHealth();
+  }
+
+  #progressed(): void {
+    if (this.#consecutiveFailures === 0 && !this.#stalled) return;
+    this.#consecutiveFailures = 0;
+    this.#checkHealth();
   }
 
   /** Starts the interval timer (every `intervalMs`, anchor what is waiting). */
   start(): void {
     this.#stopped = false;
-    this.#timer = setInterval(() => this.#kick(true), this.config.intervalMs);
+    this.#timer = setInterval(() => {
+      this.#checkHealth();
+      this.#kick(true);
+    }, this.config.intervalMs);
     this.#timer.unref();
     this.#kick(false);
   }
@@ -133,10 +230,14 @@ export class AnchorService {
         step = await this.#serialized(() => this.step());
       } catch (err) {
         const e = mapChainError(err, 'anchoring');
-        if (e.code !== 'RPC_UNAVAILABLE' && e.code !== 'FEE_TOO_HIGH') throw e;
-        this.#onError(e);
+        if (e.code !== 'RPC_UNAVAILABLE' && e.code !== 'FEE_TOO_HIGH') {
+          this.#fail(e, false);
+          throw e;
+        }
+        this.#fail(e);
         step = 'waiting';
       }
+      if (step === 'progress') this.#progressed();
       if (step === 'idle') return;
       if (Date.now() > deadline)
         throw new TransparencyError('TX_TIMEOUT', 'anchoring did not finish in time');
@@ -247,6 +348,7 @@ export class AnchorService {
       ...fees,
     });
     this.outbox.markSent(target.size, keccak256(rawTx), rawTx, nonce);
+    this.#transactionsSigned++;
     await this.#broadcast(rawTx);
     return 'waiting';
   }
@@ -278,18 +380,18 @@ export class AnchorService {
     return { maxFeePerGas: maxFee, maxPriorityFeePerGas: priority };
   }
 
+  /**
+   * Broadcasts a recorded transaction. "Already known" / "nonce too low" mean the node has (or
+   * had) it and the receipt decides; any other refusal (an account that cannot pay for gas, a fee
+   * below the base fee...) is a failure that must be seen, not swallowed: the transaction stays
+   * recorded and is broadcast again at the next poll, when it may be accepted (once funded).
+   */
   async #broadcast(rawTx: string): Promise<void> {
     try {
       await this.#provider.broadcastTransaction(rawTx);
     } catch (err) {
-      const mapped = mapChainError(err, 'broadcast');
-      // "already known" / "nonce too low" mean the node has (or had) it; the receipt decides.
-      if (
-        mapped.code === 'RPC_UNAVAILABLE' &&
-        !/already known|nonce too low|known transaction/i.test(String(err))
-      ) {
-        this.#onError(mapped);
-      }
+      const refusal = broadcastRefusal(err, 'broadcasting the anchor');
+      if (refusal) this.#fail(refusal);
     }
   }
 
@@ -329,11 +431,12 @@ export class AnchorService {
       try {
         if (enqueue) await this.enqueue();
         // One background loop at a time; it picks up whatever was queued meanwhile.
-        if (this.#loop) return;
+        if (this.#stopped || this.#loop) return;
         this.#loop = this.#runLoop();
         await this.#loop;
       } catch (err) {
-        this.#onError(err instanceof TransparencyError ? err : mapChainError(err, 'anchoring'));
+        // The loop stops on a refusal that retrying cannot fix; the next tick tries again.
+        this.#fail(err instanceof TransparencyError ? err : mapChainError(err, 'anchoring'));
       }
     })();
   }
@@ -347,10 +450,13 @@ export class AnchorService {
         } catch (err) {
           const e = mapChainError(err, 'anchoring');
           if (e.code !== 'RPC_UNAVAILABLE' && e.code !== 'FEE_TOO_HIGH') throw e;
-          this.#onError(e);
+          this.#fail(e);
           step = 'waiting';
         }
-        if (step === 'idle') return;
+        if (step === 'progress') this.#progressed();
+        // Checked in the same turn as the `finally` below: a checkpoint queued while the last
+        // step ran is either seen here or finds no loop running and starts one.
+        if (step === 'idle' && this.outbox.open().length === 0) return;
         if (step === 'waiting') await sleep(this.config.pollIntervalMs);
       }
     } finally {

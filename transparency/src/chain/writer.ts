@@ -8,6 +8,7 @@ import { hardwareIdHash } from '@tufchain/contracts';
 import { TransparencyError } from '../error.js';
 import { normalizeHash32 } from '../util/hex.js';
 import { decodeReleaseLogged, releaseLoggedTopics, tufchainLogInterface } from './abi.js';
+import { checkMinimumVersion } from './calls.js';
 import { mapChainError } from './errors.js';
 import type { ChainReceipt, ReleaseEntry } from './types.js';
 import { waitForConfirmations } from './wait.js';
@@ -46,6 +47,15 @@ function validateEntry(entry: ReleaseEntry) {
     metadataHash: normalizeHash32(entry.metadataHash, 'metadataHash'),
     firmware,
   };
+}
+
+/** A confirmed raise of a hardware ID's on-chain minimum version. */
+export interface MinimumVersionReceipt extends ChainReceipt {
+  hardwareId: string;
+  /** keccak256 of the hardware ID, as the contract keys it. */
+  hardwareIdHash: string;
+  version: number;
+  previousVersion: number;
 }
 
 /** Logs releases to the TufchainLog contract (publisher role). */
@@ -144,6 +154,95 @@ export class ReleaseLogWriter {
       };
     } catch (err) {
       throw mapChainError(err, 'recall');
+    }
+  }
+
+  /** The minimum version of a hardware ID at the writer's node's latest block (0 when unset). */
+  async minimumVersion(hardwareId: string): Promise<number> {
+    if (typeof hardwareId !== 'string' || hardwareId.length === 0) {
+      throw new TransparencyError('INVALID_ENTRY', 'hardwareId must be a non-empty string');
+    }
+    try {
+      return Number(
+        (await this.#contract.getFunction('minimumVersion')(hardwareIdHash(hardwareId))) as bigint,
+      );
+    } catch (err) {
+      throw mapChainError(err, 'minimumVersion');
+    }
+  }
+
+  /**
+   * Raises the on-chain minimum version (the anti-rollback floor vehicles enforce) of a hardware
+   * ID and resolves once that is `confirmations` deep. The contract lets it only rise: a lower
+   * version throws MINIMUM_VERSION_NOT_INCREASING before anything is sent. The current version
+   * again is a retry: it resolves with the confirmed transaction that set it.
+   */
+  async setMinimumVersion(hardwareId: string, version: number): Promise<MinimumVersionReceipt> {
+    const wanted = checkMinimumVersion(version);
+    const current = await this.minimumVersion(hardwareId);
+    const hwHash = hardwareIdHash(hardwareId).toLowerCase();
+    const result = (receipt: ChainReceipt, previousVersion: number): MinimumVersionReceipt => ({
+      ...receipt,
+      hardwareId,
+      hardwareIdHash: hwHash,
+      version,
+      previousVersion,
+    });
+    if (version < current) {
+      throw new TransparencyError(
+        'MINIMUM_VERSION_NOT_INCREASING',
+        `the minimum version of ${hardwareId} is ${current}; it can only rise, not go to ${version}`,
+      );
+    }
+    if (version === current) {
+      const set = await this.#findMinimumVersionSet(hwHash, version);
+      if (!set) {
+        throw new TransparencyError(
+          'MINIMUM_VERSION_NOT_INCREASING',
+          `the minimum version of ${hardwareId} is already ${current}`,
+        );
+      }
+      const receipt = await waitForConfirmations(this.#signer.provider!, set.tx, this.#wait);
+      return result(receipt, set.previousVersion);
+    }
+    let tx: ContractTransactionResponse;
+    try {
+      tx = (await this.#contract.getFunction('setMinimumVersion')(hwHash, wanted, {
+        nonce: await this.#pendingNonce(),
+      })) as ContractTransactionResponse;
+    } catch (err) {
+      throw mapChainError(err, 'setMinimumVersion');
+    }
+    return result(await waitForConfirmations(this.#signer.provider!, tx, this.#wait), current);
+  }
+
+  async #findMinimumVersionSet(
+    hwHash: string,
+    version: number,
+  ): Promise<{ tx: TransactionResponse; previousVersion: number } | undefined> {
+    const provider = this.#signer.provider!;
+    const event = tufchainLogInterface.getEvent('MinimumVersionSet');
+    if (!event) throw new TransparencyError('UNSUPPORTED_BY_CONTRACT', 'no MinimumVersionSet');
+    try {
+      const logs = await provider.getLogs({
+        address: await this.#contract.getAddress(),
+        topics: [event.topicHash, hwHash],
+        fromBlock: 0,
+      });
+      for (const log of logs.reverse()) {
+        const parsed = tufchainLogInterface.parseLog(log);
+        if (parsed && Number(parsed.args.getValue('version') as bigint) === version) {
+          const tx = await provider.getTransaction(log.transactionHash);
+          if (!tx) return undefined;
+          return {
+            tx,
+            previousVersion: Number(parsed.args.getValue('previousVersion') as bigint),
+          };
+        }
+      }
+      return undefined;
+    } catch (err) {
+      throw mapChainError(err, 'setMinimumVersion');
     }
   }
 

@@ -16,4 +16,15 @@ export {
   DEFAULT_MAX_RPC_RESPONSE_BYTES,
   type ChainReaderOptions,
 } from '../chain/reader.js';
-export { ReleaseLogWriter, type ReleaseLogWriterOptions } from '../chain/writer.js';
+export {
+  ReleaseLogWriter,
+  type MinimumVersionReceipt,
+  type ReleaseLogWriterOptions,
+} from '../chain/writer.js';
+export {
+  CHAIN_ROLE_IDS,
+  prepareGrantRole,
+  prepareSetMinimumVersion,
+  type ChainRole,
+  type PreparedCall,
+} from '../chain/calls.js';
