@@ -69,6 +69,12 @@ export type ServerErrorCode =
   | 'TOKEN_REVOKED'
   | 'TOKEN_NOT_FOUND'
   | 'TOKEN_ALREADY_REVOKED'
+  // transparency-log anchoring and the on-chain minimum version
+  | 'ANCHORING_STALLED'
+  | 'MINIMUM_VERSION_NOT_INCREASING'
+  // start-up configuration (never an HTTP answer)
+  | 'CONFIG_INVALID'
+  | 'RAW_CHAIN_KEY_IN_ENVIRONMENT'
   | 'INTERNAL';
 
 export class ServerError extends Error {
@@ -149,6 +155,10 @@ const statusByCode: Record<ServerErrorCode, number> = {
   TOKEN_REVOKED: 401,
   TOKEN_NOT_FOUND: 404,
   TOKEN_ALREADY_REVOKED: 409,
+  ANCHORING_STALLED: 503,
+  MINIMUM_VERSION_NOT_INCREASING: 409,
+  CONFIG_INVALID: 500,
+  RAW_CHAIN_KEY_IN_ENVIRONMENT: 500,
   INTERNAL: 500,
 };
 

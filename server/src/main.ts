@@ -3,8 +3,11 @@
  *
  *   TUFCHAIN_DATA_DIR            SQLite + blobs (required)
  *   TUFCHAIN_HOST / TUFCHAIN_PORT   default 127.0.0.1:8080
- *   TUFCHAIN_RPC_URL, TUFCHAIN_CONTRACT_ADDRESS, TUFCHAIN_PUBLISHER_KEY (0x private key), TUFCHAIN_CONFIRMATIONS (default 2)
- *   TUFCHAIN_KEY_PASSPHRASE      passphrase of the encrypted PKCS#8 key files below
+ *   TUFCHAIN_RPC_URL, TUFCHAIN_CONTRACT_ADDRESS, TUFCHAIN_CONFIRMATIONS (default 2)
+ *   TUFCHAIN_CHAIN_ID            optional: the RPC must serve this chain
+ *   TUFCHAIN_PUBLISHER_KEY_FILE  encrypted PKCS#8 secp256k1 key of the contract's publisher (required)
+ *   TUFCHAIN_KEY_PASSPHRASE      passphrase of every encrypted key file here (or TUFCHAIN_KEY_PASSPHRASE_FILE)
+ *   TUFCHAIN_KEY_PASSPHRASE_FILE a file holding that passphrase (first line)
  *   TUFCHAIN_SNAPSHOT_KEY_FILES, TUFCHAIN_TIMESTAMP_KEY_FILES, TUFCHAIN_TARGETS_KEY_FILES (comma-separated; targets optional = offline)
  *   TUFCHAIN_FIRMWARE_PUBLIC_KEY_FILE (SPKI PEM), TUFCHAIN_VEHICLE_CA_FILE (certificate PEM)
  *   TUFCHAIN_VEHICLE_CA_KEY_FILE (encrypted PKCS#8, optional): turns on vehicle enrollment, revocation and the CRL
@@ -14,9 +17,16 @@
  *   TUFCHAIN_LOG_NOTE_KEY_FILE   encrypted PKCS#8 Ed25519 key signing log checkpoints (optional: turns on the
  *                                transparency log in <data dir>/log.sqlite and /api/v1/log/*)
  *   TUFCHAIN_LOG_ORIGIN          checkpoint origin (default tufchain.local/log)
- *   TUFCHAIN_LOG_OPERATOR_KEY    0x private key of the contract's log operator (optional: anchors checkpoints)
+ *   TUFCHAIN_LOG_OPERATOR_KEY_FILE  encrypted PKCS#8 secp256k1 key of the contract's log operator
+ *                                (optional: anchors checkpoints)
  *   TUFCHAIN_LOG_BATCH_SIZE, TUFCHAIN_LOG_INTERVAL_MS   anchor every N entries or T ms (default 1000 / 60000)
+ *   TUFCHAIN_LOG_STALL_AFTER_MS, TUFCHAIN_LOG_STALL_AFTER_FAILURES   anchoring counts as stalled when a
+ *                                checkpoint waits this long, or after this many failures in a row (600000 / 10)
  *   TUFCHAIN_LOG_FROM_BLOCK      the contract's deployment block (where anchor events start)
+ *
+ * TUFCHAIN_PUBLISHER_KEY / TUFCHAIN_LOG_OPERATOR_KEY (raw private keys) are refused. Every chain
+ * account is checked before the server starts: a wrong contract address, an account without its
+ * role, a key that does not match or an account that cannot pay for gas stops the start with its code.
  */
 import { createPublicKey } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -28,9 +38,11 @@ import {
   type Signer,
 } from '@tufchain/keys';
 import { ChainReader, ReleaseLogWriter } from '@tufchain/transparency';
-import { JsonRpcProvider, Wallet } from 'ethers';
+import { JsonRpcProvider } from 'ethers';
 import { pino } from 'pino';
 import { createApiToken } from './auth/tokens.js';
+import { openChainAccount, refuseRawChainKeys } from './chain/accounts.js';
+import { ServerError } from './error.js';
 import { openServerLog } from './log/open.js';
 import { startServer } from './serve.js';
 import { openRepository } from './storage/open.js';
@@ -40,8 +52,30 @@ type Env = Record<string, string | undefined>;
 
 function required(env: Env, name: string): string {
   const value = env[name];
-  if (value === undefined || value === '') throw new Error(`${name} is required`);
+  if (value === undefined || value === '')
+    throw new ServerError('CONFIG_INVALID', `${name} is required`);
   return value;
+}
+
+function integer(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new ServerError('CONFIG_INVALID', `${name} must be a non-negative integer`);
+  }
+  return value;
+}
+
+/** TUFCHAIN_KEY_PASSPHRASE_FILE (its first line), else TUFCHAIN_KEY_PASSPHRASE. */
+async function keyPassphrase(env: Env): Promise<string> {
+  const file = env.TUFCHAIN_KEY_PASSPHRASE_FILE;
+  if (file) {
+    const passphrase = (await readFile(file, 'utf8')).split(/\r?\n/)[0] ?? '';
+    if (passphrase === '') throw new ServerError('CONFIG_INVALID', `${file} holds no passphrase`);
+    return passphrase;
+  }
+  return required(env, 'TUFCHAIN_KEY_PASSPHRASE');
 }
 
 async function signers(env: Env, name: string, passphrase: string): Promise<Signer[]> {
@@ -57,15 +91,39 @@ export async function main(env: Env): Promise<void> {
     level: env.TUFCHAIN_LOG_LEVEL ?? 'info',
     redact: ['req.headers.authorization', '*.token', 'token'],
   });
+  refuseRawChainKeys(env);
   const dataDir = required(env, 'TUFCHAIN_DATA_DIR');
-  const passphrase = required(env, 'TUFCHAIN_KEY_PASSPHRASE');
+  const passphrase = await keyPassphrase(env);
   const rpcUrl = required(env, 'TUFCHAIN_RPC_URL');
   const contractAddress = required(env, 'TUFCHAIN_CONTRACT_ADDRESS');
-  const confirmations = Number(env.TUFCHAIN_CONFIRMATIONS ?? '2');
+  const confirmations = integer(env, 'TUFCHAIN_CONFIRMATIONS', 2);
+  const expectedChainId = env.TUFCHAIN_CHAIN_ID ? integer(env, 'TUFCHAIN_CHAIN_ID', 0) : undefined;
   // ethers caches results for 250 ms by default, which would hand back-to-back publishes a stale nonce.
   const provider = new JsonRpcProvider(rpcUrl, undefined, { cacheTimeout: -1 });
+  const account = (keyFile: string, role: 'publisher' | 'log-operator') =>
+    openChainAccount({
+      keyFile,
+      passphrase,
+      provider,
+      contractAddress,
+      role,
+      ...(expectedChainId === undefined ? {} : { chainId: expectedChainId }),
+    });
+  // Every chain account is checked before anything is written (the repository bootstrap logs on chain).
+  const publisher = await account(required(env, 'TUFCHAIN_PUBLISHER_KEY_FILE'), 'publisher');
+  logger.info({ address: publisher.address }, 'publisher account checked on chain');
+  const noteKeyFile = env.TUFCHAIN_LOG_NOTE_KEY_FILE;
+  const operatorKeyFile = env.TUFCHAIN_LOG_OPERATOR_KEY_FILE;
+  if (operatorKeyFile && !noteKeyFile) {
+    throw new ServerError(
+      'CONFIG_INVALID',
+      'TUFCHAIN_LOG_OPERATOR_KEY_FILE anchors the transparency log: set TUFCHAIN_LOG_NOTE_KEY_FILE too',
+    );
+  }
+  const operator = operatorKeyFile ? await account(operatorKeyFile, 'log-operator') : undefined;
+  if (operator) logger.info({ address: operator.address }, 'log operator account checked on chain');
   const releaseLog = new ReleaseLogWriter({
-    signer: new Wallet(required(env, 'TUFCHAIN_PUBLISHER_KEY'), provider),
+    signer: publisher,
     contractAddress,
     confirmations,
     pollIntervalMs: 100,
@@ -117,26 +175,26 @@ export async function main(env: Env): Promise<void> {
       logger.info({ file: tokenFile }, 'admin token written');
     }
   }
-  const noteKeyFile = env.TUFCHAIN_LOG_NOTE_KEY_FILE;
-  const operatorKey = env.TUFCHAIN_LOG_OPERATOR_KEY;
   const transparencyLog = noteKeyFile
     ? openServerLog({
         dataDir,
         origin: env.TUFCHAIN_LOG_ORIGIN ?? 'tufchain.local/log',
         noteKey: await readEncryptedKeyFile(noteKeyFile, passphrase),
-        ...(operatorKey
+        ...(operator
           ? {
               anchoring: {
-                signer: new Wallet(operatorKey, provider),
+                signer: operator,
                 contractAddress,
                 chainId: Number((await provider.getNetwork()).chainId),
                 ...(env.TUFCHAIN_LOG_FROM_BLOCK
-                  ? { fromBlock: Number(env.TUFCHAIN_LOG_FROM_BLOCK) }
+                  ? { fromBlock: integer(env, 'TUFCHAIN_LOG_FROM_BLOCK', 0) }
                   : {}),
                 config: {
                   confirmations,
-                  batchSize: Number(env.TUFCHAIN_LOG_BATCH_SIZE ?? '1000'),
-                  intervalMs: Number(env.TUFCHAIN_LOG_INTERVAL_MS ?? '60000'),
+                  batchSize: integer(env, 'TUFCHAIN_LOG_BATCH_SIZE', 1000),
+                  intervalMs: integer(env, 'TUFCHAIN_LOG_INTERVAL_MS', 60_000),
+                  stallAfterMs: integer(env, 'TUFCHAIN_LOG_STALL_AFTER_MS', 600_000),
+                  stallAfterFailures: integer(env, 'TUFCHAIN_LOG_STALL_AFTER_FAILURES', 10),
                 },
               },
             }
@@ -179,8 +237,9 @@ export async function main(env: Env): Promise<void> {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   main(process.env).catch((error: unknown) => {
+    const code = (error as { code?: unknown } | null)?.code;
     process.stderr.write(
-      `tufchain server: ${error instanceof Error ? error.message : String(error)}\n`,
+      `tufchain server: error ${typeof code === 'string' ? code : 'INTERNAL'}: ${error instanceof Error ? error.message : String(error)}\n`,
     );
     process.exit(1);
   });

@@ -88,6 +88,7 @@ export class MetricsRegistry {
     name: string,
     help: string,
     collect: () => Promise<{ labels: Labels; value: number }[]>,
+    type: 'gauge' | 'counter' = 'gauge',
   ): void {
     let samples: { labels: Labels; value: number }[] = [];
     this.#collectors.push(async () => {
@@ -95,7 +96,7 @@ export class MetricsRegistry {
     });
     this.#families.set(name, {
       help,
-      type: 'gauge',
+      type,
       render: (n) => samples.map((s) => `${n}${labelText(s.labels)} ${s.value}`),
     });
   }
@@ -144,4 +145,86 @@ export function createServerMetrics(): ServerMetrics {
       'Install attestations by outcome',
     ),
   };
+}
+
+/** What the anchoring metrics read at scrape time (AnchorService.health()). */
+export interface AnchoringHealthSample {
+  pending: number;
+  sent: number;
+  oldestOpenAgeMs: number;
+  openAttempts: number;
+  lastConfirmedAt: number | null;
+  lastConfirmedSize: number;
+  consecutiveFailures: number;
+  failures: number;
+  transactionsSigned: number;
+  stalled: boolean;
+}
+
+/**
+ * The transparency-log anchoring, exported so that a stall is visible without reading logs:
+ * what waits and for how long, what was tried, when it last worked, and whether it is stalled.
+ * No series at all when the server does not anchor.
+ */
+export function registerAnchoringMetrics(
+  registry: MetricsRegistry,
+  health: () => AnchoringHealthSample | undefined,
+): void {
+  const sample =
+    (value: (h: AnchoringHealthSample) => { labels: Labels; value: number }[]) => () => {
+      const h = health();
+      return Promise.resolve(h ? value(h) : []);
+    };
+  const one = (f: (h: AnchoringHealthSample) => number) =>
+    sample((h) => [{ labels: {}, value: f(h) }]);
+  registry.gauge(
+    'tufchain_anchor_checkpoints_waiting',
+    'Checkpoints not yet anchored, by outbox status (pending: never sent; sent: not confirmed)',
+    sample((h) => [
+      { labels: { status: 'pending' }, value: h.pending },
+      { labels: { status: 'sent' }, value: h.sent },
+    ]),
+  );
+  registry.gauge(
+    'tufchain_anchor_oldest_waiting_seconds',
+    'Seconds since the oldest waiting checkpoint last changed state (0 when none waits)',
+    one((h) => h.oldestOpenAgeMs / 1000),
+  );
+  registry.gauge(
+    'tufchain_anchor_waiting_attempts',
+    'Anchoring transactions signed for the checkpoints still waiting',
+    one((h) => h.openAttempts),
+  );
+  registry.gauge(
+    'tufchain_anchor_transactions_signed_total',
+    'Anchoring transactions signed since the server started',
+    one((h) => h.transactionsSigned),
+    'counter',
+  );
+  registry.gauge(
+    'tufchain_anchor_failures_total',
+    'Anchoring failures (RPC, refused broadcasts, reverts) since the server started',
+    one((h) => h.failures),
+    'counter',
+  );
+  registry.gauge(
+    'tufchain_anchor_consecutive_failures',
+    'Anchoring failures since the last progress',
+    one((h) => h.consecutiveFailures),
+  );
+  registry.gauge(
+    'tufchain_anchor_last_success_timestamp_seconds',
+    'Unix time the latest confirmed anchor was recorded (0 before the first)',
+    one((h) => (h.lastConfirmedAt === null ? 0 : h.lastConfirmedAt / 1000)),
+  );
+  registry.gauge(
+    'tufchain_anchor_last_confirmed_size',
+    'Tree size of the latest confirmed anchor',
+    one((h) => h.lastConfirmedSize),
+  );
+  registry.gauge(
+    'tufchain_anchor_stalled',
+    '1 while anchoring is stalled (see /readyz for the reason)',
+    one((h) => (h.stalled ? 1 : 0)),
+  );
 }

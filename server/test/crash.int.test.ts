@@ -40,6 +40,7 @@ describe('a server killed in the middle of a publish', () => {
     chain = await startTestChain();
     dir = await mkdtemp(join(tmpdir(), 'tufchain-crash-'));
     const passphrase = 'crash test passphrase';
+    await chain.writeKeyFile('publisher', join(dir, 'publisher.key'), passphrase);
     const keyFile = async (name: string): Promise<Signer> => {
       const { privateKey } = generateKeyPair('ed25519');
       await writeEncryptedKeyFile(join(dir, `${name}.key`), privateKey, passphrase);
@@ -83,7 +84,7 @@ describe('a server killed in the middle of a publish', () => {
       TUFCHAIN_PORT: String(port),
       TUFCHAIN_RPC_URL: chain.chain.rpcUrl,
       TUFCHAIN_CONTRACT_ADDRESS: chain.contractAddress,
-      TUFCHAIN_PUBLISHER_KEY: chain.chain.accounts[1]!.privateKey,
+      TUFCHAIN_PUBLISHER_KEY_FILE: join(dir, 'publisher.key'),
       TUFCHAIN_CONFIRMATIONS: '1',
       TUFCHAIN_KEY_PASSPHRASE: passphrase,
       TUFCHAIN_TARGETS_KEY_FILES: join(dir, 'targets.key'),

@@ -42,6 +42,8 @@ describe('the server daemon with TUFCHAIN_LOG_* set', () => {
     chain = await startTestChain();
     dir = await mkdtemp(join(tmpdir(), 'tufchain-log-daemon-'));
     const passphrase = 'log daemon test passphrase';
+    await chain.writeKeyFile('publisher', join(dir, 'publisher.key'), passphrase);
+    await chain.writeKeyFile('log-operator', join(dir, 'operator.key'), passphrase);
     const keyFile = async (name: string): Promise<Signer> => {
       const { privateKey } = generateKeyPair('ed25519');
       await writeEncryptedKeyFile(join(dir, `${name}.key`), privateKey, passphrase);
@@ -82,7 +84,7 @@ describe('the server daemon with TUFCHAIN_LOG_* set', () => {
       TUFCHAIN_PORT: String(port),
       TUFCHAIN_RPC_URL: chain.chain.rpcUrl,
       TUFCHAIN_CONTRACT_ADDRESS: chain.contractAddress,
-      TUFCHAIN_PUBLISHER_KEY: chain.chain.accounts[1]!.privateKey,
+      TUFCHAIN_PUBLISHER_KEY_FILE: join(dir, 'publisher.key'),
       TUFCHAIN_CONFIRMATIONS: '1',
       TUFCHAIN_KEY_PASSPHRASE: passphrase,
       TUFCHAIN_TARGETS_KEY_FILES: join(dir, 'targets.key'),
@@ -95,7 +97,7 @@ describe('the server daemon with TUFCHAIN_LOG_* set', () => {
       TUFCHAIN_LOG_LEVEL: 'warn',
       TUFCHAIN_LOG_NOTE_KEY_FILE: join(dir, 'log-note.key'),
       TUFCHAIN_LOG_ORIGIN: ORIGIN,
-      TUFCHAIN_LOG_OPERATOR_KEY: chain.operator().privateKey,
+      TUFCHAIN_LOG_OPERATOR_KEY_FILE: join(dir, 'operator.key'),
       TUFCHAIN_LOG_FROM_BLOCK: String(chain.deployBlock),
     };
     const proc = spawn(

@@ -291,7 +291,10 @@ describe('publishing on real parts (anvil, SQLite, HTTP, tuf-js)', () => {
   it('reports ready with the database and chain reachable', async () => {
     const res = await fetch(`${server.url}/readyz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ready', checks: { database: 'ok', chain: 'ok' } });
+    expect(await res.json()).toEqual({
+      status: 'ready',
+      checks: { database: 'ok', chain: 'ok', anchoring: 'not configured' },
+    });
   });
 });
 

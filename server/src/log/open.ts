@@ -7,6 +7,7 @@ import {
   type AnchorConfig,
   type LogServiceOptions,
   type NoteSigner,
+  type TransparencyError,
 } from '@tufchain/transparency';
 import type { Signer as ChainSigner } from 'ethers';
 import type { Logger } from 'pino';
@@ -71,12 +72,48 @@ export function openServerLog(opts: ServerLogOptions): ServerLog {
             chainId: a.chainId,
             ...(a.fromBlock === undefined ? {} : { fromBlock: a.fromBlock }),
             ...(a.config ? { config: a.config } : {}),
-            onError: (err) =>
-              opts.logger.warn({ code: err.code, err: err.message }, 'anchoring retries'),
+            onError: anchoringErrorLogger(opts.logger),
           },
         }
       : {}),
   });
+  service.anchors?.onHealthChange((h) => {
+    const fields = {
+      pending: h.pending,
+      sent: h.sent,
+      oldestWaitingSeconds: Math.round(h.oldestOpenAgeMs / 1000),
+      consecutiveFailures: h.consecutiveFailures,
+      lastErrorCode: h.lastError?.code,
+      lastConfirmedSize: h.lastConfirmedSize,
+    };
+    if (h.stalled) opts.logger.error({ ...fields, reason: h.stallReason }, 'anchoring stalled');
+    else opts.logger.info(fields, 'anchoring resumed');
+  });
   service.start();
   return service;
+}
+
+/** How often the same anchoring error code is logged again while it keeps happening. */
+const REPEAT_LOG_MS = 60_000;
+
+/**
+ * Logs each anchoring error (code and message, never a key: signing happens behind the signer
+ * seam) the first time its code shows up and then at most once a minute, so a failure that
+ * repeats at every poll is visible without flooding the log.
+ */
+function anchoringErrorLogger(logger: Logger): (err: TransparencyError) => void {
+  const lastLogged = new Map<string, { at: number; suppressed: number }>();
+  return (err) => {
+    const now = Date.now();
+    const seen = lastLogged.get(err.code);
+    if (seen && now - seen.at < REPEAT_LOG_MS) {
+      seen.suppressed++;
+      return;
+    }
+    lastLogged.set(err.code, { at: now, suppressed: 0 });
+    logger.warn(
+      { code: err.code, err: err.message, repeatedSinceLastLog: seen?.suppressed ?? 0 },
+      'anchoring failed; retrying',
+    );
+  };
 }

@@ -1,7 +1,11 @@
 import type { App, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
+import { anchorHealthOf } from '../log/anchor-health.js';
+import { registerAnchoringMetrics } from '../metrics.js';
 
 export function registerOpsRoutes(app: App, ctx: ServerContext): void {
+  registerAnchoringMetrics(ctx.metrics.registry, () => anchorHealthOf(ctx.log));
+
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
   app.get('/readyz', async (c) => {
@@ -19,9 +23,17 @@ export function registerOpsRoutes(app: App, ctx: ServerContext): void {
         throw new ServerError('CHAIN_UNAVAILABLE', 'chain RPC unreachable', { cause: error });
       }
     }
+    const anchoring = anchorHealthOf(ctx.log);
+    if (anchoring?.stalled) {
+      throw new ServerError('ANCHORING_STALLED', `anchoring stalled: ${anchoring.stallReason}`);
+    }
     return c.json({
       status: 'ready',
-      checks: { database: 'ok', chain: ctx.chainProbe ? 'ok' : 'not configured' },
+      checks: {
+        database: 'ok',
+        chain: ctx.chainProbe ? 'ok' : 'not configured',
+        anchoring: anchoring ? 'ok' : 'not configured',
+      },
     });
   });
 

@@ -1,4 +1,5 @@
 import { deployTufchainLog, startAnvil, type DevChain } from '@tufchain/contracts';
+import { importSecp256k1PrivateKey, writeEncryptedKeyFile } from '@tufchain/keys';
 import { ChainReader, ReleaseLogWriter } from '@tufchain/transparency';
 import { JsonRpcProvider, Wallet } from 'ethers';
 
@@ -17,6 +18,11 @@ export interface TestChain {
   mine(blocks?: number): Promise<void>;
   /** Uncached eth_blockNumber (ethers caches getBlockNumber). */
   blockNumber(): Promise<number>;
+  /**
+   * Writes the publisher's or the log operator's key as the daemon takes it: an encrypted
+   * secp256k1 key file (anvil's dev keys are public test vectors).
+   */
+  writeKeyFile(role: 'publisher' | 'log-operator', path: string, passphrase: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -73,6 +79,14 @@ export async function startTestChain(): Promise<TestChain> {
       }),
     async blockNumber() {
       return Number(await provider.send('eth_blockNumber', []));
+    },
+    async writeKeyFile(role, path, passphrase) {
+      const hex = (role === 'publisher' ? publisher : operator).privateKey.slice(2);
+      await writeEncryptedKeyFile(
+        path,
+        importSecp256k1PrivateKey(Buffer.from(hex, 'hex')),
+        passphrase,
+      );
     },
     async mine(blocks = 1) {
       for (let i = 0; i < blocks; i++) await provider.send('evm_mine', []);
