@@ -13,6 +13,7 @@ import type { TransparencyLogSink } from './log-sink.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
 import { registerAttestationRoutes } from './routes/attestations.js';
 import { registerManagementRoutes } from './routes/management.js';
+import { registerMinimumVersionRoutes } from './routes/minimum-versions.js';
 import { registerLogRoutes } from './routes/log.js';
 import { registerOpsRoutes } from './routes/ops.js';
 import { registerPublicRoutes } from './routes/public.js';
@@ -109,6 +110,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
       clock,
       logger,
     }),
+    releaseLog: deps.releaseLog,
   };
   metrics.registry.gauge(
     'tufchain_metadata_expiry_seconds',
@@ -179,6 +181,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
   registerPublicRoutes(app, context);
   registerManagementRoutes(app, context);
   registerTokenRoutes(app, context);
+  registerMinimumVersionRoutes(app, context);
   registerAttestationRoutes(app, context);
   registerVehicleRoutes(app, context, context.vehicles);
   registerLogRoutes(app, context);

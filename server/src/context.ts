@@ -7,6 +7,7 @@ import type { ServerMetrics } from './metrics.js';
 import type { BlobStore } from './storage/blob-store.js';
 import type { RepositoryStore, TokenRecord } from './storage/store.js';
 import type { RepositoryService } from './tuf/service.js';
+import type { ReleaseLog } from './tuf/release-log.js';
 import type { VehicleService } from './vehicles/service.js';
 
 export interface ServerContext {
@@ -24,6 +25,8 @@ export interface ServerContext {
   log: TransparencyLogSink | undefined;
   /** Vehicle enrollment, revocation, CRL and the identity check of install reports. */
   vehicles: VehicleService;
+  /** The chain writer (publisher account): the minimum-version routes use it directly. */
+  releaseLog: ReleaseLog;
 }
 
 export interface AppEnv {

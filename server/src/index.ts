@@ -35,7 +35,12 @@ export {
   type SupplierInput,
 } from './tuf/layout.js';
 export { formatExpiry, expiryAfter } from './tuf/expiry.js';
-export type { ReleaseLog, ReleaseEntry, ChainReceipt } from './tuf/release-log.js';
+export type {
+  ReleaseLog,
+  ReleaseEntry,
+  ChainReceipt,
+  MinimumVersionReceipt,
+} from './tuf/release-log.js';
 export {
   RepositoryService,
   attestationTargetName,

@@ -17,14 +17,17 @@ import { deployTufchainLog, startAnvil, type DevChain } from '@tufchain/contract
 import {
   createKeySigner,
   createPkcs12Bundle,
+  createSecp256k1FileSigner,
   createVehicleCa,
   createVehicleIdentity,
   generateKeyPair,
+  generateSecp256k1KeyPair,
   readEncryptedKeyFile,
   readPkcs12Bundle,
   signFirmwareAttestation,
   writeEncryptedKeyFile,
   type KeyType,
+  type Secp256k1Signer,
   type Signer,
 } from '@tufchain/keys';
 import {
@@ -40,6 +43,8 @@ import {
 import {
   auditRepository,
   ChainReader,
+  checkChainAccount,
+  createChainSigner,
   createHttpAuditSource,
   createHttpLogAuditSource,
   createNoteVerifier,
@@ -50,7 +55,7 @@ import {
   type LogService,
   type ProofBundle,
 } from '@tufchain/transparency';
-import { JsonRpcProvider, Wallet } from 'ethers';
+import { JsonRpcProvider, parseEther, Wallet } from 'ethers';
 import { pino } from 'pino';
 import { startRogueMirror } from './hacker.js';
 
@@ -115,6 +120,14 @@ async function makeKey(dir: string, name: string, type: KeyType): Promise<Signer
   const path = join(dir, `${name}.key.pem`);
   await writeEncryptedKeyFile(path, generateKeyPair(type).privateKey, passphrase);
   return createKeySigner(await readEncryptedKeyFile(path, passphrase));
+}
+
+/** A chain account's key as the OEM keeps it: an encrypted secp256k1 key file. */
+async function makeChainKey(dir: string, name: string): Promise<Secp256k1Signer> {
+  const passphrase = randomBytes(PASSPHRASE_BYTES).toString('base64url');
+  const path = join(dir, `${name}.chain.key.pem`);
+  await writeEncryptedKeyFile(path, generateSecp256k1KeyPair().privateKey, passphrase);
+  return createSecp256k1FileSigner(path, passphrase);
 }
 
 function firmwareImage(version: string, size = 256 * 1024): Uint8Array {
@@ -195,19 +208,31 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     });
     say('chain', `anvil pid ${chain.pid} on ${chain.rpcUrl} (chain id ${chain.chainId})`);
     const provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true });
-    const [adminAccount, publisherAccount, operatorAccount] = chain.accounts;
-    if (!adminAccount || !publisherAccount || !operatorAccount)
-      throw new Error('anvil exposes too few dev accounts');
+    const [adminAccount] = chain.accounts;
+    if (!adminAccount) throw new Error('anvil exposes no dev accounts');
     const admin = new Wallet(adminAccount.privateKey, provider);
-    const publisher = new Wallet(publisherAccount.privateKey, provider);
+    // The publisher and the log operator are chain accounts whose keys, like every OEM key, exist
+    // only as encrypted key files; they sign through the Signer seam, never as a raw key.
+    const publisherKey = await makeChainKey(keyDir, 'publisher');
+    const operatorKey = await makeChainKey(keyDir, 'log-operator');
+    for (const account of [publisherKey, operatorKey]) {
+      await (await admin.sendTransaction({ to: account.address, value: parseEther('10') })).wait();
+    }
+    const publisher = createChainSigner(publisherKey, provider);
     const deployment = await deployTufchainLog(admin, {
       admin: admin.address,
       publishers: [publisher.address],
-      logOperators: [operatorAccount.address],
+      logOperators: [operatorKey.address],
+    });
+    await checkChainAccount({
+      signer: publisher,
+      contractAddress: deployment.address,
+      role: 'publisher',
+      chainId: chain.chainId,
     });
     say(
       'chain',
-      `TufchainLog deployed at ${deployment.address} (tx ${deployment.txHash}, block ${deployment.blockNumber}); publisher ${publisher.address}, log operator ${operatorAccount.address}`,
+      `TufchainLog deployed at ${deployment.address} (tx ${deployment.txHash}, block ${deployment.blockNumber}); publisher ${publisher.address}, log operator ${operatorKey.address} (secp256k1 keys in encrypted key files, funded and checked on chain)`,
     );
 
     const releaseLog = new ReleaseLogWriter({
@@ -234,12 +259,19 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       staticNetwork: true,
       cacheTimeout: -1,
     });
+    const operator = createChainSigner(operatorKey, operatorProvider);
+    await checkChainAccount({
+      signer: operator,
+      contractAddress: deployment.address,
+      role: 'log-operator',
+      chainId: chain.chainId,
+    });
     log = openServerLog({
       dataDir: join(opts.dataDir, 'server'),
       origin: LOG_ORIGIN,
       noteKey: logNoteKey,
       anchoring: {
-        signer: new Wallet(operatorAccount.privateKey, operatorProvider),
+        signer: operator,
         contractAddress: deployment.address,
         chainId: chain.chainId,
         fromBlock: deployment.blockNumber,

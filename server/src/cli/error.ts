@@ -28,7 +28,8 @@ export type CliErrorCode =
   | 'ROOT_NOT_TRUSTED'
   | 'PREVIOUS_TARGETS_INVALID'
   | 'TARGETS_CHANGED'
-  | 'AUDIT_FINDINGS';
+  | 'AUDIT_FINDINGS'
+  | 'CONFIRMATION_REQUIRED';
 
 export class CliError extends Error {
   override readonly name = 'CliError';
@@ -65,6 +66,7 @@ const usageCodes = new Set<string>([
   'PASSPHRASE_MISMATCH',
   'EMPTY_PASSPHRASE',
   'MALFORMED_PUBLIC_KEY',
+  'CONFIRMATION_REQUIRED',
 ]);
 const environmentCodes = new Set<string>([
   'FILE_NOT_FOUND',

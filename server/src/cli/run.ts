@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerAuditCommand } from './commands/audit.js';
 import { registerBundleCommand } from './commands/bundle.js';
 import { registerKeysCommand } from './commands/keys.js';
+import { registerMinimumVersionCommand } from './commands/minimum-version.js';
 import { registerPublishCommand } from './commands/publish.js';
 import { registerRepoCommand } from './commands/repo-init.js';
 import { registerRevokeCommand } from './commands/revoke.js';
@@ -38,6 +39,7 @@ export function createProgram(run: CliRun): Command {
   registerTargetsCommand(program, run);
   registerPublishCommand(program, run);
   registerRevokeCommand(program, run);
+  registerMinimumVersionCommand(program, run);
   registerRotateRootCommand(program, run);
   registerSupplierCommand(program, run);
   registerStatusCommand(program, run);

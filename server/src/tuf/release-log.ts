@@ -19,9 +19,24 @@ export interface ReleaseLogHooks {
   onMined?: (receipt: ChainReceipt) => void;
 }
 
+/** A confirmed raise of a hardware ID's on-chain minimum version. */
+export interface MinimumVersionReceipt extends ChainReceipt {
+  hardwareId: string;
+  hardwareIdHash: string;
+  version: number;
+  previousVersion: number;
+}
+
 export interface ReleaseLog {
   /** Resolves only once the entry is confirmed; rejects if the chain refuses it. */
   logRelease(entry: ReleaseEntry, hooks?: ReleaseLogHooks): Promise<ChainReceipt>;
   /** Records a recall of firmware digests, when the chain client supports it. */
   recallFirmware?(digests: string[], reason: string): Promise<ChainReceipt>;
+  /** The on-chain minimum version (anti-rollback floor) of a hardware ID; 0 when unset. */
+  minimumVersion?(hardwareId: string): Promise<number>;
+  /**
+   * Raises it and resolves once confirmed; refuses a lower version with the code
+   * MINIMUM_VERSION_NOT_INCREASING; the current version again returns the transaction that set it.
+   */
+  setMinimumVersion?(hardwareId: string, version: number): Promise<MinimumVersionReceipt>;
 }

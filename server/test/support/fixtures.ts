@@ -12,6 +12,7 @@ import {
   type ChainReceipt,
   type Clock,
   type ConfigInput,
+  type MinimumVersionReceipt,
   type OpenedRepository,
   type ReleaseEntry,
   type ReleaseLog,
@@ -46,6 +47,43 @@ export class MemoryReleaseLog implements ReleaseLog {
   }
 
   readonly recalls: { digests: string[]; reason: string }[] = [];
+  /** Per hardware ID: the floor and the receipt that set it (only rises, like the contract). */
+  readonly floors = new Map<string, MinimumVersionReceipt>();
+  failNextFloor: Error | undefined;
+
+  minimumVersion(hardwareId: string): Promise<number> {
+    return Promise.resolve(this.floors.get(hardwareId)?.version ?? 0);
+  }
+
+  setMinimumVersion(hardwareId: string, version: number): Promise<MinimumVersionReceipt> {
+    if (this.failNextFloor) {
+      const e = this.failNextFloor;
+      this.failNextFloor = undefined;
+      return Promise.reject(e);
+    }
+    const current = this.floors.get(hardwareId);
+    if (current && version === current.version) return Promise.resolve(current);
+    if (version < (current?.version ?? 0)) {
+      return Promise.reject(
+        Object.assign(new Error('MinimumVersionNotIncreasing'), {
+          code: 'MINIMUM_VERSION_NOT_INCREASING',
+        }),
+      );
+    }
+    this.#block += 1;
+    const hash = createHash('sha256').update(`floor ${this.#block}`).digest('hex');
+    const receipt: MinimumVersionReceipt = {
+      txHash: `0x${hash}`,
+      blockNumber: this.#block,
+      blockHash: `0x${hash}`,
+      hardwareId,
+      hardwareIdHash: `0x${createHash('sha256').update(hardwareId).digest('hex')}`,
+      version,
+      previousVersion: current?.version ?? 0,
+    };
+    this.floors.set(hardwareId, receipt);
+    return Promise.resolve(receipt);
+  }
 
   recallFirmware(digests: string[], reason: string): Promise<ChainReceipt> {
     this.recalls.push({ digests, reason });
