@@ -187,15 +187,20 @@ describe('the daemon when anchoring stalls at run time', () => {
       expect(
         Number(/^tufchain_anchor_oldest_waiting_seconds ([\d.]+)/m.exec(metrics)?.[1]),
       ).toBeGreaterThan(1);
-      const logLines = daemon
-        .stdout()
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as { msg: string; code?: string; lastErrorCode?: string });
-      expect(logLines).toContainEqual(
-        expect.objectContaining({ msg: 'anchoring stalled', lastErrorCode: 'INSUFFICIENT_FUNDS' }),
+      const logLines = () =>
+        daemon
+          .stdout()
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as { msg: string; code?: string; lastErrorCode?: string });
+      // /readyz judges the health when asked; the log line follows at the service's next check.
+      await expect.poll(logLines, { timeout: 10_000, interval: 100 }).toContainEqual(
+        expect.objectContaining({
+          msg: 'anchoring stalled',
+          lastErrorCode: 'INSUFFICIENT_FUNDS',
+        }),
       );
-      expect(logLines).toContainEqual(
+      expect(logLines()).toContainEqual(
         expect.objectContaining({ msg: 'anchoring failed; retrying', code: 'INSUFFICIENT_FUNDS' }),
       );
       expect(daemon.stdout()).not.toContain(files.passphrase);
@@ -221,7 +226,9 @@ describe('the daemon when anchoring stalls at run time', () => {
           },
         )
         .toBe(200);
-      expect(daemon.stdout()).toContain('"msg":"anchoring resumed"');
+      await expect
+        .poll(() => daemon.stdout(), { timeout: 10_000, interval: 100 })
+        .toContain('"msg":"anchoring resumed"');
     } finally {
       await daemon.kill();
     }

@@ -105,13 +105,13 @@ describe('AnchorService when its operator account cannot pay for gas', () => {
     await expect
       .poll(() => errors.map((e) => e.code), { timeout: 10_000 })
       .toContain('INSUFFICIENT_FUNDS');
-    await expect.poll(() => s.health().stalled, { timeout: 10_000 }).toBe(true);
+    // The listener hears of it at the service's next check (interval tick, failure or progress).
+    await expect.poll(() => changes.map((h) => h.stalled), { timeout: 10_000 }).toEqual([true]);
     const stalled = s.health();
     expect(stalled.stallReason).toMatch(/waiting/);
     expect(stalled.lastError?.code).toBe('INSUFFICIENT_FUNDS');
     expect(stalled.sent).toBe(1);
     expect(stalled.oldestOpenAgeMs).toBeGreaterThan(400);
-    expect(changes.map((h) => h.stalled)).toEqual([true]);
     expect(stalled.lastConfirmedSize).toBe(0);
 
     // Funding the account heals it: the recorded transaction is broadcast again and confirmed.
