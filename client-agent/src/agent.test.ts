@@ -1,10 +1,20 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { verifyStatementBundle } from '@tufchain/keys';
 import { parseInstallPredicate } from '@tufchain/transparency';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Fixture, HARDWARE_ID, MemoryReleaseLog } from '../test/helpers/fixture.js';
+import {
+  Fixture,
+  HARDWARE_ID,
+  MemoryReleaseLog,
+  SUPPLIER_ROLE,
+  type Release,
+} from '../test/helpers/fixture.js';
+import { serveHuge, serveTrickle } from '../test/helpers/hostile.js';
 import { serveBytes } from '../test/helpers/tuf-repo.js';
 import { runUpdate } from './agent.js';
+import type { Config } from './config.js';
 
 describe('runUpdate (with an in-memory chain log)', () => {
   let f: Fixture;
@@ -189,8 +199,136 @@ describe('runUpdate (with an in-memory chain log)', () => {
       desc: string;
       tamper: () => Promise<{ at?: Date } | void>;
       wantCode: string;
+      /** Agent settings for this row (short slow-retrieval limits). */
+      config?: Partial<Config>;
     }
+    /** A logged release, then `path` answered by a hostile server instead of the repository. */
+    const loggedReleaseThen = async (
+      hostile: (rel: Release) => {
+        path: string;
+        answer: Parameters<typeof f.repo.overrides.set>[1];
+      },
+      opts: { delegated?: boolean } = {},
+    ): Promise<void> => {
+      const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2, ...opts });
+      chain.log(rel.entry);
+      const { path, answer } = hostile(rel);
+      f.repo.overrides.set(path, answer);
+    };
+    const endless = (path: string) => ({
+      path,
+      answer: (_req: unknown, res: Parameters<typeof serveHuge>[0]) => void serveHuge(res),
+    });
+    const trickled = (path: string, bytes: () => Buffer, everyMs = 50) => ({
+      path,
+      answer: (_req: unknown, res: Parameters<typeof serveHuge>[0]) =>
+        void serveTrickle(res, bytes(), everyMs),
+    });
+    const served = (path: string) => () => f.repo.files.get(path) ?? Buffer.alloc(0);
+    /** Slow-retrieval limits short enough for a test: 200 ms of grace, then 1000 bytes/s. */
+    const slowLimits: Partial<Config> = {
+      downloadGraceMs: 200,
+      minDownloadBytesPerSecond: 1000,
+      metadataDeadlineMs: 5000,
+    };
     const table: Row[] = [
+      // Endless data from a man in the middle, for every file tuf-js fetches: each is cut at its
+      // length limit, the cycle ends with the code, and nothing is left open (the lock included).
+      {
+        desc: 'an endless timestamp.json',
+        tamper: () => loggedReleaseThen(() => endless('/metadata/timestamp.json')),
+        wantCode: 'ENDLESS_DATA',
+      },
+      {
+        desc: 'an endless snapshot',
+        tamper: () =>
+          loggedReleaseThen(() => endless(`/metadata/${f.repo.snapshotVersion}.snapshot.json`)),
+        wantCode: 'ENDLESS_DATA',
+      },
+      {
+        desc: 'an endless top-level targets metadata',
+        tamper: () =>
+          loggedReleaseThen(() => endless(`/metadata/${f.repo.targetsVersion}.targets.json`)),
+        wantCode: 'ENDLESS_DATA',
+      },
+      {
+        desc: 'an endless delegated targets role',
+        tamper: () =>
+          loggedReleaseThen(
+            () => endless(`/metadata/${f.repo.targetsVersion}.${SUPPLIER_ROLE}.json`),
+            { delegated: true },
+          ),
+        wantCode: 'ENDLESS_DATA',
+      },
+      {
+        desc: 'an endless next root (2.root.json)',
+        tamper: () => loggedReleaseThen(() => endless('/metadata/2.root.json')),
+        wantCode: 'ENDLESS_DATA',
+      },
+      {
+        desc: 'an endless firmware attestation bundle',
+        tamper: () =>
+          loggedReleaseThen((rel) => endless(f.repo.targetPath(`${rel.name}.sigstore.json`))),
+        wantCode: 'ENDLESS_DATA',
+      },
+      {
+        desc: 'an endless discovery hint',
+        tamper: () =>
+          loggedReleaseThen(() => endless(`/api/v1/hardware/${HARDWARE_ID}/latest`), {
+            delegated: true,
+          }),
+        wantCode: 'ENDLESS_DATA',
+      },
+      // Slow retrieval: a byte every 50 ms never trips the inactivity timeout (2 s here).
+      {
+        desc: 'a timestamp.json trickled a byte at a time',
+        tamper: () =>
+          loggedReleaseThen(() =>
+            trickled('/metadata/timestamp.json', served('/metadata/timestamp.json')),
+          ),
+        config: slowLimits,
+        wantCode: 'DOWNLOAD_TOO_SLOW',
+      },
+      {
+        desc: 'a delegated targets role trickled a byte at a time',
+        tamper: () =>
+          loggedReleaseThen(
+            () => {
+              const path = `/metadata/${f.repo.targetsVersion}.${SUPPLIER_ROLE}.json`;
+              return trickled(path, served(path));
+            },
+            { delegated: true },
+          ),
+        config: slowLimits,
+        wantCode: 'DOWNLOAD_TOO_SLOW',
+      },
+      {
+        desc: 'a snapshot sent fast enough but held past the metadata deadline',
+        tamper: () =>
+          loggedReleaseThen(() => {
+            const path = `/metadata/${f.repo.snapshotVersion}.snapshot.json`;
+            return trickled(path, served(path), 2);
+          }),
+        config: { minDownloadBytesPerSecond: 1, metadataDeadlineMs: 300 },
+        wantCode: 'DOWNLOAD_TOO_SLOW',
+      },
+      {
+        desc: 'a firmware attestation bundle trickled a byte at a time',
+        tamper: () =>
+          loggedReleaseThen((rel) => {
+            const path = f.repo.targetPath(`${rel.name}.sigstore.json`);
+            return trickled(path, served(path));
+          }),
+        config: slowLimits,
+        wantCode: 'DOWNLOAD_TOO_SLOW',
+      },
+      {
+        desc: 'an image trickled a byte at a time',
+        tamper: () =>
+          loggedReleaseThen((rel) => trickled(f.repo.targetPath(rel.name), () => rel.image)),
+        config: slowLimits,
+        wantCode: 'DOWNLOAD_TOO_SLOW',
+      },
       {
         desc: 'a tampered image',
         tamper: async () => {
@@ -443,19 +581,21 @@ describe('runUpdate (with an in-memory chain log)', () => {
       },
     ];
 
-    for (const { desc, tamper, wantCode } of table) {
+    for (const { desc, tamper, wantCode, config } of table) {
       it(`refuses ${desc} with ${wantCode} and keeps the active slot`, async () => {
         await tamper();
         const before = await f.slots.readState();
         const activeBytes = await f.activeSlotBytes();
-        await expect(runUpdate(f.options(chain))).rejects.toMatchObject({
-          name: 'AgentError',
-          code: wantCode,
-        });
+        const opts = f.options(chain);
+        await expect(
+          runUpdate({ ...opts, config: { ...opts.config, ...config } }),
+        ).rejects.toMatchObject({ name: 'AgentError', code: wantCode });
         const after = await f.slots.readState();
         expect(after.active).toBe(before.active);
         expect(after.slots[after.active]).toEqual(before.slots[before.active]);
         expect(await f.activeSlotBytes()).toEqual(activeBytes);
+        // The cycle let go of everything: the next one may start.
+        expect(existsSync(join(f.stateDir, 'agent.lock'))).toBe(false);
       });
     }
   });

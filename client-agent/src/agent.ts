@@ -20,7 +20,7 @@ import { ReportOutbox, type FlushResult } from './report/outbox.js';
 import { collectInclusionProofs, isAnchorLookup } from './report/proofs.js';
 import type { SlotImage, SlotName, SlotState, SlotStore } from './slots/ab-slots.js';
 import { UndiciFetcher } from './tuf/fetcher.js';
-import { createDispatcher } from './util/http.js';
+import { createDispatcher, releaseDispatcher } from './util/http.js';
 import { acquireStateLock } from './util/lock.js';
 import { fetchFirmwareHint } from './tuf/hint.js';
 import { TufRepository, type FirmwareTarget } from './tuf/updater.js';
@@ -189,7 +189,7 @@ async function openContext(opts: UpdateOptions): Promise<Context> {
 export async function runUpdate(opts: UpdateOptions): Promise<UpdateResult> {
   const ctx = await openContext(opts);
   const unlock = await acquireStateLock(ctx.stateDir).catch(async (err: unknown) => {
-    await ctx.dispatcher.close();
+    await releaseDispatcher(ctx.dispatcher);
     throw err;
   });
   const sendReports = async (): Promise<FlushResult | undefined> => {
@@ -219,8 +219,11 @@ export async function runUpdate(opts: UpdateOptions): Promise<UpdateResult> {
     if (result.report && flushed) result.report.sent = flushed.sent.includes(result.report.id);
     return result;
   } finally {
-    await ctx.dispatcher.close();
-    await unlock();
+    try {
+      await releaseDispatcher(ctx.dispatcher);
+    } finally {
+      await unlock();
+    }
   }
 }
 
@@ -247,6 +250,17 @@ function installVerdict(
   return 'INSTALL';
 }
 
+/** A download the agent cut or could not make: its code says more than the attestation's would. */
+function isDownloadRefusal(err: unknown): err is AgentError {
+  return (
+    err instanceof AgentError &&
+    (err.code === 'ENDLESS_DATA' ||
+      err.code === 'DOWNLOAD_TOO_SLOW' ||
+      err.code === 'DOWNLOAD_TIMEOUT' ||
+      err.code === 'DOWNLOAD_FAILED')
+  );
+}
+
 /** The OEM's firmware attestation, itself a TUF target: downloaded, then verified for `target`. */
 async function verifyAttestationOf(
   ctx: Context,
@@ -255,6 +269,7 @@ async function verifyAttestationOf(
 ): Promise<void> {
   const { opts, cfg } = ctx;
   const attestationTarget = await repo.getTarget(target.attestationPath).catch((err: unknown) => {
+    if (isDownloadRefusal(err)) throw err;
     throw new AgentError('ATTESTATION_MISSING', `no attestation target ${target.attestationPath}`, {
       cause: err,
     });
@@ -266,6 +281,7 @@ async function verifyAttestationOf(
   try {
     bundleBytes = await repo.downloadSmallTarget(attestationTarget, join(ctx.stateDir, 'tmp'));
   } catch (err) {
+    if (isDownloadRefusal(err)) throw err;
     throw new AgentError('ATTESTATION_INVALID', 'attestation bundle download failed verification', {
       cause: err,
     });

@@ -1,6 +1,21 @@
 export interface Config {
-  /** Time to wait for response headers, and the longest pause allowed between body chunks (slow retrieval guard). */
+  /** Time to wait for response headers, and the longest pause allowed between body chunks. */
   fetchTimeoutMs: number;
+  /**
+   * Slow retrieval: each request (metadata, image, every answer the agent reads) must have brought
+   * `minDownloadBytesPerSecond × (t − downloadGraceMs)` bytes by time t after it was sent, or it is
+   * cut with DOWNLOAD_TOO_SLOW. So a file of n bytes has at most `downloadGraceMs + n / rate` per
+   * attempt, and a server that trickles a byte every few seconds (which the inactivity timeout
+   * never trips) is cut once the grace period is over.
+   */
+  minDownloadBytesPerSecond: number;
+  downloadGraceMs: number;
+  /**
+   * Slow retrieval: the longest one metadata file (or other answer read whole: the attestation
+   * bundle, the discovery hint, report receipts, proof bundles, enrollment answers, the CRL) may
+   * take, retries included (DOWNLOAD_TOO_SLOW).
+   */
+  metadataDeadlineMs: number;
   connectTimeoutMs: number;
   /** Retries of one HTTP request after a network error or a 5xx, with exponential backoff and jitter. */
   fetchRetries: number;
@@ -19,6 +34,13 @@ export interface Config {
   targetsMaxLength: number;
   /** Maximum size of a firmware attestation bundle target. */
   attestationMaxLength: number;
+  /**
+   * Maximum size of a server answer the agent reads whole (report receipts, proof bundles,
+   * enrollment answers); a longer one is cut and refused with ENDLESS_DATA.
+   */
+  answerMaxLength: number;
+  /** Maximum size of the vehicle CA's CRL (`checkRevocation`). */
+  crlMaxLength: number;
   userAgent: string;
   /**
    * Run the install's read-back (every byte read back from the slot and hashed with sha512) on a
@@ -38,6 +60,11 @@ export interface Config {
 
 export const defaultConfig: Config = {
   fetchTimeoutMs: 30_000,
+  // 4 KiB/s is below any cellular link that can carry an update (GPRS gives ~5 KiB/s): a 1 GiB
+  // image then has at most ~73 hours per attempt, a 16 KiB timestamp 34 s.
+  minDownloadBytesPerSecond: 4096,
+  downloadGraceMs: 30_000,
+  metadataDeadlineMs: 300_000,
   connectTimeoutMs: 10_000,
   fetchRetries: 3,
   retryBaseDelayMs: 250,
@@ -50,6 +77,8 @@ export const defaultConfig: Config = {
   snapshotMaxLength: 2_000_000,
   targetsMaxLength: 5_000_000,
   attestationMaxLength: 1_000_000,
+  answerMaxLength: 1_000_000,
+  crlMaxLength: 4_000_000,
   userAgent: 'tufchain-agent/0.1',
   sha512Worker: true,
   slotDirectIo: true,

@@ -32,6 +32,7 @@ export type AgentErrorCode =
   | 'DOWNLOAD_HTTP'
   | 'DOWNLOAD_FAILED'
   | 'DOWNLOAD_TIMEOUT'
+  | 'DOWNLOAD_TOO_SLOW'
   | 'ENDLESS_DATA'
   | 'LENGTH_MISMATCH'
   | 'TARGET_MISMATCH'
@@ -46,6 +47,7 @@ export type AgentErrorCode =
   | 'BUNDLE_INVALID'
   | 'CHAIN_SNAPSHOT_MISSING'
   | 'AGENT_BUSY'
+  | 'AGENT_STALLED'
   | 'CONFIG_INVALID'
   // vehicle enrollment
   | 'ENROLLMENT_REJECTED'

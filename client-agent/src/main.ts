@@ -246,13 +246,16 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
 
 if (import.meta.main) {
   const json = process.argv.includes('--json');
-  main(process.argv.slice(2), process.env).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      const e = errorJson(err);
-      if (json) process.stdout.write(`${JSON.stringify(e)}\n`);
-      else process.stderr.write(`tufchain-agent: ${e.error.code}: ${e.error.message}\n`);
-      process.exit(err instanceof AgentError && err.code === 'CONFIG_INVALID' ? 2 : 1);
-    },
+  const fail = (err: unknown): never => {
+    const e = errorJson(err);
+    if (json) process.stdout.write(`${JSON.stringify(e)}\n`);
+    else process.stderr.write(`tufchain-agent: ${e.error.code}: ${e.error.message}\n`);
+    process.exit(err instanceof AgentError && err.code === 'CONFIG_INVALID' ? 2 : 1);
+  };
+  // A command whose work is pending while nothing is left to wake it would let Node exit 0 with
+  // nothing said (a request that can never end did that once); say so and fail instead.
+  process.once('beforeExit', () =>
+    fail(new AgentError('AGENT_STALLED', 'the command stopped before it finished')),
   );
+  main(process.argv.slice(2), process.env).then((code) => process.exit(code), fail);
 }

@@ -138,6 +138,8 @@ export interface InstallImageOptions {
     | 'downloadResumes'
     | 'userAgent'
     | 'maxBootAttempts'
+    | 'minDownloadBytesPerSecond'
+    | 'downloadGraceMs'
   > &
     Partial<Pick<Config, 'sha512Worker'>>;
   /** Bytes already in the slot from an interrupted install of the same image. */

@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import { AgentError } from '../error.js';
 import type { SlotName, SlotStore, SlotWriter } from '../slots/ab-slots.js';
 import { backoffDelay, sleep } from '../util/retry.js';
+import { RetrievalWatch } from '../util/retrieval.js';
 
 /**
  * The image goes to the slot in blocks of WRITE_BLOCK_BYTES, filled in turn from a ring of BLOCKS
@@ -218,7 +219,13 @@ export interface StreamInstallInput {
   dispatcher: Dispatcher;
   config: Pick<
     Config,
-    'fetchRetries' | 'retryBaseDelayMs' | 'retryMaxDelayMs' | 'downloadResumes' | 'userAgent'
+    | 'fetchRetries'
+    | 'retryBaseDelayMs'
+    | 'retryMaxDelayMs'
+    | 'downloadResumes'
+    | 'userAgent'
+    | 'minDownloadBytesPerSecond'
+    | 'downloadGraceMs'
   > &
     Partial<Pick<Config, 'sha512Worker'>>;
   /** Keep this many bytes already in the slot from an interrupted run and download the rest. */
@@ -454,7 +461,8 @@ async function streamHashed(
  * later chunks wait in a queue, and the response pauses once MAX_QUEUED_CHUNKS wait (a slot that
  * completes at once never pauses it: no stop and restart of socket reads per block). Returns complete=false when a 200 answer ended
  * early (a short image); rejects on network errors, after the chunk in progress is done, so that
- * the caller resumes after what it took.
+ * the caller resumes after what it took. A request slower than the configured minimum rate (after
+ * the grace period) is cut with DOWNLOAD_TOO_SLOW.
  */
 function fetchRange(
   input: StreamInstallInput,
@@ -473,9 +481,13 @@ function fetchRange(
     let busy: Promise<void> | undefined;
     let failure: Error | undefined;
     const queue: Buffer[] = [];
+    const watch = new RetrievalWatch(`GET ${input.url} from byte ${offset}`, input.config, (err) =>
+      fail(err),
+    );
     const fail = (err: unknown): void => {
       if (settled) return;
       settled = true;
+      watch.stop();
       const error = err instanceof Error ? err : new Error(String(err));
       if (controller && !controller.aborted) controller.abort(error);
       reject(error);
@@ -500,6 +512,7 @@ function fetchRange(
       if (!settled && controller?.paused && queue.length < MAX_QUEUED_CHUNKS) controller.resume();
       if (!busy && !settled && ended && queue.length === 0) {
         settled = true;
+        watch.stop();
         resolve({ complete: skip === 0 });
       }
     };
@@ -525,6 +538,7 @@ function fetchRange(
         },
         onResponseData(_c, data) {
           if (settled) return;
+          watch.received(data.length);
           let chunk = data;
           if (skip > 0) {
             const n = Math.min(skip, chunk.length);

@@ -1,8 +1,13 @@
 import type { Dispatcher } from 'undici';
-import { request } from '../util/undici.js';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { AgentError } from '../error.js';
+import {
+  answerLimits,
+  fetchBounded,
+  toDownloadError,
+  type BoundedAnswer,
+} from '../util/retrieval.js';
 
 const MAX_HINT_BYTES = 4096;
 const hintSchema = z.object({
@@ -21,43 +26,30 @@ export async function fetchFirmwareHint(
   dispatcher: Dispatcher,
   serverUrl: string,
   hardwareId: string,
-  cfg: Pick<Config, 'fetchTimeoutMs' | 'userAgent'>,
+  cfg: Pick<
+    Config,
+    'userAgent' | 'minDownloadBytesPerSecond' | 'downloadGraceMs' | 'metadataDeadlineMs'
+  >,
 ): Promise<string | undefined> {
   const url = `${serverUrl.replace(/\/+$/, '')}/api/v1/hardware/${encodeURIComponent(hardwareId)}/latest`;
-  let res: Dispatcher.ResponseData;
+  let res: BoundedAnswer;
   try {
-    res = await request(url, {
+    res = await fetchBounded(url, {
       dispatcher,
       headers: { 'user-agent': cfg.userAgent, accept: 'application/json' },
-      headersTimeout: cfg.fetchTimeoutMs,
-      bodyTimeout: cfg.fetchTimeoutMs,
+      maxBytes: MAX_HINT_BYTES,
+      limits: answerLimits(cfg),
     });
   } catch (err) {
-    throw new AgentError('DOWNLOAD_FAILED', `GET ${url} failed: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw toDownloadError(err, `GET ${url}`);
   }
-  if (res.statusCode === 404) {
-    await res.body.dump();
-    return undefined;
-  }
+  if (res.statusCode === 404) return undefined;
   if (res.statusCode !== 200) {
-    await res.body.dump();
     throw new AgentError('DOWNLOAD_HTTP', `GET ${url} answered ${res.statusCode}`);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res.body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_HINT_BYTES) {
-      res.body.destroy();
-      throw new AgentError('ENDLESS_DATA', `the firmware hint exceeds ${MAX_HINT_BYTES} bytes`);
-    }
-    chunks.push(chunk);
   }
   let parsed: z.infer<typeof hintSchema>;
   try {
-    parsed = hintSchema.parse(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+    parsed = hintSchema.parse(JSON.parse(res.body.toString('utf8')));
   } catch (err) {
     throw new AgentError('NO_TARGET_FOR_HARDWARE', 'the firmware hint is malformed', {
       cause: err,

@@ -12,6 +12,7 @@ import { Updater, type Fetcher, type TargetFile } from 'tuf-js';
 import type { Config } from '../config.js';
 import { AgentError, type AgentErrorCode } from '../error.js';
 import { writeFileDurable } from '../util/durable.js';
+import { fetcherRefusal } from './fetcher.js';
 import { HARDWARE_IDS_FIELD } from '@tufchain/transparency/wire';
 
 export interface TufRepositoryOptions {
@@ -162,11 +163,17 @@ export class TufRepository {
     } catch (err) {
       await this.#backupRoot().catch(() => undefined);
       this.#updater = undefined;
-      if (err instanceof AgentError) throw err;
-      const code = tufErrorCode(err);
-      throw new AgentError(code, `TUF refresh failed: ${(err as Error).message}`, { cause: err });
+      throw this.#agentError(err, 'TUF refresh');
     }
     await this.#backupRoot();
+  }
+
+  /** A failure of tuf-js as an AgentError: the fetcher's refusal, or tuf-js's error mapped. */
+  #agentError(err: unknown, what: string): AgentError {
+    const refused = fetcherRefusal(this.#opts.fetcher, err);
+    if (refused) return refused;
+    const message = err instanceof Error ? err.message : String(err);
+    return new AgentError(tufErrorCode(err), `${what} failed: ${message}`, { cause: err });
   }
 
   #requireUpdater(): Updater {
@@ -234,7 +241,14 @@ export class TufRepository {
 
   /** The trusted TargetFile for `path` (tuf-js walks delegations), or TARGET_NOT_FOUND. */
   async getTarget(path: string): Promise<TargetFile> {
-    const target = await this.#requireUpdater().getTargetInfo(path);
+    const updater = this.#requireUpdater();
+    let target: TargetFile | undefined;
+    try {
+      target = await updater.getTargetInfo(path);
+    } catch (err) {
+      // tuf-js loads the delegated roles on the way to `path` now
+      throw this.#agentError(err, `TUF lookup of ${path}`);
+    }
     if (!target) throw new AgentError('TARGET_NOT_FOUND', `no trusted target ${path}`);
     return target;
   }
@@ -295,7 +309,11 @@ export class TufRepository {
     const dir = await mkdtemp(join(scratchDir, 'target-'));
     try {
       const file = join(dir, 'target');
-      await this.#requireUpdater().downloadTarget(target, file, undefined);
+      await this.#requireUpdater()
+        .downloadTarget(target, file, undefined)
+        .catch((err: unknown) => {
+          throw this.#agentError(err, `download of ${target.path}`);
+        });
       return await readFile(file);
     } finally {
       await rm(dir, { recursive: true, force: true });

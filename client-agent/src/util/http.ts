@@ -31,3 +31,25 @@ export function isRetryableHttpError(err: unknown): boolean {
     typeof code === 'string' && /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|UND_ERR)/.test(code)
   );
 }
+
+/**
+ * Closes a dispatcher without ever hanging: a graceful close waits for every request still open,
+ * which a hostile server can hold forever, so after `graceMs` the dispatcher is destroyed (its
+ * sockets cut). Errors are swallowed: this runs in cleanup paths.
+ */
+export async function releaseDispatcher(dispatcher: Dispatcher, graceMs = 1000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const closed = dispatcher.close().then(
+    () => true,
+    () => false,
+  );
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), graceMs);
+  });
+  try {
+    if (await Promise.race([closed, late])) return;
+    await dispatcher.destroy().catch(() => undefined);
+  } finally {
+    clearTimeout(timer);
+  }
+}

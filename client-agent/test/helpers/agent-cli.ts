@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,11 +16,15 @@ export interface CliRun {
 }
 
 /** Runs bin/tufchain-agent as an operator would, with the passphrase in the environment. */
-export function runAgentCli(configPath: string, args: string[]): Promise<CliRun> {
+export function runAgentCli(
+  configPath: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<CliRun> {
   return new Promise((resolve) => {
     const child = spawn(bin, [...args, '--config', configPath], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, TUFCHAIN_VEHICLE_PASSPHRASE: PASSPHRASE },
+      env: { ...process.env, TUFCHAIN_VEHICLE_PASSPHRASE: PASSPHRASE, ...env },
     });
     let stdout = '';
     let stderr = '';
@@ -30,11 +34,61 @@ export function runAgentCli(configPath: string, args: string[]): Promise<CliRun>
   });
 }
 
+/** A long-running bin/tufchain-agent (the daemon), its stdout split into lines as they come. */
+export interface RunningAgent {
+  child: ChildProcess;
+  lines: string[];
+  /** Resolves with the lines once `enough(lines)` holds, or once the process exits. */
+  until(enough: (lines: string[]) => boolean): Promise<string[]>;
+  /** The exit code (null: killed by a signal), once the process is gone. */
+  exited: Promise<number | null>;
+}
+
+/** Starts bin/tufchain-agent with `args` and lets it run; the caller stops it. */
+export function startAgentCli(
+  configPath: string,
+  args: string[],
+  env: Record<string, string> = {},
+): RunningAgent {
+  const child = spawn(bin, [...args, '--config', configPath], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, TUFCHAIN_VEHICLE_PASSPHRASE: PASSPHRASE, ...env },
+  });
+  const lines: string[] = [];
+  const waiters: (() => void)[] = [];
+  let partial = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    const parts = (partial + d.toString()).split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts.filter((l) => l.length > 0));
+    for (const w of waiters.splice(0)) w();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  void exited.then(() => {
+    for (const w of waiters.splice(0)) w();
+  });
+  return {
+    child,
+    lines,
+    exited,
+    async until(enough) {
+      while (!enough(lines) && child.exitCode === null && child.signalCode === null) {
+        await new Promise<void>((resolve) => waiters.push(resolve));
+      }
+      return lines;
+    },
+  };
+}
+
 /**
  * Provisions the fixture's vehicle as the factory would (trusted root, firmware key, vehicle CA,
  * PKCS#12 bundle of f.identity) and writes the agent's settings file; returns its path.
  */
-export async function writeAgentSettings(f: Fixture, chain: TestChain): Promise<string> {
+export async function writeAgentSettings(
+  f: Fixture,
+  chain: TestChain,
+  extra: Record<string, unknown> = {},
+): Promise<string> {
   const dir = f.dir;
   await writeFile(join(dir, 'root.json'), f.repo.rootBytes(1));
   await writeFile(join(dir, 'firmware.pem'), f.firmwareSigner.publicKeyPem());
@@ -63,6 +117,7 @@ export async function writeAgentSettings(f: Fixture, chain: TestChain): Promise<
       firmwareKey: { publicKeyPath: 'firmware.pem', keyId: f.firmwareKey.keyId },
       vehicle: { pkcs12Path: 'vehicle.p12', caCertificatePath: 'ca.pem' },
       agent: { fetchTimeoutMs: 5000 },
+      ...extra,
     }),
   );
   return configPath;

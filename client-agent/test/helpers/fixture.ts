@@ -22,6 +22,8 @@ import type { ReleaseLog, TrustedCheckpoint } from '../../src/verify/chain.js';
 import { TestRepository, type Published } from './tuf-repo.js';
 
 export const HARDWARE_ID = 'ecu-gateway-rev-c';
+/** The supplier's delegated targets role of `addRelease({ delegated: true })`. */
+export const SUPPLIER_ROLE = 'supplier-acme';
 
 export interface ReleaseEntryLike {
   metadataVersion: number;
@@ -51,6 +53,11 @@ export interface ReleaseInput {
   attestedSha256?: string;
   /** Serve a large image from this file instead of memory. */
   file?: { path: string; length: number; sha256: string; sha512: string };
+  /**
+   * Sign the image and its attestation with the supplier's delegated role (`supplier-acme`,
+   * `<hardware ID>/<name>`), found through the server's hint, instead of the top-level targets.
+   */
+  delegated?: boolean;
 }
 
 export class Fixture {
@@ -97,7 +104,9 @@ export class Fixture {
       ? Buffer.alloc(0)
       : (input.image ?? randomBytes(input.size ?? 64 * 1024));
     const hardwareIds = input.hardwareIds ?? [HARDWARE_ID];
-    const name = `gateway-${input.version}.img`;
+    if (input.delegated && !this.repo.supplier)
+      this.repo.delegateSupplier(SUPPLIER_ROLE, hardwareIds);
+    const name = `${input.delegated ? `${HARDWARE_ID}/` : ''}gateway-${input.version}.img`;
     const sha256 = input.file?.sha256 ?? createHash('sha256').update(image).digest('hex');
     const attestationName = `${name}.sigstore.json`;
     let bundle: unknown = await signFirmwareAttestation(
@@ -111,9 +120,10 @@ export class Fixture {
       input.attestationSigner ?? this.firmwareSigner,
     );
     if (input.attestation) bundle = input.attestation(bundle);
-    this.repo.addTarget(attestationName, Buffer.from(JSON.stringify(bundle)), {
-      kind: 'attestation',
-    });
+    const add = input.delegated
+      ? this.repo.addSupplierTarget.bind(this.repo)
+      : this.repo.addTarget.bind(this.repo);
+    add(attestationName, Buffer.from(JSON.stringify(bundle)), { kind: 'attestation' });
     const custom = {
       kind: 'firmware',
       hardwareIds,
@@ -122,8 +132,9 @@ export class Fixture {
       attestation: attestationName,
     };
     if (input.file) this.repo.addFileTarget(name, input.file, custom);
-    else this.repo.addTarget(name, image, custom);
+    else add(name, image, custom);
     const published = this.repo.publish();
+    if (input.delegated) this.repo.hint(HARDWARE_ID, name);
     return {
       name,
       image,

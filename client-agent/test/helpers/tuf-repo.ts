@@ -88,6 +88,8 @@ export class TestRepository {
   /** Every request path, in order. */
   readonly requests: string[] = [];
   expiresDays = 30;
+  /** Days until the supplier's delegated role expires (default: expiresDays). */
+  supplierExpiresDays: number | undefined;
   /** A hardware-ID-scoped supplier delegation, in the server's layout (see delegateSupplier). */
   supplier:
     | { role: string; key: TestKey; hardwareIds: string[]; targets: Record<string, TargetFile> }
@@ -259,7 +261,10 @@ export class TestRepository {
         new Targets({
           version: this.targetsVersion,
           specVersion: '1.0.31',
-          expires,
+          expires:
+            this.supplierExpiresDays === undefined
+              ? expires
+              : isoIn(this.supplierExpiresDays, opts.now),
           targets: { ...sup.targets },
         }),
       );
@@ -311,7 +316,7 @@ export class TestRepository {
 
   /** The served bytes of a target (by its TUF name). */
   targetPath(name: string): string {
-    const t = this.targets[name];
+    const t = this.targets[name] ?? this.supplier?.targets[name];
     if (!t) throw new Error(`no target ${name}`);
     // consistent snapshots: the hash prefixes the basename, as tuf-js requests it
     const slash = name.lastIndexOf('/');
