@@ -164,7 +164,7 @@ async function openContext(opts: UpdateOptions): Promise<Context> {
   const cfg = resolveConfig(opts.config);
   const stateDir = opts.stateDir ?? join(opts.metadataDir, '.agent');
   await mkdir(stateDir, { recursive: true });
-  const outbox = new ReportOutbox(stateDir);
+  const outbox = new ReportOutbox(stateDir, cfg);
   const now = opts.clock ?? (() => new Date());
   const machine: InstallMachine = {
     slots: opts.slots,
@@ -446,6 +446,7 @@ async function runCycle(ctx: Context): Promise<UpdateResult> {
 export async function sendQueuedReports(opts: {
   serverUrl: string;
   stateDir: string;
+  config?: Partial<Config>;
 }): Promise<FlushResult> {
-  return new ReportOutbox(opts.stateDir).flush(opts.serverUrl);
+  return new ReportOutbox(opts.stateDir, resolveConfig(opts.config)).flush(opts.serverUrl);
 }

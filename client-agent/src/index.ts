@@ -44,6 +44,7 @@ export {
 export { ReportOutbox, type FlushResult } from './report/outbox.js';
 export {
   collectInclusionProofs,
+  fetchProofBundle,
   isAnchorLookup,
   storedInclusionProof,
   type ProofVerification,

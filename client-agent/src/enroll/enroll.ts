@@ -5,8 +5,9 @@ import {
   type VerifiedVehicleCertificate,
 } from '@tufchain/keys/vehicle';
 import type { Dispatcher } from 'undici';
-import { request } from '../util/undici.js';
+import { resolveConfig, type Config } from '../config.js';
 import { AgentError } from '../error.js';
+import { answerLimits, fetchBounded } from '../util/retrieval.js';
 
 /** A vehicle ECU's identity after (re-)enrollment. The private key never left the vehicle. */
 export interface EnrolledVehicle {
@@ -32,6 +33,8 @@ export interface EnrollVehicleOptions {
   caCertificatePem?: string;
   dispatcher?: Dispatcher;
   at?: Date;
+  /** Limits on the server's answer (`answerMaxLength`, slow retrieval). */
+  config?: Partial<Config>;
 }
 
 export interface ReenrollVehicleOptions {
@@ -43,6 +46,8 @@ export interface ReenrollVehicleOptions {
   caCertificatePem: string;
   dispatcher?: Dispatcher;
   at?: Date;
+  /** Limits on the server's answer (`answerMaxLength`, slow retrieval). */
+  config?: Partial<Config>;
 }
 
 interface IssuedAnswer {
@@ -67,19 +72,25 @@ async function postJson(
   body: unknown,
   headers: Record<string, string>,
   dispatcher: Dispatcher | undefined,
+  config: Partial<Config> | undefined,
 ): Promise<IssuedAnswer> {
+  const cfg = resolveConfig(config);
   let status: number;
   let text: string;
   try {
-    const res = await request(url, {
+    const res = await fetchBounded(url, {
+      dispatcher,
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
       body: JSON.stringify(body),
-      ...(dispatcher ? { dispatcher } : {}),
+      maxBytes: cfg.answerMaxLength,
+      limits: answerLimits(cfg),
     });
     status = res.statusCode;
-    text = await res.body.text();
+    text = res.body.toString('utf8');
   } catch (err) {
+    // An answer cut for its size or its slowness keeps its own code.
+    if (err instanceof AgentError) throw err;
     throw new AgentError('ENROLLMENT_FAILED', `POST ${url} failed`, { cause: err });
   }
   let answer: unknown;
@@ -179,6 +190,7 @@ export async function enrollVehicle(opts: EnrollVehicleOptions): Promise<Enrolle
     { csr },
     { authorization: `Bearer ${opts.factoryToken}` },
     opts.dispatcher,
+    opts.config,
   );
   return acceptCertificate(
     answer,
@@ -215,6 +227,7 @@ export async function reenrollVehicle(opts: ReenrollVehicleOptions): Promise<Enr
     { csr, certificate: opts.certificatePem },
     {},
     opts.dispatcher,
+    opts.config,
   );
   return acceptCertificate(
     answer,

@@ -8,6 +8,7 @@ import {
   type VehicleIdentity,
 } from '@tufchain/keys';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { serveHuge, type HostileAnswer } from '../../test/helpers/hostile.js';
 import { isAgentError } from '../error.js';
 import { ensureVehicleCertificate } from './renewal.js';
 
@@ -166,5 +167,52 @@ describe('ensureVehicleCertificate', () => {
       expect(saved).toBeUndefined();
       expect(check.certificatePem).toBe(expired.certificatePem);
     }
+  });
+
+  describe('a hostile server answering 256 MiB', () => {
+    const MiB = 1024 * 1024;
+    /** A server whose every answer is 256 MiB; `answers` says how far each got. */
+    async function serveHugeAnswers(): Promise<{ url: string; answers: HostileAnswer[] }> {
+      const answers: HostileAnswer[] = [];
+      const server = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => answers.push(serveHuge(res, 256 * MiB, 201)));
+      });
+      servers.push(server);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, answers };
+    }
+
+    it('cuts the re-enrollment answer with ENDLESS_DATA and keeps the certificate it has', async () => {
+      const hostile = await serveHugeAnswers();
+      const check = await ensureVehicleCertificate({
+        serverUrl: hostile.url,
+        certificatePem: expired.certificatePem,
+        privateKey: expired.privateKey,
+        caCertificatePem: ca.certificatePem,
+      });
+      expect(check).toMatchObject({
+        status: 'RENEWAL_FAILED',
+        certificatePem: expired.certificatePem,
+        error: { code: 'ENDLESS_DATA' },
+      });
+      await Promise.all(hostile.answers.map((a) => a.closed));
+      expect(hostile.answers.map((a) => a.sent < 64 * MiB)).toEqual([true]);
+    });
+
+    it('cuts the CRL at crlMaxLength', async () => {
+      const hostile = await serveHugeAnswers();
+      const check = await ensureVehicleCertificate({
+        serverUrl: hostile.url,
+        certificatePem: fresh.certificatePem,
+        privateKey: fresh.privateKey,
+        caCertificatePem: ca.certificatePem,
+        checkRevocation: true,
+      });
+      // The CRL is advisory: one that cannot be read changes nothing.
+      expect(check.status).toBe('VALID');
+      await Promise.all(hostile.answers.map((a) => a.closed));
+      expect(hostile.answers.map((a) => a.sent < 64 * MiB)).toEqual([true]);
+    });
   });
 });

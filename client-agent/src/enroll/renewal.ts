@@ -1,9 +1,10 @@
 import type { KeyObject } from 'node:crypto';
 import { verifyVehicleCertificate, type VerifiedVehicleCertificate } from '@tufchain/keys/vehicle';
 import type { Dispatcher } from 'undici';
-import { request } from '../util/undici.js';
 import { runUpdate, type UpdateOptions, type UpdateResult } from '../agent.js';
+import { resolveConfig, type Config } from '../config.js';
 import { AgentError } from '../error.js';
+import { answerLimits, fetchBounded } from '../util/retrieval.js';
 import { EnrollmentError, reenrollVehicle } from './enroll.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -40,6 +41,8 @@ export interface RenewalOptions {
   /** Persists a renewed certificate durably before it is used. */
   saveCertificate?: (certificatePem: string) => Promise<void>;
   dispatcher?: Dispatcher;
+  /** Limits on the server's answers (`answerMaxLength`, `crlMaxLength`, slow retrieval). */
+  config?: Partial<Config>;
 }
 
 async function fetchRevoked(
@@ -48,12 +51,16 @@ async function fetchRevoked(
   serial: string,
   at: Date,
   dispatcher: Dispatcher | undefined,
+  config: Partial<Config> | undefined,
 ): Promise<boolean> {
+  const cfg = resolveConfig(config);
   try {
-    const res = await request(`${serverUrl.replace(/\/+$/, '')}/api/v1/vehicles/crl.pem`, {
-      ...(dispatcher ? { dispatcher } : {}),
+    const res = await fetchBounded(`${serverUrl.replace(/\/+$/, '')}/api/v1/vehicles/crl.pem`, {
+      dispatcher,
+      maxBytes: cfg.crlMaxLength,
+      limits: answerLimits(cfg),
     });
-    const text = await res.body.text();
+    const text = res.body.toString('utf8');
     if (res.statusCode !== 200) return false;
     // Loaded only for this opt-in check: the CRL code brings @peculiar/x509 (~3.6 MiB of heap).
     const { loadRevocationList } = await import('@tufchain/keys/enrollment');
@@ -101,6 +108,7 @@ export async function ensureVehicleCertificate(
       current.serialNumber,
       now,
       opts.dispatcher,
+      opts.config,
     ))
   ) {
     return { ...base, status: 'REVOKED' };
@@ -115,6 +123,7 @@ export async function ensureVehicleCertificate(
       caCertificatePem: opts.caCertificatePem,
       at: now,
       ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
+      ...(opts.config ? { config: opts.config } : {}),
     });
     await opts.saveCertificate?.(renewed.certificatePem);
     return {
@@ -155,6 +164,7 @@ export async function runUpdateWithRenewal(
   try {
     certificate = await ensureVehicleCertificate({
       ...opts.renewal,
+      ...(opts.config && !opts.renewal.config ? { config: opts.config } : {}),
       serverUrl: opts.serverUrl,
       certificatePem: opts.vehicle.certificatePem,
       ...(opts.clock ? { clock: opts.clock } : {}),

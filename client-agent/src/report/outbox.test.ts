@@ -1,12 +1,18 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PROOF_BUNDLE_MEDIA_TYPE } from '@tufchain/transparency';
+import { serveHuge, serveTrickle, type HostileAnswer } from '../../test/helpers/hostile.js';
 import { ReportOutbox } from './outbox.js';
-import { collectInclusionProofs, storedInclusionProof } from './proofs.js';
+import { collectInclusionProofs, fetchProofBundle, storedInclusionProof } from './proofs.js';
+
+const MiB = 1024 * 1024;
+/** Files under the outbox's `sub` folder (none when it does not exist). */
+const filesIn = async (sub: string): Promise<string[]> =>
+  readdir(join(dir, 'outbox', sub)).catch(() => []);
 
 let answer: (req: IncomingMessage, res: ServerResponse, body: string) => void;
 const received: string[] = [];
@@ -119,6 +125,69 @@ describe('ReportOutbox', () => {
       expect(await collectInclusionProofs(outbox, url)).toEqual([id]);
       expect(await storedInclusionProof(outbox, id)).toEqual(proofBundle);
       expect(await collectInclusionProofs(outbox, url)).toEqual([]);
+    });
+  });
+
+  describe('a hostile server answering 256 MiB', () => {
+    // The server streams the answer as fast as the agent reads it; `sent` is how much the agent
+    // let through before it hung up (the socket buffers hold a few MiB of it).
+    let huge: HostileAnswer | undefined;
+    beforeEach(() => {
+      huge = undefined;
+    });
+
+    for (const status of [202, 400]) {
+      it(`cuts a ${status} answer at answerMaxLength, keeps the report queued and writes nothing of it`, async () => {
+        answer = (_req, res) => void (huge = serveHuge(res, 256 * MiB, status));
+        const outbox = new ReportOutbox(dir);
+        await outbox.enqueue(1, 'aaaa', { n: 1 });
+        const result = await outbox.flush(url);
+        expect(result).toMatchObject({
+          sent: [],
+          rejected: [],
+          pending: ['000000000001-aaaa'],
+          failure: { id: '000000000001-aaaa', code: 'ENDLESS_DATA' },
+        });
+        await huge?.closed;
+        expect(huge?.sent).toBeLessThan(64 * MiB);
+        expect(await filesIn('receipts')).toEqual([]);
+        expect(await outbox.list()).toHaveLength(1);
+      });
+    }
+
+    it('cuts a proof bundle at answerMaxLength and keeps nothing', async () => {
+      answer = (req, res) => {
+        if (req.method === 'POST') return void res.writeHead(201).end('{"logIndex":3}');
+        huge = serveHuge(res, 256 * MiB);
+      };
+      const outbox = new ReportOutbox(dir);
+      const id = await outbox.enqueue(1, 'aaaa', { n: 1 });
+      await outbox.flush(url);
+      await expect(fetchProofBundle(url, 3, { limits: outbox.limits })).rejects.toMatchObject({
+        code: 'ENDLESS_DATA',
+      });
+      expect(await collectInclusionProofs(outbox, url)).toEqual([]);
+      await huge?.closed;
+      expect(huge?.sent).toBeLessThan(64 * MiB);
+      expect(await storedInclusionProof(outbox, id)).toBeUndefined();
+      expect(await filesIn('proofs')).toEqual([]);
+    });
+  });
+
+  describe('a hostile server trickling its answer', () => {
+    it('cuts it with DOWNLOAD_TOO_SLOW and keeps the report queued', async () => {
+      answer = (_req, res) => void serveTrickle(res, Buffer.from('{"logIndex":1}'.repeat(50)), 50);
+      const outbox = new ReportOutbox(dir, {
+        downloadGraceMs: 200,
+        minDownloadBytesPerSecond: 1000,
+      });
+      await outbox.enqueue(1, 'aaaa', { n: 1 });
+      const result = await outbox.flush(url);
+      expect(result).toMatchObject({
+        pending: ['000000000001-aaaa'],
+        failure: { code: 'DOWNLOAD_TOO_SLOW' },
+      });
+      expect(await filesIn('receipts')).toEqual([]);
     });
   });
 });

@@ -1,8 +1,21 @@
 import { readdir, readFile, rename, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
-import { request } from '../util/undici.js';
+import { defaultConfig, type Config } from '../config.js';
+import type { AgentErrorCode } from '../error.js';
 import { syncDir, writeJsonDurable } from '../util/durable.js';
+import {
+  answerLimits,
+  fetchBounded,
+  toDownloadError,
+  type BoundedAnswer,
+} from '../util/retrieval.js';
+
+/** The limits on the server's answers to the outbox (see Config). */
+export type AnswerConfig = Pick<
+  Config,
+  'answerMaxLength' | 'minDownloadBytesPerSecond' | 'downloadGraceMs' | 'metadataDeadlineMs'
+>;
 
 /**
  * Answers that refuse the report itself. Anything else (404 from an older server, 401/403, 429,
@@ -21,6 +34,11 @@ export interface FlushResult {
   rejected: string[];
   /** Reports still queued because the server could not be reached. */
   pending: string[];
+  /**
+   * Why the flush stopped early, when the server's answer was refused or never came
+   * (ENDLESS_DATA for an answer over `answerMaxLength`, DOWNLOAD_TOO_SLOW, DOWNLOAD_FAILED...).
+   */
+  failure?: { id: string; code: AgentErrorCode; message: string };
 }
 
 /**
@@ -30,9 +48,18 @@ export interface FlushResult {
  */
 export class ReportOutbox {
   readonly dir: string;
+  /** Limits on every answer the server gives the outbox and the proof collection. */
+  readonly limits: AnswerConfig;
 
-  constructor(stateDir: string) {
+  constructor(stateDir: string, config: Partial<AnswerConfig> = {}) {
     this.dir = join(stateDir, 'outbox');
+    this.limits = {
+      answerMaxLength: config.answerMaxLength ?? defaultConfig.answerMaxLength,
+      minDownloadBytesPerSecond:
+        config.minDownloadBytesPerSecond ?? defaultConfig.minDownloadBytesPerSecond,
+      downloadGraceMs: config.downloadGraceMs ?? defaultConfig.downloadGraceMs,
+      metadataDeadlineMs: config.metadataDeadlineMs ?? defaultConfig.metadataDeadlineMs,
+    };
   }
 
   #queued(): string {
@@ -106,6 +133,31 @@ export class ReportOutbox {
     await syncDir(this.#queued());
   }
 
+  /** Keeps the server's answer to report `id` and files the report by it. */
+  async #settle(id: string, res: BoundedAnswer): Promise<'sent' | 'rejected' | 'pending'> {
+    const text = res.body.toString('utf8');
+    if (res.statusCode >= 200 && res.statusCode < 300) {
+      let answer: unknown = text;
+      try {
+        answer = JSON.parse(text);
+      } catch {
+        // keep the raw answer
+      }
+      await writeJsonDurable(join(this.dir, 'receipts', `${id}.json`), answer);
+      await this.#move(id, 'sent');
+      return 'sent';
+    }
+    if (REJECTED.has(res.statusCode)) {
+      await writeJsonDurable(join(this.dir, 'receipts', `${id}.rejected.json`), {
+        status: res.statusCode,
+        body: text,
+      });
+      await this.#move(id, 'rejected');
+      return 'rejected';
+    }
+    return 'pending';
+  }
+
   /** Sends queued reports in order to `<serverUrl>/api/v1/attestations`; stops at the first network failure. */
   async flush(serverUrl: string, dispatcher?: Dispatcher): Promise<FlushResult> {
     const result: FlushResult = { sent: [], rejected: [], pending: [] };
@@ -117,35 +169,29 @@ export class ReportOutbox {
         result.pending.push(entry.id);
         continue;
       }
+      let res: BoundedAnswer;
       try {
-        const res = await request(url, {
+        // The answer is read only up to answerMaxLength: a hostile server's huge answer is cut,
+        // and nothing of it reaches the disk; the report stays queued.
+        res = await fetchBounded(url, {
+          dispatcher,
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify(entry.bundle),
-          ...(dispatcher ? { dispatcher } : {}),
+          maxBytes: this.limits.answerMaxLength,
+          limits: answerLimits(this.limits),
         });
-        const text = await res.body.text();
-        if (res.statusCode >= 200 && res.statusCode < 300) {
-          let answer: unknown = text;
-          try {
-            answer = JSON.parse(text);
-          } catch {
-            // keep the raw answer
-          }
-          await writeJsonDurable(join(this.dir, 'receipts', `${entry.id}.json`), answer);
-          await this.#move(entry.id, 'sent');
-          result.sent.push(entry.id);
-        } else if (REJECTED.has(res.statusCode)) {
-          await writeJsonDurable(join(this.dir, 'receipts', `${entry.id}.rejected.json`), {
-            status: res.statusCode,
-            body: text,
-          });
-          await this.#move(entry.id, 'rejected');
-          result.rejected.push(entry.id);
-        } else {
-          offline = true;
-          result.pending.push(entry.id);
-        }
+      } catch (err) {
+        const refused = toDownloadError(err, `POST ${url}`);
+        result.failure = { id: entry.id, code: refused.code, message: refused.message };
+        offline = true;
+        result.pending.push(entry.id);
+        continue;
+      }
+      try {
+        const outcome = await this.#settle(entry.id, res);
+        if (outcome === 'pending') offline = true;
+        result[outcome].push(entry.id);
       } catch {
         offline = true;
         result.pending.push(entry.id);

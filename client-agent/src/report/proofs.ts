@@ -10,9 +10,10 @@ import {
   type ProofBundle,
 } from '@tufchain/transparency/proof-bundle';
 import type { Dispatcher } from 'undici';
-import { request } from '../util/undici.js';
+import { AgentError } from '../error.js';
 import { writeJsonDurable } from '../util/durable.js';
-import type { ReportOutbox } from './outbox.js';
+import { answerLimits, fetchBounded, toDownloadError } from '../util/retrieval.js';
+import type { AnswerConfig, ReportOutbox } from './outbox.js';
 
 /** The inclusion proof bundle stored for a report, once the server had anchored it. */
 export async function storedInclusionProof(
@@ -77,6 +78,43 @@ async function verifyForReport(
 }
 
 /**
+ * Asks `<serverUrl>/api/v1/log/proof-bundle?index=N` for the proof bundle of log entry N, reading
+ * at most `answerMaxLength` bytes within the slow-retrieval limits. Undefined while the server has
+ * none (404 NOT_ANCHORED until the entry is anchored, or any other non-200). Throws AgentError:
+ * ENDLESS_DATA, DOWNLOAD_TOO_SLOW, DOWNLOAD_TIMEOUT, DOWNLOAD_FAILED, or BUNDLE_INVALID when the
+ * answer is not a proof bundle for entry N.
+ */
+export async function fetchProofBundle(
+  serverUrl: string,
+  index: number,
+  opts: { dispatcher?: Dispatcher | undefined; limits: AnswerConfig },
+): Promise<ProofBundle | undefined> {
+  const url = `${serverUrl.replace(/\/+$/, '')}/api/v1/log/proof-bundle?index=${index}`;
+  let text: string;
+  try {
+    const res = await fetchBounded(url, {
+      dispatcher: opts.dispatcher,
+      maxBytes: opts.limits.answerMaxLength,
+      limits: answerLimits(opts.limits),
+    });
+    if (res.statusCode !== 200) return undefined;
+    text = res.body.toString('utf8');
+  } catch (err) {
+    throw toDownloadError(err, `GET ${url}`);
+  }
+  let bundle: ProofBundle;
+  try {
+    bundle = parseProofBundle(JSON.parse(text) as unknown);
+  } catch (err) {
+    throw new AgentError('BUNDLE_INVALID', `${url} is not a proof bundle`, { cause: err });
+  }
+  if (bundle.entry.index !== index) {
+    throw new AgentError('BUNDLE_INVALID', `${url} answered entry ${bundle.entry.index}`);
+  }
+  return bundle;
+}
+
+/**
  * For every sent report whose receipt promised a log index and that has no proof yet, asks
  * `<serverUrl>/api/v1/log/proof-bundle?index=N`; stores the bundle once the log entry is
  * anchored (404 NOT_ANCHORED until then). With `verify`, the bundle is kept only once it
@@ -111,14 +149,11 @@ export async function collectInclusionProofs(
     const index = receipt?.logIndex;
     if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) continue;
     try {
-      const res = await request(
-        `${serverUrl.replace(/\/+$/, '')}/api/v1/log/proof-bundle?index=${index}`,
-        { method: 'GET', ...(dispatcher ? { dispatcher } : {}) },
-      );
-      const text = await res.body.text();
-      if (res.statusCode !== 200) continue;
-      const bundle = parseProofBundle(JSON.parse(text) as unknown);
-      if (bundle.entry.index !== index) continue;
+      const bundle = await fetchProofBundle(serverUrl, index, {
+        dispatcher,
+        limits: outbox.limits,
+      });
+      if (!bundle) continue;
       if (verify) await verifyForReport(bundle, await outbox.get(id), verify, verifiers);
       await writeJsonDurable(join(outbox.dir, 'proofs', `${id}.json`), bundle);
       got.push(id);
