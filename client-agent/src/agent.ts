@@ -26,7 +26,12 @@ import { fetchFirmwareHint } from './tuf/hint.js';
 import { TufRepository, type FirmwareTarget } from './tuf/updater.js';
 import { startReadbackWorker } from './install/stream.js';
 import { verifyFirmwareBundle, type FirmwareKey } from './verify/attestation.js';
-import { readTrustedTime, verifyReleaseOnChain, type ReleaseLog } from './verify/chain.js';
+import {
+  readTrustedTime,
+  verifyReleaseOnChain,
+  type ReleaseLog,
+  type TrustedCheckpoint,
+} from './verify/chain.js';
 import { CachedReleaseLog, isIncrementalReleaseLog } from './verify/release-cache.js';
 import { assertMetadataFresh, referenceTime } from './verify/time.js';
 
@@ -125,7 +130,10 @@ interface Context {
   machine: InstallMachine;
   outbox: ReportOutbox;
   dispatcher: Dispatcher;
+  /** The vehicle's clock, moved forward to the chain's confirmed time once that is read. */
   now: () => Date;
+  /** Called with the chain's confirmed time: `now` never runs behind it from then on. */
+  trustChainTime: (checkpoint: TrustedCheckpoint) => void;
   /** opts.chain, with the release entries for this hardware ID cached when the reader allows. */
   releaseLog: ReleaseLog;
 }
@@ -152,7 +160,10 @@ async function queueReport(
     },
     result,
     startedAt: new Date(j.startedAt),
-    finishedAt: ctx.now(),
+    // Never before the chain checkpoint the install was checked against (a clock set back).
+    finishedAt: new Date(
+      Math.max(ctx.now().getTime(), Date.parse(j.startedAt), j.checkpoint.timestamp * 1000),
+    ),
     odometerKm: opts.odometerKm ?? 0,
     metadata: j.metadata,
     checkpoint: j.checkpoint,
@@ -165,7 +176,14 @@ async function openContext(opts: UpdateOptions): Promise<Context> {
   const stateDir = opts.stateDir ?? join(opts.metadataDir, '.agent');
   await mkdir(stateDir, { recursive: true });
   const outbox = new ReportOutbox(stateDir, cfg);
-  const now = opts.clock ?? (() => new Date());
+  const local = opts.clock ?? (() => new Date());
+  // A vehicle clock behind the chain's confirmed time is behind the true time: the report's
+  // timestamps follow the chain's instead, as expiry does (verify/time.ts).
+  let behindMs = 0;
+  const now = (): Date => new Date(local().getTime() + behindMs);
+  const trustChainTime = (checkpoint: TrustedCheckpoint): void => {
+    behindMs = Math.max(behindMs, checkpoint.timestamp * 1000 - local().getTime());
+  };
   const machine: InstallMachine = {
     slots: opts.slots,
     journal: new InstallJournalStore(stateDir),
@@ -176,7 +194,7 @@ async function openContext(opts: UpdateOptions): Promise<Context> {
     ? new CachedReleaseLog(opts.chain, { stateDir, hardwareId: opts.hardwareId })
     : opts.chain;
   const dispatcher = createDispatcher(cfg);
-  return { opts, cfg, stateDir, machine, outbox, dispatcher, now, releaseLog };
+  return { opts, cfg, stateDir, machine, outbox, dispatcher, now, trustChainTime, releaseLog };
 }
 
 /**
@@ -320,6 +338,7 @@ async function runCycle(ctx: Context): Promise<UpdateResult> {
   await repo.refresh();
   const trusted = await repo.trustedMetadata();
   const checkpointTime = await chainTime;
+  ctx.trustChainTime(checkpointTime);
   assertMetadataFresh(trusted, referenceTime(ctx.now(), checkpointTime.timestamp));
 
   // 2. The newest firmware for this hardware ID: top-level targets, or the server's hint resolved

@@ -1,12 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  createFileSigner,
-  createKeySigner,
-  readPkcs12Bundle,
-  verifyVehicleCertificate,
-} from '@tufchain/keys/vehicle';
+import { createFileSigner, createKeySigner, readPkcs12Bundle } from '@tufchain/keys/vehicle';
 import { ChainReader } from '@tufchain/transparency/chain';
 import type { UpdateOptions } from '../agent.js';
 import { resolveConfig } from '../config.js';
@@ -15,6 +10,7 @@ import { InstallJournalStore } from '../journal.js';
 import { FileSlotStore, type SlotState } from '../slots/ab-slots.js';
 import type { VehicleCredentials } from '../report/attestation.js';
 import type { RenewalOptions } from '../enroll/renewal.js';
+import { verifyVehicleCertificateTimeless } from '../enroll/certificate.js';
 import { writeFileDurable } from '../util/durable.js';
 import type { AgentSettings } from './settings.js';
 
@@ -45,9 +41,11 @@ export async function loadVehicleCredentials(
     const certificatePem =
       (await renewedCertificate(renewedPath, contents.privateKey, caPem)) ??
       contents.certificatePem;
-    // An expired certificate must never stop updates: it still signs reports (the server accepts
-    // and flags them within its grace period) and the cycle re-enrolls it.
-    const cert = verifyVehicleCertificate(certificatePem, caPem, { allowExpired: true });
+    // No update depends on the vehicle certificate, so it is not judged by the vehicle's clock
+    // here: an expired one still signs reports (the server accepts and flags them within its
+    // grace period) and the cycle re-enrolls it, by the chain's time (renewal.ts); a clock set
+    // back must not make one issued today "not yet valid".
+    const cert = verifyVehicleCertificateTimeless(certificatePem, caPem);
     return {
       signer: createKeySigner(contents.privateKey),
       certificatePem,
@@ -81,7 +79,7 @@ async function renewedCertificate(
   const pem = await readFile(path, 'utf8').catch(() => undefined);
   if (pem === undefined) return undefined;
   try {
-    const cert = verifyVehicleCertificate(pem, caPem, { allowExpired: true });
+    const cert = verifyVehicleCertificateTimeless(pem, caPem);
     const ours = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
     return cert.publicKey.export({ type: 'spki', format: 'der' }).equals(ours) ? pem : undefined;
   } catch {

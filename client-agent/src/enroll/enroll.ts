@@ -1,13 +1,14 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import {
-  generateKeyPair,
-  verifyVehicleCertificate,
-  type VerifiedVehicleCertificate,
-} from '@tufchain/keys/vehicle';
+import { generateKeyPair } from '@tufchain/keys/vehicle';
 import type { Dispatcher } from 'undici';
 import { resolveConfig, type Config } from '../config.js';
 import { AgentError } from '../error.js';
 import { answerLimits, fetchBounded } from '../util/retrieval.js';
+import {
+  certificateExpired,
+  verifyVehicleCertificateTimeless,
+  type VehicleCertificateFacts,
+} from './certificate.js';
 
 /** A vehicle ECU's identity after (re-)enrollment. The private key never left the vehicle. */
 export interface EnrolledVehicle {
@@ -128,15 +129,19 @@ function acceptCertificate(
   if (typeof certificatePem !== 'string' || typeof caPem !== 'string') {
     throw new AgentError('VEHICLE_CERTIFICATE_INVALID', 'the answer carries no certificate');
   }
-  let verified: VerifiedVehicleCertificate;
+  let verified: VehicleCertificateFacts;
   try {
-    verified = verifyVehicleCertificate(certificatePem, caPem, at ? { at } : {});
+    // Not judged "not yet valid" by a clock that may be behind, or lag like the chain's.
+    verified = verifyVehicleCertificateTimeless(certificatePem, caPem);
   } catch (err) {
     throw new AgentError(
       'VEHICLE_CERTIFICATE_INVALID',
       `the issued certificate does not verify: ${(err as { code?: string }).code ?? String(err)}`,
       { cause: err },
     );
+  }
+  if (certificateExpired(verified, at ?? new Date())) {
+    throw new AgentError('VEHICLE_CERTIFICATE_INVALID', 'the issued certificate has expired');
   }
   if (
     !verified.publicKey.equals(createPublicKey(expected.privateKey)) ||
@@ -205,12 +210,9 @@ export async function enrollVehicle(opts: EnrollVehicleOptions): Promise<Enrolle
  * signature is the proof of possession) plus the current certificate. No factory token.
  */
 export async function reenrollVehicle(opts: ReenrollVehicleOptions): Promise<EnrolledVehicle> {
-  let current: VerifiedVehicleCertificate;
+  let current: VehicleCertificateFacts;
   try {
-    current = verifyVehicleCertificate(opts.certificatePem, opts.caCertificatePem, {
-      allowExpired: true,
-      ...(opts.at ? { at: opts.at } : {}),
-    });
+    current = verifyVehicleCertificateTimeless(opts.certificatePem, opts.caCertificatePem);
   } catch (err) {
     throw new AgentError(
       'VEHICLE_CERTIFICATE_INVALID',

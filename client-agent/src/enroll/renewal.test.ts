@@ -84,6 +84,17 @@ describe('ensureVehicleCertificate', () => {
     expect(check.error?.code).toBe('ENROLLMENT_FAILED');
   });
 
+  it('answers VALID for a certificate issued today on a vehicle whose clock is 30 days behind', async () => {
+    const check = await ensureVehicleCertificate({
+      serverUrl: unreachable,
+      certificatePem: fresh.certificatePem,
+      privateKey: fresh.privateKey,
+      caCertificatePem: ca.certificatePem,
+      clock: () => new Date(Date.now() - 30 * DAY),
+    });
+    expect(check).toMatchObject({ status: 'VALID', expired: false });
+  });
+
   it('throws VEHICLE_CERTIFICATE_INVALID for a certificate from another CA', async () => {
     const other = await createVehicleCa({ commonName: 'CA' });
     const err = await ensureVehicleCertificate({

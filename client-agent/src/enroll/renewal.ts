@@ -1,10 +1,16 @@
 import type { KeyObject } from 'node:crypto';
-import { verifyVehicleCertificate, type VerifiedVehicleCertificate } from '@tufchain/keys/vehicle';
 import type { Dispatcher } from 'undici';
 import { runUpdate, type UpdateOptions, type UpdateResult } from '../agent.js';
 import { resolveConfig, type Config } from '../config.js';
 import { AgentError } from '../error.js';
 import { answerLimits, fetchBounded } from '../util/retrieval.js';
+import { readTrustedTime } from '../verify/chain.js';
+import { referenceTime } from '../verify/time.js';
+import {
+  certificateExpired,
+  verifyVehicleCertificateTimeless,
+  type VehicleCertificateFacts,
+} from './certificate.js';
 import { EnrollmentError, reenrollVehicle } from './enroll.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -73,8 +79,9 @@ async function fetchRevoked(
 }
 
 /**
- * Keeps the vehicle certificate usable: checks it against the pinned CA (expired is fine), and when
- * it is due or expired, re-enrolls with the same key. Never throws for the server being away or
+ * Keeps the vehicle certificate usable: checks it against the pinned CA (expired, or not yet valid
+ * by a wrong clock, is fine), and when it is due or expired at `clock()`, re-enrolls with the same
+ * key. Never throws for the server being away or
  * refusing: an expired certificate must never stop updates, so the caller goes on with what it
  * has. Throws VEHICLE_CERTIFICATE_INVALID only when the certificate is not from the pinned CA.
  */
@@ -82,12 +89,9 @@ export async function ensureVehicleCertificate(
   opts: RenewalOptions & { serverUrl: string; certificatePem: string; clock?: () => Date },
 ): Promise<CertificateCheck> {
   const now = (opts.clock ?? (() => new Date()))();
-  let current: VerifiedVehicleCertificate;
+  let current: VehicleCertificateFacts;
   try {
-    current = verifyVehicleCertificate(opts.certificatePem, opts.caCertificatePem, {
-      at: now,
-      allowExpired: true,
-    });
+    current = verifyVehicleCertificateTimeless(opts.certificatePem, opts.caCertificatePem);
   } catch (err) {
     throw new AgentError(
       'VEHICLE_CERTIFICATE_INVALID',
@@ -98,7 +102,7 @@ export async function ensureVehicleCertificate(
   const base = {
     certificatePem: opts.certificatePem,
     notAfter: current.notAfter,
-    expired: current.expired,
+    expired: certificateExpired(current, now),
   };
   if (
     opts.checkRevocation &&
@@ -146,6 +150,17 @@ export async function ensureVehicleCertificate(
   }
 }
 
+/**
+ * The time renewal is decided by: the later of the vehicle's clock and the chain's confirmed time
+ * (as for metadata expiry), so that a clock set back neither hides a certificate that is due nor
+ * makes one look not yet valid. Without the chain (unreachable), the vehicle's clock.
+ */
+async function renewalClock(opts: Pick<UpdateOptions, 'chain' | 'clock'>): Promise<() => Date> {
+  const local = opts.clock ?? (() => new Date());
+  const chainTime = await readTrustedTime(opts.chain).catch(() => undefined);
+  return chainTime ? () => referenceTime(local(), chainTime.timestamp) : local;
+}
+
 export interface UpdateWithRenewalResult extends UpdateResult {
   certificate: CertificateCheck;
 }
@@ -167,7 +182,7 @@ export async function runUpdateWithRenewal(
       ...(opts.config && !opts.renewal.config ? { config: opts.config } : {}),
       serverUrl: opts.serverUrl,
       certificatePem: opts.vehicle.certificatePem,
-      ...(opts.clock ? { clock: opts.clock } : {}),
+      clock: await renewalClock(opts),
     });
   } catch (err) {
     certificate = {
