@@ -401,6 +401,17 @@ describe('runUpdate (with an in-memory chain log)', () => {
         wantCode: 'METADATA_EXPIRED',
       },
       {
+        // tuf-js checks a delegated role's expiry against the local clock only.
+        desc: 'a freeze: a delegated role expired by the chain’s time, the local clock set back',
+        tamper: async () => {
+          f.repo.supplierExpiresDays = 1;
+          const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2, delegated: true });
+          chain.log(rel.entry);
+          chain.time = { ...chain.time, timestamp: Math.floor(Date.now() / 1000) + 3 * 86_400 };
+        },
+        wantCode: 'METADATA_EXPIRED',
+      },
+      {
         desc: 'mix-and-match: old targets metadata served under the new version',
         tamper: async () => {
           const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });

@@ -339,7 +339,10 @@ async function runCycle(ctx: Context): Promise<UpdateResult> {
   const trusted = await repo.trustedMetadata();
   const checkpointTime = await chainTime;
   ctx.trustChainTime(checkpointTime);
-  assertMetadataFresh(trusted, referenceTime(ctx.now(), checkpointTime.timestamp));
+  const expiryTime = referenceTime(ctx.now(), checkpointTime.timestamp);
+  assertMetadataFresh(trusted, expiryTime);
+  // and every delegated role the lookups below walk through (bins, supplier roles)
+  repo.checkDelegationsExpiryAt(expiryTime);
 
   // 2. The newest firmware for this hardware ID: top-level targets, or the server's hint resolved
   // through the TUF delegations (hashed bins, supplier roles).

@@ -98,6 +98,7 @@ export class TufRepository {
   readonly targetBaseUrl: string;
   readonly #opts: TufRepositoryOptions;
   #updater: Updater | undefined;
+  #expiryTime: Date | undefined;
 
   constructor(opts: TufRepositoryOptions) {
     this.#opts = opts;
@@ -239,6 +240,45 @@ export class TufRepository {
     return { role: first.value.role, hardwareIds: ids };
   }
 
+  /**
+   * From now on, every delegated targets role a lookup goes through must also be unexpired at
+   * `at` (the later of the local clock and the chain's confirmed time, see verify/time.ts):
+   * tuf-js checks delegated roles against the local clock only, which a vehicle set back passes.
+   */
+  checkDelegationsExpiryAt(at: Date): void {
+    this.#expiryTime = at;
+  }
+
+  /** METADATA_EXPIRED when a delegated role tuf-js walked through for `path` expired (see above). */
+  #assertDelegationsFresh(updater: Updater, path: string): void {
+    const at = this.#expiryTime;
+    if (!at) return;
+    // tuf-js keeps the roles it loaded in its (private) trusted set; its getRole is public.
+    const store = (updater as unknown as { trustedSet?: { getRole?: unknown } }).trustedSet;
+    if (typeof store?.getRole !== 'function') {
+      throw new AgentError('TUF_REFRESH', 'cannot read the delegated roles tuf-js trusts');
+    }
+    const getRole = (name: string) =>
+      (store.getRole as (n: string) => Metadata<Targets> | undefined).call(store, name);
+    const seen = new Set<string>();
+    const toVisit = ['targets'];
+    for (let name = toVisit.pop(); name !== undefined; name = toVisit.pop()) {
+      if (seen.has(name)) continue;
+      seen.add(name);
+      const role = getRole(name);
+      if (!role) continue; // not loaded: tuf-js did not go that way
+      if (name !== 'targets' && role.signed.isExpired(at)) {
+        throw new AgentError(
+          'METADATA_EXPIRED',
+          `delegated role ${name} expired at ${role.signed.expires}, trusted time is ${at.toISOString()}`,
+        );
+      }
+      for (const next of role.signed.delegations?.rolesForTarget(path) ?? []) {
+        toVisit.push(next.role);
+      }
+    }
+  }
+
   /** The trusted TargetFile for `path` (tuf-js walks delegations), or TARGET_NOT_FOUND. */
   async getTarget(path: string): Promise<TargetFile> {
     const updater = this.#requireUpdater();
@@ -249,6 +289,7 @@ export class TufRepository {
       // tuf-js loads the delegated roles on the way to `path` now
       throw this.#agentError(err, `TUF lookup of ${path}`);
     }
+    this.#assertDelegationsFresh(updater, path);
     if (!target) throw new AgentError('TARGET_NOT_FOUND', `no trusted target ${path}`);
     return target;
   }
