@@ -43,6 +43,13 @@ export interface Config {
   crlMaxLength: number;
   userAgent: string;
   /**
+   * Offline bundles: the last chain sync (`sync-chain`) may be at most this old, by the vehicle's
+   * clock against the sync's checkpoint time, or an install from a bundle is refused with
+   * CHAIN_SNAPSHOT_STALE. It bounds how long a recall or a raised minimum version can go unseen by
+   * a vehicle that installs offline. 0: no limit.
+   */
+  offlineChainSnapshotMaxAgeSeconds: number;
+  /**
    * Run the install's read-back (every byte read back from the slot and hashed with sha512) on a
    * worker thread, for images of 4 MiB and more, while the installing thread receives, hashes
    * sha256 and writes. A second V8 isolate: ~9 MiB more peak resident memory (95-96 MiB in the
@@ -80,6 +87,7 @@ export const defaultConfig: Config = {
   answerMaxLength: 1_000_000,
   crlMaxLength: 4_000_000,
   userAgent: 'tufchain-agent/0.1',
+  offlineChainSnapshotMaxAgeSeconds: 30 * 86_400,
   sha512Worker: true,
   slotDirectIo: true,
 };

@@ -3,6 +3,8 @@
  * no network under the same checks, against the chain snapshot it stored while online (anvil).
  */
 import { open } from 'node:fs/promises';
+import type { Config } from '../src/config.js';
+import { serveHuge, type HostileAnswer } from './helpers/hostile.js';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createOfflineBundle, installOfflineBundle, OfflineBundle } from '../src/offline/bundle.js';
@@ -60,7 +62,7 @@ async function bundleOf(withChain = false): Promise<string> {
   return out;
 }
 
-function offlineOptions(bundlePath: string) {
+function offlineOptions(bundlePath: string, tweak: OfflineTweak = {}) {
   const {
     serverUrl: _s,
     chain: _c,
@@ -68,13 +70,28 @@ function offlineOptions(bundlePath: string) {
     sendReports: _r,
     ...rest
   } = f.options(chain.reader());
-  return { ...rest, bundlePath };
+  return {
+    ...rest,
+    bundlePath,
+    config: { ...rest.config, ...tweak.config },
+    ...(tweak.clock ? { clock: tweak.clock } : {}),
+  };
 }
 
-async function expectRefused(bundlePath: string, wantCode: string): Promise<void> {
+interface OfflineTweak {
+  config?: Partial<Config>;
+  clock?: () => Date;
+}
+
+async function expectRefused(
+  bundlePath: string,
+  wantCode: string,
+  tweak: OfflineTweak = {},
+): Promise<void> {
   const before = await f.slots.readState();
   const bytes = await f.activeSlotBytes();
-  await expect(installOfflineBundle(offlineOptions(bundlePath))).rejects.toMatchObject({
+  await expect(installOfflineBundle(offlineOptions(bundlePath, tweak))).rejects.toMatchObject({
+    name: 'AgentError',
     code: wantCode,
   });
   const after = await f.slots.readState();
@@ -160,6 +177,148 @@ describe('installOfflineBundle', () => {
       await chain.advanceTime(3 * 86_400);
       await sync();
       await expectRefused(await bundleOf(), 'METADATA_EXPIRED');
+    });
+  });
+
+  describe('the release record the bundle carries (checked, never trusted)', () => {
+    /**
+     * Edits the bundle member at `repoPath` in place, as a dealer's tool or a man with the USB
+     * stick could; the edit keeps the member's length.
+     */
+    async function patchMember(
+      bundlePath: string,
+      repoPath: string,
+      edit: (text: string) => string,
+    ): Promise<void> {
+      const bundle = await OfflineBundle.open(bundlePath);
+      const e = repoPath === 'manifest.json' ? undefined : bundle.entry(repoPath);
+      const offset = e?.offset ?? 512; // the manifest is the first member
+      const size = e?.size ?? Buffer.byteLength(JSON.stringify(bundle.manifest, null, 2));
+      const fh = await open(bundlePath, 'r+');
+      try {
+        const buf = Buffer.alloc(size);
+        await fh.read(buf, 0, size, offset);
+        const edited = Buffer.from(edit(buf.toString('utf8')));
+        expect(edited.length).toBe(size);
+        expect(edited.equals(buf)).toBe(false);
+        await fh.write(edited, 0, size, offset);
+      } finally {
+        await fh.close();
+      }
+    }
+    /** Flips the last hex digit of `field` in a JSON text. */
+    const flipHex = (field: string) => (text: string) =>
+      text.replace(
+        new RegExp(`("${field}": "0x[0-9a-f]*)([0-9a-f])"`),
+        (_m, head: string, d: string) => `${head}${d === '0' ? '1' : '0'}"`,
+      );
+
+    async function loggedSyncedBundle(): Promise<string> {
+      const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+      await chain.log(rel.entry);
+      await sync();
+      return bundleOf(true);
+    }
+
+    it('throws BUNDLE_RELEASE_MISMATCH when it names other metadata than the bundle carries', async () => {
+      const path = await loggedSyncedBundle();
+      await patchMember(path, '/transparency/release.json', flipHex('metadataHash'));
+      await expectRefused(path, 'BUNDLE_RELEASE_MISMATCH');
+    });
+
+    it('throws BUNDLE_RELEASE_MISMATCH when its block is not the one the last sync saw', async () => {
+      const path = await loggedSyncedBundle();
+      await patchMember(path, '/transparency/release.json', flipHex('blockHash'));
+      await expectRefused(path, 'BUNDLE_RELEASE_MISMATCH');
+    });
+
+    it('throws BUNDLE_INVALID when it is not a chain entry', async () => {
+      const path = await loggedSyncedBundle();
+      await patchMember(path, '/transparency/release.json', (t) => `x${t.slice(1)}`);
+      await expectRefused(path, 'BUNDLE_INVALID');
+    });
+
+    it('throws CHAIN_SNAPSHOT_STALE when the release was logged after the last sync', async () => {
+      await chain.mine(5);
+      await sync();
+      const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+      await chain.log(rel.entry);
+      await expectRefused(await bundleOf(true), 'CHAIN_SNAPSHOT_STALE');
+    });
+  });
+
+  describe('the bundle manifest', () => {
+    async function syncedBundle(): Promise<string> {
+      const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+      await chain.log(rel.entry);
+      await sync();
+      return bundleOf(true);
+    }
+    async function patchManifest(path: string, edit: (t: string) => string): Promise<void> {
+      const fh = await open(path, 'r+');
+      try {
+        const bundle = await OfflineBundle.open(path);
+        const text = JSON.stringify(bundle.manifest, null, 2);
+        const edited = Buffer.from(edit(text));
+        expect(edited.length).toBe(Buffer.byteLength(text));
+        await fh.write(edited, 0, edited.length, 512);
+      } finally {
+        await fh.close();
+      }
+    }
+
+    it('throws HARDWARE_ID_MISMATCH for a bundle made for another hardware ID', async () => {
+      const path = await syncedBundle();
+      await patchManifest(path, (t) =>
+        t.replace(`"${HARDWARE_ID}"`, `"${HARDWARE_ID.slice(0, -1)}x"`),
+      );
+      await expectRefused(path, 'HARDWARE_ID_MISMATCH');
+    });
+
+    it('throws BUNDLE_INVALID for a bundle that carries a path outside the repository', async () => {
+      const path = await syncedBundle();
+      await patchManifest(path, (t) =>
+        t.replace('"/transparency/release.json"', '"/transparency/../etcs.json"'),
+      );
+      await expectRefused(path, 'BUNDLE_INVALID');
+    });
+  });
+
+  describe('the age of the last sync', () => {
+    it('throws CHAIN_SNAPSHOT_STALE when it is older than offlineChainSnapshotMaxAgeSeconds', async () => {
+      const rel = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+      await chain.log(rel.entry);
+      await sync();
+      const path = await bundleOf(true);
+      const inTwoHours = () => new Date(Date.now() + 2 * 3600_000);
+      await expectRefused(path, 'CHAIN_SNAPSHOT_STALE', {
+        config: { offlineChainSnapshotMaxAgeSeconds: 3600 },
+        clock: inTwoHours,
+      });
+      // the same bundle, the same sync, within the age: installs
+      const result = await installOfflineBundle(
+        offlineOptions(path, {
+          config: { offlineChainSnapshotMaxAgeSeconds: 3 * 3600 },
+          clock: inTwoHours,
+        }),
+      );
+      expect(result).toMatchObject({ status: 'UPDATED' });
+    });
+  });
+
+  describe('the dealer tool, against a hostile server', () => {
+    it('cuts a 256 MiB timestamp.json with ENDLESS_DATA and writes no bundle', async () => {
+      let huge: HostileAnswer | undefined;
+      f.repo.overrides.set('/metadata/timestamp.json', (_req, res) => {
+        huge = serveHuge(res, 256 * 1024 * 1024);
+      });
+      const out = join(f.dir, 'update.tar');
+      await expect(
+        createOfflineBundle({ serverUrl: f.repo.url, hardwareId: HARDWARE_ID, outPath: out }),
+      ).rejects.toMatchObject({ code: 'ENDLESS_DATA' });
+      await huge?.closed;
+      expect(huge?.sent).toBeLessThan(64 * 1024 * 1024);
+      await expect(open(out, 'r')).rejects.toMatchObject({ code: 'ENOENT' });
     });
   });
 });

@@ -129,7 +129,7 @@ export async function readChainSnapshot(stateDir: string): Promise<ChainSnapshot
   if (raw === undefined) {
     throw new AgentError(
       'CHAIN_SNAPSHOT_MISSING',
-      'no chain snapshot: sync with the chain online first',
+      'no chain snapshot: run `tufchain-agent sync-chain` online first (at the end of the line, or over a dealer’s network)',
     );
   }
   const parsed = snapshotSchema.safeParse(raw);
@@ -139,18 +139,59 @@ export async function readChainSnapshot(stateDir: string): Promise<ChainSnapshot
   return parsed.data;
 }
 
-/** The on-chain log as of the snapshot's checkpoint, for installs without network. */
+const anyCaseHash = z.string().regex(/^0x[0-9a-fA-F]{64}$/);
+const recordSchema = z.object({
+  metadataVersion: z.number().int().nonnegative(),
+  metadataHash: anyCaseHash,
+  txHash: anyCaseHash,
+  blockNumber: z.number().int().nonnegative(),
+  blockHash: anyCaseHash,
+  firmware: z.array(
+    z.object({
+      digest: anyCaseHash,
+      hardwareIdHash: anyCaseHash,
+      version: z.number().int().nonnegative(),
+    }),
+  ),
+});
+
+/** A release entry as the offline bundle carries it (`/transparency/release.json`). */
+export type ReleaseRecord = z.infer<typeof recordSchema>;
+
+/** Parses the bundle's release record; BUNDLE_INVALID when it is not a chain entry. */
+export function parseReleaseRecord(bytes: Uint8Array): ReleaseRecord {
+  try {
+    return recordSchema.parse(JSON.parse(Buffer.from(bytes).toString('utf8')));
+  } catch (err) {
+    throw new AgentError('BUNDLE_INVALID', 'the bundle’s release record is not a chain entry', {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * The on-chain log as of the snapshot's checkpoint, for installs without network. With the release
+ * record an offline bundle carries, that record is checked when the agent asks for the metadata it
+ * trusts: it must name exactly that metadata (BUNDLE_RELEASE_MISMATCH), and be the entry the sync
+ * saw, in the same transaction and block with the same firmware for this hardware ID
+ * (BUNDLE_RELEASE_MISMATCH), or name a block after the sync's checkpoint (CHAIN_SNAPSHOT_STALE:
+ * sync first). The record adds no trust: a bundle without one is judged by the sync alone.
+ */
 export class SnapshotReleaseLog implements ReleaseLog {
   readonly snapshot: ChainSnapshot;
   readonly chainId: number;
+  readonly #record: ReleaseRecord | undefined;
 
-  constructor(snapshot: ChainSnapshot) {
+  constructor(snapshot: ChainSnapshot, bundleRecord?: ReleaseRecord) {
     this.snapshot = snapshot;
     this.chainId = snapshot.chainId;
+    this.#record = bundleRecord;
   }
 
   findRelease(metadataHash: string): ReturnType<ReleaseLog['findRelease']> {
     const r = this.snapshot.releases.find((x) => x.metadataHash === lower(metadataHash));
+    const refused = this.#checkRecord(lower(metadataHash), r);
+    if (refused) return Promise.reject(refused);
     if (!r) {
       return Promise.reject(
         new AgentError(
@@ -163,6 +204,43 @@ export class SnapshotReleaseLog implements ReleaseLog {
       ...r,
       confirmations: this.snapshot.checkpoint.blockNumber - r.blockNumber + 1,
     });
+  }
+
+  #checkRecord(
+    metadataHash: string,
+    synced: z.infer<typeof releaseSchema> | undefined,
+  ): AgentError | undefined {
+    const record = this.#record;
+    if (!record) return undefined;
+    const { checkpoint } = this.snapshot;
+    if (lower(record.metadataHash) !== metadataHash) {
+      return new AgentError(
+        'BUNDLE_RELEASE_MISMATCH',
+        `the bundle’s release record is for metadata ${record.metadataHash}, its metadata is ${metadataHash}`,
+      );
+    }
+    if (!synced) {
+      if (record.blockNumber > checkpoint.blockNumber) {
+        return new AgentError(
+          'CHAIN_SNAPSHOT_STALE',
+          `the release was logged at block ${record.blockNumber}, after the last chain sync (block ${checkpoint.blockNumber}): sync with the chain first`,
+        );
+      }
+      return undefined; // not logged as of the sync: METADATA_NOT_LOGGED
+    }
+    const own = withOwnFirmware(record, lower(hardwareIdHash(this.snapshot.hardwareId)));
+    const same =
+      own.metadataVersion === synced.metadataVersion &&
+      own.txHash === synced.txHash &&
+      own.blockNumber === synced.blockNumber &&
+      own.blockHash === synced.blockHash &&
+      JSON.stringify(own.firmware) === JSON.stringify(synced.firmware);
+    return same
+      ? undefined
+      : new AgentError(
+          'BUNDLE_RELEASE_MISMATCH',
+          `the bundle’s release record (tx ${record.txHash}, block ${record.blockNumber}) is not the entry the last chain sync saw (tx ${synced.txHash}, block ${synced.blockNumber})`,
+        );
   }
 
   isRecalled(digestOrMetadataHash: string): Promise<boolean> {

@@ -9,12 +9,15 @@ import { TransparencyError } from '../error.js';
 import { END_OF_ARCHIVE, padding, readTarIndex, ustarHeader, type TarEntry } from './tar.js';
 
 /**
- * Offline update bundle (the wire format shared by the OEM's dealer tool and the vehicle agent): one POSIX tar file holding the TUF metadata (every root version, the
- * timestamp, snapshot and targets, and the delegated roles on the path to the image and its
- * attestation: the bins or the supplier's role), the firmware image and its Sigstore bundle under their
- * repository paths, and (when built with a chain reader) the release's confirmed on-chain entry
- * for the record; the vehicle itself checks the log against its own chain snapshot. The first member,
- * `manifest.json`, maps repository paths (`/metadata/...`, `/targets/...`) to member names.
+ * Offline update bundle (the wire format shared by the OEM's dealer tool and the vehicle agent):
+ * one POSIX tar file holding the TUF metadata (every root version, the timestamp, snapshot and
+ * targets, and the delegated roles on the path to the image and its attestation: the bins or the
+ * supplier's role), the firmware image and its Sigstore bundle under their repository paths, and
+ * (when built with a chain reader) the release's confirmed on-chain entry as
+ * `/transparency/release.json`. The first member, `manifest.json`, maps repository paths
+ * (`/metadata/...`, `/targets/...`, `/transparency/release.json`, nothing else) to member names.
+ * Nothing in a bundle is trusted for being there: the vehicle checks the metadata with tuf-js from
+ * its own root, the release record against that metadata and its own last chain sync.
  */
 export const OFFLINE_BUNDLE_FORMAT = 'tufchain-offline-bundle/v1';
 
@@ -27,21 +30,48 @@ export interface OfflineBundleManifest {
   files: Record<string, string>;
 }
 
+/** Repository paths a bundle may carry: metadata, targets, and the release's chain entry. */
+const BUNDLE_PATH =
+  /^\/(?:metadata\/[A-Za-z0-9._%~-]+\.json|targets\/[A-Za-z0-9._+%~/-]+|transparency\/release\.json)$/;
+/** The release record (`/transparency/release.json`): one chain entry, a few KiB. */
+export const RELEASE_RECORD_MAX_BYTES = 64 * 1024;
+/** Largest metadata file the dealer tool reads (the agent's own `targetsMaxLength`). */
+const METADATA_MAX_BYTES = 5_000_000;
+/** Largest discovery hint and attestation bundle the dealer tool reads. */
+const HINT_MAX_BYTES = 4096;
+const ATTESTATION_MAX_BYTES = 1_000_000;
+/** The longest one metadata file, hint or attestation may take to arrive. */
+const FETCH_DEADLINE_MS = 120_000;
+
 function joinUrl(base: string, path: string): string {
   return `${base.replace(/\/+$/, '')}${path}`;
 }
 
-async function fetchBytes(url: string): Promise<Buffer | undefined> {
-  const res = await fetch(url);
+/** GETs a small file whole, never past `maxBytes` (ENDLESS_DATA) nor FETCH_DEADLINE_MS. */
+async function fetchBytes(url: string, maxBytes: number): Promise<Buffer | undefined> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(FETCH_DEADLINE_MS) });
   if (res.status === 404 || res.status === 403) {
     await res.body?.cancel();
     return undefined;
   }
-  if (res.status !== 200) {
+  if (res.status !== 200 || !res.body) {
     await res.body?.cancel();
     throw new TransparencyError('DOWNLOAD_HTTP', `GET ${url} answered ${res.status}`);
   }
-  return Buffer.from(await res.arrayBuffer());
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = (await reader.read()) as { done: boolean; value?: Uint8Array };
+    if (done || !value) break;
+    size += value.length;
+    if (size > maxBytes) {
+      await reader.cancel();
+      throw new TransparencyError('ENDLESS_DATA', `GET ${url} sent more than ${maxBytes} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
 }
 
 const sha256Hex0x = (bytes: Uint8Array): string =>
@@ -69,7 +99,8 @@ export async function createOfflineBundle(opts: {
   /** Called as the image streams into the bundle (bytes so far, total). */
   onProgress?: (done: number, total: number) => void;
 }): Promise<{ target: string; bytes: number }> {
-  const get = (path: string) => fetchBytes(joinUrl(opts.serverUrl, path));
+  const get = (path: string, maxBytes = METADATA_MAX_BYTES) =>
+    fetchBytes(joinUrl(opts.serverUrl, path), maxBytes);
   const files = new Map<string, Buffer>();
   for (let v = 1; v < 10_000; v++) {
     const root = await get(`/metadata/${v}.root.json`);
@@ -129,7 +160,10 @@ export async function createOfflineBundle(opts: {
       best = [name, t];
   };
   for (const [name, t] of Object.entries(all)) consider(name, t);
-  const hint = await get(`/api/v1/hardware/${encodeURIComponent(opts.hardwareId)}/latest`);
+  const hint = await get(
+    `/api/v1/hardware/${encodeURIComponent(opts.hardwareId)}/latest`,
+    HINT_MAX_BYTES,
+  );
   if (hint) {
     const name = (JSON.parse(hint.toString('utf8')) as { name?: unknown }).name;
     const found = typeof name === 'string' ? await resolve(name) : undefined;
@@ -144,7 +178,7 @@ export async function createOfflineBundle(opts: {
   if (!attestation)
     throw new TransparencyError('ATTESTATION_MISSING', `no target ${attestationName}`);
   const attestationPath = hashedPath(attestationName, attestation.hashes['sha256'] ?? '');
-  const attestationBytes = await get(attestationPath);
+  const attestationBytes = await get(attestationPath, ATTESTATION_MAX_BYTES);
   if (!attestationBytes)
     throw new TransparencyError('ATTESTATION_MISSING', `${attestationPath} is missing`);
   files.set(attestationPath, attestationBytes);
@@ -200,6 +234,27 @@ export async function createOfflineBundle(opts: {
   return { target: targetName, bytes: bytes + got };
 }
 
+/** BUNDLE_INVALID unless `m` is a v1 manifest: strings where strings belong, repository paths only. */
+function checkManifest(m: OfflineBundleManifest): void {
+  const isString = (x: unknown): x is string => typeof x === 'string' && x.length > 0;
+  if (
+    m === null ||
+    typeof m !== 'object' ||
+    m.format !== OFFLINE_BUNDLE_FORMAT ||
+    !isString(m.hardwareId) ||
+    !isString(m.target) ||
+    typeof m.files !== 'object' ||
+    m.files === null
+  ) {
+    throw new TransparencyError('BUNDLE_INVALID', 'unknown bundle format');
+  }
+  for (const [repoPath, member] of Object.entries(m.files as Record<string, unknown>)) {
+    if (!BUNDLE_PATH.test(repoPath) || repoPath.split('/').includes('..') || !isString(member)) {
+      throw new TransparencyError('BUNDLE_INVALID', `the manifest names ${repoPath}`);
+    }
+  }
+}
+
 /** An opened bundle: its manifest and where each repository path lies in the file. */
 export class OfflineBundle {
   readonly path: string;
@@ -237,9 +292,7 @@ export class OfflineBundle {
         cause: err,
       });
     }
-    if (manifest.format !== OFFLINE_BUNDLE_FORMAT || typeof manifest.files !== 'object') {
-      throw new TransparencyError('BUNDLE_INVALID', 'unknown bundle format');
-    }
+    checkManifest(manifest);
     const byName = new Map(index.map((e) => [e.name, e]));
     const entries = new Map<string, TarEntry>();
     for (const [repoPath, member] of Object.entries(manifest.files)) {
@@ -252,6 +305,26 @@ export class OfflineBundle {
 
   entry(repoPath: string): TarEntry | undefined {
     return this.#entries.get(repoPath);
+  }
+
+  /**
+   * The bytes of the member at `repoPath`, or undefined when the bundle has none. Throws
+   * BUNDLE_INVALID when it is larger than `maxBytes`.
+   */
+  async read(repoPath: string, maxBytes: number): Promise<Buffer | undefined> {
+    const e = this.entry(repoPath);
+    if (!e) return undefined;
+    if (e.size > maxBytes) {
+      throw new TransparencyError('BUNDLE_INVALID', `${repoPath} is larger than ${maxBytes} bytes`);
+    }
+    const bytes = Buffer.alloc(e.size);
+    const fh = await open(this.path, 'r');
+    try {
+      await fh.read(bytes, 0, e.size, e.offset);
+    } finally {
+      await fh.close();
+    }
+    return bytes;
   }
 
   /**

@@ -4,5 +4,6 @@ export {
   createOfflineBundle,
   OfflineBundle,
   OFFLINE_BUNDLE_FORMAT,
+  RELEASE_RECORD_MAX_BYTES,
   type OfflineBundleManifest,
 } from '../bundle/offline-bundle.js';
