@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { Updater } from 'tuf-js';
 import { defaultConfig } from '../config.js';
 import { UndiciFetcher } from '../tuf/fetcher.js';
-import { createDispatcher } from '../util/http.js';
+import { createDispatcher, releaseDispatcher } from '../util/http.js';
 
 const USAGE = `usage:
   tuf-conformance-client --metadata-dir DIR init TRUSTED_ROOT
@@ -104,7 +104,7 @@ export async function runConformanceClient(
     );
     return 1;
   } finally {
-    await dispatcher.close();
+    await releaseDispatcher(dispatcher);
   }
 }
 
