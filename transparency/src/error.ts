@@ -33,6 +33,12 @@ export type TransparencyErrorCode =
   // wire formats
   | 'MALFORMED_ATTESTATION'
   | 'MALFORMED_PREDICATE'
+  // the Uptane profile (UPTANE.md)
+  | 'MALFORMED_ENVELOPE'
+  | 'ENVELOPE_UNSIGNED'
+  | 'ENVELOPE_SIGNATURE_INVALID'
+  | 'DIRECTOR_METADATA_INVALID'
+  | 'MALFORMED_MANIFEST'
   // merkle
   | 'INDEX_OUT_OF_RANGE'
   | 'TREE_SIZE_INVALID'
