@@ -57,8 +57,12 @@ export {
 export {
   createRevocationList,
   loadRevocationList,
+  loadRevocationListDetailed,
   checkRevoked,
   type RevocationList,
+  type DetailedRevocationList,
+  type RevokedCertificate,
+  type CrlReason,
   type RevocationReason,
   type RevokedCertificateEntry,
   type CreateRevocationListOptions,

@@ -1,15 +1,26 @@
+import { sign } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openssl, runOpenssl, tempDir } from '../../test/helpers.js';
+import { encodePem } from '../util/pem.js';
+import { childrenOf, readOne, tlv, TAG } from '../util/der-bytes.js';
 import {
   createVehicleCa,
   createVehicleIdentity,
   type VehicleCa,
   type VehicleIdentity,
 } from './ca.js';
-import { checkRevoked, createRevocationList, loadRevocationList } from './revocation.js';
+import {
+  checkRevoked,
+  createRevocationList,
+  loadRevocationList,
+  loadRevocationListDetailed,
+  type RevocationReason,
+} from './revocation.js';
 import { verifyVehicleCertificate } from './verify.js';
+import { ECDSA_P256_SHA256, toSigningCryptoKey, x509 } from './x509-provider.js';
 
 const DAY = 86_400_000;
 let ca: VehicleCa;
@@ -179,5 +190,154 @@ describe('loadRevocationList and checkRevoked', () => {
     await expect(
       createRevocationList(ca, { crlNumber: 1, revoked: [{ serialNumber: 'VIN123' }] }),
     ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+});
+
+/** The CRL with its tbsCertList replaced by `edit(tbs)` and signed again by the CA. */
+function resign(crlPem: string, edit: (tbs: Buffer) => Buffer): string {
+  const der = Buffer.from(crlPem.replace(/-----[A-Z0-9 ]+-----|\s/g, ''), 'base64');
+  const [tbs, algorithm] = childrenOf(readOne(der));
+  const newTbs = edit(Buffer.from(tbs!.raw));
+  const signature = sign('sha256', newTbs, { key: ca.privateKey, dsaEncoding: 'der' });
+  return encodePem(
+    'X509 CRL',
+    tlv(TAG.SEQUENCE, newTbs, algorithm!.raw, tlv(TAG.BIT_STRING, Buffer.from([0]), signature)),
+  );
+}
+
+describe('loadRevocationListDetailed', () => {
+  const reasons: (RevocationReason | undefined)[] = [
+    undefined,
+    'unspecified',
+    'keyCompromise',
+    'affiliationChanged',
+    'superseded',
+    'cessationOfOperation',
+    'privilegeWithdrawn',
+  ];
+
+  it('reads back every entry with its revocation date (to the second) and reason', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(
+          fc.record({
+            serial: fc.bigInt({ min: 1n, max: (1n << 159n) - 1n }),
+            revokedAt: fc.date({
+              min: new Date('1990-01-01T00:00:00Z'),
+              max: new Date('2049-12-31T23:59:59Z'),
+              noInvalidDate: true,
+            }),
+            reason: fc.constantFrom(...reasons),
+          }),
+          { selector: (e) => e.serial, maxLength: 20 },
+        ),
+        async (entries) => {
+          const crl = await createRevocationList(ca, {
+            crlNumber: 1,
+            thisUpdate: new Date('2050-01-01T00:00:00Z'),
+            revoked: entries.map((e) => ({
+              serialNumber: e.serial.toString(16),
+              revokedAt: e.revokedAt,
+              ...(e.reason ? { reason: e.reason } : {}),
+            })),
+          });
+          const list = await loadRevocationListDetailed(crl, ca.certificatePem, {
+            at: new Date('2050-01-02T00:00:00Z'),
+          });
+          const want = new Map(
+            entries.map((e) => {
+              const hex = e.serial.toString(16);
+              return [
+                hex.length % 2 ? `0${hex}` : hex,
+                {
+                  revokedAt: new Date(Math.floor(e.revokedAt.getTime() / 1000) * 1000),
+                  reason: e.reason ?? 'unspecified',
+                },
+              ];
+            }),
+          );
+          expect(list.revoked).toEqual(want);
+          expect(list.revokedSerials).toEqual(new Set(want.keys()));
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it('reads the entries of a CRL @peculiar/x509 made, reasons it never writes included, as @peculiar/x509 does', async () => {
+    const cert = new x509.X509Certificate(ca.certificatePem);
+    const revokedAt = new Date('2026-03-01T10:00:00Z');
+    const R = x509.X509CrlReason;
+    const codes = [
+      R.unspecified,
+      R.keyCompromise,
+      R.cACompromise,
+      R.affiliationChanged,
+      R.superseded,
+      R.cessationOfOperation,
+      R.certificateHold,
+      R.removeFromCRL,
+      R.privilegeWithdrawn,
+      R.aACompromise,
+    ];
+    const crl = await x509.X509CrlGenerator.create({
+      issuer: cert.subjectName,
+      thisUpdate: new Date(Date.now() - 60_000),
+      nextUpdate: new Date(Date.now() + 86_400_000),
+      signingAlgorithm: ECDSA_P256_SHA256,
+      signingKey: toSigningCryptoKey(ca.privateKey),
+      entries: codes.map((reason, i) => ({
+        serialNumber: (0x7f00 + i).toString(16),
+        revocationDate: revokedAt,
+        ...(reason === R.unspecified ? {} : { reason }),
+      })),
+    });
+    const list = await loadRevocationListDetailed(crl.toString('pem'), ca.certificatePem);
+    expect([...list.revoked]).toEqual(
+      crl.entries.map((e) => [
+        e.serialNumber.toLowerCase(),
+        { revokedAt: e.revocationDate, reason: R[e.reason ?? R.unspecified] },
+      ]),
+    );
+    expect(list.revoked.get('7f02')?.reason).toBe('cACompromise');
+  });
+
+  it('throws MALFORMED_REVOCATION_LIST for a signed entry whose date does not parse, which loadRevocationList does not read', async () => {
+    const good = await createRevocationList(ca, {
+      crlNumber: 4,
+      revoked: [{ serialNumber: '0a', revokedAt: new Date('2026-01-01T00:00:00Z') }],
+    });
+    // the entry's UTCTime "260101000000Z" becomes "26010100000?Z"
+    const bad = resign(good, (tbs) => {
+      const at = tbs.indexOf(Buffer.from('260101000000Z'));
+      tbs[at + 11] = 0x3f;
+      return tbs;
+    });
+    await expect(loadRevocationList(bad, ca.certificatePem)).resolves.toMatchObject({
+      crlNumber: 4,
+    });
+    await expect(loadRevocationListDetailed(bad, ca.certificatePem)).rejects.toMatchObject({
+      name: 'KeysError',
+      code: 'MALFORMED_REVOCATION_LIST',
+    });
+  });
+
+  it('keeps the checks and codes of loadRevocationList', async () => {
+    const other = await createVehicleCa({ commonName: 'ACME Vehicle CA' });
+    await expect(loadRevocationListDetailed(crlPem, other.certificatePem)).rejects.toMatchObject({
+      code: 'REVOCATION_LIST_UNTRUSTED',
+    });
+    const stale = await createRevocationList(ca, {
+      crlNumber: 1,
+      revoked: [],
+      thisUpdate: new Date(Date.now() - 10 * DAY),
+      nextUpdate: new Date(Date.now() - DAY),
+    });
+    await expect(loadRevocationListDetailed(stale, ca.certificatePem)).rejects.toMatchObject({
+      code: 'REVOCATION_LIST_STALE',
+    });
+    await expect(
+      loadRevocationListDetailed(stale, ca.certificatePem, { allowStale: true }),
+    ).resolves.toMatchObject({ stale: true, revoked: new Map() });
   });
 });
