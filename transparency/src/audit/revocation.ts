@@ -1,38 +1,24 @@
-// @tufchain/keys loads reflect-metadata, which @peculiar/x509 needs before it is evaluated.
-import { loadRevocationList, normalizeCertificateSerial as normalizeSerial } from '@tufchain/keys';
-import * as x509 from '@peculiar/x509';
+import {
+  loadRevocationListDetailed,
+  normalizeCertificateSerial as normalizeSerial,
+  type RevokedCertificate,
+} from '@tufchain/keys';
 import { X509Certificate } from 'node:crypto';
 import type { InstallPredicate } from '../wire/install.js';
 import type { AuditFinding, AuditSource } from './source.js';
 
-export interface RevokedVehicleCertificate {
-  revokedAt: Date;
-  reason: string;
-}
+export type RevokedVehicleCertificate = RevokedCertificate;
 
 /** The vehicle CA's CRL as the auditor verified it. */
 export interface VehicleRevocations {
   /** By certificate serial number (lowercase hex, no leading zero bytes). */
-  revoked: Map<string, RevokedVehicleCertificate>;
+  revoked: ReadonlyMap<string, RevokedVehicleCertificate>;
   crlNumber: number | undefined;
   thisUpdate: Date;
   stale: boolean;
 }
 
 type Report = (finding: AuditFinding) => void;
-
-const reasonNames: Record<number, string> = {
-  0: 'unspecified',
-  1: 'keyCompromise',
-  2: 'cACompromise',
-  3: 'affiliationChanged',
-  4: 'superseded',
-  5: 'cessationOfOperation',
-  6: 'certificateHold',
-  8: 'removeFromCRL',
-  9: 'privilegeWithdrawn',
-  10: 'aACompromise',
-};
 
 /**
  * Fetches the CRL from the source and verifies it against the vehicle CA (signature, not from the
@@ -70,7 +56,7 @@ export async function loadVehicleRevocations(
   }
   let list;
   try {
-    list = await loadRevocationList(pem, vehicleCaPem, { at, allowStale: true });
+    list = await loadRevocationListDetailed(pem, vehicleCaPem, { at, allowStale: true });
   } catch (err) {
     report({
       code: 'REVOCATION_LIST_INVALID',
@@ -86,21 +72,12 @@ export async function loadVehicleRevocations(
       message: `the vehicle CRL (number ${list.crlNumber ?? '?'}) was due for renewal at ${list.nextUpdate?.toISOString() ?? '?'}`,
     });
   }
-  // loadRevocationList checked the signature; read the per-entry dates and reasons it does not return.
-  const der = new Uint8Array(
-    Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64'),
-  );
-  const crl = new x509.X509Crl(der, {
-    berOptions: { maxNodes: der.length, maxContentLength: der.length },
-  });
-  const revoked = new Map<string, RevokedVehicleCertificate>();
-  for (const entry of crl.entries) {
-    revoked.set(normalizeSerial(entry.serialNumber), {
-      revokedAt: entry.revocationDate,
-      reason: reasonNames[entry.reason ?? 0] ?? 'unspecified',
-    });
-  }
-  return { revoked, crlNumber: list.crlNumber, thisUpdate: list.thisUpdate, stale: list.stale };
+  return {
+    revoked: list.revoked,
+    crlNumber: list.crlNumber,
+    thisUpdate: list.thisUpdate,
+    stale: list.stale,
+  };
 }
 
 /**
