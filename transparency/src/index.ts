@@ -2,6 +2,7 @@
 export * from './entry/chain.js';
 export * from './entry/wire.js';
 export type { AuditFinding, AuditReport, AuditSource } from './audit/source.js';
+export { auditFindingMeanings, type AuditFindingCode } from './audit/finding-code.js';
 export {
   auditRepository,
   type AuditChain,

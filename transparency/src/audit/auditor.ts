@@ -24,6 +24,7 @@ import {
 import { FIRMWARE_PREDICATE_TYPE } from '../wire/firmware.js';
 import { errorMessage, Findings, parseJson } from './findings.js';
 import { auditMetadataHistory, type FirmwareTarget } from './metadata-history.js';
+import type { AuditFindingCode } from './finding-code.js';
 import type { AuditFinding, AuditReport, AuditSource } from './source.js';
 
 /** What the auditor needs from the chain; ChainReader provides it. */
@@ -149,10 +150,10 @@ const plainHex = (h: string) => h.replace(/^0x/, '').toLowerCase();
 export async function verifyInstallBundle(
   bundle: unknown,
   vehicleCaPem: string,
-  onFail: ((code: string, message: string, subject: string) => void) | null,
+  onFail: ((code: AuditFindingCode, message: string, subject: string) => void) | null,
   subject: string,
 ): Promise<VerifiedInstall | null> {
-  const fail = (code: string, message: string) => {
+  const fail = (code: AuditFindingCode, message: string) => {
     onFail?.(code, message, subject);
     return null;
   };

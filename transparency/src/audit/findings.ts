@@ -1,16 +1,17 @@
+import type { AuditFindingCode } from './finding-code.js';
 import type { AuditFinding } from './source.js';
 
 /** The findings of one audit run, in the order they were found. */
 export class Findings {
   readonly list: AuditFinding[] = [];
-  error(code: string, message: string, subject?: string) {
+  error(code: AuditFindingCode, message: string, subject?: string) {
     this.list.push(
       subject === undefined
         ? { code, severity: 'error', message }
         : { code, severity: 'error', message, subject },
     );
   }
-  warn(code: string, message: string, subject?: string) {
+  warn(code: AuditFindingCode, message: string, subject?: string) {
     this.list.push(
       subject === undefined
         ? { code, severity: 'warning', message }

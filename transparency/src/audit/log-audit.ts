@@ -7,6 +7,7 @@ import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
 import type { NoteVerifier } from '../note/signed-note.js';
 import { bytesToHex } from '../util/hex.js';
 import type { LogAuditSource } from './log-source.js';
+import type { AuditFindingCode } from './finding-code.js';
 import type { AuditFinding } from './source.js';
 
 export interface LogAuditInput {
@@ -66,7 +67,7 @@ const RELEASE_SUFFIX = Buffer.from('"type":"release"}');
  */
 export async function auditLog(input: LogAuditInput): Promise<LogAuditOutput> {
   const { report } = input;
-  const error = (code: string, message: string, subject?: string) =>
+  const error = (code: AuditFindingCode, message: string, subject?: string) =>
     report(
       subject === undefined
         ? { code, severity: 'error', message }

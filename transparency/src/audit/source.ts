@@ -1,3 +1,5 @@
+import type { AuditFindingCode } from './finding-code.js';
+
 /**
  * Where the auditor reads the repository's history from (the server's public routes, or files).
  * Repository layout v2: every snapshot version is logged on chain, and each snapshot pins the
@@ -30,7 +32,7 @@ export interface AuditSource {
 }
 
 export interface AuditFinding {
-  code: string;
+  code: AuditFindingCode;
   severity: 'error' | 'warning';
   message: string;
   subject?: string;
