@@ -23,7 +23,8 @@ import {
 } from '../wire/install.js';
 import { FIRMWARE_PREDICATE_TYPE } from '../wire/firmware.js';
 import { errorMessage, Findings, parseJson } from './findings.js';
-import { auditMetadataHistory, type FirmwareTarget } from './metadata-history.js';
+import { auditMetadataHistory } from './metadata-history.js';
+import type { FirmwareTarget } from './metadata-history/model.js';
 import type { AuditFindingCode } from './finding-code.js';
 import type { AuditFinding, AuditReport, AuditSource } from './source.js';
 

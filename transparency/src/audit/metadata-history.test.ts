@@ -5,7 +5,7 @@ import { newSigner } from '../../test/helpers/tuf-repo.js';
 import { Metadata, MetadataKind } from '@tufjs/models';
 import { signMetadata } from '@tufchain/keys';
 import { auditRepository } from './auditor.js';
-import { parseSnapshot, parseTargets } from './metadata-history.js';
+import { parseSnapshot, parseTargets } from './metadata-history/parse.js';
 import { sha256Hex } from '../util/hex.js';
 
 const HW = 'ecu-brake-v1';
