@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  childrenOf,
+  eachChild,
   encodeTime,
   integerHex,
   oidBytes,
@@ -79,5 +81,27 @@ describe('der-bytes encodings (property)', () => {
     expect(() => readOne(Buffer.from([0x04, 0x05, 1, 2]))).toThrow(/truncated/);
     expect(() => readOne(Buffer.from([0x04, 0x01, 1, 2]))).toThrow(/trailing/);
     expect(() => readOne(Buffer.from([0x04, 0x81, 0x01, 1]))).toThrow(/non-minimal/);
+  });
+});
+
+describe('eachChild', () => {
+  it('yields the children childrenOf lists, one at a time', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 20 }), (contents) => {
+        const list = readOne(tlv(0x30, ...contents.map((c) => tlv(0x04, c))));
+        const yielded = [...eachChild(list)];
+        expect(yielded.map((c) => c.raw)).toEqual(childrenOf(list).map((c) => c.raw));
+        expect(yielded.map((c) => Buffer.from(c.content))).toEqual(
+          contents.map((c) => Buffer.from(c)),
+        );
+      }),
+    );
+  });
+
+  it('refuses a primitive element and a truncated child', () => {
+    expect(() => [...eachChild(readOne(tlv(0x04, Buffer.from([1]))))]).toThrow(/constructed/);
+    expect(() => [...eachChild(readOne(Buffer.from([0x30, 0x02, 0x04, 0x05])))]).toThrow(
+      /truncated/,
+    );
   });
 });

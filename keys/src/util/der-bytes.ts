@@ -53,6 +53,17 @@ export function childrenOf(tlv: Tlv): Tlv[] {
   return out;
 }
 
+/** The children of a constructed element one at a time, for lists too long to hold as objects. */
+export function* eachChild(tlv: Tlv): Generator<Tlv> {
+  if (!(tlv.tag & 0x20)) fail('not a constructed element');
+  let offset = 0;
+  while (offset < tlv.content.length) {
+    const child = readTlv(tlv.content, offset);
+    yield child;
+    offset += child.raw.length;
+  }
+}
+
 export function expectTag(tlv: Tlv | undefined, tag: number, what: string): Tlv {
   if (!tlv || tlv.tag !== tag) fail(`expected ${what}`);
   return tlv;

@@ -4,6 +4,7 @@ import { parseCertificateParts } from '../util/certificate-der.js';
 import {
   TAG,
   childrenOf,
+  eachChild,
   encodeTime,
   expectTag,
   integerHex,
@@ -318,7 +319,7 @@ function readRevocationList(
       i++;
     }
     if (fields[i]?.tag === TAG.SEQUENCE) {
-      for (const entry of childrenOf(fields[i] as Tlv)) {
+      for (const entry of eachChild(fields[i] as Tlv)) {
         const [serial, date, extensions] = childrenOf(
           expectTag(entry, TAG.SEQUENCE, 'revokedCertificate'),
         );
