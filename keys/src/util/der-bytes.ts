@@ -1,5 +1,7 @@
-// Minimal DER reading and writing over raw bytes, for the hot paths (CRLs, certificate subjects)
-// where byte-exact slices matter and a general ASN.1 object model is too slow.
+// Minimal DER reading and writing over raw bytes, for CRLs and the certificate fields they need
+// (also read by vehicle/verify.ts): byte-exact slices, and measured 1.5-4x faster with 3-10x less
+// heap than node-forge's ASN.1 on a 100k-entry CRL (README "ASN.1 codecs"). PKCS#8 and PKCS#12
+// use node-forge's codec (der.ts); certificates and CSRs @peculiar/x509.
 
 export interface Tlv {
   tag: number;

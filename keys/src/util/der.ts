@@ -1,3 +1,5 @@
+// node-forge's ASN.1 codec, for PKCS#8 key files and PKCS#12 bundles: small structures, BER
+// from other tools read too. CRLs use the hand-written der-bytes.ts (README "ASN.1 codecs").
 import type * as Forge from 'node-forge';
 import { forge } from './forge.js';
 
