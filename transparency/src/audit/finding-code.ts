@@ -54,6 +54,7 @@ export type AuditFindingCode =
   | 'INSTALLED_BEFORE_RECALL'
   | 'INSTALL_BELOW_MINIMUM_VERSION'
   | 'ATTESTATION_COUNTER_REUSED'
+  | 'ATTESTATION_DUPLICATED'
   | 'ODOMETER_DECREASED'
   // vehicle revocation
   | 'REVOCATION_LIST_UNAVAILABLE'
@@ -134,6 +135,8 @@ export const auditFindingMeanings: Readonly<Record<AuditFindingCode, string>> = 
   INSTALLED_BEFORE_RECALL: 'a vehicle installed firmware or metadata before its recall',
   INSTALL_BELOW_MINIMUM_VERSION: 'a vehicle installed a release below the on-chain minimum version',
   ATTESTATION_COUNTER_REUSED: 'an ECU used the same report counter twice',
+  ATTESTATION_DUPLICATED:
+    "the server lists one signed report more than once, in different encodings (not the vehicle's doing)",
   ODOMETER_DECREASED: "a vehicle's odometer went down between two reports",
   REVOCATION_LIST_UNAVAILABLE:
     'the vehicle CRL could not be fetched, or is required and not served',
