@@ -18,7 +18,7 @@ import {
 } from './report/attestation.js';
 import { ReportOutbox, type FlushResult } from './report/outbox.js';
 import { collectInclusionProofs, isAnchorLookup } from './report/proofs.js';
-import type { SlotImage, SlotName, SlotState, SlotStore } from './slots/ab-slots.js';
+import type { SlotImage, SlotName, SlotState, SlotStore } from './slots/slot-store.js';
 import { UndiciFetcher } from './tuf/fetcher.js';
 import { createDispatcher, releaseDispatcher } from './util/http.js';
 import { acquireStateLock } from './util/lock.js';

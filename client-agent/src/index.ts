@@ -9,15 +9,8 @@ export {
 } from './agent.js';
 export { AgentError, isAgentError, type AgentErrorCode } from './error.js';
 export { defaultConfig, resolveConfig, type Config } from './config.js';
-export {
-  FileSlotStore,
-  otherSlot,
-  type SlotStore,
-  type SlotState,
-  type SlotImage,
-  type SlotName,
-  type SlotWriter,
-} from './slots/ab-slots.js';
+export { FileSlotStore, otherSlot } from './slots/ab-slots.js';
+export type { SlotStore, SlotState, SlotImage, SlotName, SlotWriter } from './slots/slot-store.js';
 export { UndiciFetcher } from './tuf/fetcher.js';
 export { createDispatcher, type HttpConfig } from './util/http.js';
 export {

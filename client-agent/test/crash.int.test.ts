@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InstallJournalStore } from '../src/journal.js';
-import { FileSlotStore, type SlotName } from '../src/slots/ab-slots.js';
+import { FileSlotStore } from '../src/slots/ab-slots.js';
+import type { SlotName } from '../src/slots/slot-store.js';
 import type { CrashChildConfig, CrashImage } from './helpers/crash-child.js';
 import { serveBytes } from './helpers/tuf-repo.js';
 

@@ -3,7 +3,7 @@ import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { SlotWriter } from '../slots/ab-slots.js';
+import type { SlotWriter } from '../slots/slot-store.js';
 import { InlineSlotReadback, WorkerSlotReadback } from './slot-readback.js';
 
 const BLOCK = 64 * 1024;

@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import type { SlotWriter } from '../slots/ab-slots.js';
+import type { SlotWriter } from '../slots/slot-store.js';
 import { DIRECT_IO_ALIGN } from '../slots/slot-file.js';
 
 /**

@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import type { Config } from '../config.js';
 import { AgentError, type AgentErrorCode } from '../error.js';
 import type { InstallJournal, InstallJournalStore } from '../journal.js';
-import type { SlotImage, SlotName, SlotStore } from '../slots/ab-slots.js';
+import type { SlotImage, SlotName, SlotStore } from '../slots/slot-store.js';
 import type { WorkerSlotReadback } from './slot-readback.js';
 import { streamIntoSlot } from './stream.js';
 

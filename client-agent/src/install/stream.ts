@@ -4,7 +4,7 @@ import type { Dispatcher } from 'undici';
 import { errors as undiciErrors } from '../util/undici.js';
 import type { Config } from '../config.js';
 import { AgentError } from '../error.js';
-import type { SlotName, SlotStore, SlotWriter } from '../slots/ab-slots.js';
+import type { SlotName, SlotStore, SlotWriter } from '../slots/slot-store.js';
 import { backoffDelay, sleep } from '../util/retry.js';
 import { RetrievalWatch } from '../util/retrieval.js';
 

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { directIoAvailable } from '../../test/helpers/direct-io.js';
-import { FileSlotStore, type SlotImage } from './ab-slots.js';
+import { FileSlotStore } from './ab-slots.js';
+import type { SlotImage } from './slot-store.js';
 import { DIRECT_IO_ALIGN, type SlotFileWriter } from './slot-file.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');

@@ -1,6 +1,6 @@
 import { constants, read, readSync, write, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import type { SlotWriter } from './ab-slots.js';
+import type { SlotWriter } from './slot-store.js';
 
 /**
  * Direct I/O transfers start and end on, and sit in memory at, multiples of this: it covers
