@@ -24,7 +24,7 @@ import { createDispatcher, releaseDispatcher } from './util/http.js';
 import { acquireStateLock } from './util/lock.js';
 import { fetchFirmwareHint } from './tuf/hint.js';
 import { TufRepository, type FirmwareTarget } from './tuf/updater.js';
-import { startReadbackWorker } from './install/stream.js';
+import { startReadbackWorker } from './install/slot-readback.js';
 import { verifyFirmwareBundle, type FirmwareKey } from './verify/attestation.js';
 import {
   readTrustedTime,

@@ -28,7 +28,9 @@ export {
   type VerifiedRelease,
 } from './verify/chain.js';
 export { verifyFirmwareBundle, type FirmwareKey } from './verify/attestation.js';
-export { streamIntoSlot, verifySlotReadback, type ExpectedImage } from './install/stream.js';
+export { streamIntoSlot, streamImage } from './install/stream.js';
+export { verifySlotReadback } from './install/slot-readback.js';
+export type { ExpectedImage, ImageSink, ImageSource } from './install/image-io.js';
 export {
   signInstallReport,
   type VehicleCredentials,

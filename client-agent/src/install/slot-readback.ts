@@ -1,7 +1,37 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import type { SlotWriter } from '../slots/slot-store.js';
+import type { Config } from '../config.js';
+import { AgentError } from '../error.js';
+import type { SlotName, SlotStore, SlotWriter } from '../slots/slot-store.js';
 import { DIRECT_IO_ALIGN } from '../slots/slot-file.js';
+import type { ExpectedImage } from './image-io.js';
+
+/** The read-back reads the slot this many bytes at a time. */
+export const READBACK_BLOCK_BYTES = 256 * 1024;
+
+/** Below this size a worker thread costs more than the sha512 read-back it would take over. */
+const OFF_THREAD_MIN_BYTES = 4 * 1024 * 1024;
+
+export function wantsReadbackWorker(
+  length: number,
+  config: Partial<Pick<Config, 'sha512Worker'>>,
+): boolean {
+  return config.sha512Worker === true && length >= OFF_THREAD_MIN_BYTES;
+}
+
+/**
+ * Starts the read-back worker for an install of `length` bytes ahead of streamIntoSlot (its
+ * `readbackWorker`), when the install will want one: it then boots while the last checks are
+ * asked instead of at the start of the stream. The caller closes it if the install never starts.
+ */
+export function startReadbackWorker(
+  length: number,
+  config: Partial<Pick<Config, 'sha512Worker'>>,
+): WorkerSlotReadback | undefined {
+  return wantsReadbackWorker(length, config)
+    ? new WorkerSlotReadback(READBACK_BLOCK_BYTES)
+    : undefined;
+}
 
 /**
  * The read-back half of a single-pass install: follows the writer through the slot, reads every
@@ -218,4 +248,52 @@ export class WorkerSlotReadback implements SlotReadback {
   async close(): Promise<void> {
     await this.#worker.terminate();
   }
+}
+
+/** Reads the whole slot back through the writer's read-back path and hashes it. */
+export async function readBackDigest(
+  writer: SlotWriter,
+  length: number,
+  algorithm: 'sha256' | 'sha512',
+): Promise<{ hex: string; bytes: number }> {
+  const hash = createHash(algorithm);
+  const buffer = Buffer.allocUnsafe(READBACK_BLOCK_BYTES);
+  let at = 0;
+  while (at < length) {
+    const view = buffer.subarray(0, Math.min(buffer.length, length - at));
+    const n = await writer.readBack(at, view);
+    if (n === 0) break;
+    hash.update(view.subarray(0, n));
+    at += n;
+  }
+  return { hex: hash.digest('hex'), bytes: at };
+}
+
+/** Reads the slot back and checks it against the expected length and sha256. */
+export async function verifySlotReadback(
+  slots: SlotStore,
+  slot: SlotName,
+  expected: ExpectedImage,
+): Promise<void> {
+  const stored = await slots.storedBytes(slot);
+  if (stored !== expected.length) {
+    throw new AgentError(
+      'READBACK_MISMATCH',
+      `slot ${slot} holds ${stored} bytes, expected ${expected.length}`,
+    );
+  }
+  if (!(await slotMatchesSha256(slots, slot, expected))) {
+    throw new AgentError('READBACK_MISMATCH', `slot ${slot} does not read back as written`);
+  }
+}
+
+/** sha256 suffices to show that the slot holds the bytes that were verified on the way in. */
+async function slotMatchesSha256(
+  slots: SlotStore,
+  slot: SlotName,
+  expected: ExpectedImage,
+): Promise<boolean> {
+  const sha256 = createHash('sha256');
+  for await (const chunk of slots.readImage(slot, expected.length)) sha256.update(chunk);
+  return sha256.digest('hex') === expected.sha256;
 }

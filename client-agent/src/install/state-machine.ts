@@ -144,7 +144,7 @@ export interface InstallImageOptions {
     Partial<Pick<Config, 'sha512Worker'>>;
   /** Bytes already in the slot from an interrupted install of the same image. */
   resumeFrom?: number;
-  /** A read-back worker started ahead of the install (stream.ts, startReadbackWorker). */
+  /** A read-back worker started ahead of the install (slot-readback.ts, startReadbackWorker). */
   readbackWorker?: WorkerSlotReadback | undefined;
   onProgress?: ((received: number, total: number) => void) | undefined;
 }

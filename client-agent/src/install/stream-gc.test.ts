@@ -8,9 +8,9 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
-// The stream reads globalThis.gc when its module loads (bin/tufchain-agent exposes it). Here V8's
-// own gc (exposed at run time) is wrapped in a spy set before the import, so the collections the
-// stream asks for both run and are seen.
+// The stream's block writer (block-writer.ts) reads globalThis.gc when its module loads
+// (bin/tufchain-agent exposes it). Here V8's own gc (exposed at run time) is wrapped in a spy set
+// before the import, so the collections the stream asks for both run and are seen.
 setFlagsFromString('--expose-gc');
 const v8Gc = runInNewContext('gc') as (opts: { type: string }) => void;
 const gc = vi.fn((opts: { type: string }) => v8Gc(opts));

@@ -10,12 +10,10 @@ import { FileSlotStore } from '../slots/ab-slots.js';
 import { createDispatcher } from '../util/http.js';
 import { DIRECT_IO_ALIGN } from '../slots/slot-file.js';
 import { directIoAvailable } from '../../test/helpers/direct-io.js';
-import {
-  RESUME_DISTRUST_BYTES,
-  streamIntoSlot,
-  verifySlotReadback,
-  type ExpectedImage,
-} from './stream.js';
+import { RESUME_DISTRUST_BYTES } from './block-writer.js';
+import type { ExpectedImage } from './image-io.js';
+import { verifySlotReadback } from './slot-readback.js';
+import { streamIntoSlot } from './stream.js';
 
 /** Random bytes of `length` and what TUF would list for them. */
 function randomImage(length: number): [Buffer, ExpectedImage] {

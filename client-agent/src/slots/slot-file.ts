@@ -111,7 +111,7 @@ function slotFileWriter(
 
   // Buffered writes and reads go to the page cache: a 256 KiB block copies in ~0.1 ms, less than
   // a round trip through libuv's thread pool costs on a busy dual core. Direct transfers wait on
-  // the device instead, so they go through the pool and overlap with hashing (install/stream.ts).
+  // the device instead, so they go through the pool and overlap with hashing (install/block-writer.ts).
   const writeBuffered = (chunk: Uint8Array, at: number): void => {
     for (let done = 0; done < chunk.length;) {
       done += writeSync(fh.fd, chunk, done, chunk.length - done, at + done);
