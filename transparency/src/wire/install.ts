@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { TransparencyError } from '../error.js';
+import { signedEcuInstallResultSchema } from './director.js';
 
 export const INSTALL_PREDICATE_TYPE = 'https://tufchain.dev/attestation/install/v1';
 
@@ -41,6 +42,19 @@ export const installPredicateSchema = z.object({
     blockHash: hash32,
     timestamp: uint,
   }),
+  /**
+   * Uptane (UPTANE.md): the Director targets version this install carried out, and, for a
+   * secondary ECU, that ECU's own signed install result. A report for a secondary without it is
+   * refused: the primary never reports an ECU's outcome on that ECU's unsigned word.
+   */
+  director: z
+    .object({
+      targetsVersion: z.number().int().positive(),
+      targetsHash: z.string().regex(/^[0-9a-f]{64}$/),
+      correlationId: z.string().max(160).nullable(),
+    })
+    .optional(),
+  ecuResult: signedEcuInstallResultSchema.optional(),
 });
 
 export type InstallPredicate = z.infer<typeof installPredicateSchema>;
