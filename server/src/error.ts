@@ -75,6 +75,9 @@ export type ServerErrorCode =
   // start-up configuration (never an HTTP answer)
   | 'CONFIG_INVALID'
   | 'RAW_CHAIN_KEY_IN_ENVIRONMENT'
+  // bytes that do not parse as an HTTP request the app can route
+  | 'MALFORMED_REQUEST'
+  | 'HEADERS_TOO_LARGE'
   | 'INTERNAL';
 
 export class ServerError extends Error {
@@ -159,6 +162,8 @@ const statusByCode: Record<ServerErrorCode, number> = {
   MINIMUM_VERSION_NOT_INCREASING: 409,
   CONFIG_INVALID: 500,
   RAW_CHAIN_KEY_IN_ENVIRONMENT: 500,
+  MALFORMED_REQUEST: 400,
+  HEADERS_TOO_LARGE: 431,
   INTERNAL: 500,
 };
 

@@ -1,7 +1,8 @@
-import { serve } from '@hono/node-server';
-import type { Server } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServerParts, type ServerDeps } from './app.js';
+import { adapterErrorResponse, answerClientError } from './http/edge-errors.js';
 import type { ServerContext } from './context.js';
 import { errorText } from './tuf/service.js';
 
@@ -54,11 +55,15 @@ export async function startServer(opts: {
   }
   // Roles that expired while the server was down are re-signed before serving.
   await resign();
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: opts.port ?? 0, hostname: host }, () =>
-      resolve(s as Server),
-    );
-    (s as Server).once('error', reject);
+  const listener = getRequestListener(app.fetch, {
+    hostname: host,
+    errorHandler: (error) => adapterErrorResponse(error, context.logger),
+  });
+  const server = createServer((req, res) => void listener(req, res));
+  server.on('clientError', answerClientError);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => resolve());
   });
   const timer =
     context.config.resignIntervalMs > 0

@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestChain, type TestChain } from './support/chain.js';
+import { answerProblems, errorCodeOf } from './support/error-answer.js';
+import { rawClient, type RawClient } from './support/raw-http.js';
+import { startWiredServer, type AuthVariant, type WiredServer } from './support/wired-server.js';
+
+/**
+ * Requests the HTTP fuzzer (test/fuzz.int.test.ts) found answered with a 5xx, without an error
+ * code, or on a connection left unusable; each is replayed here as it went on the wire.
+ */
+describe('requests at the HTTP edge (anvil, SQLite, HTTP on loopback)', () => {
+  let chain: TestChain;
+  let wired: WiredServer;
+  let client: RawClient;
+
+  beforeAll(async () => {
+    chain = await startTestChain();
+    wired = await startWiredServer(chain);
+    client = rawClient(wired.server.url);
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await wired?.close();
+    await chain?.stop();
+  });
+
+  const rows: {
+    desc: string;
+    method: string;
+    target: string;
+    auth: AuthVariant;
+    headers: Record<string, string>;
+    body?: string;
+    wantStatus: number;
+    wantCode: string;
+  }[] = [
+    {
+      desc: 'raw non-ASCII bytes in the path',
+      method: 'GET',
+      target: '/targets/\u00e9\u00ff',
+      auth: 'none',
+      headers: {},
+      wantStatus: 400,
+      wantCode: 'MALFORMED_REQUEST',
+    },
+    {
+      desc: 'a backslash in the path',
+      method: 'GET',
+      target: '/targets/..\\..\\win.ini',
+      auth: 'none',
+      headers: {},
+      wantStatus: 400,
+      wantCode: 'MALFORMED_REQUEST',
+    },
+    {
+      desc: 'a request target longer than the header limit',
+      method: 'GET',
+      target: `/metadata/${'x'.repeat(64 * 1024)}`,
+      auth: 'none',
+      headers: {},
+      wantStatus: 431,
+      wantCode: 'HEADERS_TOO_LARGE',
+    },
+    {
+      desc: 'a header longer than the header limit',
+      method: 'GET',
+      target: '/healthz',
+      auth: 'none',
+      headers: { 'x-padding': 'x'.repeat(64 * 1024) },
+      wantStatus: 431,
+      wantCode: 'HEADERS_TOO_LARGE',
+    },
+  ];
+
+  it.each(rows)(
+    'answers $desc with $wantStatus $wantCode, and keeps serving',
+    async ({ method, target, auth, headers, body, wantStatus, wantCode }) => {
+      const res = await client.send({
+        method,
+        target,
+        headers: { ...headers, ...wired.authHeader(auth) },
+        ...(body === undefined ? {} : { body: { bytes: Buffer.from(body), chunked: false } }),
+      });
+      expect(answerProblems(method, res)).toEqual([]);
+      expect([res.status, errorCodeOf(res)]).toEqual([wantStatus, wantCode]);
+      expect((await fetch(`${wired.server.url}/healthz`)).status).toBe(200);
+    },
+  );
+});
