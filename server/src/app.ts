@@ -162,6 +162,9 @@ export function createServerParts(deps: ServerDeps): ServerParts {
         },
         'request failed',
       );
+    // The rest of a refused body stays unread and the connection is dropped: a keep-alive
+    // client must not send its next request down it.
+    if (e.code === 'PAYLOAD_TOO_LARGE') c.header('Connection', 'close');
     return c.json(
       {
         error: {

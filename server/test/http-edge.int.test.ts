@@ -87,4 +87,45 @@ describe('requests at the HTTP edge (anvil, SQLite, HTTP on loopback)', () => {
       expect((await fetch(`${wired.server.url}/healthz`)).status).toBe(200);
     },
   );
+
+  describe('a body refused part-way (413) on a keep-alive connection', () => {
+    it.each([
+      { desc: 'a JSON route', method: 'POST', target: '/api/v1/releases', chunked: false },
+      { desc: 'a JSON route, chunked', method: 'POST', target: '/api/v1/releases', chunked: true },
+      {
+        desc: 'the vehicle intake',
+        method: 'POST',
+        target: '/api/v1/attestations',
+        chunked: false,
+      },
+      {
+        desc: 'a streamed upload, chunked',
+        method: 'PUT',
+        target: '/api/v1/firmware/big.bin',
+        chunked: true,
+      },
+    ])(
+      'on $desc answers 413 PAYLOAD_TOO_LARGE with Connection: close, and the next request on the client is answered',
+      async ({ method, target, chunked }) => {
+        const own = rawClient(wired.server.url);
+        try {
+          const res = await own.send({
+            method,
+            target,
+            headers: { 'content-type': 'application/json', ...wired.authHeader('scope:admin') },
+            body: { bytes: new Uint8Array(3_000_000).fill(0x20), chunked },
+          });
+          expect([res.status, errorCodeOf(res), res.headers.connection]).toEqual([
+            413,
+            'PAYLOAD_TOO_LARGE',
+            'close',
+          ]);
+          const next = await own.send({ method: 'GET', target: '/healthz', headers: {} });
+          expect(next.status).toBe(200);
+        } finally {
+          own.close();
+        }
+      },
+    );
+  });
 });
