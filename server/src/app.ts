@@ -18,7 +18,7 @@ import { registerLogRoutes } from './routes/log.js';
 import { registerOpsRoutes } from './routes/ops.js';
 import { registerPublicRoutes } from './routes/public.js';
 import { registerTokenRoutes } from './routes/tokens.js';
-import { INVALID_NAME } from './routes/schemas.js';
+import { BUNDLE_MALFORMED, INVALID_NAME } from './routes/schemas.js';
 import type { BlobStore } from './storage/blob-store.js';
 import type { RepositoryStore } from './storage/store.js';
 import type { ReleaseLog } from './tuf/release-log.js';
@@ -222,11 +222,14 @@ function defaultVerifier(deps: ServerDeps, clock: Clock): AttestationVerifier {
   });
 }
 
+/** Schema refinements whose message is the error code to answer with. */
+const codeMessages: readonly ServerErrorCode[] = [INVALID_NAME, BUNDLE_MALFORMED];
+
 function validationError(error: ZodError): ServerError {
-  const nameIssue = error.issues.some((i) => i.message === INVALID_NAME);
-  const first = error.issues[0];
+  const coded = error.issues.find((i) => (codeMessages as readonly string[]).includes(i.message));
+  const first = coded ?? error.issues[0];
   const where = first ? `${first.path.join('.') || '(body)'}: ${first.message}` : 'invalid request';
-  return new ServerError(nameIssue ? 'INVALID_NAME' : 'INVALID_REQUEST', where);
+  return new ServerError(coded ? (coded.message as ServerErrorCode) : 'INVALID_REQUEST', where);
 }
 
 const codeByHttpStatus: Record<number, ServerErrorCode> = {

@@ -25,6 +25,9 @@ describe('requests at the HTTP edge (anvil, SQLite, HTTP on loopback)', () => {
     await chain?.stop();
   });
 
+  const release = (attestation: string) =>
+    `{"targets":[{"name":"gw-9.0.0.img","hardwareIds":["gw-rev3"],"version":"9.0.0","releaseCounter":9,"attestation":${attestation}}]}`;
+
   const rows: {
     desc: string;
     method: string;
@@ -70,6 +73,26 @@ describe('requests at the HTTP edge (anvil, SQLite, HTTP on loopback)', () => {
       headers: { 'x-padding': 'x'.repeat(64 * 1024) },
       wantStatus: 431,
       wantCode: 'HEADERS_TOO_LARGE',
+    },
+    {
+      desc: 'a release whose attestation holds a fraction',
+      method: 'POST',
+      target: '/api/v1/releases',
+      auth: 'scope:publish',
+      headers: { 'content-type': 'application/json' },
+      body: release('{"mediaType":"x","n":2.6581666373029556e-64}'),
+      wantStatus: 400,
+      wantCode: 'BUNDLE_MALFORMED',
+    },
+    {
+      desc: 'a release whose attestation nests 5,000 deep',
+      method: 'POST',
+      target: '/api/v1/releases',
+      auth: 'scope:publish',
+      headers: { 'content-type': 'application/json' },
+      body: release(`{"x":${'['.repeat(5000)}${']'.repeat(5000)}}`),
+      wantStatus: 400,
+      wantCode: 'BUNDLE_MALFORMED',
     },
   ];
 

@@ -28,6 +28,33 @@ export const BundleSchema = z
   .record(z.string(), z.unknown())
   .openapi('SigstoreBundle', { description: 'Sigstore bundle v0.3 JSON (DSSE + in-toto v1)' });
 
+export const BUNDLE_MALFORMED = 'BUNDLE_MALFORMED';
+
+/** Far above the ~6 levels a Sigstore bundle has; far below where a recursive walk overflows. */
+const MAX_BUNDLE_DEPTH = 32;
+
+/**
+ * True for JSON that canonical JSON (OLPC, TUF) can encode: no fractions, nesting at most
+ * `maxDepth`. Iterative, so the check itself cannot overflow the stack.
+ */
+export function isCanonicalEncodable(value: unknown, maxDepth: number): boolean {
+  const stack: { v: unknown; depth: number }[] = [{ v: value, depth: 0 }];
+  while (stack.length > 0) {
+    const { v, depth } = stack.pop()!;
+    if (typeof v === 'number' && !Number.isInteger(v)) return false;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= maxDepth) return false;
+    for (const child of Object.values(v)) stack.push({ v: child, depth: depth + 1 });
+  }
+  return true;
+}
+
+/** A release's firmware attestation: fingerprinted with canonical JSON before it is verified. */
+const FirmwareBundleSchema = BundleSchema.refine(
+  (b) => isCanonicalEncodable(b, MAX_BUNDLE_DEPTH),
+  BUNDLE_MALFORMED,
+);
+
 export const ReleaseTargetSchema = z
   .object({
     name: TargetNameSchema,
@@ -38,7 +65,7 @@ export const ReleaseTargetSchema = z
     version: z.string().max(64).regex(semver, 'version must be semver'),
     releaseCounter: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
     minFromVersion: z.string().max(64).regex(semver).optional(),
-    attestation: BundleSchema,
+    attestation: FirmwareBundleSchema,
   })
   .openapi('ReleaseTarget');
 
