@@ -8,6 +8,7 @@ import { ServerError } from '../error.js';
 import { assertContentLength, bodyChunks, readBodyLimited } from '../http/body.js';
 import { assertTargetName } from '../http/names.js';
 import type { ReleaseRecord } from '../storage/store.js';
+import { assertTufPublicKey } from '../tuf/public-key.js';
 import { bearerSecurity, requireScope } from './auth.js';
 import {
   ErrorSchema,
@@ -410,6 +411,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
     }),
     async (c) => {
       const body = c.req.valid('json');
+      for (const key of body.keys) assertTufPublicKey(key);
       const keys = body.keys.map((k) => ({ keyId: computeKeyId(k), publicKey: k }));
       if (new Set(keys.map((k) => k.keyId)).size !== keys.length || body.threshold > keys.length) {
         throw new ServerError('INVALID_REQUEST', 'keys must be distinct and at least threshold');

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { Metadata, TargetFile, Targets } from '@tufjs/models';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -172,6 +173,57 @@ describe('POST /api/v1/suppliers', () => {
     expect(res.status).toBe(status);
     expect(await codeOf(res)).toBe(code);
     expect(t.chain.entries).toHaveLength(2);
+  });
+
+  it.each([
+    {
+      desc: 'an ed25519 key that is not 32 bytes of hex',
+      key: () => ({ keytype: 'ed25519', scheme: 'ed25519', keyval: { public: 'zz' } }),
+    },
+    {
+      desc: 'an ed25519 key in upper-case hex (another key id than its signatures carry)',
+      key: () => {
+        const k = makeSigner().publicKey;
+        return { ...k, keyval: { public: k.keyval.public.toUpperCase() } };
+      },
+    },
+    {
+      desc: 'an ECDSA key whose PEM does not parse',
+      key: () => ({
+        keytype: 'ecdsa',
+        scheme: 'ecdsa-sha2-nistp256',
+        keyval: { public: '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n' },
+      }),
+    },
+    {
+      desc: 'a key whose type is not its scheme',
+      key: () => ({ ...makeSigner().publicKey, scheme: 'ecdsa-sha2-nistp256' }),
+    },
+    {
+      desc: 'an ECDSA key on P-384',
+      key: () => ({
+        keytype: 'ecdsa',
+        scheme: 'ecdsa-sha2-nistp256',
+        keyval: {
+          public: generateKeyPairSync('ec', { namedCurve: 'secp384r1' })
+            .publicKey.export({ type: 'spki', format: 'pem' })
+            .toString(),
+        },
+      }),
+    },
+  ])('refuses $desc with 400 PUBLIC_KEY_INVALID and delegates nothing', async ({ key }) => {
+    const res = await t.parts.app.request('/api/v1/suppliers', {
+      method: 'POST',
+      headers: { ...auth(t.tokens.admin), 'content-type': 'application/json' },
+      body: JSON.stringify({
+        id: 'acme',
+        hardwareIds: ['acme-brake'],
+        keys: [key()],
+        threshold: 1,
+      }),
+    });
+    expect([res.status, await codeOf(res)]).toEqual([400, 'PUBLIC_KEY_INVALID']);
+    expect(t.chain.entries).toHaveLength(1);
   });
 
   it('needs the admin scope', async () => {
