@@ -288,6 +288,19 @@ function registerPublicDocs(app: OpenAPIHono<AppEnv>): void {
       404: { description: 'No such target' },
     },
   });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/targets/{dir}/{file}',
+    summary:
+      'Supplier target files as {hardwareId}/{sha256}.{name}; supports Range, If-None-Match, HEAD',
+    request: { params: z.object({ dir: z.string(), file: z.string() }) },
+    responses: {
+      200: { description: 'Whole file', content: bin },
+      206: { description: 'Partial content', content: bin },
+      416: { description: 'Range not satisfiable' },
+      404: { description: 'No such target' },
+    },
+  });
   for (const path of ['/healthz', '/readyz', '/metrics']) {
     app.openAPIRegistry.registerPath({
       method: 'get',
