@@ -180,6 +180,8 @@ export function createServerParts(deps: ServerDeps): ServerParts {
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
     scheme: 'bearer',
+    description:
+      'API token tct_<id>_<secret>. An operation lists the scope it needs (publish, revoke, admin, enroll) as the role of its requirement; admin implies every scope; none listed: any valid token.',
   });
   registerPublicRoutes(app, context);
   registerManagementRoutes(app, context);

@@ -15,4 +15,14 @@ export function requireScope(
   };
 }
 
-export const bearerSecurity = [{ bearerAuth: [] }];
+/**
+ * The OpenAPI security requirement of a route guarded by `requireScope(ctx, scope)`: the
+ * `bearerAuth` scheme with the scope as its role (OpenAPI 3.1 allows role names for non-OAuth
+ * schemes). The authz test checks that each route enforces exactly what it declares.
+ */
+export function bearerAuth(scope: TokenScope | 'any'): { bearerAuth: string[] }[] {
+  return [{ bearerAuth: scope === 'any' ? [] : [scope] }];
+}
+
+/** For routes any valid token may call; a mutating route must declare its scope (bearerAuth). */
+export const bearerSecurity = bearerAuth('any');

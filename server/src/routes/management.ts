@@ -9,7 +9,7 @@ import { assertContentLength, bodyChunks, readBodyLimited } from '../http/body.j
 import { assertTargetName } from '../http/names.js';
 import type { ReleaseRecord } from '../storage/store.js';
 import { assertTufPublicKey } from '../tuf/public-key.js';
-import { bearerSecurity, requireScope } from './auth.js';
+import { bearerAuth, requireScope } from './auth.js';
 import {
   ErrorSchema,
   FirmwareUploadSchema,
@@ -68,7 +68,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
       method: 'put',
       path: '/api/v1/firmware/{name}',
       summary: 'Upload a firmware image (raw body, streamed to content-addressed storage)',
-      security: bearerSecurity,
+      security: bearerAuth('publish'),
       middleware: [requireScope(ctx, 'publish')] as const,
       request: {
         params: NameParamSchema,
@@ -114,7 +114,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
       method: 'post',
       path: '/api/v1/releases',
       summary: 'Sign, log on chain and publish a release; visible only after chain confirmation',
-      security: bearerSecurity,
+      security: bearerAuth('publish'),
       middleware: [requireScope(ctx, 'publish'), jsonLimit] as const,
       request: {
         headers: z.object({ 'idempotency-key': z.string().optional() }),
@@ -201,7 +201,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
       method: 'get',
       path: '/api/v1/releases',
       summary: 'List releases with their chain status',
-      security: bearerSecurity,
+      security: bearerAuth('any'),
       middleware: [requireScope(ctx, 'any')] as const,
       responses: {
         200: {
@@ -221,7 +221,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
       method: 'get',
       path: '/api/v1/releases/{id}',
       summary: 'One release with its chain status',
-      security: bearerSecurity,
+      security: bearerAuth('any'),
       middleware: [requireScope(ctx, 'any')] as const,
       request: { params: IdParamSchema },
       responses: {
@@ -248,7 +248,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
       method: 'post',
       path: '/api/v1/releases/{id}/revoke',
       summary: 'Revoke a release: re-sign targets without it and log that on chain',
-      security: bearerSecurity,
+      security: bearerAuth('revoke'),
       middleware: [requireScope(ctx, 'revoke'), jsonLimit] as const,
       request: {
         params: IdParamSchema,
@@ -289,7 +289,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
       method: 'put',
       path: '/api/v1/metadata/targets',
       summary: 'Upload offline-signed targets metadata (k-of-n); verified against the trusted root',
-      security: bearerSecurity,
+      security: bearerAuth('publish'),
       middleware: [requireScope(ctx, 'publish')] as const,
       request: {
         body: {
@@ -326,7 +326,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
       method: 'put',
       path: '/api/v1/metadata/root',
       summary: 'Rotate root: upload root N+1 signed by the old and the new root thresholds',
-      security: bearerSecurity,
+      security: bearerAuth('admin'),
       middleware: [requireScope(ctx, 'admin')] as const,
       request: {
         body: {
@@ -360,7 +360,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
       method: 'get',
       path: '/api/v1/status',
       summary: 'Role, key and expiry status',
-      security: bearerSecurity,
+      security: bearerAuth('any'),
       middleware: [requireScope(ctx, 'any')] as const,
       responses: {
         200: {
@@ -381,7 +381,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
       path: '/api/v1/suppliers',
       summary:
         "Delegate hardware IDs to a supplier's keys (re-signs top-level targets; online targets key)",
-      security: bearerSecurity,
+      security: bearerAuth('admin'),
       middleware: [requireScope(ctx, 'admin'), jsonLimit] as const,
       request: {
         body: {
@@ -432,7 +432,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
       path: '/api/v1/suppliers/{id}/metadata',
       summary:
         "Upload a supplier's role metadata, signed offline by a threshold of the supplier's keys",
-      security: bearerSecurity,
+      security: bearerAuth('publish'),
       middleware: [requireScope(ctx, 'publish')] as const,
       request: {
         params: z.object({ id: SupplierIdSchema.openapi({ param: { name: 'id', in: 'path' } }) }),

@@ -3,7 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { createApiToken, tokenView } from '../auth/tokens.js';
 import type { App, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
-import { bearerSecurity, requireScope } from './auth.js';
+import { bearerAuth, requireScope } from './auth.js';
 import { ErrorSchema } from './schemas.js';
 
 const scopes = ['publish', 'revoke', 'admin', 'enroll'] as const;
@@ -69,7 +69,7 @@ export function registerTokenRoutes(app: App, ctx: ServerContext): void {
       method: 'post',
       path: '/api/v1/tokens',
       summary: 'Create an API token (the secret is returned once)',
-      security: bearerSecurity,
+      security: bearerAuth('admin'),
       middleware: [
         admin,
         bodyLimit({
@@ -131,7 +131,7 @@ export function registerTokenRoutes(app: App, ctx: ServerContext): void {
       method: 'get',
       path: '/api/v1/tokens',
       summary: 'Every API token, oldest first, without secrets',
-      security: bearerSecurity,
+      security: bearerAuth('admin'),
       middleware: [admin] as const,
       responses: {
         200: {
@@ -155,7 +155,7 @@ export function registerTokenRoutes(app: App, ctx: ServerContext): void {
       method: 'post',
       path: '/api/v1/tokens/{id}/revoke',
       summary: 'Revoke an API token: every later request with it answers 401 TOKEN_REVOKED',
-      security: bearerSecurity,
+      security: bearerAuth('admin'),
       middleware: [admin] as const,
       request: { params: TokenIdSchema },
       responses: {

@@ -3,7 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { App, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
 import type { VehicleService } from '../vehicles/service.js';
-import { bearerSecurity, requireScope } from './auth.js';
+import { bearerAuth, requireScope } from './auth.js';
 import { ErrorSchema } from './schemas.js';
 
 const MAX_PEM_CHARS = 16 * 1024;
@@ -95,7 +95,7 @@ export function registerVehicleRoutes(
       method: 'post',
       path: '/api/v1/vehicles/enroll',
       summary: 'Enroll a vehicle ECU: CSR in, certificate from the vehicle CA out (factory token)',
-      security: bearerSecurity,
+      security: bearerAuth('enroll'),
       middleware: [requireScope(ctx, 'enroll'), jsonLimit] as const,
       request: {
         body: { required: true, content: { 'application/json': { schema: EnrollRequestSchema } } },
@@ -158,7 +158,7 @@ export function registerVehicleRoutes(
       path: '/api/v1/vehicles/{serial}/revoke',
       summary:
         'Revoke a vehicle certificate and every certificate of the same key; re-signs the CRL',
-      security: bearerSecurity,
+      security: bearerAuth('revoke'),
       middleware: [requireScope(ctx, 'revoke'), jsonLimit] as const,
       request: {
         params: SerialParamSchema,
