@@ -4,7 +4,7 @@ import { hardwareIdHash } from '@tufchain/contracts';
 import type { App, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
 import { isValidHardwareId } from '../http/names.js';
-import { bearerSecurity, requireScope } from './auth.js';
+import { bearerAuth, bearerSecurity, requireScope } from './auth.js';
 import { ErrorSchema } from './schemas.js';
 
 const HardwareIdSchema = z
@@ -122,7 +122,7 @@ export function registerMinimumVersionRoutes(app: App, ctx: ServerContext): void
         'Vehicles refuse any release whose release counter is below the floor (BELOW_MINIMUM_VERSION). ' +
         'The same version again answers the transaction that set it; a lower one 409 MINIMUM_VERSION_NOT_INCREASING. ' +
         'Needs the revoke scope (admin implies it).',
-      security: bearerSecurity,
+      security: bearerAuth('revoke'),
       middleware: [requireScope(ctx, 'revoke'), jsonLimit] as const,
       request: {
         body: {
