@@ -226,7 +226,8 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
         expect({ command: commands[i], code: r.code }).toEqual({ command: commands[i], code: 0 });
         expect(r.stdout).toContain(`Usage: tufchain ${commands[i]!.join(' ')}`.trimEnd());
       }
-    });
+      // One process per command: on a loaded two-core machine they take over a minute together.
+    }, 180_000);
   });
 
   describe('when the command line is wrong', () => {
