@@ -10,6 +10,13 @@ import { createDispatcher, isRetryableHttpError, type HttpConfig } from '../util
 import { withRetry } from '../util/retry.js';
 import { answerLimits, fetchBounded, toDownloadError } from '../util/retrieval.js';
 
+/** Headers that authenticate one request (method, absolute URL, body when there is one). */
+export type RequestSigner = (
+  method: string,
+  url: string,
+  body?: Uint8Array,
+) => Promise<Record<string, string>>;
+
 export type FetcherConfig = HttpConfig &
   Pick<Config, 'minDownloadBytesPerSecond' | 'downloadGraceMs' | 'metadataDeadlineMs'>;
 
@@ -27,9 +34,13 @@ export class UndiciFetcher implements Fetcher {
   readonly #dispatcher: Dispatcher;
   #lastRefusal: AgentError | undefined;
 
-  constructor(cfg: FetcherConfig, dispatcher?: Dispatcher) {
+  readonly #signRequest: RequestSigner | undefined;
+
+  /** `signRequest`: headers that authenticate each GET (the Director's RFC 9421 signatures). */
+  constructor(cfg: FetcherConfig, dispatcher?: Dispatcher, signRequest?: RequestSigner) {
     this.#cfg = cfg;
     this.#dispatcher = dispatcher ?? createDispatcher(cfg);
+    this.#signRequest = signRequest;
   }
 
   /**
@@ -77,7 +88,10 @@ export class UndiciFetcher implements Fetcher {
           }
           const res = await fetchBounded(url, {
             dispatcher: this.#dispatcher,
-            headers: { 'user-agent': cfg.userAgent },
+            headers: {
+              'user-agent': cfg.userAgent,
+              ...(this.#signRequest ? await this.#signRequest('GET', url) : {}),
+            },
             maxBytes: maxLength,
             limits: { ...limits, deadlineMs: remaining },
           });

@@ -58,6 +58,8 @@ export interface ReleaseInput {
    * `<hardware ID>/<name>`), found through the server's hint, instead of the top-level targets.
    */
   delegated?: boolean;
+  /** The target name (default `gateway-<version>.img`). */
+  name?: string;
 }
 
 export class Fixture {
@@ -106,7 +108,8 @@ export class Fixture {
     const hardwareIds = input.hardwareIds ?? [HARDWARE_ID];
     if (input.delegated && !this.repo.supplier)
       this.repo.delegateSupplier(SUPPLIER_ROLE, hardwareIds);
-    const name = `${input.delegated ? `${HARDWARE_ID}/` : ''}gateway-${input.version}.img`;
+    const name =
+      input.name ?? `${input.delegated ? `${HARDWARE_ID}/` : ''}gateway-${input.version}.img`;
     const sha256 = input.file?.sha256 ?? createHash('sha256').update(image).digest('hex');
     const attestationName = `${name}.sigstore.json`;
     let bundle: unknown = await signFirmwareAttestation(

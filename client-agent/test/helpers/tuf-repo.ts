@@ -85,6 +85,8 @@ export class TestRepository {
   readonly files = new Map<string, Buffer>();
   /** Per-path overrides to play a hostile server. */
   readonly overrides = new Map<string, Handler>();
+  /** Handlers for every path under a prefix (the test Director under /director, /api/v1/director). */
+  readonly prefixHandlers: { prefix: string; handler: Handler }[] = [];
   /** Every request path, in order. */
   readonly requests: string[] = [];
   expiresDays = 30;
@@ -331,7 +333,9 @@ export class TestRepository {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const body = chunks.length ? Buffer.concat(chunks) : undefined;
-        const override = this.overrides.get(path);
+        const override =
+          this.overrides.get(path) ??
+          this.prefixHandlers.find((p) => path.startsWith(p.prefix))?.handler;
         if (override) {
           override(req, res, body);
           return;

@@ -54,3 +54,10 @@ export {
   type SignedEnvelope,
   type UptanePublicKey,
 } from '../wire/uptane-envelope.js';
+export {
+  directorLogPromiseSchema,
+  openDirectorLogPromise,
+  type DirectorLogPromise,
+  type OpenedDirectorLogPromise,
+} from '../wire/log-promise.js';
+export { createNoteVerifier, parseVerifierKey, type NoteVerifier } from '../note/signed-note.js';

@@ -50,7 +50,7 @@ export function envelopeSchema<T extends z.ZodType>(signed: T) {
 }
 
 export interface SignedEnvelope<T> {
-  signatures: { keyid: string; sig: string; method?: string }[];
+  signatures: { keyid: string; sig: string; method?: string | undefined }[];
   signed: T;
 }
 

@@ -1,0 +1,295 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { SignedEcuInstallResult } from '@tufchain/transparency/wire';
+import { AgentError } from '../error.js';
+import type { ImageSink, ImageSource } from '../install/image-io.js';
+import { streamImage } from '../install/stream.js';
+import { readJsonIfExists, writeJsonDurable } from '../util/durable.js';
+import { sleep } from '../util/retry.js';
+import { FanoutSink, type EcuEndpoint, type EcuTarget, type ResultContext } from './ecu.js';
+import type { EcuSlots } from './ecu-slots.js';
+
+/** The primary's own ECU as an endpoint of the set. */
+export class LocalEcu implements EcuEndpoint {
+  readonly serial: string;
+  readonly hardwareId: string;
+  readonly ecu: EcuSlots;
+  #target: EcuTarget | undefined;
+
+  constructor(ecu: EcuSlots, hardwareId: string) {
+    this.ecu = ecu;
+    this.serial = ecu.serial;
+    this.hardwareId = hardwareId;
+  }
+
+  openSink(target: EcuTarget): Promise<ImageSink> {
+    this.#target = target;
+    return this.ecu.openSink(target);
+  }
+
+  switchTo(): Promise<boolean> {
+    if (!this.#target) throw new AgentError('ECU_NOT_PREPARED', 'nothing prepared');
+    return this.ecu.switchTo(this.#target);
+  }
+
+  commit(ctx: ResultContext): Promise<SignedEcuInstallResult> {
+    return this.ecu.commit(ctx);
+  }
+
+  rollback(ctx: ResultContext): Promise<SignedEcuInstallResult> {
+    return this.ecu.rollback(ctx);
+  }
+
+  close(): void {}
+}
+
+const target = z.object({
+  name: z.string(),
+  version: z.string(),
+  length: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  sha512: z.string().regex(/^[0-9a-f]{128}$/),
+  releaseCounter: z.number().int().nonnegative(),
+});
+const journalSchema = z.discriminatedUnion('phase', [
+  z.object({ phase: z.literal('IDLE') }),
+  z.object({
+    phase: z.enum(['PREPARE', 'SWITCH', 'COMMIT', 'ROLLBACK']),
+    id: z.string(),
+    correlationId: z.string().nullable(),
+    /** Why the set rolls back (the first ECU's refusal or failed health check). */
+    code: z.string().optional(),
+    ecus: z.array(z.object({ serial: z.string(), target, prepared: z.boolean() })),
+  }),
+]);
+export type AtomicJournal = z.infer<typeof journalSchema>;
+export type ActiveAtomicJournal = Exclude<AtomicJournal, { phase: 'IDLE' }>;
+
+/**
+ * The primary's journal of an atomic set (UPTANE.md, "Atomic multi-ECU install"): PREPARE ->
+ * SWITCH -> COMMIT | ROLLBACK -> IDLE, each written durably (temp, fsync, rename, fsync dir)
+ * before the step it announces. After a crash it alone decides what every ECU does.
+ */
+export class AtomicJournalStore {
+  readonly path: string;
+
+  constructor(stateDir: string) {
+    this.path = join(stateDir, 'atomic-journal.json');
+  }
+
+  async read(): Promise<AtomicJournal> {
+    let raw: unknown;
+    try {
+      raw = await readJsonIfExists(this.path);
+    } catch (err) {
+      throw new AgentError('STATE_CORRUPT', 'atomic journal is unreadable', { cause: err });
+    }
+    if (raw === undefined) return { phase: 'IDLE' };
+    const parsed = journalSchema.safeParse(raw);
+    if (!parsed.success) throw new AgentError('STATE_CORRUPT', 'atomic journal is malformed');
+    return parsed.data;
+  }
+
+  write(j: AtomicJournal): Promise<void> {
+    return writeJsonDurable(this.path, j);
+  }
+}
+
+export interface AtomicMember {
+  endpoint: EcuEndpoint;
+  target: EcuTarget;
+}
+
+export interface EcuOutcome {
+  serial: string;
+  target: EcuTarget;
+  outcome: 'COMMITTED' | 'ROLLED_BACK';
+  /** Why it rolled back: its own refusal, a failed health check, or another ECU's. */
+  code: string;
+  /** The ECU's signed result (verified against its pinned key for a secondary). */
+  result?: SignedEcuInstallResult;
+  /** A signed result was expected and did not verify: the outcome is not reported as success. */
+  resultError?: string;
+}
+
+export interface AtomicRun {
+  outcome: 'COMMITTED' | 'ROLLED_BACK';
+  code: string;
+  ecus: EcuOutcome[];
+}
+
+export interface AtomicOptions {
+  journal: AtomicJournalStore;
+  correlationId: string | null;
+  /** Where image `name`'s bytes come from (the HTTP range fetch in the vehicle). */
+  source: (target: EcuTarget) => ImageSource;
+  now: () => Date;
+  /** How long to keep asking an unreachable ECU to commit or roll back (default 10 s). */
+  settleDeadlineMs?: number;
+  onProgress?: (received: number, total: number) => void;
+}
+
+/**
+ * Installs the set atomically: every ECU's inactive slot written and verified (each image
+ * downloaded once, streamed to every ECU assigned it), then all switched and health-checked, then
+ * all committed, or all rolled back if any ECU refused, failed or could not be reached.
+ */
+export async function installAtomicSet(
+  members: readonly AtomicMember[],
+  opts: AtomicOptions,
+): Promise<AtomicRun> {
+  let j: ActiveAtomicJournal = {
+    phase: 'PREPARE',
+    id: randomBytes(12).toString('hex'),
+    correlationId: opts.correlationId,
+    ecus: members.map((m) => ({ serial: m.endpoint.serial, target: m.target, prepared: false })),
+  };
+  await opts.journal.write(j);
+  const bySerial = new Map(members.map((m) => [m.endpoint.serial, m]));
+
+  // 1. Prepare: one download per image, to every ECU that is assigned it.
+  const images = new Map<string, AtomicMember[]>();
+  for (const m of members) {
+    const group = images.get(m.target.sha256) ?? [];
+    group.push(m);
+    images.set(m.target.sha256, group);
+  }
+  let failure: { code: string; serial?: string } | undefined;
+  for (const group of images.values()) {
+    const sinks: ImageSink[] = [];
+    try {
+      for (const m of group) sinks.push(await m.endpoint.openSink(m.target));
+      const sink = sinks.length === 1 ? (sinks[0] as ImageSink) : new FanoutSink(sinks);
+      const t = (group[0] as AtomicMember).target;
+      await streamImage({
+        source: opts.source(t),
+        sink,
+        expected: { length: t.length, sha256: t.sha256, sha512: t.sha512 },
+        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      });
+      const serials = new Set(group.map((m) => m.endpoint.serial));
+      j = { ...j, ecus: j.ecus.map((e) => (serials.has(e.serial) ? { ...e, prepared: true } : e)) };
+      await opts.journal.write(j);
+    } catch (err) {
+      failure = {
+        code: codeOf(err),
+        serial: (group[sinks.length] ?? group[0])?.endpoint.serial ?? '',
+      };
+      break;
+    } finally {
+      await Promise.all(sinks.map((s) => s.close().catch(() => undefined)));
+    }
+  }
+
+  // 2. Switch: every ECU boots its new slot pending and checks its health.
+  if (!failure) {
+    j = { ...j, phase: 'SWITCH' };
+    await opts.journal.write(j);
+    const health = await Promise.all(
+      members.map((m) =>
+        m.endpoint.switchTo().then(
+          (healthy) => (healthy ? undefined : 'HEALTH_CHECK_FAILED'),
+          (err: unknown) => codeOf(err),
+        ),
+      ),
+    );
+    const bad = health.findIndex((h) => h !== undefined);
+    if (bad >= 0)
+      failure = { code: health[bad] as string, serial: members[bad]?.endpoint.serial as string };
+  }
+
+  // 3. Commit all, or roll all back.
+  j = failure ? { ...j, phase: 'ROLLBACK', code: failure.code } : { ...j, phase: 'COMMIT' };
+  await opts.journal.write(j);
+  const ecus = await settle(j, bySerial, opts, failure?.serial);
+  await opts.journal.write({ phase: 'IDLE' });
+  return {
+    outcome: failure ? 'ROLLED_BACK' : 'COMMITTED',
+    code: failure?.code ?? '',
+    ecus,
+  };
+}
+
+function codeOf(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[A-Z0-9_]{1,64}$/.test(code) ? code : 'ECU_PROTOCOL_ERROR';
+}
+
+/** Carries out a COMMIT or ROLLBACK decision on every ECU, retrying one that is unreachable. */
+async function settle(
+  j: ActiveAtomicJournal,
+  bySerial: ReadonlyMap<string, AtomicMember>,
+  opts: Pick<AtomicOptions, 'now' | 'settleDeadlineMs'>,
+  culprit?: string,
+): Promise<EcuOutcome[]> {
+  const commit = j.phase === 'COMMIT';
+  const deadline = Date.now() + (opts.settleDeadlineMs ?? 10_000);
+  return Promise.all(
+    j.ecus.map(async (e) => {
+      const m = bySerial.get(e.serial);
+      if (!m) throw new AgentError('ECU_UNKNOWN', `journal names ECU ${e.serial}, not configured`);
+      const code = commit ? '' : e.serial === culprit ? (j.code ?? '') : 'ATOMIC_SET_ROLLED_BACK';
+      const ctx: ResultContext = {
+        correlationId: j.correlationId,
+        target: e.target,
+        code,
+        time: opts.now().toISOString(),
+      };
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const result = commit ? await m.endpoint.commit(ctx) : await m.endpoint.rollback(ctx);
+          return {
+            serial: e.serial,
+            target: e.target,
+            outcome: commit ? 'COMMITTED' : 'ROLLED_BACK',
+            code,
+            ...(result ? { result } : {}),
+          } satisfies EcuOutcome;
+        } catch (err) {
+          const c = codeOf(err);
+          if (c === 'ECU_RESULT_UNSIGNED' || c === 'ECU_RESULT_SIGNATURE_INVALID') {
+            return {
+              serial: e.serial,
+              target: e.target,
+              outcome: commit ? 'COMMITTED' : 'ROLLED_BACK',
+              code,
+              resultError: c,
+            } satisfies EcuOutcome;
+          }
+          if (c !== 'ECU_UNREACHABLE' || Date.now() > deadline) throw err;
+          await sleep(Math.min(50 * 2 ** attempt, 500));
+        }
+      }
+    }),
+  );
+}
+
+/**
+ * Completes what a killed primary left (UPTANE.md, "Recovery"): before SWITCH, nothing switched
+ * and every ECU drops what it prepared; SWITCH without COMMIT, every ECU rolls back; COMMIT,
+ * every ECU commits. Throws (the journal kept) while an ECU cannot be reached.
+ */
+export async function recoverAtomicSet(
+  endpoints: readonly EcuEndpoint[],
+  opts: Pick<AtomicOptions, 'journal' | 'now' | 'settleDeadlineMs'>,
+): Promise<AtomicRun | undefined> {
+  const j = await opts.journal.read();
+  if (j.phase === 'IDLE') return undefined;
+  const decided: ActiveAtomicJournal =
+    j.phase === 'COMMIT' ? j : { ...j, phase: 'ROLLBACK', code: j.code ?? 'INTERRUPTED' };
+  if (decided.phase !== j.phase) await opts.journal.write(decided);
+  const bySerial = new Map(
+    endpoints.flatMap((endpoint) => {
+      const e = decided.ecus.find((x) => x.serial === endpoint.serial);
+      return e ? [[endpoint.serial, { endpoint, target: e.target }] as const] : [];
+    }),
+  );
+  const ecus = await settle(decided, bySerial, opts);
+  await opts.journal.write({ phase: 'IDLE' });
+  return {
+    outcome: decided.phase === 'COMMIT' ? 'COMMITTED' : 'ROLLED_BACK',
+    code: decided.code ?? '',
+    ecus,
+  };
+}

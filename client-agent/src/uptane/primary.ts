@@ -1,0 +1,439 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  signEnvelope,
+  type EcuVersionReport,
+  type SignedEnvelope,
+  type VehicleVersionManifest,
+} from '@tufchain/transparency/wire';
+import { resolveConfig, type Config } from '../config.js';
+import { AgentError } from '../error.js';
+import { HttpRangeSource } from '../install/range-fetch.js';
+import type { VehicleCredentials } from '../report/attestation.js';
+import type { SlotImage, SlotName, SlotStore } from '../slots/slot-store.js';
+import { UndiciFetcher, type RequestSigner } from '../tuf/fetcher.js';
+import { TufRepository } from '../tuf/updater.js';
+import { readJsonIfExists, writeJsonDurable } from '../util/durable.js';
+import { createDispatcher, releaseDispatcher } from '../util/http.js';
+import { acquireStateLock } from '../util/lock.js';
+import { fetchBounded, answerLimits } from '../util/retrieval.js';
+import { verifyFirmwareBundle, type FirmwareKey } from '../verify/attestation.js';
+import { readTrustedTime, type ReleaseLog, type TrustedCheckpoint } from '../verify/chain.js';
+import { referenceTime } from '../verify/time.js';
+import {
+  AtomicJournalStore,
+  installAtomicSet,
+  LocalEcu,
+  recoverAtomicSet,
+  type AtomicRun,
+  type EcuOutcome,
+} from './atomic.js';
+import {
+  checkVersionReport,
+  RemoteEcu,
+  type EcuEndpoint,
+  type EcuTarget,
+  type PinnedEcuKey,
+} from './ecu.js';
+import { EcuSlots } from './ecu-slots.js';
+import { handOverMetadata } from './memory-fetcher.js';
+import { createRequestSigner } from './request-signature.js';
+import type { SecondaryTransport } from './transport.js';
+import {
+  verifyAssignments,
+  verifyDirectorTargets,
+  type LogTrust,
+  type VerifiedAssignment,
+} from './verify-vehicle.js';
+
+export interface SecondaryEcuConfig {
+  ecuSerial: string;
+  hardwareId: string;
+  verification: 'full' | 'partial';
+  /** The secondary's registered key (UPTANE.md clientKey) and its TUF key id. */
+  key: PinnedEcuKey;
+  transport: SecondaryTransport;
+}
+
+export interface VehicleUpdateOptions {
+  /** The update server: image repository at /metadata and /targets, Director at /director. */
+  serverUrl: string;
+  image: { metadataDir: string; trustedRootJson: Uint8Array };
+  director: { metadataDir: string; trustedRootJson: Uint8Array };
+  chain: ReleaseLog;
+  firmwareKey: FirmwareKey;
+  /** The vehicle key and certificate: the primary ECU's key, Director request signatures. */
+  vehicle: VehicleCredentials;
+  primary: {
+    ecuSerial: string;
+    hardwareId: string;
+    slots: SlotStore;
+    healthCheck?: (slot: SlotName, image: SlotImage) => Promise<boolean>;
+  };
+  secondaries: readonly SecondaryEcuConfig[];
+  /** The transparency log's pinned key(s): Director metadata needs its signed promise. */
+  transparencyLog: LogTrust;
+  stateDir: string;
+  /** Send the signed vehicle version manifest to the Director (default true). */
+  sendManifest?: boolean;
+  clock?: () => Date;
+  onProgress?: (received: number, total: number) => void;
+  config?: Partial<Config>;
+}
+
+export interface VehicleUpdateResult {
+  status: 'UPDATED' | 'UP_TO_DATE' | 'ROLLED_BACK';
+  /** Why the set rolled back (the culprit's code). */
+  code?: string;
+  director: { targetsVersion: number; targetsHash: string; correlationId: string | null };
+  ecus: EcuOutcome[];
+  /** What an earlier, interrupted set was brought to first. */
+  recovered?: AtomicRun;
+  manifest?: { sent: boolean; status?: number };
+}
+
+interface Cycle {
+  opts: VehicleUpdateOptions;
+  cfg: Config;
+  signRequest: RequestSigner;
+  dispatcher: ReturnType<typeof createDispatcher>;
+  now: () => Date;
+  local: LocalEcu;
+  remotes: RemoteEcu[];
+  journal: AtomicJournalStore;
+}
+
+/**
+ * One Uptane update cycle of the primary (UPTANE.md): recover an interrupted set; refresh the
+ * Director and the image repository with two tuf-js updaters and two pinned roots; check the
+ * Director metadata (this vehicle, logged: the log's signed promise); resolve every assignment
+ * in the image repository (same length, hashes and release counter) and on chain; hand the
+ * metadata to each secondary that must install (each verifies it itself); install the set
+ * atomically; send the signed vehicle version manifest. Any refusal before the install throws an
+ * AgentError with no ECU's slot changed.
+ */
+export async function runVehicleUpdate(opts: VehicleUpdateOptions): Promise<VehicleUpdateResult> {
+  await mkdir(opts.stateDir, { recursive: true });
+  const unlock = await acquireStateLock(opts.stateDir);
+  const cfg = resolveConfig(opts.config);
+  const dispatcher = createDispatcher(cfg);
+  const clock = opts.clock ?? (() => new Date());
+  const local = new LocalEcu(
+    new EcuSlots({
+      serial: opts.primary.ecuSerial,
+      slots: opts.primary.slots,
+      signer: opts.vehicle.signer,
+      stateDir: opts.stateDir,
+      config: cfg,
+      healthCheck: opts.primary.healthCheck,
+    }),
+    opts.primary.hardwareId,
+  );
+  const remotes = opts.secondaries.map(
+    (s) =>
+      new RemoteEcu({
+        serial: s.ecuSerial,
+        hardwareId: s.hardwareId,
+        key: s.key,
+        transport: s.transport,
+      }),
+  );
+  const c: Cycle = {
+    opts,
+    cfg,
+    signRequest: createRequestSigner(opts.vehicle, clock),
+    dispatcher,
+    now: clock,
+    local,
+    remotes,
+    journal: new AtomicJournalStore(opts.stateDir),
+  };
+  try {
+    return await cycle(c);
+  } finally {
+    for (const r of remotes) r.close();
+    try {
+      await releaseDispatcher(dispatcher);
+    } finally {
+      await unlock();
+    }
+  }
+}
+
+function endpoints(c: Cycle): EcuEndpoint[] {
+  return [c.local, ...c.remotes];
+}
+
+async function cycle(c: Cycle): Promise<VehicleUpdateResult> {
+  const { opts, cfg } = c;
+  const recovered = await recoverAtomicSet(endpoints(c), { journal: c.journal, now: c.now });
+
+  // 1. Both repositories through tuf-js, and the chain's confirmed time.
+  const image = new TufRepository({
+    metadataDir: opts.image.metadataDir,
+    repositoryUrl: opts.serverUrl,
+    trustedRootJson: opts.image.trustedRootJson,
+    fetcher: new UndiciFetcher(cfg, c.dispatcher),
+    config: cfg,
+  });
+  const director = new TufRepository({
+    metadataDir: opts.director.metadataDir,
+    repositoryUrl: `${opts.serverUrl.replace(/\/+$/, '')}/director`,
+    trustedRootJson: opts.director.trustedRootJson,
+    fetcher: new UndiciFetcher(cfg, c.dispatcher, c.signRequest),
+    config: cfg,
+  });
+  const chainTime = readTrustedTime(opts.chain);
+  chainTime.catch(() => undefined);
+  await director.refresh();
+  await image.refresh();
+  const checkpoint = await chainTime;
+  const at = referenceTime(c.now(), checkpoint.timestamp);
+  const directorTrusted = await director.trustedMetadata();
+  const imageTrusted = await image.trustedMetadata();
+
+  // 2. The Director's word: this vehicle's, logged.
+  const logPromise = await fetchLogPromise(c, directorTrusted.targets.signed.version);
+  const verified = verifyDirectorTargets({
+    trusted: directorTrusted,
+    at,
+    vehicleCommitment: opts.vehicle.vinCommitment,
+    logPromise,
+    log: opts.transparencyLog,
+  });
+  const directorInfo = {
+    targetsVersion: verified.targetsVersion,
+    targetsHash: verified.targetsHash,
+    correlationId: verified.custom.correlationId,
+  };
+  const bySerial = new Map(endpoints(c).map((e) => [e.serial, e]));
+  for (const a of verified.assignments) {
+    const ecu = bySerial.get(a.ecuSerial);
+    if (!ecu)
+      throw new AgentError(
+        'ECU_UNKNOWN',
+        `the Director assigns ${a.name} to unknown ECU ${a.ecuSerial}`,
+      );
+    if (ecu.hardwareId !== a.hardwareId) {
+      throw new AgentError(
+        'HARDWARE_ID_MISMATCH',
+        `ECU ${a.ecuSerial} is ${ecu.hardwareId}; the Director assigns it ${a.name} for ${a.hardwareId}`,
+      );
+    }
+  }
+
+  // 3. The image repository's word on every image, and the chain's, and the OEM's attestation.
+  image.checkDelegationsExpiryAt(at);
+  const checked = await verifyAssignments({
+    image,
+    imageTrusted,
+    chain: opts.chain,
+    assignments: verified.assignments,
+  });
+  const attested = new Set<string>();
+  for (const a of checked) {
+    const key = `${a.sha256}/${a.hardwareId}`;
+    if (attested.has(key)) continue;
+    attested.add(key);
+    await verifyAttestation(c, image, a);
+  }
+
+  // 4. What each ECU runs now (signed reports, fresh nonce), and who must install.
+  const reports = await collectReports(c, checkpoint);
+  const due = checked.filter(
+    (a) => reports.get(a.ecuSerial)?.signed.installed_image.fileinfo.hashes.sha256 !== a.sha256,
+  );
+  if (due.length === 0) {
+    const manifest = await sendManifest(c, checkpoint, reports, undefined, null);
+    return {
+      status: 'UP_TO_DATE',
+      director: directorInfo,
+      ecus: [],
+      ...(recovered ? { recovered } : {}),
+      ...(manifest ? { manifest } : {}),
+    };
+  }
+
+  // 5. Each secondary that installs verifies the metadata itself before any byte moves.
+  const handover = {
+    director: await handOverMetadata(opts.director.metadataDir),
+    image: await handOverMetadata(opts.image.metadataDir),
+  };
+  for (const a of due) {
+    const remote = c.remotes.find((r) => r.serial === a.ecuSerial);
+    if (!remote) continue;
+    const kind = opts.secondaries.find((s) => s.ecuSerial === a.ecuSerial)?.verification;
+    await remote.ask({
+      op: 'metadata',
+      director: handover.director,
+      ...(kind === 'full' ? { image: handover.image, logPromise } : {}),
+      chainTime: checkpoint,
+    });
+  }
+
+  // 6. The atomic install: prepare all, switch all, commit all or roll all back.
+  const run = await installAtomicSet(
+    due.map((a) => ({ endpoint: bySerial.get(a.ecuSerial) as EcuEndpoint, target: ecuTarget(a) })),
+    {
+      journal: c.journal,
+      correlationId: verified.custom.correlationId,
+      now: c.now,
+      source: (t) => {
+        const a = due.find((x) => x.sha256 === t.sha256) as VerifiedAssignment;
+        return new HttpRangeSource({
+          url: image.targetUrl(a.firmware.file),
+          dispatcher: c.dispatcher,
+          config: cfg,
+        });
+      },
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    },
+  );
+  const after = await collectReports(c, checkpoint);
+  const manifest = await sendManifest(c, checkpoint, after, run, directorInfo.correlationId);
+  return {
+    status: run.outcome === 'COMMITTED' ? 'UPDATED' : 'ROLLED_BACK',
+    ...(run.code ? { code: run.code } : {}),
+    director: directorInfo,
+    ecus: run.ecus,
+    ...(recovered ? { recovered } : {}),
+    ...(manifest ? { manifest } : {}),
+  };
+}
+
+function ecuTarget(a: VerifiedAssignment): EcuTarget {
+  return {
+    name: a.name,
+    version: a.firmware.version,
+    length: a.firmware.length,
+    sha256: a.firmware.sha256,
+    sha512: a.firmware.sha512,
+    releaseCounter: a.firmware.releaseCounter,
+  };
+}
+
+async function verifyAttestation(
+  c: Cycle,
+  image: TufRepository,
+  a: VerifiedAssignment,
+): Promise<void> {
+  const target = await image.getTarget(a.firmware.attestationPath).catch((err: unknown) => {
+    throw new AgentError(
+      'ATTESTATION_MISSING',
+      `no attestation target ${a.firmware.attestationPath}`,
+      { cause: err },
+    );
+  });
+  if (target.length > c.cfg.attestationMaxLength) {
+    throw new AgentError('ATTESTATION_INVALID', 'attestation bundle is too large');
+  }
+  const bytes = await image.downloadSmallTarget(target, join(c.opts.stateDir, 'tmp'));
+  await verifyFirmwareBundle(bytes, c.opts.firmwareKey, {
+    name: a.name,
+    sha256: a.sha256,
+    hardwareId: a.hardwareId,
+    releaseCounter: a.releaseCounter,
+  });
+}
+
+/** `GET /director/log-promise?version=N`, vehicle-signed; undefined when the server has none. */
+async function fetchLogPromise(c: Cycle, version: number): Promise<unknown> {
+  const url = `${c.opts.serverUrl.replace(/\/+$/, '')}/director/log-promise?version=${version}`;
+  const res = await fetchBounded(url, {
+    dispatcher: c.dispatcher,
+    headers: { 'user-agent': c.cfg.userAgent, ...(await c.signRequest('GET', url)) },
+    maxBytes: c.cfg.answerMaxLength,
+    limits: answerLimits(c.cfg),
+  });
+  if (res.statusCode !== 200) return undefined;
+  try {
+    return JSON.parse(res.body.toString('utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Every ECU's signed version report for a fresh nonce, each checked against the ECU's pinned key,
+ * the nonce and its last counter (ECU_REPORT_SIGNATURE_INVALID, ECU_REPORT_REPLAYED).
+ */
+async function collectReports(
+  c: Cycle,
+  checkpoint: TrustedCheckpoint,
+): Promise<Map<string, SignedEnvelope<EcuVersionReport>>> {
+  const nonce = randomBytes(16).toString('hex');
+  const time = new Date(Math.max(checkpoint.timestamp * 1000, c.now().getTime()))
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z');
+  const countersPath = join(c.opts.stateDir, 'ecu-report-counters.json');
+  const counters = ((await readJsonIfExists(countersPath).catch(() => undefined)) ?? {}) as Record<
+    string,
+    number
+  >;
+  const out = new Map<string, SignedEnvelope<EcuVersionReport>>();
+  out.set(c.local.serial, await c.local.ecu.versionReport({ nonce, time }));
+  for (const r of c.remotes) {
+    const report = checkVersionReport(await r.versionReport(nonce, time), {
+      serial: r.serial,
+      key: r.key,
+      nonce,
+      lastCounter: counters[r.serial] ?? -1,
+    });
+    counters[r.serial] = report.signed.report_counter;
+    out.set(r.serial, report);
+  }
+  await writeJsonDurable(countersPath, counters);
+  return out;
+}
+
+/** Signs the vehicle version manifest with the primary's key and posts it (vehicle-signed). */
+async function sendManifest(
+  c: Cycle,
+  _checkpoint: TrustedCheckpoint,
+  reports: Map<string, SignedEnvelope<EcuVersionReport>>,
+  run: AtomicRun | undefined,
+  correlationId: string | null,
+): Promise<{ sent: boolean; status?: number } | undefined> {
+  if (c.opts.sendManifest === false) return undefined;
+  const signed: VehicleVersionManifest = {
+    vehicle: c.opts.vehicle.vinCommitment.replace(/^0x/, '').toLowerCase(),
+    primary_ecu_serial: c.local.serial,
+    ecu_version_manifests: Object.fromEntries(reports),
+    ...(run && run.ecus.length > 0 && correlationId !== null
+      ? {
+          installation_report: {
+            correlation_id: correlationId,
+            items: run.ecus.map((e) => ({
+              ecu: e.serial,
+              result: {
+                code: e.resultError ?? (e.outcome === 'COMMITTED' ? 'OK' : e.code || 'ROLLED_BACK'),
+                success: e.outcome === 'COMMITTED' && e.resultError === undefined,
+                description: '',
+              },
+            })),
+          },
+        }
+      : {}),
+  };
+  const manifest = await signEnvelope(signed, [c.opts.vehicle.signer]);
+  const url = `${c.opts.serverUrl.replace(/\/+$/, '')}/api/v1/director/manifest`;
+  const body = JSON.stringify(manifest);
+  try {
+    const res = await fetchBounded(url, {
+      method: 'POST',
+      dispatcher: c.dispatcher,
+      headers: {
+        'user-agent': c.cfg.userAgent,
+        'content-type': 'application/json',
+        ...(await c.signRequest('POST', url, Buffer.from(body))),
+      },
+      body,
+      maxBytes: c.cfg.answerMaxLength,
+      limits: answerLimits(c.cfg),
+    });
+    return { sent: res.statusCode >= 200 && res.statusCode < 300, status: res.statusCode };
+  } catch {
+    return { sent: false };
+  }
+}
