@@ -9,6 +9,7 @@
  *   tufchain-agent provision  [--config FILE] --image FILE --name NAME --version V --release-counter N
  *   tufchain-agent sync-chain [--config FILE] [--json]   store the chain snapshot for offline installs
  *   tufchain-agent install-bundle FILE [--config FILE] [--json]   install an offline bundle, no network
+ *   tufchain-agent secondary  --config FILE               a secondary ECU (Uptane), until stopped
  *   tufchain-agent bundle create --server URL --hardware-id ID --out FILE   (dealer tool, no settings)
  */
 import { readFile } from 'node:fs/promises';
@@ -31,6 +32,7 @@ const UPDATE_CYCLE_MEASURE = 'tufchain:update-cycle';
 
 const USAGE = `usage: tufchain-agent <run-once|daemon|status|send-reports|provision|sync-chain|install-bundle FILE> [--config FILE] [--json]
        tufchain-agent bundle create --server URL --hardware-id ID --out FILE
+       tufchain-agent secondary --config FILE   (a secondary ECU; key passphrase: $TUFCHAIN_SECONDARY_PASSPHRASE)
   settings file: --config, or $${ENV.config}; overrides: $${ENV.serverUrl}, $${ENV.rpcUrls},
   $${ENV.hardwareId}, $${ENV.pollInterval}; vehicle key passphrase: $${ENV.vehiclePassphrase}
   or a file named by $${ENV.vehiclePassphraseFile}`;
@@ -99,6 +101,11 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     const made = await createOfflineBundle({ serverUrl: server, hardwareId, outPath });
     out(`wrote ${outPath}: ${made.target}, ${made.bytes} bytes`, { out: outPath, ...made });
     return 0;
+  }
+  if (command === 'secondary') {
+    if (!values.config) throw new AgentError('CONFIG_INVALID', 'usage: secondary --config FILE');
+    const { runSecondary } = await import('./uptane/secondary-main.js');
+    return runSecondary(values.config, env);
   }
   const configPath = values.config ?? env[ENV.config];
   if (!configPath)

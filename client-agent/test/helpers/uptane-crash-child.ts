@@ -1,0 +1,167 @@
+/**
+ * Child process of the Uptane crash-injection test: the primary's atomic multi-ECU install, over
+ * and over, with its own ECU and secondaries that are processes of their own (reached over Unix
+ * sockets), until it is killed with SIGKILL. In-process-fast paths: Director targets are signed
+ * here with the test Director's key (the partial secondaries verify them for real), images come
+ * from local files. `--recover-only`: complete what the journal says, then exit.
+ */
+import { appendFileSync, readFileSync } from 'node:fs';
+import { createPrivateKey, sign } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { Metadata, Signature, Targets } from '@tufjs/models';
+import { createKeySigner } from '@tufchain/keys/vehicle';
+import { FileSlotStore } from '../../src/slots/ab-slots.js';
+import type { ImageSource } from '../../src/install/image-io.js';
+import {
+  AtomicJournalStore,
+  installAtomicSet,
+  LocalEcu,
+  recoverAtomicSet,
+} from '../../src/uptane/atomic.js';
+import { RemoteEcu, type EcuTarget } from '../../src/uptane/ecu.js';
+import { EcuSlots } from '../../src/uptane/ecu-slots.js';
+import { SocketTransport } from '../../src/uptane/transport.js';
+import { readJsonIfExists, writeJsonDurable } from '../../src/util/durable.js';
+
+export interface UptaneCrashConfig {
+  stateDir: string;
+  primary: { serial: string; hardwareId: string; slotsDir: string; keyPem: string };
+  secondaries: {
+    serial: string;
+    hardwareId: string;
+    address: string;
+    keyId: string;
+    publicKey: never;
+    unhealthyFlagFile: string;
+  }[];
+  director: { targetsKeyPem: string; targetsKeyId: string; rootPath: string; vehicle: string };
+  /** images[k][serial]: the image of update k for that ECU (k from 1). */
+  images: Record<string, EcuTarget & { path: string }>[];
+  healthFailRate: number;
+}
+
+class FileSource implements ImageSource {
+  constructor(readonly path: string) {}
+  async read(from: number, _length: number, onChunk: (c: Buffer) => Promise<void> | undefined) {
+    const bytes = readFileSync(this.path).subarray(from);
+    for (let i = 0; i < bytes.length; i += 4096) await onChunk(bytes.subarray(i, i + 4096));
+    return { resumes: 0 };
+  }
+}
+
+async function main(): Promise<void> {
+  const cfg = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as UptaneCrashConfig;
+  const recoverOnly = process.argv.includes('--recover-only');
+  const log = (line: string): void => appendFileSync(`${cfg.stateDir}/events.log`, `${line}\n`);
+  const local = new LocalEcu(
+    new EcuSlots({
+      serial: cfg.primary.serial,
+      slots: new FileSlotStore(cfg.primary.slotsDir),
+      signer: createKeySigner(createPrivateKey(cfg.primary.keyPem)),
+      stateDir: cfg.stateDir,
+      config: { maxBootAttempts: 3, sha512Worker: false },
+    }),
+    cfg.primary.hardwareId,
+  );
+  const remotes = cfg.secondaries.map(
+    (s) =>
+      new RemoteEcu({
+        serial: s.serial,
+        hardwareId: s.hardwareId,
+        key: { keyId: s.keyId, publicKey: s.publicKey },
+        transport: new SocketTransport(s.address, { connectTimeoutMs: 1000 }),
+      }),
+  );
+  const journal = new AtomicJournalStore(cfg.stateDir);
+  const now = () => new Date();
+  const targetsKey = createPrivateKey(cfg.director.targetsKeyPem);
+  const rootB64 = readFileSync(cfg.director.rootPath).toString('base64');
+  const counterPath = `${cfg.stateDir}/next-update.json`;
+  process.stdout.write('ready\n');
+  for (;;) {
+    try {
+      const recovered = await recoverAtomicSet([local, ...remotes], { journal, now });
+      if (recovered) log(`recovered ${recovered.outcome}`);
+    } catch (err) {
+      log(`recovery-error ${(err as { code?: string }).code ?? String(err)}`);
+      if (recoverOnly) process.exit(3);
+      continue;
+    }
+    if (recoverOnly) process.exit(0);
+    const k = ((await readJsonIfExists(counterPath)) as { k?: number } | undefined)?.k ?? 1;
+    await writeJsonDurable(counterPath, { k: k + 1 });
+    const set = cfg.images[(k - 1) % cfg.images.length] as UptaneCrashConfig['images'][number];
+    for (const s of cfg.secondaries) {
+      if (Math.random() < cfg.healthFailRate) await writeFile(s.unhealthyFlagFile, '');
+      else await (await import('node:fs/promises')).rm(s.unhealthyFlagFile, { force: true });
+    }
+    const md = new Metadata(
+      Targets.fromJSON({
+        _type: 'targets',
+        spec_version: '1.0.31',
+        version: k,
+        expires: new Date(Date.now() + 86_400_000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        targets: Object.fromEntries(
+          cfg.secondaries.map((s) => {
+            const t = set[s.serial] as EcuTarget;
+            return [
+              t.name,
+              {
+                length: t.length,
+                hashes: { sha256: t.sha256, sha512: t.sha512 },
+                custom: {
+                  ecuIdentifiers: { [s.serial]: { hardwareId: s.hardwareId } },
+                  releaseCounter: t.releaseCounter,
+                },
+              },
+            ];
+          }),
+        ),
+        custom: {
+          vehicle: cfg.director.vehicle,
+          correlationId: `urn:tufchain:assignment:u${k}`,
+          atomic: true,
+        },
+      } as never),
+    );
+    md.sign(
+      (data: Buffer) =>
+        new Signature({
+          keyID: cfg.director.targetsKeyId,
+          sig: sign(null, data, targetsKey).toString('hex'),
+        }),
+      true,
+    );
+    const director = {
+      '1.root.json': rootB64,
+      [`${k}.targets.json`]: Buffer.from(JSON.stringify(md.toJSON())).toString('base64'),
+    };
+    log(`begin ${k}`);
+    try {
+      for (const r of remotes) await r.ask({ op: 'metadata', director });
+      const members = [local, ...remotes].map((endpoint) => ({
+        endpoint,
+        target: set[endpoint.serial] as EcuTarget,
+      }));
+      const run = await installAtomicSet(members, {
+        journal,
+        correlationId: `urn:tufchain:assignment:u${k}`,
+        now,
+        settleDeadlineMs: 3000,
+        source: (t) =>
+          new FileSource(
+            (Object.values(set).find((x) => x.sha256 === t.sha256) as { path: string }).path,
+          ),
+      });
+      log(`done ${k} ${run.outcome} ${run.code}`);
+    } catch (err) {
+      log(`error ${k} ${(err as { code?: string }).code ?? String(err)}`);
+      for (const r of remotes) r.close();
+    }
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${String(err)}\n`);
+  process.exit(2);
+});
