@@ -34,7 +34,12 @@ const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 function node(args: string[]): { child: ChildProcess; ready: Promise<void> } {
   const child = spawn(
     process.execPath,
-    ['--conditions=@tufchain/source', '--import', join(here, '../bin/ts-register.mjs'), ...args],
+    [
+      '--conditions=@tufchain/source',
+      '--import',
+      join(here, '../../node_modules/tsx/dist/loader.mjs'),
+      ...args,
+    ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: {
