@@ -122,7 +122,7 @@ async function main(): Promise<void> {
           correlationId: `urn:tufchain:assignment:u${k}`,
           atomic: true,
         },
-      } as never),
+      }),
     );
     md.sign(
       (data: Buffer) =>
