@@ -18,15 +18,17 @@ export {
   initRepository,
   initRepositoryFromRoot,
   type InitRepositoryFromRootOptions,
-  buildRoot,
-  parseMetadata,
-  SPEC_VERSION,
   type InitRepositoryOptions,
   type InitRepositoryResult,
-  type OnlineSigners,
 } from './tuf/repository.js';
+export {
+  buildRoot,
+  parseMetadata,
+  recordOf,
+  SPEC_VERSION,
+  type OnlineSigners,
+} from './tuf/metadata.js';
 export { signMetadata, serializeMetadata, tufKeyOf, type TufSigner } from './tuf/signer.js';
-export { recordOf } from './tuf/repository.js';
 export {
   BINS_ROLE,
   HARDWARE_IDS_FIELD,

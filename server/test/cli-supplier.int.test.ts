@@ -25,7 +25,7 @@ import {
   type OpenedRepository,
   type RunningServer,
 } from '../src/index.js';
-import { buildRoot } from '../src/tuf/repository.js';
+import { buildRoot } from '../src/tuf/metadata.js';
 import { startTestChain, type TestChain } from './support/chain.js';
 import { createTufClient } from './support/http.js';
 

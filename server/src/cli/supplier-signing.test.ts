@@ -2,7 +2,7 @@ import { Metadata, TargetFile } from '@tufjs/models';
 import { createKeySigner, generateKeyPair, signMetadata, type Signer } from '@tufchain/keys';
 import { describe, expect, it } from 'vitest';
 import { buildTargets, buildTopDelegations } from '../tuf/layout.js';
-import { buildRoot } from '../tuf/repository.js';
+import { buildRoot } from '../tuf/metadata.js';
 import {
   loadSupplierFile,
   SUPPLIER_SIGNING_FORMAT,

@@ -1,7 +1,7 @@
 import { Metadata, TargetFile, Targets, type Root } from '@tufjs/models';
 import { createKeySigner, generateKeyPair, signMetadata, type Signer } from '@tufchain/keys';
 import { describe, expect, it } from 'vitest';
-import { buildRoot } from '../tuf/repository.js';
+import { buildRoot } from '../tuf/metadata.js';
 import {
   loadSigningFile,
   TARGETS_SIGNING_FORMAT,

@@ -1,7 +1,7 @@
 import { Metadata, MetaFile, Snapshot, Targets, type TargetFile } from '@tufjs/models';
 import { ServerError } from '../error.js';
 import { isSupplierHardwareId, SUPPLIER_ID_PATTERN } from '../http/names.js';
-import { SPEC_VERSION, type PublicKeyHolder } from './repository.js';
+import { SPEC_VERSION, type PublicKeyHolder } from './metadata.js';
 import { tufKeyOf } from './signer.js';
 import { HARDWARE_IDS_FIELD, SUPPLIER_ROLE_PREFIX } from '@tufchain/transparency';
 

@@ -7,7 +7,8 @@ import { makeSigner, MemoryReleaseLog } from '../../test/support/fixtures.js';
 import { ServerError } from '../error.js';
 import { openRepository, type OpenedRepository } from '../storage/open.js';
 import { expiryAfter } from './expiry.js';
-import { buildRoot, initRepository, initRepositoryFromRoot } from './repository.js';
+import { buildRoot } from './metadata.js';
+import { initRepository, initRepositoryFromRoot } from './repository.js';
 import { serializeMetadata, signMetadata } from './signer.js';
 
 let dir: string;

@@ -1,5 +1,5 @@
-import type { Snapshot, Targets } from '@tufjs/models';
-import { Metadata, MetadataKind, MetaFile, Root, TargetFile, Timestamp } from '@tufjs/models';
+import type { Targets } from '@tufjs/models';
+import { Metadata } from '@tufjs/models';
 import {
   defaultConfig,
   resolveConfig,
@@ -8,12 +8,7 @@ import {
   type ExpiryConfig,
 } from '../config.js';
 import { ServerError } from '../error.js';
-import type {
-  MetadataRole,
-  NewMetadataRecord,
-  RepositoryStore,
-  RoleName,
-} from '../storage/store.js';
+import type { NewMetadataRecord, RepositoryStore } from '../storage/store.js';
 import { expiryAfter } from './expiry.js';
 import {
   BINS_ROLE,
@@ -24,30 +19,19 @@ import {
   supplierDelegations,
   usesBins,
 } from './layout.js';
-import type { ReleaseLog } from './release-log.js';
 import {
-  serializeMetadata,
-  sha256Hex,
-  signMetadata,
-  tufKeyOf,
-  type AnyMetadata,
-  type TufSigner,
-} from './signer.js';
+  binsSignersOf,
+  buildRoot,
+  buildTimestamp,
+  parseMetadata,
+  recordOf,
+  toArray,
+  type OnlineSigners,
+} from './metadata.js';
+import type { ReleaseLog } from './release-log.js';
+import { sha256Hex, signMetadata, type TufSigner } from './signer.js';
 
-export const SPEC_VERSION = '1.0.31';
-
-export interface OnlineSigners {
-  /** Absent when targets is signed offline and uploaded. */
-  targets?: TufSigner | readonly TufSigner[];
-  snapshot: TufSigner | readonly TufSigner[];
-  timestamp: TufSigner | readonly TufSigner[];
-  /** Signs `bins` and the hashed bins; defaults to the snapshot key, as in RSTUF. */
-  bins?: TufSigner | readonly TufSigner[];
-}
-
-export function binsSignersOf(signers: OnlineSigners): readonly TufSigner[] {
-  return toArray(signers.bins ?? signers.snapshot);
-}
+export type { OnlineSigners };
 
 export interface InitRepositoryOptions {
   store: RepositoryStore;
@@ -71,11 +55,6 @@ export interface InitRepositoryResult {
   rootBytes: Uint8Array;
   rootJson: unknown;
   targetsVersion: number;
-}
-
-export function toArray<T>(x: T | readonly T[] | undefined): readonly T[] {
-  if (x === undefined) return [];
-  return Array.isArray(x) ? (x as readonly T[]) : [x as T];
 }
 
 /** Bootstraps root v1 and empty targets/snapshot/timestamp v1; visible in one commit. */
@@ -352,125 +331,3 @@ export async function buildInitialBins(o: {
   }
   return out;
 }
-
-export type PublicKeyHolder = Pick<TufSigner, 'keyId' | 'publicKey'>;
-
-/** Builds a root (signed part) from per-role public keys and thresholds; also for offline ceremonies. */
-export function buildRoot(opts: {
-  version: number;
-  expires: string;
-  roles: Record<RoleName, { keys: readonly PublicKeyHolder[]; threshold: number }>;
-}): Root {
-  const keys: Record<string, unknown> = {};
-  const roles: Record<string, unknown> = {};
-  for (const [role, def] of Object.entries(opts.roles)) {
-    for (const k of def.keys) keys[k.keyId] = tufKeyOf(k).toJSON();
-    roles[role] = { keyids: [...new Set(def.keys.map((k) => k.keyId))], threshold: def.threshold };
-  }
-  return Root.fromJSON({
-    _type: 'root',
-    spec_version: SPEC_VERSION,
-    version: opts.version,
-    expires: opts.expires,
-    consistent_snapshot: true,
-    keys,
-    roles,
-  } as Parameters<typeof Root.fromJSON>[0]);
-}
-
-export function recordOf(role: MetadataRole, md: AnyMetadata): NewMetadataRecord {
-  const bytes = serializeMetadata(md);
-  return {
-    role,
-    version: md.signed.version,
-    bytes,
-    sha256: sha256Hex(bytes),
-    expires: md.signed.expires,
-  };
-}
-
-export function buildTimestamp(
-  version: number,
-  expires: string,
-  snapshotVersion: number,
-  snapshotBytes: Uint8Array,
-): Metadata<Timestamp> {
-  return new Metadata(
-    new Timestamp({
-      version,
-      specVersion: SPEC_VERSION,
-      expires,
-      snapshotMeta: new MetaFile({
-        version: snapshotVersion,
-        length: snapshotBytes.byteLength,
-        hashes: { sha256: sha256Hex(snapshotBytes) },
-      }),
-    }),
-  );
-}
-
-export function parseMetadata(role: 'root', bytes: Uint8Array): Metadata<Root>;
-export function parseMetadata(role: 'targets', bytes: Uint8Array): Metadata<Targets>;
-export function parseMetadata(role: 'snapshot', bytes: Uint8Array): Metadata<Snapshot>;
-export function parseMetadata(role: 'timestamp', bytes: Uint8Array): Metadata<Timestamp>;
-export function parseMetadata(role: RoleName, bytes: Uint8Array): AnyMetadata {
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch (error) {
-    throw new ServerError('METADATA_MALFORMED', `${role} metadata is not JSON`, { cause: error });
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new ServerError('METADATA_MALFORMED', `${role} metadata is not an object`);
-  }
-  const signed = (json as { signed?: { _type?: unknown } }).signed;
-  if (signed?._type !== role)
-    throw new ServerError('METADATA_MALFORMED', `metadata is not of type ${role}`);
-  const kinds = {
-    root: MetadataKind.Root,
-    targets: MetadataKind.Targets,
-    snapshot: MetadataKind.Snapshot,
-    timestamp: MetadataKind.Timestamp,
-  } as const;
-  try {
-    if (role === 'targets') return parseTargets(json as { signed: Record<string, unknown> });
-    // The overloads are per kind; the union call is safe because `role` picks the kind.
-    return Metadata.fromJSON(
-      kinds[role] as MetadataKind.Root,
-      json as Parameters<typeof Metadata.fromJSON>[1],
-    );
-  } catch (error) {
-    throw new ServerError(
-      'METADATA_MALFORMED',
-      `${role} metadata does not parse: ${String(error)}`,
-      { cause: error },
-    );
-  }
-}
-
-/**
- * Metadata.fromJSON for targets in linear time (see signedJson in signer.ts): the targets map is
- * parsed entry by entry into the object @tufjs/models built, with the same validation.
- */
-function parseTargets(json: { signed: Record<string, unknown> }): Metadata<Targets> {
-  const { targets, ...rest } = json.signed;
-  if (
-    targets !== undefined &&
-    (typeof targets !== 'object' || targets === null || Array.isArray(targets))
-  ) {
-    throw new TypeError('targets must be an object');
-  }
-  const md = Metadata.fromJSON(MetadataKind.Targets, {
-    ...json,
-    signed: { ...rest, targets: {} },
-  });
-  for (const [path, data] of Object.entries((targets ?? {}) as Record<string, unknown>)) {
-    md.signed.targets[path] = TargetFile.fromJSON(
-      path,
-      data as Parameters<typeof TargetFile.fromJSON>[1],
-    );
-  }
-  return md;
-}
-
-export { TargetFile };

@@ -9,7 +9,7 @@ import {
   type TestRepo,
 } from '../../test/support/fixtures.js';
 import { expiryAfter } from './expiry.js';
-import { buildRoot, parseMetadata, SPEC_VERSION } from './repository.js';
+import { buildRoot, parseMetadata, SPEC_VERSION } from './metadata.js';
 import { serializeMetadata, signMetadata, type TufSigner } from './signer.js';
 
 let t: TestRepo | undefined;

@@ -33,13 +33,13 @@ import {
 } from './layout.js';
 import {
   binsSignersOf,
-  buildInitialBins,
   buildTimestamp,
   parseMetadata,
   recordOf,
   toArray,
   type OnlineSigners,
-} from './repository.js';
+} from './metadata.js';
+import { buildInitialBins } from './repository.js';
 import { serializeMetadata, sha256Hex, signMetadata, type TufSigner } from './signer.js';
 
 export interface ReleaseTargetInput {

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { makeSigner } from '../../test/support/fixtures.js';
 import { buildTargets, buildTopDelegations } from './layout.js';
-import { parseMetadata } from './repository.js';
+import { parseMetadata } from './metadata.js';
 import { serializeMetadata, signedJson, signMetadata } from './signer.js';
 
 const hex = (n: number) => fc.stringMatching(new RegExp(`^[0-9a-f]{${n}}$`));

@@ -10,7 +10,7 @@ import {
 } from '../../test/support/fixtures.js';
 import { expiryAfter } from './expiry.js';
 import { HARDWARE_IDS_FIELD } from './layout.js';
-import { parseMetadata, SPEC_VERSION } from './repository.js';
+import { parseMetadata, SPEC_VERSION } from './metadata.js';
 import { serializeMetadata, signMetadata, type TufSigner } from './signer.js';
 
 let t: TestRepo;
