@@ -12,6 +12,11 @@ export {
 } from './audit/auditor.js';
 export { createHttpAuditSource, type HttpAuditSourceOptions } from './audit/http-source.js';
 export { sha256Hex } from './util/hex.js';
+export {
+  parseSnapshotMetadata,
+  parseTargetsMetadata,
+  type ParsedMetadata,
+} from './wire/tuf-metadata.js';
 export { AUDIT_USAGE, formatAuditSummary, runAuditCli, type AuditCliIo } from './audit/cli.js';
 export { EMPTY_ROOT, hashChildren, hashLeaf, type Hash } from './merkle/hash.js';
 export {

@@ -1,5 +1,6 @@
 import type { Snapshot, Targets } from '@tufjs/models';
-import { Metadata, MetadataKind, MetaFile, Root, TargetFile, Timestamp } from '@tufjs/models';
+import { Metadata, MetadataKind, MetaFile, Root, Timestamp } from '@tufjs/models';
+import { parseTargetsMetadata } from '@tufchain/transparency';
 import { ServerError } from '../error.js';
 import type { MetadataRole, NewMetadataRecord, RoleName } from '../storage/store.js';
 import {
@@ -114,8 +115,14 @@ export function parseMetadata(role: RoleName, bytes: Uint8Array): AnyMetadata {
     snapshot: MetadataKind.Snapshot,
     timestamp: MetadataKind.Timestamp,
   } as const;
+  if (role === 'targets') {
+    try {
+      return parseTargetsMetadata(json).md;
+    } catch (error) {
+      throw new ServerError('METADATA_MALFORMED', (error as Error).message, { cause: error });
+    }
+  }
   try {
-    if (role === 'targets') return parseTargets(json as { signed: Record<string, unknown> });
     // The overloads are per kind; the union call is safe because `role` picks the kind.
     return Metadata.fromJSON(
       kinds[role] as MetadataKind.Root,
@@ -128,29 +135,4 @@ export function parseMetadata(role: RoleName, bytes: Uint8Array): AnyMetadata {
       { cause: error },
     );
   }
-}
-
-/**
- * Metadata.fromJSON for targets in linear time (see signedJson in signer.ts): the targets map is
- * parsed entry by entry into the object @tufjs/models built, with the same validation.
- */
-function parseTargets(json: { signed: Record<string, unknown> }): Metadata<Targets> {
-  const { targets, ...rest } = json.signed;
-  if (
-    targets !== undefined &&
-    (typeof targets !== 'object' || targets === null || Array.isArray(targets))
-  ) {
-    throw new TypeError('targets must be an object');
-  }
-  const md = Metadata.fromJSON(MetadataKind.Targets, {
-    ...json,
-    signed: { ...rest, targets: {} },
-  });
-  for (const [path, data] of Object.entries((targets ?? {}) as Record<string, unknown>)) {
-    md.signed.targets[path] = TargetFile.fromJSON(
-      path,
-      data as Parameters<typeof TargetFile.fromJSON>[1],
-    );
-  }
-  return md;
 }

@@ -5,7 +5,7 @@ import { newSigner } from '../../test/helpers/tuf-repo.js';
 import { Metadata, MetadataKind } from '@tufjs/models';
 import { signMetadata } from '@tufchain/keys';
 import { auditRepository } from './auditor.js';
-import { parseSnapshot, parseTargets } from './metadata-history/parse.js';
+import { parseSnapshotMetadata, parseTargetsMetadata } from '../wire/tuf-metadata.js';
 import { sha256Hex } from '../util/hex.js';
 
 const HW = 'ecu-brake-v1';
@@ -248,14 +248,14 @@ describe('auditRepository over layout v2 metadata (in-memory source and chain)',
     for (const [key, bytes] of repo.files) {
       const json = JSON.parse(Buffer.from(bytes).toString('utf8')) as unknown;
       if (key.endsWith('.snapshot')) {
-        const { md, asReceived } = parseSnapshot(json);
+        const { md, asReceived } = parseSnapshotMetadata(json);
         const reference = Metadata.fromJSON(MetadataKind.Snapshot, json as never);
         expect(md.signed.equals(reference.signed)).toBe(true);
         expect(asReceived.signed.toJSON()).toEqual(reference.signed.toJSON());
         expect(asReceived.signatures).toEqual(reference.signatures);
         continue;
       }
-      const { md, asReceived } = parseTargets(json);
+      const { md, asReceived } = parseTargetsMetadata(json);
       const reference = Metadata.fromJSON(MetadataKind.Targets, json as never);
       expect(md.signed.equals(reference.signed)).toBe(true);
       expect(md.signed.toJSON()).toEqual(reference.signed.toJSON());
@@ -264,12 +264,14 @@ describe('auditRepository over layout v2 metadata (in-memory source and chain)',
     }
   });
 
-  it('throws for targets or snapshot metadata without its map', () => {
-    expect(() => parseTargets({ signed: { _type: 'targets' }, signatures: [] })).toThrow(TypeError);
-    expect(() => parseTargets([])).toThrow(TypeError);
-    expect(() => parseSnapshot({ signed: { _type: 'snapshot' }, signatures: [] })).toThrow(
-      TypeError,
-    );
+  it('refuses targets or snapshot metadata without its fields with METADATA_MALFORMED', () => {
+    for (const parse of [
+      () => parseTargetsMetadata({ signed: { _type: 'targets' }, signatures: [] }),
+      () => parseTargetsMetadata([]),
+      () => parseSnapshotMetadata({ signed: { _type: 'snapshot' }, signatures: [] }),
+    ]) {
+      expect(parse).toThrow(expect.objectContaining({ code: 'METADATA_MALFORMED' }));
+    }
   });
 
   it('fetches and parses each role version once across many snapshots', async () => {

@@ -2,7 +2,7 @@ import { MetadataKind, type Metadata, type Root, type Snapshot } from '@tufjs/mo
 import { errorMessage, Findings, parseJson } from '../findings.js';
 import type { AuditFinding } from '../source.js';
 import { newestSigningRoot } from './newest-signing-root.js';
-import { parseSnapshot } from './parse.js';
+import { parseSnapshotMetadata } from '../../wire/tuf-metadata.js';
 
 export interface CheckedSnapshot {
   findings: AuditFinding[];
@@ -28,7 +28,7 @@ export function checkSnapshot(
   let snapshot: Metadata<Snapshot>;
   let asReceived: Metadata<Snapshot>;
   try {
-    ({ md: snapshot, asReceived } = parseSnapshot(parseJson(bytes)));
+    ({ md: snapshot, asReceived } = parseSnapshotMetadata(parseJson(bytes)));
   } catch (err) {
     findings.error('SNAPSHOT_MALFORMED', `snapshot ${version}: ${errorMessage(err)}`, subject);
     return { findings: findings.list, snapshot: undefined, signer: undefined };

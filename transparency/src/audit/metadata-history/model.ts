@@ -34,7 +34,7 @@ export interface RoleState {
   parseError?: string;
   /** null when the file could not be fetched or parsed. */
   md: Metadata<Targets> | null;
-  /** The same metadata for signature checks: its signed part as received (see parseTargets). */
+  /** The same metadata for signature checks: its signed part as received (see parseTargetsMetadata). */
   asReceived: Metadata<Targets> | null;
   firmware: FirmwareTarget[];
   /** Paths it lists that no TUF client resolves to it (as of its last check). */

@@ -2,7 +2,8 @@ import { sha256Hex } from '../../util/hex.js';
 import { errorMessage, Findings, parseJson } from '../findings.js';
 import type { AuditFinding } from '../source.js';
 import type { Fetched, RoleState } from './model.js';
-import { firmwareTargets, parseTargets } from './parse.js';
+import { firmwareTargets } from './parse.js';
+import { parseTargetsMetadata } from '../../wire/tuf-metadata.js';
 
 /** A fetched role file as the checks see it: hashed, parsed when it parses. */
 export function readRoleFile(role: string, version: number, fetched: Fetched): RoleState {
@@ -19,7 +20,9 @@ export function readRoleFile(role: string, version: number, fetched: Fetched): R
   state.sha256 = sha256Hex(fetched.bytes);
   state.length = fetched.bytes.byteLength;
   try {
-    ({ md: state.md, asReceived: state.asReceived } = parseTargets(parseJson(fetched.bytes)));
+    ({ md: state.md, asReceived: state.asReceived } = parseTargetsMetadata(
+      parseJson(fetched.bytes),
+    ));
   } catch (err) {
     return { ...state, parseError: errorMessage(err) };
   }
