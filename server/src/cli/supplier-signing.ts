@@ -1,5 +1,6 @@
 import { MetadataKind, type Metadata, type Root, type Targets } from '@tufjs/models';
 import { CliError } from './error.js';
+import { targetAt } from '../tuf/metadata.js';
 import { HARDWARE_IDS_FIELD, SUPPLIER_ID_PATTERN, SUPPLIER_ROLE_PREFIX } from './supplier-names.js';
 import {
   assertTrustedRoot,
@@ -175,7 +176,7 @@ export function supplierSigningStatus(
   }
   const { added, removed } = diffTargets(previous, targets);
   for (const a of added) {
-    const custom = targets.signed.targets[a.path]?.custom ?? {};
+    const custom = targetAt(targets.signed.targets, a.path)?.custom ?? {};
     const claimed =
       custom.kind === 'firmware' && Array.isArray(custom.hardwareIds)
         ? custom.hardwareIds.map(String)

@@ -3,6 +3,7 @@ import { createKeySigner, generateKeyPair, signMetadata, type Signer } from '@tu
 import { describe, expect, it } from 'vitest';
 import { buildRoot } from '../tuf/metadata.js';
 import {
+  diffTargets,
   loadSigningFile,
   TARGETS_SIGNING_FORMAT,
   targetsSigningStatus,
@@ -155,5 +156,24 @@ describe('targetsSigningStatus', () => {
         expect.objectContaining({ code: wantCode }),
       );
     });
+  });
+});
+
+describe('diffTargets', () => {
+  it('shows a new target named like an Object.prototype member as added', () => {
+    const targetsOf = (version: number, paths: string[]) =>
+      new Metadata(
+        new Targets({
+          version,
+          specVersion: '1.0.31',
+          expires,
+          targets: Object.fromEntries(paths.map((p) => [p, file(p, 'cc')])),
+        }),
+      );
+    const previous = targetsOf(1, ['ecu-0.9.0.bin']);
+    const next = targetsOf(2, ['ecu-0.9.0.bin', 'constructor', 'toString']);
+    const { added, removed } = diffTargets(previous, next);
+    expect(added.map((a) => a.path)).toEqual(['constructor', 'toString']);
+    expect(removed).toEqual([]);
   });
 });

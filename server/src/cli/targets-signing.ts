@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { canonicalize } from '@tufjs/canonical-json';
 import { Metadata, MetadataKind, type Key, type Root, type Targets } from '@tufjs/models';
 import { CliError } from './error.js';
+import { targetAt } from '../tuf/metadata.js';
 
 /**
  * The file that moves between offline targets key holders: the new targets metadata (wire form),
@@ -129,7 +130,7 @@ export function diffTargets(
 ): { added: AddedTarget[]; removed: string[] } {
   const added: AddedTarget[] = [];
   for (const [path, file] of Object.entries(next.signed.targets)) {
-    const old = previous?.signed.targets[path];
+    const old = previous && targetAt(previous.signed.targets, path);
     if (!old) {
       const kind = file.custom.kind;
       added.push({
@@ -143,7 +144,7 @@ export function diffTargets(
     }
   }
   const removed = Object.keys(previous?.signed.targets ?? {}).filter(
-    (p) => !next.signed.targets[p],
+    (p) => !targetAt(next.signed.targets, p),
   );
   return { added, removed };
 }

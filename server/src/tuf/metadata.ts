@@ -1,4 +1,4 @@
-import type { Snapshot, Targets } from '@tufjs/models';
+import type { Snapshot, TargetFile, Targets } from '@tufjs/models';
 import { Metadata, MetadataKind, MetaFile, Root, Timestamp } from '@tufjs/models';
 import { parseTargetsMetadata } from '@tufchain/transparency';
 import { ServerError } from '../error.js';
@@ -90,6 +90,17 @@ export function buildTimestamp(
       }),
     }),
   );
+}
+
+/**
+ * The entry for `path` in a targets map, if it lists one. Never `map[path]`: a valid target name
+ * such as `constructor` or `toString` would find Object.prototype's member instead.
+ */
+export function targetAt(
+  targets: Readonly<Record<string, TargetFile>>,
+  path: string,
+): TargetFile | undefined {
+  return Object.hasOwn(targets, path) ? targets[path] : undefined;
 }
 
 export function parseMetadata(role: 'root', bytes: Uint8Array): Metadata<Root>;

@@ -36,6 +36,7 @@ import {
   buildTimestamp,
   parseMetadata,
   recordOf,
+  targetAt,
   toArray,
   type OnlineSigners,
 } from './metadata.js';
@@ -265,18 +266,20 @@ export class RepositoryService {
    */
   async findTarget(path: string): Promise<LocatedTarget | undefined> {
     const top = (await this.currentTargets()).signed;
-    const direct = top.targets[path];
+    const direct = targetAt(top.targets, path);
     if (direct) return { role: 'targets', file: direct };
     const supplier = supplierFor(path, supplierDelegations(top));
     if (supplier) {
-      const file = (await this.roleMetadata(supplier.role))?.signed.targets[path];
+      const role = await this.roleMetadata(supplier.role);
+      const file = role && targetAt(role.signed.targets, path);
       return file ? { role: supplier.role, file, supplier } : undefined;
     }
     if (!usesBins(top) || !top.delegations?.roles?.[BINS_ROLE]?.isDelegatedPath(path)) {
       return undefined;
     }
     const bin = await this.binFor(path);
-    const file = bin ? (await this.roleMetadata(bin))?.signed.targets[path] : undefined;
+    const binMd = bin ? await this.roleMetadata(bin) : undefined;
+    const file = binMd && targetAt(binMd.signed.targets, path);
     return bin && file ? { role: bin, file } : undefined;
   }
 
@@ -886,7 +889,7 @@ export class RepositoryService {
           `target ${path} does not match any uploaded blob`,
         );
       }
-      const old = previous[path];
+      const old = targetAt(previous, path);
       if (old) {
         if (!old.equals(file))
           throw new ServerError(
@@ -908,7 +911,7 @@ export class RepositoryService {
           );
         }
       }
-      const bundleFile = md.signed.targets[input.attestationName];
+      const bundleFile = targetAt(md.signed.targets, input.attestationName);
       if (!bundleFile?.hashes.sha256) {
         throw new ServerError(
           'FIRMWARE_ATTESTATION_INVALID',

@@ -8,6 +8,7 @@ import type { ReleaseManifest } from '../manifest.js';
 import { releaseText, type ReleaseView } from '../release-view.js';
 import { fetchServedMetadata } from '../served-metadata.js';
 import type { CliRun } from '../run.js';
+import { targetAt } from '../../tuf/metadata.js';
 import {
   loadSigningFile,
   TARGETS_SIGNING_FORMAT,
@@ -36,7 +37,7 @@ export async function prepareOffline(
   const added: string[] = [];
   for (const t of manifest.targets) {
     const bundleName = attestationTargetName(t.name);
-    if (targets[t.name] || targets[bundleName]) {
+    if (targetAt(targets, t.name) || targetAt(targets, bundleName)) {
       throw new CliError(
         'DUPLICATE_TARGET',
         `${t.name} is already in the server's targets metadata`,

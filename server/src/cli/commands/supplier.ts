@@ -6,6 +6,7 @@ import type {
 } from '@tufjs/models';
 import type { Command } from 'commander';
 import { isValidTargetName, isValidTargetPath } from '../../http/names.js';
+import { targetAt } from '../../tuf/metadata.js';
 import {
   addJsonOption,
   addPassphraseOption,
@@ -212,7 +213,10 @@ export function registerSupplierCommand(program: Command, run: CliRun): void {
     const servedVersion = served.roleVersions.get(role) ?? 0;
     const previous = servedVersion > 0 ? await fetchTargetsRole(api, role, servedVersion) : null;
     const bundlePath = `${path}.sigstore.json`;
-    if (previous?.signed.targets[path] || previous?.signed.targets[bundlePath]) {
+    if (
+      previous &&
+      (targetAt(previous.signed.targets, path) || targetAt(previous.signed.targets, bundlePath))
+    ) {
       throw new CliError('DUPLICATE_TARGET', `${path} is already released in ${role}`);
     }
     const version =
