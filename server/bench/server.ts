@@ -15,22 +15,12 @@ import {
   signFirmwareAttestation,
   type Signer,
 } from '@tufchain/keys';
-import { TargetFile } from '@tufjs/models';
 import { BaseFetcher, Updater } from 'tuf-js';
 import { DownloadHTTPError } from 'tuf-js/dist/error.js';
 import { Agent, request } from 'undici';
-import {
-  buildTargets,
-  createApiToken,
-  expiryAfter,
-  initRepository,
-  openRepository,
-  recordOf,
-  signMetadata,
-  startServer,
-  type NewMetadataRecord,
-} from '../src/index.js';
+import { createApiToken, initRepository, openRepository, startServer } from '../src/index.js';
 import { startTestChain } from '../test/support/chain.js';
+import { seedBins } from './seed-bins.js';
 
 const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
 const ed = (): Signer => createKeySigner(generateKeyPair('ed25519').privateKey);
@@ -198,64 +188,12 @@ async function main(): Promise<void> {
 
   progress('throughput measured');
   // Metadata bytes per refresh with 100,000 targets in the repository (TAP 15 bins).
-  // Seeding: 50,000 releases (image + Sigstore bundle = 100,000 targets) in the server's exact
-  // target format go straight into their bins, signed with the bins key and logged in one
-  // snapshot. This skips 50,000 uploads and attestation checks; everything measured after it
-  // runs the product's code paths (HTTP API publish, chain log, tuf-js on the vehicle side).
-  const bins = (await service.roleMetadata('bins'))!.signed.delegations!.succinctRoles!;
-  const byBin = new Map<string, Record<string, TargetFile>>();
-  for (let i = 0; i < 50_000; i++) {
-    const h = sha256(`t${i}`);
-    const image = `fw-${i}.bin`;
-    const bundle = `${image}.sigstore.json`;
-    for (const [path, file] of [
-      [
-        image,
-        new TargetFile({
-          path: image,
-          length: 1_000_000 + i,
-          hashes: { sha256: h, sha512: h + h },
-          unrecognizedFields: {
-            custom: {
-              kind: 'firmware',
-              hardwareIds: [`hw-${i % 97}`],
-              version: '1.0.0',
-              releaseCounter: i + 1,
-              attestation: bundle,
-            },
-          },
-        }),
-      ],
-      [
-        bundle,
-        new TargetFile({
-          path: bundle,
-          length: 3000,
-          hashes: { sha256: sha256(`b${i}`), sha512: sha256(`b${i}`) + h },
-          unrecognizedFields: { custom: { kind: 'attestation', subject: image } },
-        }),
-      ],
-    ] as const) {
-      const bin = bins.getRoleForTarget(path);
-      const entries = byBin.get(bin) ?? {};
-      entries[path] = file;
-      byBin.set(bin, entries);
-    }
-  }
-  const seeded: NewMetadataRecord[] = [];
-  const binExpires = expiryAfter(new Date(), 90 * 86400);
-  for (const [bin, targets] of byBin) {
-    const current = (await service.roleMetadata(bin))!;
-    const md = buildTargets({
-      version: current.signed.version + 1,
-      expires: binExpires,
-      targets: { ...current.signed.targets, ...targets },
-    });
-    await signMetadata(md, [online.snapshot]);
-    seeded.push(recordOf(bin, md));
-  }
-  progress(`100,000 targets signed into ${seeded.length} bins`);
-  await service.serialize(() => service.seedRolesForBenchmark(seeded));
+  // Seeding (seed-bins.ts): 50,000 releases (image + Sigstore bundle = 100,000 targets) go
+  // straight into their bins and are logged in one snapshot. This skips 50,000 uploads and
+  // attestation checks; everything measured after it runs the product's code paths (HTTP API
+  // publish, chain log, tuf-js on the vehicle side).
+  const seededBins = await seedBins(service.core, online.snapshot, 50_000);
+  progress(`100,000 targets signed into ${seededBins} bins`);
 
   // A vehicle of hw-7 that refreshed and resolved its firmware before the latest publish.
   const vehicleDir = await mkdtemp(join(tmpdir(), 'tufchain-bench-vehicle-'));

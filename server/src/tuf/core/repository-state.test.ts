@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestRepo, uploadAndPublish, type TestRepo } from '../../test/support/fixtures.js';
+import { createTestRepo, uploadAndPublish, type TestRepo } from '../../../test/support/fixtures.js';
 
 let t: TestRepo | undefined;
 afterEach(async () => {
