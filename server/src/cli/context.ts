@@ -30,6 +30,12 @@ export interface CliContext {
   promptSecret?: ((prompt: string) => Promise<string>) | undefined;
 }
 
+/** What a command runs with: the context and the exit code it sets. */
+export interface CliRun extends CliContext {
+  /** Set by a command that completed but found something (audit findings, incomplete ceremony). */
+  exitCode: number;
+}
+
 export interface JsonOption {
   json?: boolean;
 }
@@ -167,6 +173,13 @@ export async function createApiClient(
     fetch: ctx.fetch,
   });
 }
+
+/** A repeatable option's parser: `--x a --x b` gives `['a', 'b']`. */
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** A semantic version, checked before anything is uploaded (the server's schema is stricter). */
+export const SEMVER_PATTERN =
+  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
 
 export function parsePositiveInt(value: string, what: string): number {
   if (!/^[1-9]\d{0,15}$/.test(value) || !Number.isSafeInteger(Number(value))) {

@@ -12,13 +12,8 @@ import { registerStatusCommand } from './commands/status.js';
 import { registerSupplierCommand } from './commands/supplier.js';
 import { registerTargetsCommand } from './commands/targets-add.js';
 import { registerTokenCommand } from './commands/token.js';
-import type { CliContext } from './context.js';
+import type { CliContext, CliRun } from './context.js';
 import { describeError, EXIT } from './error.js';
-
-export interface CliRun extends CliContext {
-  /** Set by a command that completed but found something (audit findings, incomplete ceremony). */
-  exitCode: number;
-}
 
 export function createProgram(run: CliRun): Command {
   const program = new Command('tufchain')

@@ -1,9 +1,14 @@
 import type { Command } from 'commander';
-import { addJsonOption, parsePositiveInt, resolveServerUrl, type JsonOption } from '../context.js';
+import {
+  addJsonOption,
+  type CliRun,
+  type JsonOption,
+  parsePositiveInt,
+  resolveServerUrl,
+  collect,
+} from '../context.js';
 import { CliError } from '../error.js';
 import { readPublicKeyFile } from '../key-input.js';
-import type { CliRun } from '../run.js';
-import { collect } from './repo-init.js';
 
 interface AuditOptions extends JsonOption {
   rpc?: string[];

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { addJsonOption, emit, resolveServerUrl, type JsonOption } from '../context.js';
-import type { CliRun } from '../run.js';
+import { addJsonOption, type CliRun, emit, type JsonOption, resolveServerUrl } from '../context.js';
 
 interface BundleCreateOptions extends JsonOption {
   server?: string;

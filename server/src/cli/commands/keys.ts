@@ -4,15 +4,15 @@ import { Option } from 'commander';
 import {
   addJsonOption,
   addPassphraseOption,
+  type CliRun,
   emit,
+  type JsonOption,
   readTextFile,
   resolvePassphrase,
-  type JsonOption,
 } from '../context.js';
 import { CliError } from '../error.js';
 import { writeFileAtomic } from '../files.js';
 import { openKeyFile, readPublicKeyFile, type PublicKeyInfo } from '../key-input.js';
-import type { CliRun } from '../run.js';
 
 interface GenerateOptions extends JsonOption {
   type: 'ed25519' | 'ecdsa-p256';

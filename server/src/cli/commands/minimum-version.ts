@@ -2,14 +2,14 @@ import type { Command } from 'commander';
 import {
   addJsonOption,
   addServerOptions,
+  type CliRun,
   createApiClient,
   emit,
-  parsePositiveInt,
   type JsonOption,
+  parsePositiveInt,
   type ServerOptions,
 } from '../context.js';
 import { CliError } from '../error.js';
-import type { CliRun } from '../run.js';
 
 interface MinimumVersionView {
   hardwareId: string;

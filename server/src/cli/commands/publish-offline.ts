@@ -1,13 +1,19 @@
 // The offline targets half of `tufchain publish`, loaded only when used (it pulls in @tufjs/models).
 import { Metadata, TargetFile, Targets } from '@tufjs/models';
 import type { ApiClient } from '../api-client.js';
-import { emit, parseExpires, parsePositiveInt, readJsonFile } from '../context.js';
+import {
+  type CliRun,
+  emit,
+  type JsonOption,
+  parseExpires,
+  parsePositiveInt,
+  readJsonFile,
+} from '../context.js';
 import { CliError } from '../error.js';
 import { writeJsonFile } from '../files.js';
 import type { ReleaseManifest } from '../manifest.js';
 import { releaseText, type ReleaseView } from '../release-view.js';
 import { fetchServedMetadata } from '../served-metadata.js';
-import type { CliRun } from '../run.js';
 import { targetAt } from '../../tuf/metadata.js';
 import {
   loadSigningFile,
@@ -17,7 +23,13 @@ import {
   targetsStatusText,
   type TargetsSigningFile,
 } from '../targets-signing.js';
-import type { PublishOptions } from './publish.js';
+
+/** The `tufchain publish` options this half reads (publish.ts owns the command). */
+export interface OfflineTargetsOptions extends JsonOption {
+  out?: string;
+  expires: string;
+  targetsVersion?: string;
+}
 
 const attestationTargetName = (name: string): string => `${name}.sigstore.json`;
 
@@ -25,7 +37,7 @@ export async function prepareOffline(
   run: CliRun,
   api: ApiClient,
   manifest: ReleaseManifest,
-  opts: PublishOptions,
+  opts: OfflineTargetsOptions,
 ) {
   if (!opts.out)
     throw new CliError(
@@ -105,12 +117,7 @@ export async function prepareOffline(
   );
 }
 
-export async function uploadSigned(
-  run: CliRun,
-  api: ApiClient,
-  path: string,
-  opts: PublishOptions,
-) {
+export async function uploadSigned(run: CliRun, api: ApiClient, path: string, opts: JsonOption) {
   const loaded = loadSigningFile(
     await readJsonFile(path, 'targets signing file', 'MALFORMED_SIGNING_FILE'),
   );

@@ -5,6 +5,7 @@ import type { ApiClient } from '../api-client.js';
 import {
   addJsonOption,
   addServerOptions,
+  type CliRun,
   createApiClient,
   emit,
   type JsonOption,
@@ -13,7 +14,6 @@ import {
 import { CliError } from '../error.js';
 import type { ReleaseManifest } from '../manifest.js';
 import { releaseText, type ReleaseView } from '../release-view.js';
-import type { CliRun } from '../run.js';
 
 export interface PublishOptions extends JsonOption, ServerOptions {
   idempotencyKey?: string;

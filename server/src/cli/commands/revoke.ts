@@ -2,15 +2,15 @@ import type { Command } from 'commander';
 import {
   addJsonOption,
   addServerOptions,
+  type CliRun,
   createApiClient,
   emit,
-  parsePositiveInt,
   type JsonOption,
+  parsePositiveInt,
   type ServerOptions,
 } from '../context.js';
 import { CliError } from '../error.js';
 import { releaseText, type ReleaseView } from '../release-view.js';
-import type { CliRun } from '../run.js';
 
 interface RevokeOptions extends JsonOption, ServerOptions {
   reason: string;

@@ -3,17 +3,18 @@ import type { RotateRootOptions } from '@tufchain/keys';
 import {
   addJsonOption,
   addServerOptions,
+  type CliRun,
   createApiClient,
   emit,
+  type JsonOption,
   parseExpires,
   readJsonFile,
-  type JsonOption,
   type ServerOptions,
+  collect,
 } from '../context.js';
 import { CliError } from '../error.js';
 import { writeJsonFile } from '../files.js';
-import type { CliRun } from '../run.js';
-import { ceremonyText, collect, roleKeys, rootRoleChanges } from './repo-init.js';
+import { ceremonyText, roleKeys, rootRoleChanges } from '../root-ceremony.js';
 
 interface PrepareOptions extends JsonOption, ServerOptions {
   previousRoot?: string;

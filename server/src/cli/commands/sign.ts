@@ -4,15 +4,15 @@ import { Option } from 'commander';
 import {
   addJsonOption,
   addPassphraseOption,
+  type CliRun,
   emit,
-  readJsonFile,
   type JsonOption,
+  readJsonFile,
 } from '../context.js';
 import { CliError } from '../error.js';
 import { writeJsonFile } from '../files.js';
 import { openKeyFile } from '../key-input.js';
-import type { CliRun } from '../run.js';
-import { ceremonyText, rootRoleChanges } from './repo-init.js';
+import { ceremonyText, rootRoleChanges } from '../root-ceremony.js';
 
 /** A rotation must replace exactly the root this holder trusts; a server could hand out another. */
 async function assertRotatesTrustedRoot(ceremony: unknown, trustedRootFile: string): Promise<void> {

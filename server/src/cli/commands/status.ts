@@ -2,16 +2,16 @@ import type { Command } from 'commander';
 import {
   addJsonOption,
   addServerOptions,
+  type CliRun,
   createApiClient,
   emit,
-  parsePositiveInt,
   type JsonOption,
+  parsePositiveInt,
   type ServerOptions,
+  collect,
 } from '../context.js';
 import { CliError } from '../error.js';
 import { releaseText, type ReleaseView } from '../release-view.js';
-import type { CliRun } from '../run.js';
-import { collect } from './repo-init.js';
 
 interface RoleStatus {
   role: string;

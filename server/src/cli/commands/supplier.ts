@@ -11,26 +11,26 @@ import {
   addJsonOption,
   addPassphraseOption,
   addServerOptions,
+  type CliRun,
   createApiClient,
   emit,
+  type JsonOption,
   parseExpires,
   parsePositiveInt,
   readJsonFile,
-  type JsonOption,
   type ServerOptions,
+  collect,
+  SEMVER_PATTERN,
 } from '../context.js';
 import { CliError } from '../error.js';
 import { exists, writeJsonFile } from '../files.js';
 import { openKeyFile, readPublicKeyFile } from '../key-input.js';
 import { releaseText, type ReleaseView } from '../release-view.js';
-import type { CliRun } from '../run.js';
 import {
   SUPPLIER_HARDWARE_ID_PATTERN,
   SUPPLIER_ID_PATTERN,
   SUPPLIER_ROLE_PREFIX,
 } from '../supplier-names.js';
-import { collect } from './repo-init.js';
-import { semver } from './targets-add.js';
 
 function assertSupplierId(id: string): void {
   if (!SUPPLIER_ID_PATTERN.test(id)) {
@@ -186,9 +186,9 @@ export function registerSupplierCommand(program: Command, run: CliRun): void {
         `target name ${JSON.stringify(name)} is not 1-200 characters of [A-Za-z0-9._+-] starting alphanumeric without ".." (use --name)`,
       );
     }
-    if (!semver.test(opts.version))
+    if (!SEMVER_PATTERN.test(opts.version))
       throw new CliError('INVALID_ARGUMENT', `--version must be semver, got ${opts.version}`);
-    if (opts.minFromVersion !== undefined && !semver.test(opts.minFromVersion)) {
+    if (opts.minFromVersion !== undefined && !SEMVER_PATTERN.test(opts.minFromVersion)) {
       throw new CliError(
         'INVALID_ARGUMENT',
         `--min-from-version must be semver, got ${opts.minFromVersion}`,

@@ -4,19 +4,20 @@ import {
   addJsonOption,
   addPassphraseOption,
   addServerOptions,
+  type CliRun,
   createApiClient,
   emit,
-  parsePositiveInt,
   type JsonOption,
+  parsePositiveInt,
   type ServerOptions,
+  collect,
+  SEMVER_PATTERN,
 } from '../context.js';
 import { isValidHardwareId, isValidTargetName } from '../../http/names.js';
 import { CliError } from '../error.js';
 import type { ManifestTarget } from '../manifest.js';
 import { openKeyFile } from '../key-input.js';
-import type { CliRun } from '../run.js';
 import { uploadFirmware } from '../upload.js';
-import { collect } from './repo-init.js';
 
 interface AddOptions extends JsonOption, ServerOptions {
   name?: string;
@@ -29,9 +30,6 @@ interface AddOptions extends JsonOption, ServerOptions {
   manifest: string;
   progress: boolean;
 }
-
-export const semver =
-  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
 
 export function registerTargetsCommand(program: Command, run: CliRun): void {
   const targets = program.command('targets').description('stage firmware for a release');
@@ -72,9 +70,9 @@ export function registerTargetsCommand(program: Command, run: CliRun): void {
     }
     if (hardwareIds.length === 0)
       throw new CliError('USAGE_ERROR', 'at least one --hardware-id is required');
-    if (!semver.test(opts.version))
+    if (!SEMVER_PATTERN.test(opts.version))
       throw new CliError('INVALID_ARGUMENT', `--version must be semver, got ${opts.version}`);
-    if (opts.minFromVersion !== undefined && !semver.test(opts.minFromVersion)) {
+    if (opts.minFromVersion !== undefined && !SEMVER_PATTERN.test(opts.minFromVersion)) {
       throw new CliError(
         'INVALID_ARGUMENT',
         `--min-from-version must be semver, got ${opts.minFromVersion}`,

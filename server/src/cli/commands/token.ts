@@ -3,15 +3,15 @@ import { Option } from 'commander';
 import {
   addJsonOption,
   addServerOptions,
+  type CliRun,
   createApiClient,
   emit,
-  parseExpires,
   type JsonOption,
+  parseExpires,
   type ServerOptions,
 } from '../context.js';
 import { CliError } from '../error.js';
 import { writeFileAtomic } from '../files.js';
-import type { CliRun } from '../run.js';
 
 const SCOPES = ['publish', 'revoke', 'admin', 'enroll'] as const;
 
