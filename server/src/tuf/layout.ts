@@ -223,7 +223,7 @@ export function delegationsJsonOf(targets: Targets): DelegationsJson | undefined
  * Snapshot meta lists every targets-role file by version only (TUF 5.6 allows omitting hashes):
  * with 2^7 bins it stays near 4 KB, which is what a returning vehicle downloads.
  */
-export function buildSnapshotV2(
+export function buildSnapshot(
   version: number,
   expires: string,
   roleVersions: ReadonlyMap<string, number>,

@@ -13,7 +13,7 @@ import { expiryAfter } from './expiry.js';
 import {
   BINS_ROLE,
   buildBinsDelegator,
-  buildSnapshotV2,
+  buildSnapshot,
   buildTargets,
   buildTopDelegations,
   supplierDelegations,
@@ -259,7 +259,7 @@ async function finishInit(o: {
       })),
     );
   }
-  const snapshotMd = buildSnapshotV2(
+  const snapshotMd = buildSnapshot(
     1,
     expiryAfter(o.now, o.expiries.snapshot),
     new Map(roles.map((r) => [r.role, r.version])),

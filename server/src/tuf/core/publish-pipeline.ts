@@ -11,7 +11,7 @@ import type {
 } from '../../storage/store.js';
 import { errorText } from '../error-text.js';
 import { expiryAfter } from '../expiry.js';
-import { buildSnapshotV2 } from '../layout.js';
+import { buildSnapshot } from '../layout.js';
 import { buildTimestamp, recordOf } from '../metadata.js';
 import type { ChainReceipt, ReleaseEntry, ReleaseLog } from '../release-log.js';
 import { signMetadata } from '../signer.js';
@@ -63,11 +63,11 @@ export interface PublishPipelineOptions {
  * snapshot and timestamp in one store transaction. Callers hold the publish lock.
  */
 export class PublishPipeline {
-  readonly #o: PublishPipelineOptions;
+  readonly #deps: PublishPipelineOptions;
   readonly #committed: (() => void)[] = [];
 
   constructor(opts: PublishPipelineOptions) {
-    this.#o = opts;
+    this.#deps = opts;
   }
 
   /** Calls `listener` after every commit (to drop what was derived from the old metadata). */
@@ -90,17 +90,17 @@ export class PublishPipeline {
 
   /** Re-signs timestamp alone: the snapshot is unchanged, so there is nothing new to log. */
   async publishTimestamp(root: Root): Promise<void> {
-    const now = this.#o.clock();
-    const current = await this.#o.state.current('snapshot');
+    const now = this.#deps.clock();
+    const current = await this.#deps.state.current('snapshot');
     const timestamp = buildTimestamp(
-      (await this.#o.store.maxVersion('timestamp')) + 1,
-      expiryAfter(now, this.#o.config.expiries.timestamp),
+      (await this.#deps.store.maxVersion('timestamp')) + 1,
+      expiryAfter(now, this.#deps.config.expiries.timestamp),
       current.version,
       current.bytes,
     );
-    await signMetadata(timestamp, this.#o.keys.forRole('timestamp', root));
+    await signMetadata(timestamp, this.#deps.keys.forRole('timestamp', root));
     const rec = recordOf('timestamp', timestamp);
-    await this.#o.store.stageMetadata([rec], 'resign');
+    await this.#deps.store.stageMetadata([rec], 'resign');
     await this.#commit([{ role: rec.role, version: rec.version }], null, undefined);
   }
 
@@ -114,46 +114,46 @@ export class PublishPipeline {
 
   /** Appends to the transparency log, if any; the chain already holds the entry, so never throws. */
   appendToLog(append: (log: TransparencyLogSink) => unknown): void {
-    const log = this.#o.log;
+    const log = this.#deps.log;
     if (!log) return;
     try {
       append(log);
     } catch (error) {
       // Nobody retries the append, so say so loudly.
-      this.#o.logger.error({ err: errorText(error) }, 'transparency log append failed');
+      this.#deps.logger.error({ err: errorText(error) }, 'transparency log append failed');
     }
   }
 
   /** Builds and signs snapshot and timestamp over the new roles and stages the whole batch. */
   async #stage(p: PublishInput): Promise<Staged> {
-    const now = this.#o.clock();
-    const versions = await this.#o.state.roleVersions();
+    const now = this.#deps.clock();
+    const versions = await this.#deps.state.roleVersions();
     for (const r of p.roles) versions.set(r.role, r.version);
-    const snapshotVersion = (await this.#o.store.maxVersion('snapshot')) + 1;
-    const snapshot = buildSnapshotV2(
+    const snapshotVersion = (await this.#deps.store.maxVersion('snapshot')) + 1;
+    const snapshot = buildSnapshot(
       snapshotVersion,
-      expiryAfter(now, this.#o.config.expiries.snapshot),
+      expiryAfter(now, this.#deps.config.expiries.snapshot),
       versions,
     );
-    await signMetadata(snapshot, this.#o.keys.forRole('snapshot', p.root));
+    await signMetadata(snapshot, this.#deps.keys.forRole('snapshot', p.root));
     const snapshotRec = recordOf('snapshot', snapshot);
     const timestamp = buildTimestamp(
-      (await this.#o.store.maxVersion('timestamp')) + 1,
-      expiryAfter(now, this.#o.config.expiries.timestamp),
+      (await this.#deps.store.maxVersion('timestamp')) + 1,
+      expiryAfter(now, this.#deps.config.expiries.timestamp),
       snapshotVersion,
       snapshotRec.bytes,
     );
-    await signMetadata(timestamp, this.#o.keys.forRole('timestamp', p.root));
+    await signMetadata(timestamp, this.#deps.keys.forRole('timestamp', p.root));
     const records = [
       ...(p.rootRecord ? [p.rootRecord] : []),
       ...p.roles,
       snapshotRec,
       recordOf('timestamp', timestamp),
     ];
-    await this.#o.store.stageMetadata(records, p.batch);
+    await this.#deps.store.stageMetadata(records, p.batch);
     const metadataHash = `0x${snapshotRec.sha256}`;
     if (p.releaseId !== null) {
-      await this.#o.store.updateRelease(p.releaseId, {
+      await this.#deps.store.updateRelease(p.releaseId, {
         metadataHash,
         targetsVersion: snapshotVersion,
       });
@@ -171,7 +171,7 @@ export class PublishPipeline {
    * abandoned (its versions are never reused) and CHAIN_LOG_FAILED is thrown.
    */
   async #logOnChain(staged: Staged, p: PublishInput): Promise<ChainReceipt> {
-    const { store, logger } = this.#o;
+    const { store, logger } = this.#deps;
     const { snapshotVersion, metadataHash } = staged;
     let logged: Promise<void> = Promise.resolve();
     const onMined = (receipt: ChainReceipt): void => {
@@ -184,7 +184,7 @@ export class PublishPipeline {
         });
     };
     try {
-      const chain = await this.#o.releaseLog.logRelease(
+      const chain = await this.#deps.releaseLog.logRelease(
         { metadataVersion: snapshotVersion, metadataHash, firmware: p.firmware },
         { onMined },
       );
@@ -210,7 +210,7 @@ export class PublishPipeline {
     releaseId: number | null,
     patch: ReleasePatch | undefined,
   ): Promise<void> {
-    await this.#o.store.commitMetadata(
+    await this.#deps.store.commitMetadata(
       keys,
       releaseId !== null && patch ? { id: releaseId, patch } : undefined,
     );
@@ -226,7 +226,7 @@ export class PublishPipeline {
         chain,
       ),
     );
-    this.#o.logger.info(
+    this.#deps.logger.info(
       {
         snapshotVersion,
         roles: p.roles.map((r) => `${r.role}@${r.version}`),
