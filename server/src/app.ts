@@ -76,7 +76,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
   const config = resolveConfig(deps.config ?? {});
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? pino({ level: 'silent' });
-  const metrics: ServerMetrics = createServerMetrics();
+  const metrics: ServerMetrics = createServerMetrics(logger);
   const verifier = deps.verifier ?? defaultVerifier(deps, clock);
   const service = new RepositoryService({
     store: deps.store,
@@ -112,18 +112,23 @@ export function createServerParts(deps: ServerDeps): ServerParts {
     }),
     releaseLog: deps.releaseLog,
   };
-  metrics.registry.gauge(
-    'tufchain_metadata_expiry_seconds',
-    'Seconds until current metadata of each role expires',
-    async () =>
+  metrics.registry.collected({
+    name: 'tufchain_metadata_expiry_seconds',
+    help: 'Seconds until current metadata of each role expires',
+    labelNames: ['role'],
+    collect: async () =>
       (await service.roleStatus()).map((r) => ({
         labels: { role: r.role },
         value: r.secondsToExpiry,
       })),
-  );
-  metrics.registry.gauge('tufchain_metadata_version', 'Current version of each role', async () =>
-    (await service.roleStatus()).map((r) => ({ labels: { role: r.role }, value: r.version })),
-  );
+  });
+  metrics.registry.collected({
+    name: 'tufchain_metadata_version',
+    help: 'Current version of each role',
+    labelNames: ['role'],
+    collect: async () =>
+      (await service.roleStatus()).map((r) => ({ labels: { role: r.role }, value: r.version })),
+  });
 
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
@@ -138,7 +143,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
     const route = routePath(c);
     const seconds = (performance.now() - started) / 1000;
     metrics.requests.inc({ method: c.req.method, route, status: String(c.res.status) });
-    metrics.requestSeconds.observe(seconds, { route });
+    metrics.requestSeconds.observe({ route }, seconds);
     logger.info(
       {
         method: c.req.method,

@@ -1,148 +1,160 @@
-/** A small Prometheus registry (text exposition format 0.0.4). */
+import pino, { type Logger } from 'pino';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { errorText } from './tuf/error-text.js';
+
 type Labels = Record<string, string>;
 
-function labelText(labels: Labels): string {
-  const entries = Object.entries(labels);
-  if (entries.length === 0) return '';
-  const escape = (v: string): string =>
-    v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-  return `{${entries.map(([k, v]) => `${k}="${escape(v)}"`).join(',')}}`;
+export interface Sample {
+  labels: Labels;
+  value: number;
 }
 
-interface Family {
+export interface CollectedMetric {
+  name: string;
   help: string;
-  type: 'counter' | 'gauge' | 'histogram';
-  render(name: string): string[];
+  /** The label names its samples carry (prom-client checks every sample against them). */
+  labelNames?: readonly string[];
+  /** `counter` for a running total read from elsewhere at scrape time. */
+  type?: 'gauge' | 'counter';
+  collect: () => Promise<Sample[]> | Sample[];
 }
 
-export class Counter {
-  readonly #values = new Map<string, { labels: Labels; value: number }>();
-  inc(labels: Labels = {}, by = 1): void {
-    const key = labelText(labels);
-    const cur = this.#values.get(key);
-    if (cur) cur.value += by;
-    else this.#values.set(key, { labels, value: by });
-  }
-  get(labels: Labels = {}): number {
-    return this.#values.get(labelText(labels))?.value ?? 0;
-  }
-  render(name: string): string[] {
-    return [...this.#values.values()].map((v) => `${name}${labelText(v.labels)} ${v.value}`);
-  }
-}
-
-export class Histogram {
-  readonly #buckets: readonly number[];
-  readonly #series = new Map<
-    string,
-    { labels: Labels; counts: number[]; sum: number; count: number }
-  >();
-  constructor(buckets: readonly number[]) {
-    this.#buckets = buckets;
-  }
-  observe(value: number, labels: Labels = {}): void {
-    const key = labelText(labels);
-    let s = this.#series.get(key);
-    if (!s) {
-      s = { labels, counts: this.#buckets.map(() => 0), sum: 0, count: 0 };
-      this.#series.set(key, s);
-    }
-    this.#buckets.forEach((b, i) => {
-      if (value <= b) s.counts[i] = (s.counts[i] ?? 0) + 1;
-    });
-    s.sum += value;
-    s.count += 1;
-  }
-  render(name: string): string[] {
-    const out: string[] = [];
-    for (const s of this.#series.values()) {
-      this.#buckets.forEach((b, i) =>
-        out.push(`${name}_bucket${labelText({ ...s.labels, le: String(b) })} ${s.counts[i] ?? 0}`),
-      );
-      out.push(`${name}_bucket${labelText({ ...s.labels, le: '+Inf' })} ${s.count}`);
-      out.push(`${name}_sum${labelText(s.labels)} ${s.sum}`);
-      out.push(`${name}_count${labelText(s.labels)} ${s.count}`);
-    }
-    return out;
-  }
-}
-
+/**
+ * The server's Prometheus metrics, on prom-client (text exposition format 0.0.4). Metrics whose
+ * samples are computed at scrape time (`collected`) show exactly what their collector returned
+ * for that scrape: a collector that throws shows no samples at all (never the previous scrape's),
+ * counts in `tufchain_metrics_collector_failures_total{metric}` and is logged.
+ */
 export class MetricsRegistry {
-  readonly #families = new Map<string, Family>();
+  readonly #registry = new Registry();
+  readonly #logger: Logger;
+  readonly #collectorFailures: Counter<'metric'>;
+  /** Collected metrics whose last scrape failed: logged once per failure streak, not per scrape. */
+  readonly #failing = new Set<string>();
   readonly #collectors: (() => Promise<void>)[] = [];
 
-  counter(name: string, help: string): Counter {
-    const c = new Counter();
-    this.#families.set(name, { help, type: 'counter', render: (n) => c.render(n) });
-    return c;
+  constructor(logger: Logger = pino({ level: 'silent' })) {
+    this.#logger = logger;
+    this.#collectorFailures = this.counter(
+      'tufchain_metrics_collector_failures_total',
+      'Scrapes in which a metric could not be collected (its samples were left out)',
+      ['metric'],
+    );
   }
 
-  histogram(name: string, help: string, buckets: readonly number[]): Histogram {
-    const h = new Histogram(buckets);
-    this.#families.set(name, { help, type: 'histogram', render: (n) => h.render(n) });
-    return h;
+  get contentType(): string {
+    return this.#registry.contentType;
   }
 
-  /** A gauge whose samples are computed at scrape time. */
-  gauge(
+  counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.#registry] });
+  }
+
+  histogram<L extends string>(
     name: string,
     help: string,
-    collect: () => Promise<{ labels: Labels; value: number }[]>,
-    type: 'gauge' | 'counter' = 'gauge',
-  ): void {
-    let samples: { labels: Labels; value: number }[] = [];
-    this.#collectors.push(async () => {
-      samples = await collect();
-    });
-    this.#families.set(name, {
+    buckets: readonly number[],
+    labelNames: readonly L[] = [],
+  ): Histogram<L> {
+    return new Histogram({
+      name,
       help,
-      type,
-      render: (n) => samples.map((s) => `${n}${labelText(s.labels)} ${s.value}`),
+      labelNames,
+      buckets: [...buckets],
+      registers: [this.#registry],
     });
   }
 
-  async render(): Promise<string> {
-    for (const collect of this.#collectors) {
-      await collect().catch(() => undefined);
-    }
-    const lines: string[] = [];
-    for (const [name, f] of this.#families) {
-      lines.push(`# HELP ${name} ${f.help}`, `# TYPE ${name} ${f.type}`, ...f.render(name));
-    }
-    return `${lines.join('\n')}\n`;
+  /** A metric whose samples `spec.collect` computes at each scrape. */
+  collected(spec: CollectedMetric): void {
+    const labelNames = [...(spec.labelNames ?? [])];
+    const collect = async (metric: Gauge | Counter): Promise<void> => {
+      let samples: Sample[];
+      try {
+        samples = await spec.collect();
+      } catch (error) {
+        clear(metric);
+        this.#collectorFailures.inc({ metric: spec.name });
+        if (!this.#failing.has(spec.name)) {
+          this.#failing.add(spec.name);
+          this.#logger.warn(
+            { metric: spec.name, err: errorText(error) },
+            'metrics collector failed; its samples are left out until it recovers',
+          );
+        }
+        return;
+      }
+      if (this.#failing.delete(spec.name)) {
+        this.#logger.info({ metric: spec.name }, 'metrics collector recovered');
+      }
+      // Replace, not update: a label set the collector no longer returns must not linger.
+      clear(metric);
+      for (const s of samples) {
+        if (metric instanceof Gauge) metric.set(s.labels, s.value);
+        else metric.inc(s.labels, s.value);
+      }
+    };
+    const common = { name: spec.name, help: spec.help, labelNames, registers: [this.#registry] };
+    const metric = spec.type === 'counter' ? new Counter(common) : new Gauge(common);
+    this.#collectors.push(() => collect(metric));
   }
+
+  /**
+   * Runs every collector first, then renders, so that a failure counted in this scrape shows in
+   * this scrape's `tufchain_metrics_collector_failures_total`.
+   */
+  async render(): Promise<string> {
+    await Promise.all(this.#collectors.map((collect) => collect()));
+    return this.#registry.metrics();
+  }
+}
+
+/** No samples at all: prom-client's reset() alone leaves a 0 sample on a metric without labels. */
+function clear(metric: Gauge | Counter): void {
+  metric.reset();
+  metric.remove({});
 }
 
 export interface ServerMetrics {
   registry: MetricsRegistry;
-  requests: Counter;
-  requestSeconds: Histogram;
-  publishes: Counter;
+  requests: Counter<'method' | 'route' | 'status'>;
+  requestSeconds: Histogram<'route'>;
+  publishes: Counter<'result'>;
   publishSeconds: Histogram;
-  resigns: Counter;
-  attestations: Counter;
+  resigns: Counter<'role'>;
+  attestations: Counter<'result'>;
 }
 
-export function createServerMetrics(): ServerMetrics {
-  const registry = new MetricsRegistry();
+export function createServerMetrics(logger?: Logger): ServerMetrics {
+  const registry = new MetricsRegistry(logger);
   return {
     registry,
-    requests: registry.counter('tufchain_http_requests_total', 'HTTP requests by route and status'),
+    requests: registry.counter(
+      'tufchain_http_requests_total',
+      'HTTP requests by route and status',
+      ['method', 'route', 'status'],
+    ),
     requestSeconds: registry.histogram(
       'tufchain_http_request_duration_seconds',
       'HTTP request latency',
       [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      ['route'],
     ),
-    publishes: registry.counter('tufchain_publishes_total', 'Targets publishes by result'),
+    publishes: registry.counter('tufchain_publishes_total', 'Targets publishes by result', [
+      'result',
+    ]),
     publishSeconds: registry.histogram(
       'tufchain_publish_duration_seconds',
       'Publish latency including chain confirmation',
       [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
     ),
-    resigns: registry.counter('tufchain_resigns_total', 'Automatic re-signing of online roles'),
+    resigns: registry.counter('tufchain_resigns_total', 'Automatic re-signing of online roles', [
+      'role',
+    ]),
     attestations: registry.counter(
       'tufchain_install_attestations_total',
       'Install attestations by outcome',
+      ['result'],
     ),
   };
 }
@@ -170,59 +182,71 @@ export function registerAnchoringMetrics(
   registry: MetricsRegistry,
   health: () => AnchoringHealthSample | undefined,
 ): void {
-  const sample =
-    (value: (h: AnchoringHealthSample) => { labels: Labels; value: number }[]) => () => {
-      const h = health();
-      return Promise.resolve(h ? value(h) : []);
-    };
-  const one = (f: (h: AnchoringHealthSample) => number) =>
-    sample((h) => [{ labels: {}, value: f(h) }]);
-  registry.gauge(
+  const anchoring = (
+    name: string,
+    help: string,
+    value: (h: AnchoringHealthSample) => Sample[],
+    more: Pick<CollectedMetric, 'labelNames' | 'type'> = {},
+  ): void =>
+    registry.collected({
+      name,
+      help,
+      ...more,
+      collect: () => {
+        const h = health();
+        return h ? value(h) : [];
+      },
+    });
+  const one = (f: (h: AnchoringHealthSample) => number) => (h: AnchoringHealthSample) => [
+    { labels: {}, value: f(h) },
+  ];
+  anchoring(
     'tufchain_anchor_checkpoints_waiting',
     'Checkpoints not yet anchored, by outbox status (pending: never sent; sent: not confirmed)',
-    sample((h) => [
+    (h) => [
       { labels: { status: 'pending' }, value: h.pending },
       { labels: { status: 'sent' }, value: h.sent },
-    ]),
+    ],
+    { labelNames: ['status'] },
   );
-  registry.gauge(
+  anchoring(
     'tufchain_anchor_oldest_waiting_seconds',
     'Seconds since the oldest waiting checkpoint last changed state (0 when none waits)',
     one((h) => h.oldestOpenAgeMs / 1000),
   );
-  registry.gauge(
+  anchoring(
     'tufchain_anchor_waiting_attempts',
     'Anchoring transactions signed for the checkpoints still waiting',
     one((h) => h.openAttempts),
   );
-  registry.gauge(
+  anchoring(
     'tufchain_anchor_transactions_signed_total',
     'Anchoring transactions signed since the server started',
     one((h) => h.transactionsSigned),
-    'counter',
+    { type: 'counter' },
   );
-  registry.gauge(
+  anchoring(
     'tufchain_anchor_failures_total',
     'Anchoring failures (RPC, refused broadcasts, reverts) since the server started',
     one((h) => h.failures),
-    'counter',
+    { type: 'counter' },
   );
-  registry.gauge(
+  anchoring(
     'tufchain_anchor_consecutive_failures',
     'Anchoring failures since the last progress',
     one((h) => h.consecutiveFailures),
   );
-  registry.gauge(
+  anchoring(
     'tufchain_anchor_last_success_timestamp_seconds',
     'Unix time the latest confirmed anchor was recorded (0 before the first)',
     one((h) => (h.lastConfirmedAt === null ? 0 : h.lastConfirmedAt / 1000)),
   );
-  registry.gauge(
+  anchoring(
     'tufchain_anchor_last_confirmed_size',
     'Tree size of the latest confirmed anchor',
     one((h) => h.lastConfirmedSize),
   );
-  registry.gauge(
+  anchoring(
     'tufchain_anchor_stalled',
     '1 while anchoring is stalled (see /readyz for the reason)',
     one((h) => (h.stalled ? 1 : 0)),

@@ -39,6 +39,6 @@ export function registerOpsRoutes(app: App, ctx: ServerContext): void {
 
   app.get('/metrics', async (c) => {
     const text = await ctx.metrics.registry.render();
-    return c.body(text, 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+    return c.body(text, 200, { 'Content-Type': ctx.metrics.registry.contentType });
   });
 }
