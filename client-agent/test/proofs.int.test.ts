@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deployTufchainLog, startAnvil, type DevChain } from '@tufchain/contracts';
+import { startTestChain, type TestChain } from '@tufchain/contracts/dev';
 import { createKeySigner, generateKeyPair, signStatementBundle } from '@tufchain/keys';
 import {
   ChainReader,
@@ -13,7 +13,6 @@ import {
   LogService,
   type ProofBundle,
 } from '@tufchain/transparency';
-import { JsonRpcProvider, Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectInclusionProofs, ReportOutbox, storedInclusionProof } from '../src/index.js';
 
@@ -25,8 +24,7 @@ const ORIGIN = 'tufchain.test/agent-proofs';
  * hostile (point a receipt at someone else's entry, rewrite the anchor) or go away.
  */
 describe('collectInclusionProofs', () => {
-  let chain: DevChain;
-  let provider: JsonRpcProvider;
+  let chain: TestChain;
   let reader: ChainReader;
   let dir: string;
   let log: LogService;
@@ -41,37 +39,27 @@ describe('collectInclusionProofs', () => {
   let n = 0;
 
   beforeAll(async () => {
-    chain = await startAnvil();
-    provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, {
-      staticNetwork: true,
-      cacheTimeout: -1,
-    });
-    const [admin, , operator] = chain.accounts;
-    if (!admin || !operator) throw new Error('anvil has too few accounts');
-    const dep = await deployTufchainLog(new Wallet(admin.privateKey, provider), {
-      admin: admin.address,
-      logOperators: [operator.address],
-    });
+    chain = await startTestChain();
     dir = await mkdtemp(join(tmpdir(), 'tufchain-agent-proofs-'));
     log = new LogService({
       database: join(dir, 'log.sqlite'),
       origin: ORIGIN,
       signers: [createNoteSigner(ORIGIN, noteKey.privateKey)],
       anchoring: {
-        signer: new Wallet(operator.privateKey, provider),
-        contractAddress: dep.address,
-        chainId: chain.chainId,
-        fromBlock: dep.blockNumber,
+        signer: chain.operator,
+        contractAddress: chain.address,
+        chainId: chain.chain.chainId,
+        fromBlock: chain.deployBlock,
         config: { confirmations: 1, pollIntervalMs: 20, intervalMs: 600_000 },
       },
     });
     reader = new ChainReader({
-      rpcUrls: [chain.rpcUrl],
+      rpcUrls: [chain.chain.rpcUrl],
       quorum: 1,
-      contractAddress: dep.address,
+      contractAddress: chain.address,
       confirmations: 1,
-      chainId: chain.chainId,
-      fromBlock: dep.blockNumber,
+      chainId: chain.chain.chainId,
+      fromBlock: chain.deployBlock,
     });
     http = createServer((req, res) => {
       const chunks: Buffer[] = [];
@@ -114,7 +102,6 @@ describe('collectInclusionProofs', () => {
     await new Promise<void>((r) => (http ? http.close(() => r()) : r()));
     reader?.destroy();
     await log?.close();
-    provider?.destroy();
     await chain?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });

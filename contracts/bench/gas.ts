@@ -7,13 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { JsonRpcProvider, Wallet, type Contract, type ContractTransactionResponse } from 'ethers';
-import {
-  connectTufchainLog,
-  deployTufchainLog,
-  hardwareIdHash,
-  loadArtifact,
-  startAnvil,
-} from '../src/index.js';
+import { connectTufchainLog, hardwareIdHash, loadArtifact } from '../src/index.js';
+import { deployTufchainLog, startAnvil } from '../src/entry/dev.js';
 import { ReferenceTree, syntheticLeafHashes, toHex } from '../test/helpers/merkle.js';
 
 const GOALS = {

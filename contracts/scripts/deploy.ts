@@ -1,5 +1,5 @@
 /** Deploys TufchainLog to any EVM JSON-RPC endpoint: `npm run deploy -w @tufchain/contracts -- --help`. */
-import { runDeployCli } from '../src/cli/deploy.js';
+import { runDeployCli } from '../src/dev/deploy-cli.js';
 
 process.exitCode = await runDeployCli(process.argv.slice(2), process.env, {
   stdout: (line) => console.log(line),

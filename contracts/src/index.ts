@@ -1,19 +1,12 @@
-export {
-  findFreePort,
-  resolveAnvilBinary,
-  startAnvil,
-  type DevChain,
-  type EvmChain,
-  type StartAnvilOptions,
-} from './anvil.js';
+// The runtime half of the package: what the server, the agent and the auditor load. Light on
+// purpose (ethers and the generated artifact only); the dev chain, deployment and test helpers
+// are in '@tufchain/contracts/dev' (src/entry/dev.ts), whose packages are devDependencies.
 export {
   loadArtifact,
   TUFCHAIN_LOG_ABI,
   type ContractArtifact,
   type ContractName,
 } from './artifacts.js';
-export { deployTufchainLog, type Deployment, type DeployTufchainLogOptions } from './deploy.js';
-export { ANVIL_DEV_MNEMONIC, type DevAccount } from './dev-accounts.js';
 export { ContractsError, type ContractsErrorCode } from './error.js';
 export { hardwareIdHash } from './hardware-id.js';
 export {
@@ -22,11 +15,4 @@ export {
   tufchainLogInterface,
   type DecodedCustomError,
 } from './tufchain-log.js';
-export {
-  FOUNDRY_IMAGE,
-  startContainerChain,
-  type ContainerChain,
-  type StartContainerChainOptions,
-} from './container-chain.js';
-export { DEPLOY_USAGE, runDeployCli, type DeployCliIo } from './cli/deploy.js';
 export { readLatestRelease, type LatestRelease } from './latest-release.js';

@@ -2,13 +2,14 @@ import { readFileSync } from 'node:fs';
 import type { Contract, ContractTransactionResponse } from 'ethers';
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { tufchainLogInterface, type EvmChain } from '../src/index.js';
+import { tufchainLogInterface } from '../src/index.js';
+import type { EvmChain } from '../src/entry/dev.js';
 import { randomHash } from './helpers/bytes.js';
 import {
   actorsOf,
   deployWithRoles,
   revertOf,
-  startTestChain,
+  startSelectedEvm,
   type Actors,
   type DeployedLog,
 } from './helpers/chain.js';
@@ -36,7 +37,7 @@ let log: DeployedLog;
 let operator: Contract;
 
 beforeAll(async () => {
-  chain = await startTestChain();
+  chain = await startSelectedEvm();
   actors = actorsOf(chain);
 });
 

@@ -1,6 +1,7 @@
 import { getContainerRuntimeClient } from 'testcontainers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ContractsError, deployTufchainLog, startContainerChain } from '../src/index.js';
+import { ContractsError } from '../src/index.js';
+import { deployTufchainLog, startContainerChain } from '../src/entry/dev.js';
 import { actorsOf, selectedEvm } from './helpers/chain.js';
 
 // The default path (spawned anvil) runs the whole suite on every machine. The container path is

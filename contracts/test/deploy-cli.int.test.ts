@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectTufchainLog, findFreePort, runDeployCli, type EvmChain } from '../src/index.js';
-import { actorsOf, startTestChain, type Actors } from './helpers/chain.js';
+import { connectTufchainLog } from '../src/index.js';
+import { findFreePort, runDeployCli, type EvmChain } from '../src/entry/dev.js';
+import { actorsOf, startSelectedEvm, type Actors } from './helpers/chain.js';
 
 let chain: EvmChain;
 let actors: Actors;
 
 beforeAll(async () => {
-  chain = await startTestChain();
+  chain = await startSelectedEvm();
   actors = actorsOf(chain);
 });
 

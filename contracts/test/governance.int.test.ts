@@ -1,12 +1,13 @@
 import type { ContractTransactionResponse } from 'ethers';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { hardwareIdHash, tufchainLogInterface, type EvmChain } from '../src/index.js';
+import { hardwareIdHash, tufchainLogInterface } from '../src/index.js';
+import type { EvmChain } from '../src/entry/dev.js';
 import { randomHash } from './helpers/bytes.js';
 import {
   actorsOf,
   deployWithRoles,
   revertOf,
-  startTestChain,
+  startSelectedEvm,
   type Actors,
   type DeployedLog,
 } from './helpers/chain.js';
@@ -18,7 +19,7 @@ let PUBLISHER_ROLE: string;
 let LOG_OPERATOR_ROLE: string;
 
 beforeAll(async () => {
-  chain = await startTestChain();
+  chain = await startSelectedEvm();
   actors = actorsOf(chain);
 });
 

@@ -7,9 +7,10 @@ import {
   type InterfaceAbi,
 } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectTufchainLog, deployTufchainLog, type EvmChain } from '../src/index.js';
+import { connectTufchainLog } from '../src/index.js';
+import { deployTufchainLog, type EvmChain } from '../src/entry/dev.js';
 import { randomHash } from './helpers/bytes.js';
-import { actorsOf, revertOf, startTestChain, type Actors } from './helpers/chain.js';
+import { actorsOf, revertOf, startSelectedEvm, type Actors } from './helpers/chain.js';
 
 interface Compiled {
   abi: InterfaceAbi;
@@ -28,7 +29,7 @@ let multisigAbi: InterfaceAbi;
 let multisig: { address: string; as(wallet: Actors['admin']): Contract };
 
 beforeAll(async () => {
-  chain = await startTestChain();
+  chain = await startSelectedEvm();
   actors = actorsOf(chain);
   const compiled = loadTestMultisig();
   multisigAbi = compiled.abi;

@@ -1,18 +1,14 @@
 import { AbiCoder, type Log } from 'ethers';
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  hardwareIdHash,
-  readLatestRelease,
-  tufchainLogInterface,
-  type EvmChain,
-} from '../src/index.js';
+import { hardwareIdHash, readLatestRelease, tufchainLogInterface } from '../src/index.js';
+import type { EvmChain } from '../src/entry/dev.js';
 import { randomHash, sha256Hex } from './helpers/bytes.js';
 import {
   actorsOf,
   deployWithRoles,
   revertOf,
-  startTestChain,
+  startSelectedEvm,
   type Actors,
   type DeployedLog,
 } from './helpers/chain.js';
@@ -32,7 +28,7 @@ let actors: Actors;
 let log: DeployedLog;
 
 beforeAll(async () => {
-  chain = await startTestChain();
+  chain = await startSelectedEvm();
   actors = actorsOf(chain);
 });
 

@@ -25,7 +25,7 @@ import {
 import { JsonRpcProvider, Wallet } from 'ethers';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRpcProxy, type RpcProxy } from '../../transparency/test/helpers/rpc-proxy.js';
+import { startRpcProxy, type RpcProxy } from '@tufchain/contracts/dev';
 import {
   createApiToken,
   initRepository,

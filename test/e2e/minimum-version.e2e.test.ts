@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FileSlotStore, runUpdate, type UpdateOptions } from '@tufchain/client-agent';
-import { deployTufchainLog, startAnvil, type DevChain } from '@tufchain/contracts';
+import { deployTufchainLog, startAnvil, type DevChain } from '@tufchain/contracts/dev';
 import {
   createKeySigner,
   createSecp256k1FileSigner,

@@ -13,7 +13,7 @@ import {
   storedInclusionProof,
   type UpdateResult,
 } from '@tufchain/client-agent';
-import { deployTufchainLog, startAnvil, type DevChain } from '@tufchain/contracts';
+import { deployTufchainLog, startAnvil, type DevChain } from '@tufchain/contracts/dev';
 import {
   createKeySigner,
   createPkcs12Bundle,

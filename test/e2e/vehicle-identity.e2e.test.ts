@@ -18,7 +18,7 @@ import {
   type EnrolledVehicle,
   type UpdateOptions,
 } from '@tufchain/client-agent';
-import { deployTufchainLog, startAnvil, type DevChain } from '@tufchain/contracts';
+import { startTestChain, type TestChain } from '@tufchain/contracts/dev';
 import {
   computeVinCommitment,
   createKeySigner,
@@ -42,7 +42,6 @@ import {
   createHttpAuditSource,
   ReleaseLogWriter,
 } from '@tufchain/transparency';
-import { JsonRpcProvider, Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -50,8 +49,7 @@ const HARDWARE_ID = 'acme-gateway-ecu-rev3';
 
 describe('vehicle identity: enrollment, expiry and revocation across server, agent and auditor', () => {
   let dir: string;
-  let chain: DevChain;
-  let provider: JsonRpcProvider;
+  let testChain: TestChain;
   let repo: OpenedRepository;
   let server: RunningServer;
   let reader: ChainReader;
@@ -68,19 +66,10 @@ describe('vehicle identity: enrollment, expiry and revocation across server, age
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'tufchain-vehicle-e2e-'));
-    chain = await startAnvil();
-    provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true });
-    const [adminAccount, publisherAccount] = chain.accounts;
-    if (!adminAccount || !publisherAccount) throw new Error('anvil exposes no dev accounts');
-    const admin = new Wallet(adminAccount.privateKey, provider);
-    const publisher = new Wallet(publisherAccount.privateKey, provider);
-    const deployment = await deployTufchainLog(admin, {
-      admin: admin.address,
-      publishers: [publisher.address],
-    });
+    testChain = await startTestChain();
     const releaseLog = new ReleaseLogWriter({
-      signer: publisher,
-      contractAddress: deployment.address,
+      signer: testChain.publisher,
+      contractAddress: testChain.address,
       confirmations: 1,
     });
     const key = (type: 'ed25519' | 'ecdsa-p256'): Signer =>
@@ -124,12 +113,12 @@ describe('vehicle identity: enrollment, expiry and revocation across server, age
     factoryToken = (await createApiToken(repo.store, { name: 'line', scopes: ['enroll'] })).token;
     revokeToken = (await createApiToken(repo.store, { name: 'soc', scopes: ['revoke'] })).token;
     reader = new ChainReader({
-      rpcUrls: [chain.rpcUrl],
+      rpcUrls: [testChain.chain.rpcUrl],
       quorum: 1,
-      contractAddress: deployment.address,
+      contractAddress: testChain.address,
       confirmations: 1,
-      chainId: chain.chainId,
-      fromBlock: deployment.blockNumber,
+      chainId: testChain.chain.chainId,
+      fromBlock: testChain.deployBlock,
     });
     slots = await FileSlotStore.provision(join(dir, 'vehicle', 'slots'), {
       image: firmware('0.9.0'),
@@ -142,8 +131,7 @@ describe('vehicle identity: enrollment, expiry and revocation across server, age
   afterAll(async () => {
     await server?.close();
     await repo?.close();
-    provider?.destroy();
-    await chain?.stop();
+    await testChain?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -198,7 +186,7 @@ describe('vehicle identity: enrollment, expiry and revocation across server, age
       hardwareId: HARDWARE_ID,
       ecuSerial: vehicle.ecuSerial,
       chain: reader,
-      chainId: chain.chainId,
+      chainId: testChain.chain.chainId,
       firmwareKey: { publicKeyPem: buildKey.publicKeyPem(), keyId: buildKey.keyId },
       slots,
       vehicle: {

@@ -21,7 +21,8 @@ import {
   Wallet,
   type ContractTransactionResponse,
 } from 'ethers';
-import { deployTufchainLog, startAnvil, TUFCHAIN_LOG_ABI } from '@tufchain/contracts';
+import { TUFCHAIN_LOG_ABI } from '@tufchain/contracts';
+import { deployTufchainLog, startAnvil } from '@tufchain/contracts/dev';
 import { createVehicleCa, createVehicleIdentity } from '@tufchain/keys';
 import {
   auditLog,

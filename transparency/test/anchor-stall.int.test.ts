@@ -18,7 +18,7 @@ import {
   type AnchorHealth,
   type TransparencyError,
 } from '../src/index.js';
-import { startTestChain, type TestChain } from './helpers/chain.js';
+import { startTestChain, type TestChain } from '@tufchain/contracts/dev';
 
 let t: TestChain;
 let dir: string;

@@ -22,8 +22,12 @@ import {
   type AnchorConfig,
   type LogEntryDocument,
 } from '../src/index.js';
-import { startTestChain, type TestChain } from './helpers/chain.js';
-import { startRpcProxy, type RpcProxy } from './helpers/rpc-proxy.js';
+import {
+  startTestChain,
+  type TestChain,
+  startRpcProxy,
+  type RpcProxy,
+} from '@tufchain/contracts/dev';
 
 let t: TestChain;
 let proxy: RpcProxy;

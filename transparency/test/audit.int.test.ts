@@ -41,7 +41,7 @@ import {
   type VehicleAuditPack,
 } from '../src/index.js';
 import { hardwareIdHash } from '@tufchain/contracts';
-import { startTestChain, type TestChain } from './helpers/chain.js';
+import { startTestChain, type TestChain } from '@tufchain/contracts/dev';
 import { AuditRepo, sha256Hex0x, type Firmware, type Supplier } from './helpers/audit-repo.js';
 import { installBundle, newSigner, rootBytes, sha256, signedRoot } from './helpers/tuf-repo.js';
 
@@ -523,7 +523,7 @@ describe('auditRepository (repository layout v2)', () => {
     {
       desc: 'a vehicle installed firmware after its recall was on chain',
       tamper: async (c) => {
-        const tx = (await c.t.asPublisher.getFunction('recall')(
+        const tx = (await c.t.connect().getFunction('recall')(
           '0x' + sha256(c.fw[1]!.bytes),
           'brake regression',
         )) as ContractTransactionResponse;
@@ -536,7 +536,7 @@ describe('auditRepository (repository layout v2)', () => {
     {
       desc: 'a vehicle installed a release below the on-chain minimum version',
       tamper: async (c) => {
-        const tx = (await c.t.asPublisher.getFunction('setMinimumVersion')(
+        const tx = (await c.t.connect().getFunction('setMinimumVersion')(
           hardwareIdHash(HW),
           3n,
         )) as ContractTransactionResponse;
@@ -587,7 +587,7 @@ describe('auditRepository (repository layout v2)', () => {
   );
 
   it('only warns about an install that happened before its firmware was recalled', async () => {
-    const tx = (await ctx.t.asPublisher.getFunction('recall')(
+    const tx = (await ctx.t.connect().getFunction('recall')(
       '0x' + sha256(ctx.fw[1]!.bytes),
       'brake regression',
     )) as ContractTransactionResponse;

@@ -33,7 +33,7 @@ import {
   TransparencyError,
   type ChainRole,
 } from '../src/index.js';
-import { startTestChain, type TestChain } from './helpers/chain.js';
+import { startTestChain, type TestChain } from '@tufchain/contracts/dev';
 
 let t: TestChain;
 let provider: JsonRpcProvider;

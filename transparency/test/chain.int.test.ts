@@ -2,15 +2,22 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { ContractTransactionResponse } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findFreePort, hardwareIdHash } from '@tufchain/contracts';
+import { hardwareIdHash } from '@tufchain/contracts';
 import {
   ChainReader,
   ReleaseLogWriter,
   TransparencyError,
   type ReleaseEntry,
 } from '../src/index.js';
-import { startTestChain, type TestChain } from './helpers/chain.js';
-import { forgeBlockHashes, hideLogs, startRpcProxy, type RpcProxy } from './helpers/rpc-proxy.js';
+import {
+  findFreePort,
+  startTestChain,
+  type TestChain,
+  forgeBlockHashes,
+  hideLogs,
+  startRpcProxy,
+  type RpcProxy,
+} from '@tufchain/contracts/dev';
 
 const hash = () => '0x' + randomBytes(32).toString('hex');
 
@@ -201,12 +208,12 @@ describe('ReleaseLogWriter and ChainReader', () => {
       const r = reader([t.chain.rpcUrl], 1);
       expect(await r.isRecalled(digest)).toBe(false);
       expect(await r.minimumVersion('ecu-brake-v1')).toBe(0);
-      const recall = (await t.asPublisher.getFunction('recall')(
+      const recall = (await t.connect().getFunction('recall')(
         digest,
         'CVE-2026-0001',
       )) as ContractTransactionResponse;
       await recall.wait();
-      const floor = (await t.asPublisher.getFunction('setMinimumVersion')(
+      const floor = (await t.connect().getFunction('setMinimumVersion')(
         hardwareIdHash('ecu-brake-v1'),
         5n,
       )) as ContractTransactionResponse;

@@ -3,7 +3,7 @@ import { Contract, type ContractTransactionResponse } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TUFCHAIN_LOG_ABI } from '@tufchain/contracts';
 import { MemoryTree, verifyConsistency, type Hash } from '../src/index.js';
-import { startTestChain, type TestChain } from './helpers/chain.js';
+import { startTestChain, type TestChain } from '@tufchain/contracts/dev';
 
 let t: TestChain;
 let tree: MemoryTree;

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findFreePort } from '@tufchain/contracts';
+import { findFreePort } from '@tufchain/contracts/dev';
 import {
   createHttpAuditSource,
   createHttpLogAuditSource,

@@ -8,8 +8,14 @@ import {
   type ChainReaderOptions,
   type ReleaseEntry,
 } from '../src/index.js';
-import { startTestChain, type TestChain } from './helpers/chain.js';
-import { hideLogs, startRpcProxy, type Rewrite, type RpcProxy } from './helpers/rpc-proxy.js';
+import {
+  startTestChain,
+  type TestChain,
+  hideLogs,
+  startRpcProxy,
+  type Rewrite,
+  type RpcProxy,
+} from '@tufchain/contracts/dev';
 
 const hash = () => '0x' + randomBytes(32).toString('hex');
 const HARDWARE_ID = 'ecu-quorum-test';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChainReader, ReleaseLogWriter, TransparencyError } from '../src/index.js';
-import { startTestChain, type TestChain } from './helpers/chain.js';
+import { startTestChain, type TestChain } from '@tufchain/contracts/dev';
 
 const digest = () => '0x' + randomBytes(32).toString('hex');
 

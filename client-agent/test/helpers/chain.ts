@@ -1,50 +1,44 @@
-/** A real anvil with the TufchainLog contract, written by @tufchain/transparency's ReleaseLogWriter. */
-import { Contract, JsonRpcProvider, Wallet } from 'ethers';
+/**
+ * The shared test chain of '@tufchain/contracts/dev' (a real anvil with TufchainLog), written by
+ * @tufchain/transparency's ReleaseLogWriter and read by its ChainReader, as the agent reads it.
+ */
+import type { Contract, JsonRpcProvider, Wallet } from 'ethers';
+import { hardwareIdHash } from '@tufchain/contracts';
 import {
-  deployTufchainLog,
-  hardwareIdHash,
-  startAnvil,
-  TUFCHAIN_LOG_ABI,
-  type DevChain,
-} from '@tufchain/contracts';
+  startTestChain,
+  type EvmChain,
+  type TestChain as SharedTestChain,
+} from '@tufchain/contracts/dev';
 import { ChainReader, ReleaseLogWriter, type ReleaseEntry } from '@tufchain/transparency';
 
 export const CONFIRMATIONS = 3;
 
 export class TestChain {
-  chain!: DevChain;
-  provider!: JsonRpcProvider;
-  publisher!: Wallet;
-  address = '';
-  deployBlock = 0;
-  writer!: ReleaseLogWriter;
-  contract!: Contract;
+  readonly chain: EvmChain;
+  readonly provider: JsonRpcProvider;
+  readonly publisher: Wallet;
+  readonly address: string;
+  readonly deployBlock: number;
+  readonly writer: ReleaseLogWriter;
+  readonly contract: Contract;
 
-  static async start(): Promise<TestChain> {
-    const t = new TestChain();
-    t.chain = await startAnvil();
-    t.provider = new JsonRpcProvider(t.chain.rpcUrl, t.chain.chainId, {
-      staticNetwork: true,
-      cacheTimeout: -1,
-    });
-    const [adminAccount, publisherAccount] = t.chain.accounts;
-    if (!adminAccount || !publisherAccount) throw new Error('anvil has too few accounts');
-    const admin = new Wallet(adminAccount.privateKey, t.provider);
-    t.publisher = new Wallet(publisherAccount.privateKey, t.provider);
-    const dep = await deployTufchainLog(admin, {
-      admin: admin.address,
-      publishers: [t.publisher.address],
-    });
-    t.address = dep.address;
-    t.deployBlock = dep.blockNumber;
-    t.writer = new ReleaseLogWriter({
-      signer: t.publisher,
-      contractAddress: dep.address,
+  private constructor(private readonly shared: SharedTestChain) {
+    this.chain = shared.chain;
+    this.provider = shared.provider;
+    this.publisher = shared.publisher;
+    this.address = shared.address;
+    this.deployBlock = shared.deployBlock;
+    this.writer = new ReleaseLogWriter({
+      signer: shared.publisher,
+      contractAddress: shared.address,
       confirmations: 1,
       pollIntervalMs: 20,
     });
-    t.contract = new Contract(dep.address, TUFCHAIN_LOG_ABI as never, t.publisher);
-    return t;
+    this.contract = shared.connect();
+  }
+
+  static async start(): Promise<TestChain> {
+    return new TestChain(await startTestChain());
   }
 
   reader(opts: { rpcUrls?: string[]; quorum?: number; confirmations?: number } = {}): ChainReader {
@@ -59,7 +53,7 @@ export class TestChain {
   }
 
   async mine(blocks = CONFIRMATIONS): Promise<void> {
-    await this.provider.send('anvil_mine', ['0x' + blocks.toString(16)]);
+    await this.shared.mine(blocks);
   }
 
   /** Logs a release and mines until it is confirmed to CONFIRMATIONS. */
@@ -89,20 +83,19 @@ export class TestChain {
 
   /** Moves chain time forward (the next mined blocks carry it). */
   async advanceTime(seconds: number): Promise<void> {
-    await this.provider.send('evm_increaseTime', [seconds]);
+    await this.shared.increaseTime(seconds);
     await this.mine(CONFIRMATIONS + 1);
   }
 
-  async snapshot(): Promise<string> {
-    return (await this.provider.send('evm_snapshot', [])) as string;
+  snapshot(): Promise<string> {
+    return this.shared.snapshot();
   }
 
-  async revert(id: string): Promise<void> {
-    await this.provider.send('evm_revert', [id]);
+  revert(id: string): Promise<void> {
+    return this.shared.revert(id);
   }
 
-  async stop(): Promise<void> {
-    this.provider.destroy();
-    await this.chain.stop();
+  stop(): Promise<void> {
+    return this.shared.stop();
   }
 }

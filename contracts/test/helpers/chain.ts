@@ -1,12 +1,11 @@
 import { JsonRpcProvider, Wallet } from 'ethers';
+import { connectTufchainLog, decodeTufchainLogError } from '../../src/index.js';
 import {
-  connectTufchainLog,
-  decodeTufchainLogError,
   deployTufchainLog,
   startAnvil,
   startContainerChain,
   type EvmChain,
-} from '../../src/index.js';
+} from '../../src/entry/dev.js';
 import type { Contract } from 'ethers';
 
 /** TUFCHAIN_EVM=container runs the integration tests against a containerized node (opt-in). */
@@ -14,7 +13,11 @@ export function selectedEvm(): 'anvil' | 'container' {
   return process.env.TUFCHAIN_EVM === 'container' ? 'container' : 'anvil';
 }
 
-export async function startTestChain(): Promise<EvmChain> {
+/**
+ * A bare node without the contract: these tests deploy it themselves, from a deployer that holds
+ * no role (other packages take startTestChain() from '@tufchain/contracts/dev').
+ */
+export async function startSelectedEvm(): Promise<EvmChain> {
   return selectedEvm() === 'container' ? await startContainerChain() : await startAnvil();
 }
 

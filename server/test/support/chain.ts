@@ -1,10 +1,10 @@
-import { deployTufchainLog, startAnvil, type DevChain } from '@tufchain/contracts';
+import { startTestChain as startSharedTestChain, type EvmChain } from '@tufchain/contracts/dev';
 import { importSecp256k1PrivateKey, writeEncryptedKeyFile } from '@tufchain/keys';
 import { ChainReader, ReleaseLogWriter } from '@tufchain/transparency';
-import { JsonRpcProvider, Wallet } from 'ethers';
+import type { JsonRpcProvider, Wallet } from 'ethers';
 
 export interface TestChain {
-  chain: DevChain;
+  chain: EvmChain;
   provider: JsonRpcProvider;
   contractAddress: string;
   deployBlock: number;
@@ -26,74 +26,47 @@ export interface TestChain {
   stop(): Promise<void>;
 }
 
-/** A real anvil on a free loopback port with TufchainLog deployed (publisher = account 1). */
+/**
+ * The shared test chain of '@tufchain/contracts/dev' (TufchainLog deployed, publisher = account 1,
+ * log operator = account 2, account 3 without a role), with the server's writers and readers.
+ */
 export async function startTestChain(): Promise<TestChain> {
-  const chain = await startAnvil();
-  const provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, {
-    staticNetwork: true,
-    polling: true,
-    pollingInterval: 50,
-    // ethers caches call results for 250 ms by default, which hands back-to-back sends a stale nonce
-    cacheTimeout: -1,
-  });
-  const [admin, publisher, stranger, operator] = chain.accounts;
-  if (!admin || !publisher || !stranger || !operator)
-    throw new Error('anvil has too few dev accounts');
-  const deployer = new Wallet(admin.privateKey, provider);
-  const deployment = await deployTufchainLog(deployer, {
-    admin: admin.address,
-    publishers: [publisher.address],
-    logOperators: [operator.address],
-  });
-  const wallet = (key: string): Wallet => new Wallet(key, provider);
+  const t = await startSharedTestChain();
+  const writerAs = (signer: Wallet, confirmations = 1): ReleaseLogWriter =>
+    new ReleaseLogWriter({
+      signer,
+      contractAddress: t.address,
+      confirmations,
+      pollIntervalMs: 50,
+      timeoutMs: 30_000,
+    });
   return {
-    chain,
-    provider,
-    contractAddress: deployment.address,
-    deployBlock: deployment.blockNumber,
-    writer: (opts = {}) =>
-      new ReleaseLogWriter({
-        signer: wallet(publisher.privateKey),
-        contractAddress: deployment.address,
-        confirmations: opts.confirmations ?? 1,
-        pollIntervalMs: 50,
-        timeoutMs: 30_000,
-      }),
-    operator: () => wallet(operator.privateKey),
-    unauthorizedWriter: () =>
-      new ReleaseLogWriter({
-        signer: wallet(stranger.privateKey),
-        contractAddress: deployment.address,
-        confirmations: 1,
-        pollIntervalMs: 50,
-        timeoutMs: 30_000,
-      }),
+    chain: t.chain,
+    provider: t.provider,
+    contractAddress: t.address,
+    deployBlock: t.deployBlock,
+    writer: (opts = {}) => writerAs(t.publisher, opts.confirmations),
+    operator: () => t.operator,
+    unauthorizedWriter: () => writerAs(t.stranger),
     reader: (confirmations = 1) =>
       new ChainReader({
-        rpcUrls: [chain.rpcUrl],
+        rpcUrls: [t.chain.rpcUrl],
         quorum: 1,
-        contractAddress: deployment.address,
+        contractAddress: t.address,
         confirmations,
-        chainId: chain.chainId,
-        fromBlock: deployment.blockNumber,
+        chainId: t.chain.chainId,
+        fromBlock: t.deployBlock,
       }),
-    async blockNumber() {
-      return Number(await provider.send('eth_blockNumber', []));
-    },
+    blockNumber: () => t.blockNumber(),
     async writeKeyFile(role, path, passphrase) {
-      const hex = (role === 'publisher' ? publisher : operator).privateKey.slice(2);
+      const hex = (role === 'publisher' ? t.publisher : t.operator).privateKey.slice(2);
       await writeEncryptedKeyFile(
         path,
         importSecp256k1PrivateKey(Buffer.from(hex, 'hex')),
         passphrase,
       );
     },
-    async mine(blocks = 1) {
-      for (let i = 0; i < blocks; i++) await provider.send('evm_mine', []);
-    },
-    async stop() {
-      provider.destroy();
-      await chain.stop();
-    },
+    mine: (blocks) => t.mine(blocks),
+    stop: () => t.stop(),
   };
 }

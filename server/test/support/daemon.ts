@@ -4,7 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findFreePort } from '@tufchain/contracts';
+import { findFreePort } from '@tufchain/contracts/dev';
 import {
   createKeySigner,
   createVehicleCa,

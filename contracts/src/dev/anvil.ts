@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { ANVIL_DEV_MNEMONIC, deriveDevAccounts, type DevAccount } from './dev-accounts.js';
-import { ContractsError } from './error.js';
+import { ContractsError } from '../error.js';
 import { waitForRpc } from './rpc.js';
 
 /** A running EVM JSON-RPC node for development and tests. */
@@ -94,8 +94,8 @@ export async function findFreePort(): Promise<number> {
  */
 export async function startAnvil(opts: StartAnvilOptions = {}): Promise<DevChain> {
   const binary = opts.binaryPath ?? resolveAnvilBinary();
-  let lastError: unknown;
   const attempts = opts.port === undefined ? START_ATTEMPTS : 1;
+  let lastError: unknown;
   for (let attempt = 0; attempt < attempts; attempt++) {
     const port = opts.port ?? (await findFreePort());
     try {
@@ -107,12 +107,29 @@ export async function startAnvil(opts: StartAnvilOptions = {}): Promise<DevChain
     }
   }
   if (lastError instanceof ContractsError) throw lastError;
+  if (lastError instanceof AddressInUseError) {
+    throw new ContractsError(
+      'ANVIL_PORT_IN_USE',
+      opts.port === undefined
+        ? `anvil found its port taken ${attempts.toString()} times: ${lastError.message}`
+        : `port ${opts.port.toString()} is in use: ${lastError.message}`,
+      { cause: lastError },
+    );
+  }
   throw new ContractsError('ANVIL_START_FAILED', `anvil did not start: ${String(lastError)}`, {
     cause: lastError,
   });
 }
 
 class AddressInUseError extends Error {}
+
+function startFailure(binary: string, err: Error): ContractsError {
+  return (err as NodeJS.ErrnoException).code === 'ENOENT'
+    ? new ContractsError('ANVIL_NOT_FOUND', `anvil binary not found at ${binary}`, { cause: err })
+    : new ContractsError('ANVIL_START_FAILED', `anvil could not be started: ${err.message}`, {
+        cause: err,
+      });
+}
 
 async function spawnAnvil(
   binary: string,
@@ -158,16 +175,17 @@ async function spawnAnvil(
   });
   const rpcUrl = `http://127.0.0.1:${port.toString()}`;
   let chainId: number;
+  const startTimeoutMs = opts.startTimeoutMs ?? 30_000;
   try {
     chainId = await waitForRpc(rpcUrl, {
-      timeoutMs: opts.startTimeoutMs ?? 30_000,
+      timeoutMs: startTimeoutMs,
       aborted: () => {
-        if (spawnError) return spawnError;
+        if (spawnError) return startFailure(binary, spawnError);
         if (child.exitCode !== null || child.signalCode !== null) {
           const reason = `anvil exited (${String(child.exitCode ?? child.signalCode)}): ${stderr.trim()}`;
           return /address already in use|EADDRINUSE/i.test(stderr)
             ? new AddressInUseError(reason)
-            : new ContractsError('ANVIL_START_FAILED', reason);
+            : new ContractsError('ANVIL_EXITED', reason);
         }
         return undefined;
       },
@@ -176,7 +194,12 @@ async function spawnAnvil(
     child.kill('SIGKILL');
     await exited;
     untrackChild(child);
-    throw err;
+    if (err instanceof ContractsError || err instanceof AddressInUseError) throw err;
+    throw new ContractsError(
+      'ANVIL_START_TIMEOUT',
+      `anvil did not answer on ${rpcUrl} within ${startTimeoutMs.toString()} ms`,
+      { cause: err },
+    );
   }
 
   const pid = child.pid;

@@ -1,6 +1,6 @@
 import { ContractFactory, type InterfaceAbi, type Signer } from 'ethers';
-import { loadArtifact } from './artifacts.js';
-import { ContractsError } from './error.js';
+import { loadArtifact } from '../artifacts.js';
+import { ContractsError } from '../error.js';
 
 export interface DeployTufchainLogOptions {
   /** Manages roles; may be a multisig contract address. */

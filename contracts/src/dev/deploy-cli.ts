@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { isAddress, JsonRpcProvider, Wallet } from 'ethers';
-import { deployTufchainLog } from '../deploy.js';
+import { deployTufchainLog } from './deploy.js';
 import { ContractsError } from '../error.js';
-import { requestChainId } from '../rpc.js';
+import { requestChainId } from './rpc.js';
 
 export const DEPLOY_USAGE = `usage: tufchain-contracts deploy --rpc-url <url> --admin <address>
          [--publisher <address>]... [--log-operator <address>]... [--confirmations <n>]

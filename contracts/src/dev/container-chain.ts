@@ -1,6 +1,6 @@
 import type { EvmChain } from './anvil.js';
 import { ANVIL_DEV_MNEMONIC, deriveDevAccounts } from './dev-accounts.js';
-import { ContractsError } from './error.js';
+import { ContractsError } from '../error.js';
 import { waitForRpc } from './rpc.js';
 
 /** The Foundry image whose anvil matches the npm-shipped binary. */
