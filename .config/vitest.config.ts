@@ -9,7 +9,12 @@ export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ['@tufchain/source'] } },
   test: {
-    include: ['*/src/**/*.test.ts', '*/test/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+    include: [
+      '*/src/**/*.test.ts',
+      '*/test/**/*.test.ts',
+      'test/e2e/**/*.test.ts',
+      'test/repo/**/*.test.ts',
+    ],
     exclude: ['**/node_modules/**', '**/dist/**'],
     testTimeout: 60_000,
     hookTimeout: 120_000,

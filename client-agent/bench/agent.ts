@@ -22,6 +22,9 @@
  * every other request through to the fixture. TUFCHAIN_BENCH_IMAGE_SERVER=fixture serves it from
  * the bench process instead, as before, whose garbage collector then competes for the cores.
  *
+ * It also measures the agent's production install (`agentInstallMiB`, bench/install-size.ts;
+ * alone: `npm run bench:agent-install`).
+ *
  * TUFCHAIN_BENCH_SIZES_MIB=16,256,1024 (default) picks the image sizes.
  * TUFCHAIN_BENCH_AGENT_NODE_OPTIONS adds Node options to the agent process only, for profiling it
  * where it runs (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`; perf record -a sees all processes).
@@ -34,6 +37,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PASSPHRASE, writeAgentSettings } from '../test/helpers/agent-cli.js';
+import { formatAgentInstall, measureAgentInstall } from './install-size.js';
 import { TestChain } from '../test/helpers/chain.js';
 import { Fixture } from '../test/helpers/fixture.js';
 
@@ -247,6 +251,10 @@ try {
   await rm(imageDir, { recursive: true, force: true });
 }
 
+const install = await measureAgentInstall({
+  offline: process.env['TUFCHAIN_BENCH_INSTALL_OFFLINE'] === '1',
+});
+
 const fmt = (n: number, d = 1) => n.toFixed(d);
 console.log(
   `medians of ${rounds} paired rounds per size; ratio range in brackets; peak RSS: highest round\n`,
@@ -263,12 +271,15 @@ for (const r of rows) {
 console.log(
   `\nagent: bin/tufchain-agent -> ${agentProcess?.entry} ${agentProcess?.execArgv.join(' ')}`,
 );
+console.log(`\n${formatAgentInstall(install)}`);
 const r256 = rows.find((r) => r.sizeMiB === 256);
 const result = {
   updateRatio256MiB: r256 ? Number(r256.ratio.toFixed(3)) : null,
   peakRssMiB: Object.fromEntries(
     rows.map((r) => [`${r.sizeMiB}MiB`, Number(r.peakRssMiB.toFixed(1))]),
   ),
+  agentInstallMiB: install.agentInstallMiB,
+  agentInstall: install,
   rows,
   agent: agentProcess,
   rounds,
