@@ -6,8 +6,9 @@
  * TUFCHAIN_BENCH_INSTALL_OFFLINE=1 passes `--offline` for a cache that has them). The size is the sum of the file
  * sizes under node_modules (apparent size, so it does not depend on the file system's block
  * size), without the Node runtime (the `node` package). The install must then load the agent
- * (`import('@tufchain/client-agent')`), so a runtime dependency that was wrongly left in
- * devDependencies fails the measurement instead of shrinking it.
+ * (`import('@tufchain/client-agent')`) and `bin/tufchain-agent --help` must run from it, so a
+ * runtime dependency that was wrongly left in devDependencies fails the measurement instead of
+ * shrinking it.
  *
  * Run alone with `npm run bench:agent-install` (it writes `agentInstallMiB` into
  * bench/results/agent.json and keeps the rest); `npm run bench:agent` runs it too.
@@ -102,6 +103,14 @@ export async function measureAgentInstall(
       ['--input-type=module', '-e', "await import('@tufchain/client-agent');"],
       { cwd: app },
     );
+    // The bin runs dist/ only when it finds every dist/.tsbuildinfo; otherwise it wants tsx.
+    // `--help` prints the usage and exits 2.
+    const help = await run(join(nodeModules, '.bin', 'tufchain-agent'), ['--help'], {
+      cwd: app,
+    }).catch((err: { stdout?: string; stderr?: string }) => err);
+    if (!help.stdout?.startsWith('usage: tufchain-agent')) {
+      throw new Error(`bin/tufchain-agent does not run from the install: ${help.stderr ?? ''}`);
+    }
     const sizes = await packageSizes(nodeModules);
     sizes.delete('node'); // the Node runtime, which the vehicle image provides
     const total = [...sizes.values()].reduce((a, b) => a + b, 0);
