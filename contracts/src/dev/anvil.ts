@@ -90,7 +90,9 @@ export async function findFreePort(): Promise<number> {
 /**
  * Spawns anvil on 127.0.0.1 and resolves once `eth_chainId` answers. The child is ours: stop()
  * kills it by PID (SIGTERM, then SIGKILL after a timeout) and waits for it to exit, and it is
- * killed if this process exits first.
+ * killed if this process exits first. A start that fails throws ContractsError with its cause as
+ * the code: ANVIL_NOT_FOUND, ANVIL_PORT_IN_USE, ANVIL_EXITED, ANVIL_START_TIMEOUT or, for any
+ * other spawn error, ANVIL_START_FAILED.
  */
 export async function startAnvil(opts: StartAnvilOptions = {}): Promise<DevChain> {
   const binary = opts.binaryPath ?? resolveAnvilBinary();
