@@ -190,6 +190,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     }
     case 'run-once':
     case 'daemon': {
+      if (settings.director) return runVehicle(command, settings, env, out, values.json);
       const opts = await buildUpdateOptions(settings, await passphraseOf(env));
       if (!values.json && process.stderr.isTTY) {
         opts.onProgress = createProgressBar((s) => process.stderr.write(s));
@@ -248,6 +249,55 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     default:
       process.stderr.write(`${USAGE}\n`);
       return 2;
+  }
+}
+
+/** run-once / daemon of a vehicle's primary (settings with a `director` section): Uptane. */
+async function runVehicle(
+  command: 'run-once' | 'daemon',
+  settings: Awaited<ReturnType<typeof loadSettings>>,
+  env: NodeJS.ProcessEnv,
+  out: (text: string, json: unknown) => void,
+  json: boolean,
+): Promise<number> {
+  const { buildVehicleUpdateOptions } = await import('./cli/vehicle-wire.js');
+  const { runVehicleUpdate } = await import('./uptane/primary.js');
+  const opts = await buildVehicleUpdateOptions(settings, await passphraseOf(env));
+  if (!json && process.stderr.isTTY) {
+    opts.onProgress = createProgressBar((s) => process.stderr.write(s));
+  }
+  const say = (r: Awaited<ReturnType<typeof runVehicleUpdate>>): string =>
+    `${r.status}${r.code ? ` ${r.code}` : ''}; Director targets v${r.director.targetsVersion}; ` +
+    r.ecus.map((e) => `${e.serial} ${e.outcome} ${e.target.name}`).join(', ');
+  try {
+    if (command === 'run-once') {
+      const started = performance.now();
+      const result = await runVehicleUpdate(opts);
+      performance.measure(UPDATE_CYCLE_MEASURE, { start: started });
+      out(say(result), result);
+      return 0;
+    }
+    const controller = new AbortController();
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => controller.abort());
+    const { runPollLoop } = await pollLoop();
+    await runPollLoop({
+      cycle: () => runVehicleUpdate(opts),
+      nextDelayMs: () => nextPollDelayMs(settings.pollIntervalSeconds, settings.pollJitter),
+      onResult: (r) =>
+        out(`${new Date().toISOString()} ${say(r)}`, { at: new Date().toISOString(), ...r }),
+      onError: (err) =>
+        json
+          ? process.stdout.write(
+              `${JSON.stringify({ at: new Date().toISOString(), ...errorJson(err) })}\n`,
+            )
+          : process.stderr.write(
+              `${new Date().toISOString()} ${errorJson(err).error.code}: ${errorJson(err).error.message}\n`,
+            ),
+      signal: controller.signal,
+    });
+    return 0;
+  } finally {
+    opts.chain.destroy();
   }
 }
 

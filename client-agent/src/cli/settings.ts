@@ -45,6 +45,40 @@ const settingsSchema = z.object({
   /** Fraction of the interval added or removed at random, so that a fleet does not poll in step. */
   pollJitter: z.number().min(0).max(1).default(0.2),
   odometerPath: z.string().optional(),
+  /**
+   * Uptane (transparency/UPTANE.md): with this section the agent is the vehicle's primary and
+   * run-once / daemon run the Director cycle (runVehicleUpdate) instead of the single-ECU one.
+   */
+  director: z
+    .object({
+      /** The server that serves /director/… (default: serverUrl). */
+      url: z.url().optional(),
+      /** The pinned Director root (its 1.root.json), provisioned at the factory. */
+      trustedRootPath: z.string().min(1),
+      /** Where the Director's trusted metadata is kept (apart from metadataDir). */
+      metadataDir: z.string().min(1),
+      /** Pinned keys (C2SP vkey form) of the log whose signed promise Director metadata needs. */
+      logKeys: z.array(z.string().min(1)).min(1),
+      logOrigin: z.string().min(1).optional(),
+    })
+    .strict()
+    .optional(),
+  /** The vehicle's secondary ECUs (Uptane), each reached over its local link. */
+  secondaries: z
+    .array(
+      z
+        .object({
+          ecuSerial: z.string().min(1),
+          hardwareId: z.string().min(1),
+          kind: z.enum(['full', 'partial']),
+          /** `tcp:127.0.0.1:PORT` or `unix:PATH` (what `tufchain-agent secondary` listens on). */
+          address: z.string().regex(/^(tcp:[^:]+:\d+|unix:.+)$/),
+          /** The ECU's registered public key (PEM, SPKI). */
+          publicKeyPath: z.string().min(1),
+        })
+        .strict(),
+    )
+    .default([]),
   agent: z.record(z.string(), z.unknown()).optional(),
 });
 
@@ -118,6 +152,12 @@ export function parseSettings(
       'keyPath',
       'certificatePath',
     ]),
+    ...(s.director
+      ? {
+          director: resolvePaths(s.director, baseDir, ['trustedRootPath', 'metadataDir']),
+        }
+      : {}),
+    secondaries: s.secondaries.map((x) => resolvePaths(x, baseDir, ['publicKeyPath'])),
     config,
   };
 }

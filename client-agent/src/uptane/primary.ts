@@ -59,6 +59,8 @@ export interface SecondaryEcuConfig {
 export interface VehicleUpdateOptions {
   /** The update server: image repository at /metadata and /targets, Director at /director. */
   serverUrl: string;
+  /** The server of the Director (/director/…, /api/v1/director/…), if not serverUrl. */
+  directorUrl?: string;
   image: { metadataDir: string; trustedRootJson: Uint8Array };
   director: { metadataDir: string; trustedRootJson: Uint8Array };
   chain: ReleaseLog;
@@ -161,6 +163,10 @@ export async function runVehicleUpdate(opts: VehicleUpdateOptions): Promise<Vehi
   }
 }
 
+function directorBase(opts: VehicleUpdateOptions): string {
+  return (opts.directorUrl ?? opts.serverUrl).replace(/\/+$/, '');
+}
+
 function endpoints(c: Cycle): EcuEndpoint[] {
   return [c.local, ...c.remotes];
 }
@@ -179,7 +185,7 @@ async function cycle(c: Cycle): Promise<VehicleUpdateResult> {
   });
   const director = new TufRepository({
     metadataDir: opts.director.metadataDir,
-    repositoryUrl: `${opts.serverUrl.replace(/\/+$/, '')}/director`,
+    repositoryUrl: `${directorBase(opts)}/director`,
     trustedRootJson: opts.director.trustedRootJson,
     fetcher: new UndiciFetcher(cfg, c.dispatcher, c.signRequest),
     config: cfg,
@@ -339,7 +345,7 @@ async function verifyAttestation(
 
 /** `GET /director/log-promise?version=N`, vehicle-signed; undefined when the server has none. */
 async function fetchLogPromise(c: Cycle, version: number): Promise<unknown> {
-  const url = `${c.opts.serverUrl.replace(/\/+$/, '')}/director/log-promise?version=${version}`;
+  const url = `${directorBase(c.opts)}/director/log-promise?version=${version}`;
   const res = await fetchBounded(url, {
     dispatcher: c.dispatcher,
     headers: { 'user-agent': c.cfg.userAgent, ...(await c.signRequest('GET', url)) },
@@ -417,7 +423,7 @@ async function sendManifest(
       : {}),
   };
   const manifest = await signEnvelope(signed, [c.opts.vehicle.signer]);
-  const url = `${c.opts.serverUrl.replace(/\/+$/, '')}/api/v1/director/manifest`;
+  const url = `${directorBase(c.opts)}/api/v1/director/manifest`;
   const body = JSON.stringify(manifest);
   try {
     const res = await fetchBounded(url, {

@@ -122,3 +122,47 @@ export async function writeAgentSettings(
   );
   return configPath;
 }
+
+/**
+ * writeAgentSettings for a vehicle's primary (Uptane): the Director section (pinned Director root,
+ * the log's key) and the secondaries (serial, hardware ID, kind, link, public key file).
+ */
+export async function writeVehicleSettings(
+  f: Fixture,
+  chain: TestChain,
+  vehicle: {
+    ecuSerial: string;
+    hardwareId: string;
+    directorRoot: Uint8Array;
+    logKeys: string[];
+    logOrigin?: string;
+    secondaries: {
+      serial: string;
+      hardwareId: string;
+      verification: 'full' | 'partial';
+      address: string;
+      publicKeyPath: string;
+    }[];
+  },
+  extra: Record<string, unknown> = {},
+): Promise<string> {
+  await writeFile(join(f.dir, 'director-root.json'), vehicle.directorRoot);
+  return writeAgentSettings(f, chain, {
+    ecuSerial: vehicle.ecuSerial,
+    hardwareId: vehicle.hardwareId,
+    director: {
+      trustedRootPath: 'director-root.json',
+      metadataDir: 'director-metadata',
+      logKeys: vehicle.logKeys,
+      ...(vehicle.logOrigin ? { logOrigin: vehicle.logOrigin } : {}),
+    },
+    secondaries: vehicle.secondaries.map((s) => ({
+      ecuSerial: s.serial,
+      hardwareId: s.hardwareId,
+      kind: s.verification,
+      address: s.address,
+      publicKeyPath: s.publicKeyPath,
+    })),
+    ...extra,
+  });
+}
