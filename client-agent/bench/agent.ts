@@ -26,6 +26,12 @@
  * alone: `npm run bench:agent-install`).
  *
  * TUFCHAIN_BENCH_SIZES_MIB=16,256,1024 (default) picks the image sizes.
+ *
+ * The vehicle (Uptane, issue 14): the same measurement for a primary (bin/tufchain-agent with a
+ * director section) and 4 secondaries, each a `tufchain-agent secondary` process on a Unix
+ * socket, one 64 MiB image each (TUFCHAIN_BENCH_VEHICLE_IMAGE_MIB), against the floor for the
+ * same total bytes (one 256 MiB image), paired per round; the primary's peak RSS. JSON:
+ * multiEcuRatio, multiEcuPeakRssMiB. TUFCHAIN_BENCH_VEHICLE=0 leaves it out.
  * TUFCHAIN_BENCH_AGENT_NODE_OPTIONS adds Node options to the agent process only, for profiling it
  * where it runs (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`; perf record -a sees all processes).
  */
@@ -36,10 +42,12 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { PASSPHRASE, writeAgentSettings } from '../test/helpers/agent-cli.js';
 import { formatAgentInstall, measureAgentInstall } from './install-size.js';
+import { PASSPHRASE, writeAgentSettings, writeVehicleSettings } from '../test/helpers/agent-cli.js';
 import { TestChain } from '../test/helpers/chain.js';
-import { Fixture } from '../test/helpers/fixture.js';
+import { Fixture, HARDWARE_ID } from '../test/helpers/fixture.js';
+import { startSecondaryProcess, type SecondaryProcess } from '../test/helpers/secondary-process.js';
+import { LOG_ORIGIN, TestDirector } from '../test/helpers/test-director.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
@@ -53,10 +61,13 @@ if (imageServerMode !== 'process' && imageServerMode !== 'fixture') {
   throw new Error('TUFCHAIN_BENCH_IMAGE_SERVER: process (default) or fixture');
 }
 const imageServerScript = join(here, 'image-server.mjs');
+const vehicleBench = process.env['TUFCHAIN_BENCH_VEHICLE'] !== '0';
+const VEHICLE_SECONDARIES = 4;
+const VEHICLE_IMAGE_MIB = Number(process.env['TUFCHAIN_BENCH_VEHICLE_IMAGE_MIB'] ?? 64);
 
 /** Starts bench/image-server.mjs in front of the fixture; resolves with its URL and a stop(). */
-function startImageServer(upstream: string, imagePath: string, imageFile: string) {
-  const child = spawn(process.execPath, [imageServerScript, upstream, imagePath, imageFile], {
+function startImageServer(upstream: string, images: [urlPath: string, file: string][]) {
+  const child = spawn(process.execPath, [imageServerScript, upstream, ...images.flat()], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise<{ url: string; stop: () => Promise<void> }>((resolve, reject) => {
@@ -156,9 +167,49 @@ interface Row {
   samples: Round[];
 }
 
+/** bin/tufchain-agent run-once --json with the probe loaded; `sync` first. */
+async function runAgentProbed(configPath: string, dir: string) {
+  const probeOut = join(dir, 'probe.json');
+  await timeCommand('sync', []);
+  const run = await timeCommand(agentBin, ['run-once', '--config', configPath, '--json'], {
+    ...process.env,
+    TUFCHAIN_VEHICLE_PASSPHRASE: PASSPHRASE,
+    NODE_OPTIONS: [
+      process.env['NODE_OPTIONS'],
+      process.env['TUFCHAIN_BENCH_AGENT_NODE_OPTIONS'],
+      `--import=${probe}`,
+    ]
+      .filter(Boolean)
+      .join(' '),
+    TUFCHAIN_BENCH_PROBE_OUT: probeOut,
+  });
+  const probed = JSON.parse(await readFile(probeOut, 'utf8')) as ProbeReport;
+  agentProcess = { entry: relative(repoRoot, probed.entry), execArgv: probed.execArgv };
+  return { run, probed };
+}
+
+/** The floor for `image` served at `url`: curl | tee slot | openssl, after a `sync`. */
+async function timeFloor(url: string, image: { sha256: string }, dir: string, warm: boolean) {
+  const floorSlot = join(dir, 'floor-slot.img');
+  const floorCmd = `curl -s '${url}' | tee '${floorSlot}' | openssl dgst -sha256`;
+  if (warm) await timeCommand('sh', ['-c', floorCmd]); // warm the page cache
+  await timeCommand('sync', []);
+  const floor = await timeCommand('sh', ['-c', floorCmd]);
+  if (!floor.stdout.includes(image.sha256)) throw new Error('floor pipeline hashed something else');
+  await rm(floorSlot);
+  return floor;
+}
+
+interface VehicleRow extends Omit<Row, 'sizeMiB'> {
+  secondaries: number;
+  imageMiB: number;
+  totalMiB: number;
+}
+
 const chain = await TestChain.start();
 const rows: Row[] = [];
 let agentProcess: { entry: string; execArgv: string[] } | undefined;
+let vehicle: VehicleRow | undefined;
 const imageDir = await mkdtemp(join(tmpdir(), 'agent-bench-'));
 try {
   for (const sizeMiB of sizes) {
@@ -173,37 +224,17 @@ try {
         await chain.log(rel.entry);
         const imageServer =
           imageServerMode === 'process'
-            ? await startImageServer(f.repo.url, f.repo.targetPath(rel.name), image.path)
+            ? await startImageServer(f.repo.url, [[f.repo.targetPath(rel.name), image.path]])
             : { url: f.repo.url, stop: () => Promise.resolve() };
         stopImageServer = imageServer.stop;
         const url = `${imageServer.url}${f.repo.targetPath(rel.name)}`;
 
-        const floorSlot = join(f.dir, 'floor-slot.img');
-        const floorCmd = `curl -s '${url}' | tee '${floorSlot}' | openssl dgst -sha256`;
-        if (round === 0) await timeCommand('sh', ['-c', floorCmd]); // warm the page cache
-        await timeCommand('sync', []);
-        const floor = await timeCommand('sh', ['-c', floorCmd]);
-        if (!floor.stdout.includes(image.sha256))
-          throw new Error('floor pipeline hashed something else');
-        await rm(floorSlot);
+        const floor = await timeFloor(url, image, f.dir, round === 0);
 
         const configPath = await writeAgentSettings(f, chain);
         const settings = JSON.parse(await readFile(configPath, 'utf8')) as Record<string, unknown>;
         await writeFile(configPath, JSON.stringify({ ...settings, serverUrl: imageServer.url }));
-        const probeOut = join(f.dir, 'probe.json');
-        await timeCommand('sync', []);
-        const run = await timeCommand(agentBin, ['run-once', '--config', configPath, '--json'], {
-          ...process.env,
-          TUFCHAIN_VEHICLE_PASSPHRASE: PASSPHRASE,
-          NODE_OPTIONS: [
-            process.env['NODE_OPTIONS'],
-            process.env['TUFCHAIN_BENCH_AGENT_NODE_OPTIONS'],
-            `--import=${probe}`,
-          ]
-            .filter(Boolean)
-            .join(' '),
-          TUFCHAIN_BENCH_PROBE_OUT: probeOut,
-        });
+        const { run, probed } = await runAgentProbed(configPath, f.dir);
         const result = JSON.parse(run.stdout) as {
           status?: string;
           target?: { sha256?: string };
@@ -211,9 +242,7 @@ try {
         if (result.status !== 'UPDATED' || result.target?.sha256 !== image.sha256) {
           throw new Error(`agent answered ${run.stdout}`);
         }
-        const probed = JSON.parse(await readFile(probeOut, 'utf8')) as ProbeReport;
         if (probed.cycleMs === null) throw new Error('the agent measured no update cycle');
-        agentProcess = { entry: relative(repoRoot, probed.entry), execArgv: probed.execArgv };
         samples.push({
           floorMs: floor.ms,
           agentMs: probed.cycleMs,
@@ -246,6 +275,7 @@ try {
       samples,
     });
   }
+  if (vehicleBench) vehicle = await benchVehicle();
 } finally {
   await chain.stop();
   await rm(imageDir, { recursive: true, force: true });
@@ -254,8 +284,169 @@ try {
 const install = await measureAgentInstall({
   offline: process.env['TUFCHAIN_BENCH_INSTALL_OFFLINE'] === '1',
 });
+/**
+ * The vehicle: 1 primary (bin/tufchain-agent run-once with a director section) and 4 secondaries
+ * (`tufchain-agent secondary` processes on Unix sockets, 2 partial, 2 full verification), one
+ * VEHICLE_IMAGE_MIB image each, assigned together by the test Director; against the floor for
+ * the same total bytes (one image of 4 × VEHICLE_IMAGE_MIB), paired per round as above.
+ */
+async function benchVehicle(): Promise<VehicleRow> {
+  const floorImage = await writeImage(
+    join(imageDir, 'vehicle-floor.bin'),
+    VEHICLE_SECONDARIES * VEHICLE_IMAGE_MIB * MiB,
+  );
+  const ecuImages = [];
+  for (let i = 0; i < VEHICLE_SECONDARIES; i++) {
+    ecuImages.push(await writeImage(join(imageDir, `ecu-${i}.bin`), VEHICLE_IMAGE_MIB * MiB));
+  }
+  const samples: Round[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const snapshot = await chain.snapshot();
+    let stopImageServer = (): Promise<void> => Promise.resolve();
+    const secondaries: SecondaryProcess[] = [];
+    const f = await Fixture.create();
+    try {
+      const director = new TestDirector(f.repo);
+      const floorRel = await f.addRelease({
+        version: '9.0.0',
+        releaseCounter: 9,
+        file: floorImage,
+      });
+      const assignments = [];
+      const served: [string, string][] = [[f.repo.targetPath(floorRel.name), floorImage.path]];
+      for (const [i, image] of ecuImages.entries()) {
+        const ecu = {
+          serial: `ECU-${i + 1}`,
+          hardwareId: `ecu-hw-${i + 1}`,
+          verification: i % 2 ? ('full' as const) : ('partial' as const),
+        };
+        const rel = await f.addRelease({
+          version: '2.0.0',
+          releaseCounter: 2,
+          hardwareIds: [ecu.hardwareId],
+          name: `${ecu.hardwareId}-2.0.0.img`,
+          file: image,
+        });
+        await chain.log(rel.entry);
+        served.push([f.repo.targetPath(rel.name), image.path]);
+        assignments.push({
+          ecuSerial: ecu.serial,
+          hardwareId: ecu.hardwareId,
+          name: rel.name,
+          length: image.length,
+          sha256: image.sha256,
+          sha512: image.sha512,
+          releaseCounter: 2,
+        });
+        secondaries.push(
+          await startSecondaryProcess({
+            dir: f.dir,
+            ...ecu,
+            directorRoot: director.rootBytes,
+            ...(ecu.verification === 'full'
+              ? {
+                  full: {
+                    imageRoot: f.repo.rootBytes(1),
+                    rpcUrls: [chain.chain.rpcUrl],
+                    contractAddress: chain.address,
+                    chainId: chain.chain.chainId,
+                    confirmations: 3,
+                    fromBlock: chain.deployBlock,
+                    vehicleCommitment: f.identity.vinCommitment,
+                    logKeys: [director.logKey],
+                    logOrigin: LOG_ORIGIN,
+                  },
+                }
+              : {}),
+          }),
+        );
+      }
+      const enrolled = director.enroll(f.identity.certificatePem, f.identity.vinCommitment);
+      await director.assign(enrolled, assignments);
+      const imageServer =
+        imageServerMode === 'process'
+          ? await startImageServer(f.repo.url, served)
+          : { url: f.repo.url, stop: () => Promise.resolve() };
+      stopImageServer = imageServer.stop;
+
+      const floor = await timeFloor(
+        `${imageServer.url}${f.repo.targetPath(floorRel.name)}`,
+        floorImage,
+        f.dir,
+        round === 0,
+      );
+      const configPath = await writeVehicleSettings(
+        f,
+        chain,
+        {
+          ecuSerial: 'GW-0001',
+          hardwareId: HARDWARE_ID,
+          directorRoot: director.rootBytes,
+          logKeys: [director.logKey],
+          logOrigin: LOG_ORIGIN,
+          secondaries,
+        },
+        { serverUrl: imageServer.url },
+      );
+      const settings = JSON.parse(await readFile(configPath, 'utf8')) as {
+        director: Record<string, unknown>;
+      };
+      // The Director is the fixture's server; images come from the image server.
+      settings.director['url'] = f.repo.url;
+      await writeFile(configPath, JSON.stringify(settings));
+      const { run, probed } = await runAgentProbed(configPath, f.dir);
+      const result = JSON.parse(run.stdout) as {
+        status?: string;
+        ecus?: { serial: string; outcome: string }[];
+      };
+      if (
+        result.status !== 'UPDATED' ||
+        result.ecus?.length !== VEHICLE_SECONDARIES ||
+        !result.ecus.every((e) => e.outcome === 'COMMITTED')
+      ) {
+        throw new Error(`agent answered ${run.stdout}`);
+      }
+      if (probed.cycleMs === null) throw new Error('the agent measured no update cycle');
+      samples.push({
+        floorMs: floor.ms,
+        agentMs: probed.cycleMs,
+        ratio: probed.cycleMs / floor.ms,
+        agentProcessMs: run.ms,
+        agentProcessCpuMs: probed.cpuMs,
+        peakRssMiB: probed.maxRssKiB / 1024,
+      });
+    } finally {
+      await stopImageServer();
+      for (const s of secondaries) await s.stop();
+      await f.cleanup();
+      await chain.revert(snapshot);
+    }
+  }
+  for (const image of [floorImage, ...ecuImages]) await rm(image.path);
+  const ratios = samples.map((r) => r.ratio);
+  const totalMiB = VEHICLE_SECONDARIES * VEHICLE_IMAGE_MIB;
+  const agentMs = median(samples.map((r) => r.agentMs));
+  return {
+    secondaries: VEHICLE_SECONDARIES,
+    imageMiB: VEHICLE_IMAGE_MIB,
+    totalMiB,
+    rounds,
+    floorMs: median(samples.map((r) => r.floorMs)),
+    agentMs,
+    ratio: median(ratios),
+    ratioMin: Math.min(...ratios),
+    ratioMax: Math.max(...ratios),
+    agentMiBps: totalMiB / (agentMs / 1000),
+    agentProcessMs: median(samples.map((r) => r.agentProcessMs)),
+    agentProcessCpuMs: median(samples.map((r) => r.agentProcessCpuMs)),
+    peakRssMiB: Math.max(...samples.map((r) => r.peakRssMiB)),
+    samples,
+  };
+}
 
 const fmt = (n: number, d = 1) => n.toFixed(d);
+const rowLine = (label: string, r: Row | VehicleRow, size: number) =>
+  `| ${label} | ${fmt(r.floorMs, 0)} ms | ${fmt(r.agentMs, 0)} ms | ${fmt(r.ratio, 2)}× [${fmt(r.ratioMin, 2)}–${fmt(r.ratioMax, 2)}] | ${fmt(size / (r.agentMs / 1000))} | ${fmt(r.agentProcessMs, 0)} ms | ${fmt(r.peakRssMiB)} MiB |`;
 console.log(
   `medians of ${rounds} paired rounds per size; ratio range in brackets; peak RSS: highest round\n`,
 );
@@ -263,9 +454,14 @@ console.log(
   '| image | floor (curl \\| tee \\| openssl) | agent update cycle | ratio | agent MiB/s | agent process (start-up included) | agent peak RSS |',
 );
 console.log('|---:|---:|---:|---:|---:|---:|---:|');
-for (const r of rows) {
+for (const r of rows) console.log(rowLine(`${r.sizeMiB} MiB`, r, r.sizeMiB));
+if (vehicle) {
   console.log(
-    `| ${r.sizeMiB} MiB | ${fmt(r.floorMs, 0)} ms | ${fmt(r.agentMs, 0)} ms | ${fmt(r.ratio, 2)}× [${fmt(r.ratioMin, 2)}–${fmt(r.ratioMax, 2)}] | ${fmt(r.agentMiBps)} | ${fmt(r.agentProcessMs, 0)} ms | ${fmt(r.peakRssMiB)} MiB |`,
+    rowLine(
+      `vehicle: primary + ${vehicle.secondaries} secondaries × ${vehicle.imageMiB} MiB (${vehicle.totalMiB} MiB)`,
+      vehicle,
+      vehicle.totalMiB,
+    ),
   );
 }
 console.log(
@@ -280,11 +476,14 @@ const result = {
   ),
   agentInstallMiB: install.agentInstallMiB,
   agentInstall: install,
+  multiEcuRatio: vehicle ? Number(vehicle.ratio.toFixed(3)) : null,
+  multiEcuPeakRssMiB: vehicle ? Number(vehicle.peakRssMiB.toFixed(1)) : null,
   rows,
+  vehicle,
   agent: agentProcess,
   rounds,
   imageServer: imageServerMode,
-  goals: { updateRatio256MiB: 1.5, peakRssMiB: 96 },
+  goals: { updateRatio256MiB: 1.5, peakRssMiB: 96, multiEcuRatio: 1.5, multiEcuPeakRssMiB: 96 },
   measuredAt: new Date().toISOString(),
 };
 const out = join(repoRoot, 'bench', 'results', 'agent.json');

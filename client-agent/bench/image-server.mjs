@@ -6,23 +6,29 @@
 // to the fixture. Both the floor and the agent download from this server. Plain JavaScript so that
 // it starts without tsx.
 //
-// argv: upstream origin, URL path of the image, file path of the image. Prints its URL.
+// argv: upstream origin, then one or more pairs: URL path of an image, file path of that image.
+// Prints its URL.
 import { createReadStream, statSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import console from 'node:console';
 import process from 'node:process';
 import { URL } from 'node:url';
 
-const [upstream, imagePath, imageFile] = process.argv.slice(2);
-if (!upstream || !imagePath || !imageFile) {
-  console.error('usage: image-server.mjs UPSTREAM_ORIGIN IMAGE_URL_PATH IMAGE_FILE');
+const [upstream, ...pairs] = process.argv.slice(2);
+if (!upstream || pairs.length === 0 || pairs.length % 2 !== 0) {
+  console.error('usage: image-server.mjs UPSTREAM_ORIGIN IMAGE_URL_PATH IMAGE_FILE [...]');
   process.exit(2);
 }
-const length = statSync(imageFile).size;
+const images = new Map();
+for (let i = 0; i < pairs.length; i += 2) {
+  images.set(pairs[i], { file: pairs[i + 1], length: statSync(pairs[i + 1]).size });
+}
 const origin = new URL(upstream);
 
 const server = createServer((req, res) => {
-  if ((req.url ?? '').split('?')[0] === imagePath && req.method === 'GET') {
+  const image = images.get((req.url ?? '').split('?')[0]);
+  if (image && req.method === 'GET') {
+    const { file: imageFile, length } = image;
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     const start = range ? Number(range[1]) : 0;
     res.writeHead(range ? 206 : 200, {

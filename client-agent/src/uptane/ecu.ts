@@ -135,12 +135,24 @@ export function checkInstallResult(
   return parsed.data;
 }
 
+/**
+ * Image bytes per link frame. Network chunks (~64 KiB) are gathered into frames this large: the
+ * per-frame work of both ends (framing, socket writes, the secondary's install stream) runs on
+ * V8's interpreter in the agent, and a quarter as many frames cost less than the one memcpy.
+ */
+export const IMAGE_FRAME_BYTES = 256 * 1024;
+const GC_EVERY_BYTES = 1024 * 1024;
+const collectGarbage = (globalThis as { gc?: (opts: { type: 'minor' }) => void }).gc;
+let sentSinceGc = 0;
+
 /** The image's bytes to a secondary over its link; the secondary checks and holds them. */
 class RemoteSink implements ImageSink {
   readonly name: string;
   readonly startOffset = 0;
   readonly #ecu: RemoteEcu;
   readonly #conn: SecondaryConnection;
+  #frame: Buffer | undefined;
+  #filled = 0;
 
   constructor(ecu: RemoteEcu, conn: SecondaryConnection) {
     this.#ecu = ecu;
@@ -154,11 +166,36 @@ class RemoteSink implements ImageSink {
 
   push(chunk: Buffer, hash: ByteHasher): Promise<void> | undefined {
     hash(chunk);
-    return this.#conn.sendImageBytes(chunk);
+    let waited: Promise<void> | undefined;
+    let at = 0;
+    while (at < chunk.length) {
+      this.#frame ??= Buffer.allocUnsafeSlow(IMAGE_FRAME_BYTES);
+      const n = chunk.copy(this.#frame, this.#filled, at);
+      at += n;
+      this.#filled += n;
+      if (this.#filled === IMAGE_FRAME_BYTES) {
+        const w = this.#send();
+        if (w) waited = waited ? waited.then(() => w) : w;
+      }
+    }
+    return waited;
   }
 
-  flush(): Promise<void> {
-    return Promise.resolve();
+  /** Sends the gathered frame; network chunks are garbage now (see block-writer.ts on GC). */
+  #send(): Promise<void> | undefined {
+    const frame = (this.#frame as Buffer).subarray(0, this.#filled);
+    this.#frame = undefined;
+    sentSinceGc += this.#filled;
+    this.#filled = 0;
+    if (sentSinceGc >= GC_EVERY_BYTES) {
+      sentSinceGc = 0;
+      collectGarbage?.({ type: 'minor' });
+    }
+    return this.#conn.sendImageBytes(frame);
+  }
+
+  async flush(): Promise<void> {
+    if (this.#filled > 0) await this.#send();
   }
 
   async seal(): Promise<HeldImage> {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { TargetFile } from '@tufjs/models';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -237,13 +238,13 @@ async function cycle(c: Cycle): Promise<VehicleUpdateResult> {
     chain: opts.chain,
     assignments: verified.assignments,
   });
-  const attested = new Set<string>();
-  for (const a of checked) {
-    const key = `${a.sha256}/${a.hardwareId}`;
-    if (attested.has(key)) continue;
-    attested.add(key);
-    await verifyAttestation(c, image, a);
-  }
+  const attested = new Map<string, VerifiedAssignment>();
+  for (const a of checked) attested.set(`${a.sha256}/${a.hardwareId}`, a);
+  // tuf-js resolves one target at a time; the bundles download and verify side by side.
+  const bundles: { a: VerifiedAssignment; target: TargetFile }[] = [];
+  for (const a of attested.values())
+    bundles.push({ a, target: await attestationTarget(c, image, a) });
+  await Promise.all(bundles.map(({ a, target }) => verifyAttestation(c, image, a, target)));
 
   // 4. What each ECU runs now (signed reports, fresh nonce), and who must install.
   const reports = await collectReports(c, checkpoint);
@@ -266,17 +267,19 @@ async function cycle(c: Cycle): Promise<VehicleUpdateResult> {
     director: await handOverMetadata(opts.director.metadataDir),
     image: await handOverMetadata(opts.image.metadataDir),
   };
-  for (const a of due) {
-    const remote = c.remotes.find((r) => r.serial === a.ecuSerial);
-    if (!remote) continue;
-    const kind = opts.secondaries.find((s) => s.ecuSerial === a.ecuSerial)?.verification;
-    await remote.ask({
-      op: 'metadata',
-      director: handover.director,
-      ...(kind === 'full' ? { image: handover.image, logPromise } : {}),
-      chainTime: checkpoint,
-    });
-  }
+  await Promise.all(
+    due.map(async (a) => {
+      const remote = c.remotes.find((r) => r.serial === a.ecuSerial);
+      if (!remote) return;
+      const kind = opts.secondaries.find((s) => s.ecuSerial === a.ecuSerial)?.verification;
+      await remote.ask({
+        op: 'metadata',
+        director: handover.director,
+        ...(kind === 'full' ? { image: handover.image, logPromise } : {}),
+        chainTime: checkpoint,
+      });
+    }),
+  );
 
   // 6. The atomic install: prepare all, switch all, commit all or roll all back.
   const run = await installAtomicSet(
@@ -319,18 +322,26 @@ function ecuTarget(a: VerifiedAssignment): EcuTarget {
   };
 }
 
-async function verifyAttestation(
-  c: Cycle,
+function attestationTarget(
+  _c: Cycle,
   image: TufRepository,
   a: VerifiedAssignment,
-): Promise<void> {
-  const target = await image.getTarget(a.firmware.attestationPath).catch((err: unknown) => {
+): Promise<TargetFile> {
+  return image.getTarget(a.firmware.attestationPath).catch((err: unknown) => {
     throw new AgentError(
       'ATTESTATION_MISSING',
       `no attestation target ${a.firmware.attestationPath}`,
       { cause: err },
     );
   });
+}
+
+async function verifyAttestation(
+  c: Cycle,
+  image: TufRepository,
+  a: VerifiedAssignment,
+  target: TargetFile,
+): Promise<void> {
   if (target.length > c.cfg.attestationMaxLength) {
     throw new AgentError('ATTESTATION_INVALID', 'attestation bundle is too large');
   }
@@ -379,8 +390,9 @@ async function collectReports(
   >;
   const out = new Map<string, SignedEnvelope<EcuVersionReport>>();
   out.set(c.local.serial, await c.local.ecu.versionReport({ nonce, time }));
-  for (const r of c.remotes) {
-    const report = checkVersionReport(await r.versionReport(nonce, time), {
+  const answers = await Promise.all(c.remotes.map((r) => r.versionReport(nonce, time)));
+  for (const [i, r] of c.remotes.entries()) {
+    const report = checkVersionReport(answers[i], {
       serial: r.serial,
       key: r.key,
       nonce,

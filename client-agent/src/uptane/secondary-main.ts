@@ -94,6 +94,8 @@ export async function runSecondary(configPath: string, env: NodeJS.ProcessEnv): 
   // A Unix socket left by a killed process: this ECU is the only one that listens there.
   if ('path' in at) await (await import('node:fs/promises')).rm(at.path, { force: true });
   const { address } = await listenSecondary(at, () => secondary.session());
+  // Stopped by its supervisor: exit (what it holds is durable; a slot mid-write is never switched).
+  process.once('SIGTERM', () => process.exit(0));
   process.stdout.write(`listening ${formatAddress(address)}\n`);
   return new Promise<never>(() => undefined);
 }

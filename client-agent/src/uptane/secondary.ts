@@ -83,9 +83,11 @@ class LinkSource implements ImageSource {
     return new Promise((resolve) => (this.#end = () => resolve({ resumes: 0 })));
   }
 
-  async deliver(chunk: Buffer): Promise<void> {
-    await this.#ready;
-    await (this.#onChunk as ChunkHandler)(chunk);
+  /** A promise only when the install stream must be waited for (the link pauses meanwhile). */
+  deliver(chunk: Buffer): Promise<void> | undefined {
+    const onChunk = this.#onChunk;
+    if (!onChunk) return this.#ready.then(() => (this.#onChunk as ChunkHandler)(chunk));
+    return onChunk(chunk);
   }
 
   end(): void {
@@ -151,7 +153,12 @@ export class Secondary {
         const stream = this.#stream;
         if (!stream)
           return Promise.reject(new AgentError('ECU_PROTOCOL_ERROR', 'no image expected'));
-        return stream.source.deliver(chunk).catch(() => undefined);
+        // A refused chunk fails the install stream, which image-end reports.
+        try {
+          return stream.source.deliver(chunk)?.catch(() => undefined);
+        } catch {
+          return undefined;
+        }
       },
       onClose: () => {
         // The primary went away mid-image: the slot keeps what it got and is never switched.

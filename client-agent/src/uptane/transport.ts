@@ -34,6 +34,9 @@ const KIND_BYTES = 1;
 /** Largest frame either side accepts: a JSON request carries both repositories' metadata. */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
+/** Image bytes the primary lets queue on one link before it waits for the secondary. */
+const LINK_BUFFER_BYTES = 1024 * 1024;
+
 export type LinkAddress = { host: string; port: number } | { path: string };
 
 export function formatAddress(a: LinkAddress): string {
@@ -61,16 +64,27 @@ function readFrames(
   onFrame: (kind: number, payload: Buffer) => Promise<void> | undefined,
   onError: (err: Error) => void,
 ): void {
-  let pending: Buffer[] = [];
+  const pending: Buffer[] = [];
   let pendingBytes = 0;
   let need = -1;
+  // The next n bytes: a view when one socket chunk holds them, else one copy of just those.
   const take = (n: number): Buffer => {
-    const all =
-      pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
-    const out = all.subarray(0, n);
-    const rest = all.subarray(n);
-    pending = rest.length ? [rest] : [];
-    pendingBytes = rest.length;
+    pendingBytes -= n;
+    const first = pending[0] as Buffer;
+    if (first.length >= n) {
+      if (first.length === n) pending.shift();
+      else pending[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    for (let filled = 0; filled < n;) {
+      const b = pending[0] as Buffer;
+      const k = Math.min(b.length, n - filled);
+      b.copy(out, filled, 0, k);
+      filled += k;
+      if (k === b.length) pending.shift();
+      else pending[0] = b.subarray(k);
+    }
     return out;
   };
   const pump = (): void => {
@@ -177,8 +191,14 @@ class SocketConnection implements SecondaryConnection {
   sendImageBytes(chunk: Uint8Array): Promise<void> | undefined {
     if (this.#failure) return Promise.reject(this.#failure);
     const [head, body] = frame(KIND_BYTES, chunk) as [Buffer, Buffer];
+    // One writev for the frame's head and body, not two writes.
+    this.#socket.cork();
     this.#socket.write(head);
-    if (this.#socket.write(body)) return undefined;
+    this.#socket.write(body);
+    this.#socket.uncork();
+    // Up to LINK_BUFFER_BYTES may wait in the socket: waiting for 'drain' after each frame would
+    // make the two ends take turns instead of working side by side.
+    if (this.#socket.writableLength < LINK_BUFFER_BYTES) return undefined;
     return new Promise((resolve, reject) => {
       const onDrain = (): void => {
         this.#socket.off('close', onClose);

@@ -179,17 +179,22 @@ export async function verifyAssignments(input: {
   chain: ReleaseLog;
   assignments: readonly DirectorAssignment[];
 }): Promise<VerifiedAssignment[]> {
-  const out: VerifiedAssignment[] = [];
+  const resolved: { a: DirectorAssignment; firmware: FirmwareTarget }[] = [];
   for (const a of input.assignments) {
-    const firmware = await resolveAssignment(input.image, a);
-    const release = await verifyReleaseOnChain({
-      chain: input.chain,
-      snapshotBytes: input.imageTrusted.snapshotBytes,
-      snapshotVersion: input.imageTrusted.snapshot.signed.version,
-      hardwareId: a.hardwareId,
-      target: firmware,
-    });
-    out.push({ ...a, firmware, release });
+    resolved.push({ a, firmware: await resolveAssignment(input.image, a) });
   }
-  return out;
+  // The chain's answers for every image at once: one round trip of the quorum, not one per ECU.
+  return Promise.all(
+    resolved.map(async ({ a, firmware }) => ({
+      ...a,
+      firmware,
+      release: await verifyReleaseOnChain({
+        chain: input.chain,
+        snapshotBytes: input.imageTrusted.snapshotBytes,
+        snapshotVersion: input.imageTrusted.snapshot.signed.version,
+        hardwareId: a.hardwareId,
+        target: firmware,
+      }),
+    })),
+  );
 }

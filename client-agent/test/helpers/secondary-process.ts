@@ -90,7 +90,14 @@ export async function startSecondaryProcess(s: SecondaryProcessInput): Promise<S
   );
   const child = spawn(bin, ['secondary', '--config', configPath], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, TUFCHAIN_SECONDARY_PASSPHRASE: SECONDARY_PASSPHRASE },
+    env: {
+      ...process.env,
+      TUFCHAIN_SECONDARY_PASSPHRASE: SECONDARY_PASSPHRASE,
+      // bench:agent profiles secondaries with this (e.g. --cpu-prof --cpu-prof-dir=DIR).
+      ...(process.env['TUFCHAIN_BENCH_SECONDARY_NODE_OPTIONS']
+        ? { NODE_OPTIONS: process.env['TUFCHAIN_BENCH_SECONDARY_NODE_OPTIONS'] }
+        : {}),
+    },
   });
   await new Promise<void>((resolve, reject) => {
     child.stdout?.on('data', (d: Buffer) => {
