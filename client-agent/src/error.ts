@@ -72,6 +72,7 @@ export type AgentErrorCode =
   | 'ECU_RESULT_UNSIGNED'
   | 'ECU_RESULT_SIGNATURE_INVALID'
   | 'ATOMIC_SET_ROLLED_BACK'
+  | 'ATOMIC_COMMIT_REFUSED'
   | 'MANIFEST_REJECTED';
 
 export class AgentError extends Error {

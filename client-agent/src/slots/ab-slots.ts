@@ -207,6 +207,18 @@ export class FileSlotStore implements SlotStore {
     await this.#write(state);
   }
 
+  async revert(): Promise<void> {
+    const state = await this.readState();
+    const previous = otherSlot(state.active);
+    if (!state.slots[previous]) {
+      throw new AgentError('SLOT_STATE_INVALID', 'the other slot holds no image to revert to');
+    }
+    state.active = previous;
+    state.booted = previous;
+    state.pending = null;
+    await this.#write(state);
+  }
+
   async recordFailure(sha256: string): Promise<void> {
     const state = await this.readState();
     state.failures[sha256] = (state.failures[sha256] ?? 0) + 1;

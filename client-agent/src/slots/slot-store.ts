@@ -78,6 +78,11 @@ export interface SlotStore {
   commit(): Promise<void>;
   /** Drops the pending slot and goes back to the active slot; counts a failure of its image. */
   rollback(): Promise<void>;
+  /**
+   * Undoes a commit: the other slot, which must still hold its verified image, becomes the active
+   * and booted slot again (an atomic multi-ECU set that could not commit on every ECU).
+   */
+  revert(): Promise<void>;
   /** Counts a failed install of an image that never reached a slot switch. */
   recordFailure(sha256: string): Promise<void>;
 }

@@ -155,32 +155,57 @@ export async function installAtomicSet(
     group.push(m);
     images.set(m.target.sha256, group);
   }
+  // Every image at once: each goes to other ECUs (processes, links, flash), so the streams
+  // overlap where one of them waits; the journal records each group as it is verified.
   let failure: { code: string; serial?: string } | undefined;
-  for (const group of images.values()) {
-    const sinks: ImageSink[] = [];
-    try {
-      for (const m of group) sinks.push(await m.endpoint.openSink(m.target));
-      const sink = sinks.length === 1 ? (sinks[0] as ImageSink) : new FanoutSink(sinks);
-      const t = (group[0] as AtomicMember).target;
-      await streamImage({
-        source: opts.source(t),
-        sink,
-        expected: { length: t.length, sha256: t.sha256, sha512: t.sha512 },
-        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-      });
-      const serials = new Set(group.map((m) => m.endpoint.serial));
-      j = { ...j, ecus: j.ecus.map((e) => (serials.has(e.serial) ? { ...e, prepared: true } : e)) };
-      await opts.journal.write(j);
-    } catch (err) {
-      failure = {
-        code: codeOf(err),
-        serial: (group[sinks.length] ?? group[0])?.endpoint.serial ?? '',
-      };
-      break;
-    } finally {
-      await Promise.all(sinks.map((s) => s.close().catch(() => undefined)));
-    }
-  }
+  let journalWrites = Promise.resolve();
+  const total = members.reduce((n, m) => n + m.target.length, 0);
+  const received = new Map<string, number>();
+  const outcomes = await Promise.all(
+    [...images.entries()].map(async ([sha256, group]) => {
+      const sinks: ImageSink[] = [];
+      try {
+        for (const m of group) sinks.push(await m.endpoint.openSink(m.target));
+        const sink = sinks.length === 1 ? (sinks[0] as ImageSink) : new FanoutSink(sinks);
+        const t = (group[0] as AtomicMember).target;
+        const onProgress = opts.onProgress;
+        await streamImage({
+          source: opts.source(t),
+          sink,
+          expected: { length: t.length, sha256: t.sha256, sha512: t.sha512 },
+          ...(onProgress
+            ? {
+                onProgress: (n: number) => {
+                  received.set(sha256, n * group.length);
+                  onProgress(
+                    [...received.values()].reduce((a, b) => a + b, 0),
+                    total,
+                  );
+                },
+              }
+            : {}),
+        });
+        const serials = new Set(group.map((m) => m.endpoint.serial));
+        journalWrites = journalWrites.then(() => {
+          j = {
+            ...j,
+            ecus: j.ecus.map((e) => (serials.has(e.serial) ? { ...e, prepared: true } : e)),
+          };
+          return opts.journal.write(j);
+        });
+        await journalWrites;
+        return undefined;
+      } catch (err) {
+        return {
+          code: codeOf(err),
+          serial: (group[sinks.length] ?? group[0])?.endpoint.serial ?? '',
+        };
+      } finally {
+        await Promise.all(sinks.map((s) => s.close().catch(() => undefined)));
+      }
+    }),
+  );
+  failure = outcomes.find((o) => o !== undefined);
 
   // 2. Switch: every ECU boots its new slot pending and checks its health.
   if (!failure) {
@@ -202,12 +227,45 @@ export async function installAtomicSet(
   // 3. Commit all, or roll all back.
   j = failure ? { ...j, phase: 'ROLLBACK', code: failure.code } : { ...j, phase: 'COMMIT' };
   await opts.journal.write(j);
-  const ecus = await settle(j, bySerial, opts, failure?.serial);
+  const settled = await settleDecision(j, bySerial, opts, failure?.serial);
   await opts.journal.write({ phase: 'IDLE' });
+  return settled;
+}
+
+/**
+ * Carries out the journal's decision. A COMMIT that one ECU definitively refuses (it can no
+ * longer commit: its pending slot is gone) turns, durably, into a ROLLBACK of the whole set
+ * (ATOMIC_COMMIT_REFUSED): the ECUs that committed already go back to their previous slot, which
+ * still holds the previous set's verified image (UPTANE.md, "Atomic multi-ECU install").
+ */
+async function settleDecision(
+  j: ActiveAtomicJournal,
+  bySerial: ReadonlyMap<string, AtomicMember>,
+  opts: Pick<AtomicOptions, 'journal' | 'now' | 'settleDeadlineMs'>,
+  culprit?: string,
+): Promise<AtomicRun> {
+  if (j.phase === 'COMMIT') {
+    const tried = await Promise.allSettled(settle(j, bySerial, opts));
+    const refused = tried.findIndex(
+      (t) => t.status === 'rejected' && codeOf(t.reason) !== 'ECU_UNREACHABLE',
+    );
+    if (refused < 0) {
+      const unreachable = tried.find((t) => t.status === 'rejected');
+      if (unreachable) throw unreachable.reason;
+      return {
+        outcome: 'COMMITTED',
+        code: '',
+        ecus: tried.map((t) => (t as PromiseFulfilledResult<EcuOutcome>).value),
+      };
+    }
+    j = { ...j, phase: 'ROLLBACK', code: 'ATOMIC_COMMIT_REFUSED' };
+    await opts.journal.write(j);
+    culprit = j.ecus[refused]?.serial;
+  }
   return {
-    outcome: failure ? 'ROLLED_BACK' : 'COMMITTED',
-    code: failure?.code ?? '',
-    ecus,
+    outcome: 'ROLLED_BACK',
+    code: j.code ?? '',
+    ecus: await Promise.all(settle(j, bySerial, opts, culprit)),
   };
 }
 
@@ -216,53 +274,51 @@ function codeOf(err: unknown): string {
   return typeof code === 'string' && /^[A-Z0-9_]{1,64}$/.test(code) ? code : 'ECU_PROTOCOL_ERROR';
 }
 
-/** Carries out a COMMIT or ROLLBACK decision on every ECU, retrying one that is unreachable. */
-async function settle(
+/** Asks every ECU to COMMIT or ROLLBACK (one promise each), retrying one that is unreachable. */
+function settle(
   j: ActiveAtomicJournal,
   bySerial: ReadonlyMap<string, AtomicMember>,
   opts: Pick<AtomicOptions, 'now' | 'settleDeadlineMs'>,
   culprit?: string,
-): Promise<EcuOutcome[]> {
+): Promise<EcuOutcome>[] {
   const commit = j.phase === 'COMMIT';
   const deadline = Date.now() + (opts.settleDeadlineMs ?? 10_000);
-  return Promise.all(
-    j.ecus.map(async (e) => {
-      const m = bySerial.get(e.serial);
-      if (!m) throw new AgentError('ECU_UNKNOWN', `journal names ECU ${e.serial}, not configured`);
-      const code = commit ? '' : e.serial === culprit ? (j.code ?? '') : 'ATOMIC_SET_ROLLED_BACK';
-      const ctx: ResultContext = {
-        correlationId: j.correlationId,
-        target: e.target,
-        code,
-        time: opts.now().toISOString(),
-      };
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const result = commit ? await m.endpoint.commit(ctx) : await m.endpoint.rollback(ctx);
+  return j.ecus.map(async (e) => {
+    const m = bySerial.get(e.serial);
+    if (!m) throw new AgentError('ECU_UNKNOWN', `journal names ECU ${e.serial}, not configured`);
+    const code = commit ? '' : e.serial === culprit ? (j.code ?? '') : 'ATOMIC_SET_ROLLED_BACK';
+    const ctx: ResultContext = {
+      correlationId: j.correlationId,
+      target: e.target,
+      code,
+      time: opts.now().toISOString(),
+    };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const result = commit ? await m.endpoint.commit(ctx) : await m.endpoint.rollback(ctx);
+        return {
+          serial: e.serial,
+          target: e.target,
+          outcome: commit ? 'COMMITTED' : 'ROLLED_BACK',
+          code,
+          ...(result ? { result } : {}),
+        } satisfies EcuOutcome;
+      } catch (err) {
+        const c = codeOf(err);
+        if (c === 'ECU_RESULT_UNSIGNED' || c === 'ECU_RESULT_SIGNATURE_INVALID') {
           return {
             serial: e.serial,
             target: e.target,
             outcome: commit ? 'COMMITTED' : 'ROLLED_BACK',
             code,
-            ...(result ? { result } : {}),
+            resultError: c,
           } satisfies EcuOutcome;
-        } catch (err) {
-          const c = codeOf(err);
-          if (c === 'ECU_RESULT_UNSIGNED' || c === 'ECU_RESULT_SIGNATURE_INVALID') {
-            return {
-              serial: e.serial,
-              target: e.target,
-              outcome: commit ? 'COMMITTED' : 'ROLLED_BACK',
-              code,
-              resultError: c,
-            } satisfies EcuOutcome;
-          }
-          if (c !== 'ECU_UNREACHABLE' || Date.now() > deadline) throw err;
-          await sleep(Math.min(50 * 2 ** attempt, 500));
         }
+        if (c !== 'ECU_UNREACHABLE' || Date.now() > deadline) throw err;
+        await sleep(Math.min(50 * 2 ** attempt, 500));
       }
-    }),
-  );
+    }
+  });
 }
 
 /**
@@ -285,11 +341,7 @@ export async function recoverAtomicSet(
       return e ? [[endpoint.serial, { endpoint, target: e.target }] as const] : [];
     }),
   );
-  const ecus = await settle(decided, bySerial, opts);
+  const settled = await settleDecision(decided, bySerial, opts);
   await opts.journal.write({ phase: 'IDLE' });
-  return {
-    outcome: decided.phase === 'COMMIT' ? 'COMMITTED' : 'ROLLED_BACK',
-    code: decided.code ?? '',
-    ecus,
-  };
+  return settled;
 }

@@ -102,10 +102,18 @@ export class EcuSlots {
     return this.result(ctx, 'SUCCESS', '');
   }
 
-  /** Drops a pending slot and returns to the active one (nothing to do when nothing switched). */
+  /**
+   * Drops a pending slot and returns to the active one (nothing to do when nothing switched); when
+   * this set's image was already committed here (another ECU of the set could not commit), goes
+   * back to the previous slot, which no install touches before the set is settled.
+   */
   async rollback(ctx: ResultContext): Promise<SignedEcuInstallResult> {
     const state = await this.slots.readState();
+    const other = state.slots[state.active === 'a' ? 'b' : 'a'];
     if (state.pending || state.booted !== state.active) await this.slots.rollback();
+    else if (state.slots[state.active]?.sha256 === ctx.target.sha256 && other) {
+      await this.slots.revert();
+    }
     return this.result(ctx, 'ROLLED_BACK', ctx.code);
   }
 
