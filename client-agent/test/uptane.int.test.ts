@@ -89,6 +89,32 @@ describe('runVehicleUpdate', () => {
     });
   });
 
+  describe('when the Director refuses the vehicle version manifest', () => {
+    it('answers MANIFEST_REJECTED with the server code and keeps the manifest for the next cycle', async () => {
+      await v.director.assign(v.chainVehicle, all());
+      v.director.refuseManifests = { status: 409, code: 'MANIFEST_NONCE_REPLAYED' };
+      const result = await runVehicleUpdate(v.options(chain.reader()));
+      expect(result.status).toBe('UPDATED');
+      expect(result.manifest).toMatchObject({
+        sent: false,
+        status: 409,
+        queued: 1,
+        code: 'MANIFEST_REJECTED',
+        serverCode: 'MANIFEST_NONCE_REPLAYED',
+      });
+      expect(v.director.manifests).toHaveLength(0);
+
+      v.director.refuseManifests = undefined;
+      const again = await runVehicleUpdate(v.options(chain.reader()));
+      expect(again.manifest).toMatchObject({ sent: true, queued: 0 });
+      expect(v.director.manifests).toHaveLength(2);
+      const kept = v.director.manifests[0]?.manifest as {
+        signed: { installation_report?: { items: unknown[] } };
+      };
+      expect(kept.signed.installation_report?.items).toHaveLength(3);
+    });
+  });
+
   describe('attacks on the primary', () => {
     const rows: { desc: string; attack: () => Promise<void>; wantCode: string }[] = [
       {

@@ -39,6 +39,7 @@ import {
 } from './ecu.js';
 import { EcuSlots } from './ecu-slots.js';
 import { handOverMetadata } from './memory-fetcher.js';
+import { ManifestOutbox, type ManifestDelivery } from './manifest-outbox.js';
 import { createRequestSigner } from './request-signature.js';
 import type { SecondaryTransport } from './transport.js';
 import {
@@ -93,7 +94,8 @@ export interface VehicleUpdateResult {
   ecus: EcuOutcome[];
   /** What an earlier, interrupted set was brought to first. */
   recovered?: AtomicRun;
-  manifest?: { sent: boolean; status?: number };
+  /** The signed vehicle version manifest: sent, or kept for the next cycle (MANIFEST_REJECTED). */
+  manifest?: ManifestDelivery;
 }
 
 interface Cycle {
@@ -412,7 +414,7 @@ async function sendManifest(
   reports: Map<string, SignedEnvelope<EcuVersionReport>>,
   run: AtomicRun | undefined,
   correlationId: string | null,
-): Promise<{ sent: boolean; status?: number } | undefined> {
+): Promise<ManifestDelivery | undefined> {
   if (c.opts.sendManifest === false) return undefined;
   const signed: VehicleVersionManifest = {
     vehicle: c.opts.vehicle.vinCommitment.replace(/^0x/, '').toLowerCase(),
@@ -435,10 +437,11 @@ async function sendManifest(
       : {}),
   };
   const manifest = await signEnvelope(signed, [c.opts.vehicle.signer]);
+  const outbox = new ManifestOutbox(c.opts.stateDir);
+  const id = await outbox.enqueue(manifest);
   const url = `${directorBase(c.opts)}/api/v1/director/manifest`;
-  const body = JSON.stringify(manifest);
-  try {
-    const res = await fetchBounded(url, {
+  return outbox.flush(id, async (body) =>
+    fetchBounded(url, {
       method: 'POST',
       dispatcher: c.dispatcher,
       headers: {
@@ -449,9 +452,6 @@ async function sendManifest(
       body,
       maxBytes: c.cfg.answerMaxLength,
       limits: answerLimits(c.cfg),
-    });
-    return { sent: res.statusCode >= 200 && res.statusCode < 300, status: res.statusCode };
-  } catch {
-    return { sent: false };
-  }
+    }),
+  );
 }

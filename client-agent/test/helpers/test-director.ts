@@ -82,6 +82,8 @@ export class TestDirector {
   readonly logKey: string;
   /** Manifests received (parsed), and whether the primary's signature verified. */
   readonly manifests: { manifest: unknown; primaryVerified: boolean }[] = [];
+  /** Set to refuse every manifest with this answer (nothing recorded). */
+  refuseManifests: { status: number; code: string } | undefined;
   /** Requests refused for a missing or bad signature. */
   refusedRequests = 0;
 
@@ -335,6 +337,12 @@ export class TestDirector {
       return;
     }
     if (req.method === 'POST' && path === '/api/v1/director/manifest') {
+      if (this.refuseManifests) {
+        json(this.refuseManifests.status, {
+          error: { code: this.refuseManifests.code, message: 'refused' },
+        });
+        return;
+      }
       let manifest: { signatures?: { keyid: string }[]; signed?: unknown } = {};
       try {
         manifest = JSON.parse(String(body)) as typeof manifest;
