@@ -89,6 +89,25 @@ describe('runVehicleUpdate', () => {
     });
   });
 
+  describe('when the Director has rotated its root and targets key since the ECUs were made', () => {
+    it('hands each secondary every later root, so that a full and a partial one pinned at v1 follow the rotation', async () => {
+      v.director.rotateRoot();
+      v.director.rotateRoot();
+      await v.director.assign(v.chainVehicle, all());
+      const result = await runVehicleUpdate(v.options(chain.reader()));
+      expect(result.status).toBe('UPDATED');
+      expect(await v.activeImages()).toEqual({
+        [PRIMARY.serial]: gw.sha256,
+        [BRAKE.serial]: brake.sha256,
+        [IVI.serial]: ivi.sha256,
+      });
+      for (const s of v.secondaries) {
+        const info = await s.secondary!.handle({ op: 'info' });
+        expect(info['rootVersions']).toMatchObject({ director: 3 });
+      }
+    });
+  });
+
   describe('when the Director refuses the vehicle version manifest', () => {
     it('answers MANIFEST_REJECTED with the server code and keeps the manifest for the next cycle', async () => {
       await v.director.assign(v.chainVehicle, all());

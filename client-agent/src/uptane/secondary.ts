@@ -182,6 +182,13 @@ export class Secondary {
           verification: this.opts.verification,
           keyId: this.opts.signer.keyId,
           publicKey: this.opts.signer.publicKey,
+          // The roots it trusts now: the primary hands over every later one (a rotation).
+          rootVersions: {
+            director: await this.#rootVersion('director', this.opts.directorRootJson),
+            ...(this.opts.full
+              ? { image: await this.#rootVersion('image', this.opts.full.imageRootJson) }
+              : {}),
+          },
         };
       case 'version-report': {
         const s = await this.#state();
@@ -281,6 +288,31 @@ export class Secondary {
     await this.#save({ ...s, prepared: true });
     // streamImage checked length, sha256 of what came and sha512 of what the slot holds.
     return { ok: true, held: { sha512: t.sha512, bytes: t.length } };
+  }
+
+  /** The version of the root this ECU trusts for `repo` (its tuf-js state, else the pinned one). */
+  async #rootVersion(repo: 'director' | 'image', pinned: Uint8Array): Promise<number> {
+    const { readFile } = await import('node:fs/promises');
+    const candidates = [
+      join(this.opts.stateDir, 'metadata', repo, 'root.json'),
+      ...(repo === 'director' ? [join(this.opts.stateDir, 'director-root.json')] : []),
+    ];
+    let version = 0;
+    for (const bytes of [
+      pinned,
+      ...(await Promise.all(candidates.map((p) => readFile(p).catch(() => undefined)))),
+    ]) {
+      if (!bytes) continue;
+      try {
+        const v = (
+          JSON.parse(Buffer.from(bytes).toString('utf8')) as { signed?: { version?: unknown } }
+        ).signed?.version;
+        if (typeof v === 'number' && v > version) version = v;
+      } catch {
+        // unreadable: not trusted
+      }
+    }
+    return version;
   }
 
   /** Verifies what the primary hands over and keeps this ECU's assignment. */

@@ -74,7 +74,11 @@ export class TestDirector {
     snapshot: generateTufKey(),
     timestamp: generateTufKey(),
   };
+  /** The first root (what ECUs are provisioned with). */
   readonly rootBytes: Buffer;
+  /** Every root version, served publicly at /director/metadata/N.root.json. */
+  readonly roots = new Map<number, Buffer>();
+  #root!: Metadata<Root>;
   readonly vehicles = new Map<string, VehicleChain>();
   readonly tree = new MemoryTree();
   readonly entries: Uint8Array[] = [];
@@ -99,6 +103,8 @@ export class TestDirector {
     const md = new Metadata(root);
     sign(md, this.keys.root);
     this.rootBytes = Buffer.from(JSON.stringify(md.toJSON()));
+    this.#root = md;
+    this.roots.set(1, this.rootBytes);
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     this.logSigner = createNoteSigner('tufchain.test-log', privateKey);
     this.logKey = formatVerifierKey('tufchain.test-log', publicKey);
@@ -110,6 +116,31 @@ export class TestDirector {
       prefix: '/api/v1/director/',
       handler: (req, res, body) => this.#handle(req, res, body, repo),
     });
+  }
+
+  /**
+   * Publishes root version N+1 with a new root key and a new targets key, signed by the old and
+   * the new root keys: an ECU pinned at an earlier root verifies later targets only by walking
+   * the chain of roots.
+   */
+  rotateRoot(): void {
+    const oldRootKey = this.keys.root;
+    this.keys.root = generateTufKey();
+    this.keys.targets = generateTufKey();
+    const prev = this.#root.signed;
+    const root = new Root({
+      version: prev.version + 1,
+      specVersion: prev.specVersion,
+      expires: prev.expires,
+      consistentSnapshot: true,
+    });
+    for (const role of ['root', 'targets', 'snapshot', 'timestamp'] as const)
+      root.addKey(this.keys[role].key, role);
+    const md = new Metadata(root);
+    sign(md, oldRootKey);
+    sign(md, this.keys.root);
+    this.#root = md;
+    this.roots.set(root.version, Buffer.from(JSON.stringify(md.toJSON())));
   }
 
   /** Enrolls a vehicle by its certificate (the serial is the request signatures' keyid). */
@@ -308,8 +339,11 @@ export class TestDirector {
         .writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' })
         .end(JSON.stringify(value));
     };
-    if (req.method === 'GET' && /^\/director\/metadata\/1\.root\.json$/.test(path)) {
-      res.writeHead(200).end(this.rootBytes);
+    const rootVersion = /^\/director\/metadata\/(\d+)\.root\.json$/.exec(path);
+    if (req.method === 'GET' && rootVersion) {
+      const bytes = this.roots.get(Number(rootVersion[1]));
+      if (bytes) res.writeHead(200).end(bytes);
+      else json(404, { error: { code: 'NOT_FOUND', message: path } });
       return;
     }
     const vehicle = this.#authenticate(req, body, repo);
