@@ -6,7 +6,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createKeySigner, createVehicleIdentity, generateKeyPair } from '@tufchain/keys';
-import { verifyEnvelope } from '@tufchain/transparency/wire';
+import { verifyStatementBundle } from '@tufchain/keys';
+import {
+  parseInstallPredicate,
+  verifyEnvelope,
+  type InstallPredicate,
+} from '@tufchain/transparency/wire';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runVehicleUpdate } from '../src/uptane/primary.js';
 import { SocketTransport, formatAddress, listenSecondary } from '../src/uptane/transport.js';
@@ -56,6 +61,14 @@ async function expectRefused(wantCode: string, run: () => Promise<unknown>): Pro
 describe('runVehicleUpdate', () => {
   describe('when both repositories, the chain and the log agree', () => {
     it('installs the set on the primary, a partial and a full secondary, and reports it signed', async () => {
+      const reportsReceived: unknown[] = [];
+      v.f.repo.overrides.set('/api/v1/attestations', (_req, res, body) => {
+        reportsReceived.push(JSON.parse(String(body)) as unknown);
+        res.writeHead(202, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({ inclusion: { status: 'PROMISED', index: reportsReceived.length - 1 } }),
+        );
+      });
       await v.director.assign(v.chainVehicle, all());
       const result = await runVehicleUpdate(v.options(chain.reader()));
       expect(result.status).toBe('UPDATED');
@@ -84,8 +97,39 @@ describe('runVehicleUpdate', () => {
         [PRIMARY.serial, BRAKE.serial, IVI.serial].sort(),
       );
 
+      // One install report per ECU, signed by the vehicle, each naming the Director targets and,
+      // for a secondary, carrying that ECU's own signed result.
+      expect(result.reports?.map((r) => [r.ecuSerial, r.sent])).toEqual([
+        [PRIMARY.serial, true],
+        [BRAKE.serial, true],
+        [IVI.serial, true],
+      ]);
+      expect(reportsReceived).toHaveLength(3);
+      for (const [i, bundle] of reportsReceived.entries()) {
+        const { predicate } = (await verifyStatementBundle(bundle, {
+          caCertificatePem: v.f.ca.certificatePem,
+        })) as { predicate: InstallPredicate };
+        const serial = [PRIMARY.serial, BRAKE.serial, IVI.serial][i];
+        expect(parseInstallPredicate(predicate)).toMatchObject({
+          ecu: { serial },
+          result: 'SUCCESS',
+          director: {
+            targetsVersion: result.director.targetsVersion,
+            targetsHash: result.director.targetsHash,
+            correlationId: result.director.correlationId,
+          },
+        });
+        const s = v.secondaries.find((x) => x.serial === serial);
+        if (!s) expect(predicate.ecuResult).toBeUndefined();
+        else
+          expect(() =>
+            verifyEnvelope(predicate.ecuResult as never, s.signer.keyId, s.signer.publicKey),
+          ).not.toThrow();
+      }
+
       const again = await runVehicleUpdate(v.options(chain.reader()));
       expect(again.status).toBe('UP_TO_DATE');
+      expect(reportsReceived).toHaveLength(3);
     });
   });
 

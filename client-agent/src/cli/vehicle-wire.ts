@@ -62,6 +62,8 @@ export async function buildVehicleUpdateOptions(
       secondaries,
       transparencyLog: { logKeys: d.logKeys, ...(d.logOrigin ? { origin: d.logOrigin } : {}) },
       stateDir: settings.stateDir,
+      chainId: settings.chain.chainId,
+      ...(base.odometerKm !== undefined ? { odometerKm: base.odometerKm } : {}),
       config: base.config ?? {},
     };
   } catch (err) {

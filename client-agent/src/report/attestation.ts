@@ -15,7 +15,8 @@ export interface InstallReportInput {
   stateDir: string;
   vehicle: VehicleCredentials;
   ecu: { serial: string; hardwareId: string };
-  from: { name: string; version: string; releaseCounter: number; digest: string } | null;
+  /** What the ECU ran before (an ECU's version report names the image and its digest only). */
+  from: { name?: string; version?: string; releaseCounter?: number; digest: string } | null;
   to: { name: string; version: string; releaseCounter: number; digest: string };
   result: InstallPredicate['result'];
   startedAt: Date;
@@ -23,6 +24,10 @@ export interface InstallReportInput {
   odometerKm: number;
   metadata: { targetsVersion: number; targetsHash: string };
   checkpoint: { chainId: number; blockNumber: number; blockHash: string; timestamp: number };
+  /** Uptane: the Director targets this install carried out. */
+  director?: InstallPredicate['director'];
+  /** Uptane: a secondary's own signed install result. */
+  ecuResult?: InstallPredicate['ecuResult'];
 }
 
 export type InstallReportBundle = Awaited<ReturnType<typeof signStatementBundle>>;
@@ -48,6 +53,8 @@ export async function signInstallReport(
     counter,
     metadata: input.metadata,
     checkpoint: input.checkpoint,
+    ...(input.director ? { director: input.director } : {}),
+    ...(input.ecuResult ? { ecuResult: input.ecuResult } : {}),
   };
   const statement: InTotoStatement<InstallPredicate> = {
     _type: 'https://in-toto.io/Statement/v1',

@@ -10,7 +10,13 @@ import { createKeySigner, generateKeyPair } from '@tufchain/keys';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ImageSource } from '../install/image-io.js';
 import { FileSlotStore } from '../slots/ab-slots.js';
-import { AtomicJournalStore, installAtomicSet, LocalEcu, recoverAtomicSet } from './atomic.js';
+import {
+  AtomicJournalStore,
+  installAtomicSet,
+  LocalEcu,
+  recoverAtomicSet,
+  type AtomicRun,
+} from './atomic.js';
 import type { EcuTarget, ResultContext } from './ecu.js';
 import { EcuSlots } from './ecu-slots.js';
 
@@ -138,10 +144,12 @@ describe('recoverAtomicSet', () => {
     await gw.e.commit({ ...ctx, target: targets.GW });
     while ((await brake.slots.readState()).pending) await brake.slots.boot();
     const journal = new AtomicJournalStore(join(dir, 'primary'));
+    const settledRuns: AtomicRun[] = [];
     await journal.write({
       phase: 'COMMIT',
       id: 'x',
       correlationId: 'urn:test:2',
+      reportContext: { director: 'v7' },
       ecus: [
         { serial: 'GW', target: targets.GW, prepared: true },
         { serial: 'BRK', target: targets.BRK, prepared: true },
@@ -151,7 +159,15 @@ describe('recoverAtomicSet', () => {
       journal,
       now: () => new Date(),
       settleDeadlineMs: 200,
+      onSettled: (run) => {
+        settledRuns.push(run);
+        return Promise.resolve();
+      },
     });
+    // The install reports of the set are queued by onSettled, with what the journal kept.
+    expect(settledRuns).toMatchObject([
+      { id: 'x', reportContext: { director: 'v7' }, outcome: 'ROLLED_BACK' },
+    ]);
     expect(recovered?.outcome).toBe('ROLLED_BACK');
     expect(recovered?.code).toBe('ATOMIC_COMMIT_REFUSED');
     expect(await activeImages(gw.slots, brake.slots)).toEqual([

@@ -60,6 +60,8 @@ const journalSchema = z.discriminatedUnion('phase', [
     correlationId: z.string().nullable(),
     /** Why the set rolls back (the first ECU's refusal or failed health check). */
     code: z.string().optional(),
+    /** What the caller needs to report the outcome after a crash (AtomicOptions.reportContext). */
+    reportContext: z.unknown().optional(),
     ecus: z.array(z.object({ serial: z.string(), target, prepared: z.boolean() })),
   }),
 ]);
@@ -114,6 +116,10 @@ export interface EcuOutcome {
 }
 
 export interface AtomicRun {
+  /** The set's id (its journal's). */
+  id: string;
+  /** AtomicOptions.reportContext of the run that began the set. */
+  reportContext?: unknown;
   outcome: 'COMMITTED' | 'ROLLED_BACK';
   code: string;
   ecus: EcuOutcome[];
@@ -128,6 +134,13 @@ export interface AtomicOptions {
   /** How long to keep asking an unreachable ECU to commit or roll back (default 10 s). */
   settleDeadlineMs?: number;
   onProgress?: (received: number, total: number) => void;
+  /** Kept in the journal for onSettled (after a crash too). */
+  reportContext?: unknown;
+  /**
+   * Runs once every ECU carried out the decision, before the journal is cleared: what it queues
+   * (the install reports) is not lost to a crash; after one, recovery calls it again.
+   */
+  onSettled?: (run: AtomicRun) => Promise<void>;
 }
 
 /**
@@ -143,6 +156,7 @@ export async function installAtomicSet(
     phase: 'PREPARE',
     id: randomBytes(12).toString('hex'),
     correlationId: opts.correlationId,
+    ...(opts.reportContext !== undefined ? { reportContext: opts.reportContext } : {}),
     ecus: members.map((m) => ({ serial: m.endpoint.serial, target: m.target, prepared: false })),
   };
   await opts.journal.write(j);
@@ -228,6 +242,7 @@ export async function installAtomicSet(
   j = failure ? { ...j, phase: 'ROLLBACK', code: failure.code } : { ...j, phase: 'COMMIT' };
   await opts.journal.write(j);
   const settled = await settleDecision(j, bySerial, opts, failure?.serial);
+  await opts.onSettled?.(settled);
   await opts.journal.write({ phase: 'IDLE' });
   return settled;
 }
@@ -244,6 +259,10 @@ async function settleDecision(
   opts: Pick<AtomicOptions, 'journal' | 'now' | 'settleDeadlineMs'>,
   culprit?: string,
 ): Promise<AtomicRun> {
+  const about = {
+    id: j.id,
+    ...(j.reportContext !== undefined ? { reportContext: j.reportContext } : {}),
+  };
   if (j.phase === 'COMMIT') {
     const tried = await Promise.allSettled(settle(j, bySerial, opts));
     const refused = tried.findIndex(
@@ -253,6 +272,7 @@ async function settleDecision(
       const unreachable = tried.find((t) => t.status === 'rejected');
       if (unreachable) throw unreachable.reason;
       return {
+        ...about,
         outcome: 'COMMITTED',
         code: '',
         ecus: tried.map((t) => (t as PromiseFulfilledResult<EcuOutcome>).value),
@@ -263,6 +283,7 @@ async function settleDecision(
     culprit = j.ecus[refused]?.serial;
   }
   return {
+    ...about,
     outcome: 'ROLLED_BACK',
     code: j.code ?? '',
     ecus: await Promise.all(settle(j, bySerial, opts, culprit)),
@@ -328,7 +349,7 @@ function settle(
  */
 export async function recoverAtomicSet(
   endpoints: readonly EcuEndpoint[],
-  opts: Pick<AtomicOptions, 'journal' | 'now' | 'settleDeadlineMs'>,
+  opts: Pick<AtomicOptions, 'journal' | 'now' | 'settleDeadlineMs' | 'onSettled'>,
 ): Promise<AtomicRun | undefined> {
   const j = await opts.journal.read();
   if (j.phase === 'IDLE') return undefined;
@@ -342,6 +363,7 @@ export async function recoverAtomicSet(
     }),
   );
   const settled = await settleDecision(decided, bySerial, opts);
+  await opts.onSettled?.(settled);
   await opts.journal.write({ phase: 'IDLE' });
   return settled;
 }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { TargetFile } from '@tufjs/models';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,7 +11,8 @@ import {
 import { resolveConfig, type Config } from '../config.js';
 import { AgentError } from '../error.js';
 import { HttpRangeSource } from '../install/range-fetch.js';
-import type { VehicleCredentials } from '../report/attestation.js';
+import { signInstallReport, type VehicleCredentials } from '../report/attestation.js';
+import { ReportOutbox } from '../report/outbox.js';
 import type { SlotImage, SlotName, SlotStore } from '../slots/slot-store.js';
 import { UndiciFetcher, type RequestSigner } from '../tuf/fetcher.js';
 import { TufRepository } from '../tuf/updater.js';
@@ -81,6 +82,11 @@ export interface VehicleUpdateOptions {
   stateDir: string;
   /** Send the signed vehicle version manifest to the Director (default true). */
   sendManifest?: boolean;
+  /** Send the queued install reports at the end of the cycle (default true). */
+  sendReports?: boolean;
+  /** Chain ID recorded in install reports (default: the reader's `chainId`). */
+  chainId?: number;
+  odometerKm?: number;
   clock?: () => Date;
   onProgress?: (received: number, total: number) => void;
   config?: Partial<Config>;
@@ -96,6 +102,8 @@ export interface VehicleUpdateResult {
   recovered?: AtomicRun;
   /** The signed vehicle version manifest: sent, or kept for the next cycle (MANIFEST_REJECTED). */
   manifest?: ManifestDelivery;
+  /** One signed install report per ECU of the set (and of a recovered set), queued durably. */
+  reports?: { id: string; ecuSerial: string; sent: boolean }[];
 }
 
 interface Cycle {
@@ -176,7 +184,15 @@ function endpoints(c: Cycle): EcuEndpoint[] {
 
 async function cycle(c: Cycle): Promise<VehicleUpdateResult> {
   const { opts, cfg } = c;
-  const recovered = await recoverAtomicSet(endpoints(c), { journal: c.journal, now: c.now });
+  const queued: { id: string; ecuSerial: string }[] = [];
+  const onSettled = async (run: AtomicRun): Promise<void> => {
+    queued.push(...(await queueEcuReports(c, run)));
+  };
+  const recovered = await recoverAtomicSet(endpoints(c), {
+    journal: c.journal,
+    now: c.now,
+    onSettled,
+  });
 
   // 1. Both repositories through tuf-js, and the chain's confirmed time.
   const image = new TufRepository({
@@ -296,11 +312,32 @@ async function cycle(c: Cycle): Promise<VehicleUpdateResult> {
   );
 
   // 6. The atomic install: prepare all, switch all, commit all or roll all back.
+  const started = new Date(Math.max(c.now().getTime(), checkpoint.timestamp * 1000));
+  const reportContext: ReportContext = {
+    director: directorInfo,
+    metadata: {
+      targetsVersion: imageTrusted.targets.signed.version,
+      targetsHash: createHash('sha256').update(imageTrusted.targetsBytes).digest('hex'),
+    },
+    checkpoint: { chainId: chainIdOf(opts), ...checkpoint },
+    startedAt: started.toISOString(),
+    from: Object.fromEntries(
+      due.map((a) => {
+        const img = reports.get(a.ecuSerial)?.signed.installed_image;
+        return [
+          a.ecuSerial,
+          img ? { name: img.filepath, digest: img.fileinfo.hashes.sha256 } : null,
+        ];
+      }),
+    ),
+  };
   const run = await installAtomicSet(
     due.map((a) => ({ endpoint: bySerial.get(a.ecuSerial) as EcuEndpoint, target: ecuTarget(a) })),
     {
       journal: c.journal,
       correlationId: verified.custom.correlationId,
+      reportContext,
+      onSettled,
       now: c.now,
       source: (t) => {
         const a = due.find((x) => x.sha256 === t.sha256) as VerifiedAssignment;
@@ -315,7 +352,9 @@ async function cycle(c: Cycle): Promise<VehicleUpdateResult> {
   );
   const after = await collectReports(c, checkpoint);
   const manifest = await sendManifest(c, checkpoint, after, run, directorInfo.correlationId);
+  const sent = await sendReports(c, queued);
   return {
+    ...(sent ? { reports: sent } : {}),
     status: run.outcome === 'COMMITTED' ? 'UPDATED' : 'ROLLED_BACK',
     ...(run.code ? { code: run.code } : {}),
     director: directorInfo,
@@ -374,6 +413,83 @@ class RootChain {
     }
     return p;
   }
+}
+
+/** What the install reports of a set need, kept in its journal (AtomicOptions.reportContext). */
+interface ReportContext {
+  director: { targetsVersion: number; targetsHash: string; correlationId: string | null };
+  metadata: { targetsVersion: number; targetsHash: string };
+  checkpoint: { chainId: number; blockNumber: number; blockHash: string; timestamp: number };
+  startedAt: string;
+  from: Record<string, { name: string; digest: string } | null>;
+}
+
+function chainIdOf(opts: VehicleUpdateOptions): number {
+  if (opts.chainId !== undefined) return opts.chainId;
+  const id = (opts.chain as { chainId?: unknown }).chainId;
+  return typeof id === 'number' ? id : 0;
+}
+
+/**
+ * Signs (vehicle key, Sigstore bundle) and queues one install report per ECU of a settled set,
+ * once per set and ECU (a recovery after a crash finds what was queued). A secondary's report
+ * carries its own signed result (ecuResult); an ECU whose result did not verify gets none.
+ */
+async function queueEcuReports(
+  c: Cycle,
+  run: AtomicRun,
+): Promise<{ id: string; ecuSerial: string }[]> {
+  const ctx = run.reportContext as ReportContext | undefined;
+  if (!ctx) return [];
+  const outbox = new ReportOutbox(c.opts.stateDir, c.cfg);
+  const out: { id: string; ecuSerial: string }[] = [];
+  for (const e of run.ecus) {
+    const remote = c.remotes.some((r) => r.serial === e.serial);
+    if (e.resultError || (remote && !e.result)) continue;
+    const key = createHash('sha256').update(`${run.id}/${e.serial}`).digest('hex').slice(0, 40);
+    const existing = await outbox.findByKey(key);
+    if (existing) {
+      out.push({ id: existing, ecuSerial: e.serial });
+      continue;
+    }
+    const hardwareId = endpoints(c).find((x) => x.serial === e.serial)?.hardwareId ?? '';
+    const { bundle, predicate } = await signInstallReport({
+      stateDir: c.opts.stateDir,
+      vehicle: c.opts.vehicle,
+      ecu: { serial: e.serial, hardwareId },
+      from: ctx.from[e.serial] ?? null,
+      to: {
+        name: e.target.name,
+        version: e.target.version,
+        releaseCounter: e.target.releaseCounter,
+        digest: e.target.sha256,
+      },
+      result: e.outcome === 'COMMITTED' ? 'SUCCESS' : 'ROLLED_BACK',
+      startedAt: new Date(ctx.startedAt),
+      finishedAt: new Date(Math.max(c.now().getTime(), Date.parse(ctx.startedAt))),
+      odometerKm: c.opts.odometerKm ?? 0,
+      metadata: ctx.metadata,
+      checkpoint: ctx.checkpoint,
+      director: ctx.director,
+      ...(remote && e.result ? { ecuResult: e.result } : {}),
+    });
+    out.push({ id: await outbox.enqueue(predicate.counter, key, bundle), ecuSerial: e.serial });
+  }
+  return out;
+}
+
+/** Sends the queued install reports (the existing outbox); undefined when none were queued. */
+async function sendReports(
+  c: Cycle,
+  queued: { id: string; ecuSerial: string }[],
+): Promise<{ id: string; ecuSerial: string; sent: boolean }[] | undefined> {
+  if (queued.length === 0) return undefined;
+  if (c.opts.sendReports === false) return queued.map((q) => ({ ...q, sent: false }));
+  const flushed = await new ReportOutbox(c.opts.stateDir, c.cfg).flush(
+    c.opts.serverUrl,
+    c.dispatcher,
+  );
+  return queued.map((q) => ({ ...q, sent: flushed.sent.includes(q.id) }));
 }
 
 function ecuTarget(a: VerifiedAssignment): EcuTarget {
