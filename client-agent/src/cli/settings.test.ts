@@ -45,6 +45,53 @@ describe('parseSettings', () => {
     });
   });
 
+  describe('when the vehicle is an Uptane primary', () => {
+    const director = {
+      trustedRootPath: 'director-1.root.json',
+      metadataDir: 'director-metadata',
+      logKeys: ['tufchain.example/log+1a2b3c4d+AQID'],
+    };
+    const secondary = {
+      ecuSerial: 'BRK-0042',
+      hardwareId: 'brake-b7',
+      kind: 'partial',
+      address: 'unix:/run/tufchain/brk.sock',
+      publicKeyPath: 'brk.pub.pem',
+    };
+
+    it('keeps the director section and the secondaries, with paths resolved', () => {
+      const s = parseSettings({ ...valid, director, secondaries: [secondary] }, {}, '/etc/t');
+      expect(s.director).toEqual({
+        ...director,
+        trustedRootPath: '/etc/t/director-1.root.json',
+        metadataDir: '/etc/t/director-metadata',
+      });
+      expect(s.secondaries).toEqual([{ ...secondary, publicKeyPath: '/etc/t/brk.pub.pem' }]);
+    });
+
+    it.each([
+      { desc: 'a secondary of an unknown kind', secondaries: [{ ...secondary, kind: 'half' }] },
+      {
+        desc: 'a secondary address that is neither tcp: nor unix:',
+        secondaries: [{ ...secondary, address: 'can0:0x7e0' }],
+      },
+      {
+        desc: 'a secondary without a public key',
+        secondaries: [{ ...secondary, publicKeyPath: undefined }],
+      },
+    ])('refuses $desc with CONFIG_INVALID', ({ secondaries }) => {
+      expect(() => parseSettings({ ...valid, director, secondaries }, {}, '/x')).toThrow(
+        expect.objectContaining({ code: 'CONFIG_INVALID' }),
+      );
+    });
+
+    it('has no secondaries and no director section by default (the single-ECU agent)', () => {
+      const s = parseSettings(valid, {}, '/x');
+      expect(s.director).toBeUndefined();
+      expect(s.secondaries).toEqual([]);
+    });
+  });
+
   describe('when the file tunes the agent', () => {
     it('takes numbers and switches', () => {
       const s = parseSettings(

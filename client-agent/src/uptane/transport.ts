@@ -11,8 +11,11 @@ import { AgentError } from '../error.js';
 export interface SecondaryConnection {
   /** Sends a JSON request and waits for its JSON answer (ECU_UNREACHABLE when the link fails). */
   request(message: Record<string, unknown>, timeoutMs?: number): Promise<Record<string, unknown>>;
-  /** Sends image bytes; a promise means: wait before the next (the link is full). */
-  sendImageBytes(chunk: Uint8Array): Promise<void> | undefined;
+  /**
+   * Sends image bytes; a promise means: wait before the next (the link is full). `onWritten` runs
+   * once the link no longer needs `chunk` (its memory may be filled again).
+   */
+  sendImageBytes(chunk: Uint8Array, onWritten?: () => void): Promise<void> | undefined;
   close(): void;
 }
 
@@ -188,13 +191,13 @@ class SocketConnection implements SecondaryConnection {
     });
   }
 
-  sendImageBytes(chunk: Uint8Array): Promise<void> | undefined {
+  sendImageBytes(chunk: Uint8Array, onWritten?: () => void): Promise<void> | undefined {
     if (this.#failure) return Promise.reject(this.#failure);
     const [head, body] = frame(KIND_BYTES, chunk) as [Buffer, Buffer];
     // One writev for the frame's head and body, not two writes.
     this.#socket.cork();
     this.#socket.write(head);
-    this.#socket.write(body);
+    this.#socket.write(body, onWritten && (() => onWritten()));
     this.#socket.uncork();
     // Up to LINK_BUFFER_BYTES may wait in the socket: waiting for 'drain' after each frame would
     // make the two ends take turns instead of working side by side.
