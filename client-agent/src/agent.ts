@@ -23,6 +23,7 @@ import { UndiciFetcher } from './tuf/fetcher.js';
 import { createDispatcher, releaseDispatcher } from './util/http.js';
 import { acquireStateLock } from './util/lock.js';
 import { fetchFirmwareHint } from './tuf/hint.js';
+import { stageMetadata } from './tuf/staged.js';
 import { TufRepository, type FirmwareTarget } from './tuf/updater.js';
 import { startReadbackWorker } from './install/slot-readback.js';
 import { verifyFirmwareBundle, type FirmwareKey } from './verify/attestation.js';
@@ -324,8 +325,10 @@ async function runCycle(ctx: Context): Promise<UpdateResult> {
   };
 
   // 1. TUF metadata workflow (tuf-js), then expiry against the later of local and chain time.
+  // tuf-js refreshes a staging copy, trusted only once the chain has logged it (tuf/staged.ts).
+  const stage = await stageMetadata(opts.metadataDir);
   const repo = new TufRepository({
-    metadataDir: opts.metadataDir,
+    metadataDir: stage.dir,
     repositoryUrl: opts.serverUrl,
     trustedRootJson: opts.trustedRootJson,
     fetcher: new UndiciFetcher(cfg, ctx.dispatcher),
@@ -383,6 +386,7 @@ async function runCycle(ctx: Context): Promise<UpdateResult> {
       verdict === 'INSTALL' ? verifyAttestationOf(ctx, repo, target) : Promise.resolve(),
     ]);
     if (releaseResult.status === 'rejected') throw releaseResult.reason;
+    await stage.promote();
     const release = releaseResult.value;
     const releaseInfo = {
       metadataVersion: release.metadataVersion,

@@ -119,6 +119,29 @@ describe('runUpdate against anvil and a loopback TUF repository', () => {
       await f.addRelease({ version: '3.0.0', releaseCounter: 3 });
       await expectRefused('METADATA_NOT_LOGGED');
     });
+
+    it('does not keep the refused metadata: the next logged release below its versions still installs', async () => {
+      const logged = await f.addRelease({ version: '2.0.0', releaseCounter: 2 });
+      await chain.log(logged.entry);
+      expect((await runUpdate(f.options(chain.reader()))).status).toBe('UPDATED');
+      const trustedSnapshot = await readFile(join(f.metadataDir, 'snapshot.json'));
+
+      // Stolen online keys publish versions 11, never logged.
+      for (const v of ['targetsVersion', 'snapshotVersion', 'timestampVersion'] as const)
+        f.repo[v] += 9;
+      await f.addRelease({ version: '3.0.0', releaseCounter: 3 });
+      await expectRefused('METADATA_NOT_LOGGED');
+      expect(await readFile(join(f.metadataDir, 'snapshot.json'))).toEqual(trustedSnapshot);
+
+      // The OEM's next release is version 3 of each role, logged.
+      for (const v of ['targetsVersion', 'snapshotVersion', 'timestampVersion'] as const)
+        f.repo[v] -= 10;
+      const next = await f.addRelease({ version: '3.0.1', releaseCounter: 4 });
+      await chain.log(next.entry);
+      const result = await runUpdate(f.options(chain.reader()));
+      expect(result.status).toBe('UPDATED');
+      expect(await f.activeSlotBytes()).toEqual(next.image);
+    });
   });
 
   describe('when the server serves a tampered image', () => {

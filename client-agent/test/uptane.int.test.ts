@@ -5,6 +5,8 @@
  * slot changed.
  */
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createKeySigner, createVehicleIdentity, generateKeyPair } from '@tufchain/keys';
 import { verifyStatementBundle } from '@tufchain/keys';
 import {
@@ -284,6 +286,26 @@ describe('runVehicleUpdate', () => {
         await expectRefused(wantCode, () => runVehicleUpdate(v.options(chain.reader())));
       },
     );
+
+    it('Director targets refused for want of a log promise are not kept: the next logged version below them still installs', async () => {
+      const mdDir = v.options(chain.reader()).director.metadataDir;
+      await v.director.assign(v.chainVehicle, []);
+      expect((await runVehicleUpdate(v.options(chain.reader()))).status).toBe('UP_TO_DATE');
+      const trustedBefore = await readFile(join(mdDir, 'targets.json'));
+
+      // Stolen online keys sign version 11 for this vehicle, never logged.
+      v.chainVehicle.version = 10;
+      await v.director.assign(v.chainVehicle, all(), { logged: false });
+      await expectRefused('DIRECTOR_NOT_LOGGED', () => runVehicleUpdate(v.options(chain.reader())));
+      expect(await readFile(join(mdDir, 'targets.json'))).toEqual(trustedBefore);
+
+      // The honest Director's next version is 2, logged.
+      v.chainVehicle.version = 1;
+      await v.director.assign(v.chainVehicle, all());
+      const result = await runVehicleUpdate(v.options(chain.reader()));
+      expect(result.status).toBe('UPDATED');
+      expect(result.director?.targetsVersion).toBe(2);
+    });
 
     it('one ECU failing its health check rolls the whole set back (HEALTH_CHECK_FAILED)', async () => {
       await v.director.assign(v.chainVehicle, all());

@@ -15,6 +15,7 @@ import { signInstallReport, type VehicleCredentials } from '../report/attestatio
 import { ReportOutbox } from '../report/outbox.js';
 import type { SlotImage, SlotName, SlotStore } from '../slots/slot-store.js';
 import { UndiciFetcher, type RequestSigner } from '../tuf/fetcher.js';
+import { stageMetadata } from '../tuf/staged.js';
 import { TufRepository } from '../tuf/updater.js';
 import { readJsonIfExists, writeJsonDurable } from '../util/durable.js';
 import { createDispatcher, releaseDispatcher } from '../util/http.js';
@@ -195,15 +196,18 @@ async function cycle(c: Cycle): Promise<VehicleUpdateResult> {
   });
 
   // 1. Both repositories through tuf-js, and the chain's confirmed time.
+  // Both refresh into staging copies, trusted only once the log and the chain accept them.
+  const imageStage = await stageMetadata(opts.image.metadataDir);
+  const directorStage = await stageMetadata(opts.director.metadataDir);
   const image = new TufRepository({
-    metadataDir: opts.image.metadataDir,
+    metadataDir: imageStage.dir,
     repositoryUrl: opts.serverUrl,
     trustedRootJson: opts.image.trustedRootJson,
     fetcher: new UndiciFetcher(cfg, c.dispatcher),
     config: cfg,
   });
   const director = new TufRepository({
-    metadataDir: opts.director.metadataDir,
+    metadataDir: directorStage.dir,
     repositoryUrl: `${directorBase(opts)}/director`,
     trustedRootJson: opts.director.trustedRootJson,
     fetcher: new UndiciFetcher(cfg, c.dispatcher, c.signRequest),
@@ -227,6 +231,7 @@ async function cycle(c: Cycle): Promise<VehicleUpdateResult> {
     logPromise,
     log: opts.transparencyLog,
   });
+  await directorStage.promote();
   const directorInfo = {
     targetsVersion: verified.targetsVersion,
     targetsHash: verified.targetsHash,
@@ -263,6 +268,7 @@ async function cycle(c: Cycle): Promise<VehicleUpdateResult> {
   for (const a of attested.values())
     bundles.push({ a, target: await attestationTarget(c, image, a) });
   await Promise.all(bundles.map(({ a, target }) => verifyAttestation(c, image, a, target)));
+  await imageStage.promote();
 
   // 4. What each ECU runs now (signed reports, fresh nonce), and who must install.
   const reports = await collectReports(c, checkpoint);
