@@ -374,6 +374,36 @@ describe('runVehicleUpdate', () => {
       expect(await v.activeImages()).toEqual(before);
     });
 
+    it('a full secondary refuses Director targets without a log promise (DIRECTOR_NOT_LOGGED) and does not keep them', async () => {
+      await v.director.assign(v.chainVehicle, all());
+      expect((await runVehicleUpdate(v.options(chain.reader()))).status).toBe('UPDATED');
+      const s = v.secondaries.find((x) => x.verification === 'full')!;
+      const stored = join(s.stateDir, 'metadata', 'director', 'targets.json');
+      const trustedBefore = await readFile(stored);
+
+      v.chainVehicle.version = 10;
+      const { version } = await v.director.assign(v.chainVehicle, all(), { logged: false });
+      const file = (name: string) => v.chainVehicle.files.get(name)!.toString('base64');
+      const primaryImage = v.options(chain.reader()).image.metadataDir;
+      const { handOverMetadata } = await import('../src/uptane/memory-fetcher.js');
+      const link = await new SocketTransport(s.address).connect();
+      const answer = await link.request({
+        op: 'metadata',
+        director: {
+          '1.root.json': v.director.rootBytes.toString('base64'),
+          'timestamp.json': file('timestamp.json'),
+          [`${version}.snapshot.json`]: file(`${version}.snapshot.json`),
+          [`${version}.targets.json`]: file(`${version}.targets.json`),
+        },
+        image: await handOverMetadata(primaryImage),
+        logPromise: v.chainVehicle.promises.get(1),
+        chainTime: { timestamp: Math.floor(Date.now() / 1000) },
+      });
+      link.close();
+      expect(answer).toMatchObject({ ok: false, code: 'DIRECTOR_NOT_LOGGED' });
+      expect(await readFile(stored)).toEqual(trustedBefore);
+    });
+
     it('a partial secondary refuses Director targets not signed by its pinned root (METADATA_UNSIGNED)', async () => {
       const { generateTufKey } = await import('./helpers/tuf-repo.js');
       const { version } = await v.director.assign(v.chainVehicle, all(), {

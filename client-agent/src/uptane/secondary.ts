@@ -11,6 +11,7 @@ import { AgentError } from '../error.js';
 import type { ChunkHandler, ImageSink, ImageSource } from '../install/image-io.js';
 import { streamImage } from '../install/stream.js';
 import type { SlotImage, SlotName, SlotStore } from '../slots/slot-store.js';
+import { stageMetadata } from '../tuf/staged.js';
 import { TufRepository } from '../tuf/updater.js';
 import { readJsonIfExists, writeFileDurable, writeJsonDurable } from '../util/durable.js';
 import type { ReleaseLog } from '../verify/chain.js';
@@ -468,9 +469,12 @@ export class Secondary {
     const full = this.opts.full;
     if (!full)
       throw new AgentError('CONFIG_INVALID', 'a full-verification secondary needs its trust');
+    // Staged as on the primary (tuf/staged.ts): what the log or the chain refuses is not kept.
+    const directorStage = await stageMetadata(join(this.opts.stateDir, 'metadata', 'director'));
+    const imageStage = await stageMetadata(join(this.opts.stateDir, 'metadata', 'image'));
     const repo = (name: string, files: Map<string, Uint8Array>, rootJson: Uint8Array) =>
       new TufRepository({
-        metadataDir: join(this.opts.stateDir, 'metadata', name),
+        metadataDir: (name === 'director' ? directorStage : imageStage).dir,
         repositoryUrl: `${MEMORY_BASE}/${name}`,
         trustedRootJson: rootJson,
         fetcher: new MemoryFetcher(name, files),
@@ -491,6 +495,7 @@ export class Secondary {
       logPromise,
       log: full.log,
     });
+    await directorStage.promote();
     const mine = this.#mine(verified.assignments);
     imageRepo.checkDelegationsExpiryAt(at);
     const [checked] = await verifyAssignments({
@@ -499,6 +504,7 @@ export class Secondary {
       chain: full.chain,
       assignments: [mine],
     });
+    await imageStage.promote();
     return {
       assignment: {
         ...mine,
