@@ -27,7 +27,8 @@ const key = fc.record({
 });
 const delegations = fc.record({
   keys: fc.dictionary(hex(64), key, { maxKeys: 2 }),
-  roles: fc.array(
+  // Role names are unique in valid metadata (@tufjs/models refuses a duplicate).
+  roles: fc.uniqueArray(
     fc.record({
       name: fc.stringMatching(/^[a-z]{1,8}$/),
       keyids: fc.array(hex(64), { maxLength: 2 }),
@@ -35,7 +36,7 @@ const delegations = fc.record({
       terminating: fc.boolean(),
       paths: fc.array(fc.constantFrom('*', '*/*', 'acme/*'), { maxLength: 2 }),
     }),
-    { maxLength: 2 },
+    { maxLength: 2, selector: (role) => role.name },
   ),
 });
 
