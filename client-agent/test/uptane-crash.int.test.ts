@@ -22,6 +22,27 @@ import { generateTufKey, sha512hex } from './helpers/tuf-repo.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const UPDATES = 100;
+/**
+ * Kills from outside at least this many times, and checks the set after every CHECK_EVERY. Random
+ * outside kills alone did not catch a recovery that forgot an interrupted switch or decision
+ * (tried: it passed), hence the primary's own crash points below, which do (tried: it failed).
+ */
+const MIN_KILLS = 40;
+const CHECK_EVERY = 4;
+/** Bounds the run if crash points stay unreached. */
+const MAX_KILLS = 400;
+/** Where the primary kills itself (UptaneCrashConfig.selfCrash); each must be hit this often. */
+const CRASH_POINTS = [
+  'journal:PREPARE',
+  'journal:PREPARED',
+  'journal:SWITCH',
+  'journal:COMMIT',
+  'journal:ROLLBACK',
+  'switched',
+  'committed',
+  'rolled-back',
+] as const;
+const MIN_CRASHES_PER_POINT = 3;
 const PASSPHRASE = 'secondary passphrase';
 const ECUS = [
   { serial: 'GW-0001', hardwareId: 'gateway-x1' },
@@ -75,7 +96,7 @@ afterAll(async () => {
 });
 
 describe('atomic multi-ECU installs under kill -9', () => {
-  it(`leaves every ECU on a verified, matching set over ${UPDATES}+ updates`, async () => {
+  it(`leaves every ECU on a verified, matching set over ${UPDATES}+ updates, ${MIN_KILLS}+ kills and every crash point`, async () => {
     // Director root and targets key; each ECU's slots, key and (secondaries) settings.
     const rootKey = generateTufKey();
     const targetsKey = generateTufKey();
@@ -183,6 +204,7 @@ describe('atomic multi-ECU installs under kill -9', () => {
       },
       images,
       healthFailRate: 0.1,
+      selfCrash: { rate: 0.5, points: [...CRASH_POINTS] },
     };
     const configPath = join(dir, 'primary.json');
     await writeFile(configPath, JSON.stringify(config));
@@ -223,14 +245,26 @@ describe('atomic multi-ECU installs under kill -9', () => {
 
     await Promise.all(ECUS.slice(1).map((e) => start(e.serial)));
     let kills = 0;
-    while ((await begun()) < UPDATES) {
+    const crashes = async (): Promise<Map<string, number>> => {
+      const log = await readFile(join(stateDir, 'events.log'), 'utf8').catch(() => '');
+      const n = new Map<string, number>(CRASH_POINTS.map((p) => [p, 0]));
+      for (const m of log.matchAll(/^crash (\S+)$/gm))
+        n.set(m[1] as string, (n.get(m[1] as string) ?? 0) + 1);
+      return n;
+    };
+    const uncovered = async (): Promise<string[]> =>
+      [...(await crashes())].filter(([, n]) => n < MIN_CRASHES_PER_POINT).map(([p]) => p);
+    while (
+      kills < MAX_KILLS &&
+      ((await begun()) < UPDATES || kills < MIN_KILLS || (await uncovered()).length > 0)
+    ) {
       if (
         !procs['primary'] ||
         procs['primary'].exitCode !== null ||
         procs['primary'].signalCode !== null
       )
         await start('primary');
-      await new Promise((r) => setTimeout(r, Math.random() * 1500));
+      await new Promise((r) => setTimeout(r, Math.random() * 600));
       const victim =
         Math.random() < 0.5
           ? 'primary'
@@ -238,9 +272,10 @@ describe('atomic multi-ECU installs under kill -9', () => {
       await kill(procs[victim] as ChildProcess);
       kills += 1;
       if (victim !== 'primary') await start(victim);
-      if (kills % 15 === 0) await checkSet();
+      if (kills % CHECK_EVERY === 0) await checkSet();
     }
     await checkSet();
+    expect(await uncovered(), 'crash points reached too rarely').toEqual([]);
     const log = await readFile(join(stateDir, 'events.log'), 'utf8');
     expect(log).toMatch(/COMMITTED/);
     expect(log).toMatch(/ROLLED_BACK/);

@@ -14,11 +14,12 @@ import { FileSlotStore } from '../../src/slots/ab-slots.js';
 import type { ImageSource } from '../../src/install/image-io.js';
 import {
   AtomicJournalStore,
+  type AtomicJournal,
   installAtomicSet,
   LocalEcu,
   recoverAtomicSet,
 } from '../../src/uptane/atomic.js';
-import { RemoteEcu, type EcuTarget } from '../../src/uptane/ecu.js';
+import { RemoteEcu, type EcuEndpoint, type EcuTarget } from '../../src/uptane/ecu.js';
 import { EcuSlots } from '../../src/uptane/ecu-slots.js';
 import { SocketTransport } from '../../src/uptane/transport.js';
 import { readJsonIfExists, writeJsonDurable } from '../../src/util/durable.js';
@@ -38,6 +39,14 @@ export interface UptaneCrashConfig {
   /** images[k][serial]: the image of update k for that ECU (k from 1). */
   images: Record<string, EcuTarget & { path: string }>[];
   healthFailRate: number;
+  /**
+   * Per cycle, the chance that the primary SIGKILLs itself at one of `points`: 'journal:<PHASE>'
+   * right after that durable journal write ('journal:PREPARED' once an image is verified), and
+   * 'switched', 'committed' or 'rolled-back' right after the first ECU carried that out. Kills
+   * from outside land mostly in the long prepare phase; these reach the millisecond windows
+   * recovery exists for.
+   */
+  selfCrash: { rate: number; points: string[] };
 }
 
 class FileSource implements ImageSource {
@@ -53,6 +62,33 @@ async function main(): Promise<void> {
   const cfg = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as UptaneCrashConfig;
   const recoverOnly = process.argv.includes('--recover-only');
   const log = (line: string): void => appendFileSync(`${cfg.stateDir}/events.log`, `${line}\n`);
+  let armed: string | undefined;
+  const maybeCrash = (point: string): void => {
+    if (armed !== point) return;
+    log(`crash ${point}`);
+    process.kill(process.pid, 'SIGKILL');
+  };
+  const crashing = (e: EcuEndpoint): EcuEndpoint => ({
+    serial: e.serial,
+    hardwareId: e.hardwareId,
+    openSink: (t) => e.openSink(t),
+    switchTo: async () => {
+      const healthy = await e.switchTo();
+      maybeCrash('switched');
+      return healthy;
+    },
+    commit: async (ctx) => {
+      const result = await e.commit(ctx);
+      maybeCrash('committed');
+      return result;
+    },
+    rollback: async (ctx) => {
+      const result = await e.rollback(ctx);
+      maybeCrash('rolled-back');
+      return result;
+    },
+    close: () => e.close(),
+  });
   const local = new LocalEcu(
     new EcuSlots({
       serial: cfg.primary.serial,
@@ -72,15 +108,26 @@ async function main(): Promise<void> {
         transport: new SocketTransport(s.address, { connectTimeoutMs: 1000 }),
       }),
   );
-  const journal = new AtomicJournalStore(cfg.stateDir);
+  const journal = new (class extends AtomicJournalStore {
+    override async write(j: AtomicJournal): Promise<void> {
+      await super.write(j);
+      if (j.phase === 'PREPARE' && j.ecus.some((e) => e.prepared)) maybeCrash('journal:PREPARED');
+      else if (j.phase !== 'IDLE') maybeCrash(`journal:${j.phase}`);
+    }
+  })(cfg.stateDir);
+  const endpoints = [local, ...remotes].map(crashing);
   const now = () => new Date();
   const targetsKey = createPrivateKey(cfg.director.targetsKeyPem);
   const rootB64 = readFileSync(cfg.director.rootPath).toString('base64');
   const counterPath = `${cfg.stateDir}/next-update.json`;
   process.stdout.write('ready\n');
   for (;;) {
+    armed =
+      !recoverOnly && Math.random() < cfg.selfCrash.rate
+        ? cfg.selfCrash.points[Math.floor(Math.random() * cfg.selfCrash.points.length)]
+        : undefined;
     try {
-      const recovered = await recoverAtomicSet([local, ...remotes], { journal, now });
+      const recovered = await recoverAtomicSet(endpoints, { journal, now });
       if (recovered) log(`recovered ${recovered.outcome}`);
     } catch (err) {
       log(`recovery-error ${(err as { code?: string }).code ?? String(err)}`);
@@ -139,7 +186,7 @@ async function main(): Promise<void> {
     log(`begin ${k}`);
     try {
       for (const r of remotes) await r.ask({ op: 'metadata', director });
-      const members = [local, ...remotes].map((endpoint) => ({
+      const members = endpoints.map((endpoint) => ({
         endpoint,
         target: set[endpoint.serial] as EcuTarget,
       }));
