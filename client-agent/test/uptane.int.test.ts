@@ -404,6 +404,43 @@ describe('runVehicleUpdate', () => {
       expect(await readFile(stored)).toEqual(trustedBefore);
     });
 
+    it('a late rollback naming an earlier set does not take back the set the secondary committed since', async () => {
+      await v.director.assign(v.chainVehicle, all());
+      expect((await runVehicleUpdate(v.options(chain.reader()))).status).toBe('UPDATED');
+      const s = v.secondaries[0]!;
+      const before = await s.slots.readState();
+      const link = await new SocketTransport(s.address).connect();
+      const answer = await link.request({
+        op: 'rollback',
+        target: { sha256: 'ee'.repeat(32) },
+        code: 'HEALTH_CHECK_FAILED',
+      });
+      link.close();
+      expect(answer).toMatchObject({ ok: false, code: 'ECU_NOT_PREPARED' });
+      expect(await s.slots.readState()).toEqual(before);
+    });
+
+    it('a late commit naming an earlier set does not commit the set now switched and undecided', async () => {
+      const { version } = await v.director.assign(v.chainVehicle, all());
+      const s = v.secondaries[0]!;
+      const link = await new SocketTransport(s.address).connect();
+      expect(await link.request({ op: 'metadata', director: handOver(version) })).toMatchObject({
+        ok: true,
+      });
+      expect(await link.request({ op: 'image-begin' })).toMatchObject({ ok: true });
+      await link.sendImageBytes(brake.image);
+      expect(await link.request({ op: 'image-end' })).toMatchObject({ ok: true });
+      expect(await link.request({ op: 'switch', target: { sha256: brake.sha256 } })).toMatchObject({
+        ok: true,
+      });
+      const switched = await s.slots.readState();
+      expect(switched.pending).not.toBeNull();
+      const answer = await link.request({ op: 'commit', target: { sha256: 'ee'.repeat(32) } });
+      link.close();
+      expect(answer).toMatchObject({ ok: false, code: 'ECU_NOT_PREPARED' });
+      expect(await s.slots.readState()).toEqual(switched);
+    });
+
     it('a partial secondary refuses Director targets not signed by its pinned root (METADATA_UNSIGNED)', async () => {
       const { generateTufKey } = await import('./helpers/tuf-repo.js');
       const { version } = await v.director.assign(v.chainVehicle, all(), {

@@ -233,6 +233,8 @@ export class RemoteEcu implements EcuEndpoint {
   readonly key: PinnedEcuKey;
   readonly #transport: SecondaryTransport;
   #conn: SecondaryConnection | undefined;
+  /** The image being installed (openSink), which `switch` names. */
+  #target: EcuTarget | undefined;
 
   constructor(opts: {
     serial: string;
@@ -268,18 +270,21 @@ export class RemoteEcu implements EcuEndpoint {
     return (await this.ask({ op: 'version-report', nonce, time }))['report'];
   }
 
-  async openSink(): Promise<ImageSink> {
+  async openSink(target: EcuTarget): Promise<ImageSink> {
+    this.#target = target;
     await this.ask({ op: 'image-begin' });
     return new RemoteSink(this, this.#conn as SecondaryConnection);
   }
 
   async switchTo(): Promise<boolean> {
-    return (await this.ask({ op: 'switch' }))['healthy'] === true;
+    const target = this.#target ? { target: { sha256: this.#target.sha256 } } : {};
+    return (await this.ask({ op: 'switch', ...target }))['healthy'] === true;
   }
 
   async commit(ctx: ResultContext): Promise<SignedEcuInstallResult> {
     const answer = await this.ask({
       op: 'commit',
+      target: { sha256: ctx.target.sha256 },
       correlationId: ctx.correlationId,
       time: ctx.time,
     });
@@ -291,7 +296,12 @@ export class RemoteEcu implements EcuEndpoint {
   }
 
   async rollback(ctx: ResultContext): Promise<SignedEcuInstallResult | undefined> {
-    const answer = await this.ask({ op: 'rollback', code: ctx.code, time: ctx.time });
+    const answer = await this.ask({
+      op: 'rollback',
+      target: { sha256: ctx.target.sha256 },
+      code: ctx.code,
+      time: ctx.time,
+    });
     if (answer['result'] === undefined) return undefined;
     return checkInstallResult(answer['result'], {
       serial: this.serial,

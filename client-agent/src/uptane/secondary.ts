@@ -109,6 +109,7 @@ export class Secondary {
   readonly ecu: EcuSlots;
   readonly #cfg: Config;
   #stream: { source: LinkSource; done: Promise<unknown>; sink: ImageSink } | undefined;
+  #requests: Promise<void> = Promise.resolve();
 
   constructor(opts: SecondaryOptions) {
     this.opts = opts;
@@ -149,7 +150,16 @@ export class Secondary {
 
   session(): SecondarySession {
     return {
-      onRequest: (m) => this.handle(m),
+      // One request at a time across connections: a request the primary gave up on (timed out,
+      // or its process was killed) must not interleave with the ones that came after it.
+      onRequest: (m) => {
+        const run = this.#requests.then(() => this.handle(m));
+        this.#requests = run.then(
+          () => undefined,
+          () => undefined,
+        );
+        return run;
+      },
       onImageBytes: (chunk) => {
         const stream = this.#stream;
         if (!stream)
@@ -221,11 +231,13 @@ export class Secondary {
         if (!s.assigned || !s.prepared) {
           throw new AgentError('ECU_NOT_PREPARED', 'no verified image in the inactive slot');
         }
+        namesAssigned(m, s.assigned);
         return { ok: true, healthy: await this.ecu.switchTo(s.assigned) };
       }
       case 'commit': {
         const s = await this.#state();
         if (!s.assigned) throw new AgentError('ECU_NOT_PREPARED', 'no image assigned');
+        namesAssigned(m, s.assigned);
         const result = await this.ecu.commit({
           correlationId: s.assigned.correlationId,
           target: s.assigned,
@@ -243,6 +255,7 @@ export class Secondary {
           if (state.pending) await this.opts.slots.rollback();
           return { ok: true };
         }
+        namesAssigned(m, s.assigned);
         const code =
           typeof m['code'] === 'string' && /^[A-Z0-9_]{0,64}$/.test(m['code']) ? m['code'] : '';
         const result = await this.ecu.rollback({
@@ -514,6 +527,21 @@ export class Secondary {
       version: verified.targetsVersion,
       version_: checked?.firmware.version ?? String(mine.releaseCounter),
     };
+  }
+}
+
+/**
+ * A switch, commit or rollback names the image of the set it settles; one that names another is
+ * late (a request of an earlier set, answered to nobody) and must not act on this set: a late
+ * rollback would take back a committed newer set, a late commit would commit one undecided.
+ */
+function namesAssigned(m: Record<string, unknown>, assigned: { sha256: string }): void {
+  const named = (m['target'] as { sha256?: unknown } | undefined)?.sha256;
+  if (named !== undefined && named !== assigned.sha256) {
+    throw new AgentError(
+      'ECU_NOT_PREPARED',
+      'the request settles another image than the one assigned here',
+    );
   }
 }
 
