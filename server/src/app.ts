@@ -28,6 +28,11 @@ import type { VehicleCa } from '@tufchain/keys';
 import { registerVehicleRoutes } from './routes/vehicles.js';
 import { resolveVehicleEnrollmentConfig, type VehicleEnrollmentConfig } from './vehicles/config.js';
 import { VehicleService } from './vehicles/service.js';
+import { registerDirectorOemRoutes } from './director/oem-routes.js';
+import { DirectorRepository, type DirectorSigners } from './director/repository.js';
+import { DirectorService } from './director/service.js';
+import type { DirectorStore } from './director/store.js';
+import { registerDirectorVehicleRoutes } from './director/vehicle-routes.js';
 
 export interface ServerDeps {
   /** From openRepository(): SQLite store and blob directory. */
@@ -65,6 +70,11 @@ export interface ServerDeps {
   chainLookup?: ChainLookup;
   /** Called by /readyz, e.g. () => provider.getBlockNumber(). */
   chainProbe?: () => Promise<unknown>;
+  /**
+   * The Uptane Director (transparency/UPTANE.md): its store (OpenedRepository.director) and
+   * online keys. Without it the Director routes answer 503 DIRECTOR_NOT_CONFIGURED.
+   */
+  director?: { store: DirectorStore; signers: DirectorSigners };
 }
 
 export interface ServerParts {
@@ -111,6 +121,22 @@ export function createServerParts(deps: ServerDeps): ServerParts {
       logger,
     }),
     releaseLog: deps.releaseLog,
+    director: deps.director
+      ? new DirectorService({
+          repository: new DirectorRepository({
+            store: deps.director.store,
+            signers: deps.director.signers,
+            config,
+            clock,
+            log: deps.transparencyLog,
+          }),
+          store: deps.director.store,
+          repositoryStore: deps.store,
+          images: service,
+          clock,
+          logger,
+        })
+      : undefined,
   };
   metrics.registry.collected({
     name: 'tufchain_metadata_expiry_seconds',
@@ -195,6 +221,8 @@ export function createServerParts(deps: ServerDeps): ServerParts {
   registerAttestationRoutes(app, context);
   registerVehicleRoutes(app, context, context.vehicles);
   registerLogRoutes(app, context);
+  registerDirectorVehicleRoutes(app, context);
+  registerDirectorOemRoutes(app, context);
   registerOpsRoutes(app, context);
   registerPublicDocs(app);
   app.doc31('/api/v1/openapi.json', {

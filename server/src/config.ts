@@ -28,6 +28,8 @@ export interface Config {
    * snapshot of ~4 KB and ~800 targets per bin at 100,000 targets.
    */
   binBits: number;
+  /** How far a Director request's RFC 9421 `created` may be from the server's clock (seconds). */
+  directorRequestSkewSeconds: number;
 }
 
 const day = 24 * 60 * 60;
@@ -42,6 +44,7 @@ export const defaultConfig: Config = {
   timestampMaxAgeSeconds: 10,
   idempotencyTtlSeconds: day,
   binBits: 7,
+  directorRequestSkewSeconds: 300,
 };
 
 export type ConfigInput = Partial<Omit<Config, 'expiries' | 'resignWindows'>> & {

@@ -9,6 +9,8 @@ import type { RepositoryStore, TokenRecord } from './storage/store.js';
 import type { RepositoryService } from './tuf/service.js';
 import type { ReleaseLog } from './tuf/release-log.js';
 import type { VehicleService } from './vehicles/service.js';
+import type { DirectorService } from './director/service.js';
+import type { AuthenticatedVehicle } from './director/vehicle-auth.js';
 
 export interface ServerContext {
   service: RepositoryService;
@@ -27,10 +29,12 @@ export interface ServerContext {
   vehicles: VehicleService;
   /** The chain writer (publisher account): the minimum-version routes use it directly. */
   releaseLog: ReleaseLog;
+  /** The Uptane Director, when configured (ServerDeps.director). */
+  director: DirectorService | undefined;
 }
 
 export interface AppEnv {
-  Variables: { token: TokenRecord };
+  Variables: { token: TokenRecord; vehicle: AuthenticatedVehicle };
 }
 
 export type App = OpenAPIHono<AppEnv>;

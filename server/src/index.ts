@@ -67,3 +67,13 @@ export type {
   ReportAdmission,
 } from './vehicles/service.js';
 export type * from './storage/vehicle-store.js';
+export {
+  DirectorRepository,
+  initDirectorFromRoot,
+  type DirectorSigners,
+} from './director/repository.js';
+export { DirectorService, type AssignmentRequest } from './director/service.js';
+export { SqliteDirectorStore } from './director/sqlite-store.js';
+export type * from './director/store.js';
+export type { AuthenticatedVehicle } from './director/vehicle-auth.js';
+export { buildDirectorLogPromise, type DirectorLogPromise } from './director/log-promise.js';

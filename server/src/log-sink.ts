@@ -1,3 +1,4 @@
+import type { DirectorTargetsLogEntry } from '@tufchain/transparency/wire';
 import type { ChainReceipt, ReleaseEntry } from './tuf/release-log.js';
 
 /**
@@ -10,6 +11,8 @@ export interface TransparencyLogSink {
   appendRelease(entry: ReleaseEntry, chain?: ChainReceipt): number;
   appendInstallAttestation(bundle: unknown): number;
   appendRecall(subject: string, reason: string): number;
+  /** A Director targets version, before it is served (UPTANE.md); LogService has it. */
+  appendDirectorTargets?(entry: DirectorTargetsLogEntry): number;
   checkpoints(): { checkpoints: string[] };
   entries(start: number, end: number): { entries: string[] };
   proofBundle(index: number): Promise<unknown>;

@@ -23,6 +23,11 @@
  *   TUFCHAIN_LOG_STALL_AFTER_MS, TUFCHAIN_LOG_STALL_AFTER_FAILURES   anchoring counts as stalled when a
  *                                checkpoint waits this long, or after this many failures in a row (600000 / 10)
  *   TUFCHAIN_LOG_FROM_BLOCK      the contract's deployment block (where anchor events start)
+ *   TUFCHAIN_DIRECTOR_TARGETS_KEY_FILES, TUFCHAIN_DIRECTOR_SNAPSHOT_KEY_FILES,
+ *   TUFCHAIN_DIRECTOR_TIMESTAMP_KEY_FILES   encrypted online keys of the Uptane Director (comma-separated;
+ *                                all three turn the Director on)
+ *   TUFCHAIN_DIRECTOR_ROOT_FILE  the Director's 1.root.json signed offline (same ceremony as the image
+ *                                repository's root); bootstraps the Director on first start
  *
  * TUFCHAIN_PUBLISHER_KEY / TUFCHAIN_LOG_OPERATOR_KEY (raw private keys) are refused. Every chain
  * account is checked before the server starts: a wrong contract address, an account without its
@@ -47,6 +52,7 @@ import { openServerLog } from './log/open.js';
 import { startServer } from './serve.js';
 import { openRepository } from './storage/open.js';
 import { initRepositoryFromRoot } from './tuf/repository.js';
+import { initDirectorFromRoot } from './director/repository.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -160,6 +166,22 @@ export async function main(env: Env): Promise<void> {
     await initRepositoryFromRoot({ store: repo.store, rootBytes, onlineSigners, releaseLog });
     logger.info('repository bootstrapped from the offline-signed root');
   }
+  const directorSigners = {
+    targets: await signers(env, 'TUFCHAIN_DIRECTOR_TARGETS_KEY_FILES', passphrase),
+    snapshot: await signers(env, 'TUFCHAIN_DIRECTOR_SNAPSHOT_KEY_FILES', passphrase),
+    timestamp: await signers(env, 'TUFCHAIN_DIRECTOR_TIMESTAMP_KEY_FILES', passphrase),
+  };
+  const directorOn = Object.values(directorSigners).some((list) => list.length > 0);
+  if (directorOn && !(await repo.director.currentDirectorRoot())) {
+    const rootBytes = await readFile(required(env, 'TUFCHAIN_DIRECTOR_ROOT_FILE'));
+    await initDirectorFromRoot({
+      store: repo.director,
+      rootBytes,
+      signers: directorSigners,
+      clock: () => new Date(),
+    });
+    logger.info('Director bootstrapped from its offline-signed root');
+  }
   const tokenFile = env.TUFCHAIN_ADMIN_TOKEN_FILE;
   if (tokenFile) {
     const exists = await readFile(tokenFile).then(
@@ -217,6 +239,7 @@ export async function main(env: Env): Promise<void> {
       chainProbe: () => provider.getBlockNumber(),
       chainLookup,
       ...(transparencyLog ? { transparencyLog } : {}),
+      ...(directorOn ? { director: { store: repo.director, signers: directorSigners } } : {}),
     },
   });
   logger.info({ url: server.url }, 'tufchain update server ready');

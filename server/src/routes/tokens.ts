@@ -6,7 +6,7 @@ import { ServerError } from '../error.js';
 import { bearerAuth, requireScope } from './auth.js';
 import { ErrorSchema } from './schemas.js';
 
-const scopes = ['publish', 'revoke', 'admin', 'enroll'] as const;
+const scopes = ['publish', 'revoke', 'admin', 'enroll', 'director:assign'] as const;
 
 const TokenViewSchema = z
   .object({

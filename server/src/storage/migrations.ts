@@ -193,4 +193,80 @@ export const migrations: readonly Migration[] = [
           ALTER TABLE api_tokens ADD COLUMN revoked_at TEXT;
           ALTER TABLE api_tokens ADD COLUMN last_used_at TEXT;`,
   },
+  {
+    id: 10,
+    name: 'uptane director',
+    // The Director (server/src/director): its root versions, per-vehicle metadata chains, the ECU
+    // inventory history (append-only), assignments and vehicle version manifests.
+    sql: `CREATE TABLE director_roots (
+            version INTEGER PRIMARY KEY CHECK (version >= 1),
+            bytes BLOB NOT NULL,
+            sha256 TEXT NOT NULL,
+            expires TEXT NOT NULL,
+            created_at TEXT NOT NULL
+          ) STRICT;
+          CREATE TABLE director_metadata (
+            vehicle TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('targets','snapshot','timestamp')),
+            version INTEGER NOT NULL CHECK (version >= 1),
+            bytes BLOB NOT NULL,
+            sha256 TEXT NOT NULL,
+            expires TEXT NOT NULL,
+            published INTEGER NOT NULL DEFAULT 0,
+            log_index INTEGER,
+            log_entry TEXT,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (vehicle, role, version)
+          ) STRICT;
+          CREATE INDEX director_metadata_staged ON director_metadata (published) WHERE published = 0;
+          CREATE TABLE ecu_inventory_versions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            vehicle TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            registration_json TEXT NOT NULL,
+            signer_serial TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (vehicle, version)
+          ) STRICT;
+          CREATE TRIGGER ecu_inventory_versions_no_update BEFORE UPDATE ON ecu_inventory_versions
+            BEGIN SELECT RAISE(ABORT, 'ecu_inventory_versions is append-only'); END;
+          CREATE TRIGGER ecu_inventory_versions_no_delete BEFORE DELETE ON ecu_inventory_versions
+            BEGIN SELECT RAISE(ABORT, 'ecu_inventory_versions is append-only'); END;
+          CREATE TABLE director_assignments (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            vehicle TEXT NOT NULL,
+            correlation_id TEXT NOT NULL UNIQUE,
+            atomic INTEGER NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('active','cancelled','completed')),
+            images_json TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            manifest_id INTEGER
+          ) STRICT;
+          CREATE INDEX director_assignments_by_vehicle ON director_assignments (vehicle, status);
+          CREATE TABLE director_manifests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            vehicle TEXT NOT NULL,
+            manifest_sha256 TEXT NOT NULL UNIQUE,
+            manifest_json TEXT NOT NULL,
+            flags_json TEXT NOT NULL,
+            completed_json TEXT NOT NULL,
+            received_at TEXT NOT NULL
+          ) STRICT;
+          CREATE INDEX director_manifests_by_vehicle ON director_manifests (vehicle);
+          CREATE TABLE director_ecu_reports (
+            manifest_id INTEGER NOT NULL REFERENCES director_manifests (id),
+            vehicle TEXT NOT NULL,
+            ecu_serial TEXT NOT NULL,
+            report_counter INTEGER NOT NULL,
+            nonce TEXT NOT NULL,
+            filepath TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            trusted INTEGER NOT NULL,
+            PRIMARY KEY (manifest_id, ecu_serial)
+          ) STRICT;
+          CREATE INDEX director_ecu_reports_by_ecu ON director_ecu_reports (vehicle, ecu_serial);
+          CREATE INDEX director_ecu_reports_by_nonce ON director_ecu_reports (vehicle, nonce);`,
+  },
 ];

@@ -53,8 +53,8 @@ export interface ReleaseRecord {
   updatedAt: string;
 }
 
-/** `enroll`: factory line tokens that may only enroll vehicles (POST /api/v1/vehicles/enroll). */
-export type TokenScope = 'publish' | 'revoke' | 'admin' | 'enroll';
+/** `enroll`: factory line tokens that may only enroll vehicles (POST /api/v1/vehicles/enroll); `director:assign`: Director assignments. */
+export type TokenScope = 'publish' | 'revoke' | 'admin' | 'enroll' | 'director:assign';
 
 export interface TokenRecord {
   id: string;

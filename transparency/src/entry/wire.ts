@@ -61,3 +61,14 @@ export {
   type OpenedDirectorLogPromise,
 } from '../wire/log-promise.js';
 export { createNoteVerifier, parseVerifierKey, type NoteVerifier } from '../note/signed-note.js';
+export {
+  contentDigest,
+  ecdsaDerToRaw,
+  parseVehicleSignature,
+  signatureParamsValue,
+  signVehicleRequest,
+  vehicleSignatureBase,
+  VEHICLE_SIGNATURE_ALG,
+  VEHICLE_SIGNATURE_LABEL,
+  type VehicleSignatureParams,
+} from '../wire/vehicle-request-signature.js';

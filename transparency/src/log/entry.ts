@@ -1,6 +1,7 @@
 import { canonicalize } from '@tufjs/canonical-json';
 import { TransparencyError } from '../error.js';
 import type { ChainReceipt } from '../chain/types.js';
+import { directorTargetsLogEntrySchema, type DirectorTargetsLogEntry } from '../wire/director.js';
 
 /** A release statement: what the chain's ReleaseLogged event says, mirrored in the log. */
 export interface ReleaseLogEntry {
@@ -23,7 +24,8 @@ export interface RecallLogEntry {
   reason: string;
 }
 
-export type LogEntryDocument = ReleaseLogEntry | InstallLogEntry | RecallLogEntry;
+export type LogEntryDocument =
+  ReleaseLogEntry | InstallLogEntry | RecallLogEntry | DirectorTargetsLogEntry;
 
 // OLPC canonical JSON escapes only quotes and backslashes: a control character or a lone
 // surrogate in a string comes out raw, which is not JSON (and a lone surrogate is not UTF-8
@@ -97,9 +99,12 @@ export function encodeLogEntry(doc: LogEntryDocument): Uint8Array {
   if (
     !doc ||
     typeof doc !== 'object' ||
-    !['release', 'install-attestation', 'recall'].includes(doc.type)
+    !['release', 'install-attestation', 'recall', 'director-targets'].includes(doc.type)
   ) {
     throw new TransparencyError('MALFORMED_ENTRY', 'unknown log entry type');
+  }
+  if (doc.type === 'director-targets' && !directorTargetsLogEntrySchema.safeParse(doc).success) {
+    throw new TransparencyError('MALFORMED_ENTRY', 'director-targets entry outside the profile');
   }
   scanForVin(doc, 'entry');
   if (doc.type === 'install-attestation')

@@ -4,6 +4,7 @@ import { AnchorService, type AnchorConfig } from '../anchor/service.js';
 import { createProofBundle, type ProofBundle } from '../bundle/proof-bundle.js';
 import type { ChainReceipt, ReleaseEntry } from '../chain/types.js';
 import { TransparencyError } from '../error.js';
+import type { DirectorTargetsLogEntry } from '../wire/director.js';
 import type { NoteSigner } from '../note/signed-note.js';
 import { openLogDatabase } from './sqlite.js';
 import { SqliteLogStorage } from './storage.js';
@@ -100,6 +101,16 @@ export class LogService {
   appendRecall(subject: string, reason: string): number {
     const [index] = this.log.append({ type: 'recall', subject: subject.toLowerCase(), reason });
     this.anchors?.notifyAppended({ urgent: true });
+    return index!;
+  }
+
+  /**
+   * Appends the log entry of a Director targets version (UPTANE.md), before the version is served;
+   * it is anchored with the next batch.
+   */
+  appendDirectorTargets(entry: DirectorTargetsLogEntry): number {
+    const [index] = this.log.append(entry);
+    this.anchors?.notifyAppended();
     return index!;
   }
 

@@ -13,7 +13,7 @@ import {
 import { CliError } from '../error.js';
 import { writeFileAtomic } from '../files.js';
 
-const SCOPES = ['publish', 'revoke', 'admin', 'enroll'] as const;
+const SCOPES = ['publish', 'revoke', 'admin', 'enroll', 'director:assign'] as const;
 
 /** An API token as the server lists it: never its secret. */
 interface TokenView {
