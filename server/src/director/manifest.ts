@@ -3,13 +3,13 @@ import {
   type EcuRegistration,
   type VehicleVersionManifest,
 } from '@tufchain/transparency/wire';
-import { computeKeyId, type TufPublicKey } from '@tufchain/keys';
+import { computeKeyId } from '@tufchain/keys';
 import { ServerError } from '../error.js';
 import type { AssignmentRecord, DirectorStore, EcuReportRecord, ManifestFlag } from './store.js';
 
 /** The TUF key id of a registered `clientKey` (sha256 of its canonical JSON). */
 export function ecuKeyId(key: EcuRegistration['ecus'][number]['clientKey']): string {
-  return computeKeyId(key as TufPublicKey);
+  return computeKeyId(key);
 }
 
 /**

@@ -1,8 +1,8 @@
+import type { Root } from '@tufjs/models';
 import {
   Metadata,
   MetadataKind,
   MetaFile,
-  Root,
   Snapshot,
   TargetFile,
   Targets,

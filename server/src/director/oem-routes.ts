@@ -269,7 +269,7 @@ export function registerDirectorOemRoutes(app: App, ctx: ServerContext): void {
         {
           versions: history.map((h) => ({
             version: h.version,
-            registration: h.registration as unknown as Record<string, unknown>,
+            registration: h.registration,
             signerSerial: h.signerSerial,
             createdAt: h.createdAt,
           })),

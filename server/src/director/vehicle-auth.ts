@@ -70,7 +70,7 @@ export function requireVehicle(ctx: ServerContext, skewSeconds: number): Middlew
       params,
     );
     const publicKey = new X509Certificate(record.certificatePem).publicKey;
-    let valid = false;
+    let valid: boolean;
     try {
       valid = verify('sha256', base, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature);
     } catch {
