@@ -1,9 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import {
-  ecuSerialSchema,
-  targetPathSchema,
-  vehicleCommitmentSchema,
-} from '@tufchain/transparency/wire';
+import { ecuSerialSchema, targetPathSchema } from '@tufchain/transparency/wire';
 import { bodyLimit } from 'hono/body-limit';
 import type { App, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
@@ -19,6 +15,11 @@ const errors = (entries: Record<number, string>) =>
       { description, content: { 'application/json': { schema: ErrorSchema } } },
     ]),
   );
+
+const VehicleCommitmentSchema = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/)
+  .openapi({ description: 'VIN commitment (64 hex), never a VIN' });
 
 const AssignedImageSchema = z.object({
   ecuSerial: z.string(),
@@ -47,7 +48,7 @@ const AssignmentSchema = z
 
 const AssignRequestSchema = z
   .object({
-    vehicle: vehicleCommitmentSchema.openapi({ description: 'VIN commitment (64 hex)' }),
+    vehicle: VehicleCommitmentSchema,
     images: z
       .array(z.object({ ecuSerial: ecuSerialSchema, name: targetPathSchema }).strict())
       .min(1)
@@ -72,7 +73,10 @@ const IdParamSchema = z.object({
 });
 
 const CommitmentParamSchema = z.object({
-  commitment: vehicleCommitmentSchema.openapi({ param: { name: 'commitment', in: 'path' } }),
+  commitment: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .openapi({ param: { name: 'commitment', in: 'path' } }),
 });
 
 const view = (a: AssignmentRecord) => a;
@@ -139,7 +143,7 @@ export function registerDirectorOemRoutes(app: App, ctx: ServerContext): void {
       middleware: [requireScope(ctx, 'any')] as const,
       request: {
         query: z.object({
-          vehicle: vehicleCommitmentSchema.optional(),
+          vehicle: VehicleCommitmentSchema.optional(),
           status: z.enum(['active', 'cancelled', 'completed']).optional(),
         }),
       },

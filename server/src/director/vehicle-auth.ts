@@ -1,4 +1,4 @@
-import { createPublicKey, verify, X509Certificate } from 'node:crypto';
+import { verify, X509Certificate } from 'node:crypto';
 import {
   contentDigest,
   parseVehicleSignature,
@@ -93,7 +93,7 @@ export function requireVehicle(ctx: ServerContext, skewSeconds: number): Middlew
       serialNumber: record.serialNumber,
       vinCommitment: record.vinCommitment,
       ecuSerial: record.ecuSerial,
-      publicKeyPem: createPublicKey(publicKey).export({ type: 'spki', format: 'pem' }).toString(),
+      publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
     });
     await next();
   };
