@@ -49,6 +49,7 @@ import {
   type RunningServer,
   type ServerLog,
 } from '../src/index.js';
+import { runCli } from '../src/cli/run.js';
 import { startTestChain, type TestChain } from './support/chain.js';
 
 const ORIGIN = 'tufchain.test/director';
@@ -671,6 +672,56 @@ describe('the Uptane Director (anvil, SQLite, transparency log, HTTP, tuf-js)', 
       const again = await oem('POST', `/api/v1/director/assignments/${id}/cancel`);
       expect(again.status).toBe(409);
       expect(await codeOf(again)).toBe('ASSIGNMENT_NOT_ACTIVE');
+    });
+  });
+
+  describe('the OEM CLI', () => {
+    async function tufchain(args: string[]): Promise<{ code: number; out: unknown }> {
+      const out: string[] = [];
+      const code = await runCli([...args, '--json'], {
+        env: { server: server.url, token: tokens.assign },
+        io: {
+          stdout: (s) => void out.push(s),
+          stderr: () => undefined,
+          stderrRaw: () => undefined,
+          stderrIsTty: false,
+        },
+        fetch,
+      });
+      return { code, out: JSON.parse(out.join('\n')) as unknown };
+    }
+
+    it('assigns, lists and cancels with tufchain director, and exits 1 with the server code on a refusal', async () => {
+      const v = await enroll();
+      await register(v);
+      const assigned = await tufchain([
+        'director',
+        'assign',
+        v.vinCommitment,
+        '--image',
+        `${v.brake.serial}=${IMAGES.brake.name}`,
+      ]);
+      expect(assigned.code).toBe(0);
+      const { assignment } = assigned.out as { assignment: { id: number; atomic: boolean } };
+      expect(assignment.atomic).toBe(false);
+      const listed = await tufchain(['director', 'list', '--vehicle', v.vinCommitment]);
+      expect(
+        (listed.out as { assignments: { id: number }[] }).assignments.map((a) => a.id),
+      ).toEqual([assignment.id]);
+      const cancelled = await tufchain(['director', 'cancel', String(assignment.id)]);
+      expect(cancelled.code).toBe(0);
+      expect((cancelled.out as { assignment: { status: string } }).assignment.status).toBe(
+        'cancelled',
+      );
+      const refused = await tufchain([
+        'director',
+        'assign',
+        v.vinCommitment,
+        '--image',
+        `${v.brake.serial}=${IMAGES.info.name}`,
+      ]);
+      expect(refused.code).toBe(1);
+      expect((refused.out as { error: { code: string } }).error.code).toBe('HARDWARE_ID_MISMATCH');
     });
   });
 

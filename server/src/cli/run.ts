@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerAuditCommand } from './commands/audit.js';
 import { registerBundleCommand } from './commands/bundle.js';
+import { registerDirectorCommand } from './commands/director.js';
 import { registerKeysCommand } from './commands/keys.js';
 import { registerMinimumVersionCommand } from './commands/minimum-version.js';
 import { registerPublishCommand } from './commands/publish.js';
@@ -41,6 +42,7 @@ export function createProgram(run: CliRun): Command {
   registerAuditCommand(program, run);
   registerBundleCommand(program, run);
   registerTokenCommand(program, run);
+  registerDirectorCommand(program, run);
   return program;
 }
 
