@@ -1061,7 +1061,7 @@ describe('the Uptane Director (anvil, SQLite, transparency log, HTTP, tuf-js)', 
       const v = await enroll();
       await register(v);
       const { id } = await assignAll(v);
-      v.counter = 10;
+      v.counter = 9; // the next manifest's reports carry counter 10
       expect((await submit(v, await manifest(v, factory))).status).toBe(201);
       const res = await submit(v, await manifest(v, assigned, { counter: 10 }));
       const body = (await res.json()) as Flags & { completedAssignments: number[] };
