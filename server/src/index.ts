@@ -13,6 +13,7 @@ export { openRepository, type OpenedRepository } from './storage/open.js';
 export { SqliteStore } from './storage/sqlite-store.js';
 export { FileBlobStore, type BlobStore } from './storage/blob-store.js';
 export type * from './storage/store.js';
+export { TOKEN_SCOPES } from './storage/store.js';
 export { createApiToken } from './auth/tokens.js';
 export {
   initRepository,

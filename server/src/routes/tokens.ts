@@ -4,9 +4,10 @@ import { createApiToken, tokenView } from '../auth/tokens.js';
 import type { App, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
 import { bearerAuth, requireScope } from './auth.js';
+import { TOKEN_SCOPES } from '../storage/store.js';
 import { ErrorSchema } from './schemas.js';
 
-const scopes = ['publish', 'revoke', 'admin', 'enroll', 'director:assign'] as const;
+const scopes = TOKEN_SCOPES;
 
 const TokenViewSchema = z
   .object({

@@ -54,7 +54,8 @@ export interface ReleaseRecord {
 }
 
 /** `enroll`: factory line tokens that may only enroll vehicles (POST /api/v1/vehicles/enroll); `director:assign`: Director assignments. */
-export type TokenScope = 'publish' | 'revoke' | 'admin' | 'enroll' | 'director:assign';
+export const TOKEN_SCOPES = ['publish', 'revoke', 'admin', 'enroll', 'director:assign'] as const;
+export type TokenScope = (typeof TOKEN_SCOPES)[number];
 
 export interface TokenRecord {
   id: string;

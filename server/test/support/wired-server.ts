@@ -20,6 +20,7 @@ import {
   openRepository,
   openServerLog,
   startServer,
+  TOKEN_SCOPES,
   type ConfigInput,
   type RunningServer,
   type ServerDeps,
@@ -29,12 +30,7 @@ import {
 } from '../../src/index.js';
 import type { TestChain } from './chain.js';
 
-export const TOKEN_SCOPES = [
-  'publish',
-  'revoke',
-  'admin',
-  'enroll',
-] as const satisfies readonly TokenScope[];
+export { TOKEN_SCOPES };
 
 /** Small body limits, so that bodies above them cost little to send. */
 export const WIRED_LIMITS = { maxJsonBytes: 32 * 1024, maxFirmwareBytes: 64 * 1024 } as const;

@@ -10,10 +10,11 @@ import {
   parseExpires,
   type ServerOptions,
 } from '../context.js';
+import { TOKEN_SCOPES } from '../../storage/store.js';
 import { CliError } from '../error.js';
 import { writeFileAtomic } from '../files.js';
 
-const SCOPES = ['publish', 'revoke', 'admin', 'enroll', 'director:assign'] as const;
+const SCOPES = TOKEN_SCOPES;
 
 /** An API token as the server lists it: never its secret. */
 interface TokenView {
