@@ -16,6 +16,7 @@ export {
 } from '../wire/firmware.js';
 export {
   DIRECTOR_LOG_PROMISE_MEDIA_TYPE,
+  computeEcuCommitment,
   directorTargetCustomSchema,
   directorTargetsCustomSchema,
   directorTargetsLogEntrySchema,

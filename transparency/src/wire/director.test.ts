@@ -1,9 +1,10 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createKeySigner } from '@tufchain/keys';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TransparencyError } from '../error.js';
 import {
+  computeEcuCommitment,
   ecuRegistrationSchema,
   parseDirectorTargets,
   signedVehicleVersionManifestSchema,
@@ -212,5 +213,34 @@ describe('parseDirectorTargets', () => {
     ['a path that climbs out', { custom, targets: { '../a': target({ X: 'h' }) } }],
   ])('throws DIRECTOR_METADATA_INVALID for %s', (_desc, signed) => {
     expect(codeOf(() => parseDirectorTargets(signed))).toBe('DIRECTOR_METADATA_INVALID');
+  });
+});
+
+describe('computeEcuCommitment', () => {
+  const salt = new Uint8Array(32).fill(7);
+
+  it('matches SHA-256 over the domain, the salt and the serial', () => {
+    const want = createHash('sha256')
+      .update(
+        Buffer.concat([
+          Buffer.from('tufchain/ecu-commitment/v1\0'),
+          salt,
+          Buffer.from('1HGCM82633A004352'),
+        ]),
+      )
+      .digest('hex');
+    expect(computeEcuCommitment('1HGCM82633A004352', salt)).toBe(want);
+  });
+
+  it('changes with the salt, so a wrong salt does not open it', () => {
+    expect(computeEcuCommitment('ecu-1', salt)).not.toBe(
+      computeEcuCommitment('ecu-1', new Uint8Array(32)),
+    );
+  });
+
+  it('refuses a salt that is not 32 bytes with INVALID_ENTRY', () => {
+    expect(() => computeEcuCommitment('ecu-1', new Uint8Array(16))).toThrow(
+      expect.objectContaining({ code: 'INVALID_ENTRY' }),
+    );
   });
 });

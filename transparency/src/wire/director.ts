@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { TransparencyError } from '../error.js';
 import { envelopeSchema, tufPublicKeySchema, type SignedEnvelope } from './uptane-envelope.js';
@@ -8,6 +9,23 @@ import { envelopeSchema, tufPublicKeySchema, type SignedEnvelope } from './uptan
 
 /** ECU serials as the vehicle certificates carry them (keys' checkEcuSerial). */
 export const ecuSerialSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/);
+
+const ECU_COMMITMENT_DOMAIN = Buffer.from('tufchain/ecu-commitment/v1\0', 'utf8');
+
+/**
+ * The salted commitment to an ECU serial that a director-targets log entry carries instead of
+ * the serial: hex(SHA-256(domain || salt || utf8(serial))), salt = 32 bytes per log entry.
+ */
+export function computeEcuCommitment(ecuSerial: string, salt: Uint8Array): string {
+  if (salt.length !== 32) {
+    throw new TransparencyError('INVALID_ENTRY', 'an ECU commitment salt is 32 bytes');
+  }
+  return createHash('sha256')
+    .update(ECU_COMMITMENT_DOMAIN)
+    .update(salt)
+    .update(Buffer.from(ecuSerial, 'utf8'))
+    .digest('hex');
+}
 /** Hardware IDs as the image repository's firmware custom fields carry them. */
 export const hardwareIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/);
 /** A target path of the image repository (`name` or `hwid/name`), never a URL or `..`. */
