@@ -2,15 +2,15 @@ import type { Command } from 'commander';
 import {
   addJsonOption,
   addServerOptions,
+  collect,
   createApiClient,
   emit,
   parsePositiveInt,
+  type CliRun,
   type JsonOption,
   type ServerOptions,
 } from '../context.js';
 import { CliError } from '../error.js';
-import type { CliRun } from '../run.js';
-import { collect } from './repo-init.js';
 
 /** A Director assignment as the server answers it. */
 interface AssignmentView {
