@@ -26,6 +26,7 @@ import {
   verifyInclusion,
 } from '@tufchain/transparency';
 import {
+  computeEcuCommitment,
   directorTargetsLogEntrySchema,
   parseDirectorTargets,
   signEnvelope,
@@ -545,6 +546,60 @@ describe('the Uptane Director (anvil, SQLite, transparency log, HTTP, tuf-js)', 
       expect(entry.targetsHash).toBe(sha256(bytes));
       expect(entry.images).toHaveLength(3);
       expect(data.toString('utf8')).not.toMatch(/WVWZZZ/);
+      for (const serial of [v.ecuSerial, v.brake.serial, v.info.serial])
+        expect(data.toString('utf8')).not.toContain(serial);
+
+      // The OEM's opening: the salt that turns each serial into the entry's commitment.
+      const opened = await oem('GET', `/api/v1/vehicles/${v.vinCommitment}/director/targets`);
+      expect(opened.status).toBe(200);
+      const body = (await opened.json()) as {
+        vehicle: string;
+        versions: {
+          targetsVersion: number;
+          targetsHash: string;
+          logIndex: number;
+          ecuSalt: string;
+          metadata: string;
+        }[];
+      };
+      expect(body.vehicle).toBe(v.vinCommitment);
+      const version = body.versions.find((x) => x.targetsVersion === targetsVersion)!;
+      expect(version).toMatchObject({ targetsHash: sha256(bytes), logIndex: promise.entry.index });
+      expect(Buffer.from(version.metadata, 'base64')).toEqual(Buffer.from(bytes));
+      const salt = Buffer.from(version.ecuSalt, 'hex');
+      expect(entry.images.map((i) => i.ecu).sort()).toEqual(
+        [v.ecuSerial, v.brake.serial, v.info.serial]
+          .map((s) => computeEcuCommitment(s, salt))
+          .sort(),
+      );
+      const versions = body.versions.map((x) => x.targetsVersion);
+      expect(versions).toEqual([...versions].sort((a, b) => a - b));
+    });
+
+    it("opens a vehicle's ECU commitments only to an OEM token: 401 without one, 404 VEHICLE_NOT_FOUND for a vehicle it never knew", async () => {
+      const v = await enroll();
+      await register(v);
+      await assignAll(v);
+      const path = `/api/v1/vehicles/${v.vinCommitment}/director/targets`;
+      expect((await fetch(`${server.url}${path}`)).status).toBe(401);
+      const unknown = await oem('GET', `/api/v1/vehicles/${'0f'.repeat(32)}/director/targets`);
+      expect(unknown.status).toBe(404);
+      expect(await unknown.json()).toMatchObject({ error: { code: 'VEHICLE_NOT_FOUND' } });
+      const audit = await (await fetch(`${server.url}/api/v1/audit/director-targets`)).text();
+      expect(audit).not.toMatch(/ecuSalt|salt/i);
+    });
+
+    it('takes an ECU serial shaped like a VIN: it reaches the log only as a commitment', async () => {
+      const v = await enroll();
+      v.brake.serial = 'WAUZZZ8K9BA012345';
+      await register(v);
+      const { targetsVersion } = await assignAll(v);
+      const res = await vehicleRequest(v, 'GET', `/director/log-promise?version=${targetsVersion}`);
+      expect(res.status).toBe(200);
+      const promise = (await res.json()) as { entry: { data: string } };
+      expect(Buffer.from(promise.entry.data, 'base64').toString('utf8')).not.toContain(
+        v.brake.serial,
+      );
     });
 
     it('survives a Director root rotation: tuf-js follows root v2 and the vehicle gets metadata signed by the new keys', async () => {

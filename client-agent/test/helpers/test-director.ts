@@ -10,6 +10,7 @@
 import {
   sign as cryptoSign,
   createHash,
+  randomBytes,
   generateKeyPairSync,
   verify,
   X509Certificate,
@@ -27,7 +28,11 @@ import {
   signCheckpoint,
   type NoteSigner,
 } from '@tufchain/transparency';
-import { DIRECTOR_LOG_PROMISE_MEDIA_TYPE, verifyEnvelope } from '@tufchain/transparency/wire';
+import {
+  computeEcuCommitment,
+  DIRECTOR_LOG_PROMISE_MEDIA_TYPE,
+  verifyEnvelope,
+} from '@tufchain/transparency/wire';
 import { generateTufKey, sha256hex, type TestKey, type TestRepository } from './tuf-repo.js';
 
 export const LOG_ORIGIN = 'tufchain.test/log';
@@ -237,6 +242,7 @@ export class TestDirector {
     sign(timestamp, this.keys.timestamp);
     v.files.set('timestamp.json', Buffer.from(JSON.stringify(timestamp.toJSON())));
     if (opts.logged ?? true) {
+      const ecuSalt = randomBytes(32);
       const entry = {
         type: 'director-targets',
         vehicle: v.commitment,
@@ -244,7 +250,7 @@ export class TestDirector {
         targetsHash: sha256hex(targetsBytes),
         correlationId,
         images: images.map((i) => ({
-          ecuSerial: i.ecuSerial,
+          ecu: computeEcuCommitment(i.ecuSerial, ecuSalt),
           hardwareId: i.hardwareId,
           name: i.name,
           sha256: i.sha256,

@@ -8,7 +8,7 @@ import {
   Targets,
   Timestamp,
 } from '@tufjs/models';
-import type { DirectorTargetsLogEntry } from '@tufchain/transparency/wire';
+import { computeEcuCommitment, type DirectorTargetsLogEntry } from '@tufchain/transparency/wire';
 import { ServerError } from '../error.js';
 import { sha256Hex } from '../tuf/signer.js';
 import type { AssignmentRecord } from './store.js';
@@ -104,6 +104,8 @@ export function directorLogEntry(o: {
   version: number;
   targetsSha256: string;
   assignment: AssignmentRecord | undefined;
+  /** 32 random bytes of this version: its ECU serials are logged only as commitments. */
+  ecuSalt: Uint8Array;
 }): DirectorTargetsLogEntry {
   return {
     type: 'director-targets',
@@ -112,7 +114,7 @@ export function directorLogEntry(o: {
     targetsHash: o.targetsSha256,
     correlationId: o.assignment?.correlationId ?? null,
     images: (o.assignment?.images ?? []).map((i) => ({
-      ecuSerial: i.ecuSerial,
+      ecu: computeEcuCommitment(i.ecuSerial, o.ecuSalt),
       hardwareId: i.hardwareId,
       name: i.name,
       sha256: i.sha256,

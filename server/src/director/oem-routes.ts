@@ -339,6 +339,71 @@ export function registerDirectorOemRoutes(app: App, ctx: ServerContext): void {
 
   app.openapi(
     createRoute({
+      method: 'get',
+      path: '/api/v1/vehicles/{commitment}/director/targets',
+      summary:
+        "Every Director targets version served to a vehicle, oldest first, with the salt that opens its log entry's ECU commitments and the exact bytes served (any OEM token)",
+      security: bearerSecurity,
+      middleware: [requireScope(ctx, 'any')] as const,
+      request: { params: CommitmentParamSchema },
+      responses: {
+        200: {
+          description: 'Targets versions and their openings',
+          content: {
+            'application/json': {
+              schema: z
+                .object({
+                  vehicle: z.string(),
+                  versions: z.array(
+                    z.object({
+                      targetsVersion: z.number().int(),
+                      targetsHash: z
+                        .string()
+                        .openapi({ description: 'sha256 of the bytes served' }),
+                      logIndex: z.number().int().nullable(),
+                      ecuSalt: z.string().optional().openapi({
+                        description:
+                          '64 hex: the salt of the entry ECU commitments (computeEcuCommitment); never public',
+                      }),
+                      metadata: z
+                        .string()
+                        .openapi({ description: 'base64 of the exact signed targets.json served' }),
+                    }),
+                  ),
+                })
+                .openapi('DirectorTargetsOpenings'),
+            },
+          },
+        },
+        ...errors({
+          400: 'INVALID_REQUEST',
+          401: 'UNAUTHENTICATED',
+          404: 'VEHICLE_NOT_FOUND',
+          503: 'DIRECTOR_NOT_CONFIGURED',
+        }),
+      },
+    }),
+    async (c) => {
+      const vehicle = c.req.valid('param').commitment;
+      const list = await requireDirector(ctx).targetsOpenings(vehicle);
+      return c.json(
+        {
+          vehicle,
+          versions: list.map((r) => ({
+            targetsVersion: r.version,
+            targetsHash: r.sha256,
+            logIndex: r.logIndex,
+            ...(r.ecuSalt ? { ecuSalt: Buffer.from(r.ecuSalt).toString('hex') } : {}),
+            metadata: Buffer.from(r.bytes).toString('base64'),
+          })),
+        },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
       method: 'put',
       path: '/api/v1/director/root',
       summary:

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Metadata, Root } from '@tufjs/models';
 import type { Clock, Config } from '../config.js';
 import { ServerError } from '../error.js';
@@ -224,6 +225,7 @@ export class DirectorRepository {
         expires: md.signed.expires,
         logEntry,
         logIndex: null,
+        ecuSalt: null,
         createdAt,
       };
     };
@@ -239,11 +241,13 @@ export class DirectorRepository {
       });
       await signMetadata(md, signersFor(root, 'targets', this.#signers));
       const rec = record('targets', md);
+      rec.ecuSalt = new Uint8Array(randomBytes(32));
       rec.logEntry = directorLogEntry({
         vehicle,
         version: targetsVersion,
         targetsSha256: rec.sha256,
         assignment,
+        ecuSalt: rec.ecuSalt,
       });
       records.push(rec);
     }

@@ -18,6 +18,7 @@ import type {
   AssignedImage,
   AssignmentRecord,
   AssignmentStatus,
+  DirectorMetadataRecord,
   DirectorStore,
   InventoryVersion,
   ManifestRecord,
@@ -138,6 +139,19 @@ export class DirectorService {
 
   inventoryHistory(vehicle: string): Promise<InventoryVersion[]> {
     return this.#store.inventoryHistory(vehicle);
+  }
+
+  /**
+   * Every targets version served to a vehicle, oldest first, with the salt that opens its log
+   * entry's ECU commitments (OEM auditors only). VEHICLE_NOT_FOUND for a vehicle the Director
+   * has neither an inventory nor metadata for.
+   */
+  async targetsOpenings(vehicle: string): Promise<DirectorMetadataRecord[]> {
+    const versions = await this.#store.publishedDirectorTargets(vehicle);
+    if (versions.length === 0 && !(await this.#store.latestInventory(vehicle))) {
+      throw new ServerError('VEHICLE_NOT_FOUND', 'the Director knows no such vehicle');
+    }
+    return versions;
   }
 
   // ---------------------------------------------------------------- assignments

@@ -138,8 +138,8 @@ export class SqliteDirectorStore implements DirectorStore {
         for (const r of records) {
           this.#run(
             `INSERT INTO director_metadata
-               (vehicle, role, version, bytes, sha256, expires, published, log_index, log_entry, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, 0, NULL, ?, ?)`,
+               (vehicle, role, version, bytes, sha256, expires, published, log_index, log_entry, ecu_salt, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, 0, NULL, ?, ?, ?)`,
             r.vehicle,
             r.role,
             r.version,
@@ -147,6 +147,7 @@ export class SqliteDirectorStore implements DirectorStore {
             r.sha256,
             r.expires,
             r.logEntry === null ? null : JSON.stringify(r.logEntry),
+            r.ecuSalt,
             r.createdAt,
           );
         }
@@ -454,6 +455,7 @@ function metadataOf(row: Row): DirectorMetadataRecord {
     expires: str(row.expires),
     logEntry: row.log_entry === null ? null : json(row.log_entry),
     logIndex: row.log_index === null ? null : num(row.log_index),
+    ecuSalt: row.ecu_salt === null || row.ecu_salt === undefined ? null : bytes(row.ecu_salt),
     createdAt: str(row.created_at),
   };
 }

@@ -21,6 +21,8 @@ export interface DirectorMetadataRecord {
   /** Targets only: the log entry appended before the version was served, and its index. */
   logEntry: DirectorTargetsLogEntry | null;
   logIndex: number | null;
+  /** Targets only: the salt of the entry's ECU commitments, for OEM openings; never public. */
+  ecuSalt: Uint8Array | null;
   createdAt: string;
 }
 

@@ -213,6 +213,7 @@ export const migrations: readonly Migration[] = [
             sha256 TEXT NOT NULL,
             expires TEXT NOT NULL,
             published INTEGER NOT NULL DEFAULT 0,
+            ecu_salt BLOB,
             log_index INTEGER,
             log_entry TEXT,
             created_at TEXT NOT NULL,

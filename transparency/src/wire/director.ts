@@ -263,7 +263,8 @@ export const directorTargetsLogEntrySchema = z
       .array(
         z
           .object({
-            ecuSerial: ecuSerialSchema,
+            /** computeEcuCommitment(serial, the version's salt): never the serial in clear. */
+            ecu: sha256Hex,
             hardwareId: hardwareIdSchema,
             name: targetPathSchema,
             sha256: sha256Hex,
