@@ -10,7 +10,7 @@ import type { RepositoryService } from './tuf/service.js';
 import type { ReleaseLog } from './tuf/release-log.js';
 import type { VehicleService } from './vehicles/service.js';
 import type { DirectorService } from './director/service.js';
-import type { AuthenticatedVehicle } from './director/vehicle-auth.js';
+import type { AuthenticatedVehicle } from './director/store.js';
 
 export interface ServerContext {
   service: RepositoryService;

@@ -76,5 +76,5 @@ export {
 export { DirectorService, type AssignmentRequest } from './director/service.js';
 export { SqliteDirectorStore } from './director/sqlite-store.js';
 export type * from './director/store.js';
-export type { AuthenticatedVehicle } from './director/vehicle-auth.js';
+export type { AuthenticatedVehicle } from './director/store.js';
 export { buildDirectorLogPromise, type DirectorLogPromise } from './director/log-promise.js';

@@ -16,6 +16,7 @@ import { ecuKeyId, verifyManifestReports } from './manifest.js';
 import type { DirectorRepository } from './repository.js';
 import type {
   AssignedImage,
+  AuthenticatedVehicle,
   AssignmentRecord,
   AssignmentStatus,
   DirectorMetadataRecord,
@@ -23,7 +24,6 @@ import type {
   InventoryVersion,
   ManifestRecord,
 } from './store.js';
-import type { AuthenticatedVehicle } from './vehicle-auth.js';
 
 export interface AssignmentRequest {
   vehicle: string;

@@ -169,3 +169,13 @@ export interface DirectorStore {
     ecuSerial: string,
   ): Promise<{ filepath: string; sha256: string } | undefined>;
 }
+
+/** A vehicle whose request signature verified (director/vehicle-auth.ts). */
+export interface AuthenticatedVehicle {
+  serialNumber: string;
+  vinCommitment: string;
+  /** The primary ECU's serial, from the certificate. */
+  ecuSerial: string;
+  /** SPKI PEM of the vehicle key (the primary ECU's key). */
+  publicKeyPem: string;
+}

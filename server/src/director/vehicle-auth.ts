@@ -8,16 +8,9 @@ import type { MiddlewareHandler } from 'hono';
 import type { AppEnv, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
 import { normalizeSerialNumber } from '../vehicles/service.js';
+import type { AuthenticatedVehicle } from './store.js';
 
 /** The vehicle a Director request is signed by (its enrolled, unrevoked certificate). */
-export interface AuthenticatedVehicle {
-  serialNumber: string;
-  vinCommitment: string;
-  /** The primary ECU's serial, from the certificate. */
-  ecuSerial: string;
-  /** SPKI PEM of the vehicle key (the primary ECU's key). */
-  publicKeyPem: string;
-}
 
 /**
  * RFC 9421 request authentication of a vehicle (UPTANE.md "Vehicle authentication"): the
