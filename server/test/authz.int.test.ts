@@ -58,6 +58,11 @@ function declaredScope(op: Operation): TokenScope | 'any' | undefined {
   return TOKEN_SCOPES.includes(scope) ? scope : undefined;
 }
 
+/** Director routes a vehicle signs (RFC 9421): `[{ vehicleSignature: [] }]` and nothing else. */
+function vehicleSigned(op: Operation): boolean {
+  return JSON.stringify(op.security ?? null) === JSON.stringify([{ vehicleSignature: [] }]);
+}
+
 const wantFor: Partial<Record<AuthVariant, string>> = {
   expired: '401 TOKEN_EXPIRED',
   revoked: '401 TOKEN_REVOKED',
@@ -101,13 +106,13 @@ describe('authorization of every operation in the OpenAPI document (anvil, SQLit
       : 'past authorization';
   }
 
-  const secured = () => operations.filter((op) => op.security !== undefined);
+  const secured = () => operations.filter((op) => op.security !== undefined && !vehicleSigned(op));
 
   it('declares bearerAuth with the scope it needs on every mutating operation not authenticated by the vehicle', () => {
     const mutating = operations.filter(isMutating);
     expect(mutating.length).toBeGreaterThanOrEqual(12);
     const undeclared = mutating
-      .filter((op) => !(op.key in VEHICLE_AUTHENTICATED))
+      .filter((op) => !(op.key in VEHICLE_AUTHENTICATED) && !vehicleSigned(op))
       .filter((op) => {
         const scope = declaredScope(op);
         return scope === undefined || scope === 'any';
@@ -157,6 +162,39 @@ describe('authorization of every operation in the OpenAPI document (anvil, SQLit
     const want = open.map((op) => `${op.key}: past authorization`);
     const got: string[] = [];
     for (const op of open) got.push(`${op.key}: ${await answerTo(op, 'none')}`);
+    expect(got).toEqual(want);
+  });
+
+  it('refuses every vehicle-signed operation without a valid request signature, whatever token comes with it', async () => {
+    const signed = operations.filter(vehicleSigned);
+    expect(signed.map((op) => op.key)).toEqual(
+      expect.arrayContaining(['PUT /api/v1/director/ecus', 'GET /director/metadata/{file}']),
+    );
+    const want: string[] = [];
+    const got: string[] = [];
+    const variants: [string, Record<string, string>, string][] = [
+      ['no signature', {}, '401 VEHICLE_SIGNATURE_MISSING'],
+      ['an admin token', wired.authHeader('scope:admin'), '401 VEHICLE_SIGNATURE_MISSING'],
+      [
+        'a malformed signature',
+        { 'signature-input': 'sig1=("@method");keyid="x"', signature: 'sig1=:AAAA:' },
+        '401 VEHICLE_SIGNATURE_INVALID',
+      ],
+    ];
+    for (const op of signed) {
+      const plain = plainRequest({ doc, known: wired.known }, op);
+      for (const [what, headers, code] of variants) {
+        const res = await client.send({
+          method: op.method,
+          target: plain.target,
+          headers: { ...plain.headers, ...headers },
+          ...(plain.body ? { body: { bytes: plain.body, chunked: false } } : {}),
+        });
+        expect(answerProblems(op.method, res), `${op.key} with ${what}`).toEqual([]);
+        want.push(`${op.key} with ${what}: ${code}`);
+        got.push(`${op.key} with ${what}: ${res.status} ${errorCodeOf(res)}`);
+      }
+    }
     expect(got).toEqual(want);
   });
 

@@ -3,7 +3,7 @@ import { ecuSerialSchema, targetPathSchema } from '@tufchain/transparency/wire';
 import { bodyLimit } from 'hono/body-limit';
 import type { App, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
-import { bearerSecurity, requireScope } from '../routes/auth.js';
+import { bearerAuth, requireScope } from '../routes/auth.js';
 import { ErrorSchema } from '../routes/schemas.js';
 import type { AssignmentRecord } from './store.js';
 import { requireDirector } from './vehicle-routes.js';
@@ -96,7 +96,7 @@ export function registerDirectorOemRoutes(app: App, ctx: ServerContext): void {
       path: '/api/v1/director/assignments',
       summary:
         "Assign image-repository images to ECUs of one vehicle; the vehicle's next Director targets version lists them",
-      security: bearerSecurity,
+      security: bearerAuth('director:assign'),
       middleware: [requireScope(ctx, 'director:assign'), jsonLimit] as const,
       request: {
         body: {
@@ -139,7 +139,7 @@ export function registerDirectorOemRoutes(app: App, ctx: ServerContext): void {
       method: 'get',
       path: '/api/v1/director/assignments',
       summary: 'Director assignments, oldest first (any OEM token)',
-      security: bearerSecurity,
+      security: bearerAuth('any'),
       middleware: [requireScope(ctx, 'any')] as const,
       request: {
         query: z.object({
@@ -176,7 +176,7 @@ export function registerDirectorOemRoutes(app: App, ctx: ServerContext): void {
       method: 'get',
       path: '/api/v1/director/assignments/{id}',
       summary: 'One Director assignment (any OEM token)',
-      security: bearerSecurity,
+      security: bearerAuth('any'),
       middleware: [requireScope(ctx, 'any')] as const,
       request: { params: IdParamSchema },
       responses: {
@@ -201,7 +201,7 @@ export function registerDirectorOemRoutes(app: App, ctx: ServerContext): void {
       path: '/api/v1/director/assignments/{id}/cancel',
       summary:
         "Cancel an active assignment; the vehicle's next Director targets version lists nothing",
-      security: bearerSecurity,
+      security: bearerAuth('director:assign'),
       middleware: [requireScope(ctx, 'director:assign')] as const,
       request: { params: IdParamSchema },
       responses: {
@@ -239,7 +239,7 @@ export function registerDirectorOemRoutes(app: App, ctx: ServerContext): void {
       path: '/api/v1/vehicles/{commitment}/ecus/history',
       summary:
         "Every version of a vehicle's registered ECU inventory, oldest first (any OEM token)",
-      security: bearerSecurity,
+      security: bearerAuth('any'),
       middleware: [requireScope(ctx, 'any')] as const,
       request: { params: CommitmentParamSchema },
       responses: {
@@ -289,7 +289,7 @@ export function registerDirectorOemRoutes(app: App, ctx: ServerContext): void {
       path: '/api/v1/vehicles/{commitment}/manifests',
       summary:
         "A vehicle's recorded version manifests with their flags, oldest first (any OEM token)",
-      security: bearerSecurity,
+      security: bearerAuth('any'),
       middleware: [requireScope(ctx, 'any')] as const,
       request: { params: CommitmentParamSchema },
       responses: {
@@ -343,7 +343,7 @@ export function registerDirectorOemRoutes(app: App, ctx: ServerContext): void {
       path: '/api/v1/vehicles/{commitment}/director/targets',
       summary:
         "Every Director targets version served to a vehicle, oldest first, with the salt that opens its log entry's ECU commitments and the exact bytes served (any OEM token)",
-      security: bearerSecurity,
+      security: bearerAuth('any'),
       middleware: [requireScope(ctx, 'any')] as const,
       request: { params: CommitmentParamSchema },
       responses: {
@@ -408,7 +408,7 @@ export function registerDirectorOemRoutes(app: App, ctx: ServerContext): void {
       path: '/api/v1/director/root',
       summary:
         'Rotate the Director root: root N+1 signed offline by a threshold of root N and of its own root keys (admin)',
-      security: bearerSecurity,
+      security: bearerAuth('admin'),
       middleware: [
         requireScope(ctx, 'admin'),
         jsonLimit,

@@ -8,9 +8,6 @@ import type { MiddlewareHandler } from 'hono';
 import type { AppEnv, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
 import { normalizeSerialNumber } from '../vehicles/service.js';
-import type { AuthenticatedVehicle } from './store.js';
-
-/** The vehicle a Director request is signed by (its enrolled, unrevoked certificate). */
 
 /**
  * RFC 9421 request authentication of a vehicle (UPTANE.md "Vehicle authentication"): the

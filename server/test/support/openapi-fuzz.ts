@@ -68,6 +68,7 @@ const ANNOTATIONS = new Set([
   'deprecated',
 ]);
 const KEYWORDS = new Set([
+  'anyOf',
   'type',
   'properties',
   'required',
@@ -198,6 +199,14 @@ function schemaProblems(doc: OpenApiDocument, raw: JsonSchema, where: string, de
   }
   if (isSchema(schema.items))
     problems.push(...schemaProblems(doc, schema.items, `${where}[]`, depth + 1));
+  if (schema.anyOf !== undefined) {
+    if (!Array.isArray(schema.anyOf) || schema.anyOf.length === 0 || !schema.anyOf.every(isSchema))
+      problems.push(`${where}: anyOf is not a list of schemas`);
+    else
+      schema.anyOf.forEach((sub, i) =>
+        problems.push(...schemaProblems(doc, sub, `${where}|${i}`, depth + 1)),
+      );
+  }
   return problems;
 }
 
@@ -249,6 +258,8 @@ function integerIn(min: number, max: number): fc.Arbitrary<number> {
 /** Values the schema accepts (as far as JSON Schema says; routes may check more). */
 export function validValue(src: SchemaSource, raw: JsonSchema, depth = 0): fc.Arbitrary<unknown> {
   const s = resolve(src.doc, raw);
+  const branches = anyOfBranches(src, s);
+  if (branches) return fc.oneof(...branches.map((b) => validValue(src, b, depth + 1)));
   if (Array.isArray(s.enum)) return fc.constantFrom(...(s.enum as unknown[]));
   const minLength = typeof s.minLength === 'number' ? s.minLength : 0;
   const maxLength = typeof s.maxLength === 'number' ? s.maxLength : undefined;
@@ -397,6 +408,8 @@ export const EVIL_STRINGS = [
 /** Values the schema refuses: wrong type, out of bounds, pattern or format broken, required left out. */
 export function invalidValue(src: SchemaSource, raw: JsonSchema, depth = 0): fc.Arbitrary<unknown> {
   const s = resolve(src.doc, raw);
+  const branches = anyOfBranches(src, s);
+  if (branches) return invalidForEvery(src, s, branches, depth);
   const options: fc.Arbitrary<unknown>[] = [];
   const wrong = otherTypes.filter((v) => !typeMatches(s, v));
   if (s.type !== undefined && wrong.length > 0) options.push(fc.constantFrom(...wrong));
@@ -526,6 +539,44 @@ export function invalidValue(src: SchemaSource, raw: JsonSchema, depth = 0): fc.
     }
     default:
       break;
+  }
+  if (options.length === 0) throw new Error(`no invalid values for ${JSON.stringify(s)}`);
+  return fc.oneof(...options);
+}
+
+/** The resolved branches of an `anyOf`, or undefined when the schema has none. */
+function anyOfBranches(src: SchemaSource, s: JsonSchema): JsonSchema[] | undefined {
+  if (!Array.isArray(s.anyOf)) return undefined;
+  return (s.anyOf as JsonSchema[]).map((b) => resolve(src.doc, b));
+}
+
+/**
+ * Values no branch of an `anyOf` accepts: a type none of them has, or a valid value of one branch
+ * without a property every branch requires.
+ */
+function invalidForEvery(
+  src: SchemaSource,
+  s: JsonSchema,
+  branches: JsonSchema[],
+  depth: number,
+): fc.Arbitrary<unknown> {
+  const options: fc.Arbitrary<unknown>[] = [];
+  const wrong = otherTypes.filter((v) =>
+    branches.every((b) => b.type !== undefined && !typeMatches(b, v)),
+  );
+  if (wrong.length > 0) options.push(fc.constantFrom(...wrong));
+  const requiredBy = (b: JsonSchema) => (Array.isArray(b.required) ? (b.required as string[]) : []);
+  const common = requiredBy(branches[0] ?? {}).filter((k) =>
+    branches.every((b) => requiredBy(b).includes(k)),
+  );
+  if (common.length > 0) {
+    options.push(
+      fc.tuple(validValue(src, s, depth + 1), fc.constantFrom(...common)).map(([v, drop]) => {
+        const copy = { ...(v as Record<string, unknown>) };
+        delete copy[drop];
+        return copy;
+      }),
+    );
   }
   if (options.length === 0) throw new Error(`no invalid values for ${JSON.stringify(s)}`);
   return fc.oneof(...options);

@@ -7,15 +7,20 @@ import {
   createKeySigner,
   createVehicleCa,
   createVehicleCsr,
+  finalizeRootCeremony,
   generateKeyPair,
+  initRootCeremony,
   signFirmwareAttestation,
+  signRootCeremony,
   toTufPublicKey,
   type Signer,
 } from '@tufchain/keys';
+import { signVehicleRequest } from '@tufchain/transparency/wire';
 import { pino } from 'pino';
 import {
   createApiToken,
   createServerParts,
+  initDirectorFromRoot,
   initRepository,
   openRepository,
   openServerLog,
@@ -121,6 +126,23 @@ export async function startWiredServer(
     },
     logger: pino({ level: 'silent' }),
   });
+  // The Director, its root made by the offline ceremony (1 of 1 here).
+  const directorRootKey = ed25519();
+  const directorOnline = { targets: ed25519(), snapshot: ed25519(), timestamp: ed25519() };
+  let ceremony = initRootCeremony({
+    root: { keys: [directorRootKey.publicKey], threshold: 1 },
+    targets: { keys: [directorOnline.targets.publicKey], threshold: 1 },
+    snapshot: { keys: [directorOnline.snapshot.publicKey], threshold: 1 },
+    timestamp: { keys: [directorOnline.timestamp.publicKey], threshold: 1 },
+    expires: new Date(Date.now() + 365 * 86_400_000),
+  });
+  ceremony = await signRootCeremony(ceremony, directorRootKey);
+  await initDirectorFromRoot({
+    store: repo.director,
+    rootBytes: new TextEncoder().encode(JSON.stringify(finalizeRootCeremony(ceremony))),
+    signers: directorOnline,
+    clock: () => new Date(),
+  });
   const reader = chain.reader();
   const deps: ServerDeps = {
     store: repo.store,
@@ -132,6 +154,7 @@ export async function startWiredServer(
     transparencyLog: log,
     chainLookup: reader,
     chainProbe: () => chain.provider.getBlockNumber(),
+    director: { store: repo.director, signers: directorOnline },
     config: { resignIntervalMs: 0, ...WIRED_LIMITS, ...opts.config },
   };
   const server = await startServer({ port: 0, deps });
@@ -197,13 +220,46 @@ export async function startWiredServer(
     threshold: 1,
   });
   const vehicleKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
+  const vinCommitment = computeVinCommitment('WVWZZZ1JZXW000001', randomBytes(32));
   const csr = await createVehicleCsr(vehicleKey, {
-    vinCommitment: computeVinCommitment('WVWZZZ1JZXW000001', randomBytes(32)),
+    vinCommitment,
     ecuSerial: 'GW-0001',
   });
   const enrolled = (await call('POST', '/api/v1/vehicles/enroll', tokens.enroll, { csr })) as {
     serialNumber: string;
   };
+  // Its ECU inventory (vehicle-signed) and an assignment, so that Director requests get past
+  // "not found".
+  const vehicleSigner = createKeySigner(vehicleKey);
+  const vehicleCall = async (method: string, path: string, body?: unknown) => {
+    const url = `${server.url}${path}`;
+    const bytes = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const headers = await signVehicleRequest(
+      { method, url, ...(bytes ? { body: new Uint8Array(bytes) } : {}) },
+      { keyid: enrolled.serialNumber, sign: (d) => vehicleSigner.sign(d) },
+    );
+    const res = await fetch(url, {
+      method,
+      headers: { ...headers, ...(bytes ? { 'content-type': 'application/json' } : {}) },
+      ...(bytes ? { body: bytes } : {}),
+    });
+    if (res.status >= 300) throw new Error(`seeding ${method} ${path}: ${res.status}`);
+  };
+  await vehicleCall('PUT', '/api/v1/director/ecus', {
+    primary_ecu_serial: 'GW-0001',
+    ecus: [
+      {
+        ecu_serial: 'GW-0001',
+        hardware_identifier: 'gw-rev3',
+        primary: true,
+        clientKey: vehicleSigner.publicKey,
+      },
+    ],
+  });
+  const assigned = (await call('POST', '/api/v1/director/assignments', tokens.admin, {
+    vehicle: vinCommitment,
+    images: [{ ecuSerial: 'GW-0001', name }],
+  })) as { assignment: { id: number } };
 
   const metadataCorpus: Uint8Array[] = [];
   for (const file of [
@@ -264,6 +320,9 @@ export async function startWiredServer(
       'acme-brake',
       'gw-rev3',
       enrolled.serialNumber,
+      vinCommitment,
+      'GW-0001',
+      String(assigned.assignment.id),
       spare.id,
       '1.root.json',
       '2.targets.json',
