@@ -66,13 +66,24 @@ export function createAttestationVerifier(opts: {
         );
       }
       const predicate = parseInstallPredicate(statement.predicate);
-      if (
-        bareHex(predicate.vehicle.commitment) !== bareHex(signer.vinCommitment) ||
-        predicate.ecu.serial !== signer.ecuSerial
-      ) {
+      if (bareHex(predicate.vehicle.commitment) !== bareHex(signer.vinCommitment)) {
         throw new ServerError(
           'ATTESTATION_IDENTITY_MISMATCH',
-          'the predicate names another vehicle or ECU than the certificate',
+          'the predicate names another vehicle than the certificate',
+        );
+      }
+      // The primary reports for its secondaries (Uptane), but never on a secondary's unsigned word.
+      const forSecondary = predicate.ecu.serial !== signer.ecuSerial;
+      if (forSecondary && !predicate.director) {
+        throw new ServerError(
+          'ATTESTATION_IDENTITY_MISMATCH',
+          'the predicate names another ECU than the certificate',
+        );
+      }
+      if (forSecondary && !predicate.ecuResult) {
+        throw new ServerError(
+          'ECU_RESULT_UNSIGNED',
+          `the report for secondary ECU ${predicate.ecu.serial} carries no result signed by that ECU`,
         );
       }
       const subjectMatches = statement.subject.some(
@@ -86,9 +97,19 @@ export function createAttestationVerifier(opts: {
           'the statement subject is not the installed target',
         );
       }
+      const ecuResult =
+        predicate.director && predicate.ecuResult
+          ? {
+              director: predicate.director,
+              ecuResult: predicate.ecuResult,
+              to: predicate.to,
+              result: predicate.result,
+            }
+          : undefined;
       return {
         vinCommitment: bareHex(signer.vinCommitment),
-        ecuSerial: signer.ecuSerial,
+        ecuSerial: predicate.ecu.serial,
+        ...(ecuResult ? { ecuResult } : {}),
         targetName: predicate.to.name,
         result: predicate.result,
         counter: predicate.counter,

@@ -5,6 +5,8 @@ export interface FirmwareClaims {
   releaseCounter: number;
 }
 
+import type { InstallPredicate } from '@tufchain/transparency/wire';
+
 /** What a verified install attestation says, reduced to what the server indexes. */
 export interface InstallClaims {
   vinCommitment: string;
@@ -18,6 +20,17 @@ export interface InstallClaims {
    * (`signedContentDigest` of @tufchain/keys), whatever the bundle's encoding.
    */
   reportDigest: string;
+  /**
+   * Uptane: the report of a secondary ECU, signed by the vehicle (primary) certificate, which
+   * names another ECU than the certificate's and must carry that ECU's own signed result
+   * (`ecuResult`); the intake checks it against the ECU's registered key (ecu-result.ts).
+   */
+  ecuResult?: {
+    director: NonNullable<InstallPredicate['director']>;
+    ecuResult: NonNullable<InstallPredicate['ecuResult']>;
+    to: InstallPredicate['to'];
+    result: InstallPredicate['result'];
+  };
 }
 
 /**

@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { canonicalJson, parseCanonicalJson } from '@tufchain/transparency';
 import { createHash } from 'node:crypto';
 import type { App, ServerContext } from '../context.js';
+import { checkEcuResult } from '../attestation/ecu-result.js';
 import { ServerError } from '../error.js';
 import { Mutex } from '../mutex.js';
 import { bodyLimit } from 'hono/body-limit';
@@ -85,7 +86,7 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
         },
         422: {
           description:
-            'Does not verify, or REPORT_NOT_CANONICAL: not the one encoding the vehicle writes',
+            'Does not verify, or REPORT_NOT_CANONICAL: not the one encoding the vehicle writes; for a secondary ECU (Uptane), ECU_RESULT_UNSIGNED (no result signed by that ECU), ECU_RESULT_SIGNATURE_INVALID (not signed by its registered key), ECU_RESULT_MISMATCH (the signed result says otherwise)',
           content: { 'application/json': { schema: ErrorSchema } },
         },
       },
@@ -110,6 +111,11 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
           { cause: error },
         );
       }
+      // A secondary's outcome counts only on that ECU's own signature (transparency/UPTANE.md).
+      await checkEcuResult(claims, ctx.director?.store).catch((error: unknown) => {
+        ctx.metrics.attestations.inc({ result: 'rejected' });
+        throw error;
+      });
       // Always valid JSON (OLPC canonical JSON leaves control characters raw).
       const bundleJson = canonicalJson(bundle);
       const { id, created, logIndex } = await intake.run(async () => {
