@@ -11,6 +11,20 @@ export {
   type VerifiedInstall,
 } from './audit/auditor.js';
 export { createHttpAuditSource, type HttpAuditSourceOptions } from './audit/http-source.js';
+export {
+  auditDirector,
+  ecuCommitmentOf,
+  inventoryAt,
+  type DirectorAuditInput,
+  type DirectorAuditSummary,
+  type DirectorInstall,
+  type DirectorInventoryVersion,
+  type DirectorManifestRecord,
+  type DirectorServedVersion,
+  type DirectorVehicleRecord,
+  type DirectorVersionOpening,
+  type LoggedDirectorTargets,
+} from './audit/director.js';
 export { sha256Hex } from './util/hex.js';
 export {
   parseSnapshotMetadata,

@@ -13,6 +13,14 @@ import type {
 } from '../chain/types.js';
 import type { NoteVerifier } from '../note/signed-note.js';
 import { auditLog } from './log-audit.js';
+import {
+  auditDirector,
+  type DirectorAuditSummary,
+  type DirectorInstall,
+  type DirectorServedVersion,
+  type DirectorVehicleRecord,
+  type LoggedDirectorTargets,
+} from './director.js';
 import { checkInstallCertificate, loadVehicleRevocations } from './revocation.js';
 import type { LogAuditSource } from './log-source.js';
 import { sha256Hex, normalizeHash32, isHash32 } from '../util/hex.js';
@@ -61,6 +69,8 @@ export interface VerifiedInstall {
   predicate: InstallPredicate;
   subjectDigest: string;
   certificatePem: string;
+  /** The ECU serial of the signing certificate: the primary's, also in its secondaries' reports. */
+  certificateEcuSerial: string;
   /**
    * What the vehicle signed, by which key, whatever the bundle's encoding (see @tufchain/keys
    * `signedContentDigest`): two installs with the same digest are one report listed twice.
@@ -72,6 +82,16 @@ export interface VerifiedInstall {
 
 export interface AuditResult extends AuditReport {
   installs: VerifiedInstall[];
+  /**
+   * The Director checks, when the server runs a Director: whether they ran against the log, and
+   * how ECUs were matched (`ecuMatch: 'name-and-sha256'` without an OEM token's openings).
+   */
+  director?: DirectorAuditSummary & {
+    /** The vehicles' Director data the audit read, for audit packs. */
+    served: DirectorServedVersion[];
+    logged: Map<number, LoggedDirectorTargets>;
+    vehicles: Map<string, DirectorVehicleRecord>;
+  };
   releases: LoggedRelease[];
   /** Verified checkpoint notes by tree size (when the log was audited). */
   checkpoints: Map<number, string>;
@@ -206,7 +226,12 @@ export async function verifyInstallBundle(
       'predicate vehicle commitment differs from the certificate',
     );
   }
-  if (signer.ecuSerial !== predicate.ecu.serial) {
+  // The primary signs the reports of its secondaries (Uptane), each carrying the secondary's own
+  // signed result; the Director checks verify that result against the ECU's registered key.
+  if (
+    signer.ecuSerial !== predicate.ecu.serial &&
+    !(predicate.director && predicate.ecuResult?.signed.ecu_serial === predicate.ecu.serial)
+  ) {
     return fail('VEHICLE_COMMITMENT_MISMATCH', 'predicate ECU serial differs from the certificate');
   }
   const certificatePem = signer.certificatePem;
@@ -215,6 +240,7 @@ export async function verifyInstallBundle(
     predicate,
     subjectDigest: normalizeHash32(subjectDigest),
     certificatePem,
+    certificateEcuSerial: signer.ecuSerial,
     signedContentDigest,
   };
 }
@@ -348,6 +374,7 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
   };
 
   const installs: VerifiedInstall[] = [];
+  const installSubjects: string[] = [];
   const report = (f: AuditFinding) => findings.list.push(f);
   const revocations = opts.vehicleCaPem
     ? await loadVehicleRevocations(opts.source, opts.vehicleCaPem, report, {
@@ -412,6 +439,7 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
     if (!install) continue;
     stats.installsVerified = (stats.installsVerified ?? 0) + 1;
     installs.push(install);
+    installSubjects.push(subject);
     const standing = checkInstallCertificate(install, revocations, report, subject);
     if (standing === 'REVOKED') stats.fromRevokedVehicles = (stats.fromRevokedVehicles ?? 0) + 1;
     const p = install.predicate;
@@ -438,6 +466,7 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
   }
 
   let checkpoints = new Map<number, string>();
+  let directorTargets: Map<number, LoggedDirectorTargets> | undefined;
   if (opts.log) {
     const anchors = opts.chain.anchors ? await opts.chain.anchors() : [];
     const out = await auditLog({
@@ -450,6 +479,7 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
       report: (f) => findings.list.push(f),
     });
     checkpoints = out.checkpoints;
+    directorTargets = out.directorTargets;
     stats.logEntries = out.size;
     stats.checkpointsVerified = out.checkpointsVerified;
     stats.anchorsVerified = out.anchorsVerified;
@@ -465,6 +495,31 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
         inst.logIndex = index;
       }
     });
+  }
+
+  let director: AuditResult['director'];
+  const served = opts.source.directorTargets ? await opts.source.directorTargets() : null;
+  if (served !== null || installs.some((i) => i.predicate.director)) {
+    const vehicles = new Map<string, DirectorVehicleRecord>();
+    if (opts.source.directorVehicle) {
+      const commitments = new Set([
+        ...(served ?? []).map((s) => s.vehicle),
+        ...installs
+          .filter((i) => i.predicate.director)
+          .map((i) => plainHex(i.predicate.vehicle.commitment)),
+      ]);
+      for (const c of commitments) vehicles.set(c, await opts.source.directorVehicle(c));
+    }
+    const logged = directorTargets;
+    const summary = auditDirector({
+      served: served ?? undefined,
+      logged,
+      installs: installs.map((inst, i) => directorInstall(inst, installSubjects[i]!)),
+      vehicles: opts.source.directorVehicle ? vehicles : undefined,
+      report: (f) => findings.list.push(f),
+    });
+    Object.assign(stats, summary.stats);
+    director = { ...summary, served: served ?? [], logged: logged ?? new Map(), vehicles };
   }
 
   const byVehicle = groupInstallsByVehicle(installs);
@@ -503,7 +558,31 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
     }
   }
 
-  return { findings: findings.list, stats, installs, releases, checkpoints };
+  return {
+    findings: findings.list,
+    stats,
+    installs,
+    releases,
+    checkpoints,
+    ...(director ? { director } : {}),
+  };
+}
+
+/** What the Director checks need of a verified install. */
+export function directorInstall(inst: VerifiedInstall, subject: string): DirectorInstall {
+  const p = inst.predicate;
+  return {
+    subject,
+    vehicle: plainHex(p.vehicle.commitment),
+    certificateEcuSerial: inst.certificateEcuSerial,
+    ecuSerial: p.ecu.serial,
+    name: p.to.name,
+    sha256: inst.subjectDigest,
+    result: p.result,
+    finishedAt: p.finishedAt,
+    ...(p.director ? { director: p.director } : {}),
+    ...(p.ecuResult ? { ecuResult: p.ecuResult } : {}),
+  };
 }
 
 /** Installs per vehicle commitment, ordered by finish time, then report counter. */

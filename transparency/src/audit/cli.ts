@@ -20,6 +20,7 @@ export const AUDIT_USAGE = `usage: tufchain audit --server URL --rpc URL [--rpc 
   [--vehicle-ca FILE] [--firmware-key-pem FILE --firmware-key-id ID] [--json]
   [--log-key VERIFIER_KEY ... [--log-origin ORIGIN]]   replay the transparency log (C2SP verifier keys)
   [--audit-pack-dir DIR]                                write one <commitment>.json audit pack per vehicle
+  [--oem-token TOKEN]                                   read Director openings, ECU inventories and manifests (any OEM token)
 exit code: 0 no finding, 1 findings, 2 usage or I/O error`;
 
 /** Formats a report as a human summary. */
@@ -27,6 +28,11 @@ export function formatAuditSummary(report: AuditResult): string {
   const lines = [
     `tufchain audit: ${report.findings.length === 0 ? 'OK, no finding' : `${report.findings.length} finding(s)`}`,
     ...Object.entries(report.stats).map(([k, v]) => `  ${k}: ${v}`),
+    ...(report.director
+      ? [
+          `  Director: ${report.director.logChecked ? 'checked against the log' : 'NOT checked against the log (no --log-key)'}; ECUs matched by ${report.director.ecuMatch === 'commitment' ? 'their logged commitments' : 'image name and sha256 only (no --oem-token)'}; ECU signatures ${report.director.ecuSignaturesChecked ? 'checked' : 'NOT checked (no --oem-token)'}`,
+        ]
+      : []),
   ];
   for (const f of report.findings) {
     lines.push(
@@ -58,6 +64,7 @@ export async function runAuditCli(argv: string[], io: AuditCliIo): Promise<numbe
         'log-key': { type: 'string', multiple: true },
         'log-origin': { type: 'string' },
         'audit-pack-dir': { type: 'string' },
+        'oem-token': { type: 'string' },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -103,7 +110,10 @@ export async function runAuditCli(argv: string[], io: AuditCliIo): Promise<numbe
     const logSource = logKeys.length > 0 ? createHttpLogAuditSource(values.server) : undefined;
     const report = await auditRepository({
       chain,
-      source: createHttpAuditSource(values.server),
+      source: createHttpAuditSource(
+        values.server,
+        values['oem-token'] ? { oemToken: values['oem-token'] } : {},
+      ),
       trustedRoot,
       ...(vehicleCaPem ? { vehicleCaPem } : {}),
       ...(firmwareKey ? { firmwareKey } : {}),
@@ -138,7 +148,18 @@ export async function runAuditCli(argv: string[], io: AuditCliIo): Promise<numbe
       io.stderr(`wrote ${packs.size} vehicle audit pack(s) to ${dir}`);
     }
     if (values.json) {
-      io.stdout(JSON.stringify({ findings: report.findings, stats: report.stats }, null, 2));
+      const director = report.director
+        ? {
+            director: {
+              logChecked: report.director.logChecked,
+              ecuMatch: report.director.ecuMatch,
+              ecuSignaturesChecked: report.director.ecuSignaturesChecked,
+            },
+          }
+        : {};
+      io.stdout(
+        JSON.stringify({ findings: report.findings, stats: report.stats, ...director }, null, 2),
+      );
     } else {
       io.stdout(formatAuditSummary(report));
     }

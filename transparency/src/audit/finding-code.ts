@@ -70,7 +70,12 @@ export type AuditFindingCode =
   | 'LOG_ENTRIES_MISSING'
   | 'LOG_BEHIND_ANCHOR'
   | 'LOG_RELEASE_NOT_ON_CHAIN'
-  | 'ATTESTATION_NOT_IN_LOG';
+  | 'ATTESTATION_NOT_IN_LOG'
+  // the Uptane Director
+  | 'DIRECTOR_TARGETS_NOT_LOGGED'
+  | 'DIRECTOR_ASSIGNMENT_NOT_LOGGED'
+  | 'INSTALL_NOT_ASSIGNED'
+  | 'ECU_REPORT_UNSIGNED_BY_ECU';
 
 /** What each finding means, in one line (for reports and consoles). */
 export const auditFindingMeanings: Readonly<Record<AuditFindingCode, string>> = {
@@ -154,4 +159,11 @@ export const auditFindingMeanings: Readonly<Record<AuditFindingCode, string>> = 
   LOG_BEHIND_ANCHOR: 'the chain anchored a larger log than is served',
   LOG_RELEASE_NOT_ON_CHAIN: 'a release entry in the log is not on chain',
   ATTESTATION_NOT_IN_LOG: 'a verified install attestation is not in the transparency log',
+  DIRECTOR_TARGETS_NOT_LOGGED:
+    'a served Director targets version is not the log entry at its index, or differs from it',
+  DIRECTOR_ASSIGNMENT_NOT_LOGGED:
+    'an install names Director targets (version and hash) that the log does not hold',
+  INSTALL_NOT_ASSIGNED: 'an ECU installed an image its logged Director targets do not assign to it',
+  ECU_REPORT_UNSIGNED_BY_ECU:
+    "an ECU's install result or manifest report is not signed by the key that ECU registered",
 };

@@ -1,8 +1,20 @@
 import { TransparencyError } from '../error.js';
+import { z } from 'zod';
+import {
+  directorInventoryVersionSchema,
+  directorManifestRecordSchema,
+  directorServedVersionSchema,
+  directorVersionOpeningSchema,
+} from './director.js';
 import type { AuditSource } from './source.js';
 
 export interface HttpAuditSourceOptions {
   timeoutMs?: number;
+  /**
+   * An OEM API token (any scope): the auditor then reads each vehicle's Director openings,
+   * inventory history and manifests, and matches ECUs through their logged commitments.
+   */
+  oemToken?: string;
   fetch?: typeof globalThis.fetch;
 }
 
@@ -15,10 +27,14 @@ export function createHttpAuditSource(
   const doFetch = opts.fetch ?? globalThis.fetch;
   const timeoutMs = opts.timeoutMs ?? 30_000;
 
-  async function get(path: string, allow404 = false): Promise<Response | null> {
+  async function get(
+    path: string,
+    allow404 = false,
+    headers: Record<string, string> = {},
+  ): Promise<Response | null> {
     let res: Response;
     try {
-      res = await doFetch(`${base}${path}`, { signal: AbortSignal.timeout(timeoutMs) });
+      res = await doFetch(`${base}${path}`, { signal: AbortSignal.timeout(timeoutMs), headers });
     } catch (err) {
       throw new TransparencyError('AUDIT_SOURCE_UNAVAILABLE', `GET ${path} failed`, { cause: err });
     }
@@ -33,8 +49,13 @@ export function createHttpAuditSource(
     return res;
   }
 
-  async function json(path: string): Promise<unknown> {
-    const res = (await get(path))!;
+  async function json(
+    path: string,
+    allow404 = false,
+    headers: Record<string, string> = {},
+  ): Promise<unknown> {
+    const res = await get(path, allow404, headers);
+    if (!res) return null;
     try {
       return await res.json();
     } catch (err) {
@@ -44,7 +65,69 @@ export function createHttpAuditSource(
     }
   }
 
+  const oem = opts.oemToken ? { authorization: `Bearer ${opts.oemToken}` } : undefined;
+  const malformed = (what: string, err: z.ZodError) =>
+    new TransparencyError(
+      'AUDIT_SOURCE_UNAVAILABLE',
+      `${what} answer is malformed: ${z.prettifyError(err)}`,
+    );
+
   return {
+    async directorTargets() {
+      let res: Response;
+      try {
+        res = await doFetch(`${base}/api/v1/audit/director-targets`, {
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+      } catch (err) {
+        throw new TransparencyError('AUDIT_SOURCE_UNAVAILABLE', 'GET director-targets failed', {
+          cause: err,
+        });
+      }
+      // 404: a server from before the Director; 503: a server without one.
+      if (res.status === 404 || res.status === 503) {
+        await res.body?.cancel();
+        return null;
+      }
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw new TransparencyError(
+          'AUDIT_SOURCE_UNAVAILABLE',
+          `GET director-targets answered ${res.status}`,
+        );
+      }
+      const parsed = z
+        .object({ versions: z.array(directorServedVersionSchema) })
+        .safeParse(await res.json().catch(() => null));
+      if (!parsed.success) throw malformed('director-targets', parsed.error);
+      return parsed.data.versions;
+    },
+    ...(oem
+      ? {
+          async directorVehicle(commitment: string) {
+            const c = encodeURIComponent(commitment);
+            // 404 on the openings route: a server from before it (or a vehicle it never served).
+            const targets = z
+              .object({ versions: z.array(directorVersionOpeningSchema) })
+              .nullable()
+              .safeParse(await json(`/api/v1/vehicles/${c}/director/targets`, true, oem));
+            if (!targets.success) throw malformed('director targets', targets.error);
+            const history = z
+              .object({ versions: z.array(directorInventoryVersionSchema) })
+              .safeParse(await json(`/api/v1/vehicles/${c}/ecus/history`, false, oem));
+            if (!history.success) throw malformed('ECU inventory history', history.error);
+            const manifests = z
+              .object({ manifests: z.array(directorManifestRecordSchema) })
+              .safeParse(await json(`/api/v1/vehicles/${c}/manifests`, false, oem));
+            if (!manifests.success) throw malformed('manifests', manifests.error);
+            return {
+              ...(targets.data ? { versions: targets.data.versions } : {}),
+              inventory: history.data.versions,
+              manifests: manifests.data.manifests,
+            };
+          },
+        }
+      : {}),
     async snapshotVersions() {
       const body = (await json('/api/v1/audit/snapshot-versions')) as { versions?: unknown };
       if (

@@ -6,6 +6,7 @@ import { hashLeaf } from '../merkle/hash.js';
 import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
 import type { NoteVerifier } from '../note/signed-note.js';
 import { bytesToHex } from '../util/hex.js';
+import { loggedDirectorTargetsSchema, type LoggedDirectorTargets } from './director.js';
 import type { LogAuditSource } from './log-source.js';
 import type { AuditFindingCode } from './finding-code.js';
 import type { AuditFinding } from './source.js';
@@ -32,6 +33,8 @@ export interface LogAuditOutput {
   attestationIndexes: (number | undefined)[];
   /** The verified checkpoint notes by size. */
   checkpoints: Map<number, string>;
+  /** Every `director-targets` entry by index (the Director's log promise, UPTANE.md). */
+  directorTargets: Map<number, LoggedDirectorTargets>;
 }
 
 const b64 = (h: Uint8Array) => Buffer.from(h).toString('base64');
@@ -58,6 +61,8 @@ export function installLeafHashes(bundle: unknown): Uint8Array[] {
   }
 }
 const RELEASE_SUFFIX = Buffer.from('"type":"release"}');
+// Canonical JSON sorts keys: a director-targets entry is the only type whose first is correlationId.
+const DIRECTOR_PREFIX = Buffer.from('{"correlationId":');
 
 /**
  * Replays the whole log once in O(log n) memory: every signed checkpoint must be the root of the
@@ -107,6 +112,7 @@ export async function auditLog(input: LogAuditInput): Promise<LogAuditOutput> {
   );
   const anchorsBySize = new Map(input.anchors.map((a) => [a.size, a]));
 
+  const directorTargets = new Map<number, LoggedDirectorTargets>();
   const range = new CompactRange();
   let checkpointsVerified = 0;
   let anchorsVerified = 0;
@@ -169,6 +175,19 @@ export async function auditLog(input: LogAuditInput): Promise<LogAuditOutput> {
           );
         }
       }
+      if (
+        data.length > DIRECTOR_PREFIX.length &&
+        Buffer.from(data.buffer, data.byteOffset, DIRECTOR_PREFIX.length).equals(DIRECTOR_PREFIX)
+      ) {
+        let doc: unknown;
+        try {
+          doc = decodeLogEntry(data);
+        } catch {
+          doc = undefined;
+        }
+        const parsed = loggedDirectorTargetsSchema.safeParse(doc);
+        if (parsed.success) directorTargets.set(index, parsed.data);
+      }
       index++;
       checkAt(index);
     }
@@ -187,5 +206,6 @@ export async function auditLog(input: LogAuditInput): Promise<LogAuditOutput> {
     anchorsVerified,
     attestationIndexes,
     checkpoints: new Map([...checkpoints].map(([k, v]) => [k, v.note])),
+    directorTargets,
   };
 }

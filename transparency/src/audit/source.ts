@@ -1,3 +1,4 @@
+import type { DirectorServedVersion, DirectorVehicleRecord } from './director.js';
 import type { AuditFindingCode } from './finding-code.js';
 
 /**
@@ -29,6 +30,17 @@ export interface AuditSource {
   targetFile?(name: string, sha256: string): Promise<Uint8Array>;
   /** The vehicle CA's X.509 CRL (PEM), or null when the repository serves none. */
   revocationList?(): Promise<string | null>;
+  /**
+   * Every Director targets version served, per vehicle commitment, with its sha256 and log index
+   * (public `GET /api/v1/audit/director-targets`); null when the server runs no Director.
+   */
+  directorTargets?(): Promise<DirectorServedVersion[] | null>;
+  /**
+   * What an OEM token opens about one vehicle (`/api/v1/vehicles/{c}/director/targets`, `…/ecus/history`,
+   * `…/manifests`): its targets versions with their salts and signed bytes, its inventory history,
+   * its manifests. Absent without a token.
+   */
+  directorVehicle?(commitment: string): Promise<DirectorVehicleRecord>;
 }
 
 export interface AuditFinding {

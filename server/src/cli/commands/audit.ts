@@ -24,6 +24,7 @@ interface AuditOptions extends JsonOption {
   logKey?: string[];
   logOrigin?: string;
   packDir?: string;
+  oemToken?: string;
 }
 
 /** A failure runAuditCli reported on stderr, re-raised with its code. */
@@ -54,6 +55,10 @@ export function registerAuditCommand(program: Command, run: CliRun): void {
     .option('--from-block <n>', 'first block to replay (the contract deployment block)')
     .option('--log-key <key>', 'C2SP verifier key of the transparency log (repeat)', collect)
     .option('--log-origin <origin>', 'expected checkpoint origin of the transparency log')
+    .option(
+      '--oem-token <token>',
+      'OEM API token (any scope): check the Director through its openings, ECU inventories and manifests',
+    )
     .option(
       '--pack-dir <dir>',
       'write one audit pack per vehicle into this directory (needs --vehicle-ca)',
@@ -112,6 +117,7 @@ export function registerAuditCommand(program: Command, run: CliRun): void {
       ...(opts.logKey ?? []).flatMap((k) => ['--log-key', k]),
       ...(opts.logOrigin === undefined ? [] : ['--log-origin', opts.logOrigin]),
       ...(opts.packDir === undefined ? [] : ['--audit-pack-dir', opts.packDir]),
+      ...(opts.oemToken === undefined ? [] : ['--oem-token', opts.oemToken]),
       ...(opts.json ? ['--json'] : []),
     ];
     const { runAuditCli } = await import('@tufchain/transparency');
