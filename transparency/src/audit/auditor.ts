@@ -504,9 +504,7 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
     if (opts.source.directorVehicle) {
       const commitments = new Set([
         ...(served ?? []).map((s) => s.vehicle),
-        ...installs
-          .filter((i) => i.predicate.director)
-          .map((i) => plainHex(i.predicate.vehicle.commitment)),
+        ...installs.map((i) => plainHex(i.predicate.vehicle.commitment)),
       ]);
       for (const c of commitments) vehicles.set(c, await opts.source.directorVehicle(c));
     }

@@ -207,6 +207,7 @@ export function auditDirector(input: DirectorAuditInput): DirectorAuditSummary {
   }
 
   // Every served version is the log entry at the index the server gives for it.
+  const notLogged = new Set<string>();
   if (input.logged) {
     for (const s of input.served ?? []) {
       const entry = s.logIndex === null ? undefined : input.logged.get(s.logIndex);
@@ -216,6 +217,7 @@ export function auditDirector(input: DirectorAuditInput): DirectorAuditSummary {
         entry.targetsVersion !== s.version ||
         entry.targetsHash !== s.sha256
       ) {
+        notLogged.add(`director:${s.vehicle}:${s.version}`);
         error(
           'DIRECTOR_TARGETS_NOT_LOGGED',
           `Director targets ${s.version} of vehicle ${s.vehicle} (sha256 ${s.sha256}) is not the log entry at ${s.logIndex ?? 'no index'}`,
@@ -228,6 +230,7 @@ export function auditDirector(input: DirectorAuditInput): DirectorAuditSummary {
   for (const [vehicle, record] of input.vehicles ?? []) {
     for (const v of record.versions ?? []) {
       const subject = `director:${vehicle}:${v.targetsVersion}`;
+      if (notLogged.has(subject)) continue;
       const entry = byKey.get(entryKey(vehicle, v.targetsVersion, v.targetsHash));
       if (input.logged && !entry) {
         error(
