@@ -24,6 +24,10 @@ import {
 import {
   auditRepository,
   canonicalJson,
+  createVehicleAuditPacks,
+  TransparencyError,
+  verifyVehicleAuditPack,
+  type VehicleAuditPack,
   createHttpAuditSource,
   createHttpLogAuditSource,
   createNoteVerifier,
@@ -462,6 +466,31 @@ describe('the Director in the audit trail (anvil, SQLite, transparency log, HTTP
     });
   }
 
+  /** The audit pack of one vehicle, made from an audit result as `tufchain audit` writes it. */
+  async function packOf(result: AuditResult, v: Vehicle): Promise<VehicleAuditPack> {
+    const packs = await createVehicleAuditPacks(result, {
+      vehicleCaPem: ca.certificatePem,
+      contractAddress: chain.contractAddress,
+    });
+    return packs.get(v.vinCommitment)!;
+  }
+
+  /** The finding codes an audit pack's offline verification refuses it with ([] if it verifies). */
+  async function packFindings(pack: unknown): Promise<string[]> {
+    try {
+      await verifyVehicleAuditPack(pack, {
+        vehicleCaPem: ca.certificatePem,
+        logVerifiers: [createNoteVerifier(ORIGIN, noteKey.publicKey)],
+        origin: ORIGIN,
+      });
+      return [];
+    } catch (error) {
+      expect(error).toBeInstanceOf(TransparencyError);
+      expect((error as TransparencyError).code).toBe('AUDIT_PACK_INVALID');
+      return ((error as TransparencyError).cause as AuditFinding[]).map((f) => f.code);
+    }
+  }
+
   /** The vehicle a finding is about, from its subject. */
   async function vehicleOf(f: AuditFinding): Promise<string | undefined> {
     const [kind, first] = (f.subject ?? '').split(':');
@@ -611,6 +640,53 @@ describe('the Director in the audit trail (anvil, SQLite, transparency log, HTTP
       expect(result.stats.ecuReportsVerified).toBeGreaterThanOrEqual(5);
     });
 
+    it("writes the clean vehicle's Director record into its audit pack, which verifies offline", async () => {
+      const pack = await packOf(await audit(), clean);
+      // The assignment's version and the empty one signed when it completed, each with its entry.
+      expect(pack.director?.targets.length).toBeGreaterThanOrEqual(2);
+      expect(pack.director?.targets.every((t) => t.entry !== null)).toBe(true);
+      expect(pack.director?.inventory).toHaveLength(1);
+      expect(pack.director?.manifests).toHaveLength(1);
+      expect(await packFindings(pack)).toEqual([]);
+      // A pack from before the Director (no director section) still verifies.
+      const older: Partial<VehicleAuditPack> = { ...pack };
+      delete older.director;
+      expect(await packFindings(older)).toEqual([]);
+    });
+
+    const packTampers: {
+      desc: string;
+      tamper: (pack: VehicleAuditPack, v: Vehicle) => void;
+      wantCode: string;
+    }[] = [
+      {
+        desc: 'a targets version whose log entry was taken out',
+        tamper: (pack) => {
+          // The empty version signed when the assignment completed: no install refers to it.
+          pack.director!.targets.at(-1)!.entry = null;
+        },
+        wantCode: 'DIRECTOR_TARGETS_NOT_LOGGED',
+      },
+      {
+        desc: "an inventory that gives the brake ECU the infotainment ECU's key",
+        tamper: (pack, v) => {
+          const ecus = pack.director!.inventory[0]!.registration.ecus;
+          const brake = ecus.find((e) => e.ecu_serial === v.brake.serial)!;
+          brake.clientKey = clientKey(v.info.signer);
+        },
+        // The brake's install result and its manifest report.
+        wantCode: 'ECU_REPORT_UNSIGNED_BY_ECU',
+      },
+    ];
+
+    it.each(packTampers)('refuses a clean pack with $desc offline ($wantCode)', async (row) => {
+      const pack = structuredClone(await packOf(await audit(), clean));
+      row.tamper(pack, clean);
+      const codes = await packFindings(pack);
+      expect(codes.length).toBeGreaterThan(0);
+      expect(new Set(codes)).toEqual(new Set([row.wantCode]));
+    });
+
     it('without an OEM token matches installs by image name and sha256 and says so', async () => {
       const result = await audit({ oemToken: false });
       expect(await findingsAbout(result, clean)).toEqual([]);
@@ -724,6 +800,8 @@ describe('the Director in the audit trail (anvil, SQLite, transparency log, HTTP
         const result = await audit();
         expect(await findingsAbout(result, v)).toEqual([row.wantCode]);
         expect(await findingsAbout(result, clean)).toEqual([]);
+        // The vehicle's audit pack fails its offline verification with the same finding.
+        expect(await packFindings(await packOf(result, v))).toEqual([row.wantCode]);
       },
     );
   });

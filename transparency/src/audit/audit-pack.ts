@@ -13,6 +13,15 @@ import { TransparencyError } from '../error.js';
 import type { NoteVerifier } from '../note/signed-note.js';
 import { normalizeHash32 } from '../util/hex.js';
 import {
+  auditDirector,
+  directorInventoryVersionSchema,
+  directorManifestRecordSchema,
+  loggedDirectorTargetsSchema,
+  type LoggedDirectorTargets,
+} from './director.js';
+import type { AuditFinding } from './source.js';
+import {
+  directorInstall,
   groupInstallsByVehicle,
   verifyInstallBundle,
   type AuditResult,
@@ -29,6 +38,27 @@ const releaseRef = z.object({
   blockHash: z.string(),
 });
 
+const directorSectionSchema = z.object({
+  /** Every Director targets version served to the vehicle, oldest first, with its log entry. */
+  targets: z.array(
+    z.object({
+      targetsVersion: z.number().int().positive(),
+      targetsHash: z.string(),
+      logIndex: z.number().int().nonnegative().nullable(),
+      /** The `director-targets` log entry at `logIndex`, as the log holds it. */
+      entry: z.unknown().nullable(),
+      proofBundle: proofBundleSchema.nullable(),
+      /** The opening (OEM token): the salt of the entry's ECU commitments, the signed bytes. */
+      ecuSalt: z.string().optional(),
+      metadata: z.string().optional(),
+    }),
+  ),
+  /** The vehicle's ECU inventory versions (empty when the audit had no OEM token). */
+  inventory: z.array(directorInventoryVersionSchema),
+  /** Its vehicle version manifests as the Director recorded them. */
+  manifests: z.array(directorManifestRecordSchema),
+});
+
 export const vehicleAuditPackSchema = z.object({
   mediaType: z.literal(VEHICLE_AUDIT_PACK_MEDIA_TYPE),
   generatedAt: z.string(),
@@ -43,6 +73,8 @@ export const vehicleAuditPackSchema = z.object({
       release: releaseRef.nullable(),
     }),
   ),
+  /** The Uptane Director's record of this vehicle; absent in packs of vehicles before it. */
+  director: directorSectionSchema.optional(),
 });
 
 /**
@@ -76,11 +108,16 @@ export async function createVehicleAuditPacks(
     contractAddress: string;
     chainId?: number;
     proofBundle?: (install: VerifiedInstall) => Promise<ProofBundle | undefined>;
+    /** The proof bundle of a Director targets log entry, when the log serves one. */
+    logProofBundle?: (index: number) => Promise<ProofBundle | undefined>;
     now?: Date;
   },
 ): Promise<Map<string, VehicleAuditPack>> {
   const packs = new Map<string, VehicleAuditPack>();
-  for (const [commitment, installs] of groupInstallsByVehicle(result.installs)) {
+  const byVehicle = groupInstallsByVehicle(result.installs);
+  for (const s of result.director?.served ?? [])
+    if (!byVehicle.has(s.vehicle)) byVehicle.set(s.vehicle, []);
+  for (const [commitment, installs] of byVehicle) {
     const items = [];
     for (const inst of installs) {
       items.push({
@@ -97,9 +134,36 @@ export async function createVehicleAuditPacks(
       vehicleCaCertificatePem: opts.vehicleCaPem,
       chain: { chainId: opts.chainId ?? null, contractAddress: opts.contractAddress },
       installs: items,
+      ...(result.director
+        ? { director: await directorSection(commitment, result.director, opts.logProofBundle) }
+        : {}),
     });
   }
   return packs;
+}
+
+async function directorSection(
+  commitment: string,
+  director: NonNullable<AuditResult['director']>,
+  logProofBundle: ((index: number) => Promise<ProofBundle | undefined>) | undefined,
+): Promise<NonNullable<VehicleAuditPack['director']>> {
+  const record = director.vehicles.get(commitment);
+  const openings = new Map((record?.versions ?? []).map((v) => [v.targetsVersion, v]));
+  const targets = [];
+  for (const s of director.served.filter((x) => x.vehicle === commitment)) {
+    const opening = openings.get(s.version);
+    const entry = s.logIndex === null ? undefined : director.logged.get(s.logIndex);
+    targets.push({
+      targetsVersion: s.version,
+      targetsHash: s.sha256,
+      logIndex: s.logIndex,
+      entry: entry ?? null,
+      proofBundle: (s.logIndex === null ? undefined : await logProofBundle?.(s.logIndex)) ?? null,
+      ...(opening?.ecuSalt ? { ecuSalt: opening.ecuSalt } : {}),
+      ...(opening?.metadata ? { metadata: opening.metadata } : {}),
+    });
+  }
+  return { targets, inventory: record?.inventory ?? [], manifests: record?.manifests ?? [] };
 }
 
 export async function writeVehicleAuditPack(path: string, pack: VehicleAuditPack): Promise<void> {
@@ -146,6 +210,7 @@ export async function verifyVehicleAuditPack(
     );
   const pack = parsed.data;
   const out: VerifiedAuditPackInstall[] = [];
+  const verifiedInstalls: VerifiedInstall[] = [];
   let lastOdometer = -Infinity;
   for (const [i, item] of pack.installs.entries()) {
     const invalid = (why: string) =>
@@ -205,6 +270,7 @@ export async function verifyVehicleAuditPack(
         throw invalid('the release entry on chain does not log the installed digest');
       }
     }
+    verifiedInstalls.push(install);
     out.push({
       digest: install.subjectDigest,
       name: p.to.name,
@@ -215,5 +281,94 @@ export async function verifyVehicleAuditPack(
       logIndex: item.logIndex,
     });
   }
+  if (pack.director) {
+    await verifyDirectorSection(pack.vehicle.commitment, pack.director, verifiedInstalls, trust);
+  }
   return out;
+}
+
+/**
+ * The auditor's Director checks over a pack's Director section: each log entry its proof bundle
+ * proves (when it carries one), every targets version logged at its index, every install matching
+ * its logged assignment, every ECU report signed by the key its ECU registered. Throws
+ * AUDIT_PACK_INVALID with the findings as `cause`.
+ */
+async function verifyDirectorSection(
+  commitment: string,
+  section: NonNullable<VehicleAuditPack['director']>,
+  installs: readonly VerifiedInstall[],
+  trust: { logVerifiers?: readonly NoteVerifier[]; origin?: string; chain?: AuditPackChain },
+): Promise<void> {
+  const vehicle = commitment.replace(/^0x/, '').toLowerCase();
+  const logged = new Map<number, LoggedDirectorTargets>();
+  for (const [i, t] of section.targets.entries()) {
+    if (t.logIndex === null || t.entry === null) continue;
+    const entry = loggedDirectorTargetsSchema.safeParse(t.entry);
+    if (!entry.success) {
+      throw new TransparencyError('AUDIT_PACK_INVALID', `director target ${i}: not a log entry`);
+    }
+    if (t.proofBundle) {
+      if (!trust.logVerifiers) {
+        throw new TransparencyError(
+          'AUDIT_PACK_INVALID',
+          `director target ${i}: a proof bundle needs trusted log keys`,
+        );
+      }
+      const opts = {
+        logVerifiers: trust.logVerifiers,
+        ...(trust.origin === undefined ? {} : { origin: trust.origin }),
+      };
+      const verified = trust.chain
+        ? await verifyProofBundle(t.proofBundle, { ...opts, chain: trust.chain })
+        : verifyProofBundleOffline(t.proofBundle, opts);
+      if (
+        verified.index !== t.logIndex ||
+        canonicalize(verified.entry as never) !== canonicalize(t.entry as never)
+      ) {
+        throw new TransparencyError(
+          'PROOF_BUNDLE_MISMATCH',
+          `director target ${i}: the proof bundle proves another entry`,
+        );
+      }
+    }
+    logged.set(t.logIndex, entry.data);
+  }
+  const findings: AuditFinding[] = [];
+  auditDirector({
+    served: section.targets.map((t) => ({
+      vehicle,
+      version: t.targetsVersion,
+      sha256: t.targetsHash,
+      logIndex: t.logIndex,
+    })),
+    logged,
+    installs: installs.map((inst, i) => directorInstall(inst, `install:${i}`)),
+    vehicles:
+      section.inventory.length > 0
+        ? new Map([
+            [
+              vehicle,
+              {
+                versions: section.targets.map((t) => ({
+                  targetsVersion: t.targetsVersion,
+                  targetsHash: t.targetsHash,
+                  logIndex: t.logIndex,
+                  ...(t.ecuSalt ? { ecuSalt: t.ecuSalt } : {}),
+                  ...(t.metadata ? { metadata: t.metadata } : {}),
+                })),
+                inventory: section.inventory,
+                manifests: section.manifests,
+              },
+            ],
+          ])
+        : undefined,
+    report: (f) => findings.push(f),
+  });
+  if (findings.length > 0) {
+    throw new TransparencyError(
+      'AUDIT_PACK_INVALID',
+      findings.map((f) => `${f.code}: ${f.message}`).join('; '),
+      { cause: findings },
+    );
+  }
 }

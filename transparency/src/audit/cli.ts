@@ -134,6 +134,14 @@ export async function runAuditCli(argv: string[], io: AuditCliIo): Promise<numbe
         vehicleCaPem,
         contractAddress: values.contract,
         ...(chainId === undefined ? {} : { chainId }),
+        logProofBundle: async (index) => {
+          if (!logSource?.proofBundle) return undefined;
+          try {
+            return parseProofBundle(await logSource.proofBundle(index));
+          } catch {
+            return undefined;
+          }
+        },
         proofBundle: async (inst) => {
           if (inst.logIndex === undefined || !logSource?.proofBundle) return undefined;
           try {
