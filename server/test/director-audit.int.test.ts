@@ -634,6 +634,8 @@ describe('the Director in the audit trail (anvil, SQLite, transparency log, HTTP
       const result = await audit();
       expect(await findingsAbout(result, clean)).toEqual([]);
       expect(result.director?.logChecked).toBe(true);
+      expect(result.director?.ecuMatch).toBe('commitment');
+      expect(result.stats.installsMatchedWithoutEcu).toBe(0);
       expect(result.director?.ecuSignaturesChecked).toBe(true);
       expect(result.stats.directorInstalls).toBeGreaterThanOrEqual(3);
       // 2 install results and 3 manifest reports of the clean vehicle, at least.

@@ -118,8 +118,9 @@ export interface DirectorAuditSummary {
   /** Whether the served versions and installs were checked against the replayed log. */
   logChecked: boolean;
   /**
-   * How an install's ECU was matched to a logged image: through the `ecu` commitment opened with
-   * its salt (OEM token), or by image name and sha256 only (no openings).
+   * How installs' ECUs were matched to logged images: every one through its ECU (the `ecu`
+   * commitment opened with its salt from an OEM token's openings, or a serial logged in clear), or,
+   * for at least one (`stats.installsMatchedWithoutEcu`), by image name and sha256 only.
    */
   ecuMatch: 'commitment' | 'name-and-sha256';
   /** Whether ECU signatures (install results, manifest reports) were checked against inventories. */
@@ -130,6 +131,8 @@ export interface DirectorAuditSummary {
     directorInstalls: number;
     ecuReportsVerified: number;
     ecuReportsUnchecked: number;
+    /** Installs matched to their logged entry by image name and sha256 only (no opening). */
+    installsMatchedWithoutEcu: number;
   };
 }
 
@@ -179,7 +182,7 @@ export function auditDirector(input: DirectorAuditInput): DirectorAuditSummary {
     input.report({ code, severity: 'error', message, subject });
   const summary: DirectorAuditSummary = {
     logChecked: input.logged !== undefined,
-    ecuMatch: input.vehicles ? 'commitment' : 'name-and-sha256',
+    ecuMatch: 'commitment',
     ecuSignaturesChecked: input.vehicles !== undefined,
     stats: {
       directorVersionsServed: input.served?.length ?? 0,
@@ -187,6 +190,7 @@ export function auditDirector(input: DirectorAuditInput): DirectorAuditSummary {
       directorInstalls: 0,
       ecuReportsVerified: 0,
       ecuReportsUnchecked: 0,
+      installsMatchedWithoutEcu: 0,
     },
   };
   const byKey = new Map<string, LoggedDirectorTargets>();
@@ -264,6 +268,8 @@ export function auditDirector(input: DirectorAuditInput): DirectorAuditSummary {
           );
         } else {
           const salt = salts.get(key);
+          const ecuKnown = entry.images.every((img) => img.ecuSerial !== undefined) || !!salt;
+          if (!ecuKnown) summary.stats.installsMatchedWithoutEcu++;
           const assigned = entry.images.some(
             (img) =>
               img.name === inst.name &&
@@ -329,6 +335,10 @@ export function auditDirector(input: DirectorAuditInput): DirectorAuditSummary {
         } else summary.stats.ecuReportsVerified++;
       }
     }
+  }
+  // Without openings nothing was opened (serials logged in clear were still compared).
+  if (!input.vehicles || summary.stats.installsMatchedWithoutEcu > 0) {
+    summary.ecuMatch = 'name-and-sha256';
   }
   return summary;
 }
