@@ -321,10 +321,7 @@ async function verifyDirectorSection(
       const verified = trust.chain
         ? await verifyProofBundle(t.proofBundle, { ...opts, chain: trust.chain })
         : verifyProofBundleOffline(t.proofBundle, opts);
-      if (
-        verified.index !== t.logIndex ||
-        canonicalize(verified.entry as never) !== canonicalize(t.entry as never)
-      ) {
+      if (verified.index !== t.logIndex || canonicalize(verified.entry) !== canonicalize(t.entry)) {
         throw new TransparencyError(
           'PROOF_BUNDLE_MISMATCH',
           `director target ${i}: the proof bundle proves another entry`,

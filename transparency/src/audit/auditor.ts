@@ -517,7 +517,12 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
       report: (f) => findings.list.push(f),
     });
     Object.assign(stats, summary.stats);
-    director = { ...summary, served: served ?? [], logged: logged ?? new Map(), vehicles };
+    director = {
+      ...summary,
+      served: served ?? [],
+      logged: logged ?? new Map<number, LoggedDirectorTargets>(),
+      vehicles,
+    };
   }
 
   const byVehicle = groupInstallsByVehicle(installs);

@@ -169,7 +169,7 @@ function signedByEcu(
   const ecu = registration?.ecus.find((e) => e.ecu_serial === ecuSerial);
   if (!ecu) return `ECU ${ecuSerial} is not in the vehicle's registered inventory`;
   try {
-    verifyEnvelope(envelope, computeKeyId(ecu.clientKey as never), ecu.clientKey);
+    verifyEnvelope(envelope, computeKeyId(ecu.clientKey), ecu.clientKey);
     return undefined;
   } catch (err) {
     return `not signed by the key ECU ${ecuSerial} registered (${errorMessage(err)})`;
