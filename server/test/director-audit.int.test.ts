@@ -3,7 +3,7 @@
 // secondaries must carry the ECU's own signed result, and the auditor matches every install, served
 // Director version and ECU report against the log and the registered ECU keys.
 import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -25,6 +25,8 @@ import {
   auditRepository,
   canonicalJson,
   createVehicleAuditPacks,
+  formatVerifierKey,
+  runAuditCli,
   TransparencyError,
   verifyVehicleAuditPack,
   type VehicleAuditPack,
@@ -632,7 +634,8 @@ describe('the Director in the audit trail (anvil, SQLite, transparency log, HTTP
 
     it('finds nothing about a clean multi-ECU history, matching ECUs through the log', async () => {
       const result = await audit();
-      expect(await findingsAbout(result, clean)).toEqual([]);
+      // Nothing about any vehicle: the clean one and the intake's accepted secondary report.
+      expect(result.findings).toEqual([]);
       expect(result.director?.logChecked).toBe(true);
       expect(result.director?.ecuMatch).toBe('commitment');
       expect(result.stats.installsMatchedWithoutEcu).toBe(0);
@@ -687,6 +690,37 @@ describe('the Director in the audit trail (anvil, SQLite, transparency log, HTTP
       const codes = await packFindings(pack);
       expect(codes.length).toBeGreaterThan(0);
       expect(new Set(codes)).toEqual(new Set([row.wantCode]));
+    });
+
+    it('tufchain audit --oem-token exits 0, says how it matched, and writes Director packs', async () => {
+      await log.log.checkpoint();
+      const work = await mkdtemp(join(tmpdir(), 'tufchain-director-audit-cli-'));
+      try {
+        await writeFile(join(work, 'root.json'), JSON.stringify(trustedRoot));
+        await writeFile(join(work, 'ca.pem'), ca.certificatePem);
+        const out: string[] = [];
+        const code = await runAuditCli(
+          [
+            ...['--server', server.url, '--rpc', chain.chain.rpcUrl],
+            ...['--contract', chain.contractAddress, '--trusted-root', join(work, 'root.json')],
+            ...['--vehicle-ca', join(work, 'ca.pem'), '--oem-token', tokens.audit],
+            ...['--log-key', formatVerifierKey(ORIGIN, noteKey.publicKey), '--log-origin', ORIGIN],
+            ...['--audit-pack-dir', join(work, 'packs'), '--json'],
+          ],
+          { stdout: (l) => out.push(l), stderr: () => undefined },
+        );
+        expect(code).toBe(0);
+        const report = JSON.parse(out.join('\n')) as { director: { ecuMatch: string } };
+        expect(report.director.ecuMatch).toBe('commitment');
+        expect(await readdir(join(work, 'packs'))).toContain(`${clean.vinCommitment}.json`);
+        const pack = JSON.parse(
+          await readFile(join(work, 'packs', `${clean.vinCommitment}.json`), 'utf8'),
+        ) as unknown;
+        expect((pack as VehicleAuditPack).director?.inventory).toHaveLength(1);
+        expect(await packFindings(pack)).toEqual([]);
+      } finally {
+        await rm(work, { recursive: true, force: true });
+      }
     });
 
     it('without an OEM token matches installs by image name and sha256 and says so', async () => {
