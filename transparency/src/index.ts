@@ -13,7 +13,6 @@ export {
 export { createHttpAuditSource, type HttpAuditSourceOptions } from './audit/http-source.js';
 export {
   auditDirector,
-  ecuCommitmentOf,
   inventoryAt,
   type DirectorAuditInput,
   type DirectorAuditSummary,

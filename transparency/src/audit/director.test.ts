@@ -1,9 +1,9 @@
 import { createKeySigner, generateKeyPair, type Signer } from '@tufchain/keys';
 import { describe, expect, it } from 'vitest';
+import { computeEcuCommitment } from '../wire/director.js';
 import { signEnvelope } from '../wire/uptane-envelope.js';
 import {
   auditDirector,
-  ecuCommitmentOf,
   inventoryAt,
   type DirectorInstall,
   type DirectorInventoryVersion,
@@ -53,7 +53,7 @@ function run(input: Partial<Parameters<typeof auditDirector>[0]>): string[] {
   const findings: AuditFinding[] = [];
   auditDirector({
     served,
-    logged: new Map([[5, entry({ ecu: ecuCommitmentOf('GW-1', SALT) })]]),
+    logged: new Map([[5, entry({ ecu: computeEcuCommitment('GW-1', SALT) })]]),
     installs: [],
     vehicles: undefined,
     report: (f) => findings.push(f),

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { computeKeyId } from '@tufchain/keys';
 import { z } from 'zod';
 import {
+  computeEcuCommitment,
   ecuRegistrationSchema,
   parseDirectorTargets,
   signedEcuVersionReportSchema,
@@ -134,15 +135,6 @@ export interface DirectorAuditSummary {
     /** Installs matched to their logged entry by image name and sha256 only (no opening). */
     installsMatchedWithoutEcu: number;
   };
-}
-
-/** `ecu` of a logged image: SHA-256("tufchain/ecu-commitment/v1\0" || salt || utf8(serial)). */
-export function ecuCommitmentOf(ecuSerial: string, salt: Uint8Array): string {
-  return createHash('sha256')
-    .update('tufchain/ecu-commitment/v1\0')
-    .update(salt)
-    .update(ecuSerial, 'utf8')
-    .digest('hex');
 }
 
 const bare = (h: string) => h.replace(/^0x/, '').toLowerCase();
@@ -278,7 +270,7 @@ export function auditDirector(input: DirectorAuditInput): DirectorAuditSummary {
                 ? img.ecuSerial === inst.ecuSerial
                 : img.ecu === undefined || salt === undefined
                   ? true
-                  : img.ecu === ecuCommitmentOf(inst.ecuSerial, salt)),
+                  : img.ecu === computeEcuCommitment(inst.ecuSerial, salt)),
           );
           if (!assigned) {
             error(
@@ -377,7 +369,7 @@ function openingMismatch(
   const salt = v.ecuSalt ? Buffer.from(v.ecuSalt, 'hex') : undefined;
   const legacy = entry.images.some((i) => i.ecuSerial !== undefined);
   const ecuOf = (serial: string) =>
-    legacy ? `s:${serial}` : salt ? `c:${ecuCommitmentOf(serial, salt)}` : '-';
+    legacy ? `s:${serial}` : salt ? `c:${computeEcuCommitment(serial, salt)}` : '-';
   const want = assignments
     .map((a) => [ecuOf(a.ecuSerial), a.hardwareId, a.name, a.sha256, a.releaseCounter].join('|'))
     .sort();
