@@ -73,7 +73,8 @@ export type AgentErrorCode =
   | 'ECU_RESULT_SIGNATURE_INVALID'
   | 'ATOMIC_SET_ROLLED_BACK'
   | 'ATOMIC_COMMIT_REFUSED'
-  | 'MANIFEST_REJECTED';
+  | 'MANIFEST_REJECTED'
+  | 'ECU_REGISTRATION_REJECTED';
 
 export class AgentError extends Error {
   override readonly name = 'AgentError';

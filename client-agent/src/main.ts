@@ -10,6 +10,7 @@
  *   tufchain-agent sync-chain [--config FILE] [--json]   store the chain snapshot for offline installs
  *   tufchain-agent install-bundle FILE [--config FILE] [--json]   install an offline bundle, no network
  *   tufchain-agent secondary  --config FILE               a secondary ECU (Uptane), until stopped
+ *   tufchain-agent register-ecus [--config FILE] [--json] register the vehicle's ECUs with the Director
  *   tufchain-agent bundle create --server URL --hardware-id ID --out FILE   (dealer tool, no settings)
  */
 import { readFile } from 'node:fs/promises';
@@ -30,7 +31,7 @@ const pollLoop = () => import('./cli/daemon.js');
 /** User Timing entry of a run-once update cycle (bench/agent-probe.mjs reads it). */
 const UPDATE_CYCLE_MEASURE = 'tufchain:update-cycle';
 
-const USAGE = `usage: tufchain-agent <run-once|daemon|status|send-reports|provision|sync-chain|install-bundle FILE> [--config FILE] [--json]
+const USAGE = `usage: tufchain-agent <run-once|daemon|status|send-reports|register-ecus|provision|sync-chain|install-bundle FILE> [--config FILE] [--json]
        tufchain-agent bundle create --server URL --hardware-id ID --out FILE
        tufchain-agent secondary --config FILE   (a secondary ECU; key passphrase: $TUFCHAIN_SECONDARY_PASSPHRASE)
   settings file: --config, or $${ENV.config}; overrides: $${ENV.serverUrl}, $${ENV.rpcUrls},
@@ -187,6 +188,24 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         report: result.report && { id: result.report.id, sent: false },
       });
       return 0;
+    }
+    case 'register-ecus': {
+      if (!settings.director)
+        throw new AgentError('CONFIG_INVALID', 'register-ecus needs a director section');
+      const { buildVehicleUpdateOptions } = await import('./cli/vehicle-wire.js');
+      const { registerEcus } = await import('./uptane/register.js');
+      const opts = await buildVehicleUpdateOptions(settings, await passphraseOf(env));
+      try {
+        const r = await registerEcus(opts);
+        out(
+          `${r.changed ? `registered inventory version ${r.version ?? '?'}` : 'inventory unchanged'}: ` +
+            r.registration.ecus.map((e) => `${e.ecu_serial} (${e.hardware_identifier})`).join(', '),
+          r,
+        );
+        return 0;
+      } finally {
+        opts.chain.destroy();
+      }
     }
     case 'run-once':
     case 'daemon': {

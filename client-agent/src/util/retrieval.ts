@@ -72,7 +72,7 @@ export class RetrievalWatch {
 
 export interface BoundedRequest {
   dispatcher?: Dispatcher | undefined;
-  method?: 'GET' | 'POST';
+  method?: 'GET' | 'POST' | 'PUT';
   headers?: Record<string, string>;
   body?: string;
   /** The answer's body may hold at most this many bytes (ENDLESS_DATA beyond). */
