@@ -218,3 +218,158 @@ function asJson(doc: unknown): Parameters<typeof Metadata.fromJSON>[1] {
 function serialize(metadata: Metadata<Targets | Snapshot | Timestamp>): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(metadata.toJSON()));
 }
+
+/** The Director's online keys, stolen from the server. */
+export interface StolenDirectorKeys {
+  targets: Signer;
+  snapshot: Signer;
+  timestamp: Signer;
+}
+
+export interface RogueDirector {
+  url: string;
+  targetsVersion: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The attacker of the vehicle act: it holds the Director's online keys and a hijacked Director
+ * host. It signs a Director targets version for one vehicle that assigns a genuine image (in the
+ * image repository, logged on chain) the OEM never assigned, valid for TUF in every respect, and
+ * replays the log's genuine promise of the previous version: the log never saw these bytes.
+ * Director roots are the genuine ones (public); nothing else is answered.
+ */
+export async function startRogueDirector(opts: {
+  upstreamUrl: string;
+  keys: StolenDirectorKeys;
+  /** The vehicle's current Director metadata and log promise, exact bytes. */
+  genuine: {
+    timestamp: Uint8Array;
+    snapshot: Uint8Array;
+    targets: Uint8Array;
+    logPromise: Uint8Array;
+  };
+  assign: {
+    name: string;
+    image: Uint8Array;
+    ecuSerial: string;
+    hardwareId: string;
+    releaseCounter: number;
+  };
+}): Promise<RogueDirector> {
+  const parse = (b: Uint8Array) => JSON.parse(new TextDecoder().decode(b)) as SignedDirectorDoc;
+  const genuine = {
+    timestamp: parse(opts.genuine.timestamp),
+    snapshot: parse(opts.genuine.snapshot),
+    targets: parse(opts.genuine.targets),
+  };
+  const expires = new Date(Date.now() + 7 * 24 * 3600 * 1000)
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z');
+  const a = opts.assign;
+  const targetsVersion = genuine.targets.signed.version + 1;
+  const targets = Metadata.fromJSON(
+    MetadataKind.Targets,
+    asJson({
+      signatures: [],
+      signed: {
+        ...genuine.targets.signed,
+        version: targetsVersion,
+        expires,
+        targets: {
+          [a.name]: {
+            length: a.image.length,
+            hashes: {
+              sha256: createHash('sha256').update(a.image).digest('hex'),
+              sha512: createHash('sha512').update(a.image).digest('hex'),
+            },
+            custom: {
+              ecuIdentifiers: { [a.ecuSerial]: { hardwareId: a.hardwareId } },
+              releaseCounter: a.releaseCounter,
+              uri: null,
+            },
+          },
+        },
+        custom: {
+          ...genuine.targets.signed.custom,
+          correlationId: 'urn:tufchain:assignment:rogue-1',
+          atomic: true,
+        },
+      },
+    }),
+  );
+  await signMetadata<Targets>(targets, opts.keys.targets);
+  const snapshotVersion = genuine.snapshot.signed.version + 1;
+  const snapshot = Metadata.fromJSON(
+    MetadataKind.Snapshot,
+    asJson({
+      signatures: [],
+      signed: {
+        ...genuine.snapshot.signed,
+        version: snapshotVersion,
+        expires,
+        meta: { 'targets.json': { version: targetsVersion } },
+      },
+    }),
+  );
+  await signMetadata<Snapshot>(snapshot, opts.keys.snapshot);
+  const timestamp = Metadata.fromJSON(
+    MetadataKind.Timestamp,
+    asJson({
+      signatures: [],
+      signed: {
+        ...genuine.timestamp.signed,
+        version: genuine.timestamp.signed.version + 1,
+        expires,
+        meta: { 'snapshot.json': { version: snapshotVersion } },
+      },
+    }),
+  );
+  await signMetadata<Timestamp>(timestamp, opts.keys.timestamp);
+
+  const files = new Map<string, Uint8Array>([
+    ['/director/metadata/timestamp.json', serialize(timestamp)],
+    [`/director/metadata/${snapshotVersion}.snapshot.json`, serialize(snapshot)],
+    [`/director/metadata/${targetsVersion}.targets.json`, serialize(targets)],
+  ]);
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const body =
+      files.get(path) ?? (path === '/director/log-promise' ? opts.genuine.logPromise : undefined);
+    if (body) {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+      res.end(body);
+      return;
+    }
+    if (!/^\/director\/metadata\/\d+\.root\.json$/.test(path)) {
+      res.writeHead(404);
+      res.end();
+      return;
+    }
+    // Director roots are public: the genuine ones (the attacker cannot sign a root).
+    fetch(`${opts.upstreamUrl}${path}`)
+      .then(async (up) => {
+        res.writeHead(up.status, { 'content-type': 'application/json' });
+        res.end(Buffer.from(await up.arrayBuffer()));
+      })
+      .catch(() => {
+        res.writeHead(502);
+        res.end();
+      });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    targetsVersion,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((err) => (err ? reject(err) : resolve()));
+      }),
+  };
+}
+
+interface SignedDirectorDoc {
+  signed: { version: number; custom?: Record<string, unknown> } & Record<string, unknown>;
+}
