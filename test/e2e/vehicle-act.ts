@@ -65,11 +65,11 @@ export const ECUS = {
 type EcuName = keyof typeof ECUS;
 
 const RELEASES = [
-  { ecu: 'gateway', name: 'gateway-x1/gateway-2.0.0.img', version: '2.0.0', counter: 20 },
-  { ecu: 'brake', name: 'brake-b7/brake-2.4.0.bin', version: '2.4.0', counter: 12 },
-  { ecu: 'infotainment', name: 'infotainment-i3/ivi-5.0.0.bin', version: '5.0.0', counter: 50 },
+  { ecu: 'gateway', name: 'gateway-2.0.0.img', version: '2.0.0', counter: 20 },
+  { ecu: 'brake', name: 'brake-2.4.0.bin', version: '2.4.0', counter: 12 },
+  { ecu: 'infotainment', name: 'ivi-5.0.0.bin', version: '5.0.0', counter: 50 },
   // Published and logged, but never assigned to this vehicle by the OEM: the rogue Director's pick.
-  { ecu: 'brake', name: 'brake-b7/brake-2.5.0-rc1.bin', version: '2.5.0-rc1', counter: 13 },
+  { ecu: 'brake', name: 'brake-2.5.0-rc1.bin', version: '2.5.0-rc1', counter: 13 },
 ] as const;
 
 export interface EcuState {
@@ -315,38 +315,46 @@ export async function runVehicleAct(opts: {
 
     // 3. firmware for each ECU type, published through the image repository (logged on chain)
     const images = new Map<string, Uint8Array>();
-    const targets = [];
-    for (const r of RELEASES) {
-      const bytes = image(r.name);
-      images.set(r.name, bytes);
-      const put = await fetch(`${server.url}/api/v1/firmware/${r.name}`, {
-        method: 'PUT',
-        headers: { authorization: `Bearer ${tokens.publish}` },
-        body: bytes,
+    const publish = async (releases: readonly (typeof RELEASES)[number][]): Promise<number> => {
+      const targets = [];
+      for (const r of releases) {
+        const bytes = image(r.name);
+        images.set(r.name, bytes);
+        const put = await fetch(`${server!.url}/api/v1/firmware/${r.name}`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${tokens.publish}` },
+          body: bytes,
+        });
+        if (put.status !== 201) throw new Error(`upload of ${r.name}: HTTP ${put.status}`);
+        const claims = {
+          hardwareIds: [ECUS[r.ecu].hardwareId],
+          version: r.version,
+          releaseCounter: r.counter,
+        };
+        const attestation = await signFirmwareAttestation(
+          { name: r.name, sha256: sha256(bytes), ...claims },
+          buildKey,
+        );
+        targets.push({ name: r.name, ...claims, attestation });
+      }
+      const published = await fetch(`${server!.url}/api/v1/releases`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${tokens.publish}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ targets }),
       });
-      if (put.status !== 201) throw new Error(`upload of ${r.name}: HTTP ${put.status}`);
-      const claims = {
-        hardwareIds: [ECUS[r.ecu].hardwareId],
-        version: r.version,
-        releaseCounter: r.counter,
-      };
-      const attestation = await signFirmwareAttestation(
-        { name: r.name, sha256: sha256(bytes), ...claims },
-        buildKey,
-      );
-      targets.push({ name: r.name, ...claims, attestation });
-    }
-    const published = await fetch(`${server.url}/api/v1/releases`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${tokens.publish}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ targets }),
-    });
-    if (published.status !== 201)
-      throw new Error(`publish: HTTP ${published.status} ${await published.text()}`);
-    const release = ((await published.json()) as { release: { metadataVersion: number } }).release;
+      if (published.status !== 201)
+        throw new Error(`publish: HTTP ${published.status} ${await published.text()}`);
+      return ((await published.json()) as { release: { metadataVersion: number } }).release
+        .metadataVersion;
+    };
+    const firstRelease = await publish(RELEASES.slice(0, 3));
     say(
       'OEM',
-      `published ${RELEASES.map((r) => r.name).join(', ')} in snapshot v${release.metadataVersion}, logged on chain`,
+      `published ${RELEASES.slice(0, 3)
+        .map((r) => r.name)
+        .join(
+          ', ',
+        )} (one per ECU type, attested by the build key) in snapshot v${firstRelease}, logged on chain`,
     );
 
     // 4. the vehicle: enrolled at the factory, its primary's settings, two secondary processes
@@ -370,7 +378,7 @@ export async function runVehicleAct(opts: {
     await writeFile(join(vehicleDir, 'firmware.pem'), buildKey.publicKeyPem());
     const primarySlots = await FileSlotStore.provision(join(vehicleDir, 'slots'), {
       image: image('gateway factory 1.0.0'),
-      name: 'gateway-x1/gateway-1.0.0.img',
+      name: 'gateway-1.0.0.img',
       version: '1.0.0',
       releaseCounter: 1,
     });
@@ -561,6 +569,11 @@ export async function runVehicleAct(opts: {
     const genuineTargets = await vehicleGet(`/director/metadata/${targetsVersion}.targets.json`);
     const genuinePromise = await vehicleGet(`/director/log-promise?version=${targetsVersion}`);
     const rc = RELEASES[3];
+    const rcRelease = await publish([rc]);
+    say(
+      'OEM',
+      `published ${rc.name} (a brake release candidate, not for this vehicle) in snapshot v${rcRelease}, logged on chain`,
+    );
     rogue = await startRogueDirector({
       upstreamUrl: server.url,
       keys: directorSigners,

@@ -1,4 +1,4 @@
-import { createPublicKey, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { toTufPublicKey } from '@tufchain/keys/vehicle';
 import {
   ecuRegistrationSchema,
@@ -28,7 +28,7 @@ export function buildEcuRegistration(
   opts: Pick<VehicleUpdateOptions, 'vehicle' | 'primary' | 'secondaries'>,
 ): EcuRegistration {
   const primaryKey = tufPublicKeySchema.parse(
-    toTufPublicKey(createPublicKey(new X509Certificate(opts.vehicle.certificatePem).publicKey)),
+    toTufPublicKey(new X509Certificate(opts.vehicle.certificatePem).publicKey),
   );
   return ecuRegistrationSchema.parse({
     primary_ecu_serial: opts.primary.ecuSerial,
