@@ -325,6 +325,13 @@ async function cycle(c: Cycle): Promise<VehicleUpdateResult> {
       targetsVersion: imageTrusted.targets.signed.version,
       targetsHash: createHash('sha256').update(imageTrusted.targetsBytes).digest('hex'),
     },
+    // What a single-ECU report names too: the logged snapshot the image was checked against.
+    release: Object.fromEntries(
+      due.map((a) => [
+        a.ecuSerial,
+        { targetsVersion: a.release.metadataVersion, targetsHash: a.release.metadataHash },
+      ]),
+    ),
     checkpoint: { chainId: chainIdOf(opts), ...checkpoint },
     startedAt: started.toISOString(),
     from: Object.fromEntries(
@@ -425,6 +432,8 @@ class RootChain {
 interface ReportContext {
   director: { targetsVersion: number; targetsHash: string; correlationId: string | null };
   metadata: { targetsVersion: number; targetsHash: string };
+  /** Per ECU: the snapshot version and hash logged on chain that its image was checked against. */
+  release?: Record<string, { targetsVersion: number; targetsHash: string }>;
   checkpoint: { chainId: number; blockNumber: number; blockHash: string; timestamp: number };
   startedAt: string;
   from: Record<string, { name: string; digest: string } | null>;
@@ -474,7 +483,7 @@ async function queueEcuReports(
       startedAt: new Date(ctx.startedAt),
       finishedAt: new Date(Math.max(c.now().getTime(), Date.parse(ctx.startedAt))),
       odometerKm: c.opts.odometerKm ?? 0,
-      metadata: ctx.metadata,
+      metadata: ctx.release?.[e.serial] ?? ctx.metadata,
       checkpoint: ctx.checkpoint,
       director: ctx.director,
       ...(remote && e.result ? { ecuResult: e.result } : {}),
