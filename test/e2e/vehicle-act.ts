@@ -511,9 +511,11 @@ export async function runVehicleAct(opts: {
       `${run.reports?.filter((r) => r.sent).length ?? 0} per-ECU install attestations accepted by the server; vehicle version manifest ${run.manifest?.sent ? `sent (HTTP ${run.manifest.status})` : 'queued'}`,
     );
     const status = (await (
-      await fetch(`${server.url}/api/v1/director/assignments/${assigned.assignment.id}`)
-    ).json()) as { assignment?: { status: string }; status?: string };
-    const statusAfter = status.assignment?.status ?? status.status ?? '?';
+      await fetch(`${server.url}/api/v1/director/assignments/${assigned.assignment.id}`, {
+        headers: { authorization: `Bearer ${tokens.assign}` },
+      })
+    ).json()) as { status?: string };
+    const statusAfter = status.status ?? '?';
     say(
       'server',
       `assignment #${assigned.assignment.id} ${statusAfter}: the manifest shows every ECU on its image`,
