@@ -508,7 +508,21 @@ export async function runVehicleAct(opts: {
     );
     say(
       'vehicle',
-      `${run.reports?.filter((r) => r.sent).length ?? 0} per-ECU install attestations accepted by the server; vehicle version manifest ${run.manifest?.sent ? `sent (HTTP ${run.manifest.status})` : 'queued'}`,
+      `one install attestation per ECU signed with the vehicle key (a secondary's carries its own signed result); accepted: ${
+        (run.reports ?? [])
+          .filter((r) => r.sent)
+          .map((r) => r.ecuSerial)
+          .join(', ') || 'none'
+      }${
+        (run.reports ?? []).some((r) => !r.sent)
+          ? `; refused: ${(run.reports ?? [])
+              .filter((r) => !r.sent)
+              .map((r) => r.ecuSerial)
+              .join(
+                ', ',
+              )} (known gap: the server's report intake does not yet take a primary's report for a secondary)`
+          : ''
+      }; vehicle version manifest ${run.manifest?.sent ? `sent (HTTP ${run.manifest.status})` : 'queued'}`,
     );
     const status = (await (
       await fetch(`${server.url}/api/v1/director/assignments/${assigned.assignment.id}`, {
