@@ -59,11 +59,7 @@ describe('a vehicle with a primary and two secondaries, through the real server 
     expect(act.again.status).toBe('UP_TO_DATE');
   });
 
-  // Known gap, kept visible: the server's install-report intake (server/src/attestation/
-  // default-verifier.ts) refuses any report whose ECU is not the certificate's ECU
-  // (422 ATTESTATION_IDENTITY_MISMATCH); it does not yet implement the `ecuResult` rule of
-  // transparency/UPTANE.md. When it does, this test fails: turn `it.fails` into `it`.
-  it.fails(
+  it(
     "the secondaries' install reports, each carrying that ECU's signed result, are accepted too",
     () => {
       expect(act.run.reports?.map((r) => [r.ecuSerial, r.sent])).toEqual([
