@@ -73,6 +73,17 @@ describe('a vehicle with a primary and two secondaries, through the real server 
     expect(act.audit.stats.installsVerified).toBeGreaterThan(0);
   });
 
+  it('the auditor, with the log and an OEM token, proves every Director targets version logged and every ECU report signed by that ECU', () => {
+    expect(act.audit.director).toMatchObject({ logChecked: true, ecuSignaturesChecked: true });
+    expect(act.audit.stats.directorVersionsServed).toBeGreaterThanOrEqual(1);
+    expect(act.audit.stats.directorVersionsLogged).toBeGreaterThanOrEqual(
+      act.audit.stats.directorVersionsServed as number,
+    );
+    expect(act.audit.stats.directorInstalls).toBe(act.ecus.length);
+    expect(act.audit.stats.ecuReportsVerified).toBeGreaterThanOrEqual(2);
+    expect(act.audit.stats.installsMatchedWithoutEcu).toBe(0);
+  });
+
   it('refuses Director metadata signed with the stolen Director keys but never logged: DIRECTOR_NOT_LOGGED, no active slot changed', () => {
     expect(act.attack.refusedWith).toBe('DIRECTOR_NOT_LOGGED');
     expect(act.attack.exitCode).not.toBe(0);

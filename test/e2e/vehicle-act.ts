@@ -39,6 +39,8 @@ import {
   auditRepository,
   ChainReader,
   createHttpAuditSource,
+  createHttpLogAuditSource,
+  createNoteVerifier,
   formatVerifierKey,
   ReleaseLogWriter,
   type AuditResult,
@@ -543,12 +545,20 @@ export async function runVehicleAct(opts: {
       chainId: chain.chain.chainId,
       fromBlock: chain.deployBlock,
     });
+    // The log signs a checkpoint of everything appended so far, as it does before anchoring.
+    await log.log.checkpoint();
     const audit = await auditRepository({
       chain: reader,
-      source: createHttpAuditSource(server.url),
+      // An OEM token opens the Director's ECU commitments and registered ECU keys.
+      source: createHttpAuditSource(server.url, { oemToken: tokens.assign }),
       trustedRoot: JSON.parse(new TextDecoder().decode(rootBytes)) as unknown,
       vehicleCaPem: ca.certificatePem,
       firmwareKey: { publicKeyPem: buildKey.publicKeyPem(), keyId: buildKey.keyId },
+      log: {
+        source: createHttpLogAuditSource(server.url),
+        verifiers: [createNoteVerifier(VEHICLE_LOG_ORIGIN, createPublicKey(noteKey))],
+        origin: VEHICLE_LOG_ORIGIN,
+      },
     });
     say('auditor', `replayed ${JSON.stringify(audit.stats)}; ${audit.findings.length} finding(s)`);
     for (const f of audit.findings) say('auditor', `  ${f.severity} ${f.code}: ${f.message}`);
