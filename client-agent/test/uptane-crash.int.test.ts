@@ -276,6 +276,11 @@ describe('atomic multi-ECU installs under kill -9', () => {
     }
     await checkSet();
     expect(await uncovered(), 'crash points reached too rarely').toEqual([]);
+    // What the run covered, for the record (CI logs).
+    console.log(
+      `uptane crash injection: ${await begun()} atomic updates begun, ${kills} outside kills, ` +
+        `self-kills ${JSON.stringify(Object.fromEntries(await crashes()))}`,
+    );
     const log = await readFile(join(stateDir, 'events.log'), 'utf8');
     expect(log).toMatch(/COMMITTED/);
     expect(log).toMatch(/ROLLED_BACK/);
