@@ -203,8 +203,8 @@ describe('atomic multi-ECU installs under kill -9', () => {
         vehicle: 'ab'.repeat(32),
       },
       images,
-      healthFailRate: 0.1,
-      selfCrash: { rate: 0.5, points: [...CRASH_POINTS] },
+      healthFailRate: 0.2,
+      selfCrash: { rate: 0.5, points: [...CRASH_POINTS], minPerPoint: MIN_CRASHES_PER_POINT },
     };
     const configPath = join(dir, 'primary.json');
     await writeFile(configPath, JSON.stringify(config));

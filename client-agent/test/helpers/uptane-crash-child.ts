@@ -46,7 +46,15 @@ export interface UptaneCrashConfig {
    * from outside land mostly in the long prepare phase; these reach the millisecond windows
    * recovery exists for.
    */
-  selfCrash: { rate: number; points: string[] };
+  selfCrash: { rate: number; points: string[]; minPerPoint?: number };
+}
+
+function readFileOr(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 class FileSource implements ImageSource {
@@ -121,10 +129,19 @@ async function main(): Promise<void> {
   const rootB64 = readFileSync(cfg.director.rootPath).toString('base64');
   const counterPath = `${cfg.stateDir}/next-update.json`;
   process.stdout.write('ready\n');
+  // The points still short of minPerPoint are armed first: the rare windows (a ROLLBACK needs a
+  // failed health check) are reached in a bounded number of updates.
+  const hits = new Map<string, number>();
+  for (const m of (readFileOr(`${cfg.stateDir}/events.log`) ?? '').matchAll(/^crash (\S+)$/gm))
+    hits.set(m[1] as string, (hits.get(m[1] as string) ?? 0) + 1);
   for (;;) {
+    const short = cfg.selfCrash.points.filter(
+      (p) => (hits.get(p) ?? 0) < (cfg.selfCrash.minPerPoint ?? 0),
+    );
+    const pool = short.length > 0 ? short : cfg.selfCrash.points;
     armed =
       !recoverOnly && Math.random() < cfg.selfCrash.rate
-        ? cfg.selfCrash.points[Math.floor(Math.random() * cfg.selfCrash.points.length)]
+        ? pool[Math.floor(Math.random() * pool.length)]
         : undefined;
     try {
       const recovered = await recoverAtomicSet(endpoints, { journal, now });
