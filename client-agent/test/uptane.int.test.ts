@@ -420,6 +420,25 @@ describe('runVehicleUpdate', () => {
       expect(await s.slots.readState()).toEqual(before);
     });
 
+    it('a link the primary gave up on neither ends nor feeds the image another link is streaming', async () => {
+      const { version } = await v.director.assign(v.chainVehicle, all());
+      const s = v.secondaries[0]!;
+      const link = await new SocketTransport(s.address).connect();
+      expect(await link.request({ op: 'metadata', director: handOver(version) })).toMatchObject({
+        ok: true,
+      });
+      expect(await link.request({ op: 'image-begin' })).toMatchObject({ ok: true });
+      const half = Math.floor(brake.image.length / 2);
+      await link.sendImageBytes(brake.image.subarray(0, half));
+      const stale = await new SocketTransport(s.address).connect();
+      await stale.sendImageBytes(Buffer.from('not the image'));
+      stale.close();
+      await new Promise((r) => setTimeout(r, 50));
+      await link.sendImageBytes(brake.image.subarray(half));
+      expect(await link.request({ op: 'image-end' })).toMatchObject({ ok: true });
+      link.close();
+    });
+
     it('a late commit naming an earlier set does not commit the set now switched and undecided', async () => {
       const { version } = await v.director.assign(v.chainVehicle, all());
       const s = v.secondaries[0]!;

@@ -108,7 +108,7 @@ export class Secondary {
   readonly opts: SecondaryOptions;
   readonly ecu: EcuSlots;
   readonly #cfg: Config;
-  #stream: { source: LinkSource; done: Promise<unknown>; sink: ImageSink } | undefined;
+  #stream: SecondaryImageStream | undefined;
   #requests: Promise<void> = Promise.resolve();
 
   constructor(opts: SecondaryOptions) {
@@ -149,11 +149,18 @@ export class Secondary {
   }
 
   session(): SecondarySession {
+    // The image stream this connection began: only its bytes feed it, only its close ends it (a
+    // connection the primary gave up on may close, or still send, while the next one streams).
+    let own: SecondaryImageStream | undefined;
     return {
       // One request at a time across connections: a request the primary gave up on (timed out,
       // or its process was killed) must not interleave with the ones that came after it.
       onRequest: (m) => {
-        const run = this.#requests.then(() => this.handle(m));
+        const run = this.#requests.then(async () => {
+          const answer = await this.handle(m);
+          if (m['op'] === 'image-begin') own = this.#stream;
+          return answer;
+        });
         this.#requests = run.then(
           () => undefined,
           () => undefined,
@@ -162,7 +169,7 @@ export class Secondary {
       },
       onImageBytes: (chunk) => {
         const stream = this.#stream;
-        if (!stream)
+        if (!stream || stream !== own)
           return Promise.reject(new AgentError('ECU_PROTOCOL_ERROR', 'no image expected'));
         // A refused chunk fails the install stream, which image-end reports.
         try {
@@ -174,9 +181,10 @@ export class Secondary {
       onClose: () => {
         // The primary went away mid-image: the slot keeps what it got and is never switched.
         const stream = this.#stream;
+        if (!stream || stream !== own) return;
         this.#stream = undefined;
-        stream?.source.end();
-        void stream?.done.catch(() => undefined);
+        stream.source.end();
+        void stream.done.catch(() => undefined);
       },
     };
   }
@@ -543,6 +551,12 @@ function namesAssigned(m: Record<string, unknown>, assigned: { sha256: string })
       'the request settles another image than the one assigned here',
     );
   }
+}
+
+interface SecondaryImageStream {
+  source: LinkSource;
+  done: Promise<unknown>;
+  sink: ImageSink;
 }
 
 export function sha256Of(b: Uint8Array): string {
