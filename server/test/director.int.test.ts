@@ -79,6 +79,8 @@ const IMAGES = {
   gateway: { name: 'gw-2.0.0.img', hardwareId: 'gateway-x1', counter: 20 },
   brake: { name: 'brk-2.4.0.bin', hardwareId: 'brake-b7', counter: 12 },
   info: { name: 'info-1.0.0.bin', hardwareId: 'infotainment-i3', counter: 3 },
+  // A valid target path that looks like a VIN: the Director's log entry would carry it in clear.
+  vinNamed: { name: 'WAUZZZ8K9BA012346', hardwareId: 'brake-b7', counter: 13 },
 } as const;
 const imageBytes = (name: string) => new TextEncoder().encode(`image bytes of ${name}`);
 
@@ -807,6 +809,16 @@ describe('the Uptane Director (anvil, SQLite, transparency log, HTTP, tuf-js)', 
         token: () => tokens.assign,
         status: 422,
         wantCode: 'HARDWARE_ID_MISMATCH',
+      },
+      {
+        desc: 'an image whose name looks like a VIN (it would reach the log in clear)',
+        body: (x: Vehicle) => ({
+          vehicle: x.vinCommitment,
+          images: [{ ecuSerial: x.brake.serial, name: IMAGES.vinNamed.name }],
+        }),
+        token: () => tokens.assign,
+        status: 422,
+        wantCode: 'PERSONAL_DATA_REJECTED',
       },
       {
         desc: 'an ECU the vehicle never registered',

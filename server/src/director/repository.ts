@@ -13,6 +13,7 @@ import {
 import type { TransparencyLogSink } from '../log-sink.js';
 import { Mutex } from '../mutex.js';
 import {
+  assertLoggable,
   buildDirectorSnapshot,
   buildDirectorTargets,
   buildDirectorTimestamp,
@@ -249,6 +250,7 @@ export class DirectorRepository {
         assignment,
         ecuSalt: rec.ecuSalt,
       });
+      assertLoggable(rec.logEntry);
       records.push(rec);
     }
     let snapshot = current.snapshot;

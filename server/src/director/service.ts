@@ -13,6 +13,7 @@ import type { RepositoryStore } from '../storage/store.js';
 import { sha256Hex } from '../tuf/signer.js';
 import type { RepositoryService } from '../tuf/service.js';
 import { ecuKeyId, verifyManifestReports } from './manifest.js';
+import { assertLoggable, directorLogEntry } from './metadata.js';
 import type { DirectorRepository } from './repository.js';
 import type {
   AssignedImage,
@@ -184,6 +185,15 @@ export class DirectorService {
     }
     const correlationId =
       request.correlationId ?? `urn:tufchain:assignment:${randomBytes(16).toString('hex')}`;
+    assertLoggable(
+      directorLogEntry({
+        vehicle: request.vehicle,
+        version: 1,
+        targetsSha256: '0'.repeat(64),
+        assignment: { correlationId, images },
+        ecuSalt: new Uint8Array(32),
+      }),
+    );
     return this.repository.serialize(async () => {
       if (await this.#activeAssignment(request.vehicle)) {
         throw new ServerError(
