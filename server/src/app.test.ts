@@ -585,3 +585,27 @@ describe('ops and audit routes', () => {
     expect(await errorCode(res)).toBe('NOT_FOUND');
   });
 });
+
+describe('a server without a Director', () => {
+  it("answers 503 DIRECTOR_NOT_CONFIGURED for a vehicle's Director targets openings, and 401 before that without a token", async () => {
+    const path = `/api/v1/vehicles/${'ab'.repeat(32)}/director/targets`;
+    const res = await req(path, { headers: auth(t.tokens.admin) });
+    expect(res.status).toBe(503);
+    expect(await errorCode(res)).toBe('DIRECTOR_NOT_CONFIGURED');
+    const anonymous = await req(path);
+    expect(anonymous.status).toBe(401);
+    expect(await errorCode(anonymous)).toBe('UNAUTHENTICATED');
+  });
+
+  it('documents ecuSalt as always present in every Director targets opening, as the contract says', async () => {
+    const doc = (await (await req('/api/v1/openapi.json')).json()) as {
+      components: {
+        schemas: Record<string, { properties: { versions: { items: { required?: string[] } } } }>;
+      };
+    };
+    const opening = doc.components.schemas.DirectorTargetsOpenings!.properties.versions.items;
+    expect(opening.required).toEqual(
+      expect.arrayContaining(['targetsVersion', 'targetsHash', 'logIndex', 'ecuSalt', 'metadata']),
+    );
+  });
+});

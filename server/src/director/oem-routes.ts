@@ -5,7 +5,7 @@ import type { App, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
 import { bearerAuth, requireScope } from '../routes/auth.js';
 import { ErrorSchema } from '../routes/schemas.js';
-import type { AssignmentRecord } from './store.js';
+import type { AssignmentRecord, DirectorMetadataRecord } from './store.js';
 import { requireDirector } from './vehicle-routes.js';
 
 const errors = (entries: Record<number, string>) =>
@@ -361,7 +361,7 @@ export function registerDirectorOemRoutes(app: App, ctx: ServerContext): void {
                         .string()
                         .openapi({ description: 'sha256 of the bytes served' }),
                       logIndex: z.number().int().nullable(),
-                      ecuSalt: z.string().optional().openapi({
+                      ecuSalt: z.string().openapi({
                         description:
                           '64 hex: the salt of the entry ECU commitments (computeEcuCommitment); never public',
                       }),
@@ -393,7 +393,7 @@ export function registerDirectorOemRoutes(app: App, ctx: ServerContext): void {
             targetsVersion: r.version,
             targetsHash: r.sha256,
             logIndex: r.logIndex,
-            ...(r.ecuSalt ? { ecuSalt: Buffer.from(r.ecuSalt).toString('hex') } : {}),
+            ecuSalt: Buffer.from(saltOf(r)).toString('hex'),
             metadata: Buffer.from(r.bytes).toString('base64'),
           })),
         },
@@ -487,4 +487,12 @@ export function registerDirectorOemRoutes(app: App, ctx: ServerContext): void {
       );
     },
   );
+}
+
+/** Every targets version is salted when signed (DirectorRepository.refresh). */
+function saltOf(r: DirectorMetadataRecord): Uint8Array {
+  if (!r.ecuSalt) {
+    throw new ServerError('INTERNAL', `targets version ${r.version} of a vehicle has no ECU salt`);
+  }
+  return r.ecuSalt;
 }
