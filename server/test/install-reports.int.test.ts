@@ -502,6 +502,22 @@ describe('install report intake against replays (anvil, SQLite, HTTP, the real v
       expect(log.log.size()).toBe(size + 2);
     });
 
+    it('refuses a report naming an ECU serial shaped like a VIN with 422 PERSONAL_DATA_REJECTED, storing and logging nothing (its signed payload would put the serial in the log in clear)', async () => {
+      vinSerial += 1;
+      const vehicle = await createVehicleIdentity(ca, {
+        vin: `WVWZZZ1JZXW000${vinSerial}`,
+        ecuSerial: 'WAUZZZ8K9BA012345',
+      });
+      const size = log.log.size();
+      const before = (await listed()).length;
+      for (let attempt = 0; attempt < 2; attempt += 1) {
+        const answer = await send(await signedReport(vehicle, 1));
+        expect([answer.status, answer.body.error?.code]).toEqual([422, 'PERSONAL_DATA_REJECTED']);
+      }
+      expect(log.log.size()).toBe(size);
+      expect((await listed()).length).toBe(before);
+    });
+
     it('counts per ECU: another vehicle starts from its own counter', async () => {
       const a = await newVehicle();
       const b = await newVehicle();

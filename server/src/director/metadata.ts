@@ -8,7 +8,6 @@ import {
   Targets,
   Timestamp,
 } from '@tufjs/models';
-import { encodeLogEntry, TransparencyError } from '@tufchain/transparency';
 import { computeEcuCommitment, type DirectorTargetsLogEntry } from '@tufchain/transparency/wire';
 import { ServerError } from '../error.js';
 import { sha256Hex } from '../tuf/signer.js';
@@ -122,21 +121,6 @@ export function directorLogEntry(o: {
       releaseCounter: i.releaseCounter,
     })),
   };
-}
-
-/**
- * Refuses, before anything is stored or signed, an entry the log would refuse for looking like
- * it holds a VIN in clear (an image name or hardware ID): PERSONAL_DATA_REJECTED.
- */
-export function assertLoggable(entry: DirectorTargetsLogEntry): void {
-  try {
-    encodeLogEntry(entry);
-  } catch (error) {
-    if (error instanceof TransparencyError && error.code === 'PERSONAL_DATA_REJECTED') {
-      throw new ServerError('PERSONAL_DATA_REJECTED', error.message, { cause: error });
-    }
-    throw error;
-  }
 }
 
 /** Parses root metadata bytes; METADATA_MALFORMED when they are not TUF root metadata. */

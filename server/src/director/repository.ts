@@ -12,8 +12,8 @@ import {
 } from '../tuf/signer.js';
 import type { TransparencyLogSink } from '../log-sink.js';
 import { Mutex } from '../mutex.js';
+import { assertLoggable } from '../log/loggable.js';
 import {
-  assertLoggable,
   buildDirectorSnapshot,
   buildDirectorTargets,
   buildDirectorTimestamp,

@@ -13,7 +13,8 @@ import type { RepositoryStore } from '../storage/store.js';
 import { sha256Hex } from '../tuf/signer.js';
 import type { RepositoryService } from '../tuf/service.js';
 import { ecuKeyId, verifyManifestReports } from './manifest.js';
-import { assertLoggable, directorLogEntry } from './metadata.js';
+import { assertLoggable } from '../log/loggable.js';
+import { directorLogEntry } from './metadata.js';
 import type { DirectorRepository } from './repository.js';
 import type {
   AssignedImage,

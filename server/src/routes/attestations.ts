@@ -7,6 +7,7 @@ import { ServerError } from '../error.js';
 import { Mutex } from '../mutex.js';
 import { bodyLimit } from 'hono/body-limit';
 import { BundleSchema, ErrorSchema, FirmwareHintSchema } from './schemas.js';
+import { assertLoggable } from '../log/loggable.js';
 import { inclusionPromise, InclusionPromiseSchema } from '../log/promise.js';
 
 /** A stored bundle as JSON; rows from before canonicalJson may hold raw control characters. */
@@ -86,7 +87,7 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
         },
         422: {
           description:
-            'Does not verify, or REPORT_NOT_CANONICAL: not the one encoding the vehicle writes; for a secondary ECU (Uptane), ECU_RESULT_UNSIGNED (no result signed by that ECU), ECU_RESULT_SIGNATURE_INVALID (not signed by its registered key), ECU_RESULT_MISMATCH (the signed result says otherwise)',
+            'Does not verify, or REPORT_NOT_CANONICAL: not the one encoding the vehicle writes; for a secondary ECU (Uptane), ECU_RESULT_UNSIGNED (no result signed by that ECU), ECU_RESULT_SIGNATURE_INVALID (not signed by its registered key), ECU_RESULT_MISMATCH (the signed result says otherwise); PERSONAL_DATA_REJECTED: its signed payload holds something shaped like a VIN (an ECU serial), which the public list and the log would show in clear',
           content: { 'application/json': { schema: ErrorSchema } },
         },
       },
@@ -116,6 +117,13 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
         ctx.metrics.attestations.inc({ result: 'rejected' });
         throw error;
       });
+      // Its signed payload is served and logged as it is: a VIN-shaped ECU serial would be in clear.
+      try {
+        assertLoggable({ type: 'install-attestation', bundle });
+      } catch (error) {
+        ctx.metrics.attestations.inc({ result: 'rejected' });
+        throw error;
+      }
       // Always valid JSON (OLPC canonical JSON leaves control characters raw).
       const bundleJson = canonicalJson(bundle);
       const { id, created, logIndex } = await intake.run(async () => {
