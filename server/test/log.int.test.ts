@@ -314,4 +314,62 @@ describe('the server transparency log on real parts (anvil, SQLite, HTTP)', () =
       );
     });
   });
+
+  describe('when a release or recall would put something shaped like a VIN in the log', () => {
+    const auth = () => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json' });
+    async function release(name: string, hardwareId: string): Promise<Response> {
+      const bytes = new TextEncoder().encode(`${name} bytes`);
+      const put = await fetch(`${server.url}/api/v1/firmware/${name}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}` },
+        body: bytes,
+      });
+      expect(put.status).toBe(201);
+      const claims = { hardwareIds: [hardwareId], version: '1.0.0', releaseCounter: 1 };
+      const attestation = await signFirmwareAttestation(
+        { name, sha256: sha256(bytes), ...claims },
+        firmware,
+      );
+      return fetch(`${server.url}/api/v1/releases`, {
+        method: 'POST',
+        headers: auth(),
+        body: JSON.stringify({ targets: [{ name, ...claims, attestation }] }),
+      });
+    }
+    const codeOf = async (res: Response) =>
+      ((await res.json()) as { error?: { code: string } }).error?.code;
+    const timestampVersion = async () =>
+      (
+        (await (await fetch(`${server.url}/metadata/timestamp.json`)).json()) as {
+          signed: { version: number };
+        }
+      ).signed.version;
+
+    it('refuses a release for a VIN-shaped hardware ID with 422 PERSONAL_DATA_REJECTED: nothing published, nothing logged', async () => {
+      const size = logService.log.size();
+      const version = await timestampVersion();
+      const res = await release('odd-1.0.0.img', 'WAUZZZ8K9BA012345');
+      expect([res.status, await codeOf(res)]).toEqual([422, 'PERSONAL_DATA_REJECTED']);
+      expect(logService.log.size()).toBe(size);
+      expect(await timestampVersion()).toBe(version);
+    });
+
+    it('refuses a recall whose reason is shaped like a VIN with 422 PERSONAL_DATA_REJECTED: the release stays confirmed, nothing logged', async () => {
+      const published = await release('gw-3.0.1.img', 'gateway-v3');
+      expect(published.status).toBe(201);
+      const { release: r } = (await published.json()) as { release: { id: number } };
+      const size = logService.log.size();
+      const res = await fetch(`${server.url}/api/v1/releases/${r.id}/revoke`, {
+        method: 'POST',
+        headers: auth(),
+        body: JSON.stringify({ reason: 'WAUZZZ8K9BA012345' }),
+      });
+      expect([res.status, await codeOf(res)]).toEqual([422, 'PERSONAL_DATA_REJECTED']);
+      expect(logService.log.size()).toBe(size);
+      const after = await fetch(`${server.url}/api/v1/releases/${r.id}`, { headers: auth() });
+      expect(((await after.json()) as { release: { status: string } }).release.status).toBe(
+        'confirmed',
+      );
+    });
+  });
 });

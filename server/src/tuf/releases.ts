@@ -17,6 +17,7 @@ import {
   supplierFor,
   usesBins,
 } from './layout.js';
+import { assertLoggable } from '../log/loggable.js';
 import { recordOf } from './metadata.js';
 import type { ChainReceipt, ReleaseEntry } from './release-log.js';
 import { signMetadata } from './signer.js';
@@ -60,6 +61,8 @@ export async function publishAsRelease(
     targetNames: string[];
   },
 ): Promise<PublishResult> {
+  // The log's release entry names every hardware ID in clear; refuse before anything is made.
+  assertLoggable({ type: 'release', metadataVersion: 1, metadataHash: '', firmware: o.firmware });
   const release = await core.store.createRelease({
     targetNames: o.targetNames,
     targetsVersion: (await core.store.maxVersion('snapshot')) + 1,

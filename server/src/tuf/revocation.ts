@@ -1,5 +1,6 @@
 import type { TargetFile } from '@tufjs/models';
 import { ServerError } from '../error.js';
+import { assertLoggable } from '../log/loggable.js';
 import type { NewMetadataRecord, ReleaseRecord } from '../storage/store.js';
 import type { RepositoryCore } from './core/repository-core.js';
 import type { Published } from './core/publish-pipeline.js';
@@ -30,6 +31,8 @@ export function revokeRelease(
       throw new ServerError('RELEASE_ALREADY_REVOKED', `release ${id} is already revoked`);
     if (release.status !== 'confirmed')
       throw new ServerError('RELEASE_NOT_FOUND', `release ${id} was never published`);
+    // The reason goes into the log's recall entries as it is.
+    assertLoggable({ type: 'recall', subject: '', reason });
     const rootMd = await state.trustedRoot();
     const top = await state.currentTargets();
     const byRole = new Map<string, Set<string>>();
