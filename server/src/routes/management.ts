@@ -128,7 +128,8 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
         ...errorResponses,
         409: { description: 'Conflict', content: { 'application/json': { schema: ErrorSchema } } },
         422: {
-          description: 'Invalid attestation or firmware',
+          description:
+            'Invalid attestation or firmware; PERSONAL_DATA_REJECTED: a VIN-shaped hardware ID (the log names it in clear)',
           content: { 'application/json': { schema: ErrorSchema } },
         },
         502: {
@@ -271,6 +272,11 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
         },
         409: {
           description: 'Already revoked',
+          content: { 'application/json': { schema: ErrorSchema } },
+        },
+        422: {
+          description:
+            'PERSONAL_DATA_REJECTED: a VIN-shaped reason (the chain and the log record it in clear)',
           content: { 'application/json': { schema: ErrorSchema } },
         },
       },
