@@ -54,7 +54,10 @@ const repoRoot = join(here, '..', '..');
 const agentBin = join(here, '..', 'bin', 'tufchain-agent');
 const probe = pathToFileURL(join(here, 'agent-probe.mjs')).href;
 const MiB = 1024 * 1024;
-const sizes = (process.env['TUFCHAIN_BENCH_SIZES_MIB'] ?? '16,256,1024').split(',').map(Number);
+const sizes = (process.env['TUFCHAIN_BENCH_SIZES_MIB'] ?? '16,256,1024')
+  .split(',')
+  .filter((s) => s.trim() !== '')
+  .map(Number);
 const rounds = Number(process.env['TUFCHAIN_BENCH_ROUNDS'] ?? 5);
 const imageServerMode = process.env['TUFCHAIN_BENCH_IMAGE_SERVER'] ?? 'process';
 if (imageServerMode !== 'process' && imageServerMode !== 'fixture') {
@@ -147,6 +150,8 @@ interface Round {
   ratio: number;
   agentProcessMs: number;
   agentProcessCpuMs: number;
+  /** The vehicle only: the secondaries' CPU time, all four together. */
+  secondariesCpuMs?: number;
   peakRssMiB: number;
 }
 
@@ -202,6 +207,7 @@ async function timeFloor(url: string, image: { sha256: string }, dir: string, wa
 
 interface VehicleRow extends Omit<Row, 'sizeMiB'> {
   secondaries: number;
+  secondariesCpuMs: number;
   imageMiB: number;
   totalMiB: number;
 }
@@ -407,12 +413,16 @@ async function benchVehicle(): Promise<VehicleRow> {
         throw new Error(`agent answered ${run.stdout}`);
       }
       if (probed.cycleMs === null) throw new Error('the agent measured no update cycle');
+      const secondariesCpuMs = (
+        await Promise.all(secondaries.map((s) => processCpuMs(s.child.pid)))
+      ).reduce((a, b) => a + b, 0);
       samples.push({
         floorMs: floor.ms,
         agentMs: probed.cycleMs,
         ratio: probed.cycleMs / floor.ms,
         agentProcessMs: run.ms,
         agentProcessCpuMs: probed.cpuMs,
+        secondariesCpuMs,
         peakRssMiB: probed.maxRssKiB / 1024,
       });
     } finally {
@@ -439,9 +449,20 @@ async function benchVehicle(): Promise<VehicleRow> {
     agentMiBps: totalMiB / (agentMs / 1000),
     agentProcessMs: median(samples.map((r) => r.agentProcessMs)),
     agentProcessCpuMs: median(samples.map((r) => r.agentProcessCpuMs)),
+    secondariesCpuMs: median(samples.map((r) => r.secondariesCpuMs ?? 0)),
     peakRssMiB: Math.max(...samples.map((r) => r.peakRssMiB)),
     samples,
   };
+}
+
+/** A live process's CPU time so far (Linux /proc; 0 elsewhere), start-up included. */
+async function processCpuMs(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return 0;
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  // After the command name (which may hold spaces): utime and stime are the 12th and 13th fields.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  return Number.isFinite(ticks) ? ticks * 10 : 0;
 }
 
 const fmt = (n: number, d = 1) => n.toFixed(d);
@@ -462,6 +483,9 @@ if (vehicle) {
       vehicle,
       vehicle.totalMiB,
     ),
+  );
+  console.log(
+    `\nvehicle CPU time (medians): primary ${fmt(vehicle.agentProcessCpuMs, 0)} ms, secondaries ${fmt(vehicle.secondariesCpuMs, 0)} ms (all four, start-up included)`,
   );
 }
 console.log(
