@@ -150,7 +150,7 @@ interface Round {
   ratio: number;
   agentProcessMs: number;
   agentProcessCpuMs: number;
-  /** The vehicle only: the secondaries' CPU time, all four together. */
+  /** The vehicle only: the secondaries' CPU time while the primary ran, all four together. */
   secondariesCpuMs?: number;
   peakRssMiB: number;
 }
@@ -400,7 +400,13 @@ async function benchVehicle(): Promise<VehicleRow> {
       // The Director is the fixture's server; images come from the image server.
       settings.director['url'] = f.repo.url;
       await writeFile(configPath, JSON.stringify(settings));
+      const secondariesCpu = () =>
+        Promise.all(secondaries.map((s) => processCpuMs(s.child.pid))).then((ms) =>
+          ms.reduce((a, b) => a + b, 0),
+        );
+      const secondariesCpuBefore = await secondariesCpu();
       const { run, probed } = await runAgentProbed(configPath, f.dir);
+      const secondariesCpuMs = (await secondariesCpu()) - secondariesCpuBefore;
       const result = JSON.parse(run.stdout) as {
         status?: string;
         ecus?: { serial: string; outcome: string }[];
@@ -413,9 +419,6 @@ async function benchVehicle(): Promise<VehicleRow> {
         throw new Error(`agent answered ${run.stdout}`);
       }
       if (probed.cycleMs === null) throw new Error('the agent measured no update cycle');
-      const secondariesCpuMs = (
-        await Promise.all(secondaries.map((s) => processCpuMs(s.child.pid)))
-      ).reduce((a, b) => a + b, 0);
       samples.push({
         floorMs: floor.ms,
         agentMs: probed.cycleMs,
@@ -455,7 +458,7 @@ async function benchVehicle(): Promise<VehicleRow> {
   };
 }
 
-/** A live process's CPU time so far (Linux /proc; 0 elsewhere), start-up included. */
+/** A live process's CPU time so far (Linux /proc; 0 elsewhere). */
 async function processCpuMs(pid: number | undefined): Promise<number> {
   if (pid === undefined) return 0;
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
@@ -485,7 +488,7 @@ if (vehicle) {
     ),
   );
   console.log(
-    `\nvehicle CPU time (medians): primary ${fmt(vehicle.agentProcessCpuMs, 0)} ms, secondaries ${fmt(vehicle.secondariesCpuMs, 0)} ms (all four, start-up included)`,
+    `\nvehicle CPU time (medians): primary ${fmt(vehicle.agentProcessCpuMs, 0)} ms, secondaries ${fmt(vehicle.secondariesCpuMs, 0)} ms (all four, while the primary ran)`,
   );
 }
 console.log(
