@@ -23,6 +23,12 @@ export const secondarySettingsSchema = z
     /** Health check: unhealthy while this file exists (a stand-in for the ECU's own check). */
     unhealthyFlagFile: z.string().optional(),
     maxBootAttempts: z.number().int().positive().optional(),
+    /**
+     * The slot read-back's sha512 on a worker thread (Config.sha512Worker). Off by default: a
+     * worker's start-up (~0.25-0.3 s of CPU on the interpreter-only JS) costs more than the
+     * sha512 of an ECU-sized image it would take off this thread (bench:agent, vehicle).
+     */
+    sha512Worker: z.boolean().optional(),
     full: z
       .object({
         imageRoot: z.string(),
@@ -88,7 +94,7 @@ export async function runSecondary(configPath: string, env: NodeJS.ProcessEnv): 
             () => false,
           ))
         : true,
-    config: { maxBootAttempts: s.maxBootAttempts ?? 3 },
+    config: { maxBootAttempts: s.maxBootAttempts ?? 3, sha512Worker: s.sha512Worker ?? false },
   });
   const at = parseAddress(s.listen);
   // A Unix socket left by a killed process: this ECU is the only one that listens there.
