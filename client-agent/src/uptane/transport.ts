@@ -128,12 +128,15 @@ function readFrames(
   });
 }
 
-class SocketConnection implements SecondaryConnection {
+/** One link to a secondary over a connected socket (exported for its unit test). */
+export class SocketConnection implements SecondaryConnection {
   readonly #socket: Socket;
   readonly #address: string;
   #waiting:
     { resolve: (m: Record<string, unknown>) => void; reject: (e: Error) => void } | undefined;
   #failure: AgentError | undefined;
+  /** sendImageBytes callers waiting for the link's queue to fall to half of LINK_BUFFER_BYTES. */
+  readonly #senders: { resolve: () => void; reject: (e: Error) => void }[] = [];
 
   constructor(socket: Socket, address: string) {
     this.#socket = socket;
@@ -142,6 +145,7 @@ class SocketConnection implements SecondaryConnection {
       this.#failure ??= new AgentError('ECU_UNREACHABLE', `${address}: ${why}`);
       this.#waiting?.reject(this.#failure);
       this.#waiting = undefined;
+      for (const s of this.#senders.splice(0)) s.reject(this.#failure);
     };
     readFrames(
       socket,
@@ -197,23 +201,23 @@ class SocketConnection implements SecondaryConnection {
     // One writev for the frame's head and body, not two writes.
     this.#socket.cork();
     this.#socket.write(head);
-    this.#socket.write(body, onWritten && (() => onWritten()));
+    this.#socket.write(body, () => {
+      onWritten?.();
+      this.#wakeSenders();
+    });
     this.#socket.uncork();
-    // Up to LINK_BUFFER_BYTES may wait in the socket: waiting for 'drain' after each frame would
-    // make the two ends take turns instead of working side by side.
+    // Up to LINK_BUFFER_BYTES may wait in the socket, and the sender goes on once half of it went
+    // out: waiting for 'drain' (an empty queue) made the two ends take turns, each idle half the
+    // time, instead of working side by side.
     if (this.#socket.writableLength < LINK_BUFFER_BYTES) return undefined;
     return new Promise((resolve, reject) => {
-      const onDrain = (): void => {
-        this.#socket.off('close', onClose);
-        resolve();
-      };
-      const onClose = (): void => {
-        this.#socket.off('drain', onDrain);
-        reject(this.#failure ?? new AgentError('ECU_UNREACHABLE', `${this.#address}: closed`));
-      };
-      this.#socket.once('drain', onDrain);
-      this.#socket.once('close', onClose);
+      this.#senders.push({ resolve, reject });
     });
+  }
+
+  #wakeSenders(): void {
+    if (this.#senders.length === 0 || this.#socket.writableLength > LINK_BUFFER_BYTES / 2) return;
+    for (const s of this.#senders.splice(0)) s.resolve();
   }
 
   close(): void {
