@@ -29,8 +29,8 @@
  *
  * The vehicle (Uptane, issue 14): the same measurement for a primary (bin/tufchain-agent with a
  * director section) and 4 secondaries, each a `tufchain-agent secondary` process on a Unix
- * socket, one 64 MiB image each (TUFCHAIN_BENCH_VEHICLE_IMAGE_MIB), against the floor for the
- * same total bytes (one 256 MiB image), paired per round; the primary's peak RSS. JSON:
+ * socket, one 64 MiB image for each of the 5 ECUs (TUFCHAIN_BENCH_VEHICLE_IMAGE_MIB), against the
+ * floor for the same total bytes (one 320 MiB image), paired per round; the primary's peak RSS. JSON:
  * multiEcuRatio, multiEcuPeakRssMiB. TUFCHAIN_BENCH_VEHICLE=0 leaves it out.
  * TUFCHAIN_BENCH_AGENT_NODE_OPTIONS adds Node options to the agent process only, for profiling it
  * where it runs (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`; perf record -a sees all processes).
@@ -66,6 +66,7 @@ if (imageServerMode !== 'process' && imageServerMode !== 'fixture') {
 const imageServerScript = join(here, 'image-server.mjs');
 const vehicleBench = process.env['TUFCHAIN_BENCH_VEHICLE'] !== '0';
 const VEHICLE_SECONDARIES = 4;
+const PRIMARY_SERIAL = 'GW-0001';
 const VEHICLE_IMAGE_MIB = Number(process.env['TUFCHAIN_BENCH_VEHICLE_IMAGE_MIB'] ?? 64);
 
 /** Starts bench/image-server.mjs in front of the fixture; resolves with its URL and a stop(). */
@@ -293,14 +294,16 @@ const install = await measureAgentInstall({
 /**
  * The vehicle: 1 primary (bin/tufchain-agent run-once with a director section) and 4 secondaries
  * (`tufchain-agent secondary` processes on Unix sockets, 2 partial, 2 full verification), one
- * VEHICLE_IMAGE_MIB image each, assigned together by the test Director; against the floor for
- * the same total bytes (one image of 4 × VEHICLE_IMAGE_MIB), paired per round as above.
+ * VEHICLE_IMAGE_MIB image for each of the 5 ECUs, assigned together by the test Director; against
+ * the floor for the same total bytes (one image of 5 × VEHICLE_IMAGE_MIB), paired per round as
+ * above.
  */
 async function benchVehicle(): Promise<VehicleRow> {
   const floorImage = await writeImage(
     join(imageDir, 'vehicle-floor.bin'),
-    VEHICLE_SECONDARIES * VEHICLE_IMAGE_MIB * MiB,
+    (VEHICLE_SECONDARIES + 1) * VEHICLE_IMAGE_MIB * MiB,
   );
+  const primaryImage = await writeImage(join(imageDir, 'primary.bin'), VEHICLE_IMAGE_MIB * MiB);
   const ecuImages = [];
   for (let i = 0; i < VEHICLE_SECONDARIES; i++) {
     ecuImages.push(await writeImage(join(imageDir, `ecu-${i}.bin`), VEHICLE_IMAGE_MIB * MiB));
@@ -313,13 +316,37 @@ async function benchVehicle(): Promise<VehicleRow> {
     const f = await Fixture.create();
     try {
       const director = new TestDirector(f.repo);
+      // The floor's image only needs serving; its own hardware ID keeps it out of the primary's way.
       const floorRel = await f.addRelease({
         version: '9.0.0',
         releaseCounter: 9,
+        hardwareIds: ['bench-floor'],
+        name: 'bench-floor-9.0.0.img',
         file: floorImage,
       });
-      const assignments = [];
-      const served: [string, string][] = [[f.repo.targetPath(floorRel.name), floorImage.path]];
+      const primaryRel = await f.addRelease({
+        version: '2.0.0',
+        releaseCounter: 2,
+        hardwareIds: [HARDWARE_ID],
+        name: `${HARDWARE_ID}-2.0.0.img`,
+        file: primaryImage,
+      });
+      await chain.log(primaryRel.entry);
+      const assignments = [
+        {
+          ecuSerial: PRIMARY_SERIAL,
+          hardwareId: HARDWARE_ID,
+          name: primaryRel.name,
+          length: primaryImage.length,
+          sha256: primaryImage.sha256,
+          sha512: primaryImage.sha512,
+          releaseCounter: 2,
+        },
+      ];
+      const served: [string, string][] = [
+        [f.repo.targetPath(floorRel.name), floorImage.path],
+        [f.repo.targetPath(primaryRel.name), primaryImage.path],
+      ];
       for (const [i, image] of ecuImages.entries()) {
         const ecu = {
           serial: `ECU-${i + 1}`,
@@ -385,7 +412,7 @@ async function benchVehicle(): Promise<VehicleRow> {
         f,
         chain,
         {
-          ecuSerial: 'GW-0001',
+          ecuSerial: PRIMARY_SERIAL,
           hardwareId: HARDWARE_ID,
           directorRoot: director.rootBytes,
           logKeys: [director.logKey],
@@ -413,7 +440,7 @@ async function benchVehicle(): Promise<VehicleRow> {
       };
       if (
         result.status !== 'UPDATED' ||
-        result.ecus?.length !== VEHICLE_SECONDARIES ||
+        result.ecus?.length !== VEHICLE_SECONDARIES + 1 ||
         !result.ecus.every((e) => e.outcome === 'COMMITTED')
       ) {
         throw new Error(`agent answered ${run.stdout}`);
@@ -435,9 +462,9 @@ async function benchVehicle(): Promise<VehicleRow> {
       await chain.revert(snapshot);
     }
   }
-  for (const image of [floorImage, ...ecuImages]) await rm(image.path);
+  for (const image of [floorImage, primaryImage, ...ecuImages]) await rm(image.path);
   const ratios = samples.map((r) => r.ratio);
-  const totalMiB = VEHICLE_SECONDARIES * VEHICLE_IMAGE_MIB;
+  const totalMiB = (VEHICLE_SECONDARIES + 1) * VEHICLE_IMAGE_MIB;
   const agentMs = median(samples.map((r) => r.agentMs));
   return {
     secondaries: VEHICLE_SECONDARIES,
@@ -482,7 +509,7 @@ for (const r of rows) console.log(rowLine(`${r.sizeMiB} MiB`, r, r.sizeMiB));
 if (vehicle) {
   console.log(
     rowLine(
-      `vehicle: primary + ${vehicle.secondaries} secondaries × ${vehicle.imageMiB} MiB (${vehicle.totalMiB} MiB)`,
+      `vehicle: primary + ${vehicle.secondaries} secondaries, ${vehicle.imageMiB} MiB each (${vehicle.totalMiB} MiB)`,
       vehicle,
       vehicle.totalMiB,
     ),
