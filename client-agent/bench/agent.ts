@@ -32,8 +32,9 @@
  * socket, one 64 MiB image for each of the 5 ECUs (TUFCHAIN_BENCH_VEHICLE_IMAGE_MIB), against the
  * floor for the same total bytes (one 320 MiB image), paired per round; the primary's peak RSS. JSON:
  * multiEcuRatio, multiEcuPeakRssMiB. TUFCHAIN_BENCH_VEHICLE=0 leaves it out.
- * TUFCHAIN_BENCH_AGENT_NODE_OPTIONS adds Node options to the agent process only, for profiling it
- * where it runs (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`; perf record -a sees all processes).
+ * TUFCHAIN_BENCH_AGENT_NODE_OPTIONS adds Node options to the agent process only (those NODE_OPTIONS
+ * takes: not --cpu-prof, which must go into the bin's flags by hand; perf record -a sees all
+ * processes).
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
