@@ -123,6 +123,28 @@ describe('installAtomicSet', () => {
   });
 });
 
+describe('a set that installs the image an ECU already runs', () => {
+  it('commits the pending slot: nothing is left pending and the ECU runs its active slot', async () => {
+    const gw = await ecu('GW');
+    const image = randomBytes(4096);
+    const t = target('GW-2.img', image);
+    const journal = new AtomicJournalStore(join(dir, 'primary'));
+    const install = () =>
+      installAtomicSet([{ endpoint: gw.e, target: t }], {
+        journal,
+        correlationId: 'urn:test:3',
+        now: () => new Date(),
+        source: () => new BufferSource(image),
+      });
+    expect((await install()).outcome).toBe('COMMITTED');
+    // Again: both slots now hold the same image.
+    expect((await install()).outcome).toBe('COMMITTED');
+    expect(await activeImages(gw.slots)).toEqual([
+      { name: 'GW-2.img', pending: null, booted: true },
+    ]);
+  });
+});
+
 describe('recoverAtomicSet', () => {
   it('turns a COMMIT that one ECU refuses into a rollback of every ECU (ATOMIC_COMMIT_REFUSED)', async () => {
     const gw = await ecu('GW');

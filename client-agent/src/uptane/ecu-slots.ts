@@ -50,6 +50,23 @@ export class EcuSlots {
     return nextReportCounter(join(this.#stateDir, 'ecu-report'));
   }
 
+  /**
+   * Uptane's rule against rollback attacks, kept by the ECU itself: an image whose release counter
+   * is below that of the committed image is refused (DOWNGRADE). The Director chooses which
+   * release an ECU gets, older than the newest one logged too (a staged rollout), but never one
+   * older than what the ECU runs; the on-chain minimum version and recalls bound it from below.
+   */
+  async assertNotDowngrade(target: { name: string; releaseCounter: number }): Promise<void> {
+    const state = await this.slots.readState();
+    const committed = state.slots[state.active];
+    if (committed && target.releaseCounter < committed.releaseCounter) {
+      throw new AgentError(
+        'DOWNGRADE',
+        `${target.name} is release ${target.releaseCounter}; ECU ${this.serial} runs release ${committed.releaseCounter}`,
+      );
+    }
+  }
+
   /** The inactive slot, opened for `target` (a pending slot from an earlier set is dropped). */
   async openSink(target: EcuTarget): Promise<ImageSink> {
     const state = await this.slots.readState();
@@ -81,23 +98,25 @@ export class EcuSlots {
     }
   }
 
-  /** Commits the booted pending slot holding `target`; idempotent once it is active. */
+  /**
+   * Commits the booted pending slot holding `target`; idempotent once it is active. The pending
+   * slot is looked at first: with the same image in both slots (a set that installs the image the
+   * ECU already runs) a commit that only compared the active image left the slot pending.
+   */
   async commit(ctx: ResultContext): Promise<SignedEcuInstallResult> {
     const state = await this.slots.readState();
-    const active = state.slots[state.active];
-    if (active?.sha256 !== ctx.target.sha256) {
-      const pending = state.pending && state.slots[state.pending.slot];
-      if (
-        !state.pending ||
-        state.booted !== state.pending.slot ||
-        pending?.sha256 !== ctx.target.sha256
-      ) {
-        throw new AgentError(
-          'ECU_NOT_PREPARED',
-          `ECU ${this.serial} has no booted pending slot to commit`,
-        );
-      }
+    const pending = state.pending && state.slots[state.pending.slot];
+    if (
+      state.pending &&
+      state.booted === state.pending.slot &&
+      pending?.sha256 === ctx.target.sha256
+    ) {
       await this.slots.commit();
+    } else if (state.slots[state.active]?.sha256 !== ctx.target.sha256) {
+      throw new AgentError(
+        'ECU_NOT_PREPARED',
+        `ECU ${this.serial} has no booted pending slot to commit`,
+      );
     }
     return this.result(ctx, 'SUCCESS', '');
   }
