@@ -135,6 +135,23 @@ describe('runVehicleUpdate', () => {
     });
   });
 
+  describe('when newer releases are logged than the Director assigns (a staged rollout)', () => {
+    it('installs what the Director chose on the primary and both secondaries (no RELEASE_WITHHELD)', async () => {
+      const log = (r: Release) => chain.log(r.entry);
+      await v.release(log, PRIMARY.hardwareId, '3.0.0', 3);
+      await v.release(log, BRAKE.hardwareId, '2.5.0', 13);
+      await v.release(log, IVI.hardwareId, '6.0.0', 60);
+      await v.director.assign(v.chainVehicle, all());
+      const result = await runVehicleUpdate(v.options(chain.reader()));
+      expect(result.status).toBe('UPDATED');
+      expect(await v.activeImages()).toEqual({
+        [PRIMARY.serial]: gw.sha256,
+        [BRAKE.serial]: brake.sha256,
+        [IVI.serial]: ivi.sha256,
+      });
+    });
+  });
+
   describe('when the Director has rotated its root and targets key since the ECUs were made', () => {
     it('hands each secondary every later root, so that a full and a partial one pinned at v1 follow the rotation', async () => {
       v.director.rotateRoot();
@@ -242,6 +259,36 @@ describe('runVehicleUpdate', () => {
           ]);
         },
         wantCode: 'HARDWARE_ID_MISMATCH',
+      },
+      {
+        desc: 'the Director assigns the primary a release below the one it runs',
+        attack: async () => {
+          const older = await v.release((r) => chain.log(r.entry), PRIMARY.hardwareId, '1.5.0', 1);
+          await v.director.assign(v.chainVehicle, all());
+          expect((await runVehicleUpdate(v.options(chain.reader()))).status).toBe('UPDATED');
+          await v.director.assign(v.chainVehicle, [assignment(PRIMARY, older)]);
+        },
+        wantCode: 'DOWNGRADE',
+      },
+      {
+        desc: 'the Director assigns a partial secondary a release below the one it runs',
+        attack: async () => {
+          const older = await v.release((r) => chain.log(r.entry), BRAKE.hardwareId, '2.3.0', 11);
+          await v.director.assign(v.chainVehicle, all());
+          expect((await runVehicleUpdate(v.options(chain.reader()))).status).toBe('UPDATED');
+          await v.director.assign(v.chainVehicle, [assignment(BRAKE, older)]);
+        },
+        wantCode: 'DOWNGRADE',
+      },
+      {
+        desc: 'the Director assigns a full secondary a release below the one it runs',
+        attack: async () => {
+          const older = await v.release((r) => chain.log(r.entry), IVI.hardwareId, '4.0.0', 40);
+          await v.director.assign(v.chainVehicle, all());
+          expect((await runVehicleUpdate(v.options(chain.reader()))).status).toBe('UPDATED');
+          await v.director.assign(v.chainVehicle, [assignment(IVI, older)]);
+        },
+        wantCode: 'DOWNGRADE',
       },
       {
         desc: 'an impostor on the link answers with a version report signed by another key',

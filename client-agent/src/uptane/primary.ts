@@ -289,6 +289,11 @@ async function cycle(c: Cycle): Promise<VehicleUpdateResult> {
     };
   }
 
+  // The primary's own ECU refuses a downgrade here; each secondary does with the metadata (5).
+  for (const a of due) {
+    if (a.ecuSerial === c.local.serial) await c.local.ecu.assertNotDowngrade(a);
+  }
+
   // 5. Each secondary that installs verifies the metadata itself before any byte moves.
   const handover = {
     director: await handOverMetadata(opts.director.metadataDir),

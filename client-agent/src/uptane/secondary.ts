@@ -363,6 +363,7 @@ export class Secondary {
     if (assignment.sha512 === undefined) {
       throw new AgentError('DIRECTOR_METADATA_INVALID', `${assignment.name} has no sha512`);
     }
+    await this.ecu.assertNotDowngrade(assignment);
     const assigned = {
       name: assignment.name,
       version: version_ ?? String(assignment.releaseCounter),

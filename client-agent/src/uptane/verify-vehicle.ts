@@ -171,7 +171,8 @@ export function checkAgreement(a: DirectorAssignment, firmware: FirmwareTarget):
 /**
  * Every assignment resolved in the image repository, checked for agreement, and its release
  * checked on chain as for a single ECU (verify/chain.ts: logged, confirmed, not recalled, not
- * below the minimum, nothing newer withheld). Answered in assignment order.
+ * below the minimum), except that the Director may choose an image older than the newest logged
+ * one. Answered in assignment order.
  */
 export async function verifyAssignments(input: {
   image: TufRepository;
@@ -194,6 +195,7 @@ export async function verifyAssignments(input: {
         snapshotVersion: input.imageTrusted.snapshot.signed.version,
         hardwareId: a.hardwareId,
         target: firmware,
+        chosenByDirector: true,
       }),
     })),
   );

@@ -87,13 +87,20 @@ export interface VerifyReleaseInput {
   snapshotVersion: number;
   hardwareId: string;
   target: { name: string; sha256: string; releaseCounter: number };
+  /**
+   * The Director chose this image (Uptane): a newer logged one may exist and is not a withholding
+   * (the Director's choice is itself logged, and each ECU refuses a downgrade). Without a
+   * Director the repository names the image, and a newer logged one is RELEASE_WITHHELD.
+   */
+  chosenByDirector?: boolean;
 }
 
 /**
  * The transparency gate: exactly the snapshot the agent trusts is logged and confirmed (agreed by
  * the reader's RPC quorum), at the same version; the image digest is logged for this hardware ID
  * at this release counter, by that entry or an earlier one; nothing of it is recalled; the counter
- * meets the on-chain minimum.
+ * meets the on-chain minimum; no newer image for the hardware ID is withheld (unless the Director
+ * chose it).
  */
 export async function verifyReleaseOnChain(input: VerifyReleaseInput): Promise<VerifiedRelease> {
   const { chain, target, hardwareId } = input;
@@ -163,7 +170,7 @@ export async function verifyReleaseOnChain(input: VerifyReleaseInput): Promise<V
   // them all), so it could keep quiet about a newer one. The chain cannot: an unrecalled image for
   // this hardware ID with a higher counter, logged by the trusted snapshot or an earlier one, is in
   // the metadata the vehicle trusts and should have been offered.
-  const newer = covered
+  const newer = (input.chosenByDirector ? [] : covered)
     .flatMap((r) => r.firmware)
     .filter((f) => f.hardwareIdHash.toLowerCase() === hwHash && f.version > target.releaseCounter);
   for (const f of newer) {

@@ -154,7 +154,14 @@ async function main(): Promise<void> {
     if (recoverOnly) process.exit(0);
     const k = ((await readJsonIfExists(counterPath)) as { k?: number } | undefined)?.k ?? 1;
     await writeJsonDurable(counterPath, { k: k + 1 });
-    const set = cfg.images[(k - 1) % cfg.images.length] as UptaneCrashConfig['images'][number];
+    // The images come round again, but the release counter (and the version a secondary names
+    // its slot's image by) keeps rising: every ECU refuses a release below the one it runs
+    // (DOWNGRADE).
+    const set = Object.fromEntries(
+      Object.entries(
+        cfg.images[(k - 1) % cfg.images.length] as UptaneCrashConfig['images'][number],
+      ).map(([serial, t]) => [serial, { ...t, version: String(k), releaseCounter: k }]),
+    );
     for (const s of cfg.secondaries) {
       if (Math.random() < cfg.healthFailRate) await writeFile(s.unhealthyFlagFile, '');
       else await (await import('node:fs/promises')).rm(s.unhealthyFlagFile, { force: true });
@@ -200,9 +207,12 @@ async function main(): Promise<void> {
       '1.root.json': rootB64,
       [`${k}.targets.json`]: Buffer.from(JSON.stringify(md.toJSON())).toString('base64'),
     };
-    log(`begin ${k}`);
+    log(`handover ${k}`);
     try {
       for (const r of remotes) await r.ask({ op: 'metadata', director });
+      // Counted as an atomic update from here on (the test's `begin` lines): a set whose metadata
+      // could not even be handed over (a secondary being restarted) began nothing.
+      log(`begin ${k}`);
       const members = endpoints.map((endpoint) => ({
         endpoint,
         target: set[endpoint.serial] as EcuTarget,
