@@ -123,177 +123,198 @@ export class SqliteStore implements RepositoryStore {
   }
 
   ping(): Promise<void> {
-    if (this.#closed) return Promise.reject(new ServerError('NOT_READY', 'database is closed'));
-    this.#get('SELECT 1 AS ok');
-    return Promise.resolve();
+    return settle(() => {
+      if (this.#closed) throw new ServerError('NOT_READY', 'database is closed');
+      this.#get('SELECT 1 AS ok');
+    });
   }
 
   close(): Promise<void> {
-    if (!this.#closed) {
-      this.#closed = true;
-      this.#db.close();
-    }
-    return Promise.resolve();
+    return settle(() => {
+      if (!this.#closed) {
+        this.#closed = true;
+        this.#db.close();
+      }
+    });
   }
 
   currentMetadata(role: MetadataRole): Promise<MetadataRecord | undefined> {
-    const row = this.#get(
-      `SELECT m.* FROM current_metadata c JOIN metadata m ON m.role = c.role AND m.version = c.version WHERE c.role = ?`,
-      role,
-    );
-    return Promise.resolve(row ? toMetadata(row) : undefined);
+    return settle(() => {
+      const row = this.#get(
+        `SELECT m.* FROM current_metadata c JOIN metadata m ON m.role = c.role AND m.version = c.version WHERE c.role = ?`,
+        role,
+      );
+      return row ? toMetadata(row) : undefined;
+    });
   }
 
   currentMetadataDigest(
     role: MetadataRole,
   ): Promise<{ version: number; sha256: string; expires: string } | undefined> {
-    const row = this.#get(
-      `SELECT m.version, m.sha256, m.expires FROM current_metadata c JOIN metadata m ON m.role = c.role AND m.version = c.version WHERE c.role = ?`,
-      role,
-    );
-    return Promise.resolve(
-      row
+    return settle(() => {
+      const row = this.#get(
+        `SELECT m.version, m.sha256, m.expires FROM current_metadata c JOIN metadata m ON m.role = c.role AND m.version = c.version WHERE c.role = ?`,
+        role,
+      );
+      return row
         ? { version: num(row.version), sha256: str(row.sha256), expires: str(row.expires) }
-        : undefined,
-    );
+        : undefined;
+    });
   }
 
   publishedMetadata(role: MetadataRole, version: number): Promise<MetadataRecord | undefined> {
-    const row = this.#get(
-      `SELECT * FROM metadata WHERE role = ? AND version = ? AND state = 'published'`,
-      role,
-      version,
-    );
-    return Promise.resolve(row ? toMetadata(row) : undefined);
+    return settle(() => {
+      const row = this.#get(
+        `SELECT * FROM metadata WHERE role = ? AND version = ? AND state = 'published'`,
+        role,
+        version,
+      );
+      return row ? toMetadata(row) : undefined;
+    });
   }
 
   publishedVersions(role: MetadataRole): Promise<number[]> {
-    return Promise.resolve(
-      this.#all(
+    return settle(() => {
+      return this.#all(
         `SELECT version FROM metadata WHERE role = ? AND state = 'published' ORDER BY version`,
         role,
-      ).map((r) => Number(r.version)),
-    );
+      ).map((r) => Number(r.version));
+    });
   }
 
   maxVersion(role: MetadataRole): Promise<number> {
-    const row = this.#get('SELECT MAX(version) AS v FROM metadata WHERE role = ?', role);
-    return Promise.resolve(row?.v == null ? 0 : num(row.v));
+    return settle(() => {
+      const row = this.#get('SELECT MAX(version) AS v FROM metadata WHERE role = ?', role);
+      return row?.v == null ? 0 : num(row.v);
+    });
   }
 
   stageMetadata(records: NewMetadataRecord[], batch = 'unnamed'): Promise<void> {
-    const now = new Date().toISOString();
-    this.#transaction(() => {
-      for (const r of records) {
-        this.#run(
-          `INSERT INTO metadata (role, version, bytes, sha256, expires, state, created_at, batch) VALUES (?, ?, ?, ?, ?, 'staged', ?, ?)`,
-          r.role,
-          r.version,
-          r.bytes,
-          r.sha256,
-          r.expires,
-          now,
-          batch,
-        );
-      }
+    return settle(() => {
+      const now = new Date().toISOString();
+      this.#transaction(() => {
+        for (const r of records) {
+          this.#run(
+            `INSERT INTO metadata (role, version, bytes, sha256, expires, state, created_at, batch) VALUES (?, ?, ?, ?, ?, 'staged', ?, ?)`,
+            r.role,
+            r.version,
+            r.bytes,
+            r.sha256,
+            r.expires,
+            now,
+            batch,
+          );
+        }
+      });
     });
-    return Promise.resolve();
   }
 
   metadataBatch(role: MetadataRole, version: number): Promise<string | undefined> {
-    const row = this.#get(
-      'SELECT batch FROM metadata WHERE role = ? AND version = ?',
-      role,
-      version,
-    );
-    return Promise.resolve(row?.batch == null ? undefined : str(row.batch));
+    return settle(() => {
+      const row = this.#get(
+        'SELECT batch FROM metadata WHERE role = ? AND version = ?',
+        role,
+        version,
+      );
+      return row?.batch == null ? undefined : str(row.batch);
+    });
   }
 
   stagedBatches(): Promise<{ batch: string; records: MetadataRecord[] }[]> {
-    const rows = this.#all(
-      `SELECT * FROM metadata WHERE state = 'staged' ORDER BY created_at, role, version`,
-    );
-    const batches = new Map<string, MetadataRecord[]>();
-    for (const row of rows) {
-      const batch = row.batch == null ? 'unnamed' : str(row.batch);
-      const list = batches.get(batch) ?? [];
-      list.push(toMetadata(row));
-      batches.set(batch, list);
-    }
-    return Promise.resolve([...batches].map(([batch, records]) => ({ batch, records })));
+    return settle(() => {
+      const rows = this.#all(
+        `SELECT * FROM metadata WHERE state = 'staged' ORDER BY created_at, role, version`,
+      );
+      const batches = new Map<string, MetadataRecord[]>();
+      for (const row of rows) {
+        const batch = row.batch == null ? 'unnamed' : str(row.batch);
+        const list = batches.get(batch) ?? [];
+        list.push(toMetadata(row));
+        batches.set(batch, list);
+      }
+      return [...batches].map(([batch, records]) => ({ batch, records }));
+    });
   }
 
   commitMetadata(
     records: { role: MetadataRole; version: number }[],
     alsoUpdateRelease?: { id: number; patch: ReleasePatch },
   ): Promise<void> {
-    this.#transaction(() => {
-      for (const r of records) {
-        const changed = this.#run(
-          `UPDATE metadata SET state = 'published' WHERE role = ? AND version = ? AND state = 'staged'`,
-          r.role,
-          r.version,
-        );
-        if (changed.changes !== 1) {
-          throw new ServerError('STORAGE_FAILED', `no staged ${r.role} v${r.version} to commit`);
+    return settle(() => {
+      this.#transaction(() => {
+        for (const r of records) {
+          const changed = this.#run(
+            `UPDATE metadata SET state = 'published' WHERE role = ? AND version = ? AND state = 'staged'`,
+            r.role,
+            r.version,
+          );
+          if (changed.changes !== 1) {
+            throw new ServerError('STORAGE_FAILED', `no staged ${r.role} v${r.version} to commit`);
+          }
+          this.#run(
+            `INSERT INTO current_metadata (role, version) VALUES (?, ?)
+             ON CONFLICT (role) DO UPDATE SET version = excluded.version`,
+            r.role,
+            r.version,
+          );
         }
-        this.#run(
-          `INSERT INTO current_metadata (role, version) VALUES (?, ?)
-           ON CONFLICT (role) DO UPDATE SET version = excluded.version`,
-          r.role,
-          r.version,
-        );
-      }
-      if (alsoUpdateRelease) this.#updateRelease(alsoUpdateRelease.id, alsoUpdateRelease.patch);
+        if (alsoUpdateRelease) this.#updateRelease(alsoUpdateRelease.id, alsoUpdateRelease.patch);
+      });
     });
-    return Promise.resolve();
   }
 
   abandonMetadata(records: { role: MetadataRole; version: number }[]): Promise<void> {
-    this.#transaction(() => {
-      for (const r of records) {
-        this.#run(
-          `UPDATE metadata SET state = 'abandoned' WHERE role = ? AND version = ? AND state = 'staged'`,
-          r.role,
-          r.version,
-        );
-      }
+    return settle(() => {
+      this.#transaction(() => {
+        for (const r of records) {
+          this.#run(
+            `UPDATE metadata SET state = 'abandoned' WHERE role = ? AND version = ? AND state = 'staged'`,
+            r.role,
+            r.version,
+          );
+        }
+      });
     });
-    return Promise.resolve();
   }
 
   discardFailedBootstrap(): Promise<void> {
-    this.#transaction(() => {
-      if (this.#get('SELECT 1 AS x FROM current_metadata LIMIT 1')) {
-        throw new ServerError(
-          'REPOSITORY_ALREADY_INITIALIZED',
-          'the repository is already bootstrapped',
-        );
-      }
-      this.#run(`DELETE FROM metadata WHERE state != 'published'`);
+    return settle(() => {
+      this.#transaction(() => {
+        if (this.#get('SELECT 1 AS x FROM current_metadata LIMIT 1')) {
+          throw new ServerError(
+            'REPOSITORY_ALREADY_INITIALIZED',
+            'the repository is already bootstrapped',
+          );
+        }
+        this.#run(`DELETE FROM metadata WHERE state != 'published'`);
+      });
     });
-    return Promise.resolve();
   }
 
   recordBlob(blob: BlobRecord): Promise<void> {
-    this.#run(
-      `INSERT INTO blobs (sha256, sha512, length, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-      blob.sha256,
-      blob.sha512,
-      blob.length,
-      new Date().toISOString(),
-    );
-    return Promise.resolve();
+    return settle(() => {
+      this.#run(
+        `INSERT INTO blobs (sha256, sha512, length, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+        blob.sha256,
+        blob.sha512,
+        blob.length,
+        new Date().toISOString(),
+      );
+    });
   }
 
   blobBySha256(sha256: string): Promise<BlobRecord | undefined> {
-    const row = this.#get('SELECT * FROM blobs WHERE sha256 = ?', sha256);
-    return Promise.resolve(row ? toBlob(row) : undefined);
+    return settle(() => {
+      const row = this.#get('SELECT * FROM blobs WHERE sha256 = ?', sha256);
+      return row ? toBlob(row) : undefined;
+    });
   }
 
   blobBySha512(sha512: string): Promise<BlobRecord | undefined> {
-    const row = this.#get('SELECT * FROM blobs WHERE sha512 = ?', sha512);
-    return Promise.resolve(row ? toBlob(row) : undefined);
+    return settle(() => {
+      const row = this.#get('SELECT * FROM blobs WHERE sha512 = ?', sha512);
+      return row ? toBlob(row) : undefined;
+    });
   }
 
   putUpload(upload: UploadRecord): Promise<void> {
@@ -328,27 +349,31 @@ export class SqliteStore implements RepositoryStore {
   }
 
   upload(name: string): Promise<UploadRecord | undefined> {
-    const row = this.#get(
-      'SELECT u.name, u.uploaded_at, b.* FROM uploads u JOIN blobs b ON b.sha256 = u.sha256 WHERE u.name = ?',
-      name,
-    );
-    return Promise.resolve(
-      row ? { ...toBlob(row), name: str(row.name), uploadedAt: str(row.uploaded_at) } : undefined,
-    );
+    return settle(() => {
+      const row = this.#get(
+        'SELECT u.name, u.uploaded_at, b.* FROM uploads u JOIN blobs b ON b.sha256 = u.sha256 WHERE u.name = ?',
+        name,
+      );
+      return row
+        ? { ...toBlob(row), name: str(row.name), uploadedAt: str(row.uploaded_at) }
+        : undefined;
+    });
   }
 
   createRelease(input: { targetNames: string[]; targetsVersion: number }): Promise<ReleaseRecord> {
-    const now = new Date().toISOString();
-    const { lastInsertRowid } = this.#run(
-      `INSERT INTO releases (status, target_names, targets_version, created_at, updated_at) VALUES ('pending', ?, ?, ?, ?)`,
-      JSON.stringify(input.targetNames),
-      input.targetsVersion,
-      now,
-      now,
-    );
-    const row = this.#get('SELECT * FROM releases WHERE id = ?', lastInsertRowid);
-    if (!row) throw new ServerError('STORAGE_FAILED', 'release row vanished');
-    return Promise.resolve(toRelease(row));
+    return settle(() => {
+      const now = new Date().toISOString();
+      const { lastInsertRowid } = this.#run(
+        `INSERT INTO releases (status, target_names, targets_version, created_at, updated_at) VALUES ('pending', ?, ?, ?, ?)`,
+        JSON.stringify(input.targetNames),
+        input.targetsVersion,
+        now,
+        now,
+      );
+      const row = this.#get('SELECT * FROM releases WHERE id = ?', lastInsertRowid);
+      if (!row) throw new ServerError('STORAGE_FAILED', 'release row vanished');
+      return toRelease(row);
+    });
   }
 
   #updateRelease(id: number, patch: ReleasePatch): void {
@@ -373,23 +398,28 @@ export class SqliteStore implements RepositoryStore {
   }
 
   updateRelease(id: number, patch: ReleasePatch): Promise<void> {
-    this.#updateRelease(id, patch);
-    return Promise.resolve();
+    return settle(() => {
+      this.#updateRelease(id, patch);
+    });
   }
 
   release(id: number): Promise<ReleaseRecord | undefined> {
-    const row = this.#get('SELECT * FROM releases WHERE id = ?', id);
-    return Promise.resolve(row ? toRelease(row) : undefined);
+    return settle(() => {
+      const row = this.#get('SELECT * FROM releases WHERE id = ?', id);
+      return row ? toRelease(row) : undefined;
+    });
   }
 
   releases(): Promise<ReleaseRecord[]> {
-    return Promise.resolve(this.#all('SELECT * FROM releases ORDER BY id').map(toRelease));
+    return settle(() => {
+      return this.#all('SELECT * FROM releases ORDER BY id').map(toRelease);
+    });
   }
 
   idempotency(key: string): Promise<IdempotencyRecord | undefined> {
-    const row = this.#get('SELECT * FROM idempotency_keys WHERE key = ?', key);
-    return Promise.resolve(
-      row
+    return settle(() => {
+      const row = this.#get('SELECT * FROM idempotency_keys WHERE key = ?', key);
+      return row
         ? {
             key: str(row.key),
             route: str(row.route),
@@ -398,103 +428,112 @@ export class SqliteStore implements RepositoryStore {
             responseJson: str(row.response_json),
             createdAt: str(row.created_at),
           }
-        : undefined,
-    );
+        : undefined;
+    });
   }
 
   saveIdempotency(r: IdempotencyRecord): Promise<void> {
-    this.#run(
-      `INSERT INTO idempotency_keys (key, route, request_sha256, status, response_json, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-      r.key,
-      r.route,
-      r.requestSha256,
-      r.status,
-      r.responseJson,
-      r.createdAt,
-    );
-    return Promise.resolve();
+    return settle(() => {
+      this.#run(
+        `INSERT INTO idempotency_keys (key, route, request_sha256, status, response_json, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+        r.key,
+        r.route,
+        r.requestSha256,
+        r.status,
+        r.responseJson,
+        r.createdAt,
+      );
+    });
   }
 
   deleteIdempotencyBefore(createdAt: string): Promise<void> {
-    this.#run('DELETE FROM idempotency_keys WHERE created_at < ?', createdAt);
-    return Promise.resolve();
+    return settle(() => {
+      this.#run('DELETE FROM idempotency_keys WHERE created_at < ?', createdAt);
+    });
   }
 
   insertToken(t: TokenRecord): Promise<void> {
-    this.#run(
-      `INSERT INTO api_tokens (id, name, secret_sha256, scopes, created_at, revoked, expires_at, revoked_at, last_used_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      t.id,
-      t.name,
-      t.secretSha256,
-      JSON.stringify(t.scopes),
-      t.createdAt,
-      t.revokedAt === null ? 0 : 1,
-      t.expiresAt,
-      t.revokedAt,
-      t.lastUsedAt,
-    );
-    return Promise.resolve();
+    return settle(() => {
+      this.#run(
+        `INSERT INTO api_tokens (id, name, secret_sha256, scopes, created_at, revoked, expires_at, revoked_at, last_used_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        t.id,
+        t.name,
+        t.secretSha256,
+        JSON.stringify(t.scopes),
+        t.createdAt,
+        t.revokedAt === null ? 0 : 1,
+        t.expiresAt,
+        t.revokedAt,
+        t.lastUsedAt,
+      );
+    });
   }
 
   token(id: string): Promise<TokenRecord | undefined> {
-    const row = this.#get('SELECT * FROM api_tokens WHERE id = ?', id);
-    return Promise.resolve(row ? toToken(row) : undefined);
+    return settle(() => {
+      const row = this.#get('SELECT * FROM api_tokens WHERE id = ?', id);
+      return row ? toToken(row) : undefined;
+    });
   }
 
   tokens(): Promise<TokenRecord[]> {
-    return Promise.resolve(
-      this.#all('SELECT * FROM api_tokens ORDER BY created_at, id').map(toToken),
-    );
+    return settle(() => {
+      return this.#all('SELECT * FROM api_tokens ORDER BY created_at, id').map(toToken);
+    });
   }
 
   revokeToken(id: string, revokedAt: string): Promise<RevokeTokenOutcome> {
-    const outcome = this.#transaction((): RevokeTokenOutcome => {
-      const row = this.#get('SELECT revoked, revoked_at FROM api_tokens WHERE id = ?', id);
-      if (!row) return 'NOT_FOUND';
-      if (row.revoked_at != null || num(row.revoked) === 1) return 'ALREADY_REVOKED';
-      this.#run('UPDATE api_tokens SET revoked = 1, revoked_at = ? WHERE id = ?', revokedAt, id);
-      return 'REVOKED';
+    return settle(() => {
+      const outcome = this.#transaction((): RevokeTokenOutcome => {
+        const row = this.#get('SELECT revoked, revoked_at FROM api_tokens WHERE id = ?', id);
+        if (!row) return 'NOT_FOUND';
+        if (row.revoked_at != null || num(row.revoked) === 1) return 'ALREADY_REVOKED';
+        this.#run('UPDATE api_tokens SET revoked = 1, revoked_at = ? WHERE id = ?', revokedAt, id);
+        return 'REVOKED';
+      });
+      return outcome;
     });
-    return Promise.resolve(outcome);
   }
 
   touchToken(id: string, usedAt: string, minIntervalMs: number): Promise<void> {
-    const before = new Date(Date.parse(usedAt) - minIntervalMs).toISOString();
-    this.#run(
-      'UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)',
-      usedAt,
-      id,
-      before,
-    );
-    return Promise.resolve();
+    return settle(() => {
+      const before = new Date(Date.parse(usedAt) - minIntervalMs).toISOString();
+      this.#run(
+        'UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)',
+        usedAt,
+        id,
+        before,
+      );
+    });
   }
 
   recordRevokedDigests(records: RevokedDigestRecord[]): Promise<void> {
-    this.#transaction(() => {
-      for (const r of records) {
-        this.#run(
-          'INSERT INTO revoked_digests (sha256, release_id, revoked_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
-          r.sha256,
-          r.releaseId,
-          r.revokedAt,
-        );
-      }
+    return settle(() => {
+      this.#transaction(() => {
+        for (const r of records) {
+          this.#run(
+            'INSERT INTO revoked_digests (sha256, release_id, revoked_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+            r.sha256,
+            r.releaseId,
+            r.revokedAt,
+          );
+        }
+      });
     });
-    return Promise.resolve();
   }
 
   revokedDigest(sha256: string): Promise<RevokedDigestRecord | undefined> {
-    const row = this.#get('SELECT * FROM revoked_digests WHERE sha256 = ?', sha256);
-    return Promise.resolve(
-      row
+    return settle(() => {
+      const row = this.#get('SELECT * FROM revoked_digests WHERE sha256 = ?', sha256);
+      return row
         ? {
             sha256: str(row.sha256),
             releaseId: num(row.release_id),
             revokedAt: str(row.revoked_at),
           }
-        : undefined,
-    );
+        : undefined;
+    });
   }
 
   insertAttestation(
@@ -550,18 +589,19 @@ export class SqliteStore implements RepositoryStore {
   }
 
   setAttestationLogIndex(id: number, logIndex: number): Promise<void> {
-    this.#run('UPDATE install_attestations SET log_index = ? WHERE id = ?', logIndex, id);
-    return Promise.resolve();
+    return settle(() => {
+      this.#run('UPDATE install_attestations SET log_index = ? WHERE id = ?', logIndex, id);
+    });
   }
 
   attestations(opts: { afterId?: number; limit?: number } = {}): Promise<AttestationRecord[]> {
-    const rows = this.#all(
-      'SELECT * FROM install_attestations WHERE id > ? ORDER BY id LIMIT ?',
-      opts.afterId ?? 0,
-      opts.limit ?? -1,
-    );
-    return Promise.resolve(
-      rows.map((row) => ({
+    return settle(() => {
+      const rows = this.#all(
+        'SELECT * FROM install_attestations WHERE id > ? ORDER BY id LIMIT ?',
+        opts.afterId ?? 0,
+        opts.limit ?? -1,
+      );
+      return rows.map((row) => ({
         id: num(row.id),
         reportSha256: row.report_sha256 == null ? null : str(row.report_sha256),
         counter: row.counter == null ? null : num(row.counter),
@@ -573,55 +613,58 @@ export class SqliteStore implements RepositoryStore {
         result: str(row.result),
         receivedAt: str(row.received_at),
         logIndex: row.log_index == null ? null : num(row.log_index),
-      })),
-    );
+      }));
+    });
   }
 
   insertVehicleCertificate(r: VehicleCertificateRecord): Promise<void> {
-    this.#run(
-      `INSERT INTO vehicle_certificates (serial_number, vin_commitment, ecu_serial, public_key_sha256, certificate_pem,
-         not_before, not_after, issued_at, enrolled_by, previous_serial_number, revoked_at, revocation_reason)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      r.serialNumber,
-      r.vinCommitment,
-      r.ecuSerial,
-      r.publicKeySha256,
-      r.certificatePem,
-      r.notBefore,
-      r.notAfter,
-      r.issuedAt,
-      r.enrolledBy,
-      r.previousSerialNumber,
-      r.revokedAt,
-      r.revocationReason,
-    );
-    return Promise.resolve();
+    return settle(() => {
+      this.#run(
+        `INSERT INTO vehicle_certificates (serial_number, vin_commitment, ecu_serial, public_key_sha256, certificate_pem,
+           not_before, not_after, issued_at, enrolled_by, previous_serial_number, revoked_at, revocation_reason)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        r.serialNumber,
+        r.vinCommitment,
+        r.ecuSerial,
+        r.publicKeySha256,
+        r.certificatePem,
+        r.notBefore,
+        r.notAfter,
+        r.issuedAt,
+        r.enrolledBy,
+        r.previousSerialNumber,
+        r.revokedAt,
+        r.revocationReason,
+      );
+    });
   }
 
   vehicleCertificate(serialNumber: string): Promise<VehicleCertificateRecord | undefined> {
-    const row = this.#get(
-      'SELECT * FROM vehicle_certificates WHERE serial_number = ?',
-      serialNumber,
-    );
-    return Promise.resolve(row ? toVehicleCertificate(row) : undefined);
+    return settle(() => {
+      const row = this.#get(
+        'SELECT * FROM vehicle_certificates WHERE serial_number = ?',
+        serialNumber,
+      );
+      return row ? toVehicleCertificate(row) : undefined;
+    });
   }
 
   vehicleCertificateSuccessors(serialNumber: string): Promise<VehicleCertificateRecord[]> {
-    return Promise.resolve(
-      this.#all(
+    return settle(() => {
+      return this.#all(
         'SELECT * FROM vehicle_certificates WHERE previous_serial_number = ? ORDER BY issued_at DESC, rowid DESC',
         serialNumber,
-      ).map(toVehicleCertificate),
-    );
+      ).map(toVehicleCertificate);
+    });
   }
 
   vehicleCertificatesByKey(publicKeySha256: string): Promise<VehicleCertificateRecord[]> {
-    return Promise.resolve(
-      this.#all(
-        'SELECT * FROM vehicle_certificates WHERE public_key_sha256 = ? ORDER BY issued_at',
+    return settle(() => {
+      return this.#all(
+        'SELECT * FROM vehicle_certificates WHERE public_key_sha256 = ? ORDER BY issued_at, rowid',
         publicKeySha256,
-      ).map(toVehicleCertificate),
-    );
+      ).map(toVehicleCertificate);
+    });
   }
 
   revokeVehicleCertificate(
@@ -629,60 +672,67 @@ export class SqliteStore implements RepositoryStore {
     revokedAt: string,
     reason: RevocationReason,
   ): Promise<RevokeVehicleOutcome> {
-    const outcome = this.#transaction((): RevokeVehicleOutcome => {
-      const row = this.#get(
-        'SELECT revoked_at FROM vehicle_certificates WHERE serial_number = ?',
-        serialNumber,
-      );
-      if (!row) return 'NOT_FOUND';
-      if (row.revoked_at != null) return 'ALREADY_REVOKED';
-      this.#run(
-        'UPDATE vehicle_certificates SET revoked_at = ?, revocation_reason = ? WHERE serial_number = ?',
-        revokedAt,
-        reason,
-        serialNumber,
-      );
-      return 'REVOKED';
+    return settle(() => {
+      const outcome = this.#transaction((): RevokeVehicleOutcome => {
+        const row = this.#get(
+          'SELECT revoked_at FROM vehicle_certificates WHERE serial_number = ?',
+          serialNumber,
+        );
+        if (!row) return 'NOT_FOUND';
+        if (row.revoked_at != null) return 'ALREADY_REVOKED';
+        this.#run(
+          'UPDATE vehicle_certificates SET revoked_at = ?, revocation_reason = ? WHERE serial_number = ?',
+          revokedAt,
+          reason,
+          serialNumber,
+        );
+        return 'REVOKED';
+      });
+      return outcome;
     });
-    return Promise.resolve(outcome);
   }
 
   revokedVehicleCertificates(): Promise<VehicleCertificateRecord[]> {
-    return Promise.resolve(
-      this.#all(
+    return settle(() => {
+      return this.#all(
         'SELECT * FROM vehicle_certificates WHERE revoked_at IS NOT NULL ORDER BY revoked_at, serial_number',
-      ).map(toVehicleCertificate),
-    );
+      ).map(toVehicleCertificate);
+    });
   }
 
   latestVehicleCrl(): Promise<VehicleCrlRecord | undefined> {
-    const row = this.#get('SELECT * FROM vehicle_crls ORDER BY crl_number DESC LIMIT 1');
-    return Promise.resolve(
-      row
+    return settle(() => {
+      const row = this.#get('SELECT * FROM vehicle_crls ORDER BY crl_number DESC LIMIT 1');
+      return row
         ? {
             crlNumber: num(row.crl_number),
             pem: str(row.pem),
             thisUpdate: str(row.this_update),
             nextUpdate: str(row.next_update),
           }
-        : undefined,
-    );
+        : undefined;
+    });
   }
 
   insertVehicleCrl(r: VehicleCrlRecord): Promise<boolean> {
-    const { changes } = this.#run(
-      `INSERT INTO vehicle_crls (crl_number, pem, this_update, next_update) VALUES (?, ?, ?, ?)
-       ON CONFLICT (crl_number) DO NOTHING`,
-      r.crlNumber,
-      r.pem,
-      r.thisUpdate,
-      r.nextUpdate,
-    );
-    return Promise.resolve(changes === 1);
+    return settle(() => {
+      const { changes } = this.#run(
+        `INSERT INTO vehicle_crls (crl_number, pem, this_update, next_update) VALUES (?, ?, ?, ?)
+         ON CONFLICT (crl_number) DO NOTHING`,
+        r.crlNumber,
+        r.pem,
+        r.thisUpdate,
+        r.nextUpdate,
+      );
+      return changes === 1;
+    });
   }
 }
 
-/** Runs synchronous SQLite work as a promise: a refusal rejects it rather than throwing. */
+/**
+ * Runs SQLite work as a promise: a refusal (a constraint, a closed database) rejects it rather
+ * than throwing before the caller holds a promise, as a networked store's would.
+ */
 function settle<T>(fn: () => T): Promise<T> {
   return new Promise((resolve) => resolve(fn()));
 }
