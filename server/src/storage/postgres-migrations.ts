@@ -1,0 +1,120 @@
+import type { Migration } from './migrations.js';
+
+/**
+ * The PostgreSQL schema, in the state SQLite's migrations 1–9 reach (the Director's migration 10
+ * is not here: the Director still keeps its tables in SQLite). A PostgreSQL database starts
+ * empty, so the history SQLite carries (table rebuilds, filling in report identities) has no
+ * counterpart. Timestamps stay ISO 8601 TEXT as in SQLite, so that comparisons and ordering are
+ * the same strings on both engines; ordered text is compared with COLLATE "C" (bytes, as SQLite).
+ */
+export const postgresMigrations: readonly Migration[] = [
+  {
+    id: 1,
+    name: 'repository store (SQLite migrations 1-9)',
+    sql: `
+      CREATE TABLE metadata (
+        role TEXT NOT NULL CHECK (length(role) BETWEEN 1 AND 64),
+        version INTEGER NOT NULL CHECK (version >= 1),
+        bytes BYTEA NOT NULL,
+        sha256 TEXT NOT NULL,
+        expires TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('staged','published','abandoned')),
+        created_at TEXT NOT NULL,
+        batch TEXT,
+        PRIMARY KEY (role, version)
+      );
+      CREATE INDEX metadata_staged ON metadata (state) WHERE state = 'staged';
+      CREATE TABLE current_metadata (
+        role TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        FOREIGN KEY (role, version) REFERENCES metadata (role, version)
+      );
+      CREATE TABLE blobs (
+        sha256 TEXT PRIMARY KEY,
+        sha512 TEXT NOT NULL UNIQUE,
+        length BIGINT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE TABLE uploads (
+        name TEXT PRIMARY KEY,
+        sha256 TEXT NOT NULL REFERENCES blobs (sha256),
+        uploaded_at TEXT NOT NULL
+      );
+      CREATE TABLE releases (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        status TEXT NOT NULL CHECK (status IN ('pending','logged','confirmed','failed','revoked')),
+        target_names TEXT NOT NULL,
+        targets_version INTEGER NOT NULL,
+        metadata_hash TEXT,
+        chain_json TEXT,
+        revocation_json TEXT,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE TABLE idempotency_keys (
+        key TEXT PRIMARY KEY,
+        route TEXT NOT NULL,
+        request_sha256 TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        response_json TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        secret_sha256 TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT,
+        revoked_at TEXT,
+        last_used_at TEXT
+      );
+      CREATE TABLE install_attestations (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        report_sha256 TEXT UNIQUE,
+        counter BIGINT,
+        bundle_sha256 TEXT NOT NULL UNIQUE,
+        bundle_json TEXT NOT NULL,
+        vin_commitment TEXT NOT NULL,
+        ecu_serial TEXT NOT NULL,
+        target_name TEXT NOT NULL,
+        result TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        log_index BIGINT
+      );
+      CREATE INDEX install_attestations_by_ecu
+        ON install_attestations (vin_commitment, ecu_serial, counter);
+      CREATE TABLE revoked_digests (
+        sha256 TEXT PRIMARY KEY,
+        release_id BIGINT NOT NULL REFERENCES releases (id),
+        revoked_at TEXT NOT NULL
+      );
+      CREATE TABLE vehicle_certificates (
+        serial_number TEXT PRIMARY KEY,
+        -- Insertion order, the tie-break SQLite gets from its rowid.
+        seq BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+        vin_commitment TEXT NOT NULL,
+        ecu_serial TEXT NOT NULL,
+        public_key_sha256 TEXT NOT NULL,
+        certificate_pem TEXT NOT NULL,
+        not_before TEXT NOT NULL,
+        not_after TEXT NOT NULL,
+        issued_at TEXT NOT NULL,
+        enrolled_by TEXT NOT NULL,
+        previous_serial_number TEXT REFERENCES vehicle_certificates (serial_number),
+        revoked_at TEXT,
+        revocation_reason TEXT
+      );
+      CREATE INDEX vehicle_certificates_by_key ON vehicle_certificates (public_key_sha256);
+      CREATE INDEX vehicle_certificates_by_previous
+        ON vehicle_certificates (previous_serial_number);
+      CREATE TABLE vehicle_crls (
+        crl_number BIGINT PRIMARY KEY,
+        pem TEXT NOT NULL,
+        this_update TEXT NOT NULL,
+        next_update TEXT NOT NULL
+      );
+    `,
+  },
+];

@@ -1,0 +1,778 @@
+import type { RevocationReason } from '@tufchain/keys';
+import pg, { type PoolClient, type PoolConfig, type QueryResultRow } from 'pg';
+import { ServerError } from '../error.js';
+import { postgresMigrations } from './postgres-migrations.js';
+import type {
+  AttestationRecord,
+  BlobRecord,
+  ChainRef,
+  IdempotencyRecord,
+  MetadataRecord,
+  MetadataRole,
+  NewMetadataRecord,
+  ReleasePatch,
+  ReleaseRecord,
+  RepositoryStore,
+  RevokedDigestRecord,
+  RevokeTokenOutcome,
+  TokenRecord,
+  TokenScope,
+  UploadRecord,
+} from './store.js';
+import type {
+  RevokeVehicleOutcome,
+  VehicleCertificateRecord,
+  VehicleCrlRecord,
+} from './vehicle-store.js';
+
+type Row = QueryResultRow;
+/** A pool or one client of it inside a transaction. */
+interface Queryable {
+  query<R extends Row = Row>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+/**
+ * Key of the session advisory lock under which migrations run: replicas that start together
+ * wait for the first one to migrate, then find every migration applied. Any constant works as
+ * long as nothing else in the database uses it; this one is "tufchain" in ASCII.
+ */
+const MIGRATION_LOCK_KEY = 0x74756663686169n;
+/** SQLSTATE unique_violation: two writers inserted the same key at once. */
+const UNIQUE_VIOLATION = '23505';
+
+export interface PostgresStoreOptions {
+  /** `postgres://user:password@host:port/database`, or a full pool configuration. */
+  connectionString?: string;
+  pool?: PoolConfig;
+}
+
+/**
+ * The repository store on PostgreSQL (`pg`), for several server replicas on one database. Same
+ * semantics and error codes as SqliteStore; where SQLite serializes writers (BEGIN IMMEDIATE), this
+ * store takes row locks or transaction-scoped advisory locks on the key in question.
+ */
+export class PostgresStore implements RepositoryStore {
+  readonly #pool: pg.Pool;
+  #closed = false;
+
+  private constructor(pool: pg.Pool) {
+    this.#pool = pool;
+  }
+
+  /** Connects and runs pending migrations (once across replicas: under an advisory lock). */
+  static async open(opts: PostgresStoreOptions): Promise<PostgresStore> {
+    const pool = new pg.Pool({
+      ...opts.pool,
+      ...(opts.connectionString === undefined ? {} : { connectionString: opts.connectionString }),
+    });
+    // An idle connection that PostgreSQL dropped (a restart) is replaced by the pool; the next
+    // query reports a failure that lasts. Without a listener, the error would end the process.
+    pool.on('error', () => undefined);
+    const store = new PostgresStore(pool);
+    try {
+      await store.#migrate();
+    } catch (error) {
+      await pool.end();
+      throw new ServerError('STORAGE_FAILED', 'PostgreSQL migration failed', { cause: error });
+    }
+    return store;
+  }
+
+  async #migrate(): Promise<void> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY.toString()]);
+      try {
+        await client.query(
+          'CREATE TABLE IF NOT EXISTS migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+        );
+        const applied = new Set(
+          (await client.query<{ id: unknown }>('SELECT id FROM migrations')).rows.map((r) =>
+            num(r.id),
+          ),
+        );
+        for (const m of postgresMigrations) {
+          if (applied.has(m.id)) continue;
+          await client.query('BEGIN');
+          try {
+            await client.query(m.sql);
+            await client.query(
+              'INSERT INTO migrations (id, name, applied_at) VALUES ($1, $2, $3)',
+              [m.id, m.name, new Date().toISOString()],
+            );
+            await client.query('COMMIT');
+          } catch (error) {
+            await client.query('ROLLBACK');
+            throw error;
+          }
+        }
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY.toString()]);
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  async #transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const client: PoolClient = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+        // The connection is unusable: the pool must not hand it out again.
+        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      });
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** Takes a lock on `key` until the transaction ends (the key's 64-bit hash). */
+  static async #lockKey(tx: Queryable, key: string): Promise<void> {
+    await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key]);
+  }
+
+  async #get(sql: string, params: unknown[] = [], db: Queryable = this.#pool) {
+    return (await db.query(sql, params)).rows[0];
+  }
+
+  async #all(sql: string, params: unknown[] = [], db: Queryable = this.#pool) {
+    return (await db.query(sql, params)).rows;
+  }
+
+  async ping(): Promise<void> {
+    if (this.#closed) throw new ServerError('NOT_READY', 'database is closed');
+    await this.#pool.query('SELECT 1 AS ok');
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool.end();
+  }
+
+  async currentMetadata(role: MetadataRole): Promise<MetadataRecord | undefined> {
+    const row = await this.#get(
+      `SELECT m.* FROM current_metadata c JOIN metadata m ON m.role = c.role AND m.version = c.version WHERE c.role = $1`,
+      [role],
+    );
+    return row ? toMetadata(row) : undefined;
+  }
+
+  async currentMetadataDigest(
+    role: MetadataRole,
+  ): Promise<{ version: number; sha256: string; expires: string } | undefined> {
+    const row = await this.#get(
+      `SELECT m.version, m.sha256, m.expires FROM current_metadata c JOIN metadata m ON m.role = c.role AND m.version = c.version WHERE c.role = $1`,
+      [role],
+    );
+    return row
+      ? { version: num(row.version), sha256: str(row.sha256), expires: str(row.expires) }
+      : undefined;
+  }
+
+  async publishedMetadata(
+    role: MetadataRole,
+    version: number,
+  ): Promise<MetadataRecord | undefined> {
+    const row = await this.#get(
+      `SELECT * FROM metadata WHERE role = $1 AND version = $2 AND state = 'published'`,
+      [role, version],
+    );
+    return row ? toMetadata(row) : undefined;
+  }
+
+  async publishedVersions(role: MetadataRole): Promise<number[]> {
+    const rows = await this.#all(
+      `SELECT version FROM metadata WHERE role = $1 AND state = 'published' ORDER BY version`,
+      [role],
+    );
+    return rows.map((r) => num(r.version));
+  }
+
+  async maxVersion(role: MetadataRole): Promise<number> {
+    const row = await this.#get('SELECT MAX(version) AS v FROM metadata WHERE role = $1', [role]);
+    return row?.v == null ? 0 : num(row.v);
+  }
+
+  async stageMetadata(records: NewMetadataRecord[], batch = 'unnamed'): Promise<void> {
+    const now = new Date().toISOString();
+    await this.#transaction(async (tx) => {
+      for (const r of records) {
+        await tx.query(
+          `INSERT INTO metadata (role, version, bytes, sha256, expires, state, created_at, batch)
+           VALUES ($1, $2, $3, $4, $5, 'staged', $6, $7)`,
+          [r.role, r.version, Buffer.from(r.bytes), r.sha256, r.expires, now, batch],
+        );
+      }
+    });
+  }
+
+  async metadataBatch(role: MetadataRole, version: number): Promise<string | undefined> {
+    const row = await this.#get('SELECT batch FROM metadata WHERE role = $1 AND version = $2', [
+      role,
+      version,
+    ]);
+    return row?.batch == null ? undefined : str(row.batch);
+  }
+
+  async stagedBatches(): Promise<{ batch: string; records: MetadataRecord[] }[]> {
+    const rows = await this.#all(
+      `SELECT * FROM metadata WHERE state = 'staged'
+       ORDER BY created_at COLLATE "C", role COLLATE "C", version`,
+    );
+    const batches = new Map<string, MetadataRecord[]>();
+    for (const row of rows) {
+      const batch = row.batch == null ? 'unnamed' : str(row.batch);
+      const list = batches.get(batch) ?? [];
+      list.push(toMetadata(row));
+      batches.set(batch, list);
+    }
+    return [...batches].map(([batch, records]) => ({ batch, records }));
+  }
+
+  async commitMetadata(
+    records: { role: MetadataRole; version: number }[],
+    alsoUpdateRelease?: { id: number; patch: ReleasePatch },
+  ): Promise<void> {
+    await this.#transaction(async (tx) => {
+      for (const r of records) {
+        // The row lock makes a second commit of the same version wait, then find it published.
+        const changed = await tx.query(
+          `UPDATE metadata SET state = 'published' WHERE role = $1 AND version = $2 AND state = 'staged'`,
+          [r.role, r.version],
+        );
+        if (changed.rowCount !== 1) {
+          throw new ServerError('STORAGE_FAILED', `no staged ${r.role} v${r.version} to commit`);
+        }
+        await tx.query(
+          `INSERT INTO current_metadata (role, version) VALUES ($1, $2)
+           ON CONFLICT (role) DO UPDATE SET version = excluded.version`,
+          [r.role, r.version],
+        );
+      }
+      if (alsoUpdateRelease) {
+        await updateRelease(tx, alsoUpdateRelease.id, alsoUpdateRelease.patch);
+      }
+    });
+  }
+
+  async abandonMetadata(records: { role: MetadataRole; version: number }[]): Promise<void> {
+    await this.#transaction(async (tx) => {
+      for (const r of records) {
+        await tx.query(
+          `UPDATE metadata SET state = 'abandoned' WHERE role = $1 AND version = $2 AND state = 'staged'`,
+          [r.role, r.version],
+        );
+      }
+    });
+  }
+
+  async discardFailedBootstrap(): Promise<void> {
+    await this.#transaction(async (tx) => {
+      // Keeps a concurrent first commit out between the check and the delete.
+      await tx.query('LOCK TABLE current_metadata IN EXCLUSIVE MODE');
+      if (await this.#get('SELECT 1 AS x FROM current_metadata LIMIT 1', [], tx)) {
+        throw new ServerError(
+          'REPOSITORY_ALREADY_INITIALIZED',
+          'the repository is already bootstrapped',
+        );
+      }
+      await tx.query(`DELETE FROM metadata WHERE state != 'published'`);
+    });
+  }
+
+  async recordBlob(blob: BlobRecord): Promise<void> {
+    await this.#pool.query(
+      `INSERT INTO blobs (sha256, sha512, length, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+      [blob.sha256, blob.sha512, blob.length, new Date().toISOString()],
+    );
+  }
+
+  async blobBySha256(sha256: string): Promise<BlobRecord | undefined> {
+    const row = await this.#get('SELECT * FROM blobs WHERE sha256 = $1', [sha256]);
+    return row ? toBlob(row) : undefined;
+  }
+
+  async blobBySha512(sha512: string): Promise<BlobRecord | undefined> {
+    const row = await this.#get('SELECT * FROM blobs WHERE sha512 = $1', [sha512]);
+    return row ? toBlob(row) : undefined;
+  }
+
+  async putUpload(upload: UploadRecord): Promise<void> {
+    await this.#transaction(async (tx) => {
+      // The same lock as recordRevokedDigests: a revocation and an upload of these bytes do not
+      // interleave between the check and the insert.
+      await PostgresStore.#lockKey(tx, `tufchain:digest:${upload.sha256}`);
+      const revoked = await this.#get(
+        'SELECT release_id FROM revoked_digests WHERE sha256 = $1',
+        [upload.sha256],
+        tx,
+      );
+      if (revoked) {
+        throw new ServerError(
+          'TARGET_REVOKED',
+          `these bytes (sha256 ${upload.sha256}) were revoked with release ${num(revoked.release_id)}`,
+        );
+      }
+      await tx.query(
+        `INSERT INTO blobs (sha256, sha512, length, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+        [upload.sha256, upload.sha512, upload.length, upload.uploadedAt],
+      );
+      await tx.query(
+        `INSERT INTO uploads (name, sha256, uploaded_at) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, uploaded_at = excluded.uploaded_at`,
+        [upload.name, upload.sha256, upload.uploadedAt],
+      );
+    });
+  }
+
+  async upload(name: string): Promise<UploadRecord | undefined> {
+    const row = await this.#get(
+      'SELECT u.name, u.uploaded_at, b.* FROM uploads u JOIN blobs b ON b.sha256 = u.sha256 WHERE u.name = $1',
+      [name],
+    );
+    return row
+      ? { ...toBlob(row), name: str(row.name), uploadedAt: str(row.uploaded_at) }
+      : undefined;
+  }
+
+  async createRelease(input: {
+    targetNames: string[];
+    targetsVersion: number;
+  }): Promise<ReleaseRecord> {
+    const now = new Date().toISOString();
+    const row = await this.#get(
+      `INSERT INTO releases (status, target_names, targets_version, created_at, updated_at)
+       VALUES ('pending', $1, $2, $3, $4) RETURNING *`,
+      [JSON.stringify(input.targetNames), input.targetsVersion, now, now],
+    );
+    if (!row) throw new ServerError('STORAGE_FAILED', 'release row vanished');
+    return toRelease(row);
+  }
+
+  async updateRelease(id: number, patch: ReleasePatch): Promise<void> {
+    await updateRelease(this.#pool, id, patch);
+  }
+
+  async release(id: number): Promise<ReleaseRecord | undefined> {
+    const row = await this.#get('SELECT * FROM releases WHERE id = $1', [id]);
+    return row ? toRelease(row) : undefined;
+  }
+
+  async releases(): Promise<ReleaseRecord[]> {
+    return (await this.#all('SELECT * FROM releases ORDER BY id')).map(toRelease);
+  }
+
+  async idempotency(key: string): Promise<IdempotencyRecord | undefined> {
+    const row = await this.#get('SELECT * FROM idempotency_keys WHERE key = $1', [key]);
+    return row
+      ? {
+          key: str(row.key),
+          route: str(row.route),
+          requestSha256: str(row.request_sha256),
+          status: num(row.status),
+          responseJson: str(row.response_json),
+          createdAt: str(row.created_at),
+        }
+      : undefined;
+  }
+
+  async saveIdempotency(r: IdempotencyRecord): Promise<void> {
+    await this.#pool.query(
+      `INSERT INTO idempotency_keys (key, route, request_sha256, status, response_json, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6)`,
+      [r.key, r.route, r.requestSha256, r.status, r.responseJson, r.createdAt],
+    );
+  }
+
+  async deleteIdempotencyBefore(createdAt: string): Promise<void> {
+    await this.#pool.query('DELETE FROM idempotency_keys WHERE created_at < $1 COLLATE "C"', [
+      createdAt,
+    ]);
+  }
+
+  async insertToken(t: TokenRecord): Promise<void> {
+    await this.#pool.query(
+      `INSERT INTO api_tokens (id, name, secret_sha256, scopes, created_at, expires_at, revoked_at, last_used_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [
+        t.id,
+        t.name,
+        t.secretSha256,
+        JSON.stringify(t.scopes),
+        t.createdAt,
+        t.expiresAt,
+        t.revokedAt,
+        t.lastUsedAt,
+      ],
+    );
+  }
+
+  async token(id: string): Promise<TokenRecord | undefined> {
+    const row = await this.#get('SELECT * FROM api_tokens WHERE id = $1', [id]);
+    return row ? toToken(row) : undefined;
+  }
+
+  async tokens(): Promise<TokenRecord[]> {
+    const rows = await this.#all(
+      'SELECT * FROM api_tokens ORDER BY created_at COLLATE "C", id COLLATE "C"',
+    );
+    return rows.map(toToken);
+  }
+
+  async revokeToken(id: string, revokedAt: string): Promise<RevokeTokenOutcome> {
+    const revoked = await this.#pool.query(
+      'UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL',
+      [revokedAt, id],
+    );
+    if (revoked.rowCount === 1) return 'REVOKED';
+    return (await this.#get('SELECT 1 AS x FROM api_tokens WHERE id = $1', [id]))
+      ? 'ALREADY_REVOKED'
+      : 'NOT_FOUND';
+  }
+
+  async touchToken(id: string, usedAt: string, minIntervalMs: number): Promise<void> {
+    const before = new Date(Date.parse(usedAt) - minIntervalMs).toISOString();
+    await this.#pool.query(
+      `UPDATE api_tokens SET last_used_at = $1
+       WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $3 COLLATE "C")`,
+      [usedAt, id, before],
+    );
+  }
+
+  async recordRevokedDigests(records: RevokedDigestRecord[]): Promise<void> {
+    await this.#transaction(async (tx) => {
+      for (const r of records) {
+        await PostgresStore.#lockKey(tx, `tufchain:digest:${r.sha256}`);
+        await tx.query(
+          'INSERT INTO revoked_digests (sha256, release_id, revoked_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+          [r.sha256, r.releaseId, r.revokedAt],
+        );
+      }
+    });
+  }
+
+  async revokedDigest(sha256: string): Promise<RevokedDigestRecord | undefined> {
+    const row = await this.#get('SELECT * FROM revoked_digests WHERE sha256 = $1', [sha256]);
+    return row
+      ? { sha256: str(row.sha256), releaseId: num(row.release_id), revokedAt: str(row.revoked_at) }
+      : undefined;
+  }
+
+  async insertAttestation(
+    input: Omit<AttestationRecord, 'id' | 'logIndex' | 'reportSha256' | 'counter'> & {
+      reportSha256: string;
+      counter: number;
+    },
+  ): Promise<{ id: number; created: boolean; logIndex: number | null; bundleJson: string }> {
+    const attempt = () =>
+      this.#transaction(async (tx) => {
+        // Reports of one ECU are checked and stored one at a time, across replicas.
+        await PostgresStore.#lockKey(
+          tx,
+          `tufchain:report:${input.vinCommitment}\n${input.ecuSerial}`,
+        );
+        const existing = await this.#get(
+          `SELECT id, log_index, bundle_json FROM install_attestations
+           WHERE report_sha256 = $1 OR bundle_sha256 = $2 ORDER BY id LIMIT 1`,
+          [input.reportSha256, input.bundleSha256],
+          tx,
+        );
+        if (existing) {
+          return {
+            id: num(existing.id),
+            created: false,
+            logIndex: existing.log_index == null ? null : num(existing.log_index),
+            bundleJson: str(existing.bundle_json),
+          };
+        }
+        const last = await this.#get(
+          'SELECT MAX(counter) AS counter FROM install_attestations WHERE vin_commitment = $1 AND ecu_serial = $2',
+          [input.vinCommitment, input.ecuSerial],
+          tx,
+        );
+        if (last?.counter != null && input.counter <= num(last.counter)) {
+          throw new ServerError(
+            'REPORT_COUNTER_REPLAYED',
+            `ECU ${input.ecuSerial} already reported counter ${num(last.counter)}; this report has ${input.counter}`,
+          );
+        }
+        const inserted = await this.#get(
+          `INSERT INTO install_attestations (report_sha256, counter, bundle_sha256, bundle_json, vin_commitment, ecu_serial, target_name, result, received_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+          [
+            input.reportSha256,
+            input.counter,
+            input.bundleSha256,
+            input.bundleJson,
+            input.vinCommitment,
+            input.ecuSerial,
+            input.targetName,
+            input.result,
+            input.receivedAt,
+          ],
+          tx,
+        );
+        return {
+          id: num(inserted?.id),
+          created: true,
+          logIndex: null,
+          bundleJson: input.bundleJson,
+        };
+      });
+    try {
+      return await attempt();
+    } catch (error) {
+      // The same bundle under another ECU key (a different lock) got in first: answer with it.
+      if (isUniqueViolation(error)) return attempt();
+      throw error;
+    }
+  }
+
+  async setAttestationLogIndex(id: number, logIndex: number): Promise<void> {
+    await this.#pool.query('UPDATE install_attestations SET log_index = $1 WHERE id = $2', [
+      logIndex,
+      id,
+    ]);
+  }
+
+  async attestations(
+    opts: { afterId?: number; limit?: number } = {},
+  ): Promise<AttestationRecord[]> {
+    // SQLite reads a negative LIMIT as "no limit"; PostgreSQL reads NULL that way.
+    const limit = opts.limit === undefined || opts.limit < 0 ? null : opts.limit;
+    const rows = await this.#all(
+      'SELECT * FROM install_attestations WHERE id > $1 ORDER BY id LIMIT $2',
+      [opts.afterId ?? 0, limit],
+    );
+    return rows.map((row) => ({
+      id: num(row.id),
+      reportSha256: row.report_sha256 == null ? null : str(row.report_sha256),
+      counter: row.counter == null ? null : num(row.counter),
+      bundleSha256: str(row.bundle_sha256),
+      bundleJson: str(row.bundle_json),
+      vinCommitment: str(row.vin_commitment),
+      ecuSerial: str(row.ecu_serial),
+      targetName: str(row.target_name),
+      result: str(row.result),
+      receivedAt: str(row.received_at),
+      logIndex: row.log_index == null ? null : num(row.log_index),
+    }));
+  }
+
+  async insertVehicleCertificate(r: VehicleCertificateRecord): Promise<void> {
+    await this.#pool.query(
+      `INSERT INTO vehicle_certificates (serial_number, vin_commitment, ecu_serial, public_key_sha256, certificate_pem,
+         not_before, not_after, issued_at, enrolled_by, previous_serial_number, revoked_at, revocation_reason)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+      [
+        r.serialNumber,
+        r.vinCommitment,
+        r.ecuSerial,
+        r.publicKeySha256,
+        r.certificatePem,
+        r.notBefore,
+        r.notAfter,
+        r.issuedAt,
+        r.enrolledBy,
+        r.previousSerialNumber,
+        r.revokedAt,
+        r.revocationReason,
+      ],
+    );
+  }
+
+  async vehicleCertificate(serialNumber: string): Promise<VehicleCertificateRecord | undefined> {
+    const row = await this.#get('SELECT * FROM vehicle_certificates WHERE serial_number = $1', [
+      serialNumber,
+    ]);
+    return row ? toVehicleCertificate(row) : undefined;
+  }
+
+  async vehicleCertificateSuccessors(serialNumber: string): Promise<VehicleCertificateRecord[]> {
+    const rows = await this.#all(
+      `SELECT * FROM vehicle_certificates WHERE previous_serial_number = $1
+       ORDER BY issued_at COLLATE "C" DESC, seq DESC`,
+      [serialNumber],
+    );
+    return rows.map(toVehicleCertificate);
+  }
+
+  async vehicleCertificatesByKey(publicKeySha256: string): Promise<VehicleCertificateRecord[]> {
+    const rows = await this.#all(
+      `SELECT * FROM vehicle_certificates WHERE public_key_sha256 = $1
+       ORDER BY issued_at COLLATE "C", seq`,
+      [publicKeySha256],
+    );
+    return rows.map(toVehicleCertificate);
+  }
+
+  async revokeVehicleCertificate(
+    serialNumber: string,
+    revokedAt: string,
+    reason: RevocationReason,
+  ): Promise<RevokeVehicleOutcome> {
+    const revoked = await this.#pool.query(
+      `UPDATE vehicle_certificates SET revoked_at = $1, revocation_reason = $2
+       WHERE serial_number = $3 AND revoked_at IS NULL`,
+      [revokedAt, reason, serialNumber],
+    );
+    if (revoked.rowCount === 1) return 'REVOKED';
+    return (await this.#get('SELECT 1 AS x FROM vehicle_certificates WHERE serial_number = $1', [
+      serialNumber,
+    ]))
+      ? 'ALREADY_REVOKED'
+      : 'NOT_FOUND';
+  }
+
+  async revokedVehicleCertificates(): Promise<VehicleCertificateRecord[]> {
+    const rows = await this.#all(
+      `SELECT * FROM vehicle_certificates WHERE revoked_at IS NOT NULL
+       ORDER BY revoked_at COLLATE "C", serial_number COLLATE "C"`,
+    );
+    return rows.map(toVehicleCertificate);
+  }
+
+  async latestVehicleCrl(): Promise<VehicleCrlRecord | undefined> {
+    const row = await this.#get('SELECT * FROM vehicle_crls ORDER BY crl_number DESC LIMIT 1');
+    return row
+      ? {
+          crlNumber: num(row.crl_number),
+          pem: str(row.pem),
+          thisUpdate: str(row.this_update),
+          nextUpdate: str(row.next_update),
+        }
+      : undefined;
+  }
+
+  async insertVehicleCrl(r: VehicleCrlRecord): Promise<boolean> {
+    const inserted = await this.#pool.query(
+      `INSERT INTO vehicle_crls (crl_number, pem, this_update, next_update) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (crl_number) DO NOTHING`,
+      [r.crlNumber, r.pem, r.thisUpdate, r.nextUpdate],
+    );
+    return inserted.rowCount === 1;
+  }
+}
+
+async function updateRelease(db: Queryable, id: number, patch: ReleasePatch): Promise<void> {
+  const sets: string[] = [];
+  const params: unknown[] = [];
+  const set = (column: string, value: unknown): void => {
+    params.push(value);
+    sets.push(`${column} = $${params.length.toString()}`);
+  };
+  if (patch.status !== undefined) set('status', patch.status);
+  if (patch.targetsVersion !== undefined) set('targets_version', patch.targetsVersion);
+  if (patch.metadataHash !== undefined) set('metadata_hash', patch.metadataHash);
+  if (patch.chain !== undefined)
+    set('chain_json', patch.chain ? JSON.stringify(patch.chain) : null);
+  if (patch.revocation !== undefined) {
+    set('revocation_json', patch.revocation ? JSON.stringify(patch.revocation) : null);
+  }
+  if (patch.error !== undefined) set('error', patch.error);
+  set('updated_at', new Date().toISOString());
+  params.push(id);
+  await db.query(
+    `UPDATE releases SET ${sets.join(', ')} WHERE id = $${params.length.toString()}`,
+    params,
+  );
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return error instanceof pg.DatabaseError && error.code === UNIQUE_VIOLATION;
+}
+
+function str(v: unknown): string {
+  if (typeof v !== 'string') throw new ServerError('STORAGE_FAILED', 'expected a text column');
+  return v;
+}
+
+/** INTEGER columns arrive as numbers, BIGINT ones as decimal strings (`pg` keeps 64 bits exact). */
+function num(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' && /^-?\d+$/.test(v)) {
+    const n = Number(v);
+    if (Number.isSafeInteger(n)) return n;
+  }
+  throw new ServerError('STORAGE_FAILED', 'expected an integer column');
+}
+
+function bytes(v: unknown): Uint8Array {
+  if (!(v instanceof Uint8Array))
+    throw new ServerError('STORAGE_FAILED', 'expected a bytea column');
+  // A plain view, as SQLite returns, rather than pg's Buffer.
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}
+
+function toMetadata(row: Row): MetadataRecord {
+  return {
+    role: str(row.role),
+    version: num(row.version),
+    bytes: bytes(row.bytes),
+    sha256: str(row.sha256),
+    expires: str(row.expires),
+    state: str(row.state) as MetadataRecord['state'],
+  };
+}
+
+function toToken(row: Row): TokenRecord {
+  return {
+    id: str(row.id),
+    name: str(row.name),
+    secretSha256: str(row.secret_sha256),
+    scopes: JSON.parse(str(row.scopes)) as TokenScope[],
+    createdAt: str(row.created_at),
+    expiresAt: row.expires_at == null ? null : str(row.expires_at),
+    revokedAt: row.revoked_at == null ? null : str(row.revoked_at),
+    lastUsedAt: row.last_used_at == null ? null : str(row.last_used_at),
+  };
+}
+
+function toBlob(row: Row): BlobRecord {
+  return { sha256: str(row.sha256), sha512: str(row.sha512), length: num(row.length) };
+}
+
+function toRelease(row: Row): ReleaseRecord {
+  return {
+    id: num(row.id),
+    status: str(row.status) as ReleaseRecord['status'],
+    targetNames: JSON.parse(str(row.target_names)) as string[],
+    targetsVersion: num(row.targets_version),
+    metadataHash: row.metadata_hash == null ? null : str(row.metadata_hash),
+    chain: row.chain_json == null ? null : (JSON.parse(str(row.chain_json)) as ChainRef),
+    revocation:
+      row.revocation_json == null
+        ? null
+        : (JSON.parse(str(row.revocation_json)) as ReleaseRecord['revocation']),
+    error: row.error == null ? null : str(row.error),
+    createdAt: str(row.created_at),
+    updatedAt: str(row.updated_at),
+  };
+}
+
+function toVehicleCertificate(row: Row): VehicleCertificateRecord {
+  return {
+    serialNumber: str(row.serial_number),
+    vinCommitment: str(row.vin_commitment),
+    ecuSerial: str(row.ecu_serial),
+    publicKeySha256: str(row.public_key_sha256),
+    certificatePem: str(row.certificate_pem),
+    notBefore: str(row.not_before),
+    notAfter: str(row.not_after),
+    issuedAt: str(row.issued_at),
+    enrolledBy: str(row.enrolled_by),
+    previousSerialNumber:
+      row.previous_serial_number == null ? null : str(row.previous_serial_number),
+    revokedAt: row.revoked_at == null ? null : str(row.revoked_at),
+    revocationReason:
+      row.revocation_reason == null ? null : (str(row.revocation_reason) as RevocationReason),
+  };
+}
