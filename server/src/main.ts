@@ -2,6 +2,7 @@
  * The update server daemon. The only place that reads process.env.
  *
  *   TUFCHAIN_DATA_DIR            SQLite + blobs (required)
+ *   DATABASE_URL                 postgres://…: the repository store in PostgreSQL (default: SQLite)
  *   TUFCHAIN_HOST / TUFCHAIN_PORT   default 127.0.0.1:8080
  *   TUFCHAIN_RPC_URL, TUFCHAIN_CONTRACT_ADDRESS, TUFCHAIN_CONFIRMATIONS (default 2)
  *   TUFCHAIN_CHAIN_ID            optional: the RPC must serve this chain
@@ -160,7 +161,11 @@ export async function main(env: Env): Promise<void> {
       }
     : undefined;
 
-  const repo = await openRepository({ dataDir });
+  const databaseUrl = env.DATABASE_URL;
+  const repo = await openRepository({
+    dataDir,
+    ...(databaseUrl === undefined || databaseUrl === '' ? {} : { databaseUrl }),
+  });
   if (!(await repo.store.currentMetadata('root'))) {
     const rootBytes = await readFile(required(env, 'TUFCHAIN_ROOT_FILE'));
     await initRepositoryFromRoot({ store: repo.store, rootBytes, onlineSigners, releaseLog });

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openRepository } from '../src/storage/open.js';
 import { PostgresStore } from '../src/storage/postgres-store.js';
 import { SqliteStore } from '../src/storage/sqlite-store.js';
 import type {
@@ -672,5 +673,41 @@ describe('PostgresStore', () => {
     await expect(PostgresStore.open({ connectionString: url })).rejects.toMatchObject({
       code: 'STORAGE_FAILED',
     });
+  });
+});
+
+describe('openRepository', () => {
+  it('keeps the repository store in PostgreSQL when given a database URL', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'tufchain-open-'));
+    dirs.push(dataDir);
+    const databaseUrl = await cluster.createDatabase();
+    const repo = await openRepository({ dataDir, databaseUrl });
+    try {
+      await repo.store.stageMetadata([meta('root', 1)]);
+      await repo.store.commitMetadata([{ role: 'root', version: 1 }]);
+      expect(await repo.director.currentDirectorRoot()).toBeUndefined();
+    } finally {
+      await repo.close();
+    }
+    const direct = await PostgresStore.open({ connectionString: databaseUrl });
+    try {
+      expect((await direct.currentMetadata('root'))?.version).toBe(1);
+    } finally {
+      await direct.close();
+    }
+    const sqlite = new SqliteStore(join(dataDir, 'tufchain.sqlite'));
+    try {
+      expect(await sqlite.currentMetadata('root')).toBeUndefined();
+    } finally {
+      await sqlite.close();
+    }
+  });
+
+  it('refuses a database URL that is not postgres:// (CONFIG_INVALID)', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'tufchain-open-'));
+    dirs.push(dataDir);
+    await expect(
+      openRepository({ dataDir, databaseUrl: 'mysql://127.0.0.1/tufchain' }),
+    ).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
   });
 });

@@ -2,23 +2,45 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SqliteDirectorStore } from '../director/sqlite-store.js';
 import type { DirectorStore } from '../director/store.js';
+import { ServerError } from '../error.js';
 import { FileBlobStore, type BlobStore } from './blob-store.js';
+import { PostgresStore } from './postgres-store.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { RepositoryStore } from './store.js';
 
 export interface OpenedRepository {
   store: RepositoryStore;
   blobs: BlobStore;
-  /** The Uptane Director's tables, in the same database file. */
+  /** The Uptane Director's tables, in `<dataDir>/tufchain.sqlite` (on either engine, for now). */
   director: DirectorStore;
   close(): Promise<void>;
 }
 
-/** Opens (creating if needed) `<dataDir>/tufchain.sqlite` and `<dataDir>/blobs/`. */
-export async function openRepository(opts: { dataDir: string }): Promise<OpenedRepository> {
+export interface OpenRepositoryOptions {
+  dataDir: string;
+  /** `postgres://…`: the repository store lives in that PostgreSQL database, not in SQLite. */
+  databaseUrl?: string;
+}
+
+/**
+ * Opens (creating if needed) `<dataDir>/tufchain.sqlite` and `<dataDir>/blobs/`; with
+ * `databaseUrl`, the repository store is PostgreSQL instead (migrated on open).
+ */
+export async function openRepository(opts: OpenRepositoryOptions): Promise<OpenedRepository> {
   await mkdir(opts.dataDir, { recursive: true });
   const path = join(opts.dataDir, 'tufchain.sqlite');
-  const store = new SqliteStore(path);
+  let store: RepositoryStore;
+  if (opts.databaseUrl === undefined) {
+    store = new SqliteStore(path);
+  } else {
+    if (!/^postgres(ql)?:\/\//.test(opts.databaseUrl)) {
+      throw new ServerError('CONFIG_INVALID', 'DATABASE_URL must be a postgres:// URL');
+    }
+    // The Director has no PostgreSQL store yet: its tables stay in SQLite, whose migrations
+    // SqliteStore runs (the Director store checks them but does not apply them).
+    await new SqliteStore(path).close();
+    store = await PostgresStore.open({ connectionString: opts.databaseUrl });
+  }
   const director = new SqliteDirectorStore(path);
   const blobs = await FileBlobStore.open(join(opts.dataDir, 'blobs'));
   return {
