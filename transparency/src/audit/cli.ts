@@ -23,10 +23,30 @@ export const AUDIT_USAGE = `usage: tufchain audit --server URL --rpc URL [--rpc 
   [--oem-token TOKEN]                                   read Director openings, ECU inventories and manifests (any OEM token)
 exit code: 0 no finding, 1 findings, 2 usage or I/O error`;
 
+/**
+ * What the Director checks left out (no log replayed, no OEM token): an audit with no finding
+ * that skipped them must not read as a complete one.
+ */
+export function directorChecksSkipped(report: Pick<AuditResult, 'director'>): string[] {
+  const d = report.director;
+  if (!d) return [];
+  return [
+    ...(d.logChecked ? [] : ['the log (no --log-key)']),
+    ...(d.ecuSignaturesChecked ? [] : ['ECU signatures (no --oem-token)']),
+  ];
+}
+
 /** Formats a report as a human summary. */
 export function formatAuditSummary(report: AuditResult): string {
+  const skipped = directorChecksSkipped(report);
+  const verdict =
+    report.findings.length > 0
+      ? `${report.findings.length} finding(s)`
+      : skipped.length > 0
+        ? `no finding, PARTIAL: the Director was not checked against ${skipped.join(' or ')}`
+        : 'OK, no finding';
   const lines = [
-    `tufchain audit: ${report.findings.length === 0 ? 'OK, no finding' : `${report.findings.length} finding(s)`}`,
+    `tufchain audit: ${verdict}`,
     ...Object.entries(report.stats).map(([k, v]) => `  ${k}: ${v}`),
     ...(report.director
       ? [
@@ -159,6 +179,7 @@ export async function runAuditCli(argv: string[], io: AuditCliIo): Promise<numbe
       const director = report.director
         ? {
             director: {
+              complete: directorChecksSkipped(report).length === 0,
               logChecked: report.director.logChecked,
               ecuMatch: report.director.ecuMatch,
               ecuSignaturesChecked: report.director.ecuSignaturesChecked,
