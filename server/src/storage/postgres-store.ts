@@ -2,10 +2,10 @@ import type { RevocationReason } from '@tufchain/keys';
 import pg, { type PoolClient, type PoolConfig, type QueryResultRow } from 'pg';
 import { ServerError } from '../error.js';
 import { postgresMigrations } from './postgres-migrations.js';
+import { num, str, toBlob, toRelease, toToken, toVehicleCertificate } from './rows.js';
 import type {
   AttestationRecord,
   BlobRecord,
-  ChainRef,
   IdempotencyRecord,
   MetadataRecord,
   MetadataRole,
@@ -16,7 +16,6 @@ import type {
   RevokedDigestRecord,
   RevokeTokenOutcome,
   TokenRecord,
-  TokenScope,
   UploadRecord,
 } from './store.js';
 import type {
@@ -690,21 +689,6 @@ function isUniqueViolation(error: unknown): boolean {
   return error instanceof pg.DatabaseError && error.code === UNIQUE_VIOLATION;
 }
 
-function str(v: unknown): string {
-  if (typeof v !== 'string') throw new ServerError('STORAGE_FAILED', 'expected a text column');
-  return v;
-}
-
-/** INTEGER columns arrive as numbers, BIGINT ones as decimal strings (`pg` keeps 64 bits exact). */
-function num(v: unknown): number {
-  if (typeof v === 'number') return v;
-  if (typeof v === 'string' && /^-?\d+$/.test(v)) {
-    const n = Number(v);
-    if (Number.isSafeInteger(n)) return n;
-  }
-  throw new ServerError('STORAGE_FAILED', 'expected an integer column');
-}
-
 function bytes(v: unknown): Uint8Array {
   if (!(v instanceof Uint8Array))
     throw new ServerError('STORAGE_FAILED', 'expected a bytea column');
@@ -720,59 +704,5 @@ function toMetadata(row: Row): MetadataRecord {
     sha256: str(row.sha256),
     expires: str(row.expires),
     state: str(row.state) as MetadataRecord['state'],
-  };
-}
-
-function toToken(row: Row): TokenRecord {
-  return {
-    id: str(row.id),
-    name: str(row.name),
-    secretSha256: str(row.secret_sha256),
-    scopes: JSON.parse(str(row.scopes)) as TokenScope[],
-    createdAt: str(row.created_at),
-    expiresAt: row.expires_at == null ? null : str(row.expires_at),
-    revokedAt: row.revoked_at == null ? null : str(row.revoked_at),
-    lastUsedAt: row.last_used_at == null ? null : str(row.last_used_at),
-  };
-}
-
-function toBlob(row: Row): BlobRecord {
-  return { sha256: str(row.sha256), sha512: str(row.sha512), length: num(row.length) };
-}
-
-function toRelease(row: Row): ReleaseRecord {
-  return {
-    id: num(row.id),
-    status: str(row.status) as ReleaseRecord['status'],
-    targetNames: JSON.parse(str(row.target_names)) as string[],
-    targetsVersion: num(row.targets_version),
-    metadataHash: row.metadata_hash == null ? null : str(row.metadata_hash),
-    chain: row.chain_json == null ? null : (JSON.parse(str(row.chain_json)) as ChainRef),
-    revocation:
-      row.revocation_json == null
-        ? null
-        : (JSON.parse(str(row.revocation_json)) as ReleaseRecord['revocation']),
-    error: row.error == null ? null : str(row.error),
-    createdAt: str(row.created_at),
-    updatedAt: str(row.updated_at),
-  };
-}
-
-function toVehicleCertificate(row: Row): VehicleCertificateRecord {
-  return {
-    serialNumber: str(row.serial_number),
-    vinCommitment: str(row.vin_commitment),
-    ecuSerial: str(row.ecu_serial),
-    publicKeySha256: str(row.public_key_sha256),
-    certificatePem: str(row.certificate_pem),
-    notBefore: str(row.not_before),
-    notAfter: str(row.not_after),
-    issuedAt: str(row.issued_at),
-    enrolledBy: str(row.enrolled_by),
-    previousSerialNumber:
-      row.previous_serial_number == null ? null : str(row.previous_serial_number),
-    revokedAt: row.revoked_at == null ? null : str(row.revoked_at),
-    revocationReason:
-      row.revocation_reason == null ? null : (str(row.revocation_reason) as RevocationReason),
   };
 }

@@ -2,11 +2,11 @@ import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import type { RevocationReason } from '@tufchain/keys';
 import { ServerError } from '../error.js';
 import { migrations } from './migrations.js';
+import { num, str, toBlob, toRelease, toToken, toVehicleCertificate } from './rows.js';
 import { storedReportIdentity } from './report-identity.js';
 import type {
   AttestationRecord,
   BlobRecord,
-  ChainRef,
   IdempotencyRecord,
   MetadataRecord,
   NewMetadataRecord,
@@ -17,7 +17,6 @@ import type {
   RevokedDigestRecord,
   RevokeTokenOutcome,
   TokenRecord,
-  TokenScope,
   UploadRecord,
 } from './store.js';
 import type {
@@ -473,13 +472,13 @@ export class SqliteStore implements RepositoryStore {
   token(id: string): Promise<TokenRecord | undefined> {
     return settle(() => {
       const row = this.#get('SELECT * FROM api_tokens WHERE id = ?', id);
-      return row ? toToken(row) : undefined;
+      return row ? toSqliteToken(row) : undefined;
     });
   }
 
   tokens(): Promise<TokenRecord[]> {
     return settle(() => {
-      return this.#all('SELECT * FROM api_tokens ORDER BY created_at, id').map(toToken);
+      return this.#all('SELECT * FROM api_tokens ORDER BY created_at, id').map(toSqliteToken);
     });
   }
 
@@ -737,17 +736,6 @@ function settle<T>(fn: () => T): Promise<T> {
   return new Promise((resolve) => resolve(fn()));
 }
 
-function str(v: SQLInputValue | undefined): string {
-  if (typeof v !== 'string') throw new ServerError('STORAGE_FAILED', 'expected a text column');
-  return v;
-}
-
-function num(v: SQLInputValue | undefined): number {
-  if (typeof v === 'number') return v;
-  if (typeof v === 'bigint') return Number(v);
-  throw new ServerError('STORAGE_FAILED', 'expected an integer column');
-}
-
 function toMetadata(row: Row): MetadataRecord {
   return {
     role: str(row.role),
@@ -759,62 +747,13 @@ function toMetadata(row: Row): MetadataRecord {
   };
 }
 
-function toToken(row: Row): TokenRecord {
+/** SQLite keeps the legacy `revoked` flag of tokens revoked before `revoked_at` existed. */
+function toSqliteToken(row: Row): TokenRecord {
   const revokedAt =
     row.revoked_at != null
       ? str(row.revoked_at)
       : num(row.revoked) === 1
         ? str(row.created_at)
         : null;
-  return {
-    id: str(row.id),
-    name: str(row.name),
-    secretSha256: str(row.secret_sha256),
-    scopes: JSON.parse(str(row.scopes)) as TokenScope[],
-    createdAt: str(row.created_at),
-    expiresAt: row.expires_at == null ? null : str(row.expires_at),
-    revokedAt,
-    lastUsedAt: row.last_used_at == null ? null : str(row.last_used_at),
-  };
-}
-
-function toBlob(row: Row): BlobRecord {
-  return { sha256: str(row.sha256), sha512: str(row.sha512), length: num(row.length) };
-}
-
-function toRelease(row: Row): ReleaseRecord {
-  return {
-    id: num(row.id),
-    status: str(row.status) as ReleaseRecord['status'],
-    targetNames: JSON.parse(str(row.target_names)) as string[],
-    targetsVersion: num(row.targets_version),
-    metadataHash: row.metadata_hash == null ? null : str(row.metadata_hash),
-    chain: row.chain_json == null ? null : (JSON.parse(str(row.chain_json)) as ChainRef),
-    revocation:
-      row.revocation_json == null
-        ? null
-        : (JSON.parse(str(row.revocation_json)) as ReleaseRecord['revocation']),
-    error: row.error == null ? null : str(row.error),
-    createdAt: str(row.created_at),
-    updatedAt: str(row.updated_at),
-  };
-}
-
-function toVehicleCertificate(row: Row): VehicleCertificateRecord {
-  return {
-    serialNumber: str(row.serial_number),
-    vinCommitment: str(row.vin_commitment),
-    ecuSerial: str(row.ecu_serial),
-    publicKeySha256: str(row.public_key_sha256),
-    certificatePem: str(row.certificate_pem),
-    notBefore: str(row.not_before),
-    notAfter: str(row.not_after),
-    issuedAt: str(row.issued_at),
-    enrolledBy: str(row.enrolled_by),
-    previousSerialNumber:
-      row.previous_serial_number == null ? null : str(row.previous_serial_number),
-    revokedAt: row.revoked_at == null ? null : str(row.revoked_at),
-    revocationReason:
-      row.revocation_reason == null ? null : (str(row.revocation_reason) as RevocationReason),
-  };
+  return { ...toToken(row), revokedAt };
 }
