@@ -198,6 +198,12 @@ describe('runVehicleUpdate', () => {
   });
 
   describe('attacks on the primary', () => {
+    // An older release logged for each ECU's hardware ID, below the one `all()` installs.
+    const downgrades = [
+      { kind: 'the primary', ecu: PRIMARY, version: '1.5.0', releaseCounter: 1 },
+      { kind: 'a partial secondary', ecu: BRAKE, version: '2.3.0', releaseCounter: 11 },
+      { kind: 'a full secondary', ecu: IVI, version: '4.0.0', releaseCounter: 40 },
+    ];
     const rows: { desc: string; attack: () => Promise<void>; wantCode: string }[] = [
       {
         desc: 'the Director assigns an image the image repository lacks',
@@ -260,36 +266,21 @@ describe('runVehicleUpdate', () => {
         },
         wantCode: 'HARDWARE_ID_MISMATCH',
       },
-      {
-        desc: 'the Director assigns the primary a release below the one it runs',
+      ...downgrades.map(({ kind, ecu, version, releaseCounter }) => ({
+        desc: `the Director assigns ${kind} a release below the one it runs`,
         attack: async () => {
-          const older = await v.release((r) => chain.log(r.entry), PRIMARY.hardwareId, '1.5.0', 1);
+          const older = await v.release(
+            (r) => chain.log(r.entry),
+            ecu.hardwareId,
+            version,
+            releaseCounter,
+          );
           await v.director.assign(v.chainVehicle, all());
           expect((await runVehicleUpdate(v.options(chain.reader()))).status).toBe('UPDATED');
-          await v.director.assign(v.chainVehicle, [assignment(PRIMARY, older)]);
+          await v.director.assign(v.chainVehicle, [assignment(ecu, older)]);
         },
         wantCode: 'DOWNGRADE',
-      },
-      {
-        desc: 'the Director assigns a partial secondary a release below the one it runs',
-        attack: async () => {
-          const older = await v.release((r) => chain.log(r.entry), BRAKE.hardwareId, '2.3.0', 11);
-          await v.director.assign(v.chainVehicle, all());
-          expect((await runVehicleUpdate(v.options(chain.reader()))).status).toBe('UPDATED');
-          await v.director.assign(v.chainVehicle, [assignment(BRAKE, older)]);
-        },
-        wantCode: 'DOWNGRADE',
-      },
-      {
-        desc: 'the Director assigns a full secondary a release below the one it runs',
-        attack: async () => {
-          const older = await v.release((r) => chain.log(r.entry), IVI.hardwareId, '4.0.0', 40);
-          await v.director.assign(v.chainVehicle, all());
-          expect((await runVehicleUpdate(v.options(chain.reader()))).status).toBe('UPDATED');
-          await v.director.assign(v.chainVehicle, [assignment(IVI, older)]);
-        },
-        wantCode: 'DOWNGRADE',
-      },
+      })),
       {
         desc: 'an impostor on the link answers with a version report signed by another key',
         attack: async () => {
