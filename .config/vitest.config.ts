@@ -9,16 +9,41 @@ export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ['@tufchain/source'] } },
   test: {
-    include: [
-      '*/src/**/*.test.ts',
-      '*/test/**/*.test.ts',
-      'test/e2e/**/*.test.ts',
-      'test/repo/**/*.test.ts',
-    ],
     exclude: ['**/node_modules/**', '**/dist/**'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
     reporters: ['default', './.config/summary-reporter.ts'],
+    projects: [
+      {
+        // `extends: true` concatenates arrays, so each project names its own `include`.
+        extends: true,
+        test: {
+          name: 'default',
+          include: [
+            '*/src/**/*.test.ts',
+            '*/test/**/*.test.ts',
+            'test/e2e/**/*.test.ts',
+            'test/repo/**/*.test.ts',
+          ],
+        },
+      },
+      {
+        // The storage-facing server tests once more, with the repository store in a real
+        // PostgreSQL (server/test/support/database.ts); the rest of the suite runs once.
+        extends: true,
+        test: {
+          name: 'server-postgres',
+          include: [
+            'server/src/{app,metrics}.test.ts',
+            'server/src/cli/commands/minimum-version.test.ts',
+            'server/src/{routes,tuf}/**/*.test.ts',
+            'server/test/{authz,director,director-audit,http-edge,install-reports,lifecycle,log,publish,vehicles}.int.test.ts',
+          ],
+          env: { TUFCHAIN_DB: 'postgres' },
+          globalSetup: ['./.config/postgres-global-setup.ts'],
+        },
+      },
+    ],
   },
 });

@@ -15,13 +15,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createApiToken,
   initRepositoryFromRoot,
-  openRepository,
   startServer,
   type OpenedRepository,
   type RunningServer,
 } from '../src/index.js';
 import { startTestChain, type TestChain } from './support/chain.js';
 import { createTufClient } from './support/http.js';
+import { openTestRepository } from './support/database.js';
 
 const launcher = fileURLToPath(new URL('../bin/tufchain', import.meta.url));
 const PASSPHRASE = 'offline holders passphrase';
@@ -150,7 +150,7 @@ describe('tufchain publish --offline-targets (k-of-n targets signing, real serve
       }),
     ]);
     rootBytes = await readFile(join(dir, '1.root.json'));
-    repo = await openRepository({ dataDir: join(dir, 'server') });
+    repo = await openTestRepository({ dataDir: join(dir, 'server') });
     const writer = chain.writer({ confirmations: 1 });
     await initRepositoryFromRoot({
       store: repo.store,

@@ -20,7 +20,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createApiToken,
   initRepository,
-  openRepository,
   startServer,
   type OpenedRepository,
   type RunningServer,
@@ -28,6 +27,7 @@ import {
 import { buildRoot } from '../src/tuf/metadata.js';
 import { startTestChain, type TestChain } from './support/chain.js';
 import { createTufClient } from './support/http.js';
+import { openTestRepository } from './support/database.js';
 
 const launcher = fileURLToPath(new URL('../bin/tufchain', import.meta.url));
 const PASSPHRASE = 'supplier holders passphrase';
@@ -137,7 +137,7 @@ describe('tufchain supplier (hardware-ID-scoped supplier releases, real CLI, ser
     const online = { targets: ed(), snapshot: ed(), timestamp: ed() };
     const build = await keyFile(dir, 'build.key', 'ecdsa-p256');
     acmeKeys = [await keyFile(dir, 'acme-1.key'), await keyFile(dir, 'acme-2.key', 'ecdsa-p256')];
-    repo = await openRepository({ dataDir: join(dir, 'server') });
+    repo = await openTestRepository({ dataDir: join(dir, 'server') });
     const releaseLog = chain.writer({ confirmations: 1 });
     ({ rootBytes } = await initRepository({
       store: repo.store,

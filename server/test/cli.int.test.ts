@@ -20,12 +20,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createApiToken,
   initRepositoryFromRoot,
-  openRepository,
   startServer,
   type OpenedRepository,
   type RunningServer,
 } from '../src/index.js';
 import { startTestChain, type TestChain } from './support/chain.js';
+import { openTestRepository } from './support/database.js';
 
 const launcher = fileURLToPath(new URL('../bin/tufchain', import.meta.url));
 
@@ -163,7 +163,7 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
     rootFile = join(dir, parseJson<{ rootFile: string }>(finalized).rootFile);
 
     // The server bootstraps from the ceremony's root: it never sees a root key.
-    repo = await openRepository({ dataDir: join(dir, 'server') });
+    repo = await openTestRepository({ dataDir: join(dir, 'server') });
     const writer = chain.writer({ confirmations: 1 });
     await initRepositoryFromRoot({
       store: repo.store,

@@ -50,7 +50,6 @@ import {
   createApiToken,
   initDirectorFromRoot,
   initRepository,
-  openRepository,
   openServerLog,
   startServer,
   type OpenedRepository,
@@ -58,6 +57,7 @@ import {
   type ServerLog,
 } from '../src/index.js';
 import { startTestChain, type TestChain } from './support/chain.js';
+import { openTestRepository } from './support/database.js';
 
 const ORIGIN = 'tufchain.test/director-audit';
 const DAY = 24 * 60 * 60 * 1000;
@@ -114,7 +114,7 @@ describe('the Director in the audit trail (anvil, SQLite, transparency log, HTTP
   beforeAll(async () => {
     chain = await startTestChain();
     dir = await mkdtemp(join(tmpdir(), 'tufchain-director-audit-'));
-    repo = await openRepository({ dataDir: dir });
+    repo = await openTestRepository({ dataDir: dir });
     ca = await createVehicleCa({ commonName: 'Director Audit Test Vehicle CA' });
     const writer = chain.writer();
     const online = { targets: ed(), snapshot: ed(), timestamp: ed() };

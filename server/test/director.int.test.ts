@@ -43,7 +43,6 @@ import {
   createApiToken,
   initDirectorFromRoot,
   initRepository,
-  openRepository,
   openServerLog,
   startServer,
   type OpenedRepository,
@@ -52,6 +51,7 @@ import {
 } from '../src/index.js';
 import { runCli } from '../src/cli/run.js';
 import { startTestChain, type TestChain } from './support/chain.js';
+import { openTestRepository } from './support/database.js';
 
 const ORIGIN = 'tufchain.test/director';
 const DAY = 24 * 60 * 60 * 1000;
@@ -122,7 +122,7 @@ describe('the Uptane Director (anvil, SQLite, transparency log, HTTP, tuf-js)', 
   beforeAll(async () => {
     chain = await startTestChain();
     dir = await mkdtemp(join(tmpdir(), 'tufchain-director-'));
-    repo = await openRepository({ dataDir: dir });
+    repo = await openTestRepository({ dataDir: dir });
     ca = await createVehicleCa({ commonName: 'Director Test Vehicle CA' });
     const writer = chain.writer();
     const online = { targets: ed(), snapshot: ed(), timestamp: ed() };

@@ -32,7 +32,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createApiToken,
   initRepository,
-  openRepository,
   openServerLog,
   startServer,
   type OpenedRepository,
@@ -40,6 +39,7 @@ import {
   type ServerLog,
 } from '../src/index.js';
 import { startTestChain, type TestChain } from './support/chain.js';
+import { openTestRepository, testEngine } from './support/database.js';
 
 const ORIGIN = 'tufchain.test/install-reports';
 const HARDWARE_ID = 'gateway-v7';
@@ -135,7 +135,7 @@ describe('install report intake against replays (anvil, SQLite, HTTP, the real v
   beforeAll(async () => {
     chain = await startTestChain();
     dir = await mkdtemp(join(tmpdir(), 'tufchain-install-reports-'));
-    repo = await openRepository({ dataDir: dir });
+    repo = await openTestRepository({ dataDir: dir });
     ca = await createVehicleCa({ commonName: 'Replay Test Vehicle CA' });
     const writer = chain.writer();
     const online = { targets: ed(), snapshot: ed(), timestamp: ed() };
@@ -549,39 +549,43 @@ describe('install report intake against replays (anvil, SQLite, HTTP, the real v
       expect([exitCode, codes], stderr).toEqual([0, []]);
     });
 
-    it('still lists and audits a row a server stored before the fix as invalid JSON', async () => {
-      // What servers before the fix stored for a replayed report with a control character in an
-      // extra field: OLPC canonical JSON, which JSON.parse refuses. Written straight into SQLite.
-      const vehicle = await newVehicle();
-      const bundle = { ...(await signedReport(vehicle, 1)), note: 'a\u0001b' };
-      const legacy = canonicalize(bundle);
-      expect(() => JSON.parse(legacy) as unknown).toThrow();
-      const db = new DatabaseSync(join(dir, 'tufchain.sqlite'));
-      try {
-        db.prepare(
-          `INSERT INTO install_attestations (bundle_sha256, bundle_json, vin_commitment, ecu_serial, target_name, result, received_at)
+    // Only SQLite servers existed before the fix, so there is no such PostgreSQL row to read back.
+    it.runIf(testEngine() === 'sqlite')(
+      'still lists and audits a row a server stored before the fix as invalid JSON (SQLite only: no PostgreSQL server predates the fix)',
+      async () => {
+        // What servers before the fix stored for a replayed report with a control character in an
+        // extra field: OLPC canonical JSON, which JSON.parse refuses. Written straight into SQLite.
+        const vehicle = await newVehicle();
+        const bundle = { ...(await signedReport(vehicle, 1)), note: 'a\u0001b' };
+        const legacy = canonicalize(bundle);
+        expect(() => JSON.parse(legacy) as unknown).toThrow();
+        const db = new DatabaseSync(join(dir, 'tufchain.sqlite'));
+        try {
+          db.prepare(
+            `INSERT INTO install_attestations (bundle_sha256, bundle_json, vin_commitment, ecu_serial, target_name, result, received_at)
            VALUES (?, ?, ?, ?, ?, ?, ?)`,
-        ).run(
-          sha256(legacy),
-          legacy,
-          vehicle.vinCommitment,
-          vehicle.ecuSerial,
-          IMAGE_NAME,
-          'SUCCESS',
-          new Date().toISOString(),
-        );
-      } finally {
-        db.close();
-      }
-      const all = await listed();
-      expect(all.at(-1)).toEqual(bundle);
-      const page = await fetch(`${server.url}/api/v1/attestations?afterId=0&limit=2`);
-      expect(page.status).toBe(200);
-      const { exitCode, codes, stderr } = await audit();
-      expect(exitCode, stderr).not.toBe(2);
-      expect(stderr).not.toContain('AUDIT_SOURCE_UNAVAILABLE');
-      // The row never reached the log: the audit says so, and nothing else.
-      expect(codes).toEqual(['ATTESTATION_NOT_IN_LOG']);
-    });
+          ).run(
+            sha256(legacy),
+            legacy,
+            vehicle.vinCommitment,
+            vehicle.ecuSerial,
+            IMAGE_NAME,
+            'SUCCESS',
+            new Date().toISOString(),
+          );
+        } finally {
+          db.close();
+        }
+        const all = await listed();
+        expect(all.at(-1)).toEqual(bundle);
+        const page = await fetch(`${server.url}/api/v1/attestations?afterId=0&limit=2`);
+        expect(page.status).toBe(200);
+        const { exitCode, codes, stderr } = await audit();
+        expect(exitCode, stderr).not.toBe(2);
+        expect(stderr).not.toContain('AUDIT_SOURCE_UNAVAILABLE');
+        // The row never reached the log: the audit says so, and nothing else.
+        expect(codes).toEqual(['ATTESTATION_NOT_IN_LOG']);
+      },
+    );
   });
 });

@@ -19,7 +19,6 @@ import {
   createApiToken,
   expiryAfter,
   initRepository,
-  openRepository,
   serializeMetadata,
   signMetadata,
   startServer,
@@ -30,6 +29,7 @@ import {
 } from '../src/index.js';
 import { startTestChain, type TestChain } from './support/chain.js';
 import { createTufClient, reopenTufClient } from './support/http.js';
+import { openTestRepository } from './support/database.js';
 
 const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
 const ed = (): Signer => createKeySigner(generateKeyPair('ed25519').privateKey);
@@ -55,7 +55,7 @@ describe('repository lifecycle on real parts (anvil, SQLite, HTTP, tuf-js, trans
   beforeAll(async () => {
     chain = await startTestChain();
     dir = await mkdtemp(join(tmpdir(), 'tufchain-server-lifecycle-'));
-    repo = await openRepository({ dataDir: dir });
+    repo = await openTestRepository({ dataDir: dir });
     vehicleCa = await createVehicleCa({ commonName: 'Lifecycle Vehicle CA' });
     const writer = chain.writer();
     logService = new LogService({

@@ -29,7 +29,6 @@ import { startRpcProxy, type RpcProxy } from '@tufchain/contracts/dev';
 import {
   createApiToken,
   initRepository,
-  openRepository,
   openServerLog,
   startServer,
   type InclusionPromise,
@@ -37,6 +36,7 @@ import {
   type RunningServer,
 } from '../src/index.js';
 import { startTestChain, type TestChain } from './support/chain.js';
+import { openTestRepository } from './support/database.js';
 
 const ORIGIN = 'tufchain.test/log-int';
 const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
@@ -67,7 +67,7 @@ describe('the server transparency log on real parts (anvil, SQLite, HTTP)', () =
       cacheTimeout: -1,
     });
     dir = await mkdtemp(join(tmpdir(), 'tufchain-server-log-'));
-    repo = await openRepository({ dataDir: dir });
+    repo = await openTestRepository({ dataDir: dir });
     vehicleCa = await createVehicleCa({ commonName: 'Log Vehicle CA' });
     const writer = chain.writer();
     const online = { targets: ed(), snapshot: ed(), timestamp: ed() };

@@ -19,7 +19,6 @@ import {
   createApiToken,
   createApp,
   initRepository,
-  openRepository,
   startServer,
   type OpenedRepository,
   type RunningServer,
@@ -27,6 +26,7 @@ import {
 } from '../src/index.js';
 import { startTestChain, type TestChain } from './support/chain.js';
 import { createTufClient } from './support/http.js';
+import { openTestRepository } from './support/database.js';
 
 const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
 
@@ -44,7 +44,7 @@ describe('publishing on real parts (anvil, SQLite, HTTP, tuf-js)', () => {
   beforeAll(async () => {
     chain = await startTestChain();
     dir = await mkdtemp(join(tmpdir(), 'tufchain-server-int-'));
-    repo = await openRepository({ dataDir: dir });
+    repo = await openTestRepository({ dataDir: dir });
     const signer = (): Signer => createKeySigner(generateKeyPair('ed25519').privateKey);
     const online = {
       targets: signer(),

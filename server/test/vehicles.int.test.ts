@@ -34,12 +34,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createApiToken,
   initRepository,
-  openRepository,
   startServer,
   type OpenedRepository,
   type RunningServer,
 } from '../src/index.js';
 import { startTestChain, type TestChain } from './support/chain.js';
+import { openTestRepository } from './support/database.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
@@ -72,7 +72,7 @@ describe('vehicle enrollment, revocation and the CRL (anvil, SQLite, HTTP)', () 
   beforeAll(async () => {
     chain = await startTestChain();
     dir = await mkdtemp(join(tmpdir(), 'tufchain-vehicles-int-'));
-    repo = await openRepository({ dataDir: dir });
+    repo = await openTestRepository({ dataDir: dir });
     const signer = (): Signer => createKeySigner(generateKeyPair('ed25519').privateKey);
     const online = { targets: signer(), snapshot: signer(), timestamp: signer() };
     firmwareSigner = signer();
@@ -700,7 +700,7 @@ describe('a server without a vehicle CA key', () => {
   it('answers 503 VEHICLE_CA_NOT_CONFIGURED on the enrollment, revocation and CRL routes', async () => {
     const chain = await startTestChain();
     const dir = await mkdtemp(join(tmpdir(), 'tufchain-vehicles-noca-'));
-    const repo = await openRepository({ dataDir: dir });
+    const repo = await openTestRepository({ dataDir: dir });
     let server: RunningServer | undefined;
     try {
       const signer = (): Signer => createKeySigner(generateKeyPair('ed25519').privateKey);

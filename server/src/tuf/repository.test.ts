@@ -5,17 +5,18 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeSigner, MemoryReleaseLog } from '../../test/support/fixtures.js';
 import { ServerError } from '../error.js';
-import { openRepository, type OpenedRepository } from '../storage/open.js';
+import type { OpenedRepository } from '../storage/open.js';
 import { expiryAfter } from './expiry.js';
 import { buildRoot } from './metadata.js';
 import { initRepository, initRepositoryFromRoot } from './repository.js';
 import { serializeMetadata, signMetadata } from './signer.js';
+import { openTestRepository } from '../../test/support/database.js';
 
 let dir: string;
 let repo: OpenedRepository;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tufchain-init-'));
-  repo = await openRepository({ dataDir: dir });
+  repo = await openTestRepository({ dataDir: dir });
 });
 afterEach(async () => {
   await repo.close();

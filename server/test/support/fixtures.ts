@@ -7,7 +7,6 @@ import {
   createApiToken,
   createServerParts,
   initRepository,
-  openRepository,
   type AttestationVerifier,
   type ChainReceipt,
   type Clock,
@@ -18,6 +17,7 @@ import {
   type ReleaseLog,
   type ServerParts,
 } from '../../src/index.js';
+import { openTestRepository } from './database.js';
 
 export function makeSigner(type: 'ed25519' | 'ecdsa-p256' = 'ed25519'): Signer {
   return createKeySigner(generateKeyPair(type).privateKey);
@@ -179,7 +179,7 @@ export async function createTestRepo(
   } = {},
 ): Promise<TestRepo> {
   const dir = await mkdtemp(join(tmpdir(), 'tufchain-server-'));
-  const repo = await openRepository({ dataDir: dir });
+  const repo = await openTestRepository({ dataDir: dir });
   const now = { value: new Date() };
   const clock: Clock = () => now.value;
   const signers = {

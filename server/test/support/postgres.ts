@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,8 @@ export interface TestPostgres {
   /** PID of the postmaster, read from its `postmaster.pid`. */
   pid: number;
   port: number;
+  /** The cluster's `postgres` database, from which createDatabaseOn() makes new ones. */
+  adminUrl: string;
   /** A new, empty database on this cluster; its `postgres://` URL. */
   createDatabase(): Promise<string>;
   /** Stops the cluster (SIGINT, then SIGKILL by PID) and deletes its directory. */
@@ -65,24 +68,12 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       continue;
     }
     const pid = await postmasterPid(databaseDir);
-    let databases = 0;
-    const url = (database: string): string =>
-      `postgres://${USER}:${PASSWORD}@127.0.0.1:${port.toString()}/${database}`;
+    const adminUrl = `postgres://${USER}:${PASSWORD}@127.0.0.1:${port.toString()}/postgres`;
     return {
       pid,
       port,
-      async createDatabase() {
-        databases += 1;
-        const name = `test_${databases.toString()}`;
-        const client = new pg.Client({ connectionString: url('postgres') });
-        await client.connect();
-        try {
-          await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`);
-        } finally {
-          await client.end();
-        }
-        return url(name);
-      },
+      adminUrl,
+      createDatabase: () => createDatabaseOn(adminUrl),
       async stop() {
         await stopCluster(cluster, databaseDir);
         await rm(dir, { recursive: true, force: true });
@@ -91,6 +82,24 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   }
   await rm(dir, { recursive: true, force: true });
   throw lastError;
+}
+
+/**
+ * A new, empty database on the cluster of `adminUrl` (its `postgres` database); its URL. Named at
+ * random, so that test workers sharing one cluster never collide.
+ */
+export async function createDatabaseOn(adminUrl: string): Promise<string> {
+  const name = `test_${randomBytes(8).toString('hex')}`;
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
 }
 
 async function postmasterPid(databaseDir: string): Promise<number> {

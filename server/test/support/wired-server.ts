@@ -22,7 +22,6 @@ import {
   createServerParts,
   initDirectorFromRoot,
   initRepository,
-  openRepository,
   openServerLog,
   startServer,
   TOKEN_SCOPES,
@@ -34,6 +33,7 @@ import {
   type TokenScope,
 } from '../../src/index.js';
 import type { TestChain } from './chain.js';
+import { openTestRepository } from './database.js';
 
 export { TOKEN_SCOPES };
 
@@ -101,7 +101,7 @@ export async function startWiredServer(
   opts: { config?: ConfigInput } = {},
 ): Promise<WiredServer> {
   const dir = await mkdtemp(join(tmpdir(), 'tufchain-wired-'));
-  const repo = await openRepository({ dataDir: dir });
+  const repo = await openTestRepository({ dataDir: dir });
   const online = { targets: ed25519(), snapshot: ed25519(), timestamp: ed25519() };
   const firmware = ed25519();
   const vehicleCa = await createVehicleCa({ commonName: 'Wired Vehicle CA' });
