@@ -33,6 +33,7 @@ import { DirectorRepository, type DirectorSigners } from './director/repository.
 import { DirectorService } from './director/service.js';
 import type { DirectorStore } from './director/store.js';
 import { registerDirectorVehicleRoutes } from './director/vehicle-routes.js';
+import type { PublishLock } from './tuf/core/publish-lock.js';
 
 export interface ServerDeps {
   /** From openRepository(): SQLite store and blob directory. */
@@ -75,6 +76,11 @@ export interface ServerDeps {
    * online keys. Without it the Director routes answer 503 DIRECTOR_NOT_CONFIGURED.
    */
   director?: { store: DirectorStore; signers: DirectorSigners };
+  /**
+   * Serializes publishing across replicas (OpenedRepository.publishLock on PostgreSQL); by default
+   * an in-process lock, right for one process per database.
+   */
+  publishLock?: PublishLock | undefined;
 }
 
 export interface ServerParts {
@@ -99,6 +105,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
     logger,
     metrics: { onResign: (role) => metrics.resigns.inc({ role }) },
     log: deps.transparencyLog,
+    lock: deps.publishLock,
   });
   const context: ServerContext = {
     service,

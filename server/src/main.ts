@@ -245,6 +245,7 @@ export async function main(env: Env): Promise<void> {
       chainLookup,
       ...(transparencyLog ? { transparencyLog } : {}),
       ...(directorOn ? { director: { store: repo.director, signers: directorSigners } } : {}),
+      publishLock: repo.publishLock,
     },
   });
   logger.info({ url: server.url }, 'tufchain update server ready');

@@ -164,7 +164,7 @@ describe.each(engines)('RepositoryStore on $name', (engine) => {
       await store.stageMetadata([meta('targets', 1)]);
       await expect(
         store.stageMetadata([meta('snapshot', 1), meta('targets', 1, 9)], 'dup'),
-      ).rejects.toThrow();
+      ).rejects.toMatchObject({ code: 'METADATA_VERSION_TAKEN' });
       expect(await store.maxVersion('snapshot')).toBe(0);
       expect((await store.stagedBatches()).map((b) => b.batch)).toEqual(['unnamed']);
     });

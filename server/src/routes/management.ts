@@ -126,7 +126,11 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
           content: { 'application/json': { schema: z.object({ release: ReleaseSchema }) } },
         },
         ...errorResponses,
-        409: { description: 'Conflict', content: { 'application/json': { schema: ErrorSchema } } },
+        409: {
+          description:
+            'A target already released or not newer; METADATA_VERSION_TAKEN: another replica staged that metadata version first (retry)',
+          content: { 'application/json': { schema: ErrorSchema } },
+        },
         422: {
           description:
             'Invalid attestation or firmware; PERSONAL_DATA_REJECTED: a VIN-shaped hardware ID (the log names it in clear)',

@@ -7,12 +7,18 @@ import { FileBlobStore, type BlobStore } from './blob-store.js';
 import { PostgresStore } from './postgres-store.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { RepositoryStore } from './store.js';
+import type { PublishLock } from '../tuf/core/publish-lock.js';
 
 export interface OpenedRepository {
   store: RepositoryStore;
   blobs: BlobStore;
   /** The Uptane Director's tables, in `<dataDir>/tufchain.sqlite` (on either engine, for now). */
   director: DirectorStore;
+  /**
+   * Serializes publishing across replicas (a PostgreSQL advisory lock); undefined on SQLite, where
+   * one process owns the database and the repository's in-process lock is enough.
+   */
+  publishLock: PublishLock | undefined;
   close(): Promise<void>;
 }
 
@@ -20,6 +26,11 @@ export interface OpenRepositoryOptions {
   dataDir: string;
   /** `postgres://…`: the repository store lives in that PostgreSQL database, not in SQLite. */
   databaseUrl?: string;
+  /**
+   * Where blobs live; by default `<dataDir>/blobs`. Replicas on one database share one blob
+   * directory (a shared mount; an object store would implement BlobStore instead).
+   */
+  blobDir?: string;
 }
 
 /**
@@ -30,6 +41,7 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
   await mkdir(opts.dataDir, { recursive: true });
   const path = join(opts.dataDir, 'tufchain.sqlite');
   let store: RepositoryStore;
+  let publishLock: PublishLock | undefined;
   if (opts.databaseUrl === undefined) {
     store = new SqliteStore(path);
   } else {
@@ -39,14 +51,17 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
     // The Director has no PostgreSQL store yet: its tables stay in SQLite, whose migrations
     // SqliteStore runs (the Director store checks them but does not apply them).
     await new SqliteStore(path).close();
-    store = await PostgresStore.open({ connectionString: opts.databaseUrl });
+    const postgres = await PostgresStore.open({ connectionString: opts.databaseUrl });
+    publishLock = postgres.publishLock();
+    store = postgres;
   }
   const director = new SqliteDirectorStore(path);
-  const blobs = await FileBlobStore.open(join(opts.dataDir, 'blobs'));
+  const blobs = await FileBlobStore.open(opts.blobDir ?? join(opts.dataDir, 'blobs'));
   return {
     store,
     blobs,
     director,
+    publishLock,
     close: async () => {
       await director.close();
       await store.close();

@@ -1,6 +1,7 @@
 import type { RevocationReason } from '@tufchain/keys';
 import pg, { type PoolClient, type PoolConfig, type QueryResultRow } from 'pg';
 import { ServerError } from '../error.js';
+import { PostgresAdvisoryLock } from './postgres-lock.js';
 import { postgresMigrations } from './postgres-migrations.js';
 import { num, str, toBlob, toRelease, toToken, toVehicleCertificate } from './rows.js';
 import type {
@@ -53,6 +54,7 @@ export interface PostgresStoreOptions {
 export class PostgresStore implements RepositoryStore {
   readonly #pool: pg.Pool;
   #closed = false;
+  #publishLock: PostgresAdvisoryLock | undefined;
 
   private constructor(pool: pg.Pool) {
     this.#pool = pool;
@@ -150,6 +152,15 @@ export class PostgresStore implements RepositoryStore {
     await this.#pool.query('SELECT 1 AS ok');
   }
 
+  /**
+   * The lock that serializes publishing across every replica on this database (the repository
+   * core's PublishLock). One per store, so that this process's publishes queue in FIFO order.
+   */
+  publishLock(): PostgresAdvisoryLock {
+    this.#publishLock ??= new PostgresAdvisoryLock(this.#pool, 'tufchain:publish');
+    return this.#publishLock;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -204,11 +215,15 @@ export class PostgresStore implements RepositoryStore {
     const now = new Date().toISOString();
     await this.#transaction(async (tx) => {
       for (const r of records) {
-        await tx.query(
-          `INSERT INTO metadata (role, version, bytes, sha256, expires, state, created_at, batch)
-           VALUES ($1, $2, $3, $4, $5, 'staged', $6, $7)`,
-          [r.role, r.version, Buffer.from(r.bytes), r.sha256, r.expires, now, batch],
-        );
+        await tx
+          .query(
+            `INSERT INTO metadata (role, version, bytes, sha256, expires, state, created_at, batch)
+             VALUES ($1, $2, $3, $4, $5, 'staged', $6, $7)`,
+            [r.role, r.version, Buffer.from(r.bytes), r.sha256, r.expires, now, batch],
+          )
+          .catch((error: unknown) => {
+            throw isUniqueViolation(error) ? versionTaken(r, error) : error;
+          });
       }
     });
   }
@@ -682,6 +697,14 @@ async function updateRelease(db: Queryable, id: number, patch: ReleasePatch): Pr
   await db.query(
     `UPDATE releases SET ${sets.join(', ')} WHERE id = $${params.length.toString()}`,
     params,
+  );
+}
+
+function versionTaken(r: { role: string; version: number }, cause: unknown): ServerError {
+  return new ServerError(
+    'METADATA_VERSION_TAKEN',
+    `${r.role} v${r.version.toString()} is already stored; retry the publish`,
+    { cause },
   );
 }
 

@@ -193,16 +193,25 @@ export class SqliteStore implements RepositoryStore {
       const now = new Date().toISOString();
       this.#transaction(() => {
         for (const r of records) {
-          this.#run(
-            `INSERT INTO metadata (role, version, bytes, sha256, expires, state, created_at, batch) VALUES (?, ?, ?, ?, ?, 'staged', ?, ?)`,
-            r.role,
-            r.version,
-            r.bytes,
-            r.sha256,
-            r.expires,
-            now,
-            batch,
-          );
+          try {
+            this.#run(
+              `INSERT INTO metadata (role, version, bytes, sha256, expires, state, created_at, batch) VALUES (?, ?, ?, ?, ?, 'staged', ?, ?)`,
+              r.role,
+              r.version,
+              r.bytes,
+              r.sha256,
+              r.expires,
+              now,
+              batch,
+            );
+          } catch (error) {
+            if (!isPrimaryKeyViolation(error)) throw error;
+            throw new ServerError(
+              'METADATA_VERSION_TAKEN',
+              `${r.role} v${r.version.toString()} is already stored; retry the publish`,
+              { cause: error },
+            );
+          }
         }
       });
     });
@@ -732,6 +741,11 @@ export class SqliteStore implements RepositoryStore {
  * Runs SQLite work as a promise: a refusal (a constraint, a closed database) rejects it rather
  * than throwing before the caller holds a promise, as a networked store's would.
  */
+/** SQLITE_CONSTRAINT_PRIMARYKEY (node:sqlite puts SQLite's extended result code in `errcode`). */
+function isPrimaryKeyViolation(error: unknown): boolean {
+  return (error as { errcode?: unknown } | null)?.errcode === 1555;
+}
+
 function settle<T>(fn: () => T): Promise<T> {
   return new Promise((resolve) => resolve(fn()));
 }
