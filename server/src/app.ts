@@ -34,6 +34,7 @@ import { DirectorService } from './director/service.js';
 import type { DirectorStore } from './director/store.js';
 import { registerDirectorVehicleRoutes } from './director/vehicle-routes.js';
 import type { PublishLock } from './tuf/core/publish-lock.js';
+import type { JobLease } from './storage/postgres-lease.js';
 
 export interface ServerDeps {
   /** From openRepository(): SQLite store and blob directory. */
@@ -81,6 +82,11 @@ export interface ServerDeps {
    * an in-process lock, right for one process per database.
    */
   publishLock?: PublishLock | undefined;
+  /**
+   * Elects the replica that runs the background jobs (expiry re-sign, idempotency cleanup)
+   * between ticks: OpenedRepository.jobLease. By default this process always does.
+   */
+  jobLease?: ((name: string, ttlMs: number) => JobLease) | undefined;
 }
 
 export interface ServerParts {

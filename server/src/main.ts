@@ -246,6 +246,7 @@ export async function main(env: Env): Promise<void> {
       ...(transparencyLog ? { transparencyLog } : {}),
       ...(directorOn ? { director: { store: repo.director, signers: directorSigners } } : {}),
       publishLock: repo.publishLock,
+      jobLease: repo.jobLease,
     },
   });
   logger.info({ url: server.url }, 'tufchain update server ready');

@@ -15,6 +15,9 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** The lease name under which one replica runs the background jobs. */
+export const BACKGROUND_LEASE = 'tufchain:background-jobs';
+
 export async function startServer(opts: {
   port?: number;
   host?: string;
@@ -65,10 +68,19 @@ export async function startServer(opts: {
     server.once('error', reject);
     server.listen(opts.port ?? 0, host, () => resolve());
   });
-  const timer =
-    context.config.resignIntervalMs > 0
-      ? setInterval(() => void resign(), context.config.resignIntervalMs)
-      : undefined;
+  const intervalMs = context.config.resignIntervalMs;
+  // Three missed ticks before another replica takes the jobs over from one that died.
+  const lease = opts.deps.jobLease?.(BACKGROUND_LEASE, Math.max(3 * intervalMs, 1000));
+  const tick = async (): Promise<void> => {
+    try {
+      if (lease && !(await lease.hold())) return;
+    } catch (error) {
+      context.logger.error({ err: errorText(error) }, 'background job lease check failed');
+      return;
+    }
+    await resign();
+  };
+  const timer = intervalMs > 0 ? setInterval(() => void tick(), intervalMs) : undefined;
   timer?.unref();
   const port = (server.address() as AddressInfo).port;
   let closing: Promise<void> | undefined;
@@ -89,6 +101,11 @@ export async function startServer(opts: {
         clearInterval(reaper);
         // A publish that outlived its request still finishes its commit or abandon.
         await context.service.serialize(() => Promise.resolve());
+        await lease
+          ?.release()
+          .catch((error: unknown) =>
+            context.logger.warn({ err: errorText(error) }, 'could not give the job lease up'),
+          );
         context.logger.info('server closed');
       })();
       return closing;

@@ -10,11 +10,17 @@ import {
   type Signer,
 } from '@tufchain/keys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiToken, initRepository, startServer, type RunningServer } from '../src/index.js';
+import {
+  createApiToken,
+  initRepository,
+  startServer,
+  type ConfigInput,
+  type RunningServer,
+} from '../src/index.js';
 import { openRepository, type OpenedRepository } from '../src/storage/open.js';
 import { PostgresAdvisoryLock } from '../src/storage/postgres-lock.js';
 import { PostgresStore } from '../src/storage/postgres-store.js';
-import { startTestChain, type TestChain } from './support/chain.js';
+import { startTestChain } from './support/chain.js';
 import { createTufClient } from './support/http.js';
 import { startTestPostgres, type TestPostgres } from './support/postgres.js';
 
@@ -27,7 +33,7 @@ beforeAll(async () => {
   postgres = await startTestPostgres();
 });
 afterAll(async () => {
-  await postgres.stop();
+  await postgres?.stop();
 });
 
 describe('the publish lock across processes on one PostgreSQL database', () => {
@@ -105,63 +111,139 @@ describe('the publish lock across processes on one PostgreSQL database', () => {
   });
 });
 
+describe('the background-job lease on PostgreSQL', () => {
+  it('has one holder at a time, renews for it, and passes to another when the holder stops renewing', async () => {
+    const url = await postgres.createDatabase();
+    const a = await PostgresStore.open({ connectionString: url });
+    const b = await PostgresStore.open({ connectionString: url });
+    let c: PostgresStore | undefined;
+    try {
+      const ttlMs = 600;
+      const first = a.jobLease('job', ttlMs);
+      const second = b.jobLease('job', ttlMs);
+      expect(await first.hold()).toBe(true);
+      expect(await second.hold()).toBe(false);
+      expect(await first.hold()).toBe(true);
+      // Another job's lease is independent.
+      expect(await b.jobLease('other job', ttlMs).hold()).toBe(true);
+      // The holder dies (it stops renewing): the lease is still its own until it expires...
+      await a.close();
+      expect(await second.hold()).toBe(false);
+      await sleep(ttlMs + 100);
+      // ...and then the next tick of another replica takes it over.
+      expect(await second.hold()).toBe(true);
+      // The dead replica, restarted, is a new holder and waits its turn.
+      c = await PostgresStore.open({ connectionString: url });
+      const reborn = c.jobLease('job', ttlMs);
+      expect(await reborn.hold()).toBe(false);
+      await second.release();
+      expect(await reborn.hold()).toBe(true);
+    } finally {
+      await a.close();
+      await b.close();
+      await c?.close();
+    }
+  });
+
+  it('refuses a lease without a positive whole ttl (CONFIG_INVALID)', async () => {
+    const url = await postgres.createDatabase();
+    const store = await PostgresStore.open({ connectionString: url });
+    try {
+      for (const ttlMs of [0, -1, 1.5, Number.NaN]) {
+        expect(() => store.jobLease('job', ttlMs)).toThrow(
+          expect.objectContaining({ code: 'CONFIG_INVALID' }) as Error,
+        );
+      }
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+interface Replicas {
+  replicas: { repo: OpenedRepository; server: RunningServer }[];
+  firmware: Signer;
+  /** A publish-scope token, in the shared store. */
+  token: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Two servers as two replicas are deployed: one PostgreSQL database, one blob directory, a data
+ * dir each, the same online keys and chain account, and the database's publish lock and lease.
+ */
+async function startReplicas(config: ConfigInput): Promise<Replicas> {
+  // A repository of its own on a chain of its own: the contract allows one version 1 per log.
+  const chain = await startTestChain();
+  const dir = await mkdtemp(join(tmpdir(), 'tufchain-replicas-'));
+  const databaseUrl = await postgres.createDatabase();
+  const online = { targets: ed25519(), snapshot: ed25519(), timestamp: ed25519() };
+  const firmware = ed25519();
+  const vehicleCa = await createVehicleCa({ commonName: 'Replicas Vehicle CA' });
+  const replicas: Replicas['replicas'] = [];
+  for (const name of ['a', 'b']) {
+    const repo = await openRepository({
+      dataDir: join(dir, name),
+      databaseUrl,
+      blobDir: join(dir, 'blobs'),
+    });
+    if (name === 'a') {
+      await initRepository({
+        store: repo.store,
+        rootSigners: [ed25519()],
+        threshold: 1,
+        onlineSigners: online,
+        releaseLog: chain.writer(),
+      });
+    }
+    const server = await startServer({
+      port: 0,
+      deps: {
+        store: repo.store,
+        blobs: repo.blobs,
+        signers: online,
+        // One publisher account for both: the lock also keeps their nonces apart.
+        releaseLog: chain.writer(),
+        firmwareKey: { publicKeyPem: firmware.publicKeyPem(), keyId: firmware.keyId },
+        vehicleCa,
+        publishLock: repo.publishLock,
+        jobLease: repo.jobLease,
+        config,
+      },
+    });
+    replicas.push({ repo, server });
+  }
+  const token = (
+    await createApiToken(replicas[0]!.repo.store, { name: 'replicas', scopes: ['publish'] })
+  ).token;
+  return {
+    replicas,
+    firmware,
+    token,
+    async close() {
+      for (const r of replicas) {
+        await r.server.close();
+        await r.repo.close();
+      }
+      await chain.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 describe('two server replicas on one PostgreSQL database and one blob directory (anvil, HTTP, tuf-js)', () => {
-  let chain: TestChain;
-  let dir: string;
-  const replicas: { repo: OpenedRepository; server: RunningServer }[] = [];
+  let setup: Replicas;
+  let replicas: Replicas['replicas'];
   let token: string;
   let firmware: Signer;
 
   beforeAll(async () => {
-    chain = await startTestChain();
-    dir = await mkdtemp(join(tmpdir(), 'tufchain-replicas-'));
-    const databaseUrl = await postgres.createDatabase();
-    const online = { targets: ed25519(), snapshot: ed25519(), timestamp: ed25519() };
-    firmware = ed25519();
-    const vehicleCa = await createVehicleCa({ commonName: 'Replicas Vehicle CA' });
-    for (const name of ['a', 'b']) {
-      const repo = await openRepository({
-        dataDir: join(dir, name),
-        databaseUrl,
-        blobDir: join(dir, 'blobs'),
-      });
-      if (name === 'a') {
-        await initRepository({
-          store: repo.store,
-          rootSigners: [ed25519()],
-          threshold: 1,
-          onlineSigners: online,
-          releaseLog: chain.writer(),
-        });
-      }
-      const server = await startServer({
-        port: 0,
-        deps: {
-          store: repo.store,
-          blobs: repo.blobs,
-          signers: online,
-          // One publisher account for both: the lock also keeps their nonces apart.
-          releaseLog: chain.writer(),
-          firmwareKey: { publicKeyPem: firmware.publicKeyPem(), keyId: firmware.keyId },
-          vehicleCa,
-          publishLock: repo.publishLock,
-          config: { resignIntervalMs: 0 },
-        },
-      });
-      replicas.push({ repo, server });
-    }
-    token = (
-      await createApiToken(replicas[0]!.repo.store, { name: 'replicas', scopes: ['publish'] })
-    ).token;
+    setup = await startReplicas({ resignIntervalMs: 0 });
+    ({ replicas, token, firmware } = setup);
   });
 
   afterAll(async () => {
-    for (const r of replicas) {
-      await r.server.close();
-      await r.repo.close();
-    }
-    await chain?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await setup?.close();
   });
 
   const call = async (url: string, method: string, path: string, body: unknown) =>
@@ -221,6 +303,37 @@ describe('two server replicas on one PostgreSQL database and one blob directory 
       await updater.refresh();
       const info = await updater.getTargetInfo(name);
       expect(info?.hashes['sha256']).toBe(sha256(image));
+    }
+  });
+});
+
+describe('background jobs on two replicas (PostgreSQL lease)', () => {
+  const resigns = async (server: RunningServer): Promise<number> =>
+    (await server.context.metrics.resigns.get()).values.reduce((sum, v) => sum + v.value, 0);
+
+  it('run on one replica at a time, and on the other once the first stops', async () => {
+    // The timestamp is always inside its re-sign window, so every tick that runs re-signs it.
+    const setup = await startReplicas({
+      resignIntervalMs: 100,
+      expiries: { timestamp: 3600 },
+      resignWindows: { timestamp: 2 * 86_400 },
+    });
+    try {
+      const [a, b] = setup.replicas.map((r) => r.server) as [RunningServer, RunningServer];
+      // Each re-signed once at start, before serving (under the publish lock, not the lease).
+      const before = [await resigns(a), await resigns(b)];
+      await sleep(1000);
+      const during = [(await resigns(a)) - before[0]!, (await resigns(b)) - before[1]!];
+      const [holder, other] = during[0]! > 0 ? [a, b] : [b, a];
+      expect(during.filter((n) => n > 0)).toHaveLength(1);
+      expect(Math.max(...during)).toBeGreaterThanOrEqual(3);
+
+      const otherBefore = await resigns(other);
+      await holder.close(); // gives the lease up
+      await sleep(600);
+      expect((await resigns(other)) - otherBefore).toBeGreaterThanOrEqual(2);
+    } finally {
+      await setup.close();
     }
   });
 });

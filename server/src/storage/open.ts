@@ -4,6 +4,7 @@ import { SqliteDirectorStore } from '../director/sqlite-store.js';
 import type { DirectorStore } from '../director/store.js';
 import { ServerError } from '../error.js';
 import { FileBlobStore, type BlobStore } from './blob-store.js';
+import { soleProcessLease, type JobLease } from './postgres-lease.js';
 import { PostgresStore } from './postgres-store.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { RepositoryStore } from './store.js';
@@ -19,6 +20,11 @@ export interface OpenedRepository {
    * one process owns the database and the repository's in-process lock is enough.
    */
   publishLock: PublishLock | undefined;
+  /**
+   * The lease that elects which replica runs a background job (PostgreSQL); on SQLite the one
+   * process always holds it.
+   */
+  jobLease: (name: string, ttlMs: number) => JobLease;
   close(): Promise<void>;
 }
 
@@ -42,6 +48,7 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
   const path = join(opts.dataDir, 'tufchain.sqlite');
   let store: RepositoryStore;
   let publishLock: PublishLock | undefined;
+  let jobLease: OpenedRepository['jobLease'] = () => soleProcessLease;
   if (opts.databaseUrl === undefined) {
     store = new SqliteStore(path);
   } else {
@@ -53,6 +60,7 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
     await new SqliteStore(path).close();
     const postgres = await PostgresStore.open({ connectionString: opts.databaseUrl });
     publishLock = postgres.publishLock();
+    jobLease = (name, ttlMs) => postgres.jobLease(name, ttlMs);
     store = postgres;
   }
   const director = new SqliteDirectorStore(path);
@@ -62,6 +70,7 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
     blobs,
     director,
     publishLock,
+    jobLease,
     close: async () => {
       await director.close();
       await store.close();

@@ -117,4 +117,16 @@ export const postgresMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 2,
+    name: 'job leases',
+    // Times come from the database's clock, never a replica's: replicas may disagree on the time.
+    sql: `
+      CREATE TABLE job_leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL
+      );
+    `,
+  },
 ];

@@ -1,6 +1,7 @@
 import type { RevocationReason } from '@tufchain/keys';
 import pg, { type PoolClient, type PoolConfig, type QueryResultRow } from 'pg';
 import { ServerError } from '../error.js';
+import { PostgresJobLease } from './postgres-lease.js';
 import { PostgresAdvisoryLock } from './postgres-lock.js';
 import { postgresMigrations } from './postgres-migrations.js';
 import { num, str, toBlob, toRelease, toToken, toVehicleCertificate } from './rows.js';
@@ -159,6 +160,11 @@ export class PostgresStore implements RepositoryStore {
   publishLock(): PostgresAdvisoryLock {
     this.#publishLock ??= new PostgresAdvisoryLock(this.#pool, 'tufchain:publish');
     return this.#publishLock;
+  }
+
+  /** A background job's lease on this database (`job_leases`); see PostgresJobLease. */
+  jobLease(name: string, ttlMs: number): PostgresJobLease {
+    return new PostgresJobLease(this.#pool, name, { ttlMs });
   }
 
   async close(): Promise<void> {
