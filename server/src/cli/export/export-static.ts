@@ -8,7 +8,13 @@ import { createHash } from 'node:crypto';
 import { Metadata, MetadataKind, type Root, type Snapshot, type Timestamp } from '@tufjs/models';
 import type { ApiClient } from '../api-client.js';
 import { CliError } from '../error.js';
-import { checkVersionedFile, exportTarget, readExportFile, writeExportFile } from './files.js';
+import {
+  checkVersionedFile,
+  exportTarget,
+  readExportFile,
+  syncExportDirectories,
+  writeExportFile,
+} from './files.js';
 import {
   checkMetadataVersion,
   readSnapshotPin,
@@ -210,16 +216,28 @@ export async function exportStaticRepository(opts: ExportStaticOptions): Promise
   }
   let targetsWritten = 0;
   let targetsUnchanged = 0;
+  const written: string[] = [];
   for (const target of served.targets) {
-    const outcome = await exportTarget(api, dir, target, targetFilePaths(target));
-    if (outcome === 'written') targetsWritten++;
-    else targetsUnchanged++;
+    const paths = targetFilePaths(target);
+    if ((await exportTarget(api, dir, target, paths)) === 'written') {
+      targetsWritten++;
+      written.push(...paths);
+    } else targetsUnchanged++;
   }
+  await syncExportDirectories(dir, written);
   // Delegated roles before the snapshot that lists them, roots in order: a reader of the
   // directory never finds a file naming one not yet written.
   const snapshotPath = versionedMetadataPath('snapshot', served.pin.snapshotVersion);
   pending.sort(([a], [b]) => Number(a === snapshotPath) - Number(b === snapshotPath));
-  for (const [rel, bytes] of pending) await writeExportFile(dir, rel, bytes);
+  for (const [rel, bytes] of pending) {
+    if (rel === snapshotPath)
+      await syncExportDirectories(
+        dir,
+        pending.map(([path]) => path),
+      );
+    await writeExportFile(dir, rel, bytes);
+  }
+  await syncExportDirectories(dir, ['metadata/root.json']);
 
   const rootAlias = await readExportFile(dir, 'metadata/root.json');
   if (rootAlias === undefined || !rootAlias.equals(served.rootBytes)) {
@@ -227,8 +245,10 @@ export async function exportStaticRepository(opts: ExportStaticOptions): Promise
   }
   const timestamp = await readExportFile(dir, 'metadata/timestamp.json');
   const timestampWritten = timestamp === undefined || !timestamp.equals(served.timestampBytes);
-  if (timestampWritten)
+  if (timestampWritten) {
     await writeExportFile(dir, 'metadata/timestamp.json', served.timestampBytes);
+    await syncExportDirectories(dir, ['metadata/timestamp.json']);
+  }
 
   return {
     dir,

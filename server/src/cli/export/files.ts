@@ -53,6 +53,25 @@ export async function checkVersionedFile(
   return 'unchanged';
 }
 
+/**
+ * fsyncs the directories holding `rels`: their renames are on disk before anything naming those
+ * files (the snapshot, the timestamp) is, so a power cut cannot leave a timestamp whose snapshot
+ * or images were lost.
+ */
+export async function syncExportDirectories(dir: string, rels: Iterable<string>): Promise<void> {
+  const parents = new Set([...rels].map((rel) => dirname(join(dir, rel))));
+  for (const parent of parents) {
+    const handle = await open(parent, 'r');
+    try {
+      await handle.sync();
+    } catch (error) {
+      throw new CliError('IO_ERROR', `cannot sync ${parent}`, { cause: error });
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
 export async function writeExportFile(dir: string, rel: string, bytes: Uint8Array): Promise<void> {
   await writeAtomic(join(dir, rel), bytes);
 }
