@@ -135,6 +135,36 @@ describe('tufchain export-static', () => {
     };
   }
 
+  /** `export-static --watch 1` in this process until `stop` is aborted (SIGINT/SIGTERM in main.ts). */
+  function watchExport(
+    dir: string,
+    log: { address: string; blockNumber: number },
+    stop: AbortController,
+  ): { done: Promise<number>; out: string[]; err: string[] } {
+    const out: string[] = [];
+    const err: string[] = [];
+    const done = runCli([...exportArgs(dir, log.address, log.blockNumber), '--watch', '1'], {
+      env: {},
+      io: {
+        stdout: (t) => out.push(t),
+        stderr: (t) => err.push(t),
+        stderrRaw: (t) => err.push(t),
+        stderrIsTty: false,
+      },
+      fetch: globalThis.fetch,
+      stopSignal: () => stop.signal,
+    });
+    return { done, out, err };
+  }
+
+  async function waitFor(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   /** A new snapshot version on the server (a supplier delegation), logged on chain by the publish. */
   async function publishNewSnapshot(id: string): Promise<void> {
     const res = await fetch(`${wired.server.url}/api/v1/suppliers`, {
@@ -271,6 +301,70 @@ describe('tufchain export-static', () => {
       const logged = await exportStatic(dir);
       expect(logged.code, logged.stderr).toBe(0);
       expect(await readFile(join(dir, 'metadata/timestamp.json'))).not.toEqual(previous);
+    });
+  });
+
+  describe('with --watch', () => {
+    it('brings each new snapshot into the export once it is confirmed, and exits 0 when stopped', async () => {
+      const dir = await tempDir('tufchain-export-');
+      const stop = new AbortController();
+      const watch = watchExport(
+        dir,
+        { address: chain.contractAddress, blockNumber: chain.deployBlock },
+        stop,
+      );
+      try {
+        await waitFor('the first export', () => watch.out.length === 1);
+        await publishNewSnapshot('export-watch');
+        const served = await servedTimestamp();
+        await waitFor('the new timestamp is exported', async () =>
+          (await readFile(join(dir, 'metadata/timestamp.json'))).equals(served),
+        );
+      } finally {
+        stop.abort();
+      }
+      expect(await watch.done, watch.err.join('\n')).toBe(0);
+      const rounds = watch.out.map((l) => JSON.parse(l) as { snapshotVersion: number });
+      expect(rounds.length).toBeGreaterThanOrEqual(2);
+      expect(rounds.at(-1)!.snapshotVersion).toBeGreaterThan(rounds[0]!.snapshotVersion);
+    });
+
+    it('the executable stops on SIGTERM with exit 0', async () => {
+      const dir = await tempDir('tufchain-export-');
+      const child = spawn(
+        launcher,
+        [...exportArgs(dir, chain.contractAddress, chain.deployBlock), '--watch', '1'],
+        { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir }, stdio: 'pipe' },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      try {
+        await waitFor('the first export', () => stdout.includes('\n') || child.exitCode !== null);
+      } finally {
+        child.kill('SIGTERM');
+      }
+      expect(await exited, stderr).toBe(0);
+      expect(existsSync(join(dir, 'metadata/timestamp.json'))).toBe(true);
+    });
+
+    it('keeps retrying METADATA_NOT_LOGGED without ever writing timestamp.json', async () => {
+      const dir = await tempDir('tufchain-export-');
+      const stop = new AbortController();
+      const watch = watchExport(dir, emptyLog, stop);
+      try {
+        await waitFor(
+          'two refused rounds',
+          () => watch.err.filter((l) => l.includes('METADATA_NOT_LOGGED')).length >= 2,
+        );
+      } finally {
+        stop.abort();
+      }
+      expect(await watch.done).toBe(0);
+      expect(watch.out).toEqual([]);
+      expect(existsSync(join(dir, 'metadata/timestamp.json'))).toBe(false);
     });
   });
 
