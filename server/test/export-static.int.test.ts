@@ -140,9 +140,10 @@ describe('tufchain export-static', () => {
     dir: string,
     log: { address: string; blockNumber: number },
     stop: AbortController,
-  ): { done: Promise<number>; out: string[]; err: string[] } {
+  ): { done: Promise<number>; out: string[]; err: string[]; requested: string[] } {
     const out: string[] = [];
     const err: string[] = [];
+    const requested: string[] = [];
     const done = runCli([...exportArgs(dir, log.address, log.blockNumber), '--watch', '1'], {
       env: {},
       io: {
@@ -151,10 +152,14 @@ describe('tufchain export-static', () => {
         stderrRaw: (t) => err.push(t),
         stderrIsTty: false,
       },
-      fetch: globalThis.fetch,
+      // The real fetch, recording each path asked for.
+      fetch: (input, init) => {
+        requested.push(new URL(input instanceof Request ? input.url : input).pathname);
+        return globalThis.fetch(input, init);
+      },
       stopSignal: () => stop.signal,
     });
-    return { done, out, err };
+    return { done, out, err, requested };
   }
 
   async function waitFor(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
@@ -315,6 +320,10 @@ describe('tufchain export-static', () => {
       );
       try {
         await waitFor('the first export', () => watch.out.length === 1);
+        await waitFor(
+          'a round with nothing new',
+          () => watch.requested.filter((p) => p === '/metadata/timestamp.json').length >= 3,
+        );
         await publishNewSnapshot('export-watch');
         const served = await servedTimestamp();
         await waitFor('the new timestamp is exported', async () =>
@@ -327,6 +336,12 @@ describe('tufchain export-static', () => {
       const rounds = watch.out.map((l) => JSON.parse(l) as { snapshotVersion: number });
       expect(rounds.length).toBeGreaterThanOrEqual(2);
       expect(rounds.at(-1)!.snapshotVersion).toBeGreaterThan(rounds[0]!.snapshotVersion);
+      // Each round asks for the timestamp and root.json; a versioned file or target only once.
+      const timestampReads = watch.requested.filter((p) => p === '/metadata/timestamp.json');
+      expect(timestampReads.length).toBeGreaterThan(rounds.length);
+      const onceOnly = watch.requested.filter((p) => /^\/(metadata\/\d|targets\/)/.test(p));
+      expect(onceOnly.length).toBeGreaterThan(0);
+      expect(onceOnly).toEqual([...new Set(onceOnly)]);
     });
 
     it('the executable stops on SIGTERM with exit 0', async () => {

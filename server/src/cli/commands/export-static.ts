@@ -63,7 +63,8 @@ export function registerExportStaticCommand(program: Command, run: CliRun): void
       opts.watch === undefined ? undefined : parsePositiveInt(opts.watch, '--watch') * 1000;
     const api = await createApiClient(run, opts, false);
     const chain = await createChainReader(opts);
-    const exportOnce = () => exportStaticRepository({ api, dir: resolve(dir), chain });
+    const verified = new Set<string>();
+    const exportOnce = () => exportStaticRepository({ api, dir: resolve(dir), chain, verified });
     try {
       if (intervalMs === undefined) {
         const result = await exportOnce();

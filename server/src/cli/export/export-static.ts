@@ -83,7 +83,15 @@ function parseMetadata(
   }
 }
 
-async function fetchServedRepository(api: ApiClient): Promise<ServedRepository> {
+async function fetchServedRepository(
+  api: ApiClient,
+  dir: string,
+  verified: ReadonlySet<string>,
+): Promise<ServedRepository> {
+  // A versioned file this process already checked never changes: read back, not fetched again.
+  const getVersioned = async (path: string): Promise<Uint8Array> =>
+    (verified.has(path) ? await readExportFile(dir, path) : undefined) ??
+    (await api.getBytes(`/${path}`));
   // The timestamp first: everything else is what it pins, and versioned files never change, so
   // a publish landing meanwhile cannot mix two states into the export.
   const timestampBytes = await api.getBytes('/metadata/timestamp.json');
@@ -94,7 +102,7 @@ async function fetchServedRepository(api: ApiClient): Promise<ServedRepository> 
   const versioned = new Map<string, Uint8Array>();
   for (let v = 1; v <= rootVersion; v++) {
     const path = versionedMetadataPath('root', v);
-    const bytes = await api.getBytes(`/${path}`);
+    const bytes = await getVersioned(path);
     checkMetadataVersion(bytes, 'root', v, path);
     if (v === rootVersion && !Buffer.from(bytes).equals(rootBytes)) {
       throw new CliError('METADATA_MISMATCH', `root.json and ${path} differ`);
@@ -102,12 +110,12 @@ async function fetchServedRepository(api: ApiClient): Promise<ServedRepository> 
     versioned.set(path, bytes);
   }
   const snapshotPath = versionedMetadataPath('snapshot', pin.snapshotVersion);
-  const snapshotBytes = await api.getBytes(`/${snapshotPath}`);
+  const snapshotBytes = await getVersioned(snapshotPath);
   versioned.set(snapshotPath, snapshotBytes);
   const targets: ExportTarget[] = [];
   for (const [role, version] of readSnapshotRoles(snapshotBytes)) {
     const path = versionedMetadataPath(role, version);
-    const bytes = await api.getBytes(`/${path}`);
+    const bytes = await getVersioned(path);
     checkMetadataVersion(bytes, 'targets', version, path);
     versioned.set(path, bytes);
     targets.push(...readTargets(bytes, path));
@@ -198,11 +206,18 @@ export interface ExportStaticOptions {
   /** The export directory (the web server's root). */
   dir: string;
   chain: SnapshotLog;
+  /**
+   * Export paths this process has already checked or written (a `--watch` keeps it between
+   * rounds): neither fetched nor hashed again, so a round costs the timestamp, the root and what
+   * is new. Filled in by each round that completes. A single run starts empty and checks all.
+   */
+  verified?: Set<string>;
 }
 
 export async function exportStaticRepository(opts: ExportStaticOptions): Promise<ExportResult> {
   const { api, dir, chain } = opts;
-  const served = await fetchServedRepository(api);
+  const verified = opts.verified ?? new Set<string>();
+  const served = await fetchServedRepository(api, dir, verified);
   checkServedRepository(served);
   await checkNoRollback(dir, served.pin);
   const onChain = await confirmSnapshotLogged(chain, served);
@@ -219,7 +234,9 @@ export async function exportStaticRepository(opts: ExportStaticOptions): Promise
   const written: string[] = [];
   for (const target of served.targets) {
     const paths = targetFilePaths(target);
-    if ((await exportTarget(api, dir, target, paths)) === 'written') {
+    if (paths.every((path) => verified.has(path))) {
+      targetsUnchanged++;
+    } else if ((await exportTarget(api, dir, target, paths)) === 'written') {
       targetsWritten++;
       written.push(...paths);
     } else targetsUnchanged++;
@@ -250,6 +267,9 @@ export async function exportStaticRepository(opts: ExportStaticOptions): Promise
     await syncExportDirectories(dir, ['metadata/timestamp.json']);
   }
 
+  for (const path of served.versioned.keys()) verified.add(path);
+  for (const target of served.targets)
+    for (const path of targetFilePaths(target)) verified.add(path);
   return {
     dir,
     timestampVersion: served.pin.timestampVersion,
