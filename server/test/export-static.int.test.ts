@@ -105,20 +105,26 @@ describe('tufchain export-static', () => {
     contract,
     '--from-block',
     String(fromBlock),
+    '--chain-id',
+    String(chain.chain.chainId),
     '--json',
   ];
 
   /** Runs the command in this process (the same runCli the executable runs). */
-  async function exportStatic(
+  function exportStatic(
     dir: string,
     log: { address: string; blockNumber: number } = {
       address: chain.contractAddress,
       blockNumber: chain.deployBlock,
     },
   ): Promise<ExportRun> {
+    return runExport(exportArgs(dir, log.address, log.blockNumber));
+  }
+
+  async function runExport(args: string[]): Promise<ExportRun> {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await runCli(exportArgs(dir, log.address, log.blockNumber), {
+    const code = await runCli(args, {
       env: {},
       io: {
         stdout: (t) => out.push(t),
@@ -306,6 +312,18 @@ describe('tufchain export-static', () => {
       const logged = await exportStatic(dir);
       expect(logged.code, logged.stderr).toBe(0);
       expect(await readFile(join(dir, 'metadata/timestamp.json'))).not.toEqual(previous);
+    });
+  });
+
+  describe('when the RPC endpoint serves another chain than --chain-id', () => {
+    it('fails before writing anything', async () => {
+      const dir = await tempDir('tufchain-export-');
+      const args = exportArgs(dir, chain.contractAddress, chain.deployBlock);
+      args[args.indexOf('--chain-id') + 1] = String(chain.chain.chainId + 1);
+      const refused = await runExport(args);
+      expect(refused.code).toBe(1);
+      expect(refused.json).toMatchObject({ error: { code: 'CHAIN_ID_MISMATCH' } });
+      expect(existsSync(join(dir, 'metadata'))).toBe(false);
     });
   });
 

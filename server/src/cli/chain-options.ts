@@ -10,6 +10,7 @@ export interface ChainOptions {
   quorum?: string;
   confirmations: string;
   fromBlock?: string;
+  chainId?: string;
 }
 
 export function addChainOptions(cmd: Command, rpcHelp: string): Command {
@@ -18,7 +19,8 @@ export function addChainOptions(cmd: Command, rpcHelp: string): Command {
     .option('--contract <address>', 'TufchainLog contract address')
     .option('--quorum <k>', 'endpoints that must agree (default: a majority)')
     .option('--confirmations <n>', 'confirmation depth required on chain', '1')
-    .option('--from-block <n>', 'first block to search (the contract deployment block)');
+    .option('--from-block <n>', 'first block to search (the contract deployment block)')
+    .option('--chain-id <id>', 'every endpoint must serve this chain');
 }
 
 /** A ChainReader over `--rpc` (k of n endpoints must agree) for `--contract`. */
@@ -40,6 +42,9 @@ export async function createChainReader(opts: ChainOptions): Promise<ChainReader
     quorum,
     contractAddress: opts.contract,
     confirmations: parsePositiveInt(opts.confirmations, '--confirmations'),
+    ...(opts.chainId === undefined
+      ? {}
+      : { chainId: parsePositiveInt(opts.chainId, '--chain-id') }),
     ...(opts.fromBlock === undefined
       ? {}
       : {

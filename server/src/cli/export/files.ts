@@ -112,7 +112,8 @@ async function downloadTarget(
   let length = 0;
   const handle = await open(temp, 'wx', 0o644);
   try {
-    const body = await api.getStream(serverPath);
+    // An empty target needs no request (the server answers it without a body).
+    const body = target.length === 0 ? [] : await api.getStream(serverPath);
     for await (const chunk of body) {
       length += chunk.byteLength;
       if (length > target.length) break;
