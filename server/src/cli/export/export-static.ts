@@ -214,6 +214,79 @@ export interface ExportStaticOptions {
   verified?: Set<string>;
 }
 
+/** The versioned files not exported yet; throws VERSIONED_FILE_CHANGED before anything is written. */
+async function planMetadataWrites(
+  dir: string,
+  served: ServedRepository,
+): Promise<{ pending: [string, Uint8Array][]; unchanged: number }> {
+  const pending: [string, Uint8Array][] = [];
+  let unchanged = 0;
+  for (const [rel, bytes] of served.versioned) {
+    if ((await checkVersionedFile(dir, rel, bytes)) === 'written') pending.push([rel, bytes]);
+    else unchanged++;
+  }
+  return { pending, unchanged };
+}
+
+async function writeTargets(
+  api: ApiClient,
+  dir: string,
+  targets: readonly ExportTarget[],
+  verified: ReadonlySet<string>,
+): Promise<{ written: number; unchanged: number }> {
+  let written = 0;
+  const writtenPaths: string[] = [];
+  for (const target of targets) {
+    const paths = targetFilePaths(target);
+    if (paths.every((path) => verified.has(path))) continue;
+    if ((await exportTarget(api, dir, target, paths)) === 'written') {
+      written++;
+      writtenPaths.push(...paths);
+    }
+  }
+  await syncExportDirectories(dir, writtenPaths);
+  return { written, unchanged: targets.length - written };
+}
+
+/**
+ * Roots and delegated roles, then the snapshot that lists them: a reader of the directory never
+ * finds a file naming one not yet there (nor, after a power cut, one lost).
+ */
+async function writeMetadata(
+  dir: string,
+  pending: readonly [string, Uint8Array][],
+  snapshotPath: string,
+): Promise<void> {
+  const ordered = [...pending].sort(
+    ([a], [b]) => Number(a === snapshotPath) - Number(b === snapshotPath),
+  );
+  for (const [rel, bytes] of ordered) {
+    if (rel === snapshotPath)
+      await syncExportDirectories(
+        dir,
+        ordered.map(([path]) => path),
+      );
+    await writeExportFile(dir, rel, bytes);
+  }
+  await syncExportDirectories(
+    dir,
+    ordered.map(([path]) => path),
+  );
+}
+
+/** `root.json`, then `timestamp.json`: whichever changed. Returns whether the timestamp did. */
+async function writeAliases(dir: string, served: ServedRepository): Promise<boolean> {
+  const rootAlias = await readExportFile(dir, 'metadata/root.json');
+  if (rootAlias === undefined || !rootAlias.equals(served.rootBytes)) {
+    await writeExportFile(dir, 'metadata/root.json', served.rootBytes);
+  }
+  const timestamp = await readExportFile(dir, 'metadata/timestamp.json');
+  if (timestamp !== undefined && timestamp.equals(served.timestampBytes)) return false;
+  await writeExportFile(dir, 'metadata/timestamp.json', served.timestampBytes);
+  await syncExportDirectories(dir, ['metadata/timestamp.json']);
+  return true;
+}
+
 export async function exportStaticRepository(opts: ExportStaticOptions): Promise<ExportResult> {
   const { api, dir, chain } = opts;
   const verified = opts.verified ?? new Set<string>();
@@ -222,54 +295,16 @@ export async function exportStaticRepository(opts: ExportStaticOptions): Promise
   await checkNoRollback(dir, served.pin);
   const onChain = await confirmSnapshotLogged(chain, served);
 
-  // Nothing is written until every versioned file already there is known to match.
-  const pending: [string, Uint8Array][] = [];
-  let metadataUnchanged = 0;
-  for (const [rel, bytes] of served.versioned) {
-    if ((await checkVersionedFile(dir, rel, bytes)) === 'written') pending.push([rel, bytes]);
-    else metadataUnchanged++;
-  }
-  let targetsWritten = 0;
-  let targetsUnchanged = 0;
-  const written: string[] = [];
-  for (const target of served.targets) {
-    const paths = targetFilePaths(target);
-    if (paths.every((path) => verified.has(path))) {
-      targetsUnchanged++;
-    } else if ((await exportTarget(api, dir, target, paths)) === 'written') {
-      targetsWritten++;
-      written.push(...paths);
-    } else targetsUnchanged++;
-  }
-  await syncExportDirectories(dir, written);
-  // Delegated roles before the snapshot that lists them, roots in order: a reader of the
-  // directory never finds a file naming one not yet written.
+  const metadata = await planMetadataWrites(dir, served);
+  const targets = await writeTargets(api, dir, served.targets, verified);
   const snapshotPath = versionedMetadataPath('snapshot', served.pin.snapshotVersion);
-  pending.sort(([a], [b]) => Number(a === snapshotPath) - Number(b === snapshotPath));
-  for (const [rel, bytes] of pending) {
-    if (rel === snapshotPath)
-      await syncExportDirectories(
-        dir,
-        pending.map(([path]) => path),
-      );
-    await writeExportFile(dir, rel, bytes);
-  }
-  await syncExportDirectories(dir, ['metadata/root.json']);
-
-  const rootAlias = await readExportFile(dir, 'metadata/root.json');
-  if (rootAlias === undefined || !rootAlias.equals(served.rootBytes)) {
-    await writeExportFile(dir, 'metadata/root.json', served.rootBytes);
-  }
-  const timestamp = await readExportFile(dir, 'metadata/timestamp.json');
-  const timestampWritten = timestamp === undefined || !timestamp.equals(served.timestampBytes);
-  if (timestampWritten) {
-    await writeExportFile(dir, 'metadata/timestamp.json', served.timestampBytes);
-    await syncExportDirectories(dir, ['metadata/timestamp.json']);
-  }
+  await writeMetadata(dir, metadata.pending, snapshotPath);
+  const timestampWritten = await writeAliases(dir, served);
 
   for (const path of served.versioned.keys()) verified.add(path);
-  for (const target of served.targets)
+  for (const target of served.targets) {
     for (const path of targetFilePaths(target)) verified.add(path);
+  }
   return {
     dir,
     timestampVersion: served.pin.timestampVersion,
@@ -281,10 +316,10 @@ export async function exportStaticRepository(opts: ExportStaticOptions): Promise
       blockNumber: onChain.blockNumber,
       confirmations: onChain.confirmations,
     },
-    metadataWritten: pending.length,
-    metadataUnchanged,
-    targetsWritten,
-    targetsUnchanged,
+    metadataWritten: metadata.pending.length,
+    metadataUnchanged: metadata.unchanged,
+    targetsWritten: targets.written,
+    targetsUnchanged: targets.unchanged,
     timestampWritten,
   };
 }
