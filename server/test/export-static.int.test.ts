@@ -279,6 +279,8 @@ describe('tufchain export-static', () => {
       expect(repaired.code, repaired.stderr).toBe(0);
       expect(repaired.json.targetsWritten).toBe(1);
       expect(await readFile(targetFile)).toEqual(image);
+      const sha512 = createHash('sha512').update(image).digest('hex');
+      expect(await readFile(join(dir, `targets/${sha512}.${TARGET}`))).toEqual(image);
 
       await publishNewSnapshot('export-two');
       const timestamp = await readFile(join(dir, 'metadata/timestamp.json'));
@@ -312,6 +314,22 @@ describe('tufchain export-static', () => {
       const logged = await exportStatic(dir);
       expect(logged.code, logged.stderr).toBe(0);
       expect(await readFile(join(dir, 'metadata/timestamp.json'))).not.toEqual(previous);
+    });
+  });
+
+  describe('when the export already holds a newer timestamp than the server answers (a lagging replica)', () => {
+    it('throws TIMESTAMP_ROLLBACK and keeps the newer timestamp.json', async () => {
+      const dir = await tempDir('tufchain-export-');
+      expect((await exportStatic(dir)).code).toBe(0);
+      const path = join(dir, 'metadata/timestamp.json');
+      const newer = JSON.parse(await readFile(path, 'utf8')) as { signed: { version: number } };
+      newer.signed.version += 100;
+      await writeFile(path, JSON.stringify(newer));
+      const kept = await readFile(path);
+      const refused = await exportStatic(dir);
+      expect(refused.code).toBe(1);
+      expect(refused.json).toMatchObject({ error: { code: 'TIMESTAMP_ROLLBACK' } });
+      expect(await readFile(path)).toEqual(kept);
     });
   });
 
