@@ -533,13 +533,18 @@ describe('tufchain export-static', () => {
         expect(revalidated.status).toBe(304);
       });
 
-      it('answers a byte range of an image with 206 and exactly those bytes', async () => {
+      it('answers a byte range of an image with 206 and exactly those bytes, and one past the end with 416', async () => {
         const res = await fetch(`${baseUrl}/targets/${sha256(image)}.${TARGET}`, {
           headers: { range: 'bytes=100-1099' },
         });
         expect(res.status).toBe(206);
         expect(res.headers.get('content-range')).toBe(`bytes 100-1099/${image.byteLength}`);
         expect(Buffer.from(await res.arrayBuffer())).toEqual(image.subarray(100, 1100));
+        const beyond = await fetch(`${baseUrl}/targets/${sha256(image)}.${TARGET}`, {
+          headers: { range: `bytes=${image.byteLength}-` },
+        });
+        await beyond.arrayBuffer();
+        expect(beyond.status).toBe(416);
       });
 
       it('never serves the export’s temp files', async () => {
