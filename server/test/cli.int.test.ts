@@ -217,6 +217,7 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
         ['status'],
         ['audit'],
         ['bundle', 'create'],
+        ['export-static'],
         ['token', 'create'],
         ['token', 'list'],
         ['token', 'revoke'],

@@ -126,4 +126,14 @@ export class ApiClient {
     if (!res.ok) await this.#parse(res, 'GET', path);
     return new Uint8Array(await res.arrayBuffer());
   }
+
+  /** GET of a public file as a byte stream (a target image: never buffered whole); no token sent. */
+  async getStream(path: string): Promise<ReadableStream<Uint8Array>> {
+    const res = await this.#send('GET', path, { auth: false });
+    if (!res.ok || res.body === null) await this.#parse(res, 'GET', path);
+    if (res.body === null) {
+      throw new CliError('UNEXPECTED_RESPONSE', `GET ${path}: the server answered no body`);
+    }
+    return res.body;
+  }
 }

@@ -28,6 +28,11 @@ export interface CliContext {
   fetch: typeof fetch;
   /** Reads a secret from the terminal without echo; absent when there is no terminal. */
   promptSecret?: ((prompt: string) => Promise<string>) | undefined;
+  /**
+   * A signal aborted when the process is asked to stop (SIGINT, SIGTERM), for long-running
+   * commands (`export-static --watch`); main.ts installs its handlers only when this is called.
+   */
+  stopSignal?: (() => AbortSignal) | undefined;
 }
 
 /** What a command runs with: the context and the exit code it sets. */

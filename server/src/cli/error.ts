@@ -29,7 +29,12 @@ export type CliErrorCode =
   | 'PREVIOUS_TARGETS_INVALID'
   | 'TARGETS_CHANGED'
   | 'AUDIT_FINDINGS'
-  | 'CONFIRMATION_REQUIRED';
+  | 'CONFIRMATION_REQUIRED'
+  | 'METADATA_MISMATCH'
+  | 'METADATA_VERSION_MISMATCH'
+  | 'TARGET_HASH_MISMATCH'
+  | 'VERSIONED_FILE_CHANGED'
+  | 'TIMESTAMP_ROLLBACK';
 
 export class CliError extends Error {
   override readonly name = 'CliError';

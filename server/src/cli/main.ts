@@ -31,6 +31,15 @@ function promptSecret(prompt: string): Promise<string> {
   });
 }
 
+/** Aborted on SIGINT or SIGTERM; the handlers exist only for commands that ask for them. */
+function stopSignal(): AbortSignal {
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return controller.signal;
+}
+
 const exitCode = await runCli(process.argv.slice(2), {
   env: {
     keyPassphrase: process.env.TUFCHAIN_KEY_PASSPHRASE,
@@ -45,5 +54,6 @@ const exitCode = await runCli(process.argv.slice(2), {
   },
   fetch: globalThis.fetch,
   promptSecret: process.stdin.isTTY && process.stderr.isTTY ? promptSecret : undefined,
+  stopSignal,
 });
 process.exitCode = exitCode;

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerAuditCommand } from './commands/audit.js';
 import { registerBundleCommand } from './commands/bundle.js';
 import { registerDirectorCommand } from './commands/director.js';
+import { registerExportStaticCommand } from './commands/export-static.js';
 import { registerKeysCommand } from './commands/keys.js';
 import { registerMinimumVersionCommand } from './commands/minimum-version.js';
 import { registerPublishCommand } from './commands/publish.js';
@@ -43,6 +44,7 @@ export function createProgram(run: CliRun): Command {
   registerBundleCommand(program, run);
   registerTokenCommand(program, run);
   registerDirectorCommand(program, run);
+  registerExportStaticCommand(program, run);
   return program;
 }
 

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { addChainOptions, createChainReader, type ChainOptions } from '../chain-options.js';
 import {
   addJsonOption,
   addServerOptions,
@@ -6,11 +7,8 @@ import {
   createApiClient,
   emit,
   type JsonOption,
-  parsePositiveInt,
   type ServerOptions,
-  collect,
 } from '../context.js';
-import { CliError } from '../error.js';
 import { releaseText, type ReleaseView } from '../release-view.js';
 
 interface RoleStatus {
@@ -24,13 +22,7 @@ interface RoleStatus {
   signing: 'online' | 'offline';
 }
 
-interface StatusOptions extends JsonOption, ServerOptions {
-  rpc?: string[];
-  contract?: string;
-  quorum?: string;
-  confirmations: string;
-  fromBlock?: string;
-}
+interface StatusOptions extends JsonOption, ServerOptions, ChainOptions {}
 
 /** What the chain itself says about a release the server reports as logged. */
 type ChainCheck =
@@ -45,26 +37,7 @@ async function checkOnChain(
   releases: ReleaseView[],
   opts: StatusOptions,
 ): Promise<Map<number, ChainCheck>> {
-  const rpc = opts.rpc ?? [];
-  if (opts.contract === undefined || !/^0x[0-9a-fA-F]{40}$/.test(opts.contract)) {
-    throw new CliError('USAGE_ERROR', '--rpc needs --contract with the TufchainLog address');
-  }
-  const quorum =
-    opts.quorum === undefined
-      ? Math.floor(rpc.length / 2) + 1
-      : parsePositiveInt(opts.quorum, '--quorum');
-  const { ChainReader } = await import('@tufchain/transparency');
-  const chain = new ChainReader({
-    rpcUrls: rpc,
-    quorum,
-    contractAddress: opts.contract,
-    confirmations: parsePositiveInt(opts.confirmations, '--confirmations'),
-    ...(opts.fromBlock === undefined
-      ? {}
-      : {
-          fromBlock: opts.fromBlock === '0' ? 0 : parsePositiveInt(opts.fromBlock, '--from-block'),
-        }),
-  });
+  const chain = await createChainReader(opts);
   const out = new Map<number, ChainCheck>();
   try {
     for (const r of releases) {
@@ -109,16 +82,8 @@ export function registerStatusCommand(program: Command, run: CliRun): void {
     .command('status')
     .description(
       'roles (version, expiry, threshold, keys, online/offline) and releases with their chain status; with --rpc, each release is checked on chain too (exit 1 if one is not)',
-    )
-    .option(
-      '--rpc <url>',
-      'JSON-RPC endpoint: verify every release on chain (repeat for a quorum)',
-      collect,
-    )
-    .option('--contract <address>', 'TufchainLog contract address (with --rpc)')
-    .option('--quorum <k>', 'endpoints that must agree (default: a majority)')
-    .option('--confirmations <n>', 'confirmation depth required on chain', '1')
-    .option('--from-block <n>', 'first block to search (the contract deployment block)');
+    );
+  addChainOptions(status, 'JSON-RPC endpoint: verify every release on chain (repeat for a quorum)');
   addServerOptions(status);
   addJsonOption(status).action(async (opts: StatusOptions) => {
     const api = await createApiClient(run, opts);
