@@ -20,6 +20,7 @@ import { DownloadHTTPError } from 'tuf-js/dist/error.js';
 import { Agent, request } from 'undici';
 import { createApiToken, initRepository, openRepository, startServer } from '../src/index.js';
 import { startTestChain } from '../test/support/chain.js';
+import { compareWithNginx, type NginxComparison, type SideBySide } from './nginx-compare.js';
 import { seedBins } from './seed-bins.js';
 
 const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
@@ -83,6 +84,39 @@ const progress = (what: string): void => {
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? Number.NaN;
+}
+
+const ratio = (side: SideBySide): number =>
+  Math.round((side.server.requestsPerSecond / side.nginx.requestsPerSecond) * 100) / 100;
+
+/** {key}RpsWrk, {key}RpsNginx, {key}RpsRatioNginx (server/nginx) and p99s; null when not compared. */
+function nginxKeys(
+  c: NginxComparison,
+  key: 'timestamp' | 'bin' | 'rangedTarget',
+): Record<string, number | null> {
+  const side = c.compared ? c.results[key] : undefined;
+  return {
+    [`${key}RpsWrk`]: side ? Math.round(side.server.requestsPerSecond) : null,
+    [`${key}RpsNginx`]: side ? Math.round(side.nginx.requestsPerSecond) : null,
+    [`${key}RpsRatioNginx`]: side ? ratio(side) : null,
+    [`${key}P99MsWrk`]: side ? Math.round(side.server.p99Ms * 100) / 100 : null,
+    [`${key}P99MsNginx`]: side ? Math.round(side.nginx.p99Ms * 100) / 100 : null,
+  };
+}
+
+function nginxRow(
+  c: NginxComparison,
+  key: 'timestamp' | 'bin' | 'rangedTarget',
+  what: string,
+): [string, string] {
+  const label = `${what}, wrk 1 thread 64 connections: server vs nginx serving the same export (goal ≥ 0.5× nginx)`;
+  if (!c.compared) return [label, `${c.missing}: not compared`];
+  const side = c.results[key];
+  const rps = (r: { requestsPerSecond: number }): number => Math.round(r.requestsPerSecond);
+  return [
+    label,
+    `${rps(side.server)} vs ${rps(side.nginx)} req/s = ${ratio(side).toFixed(2)}× (p99 ${side.server.p99Ms.toFixed(2)} vs ${side.nginx.p99Ms.toFixed(2)} ms)`,
+  ];
 }
 
 async function main(): Promise<void> {
@@ -187,6 +221,21 @@ async function main(): Promise<void> {
   );
 
   progress('throughput measured');
+  // The same bytes served by nginx: export the repository now, while it is small, and run one
+  // wrk load against the server (idle bench process) and then nginx.
+  const vsNginx = await compareWithNginx({
+    serverUrl: server.url,
+    chain: {
+      rpcUrl: chain.chain.rpcUrl,
+      chainId: chain.chain.chainId,
+      contractAddress: chain.contractAddress,
+      deployBlock: chain.deployBlock,
+    },
+    rangedTargetPath: `/targets/${rangedSha}.ranged.bin`,
+    progress,
+  });
+  if (!vsNginx.compared) progress(`${vsNginx.missing}: not compared (${vsNginx.reason})`);
+
   // Metadata bytes per refresh with 100,000 targets in the repository (TAP 15 bins).
   // Seeding (seed-bins.ts): 50,000 releases (image + Sigstore bundle = 100,000 targets) go
   // straight into their bins and are logged in one snapshot. This skips 50,000 uploads and
@@ -242,6 +291,9 @@ async function main(): Promise<void> {
     refreshWithOwnReleaseBytes100k,
     firstContactBytes100k: firstContactBytes,
     publishLatencyMs100k: Math.round(publish100kMs),
+    ...nginxKeys(vsNginx, 'timestamp'),
+    ...nginxKeys(vsNginx, 'bin'),
+    ...nginxKeys(vsNginx, 'rangedTarget'),
   };
   const rows = [
     ['GET timestamp.json (16 connections)', `${results.timestampRps} req/s`],
@@ -261,6 +313,9 @@ async function main(): Promise<void> {
     ],
     ['first contact of a new vehicle, 100,000 targets', `${results.firstContactBytes100k} B`],
     ['publish 1 target with 100,000 in the repository', `${results.publishLatencyMs100k} ms`],
+    nginxRow(vsNginx, 'timestamp', 'GET timestamp.json'),
+    nginxRow(vsNginx, 'bin', 'GET a versioned bin ({N}.bins-XX.json)'),
+    nginxRow(vsNginx, 'rangedTarget', 'GET 1 MiB target with Range'),
   ];
   process.stdout.write(
     `| measurement | result |\n|---|---|\n${rows.map(([a, b]) => `| ${a} | ${b} |`).join('\n')}\n`,

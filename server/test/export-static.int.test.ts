@@ -1,28 +1,24 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { deployTufchainLog, findFreePort } from '@tufchain/contracts/dev';
+import { deployTufchainLog } from '@tufchain/contracts/dev';
 import { generateKeyPair, toTufPublicKey } from '@tufchain/keys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/run.js';
 import { startTestChain, type TestChain } from './support/chain.js';
 import { createTufClient } from './support/http.js';
+import { NGINX, nginxMissing, startNginx, type RunningNginx } from './support/nginx.js';
 import { startWiredServer, type WiredServer } from './support/wired-server.js';
 
 const launcher = fileURLToPath(new URL('../bin/tufchain', import.meta.url));
-const nginxExample = fileURLToPath(new URL('../deploy/nginx-static.conf.example', import.meta.url));
-const NGINX = process.env.TUFCHAIN_NGINX ?? '/usr/sbin/nginx';
-const hasNginx = existsSync(NGINX);
-if (!hasNginx) {
-  console.warn(
-    `export-static.int.test.ts: the nginx test is skipped, ${NGINX} is missing (install Debian's nginx or set TUFCHAIN_NGINX)`,
-  );
-}
+const noNginx = nginxMissing();
+const hasNginx = noNginx === undefined;
+if (!hasNginx) console.warn(`export-static.int.test.ts: the nginx test is skipped, ${noNginx}`);
 
 /** The release startWiredServer seeds (in the bins). */
 const TARGET = 'gw-1.0.0.img';
@@ -422,74 +418,19 @@ describe('tufchain export-static', () => {
   describe.skipIf(!hasNginx)(
     `served by nginx (${NGINX}) with deploy/nginx-static.conf.example`,
     () => {
-      let nginx: ChildProcess | undefined;
+      let nginx: RunningNginx | undefined;
       let baseUrl: string;
       let exportDir: string;
 
       beforeAll(async () => {
         exportDir = await tempDir('tufchain-export-');
         expect((await exportStatic(exportDir)).code).toBe(0);
-        const prefix = await tempDir('tufchain-nginx-');
-        const port = await findFreePort();
-        const example = await readFile(nginxExample, 'utf8');
-        const replace = (text: string, from: string, to: string): string => {
-          expect(text.split(from).length - 1, `the example holds "${from}" once`).toBe(1);
-          return text.replace(from, to);
-        };
-        let site = replace(example, 'listen 80;', `listen 127.0.0.1:${port};`);
-        site = replace(site, 'root /var/lib/tufchain/export;', `root ${exportDir};`);
-        await writeFile(join(prefix, 'site.conf'), site);
-        for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) {
-          await mkdir(join(prefix, d));
-        }
-        await writeFile(
-          join(prefix, 'nginx.conf'),
-          [
-            'daemon off;',
-            'master_process off;',
-            'worker_processes 1;',
-            `pid ${prefix}/nginx.pid;`,
-            `error_log ${prefix}/error.log warn;`,
-            'events { worker_connections 64; }',
-            'http {',
-            `  access_log ${prefix}/access.log;`,
-            `  client_body_temp_path ${prefix}/client_body;`,
-            `  proxy_temp_path ${prefix}/proxy;`,
-            `  fastcgi_temp_path ${prefix}/fastcgi;`,
-            `  uwsgi_temp_path ${prefix}/uwsgi;`,
-            `  scgi_temp_path ${prefix}/scgi;`,
-            `  include ${prefix}/site.conf;`,
-            '}',
-            '',
-          ].join('\n'),
-        );
-        const child = spawn(
-          NGINX,
-          ['-p', `${prefix}/`, '-e', `${prefix}/error.log`, '-c', `${prefix}/nginx.conf`],
-          { stdio: ['ignore', 'ignore', 'pipe'] },
-        );
-        nginx = child;
-        let stderr = '';
-        child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-        baseUrl = `http://127.0.0.1:${port}`;
-        for (let i = 0; ; i++) {
-          if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr}`);
-          try {
-            await fetch(`${baseUrl}/metadata/root.json`);
-            break;
-          } catch {
-            if (i > 100) throw new Error(`nginx did not start: ${stderr}`);
-            await new Promise((r) => setTimeout(r, 50));
-          }
-        }
+        nginx = await startNginx({ root: exportDir });
+        baseUrl = nginx.url;
       });
 
       afterAll(async () => {
-        if (nginx && nginx.exitCode === null) {
-          const exited = new Promise((resolve) => nginx?.once('exit', resolve));
-          nginx.kill('SIGTERM');
-          await exited;
-        }
+        await nginx?.stop();
       });
 
       it('a tuf-js client updates through nginx as through the server', async () => {
