@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openRepository } from '../src/storage/open.js';
+import { postgresMigrations } from '../src/storage/postgres-migrations.js';
 import { PostgresStore } from '../src/storage/postgres-store.js';
 import { SqliteStore } from '../src/storage/sqlite-store.js';
 import type {
@@ -659,7 +660,7 @@ describe('PostgresStore', () => {
         const { rows } = await client.query<{ id: number }>(
           'SELECT id FROM migrations ORDER BY id',
         );
-        expect(rows.map((r) => r.id)).toEqual([1]);
+        expect(rows.map((r) => r.id)).toEqual(postgresMigrations.map((m) => m.id));
       } finally {
         await client.end();
       }
