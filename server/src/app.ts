@@ -181,13 +181,14 @@ export function createServerParts(deps: ServerDeps): ServerParts {
     await next();
     const route = routePath(c);
     const seconds = (performance.now() - started) / 1000;
-    metrics.requests.inc({ method: c.req.method, route, status: String(c.res.status) });
+    const status = c.get('sentStatus') ?? c.res.status;
+    metrics.requests.inc({ method: c.req.method, route, status: String(status) });
     metrics.requestSeconds.observe({ route }, seconds);
     logger.info(
       {
         method: c.req.method,
         path: c.req.path,
-        status: c.res.status,
+        status,
         ms: Math.round(seconds * 1000),
       },
       'request',

@@ -34,7 +34,12 @@ export interface ServerContext {
 }
 
 export interface AppEnv {
-  Variables: { token: TokenRecord; vehicle: AuthenticatedVehicle };
+  Variables: {
+    token: TokenRecord;
+    vehicle: AuthenticatedVehicle;
+    /** The status of a response a route wrote to Node directly (c.res then only marks it sent). */
+    sentStatus: number;
+  };
 }
 
 export type App = OpenAPIHono<AppEnv>;

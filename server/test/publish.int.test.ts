@@ -193,6 +193,20 @@ describe('publishing on real parts (anvil, SQLite, HTTP, tuf-js)', () => {
     const bundleInfo = await updater.getTargetInfo('brake-1.1.0.bin.sigstore.json');
     expect(bundleInfo?.custom).toEqual({ kind: 'attestation', subject: 'brake-1.1.0.bin' });
     await rm(clientDir, { recursive: true, force: true });
+
+    // The image straight from Node's response (not a web stream): a range, and its status in
+    // the request metrics although the route wrote the response itself.
+    const url = `${server.url}/targets/${sha256(image)}.brake-1.1.0.bin`;
+    const ranged = await fetch(url, { headers: { range: 'bytes=6-13' } });
+    expect(ranged.status).toBe(206);
+    expect(ranged.headers.get('content-range')).toBe(`bytes 6-13/${image.byteLength}`);
+    expect(new Uint8Array(await ranged.arrayBuffer())).toEqual(image.subarray(6, 14));
+    const whole = await fetch(url);
+    expect(new Uint8Array(await whole.arrayBuffer())).toEqual(image);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(
+      /tufchain_http_requests_total\{[^}]*route="\/targets\/:file"[^}]*status="206"[^}]*\} 1/,
+    );
   });
 
   it('keeps serving the old metadata when the chain refuses the publisher', async () => {

@@ -1,4 +1,7 @@
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { HttpBindings } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
 import type { App, AppEnv, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
@@ -69,6 +72,27 @@ async function revokedAttestation(
   if (typeof mediaType !== 'string' || !mediaType.startsWith('application/vnd.dev.sigstore.bundle'))
     return undefined;
   return { length: blob.length, hashes: { sha256: blob.sha256 } };
+}
+
+/**
+ * Pipes a blob straight into Node's response. A web ReadableStream (Readable.toWeb) costs a
+ * promise and a copy per 64 KiB chunk on the way in and out; images are the server's bulk
+ * bytes. RESPONSE_ALREADY_SENT tells @hono/node-server the answer is written (it must be that
+ * object: a Response made here would be written a second time); the status goes to the request
+ * metrics and log through `sentStatus`. A read error mid-body destroys the socket: the client
+ * sees a short body, never a wrong one.
+ */
+function sendStream(
+  c: Context<AppEnv>,
+  outgoing: HttpBindings['outgoing'],
+  status: number,
+  headers: Record<string, string>,
+  stream: Readable,
+): Response {
+  outgoing.writeHead(status, headers);
+  pipeline(stream, outgoing).catch(() => undefined);
+  c.set('sentStatus', status);
+  return RESPONSE_ALREADY_SENT;
 }
 
 export function registerPublicRoutes(app: App, ctx: ServerContext): void {
@@ -150,6 +174,8 @@ export function registerPublicRoutes(app: App, ctx: ServerContext): void {
     headers['Content-Length'] = String(range ? range.end - range.start + 1 : length);
     if (c.req.method === 'HEAD' || length === 0) return new Response(null, { status, headers });
     const stream = ctx.blobs.open(sha256, range);
+    const outgoing = (c.env as Partial<HttpBindings> | undefined)?.outgoing;
+    if (outgoing) return sendStream(c, outgoing, status, headers, stream);
     return new Response(Readable.toWeb(stream) as ReadableStream<Uint8Array>, { status, headers });
   };
   app.get('/targets/:file', (c) => serveTarget(c, undefined));
