@@ -34,6 +34,7 @@ import { DirectorService } from './director/service.js';
 import type { DirectorStore } from './director/store.js';
 import { registerDirectorVehicleRoutes } from './director/vehicle-routes.js';
 import type { PublishLock } from './tuf/core/publish-lock.js';
+import { MetadataCache } from './http/metadata-cache.js';
 import type { JobLease } from './storage/postgres-lease.js';
 
 export interface ServerDeps {
@@ -113,7 +114,10 @@ export function createServerParts(deps: ServerDeps): ServerParts {
     log: deps.transparencyLog,
     lock: deps.publishLock,
   });
+  const metadataCache = new MetadataCache();
+  service.core.pipeline.onCommitted(() => metadataCache.invalidate());
   const context: ServerContext = {
+    metadataCache,
     service,
     store: deps.store,
     blobs: deps.blobs,

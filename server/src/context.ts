@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { AttestationVerifier } from './attestation/verifier.js';
 import type { Clock, Config } from './config.js';
 import type { TransparencyLogSink } from './log-sink.js';
+import type { MetadataCache } from './http/metadata-cache.js';
 import type { ServerMetrics } from './metrics.js';
 import type { BlobStore } from './storage/blob-store.js';
 import type { RepositoryStore, TokenRecord } from './storage/store.js';
@@ -31,6 +32,8 @@ export interface ServerContext {
   releaseLog: ReleaseLog;
   /** The Uptane Director, when configured (ServerDeps.director). */
   director: DirectorService | undefined;
+  /** Served metadata in memory (src/http/metadata-cache.ts), emptied on every commit. */
+  metadataCache: MetadataCache;
 }
 
 export interface AppEnv {

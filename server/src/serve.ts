@@ -62,12 +62,37 @@ export async function startServer(opts: {
     hostname: host,
     errorHandler: (error) => adapterErrorResponse(error, context.logger),
   });
-  const server = createServer((req, res) => void listener(req, res));
-  server.on('clientError', answerClientError);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => resolve());
+  const cache = context.metadataCache;
+  // A store other processes write too: what they commit must empty this replica's cache.
+  const watch = await opts.deps.store.watchMetadataCommits?.(() => cache.invalidate());
+  if (watch) cache.hearsOtherReplicas = () => watch.live();
+  const route = '/metadata/:file';
+  const server = createServer((req, res) => {
+    const started = performance.now();
+    if (context.lifecycle.shuttingDown || !cache.answer(req, res, context.clock().getTime())) {
+      void listener(req, res);
+      return;
+    }
+    // What the router's middleware records for every other request.
+    const seconds = (performance.now() - started) / 1000;
+    const status = res.statusCode;
+    context.metrics.requests.inc({ method: req.method ?? 'GET', route, status: String(status) });
+    context.metrics.requestSeconds.observe({ route }, seconds);
+    context.logger.info(
+      { method: req.method, path: req.url, status, ms: Math.round(seconds * 1000), cached: true },
+      'request',
+    );
   });
+  server.on('clientError', answerClientError);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? 0, host, () => resolve());
+    });
+  } catch (error) {
+    await watch?.close();
+    throw error;
+  }
   const intervalMs = context.config.resignIntervalMs;
   // Three missed ticks before another replica takes the jobs over from one that died.
   const lease = opts.deps.jobLease?.(BACKGROUND_LEASE, Math.max(3 * intervalMs, 1000));
@@ -101,6 +126,7 @@ export async function startServer(opts: {
         clearInterval(reaper);
         // A publish that outlived its request still finishes its commit or abandon.
         await context.service.serialize(() => Promise.resolve());
+        await watch?.close();
         await lease
           ?.release()
           .catch((error: unknown) =>

@@ -9,6 +9,7 @@ import {
   signFirmwareAttestation,
   type Signer,
 } from '@tufchain/keys';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createApiToken,
@@ -73,13 +74,10 @@ describe('the publish lock across processes on one PostgreSQL database', () => {
       expect(shared).toEqual({ max: 1, done: 8 });
 
       // The same overlap check with locks that do not share a name sees both inside at once.
-      const pools = await Promise.all(
-        ['a', 'b'].map(async (name) => {
-          const pg = await import('pg');
-          const pool = new pg.default.Pool({ connectionString: url });
-          return { pool, lock: new PostgresAdvisoryLock(pool, `tufchain:test:${name}`) };
-        }),
-      );
+      const pools = ['a', 'b'].map((name) => {
+        const pool = new pg.Pool({ connectionString: url });
+        return { pool, lock: new PostgresAdvisoryLock(pool, `tufchain:test:${name}`) };
+      });
       try {
         const apart = await maxInside(
           pools.map((p) => p.lock),
@@ -161,6 +159,7 @@ describe('the background-job lease on PostgreSQL', () => {
 });
 
 interface Replicas {
+  databaseUrl: string;
   replicas: { repo: OpenedRepository; server: RunningServer }[];
   firmware: Signer;
   /** A publish-scope token, in the shared store. */
@@ -217,6 +216,7 @@ async function startReplicas(config: ConfigInput): Promise<Replicas> {
     await createApiToken(replicas[0]!.repo.store, { name: 'replicas', scopes: ['publish'] })
   ).token;
   return {
+    databaseUrl,
     replicas,
     firmware,
     token,
@@ -256,29 +256,35 @@ describe('two server replicas on one PostgreSQL database and one blob directory 
       body: body instanceof Uint8Array ? body : JSON.stringify(body),
     });
 
+  /** Uploads and publishes one image of hardware ID `hardwareId` through `server`. */
+  const publishThrough = async (server: RunningServer, hardwareId: string) => {
+    const name = `${hardwareId}-1.0.0.img`;
+    const image = randomBytes(2048);
+    const put = await call(server.url, 'PUT', `/api/v1/firmware/${name}`, image);
+    expect(put.status, await put.clone().text()).toBeLessThan(300);
+    const claims = { hardwareIds: [hardwareId], version: '1.0.0', releaseCounter: 1 };
+    const attestation = await signFirmwareAttestation(
+      { name, sha256: sha256(image), ...claims },
+      firmware,
+    );
+    const res = await call(server.url, 'POST', '/api/v1/releases', {
+      targets: [{ name, ...claims, attestation }],
+    });
+    expect(res.status, await res.clone().text()).toBe(201);
+    return { name, image };
+  };
+
+  const servedTimestamp = async (server: RunningServer): Promise<string> => {
+    const res = await fetch(`${server.url}/metadata/timestamp.json`);
+    expect(res.status).toBe(200);
+    return Buffer.from(await res.arrayBuffer()).toString('hex');
+  };
+
   it('publishes concurrently through both, exactly once each, and both serve the same repository', async () => {
     const releases = await Promise.all(
-      Array.from({ length: 6 }, async (_, i) => {
-        const { server } = replicas[i % 2]!;
-        const name = `ecu-${i.toString()}-1.0.0.img`;
-        const image = randomBytes(2048);
-        const put = await call(server.url, 'PUT', `/api/v1/firmware/${name}`, image);
-        expect(put.status, await put.clone().text()).toBeLessThan(300);
-        const claims = {
-          hardwareIds: [`ecu-${i.toString()}`],
-          version: '1.0.0',
-          releaseCounter: 1,
-        };
-        const attestation = await signFirmwareAttestation(
-          { name, sha256: sha256(image), ...claims },
-          firmware,
-        );
-        const res = await call(server.url, 'POST', '/api/v1/releases', {
-          targets: [{ name, ...claims, attestation }],
-        });
-        expect(res.status, await res.clone().text()).toBe(201);
-        return { name, image };
-      }),
+      Array.from({ length: 6 }, (_, i) =>
+        publishThrough(replicas[i % 2]!.server, `ecu-${i.toString()}`),
+      ),
     );
 
     // Six publishes, one snapshot version each on top of v1: none taken twice, none lost.
@@ -286,13 +292,7 @@ describe('two server replicas on one PostgreSQL database and one blob directory 
     expect(await store.maxVersion('snapshot')).toBe(7);
     expect((await store.currentMetadata('snapshot'))?.version).toBe(7);
 
-    const served = await Promise.all(
-      replicas.map(async ({ server }) => {
-        const res = await fetch(`${server.url}/metadata/timestamp.json`);
-        expect(res.status).toBe(200);
-        return Buffer.from(await res.arrayBuffer()).toString('hex');
-      }),
-    );
+    const served = await Promise.all(replicas.map(({ server }) => servedTimestamp(server)));
     expect(served[1]).toBe(served[0]);
 
     // A client that trusts root v1 finds every image through the replica that did not publish it.
@@ -304,6 +304,52 @@ describe('two server replicas on one PostgreSQL database and one blob directory 
       const info = await updater.getTargetInfo(name);
       expect(info?.hashes['sha256']).toBe(sha256(image));
     }
+  });
+
+  it('a replica drops its cached timestamp.json when another publishes (LISTEN/NOTIFY), and keeps none while it cannot hear', async () => {
+    const [a, b] = replicas.map((r) => r.server) as [RunningServer, RunningServer];
+    // What the database holds as current.
+    const ownTimestamp = async () =>
+      Buffer.from((await replicas[0]!.repo.store.currentMetadata('timestamp'))!.bytes).toString(
+        'hex',
+      );
+    const postgresQuery = async (sql: string): Promise<unknown[]> => {
+      const client = new pg.Client({ connectionString: setup.databaseUrl });
+      await client.connect();
+      try {
+        return (await client.query(sql)).rows as unknown[];
+      } finally {
+        await client.end();
+      }
+    };
+    // b answers timestamp.json from memory after the first read...
+    await servedTimestamp(b);
+    expect(await servedTimestamp(b)).toBe(await ownTimestamp());
+    // ...and the moment a's publish commits, serves the new one: a's NOTIFY emptied b's cache.
+    await publishThrough(a, 'after-cache');
+    expect(await servedTimestamp(b)).toBe(await ownTimestamp());
+    expect(await servedTimestamp(b)).toBe(await servedTimestamp(a));
+
+    // Both replicas' listening connections die: until they are back, b reads the store.
+    const killed = await postgresQuery(
+      `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE query = 'LISTEN tufchain_metadata'`,
+    );
+    expect(killed.length).toBe(2);
+    await servedTimestamp(b);
+    await publishThrough(a, 'while-deaf');
+    expect(await servedTimestamp(b)).toBe(await ownTimestamp());
+    // They listen again (backoff from 100 ms), and b hears a's next publish.
+    for (let i = 0; ; i++) {
+      const listening = await postgresQuery(
+        `SELECT pid FROM pg_stat_activity WHERE query = 'LISTEN tufchain_metadata'`,
+      );
+      if (listening.length === 2) break;
+      expect(i, 'the replicas listen again within 5 s').toBeLessThan(100);
+      await sleep(50);
+    }
+    await servedTimestamp(b);
+    await publishThrough(a, 'heard-again');
+    expect(await servedTimestamp(b)).toBe(await ownTimestamp());
   });
 });
 

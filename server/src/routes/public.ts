@@ -6,6 +6,7 @@ import type { Context } from 'hono';
 import type { App, AppEnv, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
 import { isValidTargetPath } from '../http/names.js';
+import { IMMUTABLE, ifNoneMatch, VERSIONED_METADATA } from '../http/metadata-cache.js';
 import { parseRange } from '../http/range.js';
 import type { TargetFile } from '@tufjs/models';
 import type { MetadataRecord } from '../storage/store.js';
@@ -14,9 +15,6 @@ import { attestationTargetName } from '../tuf/service.js';
 const ATTESTATION_SUFFIX = attestationTargetName('');
 const MAX_BUNDLE_BYTES = 1024 * 1024;
 
-const immutable = 'public, max-age=31536000, immutable';
-/** `{N}.{role}.json`: root, snapshot, targets and the delegated roles (bins, bins-3f, supplier-acme). */
-const versionedFile = /^([1-9]\d{0,15})\.([a-z][a-z0-9-]{0,63})\.json$/;
 const hashedTarget = /^([0-9a-f]{64}|[0-9a-f]{128})\.(.+)$/;
 
 function etagOf(hex: string): string {
@@ -24,8 +22,7 @@ function etagOf(hex: string): string {
 }
 
 function notModified(c: Context<AppEnv>, etag: string): boolean {
-  const inm = c.req.header('if-none-match');
-  return inm !== undefined && inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
+  return ifNoneMatch(c.req.header('if-none-match'), etag);
 }
 
 function metadataResponse(c: Context<AppEnv>, rec: MetadataRecord, cacheControl: string): Response {
@@ -98,29 +95,29 @@ function sendStream(
 export function registerPublicRoutes(app: App, ctx: ServerContext): void {
   app.get('/metadata/:file', async (c) => {
     const file = c.req.param('file');
-    if (file === 'timestamp.json') {
-      await ctx.service.ensureFresh();
-      const rec = await ctx.store.currentMetadata('timestamp');
-      if (!rec) throw new ServerError('REPOSITORY_NOT_INITIALIZED', 'no timestamp metadata');
-      return metadataResponse(
-        c,
-        rec,
-        `public, max-age=${ctx.config.timestampMaxAgeSeconds}, must-revalidate`,
-      );
+    const cache = ctx.metadataCache;
+    if (file === 'timestamp.json' || file === 'root.json') {
+      const generation = cache.generation();
+      const freshUntil = file === 'timestamp.json' ? await ctx.service.ensureFresh() : Infinity;
+      const role = file === 'timestamp.json' ? 'timestamp' : 'root';
+      const rec = await ctx.store.currentMetadata(role);
+      if (!rec) throw new ServerError('REPOSITORY_NOT_INITIALIZED', `no ${role} metadata`);
+      const cacheControl =
+        role === 'timestamp'
+          ? `public, max-age=${ctx.config.timestampMaxAgeSeconds}, must-revalidate`
+          : 'no-cache';
+      cache.rememberCurrent(file, rec, cacheControl, freshUntil, generation);
+      return metadataResponse(c, rec, cacheControl);
     }
-    if (file === 'root.json') {
-      const rec = await ctx.store.currentMetadata('root');
-      if (!rec) throw new ServerError('REPOSITORY_NOT_INITIALIZED', 'no root metadata');
-      return metadataResponse(c, rec, 'no-cache');
-    }
-    const m = versionedFile.exec(file);
+    const m = VERSIONED_METADATA.exec(file);
     if (!m) throw new ServerError('METADATA_NOT_FOUND', 'no such metadata file');
     const role = m[2] ?? '';
     if (role === 'timestamp')
       throw new ServerError('METADATA_NOT_FOUND', 'timestamp is not versioned');
     const rec = await ctx.store.publishedMetadata(role, Number(m[1]));
     if (!rec) throw new ServerError('METADATA_NOT_FOUND', `${file} is not published`);
-    return metadataResponse(c, rec, immutable);
+    cache.rememberVersioned(role, rec);
+    return metadataResponse(c, rec, IMMUTABLE);
   });
 
   const serveTarget = async (c: Context<AppEnv>, dir: string | undefined): Promise<Response> => {
@@ -148,7 +145,7 @@ export function registerPublicRoutes(app: App, ctx: ServerContext): void {
     const etag = etagOf(sha256);
     const headers: Record<string, string> = {
       'Content-Type': 'application/octet-stream',
-      'Cache-Control': immutable,
+      'Cache-Control': IMMUTABLE,
       'Accept-Ranges': 'bytes',
       ETag: etag,
     };

@@ -2,6 +2,7 @@ import type { RevocationReason } from '@tufchain/keys';
 import pg, { type PoolClient, type PoolConfig, type QueryResultRow } from 'pg';
 import { ServerError } from '../error.js';
 import { PostgresJobLease } from './postgres-lease.js';
+import { METADATA_CHANNEL, watchMetadataCommits } from './postgres-notify.js';
 import { PostgresAdvisoryLock } from './postgres-lock.js';
 import { postgresMigrations } from './postgres-migrations.js';
 import { num, str, toBlob, toRelease, toToken, toVehicleCertificate } from './rows.js';
@@ -9,6 +10,7 @@ import type {
   AttestationRecord,
   BlobRecord,
   IdempotencyRecord,
+  MetadataCommitWatch,
   MetadataRecord,
   MetadataRole,
   NewMetadataRecord,
@@ -54,23 +56,26 @@ export interface PostgresStoreOptions {
  */
 export class PostgresStore implements RepositoryStore {
   readonly #pool: pg.Pool;
+  readonly #clientConfig: pg.ClientConfig;
   #closed = false;
   #publishLock: PostgresAdvisoryLock | undefined;
 
-  private constructor(pool: pg.Pool) {
+  private constructor(pool: pg.Pool, clientConfig: pg.ClientConfig) {
     this.#pool = pool;
+    this.#clientConfig = clientConfig;
   }
 
   /** Connects and runs pending migrations (once across replicas: under an advisory lock). */
   static async open(opts: PostgresStoreOptions): Promise<PostgresStore> {
-    const pool = new pg.Pool({
+    const clientConfig = {
       ...opts.pool,
       ...(opts.connectionString === undefined ? {} : { connectionString: opts.connectionString }),
-    });
+    };
+    const pool = new pg.Pool(clientConfig);
     // An idle connection that PostgreSQL dropped (a restart) is replaced by the pool; the next
     // query reports a failure that lasts. Without a listener, the error would end the process.
     pool.on('error', () => undefined);
-    const store = new PostgresStore(pool);
+    const store = new PostgresStore(pool, clientConfig);
     try {
       await store.#migrate();
     } catch (error) {
@@ -165,6 +170,10 @@ export class PostgresStore implements RepositoryStore {
   /** A background job's lease on this database (`job_leases`); see PostgresJobLease. */
   jobLease(name: string, ttlMs: number): PostgresJobLease {
     return new PostgresJobLease(this.#pool, name, { ttlMs });
+  }
+
+  watchMetadataCommits(onCommit: () => void): Promise<MetadataCommitWatch> {
+    return watchMetadataCommits(this.#clientConfig, onCommit);
   }
 
   async close(): Promise<void> {
@@ -280,6 +289,8 @@ export class PostgresStore implements RepositoryStore {
       if (alsoUpdateRelease) {
         await updateRelease(tx, alsoUpdateRelease.id, alsoUpdateRelease.patch);
       }
+      // Delivered to every listening replica when (and only if) this transaction commits.
+      await tx.query('SELECT pg_notify($1, $2)', [METADATA_CHANNEL, '']);
     });
   }
 

@@ -8,6 +8,7 @@ import type {
   AttestationRecord,
   BlobRecord,
   IdempotencyRecord,
+  MetadataCommitWatch,
   MetadataRecord,
   NewMetadataRecord,
   ReleasePatch,
@@ -29,6 +30,7 @@ type Row = Record<string, SQLInputValue>;
 
 export class SqliteStore implements RepositoryStore {
   readonly #db: DatabaseSync;
+  readonly #commitListeners = new Set<() => void>();
   #closed = false;
 
   constructor(path: string) {
@@ -268,6 +270,20 @@ export class SqliteStore implements RepositoryStore {
         }
         if (alsoUpdateRelease) this.#updateRelease(alsoUpdateRelease.id, alsoUpdateRelease.patch);
       });
+      for (const listener of this.#commitListeners) listener();
+    });
+  }
+
+  /** Hears commits through this store object: SQLite's one writing process is all there is. */
+  watchMetadataCommits(onCommit: () => void): Promise<MetadataCommitWatch> {
+    const listener = (): void => onCommit();
+    this.#commitListeners.add(listener);
+    return Promise.resolve({
+      live: () => true,
+      close: () => {
+        this.#commitListeners.delete(listener);
+        return Promise.resolve();
+      },
     });
   }
 

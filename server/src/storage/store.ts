@@ -114,9 +114,22 @@ export interface AttestationRecord {
  * Everything the server persists besides blob bytes. Async so that a networked
  * backend (PostgreSQL) can implement it without changing callers.
  */
+/** Hears commits of served metadata made by any process on the database. */
+export interface MetadataCommitWatch {
+  /** False while commits may go unheard (the listening connection is down). */
+  live(): boolean;
+  close(): Promise<void>;
+}
+
 export interface RepositoryStore extends VehicleRegistryStore {
   ping(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Calls `onCommit` after every commit of served metadata: through this store object (SQLite,
+   * which one process writes), or by any process on the database (PostgreSQL LISTEN/NOTIFY).
+   * Caches of served metadata empty themselves on it.
+   */
+  watchMetadataCommits?(onCommit: () => void): Promise<MetadataCommitWatch>;
 
   /** The published record the `current` pointer of `role` points at. */
   currentMetadata(role: MetadataRole): Promise<MetadataRecord | undefined>;

@@ -100,11 +100,16 @@ export class FreshnessGuard {
     });
   }
 
-  /** Re-signs on demand if needed; throws METADATA_EXPIRED if it cannot. */
-  async ensureFresh(): Promise<void> {
+  /**
+   * Re-signs on demand if needed; throws METADATA_EXPIRED if it cannot. Returns the earliest
+   * expiry of the online roles (Unix ms): until then, the served metadata needs no look.
+   */
+  async ensureFresh(): Promise<number> {
     const { clock, logger } = this.#core;
     const now = clock().getTime();
-    if (this.#earliestExpiry !== undefined && now < this.#earliestExpiry) return;
+    if (this.#earliestExpiry !== undefined && now < this.#earliestExpiry) {
+      return this.#earliestExpiry;
+    }
     let min = await this.#earliestOnlineExpiry();
     if (now >= min) {
       try {
@@ -121,6 +126,7 @@ export class FreshnessGuard {
       }
     }
     this.#earliestExpiry = min;
+    return min;
   }
 
   async #earliestOnlineExpiry(): Promise<number> {

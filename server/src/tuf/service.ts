@@ -122,7 +122,7 @@ export class RepositoryService {
     return refreshExpiring(this.core);
   }
   /** Before a read is served: re-signs expired online metadata, or throws METADATA_EXPIRED. */
-  ensureFresh(): Promise<void> {
+  ensureFresh(): Promise<number> {
     return this.#freshness.ensureFresh();
   }
 

@@ -1,0 +1,132 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { MetadataRecord } from '../storage/store.js';
+
+/** `{N}.{role}.json`: root, snapshot, targets and the delegated roles (bins, bins-3f, supplier-acme). */
+export const VERSIONED_METADATA = /^([1-9]\d{0,15})\.([a-z][a-z0-9-]{0,63})\.json$/;
+export const IMMUTABLE = 'public, max-age=31536000, immutable';
+
+interface Entry {
+  bytes: Uint8Array;
+  etag: string;
+  cacheControl: string;
+}
+
+interface CurrentEntry extends Entry {
+  /** Unix ms after which the route must look again (the earliest online expiry). */
+  freshUntil: number;
+}
+
+export interface MetadataCacheOptions {
+  /** Bytes of versioned files kept (least recently served dropped first). */
+  maxVersionedBytes?: number;
+}
+
+/**
+ * Served metadata in memory, answered before the router. Versioned files never change once
+ * published, so they are kept by `{role}/{version}` in a byte-bounded LRU. The current
+ * `timestamp.json` and `root.json` are kept until a commit (this process's, or another replica's
+ * heard through the store) or their freshness bound, whichever is first.
+ *
+ * A route fills the cache only with what it read after the last invalidation: `generation()`
+ * before the read, `rememberCurrent(..., generation)` after it. A read that raced a commit is
+ * served once and not kept.
+ */
+export class MetadataCache {
+  readonly #versioned = new Map<string, Entry>();
+  #versionedBytes = 0;
+  readonly #maxVersionedBytes: number;
+  readonly #current = new Map<string, CurrentEntry>();
+  #generation = 0;
+  /**
+   * Whether every commit of every other replica is heard now (PostgreSQL LISTEN, set by
+   * startServer); while not, current files (timestamp.json, root.json) are not kept.
+   */
+  hearsOtherReplicas: () => boolean = () => true;
+
+  constructor(opts: MetadataCacheOptions = {}) {
+    this.#maxVersionedBytes = opts.maxVersionedBytes ?? 64 * 1024 * 1024;
+  }
+
+  /** Something committed: current files are read again. */
+  invalidate(): void {
+    this.#generation += 1;
+    this.#current.clear();
+  }
+
+  generation(): number {
+    return this.#generation;
+  }
+
+  rememberVersioned(role: string, rec: MetadataRecord): void {
+    const key = `${role}/${rec.version.toString()}`;
+    if (this.#versioned.has(key) || rec.bytes.byteLength > this.#maxVersionedBytes) return;
+    this.#versioned.set(key, entryOf(rec, IMMUTABLE));
+    this.#versionedBytes += rec.bytes.byteLength;
+    for (const [oldest, entry] of this.#versioned) {
+      if (this.#versionedBytes <= this.#maxVersionedBytes) break;
+      this.#versioned.delete(oldest);
+      this.#versionedBytes -= entry.bytes.byteLength;
+    }
+  }
+
+  rememberCurrent(
+    file: 'timestamp.json' | 'root.json',
+    rec: MetadataRecord,
+    cacheControl: string,
+    freshUntil: number,
+    generation: number,
+  ): void {
+    if (generation !== this.#generation || !this.hearsOtherReplicas()) return;
+    this.#current.set(file, { ...entryOf(rec, cacheControl), freshUntil });
+  }
+
+  /**
+   * Answers `GET|HEAD /metadata/...` from memory when it can; false sends the request on to the
+   * router (which reads the store and fills the cache).
+   */
+  answer(req: IncomingMessage, res: ServerResponse, now: number): boolean {
+    const url = req.url;
+    if (url === undefined || !url.startsWith('/metadata/')) return false;
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    const file = url.slice('/metadata/'.length);
+    let entry: Entry | undefined;
+    if (file === 'timestamp.json' || file === 'root.json') {
+      const current = this.#current.get(file);
+      if (current && now < current.freshUntil && this.hearsOtherReplicas()) entry = current;
+    } else {
+      const m = VERSIONED_METADATA.exec(file);
+      const key = m ? `${m[2] ?? ''}/${m[1] ?? ''}` : undefined;
+      entry = key === undefined ? undefined : this.#versioned.get(key);
+      if (entry && key !== undefined) {
+        // Most recently served last: the LRU drops from the front.
+        this.#versioned.delete(key);
+        this.#versioned.set(key, entry);
+      }
+    }
+    if (!entry) return false;
+    const headers = {
+      'Content-Type': 'application/json',
+      'Cache-Control': entry.cacheControl,
+      ETag: entry.etag,
+    };
+    if (ifNoneMatch(req.headers['if-none-match'], entry.etag)) {
+      res.writeHead(304, headers);
+      res.end();
+      return true;
+    }
+    res.writeHead(200, { ...headers, 'Content-Length': entry.bytes.byteLength });
+    res.end(req.method === 'HEAD' ? undefined : entry.bytes);
+    return true;
+  }
+}
+
+function entryOf(rec: MetadataRecord, cacheControl: string): Entry {
+  return { bytes: rec.bytes, etag: `"${rec.sha256}"`, cacheControl };
+}
+
+/** If-None-Match holds `etag` (weak or strong, in a list). */
+export function ifNoneMatch(header: string | undefined, etag: string): boolean {
+  return (
+    header !== undefined && header.split(',').some((t) => t.trim().replace(/^W\//, '') === etag)
+  );
+}
