@@ -38,17 +38,28 @@ export async function startServer(opts: {
         context.logger.error({ err: errorText(error) }, 'idempotency cleanup failed'),
       );
   };
-  if (opts.deps.chainLookup) {
+  const chainLookup = opts.deps.chainLookup;
+  /**
+   * Finishes or abandons batches a publisher left staged. Under the publish lock (shared by every
+   * replica on PostgreSQL), no publish is in flight, so a staged batch found there was left by a
+   * replica that died mid-publish: run at start and on every background tick, the publish it
+   * carried completes exactly once (or is abandoned) without waiting for that replica's restart.
+   */
+  const recover = async (): Promise<void> => {
+    if (!chainLookup) return;
     try {
-      const report = await context.service.recoverInterruptedPublishes(opts.deps.chainLookup);
+      const report = await context.service.recoverInterruptedPublishes(chainLookup);
       if (report.published.length + report.abandoned.length + report.pending.length > 0) {
         context.logger.warn({ ...report }, 'recovered interrupted publishes');
       }
     } catch (error) {
       context.logger.error({ err: errorText(error) }, 'crash recovery failed');
     }
+  };
+  await recover();
+  if (chainLookup) {
     try {
-      await context.service.ensureSnapshotLogged(opts.deps.chainLookup);
+      await context.service.ensureSnapshotLogged(chainLookup);
     } catch (error) {
       context.logger.error(
         { err: errorText(error) },
@@ -96,14 +107,20 @@ export async function startServer(opts: {
   const intervalMs = context.config.resignIntervalMs;
   // Three missed ticks before another replica takes the jobs over from one that died.
   const lease = opts.deps.jobLease?.(BACKGROUND_LEASE, Math.max(3 * intervalMs, 1000));
+  let ticking = false;
   const tick = async (): Promise<void> => {
+    // A tick waits for the publish lock; the next one does not queue up behind it.
+    if (ticking) return;
+    ticking = true;
     try {
       if (lease && !(await lease.hold())) return;
+      await recover();
+      await resign();
     } catch (error) {
       context.logger.error({ err: errorText(error) }, 'background job lease check failed');
-      return;
+    } finally {
+      ticking = false;
     }
-    await resign();
   };
   const timer = intervalMs > 0 ? setInterval(() => void tick(), intervalMs) : undefined;
   timer?.unref();

@@ -16,6 +16,7 @@ import {
   initRepository,
   startServer,
   type ConfigInput,
+  type ReleaseLog,
   type RunningServer,
 } from '../src/index.js';
 import { openRepository, type OpenedRepository } from '../src/storage/open.js';
@@ -171,7 +172,10 @@ interface Replicas {
  * Two servers as two replicas are deployed: one PostgreSQL database, one blob directory, a data
  * dir each, the same online keys and chain account, and the database's publish lock and lease.
  */
-async function startReplicas(config: ConfigInput): Promise<Replicas> {
+async function startReplicas(
+  config: ConfigInput,
+  opts: { releaseLogOf?: (replica: string, writer: ReleaseLog) => ReleaseLog } = {},
+): Promise<Replicas> {
   // A repository of its own on a chain of its own: the contract allows one version 1 per log.
   const chain = await startTestChain();
   const dir = await mkdtemp(join(tmpdir(), 'tufchain-replicas-'));
@@ -183,7 +187,8 @@ async function startReplicas(config: ConfigInput): Promise<Replicas> {
   for (const name of ['a', 'b']) {
     const repo = await openRepository({
       dataDir: join(dir, name),
-      databaseUrl,
+      // Names its sessions in pg_stat_activity, so that a test can end them as kill -9 would.
+      databaseUrl: `${databaseUrl}?application_name=replica-${name}`,
       blobDir: join(dir, 'blobs'),
     });
     if (name === 'a') {
@@ -202,7 +207,8 @@ async function startReplicas(config: ConfigInput): Promise<Replicas> {
         blobs: repo.blobs,
         signers: online,
         // One publisher account for both: the lock also keeps their nonces apart.
-        releaseLog: chain.writer(),
+        releaseLog: opts.releaseLogOf?.(name, chain.writer()) ?? chain.writer(),
+        chainLookup: chain.reader(),
         firmwareKey: { publicKeyPem: firmware.publicKeyPem(), keyId: firmware.keyId },
         vehicleCa,
         publishLock: repo.publishLock,
@@ -231,48 +237,55 @@ async function startReplicas(config: ConfigInput): Promise<Replicas> {
   };
 }
 
+/** Uploads one image of hardware ID `hardwareId` through `server` and posts its release. */
+function postRelease(setup: Replicas, server: RunningServer, hardwareId: string) {
+  const call = (method: string, path: string, body: unknown) =>
+    fetch(`${server.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${setup.token}`,
+        ...(body instanceof Uint8Array ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body instanceof Uint8Array ? body : JSON.stringify(body),
+    });
+  const name = `${hardwareId}-1.0.0.img`;
+  const image = randomBytes(2048);
+  const response = (async () => {
+    const put = await call('PUT', `/api/v1/firmware/${name}`, image);
+    expect(put.status, await put.clone().text()).toBeLessThan(300);
+    const claims = { hardwareIds: [hardwareId], version: '1.0.0', releaseCounter: 1 };
+    const attestation = await signFirmwareAttestation(
+      { name, sha256: sha256(image), ...claims },
+      setup.firmware,
+    );
+    return call('POST', '/api/v1/releases', { targets: [{ name, ...claims, attestation }] });
+  })();
+  return { name, image, response };
+}
+
+/** postRelease, and expects 201. */
+async function publishVia(setup: Replicas, server: RunningServer, hardwareId: string) {
+  const { name, image, response } = postRelease(setup, server, hardwareId);
+  const res = await response;
+  expect(res.status, await res.clone().text()).toBe(201);
+  return { name, image };
+}
+
 describe('two server replicas on one PostgreSQL database and one blob directory (anvil, HTTP, tuf-js)', () => {
   let setup: Replicas;
   let replicas: Replicas['replicas'];
-  let token: string;
-  let firmware: Signer;
 
   beforeAll(async () => {
     setup = await startReplicas({ resignIntervalMs: 0 });
-    ({ replicas, token, firmware } = setup);
+    ({ replicas } = setup);
   });
 
   afterAll(async () => {
     await setup?.close();
   });
 
-  const call = async (url: string, method: string, path: string, body: unknown) =>
-    fetch(`${url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body instanceof Uint8Array ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body instanceof Uint8Array ? body : JSON.stringify(body),
-    });
-
-  /** Uploads and publishes one image of hardware ID `hardwareId` through `server`. */
-  const publishThrough = async (server: RunningServer, hardwareId: string) => {
-    const name = `${hardwareId}-1.0.0.img`;
-    const image = randomBytes(2048);
-    const put = await call(server.url, 'PUT', `/api/v1/firmware/${name}`, image);
-    expect(put.status, await put.clone().text()).toBeLessThan(300);
-    const claims = { hardwareIds: [hardwareId], version: '1.0.0', releaseCounter: 1 };
-    const attestation = await signFirmwareAttestation(
-      { name, sha256: sha256(image), ...claims },
-      firmware,
-    );
-    const res = await call(server.url, 'POST', '/api/v1/releases', {
-      targets: [{ name, ...claims, attestation }],
-    });
-    expect(res.status, await res.clone().text()).toBe(201);
-    return { name, image };
-  };
+  const publishThrough = (server: RunningServer, hardwareId: string) =>
+    publishVia(setup, server, hardwareId);
 
   const servedTimestamp = async (server: RunningServer): Promise<string> => {
     const res = await fetch(`${server.url}/metadata/timestamp.json`);
@@ -379,6 +392,71 @@ describe('background jobs on two replicas (PostgreSQL lease)', () => {
       await sleep(600);
       expect((await resigns(other)) - otherBefore).toBeGreaterThanOrEqual(2);
     } finally {
+      await setup.close();
+    }
+  });
+
+  it('finishes, exactly once, a publish whose replica died after the chain logged it', async () => {
+    let chainLogged!: () => void;
+    const atChainLogged = new Promise<void>((resolve) => (chainLogged = resolve));
+    let unblock!: (error: Error) => void;
+    const blocked = new Promise<never>((_, reject) => (unblock = reject));
+    // Replica a logs the snapshot on chain, then never gets further (it "dies" right there).
+    const setup = await startReplicas(
+      { resignIntervalMs: 100 },
+      {
+        releaseLogOf: (replica, writer) =>
+          replica !== 'a'
+            ? writer
+            : {
+                async logRelease(entry) {
+                  await writer.logRelease(entry);
+                  chainLogged();
+                  return blocked;
+                },
+              },
+      },
+    );
+    const [a, b] = setup.replicas.map((r) => r.server) as [RunningServer, RunningServer];
+    const { name, image, response } = postRelease(setup, a, 'orphaned');
+    try {
+      await atChainLogged;
+      // kill -9 of replica a as PostgreSQL sees it: all its sessions end, its publish lock too.
+      const admin = new pg.Client({ connectionString: setup.databaseUrl });
+      await admin.connect();
+      try {
+        const ended = await admin.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'replica-a'`,
+        );
+        expect(ended.rowCount).toBeGreaterThan(0);
+      } finally {
+        await admin.end();
+      }
+      // Replica b's background tick (once it holds the lease) finds the batch staged under the
+      // lock, sees the chain logged it, and commits it.
+      const store = setup.replicas[1]!.repo.store;
+      let release;
+      for (let i = 0; ; i++) {
+        release = (await store.releases()).find((r) => r.targetNames.includes(name));
+        if (release?.status === 'confirmed') break;
+        expect(
+          i,
+          `the release is confirmed within 10 s (now ${String(release?.status)})`,
+        ).toBeLessThan(200);
+        await sleep(50);
+      }
+      expect((await store.currentMetadata('snapshot'))?.version).toBe(2);
+      expect(await store.maxVersion('snapshot')).toBe(2);
+      const root = (await store.currentMetadata('root'))!.bytes;
+      const { updater } = await createTufClient(b.url, root);
+      await updater.refresh();
+      expect((await updater.getTargetInfo(name))?.hashes['sha256']).toBe(sha256(image));
+      // The next release through b lands on top of it, once.
+      await publishVia(setup, b, 'after-the-orphan');
+      expect((await store.currentMetadata('snapshot'))?.version).toBe(3);
+    } finally {
+      unblock(new Error('replica a is gone'));
+      await response.catch(() => undefined);
       await setup.close();
     }
   });
