@@ -5,7 +5,16 @@ import { PostgresJobLease } from './postgres-lease.js';
 import { METADATA_CHANNEL, watchMetadataCommits } from './postgres-notify.js';
 import { PostgresAdvisoryLock } from './postgres-lock.js';
 import { postgresMigrations } from './postgres-migrations.js';
-import { num, str, toBlob, toRelease, toToken, toVehicleCertificate } from './rows.js';
+import {
+  num,
+  str,
+  toAttestation,
+  toBlob,
+  toRelease,
+  toToken,
+  toVehicleCertificate,
+  versionTaken,
+} from './rows.js';
 import type {
   AttestationRecord,
   BlobRecord,
@@ -583,19 +592,7 @@ export class PostgresStore implements RepositoryStore {
       'SELECT * FROM install_attestations WHERE id > $1 ORDER BY id LIMIT $2',
       [opts.afterId ?? 0, limit],
     );
-    return rows.map((row) => ({
-      id: num(row.id),
-      reportSha256: row.report_sha256 == null ? null : str(row.report_sha256),
-      counter: row.counter == null ? null : num(row.counter),
-      bundleSha256: str(row.bundle_sha256),
-      bundleJson: str(row.bundle_json),
-      vinCommitment: str(row.vin_commitment),
-      ecuSerial: str(row.ecu_serial),
-      targetName: str(row.target_name),
-      result: str(row.result),
-      receivedAt: str(row.received_at),
-      logIndex: row.log_index == null ? null : num(row.log_index),
-    }));
+    return rows.map(toAttestation);
   }
 
   async insertVehicleCertificate(r: VehicleCertificateRecord): Promise<void> {
@@ -714,14 +711,6 @@ async function updateRelease(db: Queryable, id: number, patch: ReleasePatch): Pr
   await db.query(
     `UPDATE releases SET ${sets.join(', ')} WHERE id = $${params.length.toString()}`,
     params,
-  );
-}
-
-function versionTaken(r: { role: string; version: number }, cause: unknown): ServerError {
-  return new ServerError(
-    'METADATA_VERSION_TAKEN',
-    `${r.role} v${r.version.toString()} is already stored; retry the publish`,
-    { cause },
   );
 }
 

@@ -5,7 +5,14 @@
  */
 import type { RevocationReason } from '@tufchain/keys';
 import { ServerError } from '../error.js';
-import type { BlobRecord, ChainRef, ReleaseRecord, TokenRecord, TokenScope } from './store.js';
+import type {
+  AttestationRecord,
+  BlobRecord,
+  ChainRef,
+  ReleaseRecord,
+  TokenRecord,
+  TokenScope,
+} from './store.js';
 import type { VehicleCertificateRecord } from './vehicle-store.js';
 
 export type StoredRow = Record<string, unknown>;
@@ -83,4 +90,29 @@ export function toVehicleCertificate(row: StoredRow): VehicleCertificateRecord {
     revokedAt: optStr(row['revoked_at']),
     revocationReason: optStr(row['revocation_reason']) as RevocationReason | null,
   };
+}
+
+export function toAttestation(row: StoredRow): AttestationRecord {
+  return {
+    id: num(row.id),
+    reportSha256: optStr(row.report_sha256),
+    counter: row.counter == null ? null : num(row.counter),
+    bundleSha256: str(row.bundle_sha256),
+    bundleJson: str(row.bundle_json),
+    vinCommitment: str(row.vin_commitment),
+    ecuSerial: str(row.ecu_serial),
+    targetName: str(row.target_name),
+    result: str(row.result),
+    receivedAt: str(row.received_at),
+    logIndex: row.log_index == null ? null : num(row.log_index),
+  };
+}
+
+/** Staging a role+version another writer stored first (both engines answer the same). */
+export function versionTaken(r: { role: string; version: number }, cause: unknown): ServerError {
+  return new ServerError(
+    'METADATA_VERSION_TAKEN',
+    `${r.role} v${r.version.toString()} is already stored; retry the publish`,
+    { cause },
+  );
 }

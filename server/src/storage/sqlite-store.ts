@@ -2,7 +2,16 @@ import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import type { RevocationReason } from '@tufchain/keys';
 import { ServerError } from '../error.js';
 import { migrations } from './migrations.js';
-import { num, str, toBlob, toRelease, toToken, toVehicleCertificate } from './rows.js';
+import {
+  num,
+  str,
+  toAttestation,
+  toBlob,
+  toRelease,
+  toToken,
+  toVehicleCertificate,
+  versionTaken,
+} from './rows.js';
 import { storedReportIdentity } from './report-identity.js';
 import type {
   AttestationRecord,
@@ -207,12 +216,7 @@ export class SqliteStore implements RepositoryStore {
               batch,
             );
           } catch (error) {
-            if (!isPrimaryKeyViolation(error)) throw error;
-            throw new ServerError(
-              'METADATA_VERSION_TAKEN',
-              `${r.role} v${r.version.toString()} is already stored; retry the publish`,
-              { cause: error },
-            );
+            throw isPrimaryKeyViolation(error) ? versionTaken(r, error) : error;
           }
         }
       });
@@ -625,19 +629,7 @@ export class SqliteStore implements RepositoryStore {
         opts.afterId ?? 0,
         opts.limit ?? -1,
       );
-      return rows.map((row) => ({
-        id: num(row.id),
-        reportSha256: row.report_sha256 == null ? null : str(row.report_sha256),
-        counter: row.counter == null ? null : num(row.counter),
-        bundleSha256: str(row.bundle_sha256),
-        bundleJson: str(row.bundle_json),
-        vinCommitment: str(row.vin_commitment),
-        ecuSerial: str(row.ecu_serial),
-        targetName: str(row.target_name),
-        result: str(row.result),
-        receivedAt: str(row.received_at),
-        logIndex: row.log_index == null ? null : num(row.log_index),
-      }));
+      return rows.map(toAttestation);
     });
   }
 
