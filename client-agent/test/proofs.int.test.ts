@@ -68,7 +68,7 @@ describe('collectInclusionProofs', () => {
         void (async () => {
           const u = new URL(req.url ?? '/', 'http://x');
           if (req.method === 'POST' && u.pathname === '/api/v1/attestations') {
-            const index = log.appendInstallAttestation(
+            const index = await log.appendInstallAttestation(
               JSON.parse(Buffer.concat(chunks).toString()),
             );
             const logIndex = mode === 'other-entry' ? otherIndex : index;

@@ -8,12 +8,12 @@ import type { ChainReceipt, ReleaseEntry } from './tuf/release-log.js';
  * routes answer 404 LOG_NOT_CONFIGURED.
  */
 export interface TransparencyLogSink {
-  appendRelease(entry: ReleaseEntry, chain?: ChainReceipt): number;
-  appendInstallAttestation(bundle: unknown): number;
-  appendRecall(subject: string, reason: string): number;
+  appendRelease(entry: ReleaseEntry, chain?: ChainReceipt): Promise<number>;
+  appendInstallAttestation(bundle: unknown): Promise<number>;
+  appendRecall(subject: string, reason: string): Promise<number>;
   /** A Director targets version, before it is served (UPTANE.md); LogService has it. */
-  appendDirectorTargets?(entry: DirectorTargetsLogEntry): number;
-  checkpoints(): { checkpoints: string[] };
-  entries(start: number, end: number): { entries: string[] };
+  appendDirectorTargets?(entry: DirectorTargetsLogEntry): Promise<number>;
+  checkpoints(): Promise<{ checkpoints: string[] }>;
+  entries(start: number, end: number): Promise<{ entries: string[] }>;
   proofBundle(index: number): Promise<unknown>;
 }

@@ -16,7 +16,8 @@
  *   TUFCHAIN_ADMIN_TOKEN_FILE    if set and absent, an admin token is created and written there (0600)
  *   TUFCHAIN_LOG_LEVEL           pino level, default info
  *   TUFCHAIN_LOG_NOTE_KEY_FILE   encrypted PKCS#8 Ed25519 key signing log checkpoints (optional: turns on the
- *                                transparency log in <data dir>/log.sqlite and /api/v1/log/*)
+ *                                transparency log and /api/v1/log/*: in <data dir>/log.sqlite, or with
+ *                                DATABASE_URL in PostgreSQL, shared by every replica, anchored by one)
  *   TUFCHAIN_LOG_ORIGIN          checkpoint origin (default tufchain.local/log)
  *   TUFCHAIN_LOG_OPERATOR_KEY_FILE  encrypted PKCS#8 secp256k1 key of the contract's log operator
  *                                (optional: anchors checkpoints)
@@ -49,7 +50,7 @@ import { pino } from 'pino';
 import { createApiToken } from './auth/tokens.js';
 import { openChainAccount, refuseRawChainKeys } from './chain/accounts.js';
 import { ServerError } from './error.js';
-import { openServerLog } from './log/open.js';
+import { ANCHOR_LEASE, ANCHOR_LEASE_CHECK_MS, openServerLog } from './log/open.js';
 import { startServer } from './serve.js';
 import { openRepository } from './storage/open.js';
 import { initRepositoryFromRoot } from './tuf/repository.js';
@@ -203,8 +204,16 @@ export async function main(env: Env): Promise<void> {
     }
   }
   const transparencyLog = noteKeyFile
-    ? openServerLog({
+    ? await openServerLog({
         dataDir,
+        ...(repo.sharedLog
+          ? {
+              shared: {
+                ...repo.sharedLog,
+                anchorLease: repo.jobLease(ANCHOR_LEASE, 3 * ANCHOR_LEASE_CHECK_MS),
+              },
+            }
+          : {}),
         origin: env.TUFCHAIN_LOG_ORIGIN ?? 'tufchain.local/log',
         noteKey: await readEncryptedKeyFile(noteKeyFile, passphrase),
         ...(operator

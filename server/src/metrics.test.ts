@@ -47,9 +47,9 @@ beforeEach(async () => {
   // A transparency log double: only the anchoring health is read by /metrics.
   const transparencyLog = {
     anchors: {
-      health: (): AnchoringHealthSample | undefined => {
-        if (faults.anchoring === 'throws') throw new Error('outbox unreadable');
-        return faults.anchoring === 'healthy' ? healthy : undefined;
+      health: (): Promise<AnchoringHealthSample | undefined> => {
+        if (faults.anchoring === 'throws') return Promise.reject(new Error('outbox unreadable'));
+        return Promise.resolve(faults.anchoring === 'healthy' ? healthy : undefined);
       },
     },
   } as unknown as TransparencyLogSink;

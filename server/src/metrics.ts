@@ -180,8 +180,14 @@ export interface AnchoringHealthSample {
  */
 export function registerAnchoringMetrics(
   registry: MetricsRegistry,
-  health: () => AnchoringHealthSample | undefined,
+  health: () => Promise<AnchoringHealthSample | undefined>,
 ): void {
+  // A scrape starts every collector at once, so they all share one in-flight read of the outbox.
+  let inFlight: Promise<AnchoringHealthSample | undefined> | undefined;
+  const sample = () =>
+    (inFlight ??= health().finally(() => {
+      inFlight = undefined;
+    }));
   const anchoring = (
     name: string,
     help: string,
@@ -192,8 +198,8 @@ export function registerAnchoringMetrics(
       name,
       help,
       ...more,
-      collect: () => {
-        const h = health();
+      collect: async () => {
+        const h = await sample();
         return h ? value(h) : [];
       },
     });

@@ -140,7 +140,7 @@ describe('the Director in the audit trail (anvil, SQLite, transparency log, HTTP
       signers: directorOnline,
       clock: () => new Date(),
     });
-    log = openServerLog({
+    log = await openServerLog({
       dataDir: dir,
       origin: ORIGIN,
       noteKey: noteKey.privateKey,
@@ -599,12 +599,12 @@ describe('the Director in the audit trail (anvil, SQLite, transparency log, HTTP
 
     it.each(attacks)('refuses $desc with $wantCode and stores nothing', async (a) => {
       const before = (await storedReports()).length;
-      const logSize = log.log.size();
+      const logSize = await log.log.size();
       const res = await send(await a.report(v, director));
       expect(res.status).toBe(422);
       expect(await codeOf(res)).toBe(a.wantCode);
       expect((await storedReports()).length).toBe(before);
-      expect(log.log.size()).toBe(logSize);
+      expect(await log.log.size()).toBe(logSize);
     });
 
     it("accepts the secondary's report with its own signed result, and logs it", async () => {
@@ -807,7 +807,10 @@ describe('the Director in the audit trail (anvil, SQLite, transparency log, HTTP
             result: 'SUCCESS',
             receivedAt: new Date().toISOString(),
           });
-          await repo.store.setAttestationLogIndex(stored.id, log.appendInstallAttestation(bundle));
+          await repo.store.setAttestationLogIndex(
+            stored.id,
+            await log.appendInstallAttestation(bundle),
+          );
         },
         wantCode: 'ECU_REPORT_UNSIGNED_BY_ECU',
       },

@@ -150,7 +150,7 @@ describe('the Uptane Director (anvil, SQLite, transparency log, HTTP, tuf-js)', 
       signers: directorOnline,
       clock: () => new Date(),
     });
-    log = openServerLog({
+    log = await openServerLog({
       dataDir: dir,
       origin: ORIGIN,
       noteKey: noteKey.privateKey,

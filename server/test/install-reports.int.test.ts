@@ -149,7 +149,7 @@ describe('install report intake against replays (anvil, SQLite, HTTP, the real v
     rootFile = join(dir, '1.root.json');
     await writeFile(rootFile, rootBytes);
     await writeFile(join(dir, 'vehicle-ca.pem'), ca.certificatePem);
-    log = openServerLog({
+    log = await openServerLog({
       dataDir: dir,
       origin: ORIGIN,
       noteKey: noteKey.privateKey,
@@ -454,7 +454,7 @@ describe('install report intake against replays (anvil, SQLite, HTTP, the real v
         want: 'the same report',
       },
     ])('answers $desc with $want', async ({ replay, want }) => {
-      const size = log.log.size();
+      const size = await log.log.size();
       const count = (await listed()).length;
       const body = await replay(JSON.parse(JSON.stringify(honest)) as Json, vehicle);
       const answer = await send(body);
@@ -468,7 +468,7 @@ describe('install report intake against replays (anvil, SQLite, HTTP, the real v
       } else {
         expect([answer.status, answer.body.error?.code]).toEqual([want.status, want.code]);
       }
-      expect(log.log.size()).toBe(size);
+      expect(await log.log.size()).toBe(size);
       expect(await listed()).toHaveLength(count);
     });
 
@@ -483,7 +483,7 @@ describe('install report intake against replays (anvil, SQLite, HTTP, the real v
   describe('report counters', () => {
     it('refuses a report whose counter is not above the last accepted one, and keeps an exact resend idempotent', async () => {
       const vehicle = await newVehicle();
-      const size = log.log.size();
+      const size = await log.log.size();
       const third = await signedReport(vehicle, 3);
       const accepted = await send(third);
       expect(accepted.status).toBe(201);
@@ -499,7 +499,7 @@ describe('install report intake against replays (anvil, SQLite, HTTP, the real v
       expect(resent.status).toBe(200);
       expect(resent.body).toMatchObject({ id: accepted.body.id, duplicate: true });
       expect((await send(await signedReport(vehicle, 4))).status).toBe(201);
-      expect(log.log.size()).toBe(size + 2);
+      expect(await log.log.size()).toBe(size + 2);
     });
 
     it('refuses a report naming an ECU serial shaped like a VIN with 422 PERSONAL_DATA_REJECTED, storing and logging nothing (its signed payload would put the serial in the log in clear)', async () => {
@@ -508,13 +508,13 @@ describe('install report intake against replays (anvil, SQLite, HTTP, the real v
         vin: `WVWZZZ1JZXW000${vinSerial}`,
         ecuSerial: 'WAUZZZ8K9BA012345',
       });
-      const size = log.log.size();
+      const size = await log.log.size();
       const before = (await listed()).length;
       for (let attempt = 0; attempt < 2; attempt += 1) {
         const answer = await send(await signedReport(vehicle, 1));
         expect([answer.status, answer.body.error?.code]).toEqual([422, 'PERSONAL_DATA_REJECTED']);
       }
-      expect(log.log.size()).toBe(size);
+      expect(await log.log.size()).toBe(size);
       expect((await listed()).length).toBe(before);
     });
 
@@ -537,7 +537,7 @@ describe('install report intake against replays (anvil, SQLite, HTTP, the real v
       expect(answer.status).toBe(201);
       const stored = (await listed()).at(-1);
       expect(stored).toEqual(weird);
-      const size = log.log.size();
+      const size = await log.log.size();
       const res = await fetch(`${server.url}/api/v1/log/entries?start=0&end=${size}`);
       expect(res.status).toBe(200);
       const { entries } = (await res.json()) as { entries: string[] };

@@ -79,7 +79,7 @@ describe('the server transparency log on real parts (anvil, SQLite, HTTP)', () =
       releaseLog: writer,
     });
     // The log operator reaches the chain through a loopback proxy the test can cut.
-    logService = openServerLog({
+    logService = await openServerLog({
       dataDir: dir,
       origin: ORIGIN,
       noteKey: noteKey.privateKey,
@@ -232,7 +232,7 @@ describe('the server transparency log on real parts (anvil, SQLite, HTTP)', () =
     });
 
     it('gives a resent report the same index (no second log entry)', async () => {
-      const size = logService.log.size();
+      const size = await logService.log.size();
       const bundle = await signedReport('WVWZZZ1JZXW000102');
       const first = await send(bundle);
       expect(first.status).toBe(201);
@@ -249,7 +249,7 @@ describe('the server transparency log on real parts (anvil, SQLite, HTTP)', () =
           promise: { logIndex },
         });
       }
-      expect(logService.log.size()).toBe(size + 1);
+      expect(await logService.log.size()).toBe(size + 1);
     });
   });
 
@@ -346,11 +346,11 @@ describe('the server transparency log on real parts (anvil, SQLite, HTTP)', () =
       ).signed.version;
 
     it('refuses a release for a VIN-shaped hardware ID with 422 PERSONAL_DATA_REJECTED: nothing published, nothing logged', async () => {
-      const size = logService.log.size();
+      const size = await logService.log.size();
       const version = await timestampVersion();
       const res = await release('odd-1.0.0.img', 'WAUZZZ8K9BA012345');
       expect([res.status, await codeOf(res)]).toEqual([422, 'PERSONAL_DATA_REJECTED']);
-      expect(logService.log.size()).toBe(size);
+      expect(await logService.log.size()).toBe(size);
       expect(await timestampVersion()).toBe(version);
     });
 
@@ -358,14 +358,14 @@ describe('the server transparency log on real parts (anvil, SQLite, HTTP)', () =
       const published = await release('gw-3.0.1.img', 'gateway-v3');
       expect(published.status).toBe(201);
       const { release: r } = (await published.json()) as { release: { id: number } };
-      const size = logService.log.size();
+      const size = await logService.log.size();
       const res = await fetch(`${server.url}/api/v1/releases/${r.id}/revoke`, {
         method: 'POST',
         headers: auth(),
         body: JSON.stringify({ reason: 'WAUZZZ8K9BA012345' }),
       });
       expect([res.status, await codeOf(res)]).toEqual([422, 'PERSONAL_DATA_REJECTED']);
-      expect(logService.log.size()).toBe(size);
+      expect(await logService.log.size()).toBe(size);
       const after = await fetch(`${server.url}/api/v1/releases/${r.id}`, { headers: auth() });
       expect(((await after.json()) as { release: { status: string } }).release.status).toBe(
         'confirmed',

@@ -266,7 +266,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       role: 'log-operator',
       chainId: chain.chainId,
     });
-    log = openServerLog({
+    log = await openServerLog({
       dataDir: join(opts.dataDir, 'server'),
       origin: LOG_ORIGIN,
       noteKey: logNoteKey,

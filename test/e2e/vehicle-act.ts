@@ -279,7 +279,7 @@ export async function runVehicleAct(opts: {
     });
     const noteKey = generateKeyPairSync('ed25519').privateKey;
     const logKey = formatVerifierKey(VEHICLE_LOG_ORIGIN, createPublicKey(noteKey));
-    log = openServerLog({
+    log = await openServerLog({
       dataDir: join(opts.dataDir, 'server'),
       origin: VEHICLE_LOG_ORIGIN,
       noteKey,

@@ -66,6 +66,20 @@ function opsPerSecond(n: number, fn: (i: number) => void): number {
   return Math.round(n / ((performance.now() - start) / 1000));
 }
 
+/** opsPerSecond for an asynchronous operation, awaited one at a time. */
+async function opsPerSecondAsync(n: number, fn: (i: number) => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  for (let i = 0; i < n; i++) await fn(i);
+  return Math.round(n / ((performance.now() - start) / 1000));
+}
+
+/** Array.from({ length: n }, fn) for an asynchronous fn, awaited one at a time. */
+async function collect<T>(n: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < n; i++) out.push(await fn(i));
+  return out;
+}
+
 async function gasOf(p: Promise<unknown>): Promise<number> {
   const receipt = await ((await p) as ContractTransactionResponse).wait();
   if (!receipt || receipt.status !== 1) throw new Error('transaction failed');
@@ -175,7 +189,7 @@ async function measureProofs() {
     const size = 100_000;
     const appendStart = performance.now();
     for (let i = 0; i < size; i += 1000) {
-      log.append(
+      await log.append(
         ...Array.from({ length: 1000 }, (_, j) => ({
           type: 'recall' as const,
           subject: '0x' + (i + j).toString(16).padStart(64, '0'),
@@ -184,21 +198,25 @@ async function measureProofs() {
       );
     }
     const appendPerSecond = Math.round(size / ((performance.now() - appendStart) / 1000));
-    const root = log.root(size);
+    const root = await log.root(size);
     const idx = (i: number) => (i * 7919) % size;
-    const proofs = Array.from({ length: 2000 }, (_, i) => log.inclusionProof(idx(i), size));
-    const leaves = Array.from({ length: 2000 }, (_, i) => log.entry(idx(i)).leafHash);
+    const proofs = await collect(2000, (i) => log.inclusionProof(idx(i), size));
+    const leaves = await collect(2000, async (i) => (await log.entry(idx(i))).leafHash);
     const old = (i: number) => 1 + ((i * 104_729) % (size - 1));
-    const cproofs = Array.from({ length: 2000 }, (_, i) => log.consistencyProof(old(i), size));
-    const oldRoots = Array.from({ length: 2000 }, (_, i) => log.root(old(i)));
+    const cproofs = await collect(2000, (i) => log.consistencyProof(old(i), size));
+    const oldRoots = await collect(2000, (i) => log.root(old(i)));
     return {
       logSize: size,
       sqliteAppendPerSecond: appendPerSecond,
-      inclusionProofGenPerSecond: opsPerSecond(2000, (i) => log.inclusionProof(idx(i), size)),
+      inclusionProofGenPerSecond: await opsPerSecondAsync(2000, (i) =>
+        log.inclusionProof(idx(i), size),
+      ),
       inclusionProofVerifyPerSecond: opsPerSecond(2000, (i) =>
         verifyInclusion(leaves[i]!, idx(i), size, proofs[i]!, root),
       ),
-      consistencyProofGenPerSecond: opsPerSecond(2000, (i) => log.consistencyProof(old(i), size)),
+      consistencyProofGenPerSecond: await opsPerSecondAsync(2000, (i) =>
+        log.consistencyProof(old(i), size),
+      ),
       consistencyProofVerifyPerSecond: opsPerSecond(2000, (i) =>
         verifyConsistency(old(i), size, oldRoots[i]!, root, cproofs[i]!),
       ),

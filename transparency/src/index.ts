@@ -43,6 +43,7 @@ export {
   type NodeSource,
 } from './merkle/proof.js';
 export { appendLeafHash, MemoryTree } from './merkle/memory-tree.js';
+export { frontier, withNodes, type NodeCoord } from './merkle/prefetch.js';
 export {
   computeNoteKeyId,
   createNoteSigner,
@@ -84,7 +85,11 @@ export {
 } from './log/entry.js';
 export { TransparencyLog, type TransparencyLogOptions } from './log/transparency-log.js';
 export {
-  AnchorOutbox,
+  anchorFromRow,
+  outboxStats,
+  SqliteAnchorOutbox,
+  type AnchorOutbox,
+  type AnchorRow,
   type AnchorOutboxStats,
   type AnchorRecord,
   type AnchorStatus,
@@ -127,7 +132,12 @@ export {
   type VehicleAuditPack,
   type VerifiedAuditPackInstall,
 } from './audit/audit-pack.js';
-export { LogService, MAX_ENTRIES_PAGE, type LogServiceOptions } from './log/log-service.js';
+export {
+  LogService,
+  MAX_ENTRIES_PAGE,
+  type LogServiceOptions,
+  type LogStores,
+} from './log/log-service.js';
 export {
   createOfflineBundle,
   OfflineBundle,

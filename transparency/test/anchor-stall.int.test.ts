@@ -13,6 +13,7 @@ import {
   createChainSigner,
   createNoteSigner,
   openLogDatabase,
+  SqliteAnchorOutbox,
   SqliteLogStorage,
   TransparencyLog,
   type AnchorHealth,
@@ -80,7 +81,7 @@ describe('AnchorService when its operator account cannot pay for gas', () => {
     const changes: AnchorHealth[] = [];
     const s = new AnchorService({
       log,
-      db,
+      outbox: new SqliteAnchorOutbox(db),
       signer: operator.signer,
       contractAddress: contract.address,
       fromBlock: contract.deployBlock,
@@ -96,7 +97,7 @@ describe('AnchorService when its operator account cannot pay for gas', () => {
     s.onHealthChange((h) => changes.push(h));
     s.start();
     for (let i = 0; i < 5; i++) {
-      append();
+      await append();
       s.notifyAppended();
       await new Promise((r) => setTimeout(r, 60));
     }
@@ -107,7 +108,7 @@ describe('AnchorService when its operator account cannot pay for gas', () => {
       .toContain('INSUFFICIENT_FUNDS');
     // The listener hears of it at the service's next check (interval tick, failure or progress).
     await expect.poll(() => changes.map((h) => h.stalled), { timeout: 10_000 }).toEqual([true]);
-    const stalled = s.health();
+    const stalled = await s.health();
     expect(stalled.stallReason).toMatch(/waiting/);
     expect(stalled.lastError?.code).toBe('INSUFFICIENT_FUNDS');
     expect(stalled.sent).toBe(1);
@@ -118,8 +119,8 @@ describe('AnchorService when its operator account cannot pay for gas', () => {
     await (await t.admin.sendTransaction({ to: operator.address, value: parseEther('1') })).wait();
     await expect
       .poll(
-        () => {
-          const h = s.health();
+        async () => {
+          const h = await s.health();
           return h.pending + h.sent;
         },
         { timeout: 20_000 },
@@ -128,8 +129,8 @@ describe('AnchorService when its operator account cannot pay for gas', () => {
     await expect
       .poll(() => changes.map((h) => h.stalled), { timeout: 5_000 })
       .toEqual([true, false]);
-    expect(s.health()).toMatchObject({ stalled: false, consecutiveFailures: 0 });
-    expect(s.anchorCovering(log.size() - 1)?.status).toBe('confirmed');
+    expect(await s.health()).toMatchObject({ stalled: false, consecutiveFailures: 0 });
+    expect((await s.anchorCovering((await log.size()) - 1))?.status).toBe('confirmed');
     await s.stop();
   }, 60_000);
 });
@@ -141,15 +142,15 @@ describe('AnchorService health', () => {
     });
     const s = new AnchorService({
       log,
-      db,
+      outbox: new SqliteAnchorOutbox(db),
       signer: new Wallet(t.operator.privateKey, dead),
       contractAddress: contract.address,
       config: { pollIntervalMs: 10, stallAfterFailures: 3, stallAfterMs: 3_600_000 },
     });
-    append();
+    await append();
     await s.enqueue();
     await expect(s.flush(300)).rejects.toMatchObject({ code: 'TX_TIMEOUT' });
-    const h = s.health();
+    const h = await s.health();
     expect(h.consecutiveFailures).toBeGreaterThanOrEqual(3);
     expect(h).toMatchObject({ stalled: true, pending: 1, sent: 0, openAttempts: 0 });
     expect(h.lastError?.code).toBe('RPC_UNAVAILABLE');
@@ -160,22 +161,22 @@ describe('AnchorService health', () => {
   it('is healthy and idle when everything is anchored', async () => {
     const s = new AnchorService({
       log,
-      db,
+      outbox: new SqliteAnchorOutbox(db),
       signer: new Wallet(t.operator.privateKey, provider),
       contractAddress: contract.address,
       fromBlock: contract.deployBlock,
       config: { confirmations: 1, pollIntervalMs: 25 },
     });
-    append();
+    await append();
     await s.anchorNow(20_000);
-    expect(s.health()).toMatchObject({
+    expect(await s.health()).toMatchObject({
       stalled: false,
       pending: 0,
       sent: 0,
       oldestOpenAgeMs: 0,
       consecutiveFailures: 0,
       transactionsSigned: 1,
-      lastConfirmedSize: log.size(),
+      lastConfirmedSize: await log.size(),
     });
   });
 });

@@ -16,6 +16,7 @@ import {
   ChainReader,
   createNoteSigner,
   openLogDatabase,
+  SqliteAnchorOutbox,
   SqliteLogStorage,
   TransparencyError,
   TransparencyLog,
@@ -61,7 +62,7 @@ function service(
 ): AnchorService {
   return new AnchorService({
     log,
-    db,
+    outbox: new SqliteAnchorOutbox(db),
     signer,
     contractAddress: address,
     config: { confirmations: 1, pollIntervalMs: 25, ...config },
@@ -95,7 +96,7 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
   return 'NO_ERROR';
 }
 
-const rootHex = (size: number) => '0x' + Buffer.from(log.root(size)).toString('hex');
+const rootHex = async (size: number) => '0x' + Buffer.from(await log.root(size)).toString('hex');
 
 beforeAll(async () => {
   t = await startTestChain();
@@ -129,18 +130,18 @@ describe('AnchorService', () => {
   describe('when the chain is healthy', () => {
     it('anchors successive checkpoints, each extending the last by a consistency proof checked on chain', async () => {
       const s = service();
-      log.append(...Array.from({ length: 5 }, entry));
+      await log.append(...Array.from({ length: 5 }, entry));
       const first = await s.anchorNow();
-      expect(first).toMatchObject({ size: 5, status: 'confirmed', rootHash: rootHex(5) });
-      log.append(...Array.from({ length: 7 }, entry));
+      expect(first).toMatchObject({ size: 5, status: 'confirmed', rootHash: await rootHex(5) });
+      await log.append(...Array.from({ length: 7 }, entry));
       const second = await s.anchorNow();
       expect(second).toMatchObject({ size: 12, status: 'confirmed' });
-      expect(await chainCheckpoint()).toEqual({ size: 12, root: rootHex(12) });
+      expect(await chainCheckpoint()).toEqual({ size: 12, root: await rootHex(12) });
       const r = reader();
       const anchors = await r.anchors();
       expect(anchors.map((a) => [a.size, a.previousSize, a.rootHash])).toEqual([
-        [5, 0, rootHex(5)],
-        [12, 5, rootHex(12)],
+        [5, 0, await rootHex(5)],
+        [12, 5, await rootHex(12)],
       ]);
       expect((await r.findCheckpointAnchor(12)).txHash).toBe(second.txHash);
       expect(await codeOf(r.findCheckpointAnchor(7))).toBe('NOT_ANCHORED');
@@ -151,14 +152,14 @@ describe('AnchorService', () => {
       const s = service({ batchSize: 10, intervalMs: 400 });
       s.start();
       const waitFor = async (size: number) => {
-        for (let i = 0; i < 200 && !s.anchorCovering(size - 1); i++)
+        for (let i = 0; i < 200 && !(await s.anchorCovering(size - 1)); i++)
           await new Promise((r) => setTimeout(r, 25));
         return s.anchorCovering(size - 1);
       };
-      log.append(...Array.from({ length: 10 }, entry));
+      await log.append(...Array.from({ length: 10 }, entry));
       s.notifyAppended();
       expect((await waitFor(10))?.size).toBe(10);
-      log.append({
+      await log.append({
         type: 'release',
         metadataVersion: 1,
         metadataHash: '0x' + 'ab'.repeat(32),
@@ -166,7 +167,7 @@ describe('AnchorService', () => {
       });
       s.notifyAppended({ urgent: true });
       expect((await waitFor(11))?.size).toBe(11);
-      log.append(entry(), entry());
+      await log.append(entry(), entry());
       s.notifyAppended();
       expect((await waitFor(13))?.size).toBe(13);
       await s.stop();
@@ -177,21 +178,21 @@ describe('AnchorService', () => {
     it('loses nothing, and after recovery anchors everything exactly once', async () => {
       const errors: TransparencyError[] = [];
       const s = service({}, undefined, errors);
-      log.append(...Array.from({ length: 4 }, entry));
+      await log.append(...Array.from({ length: 4 }, entry));
       await s.enqueue();
       proxy.setFailing('all');
       expect(await codeOf(s.flush(300))).toBe('TX_TIMEOUT');
       expect(errors.map((e) => e.code)).toContain('RPC_UNAVAILABLE');
-      log.append(...Array.from({ length: 3 }, entry));
+      await log.append(...Array.from({ length: 3 }, entry));
       await s.enqueue();
-      expect(s.outbox.open().map((r) => r.size)).toEqual([4, 7]);
+      expect((await s.outbox.open()).map((r) => r.size)).toEqual([4, 7]);
       proxy.setFailing(null);
       await s.flush(10_000);
-      expect(await chainCheckpoint()).toEqual({ size: 7, root: rootHex(7) });
+      expect(await chainCheckpoint()).toEqual({ size: 7, root: await rootHex(7) });
       const r = reader();
       expect((await r.anchors()).map((a) => a.size)).toEqual([7]);
       r.destroy();
-      expect(s.anchorCovering(0)?.size).toBe(7);
+      expect((await s.anchorCovering(0))?.size).toBe(7);
     });
 
     it('keeps one background loop through an outage, stops it on stop(), and anchors after a restart', async () => {
@@ -200,7 +201,7 @@ describe('AnchorService', () => {
       const s = service({ intervalMs: 60_000, pollIntervalMs: 20 }, undefined, errors);
       s.start();
       for (let i = 0; i < 10; i++) {
-        log.append(entry());
+        await log.append(entry());
         s.notifyAppended({ urgent: true });
       }
       await new Promise((r) => setTimeout(r, 200));
@@ -213,22 +214,22 @@ describe('AnchorService', () => {
       proxy.setFailing(null);
       const restarted = service();
       await restarted.flush(10_000);
-      expect(await chainCheckpoint()).toEqual({ size: 10, root: rootHex(10) });
+      expect(await chainCheckpoint()).toEqual({ size: 10, root: await rootHex(10) });
     });
 
     it('re-broadcasts the recorded transaction after a failed broadcast and a crash', async () => {
       proxy.setFailing(['eth_sendRawTransaction']);
       const a = service();
-      log.append(...Array.from({ length: 3 }, entry));
+      await log.append(...Array.from({ length: 3 }, entry));
       await a.enqueue();
       expect(await a.step()).toBe('waiting');
-      const sent = a.outbox.get(3)!;
+      const sent = (await a.outbox.get(3))!;
       expect(sent.status).toBe('sent');
       // The process dies here; a new instance opens the same outbox.
       proxy.setFailing(null);
       const b = service();
       await b.flush(10_000);
-      expect(b.outbox.get(3)).toMatchObject({ status: 'confirmed', txHash: sent.txHash });
+      expect(await b.outbox.get(3)).toMatchObject({ status: 'confirmed', txHash: sent.txHash });
       const r = reader();
       expect((await r.anchors()).map((x) => [x.size, x.txHash])).toEqual([[3, sent.txHash]]);
       r.destroy();
@@ -239,10 +240,10 @@ describe('AnchorService', () => {
     it('re-signs with a fresh nonce after another transaction spent its nonce, and anchors once', async () => {
       proxy.setFailing(['eth_sendRawTransaction']);
       const s = service();
-      log.append(...Array.from({ length: 2 }, entry));
+      await log.append(...Array.from({ length: 2 }, entry));
       await s.enqueue();
       await s.step();
-      const stale = s.outbox.get(2)!;
+      const stale = (await s.outbox.get(2))!;
       expect(stale.status).toBe('sent');
       // Someone else uses the operator key: the recorded transaction's nonce is spent.
       const other = await t.operator.sendTransaction({
@@ -253,7 +254,7 @@ describe('AnchorService', () => {
       await other.wait();
       proxy.setFailing(null);
       await s.flush(10_000);
-      const done = s.outbox.get(2)!;
+      const done = (await s.outbox.get(2))!;
       expect(done.status).toBe('confirmed');
       expect(done.txHash).not.toBe(stale.txHash);
       expect(done.nonce).toBe(stale.nonce! + 1);
@@ -266,10 +267,10 @@ describe('AnchorService', () => {
   describe('when the anchoring transaction is reorged out', () => {
     it('re-submits it and counts it only once it is confirmed on the canonical chain', async () => {
       const s = service({ confirmations: 3 });
-      log.append(...Array.from({ length: 6 }, entry));
+      await log.append(...Array.from({ length: 6 }, entry));
       await s.enqueue();
       await s.step();
-      const sent = s.outbox.get(6)!;
+      const sent = (await s.outbox.get(6))!;
       expect(sent.status).toBe('sent');
       expect((await t.provider.getTransactionReceipt(sent.txHash!))?.blockNumber).toBeGreaterThan(
         0,
@@ -283,11 +284,11 @@ describe('AnchorService', () => {
         await new Promise((r) => setTimeout(r, 30));
       }
       await flushing;
-      const confirmed = s.outbox.get(6)!;
+      const confirmed = (await s.outbox.get(6))!;
       expect(confirmed.status).toBe('confirmed');
       const block = await t.provider.getBlock(confirmed.blockNumber!);
       expect(block?.hash).toBe(confirmed.blockHash);
-      expect(await chainCheckpoint()).toEqual({ size: 6, root: rootHex(6) });
+      expect(await chainCheckpoint()).toEqual({ size: 6, root: await rootHex(6) });
       const r = reader();
       expect((await r.anchors()).map((a) => a.size)).toEqual([6]);
       r.destroy();
@@ -296,7 +297,7 @@ describe('AnchorService', () => {
 
   describe('attacks', () => {
     it('refuses to anchor a log whose history differs from the anchored one (CHECKPOINT_INCONSISTENT)', async () => {
-      log.append(...Array.from({ length: 4 }, entry));
+      await log.append(...Array.from({ length: 4 }, entry));
       await service().anchorNow();
       const forkDb = openLogDatabase(join(dir, 'fork.sqlite'));
       const fork = new TransparencyLog({
@@ -304,10 +305,10 @@ describe('AnchorService', () => {
         origin: 'tufchain.test/log',
         signers: [noteSigner],
       });
-      fork.append(...Array.from({ length: 6 }, entry));
+      await fork.append(...Array.from({ length: 6 }, entry));
       const forked = new AnchorService({
         log: fork,
-        db: forkDb,
+        outbox: new SqliteAnchorOutbox(forkDb),
         signer: operatorVia(t.chain.rpcUrl),
         contractAddress: address,
         config: { confirmations: 1 },
@@ -317,16 +318,18 @@ describe('AnchorService', () => {
     });
 
     it('is refused on chain with ANCHOR_REJECTED when the consistency proof is forged', async () => {
-      log.append(...Array.from({ length: 4 }, entry));
+      await log.append(...Array.from({ length: 4 }, entry));
       await service().anchorNow();
-      log.append(...Array.from({ length: 3 }, entry));
-      const proof = log.consistencyProof(4, 7).map((h) => '0x' + Buffer.from(h).toString('hex'));
+      await log.append(...Array.from({ length: 3 }, entry));
+      const proof = (await log.consistencyProof(4, 7)).map(
+        (h) => '0x' + Buffer.from(h).toString('hex'),
+      );
       proof[0] = '0x' + 'ee'.repeat(32);
       const c = new Contract(address, TUFCHAIN_LOG_ABI as never, t.operator);
       const { mapChainError } = await import('../src/chain/errors.js');
       const code = await c
         .getFunction('anchor')
-        .estimateGas(7, rootHex(7), proof)
+        .estimateGas(7, await rootHex(7), proof)
         .then(
           () => 'NO_ERROR',
           (err: unknown) => mapChainError(err, 'anchor').code,
@@ -335,7 +338,7 @@ describe('AnchorService', () => {
     });
 
     it('throws NOT_LOG_OPERATOR for a signer without the log-operator role', async () => {
-      log.append(entry());
+      await log.append(entry());
       const s = service({}, operatorVia(t.chain.rpcUrl, t.stranger));
       expect(await codeOf(s.anchorNow())).toBe('NOT_LOG_OPERATOR');
     });
@@ -343,18 +346,18 @@ describe('AnchorService', () => {
     it('waits instead of paying more than the fee cap (FEE_TOO_HIGH), sending nothing', async () => {
       const errors: TransparencyError[] = [];
       const s = service({ maxFeePerGas: 1n }, undefined, errors);
-      log.append(entry());
+      await log.append(entry());
       await s.enqueue();
       expect(await codeOf(s.flush(200))).toBe('TX_TIMEOUT');
       expect(errors.map((e) => e.code)).toContain('FEE_TOO_HIGH');
-      expect(s.outbox.get(1)?.status).toBe('pending');
+      expect((await s.outbox.get(1))?.status).toBe('pending');
     });
   });
 });
 
 describe('proof bundles', () => {
   async function anchoredBundle(index: number): Promise<ProofBundle> {
-    log.append(...Array.from({ length: 9 }, entry));
+    await log.append(...Array.from({ length: 9 }, entry));
     const anchor = await service().anchorNow();
     return createProofBundle({
       log,

@@ -29,6 +29,7 @@ import {
   createVehicleAuditPacks,
   openLogDatabase,
   signCheckpoint,
+  SqliteAnchorOutbox,
   SqliteLogStorage,
   TransparencyError,
   TransparencyLog,
@@ -760,7 +761,7 @@ describe('auditRepository with the transparency log', () => {
   const anchorer = () =>
     new AnchorService({
       log,
-      db,
+      outbox: new SqliteAnchorOutbox(db),
       signer: t.operator,
       contractAddress: t.address,
       config: { confirmations: 1, pollIntervalMs: 20 },
@@ -779,7 +780,7 @@ describe('auditRepository with the transparency log', () => {
       contractAddress: t.address,
       fromBlock: t.deployBlock,
     }).releases();
-    log.append(
+    await log.append(
       ...releases.map((r) => ({
         type: 'release' as const,
         metadataVersion: r.metadataVersion,
@@ -802,7 +803,7 @@ describe('auditRepository with the transparency log', () => {
     const replayed = { ...(repo.attestations[0] as Record<string, unknown>), x: 'a\u0001b' };
     const legacy = canonicalize({ type: 'install-attestation', bundle: replayed });
     expect(() => JSON.parse(legacy) as unknown).toThrow();
-    log.storage.append([{ kind: 'install-attestation', data: Buffer.from(legacy) }]);
+    await log.storage.append([{ kind: 'install-attestation', data: Buffer.from(legacy) }]);
     await anchorer().anchorNow();
     repo.attestations.push(replayed);
     const report = await audit(withLog());
@@ -846,7 +847,7 @@ describe('auditRepository with the transparency log', () => {
       desc: 'the log serves a split view: a second checkpoint for another history',
       tamper: async () => {
         const fork = newLog(join(dir, 'fork.sqlite'));
-        fork.log.append(
+        await fork.log.append(
           { type: 'recall', subject: '0x' + '11'.repeat(32), reason: 'fork' },
           { type: 'recall', subject: '0x' + '12'.repeat(32), reason: 'fork' },
           { type: 'recall', subject: '0x' + '13'.repeat(32), reason: 'fork' },
@@ -895,7 +896,7 @@ describe('auditRepository with the transparency log', () => {
           generateKeyPairSync('ed25519').privateKey,
         );
         const note = await signCheckpoint(
-          { origin: 'tufchain.test/log', size: 3, rootHash: log.root(3), extensions: [] },
+          { origin: 'tufchain.test/log', size: 3, rootHash: await log.root(3), extensions: [] },
           [rogue],
         );
         const honest = createLocalLogAuditSource(log);
@@ -909,7 +910,7 @@ describe('auditRepository with the transparency log', () => {
     {
       desc: 'the log states a release the chain never logged',
       tamper: async () => {
-        log.append({
+        await log.append({
           type: 'release',
           metadataVersion: 9,
           metadataHash: '0x' + '99'.repeat(32),
@@ -929,7 +930,7 @@ describe('auditRepository with the transparency log', () => {
           { counter: 1, odometerKm: 1500, finishedAt: new Date(Date.now() + 1000).toISOString() },
         );
         repo.attestations.push(replay);
-        log.append({ type: 'install-attestation', bundle: replay });
+        await log.append({ type: 'install-attestation', bundle: replay });
         await anchorer().anchorNow();
       },
       wantCode: 'ATTESTATION_COUNTER_REUSED',
@@ -952,7 +953,7 @@ describe('auditRepository with the transparency log', () => {
         contractAddress: t.address,
         chainId: t.chain.chainId,
         proofBundle: async (inst) => {
-          const anchor = service.anchorCovering(inst.logIndex!);
+          const anchor = await service.anchorCovering(inst.logIndex!);
           return (
             anchor &&
             createProofBundle({
@@ -1108,12 +1109,12 @@ describe('tufchain audit (CLI) with the log served over HTTP by LogService', () 
       fromBlock: t.deployBlock,
     });
     for (const r of await chain.releases())
-      logService.appendRelease(
+      await logService.appendRelease(
         { metadataVersion: r.metadataVersion, metadataHash: r.metadataHash, firmware: [] },
         r,
       );
     chain.destroy();
-    logService.appendInstallAttestation(repo.attestations[0]);
+    await logService.appendInstallAttestation(repo.attestations[0]);
     await logService.anchors!.anchorNow();
   });
 
@@ -1186,18 +1187,18 @@ describe('tufchain audit (CLI) with the log served over HTTP by LogService', () 
   });
 
   it('answers the log routes with INVALID_RANGE / ENTRY_NOT_FOUND for bad input', async () => {
-    const codeOfSync = (fn: () => unknown) => {
+    const codeOf = async (promise: Promise<unknown>) => {
       try {
-        fn();
+        await promise;
       } catch (err) {
         return (err as TransparencyError).code;
       }
       return 'NO_ERROR';
     };
-    expect(codeOfSync(() => logService!.entries(2, 99))).toBe('INVALID_RANGE');
-    expect(codeOfSync(() => logService!.entries(-1, 1))).toBe('INVALID_RANGE');
+    expect(await codeOf(logService!.entries(2, 99))).toBe('INVALID_RANGE');
+    expect(await codeOf(logService!.entries(-1, 1))).toBe('INVALID_RANGE');
     const err = await logService!.proofBundle(99).catch((e: unknown) => e);
     expect((err as TransparencyError).code).toBe('ENTRY_NOT_FOUND');
-    expect(logService!.entries(0, 3).entries).toHaveLength(3);
+    expect((await logService!.entries(0, 3)).entries).toHaveLength(3);
   });
 });

@@ -47,16 +47,16 @@ describe('SqliteLogStorage under kill -9', () => {
       await runAndKill(path, ms);
       const db = openLogDatabase(path);
       const storage = new SqliteLogStorage(db);
-      const size = storage.size();
+      const size = await storage.size();
       expect(size % 50).toBe(0);
       expect(size).toBeGreaterThan(previous);
       const mem = new MemoryTree();
-      for (const e of storage.entries(0, size)) {
+      for (const e of await storage.entries(0, size)) {
         expect(Buffer.from(e.leafHash).equals(hashLeaf(e.data))).toBe(true);
         mem.append(e.data);
       }
       expect(Buffer.from(treeRoot(storage, size)).equals(mem.root())).toBe(true);
-      for (const cp of storage.checkpoints()) {
+      for (const cp of await storage.checkpoints()) {
         expect(cp.size).toBeLessThanOrEqual(size);
         expect(Buffer.from(cp.rootHash).equals(mem.root(cp.size))).toBe(true);
       }

@@ -43,9 +43,9 @@ function openLog(): TransparencyLog {
   });
 }
 
-function codeOf(fn: () => unknown): string {
+async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {
-    fn();
+    await promise;
   } catch (err) {
     expect(err).toBeInstanceOf(TransparencyError);
     return (err as TransparencyError).code;
@@ -63,34 +63,40 @@ afterEach(async () => {
 });
 
 describe('TransparencyLog on SQLite', () => {
-  it('serves the same roots and proofs as an in-memory tree, for any size, after a reopen', () => {
+  it('serves the same roots and proofs as an in-memory tree, for any size, after a reopen', async () => {
     let log = openLog();
     const mem = new MemoryTree();
     const n = 1500;
     for (let i = 0; i < n; i += 100) {
       const docs = Array.from({ length: 100 }, (_, j) => recall(i + j));
-      log.append(...docs);
+      await log.append(...docs);
     }
-    for (let i = 0; i < n; i++) mem.appendHash(log.entry(i).leafHash);
+    for (let i = 0; i < n; i++) mem.appendHash((await log.entry(i)).leafHash);
     db.close();
     log = openLog();
-    expect(log.size()).toBe(n);
-    fc.assert(
-      fc.property(
+    expect(await log.size()).toBe(n);
+    await fc.assert(
+      fc.asyncProperty(
         fc
           .integer({ min: 1, max: n })
           .chain((size) => fc.tuple(fc.nat(size - 1), fc.constant(size), fc.nat(size))),
-        ([index, size, old]) => {
-          const root = log.root(size);
+        async ([index, size, old]) => {
+          const root = await log.root(size);
           expect(Buffer.from(root).equals(mem.root(size))).toBe(true);
           verifyInclusion(
-            hashLeaf(log.entry(index).data),
+            hashLeaf((await log.entry(index)).data),
             index,
             size,
-            log.inclusionProof(index, size),
+            await log.inclusionProof(index, size),
             root,
           );
-          verifyConsistency(old, size, log.root(old), root, log.consistencyProof(old, size));
+          verifyConsistency(
+            old,
+            size,
+            await log.root(old),
+            root,
+            await log.consistencyProof(old, size),
+          );
         },
       ),
       { numRuns: 100 },
@@ -99,77 +105,77 @@ describe('TransparencyLog on SQLite', () => {
 
   it('signs checkpoints once per size that verify as C2SP checkpoints', async () => {
     const log = openLog();
-    log.append(recall(1), recall(2), recall(3));
+    await log.append(recall(1), recall(2), recall(3));
     const cp = await log.checkpoint();
     expect(await log.checkpoint()).toEqual(cp);
     const opened = openCheckpoint(cp.note, [verifier], ORIGIN);
     expect(opened.size).toBe(3);
-    expect(Buffer.from(opened.rootHash).equals(log.root(3))).toBe(true);
+    expect(Buffer.from(opened.rootHash).equals(await log.root(3))).toBe(true);
   });
 
-  it('rolls back a batch that fails midway, so no partial entry survives', () => {
+  it('rolls back a batch that fails midway, so no partial entry survives', async () => {
     const log = openLog();
-    log.append(recall(1));
+    await log.append(recall(1));
     const storage = log.storage;
-    expect(() =>
+    await expect(
       storage.append([
         { kind: 'recall', data: new Uint8Array([1]) },
         { kind: null as never, data: new Uint8Array([2]) },
       ]),
-    ).toThrow();
-    expect(log.size()).toBe(1);
+    ).rejects.toThrow();
+    expect(await log.size()).toBe(1);
     db.close();
-    expect(openLog().size()).toBe(1);
+    expect(await openLog().size()).toBe(1);
   });
 
-  it('serves correct proofs after a failed batch that had completed an upper subtree', () => {
+  it('serves correct proofs after a failed batch that had completed an upper subtree', async () => {
     const log = openLog();
-    log.append(...Array.from({ length: 31 }, (_, i) => recall(i)));
+    await log.append(...Array.from({ length: 31 }, (_, i) => recall(i)));
     const storage = log.storage;
     const bad = [
       { kind: 'recall', data: new Uint8Array([9]) }, // completes node(5, 0)
       ...Array.from({ length: 40 }, (_, i) => ({ kind: 'recall', data: new Uint8Array([10, i]) })),
       { kind: null as never, data: new Uint8Array([2]) },
     ];
-    expect(() => storage.append(bad)).toThrow();
+    await expect(storage.append(bad)).rejects.toThrow();
     // Read upper nodes again, then append different entries over the same positions.
-    log.append(...Array.from({ length: 40 }, (_, i) => recall(1000 + i)));
+    await log.append(...Array.from({ length: 40 }, (_, i) => recall(1000 + i)));
     const mem = new MemoryTree();
-    for (const e of storage.entries(0, log.size())) mem.append(e.data);
+    for (const e of await storage.entries(0, await log.size())) mem.append(e.data);
     for (const size of [32, 48, 64, 71]) {
-      expect(Buffer.from(log.root(size)).equals(mem.root(size))).toBe(true);
+      expect(Buffer.from(await log.root(size)).equals(mem.root(size))).toBe(true);
     }
   });
 
-  it('refuses to rewrite or delete entries at the database level', () => {
+  it('refuses to rewrite or delete entries at the database level', async () => {
     const log = openLog();
-    log.append(recall(1));
+    await log.append(recall(1));
     expect(() => db.exec("UPDATE tlog_entries SET kind = 'x'")).toThrow(/append-only/);
     expect(() => db.exec('DELETE FROM tlog_entries')).toThrow(/append-only/);
-    expect(log.size()).toBe(1);
+    expect(await log.size()).toBe(1);
   });
 
-  it('rejects an entry that carries a VIN in clear with PERSONAL_DATA_REJECTED', () => {
+  it('rejects an entry that carries a VIN in clear with PERSONAL_DATA_REJECTED', async () => {
     const log = openLog();
     const payload = Buffer.from(
       JSON.stringify({ predicate: { vehicle: { vin: 'WVWZZZ1JZXW000001' } } }),
     ).toString('base64');
     expect(
-      codeOf(() =>
+      await codeOf(
         log.append({ type: 'install-attestation', bundle: { dsseEnvelope: { payload } } }),
       ),
     ).toBe('PERSONAL_DATA_REJECTED');
     expect(
-      codeOf(() => log.append({ type: 'recall', subject: 'WVWZZZ1JZXW000001', reason: 'x' })),
+      await codeOf(log.append({ type: 'recall', subject: 'WVWZZZ1JZXW000001', reason: 'x' })),
     ).toBe('PERSONAL_DATA_REJECTED');
-    expect(log.size()).toBe(0);
+    expect(await log.size()).toBe(0);
   });
 
-  it('throws TREE_SIZE_INVALID / INDEX_OUT_OF_RANGE / ENTRY_NOT_FOUND beyond the log', () => {
+  it('rejects with TREE_SIZE_INVALID / INDEX_OUT_OF_RANGE / ENTRY_NOT_FOUND beyond the log', async () => {
     const log = openLog();
-    log.append(recall(1));
-    expect(codeOf(() => log.root(2))).toBe('TREE_SIZE_INVALID');
-    expect(codeOf(() => log.inclusionProof(1))).toBe('INDEX_OUT_OF_RANGE');
-    expect(codeOf(() => log.entry(5))).toBe('ENTRY_NOT_FOUND');
+    await log.append(recall(1));
+    expect(await codeOf(log.root(2))).toBe('TREE_SIZE_INVALID');
+    expect(await codeOf(log.inclusionProof(1))).toBe('INDEX_OUT_OF_RANGE');
+    expect(await codeOf(log.entry(5))).toBe('ENTRY_NOT_FOUND');
   });
 });

@@ -28,12 +28,12 @@ export async function buildDirectorLogPromise(
   if (!promise) throw new ServerError('LOG_NOT_CONFIGURED', 'the log signs no promises');
   return {
     mediaType: DIRECTOR_LOG_PROMISE_MEDIA_TYPE,
-    entry: { index, data: Buffer.from(log.entry(index).data).toString('base64') },
+    entry: { index, data: Buffer.from((await log.entry(index)).data).toString('base64') },
     inclusionProof: {
       treeSize: promise.treeSize,
-      hashes: log
-        .inclusionProof(index, promise.treeSize)
-        .map((h) => Buffer.from(h).toString('base64')),
+      hashes: (await log.inclusionProof(index, promise.treeSize)).map((h) =>
+        Buffer.from(h).toString('base64'),
+      ),
     },
     checkpoint: promise.checkpoint,
   };

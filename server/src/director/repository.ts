@@ -283,7 +283,7 @@ export class DirectorRepository {
     const targets = records.find((r) => r.role === 'targets');
     let logIndex: number | null = null;
     if (targets?.logEntry && this.#log?.appendDirectorTargets) {
-      logIndex = this.#log.appendDirectorTargets(targets.logEntry);
+      logIndex = await this.#log.appendDirectorTargets(targets.logEntry);
     }
     await this.#store.publishDirectorMetadata(
       records.map((r) => ({ vehicle: r.vehicle, role: r.role, version: r.version })),

@@ -11,12 +11,18 @@ import {
 } from '@tufchain/transparency';
 import type { Signer as ChainSigner } from 'ethers';
 import type { Logger } from 'pino';
+import type { SharedLog } from '../storage/open.js';
+import type { JobLease } from '../storage/postgres-lease.js';
+import { errorText } from '../tuf/error-text.js';
+import { parseLogNotification } from './postgres-log.js';
 import { buildInclusionPromise, type InclusionPromise, type PromisingLog } from './promise.js';
 
 /** LogService that also signs inclusion promises for install reports (see inclusionPromise). */
 export class ServerLog extends LogService implements PromisingLog {
   readonly #signers: readonly NoteSigner[];
   readonly #origin: string;
+  /** Run at close, before the stores close: the anchoring lease loop and the append watch. */
+  readonly onClose: (() => Promise<void>)[] = [];
 
   constructor(opts: LogServiceOptions) {
     super(opts);
@@ -24,10 +30,15 @@ export class ServerLog extends LogService implements PromisingLog {
     this.#origin = opts.origin;
   }
 
+  override async close(): Promise<void> {
+    for (const stop of this.onClose.splice(0)) await stop();
+    await super.close();
+  }
+
   inclusionPromise(index: number): Promise<InclusionPromise> {
-    return buildInclusionPromise(this.log, index, (size) =>
+    return buildInclusionPromise(this.log, index, async (size) =>
       signCheckpoint(
-        { origin: this.#origin, size, rootHash: this.log.root(size), extensions: [] },
+        { origin: this.#origin, size, rootHash: await this.log.root(size), extensions: [] },
         this.#signers,
       ),
     );
@@ -35,8 +46,13 @@ export class ServerLog extends LogService implements PromisingLog {
 }
 
 export interface ServerLogOptions {
-  /** The server's data dir; the log lives in `<dataDir>/log.sqlite`. */
+  /** The server's data dir; without `shared`, the log lives in `<dataDir>/log.sqlite`. */
   dataDir: string;
+  /**
+   * The log every replica on one PostgreSQL database shares (OpenedRepository.sharedLog). Then
+   * only the holder of `anchorLease` anchors, and it hears of other replicas' appends.
+   */
+  shared?: SharedLog & { anchorLease: JobLease; leaseCheckMs?: number };
   /** Checkpoint origin, e.g. `updates.example.com/log`. */
   origin: string;
   /** Ed25519 key that signs checkpoints (C2SP signed notes). */
@@ -58,10 +74,10 @@ export interface ServerLogOptions {
  * pass it as `ServerDeps.transparencyLog`, and `close()` it after the HTTP server (it waits for
  * the anchoring loop; whatever is still unanchored stays in the durable outbox for the next start).
  */
-export function openServerLog(opts: ServerLogOptions): ServerLog {
+export async function openServerLog(opts: ServerLogOptions): Promise<ServerLog> {
   const a = opts.anchoring;
   const service = new ServerLog({
-    database: join(opts.dataDir, 'log.sqlite'),
+    database: opts.shared?.stores ?? join(opts.dataDir, 'log.sqlite'),
     origin: opts.origin,
     signers: [createNoteSigner(opts.origin, opts.noteKey)],
     ...(a
@@ -89,8 +105,75 @@ export function openServerLog(opts: ServerLogOptions): ServerLog {
     if (h.stalled) opts.logger.error({ ...fields, reason: h.stallReason }, 'anchoring stalled');
     else opts.logger.info(fields, 'anchoring resumed');
   });
-  service.start();
+  if (opts.shared && service.anchors) await anchorWhileLeased(service, opts.shared, opts.logger);
+  else service.start();
   return service;
+}
+
+/** How often a replica checks the anchoring lease; the lease lasts three checks. */
+export const ANCHOR_LEASE_CHECK_MS = 5_000;
+/** The lease's name in `job_leases`. */
+export const ANCHOR_LEASE = 'anchoring';
+
+/**
+ * Anchoring on several replicas: one chain account, so exactly one replica may sign anchors at a
+ * time. Each replica checks the lease every `leaseCheckMs`; the holder runs the AnchorService and
+ * hears of the others' appends (LOG_CHANNEL), the rest only append. The outbox is shared, so a
+ * replica that takes over follows what the last holder signed rather than signing it again.
+ */
+async function anchorWhileLeased(
+  service: ServerLog,
+  shared: NonNullable<ServerLogOptions['shared']>,
+  logger: Logger,
+): Promise<void> {
+  const anchors = service.anchors!;
+  let running = false;
+  let checking: Promise<void> | undefined;
+  const check = async (): Promise<void> => {
+    let held = false;
+    try {
+      held = await shared.anchorLease.hold();
+    } catch (error) {
+      logger.warn({ err: errorText(error) }, 'anchoring lease check failed');
+    }
+    if (held && !running) {
+      running = true;
+      anchors.start();
+      logger.info('anchoring on this replica (lease taken)');
+    } else if (!held && running) {
+      running = false;
+      await anchors.stop();
+      logger.info('anchoring stopped on this replica (lease lost)');
+    }
+  };
+  const tick = () => {
+    checking ??= check().finally(() => {
+      checking = undefined;
+    });
+    return checking;
+  };
+  const watch = await shared.watchAppends((payload) => {
+    if (!running) return;
+    const note = payload === undefined ? undefined : parseLogNotification(payload);
+    // A reconnection (no payload) may have missed anything: look at once.
+    const urgent = !note || note.kinds.some((k) => k === 'release' || k === 'recall');
+    anchors.notifyAppended({ urgent });
+  });
+  const timer = setInterval(() => void tick(), shared.leaseCheckMs ?? ANCHOR_LEASE_CHECK_MS);
+  timer.unref();
+  service.onClose.push(async () => {
+    clearInterval(timer);
+    await checking;
+    await watch.close();
+    if (running) await anchors.stop();
+    running = false;
+    await shared.anchorLease
+      .release()
+      .catch((error: unknown) =>
+        logger.warn({ err: errorText(error) }, 'could not give the anchoring lease up'),
+      );
+  });
+  await tick();
 }
 
 /** How often the same anchoring error code is logged again while it keeps happening. */

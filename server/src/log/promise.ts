@@ -36,8 +36,8 @@ export async function buildInclusionPromise(
   index: number,
   sign: (size: number) => Promise<string>,
 ): Promise<InclusionPromise> {
-  const leaf = hashLeaf(log.entry(index).data);
-  const size = log.size();
+  const leaf = hashLeaf((await log.entry(index)).data);
+  const size = await log.size();
   return {
     logIndex: index,
     leafHash: `0x${Buffer.from(leaf).toString('hex')}`,

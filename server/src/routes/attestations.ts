@@ -148,7 +148,7 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
         if (ctx.log && index === null) {
           // Also heals a report stored before a crash but never appended: the agent resends it.
           // What is logged is the bundle as first stored, whatever encoding the resend used.
-          index = ctx.log.appendInstallAttestation(storedBundle(stored));
+          index = await ctx.log.appendInstallAttestation(storedBundle(stored));
           await ctx.store.setAttestationLogIndex(stored.id, index);
         }
         return { id: stored.id, created: stored.created, logIndex: index };

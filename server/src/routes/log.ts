@@ -40,8 +40,8 @@ export function registerLogRoutes(app: App, ctx: ServerContext): void {
         404: notFound,
       },
     }),
-    (c) => {
-      const body = log().checkpoints();
+    async (c) => {
+      const body = await log().checkpoints();
       // New checkpoints appear as the log grows; a short shared cache keeps a CDN useful.
       c.header('Cache-Control', 'public, max-age=10');
       return c.json(body, 200);
@@ -71,9 +71,9 @@ export function registerLogRoutes(app: App, ctx: ServerContext): void {
         404: notFound,
       },
     }),
-    (c) => {
+    async (c) => {
       const q = c.req.valid('query');
-      const body = mapLogErrors(() => log().entries(Number(q.start), Number(q.end)));
+      const body = await mapLogErrorsAsync(() => log().entries(Number(q.start), Number(q.end)));
       // The log is append-only and `end` is within it: this page never changes.
       c.header('Cache-Control', IMMUTABLE);
       return c.json(body, 200);
@@ -116,14 +116,6 @@ function toServerError(error: unknown): unknown {
   if (mapped && error instanceof Error)
     return new ServerError(mapped, error.message, { cause: error });
   return error;
-}
-
-function mapLogErrors<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (error) {
-    throw toServerError(error);
-  }
 }
 
 async function mapLogErrorsAsync<T>(fn: () => Promise<T>): Promise<T> {

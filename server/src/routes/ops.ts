@@ -23,7 +23,9 @@ export function registerOpsRoutes(app: App, ctx: ServerContext): void {
         throw new ServerError('CHAIN_UNAVAILABLE', 'chain RPC unreachable', { cause: error });
       }
     }
-    const anchoring = anchorHealthOf(ctx.log);
+    const anchoring = await anchorHealthOf(ctx.log).catch((error: unknown) => {
+      throw new ServerError('NOT_READY', 'anchoring outbox unreadable', { cause: error });
+    });
     if (anchoring?.stalled) {
       throw new ServerError('ANCHORING_STALLED', `anchoring stalled: ${anchoring.stallReason}`);
     }

@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import type { LogStores } from '@tufchain/transparency';
 import { join } from 'node:path';
 import { SqliteDirectorStore } from '../director/sqlite-store.js';
 import type { DirectorStore } from '../director/store.js';
@@ -25,7 +26,20 @@ export interface OpenedRepository {
    * process always holds it.
    */
   jobLease: (name: string, ttlMs: number) => JobLease;
+  /**
+   * PostgreSQL: the transparency log every replica shares, and a way to hear of appends other
+   * replicas make (openServerLog takes both). Undefined on SQLite, where the log keeps its own
+   * file in the data dir.
+   */
+  sharedLog: SharedLog | undefined;
   close(): Promise<void>;
+}
+
+export interface SharedLog {
+  stores: LogStores;
+  watchAppends(
+    onNotify: (payload: string | undefined) => void,
+  ): Promise<{ close(): Promise<void> }>;
 }
 
 export interface OpenRepositoryOptions {
@@ -49,6 +63,7 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
   let store: RepositoryStore;
   let publishLock: PublishLock | undefined;
   let jobLease: OpenedRepository['jobLease'] = () => soleProcessLease;
+  let sharedLog: SharedLog | undefined;
   if (opts.databaseUrl === undefined) {
     store = new SqliteStore(path);
   } else {
@@ -61,6 +76,10 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
     const postgres = await PostgresStore.open({ connectionString: opts.databaseUrl });
     publishLock = postgres.publishLock();
     jobLease = (name, ttlMs) => postgres.jobLease(name, ttlMs);
+    sharedLog = {
+      stores: postgres.logStores(),
+      watchAppends: (onNotify) => postgres.watchLogAppends(onNotify),
+    };
     store = postgres;
   }
   const director = new SqliteDirectorStore(path);
@@ -71,6 +90,7 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
     director,
     publishLock,
     jobLease,
+    sharedLog,
     close: async () => {
       await director.close();
       await store.close();

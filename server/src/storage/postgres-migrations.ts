@@ -129,4 +129,60 @@ export const postgresMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 3,
+    name: 'transparency log',
+    // The log's tables (PostgresLogStorage, PostgresAnchorOutbox): one log for every replica.
+    // Entries, tree nodes and checkpoints are append-only, as in SQLite, and TRUNCATE is refused
+    // too. Times are Unix milliseconds, as in the SQLite log.
+    sql: `
+      CREATE TABLE tlog_entries (
+        idx BIGINT PRIMARY KEY CHECK (idx >= 0),
+        kind TEXT NOT NULL,
+        data BYTEA NOT NULL,
+        leaf_hash BYTEA NOT NULL CHECK (length(leaf_hash) = 32),
+        appended_at BIGINT NOT NULL
+      );
+      CREATE TABLE tlog_nodes (
+        level INTEGER NOT NULL CHECK (level BETWEEN 0 AND 63),
+        idx BIGINT NOT NULL CHECK (idx >= 0),
+        hash BYTEA NOT NULL CHECK (length(hash) = 32),
+        PRIMARY KEY (level, idx)
+      );
+      CREATE TABLE tlog_checkpoints (
+        size BIGINT PRIMARY KEY,
+        root BYTEA NOT NULL,
+        note TEXT NOT NULL
+      );
+      CREATE TABLE tlog_size (
+        one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
+        size BIGINT NOT NULL CHECK (size >= 0)
+      );
+      INSERT INTO tlog_size (one, size) VALUES (true, 0);
+      CREATE FUNCTION tlog_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'tlog % are append-only', TG_TABLE_NAME; END $$;
+      CREATE TRIGGER tlog_entries_append_only BEFORE UPDATE OR DELETE ON tlog_entries
+        FOR EACH ROW EXECUTE FUNCTION tlog_append_only();
+      CREATE TRIGGER tlog_entries_no_truncate BEFORE TRUNCATE ON tlog_entries
+        FOR EACH STATEMENT EXECUTE FUNCTION tlog_append_only();
+      CREATE TRIGGER tlog_nodes_append_only BEFORE UPDATE OR DELETE ON tlog_nodes
+        FOR EACH ROW EXECUTE FUNCTION tlog_append_only();
+      CREATE TRIGGER tlog_nodes_no_truncate BEFORE TRUNCATE ON tlog_nodes
+        FOR EACH STATEMENT EXECUTE FUNCTION tlog_append_only();
+      CREATE TRIGGER tlog_checkpoints_append_only BEFORE UPDATE OR DELETE ON tlog_checkpoints
+        FOR EACH ROW EXECUTE FUNCTION tlog_append_only();
+      CREATE TRIGGER tlog_checkpoints_no_truncate BEFORE TRUNCATE ON tlog_checkpoints
+        FOR EACH STATEMENT EXECUTE FUNCTION tlog_append_only();
+      CREATE TABLE tlog_anchors (
+        size BIGINT PRIMARY KEY,
+        root TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'confirmed', 'covered')),
+        tx_hash TEXT, raw_tx TEXT, nonce BIGINT, block_number BIGINT, block_hash TEXT,
+        covered_by BIGINT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE INDEX tlog_anchors_status ON tlog_anchors (status, size);
+    `,
+  },
 ];

@@ -11,10 +11,23 @@ const RETRY_MS = [100, 500, 2_000, 5_000];
  * nothing current) and it reconnects with backoff; once back, it calls `onCommit` once for the
  * notifications it may have missed.
  */
-export async function watchMetadataCommits(
+export function watchMetadataCommits(
   config: pg.ClientConfig,
   onCommit: () => void,
 ): Promise<MetadataCommitWatch> {
+  return watchChannel(config, METADATA_CHANNEL, () => onCommit());
+}
+
+/**
+ * LISTENs on `channel` as watchMetadataCommits does; `onNotify` gets each notification's payload,
+ * and undefined once after every (re)connection, for what may have been missed meanwhile.
+ */
+export async function watchChannel(
+  config: pg.ClientConfig,
+  channel: string,
+  onNotify: (payload: string | undefined) => void,
+): Promise<MetadataCommitWatch> {
+  if (!/^[a-z_]+$/.test(channel)) throw new Error(`not a channel name: ${channel}`);
   let client: pg.Client | undefined;
   let live = false;
   let closed = false;
@@ -34,12 +47,12 @@ export async function watchMetadataCommits(
     next.on('error', lost);
     next.on('end', lost);
     next.on('notification', (n) => {
-      if (n.channel === METADATA_CHANNEL) onCommit();
+      if (n.channel === channel) onNotify(n.payload);
     });
     client = next;
     try {
       await next.connect();
-      await next.query(`LISTEN ${METADATA_CHANNEL}`);
+      await next.query(`LISTEN ${channel}`);
     } catch (error) {
       if (client === next) lost();
       throw error;
@@ -47,7 +60,7 @@ export async function watchMetadataCommits(
     if (closed) return;
     attempt = 0;
     live = true;
-    onCommit();
+    onNotify(undefined);
   };
   const schedule = (): void => {
     if (closed || timer) return;

@@ -1,8 +1,10 @@
 import type { RevocationReason } from '@tufchain/keys';
 import pg, { type PoolClient, type PoolConfig, type QueryResultRow } from 'pg';
+import type { LogStores } from '@tufchain/transparency';
 import { ServerError } from '../error.js';
+import { LOG_CHANNEL, PostgresAnchorOutbox, PostgresLogStorage } from '../log/postgres-log.js';
 import { PostgresJobLease } from './postgres-lease.js';
-import { METADATA_CHANNEL, watchMetadataCommits } from './postgres-notify.js';
+import { METADATA_CHANNEL, watchChannel, watchMetadataCommits } from './postgres-notify.js';
 import { PostgresAdvisoryLock } from './postgres-lock.js';
 import { postgresMigrations } from './postgres-migrations.js';
 import {
@@ -183,6 +185,21 @@ export class PostgresStore implements RepositoryStore {
 
   watchMetadataCommits(onCommit: () => void): Promise<MetadataCommitWatch> {
     return watchMetadataCommits(this.#clientConfig, onCommit);
+  }
+
+  /** The transparency log and its anchoring outbox, in this database, on this store's pool. */
+  logStores(): LogStores {
+    return {
+      storage: new PostgresLogStorage(this.#pool),
+      outbox: new PostgresAnchorOutbox(this.#pool),
+      // The pool is the store's: closing the store closes it.
+      close: () => Promise.resolve(),
+    };
+  }
+
+  /** Hears of every log append, whichever replica made it (see LOG_CHANNEL). */
+  watchLogAppends(onNotify: (payload: string | undefined) => void): Promise<MetadataCommitWatch> {
+    return watchChannel(this.#clientConfig, LOG_CHANNEL, onNotify);
   }
 
   async close(): Promise<void> {

@@ -94,7 +94,7 @@ export function revokeRelease(
       }
     }
     for (const digest of digests)
-      core.pipeline.appendToLog((log) => log.appendRecall(digest, reason));
+      await core.pipeline.appendToLog((log) => log.appendRecall(digest, reason));
     await store.recordRevokedDigests(
       digests.map((d) => ({
         sha256: d.replace(/^0x/, ''),

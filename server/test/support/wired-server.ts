@@ -113,7 +113,7 @@ export async function startWiredServer(
     onlineSigners: online,
     releaseLog: writer,
   });
-  const log: ServerLog = openServerLog({
+  const log: ServerLog = await openServerLog({
     dataDir: dir,
     origin: 'tufchain.test/wired',
     noteKey: generateKeyPairSync('ed25519').privateKey,

@@ -1,4 +1,5 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { settle } from '../util/settle.js';
 
 export type AnchorStatus = 'pending' | 'sent' | 'confirmed' | 'covered';
 
@@ -18,7 +19,8 @@ export interface AnchorRecord {
   updatedAt: number;
 }
 
-interface Row {
+/** A row of `tlog_anchors`, as both engines store it. */
+export interface AnchorRow {
   size: number;
   root: string;
   status: AnchorStatus;
@@ -32,7 +34,7 @@ interface Row {
   updated_at: number;
 }
 
-const fromRow = (r: Row): AnchorRecord => ({
+export const anchorFromRow = (r: AnchorRow): AnchorRecord => ({
   size: r.size,
   rootHash: r.root,
   status: r.status,
@@ -60,8 +62,69 @@ export interface AnchorOutboxStats {
   lastConfirmedSize: number;
 }
 
-/** The anchoring outbox (table `tlog_anchors`). */
-export class AnchorOutbox {
+/**
+ * The anchoring outbox (table `tlog_anchors`): durable, so that a crash, an RPC outage or a
+ * failover to another replica loses no checkpoint and signs no second transaction for one.
+ */
+export interface AnchorOutbox {
+  /** Queues a checkpoint unless one of the same or a larger size is already queued. */
+  enqueue(size: number, rootHash: string): Promise<AnchorRecord | undefined>;
+  /** The largest size ever queued (0 when none). */
+  maxSize(): Promise<number>;
+  stats(): Promise<AnchorOutboxStats>;
+  get(size: number): Promise<AnchorRecord | undefined>;
+  /** Pending and sent records, by size. */
+  open(): Promise<AnchorRecord[]>;
+  all(): Promise<AnchorRecord[]>;
+  /** The first confirmed anchor whose tree includes leaf index `index`. */
+  covering(index: number): Promise<AnchorRecord | undefined>;
+  markSent(size: number, txHash: string, rawTx: string, nonce: number): Promise<void>;
+  markPending(size: number): Promise<void>;
+  markConfirmed(
+    size: number,
+    txHash: string,
+    blockNumber: number,
+    blockHash: string,
+  ): Promise<void>;
+  /** Marks a pending record as included in the anchor of size `by`. */
+  markCovered(size: number, by: number): Promise<void>;
+  /** Records an anchor found on chain (inserting it if this outbox never queued that size). */
+  recordConfirmed(
+    size: number,
+    rootHash: string,
+    txHash: string,
+    blockNumber: number,
+    blockHash: string,
+  ): Promise<void>;
+}
+
+/** Adds up the open-record groups and the latest confirmed anchor, the same on both engines. */
+export function outboxStats(
+  open: readonly { status: 'pending' | 'sent'; n: number; oldest: number; attempts: number }[],
+  lastConfirmed: { size: number; updated_at: number } | undefined,
+): AnchorOutboxStats {
+  const out: AnchorOutboxStats = {
+    pending: 0,
+    sent: 0,
+    oldestOpenSince: null,
+    openAttempts: 0,
+    lastConfirmedAt: null,
+    lastConfirmedSize: 0,
+  };
+  for (const row of open) {
+    out[row.status] = row.n;
+    out.openAttempts += row.attempts;
+    out.oldestOpenSince = Math.min(out.oldestOpenSince ?? row.oldest, row.oldest);
+  }
+  if (lastConfirmed) {
+    out.lastConfirmedAt = lastConfirmed.updated_at;
+    out.lastConfirmedSize = lastConfirmed.size;
+  }
+  return out;
+}
+
+/** The outbox in the log's SQLite database. */
+export class SqliteAnchorOutbox implements AnchorOutbox {
   readonly #q: Record<string, StatementSync>;
 
   constructor(db: DatabaseSync) {
@@ -113,78 +176,81 @@ export class AnchorOutbox {
     };
   }
 
-  /** Queues a checkpoint unless one of the same or a larger size is already queued. */
-  enqueue(size: number, rootHash: string): AnchorRecord | undefined {
-    if (size <= this.maxSize()) return undefined;
-    this.#q.insert!.run(size, rootHash, Date.now());
-    return this.get(size);
+  enqueue(size: number, rootHash: string): Promise<AnchorRecord | undefined> {
+    return settle(() => {
+      if (size <= this.#maxSize()) return undefined;
+      this.#q.insert!.run(size, rootHash, Date.now());
+      return this.#get(size);
+    });
   }
 
-  /** The largest size ever queued (0 when none). */
-  maxSize(): number {
+  maxSize(): Promise<number> {
+    return settle(() => this.#maxSize());
+  }
+
+  #maxSize(): number {
     return (this.#q.maxSize!.get() as { m: number | null }).m ?? 0;
   }
 
-  stats(): AnchorOutboxStats {
-    const out: AnchorOutboxStats = {
-      pending: 0,
-      sent: 0,
-      oldestOpenSince: null,
-      openAttempts: 0,
-      lastConfirmedAt: null,
-      lastConfirmedSize: 0,
-    };
-    for (const row of this.#q.openStats!.all() as {
-      status: 'pending' | 'sent';
-      n: number;
-      oldest: number;
-      attempts: number;
-    }[]) {
-      out[row.status] = row.n;
-      out.openAttempts += row.attempts;
-      out.oldestOpenSince = Math.min(out.oldestOpenSince ?? row.oldest, row.oldest);
-    }
-    const last = this.#q.lastConfirmed!.get() as { size: number; updated_at: number } | undefined;
-    if (last) {
-      out.lastConfirmedAt = last.updated_at;
-      out.lastConfirmedSize = last.size;
-    }
-    return out;
+  stats(): Promise<AnchorOutboxStats> {
+    return settle(() =>
+      outboxStats(
+        this.#q.openStats!.all() as {
+          status: 'pending' | 'sent';
+          n: number;
+          oldest: number;
+          attempts: number;
+        }[],
+        this.#q.lastConfirmed!.get() as { size: number; updated_at: number } | undefined,
+      ),
+    );
   }
 
-  get(size: number): AnchorRecord | undefined {
-    const row = this.#q.get!.get(size) as Row | undefined;
-    return row && fromRow(row);
+  get(size: number): Promise<AnchorRecord | undefined> {
+    return settle(() => this.#get(size));
   }
 
-  open(): AnchorRecord[] {
-    return (this.#q.open!.all() as unknown as Row[]).map(fromRow);
+  #get(size: number): AnchorRecord | undefined {
+    const row = this.#q.get!.get(size) as AnchorRow | undefined;
+    return row && anchorFromRow(row);
   }
 
-  all(): AnchorRecord[] {
-    return (this.#q.all!.all() as unknown as Row[]).map(fromRow);
+  open(): Promise<AnchorRecord[]> {
+    return settle(() => (this.#q.open!.all() as unknown as AnchorRow[]).map(anchorFromRow));
   }
 
-  /** The first confirmed anchor whose tree includes leaf index `index`. */
-  covering(index: number): AnchorRecord | undefined {
-    const row = this.#q.covering!.get(index + 1) as Row | undefined;
-    return row && fromRow(row);
+  all(): Promise<AnchorRecord[]> {
+    return settle(() => (this.#q.all!.all() as unknown as AnchorRow[]).map(anchorFromRow));
   }
 
-  markSent(size: number, txHash: string, rawTx: string, nonce: number): void {
-    this.#q.markSent!.run(txHash, rawTx, nonce, Date.now(), size);
+  covering(index: number): Promise<AnchorRecord | undefined> {
+    return settle(() => {
+      const row = this.#q.covering!.get(index + 1) as AnchorRow | undefined;
+      return row && anchorFromRow(row);
+    });
   }
 
-  markPending(size: number): void {
-    this.#q.markPending!.run(Date.now(), size);
+  markSent(size: number, txHash: string, rawTx: string, nonce: number): Promise<void> {
+    return settle(() => void this.#q.markSent!.run(txHash, rawTx, nonce, Date.now(), size));
   }
 
-  markConfirmed(size: number, txHash: string, blockNumber: number, blockHash: string): void {
-    this.#q.markConfirmed!.run(txHash, blockNumber, blockHash, Date.now(), size);
+  markPending(size: number): Promise<void> {
+    return settle(() => void this.#q.markPending!.run(Date.now(), size));
   }
 
-  markCovered(size: number, by: number): void {
-    this.#q.markCovered!.run(by, Date.now(), size);
+  markConfirmed(
+    size: number,
+    txHash: string,
+    blockNumber: number,
+    blockHash: string,
+  ): Promise<void> {
+    return settle(
+      () => void this.#q.markConfirmed!.run(txHash, blockNumber, blockHash, Date.now(), size),
+    );
+  }
+
+  markCovered(size: number, by: number): Promise<void> {
+    return settle(() => void this.#q.markCovered!.run(by, Date.now(), size));
   }
 
   recordConfirmed(
@@ -193,7 +259,17 @@ export class AnchorOutbox {
     txHash: string,
     blockNumber: number,
     blockHash: string,
-  ): void {
-    this.#q.upsertConfirmed!.run(size, rootHash, txHash, blockNumber, blockHash, Date.now());
+  ): Promise<void> {
+    return settle(
+      () =>
+        void this.#q.upsertConfirmed!.run(
+          size,
+          rootHash,
+          txHash,
+          blockNumber,
+          blockHash,
+          Date.now(),
+        ),
+    );
   }
 }

@@ -1,4 +1,3 @@
-import type { DatabaseSync } from 'node:sqlite';
 import { Contract, getAddress, keccak256, type Provider, type Signer } from 'ethers';
 import {
   checkpointAnchoredTopics,
@@ -9,7 +8,7 @@ import { broadcastRefusal, mapChainError } from '../chain/errors.js';
 import { TransparencyError } from '../error.js';
 import type { TransparencyLog } from '../log/transparency-log.js';
 import { bytesToHex } from '../util/hex.js';
-import { AnchorOutbox, type AnchorOutboxStats, type AnchorRecord } from './outbox.js';
+import type { AnchorOutbox, AnchorOutboxStats, AnchorRecord } from './outbox.js';
 
 export interface AnchorConfig {
   /** Anchor once this many entries are waiting. */
@@ -57,8 +56,8 @@ export interface AnchorHealth extends AnchorOutboxStats {
 
 export interface AnchorServiceOptions {
   log: TransparencyLog;
-  /** The database holding the outbox (normally the log's own database). */
-  db: DatabaseSync;
+  /** The durable outbox (normally in the log's own database). */
+  outbox: AnchorOutbox;
   /** The log operator's signer; it must be able to sign raw transactions (e.g. an ethers Wallet). */
   signer: Signer;
   contractAddress: string;
@@ -103,12 +102,14 @@ export class AnchorService {
   #running: Promise<void> | undefined;
   #stopped = true;
   #loop: Promise<void> | undefined;
+  /** Set when a checkpoint was queued while the loop ran: it looks again before it ends. */
+  #wake = false;
 
   constructor(opts: AnchorServiceOptions) {
     this.config = { ...defaultAnchorConfig, ...opts.config };
     if (!opts.signer.provider)
       throw new TransparencyError('INVALID_CONFIG', 'signer has no provider');
-    this.outbox = new AnchorOutbox(opts.db);
+    this.outbox = opts.outbox;
     this.#log = opts.log;
     this.#signer = opts.signer;
     this.#provider = opts.signer.provider;
@@ -123,8 +124,8 @@ export class AnchorService {
   }
 
   /** What is waiting, how long, and whether anchoring counts as stalled. */
-  health(now = Date.now()): AnchorHealth {
-    const stats = this.outbox.stats();
+  async health(now = Date.now()): Promise<AnchorHealth> {
+    const stats = await this.outbox.stats();
     const oldestOpenAgeMs =
       stats.oldestOpenSince === null ? 0 : Math.max(0, now - stats.oldestOpenSince);
     let stallReason: string | null = null;
@@ -158,10 +159,14 @@ export class AnchorService {
 
   /** Reports a stall or a recovery once, when the state changes. */
   #checkHealth(): void {
-    const health = this.health();
-    if (health.stalled === this.#stalled) return;
-    this.#stalled = health.stalled;
-    for (const listener of this.#healthListeners) listener(health);
+    void this.health()
+      .then((health) => {
+        if (health.stalled === this.#stalled) return;
+        this.#stalled = health.stalled;
+        for (const listener of this.#healthListeners) listener(health);
+      })
+      // An outbox that cannot be read now is read again at the next tick.
+      .catch(() => undefined);
   }
 
   /** Counts a failure; `report` it through onError unless the caller gets it thrown. */
@@ -199,14 +204,20 @@ export class AnchorService {
 
   /** Tells the service entries were appended; a release (`urgent`) anchors at once. */
   notifyAppended(opts: { urgent?: boolean } = {}): void {
-    const waiting = this.#log.size() - this.#lastQueuedSize();
-    if (opts.urgent || waiting >= this.config.batchSize) this.#kick(true);
+    if (this.#stopped) return;
+    if (opts.urgent) return this.#kick(true);
+    void Promise.all([this.#log.size(), this.outbox.maxSize()])
+      .then(([size, queued]) => {
+        if (size - queued >= this.config.batchSize) this.#kick(true);
+      })
+      // The interval tick anchors what this missed.
+      .catch(() => undefined);
   }
 
   /** Queues the log's current size for anchoring (signing its checkpoint). */
   async enqueue(): Promise<AnchorRecord | undefined> {
-    const size = this.#log.size();
-    if (size === 0 || size <= this.#lastQueuedSize()) return undefined;
+    const size = await this.#log.size();
+    if (size === 0 || size <= (await this.outbox.maxSize())) return undefined;
     const cp = await this.#log.checkpoint(size);
     return this.outbox.enqueue(size, bytesToHex(cp.rootHash));
   }
@@ -214,9 +225,9 @@ export class AnchorService {
   /** Anchors the current size and waits until it (or a later anchor) is confirmed. */
   async anchorNow(timeoutMs = 300_000): Promise<AnchorRecord> {
     await this.enqueue();
-    const size = this.#log.size();
+    const size = await this.#log.size();
     await this.flush(timeoutMs);
-    const record = this.outbox.covering(size - 1);
+    const record = await this.outbox.covering(size - 1);
     if (!record) throw new TransparencyError('NOT_ANCHORED', `size ${size} is not anchored`);
     return record;
   }
@@ -246,18 +257,18 @@ export class AnchorService {
   }
 
   /** The confirmed anchor whose tree includes leaf `index`, if any. */
-  anchorCovering(index: number): AnchorRecord | undefined {
+  anchorCovering(index: number): Promise<AnchorRecord | undefined> {
     return this.outbox.covering(index);
   }
 
   /** One state transition of the oldest open outbox record. */
   async step(): Promise<Step> {
-    const open = this.outbox.open();
+    const open = await this.outbox.open();
     if (open.length === 0) return 'idle';
     const sent = open.find((r) => r.status === 'sent');
     if (sent) return this.#followSent(sent);
     const target = open[open.length - 1]!;
-    for (const r of open.slice(0, -1)) this.outbox.markCovered(r.size, target.size);
+    for (const r of open.slice(0, -1)) await this.outbox.markCovered(r.size, target.size);
     return this.#submit(target);
   }
 
@@ -265,14 +276,19 @@ export class AnchorService {
     const receipt = await this.#provider.getTransactionReceipt(r.txHash!);
     if (receipt) {
       if (receipt.status === 0) {
-        this.outbox.markPending(r.size);
+        await this.outbox.markPending(r.size);
         return 'progress';
       }
       const head = await this.#provider.getBlockNumber();
       if (head - receipt.blockNumber + 1 >= this.config.confirmations) {
         const block = await this.#provider.getBlock(receipt.blockNumber);
         if (block?.hash === receipt.blockHash) {
-          this.outbox.markConfirmed(r.size, r.txHash!, receipt.blockNumber, receipt.blockHash);
+          await this.outbox.markConfirmed(
+            r.size,
+            r.txHash!,
+            receipt.blockNumber,
+            receipt.blockHash,
+          );
           return 'progress';
         }
       }
@@ -284,7 +300,7 @@ export class AnchorService {
     );
     if (latestNonce > r.nonce!) {
       // The nonce is spent but our transaction is not on chain: it can never be mined any more.
-      this.outbox.markPending(r.size);
+      await this.outbox.markPending(r.size);
       return 'progress';
     }
     await this.#broadcast(r.rawTx!);
@@ -299,8 +315,8 @@ export class AnchorService {
     ];
     const chainSize = Number(chainSizeRaw);
     if (
-      chainSize > this.#log.size() ||
-      (chainSize > 0 && bytesToHex(this.#log.root(chainSize)) !== chainRoot.toLowerCase())
+      chainSize > (await this.#log.size()) ||
+      (chainSize > 0 && bytesToHex(await this.#log.root(chainSize)) !== chainRoot.toLowerCase())
     ) {
       throw new TransparencyError(
         'CHECKPOINT_INCONSISTENT',
@@ -312,17 +328,17 @@ export class AnchorService {
       if (!anchor) return 'waiting';
       const head = await this.#provider.getBlockNumber();
       if (head - anchor.blockNumber + 1 < this.config.confirmations) return 'waiting';
-      this.outbox.recordConfirmed(
+      await this.outbox.recordConfirmed(
         chainSize,
         anchor.rootHash,
         anchor.txHash,
         anchor.blockNumber,
         anchor.blockHash,
       );
-      if (chainSize !== target.size) this.outbox.markCovered(target.size, chainSize);
+      if (chainSize !== target.size) await this.outbox.markCovered(target.size, chainSize);
       return 'progress';
     }
-    const proof = this.#log.consistencyProof(chainSize, target.size).map(bytesToHex);
+    const proof = (await this.#log.consistencyProof(chainSize, target.size)).map(bytesToHex);
     const data = tufchainLogInterface.encodeFunctionData('anchor', [
       target.size,
       target.rootHash,
@@ -347,7 +363,7 @@ export class AnchorService {
       gasLimit: (gasLimit * 12n) / 10n,
       ...fees,
     });
-    this.outbox.markSent(target.size, keccak256(rawTx), rawTx, nonce);
+    await this.outbox.markSent(target.size, keccak256(rawTx), rawTx, nonce);
     this.#transactionsSigned++;
     await this.#broadcast(rawTx);
     return 'waiting';
@@ -411,10 +427,6 @@ export class AnchorService {
     };
   }
 
-  #lastQueuedSize(): number {
-    return this.outbox.maxSize();
-  }
-
   #serialized<T>(fn: () => Promise<T>): Promise<T> {
     const prev = this.#running ?? Promise.resolve();
     const next = prev.then(fn, fn);
@@ -431,7 +443,11 @@ export class AnchorService {
       try {
         if (enqueue) await this.enqueue();
         // One background loop at a time; it picks up whatever was queued meanwhile.
-        if (this.#stopped || this.#loop) return;
+        if (this.#stopped) return;
+        if (this.#loop) {
+          this.#wake = true;
+          return;
+        }
         this.#loop = this.#runLoop();
         await this.#loop;
       } catch (err) {
@@ -455,8 +471,12 @@ export class AnchorService {
         }
         if (step === 'progress') this.#progressed();
         // Checked in the same turn as the `finally` below: a checkpoint queued while the last
-        // step ran is either seen here or finds no loop running and starts one.
-        if (step === 'idle' && this.outbox.open().length === 0) return;
+        // step ran has either set #wake by now or finds no loop running and starts one.
+        if (step === 'idle') {
+          if (!this.#wake) return;
+          this.#wake = false;
+          continue;
+        }
         if (step === 'waiting') await sleep(this.config.pollIntervalMs);
       }
     } finally {

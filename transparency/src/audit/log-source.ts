@@ -68,12 +68,12 @@ export function createHttpLogAuditSource(
 /** A LogAuditSource reading a local log directly (the server's own store, or a copy of it). */
 export function createLocalLogAuditSource(log: {
   storage: {
-    checkpoints(): { note: string }[];
-    entries(start: number, end: number): { data: Uint8Array }[];
+    checkpoints(): Promise<{ note: string }[]>;
+    entries(start: number, end: number): Promise<{ data: Uint8Array }[]>;
   };
 }): LogAuditSource {
   return {
-    checkpoints: () => Promise.resolve(log.storage.checkpoints().map((c) => c.note)),
-    entries: (start, end) => Promise.resolve(log.storage.entries(start, end).map((e) => e.data)),
+    checkpoints: async () => (await log.storage.checkpoints()).map((c) => c.note),
+    entries: async (start, end) => (await log.storage.entries(start, end)).map((e) => e.data),
   };
 }

@@ -67,10 +67,12 @@ export async function createProofBundle(opts: {
   const cp = await log.checkpoint(anchor.size);
   return {
     mediaType: PROOF_BUNDLE_MEDIA_TYPE,
-    entry: { index, data: Buffer.from(log.entry(index).data).toString('base64') },
+    entry: { index, data: Buffer.from((await log.entry(index)).data).toString('base64') },
     inclusionProof: {
       treeSize: anchor.size,
-      hashes: log.inclusionProof(index, anchor.size).map((h) => Buffer.from(h).toString('base64')),
+      hashes: (await log.inclusionProof(index, anchor.size)).map((h) =>
+        Buffer.from(h).toString('base64'),
+      ),
     },
     checkpoint: cp.note,
     anchor: {

@@ -1,5 +1,6 @@
 import type { DatabaseSync } from 'node:sqlite';
 import type { Signer } from 'ethers';
+import { SqliteAnchorOutbox, type AnchorOutbox } from '../anchor/outbox.js';
 import { AnchorService, type AnchorConfig } from '../anchor/service.js';
 import { createProofBundle, type ProofBundle } from '../bundle/proof-bundle.js';
 import type { ChainReceipt, ReleaseEntry } from '../chain/types.js';
@@ -7,14 +8,24 @@ import { TransparencyError } from '../error.js';
 import type { DirectorTargetsLogEntry } from '../wire/director.js';
 import type { NoteSigner } from '../note/signed-note.js';
 import { openLogDatabase } from './sqlite.js';
-import { SqliteLogStorage } from './storage.js';
+import { SqliteLogStorage, type LogStorage } from './storage.js';
 import { TransparencyLog } from './transparency-log.js';
 
 export const MAX_ENTRIES_PAGE = 1000;
 
+/** Where a log keeps its entries and its anchoring outbox, and how to let go of them. */
+export interface LogStores {
+  storage: LogStorage;
+  outbox: AnchorOutbox;
+  close(): Promise<void>;
+}
+
 export interface LogServiceOptions {
-  /** A database file path, or an open database (e.g. the server's own). */
-  database: string | DatabaseSync;
+  /**
+   * A SQLite database file path, an open SQLite database (e.g. the server's own; not closed by
+   * the service), or other stores (the server's PostgreSQL ones).
+   */
+  database: string | DatabaseSync | LogStores;
   origin: string;
   signers: readonly NoteSigner[];
   /** Anchoring; without it the log still signs checkpoints but nothing is anchored. */
@@ -37,15 +48,13 @@ export interface LogServiceOptions {
 export class LogService {
   readonly log: TransparencyLog;
   readonly anchors: AnchorService | undefined;
-  readonly #db: DatabaseSync;
-  readonly #ownsDb: boolean;
+  readonly #stores: LogStores;
   readonly #chain: { chainId: number; contractAddress: string } | undefined;
 
   constructor(opts: LogServiceOptions) {
-    this.#ownsDb = typeof opts.database === 'string';
-    this.#db = typeof opts.database === 'string' ? openLogDatabase(opts.database) : opts.database;
+    this.#stores = sqliteStores(opts.database);
     this.log = new TransparencyLog({
-      storage: new SqliteLogStorage(this.#db),
+      storage: this.#stores.storage,
       origin: opts.origin,
       signers: opts.signers,
     });
@@ -53,7 +62,7 @@ export class LogService {
       const a = opts.anchoring;
       this.anchors = new AnchorService({
         log: this.log,
-        db: this.#db,
+        outbox: this.#stores.outbox,
         signer: a.signer,
         contractAddress: a.contractAddress,
         ...(a.config ? { config: a.config } : {}),
@@ -71,12 +80,12 @@ export class LogService {
 
   async close(): Promise<void> {
     await this.anchors?.stop();
-    if (this.#ownsDb) this.#db.close();
+    await this.#stores.close();
   }
 
   /** Appends a release statement (after it is logged on chain) and anchors at once. */
-  appendRelease(entry: ReleaseEntry, chain?: ChainReceipt): number {
-    const [index] = this.log.append({
+  async appendRelease(entry: ReleaseEntry, chain?: ChainReceipt): Promise<number> {
+    const [index] = await this.log.append({
       type: 'release',
       metadataVersion: entry.metadataVersion,
       metadataHash: entry.metadataHash.toLowerCase(),
@@ -92,14 +101,18 @@ export class LogService {
   }
 
   /** Appends a verified install attestation bundle; it is anchored with the next batch. */
-  appendInstallAttestation(bundle: unknown): number {
-    const [index] = this.log.append({ type: 'install-attestation', bundle });
+  async appendInstallAttestation(bundle: unknown): Promise<number> {
+    const [index] = await this.log.append({ type: 'install-attestation', bundle });
     this.anchors?.notifyAppended();
     return index!;
   }
 
-  appendRecall(subject: string, reason: string): number {
-    const [index] = this.log.append({ type: 'recall', subject: subject.toLowerCase(), reason });
+  async appendRecall(subject: string, reason: string): Promise<number> {
+    const [index] = await this.log.append({
+      type: 'recall',
+      subject: subject.toLowerCase(),
+      reason,
+    });
     this.anchors?.notifyAppended({ urgent: true });
     return index!;
   }
@@ -108,20 +121,20 @@ export class LogService {
    * Appends the log entry of a Director targets version (UPTANE.md), before the version is served;
    * it is anchored with the next batch.
    */
-  appendDirectorTargets(entry: DirectorTargetsLogEntry): number {
-    const [index] = this.log.append(entry);
+  async appendDirectorTargets(entry: DirectorTargetsLogEntry): Promise<number> {
+    const [index] = await this.log.append(entry);
     this.anchors?.notifyAppended();
     return index!;
   }
 
   /** `GET /api/v1/log/checkpoints`: every signed checkpoint note, by size. */
-  checkpoints(): { checkpoints: string[] } {
-    return { checkpoints: this.log.storage.checkpoints().map((c) => c.note) };
+  async checkpoints(): Promise<{ checkpoints: string[] }> {
+    return { checkpoints: (await this.log.storage.checkpoints()).map((c) => c.note) };
   }
 
   /** `GET /api/v1/log/entries?start&end`: leaf inputs, base64, at most MAX_ENTRIES_PAGE. Throws INVALID_RANGE. */
-  entries(start: number, end: number): { entries: string[] } {
-    const size = this.log.size();
+  async entries(start: number, end: number): Promise<{ entries: string[] }> {
+    const size = await this.log.size();
     if (
       !Number.isSafeInteger(start) ||
       !Number.isSafeInteger(end) ||
@@ -136,20 +149,33 @@ export class LogService {
     }
     const last = Math.min(end, start + MAX_ENTRIES_PAGE);
     return {
-      entries: this.log.storage
-        .entries(start, last)
-        .map((e) => Buffer.from(e.data).toString('base64')),
+      entries: (await this.log.storage.entries(start, last)).map((e) =>
+        Buffer.from(e.data).toString('base64'),
+      ),
     };
   }
 
   /** `GET /api/v1/log/proof-bundle?index=N`: throws NOT_ANCHORED until a confirmed anchor covers it. */
   async proofBundle(index: number): Promise<ProofBundle> {
-    if (!Number.isSafeInteger(index) || index < 0 || index >= this.log.size()) {
+    if (!Number.isSafeInteger(index) || index < 0 || index >= (await this.log.size())) {
       throw new TransparencyError('ENTRY_NOT_FOUND', `no log entry ${index}`);
     }
-    const anchor = this.anchors?.anchorCovering(index);
+    const anchor = await this.anchors?.anchorCovering(index);
     if (!anchor || !this.#chain)
       throw new TransparencyError('NOT_ANCHORED', `entry ${index} is not anchored yet`);
     return createProofBundle({ log: this.log, index, anchor, ...this.#chain });
   }
+}
+
+function sqliteStores(database: LogServiceOptions['database']): LogStores {
+  if (typeof database === 'object' && 'storage' in database) return database;
+  const db = typeof database === 'string' ? openLogDatabase(database) : database;
+  return {
+    storage: new SqliteLogStorage(db),
+    outbox: new SqliteAnchorOutbox(db),
+    close: () => {
+      if (typeof database === 'string') db.close();
+      return Promise.resolve();
+    },
+  };
 }

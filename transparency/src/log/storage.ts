@@ -2,7 +2,8 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { TransparencyError } from '../error.js';
 import { hashLeaf, type Hash } from '../merkle/hash.js';
 import { appendLeafHash } from '../merkle/memory-tree.js';
-import type { NodeSource } from '../merkle/proof.js';
+import type { NodeCoord } from '../merkle/prefetch.js';
+import { settle } from '../util/settle.js';
 import { inTransaction } from './sqlite.js';
 
 export interface StoredEntry {
@@ -22,20 +23,24 @@ export interface StoredCheckpoint {
 
 /**
  * Durable, append-only storage of log entries, of the hashes of every complete aligned subtree
- * (so any root or proof costs O(log n) reads) and of signed checkpoints. A second implementation
- * (e.g. PostgreSQL) implements the same interface.
+ * (so any root or proof costs O(log n) node reads, fetched in one batch) and of signed
+ * checkpoints. SQLite here; the server adds PostgreSQL, where several replicas append to one log,
+ * so `size()` is read from the store, never cached across calls.
  */
-export interface LogStorage extends NodeSource {
-  size(): number;
+export interface LogStorage {
+  size(): Promise<number>;
   /** Appends entries atomically and returns the index of the first one. */
-  append(entries: readonly { kind: string; data: Uint8Array }[]): number;
-  entry(index: number): StoredEntry;
+  append(entries: readonly { kind: string; data: Uint8Array }[]): Promise<number>;
+  /** node(level, index) of each coordinate (see NodeSource); LOG_CORRUPT when one is missing. */
+  nodes(coords: readonly NodeCoord[]): Promise<Hash[]>;
+  entry(index: number): Promise<StoredEntry>;
   /** Entries [start, end). */
-  entries(start: number, end: number): StoredEntry[];
-  saveCheckpoint(cp: StoredCheckpoint): void;
-  checkpoint(size: number): StoredCheckpoint | undefined;
-  latestCheckpoint(): StoredCheckpoint | undefined;
-  checkpoints(): StoredCheckpoint[];
+  entries(start: number, end: number): Promise<StoredEntry[]>;
+  /** Keeps the first checkpoint saved for a size (a concurrent second one is ignored). */
+  saveCheckpoint(cp: StoredCheckpoint): Promise<void>;
+  checkpoint(size: number): Promise<StoredCheckpoint | undefined>;
+  latestCheckpoint(): Promise<StoredCheckpoint | undefined>;
+  checkpoints(): Promise<StoredCheckpoint[]>;
 }
 
 const toBytes = (v: unknown): Uint8Array => new Uint8Array(v as Uint8Array);
@@ -95,11 +100,16 @@ export class SqliteLogStorage implements LogStorage {
     this.#size = row.n;
   }
 
-  size(): number {
-    return this.#size;
+  size(): Promise<number> {
+    return Promise.resolve(this.#size);
   }
 
-  append(entries: readonly { kind: string; data: Uint8Array }[]): number {
+  append(entries: readonly { kind: string; data: Uint8Array }[]): Promise<number> {
+    return settle(() => this.appendSync(entries));
+  }
+
+  /** append(), for callers that hold the database in the same process. */
+  appendSync(entries: readonly { kind: string; data: Uint8Array }[]): number {
     const first = this.#size;
     const now = Date.now();
     try {
@@ -126,6 +136,10 @@ export class SqliteLogStorage implements LogStorage {
     return first;
   }
 
+  nodes(coords: readonly NodeCoord[]): Promise<Hash[]> {
+    return settle(() => coords.map(([level, index]) => this.node(level, index)));
+  }
+
   node(level: number, index: number): Hash {
     const key = level >= 4 ? `${level}/${index}` : undefined;
     const cached = key && this.#upper.get(key);
@@ -137,32 +151,42 @@ export class SqliteLogStorage implements LogStorage {
     return hash;
   }
 
-  entry(index: number): StoredEntry {
+  entry(index: number): Promise<StoredEntry> {
+    return settle(() => this.#entry(index));
+  }
+
+  #entry(index: number): StoredEntry {
     const row = this.#q.entry!.get(index) as EntryRow | undefined;
     if (!row) throw new TransparencyError('ENTRY_NOT_FOUND', `no log entry ${index}`);
     return fromRow(row);
   }
 
-  entries(start: number, end: number): StoredEntry[] {
-    return (this.#q.entries!.all(start, end) as unknown as EntryRow[]).map(fromRow);
+  entries(start: number, end: number): Promise<StoredEntry[]> {
+    return settle(() => (this.#q.entries!.all(start, end) as unknown as EntryRow[]).map(fromRow));
   }
 
-  saveCheckpoint(cp: StoredCheckpoint): void {
-    this.#q.saveCheckpoint!.run(cp.size, cp.rootHash, cp.note);
+  saveCheckpoint(cp: StoredCheckpoint): Promise<void> {
+    return settle(() => void this.#q.saveCheckpoint!.run(cp.size, cp.rootHash, cp.note));
   }
 
-  checkpoint(size: number): StoredCheckpoint | undefined {
-    const row = this.#q.checkpoint!.get(size) as CheckpointRow | undefined;
-    return row && fromCheckpointRow(row);
+  checkpoint(size: number): Promise<StoredCheckpoint | undefined> {
+    return settle(() => {
+      const row = this.#q.checkpoint!.get(size) as CheckpointRow | undefined;
+      return row && fromCheckpointRow(row);
+    });
   }
 
-  latestCheckpoint(): StoredCheckpoint | undefined {
-    const row = this.#q.latestCheckpoint!.get() as CheckpointRow | undefined;
-    return row && fromCheckpointRow(row);
+  latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
+    return settle(() => {
+      const row = this.#q.latestCheckpoint!.get() as CheckpointRow | undefined;
+      return row && fromCheckpointRow(row);
+    });
   }
 
-  checkpoints(): StoredCheckpoint[] {
-    return (this.#q.checkpoints!.all() as unknown as CheckpointRow[]).map(fromCheckpointRow);
+  checkpoints(): Promise<StoredCheckpoint[]> {
+    return settle(() =>
+      (this.#q.checkpoints!.all() as unknown as CheckpointRow[]).map(fromCheckpointRow),
+    );
   }
 }
 

@@ -1,5 +1,6 @@
 import { TransparencyError } from '../error.js';
 import type { Hash } from '../merkle/hash.js';
+import { withNodes } from '../merkle/prefetch.js';
 import { consistencyProof, inclusionProof, treeRoot } from '../merkle/proof.js';
 import { signCheckpoint } from '../note/checkpoint.js';
 import type { NoteSigner } from '../note/signed-note.js';
@@ -28,56 +29,72 @@ export class TransparencyLog {
     this.#signers = opts.signers;
   }
 
-  size(): number {
+  size(): Promise<number> {
     return this.storage.size();
   }
 
   /** Appends entries atomically; returns their indexes. */
-  append(...docs: LogEntryDocument[]): number[] {
+  async append(...docs: LogEntryDocument[]): Promise<number[]> {
     const encoded = docs.map((d) => ({ kind: d.type, data: encodeLogEntry(d) }));
-    const first = this.storage.append(encoded);
+    const first = await this.storage.append(encoded);
     return encoded.map((_, i) => first + i);
   }
 
-  entry(index: number): StoredEntry {
+  entry(index: number): Promise<StoredEntry> {
     return this.storage.entry(index);
   }
 
-  root(size = this.size()): Hash {
-    this.#checkSize(size);
-    return treeRoot(this.storage, size);
+  /** The root hash of the first `size` entries (default: all of them). */
+  async root(size?: number): Promise<Hash> {
+    const n = await this.#checkSize(size);
+    return withNodes(
+      (c) => this.storage.nodes(c),
+      (src) => treeRoot(src, n),
+    );
   }
 
-  inclusionProof(index: number, size = this.size()): Hash[] {
-    this.#checkSize(size);
-    return inclusionProof(this.storage, index, size);
+  async inclusionProof(index: number, size?: number): Promise<Hash[]> {
+    const n = await this.#checkSize(size);
+    return withNodes(
+      (c) => this.storage.nodes(c),
+      (src) => inclusionProof(src, index, n),
+    );
   }
 
-  consistencyProof(size1: number, size2 = this.size()): Hash[] {
-    this.#checkSize(size2);
-    return consistencyProof(this.storage, size1, size2);
+  async consistencyProof(size1: number, size2?: number): Promise<Hash[]> {
+    const n = await this.#checkSize(size2);
+    return withNodes(
+      (c) => this.storage.nodes(c),
+      (src) => consistencyProof(src, size1, n),
+    );
   }
 
   /** Signs (once) and stores the checkpoint for `size` (default: the current size). */
-  async checkpoint(size = this.size()): Promise<StoredCheckpoint> {
-    const existing = this.storage.checkpoint(size);
+  async checkpoint(size?: number): Promise<StoredCheckpoint> {
+    const n = await this.#checkSize(size);
+    const existing = await this.storage.checkpoint(n);
     if (existing) return existing;
-    const rootHash = this.root(size);
+    const rootHash = await this.root(n);
     const note = await signCheckpoint(
-      { origin: this.origin, size, rootHash, extensions: [] },
+      { origin: this.origin, size: n, rootHash, extensions: [] },
       this.#signers,
     );
-    const cp = { size, rootHash, note };
-    this.storage.saveCheckpoint(cp);
-    return this.storage.checkpoint(size) ?? cp;
+    const cp = { size: n, rootHash, note };
+    await this.storage.saveCheckpoint(cp);
+    // Another replica may have signed the same size first; everyone serves the stored one.
+    return (await this.storage.checkpoint(n)) ?? cp;
   }
 
-  #checkSize(size: number): void {
-    if (!Number.isSafeInteger(size) || size < 0 || size > this.size()) {
+  /** `size`, or the current size when undefined; TREE_SIZE_INVALID beyond the log. */
+  async #checkSize(size: number | undefined): Promise<number> {
+    const current = await this.size();
+    if (size === undefined) return current;
+    if (!Number.isSafeInteger(size) || size < 0 || size > current) {
       throw new TransparencyError(
         'TREE_SIZE_INVALID',
-        `the log has ${this.size()} entries, not ${size}`,
+        `the log has ${current} entries, not ${size}`,
       );
     }
+    return size;
   }
 }

@@ -16,7 +16,7 @@ const log = new TransparencyLog({
 });
 process.stdout.write('ready\n');
 for (let batch = 0; ; batch++) {
-  log.append(
+  await log.append(
     ...Array.from({ length: 50 }, (_, i) => ({
       type: 'recall' as const,
       subject: '0x' + (batch * 50 + i).toString(16).padStart(64, '0'),

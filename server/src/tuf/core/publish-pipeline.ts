@@ -84,7 +84,7 @@ export class PublishPipeline {
       chain,
       metadataHash: staged.metadataHash,
     });
-    this.#serve(staged, p, chain);
+    await this.#serve(staged, p, chain);
     return { metadataHash: staged.metadataHash, metadataVersion: staged.snapshotVersion, chain };
   }
 
@@ -113,11 +113,11 @@ export class PublishPipeline {
   }
 
   /** Appends to the transparency log, if any; the chain already holds the entry, so never throws. */
-  appendToLog(append: (log: TransparencyLogSink) => unknown): void {
+  async appendToLog(append: (log: TransparencyLogSink) => Promise<unknown>): Promise<void> {
     const log = this.#deps.log;
     if (!log) return;
     try {
-      append(log);
+      await append(log);
     } catch (error) {
       // Nobody retries the append, so say so loudly.
       this.#deps.logger.error({ err: errorText(error) }, 'transparency log append failed');
@@ -218,9 +218,9 @@ export class PublishPipeline {
   }
 
   /** Now served: feed the transparency log and say what was published. */
-  #serve(staged: Staged, p: PublishInput, chain: ChainReceipt): void {
+  async #serve(staged: Staged, p: PublishInput, chain: ChainReceipt): Promise<void> {
     const { snapshotVersion, metadataHash } = staged;
-    this.appendToLog((log) =>
+    await this.appendToLog((log) =>
       log.appendRelease(
         { metadataVersion: snapshotVersion, metadataHash, firmware: p.firmware },
         chain,
