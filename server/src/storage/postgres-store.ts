@@ -1,6 +1,7 @@
 import type { RevocationReason } from '@tufchain/keys';
 import type pg from 'pg';
 import type { QueryResultRow } from 'pg';
+import { PostgresDirectorStore } from '../director/postgres-store.js';
 import { ServerError } from '../error.js';
 import { PostgresJobLease } from './postgres-lease.js';
 import { METADATA_CHANNEL, watchMetadataCommits } from './postgres-notify.js';
@@ -102,6 +103,11 @@ export class PostgresStore implements RepositoryStore {
   publishLock(): PostgresAdvisoryLock {
     this.#publishLock ??= new PostgresAdvisoryLock(this.#pool, 'tufchain:publish');
     return this.#publishLock;
+  }
+
+  /** The Director's tables on this database, on this store's pool (closing this store ends it). */
+  directorStore(): PostgresDirectorStore {
+    return PostgresDirectorStore.onPool(this.#pool);
   }
 
   /** A background job's lease on this database (`job_leases`); see PostgresJobLease. */
