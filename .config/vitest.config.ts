@@ -38,7 +38,7 @@ export default defineConfig({
             'server/src/{app,metrics}.test.ts',
             'server/src/cli/commands/minimum-version.test.ts',
             'server/src/{routes,tuf}/**/*.test.ts',
-            'server/test/{authz,director,director-audit,http-edge,install-reports,lifecycle,log,publish,vehicles}.int.test.ts',
+            'server/test/{authz,director,director-audit,director-store-contract,http-edge,install-reports,lifecycle,log,publish,vehicles}.int.test.ts',
           ],
           env: { TUFCHAIN_DB: 'postgres' },
           globalSetup: ['./.config/postgres-global-setup.ts'],

@@ -98,6 +98,7 @@ export type ServerErrorCode =
   | 'ASSIGNMENT_NOT_ACTIVE'
   | 'MANIFEST_VEHICLE_MISMATCH'
   | 'MANIFEST_SIGNATURE_INVALID'
+  | 'MANIFEST_ALREADY_RECORDED'
   // start-up configuration (never an HTTP answer)
   | 'CONFIG_INVALID'
   | 'RAW_CHAIN_KEY_IN_ENVIRONMENT'
@@ -212,6 +213,8 @@ const statusByCode: Record<ServerErrorCode, number> = {
   ASSIGNMENT_NOT_ACTIVE: 409,
   MANIFEST_VEHICLE_MISMATCH: 422,
   MANIFEST_SIGNATURE_INVALID: 422,
+  // Another replica recorded the same manifest first: sending it again answers that record.
+  MANIFEST_ALREADY_RECORDED: 409,
   CONFIG_INVALID: 500,
   RAW_CHAIN_KEY_IN_ENVIRONMENT: 500,
   MALFORMED_REQUEST: 400,

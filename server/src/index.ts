@@ -75,6 +75,7 @@ export {
 } from './director/repository.js';
 export { DirectorService, type AssignmentRequest } from './director/service.js';
 export { SqliteDirectorStore } from './director/sqlite-store.js';
+export { PostgresDirectorStore } from './director/postgres-store.js';
 export type * from './director/store.js';
 export type { AuthenticatedVehicle } from './director/store.js';
 export { buildDirectorLogPromise, type DirectorLogPromise } from './director/log-promise.js';

@@ -354,17 +354,28 @@ export class DirectorService {
           ? [active.id]
           : [];
       const receivedAt = this.#clock().toISOString();
-      const record = await this.#store.insertManifest(
-        {
-          vehicle: vehicle.vinCommitment,
-          manifestSha256,
-          manifest,
-          flags,
-          completedAssignments: completed,
-          receivedAt,
-        },
-        reports,
-      );
+      let record: ManifestRecord;
+      try {
+        record = await this.#store.insertManifest(
+          {
+            vehicle: vehicle.vinCommitment,
+            manifestSha256,
+            manifest,
+            flags,
+            completedAssignments: completed,
+            receivedAt,
+          },
+          reports,
+        );
+      } catch (error) {
+        // Another replica recorded the same manifest meanwhile: answered as a duplicate.
+        const raced =
+          error instanceof ServerError && error.code === 'MANIFEST_ALREADY_RECORDED'
+            ? await this.#store.manifestBySha256(manifestSha256)
+            : undefined;
+        if (raced) return { record: raced, created: false, targetsVersion: null };
+        throw error;
+      }
       let targetsVersion: number | null = null;
       if (active && completed.length > 0) {
         await this.#store.setAssignmentStatus(active.id, 'completed', receivedAt, record.id);

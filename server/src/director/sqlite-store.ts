@@ -1,5 +1,20 @@
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { ServerError } from '../error.js';
+import { num, str, versionTaken } from '../storage/rows.js';
+import { onKeyViolation, settle } from '../storage/sqlite-store.js';
+import {
+  assignmentFilter,
+  correlationIdTaken,
+  inventoryConflict,
+  MANIFEST_COLUMNS,
+  manifestRecorded,
+  manifestValues,
+  toAssignment,
+  toDirectorMetadata,
+  toDirectorRoot,
+  toInventory,
+  toManifest,
+} from './rows.js';
 import type {
   AssignmentRecord,
   AssignmentStatus,
@@ -64,34 +79,38 @@ export class SqliteDirectorStore implements DirectorStore {
   }
 
   currentDirectorRoot(): Promise<DirectorRootRecord | undefined> {
-    return later(() => {
+    return settle(() => {
       const row = this.#get('SELECT * FROM director_roots ORDER BY version DESC LIMIT 1');
-      return row ? rootOf(row) : undefined;
+      return row ? toDirectorRoot(row) : undefined;
     });
   }
 
   directorRoot(version: number): Promise<DirectorRootRecord | undefined> {
-    return later(() => {
+    return settle(() => {
       const row = this.#get('SELECT * FROM director_roots WHERE version = ?', version);
-      return row ? rootOf(row) : undefined;
+      return row ? toDirectorRoot(row) : undefined;
     });
   }
 
   insertDirectorRoot(r: DirectorRootRecord, createdAt: string): Promise<void> {
-    return later(() => {
-      this.#run(
-        'INSERT INTO director_roots (version, bytes, sha256, expires, created_at) VALUES (?, ?, ?, ?, ?)',
-        r.version,
-        r.bytes,
-        r.sha256,
-        r.expires,
-        createdAt,
+    return settle(() => {
+      onKeyViolation(
+        () =>
+          this.#run(
+            'INSERT INTO director_roots (version, bytes, sha256, expires, created_at) VALUES (?, ?, ?, ?, ?)',
+            r.version,
+            r.bytes,
+            r.sha256,
+            r.expires,
+            createdAt,
+          ),
+        (error) => versionTaken({ role: 'root', ...r }, error),
       );
     });
   }
 
   maxDirectorVersion(vehicle: string, role: DirectorRole): Promise<number> {
-    return later(() =>
+    return settle(() =>
       num(
         this.#get(
           'SELECT COALESCE(MAX(version), 0) AS v FROM director_metadata WHERE vehicle = ? AND role = ?',
@@ -106,13 +125,13 @@ export class SqliteDirectorStore implements DirectorStore {
     vehicle: string,
     role: DirectorRole,
   ): Promise<DirectorMetadataRecord | undefined> {
-    return later(() => {
+    return settle(() => {
       const row = this.#get(
         'SELECT * FROM director_metadata WHERE vehicle = ? AND role = ? AND published = 1 ORDER BY version DESC LIMIT 1',
         vehicle,
         role,
       );
-      return row ? metadataOf(row) : undefined;
+      return row ? toDirectorMetadata(row) : undefined;
     });
   }
 
@@ -121,34 +140,38 @@ export class SqliteDirectorStore implements DirectorStore {
     role: DirectorRole,
     version: number,
   ): Promise<DirectorMetadataRecord | undefined> {
-    return later(() => {
+    return settle(() => {
       const row = this.#get(
         'SELECT * FROM director_metadata WHERE vehicle = ? AND role = ? AND version = ? AND published = 1',
         vehicle,
         role,
         version,
       );
-      return row ? metadataOf(row) : undefined;
+      return row ? toDirectorMetadata(row) : undefined;
     });
   }
 
   stageDirectorMetadata(records: DirectorMetadataRecord[]): Promise<void> {
-    return later(() =>
+    return settle(() =>
       this.#tx(() => {
         for (const r of records) {
-          this.#run(
-            `INSERT INTO director_metadata
-               (vehicle, role, version, bytes, sha256, expires, published, log_index, log_entry, ecu_salt, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, 0, NULL, ?, ?, ?)`,
-            r.vehicle,
-            r.role,
-            r.version,
-            r.bytes,
-            r.sha256,
-            r.expires,
-            r.logEntry === null ? null : JSON.stringify(r.logEntry),
-            r.ecuSalt,
-            r.createdAt,
+          onKeyViolation(
+            () =>
+              this.#run(
+                `INSERT INTO director_metadata
+                   (vehicle, role, version, bytes, sha256, expires, published, log_index, log_entry, ecu_salt, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, 0, NULL, ?, ?, ?)`,
+                r.vehicle,
+                r.role,
+                r.version,
+                r.bytes,
+                r.sha256,
+                r.expires,
+                r.logEntry === null ? null : JSON.stringify(r.logEntry),
+                r.ecuSalt,
+                r.createdAt,
+              ),
+            (error) => versionTaken(r, error),
           );
         }
       }),
@@ -159,7 +182,7 @@ export class SqliteDirectorStore implements DirectorStore {
     records: { vehicle: string; role: DirectorRole; version: number }[],
     targetsLogIndex: number | null = null,
   ): Promise<void> {
-    return later(() =>
+    return settle(() =>
       this.#tx(() => {
         for (const r of records) {
           this.#run(
@@ -177,15 +200,15 @@ export class SqliteDirectorStore implements DirectorStore {
   }
 
   stagedDirectorMetadata(): Promise<DirectorMetadataRecord[]> {
-    return later(() =>
+    return settle(() =>
       this.#all('SELECT * FROM director_metadata WHERE published = 0 ORDER BY rowid').map(
-        metadataOf,
+        toDirectorMetadata,
       ),
     );
   }
 
   publishedDirectorTargets(vehicle?: string): Promise<DirectorMetadataRecord[]> {
-    return later(() =>
+    return settle(() =>
       (vehicle === undefined
         ? this.#all(
             "SELECT * FROM director_metadata WHERE role = 'targets' AND published = 1 ORDER BY vehicle, version",
@@ -194,17 +217,17 @@ export class SqliteDirectorStore implements DirectorStore {
             "SELECT * FROM director_metadata WHERE role = 'targets' AND published = 1 AND vehicle = ? ORDER BY version",
             vehicle,
           )
-      ).map(metadataOf),
+      ).map(toDirectorMetadata),
     );
   }
 
   latestInventory(vehicle: string): Promise<InventoryVersion | undefined> {
-    return later(() => {
+    return settle(() => {
       const row = this.#get(
         'SELECT * FROM ecu_inventory_versions WHERE vehicle = ? ORDER BY version DESC LIMIT 1',
         vehicle,
       );
-      return row ? inventoryOf(row) : undefined;
+      return row ? toInventory(row) : undefined;
     });
   }
 
@@ -212,7 +235,7 @@ export class SqliteDirectorStore implements DirectorStore {
     input: Omit<InventoryVersion, 'version'>,
     expectedPrevious: number,
   ): Promise<InventoryVersion> {
-    return later(() =>
+    return settle(() =>
       this.#tx(() => {
         const current = num(
           this.#get(
@@ -220,9 +243,7 @@ export class SqliteDirectorStore implements DirectorStore {
             input.vehicle,
           )?.v ?? 0,
         );
-        if (current !== expectedPrevious) {
-          throw new ServerError('INVENTORY_CONFLICT', 'the ECU inventory changed meanwhile; retry');
-        }
+        if (current !== expectedPrevious) throw inventoryConflict();
         const version = current + 1;
         this.#run(
           `INSERT INTO ecu_inventory_versions (vehicle, version, registration_json, signer_serial, created_at)
@@ -239,49 +260,53 @@ export class SqliteDirectorStore implements DirectorStore {
   }
 
   inventoryHistory(vehicle: string): Promise<InventoryVersion[]> {
-    return later(() =>
+    return settle(() =>
       this.#all(
         'SELECT * FROM ecu_inventory_versions WHERE vehicle = ? ORDER BY version',
         vehicle,
-      ).map(inventoryOf),
+      ).map(toInventory),
     );
   }
 
   insertAssignment(
     input: Omit<AssignmentRecord, 'id' | 'manifestId' | 'updatedAt'>,
   ): Promise<AssignmentRecord> {
-    return later(() => {
-      const id = this.#run(
-        `INSERT INTO director_assignments
+    return settle(() => {
+      const id = onKeyViolation(
+        () =>
+          this.#run(
+            `INSERT INTO director_assignments
            (vehicle, correlation_id, atomic, status, images_json, created_by, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        input.vehicle,
-        input.correlationId,
-        input.atomic ? 1 : 0,
-        input.status,
-        JSON.stringify(input.images),
-        input.createdBy,
-        input.createdAt,
-        input.createdAt,
+            input.vehicle,
+            input.correlationId,
+            input.atomic ? 1 : 0,
+            input.status,
+            JSON.stringify(input.images),
+            input.createdBy,
+            input.createdAt,
+            input.createdAt,
+          ),
+        (error) => correlationIdTaken(input.correlationId, error),
       );
       return { ...input, id, updatedAt: input.createdAt, manifestId: null };
     });
   }
 
   assignment(id: number): Promise<AssignmentRecord | undefined> {
-    return later(() => {
+    return settle(() => {
       const row = this.#get('SELECT * FROM director_assignments WHERE id = ?', id);
-      return row ? assignmentOf(row) : undefined;
+      return row ? toAssignment(row) : undefined;
     });
   }
 
   assignmentByCorrelationId(correlationId: string): Promise<AssignmentRecord | undefined> {
-    return later(() => {
+    return settle(() => {
       const row = this.#get(
         'SELECT * FROM director_assignments WHERE correlation_id = ?',
         correlationId,
       );
-      return row ? assignmentOf(row) : undefined;
+      return row ? toAssignment(row) : undefined;
     });
   }
 
@@ -289,19 +314,11 @@ export class SqliteDirectorStore implements DirectorStore {
     vehicle?: string;
     status?: AssignmentStatus;
   }): Promise<AssignmentRecord[]> {
-    return later(() => {
-      const where: string[] = [];
-      const params: SQLInputValue[] = [];
-      if (filter.vehicle !== undefined) {
-        where.push('vehicle = ?');
-        params.push(filter.vehicle);
-      }
-      if (filter.status !== undefined) {
-        where.push('status = ?');
-        params.push(filter.status);
-      }
-      const sql = `SELECT * FROM director_assignments${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id`;
-      return this.#all(sql, ...params).map(assignmentOf);
+    return settle(() => {
+      const { where, params } = assignmentFilter(filter, () => '?');
+      return this.#all(`SELECT * FROM director_assignments${where} ORDER BY id`, ...params).map(
+        toAssignment,
+      );
     });
   }
 
@@ -311,7 +328,7 @@ export class SqliteDirectorStore implements DirectorStore {
     updatedAt: string,
     manifestId?: number,
   ): Promise<void> {
-    return later(() => {
+    return settle(() => {
       this.#run(
         'UPDATE director_assignments SET status = ?, updated_at = ?, manifest_id = COALESCE(?, manifest_id) WHERE id = ?',
         status,
@@ -323,16 +340,16 @@ export class SqliteDirectorStore implements DirectorStore {
   }
 
   manifestBySha256(sha256: string): Promise<ManifestRecord | undefined> {
-    return later(() => {
+    return settle(() => {
       const row = this.#get('SELECT * FROM director_manifests WHERE manifest_sha256 = ?', sha256);
-      return row ? manifestOf(row) : undefined;
+      return row ? toManifest(row) : undefined;
     });
   }
 
   manifests(vehicle: string): Promise<ManifestRecord[]> {
-    return later(() =>
+    return settle(() =>
       this.#all('SELECT * FROM director_manifests WHERE vehicle = ? ORDER BY id', vehicle).map(
-        manifestOf,
+        toManifest,
       ),
     );
   }
@@ -341,18 +358,15 @@ export class SqliteDirectorStore implements DirectorStore {
     input: Omit<ManifestRecord, 'id'>,
     reports: EcuReportRecord[],
   ): Promise<ManifestRecord> {
-    return later(() =>
+    return settle(() =>
       this.#tx(() => {
-        const id = this.#run(
-          `INSERT INTO director_manifests
-             (vehicle, manifest_sha256, manifest_json, flags_json, completed_json, received_at)
-           VALUES (?, ?, ?, ?, ?, ?)`,
-          input.vehicle,
-          input.manifestSha256,
-          JSON.stringify(input.manifest),
-          JSON.stringify(input.flags),
-          JSON.stringify(input.completedAssignments),
-          input.receivedAt,
+        const id = onKeyViolation(
+          () =>
+            this.#run(
+              `INSERT INTO director_manifests (${MANIFEST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`,
+              ...manifestValues(input),
+            ),
+          (error) => manifestRecorded(input.manifestSha256, error),
         );
         for (const r of reports) {
           this.#run(
@@ -375,7 +389,7 @@ export class SqliteDirectorStore implements DirectorStore {
   }
 
   lastReportCounter(vehicle: string, ecuSerial: string): Promise<number | undefined> {
-    return later(() => {
+    return settle(() => {
       const row = this.#get(
         'SELECT MAX(report_counter) AS c FROM director_ecu_reports WHERE vehicle = ? AND ecu_serial = ? AND trusted = 1',
         vehicle,
@@ -386,7 +400,7 @@ export class SqliteDirectorStore implements DirectorStore {
   }
 
   nonceSeen(vehicle: string, nonce: string): Promise<boolean> {
-    return later(
+    return settle(
       () =>
         this.#get(
           'SELECT 1 AS x FROM director_ecu_reports WHERE vehicle = ? AND nonce = ? LIMIT 1',
@@ -400,7 +414,7 @@ export class SqliteDirectorStore implements DirectorStore {
     vehicle: string,
     ecuSerial: string,
   ): Promise<{ filepath: string; sha256: string } | undefined> {
-    return later(() => {
+    return settle(() => {
       const row = this.#get(
         `SELECT filepath, sha256 FROM director_ecu_reports
          WHERE vehicle = ? AND ecu_serial = ? AND trusted = 1 ORDER BY manifest_id LIMIT 1`,
@@ -410,89 +424,4 @@ export class SqliteDirectorStore implements DirectorStore {
       return row ? { filepath: str(row.filepath), sha256: str(row.sha256) } : undefined;
     });
   }
-}
-
-function later<T>(fn: () => T): Promise<T> {
-  return new Promise((resolve) => resolve(fn()));
-}
-
-function str(v: SQLInputValue | undefined): string {
-  if (typeof v !== 'string') throw new ServerError('STORAGE_FAILED', 'expected a text column');
-  return v;
-}
-
-function num(v: SQLInputValue | undefined): number {
-  if (typeof v === 'number') return v;
-  if (typeof v === 'bigint') return Number(v);
-  throw new ServerError('STORAGE_FAILED', 'expected an integer column');
-}
-
-function bytes(v: SQLInputValue | undefined): Uint8Array {
-  if (v instanceof Uint8Array) return v;
-  throw new ServerError('STORAGE_FAILED', 'expected a blob column');
-}
-
-function json<T>(v: SQLInputValue | undefined): T {
-  return JSON.parse(str(v)) as T;
-}
-
-function rootOf(row: Row): DirectorRootRecord {
-  return {
-    version: num(row.version),
-    bytes: bytes(row.bytes),
-    sha256: str(row.sha256),
-    expires: str(row.expires),
-  };
-}
-
-function metadataOf(row: Row): DirectorMetadataRecord {
-  return {
-    vehicle: str(row.vehicle),
-    role: str(row.role) as DirectorRole,
-    version: num(row.version),
-    bytes: bytes(row.bytes),
-    sha256: str(row.sha256),
-    expires: str(row.expires),
-    logEntry: row.log_entry === null ? null : json(row.log_entry),
-    logIndex: row.log_index === null ? null : num(row.log_index),
-    ecuSalt: row.ecu_salt === null || row.ecu_salt === undefined ? null : bytes(row.ecu_salt),
-    createdAt: str(row.created_at),
-  };
-}
-
-function inventoryOf(row: Row): InventoryVersion {
-  return {
-    vehicle: str(row.vehicle),
-    version: num(row.version),
-    registration: json(row.registration_json),
-    signerSerial: str(row.signer_serial),
-    createdAt: str(row.created_at),
-  };
-}
-
-function assignmentOf(row: Row): AssignmentRecord {
-  return {
-    id: num(row.id),
-    vehicle: str(row.vehicle),
-    correlationId: str(row.correlation_id),
-    atomic: num(row.atomic) === 1,
-    status: str(row.status) as AssignmentStatus,
-    images: json(row.images_json),
-    createdBy: str(row.created_by),
-    createdAt: str(row.created_at),
-    updatedAt: str(row.updated_at),
-    manifestId: row.manifest_id === null ? null : num(row.manifest_id),
-  };
-}
-
-function manifestOf(row: Row): ManifestRecord {
-  return {
-    id: num(row.id),
-    vehicle: str(row.vehicle),
-    manifestSha256: str(row.manifest_sha256),
-    manifest: json(row.manifest_json),
-    flags: json(row.flags_json),
-    completedAssignments: json(row.completed_json),
-    receivedAt: str(row.received_at),
-  };
 }

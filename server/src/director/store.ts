@@ -99,8 +99,8 @@ export interface ManifestRecord {
 }
 
 /**
- * What the Director persists. Async so that a networked backend can implement it; the SQLite one
- * shares the repository's database file and migrations (migration 10).
+ * What the Director persists, in the repository's database: SqliteDirectorStore (its migration
+ * 10) or PostgresDirectorStore (its migration 4), with the same semantics and error codes.
  */
 export interface DirectorStore {
   close(): Promise<void>;

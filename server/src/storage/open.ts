@@ -14,7 +14,7 @@ import type { PublishLock } from '../tuf/core/publish-lock.js';
 export interface OpenedRepository {
   store: RepositoryStore;
   blobs: BlobStore;
-  /** The Uptane Director's tables, in `<dataDir>/tufchain.sqlite` (on either engine, for now). */
+  /** The Uptane Director's tables, in the same database as the repository store. */
   director: DirectorStore;
   /**
    * Serializes publishing across replicas (a PostgreSQL advisory lock); undefined on SQLite, where
@@ -55,24 +55,24 @@ export interface OpenRepositoryOptions {
 
 /**
  * Opens (creating if needed) `<dataDir>/tufchain.sqlite` and `<dataDir>/blobs/`; with
- * `databaseUrl`, the repository store is PostgreSQL instead (migrated on open).
+ * `databaseUrl`, the repository and Director stores are in that PostgreSQL database instead
+ * (migrated on open).
  */
 export async function openRepository(opts: OpenRepositoryOptions): Promise<OpenedRepository> {
   await mkdir(opts.dataDir, { recursive: true });
   const path = join(opts.dataDir, 'tufchain.sqlite');
   let store: RepositoryStore;
+  let director: DirectorStore;
   let publishLock: PublishLock | undefined;
   let jobLease: OpenedRepository['jobLease'] = () => soleProcessLease;
   let sharedLog: SharedLog | undefined;
   if (opts.databaseUrl === undefined) {
     store = new SqliteStore(path);
+    director = new SqliteDirectorStore(path);
   } else {
     if (!/^postgres(ql)?:\/\//.test(opts.databaseUrl)) {
       throw new ServerError('CONFIG_INVALID', 'DATABASE_URL must be a postgres:// URL');
     }
-    // The Director has no PostgreSQL store yet: its tables stay in SQLite, whose migrations
-    // SqliteStore runs (the Director store checks them but does not apply them).
-    await new SqliteStore(path).close();
     const postgres = await PostgresStore.open({ connectionString: opts.databaseUrl });
     publishLock = postgres.publishLock();
     jobLease = (name, ttlMs) => postgres.jobLease(name, ttlMs);
@@ -81,8 +81,8 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
       watchAppends: (onNotify) => postgres.watchLogAppends(onNotify),
     };
     store = postgres;
+    director = postgres.directorStore();
   }
-  const director = new SqliteDirectorStore(path);
   const blobs = await FileBlobStore.open(opts.blobDir ?? join(opts.dataDir, 'blobs'));
   return {
     store,

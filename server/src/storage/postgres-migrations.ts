@@ -1,10 +1,10 @@
 import type { Migration } from './migrations.js';
 
 /**
- * The PostgreSQL schema, in the state SQLite's migrations 1–9 reach (the Director's migration 10
- * is not here: the Director still keeps its tables in SQLite). A PostgreSQL database starts
- * empty, so the history SQLite carries (table rebuilds, filling in report identities) has no
- * counterpart. Timestamps stay ISO 8601 TEXT as in SQLite, so that comparisons and ordering are
+ * The PostgreSQL schema, in the state SQLite's migrations 1–10 reach (10, the Director's tables,
+ * is migration 4 here), plus the transparency log (3), which SQLite keeps in its own file. A
+ * PostgreSQL database starts empty, so the history SQLite carries (table rebuilds, filling in
+ * report identities) has no counterpart. Timestamps stay ISO 8601 TEXT as in SQLite, so that comparisons and ordering are
  * the same strings on both engines; ordered text is compared with COLLATE "C" (bytes, as SQLite).
  */
 export const postgresMigrations: readonly Migration[] = [
@@ -183,6 +183,94 @@ export const postgresMigrations: readonly Migration[] = [
         updated_at BIGINT NOT NULL
       );
       CREATE INDEX tlog_anchors_status ON tlog_anchors (status, size);
+    `,
+  },
+  {
+    id: 4,
+    name: 'uptane director (SQLite migration 10)',
+    // Flags are BOOLEAN where SQLite has INTEGER 0/1; director_metadata.seq is the insertion order
+    // SQLite gets from its rowid (staged records are recovered oldest first).
+    sql: `
+      CREATE TABLE director_roots (
+        version INTEGER PRIMARY KEY CHECK (version >= 1),
+        bytes BYTEA NOT NULL,
+        sha256 TEXT NOT NULL,
+        expires TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE TABLE director_metadata (
+        vehicle TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('targets','snapshot','timestamp')),
+        version INTEGER NOT NULL CHECK (version >= 1),
+        seq BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+        bytes BYTEA NOT NULL,
+        sha256 TEXT NOT NULL,
+        expires TEXT NOT NULL,
+        published BOOLEAN NOT NULL DEFAULT false,
+        ecu_salt BYTEA,
+        log_index BIGINT,
+        log_entry TEXT,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (vehicle, role, version)
+      );
+      CREATE INDEX director_metadata_staged ON director_metadata (seq) WHERE NOT published;
+      CREATE TABLE ecu_inventory_versions (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        vehicle TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        registration_json TEXT NOT NULL,
+        signer_serial TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (vehicle, version)
+      );
+      CREATE FUNCTION ecu_inventory_versions_append_only() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+          RAISE EXCEPTION 'ecu_inventory_versions is append-only';
+        END
+        $$;
+      CREATE TRIGGER ecu_inventory_versions_append_only
+        BEFORE UPDATE OR DELETE ON ecu_inventory_versions
+        FOR EACH ROW EXECUTE FUNCTION ecu_inventory_versions_append_only();
+      CREATE TRIGGER ecu_inventory_versions_no_truncate
+        BEFORE TRUNCATE ON ecu_inventory_versions
+        FOR EACH STATEMENT EXECUTE FUNCTION ecu_inventory_versions_append_only();
+      CREATE TABLE director_assignments (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        vehicle TEXT NOT NULL,
+        correlation_id TEXT NOT NULL UNIQUE,
+        atomic BOOLEAN NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('active','cancelled','completed')),
+        images_json TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        manifest_id BIGINT
+      );
+      CREATE INDEX director_assignments_by_vehicle ON director_assignments (vehicle, status);
+      CREATE TABLE director_manifests (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        vehicle TEXT NOT NULL,
+        manifest_sha256 TEXT NOT NULL UNIQUE,
+        manifest_json TEXT NOT NULL,
+        flags_json TEXT NOT NULL,
+        completed_json TEXT NOT NULL,
+        received_at TEXT NOT NULL
+      );
+      CREATE INDEX director_manifests_by_vehicle ON director_manifests (vehicle);
+      CREATE TABLE director_ecu_reports (
+        manifest_id BIGINT NOT NULL REFERENCES director_manifests (id),
+        vehicle TEXT NOT NULL,
+        ecu_serial TEXT NOT NULL,
+        report_counter BIGINT NOT NULL,
+        nonce TEXT NOT NULL,
+        filepath TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        trusted BOOLEAN NOT NULL,
+        PRIMARY KEY (manifest_id, ecu_serial)
+      );
+      CREATE INDEX director_ecu_reports_by_ecu ON director_ecu_reports (vehicle, ecu_serial);
+      CREATE INDEX director_ecu_reports_by_nonce ON director_ecu_reports (vehicle, nonce);
     `,
   },
 ];

@@ -1,13 +1,24 @@
 import type { RevocationReason } from '@tufchain/keys';
-import pg, { type PoolClient, type PoolConfig, type QueryResultRow } from 'pg';
 import type { LogStores } from '@tufchain/transparency';
+import type pg from 'pg';
+import type { QueryResultRow } from 'pg';
+import { PostgresDirectorStore } from '../director/postgres-store.js';
 import { ServerError } from '../error.js';
 import { LOG_CHANNEL, PostgresAnchorOutbox, PostgresLogStorage } from '../log/postgres-log.js';
 import { PostgresJobLease } from './postgres-lease.js';
 import { METADATA_CHANNEL, watchChannel, watchMetadataCommits } from './postgres-notify.js';
 import { PostgresAdvisoryLock } from './postgres-lock.js';
-import { postgresMigrations } from './postgres-migrations.js';
 import {
+  clientConfigOf,
+  inTransaction,
+  isUniqueViolation,
+  onUniqueViolation,
+  openMigratedPool,
+  type PostgresStoreOptions,
+  type Queryable,
+} from './postgres-db.js';
+import {
+  bytes,
   num,
   str,
   toAttestation,
@@ -39,26 +50,9 @@ import type {
   VehicleCrlRecord,
 } from './vehicle-store.js';
 
+export type { PostgresStoreOptions } from './postgres-db.js';
+
 type Row = QueryResultRow;
-/** A pool or one client of it inside a transaction. */
-interface Queryable {
-  query<R extends Row = Row>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
-}
-
-/**
- * Key of the session advisory lock under which migrations run: replicas that start together
- * wait for the first one to migrate, then find every migration applied. Any constant works as
- * long as nothing else in the database uses it; this one is "tufchain" in ASCII.
- */
-const MIGRATION_LOCK_KEY = 0x74756663686169n;
-/** SQLSTATE unique_violation: two writers inserted the same key at once. */
-const UNIQUE_VIOLATION = '23505';
-
-export interface PostgresStoreOptions {
-  /** `postgres://user:password@host:port/database`, or a full pool configuration. */
-  connectionString?: string;
-  pool?: PoolConfig;
-}
 
 /**
  * The repository store on PostgreSQL (`pg`), for several server replicas on one database. Same
@@ -78,77 +72,12 @@ export class PostgresStore implements RepositoryStore {
 
   /** Connects and runs pending migrations (once across replicas: under an advisory lock). */
   static async open(opts: PostgresStoreOptions): Promise<PostgresStore> {
-    const clientConfig = {
-      ...opts.pool,
-      ...(opts.connectionString === undefined ? {} : { connectionString: opts.connectionString }),
-    };
-    const pool = new pg.Pool(clientConfig);
-    // An idle connection that PostgreSQL dropped (a restart) is replaced by the pool; the next
-    // query reports a failure that lasts. Without a listener, the error would end the process.
-    pool.on('error', () => undefined);
-    const store = new PostgresStore(pool, clientConfig);
-    try {
-      await store.#migrate();
-    } catch (error) {
-      await pool.end();
-      throw new ServerError('STORAGE_FAILED', 'PostgreSQL migration failed', { cause: error });
-    }
-    return store;
+    const clientConfig = clientConfigOf(opts);
+    return new PostgresStore(await openMigratedPool(clientConfig), clientConfig);
   }
 
-  async #migrate(): Promise<void> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY.toString()]);
-      try {
-        await client.query(
-          'CREATE TABLE IF NOT EXISTS migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
-        );
-        const applied = new Set(
-          (await client.query<{ id: unknown }>('SELECT id FROM migrations')).rows.map((r) =>
-            num(r.id),
-          ),
-        );
-        for (const m of postgresMigrations) {
-          if (applied.has(m.id)) continue;
-          await client.query('BEGIN');
-          try {
-            await client.query(m.sql);
-            await client.query(
-              'INSERT INTO migrations (id, name, applied_at) VALUES ($1, $2, $3)',
-              [m.id, m.name, new Date().toISOString()],
-            );
-            await client.query('COMMIT');
-          } catch (error) {
-            await client.query('ROLLBACK');
-            throw error;
-          }
-        }
-      } finally {
-        await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY.toString()]);
-      }
-    } finally {
-      client.release();
-    }
-  }
-
-  async #transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    const client: PoolClient = await this.#pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-        // The connection is unusable: the pool must not hand it out again.
-        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-      });
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+  #transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return inTransaction(this.#pool, fn);
   }
 
   /** Takes a lock on `key` until the transaction ends (the key's 64-bit hash). */
@@ -176,6 +105,11 @@ export class PostgresStore implements RepositoryStore {
   publishLock(): PostgresAdvisoryLock {
     this.#publishLock ??= new PostgresAdvisoryLock(this.#pool, 'tufchain:publish');
     return this.#publishLock;
+  }
+
+  /** The Director's tables on this database, on this store's pool (closing this store ends it). */
+  directorStore(): PostgresDirectorStore {
+    return PostgresDirectorStore.onPool(this.#pool);
   }
 
   /** A background job's lease on this database (`job_leases`); see PostgresJobLease. */
@@ -262,9 +196,7 @@ export class PostgresStore implements RepositoryStore {
              VALUES ($1, $2, $3, $4, $5, 'staged', $6, $7)`,
             [r.role, r.version, Buffer.from(r.bytes), r.sha256, r.expires, now, batch],
           )
-          .catch((error: unknown) => {
-            throw isUniqueViolation(error) ? versionTaken(r, error) : error;
-          });
+          .catch(onUniqueViolation((error) => versionTaken(r, error)));
       }
     });
   }
@@ -729,17 +661,6 @@ async function updateRelease(db: Queryable, id: number, patch: ReleasePatch): Pr
     `UPDATE releases SET ${sets.join(', ')} WHERE id = $${params.length.toString()}`,
     params,
   );
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return error instanceof pg.DatabaseError && error.code === UNIQUE_VIOLATION;
-}
-
-function bytes(v: unknown): Uint8Array {
-  if (!(v instanceof Uint8Array))
-    throw new ServerError('STORAGE_FAILED', 'expected a bytea column');
-  // A plain view, as SQLite returns, rather than pg's Buffer.
-  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 }
 
 function toMetadata(row: Row): MetadataRecord {

@@ -36,6 +36,12 @@ export function num(v: unknown): number {
   throw new ServerError('STORAGE_FAILED', 'expected an integer column');
 }
 
+/** A BLOB (node:sqlite's Uint8Array) or bytea (pg's Buffer) column, as a plain Uint8Array. */
+export function bytes(v: unknown): Uint8Array {
+  if (!(v instanceof Uint8Array)) throw new ServerError('STORAGE_FAILED', 'expected a byte column');
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}
+
 function optStr(v: unknown): string | null {
   return v == null ? null : str(v);
 }

@@ -204,20 +204,20 @@ export class SqliteStore implements RepositoryStore {
       const now = new Date().toISOString();
       this.#transaction(() => {
         for (const r of records) {
-          try {
-            this.#run(
-              `INSERT INTO metadata (role, version, bytes, sha256, expires, state, created_at, batch) VALUES (?, ?, ?, ?, ?, 'staged', ?, ?)`,
-              r.role,
-              r.version,
-              r.bytes,
-              r.sha256,
-              r.expires,
-              now,
-              batch,
-            );
-          } catch (error) {
-            throw isPrimaryKeyViolation(error) ? versionTaken(r, error) : error;
-          }
+          onKeyViolation(
+            () =>
+              this.#run(
+                `INSERT INTO metadata (role, version, bytes, sha256, expires, state, created_at, batch) VALUES (?, ?, ?, ?, ?, 'staged', ?, ?)`,
+                r.role,
+                r.version,
+                r.bytes,
+                r.sha256,
+                r.expires,
+                now,
+                batch,
+              ),
+            (error) => versionTaken(r, error),
+          );
         }
       });
     });
@@ -746,15 +746,28 @@ export class SqliteStore implements RepositoryStore {
 }
 
 /**
+ * SQLITE_CONSTRAINT_PRIMARYKEY or SQLITE_CONSTRAINT_UNIQUE (node:sqlite puts SQLite's extended
+ * result code in `errcode`).
+ */
+function isKeyViolation(error: unknown): boolean {
+  const code = (error as { errcode?: unknown } | null)?.errcode;
+  return code === 1555 || code === 2067;
+}
+
+/** Runs `fn`; a key violation becomes `toError(it)`, any other error passes. */
+export function onKeyViolation<T>(fn: () => T, toError: (cause: unknown) => Error): T {
+  try {
+    return fn();
+  } catch (error) {
+    throw isKeyViolation(error) ? toError(error) : error;
+  }
+}
+
+/**
  * Runs SQLite work as a promise: a refusal (a constraint, a closed database) rejects it rather
  * than throwing before the caller holds a promise, as a networked store's would.
  */
-/** SQLITE_CONSTRAINT_PRIMARYKEY (node:sqlite puts SQLite's extended result code in `errcode`). */
-function isPrimaryKeyViolation(error: unknown): boolean {
-  return (error as { errcode?: unknown } | null)?.errcode === 1555;
-}
-
-function settle<T>(fn: () => T): Promise<T> {
+export function settle<T>(fn: () => T): Promise<T> {
   return new Promise((resolve) => resolve(fn()));
 }
 

@@ -28,15 +28,24 @@ export function testEngine(): TestEngine {
   return engine;
 }
 
-export async function openTestRepository(
-  opts: Omit<OpenRepositoryOptions, 'databaseUrl'>,
-): Promise<OpenedRepository> {
-  if (testEngine() === 'sqlite') return openRepository(opts);
+/**
+ * A new, empty PostgreSQL database on the project's cluster (its URL), or undefined on SQLite,
+ * where the database is the data dir's file. Replicas of one test open the same URL.
+ */
+export async function newTestDatabaseUrl(): Promise<string | undefined> {
+  if (testEngine() === 'sqlite') return undefined;
   const adminUrl = inject('postgresAdminUrl');
   if (!adminUrl) {
     throw new Error(
       'TUFCHAIN_DB=postgres needs the cluster of .config/postgres-global-setup.ts (vitest project server-postgres)',
     );
   }
-  return openRepository({ ...opts, databaseUrl: await createDatabaseOn(adminUrl) });
+  return createDatabaseOn(adminUrl);
+}
+
+export async function openTestRepository(
+  opts: Omit<OpenRepositoryOptions, 'databaseUrl'>,
+): Promise<OpenedRepository> {
+  const databaseUrl = await newTestDatabaseUrl();
+  return openRepository(databaseUrl === undefined ? opts : { ...opts, databaseUrl });
 }
