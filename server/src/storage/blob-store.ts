@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ServerError } from '../error.js';
@@ -21,6 +21,8 @@ export interface BlobStore {
 
 const hexSha256 = /^[0-9a-f]{64}$/;
 const READ_CHUNK_BYTES = 1024 * 1024;
+/** A temp file untouched this long belongs to no write still running, on any replica. */
+export const STALE_TEMP_MS = 24 * 3600 * 1000;
 
 export class FileBlobStore implements BlobStore {
   readonly #dir: string;
@@ -31,13 +33,24 @@ export class FileBlobStore implements BlobStore {
     this.#tmpDir = join(dir, 'tmp');
   }
 
-  static async open(dir: string): Promise<FileBlobStore> {
+  static async open(dir: string, now = Date.now()): Promise<FileBlobStore> {
     const store = new FileBlobStore(dir);
     await mkdir(store.#tmpDir, { recursive: true });
-    // Leftovers of writes interrupted by a crash: never referenced, safe to drop.
-    await rm(store.#tmpDir, { recursive: true, force: true });
-    await mkdir(store.#tmpDir, { recursive: true });
+    await store.#dropStaleTemps(now);
     return store;
+  }
+
+  /**
+   * Drops leftovers of writes a crash interrupted (never referenced). Replicas share this
+   * directory, and another one may be writing right now, so only stale files go.
+   */
+  async #dropStaleTemps(now: number): Promise<void> {
+    for (const name of await readdir(this.#tmpDir)) {
+      const path = join(this.#tmpDir, name);
+      const info = await stat(path).catch(() => undefined);
+      if (info && now - info.mtimeMs > STALE_TEMP_MS)
+        await rm(path, { recursive: true, force: true });
+    }
   }
 
   #pathOf(sha256: string): string {
