@@ -77,7 +77,12 @@ export interface ServerDeps {
    * The Uptane Director (transparency/UPTANE.md): its store (OpenedRepository.director) and
    * online keys. Without it the Director routes answer 503 DIRECTOR_NOT_CONFIGURED.
    */
-  director?: { store: DirectorStore; signers: DirectorSigners };
+  director?: {
+    store: DirectorStore;
+    signers: DirectorSigners;
+    /** Serializes Director changes across replicas (OpenedRepository.directorLock). */
+    lock?: PublishLock | undefined;
+  };
   /**
    * Serializes publishing across replicas (OpenedRepository.publishLock on PostgreSQL); by default
    * an in-process lock, right for one process per database.
@@ -146,6 +151,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
             config,
             clock,
             log: deps.transparencyLog,
+            ...(deps.director.lock ? { lock: deps.director.lock } : {}),
           }),
           store: deps.director.store,
           repositoryStore: deps.store,

@@ -253,7 +253,15 @@ export async function main(env: Env): Promise<void> {
       chainProbe: () => provider.getBlockNumber(),
       chainLookup,
       ...(transparencyLog ? { transparencyLog } : {}),
-      ...(directorOn ? { director: { store: repo.director, signers: directorSigners } } : {}),
+      ...(directorOn
+        ? {
+            director: {
+              store: repo.director,
+              signers: directorSigners,
+              lock: repo.directorLock,
+            },
+          }
+        : {}),
       publishLock: repo.publishLock,
       jobLease: repo.jobLease,
     },

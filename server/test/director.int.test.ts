@@ -169,6 +169,7 @@ describe('the Uptane Director (anvil, SQLite, transparency log, HTTP, tuf-js)', 
         director: {
           store: repo.director,
           signers: { ...directorOnline, targets: [directorOnline.targets, nextDirectorTargets] },
+          lock: repo.directorLock,
         },
         logger: pino({ level: process.env.DIRECTOR_TEST_LOG ?? 'silent' }),
         config: { resignIntervalMs: 0 },

@@ -12,6 +12,7 @@ import {
 } from '../tuf/signer.js';
 import type { TransparencyLogSink } from '../log-sink.js';
 import { Mutex } from '../mutex.js';
+import type { PublishLock } from '../tuf/core/publish-lock.js';
 import { assertLoggable } from '../log/loggable.js';
 import {
   buildDirectorSnapshot,
@@ -115,7 +116,7 @@ export class DirectorRepository {
   readonly #config: Config;
   readonly #clock: Clock;
   readonly #log: TransparencyLogSink | undefined;
-  readonly #lock = new Mutex();
+  readonly #lock: PublishLock;
   #root: { sha256: string; md: Metadata<Root> } | undefined;
 
   constructor(o: {
@@ -124,7 +125,10 @@ export class DirectorRepository {
     config: Config;
     clock: Clock;
     log: TransparencyLogSink | undefined;
+    /** Across replicas, a database lock; by default this process's mutex. */
+    lock?: PublishLock;
   }) {
+    this.#lock = o.lock ?? new Mutex();
     this.#store = o.store;
     this.#signers = o.signers;
     this.#config = o.config;
@@ -132,7 +136,11 @@ export class DirectorRepository {
     this.#log = o.log;
   }
 
-  /** Runs `fn` with every Director change of this process serialized. */
+  /**
+   * Runs `fn` with every Director change serialized: in this process, or across every replica on
+   * one database with a database lock (two replicas would otherwise race for a vehicle's next
+   * version, and one's crash recovery could publish what the other is still logging).
+   */
   serialize<T>(fn: () => Promise<T>): Promise<T> {
     return this.#lock.run(fn);
   }

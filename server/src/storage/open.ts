@@ -21,6 +21,8 @@ export interface OpenedRepository {
    * one process owns the database and the repository's in-process lock is enough.
    */
   publishLock: PublishLock | undefined;
+  /** The same across replicas for Director changes (`tufchain:director`); undefined on SQLite. */
+  directorLock: PublishLock | undefined;
   /**
    * The lease that elects which replica runs a background job (PostgreSQL); on SQLite the one
    * process always holds it.
@@ -64,6 +66,7 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
   let store: RepositoryStore;
   let director: DirectorStore;
   let publishLock: PublishLock | undefined;
+  let directorLock: PublishLock | undefined;
   let jobLease: OpenedRepository['jobLease'] = () => soleProcessLease;
   let sharedLog: SharedLog | undefined;
   if (opts.databaseUrl === undefined) {
@@ -75,6 +78,7 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
     }
     const postgres = await PostgresStore.open({ connectionString: opts.databaseUrl });
     publishLock = postgres.publishLock();
+    directorLock = postgres.advisoryLock('tufchain:director');
     jobLease = (name, ttlMs) => postgres.jobLease(name, ttlMs);
     sharedLog = {
       stores: postgres.logStores(),
@@ -89,6 +93,7 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
     blobs,
     director,
     publishLock,
+    directorLock,
     jobLease,
     sharedLog,
     close: async () => {

@@ -103,8 +103,13 @@ export class PostgresStore implements RepositoryStore {
    * core's PublishLock). One per store, so that this process's publishes queue in FIFO order.
    */
   publishLock(): PostgresAdvisoryLock {
-    this.#publishLock ??= new PostgresAdvisoryLock(this.#pool, 'tufchain:publish');
+    this.#publishLock ??= this.advisoryLock('tufchain:publish');
     return this.#publishLock;
+  }
+
+  /** A lock held across replicas for each callback (hold one instance per name per process). */
+  advisoryLock(name: string): PostgresAdvisoryLock {
+    return new PostgresAdvisoryLock(this.#pool, name);
   }
 
   /** The Director's tables on this database, on this store's pool (closing this store ends it). */

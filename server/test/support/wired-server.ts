@@ -154,7 +154,7 @@ export async function startWiredServer(
     transparencyLog: log,
     chainLookup: reader,
     chainProbe: () => chain.provider.getBlockNumber(),
-    director: { store: repo.director, signers: directorOnline },
+    director: { store: repo.director, signers: directorOnline, lock: repo.directorLock },
     publishLock: repo.publishLock,
     config: { resignIntervalMs: 0, ...WIRED_LIMITS, ...opts.config },
   };
