@@ -9,6 +9,7 @@ import { isValidTargetPath } from '../http/names.js';
 import { IMMUTABLE, ifNoneMatch, VERSIONED_METADATA } from '../http/metadata-cache.js';
 import { parseRange } from '../http/range.js';
 import type { TargetFile } from '@tufjs/models';
+import { readBlob } from '../storage/blob-store.js';
 import type { MetadataRecord } from '../storage/store.js';
 import { attestationTargetName } from '../tuf/service.js';
 
@@ -57,12 +58,10 @@ async function revokedAttestation(
   const blob = released ? await ctx.store.blobBySha256(hash) : undefined;
   if (!blob || blob.length > MAX_BUNDLE_BYTES) return undefined;
   // Only a Sigstore bundle goes out this way, never the revoked image under a bundle's name.
-  const chunks: Buffer[] = [];
-  for await (const chunk of ctx.blobs.open(blob.sha256)) chunks.push(chunk as Buffer);
+  const bytes = await readBlob(ctx.blobs, blob.sha256);
   let mediaType: unknown;
   try {
-    mediaType = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { mediaType?: unknown })
-      .mediaType;
+    mediaType = (JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown }).mediaType;
   } catch {
     return undefined;
   }
