@@ -17,6 +17,7 @@ import { registerMinimumVersionRoutes } from './routes/minimum-versions.js';
 import { registerLogRoutes } from './routes/log.js';
 import { registerOpsRoutes } from './routes/ops.js';
 import { registerPublicRoutes } from './routes/public.js';
+import { registerTargetRoutes } from './routes/targets.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { BUNDLE_MALFORMED, INVALID_NAME } from './routes/schemas.js';
 import type { BlobStore } from './storage/blob-store.js';
@@ -35,6 +36,7 @@ import type { DirectorStore } from './director/store.js';
 import { registerDirectorVehicleRoutes } from './director/vehicle-routes.js';
 import type { PublishLock } from './tuf/core/publish-lock.js';
 import { MetadataCache } from './http/metadata-cache.js';
+import { TargetCache } from './http/target-cache.js';
 import type { JobLease } from './storage/postgres-lease.js';
 
 export interface ServerDeps {
@@ -123,6 +125,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
   service.core.pipeline.onCommitted(() => metadataCache.invalidate());
   const context: ServerContext = {
     metadataCache,
+    targetCache: new TargetCache({ maxBytes: config.targetCacheBytes, commits: metadataCache }),
     service,
     store: deps.store,
     blobs: deps.blobs,
@@ -239,6 +242,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
       'API token tct_<id>_<secret>. An operation lists the scope it needs (publish, revoke, admin, enroll) as the role of its requirement; admin implies every scope; none listed: any valid token.',
   });
   registerPublicRoutes(app, context);
+  registerTargetRoutes(app, context);
   registerManagementRoutes(app, context);
   registerTokenRoutes(app, context);
   registerMinimumVersionRoutes(app, context);

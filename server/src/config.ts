@@ -30,6 +30,11 @@ export interface Config {
   binBits: number;
   /** How far a Director request's RFC 9421 `created` may be from the server's clock (seconds). */
   directorRequestSkewSeconds: number;
+  /**
+   * Bytes of served images kept in memory (src/http/target-cache.ts); an image above a quarter
+   * of it is streamed from disk on every request. 0 turns the cache off.
+   */
+  targetCacheBytes: number;
 }
 
 const day = 24 * 60 * 60;
@@ -45,6 +50,9 @@ export const defaultConfig: Config = {
   idempotencyTtlSeconds: day,
   binBits: 7,
   directorRequestSkewSeconds: 300,
+  // Room for the hot images of a rollout (a few ECU images of tens of MiB each) next to the
+  // 64 MiB of versioned metadata; the blobs live outside the V8 heap.
+  targetCacheBytes: 256 * 1024 * 1024,
 };
 
 export type ConfigInput = Partial<Omit<Config, 'expiries' | 'resignWindows'>> & {

@@ -4,6 +4,7 @@ import type { AttestationVerifier } from './attestation/verifier.js';
 import type { Clock, Config } from './config.js';
 import type { TransparencyLogSink } from './log-sink.js';
 import type { MetadataCache } from './http/metadata-cache.js';
+import type { TargetCache } from './http/target-cache.js';
 import type { ServerMetrics } from './metrics.js';
 import type { BlobStore } from './storage/blob-store.js';
 import type { RepositoryStore, TokenRecord } from './storage/store.js';
@@ -34,6 +35,8 @@ export interface ServerContext {
   director: DirectorService | undefined;
   /** Served metadata in memory (src/http/metadata-cache.ts), emptied on every commit. */
   metadataCache: MetadataCache;
+  /** Served images in memory (src/http/target-cache.ts), resolved again after every commit. */
+  targetCache: TargetCache;
 }
 
 export interface AppEnv {

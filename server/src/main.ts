@@ -15,6 +15,8 @@
  *   TUFCHAIN_ROOT_FILE           1.root.json signed offline; bootstraps an empty data dir
  *   TUFCHAIN_ADMIN_TOKEN_FILE    if set and absent, an admin token is created and written there (0600)
  *   TUFCHAIN_LOG_LEVEL           pino level, default info
+ *   TUFCHAIN_TARGET_CACHE_BYTES  bytes of served images kept in memory (default 268435456 = 256 MiB;
+ *                                an image above a quarter of it is streamed from disk; 0 = off)
  *   TUFCHAIN_LOG_NOTE_KEY_FILE   encrypted PKCS#8 Ed25519 key signing log checkpoints (optional: turns on the
  *                                transparency log and /api/v1/log/*: in <data dir>/log.sqlite, or with
  *                                DATABASE_URL in PostgreSQL, shared by every replica, anchored by one)
@@ -49,6 +51,7 @@ import { JsonRpcProvider } from 'ethers';
 import { pino } from 'pino';
 import { createApiToken } from './auth/tokens.js';
 import { openChainAccount, refuseRawChainKeys } from './chain/accounts.js';
+import { defaultConfig } from './config.js';
 import { ServerError } from './error.js';
 import { ANCHOR_LEASE, ANCHOR_LEASE_CHECK_MS, openServerLog } from './log/open.js';
 import { startServer } from './serve.js';
@@ -264,6 +267,13 @@ export async function main(env: Env): Promise<void> {
         : {}),
       publishLock: repo.publishLock,
       jobLease: repo.jobLease,
+      config: {
+        targetCacheBytes: integer(
+          env,
+          'TUFCHAIN_TARGET_CACHE_BYTES',
+          defaultConfig.targetCacheBytes,
+        ),
+      },
     },
   });
   logger.info({ url: server.url }, 'tufchain update server ready');

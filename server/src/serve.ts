@@ -1,5 +1,5 @@
 import { getRequestListener } from '@hono/node-server';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServerParts, type ServerDeps } from './app.js';
 import { adapterErrorResponse, answerClientError } from './http/edge-errors.js';
@@ -77,10 +77,17 @@ export async function startServer(opts: {
   // A store other processes write too: what they commit must empty this replica's cache.
   const watch = await opts.deps.store.watchMetadataCommits?.(() => cache.invalidate());
   if (watch) cache.hearsOtherReplicas = () => watch.live();
-  const route = '/metadata/:file';
+  const targets = context.targetCache;
+  /** Answers from memory (metadata, images) when it can: the route answered, else undefined. */
+  const answerFromMemory = (req: IncomingMessage, res: ServerResponse): string | undefined => {
+    if (context.lifecycle.shuttingDown) return undefined;
+    if (cache.answer(req, res, context.clock().getTime())) return '/metadata/:file';
+    return targets.answer(req, res);
+  };
   const server = createServer((req, res) => {
     const started = performance.now();
-    if (context.lifecycle.shuttingDown || !cache.answer(req, res, context.clock().getTime())) {
+    const route = answerFromMemory(req, res);
+    if (route === undefined) {
       void listener(req, res);
       return;
     }

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  startMemoryAnswerServer,
+  type MemoryAnswerServer,
+} from '../../test/support/memory-answer-server.js';
 import type { MetadataRecord } from '../storage/store.js';
 import { IMMUTABLE, MetadataCache } from './metadata-cache.js';
 
@@ -17,29 +19,17 @@ const record = (role: string, version: number, text: string): MetadataRecord => 
   };
 };
 
-// A real HTTP server whose every request goes to the cache first, as in startServer; a miss
-// answers 599 so that the tests see it.
 let cache: MetadataCache;
-let server: Server;
-let base: string;
+let server: MemoryAnswerServer;
 let now: number;
 beforeEach(async () => {
   cache = new MetadataCache({ maxVersionedBytes: 100 });
   now = 1_000;
-  server = createServer((req, res) => {
-    if (!cache.answer(req, res, now)) {
-      res.writeHead(599);
-      res.end();
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port.toString()}`;
+  server = await startMemoryAnswerServer((req, res) => cache.answer(req, res, now));
 });
-afterEach(async () => {
-  await new Promise((resolve) => server.close(resolve));
-});
+afterEach(() => server.close());
 
-const get = (path: string, init?: RequestInit) => fetch(`${base}${path}`, init);
+const get = (path: string, init?: RequestInit) => server.get(path, init);
 
 describe('MetadataCache', () => {
   it('answers a remembered current file with its bytes, ETag and Cache-Control, and 304 to its ETag', async () => {

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MetadataRecord } from '../storage/store.js';
+import { ByteLru } from './byte-lru.js';
 
 /** `{N}.{role}.json`: root, snapshot, targets and the delegated roles (bins, bins-3f, supplier-acme). */
 export const VERSIONED_METADATA = /^([1-9]\d{0,15})\.([a-z][a-z0-9-]{0,63})\.json$/;
@@ -32,9 +33,7 @@ export interface MetadataCacheOptions {
  * served once and not kept.
  */
 export class MetadataCache {
-  readonly #versioned = new Map<string, Entry>();
-  #versionedBytes = 0;
-  readonly #maxVersionedBytes: number;
+  readonly #versioned: ByteLru<Entry>;
   readonly #current = new Map<string, CurrentEntry>();
   #generation = 0;
   /**
@@ -44,7 +43,10 @@ export class MetadataCache {
   hearsOtherReplicas: () => boolean = () => true;
 
   constructor(opts: MetadataCacheOptions = {}) {
-    this.#maxVersionedBytes = opts.maxVersionedBytes ?? 64 * 1024 * 1024;
+    this.#versioned = new ByteLru(
+      opts.maxVersionedBytes ?? 64 * 1024 * 1024,
+      (entry) => entry.bytes.byteLength,
+    );
   }
 
   /** Something committed: current files are read again. */
@@ -59,14 +61,7 @@ export class MetadataCache {
 
   rememberVersioned(role: string, rec: MetadataRecord): void {
     const key = `${role}/${rec.version.toString()}`;
-    if (this.#versioned.has(key) || rec.bytes.byteLength > this.#maxVersionedBytes) return;
-    this.#versioned.set(key, entryOf(rec, IMMUTABLE));
-    this.#versionedBytes += rec.bytes.byteLength;
-    for (const [oldest, entry] of this.#versioned) {
-      if (this.#versionedBytes <= this.#maxVersionedBytes) break;
-      this.#versioned.delete(oldest);
-      this.#versionedBytes -= entry.bytes.byteLength;
-    }
+    if (!this.#versioned.has(key)) this.#versioned.set(key, entryOf(rec, IMMUTABLE));
   }
 
   rememberCurrent(
@@ -97,11 +92,6 @@ export class MetadataCache {
       const m = VERSIONED_METADATA.exec(file);
       const key = m ? `${m[2] ?? ''}/${m[1] ?? ''}` : undefined;
       entry = key === undefined ? undefined : this.#versioned.get(key);
-      if (entry && key !== undefined) {
-        // Most recently served last: the LRU drops from the front.
-        this.#versioned.delete(key);
-        this.#versioned.set(key, entry);
-      }
     }
     if (!entry) return false;
     const headers = {

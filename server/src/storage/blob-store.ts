@@ -122,6 +122,13 @@ export class FileBlobStore implements BlobStore {
   }
 }
 
+/** A whole blob in memory: for the small ones (bundles) and the ones the target cache keeps. */
+export async function readBlob(blobs: BlobStore, sha256: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of blobs.open(sha256)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
 async function syncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
   try {

@@ -1,6 +1,6 @@
 import type { FirmwareClaims } from '../attestation/verifier.js';
 import { ServerError } from '../error.js';
-import type { BlobStore } from '../storage/blob-store.js';
+import { readBlob, type BlobStore } from '../storage/blob-store.js';
 import type { RepositoryStore } from '../storage/store.js';
 
 /** One image of a release, as the management API takes it. */
@@ -74,10 +74,9 @@ export function firmwareInputOf(
 }
 
 export async function readJsonBlob(blobs: BlobStore, sha256: string): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of blobs.open(sha256)) chunks.push(chunk as Buffer);
+  const bytes = await readBlob(blobs, sha256);
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    return JSON.parse(bytes.toString('utf8')) as unknown;
   } catch (error) {
     throw new ServerError('FIRMWARE_ATTESTATION_INVALID', 'attestation target is not JSON', {
       cause: error,

@@ -15,6 +15,7 @@ import {
   type OpenedRepository,
   type ReleaseEntry,
   type ReleaseLog,
+  type ServerDeps,
   type ServerParts,
 } from '../../src/index.js';
 import { openTestRepository } from './database.js';
@@ -153,6 +154,8 @@ export interface TestRepo {
   dir: string;
   repo: OpenedRepository;
   parts: ServerParts;
+  /** What `parts` was made of: for startServer on the same repository. */
+  deps: ServerDeps;
   chain: MemoryReleaseLog;
   signers: {
     root: Signer[];
@@ -204,7 +207,7 @@ export async function createTestRepo(
     clock,
     releaseLog: chain,
   });
-  const parts = createServerParts({
+  const deps: ServerDeps = {
     store: repo.store,
     blobs: repo.blobs,
     signers:
@@ -215,7 +218,8 @@ export async function createTestRepo(
     verifier: fakeVerifier,
     clock,
     config: { resignIntervalMs: 0, binBits: opts.binBits ?? 2, ...opts.config },
-  });
+  };
+  const parts = createServerParts(deps);
   const tokens = {
     publish: (await createApiToken(repo.store, { name: 'ci', scopes: ['publish'] })).token,
     revoke: (await createApiToken(repo.store, { name: 'sec', scopes: ['revoke'] })).token,
@@ -225,6 +229,7 @@ export async function createTestRepo(
     dir,
     repo,
     parts,
+    deps,
     chain,
     signers,
     rootBytes,
