@@ -6,10 +6,10 @@
  * <repo>/bench/results/fleet.json.
  *
  *   FLEET_VEHICLES       default 10000
- *   FLEET_SECONDS        polling run, release included (default 180)
+ *   FLEET_SECONDS        polling run, release included (default 240)
  *   FLEET_RELEASE_AFTER  seconds of polling before the release (default 30)
  *   FLEET_POLL_MS        mean poll interval of a vehicle (default 5000, ±50 % jitter)
- *   FLEET_CONNECTIONS    undici connections per replica (default 64)
+ *   FLEET_CONNECTIONS    undici connections per replica (default 256; enrollment uses 64)
  *   FLEET_CPU_PROF       a directory: replica 0 writes a V8 CPU profile there (node --cpu-prof)
  */
 import { createSign, createVerify, generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -71,11 +71,15 @@ function summarize(run: FleetScenarioResult, verifyPerSecond: number) {
   const missing = accepted.filter((a) => run.logged.counts.get(a.reportKey) !== 1).length;
   const sentKeys = new Set(accepted.map((a) => a.reportKey));
   const strangers = [...run.logged.counts.keys()].filter((k) => !sentKeys.has(k)).length;
-  // Server CPU (both replicas) of the release window, less what steady polling costs over as long:
-  // what is left is the release wave's metadata fetches and the attestation intake.
+  // Server CPU (both replicas) of the release window, less what its other requests would cost at
+  // the steady state's CPU per request (mostly 304s of timestamp.json): what is left is the
+  // attestation intake, with the release wave's metadata fetches beyond a 304's cost. A lower
+  // bound of the intake rate, then.
   const steadyCores = run.steady.cpuSeconds / run.steady.wallSeconds;
-  const waveCpu = run.releaseWindow.cpuSeconds - steadyCores * run.releaseWindow.wallSeconds;
-  const ingestPerCore = waveCpu > 0 ? accepted.length / waveCpu : null;
+  const cpuPerRequest = run.steady.cpuSeconds / run.steady.requests;
+  const w = run.releaseWindow;
+  const intakeCpu = w.cpuSeconds - cpuPerRequest * (w.requests - w.attestations);
+  const ingestPerCore = intakeCpu > 0 ? w.attestations / intakeCpu : null;
   const routes = Object.fromEntries(
     FLEET_ROUTES.map((r) => [
       r,
@@ -114,9 +118,12 @@ function summarize(run: FleetScenarioResult, verifyPerSecond: number) {
     attestationsLoggedNotSent: strangers,
     distinctLogs: run.logged.logs,
     releaseWindowSeconds: round(run.releaseWindow.wallSeconds, 1),
-    releaseWindowServerCpuSeconds: round(run.releaseWindow.cpuSeconds, 1),
+    releaseWindowServerCpuSeconds: round(w.cpuSeconds, 1),
+    releaseWindowRequests: w.requests,
+    steadyServerCpuMsPerRequest: round(cpuPerRequest * 1000, 3),
     ingestPerCore: ingestPerCore === null ? null : round(ingestPerCore),
-    ingestPerCoreRaw: round(accepted.length / run.releaseWindow.cpuSeconds),
+    ingestPerCoreRaw: round(w.attestations / w.cpuSeconds),
+    ingestPerSecondWall: round(w.attestations / w.wallSeconds),
     p256VerifyPerSecond: round(verifyPerSecond),
     ingestRatio: ingestPerCore === null ? null : round(ingestPerCore / verifyPerSecond, 3),
   };
@@ -124,10 +131,10 @@ function summarize(run: FleetScenarioResult, verifyPerSecond: number) {
 
 async function main(): Promise<void> {
   const vehicles = envInt('FLEET_VEHICLES', 10_000);
-  const seconds = envInt('FLEET_SECONDS', 180);
+  const seconds = envInt('FLEET_SECONDS', 240);
   const releaseAfter = envInt('FLEET_RELEASE_AFTER', 30);
   const pollIntervalMs = envInt('FLEET_POLL_MS', 5_000);
-  const connections = envInt('FLEET_CONNECTIONS', 64);
+  const connections = envInt('FLEET_CONNECTIONS', 256);
   if (releaseAfter >= seconds) throw new Error('FLEET_RELEASE_AFTER must be below FLEET_SECONDS');
   const cpuProfileDir = process.env['FLEET_CPU_PROF'] || undefined;
 
@@ -142,7 +149,7 @@ async function main(): Promise<void> {
         pollIntervalMs,
         jitter: 0.5,
         connectionsPerReplica: connections,
-        enrollConcurrency: connections,
+        enrollConcurrency: 64,
       },
       seconds,
       releaseAfterMs: releaseAfter * 1000,
@@ -195,8 +202,12 @@ async function main(): Promise<void> {
       `${results.attestationsAccepted} / ${results.attestationsLoggedExactlyOnce} / ${results.attestationsLoggedNotSent} (${results.distinctLogs} distinct logs)`,
     ],
     [
-      'attestation ingest per server core (release window CPU less steady polling CPU)',
-      `${results.ingestPerCore ?? 'n/a'}/s (raw, polling included: ${results.ingestPerCoreRaw}/s)`,
+      'attestations ingested per wall second over the release window (both replicas)',
+      `${results.ingestPerSecondWall}/s (${results.releaseWindowSeconds} s, server CPU ${results.releaseWindowServerCpuSeconds} s)`,
+    ],
+    [
+      'attestation ingest per server core (window CPU less its other requests at steady CPU/request)',
+      `${results.ingestPerCore ?? 'n/a'}/s (raw, every request of the window counted: ${results.ingestPerCoreRaw}/s)`,
     ],
     ['raw ECDSA P-256 verify, node:crypto, one core', `${results.p256VerifyPerSecond}/s`],
     ['ingestRatio (goal ≥ 0.5)', String(results.ingestRatio ?? 'n/a')],

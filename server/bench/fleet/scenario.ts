@@ -37,9 +37,18 @@ export interface FleetScenarioResult {
   /** ms from sending the publish until the last accepted report (undefined: not all came). */
   allReportedMs: number | undefined;
   stats: ReturnType<FleetSimulator['stats']>;
-  /** Server CPU seconds (all replicas) and wall seconds: steady polling, and the release window. */
+  /**
+   * Server CPU seconds (all replicas), wall seconds and requests (attestations among them):
+   * steady polling before the release, and the release window from just before the publish until
+   * the last report was accepted (or the run ended).
+   */
   steady: { cpuSeconds: number; wallSeconds: number; requests: number };
-  releaseWindow: { cpuSeconds: number; wallSeconds: number; requests: number };
+  releaseWindow: {
+    cpuSeconds: number;
+    wallSeconds: number;
+    requests: number;
+    attestations: number;
+  };
   logged: LoggedAttestations;
 }
 
@@ -111,7 +120,7 @@ export async function runFleetScenario(opts: FleetScenarioOptions): Promise<Flee
       1,
       Math.max(0, runEnd - performance.now()),
     );
-    const windowTo = {
+    let windowTo = {
       t: performance.now(),
       cpu: sum(await replicas.cpuSeconds()),
       n: fleet.requestCount(),
@@ -124,6 +133,13 @@ export async function runFleetScenario(opts: FleetScenarioOptions): Promise<Flee
     );
     if (!opts.stopWhenAllReported) await sleep(Math.max(0, runEnd - performance.now()));
     await fleet.stop();
+    // Not every report had come at the end of the run: the window closes once the last in flight did.
+    if (!allReported)
+      windowTo = {
+        t: performance.now(),
+        cpu: sum(await replicas.cpuSeconds()),
+        n: fleet.requestCount(),
+      };
     const stats = fleet.stats();
     const enrollMs = fleet.enrollMs;
     const sawReleaseMs = fleet
@@ -147,6 +163,7 @@ export async function runFleetScenario(opts: FleetScenarioOptions): Promise<Flee
         cpuSeconds: windowTo.cpu - steadyTo.cpu,
         wallSeconds: (windowTo.t - steadyTo.t) / 1000,
         requests: windowTo.n - steadyTo.n,
+        attestations: stats.attestations.length,
       },
       logged,
     };

@@ -170,6 +170,11 @@ export class FleetSimulator {
   readonly #vehicles: FleetVehicle[] = [];
   readonly #errors: FleetError[] = [];
   readonly #sent: SentAttestation[] = [];
+  /**
+   * Parsed targets roles by `{role}@{version}` and body hash, shared by the fleet: every vehicle
+   * still fetches the bytes (the server's work is the same), the simulator parses them once.
+   */
+  readonly #parsed = new Map<string, Targets>();
   #abort = new AbortController();
   #loops: Promise<void>[] = [];
   #checkpoint: FleetCheckpoint | undefined;
@@ -327,6 +332,11 @@ export class FleetSimulator {
     };
   }
 
+  /** Attestations accepted so far. */
+  acceptedCount(): number {
+    return this.#sent.length;
+  }
+
   /** Requests so far on every route but enroll (for a rate over a window). */
   requestCount(): number {
     let n = 0;
@@ -400,10 +410,17 @@ export class FleetSimulator {
     const cached = v.roles.get(role);
     if (cached?.version === version) return cached.signed;
     const got = await this.#get(v, route, `/metadata/${version.toString()}.${role}.json`);
+    const key = `${role}@${version.toString()}:${createHash('sha256').update(got!.body).digest('hex')}`;
+    const known = this.#parsed.get(key);
+    if (known) {
+      v.roles.set(role, { version, signed: known });
+      return known;
+    }
     const signed = Metadata.fromJSON(
       MetadataKind.Targets,
       JSON.parse(got!.body.toString('utf8')) as Parameters<typeof Metadata.fromJSON>[1],
     ).signed;
+    this.#parsed.set(key, signed);
     v.roles.set(role, { version, signed });
     return signed;
   }
