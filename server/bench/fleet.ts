@@ -62,7 +62,7 @@ const round = (x: number, digits = 0): number => {
 function percentileOf(values: readonly (number | undefined)[], p: number): number | null {
   const sorted = values.map((v) => v ?? Number.POSITIVE_INFINITY).sort((a, b) => a - b);
   const at = sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-  return at === undefined || !Number.isFinite(at) ? null : at;
+  return at === undefined || !Number.isFinite(at) ? null : Math.round(at);
 }
 
 function summarize(run: FleetScenarioResult, verifyPerSecond: number) {
@@ -106,6 +106,8 @@ function summarize(run: FleetScenarioResult, verifyPerSecond: number) {
     requestsPerSecond: round(stats.requests / stats.pollSeconds),
     steadyRequestsPerSecond: round(run.steady.requests / run.steady.wallSeconds),
     steadyServerCores: round(steadyCores, 2),
+    // One event loop: at ~1 core the simulator, not the servers, sets the pace.
+    simulatorCores: round(run.simulator.cpuSeconds / run.simulator.wallSeconds, 2),
     errors: stats.errors.length,
     routes,
     publishMs: round(run.release.answeredAt - run.release.sentAt),
@@ -182,6 +184,10 @@ async function main(): Promise<void> {
     [
       'requests/s of steady polling (before the release)',
       `${results.steadyRequestsPerSecond} req/s, server CPU ${results.steadyServerCores} cores`,
+    ],
+    [
+      'simulator CPU over the polling run (one event loop: ~1 core is its ceiling)',
+      `${results.simulatorCores} cores`,
     ],
     ...FLEET_ROUTES.map((r): [string, string] => {
       const s = results.routes[r]!;

@@ -50,6 +50,8 @@ export interface FleetScenarioResult {
     attestations: number;
   };
   logged: LoggedAttestations;
+  /** CPU seconds of this process (the simulator) over the polling run, and its wall seconds. */
+  simulator: { cpuSeconds: number; wallSeconds: number };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -88,6 +90,7 @@ export async function runFleetScenario(opts: FleetScenarioOptions): Promise<Flee
       `${config.vehicles.toString()} vehicles enrolled in ${Math.round(fleet.enrollMs).toString()} ms`,
     );
 
+    const simulatorCpuAtStart = process.cpuUsage();
     const runStart = performance.now();
     const runEnd = runStart + opts.seconds * 1000;
     fleet.start();
@@ -141,6 +144,11 @@ export async function runFleetScenario(opts: FleetScenarioOptions): Promise<Flee
         n: fleet.requestCount(),
       };
     const stats = fleet.stats();
+    const simulatorCpu = process.cpuUsage(simulatorCpuAtStart);
+    const simulator = {
+      cpuSeconds: (simulatorCpu.user + simulatorCpu.system) / 1e6,
+      wallSeconds: (performance.now() - runStart) / 1000,
+    };
     const enrollMs = fleet.enrollMs;
     const sawReleaseMs = fleet
       .sawAt(release.name)
@@ -166,6 +174,7 @@ export async function runFleetScenario(opts: FleetScenarioOptions): Promise<Flee
         attestations: stats.attestations.length,
       },
       logged,
+      simulator,
     };
   } finally {
     await fleet?.stop();
