@@ -123,11 +123,15 @@ function summarize(run: FleetScenarioResult, verifyPerSecond: number) {
     releaseWindowServerCpuSeconds: round(w.cpuSeconds, 1),
     releaseWindowRequests: w.requests,
     steadyServerCpuMsPerRequest: round(cpuPerRequest * 1000, 3),
-    ingestPerCore: ingestPerCore === null ? null : round(ingestPerCore),
-    ingestPerCoreRaw: round(w.attestations / w.cpuSeconds),
+    // Every server CPU second of the window charged to the intake: a lower bound, always defined.
+    ingestPerCore: round(w.attestations / w.cpuSeconds),
+    // Less the window's other requests at the steady state's CPU per request; under a loaded
+    // machine that estimate is noisy and may leave nothing (null).
+    ingestPerCoreAdjusted: ingestPerCore === null ? null : round(ingestPerCore),
     ingestPerSecondWall: round(w.attestations / w.wallSeconds),
     p256VerifyPerSecond: round(verifyPerSecond),
-    ingestRatio: ingestPerCore === null ? null : round(ingestPerCore / verifyPerSecond, 3),
+    ingestRatio: round(w.attestations / w.cpuSeconds / verifyPerSecond, 3),
+    ingestRatioAdjusted: ingestPerCore === null ? null : round(ingestPerCore / verifyPerSecond, 3),
   };
 }
 
@@ -212,11 +216,14 @@ async function main(): Promise<void> {
       `${results.ingestPerSecondWall}/s (${results.releaseWindowSeconds} s, server CPU ${results.releaseWindowServerCpuSeconds} s)`,
     ],
     [
-      'attestation ingest per server core (window CPU less its other requests at steady CPU/request)',
-      `${results.ingestPerCore ?? 'n/a'}/s (raw, every request of the window counted: ${results.ingestPerCoreRaw}/s)`,
+      'attestation ingest per server core (all window CPU charged to it; less steady CPU/request)',
+      `${results.ingestPerCore}/s (${results.ingestPerCoreAdjusted ?? 'n/a'}/s)`,
     ],
     ['raw ECDSA P-256 verify, node:crypto, one core', `${results.p256VerifyPerSecond}/s`],
-    ['ingestRatio (goal ≥ 0.5)', String(results.ingestRatio ?? 'n/a')],
+    [
+      'ingestRatio (goal ≥ 0.5): ingest per core / P-256 verify per core (adjusted)',
+      `${results.ingestRatio} (${results.ingestRatioAdjusted ?? 'n/a'})`,
+    ],
   ];
   process.stdout.write(
     `| measurement | result |\n|---|---|\n${rows.map(([a, b]) => `| ${a} | ${b} |`).join('\n')}\n`,
