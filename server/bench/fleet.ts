@@ -109,6 +109,8 @@ function summarize(run: FleetScenarioResult, verifyPerSecond: number) {
     // One event loop: at ~1 core the simulator, not the servers, sets the pace.
     simulatorCores: round(run.simulator.cpuSeconds / run.simulator.wallSeconds, 2),
     errors: stats.errors.length,
+    // Polls whose hint named the release before their timestamp.json did (not errors: retried).
+    hintAheadOfSnapshot: stats.hintAhead,
     routes,
     publishMs: round(run.release.answeredAt - run.release.sentAt),
     seen50Ms: percentileOf(run.sawReleaseMs, 50),
