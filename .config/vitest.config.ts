@@ -26,6 +26,8 @@ export default defineConfig({
             'test/e2e/**/*.test.ts',
             'test/repo/**/*.test.ts',
           ],
+          // Its replicas share the server-postgres project's PostgreSQL cluster: it runs there only.
+          exclude: ['server/test/fleet-simulator.int.test.ts'],
         },
       },
       {
@@ -39,6 +41,7 @@ export default defineConfig({
             'server/src/cli/commands/minimum-version.test.ts',
             'server/src/{routes,tuf}/**/*.test.ts',
             'server/test/{authz,director,director-audit,director-store-contract,http-edge,install-reports,lifecycle,log,publish,vehicles}.int.test.ts',
+            'server/test/fleet-simulator.int.test.ts',
           ],
           env: { TUFCHAIN_DB: 'postgres' },
           globalSetup: ['./.config/postgres-global-setup.ts'],

@@ -1,0 +1,58 @@
+// The fleet simulator of bench:fleet, small: 50 vehicles enrolled over HTTP, two daemon replicas on
+// one PostgreSQL database (the server-postgres project's cluster), anvil, one release.
+import { inject, describe, expect, it, beforeAll } from 'vitest';
+import { runFleetScenario, type FleetScenarioResult } from '../bench/fleet/scenario.js';
+import { createDatabaseOn } from './support/postgres.js';
+
+const VEHICLES = 50;
+
+describe('the fleet simulator against two replicas on one PostgreSQL database', () => {
+  let run: FleetScenarioResult;
+
+  beforeAll(async () => {
+    const adminUrl = inject('postgresAdminUrl');
+    if (!adminUrl) throw new Error('needs the server-postgres project (postgresAdminUrl)');
+    run = await runFleetScenario({
+      databaseUrl: await createDatabaseOn(adminUrl),
+      fleet: {
+        vehicles: VEHICLES,
+        pollIntervalMs: 300,
+        jitter: 0.5,
+        connectionsPerReplica: 4,
+        enrollConcurrency: 8,
+      },
+      seconds: 30,
+      releaseAfterMs: 1_500,
+      stopWhenAllReported: true,
+    });
+  }, 120_000);
+
+  it('enrolls every vehicle and polls without a single error, with conditional GETs answered 304', () => {
+    expect(run.stats.errors).toEqual([]);
+    expect(run.stats.routes.enroll.statuses).toEqual({ '201': VEHICLES });
+    expect(run.stats.routes.timestamp.statuses['304']).toBeGreaterThan(VEHICLES);
+    // First contact and the release: each vehicle fetched each changed document, no more (a bin
+    // again when its hint was read after the publish its timestamp.json predates).
+    expect(run.stats.routes.snapshot.requests).toBe(2 * VEHICLES);
+    expect(run.stats.routes.bin.requests).toBe(VEHICLES + run.stats.hintAhead);
+  });
+
+  it('has every vehicle see the release and post one attestation, each accepted (201)', () => {
+    expect(run.allReportedMs).toBeDefined();
+    expect(run.sawReleaseMs.filter((ms) => ms !== undefined)).toHaveLength(VEHICLES);
+    for (const ms of run.sawReleaseMs) expect(ms).toBeGreaterThan(0);
+    const sent = run.stats.attestations;
+    expect(sent.map((a) => a.status)).toEqual(Array<number>(VEHICLES).fill(201));
+    expect(new Set(sent.map((a) => a.vehicle)).size).toBe(VEHICLES);
+    // Spread across both replicas: vehicle i talks to replica i mod 2.
+    expect(sent.filter((a) => a.vehicle % 2 === 0)).toHaveLength(VEHICLES / 2);
+  });
+
+  it('finds every sent attestation in the transparency logs exactly once, and nothing else', () => {
+    const sentKeys = run.stats.attestations.map((a) => a.reportKey).sort();
+    expect(new Set(sentKeys).size).toBe(VEHICLES);
+    expect([...run.logged.counts.keys()].sort()).toEqual(sentKeys);
+    expect([...run.logged.counts.values()]).toEqual(Array<number>(VEHICLES).fill(1));
+    expect(run.logged.logs).toBeGreaterThanOrEqual(1);
+  });
+});
