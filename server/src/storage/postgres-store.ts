@@ -86,6 +86,10 @@ export class PostgresStore implements RepositoryStore {
     // An idle connection that PostgreSQL dropped (a restart) is replaced by the pool; the next
     // query reports a failure that lasts. Without a listener, the error would end the process.
     pool.on('error', () => undefined);
+    // pg-pool listens for errors only on idle clients: one checked out when the server goes away
+    // (a restart mid-transaction) emits 'error' as well as failing its query, which would end the
+    // process. The query's own rejection is what callers handle.
+    pool.on('connect', (client) => client.on('error', () => undefined));
     const store = new PostgresStore(pool, clientConfig);
     try {
       await store.#migrate();
