@@ -21,6 +21,7 @@ import { registerTargetRoutes } from './routes/targets.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { BUNDLE_MALFORMED, INVALID_NAME } from './routes/schemas.js';
 import type { BlobStore } from './storage/blob-store.js';
+import { isDatabaseUnavailable } from './storage/database-unavailable.js';
 import type { RepositoryStore } from './storage/store.js';
 import type { ReleaseLog } from './tuf/release-log.js';
 import type { OnlineSigners } from './tuf/repository.js';
@@ -306,6 +307,16 @@ const codeByHttpStatus: Record<number, ServerErrorCode> = {
 };
 
 function toServerError(err: unknown): ServerError {
+  // Whatever layer gave up on it (a raw pg error, STORAGE_FAILED), an unreachable database is a
+  // 503 the client retries, not a 500.
+  if (
+    (!(err instanceof ServerError) || err.code === 'STORAGE_FAILED' || err.code === 'INTERNAL') &&
+    isDatabaseUnavailable(err)
+  ) {
+    return new ServerError('DATABASE_UNAVAILABLE', 'the database is unavailable; retry', {
+      cause: err,
+    });
+  }
   if (err instanceof ServerError) return err;
   if (err instanceof ZodError) return validationError(err);
   if (err instanceof HTTPException) {

@@ -46,6 +46,7 @@ export type ServerErrorCode =
   | 'SHUTTING_DOWN'
   | 'SIGNING_FAILED'
   | 'STORAGE_FAILED'
+  | 'DATABASE_UNAVAILABLE'
   | 'METADATA_VERSION_TAKEN'
   // vehicle enrollment and revocation
   | 'VEHICLE_CA_NOT_CONFIGURED'
@@ -166,6 +167,8 @@ const statusByCode: Record<ServerErrorCode, number> = {
   SHUTTING_DOWN: 503,
   SIGNING_FAILED: 500,
   STORAGE_FAILED: 500,
+  // The database is restarting or unreachable: retry (here later, or through another replica).
+  DATABASE_UNAVAILABLE: 503,
   // Another replica staged that version first (its publish lock was lost): the publish can be retried.
   METADATA_VERSION_TAKEN: 409,
   VEHICLE_CA_NOT_CONFIGURED: 503,

@@ -3,6 +3,10 @@
  *
  *   TUFCHAIN_DATA_DIR            SQLite + blobs (required)
  *   DATABASE_URL                 postgres://…: the repository store in PostgreSQL (default: SQLite)
+ *   TUFCHAIN_BLOB_DIR            where images live (default <data dir>/blobs); replicas on one
+ *                                DATABASE_URL share one blob directory (a shared mount)
+ *   TUFCHAIN_RESIGN_INTERVAL_MS  tick of the background jobs (crash recovery of a publish, expiry
+ *                                re-sign), default 60000; another replica takes them over after 3 missed ticks
  *   TUFCHAIN_HOST / TUFCHAIN_PORT   default 127.0.0.1:8080
  *   TUFCHAIN_RPC_URL, TUFCHAIN_CONTRACT_ADDRESS, TUFCHAIN_CONFIRMATIONS (default 2)
  *   TUFCHAIN_CHAIN_ID            optional: the RPC must serve this chain
@@ -27,6 +31,8 @@
  *   TUFCHAIN_LOG_STALL_AFTER_MS, TUFCHAIN_LOG_STALL_AFTER_FAILURES   anchoring counts as stalled when a
  *                                checkpoint waits this long, or after this many failures in a row (600000 / 10)
  *   TUFCHAIN_LOG_FROM_BLOCK      the contract's deployment block (where anchor events start)
+ *   TUFCHAIN_LOG_LEASE_CHECK_MS  with DATABASE_URL: how often a replica checks the anchoring lease
+ *                                (default 5000); another replica anchors after 3 missed checks
  *   TUFCHAIN_DIRECTOR_TARGETS_KEY_FILES, TUFCHAIN_DIRECTOR_SNAPSHOT_KEY_FILES,
  *   TUFCHAIN_DIRECTOR_TIMESTAMP_KEY_FILES   encrypted online keys of the Uptane Director (comma-separated;
  *                                all three turn the Director on)
@@ -166,9 +172,11 @@ export async function main(env: Env): Promise<void> {
     : undefined;
 
   const databaseUrl = env.DATABASE_URL;
+  const blobDir = env.TUFCHAIN_BLOB_DIR;
   const repo = await openRepository({
     dataDir,
     ...(databaseUrl === undefined || databaseUrl === '' ? {} : { databaseUrl }),
+    ...(blobDir === undefined || blobDir === '' ? {} : { blobDir }),
   });
   if (!(await repo.store.currentMetadata('root'))) {
     const rootBytes = await readFile(required(env, 'TUFCHAIN_ROOT_FILE'));
@@ -206,6 +214,10 @@ export async function main(env: Env): Promise<void> {
       logger.info({ file: tokenFile }, 'admin token written');
     }
   }
+  const leaseCheckMs = integer(env, 'TUFCHAIN_LOG_LEASE_CHECK_MS', ANCHOR_LEASE_CHECK_MS);
+  if (leaseCheckMs === 0) {
+    throw new ServerError('CONFIG_INVALID', 'TUFCHAIN_LOG_LEASE_CHECK_MS must be positive');
+  }
   const transparencyLog = noteKeyFile
     ? await openServerLog({
         dataDir,
@@ -213,7 +225,8 @@ export async function main(env: Env): Promise<void> {
           ? {
               shared: {
                 ...repo.sharedLog,
-                anchorLease: repo.jobLease(ANCHOR_LEASE, 3 * ANCHOR_LEASE_CHECK_MS),
+                anchorLease: repo.jobLease(ANCHOR_LEASE, 3 * leaseCheckMs),
+                leaseCheckMs,
               },
             }
           : {}),
@@ -273,6 +286,9 @@ export async function main(env: Env): Promise<void> {
           'TUFCHAIN_TARGET_CACHE_BYTES',
           defaultConfig.targetCacheBytes,
         ),
+        ...(env.TUFCHAIN_RESIGN_INTERVAL_MS
+          ? { resignIntervalMs: integer(env, 'TUFCHAIN_RESIGN_INTERVAL_MS', 60_000) }
+          : {}),
       },
     },
   });

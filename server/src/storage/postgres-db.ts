@@ -44,6 +44,10 @@ export async function openMigratedPool(config: pg.PoolConfig): Promise<pg.Pool> 
   // An idle connection that PostgreSQL dropped (a restart) is replaced by the pool; the next
   // query reports a failure that lasts. Without a listener, the error would end the process.
   pool.on('error', () => undefined);
+  // pg-pool listens for errors only on idle clients: one checked out when the server goes away
+  // (a restart mid-transaction) emits 'error' as well as failing its query, which would end the
+  // process. The query's own rejection is what callers handle.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   try {
     await migrate(pool);
   } catch (error) {

@@ -41,6 +41,9 @@ export async function watchChannel(
       live = false;
       client = undefined;
       next.removeAllListeners();
+      // A dying connection may emit more than one error (the server's FATAL 57P01 at shutdown,
+      // then the socket's); one without a listener would end the process.
+      next.on('error', () => undefined);
       void next.end().catch(() => undefined);
       schedule();
     };

@@ -10,6 +10,8 @@ export interface TestChain {
   deployBlock: number;
   /** Writer whose account is an authorized publisher. */
   writer(opts?: { confirmations?: number }): ReleaseLogWriter;
+  /** Wallet with the publisher role (logs releases). */
+  publisher(): Wallet;
   /** Wallet with the log-operator role (anchors checkpoints). */
   operator(): Wallet;
   /** Writer whose account was never granted the publisher role. */
@@ -46,6 +48,7 @@ export async function startTestChain(): Promise<TestChain> {
     contractAddress: t.address,
     deployBlock: t.deployBlock,
     writer: (opts = {}) => writerAs(t.publisher, opts.confirmations),
+    publisher: () => t.publisher,
     operator: () => t.operator,
     unauthorizedWriter: () => writerAs(t.stranger),
     reader: (confirmations = 1) =>

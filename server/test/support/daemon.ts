@@ -11,6 +11,7 @@ import {
   generateKeyPair,
   writeEncryptedKeyFile,
   type Signer,
+  type VehicleCa,
 } from '@tufchain/keys';
 import { Metadata } from '@tufjs/models';
 import { buildRoot, expiryAfter, serializeMetadata, signMetadata } from '../../src/index.js';
@@ -24,6 +25,8 @@ export interface DaemonFiles {
   passphrase: string;
   firmwareKey: Signer;
   noteKey: { privateKey: KeyObject; publicKey: KeyObject };
+  /** The vehicle CA whose certificate the daemon trusts (TUFCHAIN_VEHICLE_CA_FILE). */
+  vehicleCa: VehicleCa;
   /** The environment of a daemon with the transparency log and anchoring turned on. */
   env: Record<string, string>;
   baseUrl: string;
@@ -64,16 +67,15 @@ export async function prepareDaemon(chain: TestChain, origin: string): Promise<D
   await writeFile(join(dir, '1.root.json'), serializeMetadata(root));
   const firmwareKey = createKeySigner(generateKeyPair('ed25519').privateKey);
   await writeFile(join(dir, 'firmware.pem'), firmwareKey.publicKeyPem());
-  await writeFile(
-    join(dir, 'vehicle-ca.pem'),
-    (await createVehicleCa({ commonName: 'Daemon CA' })).certificatePem,
-  );
+  const vehicleCa = await createVehicleCa({ commonName: 'Daemon CA' });
+  await writeFile(join(dir, 'vehicle-ca.pem'), vehicleCa.certificatePem);
   const port = await findFreePort();
   return {
     dir,
     passphrase,
     firmwareKey,
     noteKey,
+    vehicleCa,
     baseUrl: `http://127.0.0.1:${port}`,
     env: {
       PATH: process.env.PATH ?? '',

