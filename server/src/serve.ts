@@ -101,6 +101,11 @@ export async function startServer(opts: {
       'request',
     );
   });
+  // Node's 5 s keep-alive races clients polling about that often: a request sent on a connection
+  // the server is closing fails ("other side closed"). Outlast the usual idle timeouts of load
+  // balancers and clients (60 s) instead; headersTimeout must stay above it.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   server.on('clientError', answerClientError);
   try {
     await new Promise<void>((resolve, reject) => {

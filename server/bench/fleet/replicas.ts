@@ -5,7 +5,7 @@
  * /proc, so that the simulator's own work is never counted as the server's.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findFreePort } from '@tufchain/contracts/dev';
 import { createVehicleCa, signFirmwareAttestation, writeEncryptedKeyFile } from '@tufchain/keys';
@@ -107,20 +107,18 @@ export async function startFleetReplicas(opts: StartFleetReplicasOptions): Promi
     await writeEncryptedKeyFile(join(files.dir, 'vehicle-ca.key'), ca.privateKey, files.passphrase);
     const sharedBlobs = join(files.dir, 'blobs');
     await mkdir(sharedBlobs, { recursive: true });
+    // Both replicas append to the one log in PostgreSQL; the holder of its lease anchors it.
     const base: Record<string, string> = { ...files.env };
-    delete base['TUFCHAIN_LOG_OPERATOR_KEY_FILE'];
-    delete base['TUFCHAIN_LOG_FROM_BLOCK'];
     Object.assign(base, {
       DATABASE_URL: opts.databaseUrl,
+      TUFCHAIN_BLOB_DIR: sharedBlobs,
       TUFCHAIN_VEHICLE_CA_KEY_FILE: join(files.dir, 'vehicle-ca.key'),
       // Per-request logs of a load test would be most of the output and a share of the CPU.
       TUFCHAIN_LOG_LEVEL: 'warn',
     });
     for (let i = 0; i < (opts.count ?? 2); i++) {
       const dataDir = join(files.dir, `data-${i.toString()}`);
-      // The daemon keeps blobs in <data dir>/blobs: one directory for all, as a shared volume.
       await mkdir(dataDir, { recursive: true });
-      await symlink(sharedBlobs, join(dataDir, 'blobs'));
       const port = i === 0 ? Number(new URL(files.baseUrl).port) : await findFreePort();
       const url = `http://127.0.0.1:${port.toString()}`;
       const env: Record<string, string> = {
