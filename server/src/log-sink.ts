@@ -9,6 +9,10 @@ import type { ChainReceipt, ReleaseEntry } from './tuf/release-log.js';
  */
 export interface TransparencyLogSink {
   appendRelease(entry: ReleaseEntry, chain?: ChainReceipt): Promise<number>;
+  /**
+   * Appends once: the same bundle again (a resend, the same report on another replica at the same
+   * moment) gets the first entry's index. The intake relies on it instead of a lock.
+   */
   appendInstallAttestation(bundle: unknown): Promise<number>;
   appendRecall(subject: string, reason: string): Promise<number>;
   /** A Director targets version, before it is served (UPTANE.md); LogService has it. */

@@ -105,6 +105,25 @@ describe('the transparency log in PostgreSQL, shared by replicas', () => {
     await expect(logs[0]!.entry(72)).rejects.toMatchObject({ code: 'ENTRY_NOT_FOUND' });
   });
 
+  it('appends one install report once when both replicas append it at the same moment (appendOnce)', async () => {
+    const { a, b } = await twoReplicas();
+    const logs = [logOn(a), logOn(b)];
+    await logs[0]!.append(recall(1));
+    const report = (n: number): LogEntryDocument => ({
+      type: 'install-attestation',
+      bundle: { dsseEnvelope: { payload: Buffer.from(`report ${n}`).toString('base64') } },
+    });
+    // Ten reports, each sent to both replicas four times over, all at once.
+    const indexes = await Promise.all(
+      Array.from({ length: 80 }, (_, i) => logs[i % 2]!.appendOnce(report(i % 10))),
+    );
+    expect(await logs[0]!.size()).toBe(11);
+    for (let i = 0; i < 80; i++) expect(indexes[i]).toBe(indexes[i % 10]);
+    expect(new Set(indexes).size).toBe(10);
+    const mem = await replay(logs[1]!);
+    expect(Buffer.from(await logs[0]!.root()).equals(mem.root())).toBe(true);
+  });
+
   it('refuses UPDATE, DELETE and TRUNCATE of entries, tree nodes and checkpoints', async () => {
     const { url, a } = await twoReplicas();
     const log = logOn(a);

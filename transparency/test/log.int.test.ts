@@ -147,6 +147,25 @@ describe('TransparencyLog on SQLite', () => {
     }
   });
 
+  it('appends an entry once (appendOnce): the same kind and bytes again get the first index, after a reopen too', async () => {
+    let log = openLog();
+    await log.append(recall(1));
+    const report = { type: 'install-attestation' as const, bundle: { dsseEnvelope: { n: 1 } } };
+    const first = await log.appendOnce(report);
+    expect(first).toBe(1);
+    expect(await log.appendOnce(report)).toBe(1);
+    // Another report, and the same bytes under another kind (a recall repeated), are new entries.
+    expect(
+      await log.appendOnce({ type: 'install-attestation', bundle: { dsseEnvelope: { n: 2 } } }),
+    ).toBe(2);
+    await log.append(recall(1));
+    expect(await log.size()).toBe(4);
+    db.close();
+    log = openLog();
+    expect(await log.appendOnce(report)).toBe(1);
+    expect(await log.size()).toBe(4);
+  });
+
   it('refuses to rewrite or delete entries at the database level', async () => {
     const log = openLog();
     await log.append(recall(1));

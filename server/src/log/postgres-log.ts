@@ -16,6 +16,7 @@ import {
   type StoredEntry,
 } from '@tufchain/transparency';
 import type pg from 'pg';
+import { inTransaction, type Queryable } from '../storage/postgres-db.js';
 
 /**
  * The channel every append notifies, so that the anchoring replica hears of appends made by the
@@ -72,73 +73,77 @@ export class PostgresLogStorage implements LogStorage {
     return int(rows[0]?.size ?? 0);
   }
 
-  async append(entries: readonly { kind: string; data: Uint8Array }[]): Promise<number> {
-    const client = await this.#pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query<Row>('BEGIN');
-      const first = int(
-        (await client.query<Row>('SELECT size FROM tlog_size FOR UPDATE')).rows[0]?.size,
+  append(entries: readonly { kind: string; data: Uint8Array }[]): Promise<number> {
+    return inTransaction(this.#pool, (tx) => this.#append(tx, entries));
+  }
+
+  appendOnce(entry: { kind: string; data: Uint8Array }): Promise<number> {
+    return inTransaction(this.#pool, async (tx) => {
+      // Looked up under the append lock (#append's first statement would take it too late).
+      await tx.query<Row>('SELECT size FROM tlog_size FOR UPDATE');
+      const found = await tx.query<Row>(
+        'SELECT idx FROM tlog_entries WHERE leaf_hash = $1 AND kind = $2 ORDER BY idx LIMIT 1',
+        [Buffer.from(hashLeaf(entry.data)), entry.kind],
       );
-      const known = new Map<string, Hash>();
-      const edge = frontier(first);
-      (await this.#fetch(edge, client)).forEach((h, i) => known.set(edge[i]!.join('/'), h));
-      const now = Date.now();
-      const rows = {
-        idx: [] as number[],
-        kind: [] as string[],
-        data: [] as Buffer[],
-        leaf: [] as Buffer[],
-      };
-      const nodes = { level: [] as number[], idx: [] as number[], hash: [] as Buffer[] };
-      entries.forEach((e, i) => {
-        const leafHash = hashLeaf(e.data);
-        rows.idx.push(first + i);
-        rows.kind.push(e.kind);
-        rows.data.push(Buffer.from(e.data));
-        rows.leaf.push(Buffer.from(leafHash));
-        appendLeafHash(
-          leafHash,
-          first + i,
-          (l, j) => {
-            const h = known.get(`${l}/${j}`);
-            if (!h) throw new TransparencyError('LOG_CORRUPT', `missing tree node ${l}/${j}`);
-            return h;
-          },
-          (l, j, h) => {
-            known.set(`${l}/${j}`, h);
-            nodes.level.push(l);
-            nodes.idx.push(j);
-            nodes.hash.push(Buffer.from(h));
-          },
-        );
-      });
-      await client.query<Row>(
-        `INSERT INTO tlog_entries (idx, kind, data, leaf_hash, appended_at)
-         SELECT i, k, d, l, $5 FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bytea[]) AS t(i, k, d, l)`,
-        [rows.idx, rows.kind, rows.data, rows.leaf, now],
+      return found.rows[0] ? int(found.rows[0].idx) : this.#append(tx, [entry]);
+    });
+  }
+
+  async #append(
+    tx: Queryable,
+    entries: readonly { kind: string; data: Uint8Array }[],
+  ): Promise<number> {
+    const first = int((await tx.query<Row>('SELECT size FROM tlog_size FOR UPDATE')).rows[0]?.size);
+    const known = new Map<string, Hash>();
+    const edge = frontier(first);
+    (await this.#fetch(edge, tx)).forEach((h, i) => known.set(edge[i]!.join('/'), h));
+    const now = Date.now();
+    const rows = {
+      idx: [] as number[],
+      kind: [] as string[],
+      data: [] as Buffer[],
+      leaf: [] as Buffer[],
+    };
+    const nodes = { level: [] as number[], idx: [] as number[], hash: [] as Buffer[] };
+    entries.forEach((e, i) => {
+      const leafHash = hashLeaf(e.data);
+      rows.idx.push(first + i);
+      rows.kind.push(e.kind);
+      rows.data.push(Buffer.from(e.data));
+      rows.leaf.push(Buffer.from(leafHash));
+      appendLeafHash(
+        leafHash,
+        first + i,
+        (l, j) => {
+          const h = known.get(`${l}/${j}`);
+          if (!h) throw new TransparencyError('LOG_CORRUPT', `missing tree node ${l}/${j}`);
+          return h;
+        },
+        (l, j, h) => {
+          known.set(`${l}/${j}`, h);
+          nodes.level.push(l);
+          nodes.idx.push(j);
+          nodes.hash.push(Buffer.from(h));
+        },
       );
-      await client.query<Row>(
-        `INSERT INTO tlog_nodes (level, idx, hash)
-         SELECT * FROM unnest($1::int[], $2::bigint[], $3::bytea[])`,
-        [nodes.level, nodes.idx, nodes.hash],
-      );
-      await client.query<Row>('UPDATE tlog_size SET size = $1', [first + entries.length]);
-      const kinds = [...new Set(entries.map((e) => e.kind))].join(',');
-      await client.query<Row>('SELECT pg_notify($1, $2)', [
-        LOG_CHANNEL,
-        `${first + entries.length} ${kinds}`,
-      ]);
-      await client.query<Row>('COMMIT');
-      return first;
-    } catch (error) {
-      await client.query<Row>('ROLLBACK').catch((rollbackError: unknown) => {
-        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-      });
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+    });
+    await tx.query<Row>(
+      `INSERT INTO tlog_entries (idx, kind, data, leaf_hash, appended_at)
+       SELECT i, k, d, l, $5 FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bytea[]) AS t(i, k, d, l)`,
+      [rows.idx, rows.kind, rows.data, rows.leaf, now],
+    );
+    await tx.query<Row>(
+      `INSERT INTO tlog_nodes (level, idx, hash)
+       SELECT * FROM unnest($1::int[], $2::bigint[], $3::bytea[])`,
+      [nodes.level, nodes.idx, nodes.hash],
+    );
+    await tx.query<Row>('UPDATE tlog_size SET size = $1', [first + entries.length]);
+    const kinds = [...new Set(entries.map((e) => e.kind))].join(',');
+    await tx.query<Row>('SELECT pg_notify($1, $2)', [
+      LOG_CHANNEL,
+      `${first + entries.length} ${kinds}`,
+    ]);
+    return first;
   }
 
   async nodes(coords: readonly NodeCoord[]): Promise<Hash[]> {
@@ -152,7 +157,7 @@ export class PostgresLogStorage implements LogStorage {
     return coords.map(([l, i]) => fetched.get(`${l}/${i}`) ?? this.#upper.get(`${l}/${i}`)!);
   }
 
-  async #fetch(coords: readonly NodeCoord[], db: pg.Pool | pg.PoolClient): Promise<Hash[]> {
+  async #fetch(coords: readonly NodeCoord[], db: Queryable): Promise<Hash[]> {
     if (coords.length === 0) return [];
     const { rows } = await db.query<Row>(
       `SELECT n.level, n.idx, n.hash FROM unnest($1::int[], $2::bigint[]) AS c(level, idx)

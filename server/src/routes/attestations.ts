@@ -4,7 +4,6 @@ import { createHash } from 'node:crypto';
 import type { App, ServerContext } from '../context.js';
 import { checkEcuResult } from '../attestation/ecu-result.js';
 import { ServerError } from '../error.js';
-import { Mutex } from '../mutex.js';
 import { bodyLimit } from 'hono/body-limit';
 import { BundleSchema, ErrorSchema, FirmwareHintSchema } from './schemas.js';
 import { assertLoggable } from '../log/loggable.js';
@@ -22,9 +21,6 @@ function storedBundle(row: { id: number; bundleJson: string }): Record<string, u
 }
 
 export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
-  // Storing a report and appending it to the log happen for one report at a time, so that two
-  // copies of one report arriving together never append it twice.
-  const intake = new Mutex();
   app.openapi(
     createRoute({
       method: 'post',
@@ -126,33 +122,33 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
       }
       // Always valid JSON (OLPC canonical JSON leaves control characters raw).
       const bundleJson = canonicalJson(bundle);
-      const { id, created, logIndex } = await intake.run(async () => {
-        const stored = await ctx.store
-          .insertAttestation({
-            reportSha256: claims.reportDigest,
-            counter: claims.counter,
-            bundleSha256: createHash('sha256').update(bundleJson).digest('hex'),
-            bundleJson,
-            vinCommitment: claims.vinCommitment,
-            ecuSerial: claims.ecuSerial,
-            targetName: claims.targetName,
-            result: claims.result,
-            receivedAt: ctx.clock().toISOString(),
-          })
-          .catch((error: unknown) => {
-            ctx.metrics.attestations.inc({ result: 'rejected' });
-            throw error;
-          });
-        ctx.metrics.attestations.inc({ result: stored.created ? 'stored' : 'duplicate' });
-        let index = stored.logIndex;
-        if (ctx.log && index === null) {
-          // Also heals a report stored before a crash but never appended: the agent resends it.
-          // What is logged is the bundle as first stored, whatever encoding the resend used.
-          index = await ctx.log.appendInstallAttestation(storedBundle(stored));
-          await ctx.store.setAttestationLogIndex(stored.id, index);
-        }
-        return { id: stored.id, created: stored.created, logIndex: index };
-      });
+      // No lock around storing and logging: two copies of one report (a resend, another replica)
+      // store one row and append one entry, because the log appends a bundle once (appendOnce).
+      const stored = await ctx.store
+        .insertAttestation({
+          reportSha256: claims.reportDigest,
+          counter: claims.counter,
+          bundleSha256: createHash('sha256').update(bundleJson).digest('hex'),
+          bundleJson,
+          vinCommitment: claims.vinCommitment,
+          ecuSerial: claims.ecuSerial,
+          targetName: claims.targetName,
+          result: claims.result,
+          receivedAt: ctx.clock().toISOString(),
+        })
+        .catch((error: unknown) => {
+          ctx.metrics.attestations.inc({ result: 'rejected' });
+          throw error;
+        });
+      ctx.metrics.attestations.inc({ result: stored.created ? 'stored' : 'duplicate' });
+      const { id, created } = stored;
+      let logIndex = stored.logIndex;
+      if (ctx.log && logIndex === null) {
+        // Also heals a report stored before a crash but never appended: the agent resends it.
+        // What is logged is the bundle as first stored, whatever encoding the resend used.
+        logIndex = await ctx.log.appendInstallAttestation(storedBundle(stored));
+        await ctx.store.setAttestationLogIndex(stored.id, logIndex);
+      }
       const promise =
         ctx.log && logIndex !== null ? await inclusionPromise(ctx.log, logIndex) : undefined;
       const flags = {

@@ -273,4 +273,10 @@ export const postgresMigrations: readonly Migration[] = [
       CREATE INDEX director_ecu_reports_by_nonce ON director_ecu_reports (vehicle, nonce);
     `,
   },
+  {
+    id: 5,
+    name: 'transparency log: entries by leaf hash',
+    // appendOnce looks an install report up by its leaf hash before appending it.
+    sql: 'CREATE INDEX tlog_entries_leaf ON tlog_entries (leaf_hash);',
+  },
 ];

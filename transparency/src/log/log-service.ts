@@ -100,11 +100,15 @@ export class LogService {
     return index!;
   }
 
-  /** Appends a verified install attestation bundle; it is anchored with the next batch. */
+  /**
+   * Appends a verified install attestation bundle, once: the same bundle bytes appended again (a
+   * resend after a crash, the same report on two replicas) get the first entry's index. It is
+   * anchored with the next batch.
+   */
   async appendInstallAttestation(bundle: unknown): Promise<number> {
-    const [index] = await this.log.append({ type: 'install-attestation', bundle });
+    const index = await this.log.appendOnce({ type: 'install-attestation', bundle });
     this.anchors?.notifyAppended();
-    return index!;
+    return index;
   }
 
   async appendRecall(subject: string, reason: string): Promise<number> {

@@ -31,6 +31,12 @@ export interface LogStorage {
   size(): Promise<number>;
   /** Appends entries atomically and returns the index of the first one. */
   append(entries: readonly { kind: string; data: Uint8Array }[]): Promise<number>;
+  /**
+   * Appends the entry unless the log already holds one of the same kind and leaf hash, and
+   * returns its index either way: exactly once, even when a writer died after appending but
+   * before recording the index, or two replicas append the same entry at the same moment.
+   */
+  appendOnce(entry: { kind: string; data: Uint8Array }): Promise<number>;
   /** node(level, index) of each coordinate (see NodeSource); LOG_CORRUPT when one is missing. */
   nodes(coords: readonly NodeCoord[]): Promise<Hash[]>;
   entry(index: number): Promise<StoredEntry>;
@@ -62,6 +68,7 @@ export class SqliteLogStorage implements LogStorage {
       CREATE TABLE IF NOT EXISTS tlog_nodes (
         level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
         PRIMARY KEY (level, idx)) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS tlog_entries_leaf ON tlog_entries (leaf_hash);
       CREATE TABLE IF NOT EXISTS tlog_checkpoints (
         size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL);
       CREATE TRIGGER IF NOT EXISTS tlog_entries_append_only BEFORE UPDATE ON tlog_entries
@@ -78,6 +85,9 @@ export class SqliteLogStorage implements LogStorage {
         'INSERT OR REPLACE INTO tlog_nodes (level, idx, hash) VALUES (?, ?, ?)',
       ),
       node: db.prepare('SELECT hash FROM tlog_nodes WHERE level = ? AND idx = ?'),
+      byLeaf: db.prepare(
+        'SELECT idx FROM tlog_entries WHERE leaf_hash = ? AND kind = ? ORDER BY idx LIMIT 1',
+      ),
       entry: db.prepare(
         'SELECT idx, kind, data, leaf_hash, appended_at FROM tlog_entries WHERE idx = ?',
       ),
@@ -106,6 +116,15 @@ export class SqliteLogStorage implements LogStorage {
 
   append(entries: readonly { kind: string; data: Uint8Array }[]): Promise<number> {
     return settle(() => this.appendSync(entries));
+  }
+
+  appendOnce(entry: { kind: string; data: Uint8Array }): Promise<number> {
+    // Synchronous from lookup to insert: nothing else in this process appends in between.
+    return settle(() => {
+      const row = this.#q.byLeaf!.get(hashLeaf(entry.data), entry.kind) as
+        { idx: number } | undefined;
+      return row ? row.idx : this.appendSync([entry]);
+    });
   }
 
   /** append(), for callers that hold the database in the same process. */

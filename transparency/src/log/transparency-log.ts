@@ -40,6 +40,11 @@ export class TransparencyLog {
     return encoded.map((_, i) => first + i);
   }
 
+  /** Appends `doc` unless the log already holds it (same kind and bytes); its index either way. */
+  appendOnce(doc: LogEntryDocument): Promise<number> {
+    return this.storage.appendOnce({ kind: doc.type, data: encodeLogEntry(doc) });
+  }
+
   entry(index: number): Promise<StoredEntry> {
     return this.storage.entry(index);
   }
