@@ -133,6 +133,12 @@ function summarize(run: FleetScenarioResult, verifyPerSecond: number) {
     ingestPerSecondWall: round(w.attestations / w.wallSeconds),
     p256VerifyPerSecond: round(verifyPerSecond),
     ingestRatio: round(w.attestations / w.cpuSeconds / verifyPerSecond, 3),
+    // PostgreSQL bytes (tables and indexes) per stored report and per log entry (with its nodes).
+    attestationRowBytes: round(
+      run.storage.attestationBytes / Math.max(run.storage.attestations, 1),
+    ),
+    logBytesPerEntry: round(run.storage.logBytes / Math.max(run.storage.logEntries, 1)),
+    databaseBytes: run.storage.databaseBytes,
     ingestRatioAdjusted: ingestPerCore === null ? null : round(ingestPerCore / verifyPerSecond, 3),
   };
 }
@@ -225,6 +231,10 @@ async function main(): Promise<void> {
     [
       'ingestRatio (goal ≥ 0.5): ingest per core / P-256 verify per core (adjusted)',
       `${results.ingestRatio} (${results.ingestRatioAdjusted ?? 'n/a'})`,
+    ],
+    [
+      'PostgreSQL bytes per stored report / per log entry (tables and indexes)',
+      `${results.attestationRowBytes} / ${results.logBytesPerEntry} (database ${results.databaseBytes} bytes)`,
     ],
   ];
   process.stdout.write(

@@ -6,6 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { countLoggedAttestations, type LoggedAttestations } from './log-check.js';
 import { startFleetReplicas, type FleetRelease } from './replicas.js';
 import { defaultFleetConfig, FleetSimulator, type FleetConfig } from './simulator.js';
@@ -52,6 +53,7 @@ export interface FleetScenarioResult {
   logged: LoggedAttestations;
   /** CPU seconds of this process (the simulator) over the polling run, and its wall seconds. */
   simulator: { cpuSeconds: number; wallSeconds: number };
+  storage: Awaited<ReturnType<typeof storageOf>>;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -155,6 +157,7 @@ export async function runFleetScenario(opts: FleetScenarioOptions): Promise<Flee
       .map((t) => (t === undefined ? t : t - release.sentAt));
     fleet = undefined;
     const logged = await countLoggedAttestations(urls);
+    const storage = await storageOf(opts.databaseUrl);
     return {
       config,
       enrollMs,
@@ -175,10 +178,37 @@ export async function runFleetScenario(opts: FleetScenarioOptions): Promise<Flee
       },
       logged,
       simulator,
+      storage,
     };
   } finally {
     await fleet?.stop();
     await replicas.close();
     await rm(stateDir, { recursive: true, force: true });
+  }
+}
+
+/** What the run left in PostgreSQL, for the capacity note's growth per year. */
+async function storageOf(databaseUrl: string) {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<Record<string, string>>(
+      `SELECT (SELECT count(*) FROM install_attestations) AS attestations,
+              pg_total_relation_size('install_attestations') AS attestation_bytes,
+              (SELECT size FROM tlog_size) AS log_entries,
+              pg_total_relation_size('tlog_entries') + pg_total_relation_size('tlog_nodes')
+                AS log_bytes,
+              pg_database_size(current_database()) AS database_bytes`,
+    );
+    const r = rows[0]!;
+    return {
+      attestations: Number(r['attestations']),
+      attestationBytes: Number(r['attestation_bytes']),
+      logEntries: Number(r['log_entries']),
+      logBytes: Number(r['log_bytes']),
+      databaseBytes: Number(r['database_bytes']),
+    };
+  } finally {
+    await client.end();
   }
 }
