@@ -101,11 +101,22 @@ describe.each(engines)('LogStorage and AnchorOutbox on $name', (engine) => {
     const { storage } = await engine.open();
     await storage.append([entry(0)]);
     const report = { kind: 'install-attestation', data: bytes('{"report":1}') };
-    expect(await storage.appendOnce(report)).toBe(1);
-    expect(await storage.appendOnce(report)).toBe(1);
-    expect(await storage.appendOnce({ ...report, kind: 'recall' })).toBe(2);
-    expect(await storage.appendOnce({ ...report, data: bytes('{"report":2}') })).toBe(3);
-    expect(await storage.size()).toBe(4);
+    expect(await storage.appendOnce([report])).toEqual([1]);
+    expect(await storage.appendOnce([report])).toEqual([1]);
+    expect(await storage.appendOnce([{ ...report, kind: 'recall' }])).toEqual([2]);
+    // A batch: one already logged, two new, and a duplicate within the batch.
+    const other = { ...report, data: bytes('{"report":2}') };
+    const third = { ...report, data: bytes('{"report":3}') };
+    expect(await storage.appendOnce([other, report, third, other])).toEqual([3, 1, 4, 3]);
+    expect(await storage.appendOnce([report, other])).toEqual([1, 3]);
+    expect(await storage.size()).toBe(5);
+    const mem = new MemoryTree();
+    for (const e of await storage.entries(0, 5)) mem.append(e.data);
+    const root = await withNodes(
+      (c) => storage.nodes(c),
+      (src) => treeRoot(src, 5),
+    );
+    expect(hex(root)).toBe(hex(mem.root()));
   });
 
   it('keeps the first checkpoint saved for a size, and lists them by size', async () => {

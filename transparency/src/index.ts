@@ -68,6 +68,7 @@ export {
 } from './note/checkpoint.js';
 export { openLogDatabase, inTransaction } from './log/sqlite.js';
 export {
+  appendEachOnce,
   SqliteLogStorage,
   type LogStorage,
   type StoredCheckpoint,

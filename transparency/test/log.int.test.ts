@@ -18,6 +18,7 @@ import {
   verifyConsistency,
   verifyInclusion,
   type LogEntryDocument,
+  type LogStorage,
 } from '../src/index.js';
 
 const ORIGIN = 'tufchain.test/log';
@@ -164,6 +165,52 @@ describe('TransparencyLog on SQLite', () => {
     log = openLog();
     expect(await log.appendOnce(report)).toBe(1);
     expect(await log.size()).toBe(4);
+  });
+
+  it('writes concurrent appendOnce calls as a few batches (group commit), each report once', async () => {
+    db = openLogDatabase(join(dir, 'log.sqlite'));
+    const storage = new SqliteLogStorage(db);
+    const batches: number[] = [];
+    let failNext = false;
+    // The real storage, counting (and on demand refusing) appendOnce batches.
+    const counting: LogStorage = {
+      size: () => storage.size(),
+      append: (e) => storage.append(e),
+      nodes: (c) => storage.nodes(c),
+      entry: (i) => storage.entry(i),
+      entries: (a, b) => storage.entries(a, b),
+      saveCheckpoint: (cp) => storage.saveCheckpoint(cp),
+      checkpoint: (n) => storage.checkpoint(n),
+      latestCheckpoint: () => storage.latestCheckpoint(),
+      checkpoints: () => storage.checkpoints(),
+      appendOnce(entries) {
+        batches.push(entries.length);
+        if (failNext) {
+          failNext = false;
+          return Promise.reject(new Error('storage down'));
+        }
+        return storage.appendOnce(entries);
+      },
+    };
+    const log = new TransparencyLog({ storage: counting, origin: ORIGIN, signers: [signer] });
+    const report = (n: number) => ({
+      type: 'install-attestation' as const,
+      bundle: { dsseEnvelope: { n } },
+    });
+    const indexes = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => log.appendOnce(report(i % 20))),
+    );
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(60);
+    expect(batches.length).toBeLessThan(60);
+    expect(new Set(indexes).size).toBe(20);
+    for (let i = 0; i < 60; i++) expect(indexes[i]).toBe(indexes[i % 20]);
+    expect(await log.size()).toBe(20);
+
+    // A batch the storage refuses fails every call in it, and the next batch goes through.
+    failNext = true;
+    const failed = await Promise.allSettled([log.appendOnce(report(100))]);
+    expect(failed[0].status).toBe('rejected');
+    expect(await log.appendOnce(report(100))).toBe(20);
   });
 
   it('refuses to rewrite or delete entries at the database level', async () => {

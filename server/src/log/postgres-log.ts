@@ -1,5 +1,6 @@
 import {
   anchorFromRow,
+  appendEachOnce,
   appendLeafHash,
   frontier,
   hashLeaf,
@@ -77,15 +78,25 @@ export class PostgresLogStorage implements LogStorage {
     return inTransaction(this.#pool, (tx) => this.#append(tx, entries));
   }
 
-  appendOnce(entry: { kind: string; data: Uint8Array }): Promise<number> {
+  appendOnce(entries: readonly { kind: string; data: Uint8Array }[]): Promise<number[]> {
     return inTransaction(this.#pool, async (tx) => {
       // Looked up under the append lock (#append's first statement would take it too late).
       await tx.query<Row>('SELECT size FROM tlog_size FOR UPDATE');
+      const leaves = entries.map((e) => Buffer.from(hashLeaf(e.data)));
       const found = await tx.query<Row>(
-        'SELECT idx FROM tlog_entries WHERE leaf_hash = $1 AND kind = $2 ORDER BY idx LIMIT 1',
-        [Buffer.from(hashLeaf(entry.data)), entry.kind],
+        'SELECT idx, kind, leaf_hash FROM tlog_entries WHERE leaf_hash = ANY($1::bytea[]) ORDER BY idx',
+        [leaves],
       );
-      return found.rows[0] ? int(found.rows[0].idx) : this.#append(tx, [entry]);
+      const first = new Map<string, number>();
+      for (const r of found.rows) {
+        const key = `${String(r.kind)}/${bytes(r.leaf_hash).join(',')}`;
+        if (!first.has(key)) first.set(key, int(r.idx));
+      }
+      return appendEachOnce(
+        entries,
+        (e) => first.get(`${e.kind}/${hashLeaf(e.data).join(',')}`),
+        (fresh) => this.#append(tx, fresh),
+      );
     });
   }
 

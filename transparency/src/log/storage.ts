@@ -32,11 +32,12 @@ export interface LogStorage {
   /** Appends entries atomically and returns the index of the first one. */
   append(entries: readonly { kind: string; data: Uint8Array }[]): Promise<number>;
   /**
-   * Appends the entry unless the log already holds one of the same kind and leaf hash, and
-   * returns its index either way: exactly once, even when a writer died after appending but
-   * before recording the index, or two replicas append the same entry at the same moment.
+   * Appends, in one atomic batch, each entry the log does not already hold (same kind and leaf
+   * hash, in the log or earlier in the batch), and returns each entry's index either way: exactly
+   * once, even when a writer died after appending but before recording the index, or two replicas
+   * append the same entry at the same moment.
    */
-  appendOnce(entry: { kind: string; data: Uint8Array }): Promise<number>;
+  appendOnce(entries: readonly { kind: string; data: Uint8Array }[]): Promise<number[]>;
   /** node(level, index) of each coordinate (see NodeSource); LOG_CORRUPT when one is missing. */
   nodes(coords: readonly NodeCoord[]): Promise<Hash[]>;
   entry(index: number): Promise<StoredEntry>;
@@ -118,13 +119,15 @@ export class SqliteLogStorage implements LogStorage {
     return settle(() => this.appendSync(entries));
   }
 
-  appendOnce(entry: { kind: string; data: Uint8Array }): Promise<number> {
+  appendOnce(entries: readonly { kind: string; data: Uint8Array }[]): Promise<number[]> {
     // Synchronous from lookup to insert: nothing else in this process appends in between.
-    return settle(() => {
-      const row = this.#q.byLeaf!.get(hashLeaf(entry.data), entry.kind) as
-        { idx: number } | undefined;
-      return row ? row.idx : this.appendSync([entry]);
-    });
+    return settle(() =>
+      appendEachOnce(
+        entries,
+        (e) => (this.#q.byLeaf!.get(hashLeaf(e.data), e.kind) as { idx: number } | undefined)?.idx,
+        (fresh) => this.appendSync(fresh),
+      ),
+    );
   }
 
   /** append(), for callers that hold the database in the same process. */
@@ -235,4 +238,53 @@ function fromRow(r: EntryRow): StoredEntry {
 
 function fromCheckpointRow(r: CheckpointRow): StoredCheckpoint {
   return { size: r.size, rootHash: toBytes(r.root), note: r.note };
+}
+
+type Entry = { kind: string; data: Uint8Array };
+
+/**
+ * appendOnce's bookkeeping, the same on every engine: `known` finds an entry already in the log,
+ * `append` appends the rest as one batch (called only when there is one) and returns its first
+ * index; a duplicate within the batch gets its first copy's index.
+ */
+export function appendEachOnce(
+  entries: readonly Entry[],
+  known: (entry: Entry) => number | undefined,
+  append: (fresh: Entry[]) => number,
+): number[];
+export function appendEachOnce(
+  entries: readonly Entry[],
+  known: (entry: Entry) => number | undefined,
+  append: (fresh: Entry[]) => Promise<number>,
+): Promise<number[]>;
+export function appendEachOnce(
+  entries: readonly Entry[],
+  known: (entry: Entry) => number | undefined,
+  append: (fresh: Entry[]) => number | Promise<number>,
+): number[] | Promise<number[]> {
+  const indexes: number[] = [];
+  const fresh: Entry[] = [];
+  const slotOf = new Map<string, number>();
+  const pending: [position: number, slot: number][] = [];
+  entries.forEach((e, i) => {
+    const found = known(e);
+    if (found !== undefined) {
+      indexes[i] = found;
+      return;
+    }
+    const key = `${e.kind}/${Buffer.from(hashLeaf(e.data)).toString('hex')}`;
+    let slot = slotOf.get(key);
+    if (slot === undefined) {
+      slot = fresh.push(e) - 1;
+      slotOf.set(key, slot);
+    }
+    pending.push([i, slot]);
+  });
+  const fill = (first: number): number[] => {
+    for (const [i, slot] of pending) indexes[i] = first + slot;
+    return indexes;
+  };
+  if (fresh.length === 0) return indexes;
+  const first = append(fresh);
+  return typeof first === 'number' ? fill(first) : first.then(fill);
 }

@@ -15,11 +15,20 @@ export interface TransparencyLogOptions {
   signers: readonly NoteSigner[];
 }
 
+/** The most entries appendOnce writes in one batch. */
+const MAX_GROUP_COMMIT = 1000;
+
 /** The append-only log: entries, RFC 9162 proofs, and signed tlog-checkpoints. */
 export class TransparencyLog {
   readonly storage: LogStorage;
   readonly origin: string;
   readonly #signers: readonly NoteSigner[];
+  readonly #waiting: {
+    entry: { kind: string; data: Uint8Array };
+    resolve: (index: number) => void;
+    reject: (err: Error) => void;
+  }[] = [];
+  #writing = false;
 
   constructor(opts: TransparencyLogOptions) {
     if (opts.signers.length === 0)
@@ -40,9 +49,33 @@ export class TransparencyLog {
     return encoded.map((_, i) => first + i);
   }
 
-  /** Appends `doc` unless the log already holds it (same kind and bytes); its index either way. */
+  /**
+   * Appends `doc` unless the log already holds it (same kind and bytes); its index either way.
+   * Group commit: calls made while a batch is being written wait and go together in the next one
+   * (one lock and one transaction for all), so concurrent reports do not queue one by one.
+   */
   appendOnce(doc: LogEntryDocument): Promise<number> {
-    return this.storage.appendOnce({ kind: doc.type, data: encodeLogEntry(doc) });
+    return new Promise<number>((resolve, reject) => {
+      this.#waiting.push({ entry: { kind: doc.type, data: encodeLogEntry(doc) }, resolve, reject });
+      if (!this.#writing) void this.#writeWaiting();
+    });
+  }
+
+  async #writeWaiting(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#waiting.length > 0) {
+        const batch = this.#waiting.splice(0, MAX_GROUP_COMMIT);
+        try {
+          const indexes = await this.storage.appendOnce(batch.map((w) => w.entry));
+          batch.forEach((w, i) => w.resolve(indexes[i]!));
+        } catch (err) {
+          for (const w of batch) w.reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+    } finally {
+      this.#writing = false;
+    }
   }
 
   entry(index: number): Promise<StoredEntry> {
