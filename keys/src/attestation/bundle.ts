@@ -194,13 +194,20 @@ function assertCanonicalEncoding(
   }
 }
 
+/** Whether a key is P-256 (asymmetricKeyDetails costs as much as a third of a verify). */
+const p256Keys = new WeakMap<KeyObject, boolean>();
+
 /** `canonicalOnly`: P-256 signatures must be strict DER with a low s; Ed25519 has one encoding. */
 function assertCanonicalSignature(publicKey: KeyObject, signature: Uint8Array): void {
   if (publicKey.asymmetricKeyType === 'ed25519') return;
-  if (
-    publicKey.asymmetricKeyType !== 'ec' ||
-    publicKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1'
-  ) {
+  let p256 = p256Keys.get(publicKey);
+  if (p256 === undefined) {
+    p256 =
+      publicKey.asymmetricKeyType === 'ec' &&
+      publicKey.asymmetricKeyDetails?.namedCurve === 'prime256v1';
+    p256Keys.set(publicKey, p256);
+  }
+  if (!p256) {
     throw new KeysError('SIGNATURE_NOT_CANONICAL', 'only P-256 and Ed25519 keys are accepted');
   }
   if (!isCanonicalEcdsaSignature(signature)) {
@@ -210,6 +217,9 @@ function assertCanonicalSignature(publicKey: KeyObject, signature: Uint8Array): 
     );
   }
 }
+
+/** SPKI digests of keys seen before: a vehicle certificate's key is one object while it is cached. */
+const keyDigests = new WeakMap<KeyObject, Buffer>();
 
 /**
  * The identity of a signed DSSE statement: hex sha256 over sha256(SPKI DER of the signer's key)
@@ -221,9 +231,13 @@ export function signedContentDigest(
   payloadType: string,
   payload: Uint8Array,
 ): string {
-  const keyDigest = createHash('sha256')
-    .update(publicKey.export({ type: 'spki', format: 'der' }))
-    .digest();
+  let keyDigest = keyDigests.get(publicKey);
+  if (!keyDigest) {
+    keyDigest = createHash('sha256')
+      .update(publicKey.export({ type: 'spki', format: 'der' }))
+      .digest();
+    keyDigests.set(publicKey, keyDigest);
+  }
   return createHash('sha256')
     .update(keyDigest)
     .update(dsse.preAuthEncoding(payloadType, Buffer.from(payload)))

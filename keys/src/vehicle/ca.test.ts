@@ -178,6 +178,46 @@ describe('verifyVehicleCertificate', () => {
     });
   });
 
+  describe('when the same certificate is verified again (it is checked against the CA once)', () => {
+    it('still decides time, revocation and the CA on every call', async () => {
+      const cert = (await createVehicleIdentity(ca, { vin: VIN, ecuSerial: 'E7', validDays: 10 }))
+        .certificatePem;
+      const serial = new X509Certificate(cert).serialNumber.toLowerCase();
+      expect(verifyVehicleCertificate(cert, ca.certificatePem).expired).toBe(false);
+      const code = (f: () => unknown): unknown => {
+        try {
+          f();
+        } catch (error) {
+          return (error as { code?: unknown }).code;
+        }
+        return 'accepted';
+      };
+      expect(
+        code(() =>
+          verifyVehicleCertificate(cert, ca.certificatePem, new Date(Date.now() + 11 * DAY)),
+        ),
+      ).toBe('CERTIFICATE_EXPIRED');
+      expect(
+        code(() => verifyVehicleCertificate(cert, ca.certificatePem, new Date(Date.now() - DAY))),
+      ).toBe('CERTIFICATE_NOT_YET_VALID');
+      expect(
+        code(() =>
+          verifyVehicleCertificate(cert, ca.certificatePem, { revokedSerials: new Set([serial]) }),
+        ),
+      ).toBe('CERTIFICATE_REVOKED');
+      expect(code(() => verifyVehicleCertificate(cert, otherCa.certificatePem))).toBe(
+        'CERTIFICATE_UNTRUSTED',
+      );
+      expect(code(() => verifyVehicleCertificate(ca.certificatePem, ca.certificatePem))).toBe(
+        'CERTIFICATE_NOT_VEHICLE',
+      );
+      expect(code(() => verifyVehicleCertificate(ca.certificatePem, ca.certificatePem))).toBe(
+        'CERTIFICATE_NOT_VEHICLE',
+      );
+      expect(verifyVehicleCertificate(cert, ca.certificatePem).ecuSerial).toBe('E7');
+    });
+  });
+
   describe('when the certificate has expired and the caller tolerates expiry (update receipt)', () => {
     it('returns expired: true with the bindings intact', async () => {
       const old = await createVehicleIdentity(ca, {

@@ -49,20 +49,45 @@ export function normalizeSerial(serial: string): string {
   return digits.length % 2 ? `0${digits}` : digits;
 }
 
+/** The time-independent result of checking a certificate against a CA (see checkCertificate). */
+interface CheckedCertificate {
+  serialNumber: string;
+  notBefore: Date;
+  notAfter: Date;
+  caNotBefore: Date;
+  caNotAfter: Date;
+  /** What the subject and key bind, or why they bind nothing (CERTIFICATE_NOT_VEHICLE). */
+  binding: { vinCommitment: string; ecuSerial: string; publicKey: KeyObject } | { refused: string };
+}
+
 /**
- * Verifies a vehicle certificate against the vehicle CA with node:crypto and returns what it binds.
- * Codes: MALFORMED_CERTIFICATE, CA_CERTIFICATE_INVALID, CERTIFICATE_UNTRUSTED, CERTIFICATE_NOT_YET_VALID,
- * CERTIFICATE_EXPIRED, CERTIFICATE_NOT_VEHICLE, CERTIFICATE_REVOKED.
+ * Certificates already checked, by CA and certificate PEM, most recently used last. A vehicle
+ * signs every report with one certificate (a primary, one per ECU it reports for), so its
+ * signature by the CA is verified once instead of once per report. Only what the bytes alone
+ * decide is kept; time and revocation are checked on every call.
  */
-export function verifyVehicleCertificate(
-  certPem: string,
-  caCertPem: string,
-  atOrOptions?: Date | VerifyVehicleCertificateOptions,
-): VerifiedVehicleCertificate {
-  const options: VerifyVehicleCertificateOptions =
-    atOrOptions instanceof Date ? { at: atOrOptions } : (atOrOptions ?? {});
-  const at = options.at ?? new Date();
-  const ca = parseCertificate(caCertPem, 'CA_CERTIFICATE_INVALID');
+const checked = new Map<string, CheckedCertificate>();
+const CHECKED_MAX = 4096;
+const cas = new Map<string, X509Certificate>();
+const CAS_MAX = 16;
+
+function remember<V>(map: Map<string, V>, max: number, key: string, value: V): V {
+  map.set(key, value);
+  if (map.size > max) map.delete(map.keys().next().value!);
+  return value;
+}
+
+function checkCertificate(certPem: string, caCertPem: string): CheckedCertificate {
+  const key = `${caCertPem}\0${certPem}`;
+  const hit = checked.get(key);
+  if (hit) {
+    checked.delete(key);
+    checked.set(key, hit);
+    return hit;
+  }
+  const ca =
+    cas.get(caCertPem) ??
+    remember(cas, CAS_MAX, caCertPem, parseCertificate(caCertPem, 'CA_CERTIFICATE_INVALID'));
   const cert = parseCertificate(certPem, 'MALFORMED_CERTIFICATE');
   if (!ca.ca)
     throw new KeysError('CA_CERTIFICATE_INVALID', 'the trust anchor is not a CA certificate');
@@ -80,31 +105,22 @@ export function verifyVehicleCertificate(
       'the certificate lacks the clientAuth extended key usage',
     );
   }
-  if (at < cert.validFromDate) {
-    throw new KeysError(
-      'CERTIFICATE_NOT_YET_VALID',
-      `the certificate is valid from ${cert.validFromDate.toISOString()}`,
-    );
-  }
-  const expired = at > cert.validToDate || at > ca.validToDate;
-  if (at < ca.validFromDate) {
-    throw new KeysError('CERTIFICATE_NOT_YET_VALID', 'the CA certificate is not yet valid');
-  }
-  if (expired && !options.allowExpired) {
-    throw new KeysError(
-      'CERTIFICATE_EXPIRED',
-      `the certificate expired at ${cert.validToDate.toISOString()}`,
-    );
-  }
-  const serialNumber = normalizeSerial(cert.serialNumber);
-  if (options.revokedSerials?.has(serialNumber)) {
-    throw new KeysError('CERTIFICATE_REVOKED', `certificate ${serialNumber} is revoked`);
-  }
+  return remember(checked, CHECKED_MAX, key, {
+    serialNumber: normalizeSerial(cert.serialNumber),
+    notBefore: cert.validFromDate,
+    notAfter: cert.validToDate,
+    caNotBefore: ca.validFromDate,
+    caNotAfter: ca.validToDate,
+    binding: bindingOf(cert),
+  });
+}
+
+function bindingOf(cert: X509Certificate): CheckedCertificate['binding'] {
   let attributes: [string, string][];
   try {
     attributes = parseCertificateParts(cert.raw).subjectAttributes;
-  } catch (error) {
-    throw new KeysError('CERTIFICATE_NOT_VEHICLE', 'the subject does not parse', { cause: error });
+  } catch {
+    return { refused: 'the subject does not parse' };
   }
   const commitments = attributes.filter(([oid]) => oid === OID_COMMON_NAME).map(([, v]) => v);
   const ecuSerials = attributes.filter(([oid]) => oid === OID_SERIAL_NUMBER).map(([, v]) => v);
@@ -117,25 +133,54 @@ export function verifyVehicleCertificate(
     !ecuSerial ||
     !isVinCommitment(vinCommitment)
   ) {
-    throw new KeysError(
-      'CERTIFICATE_NOT_VEHICLE',
-      'the subject does not bind one VIN commitment and one ECU serial',
-    );
+    return { refused: 'the subject does not bind one VIN commitment and one ECU serial' };
   }
   const publicKey = cert.publicKey;
   if (detectKeyType(publicKey) !== 'ecdsa-p256') {
+    return { refused: 'a vehicle certificate holds an ECDSA P-256 key' };
+  }
+  return { vinCommitment, ecuSerial, publicKey };
+}
+
+/**
+ * Verifies a vehicle certificate against the vehicle CA with node:crypto and returns what it binds.
+ * Codes: MALFORMED_CERTIFICATE, CA_CERTIFICATE_INVALID, CERTIFICATE_UNTRUSTED, CERTIFICATE_NOT_YET_VALID,
+ * CERTIFICATE_EXPIRED, CERTIFICATE_NOT_VEHICLE, CERTIFICATE_REVOKED.
+ */
+export function verifyVehicleCertificate(
+  certPem: string,
+  caCertPem: string,
+  atOrOptions?: Date | VerifyVehicleCertificateOptions,
+): VerifiedVehicleCertificate {
+  const options: VerifyVehicleCertificateOptions =
+    atOrOptions instanceof Date ? { at: atOrOptions } : (atOrOptions ?? {});
+  const at = options.at ?? new Date();
+  const c = checkCertificate(certPem, caCertPem);
+  if (at < c.notBefore) {
     throw new KeysError(
-      'CERTIFICATE_NOT_VEHICLE',
-      'a vehicle certificate holds an ECDSA P-256 key',
+      'CERTIFICATE_NOT_YET_VALID',
+      `the certificate is valid from ${c.notBefore.toISOString()}`,
     );
   }
+  const expired = at > c.notAfter || at > c.caNotAfter;
+  if (at < c.caNotBefore) {
+    throw new KeysError('CERTIFICATE_NOT_YET_VALID', 'the CA certificate is not yet valid');
+  }
+  if (expired && !options.allowExpired) {
+    throw new KeysError(
+      'CERTIFICATE_EXPIRED',
+      `the certificate expired at ${c.notAfter.toISOString()}`,
+    );
+  }
+  if (options.revokedSerials?.has(c.serialNumber)) {
+    throw new KeysError('CERTIFICATE_REVOKED', `certificate ${c.serialNumber} is revoked`);
+  }
+  if ('refused' in c.binding) throw new KeysError('CERTIFICATE_NOT_VEHICLE', c.binding.refused);
   return {
-    vinCommitment,
-    ecuSerial,
-    publicKey,
-    serialNumber,
-    notBefore: cert.validFromDate,
-    notAfter: cert.validToDate,
+    ...c.binding,
+    serialNumber: c.serialNumber,
+    notBefore: new Date(c.notBefore),
+    notAfter: new Date(c.notAfter),
     expired,
   };
 }
