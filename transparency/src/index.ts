@@ -84,7 +84,12 @@ export {
   type RecallLogEntry,
   type ReleaseLogEntry,
 } from './log/entry.js';
-export { TransparencyLog, type TransparencyLogOptions } from './log/transparency-log.js';
+export { GroupCommit } from './util/group-commit.js';
+export {
+  TransparencyLog,
+  type AppendedEntry,
+  type TransparencyLogOptions,
+} from './log/transparency-log.js';
 export {
   anchorFromRow,
   outboxStats,

@@ -9,7 +9,7 @@ import type { DirectorTargetsLogEntry } from '../wire/director.js';
 import type { NoteSigner } from '../note/signed-note.js';
 import { openLogDatabase } from './sqlite.js';
 import { SqliteLogStorage, type LogStorage } from './storage.js';
-import { TransparencyLog } from './transparency-log.js';
+import { TransparencyLog, type AppendedEntry } from './transparency-log.js';
 
 export const MAX_ENTRIES_PAGE = 1000;
 
@@ -106,9 +106,14 @@ export class LogService {
    * anchored with the next batch.
    */
   async appendInstallAttestation(bundle: unknown): Promise<number> {
-    const index = await this.log.appendOnce({ type: 'install-attestation', bundle });
+    return (await this.appendInstallAttestationSized(bundle)).index;
+  }
+
+  /** appendInstallAttestation, with its leaf hash and a tree size that includes it (one per batch). */
+  async appendInstallAttestationSized(bundle: unknown): Promise<AppendedEntry> {
+    const appended = await this.log.appendOnceSized({ type: 'install-attestation', bundle });
     this.anchors?.notifyAppended();
-    return index;
+    return appended;
   }
 
   async appendRecall(subject: string, reason: string): Promise<number> {

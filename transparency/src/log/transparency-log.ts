@@ -1,6 +1,7 @@
 import { TransparencyError } from '../error.js';
-import type { Hash } from '../merkle/hash.js';
+import { hashLeaf, type Hash } from '../merkle/hash.js';
 import { withNodes } from '../merkle/prefetch.js';
+import { GroupCommit } from '../util/group-commit.js';
 import { consistencyProof, inclusionProof, treeRoot } from '../merkle/proof.js';
 import { signCheckpoint } from '../note/checkpoint.js';
 import type { NoteSigner } from '../note/signed-note.js';
@@ -18,17 +19,32 @@ export interface TransparencyLogOptions {
 /** The most entries appendOnce writes in one batch. */
 const MAX_GROUP_COMMIT = 1000;
 
+/** Where appendOnceSized put an entry. */
+export interface AppendedEntry {
+  index: number;
+  /** RFC 9162 leaf hash of the entry's bytes. */
+  leafHash: Hash;
+  /**
+   * A tree size that includes the entry: the end of the batch it was written in. Every entry of
+   * one batch gets the same size, so one checkpoint covers them all.
+   */
+  treeSize: number;
+}
+
 /** The append-only log: entries, RFC 9162 proofs, and signed tlog-checkpoints. */
 export class TransparencyLog {
   readonly storage: LogStorage;
   readonly origin: string;
   readonly #signers: readonly NoteSigner[];
-  readonly #waiting: {
-    entry: { kind: string; data: Uint8Array };
-    resolve: (index: number) => void;
-    reject: (err: Error) => void;
-  }[] = [];
-  #writing = false;
+  readonly #group = new GroupCommit<
+    { kind: string; data: Uint8Array },
+    { index: number; treeSize: number }
+  >(async (batch) => {
+    const indexes = await this.storage.appendOnce(batch);
+    // Committed: the log now has at least this many entries (other writers may have more).
+    const treeSize = Math.max(...indexes) + 1;
+    return indexes.map((index) => ({ index, treeSize }));
+  }, MAX_GROUP_COMMIT);
 
   constructor(opts: TransparencyLogOptions) {
     if (opts.signers.length === 0)
@@ -54,28 +70,16 @@ export class TransparencyLog {
    * Group commit: calls made while a batch is being written wait and go together in the next one
    * (one lock and one transaction for all), so concurrent reports do not queue one by one.
    */
-  appendOnce(doc: LogEntryDocument): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
-      this.#waiting.push({ entry: { kind: doc.type, data: encodeLogEntry(doc) }, resolve, reject });
-      if (!this.#writing) void this.#writeWaiting();
-    });
+  async appendOnce(doc: LogEntryDocument): Promise<number> {
+    return (await this.#group.submit({ kind: doc.type, data: encodeLogEntry(doc) })).index;
   }
 
-  async #writeWaiting(): Promise<void> {
-    this.#writing = true;
-    try {
-      while (this.#waiting.length > 0) {
-        const batch = this.#waiting.splice(0, MAX_GROUP_COMMIT);
-        try {
-          const indexes = await this.storage.appendOnce(batch.map((w) => w.entry));
-          batch.forEach((w, i) => w.resolve(indexes[i]!));
-        } catch (err) {
-          for (const w of batch) w.reject(err instanceof Error ? err : new Error(String(err)));
-        }
-      }
-    } finally {
-      this.#writing = false;
-    }
+  /** appendOnce, with the entry's leaf hash and a tree size that includes it. */
+  async appendOnceSized(doc: LogEntryDocument): Promise<AppendedEntry> {
+    const entry = { kind: doc.type, data: encodeLogEntry(doc) };
+    const at = await this.#group.submit(entry);
+    // A duplicate's stored bytes are these bytes: appendOnce matches on kind and bytes.
+    return { ...at, leafHash: hashLeaf(entry.data) };
   }
 
   entry(index: number): Promise<StoredEntry> {
