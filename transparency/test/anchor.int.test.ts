@@ -174,6 +174,30 @@ describe('AnchorService', () => {
     });
   });
 
+  describe('when many reports notify at once', () => {
+    it('signs one checkpoint for the batch they complete, not one per notification', async () => {
+      const s = service({ batchSize: 10, intervalMs: 60_000 });
+      s.start();
+      const signed: number[] = [];
+      const checkpoint = log.checkpoint.bind(log);
+      log.checkpoint = (size?: number) => {
+        signed.push(size ?? -1);
+        return checkpoint(size);
+      };
+      try {
+        await log.append(...Array.from({ length: 10 }, entry));
+        for (let i = 0; i < 50; i++) s.notifyAppended();
+        for (let i = 0; i < 200 && !(await s.anchorCovering(9)); i++)
+          await new Promise((r) => setTimeout(r, 25));
+        expect((await s.anchorCovering(9))?.size).toBe(10);
+        expect(signed).toEqual([10]);
+      } finally {
+        log.checkpoint = checkpoint;
+        await s.stop();
+      }
+    });
+  });
+
   describe('when the RPC endpoint is down', () => {
     it('loses nothing, and after recovery anchors everything exactly once', async () => {
       const errors: TransparencyError[] = [];

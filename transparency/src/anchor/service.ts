@@ -206,12 +206,29 @@ export class AnchorService {
   notifyAppended(opts: { urgent?: boolean } = {}): void {
     if (this.#stopped) return;
     if (opts.urgent) return this.#kick(true);
-    void Promise.all([this.#log.size(), this.outbox.maxSize()])
-      .then(([size, queued]) => {
-        if (size - queued >= this.config.batchSize) this.#kick(true);
-      })
-      // The interval tick anchors what this missed.
-      .catch(() => undefined);
+    // One look at a time, however many reports arrive: what came during a look gets one more.
+    if (this.#looking) {
+      this.#lookAgain = true;
+      return;
+    }
+    this.#looking = true;
+    void (async () => {
+      try {
+        do {
+          this.#lookAgain = false;
+          const [size, queued] = await Promise.all([this.#log.size(), this.outbox.maxSize()]);
+          if (size - queued >= this.config.batchSize) {
+            await this.enqueue();
+            this.#kick(false);
+          }
+        } while (this.#lookAgain && !this.#stopped);
+      } catch (err) {
+        // The interval tick anchors what this missed.
+        this.#fail(err instanceof TransparencyError ? err : mapChainError(err, 'anchoring'));
+      } finally {
+        this.#looking = false;
+      }
+    })();
   }
 
   /** Queues the log's current size for anchoring (signing its checkpoint). */
@@ -436,6 +453,9 @@ export class AnchorService {
     );
     return next;
   }
+
+  #looking = false;
+  #lookAgain = false;
 
   #kick(enqueue: boolean): void {
     if (this.#stopped) return;
