@@ -18,6 +18,7 @@ import {
   INSTALL_PREDICATE_TYPE,
   openCheckpoint,
   verifyProofBundle,
+  verifyInclusion,
   verifyProofBundleOffline,
   type LogService,
   type ProofBundle,
@@ -229,6 +230,30 @@ describe('the server transparency log on real parts (anvil, SQLite, HTTP)', () =
       expect(() => verifyProofBundleOffline(bundle, { logVerifiers: stranger })).toThrow(
         expect.objectContaining({ name: 'TransparencyError' }) as Error,
       );
+    });
+
+    it('answers reports sent together with promises that each prove inclusion under their signed checkpoint', async () => {
+      const bundles = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => signedReport(`WVWZZZ1JZXW0002${10 + i}`)),
+      );
+      const answers = await Promise.all(bundles.map((b) => send(b)));
+      const promises: InclusionPromise[] = [];
+      for (const res of answers) {
+        expect(res.status).toBe(201);
+        promises.push(((await res.json()) as { promise: InclusionPromise }).promise);
+      }
+      expect(new Set(promises.map((p) => p.logIndex)).size).toBe(12);
+      for (const p of promises) {
+        const cp = openCheckpoint(p.checkpoint, logVerifiers, ORIGIN);
+        expect(cp.size).toBe(p.treeSize);
+        expect(p.treeSize).toBeGreaterThan(p.logIndex);
+        const leaf = hashLeaf((await logService.log.entry(p.logIndex)).data);
+        expect(`0x${Buffer.from(leaf).toString('hex')}`).toBe(p.leafHash);
+        const proof = await logService.log.inclusionProof(p.logIndex, p.treeSize);
+        expect(() =>
+          verifyInclusion(leaf, p.logIndex, p.treeSize, proof, cp.rootHash),
+        ).not.toThrow();
+      }
     });
 
     it('gives a resent report the same index (no second log entry)', async () => {

@@ -17,10 +17,14 @@ import { errorText } from '../tuf/error-text.js';
 import { parseLogNotification } from './postgres-log.js';
 import { buildInclusionPromise, type InclusionPromise, type PromisingLog } from './promise.js';
 
+/** Signed checkpoints kept for inclusion promises: the sizes of the last few group commits. */
+const NOTE_MEMO_SIZES = 64;
+
 /** LogService that also signs inclusion promises for install reports (see inclusionPromise). */
 export class ServerLog extends LogService implements PromisingLog {
   readonly #signers: readonly NoteSigner[];
   readonly #origin: string;
+  readonly #notes = new Map<number, Promise<string>>();
   /** Run at close, before the stores close: the anchoring lease loop and the append watch. */
   readonly onClose: (() => Promise<void>)[] = [];
 
@@ -36,12 +40,36 @@ export class ServerLog extends LogService implements PromisingLog {
   }
 
   inclusionPromise(index: number): Promise<InclusionPromise> {
-    return buildInclusionPromise(this.log, index, async (size) =>
-      signCheckpoint(
-        { origin: this.#origin, size, rootHash: await this.log.root(size), extensions: [] },
-        this.#signers,
-      ),
-    );
+    return buildInclusionPromise(this.log, index, (size) => this.#checkpointNote(size));
+  }
+
+  async appendInstallAttestationPromised(bundle: unknown): Promise<InclusionPromise> {
+    const at = await this.appendInstallAttestationSized(bundle);
+    return {
+      logIndex: at.index,
+      leafHash: `0x${Buffer.from(at.leafHash).toString('hex')}`,
+      treeSize: at.treeSize,
+      checkpoint: await this.#checkpointNote(at.treeSize),
+    };
+  }
+
+  /**
+   * The signed checkpoint at `size`, signed once for every report of a group commit (they share
+   * the size). A checkpoint's content is fixed by its size, so the memo never goes stale.
+   */
+  #checkpointNote(size: number): Promise<string> {
+    let note = this.#notes.get(size);
+    if (!note) {
+      note = this.log
+        .root(size)
+        .then((rootHash) =>
+          signCheckpoint({ origin: this.#origin, size, rootHash, extensions: [] }, this.#signers),
+        );
+      this.#notes.set(size, note);
+      note.catch(() => this.#notes.delete(size));
+      if (this.#notes.size > NOTE_MEMO_SIZES) this.#notes.delete(this.#notes.keys().next().value!);
+    }
+    return note;
   }
 }
 

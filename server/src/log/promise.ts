@@ -28,6 +28,8 @@ export const InclusionPromiseSchema = z
 /** A log that signs promises itself (openServerLog's). */
 export interface PromisingLog {
   inclusionPromise(index: number): Promise<InclusionPromise>;
+  /** Appends an install report once and promises its inclusion (one checkpoint per batch). */
+  appendInstallAttestationPromised(bundle: unknown): Promise<InclusionPromise>;
 }
 
 /** The promise for entry `index`, built from the log's entry, root and a checkpoint note. */
@@ -52,6 +54,21 @@ export async function buildInclusionPromise(
  * not per report); for a plain LogService, its stored checkpoint of the current size; undefined
  * for other sinks.
  */
+/** Appends an install report once; its index, and its inclusion promise where the log gives one. */
+export async function appendInstallAttestation(
+  sink: TransparencyLogSink,
+  bundle: unknown,
+): Promise<{ logIndex: number; promise: InclusionPromise | undefined }> {
+  if (typeof (sink as Partial<PromisingLog>).appendInstallAttestationPromised === 'function') {
+    const promise = await (sink as unknown as PromisingLog).appendInstallAttestationPromised(
+      bundle,
+    );
+    return { logIndex: promise.logIndex, promise };
+  }
+  const logIndex = await sink.appendInstallAttestation(bundle);
+  return { logIndex, promise: await inclusionPromise(sink, logIndex) };
+}
+
 export async function inclusionPromise(
   sink: TransparencyLogSink,
   index: number,

@@ -7,7 +7,12 @@ import { ServerError } from '../error.js';
 import { bodyLimit } from 'hono/body-limit';
 import { BundleSchema, ErrorSchema, FirmwareHintSchema } from './schemas.js';
 import { assertLoggable } from '../log/loggable.js';
-import { inclusionPromise, InclusionPromiseSchema } from '../log/promise.js';
+import {
+  appendInstallAttestation,
+  inclusionPromise,
+  InclusionPromiseSchema,
+  type InclusionPromise,
+} from '../log/promise.js';
 
 /** A stored bundle as JSON; rows from before canonicalJson may hold raw control characters. */
 function storedBundle(row: { id: number; bundleJson: string }): Record<string, unknown> {
@@ -143,14 +148,15 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
       ctx.metrics.attestations.inc({ result: stored.created ? 'stored' : 'duplicate' });
       const { id, created } = stored;
       let logIndex = stored.logIndex;
+      let promise: InclusionPromise | undefined;
       if (ctx.log && logIndex === null) {
         // Also heals a report stored before a crash but never appended: the agent resends it.
         // What is logged is the bundle as first stored, whatever encoding the resend used.
-        logIndex = await ctx.log.appendInstallAttestation(storedBundle(stored));
+        ({ logIndex, promise } = await appendInstallAttestation(ctx.log, storedBundle(stored)));
         await ctx.store.setAttestationLogIndex(stored.id, logIndex);
+      } else if (ctx.log && logIndex !== null) {
+        promise = await inclusionPromise(ctx.log, logIndex);
       }
-      const promise =
-        ctx.log && logIndex !== null ? await inclusionPromise(ctx.log, logIndex) : undefined;
       const flags = {
         ...(admission?.certificateExpired ? { certificateExpired: true } : {}),
         ...(logIndex !== null ? { logIndex } : {}),
