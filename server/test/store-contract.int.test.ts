@@ -494,6 +494,16 @@ describe.each(engines)('RepositoryStore on $name', (engine) => {
       expect(await store.attestations()).toHaveLength(1);
     });
 
+    it('records the log index of each of many reports set at once', async () => {
+      const store = await openStore();
+      const rows = [];
+      for (let n = 1; n <= 20; n++) rows.push(await store.insertAttestation(report(n)));
+      await Promise.all(rows.map((r, i) => store.setAttestationLogIndex(r.id, 100 + i)));
+      expect((await store.attestations()).map((a) => a.logIndex)).toEqual(
+        rows.map((_, i) => 100 + i),
+      );
+    });
+
     it('refuses a counter at or below the ECU last one (REPORT_COUNTER_REPLAYED); other ECUs count apart', async () => {
       const store = await openStore();
       await store.insertAttestation(report(1, 5));

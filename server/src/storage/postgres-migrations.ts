@@ -279,4 +279,45 @@ export const postgresMigrations: readonly Migration[] = [
     // appendOnce looks an install report up by its leaf hash before appending it.
     sql: 'CREATE INDEX tlog_entries_leaf ON tlog_entries (leaf_hash);',
   },
+  {
+    id: 6,
+    name: 'install reports: stored in one round trip',
+    // insertAttestation's lock, lookups and insert, server side. In READ COMMITTED a VOLATILE
+    // function takes a fresh snapshot per statement, so the lookups after the lock see every
+    // report a previous holder of the lock committed. o_last_counter set: a replayed counter.
+    sql: `
+      CREATE FUNCTION tufchain_insert_attestation(
+        p_lock_key TEXT, p_report_sha256 TEXT, p_counter BIGINT, p_bundle_sha256 TEXT,
+        p_bundle_json TEXT, p_vin_commitment TEXT, p_ecu_serial TEXT, p_target_name TEXT,
+        p_result TEXT, p_received_at TEXT)
+      RETURNS TABLE (o_id BIGINT, o_created BOOLEAN, o_log_index BIGINT, o_bundle_json TEXT,
+        o_last_counter BIGINT)
+      LANGUAGE plpgsql VOLATILE AS $$
+      DECLARE
+        hit RECORD;
+        top BIGINT;
+      BEGIN
+        PERFORM pg_advisory_xact_lock(hashtextextended(p_lock_key, 0));
+        SELECT a.id, a.log_index, a.bundle_json INTO hit FROM install_attestations a
+          WHERE a.report_sha256 = p_report_sha256 OR a.bundle_sha256 = p_bundle_sha256
+          ORDER BY a.id LIMIT 1;
+        IF FOUND THEN
+          RETURN QUERY SELECT hit.id, false, hit.log_index, hit.bundle_json, NULL::BIGINT;
+          RETURN;
+        END IF;
+        SELECT MAX(a.counter) INTO top FROM install_attestations a
+          WHERE a.vin_commitment = p_vin_commitment AND a.ecu_serial = p_ecu_serial;
+        IF top IS NOT NULL AND p_counter <= top THEN
+          RETURN QUERY SELECT NULL::BIGINT, false, NULL::BIGINT, NULL::TEXT, top;
+          RETURN;
+        END IF;
+        RETURN QUERY INSERT INTO install_attestations AS a (report_sha256, counter, bundle_sha256,
+            bundle_json, vin_commitment, ecu_serial, target_name, result, received_at)
+          VALUES (p_report_sha256, p_counter, p_bundle_sha256, p_bundle_json, p_vin_commitment,
+            p_ecu_serial, p_target_name, p_result, p_received_at)
+          RETURNING a.id, true, NULL::BIGINT, NULL::TEXT, NULL::BIGINT;
+      END
+      $$;
+    `,
+  },
 ];

@@ -1,5 +1,5 @@
 import type { RevocationReason } from '@tufchain/keys';
-import type { LogStores } from '@tufchain/transparency';
+import { GroupCommit, type LogStores } from '@tufchain/transparency';
 import type pg from 'pg';
 import type { QueryResultRow } from 'pg';
 import { PostgresDirectorStore } from '../director/postgres-store.js';
@@ -64,6 +64,16 @@ export class PostgresStore implements RepositoryStore {
   readonly #clientConfig: pg.ClientConfig;
   #closed = false;
   #publishLock: PostgresAdvisoryLock | undefined;
+
+  /** Log indexes of reports, written a batch per statement (group commit). */
+  readonly #logIndexes = new GroupCommit<{ id: number; logIndex: number }, void>(async (batch) => {
+    await this.#pool.query(
+      `UPDATE install_attestations AS a SET log_index = v.log_index
+       FROM unnest($1::bigint[], $2::bigint[]) AS v(id, log_index) WHERE a.id = v.id`,
+      [batch.map((b) => b.id), batch.map((b) => b.logIndex)],
+    );
+    return batch.map(() => undefined);
+  });
 
   private constructor(pool: pg.Pool, clientConfig: pg.ClientConfig) {
     this.#pool = pool;
@@ -466,61 +476,39 @@ export class PostgresStore implements RepositoryStore {
       counter: number;
     },
   ): Promise<{ id: number; created: boolean; logIndex: number | null; bundleJson: string }> {
-    const attempt = () =>
-      this.#transaction(async (tx) => {
-        // Reports of one ECU are checked and stored one at a time, across replicas.
-        await PostgresStore.#lockKey(
-          tx,
+    const attempt = async () => {
+      // Reports of one ECU are checked and stored one at a time, across replicas (migration 6).
+      const row = await this.#get(
+        'SELECT * FROM tufchain_insert_attestation($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
+        [
           `tufchain:report:${input.vinCommitment}\n${input.ecuSerial}`,
+          input.reportSha256,
+          input.counter,
+          input.bundleSha256,
+          input.bundleJson,
+          input.vinCommitment,
+          input.ecuSerial,
+          input.targetName,
+          input.result,
+          input.receivedAt,
+        ],
+      );
+      if (row?.o_last_counter != null) {
+        throw new ServerError(
+          'REPORT_COUNTER_REPLAYED',
+          `ECU ${input.ecuSerial} already reported counter ${num(row.o_last_counter)}; this report has ${input.counter}`,
         );
-        const existing = await this.#get(
-          `SELECT id, log_index, bundle_json FROM install_attestations
-           WHERE report_sha256 = $1 OR bundle_sha256 = $2 ORDER BY id LIMIT 1`,
-          [input.reportSha256, input.bundleSha256],
-          tx,
-        );
-        if (existing) {
-          return {
-            id: num(existing.id),
-            created: false,
-            logIndex: existing.log_index == null ? null : num(existing.log_index),
-            bundleJson: str(existing.bundle_json),
-          };
-        }
-        const last = await this.#get(
-          'SELECT MAX(counter) AS counter FROM install_attestations WHERE vin_commitment = $1 AND ecu_serial = $2',
-          [input.vinCommitment, input.ecuSerial],
-          tx,
-        );
-        if (last?.counter != null && input.counter <= num(last.counter)) {
-          throw new ServerError(
-            'REPORT_COUNTER_REPLAYED',
-            `ECU ${input.ecuSerial} already reported counter ${num(last.counter)}; this report has ${input.counter}`,
-          );
-        }
-        const inserted = await this.#get(
-          `INSERT INTO install_attestations (report_sha256, counter, bundle_sha256, bundle_json, vin_commitment, ecu_serial, target_name, result, received_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-          [
-            input.reportSha256,
-            input.counter,
-            input.bundleSha256,
-            input.bundleJson,
-            input.vinCommitment,
-            input.ecuSerial,
-            input.targetName,
-            input.result,
-            input.receivedAt,
-          ],
-          tx,
-        );
-        return {
-          id: num(inserted?.id),
-          created: true,
-          logIndex: null,
-          bundleJson: input.bundleJson,
-        };
-      });
+      }
+      if (row?.o_created) {
+        return { id: num(row.o_id), created: true, logIndex: null, bundleJson: input.bundleJson };
+      }
+      return {
+        id: num(row?.o_id),
+        created: false,
+        logIndex: row?.o_log_index == null ? null : num(row.o_log_index),
+        bundleJson: str(row?.o_bundle_json),
+      };
+    };
     try {
       return await attempt();
     } catch (error) {
@@ -530,11 +518,8 @@ export class PostgresStore implements RepositoryStore {
     }
   }
 
-  async setAttestationLogIndex(id: number, logIndex: number): Promise<void> {
-    await this.#pool.query('UPDATE install_attestations SET log_index = $1 WHERE id = $2', [
-      logIndex,
-      id,
-    ]);
+  setAttestationLogIndex(id: number, logIndex: number): Promise<void> {
+    return this.#logIndexes.submit({ id, logIndex });
   }
 
   async attestations(
