@@ -24,6 +24,7 @@ describe('the fleet simulator against two replicas on one PostgreSQL database', 
       seconds: 30,
       releaseAfterMs: 1_500,
       stopWhenAllReported: true,
+      ingestBurst: { inFlight: 8 },
     });
   }, 120_000);
 
@@ -41,18 +42,28 @@ describe('the fleet simulator against two replicas on one PostgreSQL database', 
     expect(run.allReportedMs).toBeDefined();
     expect(run.sawReleaseMs.filter((ms) => ms !== undefined)).toHaveLength(VEHICLES);
     for (const ms of run.sawReleaseMs) expect(ms).toBeGreaterThan(0);
-    const sent = run.stats.attestations;
+    expect(run.releaseWindow.attestations).toBe(VEHICLES);
+    const sent = run.stats.attestations.slice(0, VEHICLES);
     expect(sent.map((a) => a.status)).toEqual(Array<number>(VEHICLES).fill(201));
     expect(new Set(sent.map((a) => a.vehicle)).size).toBe(VEHICLES);
     // Spread across both replicas: vehicle i talks to replica i mod 2.
     expect(sent.filter((a) => a.vehicle % 2 === 0)).toHaveLength(VEHICLES / 2);
   });
 
+  it('then, polling halted, has every vehicle report a further release at once, each accepted', () => {
+    expect(run.ingestBurst).toMatchObject({ reports: VEHICLES, failed: 0 });
+    expect(run.ingestBurst!.cpuSeconds).toBeGreaterThan(0);
+    const burst = run.stats.attestations.slice(VEHICLES);
+    expect(burst.map((a) => a.status)).toEqual(Array<number>(VEHICLES).fill(201));
+    expect(new Set(burst.map((a) => a.vehicle)).size).toBe(VEHICLES);
+    expect(run.stats.errors).toEqual([]);
+  });
+
   it('finds every sent attestation in the transparency logs exactly once, and nothing else', () => {
     const sentKeys = run.stats.attestations.map((a) => a.reportKey).sort();
-    expect(new Set(sentKeys).size).toBe(VEHICLES);
+    expect(new Set(sentKeys).size).toBe(2 * VEHICLES);
     expect([...run.logged.counts.keys()].sort()).toEqual(sentKeys);
-    expect([...run.logged.counts.values()]).toEqual(Array<number>(VEHICLES).fill(1));
+    expect([...run.logged.counts.values()]).toEqual(Array<number>(2 * VEHICLES).fill(1));
     expect(run.logged.logs).toBeGreaterThanOrEqual(1);
   });
 });

@@ -5,7 +5,7 @@
  * /proc, so that the simulator's own work is never counted as the server's.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findFreePort } from '@tufchain/contracts/dev';
 import { createVehicleCa, signFirmwareAttestation, writeEncryptedKeyFile } from '@tufchain/keys';
@@ -76,6 +76,28 @@ async function processCpuSeconds(pid: number): Promise<number> {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
   return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+}
+
+/**
+ * User + system CPU seconds of `rootPid` and every live process below it (PostgreSQL's
+ * postmaster: its backends, WAL writer, checkpointer...).
+ */
+export async function processTreeCpuSeconds(rootPid: number): Promise<number> {
+  const children = new Map<number, number[]>();
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => undefined);
+    if (stat === undefined) continue;
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+  }
+  let total = 0;
+  const todo = [rootPid];
+  for (let pid = todo.pop(); pid !== undefined; pid = todo.pop()) {
+    total += await processCpuSeconds(pid).catch(() => 0);
+    todo.push(...(children.get(pid) ?? []));
+  }
+  return total;
 }
 
 async function terminate(daemon: RunningDaemon): Promise<void> {

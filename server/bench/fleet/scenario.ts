@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { countLoggedAttestations, type LoggedAttestations } from './log-check.js';
-import { startFleetReplicas, type FleetRelease } from './replicas.js';
+import { processTreeCpuSeconds, startFleetReplicas, type FleetRelease } from './replicas.js';
 import { defaultFleetConfig, FleetSimulator, type FleetConfig } from './simulator.js';
 
 export interface FleetScenarioOptions {
@@ -26,6 +26,13 @@ export interface FleetScenarioOptions {
   /** End the run as soon as every vehicle reported the release (tests), not at `seconds`. */
   stopWhenAllReported?: boolean;
   cpuProfileDir?: string;
+  /**
+   * After the release window, with polling halted: every vehicle reports a further release at
+   * once, `inFlight` requests at a time (the intake alone, at saturation). Off when absent.
+   */
+  ingestBurst?: { inFlight: number };
+  /** The postmaster's PID: PostgreSQL's CPU (all its processes) is measured alongside. */
+  postgresPid?: number;
   progress?: (what: string) => void;
 }
 
@@ -49,6 +56,17 @@ export interface FleetScenarioResult {
     wallSeconds: number;
     requests: number;
     attestations: number;
+  };
+  /**
+   * The burst (ingestBurst): reports posted and refused, its wall seconds, and the CPU seconds of
+   * the replicas and of PostgreSQL (null without postgresPid) while it ran.
+   */
+  ingestBurst?: {
+    reports: number;
+    failed: number;
+    wallSeconds: number;
+    cpuSeconds: number;
+    postgresCpuSeconds: number | null;
   };
   logged: LoggedAttestations;
   /** CPU seconds of this process (the simulator) over the polling run, and its wall seconds. */
@@ -137,7 +155,7 @@ export async function runFleetScenario(opts: FleetScenarioOptions): Promise<Flee
         : 'not every vehicle reported in time',
     );
     if (!opts.stopWhenAllReported) await sleep(Math.max(0, runEnd - performance.now()));
-    await fleet.stop();
+    await fleet.halt();
     // Not every report had come at the end of the run: the window closes once the last in flight did.
     if (!allReported)
       windowTo = {
@@ -145,6 +163,38 @@ export async function runFleetScenario(opts: FleetScenarioOptions): Promise<Flee
         cpu: sum(await replicas.cpuSeconds()),
         n: fleet.requestCount(),
       };
+    const windowAttestations = fleet.stats().attestations.length;
+    let ingestBurst: FleetScenarioResult['ingestBurst'];
+    if (opts.ingestBurst) {
+      const next = await replicas.publishRelease(hardwareId, '3.0.0', 3);
+      progress(`burst: ${config.vehicles.toString()} vehicles sign a report of ${next.name}`);
+      const prepared = await fleet.prepareReports({
+        name: next.name,
+        version: next.version,
+        releaseCounter: next.releaseCounter,
+        sha256: next.sha256,
+      });
+      const pgPid = opts.postgresPid;
+      const cpu = async () => ({
+        replicas: sum(await replicas.cpuSeconds()),
+        postgres: pgPid === undefined ? null : await processTreeCpuSeconds(pgPid),
+      });
+      const from = { t: performance.now(), ...(await cpu()) };
+      const failed = await prepared.post(opts.ingestBurst.inFlight);
+      const to = { t: performance.now(), ...(await cpu()) };
+      ingestBurst = {
+        reports: config.vehicles,
+        failed,
+        wallSeconds: (to.t - from.t) / 1000,
+        cpuSeconds: to.replicas - from.replicas,
+        postgresCpuSeconds:
+          to.postgres === null || from.postgres === null ? null : to.postgres - from.postgres,
+      };
+      progress(
+        `burst: ${config.vehicles.toString()} reports in ${Math.round(to.t - from.t).toString()} ms, ${failed.toString()} refused`,
+      );
+    }
+    await fleet.stop();
     const stats = fleet.stats();
     const simulatorCpu = process.cpuUsage(simulatorCpuAtStart);
     const simulator = {
@@ -174,8 +224,9 @@ export async function runFleetScenario(opts: FleetScenarioOptions): Promise<Flee
         cpuSeconds: windowTo.cpu - steadyTo.cpu,
         wallSeconds: (windowTo.t - steadyTo.t) / 1000,
         requests: windowTo.n - steadyTo.n,
-        attestations: stats.attestations.length,
+        attestations: windowAttestations,
       },
+      ...(ingestBurst ? { ingestBurst } : {}),
       logged,
       simulator,
       storage,

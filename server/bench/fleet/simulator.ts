@@ -13,7 +13,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { enrollVehicle, signInstallReport, type VehicleCredentials } from '@tufchain/client-agent';
+import {
+  enrollVehicle,
+  signInstallReport,
+  type InstallReportBundle,
+  type VehicleCredentials,
+} from '@tufchain/client-agent';
 import { computeVinCommitment, createKeySigner } from '@tufchain/keys';
 import { Metadata, MetadataKind, type Targets } from '@tufjs/models';
 import { Pool, request } from 'undici';
@@ -310,9 +315,7 @@ export class FleetSimulator {
   }
 
   async stop(): Promise<void> {
-    this.#abort.abort();
-    await Promise.all(this.#loops);
-    this.#stoppedAt = performance.now();
+    await this.halt();
     await Promise.all(this.#pools.map((p) => p.close()));
   }
 
@@ -516,6 +519,10 @@ export class FleetSimulator {
 
   /** Signs the install report as the client agent does and posts it. */
   async #report(v: FleetVehicle, to: FleetVehicle['running']): Promise<void> {
+    await this.#post(v, await this.#sign(v, to));
+  }
+
+  async #sign(v: FleetVehicle, to: FleetVehicle['running']): Promise<InstallReportBundle> {
     const now = new Date();
     const { bundle } = await signInstallReport({
       stateDir: v.stateDir,
@@ -540,6 +547,10 @@ export class FleetSimulator {
       metadata: { targetsVersion: v.snapshotVersion, targetsHash: `0x${v.snapshotSha256}` },
       checkpoint: { chainId: this.config.chainId, ...this.#checkpoint! },
     });
+    return bundle;
+  }
+
+  async #post(v: FleetVehicle, bundle: InstallReportBundle): Promise<void> {
     const reportKey = reportKeyOf(bundle);
     const t0 = performance.now();
     try {
@@ -562,5 +573,46 @@ export class FleetSimulator {
       this.#fail('attestation', v.index, t0, error);
       throw new RequestFailed('attestation', { cause: error });
     }
+  }
+
+  /**
+   * The intake alone, at saturation (polling halted): every vehicle signs a report of installing
+   * `to`, and only then are they all posted, `inFlight` at a time. Signing stays out of the
+   * timing, so the server's CPU over `post()` is what ingesting them cost.
+   */
+  async prepareReports(
+    to: FleetVehicle['running'],
+  ): Promise<{ post(inFlight: number): Promise<number> }> {
+    const signed: { v: FleetVehicle; bundle: InstallReportBundle }[] = [];
+    for (const v of this.#vehicles) signed.push({ v, bundle: await this.#sign(v, to) });
+    return {
+      post: async (inFlight) => {
+        let next = 0;
+        let failed = 0;
+        const worker = async (): Promise<void> => {
+          for (let i = next++; i < signed.length; i = next++) {
+            const { v, bundle } = signed[i]!;
+            await this.#post(v, bundle).then(
+              () => {
+                v.running = to;
+              },
+              () => {
+                failed += 1;
+              },
+            );
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(inFlight, signed.length) }, worker));
+        return failed;
+      },
+    };
+  }
+
+  /** Stops every vehicle's polling loop; the connection pools stay open (prepareReports). */
+  async halt(): Promise<void> {
+    this.#abort.abort();
+    await Promise.all(this.#loops);
+    this.#loops = [];
+    if (this.#stoppedAt === 0) this.#stoppedAt = performance.now();
   }
 }
