@@ -15,6 +15,7 @@ import { Verifier, toSignedEntity, VerificationError, type TrustMaterial } from 
 import { KeysError } from '../error.js';
 import type { Signer } from '../signer.js';
 import { encodePem } from '../util/pem.js';
+import { spkiSha256 } from '../util/spki-digest.js';
 import type { SigstoreServicesConfig } from './sigstore-services.js';
 import { verifyVehicleCertificate, type VerifiedVehicleCertificate } from '../vehicle/verify.js';
 import { isCanonicalEcdsaSignature, normalizeEcdsaSignature } from './ecdsa-signature.js';
@@ -218,9 +219,6 @@ function assertCanonicalSignature(publicKey: KeyObject, signature: Uint8Array): 
   }
 }
 
-/** SPKI digests of keys seen before: a vehicle certificate's key is one object while it is cached. */
-const keyDigests = new WeakMap<KeyObject, Buffer>();
-
 /**
  * The identity of a signed DSSE statement: hex sha256 over sha256(SPKI DER of the signer's key)
  * followed by the DSSE PAE of (payloadType, payload). What `VerifiedStatementBundle` returns as
@@ -231,15 +229,8 @@ export function signedContentDigest(
   payloadType: string,
   payload: Uint8Array,
 ): string {
-  let keyDigest = keyDigests.get(publicKey);
-  if (!keyDigest) {
-    keyDigest = createHash('sha256')
-      .update(publicKey.export({ type: 'spki', format: 'der' }))
-      .digest();
-    keyDigests.set(publicKey, keyDigest);
-  }
   return createHash('sha256')
-    .update(keyDigest)
+    .update(spkiSha256(publicKey))
     .update(dsse.preAuthEncoding(payloadType, Buffer.from(payload)))
     .digest('hex');
 }

@@ -16,6 +16,8 @@ export interface CertificateParts {
   /** Subject attributes in order: [oid, value] per AttributeTypeAndValue. */
   subjectAttributes: [string, string][];
   subjectKeyIdentifier: Buffer | undefined;
+  /** The SubjectPublicKeyInfo, byte for byte. */
+  subjectPublicKeyInfo: Buffer;
 }
 
 function tbsFields(der: Buffer): Tlv[] {
@@ -46,6 +48,7 @@ export function parseNameAttributes(name: Tlv): [string, string][] {
 export function parseCertificateParts(der: Buffer): CertificateParts {
   const fields = tbsFields(der);
   const subject = expectTag(fields[4], TAG.SEQUENCE, 'subject');
+  const spki = expectTag(fields[5], TAG.SEQUENCE, 'subjectPublicKeyInfo');
   let subjectKeyIdentifier: Buffer | undefined;
   const extensionsField = fields.find((f) => f.tag === 0xa3);
   if (extensionsField) {
@@ -64,5 +67,6 @@ export function parseCertificateParts(der: Buffer): CertificateParts {
     subjectRaw: Buffer.from(subject.raw),
     subjectAttributes: parseNameAttributes(subject),
     subjectKeyIdentifier,
+    subjectPublicKeyInfo: Buffer.from(spki.raw),
   };
 }

@@ -3,6 +3,7 @@ import { KeysError } from '../error.js';
 import { detectKeyType } from '../key-type.js';
 import { isVinCommitment } from './commitment.js';
 import { parseCertificateParts } from '../util/certificate-der.js';
+import { rememberSpki } from '../util/spki-digest.js';
 import { OID_CLIENT_AUTH, OID_COMMON_NAME, OID_SERIAL_NUMBER } from './oids.js';
 
 export interface VerifyVehicleCertificateOptions {
@@ -116,12 +117,13 @@ function checkCertificate(certPem: string, caCertPem: string): CheckedCertificat
 }
 
 function bindingOf(cert: X509Certificate): CheckedCertificate['binding'] {
-  let attributes: [string, string][];
+  let parts: ReturnType<typeof parseCertificateParts>;
   try {
-    attributes = parseCertificateParts(cert.raw).subjectAttributes;
+    parts = parseCertificateParts(cert.raw);
   } catch {
     return { refused: 'the subject does not parse' };
   }
+  const attributes = parts.subjectAttributes;
   const commitments = attributes.filter(([oid]) => oid === OID_COMMON_NAME).map(([, v]) => v);
   const ecuSerials = attributes.filter(([oid]) => oid === OID_SERIAL_NUMBER).map(([, v]) => v);
   const vinCommitment = commitments[0];
@@ -139,6 +141,7 @@ function bindingOf(cert: X509Certificate): CheckedCertificate['binding'] {
   if (detectKeyType(publicKey) !== 'ecdsa-p256') {
     return { refused: 'a vehicle certificate holds an ECDSA P-256 key' };
   }
+  rememberSpki(publicKey, parts.subjectPublicKeyInfo);
   return { vinCommitment, ecuSerial, publicKey };
 }
 
