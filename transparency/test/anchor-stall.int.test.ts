@@ -127,8 +127,11 @@ describe('AnchorService when its operator account cannot pay for gas', () => {
       )
       .toBe(0);
     await expect
-      .poll(() => changes.map((h) => h.stalled), { timeout: 5_000 })
-      .toEqual([true, false]);
+      .poll(() => changes.map((h) => h.stalled).at(-1), { timeout: 5_000 })
+      .toBe(false);
+    // Stalled, then recovered. On a loaded machine a confirmation slower than stallAfterMs (400)
+    // after the recovery flaps it once more; that is the check working, not a failure.
+    expect(changes.slice(0, 2).map((h) => h.stalled)).toEqual([true, false]);
     expect(await s.health()).toMatchObject({ stalled: false, consecutiveFailures: 0 });
     expect((await s.anchorCovering((await log.size()) - 1))?.status).toBe('confirmed');
     await s.stop();
