@@ -18,6 +18,7 @@ import {
   type Queryable,
 } from './postgres-db.js';
 import {
+  attestationValues,
   bytes,
   num,
   str,
@@ -480,18 +481,7 @@ export class PostgresStore implements RepositoryStore {
       // Reports of one ECU are checked and stored one at a time, across replicas (migration 6).
       const row = await this.#get(
         'SELECT * FROM tufchain_insert_attestation($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
-        [
-          `tufchain:report:${input.vinCommitment}\n${input.ecuSerial}`,
-          input.reportSha256,
-          input.counter,
-          input.bundleSha256,
-          input.bundleJson,
-          input.vinCommitment,
-          input.ecuSerial,
-          input.targetName,
-          input.result,
-          input.receivedAt,
-        ],
+        [`tufchain:report:${input.vinCommitment}\n${input.ecuSerial}`, ...attestationValues(input)],
       );
       if (row?.o_last_counter != null) {
         throw new ServerError(

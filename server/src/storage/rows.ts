@@ -115,6 +115,26 @@ export function toAttestation(row: StoredRow): AttestationRecord {
 }
 
 /** Staging a role+version another writer stored first (both engines answer the same). */
+/** A new report's values in the column order both stores insert them in. */
+export function attestationValues(
+  r: Omit<AttestationRecord, 'id' | 'logIndex' | 'reportSha256' | 'counter'> & {
+    reportSha256: string;
+    counter: number;
+  },
+): [string, number, string, string, string, string, string, string, string] {
+  return [
+    r.reportSha256,
+    r.counter,
+    r.bundleSha256,
+    r.bundleJson,
+    r.vinCommitment,
+    r.ecuSerial,
+    r.targetName,
+    r.result,
+    r.receivedAt,
+  ];
+}
+
 export function versionTaken(r: { role: string; version: number }, cause: unknown): ServerError {
   return new ServerError(
     'METADATA_VERSION_TAKEN',

@@ -3,6 +3,7 @@ import type { RevocationReason } from '@tufchain/keys';
 import { ServerError } from '../error.js';
 import { migrations } from './migrations.js';
 import {
+  attestationValues,
   num,
   str,
   toAttestation,
@@ -601,15 +602,7 @@ export class SqliteStore implements RepositoryStore {
         const { lastInsertRowid } = this.#run(
           `INSERT INTO install_attestations (report_sha256, counter, bundle_sha256, bundle_json, vin_commitment, ecu_serial, target_name, result, received_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          input.reportSha256,
-          input.counter,
-          input.bundleSha256,
-          input.bundleJson,
-          input.vinCommitment,
-          input.ecuSerial,
-          input.targetName,
-          input.result,
-          input.receivedAt,
+          ...attestationValues(input),
         );
         return { id: lastInsertRowid, created: true, logIndex: null, bundleJson: input.bundleJson };
       }),
