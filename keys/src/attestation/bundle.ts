@@ -10,7 +10,7 @@ import type { Signer as SigstoreSigner, Witness } from '@sigstore/sign';
 // bundle-deep-import.test.ts fails, naming the version and the path, when the pin, the installed
 // package or this file moves.
 import { DSSEBundleBuilder } from '@sigstore/sign/dist/bundler/dsse.js';
-import { dsse } from '@sigstore/core';
+import { crypto as sigstoreCrypto, dsse } from '@sigstore/core';
 import { Verifier, toSignedEntity, VerificationError, type TrustMaterial } from '@sigstore/verify';
 import { KeysError } from '../error.js';
 import type { Signer } from '../signer.js';
@@ -355,13 +355,10 @@ function verifyBundleNow(
     });
     publicKey = verified.publicKey;
     if (options.canonicalOnly) assertCanonicalSignature(publicKey, signature);
-    let entity;
-    try {
-      entity = toSignedEntity(bundle);
-    } catch (error) {
-      mapVerificationError(error);
-    }
-    if (!entity.signature.verifySignature(verified.publicKey)) {
+    // What @sigstore/verify's DSSESignatureContent.verifySignature does, with @sigstore/core's own
+    // PAE and verify, without toSignedEntity parsing the certificate a second time.
+    const pae = dsse.preAuthEncoding(envelope.payloadType, Buffer.from(envelope.payload));
+    if (!sigstoreCrypto.verify(pae, verified.publicKey, Buffer.from(signature))) {
       throw new KeysError('BUNDLE_SIGNATURE_INVALID', 'the DSSE signature does not verify');
     }
     signer = { kind: 'certificate', certificatePem, ...verified };

@@ -24,13 +24,14 @@ export function spkiSha256(key: KeyObject): Buffer {
 /**
  * Records the SPKI a certificate carries for `key`, when it is byte for byte what export() would
  * write (P-256, named curve, uncompressed point): OpenSSL 3's encoder costs a tenth of a
- * millisecond, as much as a signature verification.
+ * millisecond, as much as a signature verification. True when it did: the key is P-256.
  */
-export function rememberSpki(key: KeyObject, spkiDer: Uint8Array): void {
+export function rememberSpki(key: KeyObject, spkiDer: Uint8Array): boolean {
   if (
-    spkiDer.length === P256_SPKI_LENGTH &&
-    P256_SPKI_PREFIX.equals(spkiDer.subarray(0, P256_SPKI_PREFIX.length))
-  ) {
-    digests.set(key, createHash('sha256').update(spkiDer).digest());
-  }
+    spkiDer.length !== P256_SPKI_LENGTH ||
+    !P256_SPKI_PREFIX.equals(spkiDer.subarray(0, P256_SPKI_PREFIX.length))
+  )
+    return false;
+  digests.set(key, createHash('sha256').update(spkiDer).digest());
+  return true;
 }

@@ -138,10 +138,13 @@ function bindingOf(cert: X509Certificate): CheckedCertificate['binding'] {
     return { refused: 'the subject does not bind one VIN commitment and one ECU serial' };
   }
   const publicKey = cert.publicKey;
-  if (detectKeyType(publicKey) !== 'ecdsa-p256') {
+  // A P-256 SPKI in export() form needs no asking OpenSSL for the key's details.
+  if (
+    !rememberSpki(publicKey, parts.subjectPublicKeyInfo) &&
+    detectKeyType(publicKey) !== 'ecdsa-p256'
+  ) {
     return { refused: 'a vehicle certificate holds an ECDSA P-256 key' };
   }
-  rememberSpki(publicKey, parts.subjectPublicKeyInfo);
   return { vinCommitment, ecuSerial, publicKey };
 }
 
