@@ -15,7 +15,7 @@ import { Verifier, toSignedEntity, VerificationError, type TrustMaterial } from 
 import { KeysError } from '../error.js';
 import type { Signer } from '../signer.js';
 import { encodePem } from '../util/pem.js';
-import { spkiSha256 } from '../util/spki-digest.js';
+import { knownP256, spkiSha256 } from '../util/spki-digest.js';
 import type { SigstoreServicesConfig } from './sigstore-services.js';
 import { verifyVehicleCertificate, type VerifiedVehicleCertificate } from '../vehicle/verify.js';
 import { isCanonicalEcdsaSignature, normalizeEcdsaSignature } from './ecdsa-signature.js';
@@ -195,19 +195,15 @@ function assertCanonicalEncoding(
   }
 }
 
-/** Whether a key is P-256 (asymmetricKeyDetails costs as much as a third of a verify). */
-const p256Keys = new WeakMap<KeyObject, boolean>();
-
 /** `canonicalOnly`: P-256 signatures must be strict DER with a low s; Ed25519 has one encoding. */
 function assertCanonicalSignature(publicKey: KeyObject, signature: Uint8Array): void {
   if (publicKey.asymmetricKeyType === 'ed25519') return;
-  let p256 = p256Keys.get(publicKey);
-  if (p256 === undefined) {
-    p256 =
-      publicKey.asymmetricKeyType === 'ec' &&
-      publicKey.asymmetricKeyDetails?.namedCurve === 'prime256v1';
-    p256Keys.set(publicKey, p256);
-  }
+  // A vehicle certificate's key is known P-256 from its SPKI bytes: asymmetricKeyDetails costs as
+  // much as a third of a verify.
+  const p256 =
+    knownP256(publicKey) ||
+    (publicKey.asymmetricKeyType === 'ec' &&
+      publicKey.asymmetricKeyDetails?.namedCurve === 'prime256v1');
   if (!p256) {
     throw new KeysError('SIGNATURE_NOT_CANONICAL', 'only P-256 and Ed25519 keys are accepted');
   }

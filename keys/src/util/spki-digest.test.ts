@@ -2,7 +2,7 @@ import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createVehicleCa, createVehicleIdentity } from '../vehicle/ca.js';
 import { parseCertificateParts } from './certificate-der.js';
-import { rememberSpki, spkiSha256 } from './spki-digest.js';
+import { knownP256, rememberSpki, spkiSha256 } from './spki-digest.js';
 
 const exported = (key: ReturnType<typeof generateKeyPairSync>['publicKey']): string =>
   createHash('sha256')
@@ -25,7 +25,9 @@ describe('spkiSha256', () => {
     const key = cert.publicKey;
     const spki = parseCertificateParts(cert.raw).subjectPublicKeyInfo;
     expect(spki.length).toBe(91);
-    rememberSpki(key, spki);
+    expect(knownP256(key)).toBe(false);
+    expect(rememberSpki(key, spki)).toBe(true);
+    expect(knownP256(key)).toBe(true);
     expect(spkiSha256(key).toString('hex')).toBe(exported(key));
   });
 
@@ -39,7 +41,8 @@ describe('spkiSha256', () => {
       Buffer.from([2 + (y[31]! & 1)]),
       x,
     ]);
-    rememberSpki(key, compressed);
+    expect(rememberSpki(key, compressed)).toBe(false);
+    expect(knownP256(key)).toBe(false);
     expect(spkiSha256(key).toString('hex')).toBe(exported(key));
   });
 });

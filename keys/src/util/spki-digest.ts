@@ -8,6 +8,12 @@ const P256_SPKI_PREFIX = Buffer.from(
 const P256_SPKI_LENGTH = P256_SPKI_PREFIX.length + 64;
 
 const digests = new WeakMap<KeyObject, Buffer>();
+const p256 = new WeakSet<KeyObject>();
+
+/** Whether rememberSpki saw this key's SPKI as P-256 (false: not known, ask the key). */
+export function knownP256(key: KeyObject): boolean {
+  return p256.has(key);
+}
 
 /** SHA-256 of the key's SPKI DER as `key.export({ type: 'spki', format: 'der' })` writes it. */
 export function spkiSha256(key: KeyObject): Buffer {
@@ -33,5 +39,6 @@ export function rememberSpki(key: KeyObject, spkiDer: Uint8Array): boolean {
   )
     return false;
   digests.set(key, createHash('sha256').update(spkiDer).digest());
+  p256.add(key);
   return true;
 }
