@@ -13,169 +13,39 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  enrollVehicle,
-  signInstallReport,
-  type InstallReportBundle,
-  type VehicleCredentials,
-} from '@tufchain/client-agent';
+import { enrollVehicle, signInstallReport, type InstallReportBundle } from '@tufchain/client-agent';
 import { computeVinCommitment, createKeySigner } from '@tufchain/keys';
 import { Metadata, MetadataKind, type Targets } from '@tufjs/models';
 import { Pool, request } from 'undici';
+import {
+  FLEET_ROUTES,
+  HttpAnswerError,
+  percentile,
+  reportKeyOf,
+  RequestFailed,
+  sleep,
+  vinOf,
+  type FleetCheckpoint,
+  type FleetConfig,
+  type FleetError,
+  type FleetRoute,
+  type FleetVehicle,
+  type RouteStats,
+  type RouteTally,
+  type SentAttestation,
+} from './simulator-parts.js';
 
-/** The routes a vehicle calls, as reported. */
-export const FLEET_ROUTES = [
-  'enroll',
-  'timestamp',
-  'snapshot',
-  'targets',
-  'bins',
-  'bin',
-  'hint',
-  'attestation',
-] as const;
-export type FleetRoute = (typeof FLEET_ROUTES)[number];
-
-export interface FleetConfig {
-  /** Base URLs of the replicas; vehicle i talks to replica i mod n. */
-  replicaUrls: readonly string[];
-  vehicles: number;
-  /** Bearer token with the enroll scope (the factory line's). */
-  factoryToken: string;
-  /** Every vehicle's ECU has this hardware ID. */
-  hardwareId: string;
-  /** Mean time between two polls of one vehicle. */
-  pollIntervalMs: number;
-  /** Each wait is pollIntervalMs × (1 ± jitter), uniformly. */
-  jitter: number;
-  /** Connections of the undici pool of each replica. */
-  connectionsPerReplica: number;
-  /** Enrollments in flight at once. */
-  enrollConcurrency: number;
-  /** The vehicles' durable state (report counters), one directory each. */
-  stateDir: string;
-  /** The name of the image every vehicle runs when it leaves the factory. */
-  factoryImage: { name: string; version: string; releaseCounter: number; sha256: string };
-  chainId: number;
-}
-
-export const defaultFleetConfig: Omit<
-  FleetConfig,
-  'replicaUrls' | 'factoryToken' | 'stateDir' | 'factoryImage' | 'chainId'
-> = {
-  vehicles: 10_000,
-  hardwareId: 'fleet-ecu',
-  pollIntervalMs: 5_000,
-  jitter: 0.5,
-  connectionsPerReplica: 64,
-  enrollConcurrency: 64,
-};
-
-/** A chain checkpoint the vehicles cite in their reports (block number, hash, time). */
-export interface FleetCheckpoint {
-  blockNumber: number;
-  blockHash: string;
-  timestamp: number;
-}
-
-interface RouteTally {
-  latenciesMs: number[];
-  errors: number;
-  statuses: Map<number, number>;
-}
-
-export interface RouteStats {
-  requests: number;
-  errors: number;
-  p50Ms: number;
-  p99Ms: number;
-  statuses: Record<string, number>;
-}
-
-export interface FleetError {
-  /** `poll`: a poll failed outside any one request (a document that does not parse...). */
-  route: FleetRoute | 'poll';
-  vehicle: number;
-  message: string;
-}
-
-/** One attestation as sent: the vehicle, its report key (sha256 of the DSSE payload) and answer. */
-export interface SentAttestation {
-  vehicle: number;
-  reportKey: string;
-  status: number;
-  logIndex: number | undefined;
-}
-
-interface FleetVehicle {
-  index: number;
-  replica: number;
-  credentials: VehicleCredentials;
-  ecuSerial: string;
-  stateDir: string;
-  running: { name: string; version: string; releaseCounter: number; sha256: string };
-  etag: string | undefined;
-  snapshotVersion: number;
-  snapshot: Record<string, { version: number }>;
-  snapshotSha256: string;
-  roles: Map<string, { version: number; signed: Targets }>;
-  /** performance.now() when this vehicle first resolved each image in its bin, by name. */
-  seen: Map<string, number>;
-  /** An image it resolved and runs now, whose report is not accepted yet. */
-  pending: FleetVehicle['running'] | undefined;
-}
-
-/** sha256 of a bundle's DSSE payload: one install report, whatever encoding or signature carries it. */
-export function reportKeyOf(bundle: unknown): string {
-  const payload = (bundle as { dsseEnvelope?: { payload?: unknown } } | null)?.dsseEnvelope
-    ?.payload;
-  if (typeof payload !== 'string') throw new Error('not a DSSE bundle');
-  return createHash('sha256').update(Buffer.from(payload, 'base64')).digest('hex');
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-/** Waits `ms`, or less when `signal` aborts; leaves no listener behind (10,000 loops share it). */
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal?.aborted) {
-      resolve();
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-
-/** A VIN of vehicle i: 17 characters without I, O, Q (it never leaves the simulator). */
-function vinOf(i: number): string {
-  return `WF0FLEET${i.toString().padStart(9, '0')}`;
-}
-
-/** A request failed and was counted on its route. */
-class RequestFailed extends Error {
-  constructor(route: FleetRoute, options: { cause: unknown }) {
-    super(`${route} failed`, options);
-  }
-}
-
-class HttpAnswerError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export {
+  defaultFleetConfig,
+  FLEET_ROUTES,
+  reportKeyOf,
+  type FleetCheckpoint,
+  type FleetConfig,
+  type FleetError,
+  type FleetRoute,
+  type RouteStats,
+  type SentAttestation,
+} from './simulator-parts.js';
 
 /**
  * The fleet. `enroll()` makes it; `start()` sets every vehicle polling; `release()` tells the
