@@ -126,9 +126,7 @@ describe('AnchorService when its operator account cannot pay for gas', () => {
         { timeout: 20_000 },
       )
       .toBe(0);
-    await expect
-      .poll(() => changes.map((h) => h.stalled).at(-1), { timeout: 5_000 })
-      .toBe(false);
+    await expect.poll(() => changes.map((h) => h.stalled).at(-1), { timeout: 5_000 }).toBe(false);
     // Stalled, then recovered. On a loaded machine a confirmation slower than stallAfterMs (400)
     // after the recovery flaps it once more; that is the check working, not a failure.
     expect(changes.slice(0, 2).map((h) => h.stalled)).toEqual([true, false]);
