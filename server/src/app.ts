@@ -35,6 +35,10 @@ import { DirectorRepository, type DirectorSigners } from './director/repository.
 import { DirectorService } from './director/service.js';
 import type { DirectorStore } from './director/store.js';
 import { registerDirectorVehicleRoutes } from './director/vehicle-routes.js';
+import { registerFleetGroupRoutes } from './fleet/group-routes.js';
+import { FleetService } from './fleet/service.js';
+import type { FleetStore } from './fleet/store.js';
+import { registerFleetVehicleRoutes } from './fleet/vehicle-routes.js';
 import type { PublishLock } from './tuf/core/publish-lock.js';
 import { MetadataCache } from './http/metadata-cache.js';
 import { TargetCache } from './http/target-cache.js';
@@ -86,6 +90,11 @@ export interface ServerDeps {
     /** Serializes Director changes across replicas (OpenedRepository.directorLock). */
     lock?: PublishLock | undefined;
   };
+  /**
+   * The fleet registry and groups (OpenedRepository.fleet). Without it the /api/v1/fleet routes
+   * answer 503 FLEET_NOT_CONFIGURED.
+   */
+  fleet?: FleetStore;
   /**
    * Serializes publishing across replicas (OpenedRepository.publishLock on PostgreSQL); by default
    * an in-process lock, right for one process per database.
@@ -164,6 +173,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
           logger,
         })
       : undefined,
+    fleet: deps.fleet ? new FleetService({ store: deps.fleet, clock }) : undefined,
   };
   metrics.registry.collected({
     name: 'tufchain_metadata_expiry_seconds',
@@ -240,7 +250,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
     type: 'http',
     scheme: 'bearer',
     description:
-      'API token tct_<id>_<secret>. An operation lists the scope it needs (publish, revoke, admin, enroll) as the role of its requirement; admin implies every scope; none listed: any valid token.',
+      'API token tct_<id>_<secret>. An operation lists the scope it needs (publish, revoke, admin, enroll, director:assign, fleet) as the role of its requirement; admin implies every scope; none listed: any valid token.',
   });
   registerPublicRoutes(app, context);
   registerTargetRoutes(app, context);
@@ -252,6 +262,8 @@ export function createServerParts(deps: ServerDeps): ServerParts {
   registerLogRoutes(app, context);
   registerDirectorVehicleRoutes(app, context);
   registerDirectorOemRoutes(app, context);
+  registerFleetVehicleRoutes(app, context);
+  registerFleetGroupRoutes(app, context);
   registerOpsRoutes(app, context);
   registerPublicDocs(app);
   app.doc31('/api/v1/openapi.json', {

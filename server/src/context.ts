@@ -13,6 +13,7 @@ import type { ReleaseLog } from './tuf/release-log.js';
 import type { VehicleService } from './vehicles/service.js';
 import type { DirectorService } from './director/service.js';
 import type { AuthenticatedVehicle } from './director/store.js';
+import type { FleetService } from './fleet/service.js';
 
 export interface ServerContext {
   service: RepositoryService;
@@ -33,6 +34,8 @@ export interface ServerContext {
   releaseLog: ReleaseLog;
   /** The Uptane Director, when configured (ServerDeps.director). */
   director: DirectorService | undefined;
+  /** The fleet registry and groups, when configured (ServerDeps.fleet). */
+  fleet: FleetService | undefined;
   /** Served metadata in memory (src/http/metadata-cache.ts), emptied on every commit. */
   metadataCache: MetadataCache;
   /** Served images in memory (src/http/target-cache.ts), resolved again after every commit. */

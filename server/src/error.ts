@@ -100,6 +100,15 @@ export type ServerErrorCode =
   | 'MANIFEST_VEHICLE_MISMATCH'
   | 'MANIFEST_SIGNATURE_INVALID'
   | 'MANIFEST_ALREADY_RECORDED'
+  // the fleet registry and groups (server/src/fleet)
+  | 'FLEET_NOT_CONFIGURED'
+  | 'FILTER_INVALID'
+  | 'FILTER_TOO_COMPLEX'
+  | 'GROUP_NOT_FOUND'
+  | 'GROUP_NAME_TAKEN'
+  | 'GROUP_MEMBER_UNKNOWN'
+  | 'EMPTY_GROUP'
+  | 'SNAPSHOT_NOT_FOUND'
   // start-up configuration (never an HTTP answer)
   | 'CONFIG_INVALID'
   | 'RAW_CHAIN_KEY_IN_ENVIRONMENT'
@@ -218,6 +227,15 @@ const statusByCode: Record<ServerErrorCode, number> = {
   MANIFEST_SIGNATURE_INVALID: 422,
   // Another replica recorded the same manifest first: sending it again answers that record.
   MANIFEST_ALREADY_RECORDED: 409,
+  FLEET_NOT_CONFIGURED: 503,
+  FILTER_INVALID: 400,
+  FILTER_TOO_COMPLEX: 400,
+  GROUP_NOT_FOUND: 404,
+  GROUP_NAME_TAKEN: 409,
+  GROUP_MEMBER_UNKNOWN: 422,
+  // A campaign wave refuses an empty group: snapshotting one is refused, not recorded.
+  EMPTY_GROUP: 422,
+  SNAPSHOT_NOT_FOUND: 404,
   CONFIG_INVALID: 500,
   RAW_CHAIN_KEY_IN_ENVIRONMENT: 500,
   MALFORMED_REQUEST: 400,

@@ -278,6 +278,7 @@ export async function main(env: Env): Promise<void> {
             },
           }
         : {}),
+      fleet: repo.fleet,
       publishLock: repo.publishLock,
       jobLease: repo.jobLease,
       config: {

@@ -270,4 +270,53 @@ export const migrations: readonly Migration[] = [
           CREATE INDEX director_ecu_reports_by_ecu ON director_ecu_reports (vehicle, ecu_serial);
           CREATE INDEX director_ecu_reports_by_nonce ON director_ecu_reports (vehicle, nonce);`,
   },
+  {
+    id: 11,
+    name: 'fleet registry and groups',
+    // server/src/fleet: OEM-set vehicle attributes, groups, and snapshots of a group's members
+    // (append-only: a campaign wave refers to exactly the set a snapshot recorded).
+    sql: `CREATE INDEX vehicle_certificates_by_vin_commitment ON vehicle_certificates (vin_commitment);
+          CREATE TABLE fleet_vehicle_attributes (
+            vehicle TEXT PRIMARY KEY,
+            model TEXT,
+            model_year INTEGER,
+            region TEXT,
+            tags_json TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL
+          ) STRICT;
+          CREATE TABLE fleet_groups (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT,
+            kind TEXT NOT NULL CHECK (kind IN ('static','dynamic')),
+            definition_json TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL
+          ) STRICT;
+          CREATE TABLE fleet_group_snapshots (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            group_id INTEGER NOT NULL,
+            group_name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            definition_json TEXT NOT NULL,
+            member_count INTEGER NOT NULL,
+            members_sha256 TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL
+          ) STRICT;
+          CREATE TABLE fleet_snapshot_members (
+            snapshot_id INTEGER NOT NULL REFERENCES fleet_group_snapshots (id),
+            vehicle TEXT NOT NULL,
+            PRIMARY KEY (snapshot_id, vehicle)
+          ) STRICT, WITHOUT ROWID;
+          CREATE TRIGGER fleet_group_snapshots_no_update BEFORE UPDATE ON fleet_group_snapshots
+            BEGIN SELECT RAISE(ABORT, 'fleet_group_snapshots is append-only'); END;
+          CREATE TRIGGER fleet_group_snapshots_no_delete BEFORE DELETE ON fleet_group_snapshots
+            BEGIN SELECT RAISE(ABORT, 'fleet_group_snapshots is append-only'); END;
+          CREATE TRIGGER fleet_snapshot_members_no_update BEFORE UPDATE ON fleet_snapshot_members
+            BEGIN SELECT RAISE(ABORT, 'fleet_snapshot_members is append-only'); END;
+          CREATE TRIGGER fleet_snapshot_members_no_delete BEFORE DELETE ON fleet_snapshot_members
+            BEGIN SELECT RAISE(ABORT, 'fleet_snapshot_members is append-only'); END;`,
+  },
 ];

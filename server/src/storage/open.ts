@@ -3,6 +3,9 @@ import type { LogStores } from '@tufchain/transparency';
 import { join } from 'node:path';
 import { SqliteDirectorStore } from '../director/sqlite-store.js';
 import type { DirectorStore } from '../director/store.js';
+import { PostgresFleetStore } from '../fleet/postgres-store.js';
+import { SqliteFleetStore } from '../fleet/sqlite-store.js';
+import type { FleetStore } from '../fleet/store.js';
 import { ServerError } from '../error.js';
 import { FileBlobStore, type BlobStore } from './blob-store.js';
 import { soleProcessLease, type JobLease } from './postgres-lease.js';
@@ -16,6 +19,8 @@ export interface OpenedRepository {
   blobs: BlobStore;
   /** The Uptane Director's tables, in the same database as the repository store. */
   director: DirectorStore;
+  /** The fleet registry and groups, in the same database (it reads the Director's tables). */
+  fleet: FleetStore;
   /**
    * Serializes publishing across replicas (a PostgreSQL advisory lock); undefined on SQLite, where
    * one process owns the database and the repository's in-process lock is enough.
@@ -65,6 +70,7 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
   const path = join(opts.dataDir, 'tufchain.sqlite');
   let store: RepositoryStore;
   let director: DirectorStore;
+  let fleet: FleetStore;
   let publishLock: PublishLock | undefined;
   let directorLock: PublishLock | undefined;
   let jobLease: OpenedRepository['jobLease'] = () => soleProcessLease;
@@ -72,6 +78,7 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
   if (opts.databaseUrl === undefined) {
     store = new SqliteStore(path);
     director = new SqliteDirectorStore(path);
+    fleet = new SqliteFleetStore(path);
   } else {
     if (!/^postgres(ql)?:\/\//.test(opts.databaseUrl)) {
       throw new ServerError('CONFIG_INVALID', 'DATABASE_URL must be a postgres:// URL');
@@ -86,17 +93,20 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
     };
     store = postgres;
     director = postgres.directorStore();
+    fleet = new PostgresFleetStore(postgres.pool());
   }
   const blobs = await FileBlobStore.open(opts.blobDir ?? join(opts.dataDir, 'blobs'));
   return {
     store,
     blobs,
     director,
+    fleet,
     publishLock,
     directorLock,
     jobLease,
     sharedLog,
     close: async () => {
+      await fleet.close();
       await director.close();
       await store.close();
     },

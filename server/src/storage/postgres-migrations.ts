@@ -320,4 +320,58 @@ export const postgresMigrations: readonly Migration[] = [
       $$;
     `,
   },
+  {
+    id: 7,
+    name: 'fleet registry and groups (SQLite migration 11)',
+    // server/src/fleet. Snapshots and their members are append-only, as in SQLite.
+    sql: `
+      CREATE INDEX vehicle_certificates_by_vin_commitment ON vehicle_certificates (vin_commitment);
+      CREATE TABLE fleet_vehicle_attributes (
+        vehicle TEXT PRIMARY KEY,
+        model TEXT,
+        model_year INTEGER,
+        region TEXT,
+        tags_json TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        updated_by TEXT NOT NULL
+      );
+      CREATE TABLE fleet_groups (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        description TEXT,
+        kind TEXT NOT NULL CHECK (kind IN ('static','dynamic')),
+        definition_json TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL
+      );
+      CREATE TABLE fleet_group_snapshots (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        group_id BIGINT NOT NULL,
+        group_name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        definition_json TEXT NOT NULL,
+        member_count INTEGER NOT NULL,
+        members_sha256 TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL
+      );
+      CREATE TABLE fleet_snapshot_members (
+        snapshot_id BIGINT NOT NULL REFERENCES fleet_group_snapshots (id),
+        vehicle TEXT NOT NULL,
+        PRIMARY KEY (snapshot_id, vehicle)
+      );
+      CREATE FUNCTION fleet_snapshots_append_only() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+          RAISE EXCEPTION '% is append-only', TG_TABLE_NAME;
+        END
+        $$;
+      CREATE TRIGGER fleet_group_snapshots_append_only
+        BEFORE UPDATE OR DELETE ON fleet_group_snapshots
+        FOR EACH ROW EXECUTE FUNCTION fleet_snapshots_append_only();
+      CREATE TRIGGER fleet_snapshot_members_append_only
+        BEFORE UPDATE OR DELETE ON fleet_snapshot_members
+        FOR EACH ROW EXECUTE FUNCTION fleet_snapshots_append_only();
+    `,
+  },
 ];

@@ -128,6 +128,11 @@ export class PostgresStore implements RepositoryStore {
     return PostgresDirectorStore.onPool(this.#pool);
   }
 
+  /** The pool, for stores of other parts on this database (they never end it). */
+  pool(): pg.Pool {
+    return this.#pool;
+  }
+
   /** A background job's lease on this database (`job_leases`); see PostgresJobLease. */
   jobLease(name: string, ttlMs: number): PostgresJobLease {
     return new PostgresJobLease(this.#pool, name, { ttlMs });

@@ -53,8 +53,18 @@ export interface ReleaseRecord {
   updatedAt: string;
 }
 
-/** `enroll`: factory line tokens that may only enroll vehicles (POST /api/v1/vehicles/enroll); `director:assign`: Director assignments. */
-export const TOKEN_SCOPES = ['publish', 'revoke', 'admin', 'enroll', 'director:assign'] as const;
+/**
+ * `enroll`: factory line tokens that may only enroll vehicles (POST /api/v1/vehicles/enroll);
+ * `director:assign`: Director assignments; `fleet`: vehicle attributes, groups and snapshots.
+ */
+export const TOKEN_SCOPES = [
+  'publish',
+  'revoke',
+  'admin',
+  'enroll',
+  'director:assign',
+  'fleet',
+] as const;
 export type TokenScope = (typeof TOKEN_SCOPES)[number];
 
 export interface TokenRecord {

@@ -208,6 +208,7 @@ export async function createTestRepo(
     releaseLog: chain,
   });
   const deps: ServerDeps = {
+    fleet: repo.fleet,
     store: repo.store,
     blobs: repo.blobs,
     signers:

@@ -155,6 +155,7 @@ export async function startWiredServer(
     chainLookup: reader,
     chainProbe: () => chain.provider.getBlockNumber(),
     director: { store: repo.director, signers: directorOnline, lock: repo.directorLock },
+    fleet: repo.fleet,
     publishLock: repo.publishLock,
     config: { resignIntervalMs: 0, ...WIRED_LIMITS, ...opts.config },
   };
