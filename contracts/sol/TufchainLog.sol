@@ -259,9 +259,11 @@ contract TufchainLog {
     /// - from fn == sn on, the RFC hashes every element into both roots as a left sibling and
     ///   drops fn's lowest set bit with the zeros below it; clearing that bit alone consumes the
     ///   same number of elements (popcount(fn)) in the same order.
-    /// The number of elements the RFC consumes depends on first and second only, so the proof is
-    /// accepted only if both loops end exactly at its end with fn == 0 (the RFC rejects a longer
-    /// proof by `sn == 0` and a shorter one by its final `sn == 0` check).
+    /// The number of elements the RFC consumes depends on first and second only, so the loops run
+    /// on fn and sn alone (at most 64 rounds each) and the proof is accepted only if they end
+    /// exactly at its end (the RFC rejects a longer proof by `sn == 0` and a shorter one by its
+    /// final `sn == 0` check). A short proof makes them read calldata past its end; that only
+    /// costs its sender gas, as p != end refuses it.
     function _verifyConsistency(
         uint256 first,
         uint256 second,
@@ -290,7 +292,7 @@ contract TufchainLog {
                 sn := shr(1, sn)
             }
             // fn <= sn holds throughout (first < second, and shifting keeps the order).
-            for {} and(lt(p, end), lt(fn, sn)) { p := add(p, 0x20) } {
+            for {} lt(fn, sn) { p := add(p, 0x20) } {
                 switch and(fn, 1)
                 case 0 {
                     // sr = H(sr || c)
@@ -312,8 +314,8 @@ contract TufchainLog {
                 fn := shr(1, fn)
                 sn := shr(1, sn)
             }
-            ok := and(ok, eq(fn, sn)) // the proof ran out below the meeting level
-            for {} and(lt(p, end), gt(fn, 0)) { p := add(p, 0x20) } {
+            // From here fn == sn: only fn is kept.
+            for {} fn { p := add(p, 0x20) } {
                 // fr = H(c || fr), sr = H(c || sr)
                 mstore(0x20, calldataload(p))
                 mstore(0x40, fr)
@@ -324,7 +326,7 @@ contract TufchainLog {
                 sr := mload(0x40)
                 fn := and(fn, sub(fn, 1))
             }
-            ok := and(ok, and(and(iszero(fn), eq(p, end)), and(eq(fr, firstHash), eq(sr, secondHash))))
+            ok := and(ok, and(eq(p, end), and(eq(fr, firstHash), eq(sr, secondHash))))
             mstore(0x40, freeMemoryPointer)
         }
     }
