@@ -4,7 +4,7 @@
  * to the repository root). Never part of `npm test`.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { JsonRpcProvider, Wallet, type Contract, type ContractTransactionResponse } from 'ethers';
 import { connectTufchainLog, hardwareIdHash, loadArtifact } from '../src/index.js';
@@ -21,9 +21,27 @@ const BATCH = 1000;
 
 const rand32 = (): string => `0x${randomBytes(32).toString('hex')}`;
 
-async function gasOf(action: Promise<unknown>): Promise<number> {
-  const receipt = await ((await action) as ContractTransactionResponse).wait();
+/**
+ * What a transaction costs before the contract runs, by its calldata (prague): the intrinsic gas
+ * (21,000 + 4 per calldata token, a token being a zero byte or a quarter of a nonzero one) and
+ * the EIP-7623 floor (21,000 + 10 per token) that gasUsed never goes below. The contract
+ * controls only gasUsed minus the intrinsic gas, down to that floor.
+ */
+function calldataGas(data: string): { tokens: number; intrinsic: number; eip7623Floor: number } {
+  const bytes = Buffer.from(data.slice(2), 'hex');
+  const nonzero = bytes.filter((b) => b !== 0).length;
+  const tokens = bytes.length - nonzero + 4 * nonzero;
+  return { tokens, intrinsic: 21_000 + 4 * tokens, eip7623Floor: 21_000 + 10 * tokens };
+}
+
+const lastCalldata = new Map<string, ReturnType<typeof calldataGas>>();
+
+/** Gas used by the transaction; its calldata costs are kept under `label`, if given. */
+async function gasOf(action: Promise<unknown>, label?: string): Promise<number> {
+  const tx = (await action) as ContractTransactionResponse;
+  const receipt = await tx.wait();
   if (!receipt || receipt.status !== 1) throw new Error('transaction failed');
+  if (label) lastCalldata.set(label, calldataGas(tx.data));
   return Number(receipt.gasUsed);
 }
 
@@ -71,6 +89,7 @@ async function main(): Promise<void> {
             version: 1_000_000 + version,
           })),
         ),
+        `release${entries.toString()}`,
       );
     const releaseGas: number[] = [];
     for (let v = 1; v <= 10; v++) releaseGas.push(await release(v, 1));
@@ -92,8 +111,18 @@ async function main(): Promise<void> {
       const first = await gasOf(asOperator.getFunction('anchor')(from, toHex(tree.root(from)), []));
       const proof = tree.consistencyProof(from, to).map(toHex);
       const second = switchOperator ? asSecondOperator : asOperator;
-      const gas = await gasOf(second.getFunction('anchor')(to, toHex(tree.root(to)), proof));
-      return { from, to, proofLength: proof.length, gas, firstAnchorGas: first };
+      const gas = await gasOf(
+        second.getFunction('anchor')(to, toHex(tree.root(to)), proof),
+        'anchor',
+      );
+      return {
+        from,
+        to,
+        proofLength: proof.length,
+        gas,
+        firstAnchorGas: first,
+        calldata: lastCalldata.get('anchor'),
+      };
     };
     const to2p20 = [];
     for (const from of [TREE_SIZE - 1, TREE_SIZE - BATCH, TREE_SIZE - 12_345, 2 ** 19 + 1, 3]) {
@@ -106,12 +135,19 @@ async function main(): Promise<void> {
     }
 
     const artifact = loadArtifact('TufchainLog');
+    // Hand-written entries, one per change to the contract or its build: kept across runs.
+    const outDir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+    const previous = await readFile(`${outDir}contracts-gas.json`, 'utf8').then(
+      (text) => JSON.parse(text) as { changes?: unknown[] },
+      () => ({ changes: [] }),
+    );
     const results = {
       gasReleaseEntry: Math.max(...releaseGas),
       gasAnchor2p20: Math.max(...to2p20.map((c) => c.gas)),
       gasPerAttestationBatch1000: Math.max(...batches.map((c) => c.gas)) / BATCH,
       details: {
         releaseOneFirmware: releaseGas,
+        releaseOneFirmwareCalldata: lastCalldata.get('release1'),
         releaseTwoFirmware: releaseTwo,
         releaseFourFirmware: releaseFour,
         recall: recallGas,
@@ -123,6 +159,7 @@ async function main(): Promise<void> {
         referenceTreeBuildMs: buildMs,
       },
       goals: GOALS,
+      changes: previous.changes ?? [],
       environment: {
         anvilHardfork: 'prague',
         solcVersion: artifact.solcVersion,
@@ -145,6 +182,8 @@ async function main(): Promise<void> {
         GOALS.gasPerAttestationBatch1000,
       ],
     ];
+    const floorRow = (op: string, c: ReturnType<typeof calldataGas> | undefined): string =>
+      `| ${op}: its calldata alone (intrinsic / EIP-7623 floor) | ${String(c?.intrinsic)} / ${String(c?.eip7623Floor)} | | |`;
     const lines = [
       '| operation | gas | goal | |',
       '|---|---:|---:|---|',
@@ -152,6 +191,8 @@ async function main(): Promise<void> {
         ([op, gas, goal]) =>
           `| ${op} | ${gas.toFixed(gas % 1 ? 1 : 0)} | ${goal.toString()} | ${gas <= goal ? 'ok' : 'MISSED'} |`,
       ),
+      floorRow('release entry (1 firmware)', lastCalldata.get('release1')),
+      floorRow('anchor 2^20-1 -> 2^20', to2p20[0]?.calldata),
       `| release entry, 2 firmware | ${releaseTwo.toString()} | | |`,
       `| release entry, 4 firmware | ${releaseFour.toString()} | | |`,
       `| recall | ${recallGas.toString()} | | |`,
@@ -169,7 +210,6 @@ async function main(): Promise<void> {
     ];
     console.log(lines.join('\n'));
 
-    const outDir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
     await mkdir(outDir, { recursive: true });
     await writeFile(`${outDir}contracts-gas.json`, `${JSON.stringify(results, null, 2)}\n`);
     console.log(`\nwrote ${outDir}contracts-gas.json`);

@@ -251,6 +251,19 @@ contract TufchainLog {
     /// the array lies within calldata), and node hashes are computed by the sha256 precompile
     /// over fixed memory: 0x1f = the 0x01 prefix, 0x20 = left, 0x40 = right (the free memory
     /// pointer is saved and restored; nothing else uses memory meanwhile).
+    ///
+    /// The RFC's single loop is split in two at the level where fn and sn meet (fn == sn), which
+    /// spares its per-element branches; every input takes the same decision as in the RFC:
+    /// - while fn < sn (below the meeting level; sn > fn >= 0, so the RFC's `sn == 0` never
+    ///   fires): a left sibling (LSB(fn) set) updates both roots, a right sibling only sr;
+    /// - from fn == sn on, the RFC hashes every element into both roots as a left sibling and
+    ///   drops fn's lowest set bit with the zeros below it; clearing that bit alone consumes the
+    ///   same number of elements (popcount(fn)) in the same order.
+    /// The number of elements the RFC consumes depends on first and second only, so the loops run
+    /// on fn and sn alone (at most 64 rounds each) and the proof is accepted only if they end
+    /// exactly at its end (the RFC rejects a longer proof by `sn == 0` and a shorter one by its
+    /// final `sn == 0` check). A short proof makes them read calldata past its end; that only
+    /// costs its sender gas, as p != end refuses it.
     function _verifyConsistency(
         uint256 first,
         uint256 second,
@@ -278,12 +291,17 @@ contract TufchainLog {
                 fn := shr(1, fn)
                 sn := shr(1, sn)
             }
-            for {} lt(p, end) { p := add(p, 0x20) } {
-                if iszero(sn) {
-                    ok := 0
-                    break
+            // fn <= sn holds throughout (first < second, and shifting keeps the order).
+            for {} lt(fn, sn) { p := add(p, 0x20) } {
+                switch and(fn, 1)
+                case 0 {
+                    // sr = H(sr || c)
+                    mstore(0x20, sr)
+                    mstore(0x40, calldataload(p))
+                    ok := and(ok, staticcall(gas(), 0x02, 0x1f, 65, 0x20, 0x20))
+                    sr := mload(0x20)
                 }
-                if or(and(fn, 1), eq(fn, sn)) {
+                default {
                     // fr = H(c || fr), sr = H(c || sr)
                     mstore(0x20, calldataload(p))
                     mstore(0x40, fr)
@@ -292,25 +310,23 @@ contract TufchainLog {
                     mstore(0x40, sr)
                     ok := and(ok, staticcall(gas(), 0x02, 0x1f, 65, 0x40, 0x20))
                     sr := mload(0x40)
-                    if iszero(and(fn, 1)) {
-                        for {} and(iszero(and(fn, 1)), iszero(iszero(fn))) {} {
-                            fn := shr(1, fn)
-                            sn := shr(1, sn)
-                        }
-                    }
-                    fn := shr(1, fn)
-                    sn := shr(1, sn)
-                    continue
                 }
-                // sr = H(sr || c)
-                mstore(0x20, sr)
-                mstore(0x40, calldataload(p))
-                ok := and(ok, staticcall(gas(), 0x02, 0x1f, 65, 0x20, 0x20))
-                sr := mload(0x20)
                 fn := shr(1, fn)
                 sn := shr(1, sn)
             }
-            ok := and(ok, and(iszero(sn), and(eq(fr, firstHash), eq(sr, secondHash))))
+            // From here fn == sn: only fn is kept.
+            for {} fn { p := add(p, 0x20) } {
+                // fr = H(c || fr), sr = H(c || sr)
+                mstore(0x20, calldataload(p))
+                mstore(0x40, fr)
+                ok := and(ok, staticcall(gas(), 0x02, 0x1f, 65, 0x40, 0x20))
+                fr := mload(0x40)
+                mstore(0x40, sr)
+                ok := and(ok, staticcall(gas(), 0x02, 0x1f, 65, 0x40, 0x20))
+                sr := mload(0x40)
+                fn := and(fn, sub(fn, 1))
+            }
+            ok := and(ok, and(eq(p, end), and(eq(fr, firstHash), eq(sr, secondHash))))
             mstore(0x40, freeMemoryPointer)
         }
     }
