@@ -13,6 +13,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Two files at a time on the two-core CI machine (vitest's default is cores - 1 = 1): most
+    // integration files wait on child processes, anvil and fsync rather than on the CPU.
+    maxWorkers: 2,
     reporters: ['default', './.config/summary-reporter.ts'],
     projects: [
       {

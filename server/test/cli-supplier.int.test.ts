@@ -24,6 +24,7 @@ import {
   type OpenedRepository,
   type RunningServer,
 } from '../src/index.js';
+import { runCli } from '../src/cli/run.js';
 import { buildRoot } from '../src/tuf/metadata.js';
 import { startTestChain, type TestChain } from './support/chain.js';
 import { createTufClient } from './support/http.js';
@@ -191,7 +192,21 @@ describe('tufchain supplier (hardware-ID-scoped supplier releases, real CLI, ser
     },
     { args: ['sign', '--help'], want: 'supplier signing file', json: true },
   ])('`tufchain $args` prints its usage and exits 0', async ({ args, want, json: jsonMode }) => {
-    const r = await tufchain(args, dir, {});
+    // runCli, what main.ts runs, in this process: a usage text needs no process of its own
+    // (cli.int.test.ts runs `tufchain --help` as one), and each process costs ~1.5 s of CPU.
+    const stdout: string[] = [];
+    const stderr: string[] = [];
+    const code = await runCli(args, {
+      env: {},
+      io: {
+        stdout: (text) => stdout.push(`${text}\n`),
+        stderr: (text) => stderr.push(`${text}\n`),
+        stderrRaw: (text) => stderr.push(text),
+        stderrIsTty: false,
+      },
+      fetch: globalThis.fetch,
+    });
+    const r: CliResult = { code, stdout: stdout.join(''), stderr: stderr.join('') };
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(want);
     if (jsonMode) expect(r.stdout).toContain('--json');
