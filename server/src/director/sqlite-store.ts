@@ -1,3 +1,4 @@
+import { inTransaction } from '@tufchain/transparency';
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { ServerError } from '../error.js';
 import { num, str, versionTaken } from '../storage/rows.js';
@@ -47,15 +48,7 @@ export class SqliteDirectorStore implements DirectorStore {
   }
 
   #tx<T>(fn: () => T): T {
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
-      const result = fn();
-      this.#db.exec('COMMIT');
-      return result;
-    } catch (error) {
-      this.#db.exec('ROLLBACK');
-      throw error;
-    }
+    return inTransaction(this.#db, fn);
   }
 
   #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
