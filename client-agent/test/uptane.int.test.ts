@@ -492,6 +492,10 @@ describe('runVehicleUpdate', () => {
       });
       const switched = await s.slots.readState();
       expect(switched.pending).not.toBeNull();
+      expect(
+        await link.request({ op: 'commit', target: { sha256: brake.sha256 } }),
+        'a commit must name its atomic set',
+      ).toMatchObject({ ok: false, code: 'ECU_PROTOCOL_ERROR' });
       const answer = await link.request({ op: 'commit', target: { sha256: 'ee'.repeat(32) } });
       link.close();
       expect(answer).toMatchObject({ ok: false, code: 'ECU_NOT_PREPARED' });

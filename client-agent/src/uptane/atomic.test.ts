@@ -162,7 +162,7 @@ describe('recoverAtomicSet', () => {
       await sink.close();
       expect(await e.switchTo()).toBe(true);
     }
-    const ctx = { correlationId: 'urn:test:2', code: '', time: new Date().toISOString() };
+    const ctx = { set: 'x', correlationId: 'urn:test:2', code: '', time: new Date().toISOString() };
     await gw.e.commit({ ...ctx, target: targets.GW });
     while ((await brake.slots.readState()).pending) await brake.slots.boot();
     const journal = new AtomicJournalStore(join(dir, 'primary'));
@@ -193,6 +193,64 @@ describe('recoverAtomicSet', () => {
     expect(recovered?.outcome).toBe('ROLLED_BACK');
     expect(recovered?.code).toBe('ATOMIC_COMMIT_REFUSED');
     expect(await activeImages(gw.slots, brake.slots)).toEqual([
+      { name: 'GW-1.img', pending: null, booted: true },
+      { name: 'BRK-1.img', pending: null, booted: true },
+    ]);
+  });
+});
+
+describe('a rolled-back set whose image is the one an ECU already runs (images come round)', () => {
+  it('leaves the ECU on its committed slot when the rollback is carried out again after a crash', async () => {
+    const unhealthy = await FileSlotStore.provision(join(dir, 'BRK', 'slots'), {
+      image: Buffer.from('BRK set 1\n'),
+      name: 'BRK-1.img',
+      version: '1',
+      releaseCounter: 1,
+    });
+    const brake = new LocalEcu(
+      new EcuSlots({
+        serial: 'BRK',
+        slots: unhealthy,
+        signer: createKeySigner(generateKeyPair('ed25519').privateKey),
+        stateDir: join(dir, 'BRK', 'state'),
+        config: { maxBootAttempts: 2, sha512Worker: false },
+        healthCheck: () => Promise.resolve(false),
+      }),
+      'BRK-hw',
+    );
+    const gw = await ecu('GW');
+    // Release 9 of GW carries the very bytes of release 1, which GW runs.
+    const gwBytes = Buffer.from('GW set 1\n');
+    const images = { GW: gwBytes, BRK: randomBytes(5000) };
+    const targets = {
+      GW: { ...target('GW-9.img', images.GW), version: '9', releaseCounter: 9 },
+      BRK: { ...target('BRK-9.img', images.BRK), version: '9', releaseCounter: 9 },
+    };
+    const journal = new AtomicJournalStore(join(dir, 'primary'));
+    // The primary dies after every ECU rolled back, before its journal says IDLE.
+    const died = installAtomicSet(
+      [
+        { endpoint: gw.e, target: targets.GW },
+        { endpoint: brake, target: targets.BRK },
+      ],
+      {
+        journal,
+        correlationId: 'urn:test:4',
+        now: () => new Date(),
+        source: (t) => new BufferSource(t.name.startsWith('GW') ? images.GW : images.BRK),
+        onSettled: () => Promise.reject(new Error('killed')),
+      },
+    );
+    await expect(died).rejects.toThrow('killed');
+    expect((await journal.read()).phase).toBe('ROLLBACK');
+    const recovered = await recoverAtomicSet([gw.e, brake], {
+      journal,
+      now: () => new Date(),
+    });
+    expect(recovered?.outcome).toBe('ROLLED_BACK');
+    const st = await gw.slots.readState();
+    expect(st.slots[st.active]).toMatchObject({ name: 'GW-1.img', version: '1' });
+    expect(await activeImages(gw.slots, unhealthy)).toEqual([
       { name: 'GW-1.img', pending: null, booted: true },
       { name: 'BRK-1.img', pending: null, booted: true },
     ]);

@@ -338,6 +338,7 @@ function settle(
     if (!m) throw new AgentError('ECU_UNKNOWN', `journal names ECU ${e.serial}, not configured`);
     const code = commit ? '' : e.serial === culprit ? (j.code ?? '') : 'ATOMIC_SET_ROLLED_BACK';
     const ctx: ResultContext = {
+      set: j.id,
       correlationId: j.correlationId,
       target: e.target,
       code,

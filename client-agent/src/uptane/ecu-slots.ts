@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { z } from 'zod';
 import {
   signEnvelope,
   type EcuInstallResult,
@@ -12,6 +13,7 @@ import { AgentError } from '../error.js';
 import type { ImageSink } from '../install/image-io.js';
 import { openSlotSink } from '../install/slot-sink.js';
 import { nextReportCounter } from '../report/counter.js';
+import { readJsonIfExists, writeJsonDurable } from '../util/durable.js';
 import type { SlotImage, SlotName, SlotStore } from '../slots/slot-store.js';
 import type { EcuTarget, ResultContext } from './ecu.js';
 
@@ -99,9 +101,11 @@ export class EcuSlots {
   }
 
   /**
-   * Commits the booted pending slot holding `target`; idempotent once it is active. The pending
-   * slot is looked at first: with the same image in both slots (a set that installs the image the
-   * ECU already runs) a commit that only compared the active image left the slot pending.
+   * Commits the booted pending slot holding `target`; idempotent once this set committed here.
+   * The pending slot is looked at first: with the same image in both slots (a set that installs
+   * the image the ECU already runs) a commit that only compared the active image left the slot
+   * pending. Which set committed which slot is recorded first, durably: only that record lets a
+   * rollback of the set know the commit was its own (see rollback).
    */
   async commit(ctx: ResultContext): Promise<SignedEcuInstallResult> {
     const state = await this.slots.readState();
@@ -111,8 +115,9 @@ export class EcuSlots {
       state.booted === state.pending.slot &&
       pending?.sha256 === ctx.target.sha256
     ) {
+      await writeJsonDurable(this.#commitRecordPath, { set: ctx.set, slot: state.pending.slot });
       await this.slots.commit();
-    } else if (state.slots[state.active]?.sha256 !== ctx.target.sha256) {
+    } else if (!(await this.#committedHere(ctx.set, state.active))) {
       throw new AgentError(
         'ECU_NOT_PREPARED',
         `ECU ${this.serial} has no booted pending slot to commit`,
@@ -123,17 +128,39 @@ export class EcuSlots {
 
   /**
    * Drops a pending slot and returns to the active one (nothing to do when nothing switched); when
-   * this set's image was already committed here (another ECU of the set could not commit), goes
-   * back to the previous slot, which no install touches before the set is settled.
+   * this very set committed here (another ECU of the set could not commit), goes back to the
+   * previous slot, which no install touches before the set is settled. Whether the set committed
+   * here is never inferred from the image: the images of releases come round (a release with the
+   * bytes of an earlier one), and a rollback carried out twice after a crash then took the ECU to
+   * the slot of the rolled-back set.
    */
   async rollback(ctx: ResultContext): Promise<SignedEcuInstallResult> {
     const state = await this.slots.readState();
-    const other = state.slots[state.active === 'a' ? 'b' : 'a'];
     if (state.pending || state.booted !== state.active) await this.slots.rollback();
-    else if (state.slots[state.active]?.sha256 === ctx.target.sha256 && other) {
-      await this.slots.revert();
-    }
+    else if (await this.#committedHere(ctx.set, state.active)) await this.slots.revert();
     return this.result(ctx, 'ROLLED_BACK', ctx.code);
+  }
+
+  get #commitRecordPath(): string {
+    return join(this.#stateDir, 'atomic-commit.json');
+  }
+
+  /** Whether `set` made `active` this ECU's active slot (the last commit's record). */
+  async #committedHere(set: string, active: SlotName): Promise<boolean> {
+    let raw: unknown;
+    try {
+      raw = await readJsonIfExists(this.#commitRecordPath);
+    } catch (err) {
+      throw new AgentError('STATE_CORRUPT', 'the atomic commit record is unreadable', {
+        cause: err,
+      });
+    }
+    if (raw === undefined) return false;
+    const record = commitRecord.safeParse(raw);
+    if (!record.success) {
+      throw new AgentError('STATE_CORRUPT', 'the atomic commit record is malformed');
+    }
+    return record.data.set === set && record.data.slot === active;
   }
 
   async result(
@@ -184,6 +211,8 @@ export class EcuSlots {
     return signEnvelope(report, [this.#signer]);
   }
 }
+
+const commitRecord = z.object({ set: z.string(), slot: z.enum(['a', 'b']) });
 
 export function toSlotImage(t: EcuTarget): SlotImage {
   return {

@@ -38,6 +38,8 @@ export interface EcuEndpoint {
 }
 
 export interface ResultContext {
+  /** The atomic set's id (its journal's): what an ECU records its commit under. */
+  set: string;
   correlationId: string | null;
   target: EcuTarget;
   code: string;
@@ -287,6 +289,7 @@ export class RemoteEcu implements EcuEndpoint {
   async commit(ctx: ResultContext): Promise<SignedEcuInstallResult> {
     const answer = await this.ask({
       op: 'commit',
+      set: ctx.set,
       target: { sha256: ctx.target.sha256 },
       correlationId: ctx.correlationId,
       time: ctx.time,
@@ -301,6 +304,7 @@ export class RemoteEcu implements EcuEndpoint {
   async rollback(ctx: ResultContext): Promise<SignedEcuInstallResult | undefined> {
     const answer = await this.ask({
       op: 'rollback',
+      set: ctx.set,
       target: { sha256: ctx.target.sha256 },
       code: ctx.code,
       time: ctx.time,

@@ -247,6 +247,7 @@ export class Secondary {
         if (!s.assigned) throw new AgentError('ECU_NOT_PREPARED', 'no image assigned');
         namesAssigned(m, s.assigned);
         const result = await this.ecu.commit({
+          set: setOf(m),
           correlationId: s.assigned.correlationId,
           target: s.assigned,
           code: '',
@@ -267,6 +268,8 @@ export class Secondary {
         const code =
           typeof m['code'] === 'string' && /^[A-Z0-9_]{0,64}$/.test(m['code']) ? m['code'] : '';
         const result = await this.ecu.rollback({
+          // A rollback that names no set only drops what is pending: it cannot take back a commit.
+          set: m['set'] === undefined ? '' : setOf(m),
           correlationId: s.assigned.correlationId,
           target: s.assigned,
           code,
@@ -552,6 +555,15 @@ function namesAssigned(m: Record<string, unknown>, assigned: { sha256: string })
       'the request settles another image than the one assigned here',
     );
   }
+}
+
+/** The atomic set a commit or rollback settles (the primary's journal id). */
+function setOf(m: Record<string, unknown>): string {
+  const set = m['set'];
+  if (typeof set !== 'string' || !/^[A-Za-z0-9_.:-]{1,128}$/.test(set)) {
+    throw new AgentError('ECU_PROTOCOL_ERROR', 'a commit or rollback must name its atomic set');
+  }
+  return set;
 }
 
 interface SecondaryImageStream {
