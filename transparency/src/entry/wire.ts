@@ -73,3 +73,11 @@ export {
   VEHICLE_SIGNATURE_LABEL,
   type VehicleSignatureParams,
 } from '../wire/vehicle-request-signature.js';
+export {
+  CAMPAIGN_EVENTS,
+  campaignLogEntrySchema,
+  campaignReleaseSchema,
+  campaignUrnSchema,
+  type CampaignEventKind,
+  type CampaignLogEntry,
+} from '../wire/campaign.js';

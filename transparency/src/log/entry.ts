@@ -1,6 +1,7 @@
 import { canonicalize } from '@tufjs/canonical-json';
 import { TransparencyError } from '../error.js';
 import type { ChainReceipt } from '../chain/types.js';
+import { campaignLogEntrySchema, type CampaignLogEntry } from '../wire/campaign.js';
 import { directorTargetsLogEntrySchema, type DirectorTargetsLogEntry } from '../wire/director.js';
 
 /** A release statement: what the chain's ReleaseLogged event says, mirrored in the log. */
@@ -25,7 +26,11 @@ export interface RecallLogEntry {
 }
 
 export type LogEntryDocument =
-  ReleaseLogEntry | InstallLogEntry | RecallLogEntry | DirectorTargetsLogEntry;
+  | ReleaseLogEntry
+  | InstallLogEntry
+  | RecallLogEntry
+  | DirectorTargetsLogEntry
+  | CampaignLogEntry;
 
 // OLPC canonical JSON escapes only quotes and backslashes: a control character or a lone
 // surrogate in a string comes out raw, which is not JSON (and a lone surrogate is not UTF-8
@@ -99,12 +104,15 @@ export function encodeLogEntry(doc: LogEntryDocument): Uint8Array {
   if (
     !doc ||
     typeof doc !== 'object' ||
-    !['release', 'install-attestation', 'recall', 'director-targets'].includes(doc.type)
+    !['release', 'install-attestation', 'recall', 'director-targets', 'campaign'].includes(doc.type)
   ) {
     throw new TransparencyError('MALFORMED_ENTRY', 'unknown log entry type');
   }
   if (doc.type === 'director-targets' && !directorTargetsLogEntrySchema.safeParse(doc).success) {
     throw new TransparencyError('MALFORMED_ENTRY', 'director-targets entry outside the profile');
+  }
+  if (doc.type === 'campaign' && !campaignLogEntrySchema.safeParse(doc).success) {
+    throw new TransparencyError('MALFORMED_ENTRY', 'campaign entry outside the profile');
   }
   scanForVin(doc, 'entry');
   if (doc.type === 'install-attestation')

@@ -6,6 +6,7 @@ import { createProofBundle, type ProofBundle } from '../bundle/proof-bundle.js';
 import type { ChainReceipt, ReleaseEntry } from '../chain/types.js';
 import { TransparencyError } from '../error.js';
 import type { DirectorTargetsLogEntry } from '../wire/director.js';
+import type { CampaignLogEntry } from '../wire/campaign.js';
 import type { NoteSigner } from '../note/signed-note.js';
 import { openLogDatabase } from './sqlite.js';
 import { SqliteLogStorage, type LogStorage } from './storage.js';
@@ -134,6 +135,16 @@ export class LogService {
     const [index] = await this.log.append(entry);
     this.anchors?.notifyAppended();
     return index!;
+  }
+
+  /**
+   * Appends a campaign state change, once: the same entry again (a resend after a crash between
+   * appending and recording the index) gets the first entry's index.
+   */
+  async appendCampaignEvent(entry: CampaignLogEntry): Promise<number> {
+    const index = await this.log.appendOnce(entry);
+    this.anchors?.notifyAppended();
+    return index;
   }
 
   /** `GET /api/v1/log/checkpoints`: every signed checkpoint note, by size. */
