@@ -319,4 +319,66 @@ export const migrations: readonly Migration[] = [
           CREATE TRIGGER fleet_snapshot_members_no_delete BEFORE DELETE ON fleet_snapshot_members
             BEGIN SELECT RAISE(ABORT, 'fleet_snapshot_members is append-only'); END;`,
   },
+  {
+    id: 12,
+    name: 'campaigns',
+    // server/src/campaigns: campaigns, their waves, one row per (campaign, vehicle) so that a
+    // vehicle is taken into one wave once, and the outbox of state changes for the log.
+    sql: `CREATE TABLE campaigns (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            urn TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            group_id INTEGER NOT NULL,
+            release_json TEXT NOT NULL,
+            waves_json TEXT NOT NULL,
+            failure_threshold_json TEXT NOT NULL,
+            salt TEXT NOT NULL,
+            state TEXT NOT NULL
+              CHECK (state IN ('draft','running','paused','stopped','finished','cancelled')),
+            wave INTEGER NOT NULL,
+            reason TEXT,
+            version INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+          ) STRICT;
+          CREATE INDEX campaigns_by_state ON campaigns (state);
+          CREATE TABLE campaign_waves (
+            campaign_id INTEGER NOT NULL REFERENCES campaigns (id),
+            wave INTEGER NOT NULL,
+            snapshot_id INTEGER NOT NULL REFERENCES fleet_group_snapshots (id),
+            member_count INTEGER NOT NULL,
+            members_sha256 TEXT NOT NULL,
+            assignment_sha256 TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            assigned_at TEXT,
+            acknowledged_failures INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (campaign_id, wave)
+          ) STRICT;
+          CREATE TABLE campaign_vehicles (
+            campaign_id INTEGER NOT NULL,
+            vehicle TEXT NOT NULL,
+            wave INTEGER NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending','assigned','skipped')),
+            reason TEXT,
+            assignment_id INTEGER,
+            assigned_at TEXT,
+            image_names_json TEXT NOT NULL,
+            PRIMARY KEY (campaign_id, vehicle),
+            FOREIGN KEY (campaign_id, wave) REFERENCES campaign_waves (campaign_id, wave)
+          ) STRICT;
+          CREATE INDEX campaign_vehicles_by_status ON campaign_vehicles (campaign_id, wave, status);
+          CREATE INDEX campaign_vehicles_by_vehicle ON campaign_vehicles (vehicle);
+          CREATE TABLE campaign_events (
+            campaign_id INTEGER NOT NULL REFERENCES campaigns (id),
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            at TEXT NOT NULL,
+            detail_json TEXT NOT NULL,
+            log_index INTEGER,
+            PRIMARY KEY (campaign_id, seq)
+          ) STRICT;
+          CREATE INDEX campaign_events_unlogged ON campaign_events (campaign_id, seq)
+            WHERE log_index IS NULL;`,
+  },
 ];

@@ -374,4 +374,67 @@ export const postgresMigrations: readonly Migration[] = [
         FOR EACH ROW EXECUTE FUNCTION fleet_snapshots_append_only();
     `,
   },
+  {
+    id: 8,
+    name: 'campaigns (SQLite migration 12)',
+    // server/src/campaigns
+    sql: `
+      CREATE TABLE campaigns (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        urn TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        group_id BIGINT NOT NULL,
+        release_json TEXT NOT NULL,
+        waves_json TEXT NOT NULL,
+        failure_threshold_json TEXT NOT NULL,
+        salt TEXT NOT NULL,
+        state TEXT NOT NULL
+          CHECK (state IN ('draft','running','paused','stopped','finished','cancelled')),
+        wave INTEGER NOT NULL,
+        reason TEXT,
+        version INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE INDEX campaigns_by_state ON campaigns (state);
+      CREATE TABLE campaign_waves (
+        campaign_id BIGINT NOT NULL REFERENCES campaigns (id),
+        wave INTEGER NOT NULL,
+        snapshot_id BIGINT NOT NULL REFERENCES fleet_group_snapshots (id),
+        member_count INTEGER NOT NULL,
+        members_sha256 TEXT NOT NULL,
+        assignment_sha256 TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        assigned_at TEXT,
+        acknowledged_failures INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (campaign_id, wave)
+      );
+      CREATE TABLE campaign_vehicles (
+        campaign_id BIGINT NOT NULL,
+        vehicle TEXT NOT NULL,
+        wave INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending','assigned','skipped')),
+        reason TEXT,
+        assignment_id BIGINT,
+        assigned_at TEXT,
+        image_names_json TEXT NOT NULL,
+        PRIMARY KEY (campaign_id, vehicle),
+        FOREIGN KEY (campaign_id, wave) REFERENCES campaign_waves (campaign_id, wave)
+      );
+      CREATE INDEX campaign_vehicles_by_status ON campaign_vehicles (campaign_id, wave, status);
+      CREATE INDEX campaign_vehicles_by_vehicle ON campaign_vehicles (vehicle);
+      CREATE TABLE campaign_events (
+        campaign_id BIGINT NOT NULL REFERENCES campaigns (id),
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        at TEXT NOT NULL,
+        detail_json TEXT NOT NULL,
+        log_index BIGINT,
+        PRIMARY KEY (campaign_id, seq)
+      );
+      CREATE INDEX campaign_events_unlogged ON campaign_events (campaign_id, seq)
+        WHERE log_index IS NULL;
+    `,
+  },
 ];
