@@ -39,6 +39,9 @@ import { registerFleetGroupRoutes } from './fleet/group-routes.js';
 import { FleetService } from './fleet/service.js';
 import type { FleetStore } from './fleet/store.js';
 import { registerFleetVehicleRoutes } from './fleet/vehicle-routes.js';
+import { registerCampaignRoutes } from './campaigns/routes.js';
+import { CampaignService } from './campaigns/service.js';
+import type { CampaignStore } from './campaigns/store.js';
 import type { PublishLock } from './tuf/core/publish-lock.js';
 import { MetadataCache } from './http/metadata-cache.js';
 import { TargetCache } from './http/target-cache.js';
@@ -95,6 +98,11 @@ export interface ServerDeps {
    * answer 503 FLEET_NOT_CONFIGURED.
    */
   fleet?: FleetStore;
+  /**
+   * Campaigns (OpenedRepository.campaigns); they need the Director and the fleet store too.
+   * Without them the /api/v1/campaigns routes answer 503 CAMPAIGNS_NOT_CONFIGURED.
+   */
+  campaigns?: CampaignStore;
   /**
    * Serializes publishing across replicas (OpenedRepository.publishLock on PostgreSQL); by default
    * an in-process lock, right for one process per database.
@@ -174,7 +182,18 @@ export function createServerParts(deps: ServerDeps): ServerParts {
         })
       : undefined,
     fleet: deps.fleet ? new FleetService({ store: deps.fleet, clock }) : undefined,
+    campaigns: undefined,
   };
+  if (deps.campaigns && context.director && context.fleet) {
+    context.campaigns = new CampaignService({
+      store: deps.campaigns,
+      fleet: context.fleet,
+      director: context.director,
+      clock,
+      logger,
+      log: deps.transparencyLog,
+    });
+  }
   metrics.registry.collected({
     name: 'tufchain_metadata_expiry_seconds',
     help: 'Seconds until current metadata of each role expires',
@@ -250,7 +269,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
     type: 'http',
     scheme: 'bearer',
     description:
-      'API token tct_<id>_<secret>. An operation lists the scope it needs (publish, revoke, admin, enroll, director:assign, fleet) as the role of its requirement; admin implies every scope; none listed: any valid token.',
+      'API token tct_<id>_<secret>. An operation lists the scope it needs (publish, revoke, admin, enroll, director:assign, fleet, campaigns) as the role of its requirement; admin implies every scope; none listed: any valid token.',
   });
   registerPublicRoutes(app, context);
   registerTargetRoutes(app, context);
@@ -264,6 +283,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
   registerDirectorOemRoutes(app, context);
   registerFleetVehicleRoutes(app, context);
   registerFleetGroupRoutes(app, context);
+  registerCampaignRoutes(app, context);
   registerOpsRoutes(app, context);
   registerPublicDocs(app);
   app.doc31('/api/v1/openapi.json', {

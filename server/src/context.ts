@@ -14,6 +14,7 @@ import type { VehicleService } from './vehicles/service.js';
 import type { DirectorService } from './director/service.js';
 import type { AuthenticatedVehicle } from './director/store.js';
 import type { FleetService } from './fleet/service.js';
+import type { CampaignService } from './campaigns/service.js';
 
 export interface ServerContext {
   service: RepositoryService;
@@ -36,6 +37,8 @@ export interface ServerContext {
   director: DirectorService | undefined;
   /** The fleet registry and groups, when configured (ServerDeps.fleet). */
   fleet: FleetService | undefined;
+  /** Campaigns, when configured (ServerDeps.campaigns, with a Director and a fleet store). */
+  campaigns: CampaignService | undefined;
   /** Served metadata in memory (src/http/metadata-cache.ts), emptied on every commit. */
   metadataCache: MetadataCache;
   /** Served images in memory (src/http/target-cache.ts), resolved again after every commit. */

@@ -109,6 +109,14 @@ export type ServerErrorCode =
   | 'GROUP_MEMBER_UNKNOWN'
   | 'EMPTY_GROUP'
   | 'SNAPSHOT_NOT_FOUND'
+  // campaigns (server/src/campaigns)
+  | 'CAMPAIGNS_NOT_CONFIGURED'
+  | 'CAMPAIGN_NOT_FOUND'
+  | 'CAMPAIGN_STATE_INVALID'
+  | 'CAMPAIGN_CHANGED'
+  | 'CAMPAIGN_OVERLAP'
+  | 'CAMPAIGN_WAVES_INVALID'
+  | 'RELEASE_INCOMPLETE'
   // start-up configuration (never an HTTP answer)
   | 'CONFIG_INVALID'
   | 'RAW_CHAIN_KEY_IN_ENVIRONMENT'
@@ -236,6 +244,14 @@ const statusByCode: Record<ServerErrorCode, number> = {
   // A campaign wave refuses an empty group: snapshotting one is refused, not recorded.
   EMPTY_GROUP: 422,
   SNAPSHOT_NOT_FOUND: 404,
+  CAMPAIGNS_NOT_CONFIGURED: 503,
+  CAMPAIGN_NOT_FOUND: 404,
+  CAMPAIGN_STATE_INVALID: 409,
+  // Another request or replica changed the campaign between reading and writing it: read again.
+  CAMPAIGN_CHANGED: 409,
+  CAMPAIGN_OVERLAP: 409,
+  CAMPAIGN_WAVES_INVALID: 400,
+  RELEASE_INCOMPLETE: 422,
   CONFIG_INVALID: 500,
   RAW_CHAIN_KEY_IN_ENVIRONMENT: 500,
   MALFORMED_REQUEST: 400,

@@ -1,4 +1,4 @@
-import type { DirectorTargetsLogEntry } from '@tufchain/transparency/wire';
+import type { CampaignLogEntry, DirectorTargetsLogEntry } from '@tufchain/transparency/wire';
 import type { ChainReceipt, ReleaseEntry } from './tuf/release-log.js';
 
 /**
@@ -17,6 +17,8 @@ export interface TransparencyLogSink {
   appendRecall(subject: string, reason: string): Promise<number>;
   /** A Director targets version, before it is served (UPTANE.md); LogService has it. */
   appendDirectorTargets?(entry: DirectorTargetsLogEntry): Promise<number>;
+  /** A campaign state change, appended once (the same entry again gets its first index). */
+  appendCampaignEvent?(entry: CampaignLogEntry): Promise<number>;
   checkpoints(): Promise<{ checkpoints: string[] }>;
   entries(start: number, end: number): Promise<{ entries: string[] }>;
   proofBundle(index: number): Promise<unknown>;

@@ -128,6 +128,8 @@ export async function startServer(opts: {
       if (lease && !(await lease.hold())) return;
       await recover();
       await resign();
+      // Campaign gates and assignments: only the lease holder advances them.
+      await context.campaigns?.advanceAll();
     } catch (error) {
       context.logger.error({ err: errorText(error) }, 'background job lease check failed');
     } finally {

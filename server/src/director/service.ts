@@ -223,6 +223,15 @@ export class DirectorService {
     });
   }
 
+  /**
+   * An image-repository firmware image for a hardware ID, as an assignment would list it: the
+   * same checks (IMAGE_NOT_IN_REPOSITORY, HARDWARE_ID_MISMATCH), for callers that plan
+   * assignments before making them (campaigns).
+   */
+  resolveImage(name: string, hardwareId: string): Promise<AssignedImage> {
+    return this.#imageFor(name, hardwareId, '(any)');
+  }
+
   async #imageFor(name: string, hardwareId: string, ecuSerial: string): Promise<AssignedImage> {
     const located = await this.#images.findTarget(name);
     const file = located?.file;

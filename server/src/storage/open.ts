@@ -1,6 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import type { LogStores } from '@tufchain/transparency';
 import { join } from 'node:path';
+import { PostgresCampaignStore } from '../campaigns/postgres-store.js';
+import { SqliteCampaignStore } from '../campaigns/sqlite-store.js';
+import type { CampaignStore } from '../campaigns/store.js';
 import { SqliteDirectorStore } from '../director/sqlite-store.js';
 import type { DirectorStore } from '../director/store.js';
 import { PostgresFleetStore } from '../fleet/postgres-store.js';
@@ -21,6 +24,8 @@ export interface OpenedRepository {
   director: DirectorStore;
   /** The fleet registry and groups, in the same database (it reads the Director's tables). */
   fleet: FleetStore;
+  /** Campaigns, in the same database (they read the fleet's and the Director's tables). */
+  campaigns: CampaignStore;
   /**
    * Serializes publishing across replicas (a PostgreSQL advisory lock); undefined on SQLite, where
    * one process owns the database and the repository's in-process lock is enough.
@@ -71,6 +76,7 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
   let store: RepositoryStore;
   let director: DirectorStore;
   let fleet: FleetStore;
+  let campaigns: CampaignStore;
   let publishLock: PublishLock | undefined;
   let directorLock: PublishLock | undefined;
   let jobLease: OpenedRepository['jobLease'] = () => soleProcessLease;
@@ -79,6 +85,7 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
     store = new SqliteStore(path);
     director = new SqliteDirectorStore(path);
     fleet = new SqliteFleetStore(path);
+    campaigns = new SqliteCampaignStore(path);
   } else {
     if (!/^postgres(ql)?:\/\//.test(opts.databaseUrl)) {
       throw new ServerError('CONFIG_INVALID', 'DATABASE_URL must be a postgres:// URL');
@@ -94,6 +101,7 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
     store = postgres;
     director = postgres.directorStore();
     fleet = new PostgresFleetStore(postgres.pool());
+    campaigns = new PostgresCampaignStore(postgres.pool());
   }
   const blobs = await FileBlobStore.open(opts.blobDir ?? join(opts.dataDir, 'blobs'));
   return {
@@ -101,11 +109,13 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
     blobs,
     director,
     fleet,
+    campaigns,
     publishLock,
     directorLock,
     jobLease,
     sharedLog,
     close: async () => {
+      await campaigns.close();
       await fleet.close();
       await director.close();
       await store.close();

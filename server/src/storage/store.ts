@@ -55,7 +55,7 @@ export interface ReleaseRecord {
 
 /**
  * `enroll`: factory line tokens that may only enroll vehicles (POST /api/v1/vehicles/enroll);
- * `director:assign`: Director assignments; `fleet`: vehicle attributes, groups and snapshots.
+ * `director:assign`: Director assignments; `fleet`: vehicle attributes, groups and snapshots; `campaigns`: staged rollouts.
  */
 export const TOKEN_SCOPES = [
   'publish',
@@ -64,6 +64,7 @@ export const TOKEN_SCOPES = [
   'enroll',
   'director:assign',
   'fleet',
+  'campaigns',
 ] as const;
 export type TokenScope = (typeof TOKEN_SCOPES)[number];
 

@@ -1,0 +1,519 @@
+import { randomBytes } from 'node:crypto';
+import type { CampaignEventKind, CampaignLogEntry } from '@tufchain/transparency/wire';
+import type { Logger } from 'pino';
+import type { Clock } from '../config.js';
+import type { DirectorService } from '../director/service.js';
+import { ServerError } from '../error.js';
+import { assertNoVinInClear } from '../fleet/attributes.js';
+import { membersSha256, type FleetService } from '../fleet/service.js';
+import type { TransparencyLogSink } from '../log-sink.js';
+import { Mutex } from '../mutex.js';
+import { errorText } from '../tuf/service.js';
+import { assignCampaignVehicle } from './assign.js';
+import { countWaves, decideGate, type WaveCounts } from './gates.js';
+import {
+  HOLDING_STATES,
+  type CampaignEventRecord,
+  type CampaignRecord,
+  type CampaignState,
+  type FailureThreshold,
+  type ReleaseImage,
+  type WaveRecord,
+  type WaveSpec,
+} from './model.js';
+import type { CampaignStore, Transition } from './store.js';
+import { assignmentSha256, checkWaves, waveMembers } from './waves.js';
+
+export interface CreateCampaignInput {
+  name: string;
+  groupId: number;
+  release: { hardwareId: string; name: string }[];
+  waves: WaveSpec[];
+  failureThreshold: FailureThreshold;
+}
+
+export interface CampaignStatus {
+  campaign: CampaignRecord;
+  waves: (WaveRecord | null)[];
+  counts: WaveCounts[];
+}
+
+/** Vehicles read per store round trip while a group's ECUs are checked. */
+const FLEET_PAGE = 500;
+/** Campaign vehicles assigned between two reads of the campaign's state (a pause stops there). */
+const ASSIGN_BATCH = 50;
+/** Errors that end a wave start by pausing the campaign with the code as the reason. */
+const PAUSING_CODES = new Set([
+  'EMPTY_GROUP',
+  'GROUP_NOT_FOUND',
+  'RELEASE_INCOMPLETE',
+  'CAMPAIGN_OVERLAP',
+]);
+
+/**
+ * Campaigns: a release set rolled out to a fleet group in waves, through the Director's
+ * assignments, with gates between waves and an automatic stop on failures. Every state change is
+ * a transition persisted in one transaction with its event; events reach the transparency log
+ * through an outbox (flushEvents), appended once each.
+ */
+export class CampaignService {
+  readonly store: CampaignStore;
+  readonly #fleet: FleetService;
+  readonly #director: DirectorService;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #log: TransparencyLogSink | undefined;
+  readonly #advancing = new Mutex();
+
+  constructor(o: {
+    store: CampaignStore;
+    fleet: FleetService;
+    director: DirectorService;
+    clock: Clock;
+    logger: Logger;
+    log: TransparencyLogSink | undefined;
+  }) {
+    this.store = o.store;
+    this.#fleet = o.fleet;
+    this.#director = o.director;
+    this.#clock = o.clock;
+    this.#logger = o.logger;
+    this.#log = o.log;
+  }
+
+  #now(): string {
+    return this.#clock().toISOString();
+  }
+
+  async campaign(id: number): Promise<CampaignRecord> {
+    const found = await this.store.campaign(id);
+    if (!found) throw new ServerError('CAMPAIGN_NOT_FOUND', `no campaign ${id}`);
+    return found;
+  }
+
+  campaigns(filter: { after?: number; limit: number }): Promise<CampaignRecord[]> {
+    return this.store.campaigns(filter);
+  }
+
+  async status(id: number): Promise<CampaignStatus> {
+    const campaign = await this.campaign(id);
+    const waves = await this.store.waves(id);
+    const counts = countWaves(await this.store.vehicleOutcomes(id), campaign.waves.length);
+    return {
+      campaign,
+      waves: campaign.waves.map((_, i) => waves.find((w) => w.wave === i + 1) ?? null),
+      counts,
+    };
+  }
+
+  events(id: number): Promise<CampaignEventRecord[]> {
+    return this.store.events(id);
+  }
+
+  // ---------------------------------------------------------------- checks
+
+  /** Known vehicles of `members` with their ECUs' hardware IDs. */
+  async #hardwareOf(members: readonly string[]): Promise<Map<string, string[]>> {
+    const wanted = new Set(members);
+    const found = new Map<string, string[]>();
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.#fleet.vehicles({
+        ...(after === undefined ? {} : { after }),
+        limit: FLEET_PAGE,
+      });
+      for (const v of page) {
+        if (wanted.has(v.vehicle))
+          found.set(
+            v.vehicle,
+            v.ecus.map((e) => e.hardwareId),
+          );
+      }
+      if (page.length < FLEET_PAGE) return found;
+      after = page[page.length - 1]?.vehicle;
+    }
+  }
+
+  /** RELEASE_INCOMPLETE when an ECU of a member has a hardware ID the release set has no image for. */
+  async #checkCoverage(
+    release: readonly ReleaseImage[],
+    members: readonly string[],
+  ): Promise<void> {
+    const covered = new Set(release.map((r) => r.hardwareId));
+    const missing = new Set<string>();
+    for (const ids of (await this.#hardwareOf(members)).values()) {
+      for (const id of ids) if (!covered.has(id)) missing.add(id);
+    }
+    if (missing.size > 0) {
+      throw new ServerError(
+        'RELEASE_INCOMPLETE',
+        `the group holds ECUs of hardware IDs the release set has no image for: ${[...missing].sort().join(', ')}`,
+      );
+    }
+  }
+
+  /**
+   * CAMPAIGN_OVERLAP when another running, paused or stopped campaign for one of the same hardware
+   * IDs took, or may still take (its group now), one of `members`.
+   */
+  async #checkOverlap(
+    campaign: { id: number; release: readonly ReleaseImage[] },
+    members: readonly string[],
+  ): Promise<void> {
+    const ours = new Set(campaign.release.map((r) => r.hardwareId));
+    const mine = new Set(members);
+    const shares = (other: CampaignRecord) =>
+      other.id !== campaign.id && other.release.some((r) => ours.has(r.hardwareId));
+    const overlap = (other: number, vehicle: string) =>
+      new ServerError(
+        'CAMPAIGN_OVERLAP',
+        `vehicle ${vehicle} belongs to campaign ${other}, running for the same hardware IDs`,
+      );
+    const holding = (await this.store.campaigns({ states: HOLDING_STATES, limit: 10_000 })).filter(
+      shares,
+    );
+    const holdingIds = new Set(holding.map((c) => c.id));
+    const held = await this.store.holders(members, HOLDING_STATES, campaign.id);
+    const first = held.find((h) => holdingIds.has(h.campaignId));
+    if (first) throw overlap(first.campaignId, first.vehicle);
+    for (const other of holding) {
+      const group = await this.#fleet.group(other.groupId).catch(() => undefined);
+      if (!group) continue;
+      const hit = (await this.#fleet.evaluate(group.definition)).members.find((v) => mine.has(v));
+      if (hit) throw overlap(other.id, hit);
+    }
+  }
+
+  // ---------------------------------------------------------------- OEM actions
+
+  async create(input: CreateCampaignInput, by: string): Promise<CampaignRecord> {
+    assertNoVinInClear({ name: input.name });
+    checkWaves(input.waves);
+    const hardwareIds = input.release.map((r) => r.hardwareId);
+    if (new Set(hardwareIds).size !== hardwareIds.length) {
+      throw new ServerError('INVALID_REQUEST', 'the release set names a hardware ID twice');
+    }
+    const release: ReleaseImage[] = [];
+    for (const wanted of [...input.release].sort((a, b) =>
+      a.hardwareId < b.hardwareId ? -1 : 1,
+    )) {
+      const image = await this.#director.resolveImage(wanted.name, wanted.hardwareId);
+      release.push({
+        hardwareId: wanted.hardwareId,
+        name: image.name,
+        sha256: image.sha256,
+        length: image.length,
+      });
+    }
+    const group = await this.#fleet.group(input.groupId);
+    const { members } = await this.#fleet.evaluate(group.definition);
+    if (members.length === 0) {
+      throw new ServerError('EMPTY_GROUP', `group ${group.name} has no member now`);
+    }
+    await this.#checkCoverage(release, members);
+    await this.#checkOverlap({ id: 0, release }, members);
+    const at = this.#now();
+    const urn = `urn:tufchain:campaign:${randomBytes(16).toString('hex')}`;
+    const salt = randomBytes(32).toString('hex');
+    const record = await this.store.insertCampaign(
+      {
+        urn,
+        name: input.name,
+        groupId: group.id,
+        release,
+        waves: input.waves,
+        failureThreshold: input.failureThreshold,
+        salt,
+        state: 'draft',
+        wave: 0,
+        reason: null,
+        createdAt: at,
+        createdBy: by,
+      },
+      {
+        kind: 'created',
+        at,
+        detail: {
+          groupId: group.id,
+          release,
+          releaseSha256: assignmentSha256(release),
+          waves: input.waves,
+          failureThreshold: input.failureThreshold,
+          salt,
+        },
+      },
+    );
+    await this.flushEvents();
+    return record;
+  }
+
+  /** draft → running: snapshots the group and starts wave 1 (assigned by the next advance). */
+  async start(id: number, by: string): Promise<CampaignRecord> {
+    const campaign = await this.#expectState(id, ['draft'], 'start');
+    const group = await this.#fleet.group(campaign.groupId);
+    const { members } = await this.#fleet.evaluate(group.definition);
+    if (members.length === 0) {
+      throw new ServerError('EMPTY_GROUP', `group ${group.name} has no member now`);
+    }
+    await this.#checkCoverage(campaign.release, members);
+    await this.#checkOverlap(campaign, members);
+    return this.#startWave(campaign, 1, by);
+  }
+
+  async pause(id: number, reason: string, by: string): Promise<CampaignRecord> {
+    assertNoVinInClear({ reason });
+    const campaign = await this.#expectState(id, ['running'], 'pause');
+    return this.#transition(campaign, 'paused', 'paused', { reason, by }, { reason });
+  }
+
+  /** paused or stopped → running; resuming after a stop accepts the failures seen so far. */
+  async resume(id: number, by: string): Promise<CampaignRecord> {
+    const campaign = await this.#expectState(id, ['paused', 'stopped'], 'resume');
+    const counts = countWaves(await this.store.vehicleOutcomes(id), campaign.waves.length);
+    const acknowledged = counts[campaign.wave - 1]?.failed ?? 0;
+    return this.#transition(
+      campaign,
+      'running',
+      'resumed',
+      { by, wave: campaign.wave, acknowledgedFailures: acknowledged },
+      { reason: null, acknowledge: { wave: campaign.wave, failures: acknowledged } },
+    );
+  }
+
+  /** Any state but finished or cancelled → cancelled: no further vehicle is assigned. */
+  async cancel(id: number, reason: string, by: string): Promise<CampaignRecord> {
+    assertNoVinInClear({ reason });
+    const campaign = await this.#expectState(
+      id,
+      ['draft', 'running', 'paused', 'stopped'],
+      'cancel',
+    );
+    return this.#transition(campaign, 'cancelled', 'cancelled', { reason, by }, { reason });
+  }
+
+  async #expectState(
+    id: number,
+    states: readonly CampaignState[],
+    action: string,
+  ): Promise<CampaignRecord> {
+    const campaign = await this.campaign(id);
+    if (!states.includes(campaign.state)) {
+      throw new ServerError(
+        'CAMPAIGN_STATE_INVALID',
+        `campaign ${id} is ${campaign.state}; ${action} needs ${states.join(' or ')}`,
+      );
+    }
+    return campaign;
+  }
+
+  async #transition(
+    campaign: CampaignRecord,
+    state: CampaignState,
+    kind: CampaignEventKind,
+    detail: Record<string, unknown>,
+    extra: Partial<Omit<Transition, 'campaignId' | 'expectedVersion' | 'state' | 'event'>> = {},
+  ): Promise<CampaignRecord> {
+    const at = this.#now();
+    const next = await this.store.transition({
+      campaignId: campaign.id,
+      expectedVersion: campaign.version,
+      state,
+      wave: extra.wave ?? campaign.wave,
+      reason: extra.reason === undefined ? campaign.reason : extra.reason,
+      at,
+      event: { kind, at, detail },
+      ...(extra.startWave ? { startWave: extra.startWave } : {}),
+      ...(extra.waveAssigned !== undefined ? { waveAssigned: extra.waveAssigned } : {}),
+      ...(extra.acknowledge ? { acknowledge: extra.acknowledge } : {}),
+    });
+    this.#logger.info({ campaign: campaign.id, state, event: kind }, 'campaign state changed');
+    await this.flushEvents();
+    return next;
+  }
+
+  async #startWave(campaign: CampaignRecord, wave: number, by: string): Promise<CampaignRecord> {
+    const spec = campaign.waves[wave - 1];
+    if (!spec) throw new ServerError('CAMPAIGN_STATE_INVALID', `campaign has no wave ${wave}`);
+    const snapshot = await this.#fleet.snapshot(campaign.groupId, by);
+    const members: string[] = [];
+    for (;;) {
+      const page = await this.#fleet.snapshotMembers(snapshot.id, {
+        ...(members.length > 0 ? { after: members[members.length - 1] } : {}),
+        limit: 10_000,
+      });
+      members.push(...page);
+      if (page.length < 10_000) break;
+    }
+    const already = new Set(await this.store.campaignVehicles(campaign.id));
+    const added = waveMembers(campaign.salt, members, spec.percent, already);
+    const waveSha256 = membersSha256(added);
+    const releaseSha256 = assignmentSha256(campaign.release);
+    const at = this.#now();
+    return this.#transition(
+      campaign,
+      'running',
+      'wave-started',
+      {
+        wave,
+        percent: spec.percent,
+        snapshotId: snapshot.id,
+        snapshotMembersSha256: snapshot.membersSha256,
+        snapshotMemberCount: snapshot.memberCount,
+        memberCount: added.length,
+        membersSha256: waveSha256,
+        assignmentSha256: releaseSha256,
+      },
+      {
+        wave,
+        reason: null,
+        startWave: {
+          wave,
+          snapshotId: snapshot.id,
+          memberCount: added.length,
+          membersSha256: waveSha256,
+          assignmentSha256: releaseSha256,
+          startedAt: at,
+          members: added,
+        },
+      },
+    );
+  }
+
+  // ---------------------------------------------------------------- the background step
+
+  /**
+   * One step of every running campaign (the leader's background job): assign what is pending,
+   * then apply the gates. Safe to run again at any point after a crash.
+   */
+  async advanceAll(): Promise<void> {
+    let after = 0;
+    for (;;) {
+      const running = await this.store.campaigns({ states: ['running'], after, limit: 100 });
+      for (const c of running) {
+        await this.advance(c.id).catch((error: unknown) =>
+          this.#logger.error({ campaign: c.id, err: errorText(error) }, 'campaign step failed'),
+        );
+      }
+      if (running.length < 100) break;
+      after = running[running.length - 1]!.id;
+    }
+    await this.flushEvents();
+  }
+
+  advance(id: number): Promise<CampaignRecord> {
+    return this.#advancing.run(async () => {
+      let campaign = await this.campaign(id);
+      // Assign the current wave's pending members, reading the state again between batches.
+      while (campaign.state === 'running') {
+        const pending = await this.store.pendingVehicles(id, campaign.wave, ASSIGN_BATCH);
+        if (pending.length === 0) break;
+        for (const row of pending) {
+          await assignCampaignVehicle(
+            { store: this.store, fleet: this.#fleet, director: this.#director },
+            campaign,
+            row.vehicle,
+          );
+        }
+        campaign = await this.campaign(id);
+      }
+      if (campaign.state !== 'running') return campaign;
+      const waves = await this.store.waves(id);
+      const current = waves.find((w) => w.wave === campaign.wave);
+      const outcomes = await this.store.vehicleOutcomes(id);
+      if (current && current.assignedAt === null) {
+        const rows = outcomes.filter((o) => o.wave === current.wave);
+        const assigned = rows.filter((o) => o.status === 'assigned').map((o) => o.vehicle);
+        const skipped = rows.filter((o) => o.status === 'skipped');
+        return this.#transition(
+          campaign,
+          'running',
+          'wave-assigned',
+          {
+            wave: current.wave,
+            assignedCount: assigned.length,
+            assignedSha256: membersSha256(assigned),
+            skippedCount: skipped.length,
+            skipped: skipped.map((s) => ({ vehicle: s.vehicle, code: s.reason })),
+          },
+          { waveAssigned: current.wave },
+        );
+      }
+      const counts = countWaves(outcomes, campaign.waves.length);
+      const decision = decideGate(campaign, waves, counts, this.#clock());
+      switch (decision.kind) {
+        case 'wait':
+          return campaign;
+        case 'stop': {
+          const reason = `FAILURE_THRESHOLD: wave ${decision.wave} has ${decision.failed} failures of ${decision.assigned} assigned (${decision.threshold})`;
+          return this.#transition(
+            campaign,
+            'stopped',
+            'stopped',
+            {
+              reason,
+              wave: decision.wave,
+              failed: decision.failed,
+              assigned: decision.assigned,
+            },
+            { reason },
+          );
+        }
+        case 'finish':
+          return this.#transition(campaign, 'finished', 'finished', {
+            counts: counts.map(({ wave, assigned, succeeded, failed, skipped }) => ({
+              wave,
+              assigned,
+              succeeded,
+              failed,
+              skipped,
+            })),
+          });
+        case 'next-wave':
+          try {
+            return await this.#startWave(campaign, campaign.wave + 1, `campaign:${campaign.id}`);
+          } catch (error) {
+            if (!(error instanceof ServerError) || !PAUSING_CODES.has(error.code)) throw error;
+            const reason = `${error.code}: ${error.message}`;
+            return this.#transition(
+              campaign,
+              'paused',
+              'paused',
+              { reason, by: 'campaign' },
+              { reason },
+            );
+          }
+      }
+    });
+  }
+
+  /** Appends events not yet in the transparency log (each once), oldest first. */
+  async flushEvents(): Promise<void> {
+    const append = this.#log?.appendCampaignEvent?.bind(this.#log);
+    if (!append) return;
+    try {
+      const urns = new Map<number, string>();
+      for (;;) {
+        const events = await this.store.unloggedEvents(100);
+        for (const e of events) {
+          let urn = urns.get(e.campaignId);
+          if (urn === undefined) {
+            urn = (await this.campaign(e.campaignId)).urn;
+            urns.set(e.campaignId, urn);
+          }
+          const entry: CampaignLogEntry = {
+            type: 'campaign',
+            campaign: urn,
+            seq: e.seq,
+            event: e.kind,
+            at: e.at,
+            detail: e.detail,
+          };
+          await this.store.setEventLogIndex(e.campaignId, e.seq, await append(entry));
+        }
+        if (events.length < 100) return;
+      }
+    } catch (error) {
+      this.#logger.error({ err: errorText(error) }, 'campaign events not logged yet');
+    }
+  }
+}
