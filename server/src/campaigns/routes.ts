@@ -23,7 +23,8 @@ function requireCampaigns(ctx: ServerContext): CampaignService {
   return ctx.campaigns;
 }
 
-const percent = z.number().gt(0).max(100);
+/** Above 0 (written as a minimum: OpenAPI's exclusiveMinimum is less widely supported). */
+const percent = z.number().min(0.001).max(100);
 
 const WaveSpecSchema = z
   .object({
@@ -38,7 +39,7 @@ const WaveSpecSchema = z
 const CreateCampaignSchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 ._:-]{0,99}$/),
-    groupId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+    groupId: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
     release: z
       .array(z.object({ hardwareId: hardwareIdSchema, name: targetPathSchema }).strict())
       .min(1)
@@ -46,11 +47,22 @@ const CreateCampaignSchema = z
     waves: z.array(WaveSpecSchema).min(1).max(MAX_WAVES),
     failureThreshold: z
       .object({
-        percent: percent.nullable().default(null),
-        count: z.number().int().positive().max(1_000_000_000).nullable().default(null),
+        percent: percent.optional().openapi({
+          description: 'stop when failures exceed this percentage of the wave',
+        }),
+        count: z
+          .number()
+          .int()
+          .min(1)
+          .max(1_000_000_000)
+          .optional()
+          .openapi({ description: 'stop when a wave has this many failures' }),
       })
       .strict()
-      .refine((t) => t.percent !== null || t.count !== null, 'set percent, count or both'),
+      .refine(
+        (t) => t.percent !== undefined || t.count !== undefined,
+        'set percent, count or both',
+      ),
   })
   .strict()
   .openapi('CampaignInput');
@@ -183,7 +195,17 @@ export function registerCampaignRoutes(app: App, ctx: ServerContext): void {
       },
     }),
     async (c) => {
-      const created = await requireCampaigns(ctx).create(c.req.valid('json'), by(c));
+      const body = c.req.valid('json');
+      const created = await requireCampaigns(ctx).create(
+        {
+          ...body,
+          failureThreshold: {
+            percent: body.failureThreshold.percent ?? null,
+            count: body.failureThreshold.count ?? null,
+          },
+        },
+        by(c),
+      );
       return c.json(await answer(created.id), 201);
     },
   );

@@ -156,6 +156,7 @@ export async function startWiredServer(
     chainProbe: () => chain.provider.getBlockNumber(),
     director: { store: repo.director, signers: directorOnline, lock: repo.directorLock },
     fleet: repo.fleet,
+    campaigns: repo.campaigns,
     publishLock: repo.publishLock,
     config: { resignIntervalMs: 0, ...WIRED_LIMITS, ...opts.config },
   };
