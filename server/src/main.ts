@@ -279,6 +279,7 @@ export async function main(env: Env): Promise<void> {
           }
         : {}),
       fleet: repo.fleet,
+      campaigns: repo.campaigns,
       publishLock: repo.publishLock,
       jobLease: repo.jobLease,
       config: {

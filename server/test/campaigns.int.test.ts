@@ -11,11 +11,8 @@ import { join } from 'node:path';
 import {
   createKeySigner,
   createVehicleCa,
-  finalizeRootCeremony,
   generateKeyPair,
-  initRootCeremony,
   signFirmwareAttestation,
-  signRootCeremony,
   type Signer,
 } from '@tufchain/keys';
 import { campaignLogEntrySchema } from '@tufchain/transparency/wire';
@@ -25,7 +22,6 @@ import { waveMembers } from '../src/campaigns/waves.js';
 import { membersSha256 } from '../src/fleet/service.js';
 import {
   createApiToken,
-  initDirectorFromRoot,
   initRepository,
   openServerLog,
   startServer,
@@ -37,6 +33,7 @@ import {
   directorAssignment,
   enrollSimulatedVehicle,
   installReport,
+  initTestDirector,
   type DirectorImage,
   type SimulatedVehicle,
 } from './support/campaign-fleet.js';
@@ -197,22 +194,7 @@ beforeAll(async () => {
     onlineSigners: online,
     releaseLog,
   });
-  const rootKey = ed();
-  const director = { targets: ed(), snapshot: ed(), timestamp: ed() };
-  let ceremony = initRootCeremony({
-    root: { keys: [rootKey.publicKey], threshold: 1 },
-    targets: { keys: [director.targets.publicKey], threshold: 1 },
-    snapshot: { keys: [director.snapshot.publicKey], threshold: 1 },
-    timestamp: { keys: [director.timestamp.publicKey], threshold: 1 },
-    expires: new Date(Date.now() + 365 * 86_400_000),
-  });
-  ceremony = await signRootCeremony(ceremony, rootKey);
-  await initDirectorFromRoot({
-    store: repo.director,
-    rootBytes: new TextEncoder().encode(JSON.stringify(finalizeRootCeremony(ceremony))),
-    signers: director,
-    clock: () => new Date(),
-  });
+  const director = await initTestDirector(repo.director);
   log = await openServerLog({
     dataDir: dir,
     origin: 'tufchain.test/campaigns',

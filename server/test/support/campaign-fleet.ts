@@ -12,9 +12,14 @@ import { enrollVehicle, signInstallReport, type InstallReportBundle } from '@tuf
 import {
   computeVinCommitment,
   createKeySigner,
+  finalizeRootCeremony,
   generateKeyPair,
+  initRootCeremony,
+  signRootCeremony,
   type Signer,
 } from '@tufchain/keys';
+import type { DirectorStore } from '../../src/director/store.js';
+import { initDirectorFromRoot } from '../../src/index.js';
 import { parseDirectorTargets, signVehicleRequest } from '@tufchain/transparency/wire';
 
 export interface SimulatedVehicle {
@@ -179,4 +184,28 @@ export async function installReport(
     checkpoint: { chainId: 31337, blockNumber: 1, blockHash: `0x${'1'.repeat(64)}`, timestamp: 1 },
   });
   return bundle;
+}
+
+/** A Director root (1 of 1, made by the offline ceremony) and its online signers, stored. */
+export async function initTestDirector(
+  store: DirectorStore,
+): Promise<{ targets: Signer; snapshot: Signer; timestamp: Signer }> {
+  const ed = (): Signer => createKeySigner(generateKeyPair('ed25519').privateKey);
+  const rootKey = ed();
+  const online = { targets: ed(), snapshot: ed(), timestamp: ed() };
+  let ceremony = initRootCeremony({
+    root: { keys: [rootKey.publicKey], threshold: 1 },
+    targets: { keys: [online.targets.publicKey], threshold: 1 },
+    snapshot: { keys: [online.snapshot.publicKey], threshold: 1 },
+    timestamp: { keys: [online.timestamp.publicKey], threshold: 1 },
+    expires: new Date(Date.now() + 365 * 86_400_000),
+  });
+  ceremony = await signRootCeremony(ceremony, rootKey);
+  await initDirectorFromRoot({
+    store,
+    rootBytes: new TextEncoder().encode(JSON.stringify(finalizeRootCeremony(ceremony))),
+    signers: online,
+    clock: () => new Date(),
+  });
+  return online;
 }
