@@ -44,7 +44,7 @@ function crashingStore(
     get(target, key, receiver) {
       const value = Reflect.get(target, key, receiver) as unknown;
       if (key !== method || typeof value !== 'function') {
-        return typeof value === 'function' ? value.bind(target) : value;
+        return typeof value === 'function' ? (value.bind(target) as unknown) : value;
       }
       return async (...args: unknown[]) => {
         calls += 1;
