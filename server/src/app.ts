@@ -40,6 +40,7 @@ import { FleetService } from './fleet/service.js';
 import type { FleetStore } from './fleet/store.js';
 import { registerFleetVehicleRoutes } from './fleet/vehicle-routes.js';
 import { registerCampaignRoutes } from './campaigns/routes.js';
+import { registerCampaignMetrics } from './campaigns/metrics.js';
 import { CampaignService } from './campaigns/service.js';
 import type { CampaignStore } from './campaigns/store.js';
 import type { PublishLock } from './tuf/core/publish-lock.js';
@@ -193,6 +194,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
       logger,
       log: deps.transparencyLog,
     });
+    registerCampaignMetrics(metrics.registry, context.campaigns);
   }
   metrics.registry.collected({
     name: 'tufchain_metadata_expiry_seconds',

@@ -358,6 +358,25 @@ describe('a campaign of 4 waves over 200 vehicles, 5 % failures in wave 2, a 2 %
     expect(c.waves[2]!.startedAt).toBeNull();
   });
 
+  it('exposes the same counts, per campaign and wave, as Prometheus metrics', async () => {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const sample = (wave: number, outcome: string) =>
+      text.match(
+        new RegExp(
+          `^tufchain_campaign_vehicles\\{campaign="${id}",wave="${wave}",outcome="${outcome}"\\} (\\d+)$`,
+          'm',
+        ),
+      )?.[1];
+    expect([sample(1, 'succeeded'), sample(2, 'succeeded'), sample(2, 'failed')]).toEqual([
+      String(sent.succeeded[0]),
+      String(sent.succeeded[1]),
+      String(sent.failed[1]),
+    ]);
+    expect(text).toMatch(
+      new RegExp(`^tufchain_campaign_state\\{campaign="${id}",state="stopped"\\} 1$`, 'm'),
+    );
+  });
+
   it('does not count a forged success: a tampered report is refused and the counts stay', async () => {
     const v = failedInWave2[0]!;
     const bundle = await installReport(
