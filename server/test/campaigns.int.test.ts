@@ -19,6 +19,7 @@ import { campaignLogEntrySchema } from '@tufchain/transparency/wire';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waveMembers } from '../src/campaigns/waves.js';
+import { runCli } from '../src/cli/run.js';
 import { membersSha256 } from '../src/fleet/service.js';
 import {
   createApiToken,
@@ -626,5 +627,93 @@ describe('bad input', () => {
     const at = path.replace('MAIN', String(mainId));
     const got = await call(method, at, body === undefined ? {} : { body });
     expect([got.status, got.code]).toEqual([status, code]);
+  });
+});
+
+describe('the OEM CLI (tufchain campaign)', () => {
+  async function tufchain(args: string[]): Promise<{ code: number; out: unknown; text: string }> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCli(args, {
+      env: { server: server.url, token: tokens.campaigns },
+      io: {
+        stdout: (s) => void out.push(s),
+        stderr: (s) => void err.push(s),
+        stderrRaw: () => undefined,
+        stderrIsTty: false,
+      },
+      fetch,
+    });
+    const text = out.join('\n');
+    return { code, text, out: args.includes('--json') ? (JSON.parse(text) as unknown) : text };
+  }
+
+  it('creates, starts, pauses, resumes, reports status and cancels, with --json everywhere', async () => {
+    const group = await call<{ id: number }>('POST', '/api/v1/fleet/groups', {
+      token: tokens.fleet,
+      body: {
+        name: 'cli-pair',
+        definition: { kind: 'static', vehicles: mixed.map((v) => v.vinCommitment) },
+      },
+    });
+    expect(group.status).toBe(201);
+    // The draft of the RELEASE_INCOMPLETE test holds nothing: drafts never overlap.
+    const created = await tufchain([
+      'campaign',
+      'create',
+      '--name',
+      'cli rollout',
+      '--group',
+      String(group.body.id),
+      '--image',
+      `${HW}=${IMAGE.name}`,
+      '--image',
+      `${BRAKE_HW}=${BRAKE_IMAGE.name}`,
+      '--waves',
+      '50,100',
+      '--soak',
+      '3600',
+      '--fail-count',
+      '1',
+      '--json',
+    ]);
+    expect(created.code).toBe(0);
+    const id = (created.out as CampaignView).id;
+    expect(created.out).toMatchObject({
+      state: 'draft',
+      failureThreshold: { count: 1, percent: null },
+    });
+    const started = await tufchain(['campaign', 'start', String(id), '--json']);
+    expect(started.out).toMatchObject({ state: 'running', wave: 1 });
+    const paused = await tufchain([
+      'campaign',
+      'pause',
+      String(id),
+      '--reason',
+      'dealer visit',
+      '--json',
+    ]);
+    expect(paused.out).toMatchObject({ state: 'paused', reason: 'dealer visit' });
+    expect((await tufchain(['campaign', 'resume', String(id), '--json'])).out).toMatchObject({
+      state: 'running',
+    });
+    const status = await tufchain(['campaign', 'status', String(id)]);
+    expect(status.code).toBe(0);
+    expect(status.text).toMatch(
+      new RegExp(`^campaign ${id} "cli rollout" running \\(wave 1 of 2\\)`),
+    );
+    expect(status.text).toContain('wave 2 (100 %): not started');
+    const cancelled = await tufchain([
+      'campaign',
+      'cancel',
+      String(id),
+      '--reason',
+      'done',
+      '--json',
+    ]);
+    expect(cancelled.out).toMatchObject({ state: 'cancelled' });
+    const again = await tufchain(['campaign', 'start', String(id), '--json']);
+    expect(again.code).toBe(1);
+    expect(again.out).toMatchObject({ error: { code: 'CAMPAIGN_STATE_INVALID' } });
   });
 });

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerAuditCommand } from './commands/audit.js';
 import { registerBundleCommand } from './commands/bundle.js';
+import { registerCampaignCommand } from './commands/campaign.js';
 import { registerDirectorCommand } from './commands/director.js';
 import { registerExportStaticCommand } from './commands/export-static.js';
 import { registerKeysCommand } from './commands/keys.js';
@@ -44,6 +45,7 @@ export function createProgram(run: CliRun): Command {
   registerBundleCommand(program, run);
   registerTokenCommand(program, run);
   registerDirectorCommand(program, run);
+  registerCampaignCommand(program, run);
   registerExportStaticCommand(program, run);
   return program;
 }
