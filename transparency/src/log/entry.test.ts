@@ -69,3 +69,35 @@ describe('encodeLogEntry', () => {
     expect(decodeLogEntry(legacy)).toEqual(recall('a\u0001b\nc'));
   });
 });
+
+describe('encodeLogEntry of a campaign state change', () => {
+  const entry = {
+    type: 'campaign',
+    campaign: `urn:tufchain:campaign:${'ab'.repeat(16)}`,
+    seq: 2,
+    event: 'wave-started',
+    at: '2026-01-01T00:00:00.000Z',
+    detail: { wave: 1, membersSha256: 'c'.repeat(64) },
+  } as const;
+
+  it('encodes a change in the profile, and reads it back', () => {
+    expect(decodeLogEntry(encodeLogEntry(entry))).toEqual(entry);
+  });
+
+  it.each([
+    { desc: 'an unknown event', tamper: { event: 'exploded' } },
+    { desc: 'a seq of 0', tamper: { seq: 0 } },
+    { desc: 'a campaign that is not a campaign URN', tamper: { campaign: 'urn:tufchain:x:1' } },
+    { desc: 'an extra field', tamper: { vehicle: 'c'.repeat(64) } },
+  ])('refuses $desc with MALFORMED_ENTRY', ({ tamper }) => {
+    expect(() => encodeLogEntry({ ...entry, ...tamper } as unknown as LogEntryDocument)).toThrow(
+      expect.objectContaining({ code: 'MALFORMED_ENTRY' }),
+    );
+  });
+
+  it('refuses a VIN in its details with PERSONAL_DATA_REJECTED', () => {
+    expect(() => encodeLogEntry({ ...entry, detail: { reason: 'WVWZZZ1JZXW000001' } })).toThrow(
+      expect.objectContaining({ code: 'PERSONAL_DATA_REJECTED' }),
+    );
+  });
+});
