@@ -201,6 +201,7 @@ describe('a campaign that dies at one step and restarts', () => {
             successPercent: 0,
           })),
           failureThreshold: { percent: null, count: 1000 },
+          maxDeferrals: 3,
         },
         'token:t',
       );

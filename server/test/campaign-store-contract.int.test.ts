@@ -33,6 +33,7 @@ const draft = (n: number): NewCampaign => ({
     { percent: 100, minSoakSeconds: 0, successPercent: 0 },
   ],
   failureThreshold: { percent: 2, count: null },
+  maxDeferrals: 3,
   salt: sha('5'),
   state: 'draft',
   wave: 0,
@@ -212,9 +213,63 @@ describe('CampaignStore', () => {
         imageCount: 1,
         succeededImages: 1,
         failureReports: 0,
+        manifestFailures: 0,
+        deferrals: 0,
+        assignmentId: a1,
       },
       expect.objectContaining({ vehicle: V2, succeededImages: 0, failureReports: 2 }),
       expect.objectContaining({ vehicle: V3, status: 'skipped', reason: 'NO_MATCHING_ECU' }),
+    ]);
+  });
+
+  it('counts signed manifests for the assignment: failures and deferrals apart, only since it and only its own', async () => {
+    const c = await store.insertCampaign(draft(8), { kind: 'created', at: AT, detail: {} });
+    await store.transition(startWave(c, 1, [V1, V2]));
+    const at = { createdAt: LATER, imageNames: ['gw-2.img'] };
+    await store.markAssigned(c.id, V1, { id: await assign(V1, 'c8-v1'), ...at });
+    await store.markAssigned(c.id, V2, { id: await assign(V2, 'c8-v2'), ...at });
+    let n = 0;
+    const manifest = async (
+      vehicle: string,
+      correlationId: string,
+      code: string,
+      success: boolean,
+      receivedAt = LATER,
+    ) => {
+      n += 1;
+      await repo.director.insertManifest(
+        {
+          vehicle,
+          manifestSha256: sha('9').slice(0, 60) + String(n).padStart(4, '0'),
+          manifest: {
+            signatures: [],
+            signed: {
+              vehicle,
+              installation_report: {
+                correlation_id: correlationId,
+                items: [{ ecu: 'GW', result: { code, success, description: '' } }],
+              },
+            },
+          },
+          flags: [],
+          completedAssignments: [],
+          receivedAt,
+        },
+        [],
+      );
+    };
+    const own = (v: string) => `${c.urn}:${v}`;
+    await manifest(V1, own(V1), 'DEFERRED', false);
+    await manifest(V1, own(V1), 'PRECONDITIONS_NOT_MET', false);
+    await manifest(V1, own(V1), 'OK', true);
+    await manifest(V1, own(V1), 'DEFERRED', false, AT); // before the assignment
+    await manifest(V1, 'urn:tufchain:other:1', 'DEFERRED', false); // another assignment
+    await manifest(V2, own(V2), 'ROLLED_BACK', false);
+    await manifest(V2, own(V1), 'VERIFICATION_FAILED', false); // another vehicle's correlation
+    const outcomes = await store.vehicleOutcomes(c.id);
+    expect(outcomes.map((o) => [o.vehicle, o.deferrals, o.manifestFailures])).toEqual([
+      [V1, 2, 0],
+      [V2, 0, 1],
     ]);
   });
 

@@ -34,6 +34,7 @@ import {
   directorAssignment,
   enrollSimulatedVehicle,
   installReport,
+  sendVersionManifest,
   initTestDirector,
   type DirectorImage,
   type SimulatedVehicle,
@@ -176,8 +177,14 @@ const createBody = (over: Record<string, unknown> = {}) => ({
   name: 'gw 2.0.0 rollout',
   groupId,
   release: [{ hardwareId: HW, name: IMAGE.name }],
-  waves: WAVES.map((percent) => ({ percent, minSoakSeconds: 0, successPercent: 95 })),
+  // Wave 1 waits for all of its vehicles (but those that deferred too often), later ones for 95 %.
+  waves: WAVES.map((percent, i) => ({
+    percent,
+    minSoakSeconds: 0,
+    successPercent: i === 0 ? 100 : 95,
+  })),
   failureThreshold: { percent: 2 },
+  maxDeferrals: 2,
   ...over,
 });
 
@@ -297,7 +304,7 @@ describe('a campaign of 4 waves over 200 vehicles, 5 % failures in wave 2, a 2 %
     expect(await repo.director.assignments({})).toEqual([]);
   });
 
-  it('assigns wave 1 (exactly 10 %, chosen by salted rank) and moves on once it succeeded', async () => {
+  it('assigns wave 1 (exactly 10 %, chosen by salted rank), waits for a vehicle that defers until its retry limit, then moves on', async () => {
     const started = await call('POST', `/api/v1/campaigns/${id}/start`);
     expect(started.status).toBe(200);
     expect(started.body).toMatchObject({ state: 'running', wave: 1 });
@@ -311,13 +318,37 @@ describe('a campaign of 4 waves over 200 vehicles, 5 % failures in wave 2, a 2 %
       new Set(),
     );
     expect([...wave1.keys()].map((v) => v.vinCommitment).sort()).toEqual(expected);
+    const [deferrer, ...others] = [...wave1.keys()];
     for (const [v, image] of wave1) {
       expect(image).toMatchObject({ name: IMAGE.name, sha256: sha256(IMAGE.bytes) });
       expect(image.correlationId).toBe(`${started.body.urn}:${v.vinCommitment}`);
       waveOf.set(v, 1);
+    }
+    for (const v of others) {
       await sendReport(v, 'SUCCESS');
       sent.succeeded[0]! += 1;
     }
+    // 19 of 20 succeeded: below wave 1's 100 %, the campaign waits for the last vehicle.
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await campaign(id)).toMatchObject({ wave: 1, state: 'running' });
+    const correlationId = wave1.get(deferrer!)!.correlationId!;
+    for (let i = 0; i < 2; i++) {
+      const res = await sendVersionManifest(server.url, deferrer!, {
+        correlationId,
+        code: 'PRECONDITIONS_NOT_MET',
+        success: false,
+      });
+      expect(res.status, await res.text()).toBeLessThan(300);
+    }
+    // Two signed deferrals: the campaign gives up on it (its assignment cancelled) and moves on.
+    await until('wave 2', async () => ((await campaign(id)).wave === 2 ? true : undefined));
+    const c = await campaign(id);
+    expect(c.waves[0]!.counts).toMatchObject({ succeeded: 19, retriesExhausted: 1, deferred: 0 });
+    const [deferrerAssignment] = await repo.director.assignments({
+      vehicle: deferrer!.vinCommitment,
+    });
+    expect(deferrerAssignment).toMatchObject({ correlationId, status: 'cancelled' });
+    expect(await directorAssignment(server.url, deferrer!)).toBeUndefined();
   });
 
   it('assigns wave 2 (to 30 %) and stops itself at the first failures, before waves 3 and 4', async () => {
@@ -327,10 +358,15 @@ describe('a campaign of 4 waves over 200 vehicles, 5 % failures in wave 2, a 2 %
     // 5 %: 2 of 40 fail; their reports come first, so no gate can pass before they count.
     failedInWave2 = vehicles.slice(0, 2);
     for (const v of vehicles) waveOf.set(v, 2);
-    for (const v of failedInWave2) {
-      await sendReport(v, 'FAILURE');
-      sent.failed[1]! += 1;
-    }
+    // One says so in a signed install attestation, the other in a signed version manifest.
+    await sendReport(failedInWave2[0]!, 'FAILURE');
+    const viaManifest = await sendVersionManifest(server.url, failedInWave2[1]!, {
+      correlationId: wave2.get(failedInWave2[1]!)!.correlationId!,
+      code: 'VERIFICATION_FAILED',
+      success: false,
+    });
+    expect(viaManifest.status).toBeLessThan(300);
+    sent.failed[1]! += 2;
     for (const v of vehicles.slice(2)) {
       await sendReport(v, 'SUCCESS');
       sent.succeeded[1]! += 1;

@@ -1,22 +1,32 @@
 import type { CampaignRecord, VehicleOutcomeRow, WaveRecord } from './model.js';
 
 export type VehicleOutcome =
-  'assigning' | 'skipped' | 'in-progress' | 'succeeded' | 'failed' | 'cancelled';
+  | 'assigning'
+  | 'skipped'
+  | 'in-progress'
+  | 'deferred'
+  | 'retries-exhausted'
+  | 'succeeded'
+  | 'failed'
+  | 'cancelled';
 
 /**
  * What verified reports say of one campaign vehicle. Success: the Director completed its
  * assignment (a signed version manifest showed every image installed) or every assigned image has
  * a verified SUCCESS install attestation; failure: a verified FAILURE or ROLLED_BACK attestation
- * for an assigned image. Only reports the intake verified are in the store, so nothing unsigned
- * counts either way.
+ * for an assigned image, or a signed manifest whose installation report says it failed; deferred:
+ * signed manifests saying the install was put off, counted apart, until `maxDeferrals` of them
+ * end the wait. Only reports the intake verified are in the store, so nothing unsigned counts.
  */
-export function outcomeOf(row: VehicleOutcomeRow): VehicleOutcome {
+export function outcomeOf(row: VehicleOutcomeRow, maxDeferrals: number): VehicleOutcome {
   if (row.status === 'pending') return 'assigning';
   if (row.status === 'skipped') return 'skipped';
   if (row.directorStatus === 'completed') return 'succeeded';
-  if (row.failureReports > 0) return 'failed';
+  if (row.failureReports > 0 || row.manifestFailures > 0) return 'failed';
   if (row.imageCount > 0 && row.succeededImages >= row.imageCount) return 'succeeded';
+  if (row.deferrals >= maxDeferrals) return 'retries-exhausted';
   if (row.directorStatus === 'cancelled') return 'cancelled';
+  if (row.deferrals > 0) return 'deferred';
   return 'in-progress';
 }
 
@@ -26,6 +36,9 @@ export interface WaveCounts {
   assigning: number;
   skipped: number;
   inProgress: number;
+  deferred: number;
+  /** Vehicles that deferred `maxDeferrals` times: no longer waited for, not in the success gate. */
+  retriesExhausted: number;
   succeeded: number;
   failed: number;
   cancelled: number;
@@ -39,6 +52,8 @@ const emptyCounts = (wave: number): WaveCounts => ({
   assigning: 0,
   skipped: 0,
   inProgress: 0,
+  deferred: 0,
+  retriesExhausted: 0,
   succeeded: 0,
   failed: 0,
   cancelled: 0,
@@ -46,12 +61,18 @@ const emptyCounts = (wave: number): WaveCounts => ({
 });
 
 /** Counts per wave, for waves 1..`waves`. */
-export function countWaves(rows: readonly VehicleOutcomeRow[], waves: number): WaveCounts[] {
+export function countWaves(
+  rows: readonly VehicleOutcomeRow[],
+  waves: number,
+  maxDeferrals: number,
+): WaveCounts[] {
   const counts = Array.from({ length: waves }, (_, i) => emptyCounts(i + 1));
   const key = {
     assigning: 'assigning',
     skipped: 'skipped',
     'in-progress': 'inProgress',
+    deferred: 'deferred',
+    'retries-exhausted': 'retriesExhausted',
     succeeded: 'succeeded',
     failed: 'failed',
     cancelled: 'cancelled',
@@ -59,7 +80,7 @@ export function countWaves(rows: readonly VehicleOutcomeRow[], waves: number): W
   for (const row of rows) {
     const c = counts[row.wave - 1];
     if (!c) continue;
-    const outcome = outcomeOf(row);
+    const outcome = outcomeOf(row, maxDeferrals);
     c.members += 1;
     c[key[outcome]] += 1;
     if (row.status === 'assigned') c.assigned += 1;
@@ -116,7 +137,8 @@ export function decideGate(
   if (current.assignedAt === null) return { kind: 'wait', why: 'assigning' };
   const soakedMs = now.getTime() - Date.parse(current.assignedAt);
   if (soakedMs < spec.minSoakSeconds * 1000) return { kind: 'wait', why: 'soaking' };
-  if (c.assigned > 0 && c.succeeded * 100 < spec.successPercent * c.assigned) {
+  const waited = c.assigned - c.retriesExhausted;
+  if (waited > 0 && c.succeeded * 100 < spec.successPercent * waited) {
     return { kind: 'wait', why: 'below the success percentage' };
   }
   return campaign.wave >= campaign.waves.length ? { kind: 'finish' } : { kind: 'next-wave' };

@@ -6,6 +6,8 @@ const OUTCOMES = [
   'assigning',
   'skipped',
   'inProgress',
+  'deferred',
+  'retriesExhausted',
   'succeeded',
   'failed',
   'cancelled',

@@ -40,6 +40,11 @@ export interface CampaignRecord {
   release: ReleaseImage[];
   waves: WaveSpec[];
   failureThreshold: FailureThreshold;
+  /**
+   * Deferrals (signed manifests saying the install was put off) after which the campaign stops
+   * waiting for a vehicle: it is counted apart and its assignment cancelled.
+   */
+  maxDeferrals: number;
   /** 32 random bytes, hex: wave membership ranks vehicles by sha256(salt ‖ commitment). */
   salt: string;
   state: CampaignState;
@@ -96,7 +101,15 @@ export interface VehicleOutcomeRow {
   succeededImages: number;
   /** Verified FAILURE or ROLLED_BACK install attestations for assigned images since the assignment. */
   failureReports: number;
+  /** Verified version manifests reporting this assignment failed (installation_report). */
+  manifestFailures: number;
+  /** Verified version manifests reporting this assignment deferred (DEFERRAL_CODES). */
+  deferrals: number;
+  assignmentId: number | null;
 }
+
+/** installation_report result codes that mean "put off" (preconditions not met), not failed. */
+export const DEFERRAL_CODES = ['DEFERRED', 'PRECONDITIONS_NOT_MET'] as const;
 
 export interface CampaignEventRecord {
   campaignId: number;

@@ -1,13 +1,14 @@
 import type pg from 'pg';
 import { inTransaction, type Queryable } from '../storage/postgres-db.js';
 import { num, str, type StoredRow } from '../storage/rows.js';
-import type {
-  CampaignEventRecord,
-  CampaignRecord,
-  CampaignState,
-  CampaignVehicleRecord,
-  VehicleOutcomeRow,
-  WaveRecord,
+import {
+  DEFERRAL_CODES,
+  type CampaignEventRecord,
+  type CampaignRecord,
+  type CampaignState,
+  type CampaignVehicleRecord,
+  type VehicleOutcomeRow,
+  type WaveRecord,
 } from './model.js';
 import {
   CAMPAIGN_COLUMNS,
@@ -26,6 +27,16 @@ const REPORTS = (results: string, select: string) => `(SELECT ${select} FROM ins
    WHERE a.vin_commitment = cv.vehicle AND a.received_at >= cv.assigned_at
      AND a.result IN (${results})
      AND a.target_name IN (SELECT json_array_elements_text(cv.image_names_json::json)))`;
+
+/** Verified manifests since the assignment whose installation report for it has an item that is `items`. */
+const MANIFESTS = (items: string) => `(SELECT COUNT(*) FROM director_manifests m
+   WHERE m.vehicle = cv.vehicle AND m.received_at >= cv.assigned_at
+     AND m.manifest_json::json #>> '{signed,installation_report,correlation_id}'
+       = c.urn || ':' || cv.vehicle
+     AND EXISTS (SELECT 1 FROM json_array_elements(
+         m.manifest_json::json #> '{signed,installation_report,items}') i
+       WHERE i #>> '{result,success}' = 'false' AND i #>> '{result,code}' ${items}))`;
+const DEFERRAL_LIST = DEFERRAL_CODES.map((c) => `'${c}'`).join(',');
 
 /**
  * The campaign tables in PostgreSQL (migration 8), on the repository store's pool. Same semantics
@@ -59,7 +70,7 @@ export class PostgresCampaignStore implements CampaignStore {
     return inTransaction(this.#pool, async (tx) => {
       const [row] = await this.#rows(
         `INSERT INTO campaigns (${CAMPAIGN_COLUMNS})
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`,
         campaignValues(input),
         tx,
       );
@@ -201,10 +212,13 @@ export class PostgresCampaignStore implements CampaignStore {
     return (
       await this.#rows(
         `SELECT cv.vehicle, cv.wave, cv.status, cv.reason, cv.image_names_json,
-           da.status AS director_status,
+           cv.assignment_id, da.status AS director_status,
            ${REPORTS(`'SUCCESS'`, 'COUNT(DISTINCT a.target_name)')} AS succeeded_images,
-           ${REPORTS(`'FAILURE','ROLLED_BACK'`, 'COUNT(*)')} AS failure_reports
-         FROM campaign_vehicles cv LEFT JOIN director_assignments da ON da.id = cv.assignment_id
+           ${REPORTS(`'FAILURE','ROLLED_BACK'`, 'COUNT(*)')} AS failure_reports,
+           ${MANIFESTS(`NOT IN (${DEFERRAL_LIST})`)} AS manifest_failures,
+           ${MANIFESTS(`IN (${DEFERRAL_LIST})`)} AS deferrals
+         FROM campaign_vehicles cv JOIN campaigns c ON c.id = cv.campaign_id
+           LEFT JOIN director_assignments da ON da.id = cv.assignment_id
          WHERE cv.campaign_id = $1 ORDER BY cv.vehicle COLLATE "C"`,
         [campaignId],
       )

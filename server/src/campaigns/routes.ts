@@ -63,6 +63,10 @@ const CreateCampaignSchema = z
         (t) => t.percent !== undefined || t.count !== undefined,
         'set percent, count or both',
       ),
+    maxDeferrals: z.number().int().min(1).max(100).default(3).openapi({
+      description:
+        'signed deferrals (installation_report code DEFERRED or PRECONDITIONS_NOT_MET) after which a vehicle is no longer waited for and its assignment is cancelled',
+    }),
   })
   .strict()
   .openapi('CampaignInput');
@@ -78,6 +82,8 @@ const CountsSchema = z.object({
   skipped: z.number().int(),
   assigned: z.number().int(),
   inProgress: z.number().int(),
+  deferred: z.number().int(),
+  retriesExhausted: z.number().int(),
   succeeded: z.number().int(),
   failed: z.number().int(),
   cancelled: z.number().int(),
@@ -101,6 +107,7 @@ const CampaignSchema = z
       }),
     ),
     failureThreshold: z.object({ percent: z.number().nullable(), count: z.number().nullable() }),
+    maxDeferrals: z.number().int(),
     salt: z.string().openapi({ description: 'hex; wave order is sha256(salt ‖ commitment)' }),
     version: z.number().int(),
     createdAt: z.string(),

@@ -17,7 +17,7 @@ const optStr = (v: unknown): string | null => (v === null || v === undefined ? n
 const optNum = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
 
 export const CAMPAIGN_COLUMNS = `urn, name, group_id, release_json, waves_json,
-  failure_threshold_json, salt, state, wave, reason, version, created_at, created_by, updated_at`;
+  failure_threshold_json, max_deferrals, salt, state, wave, reason, version, created_at, created_by, updated_at`;
 
 export function campaignValues(c: NewCampaign): (string | number | null)[] {
   return [
@@ -27,6 +27,7 @@ export function campaignValues(c: NewCampaign): (string | number | null)[] {
     JSON.stringify(c.release),
     JSON.stringify(c.waves),
     JSON.stringify(c.failureThreshold),
+    c.maxDeferrals,
     c.salt,
     c.state,
     c.wave,
@@ -49,6 +50,7 @@ export function toCampaign(row: StoredRow): CampaignRecord {
     failureThreshold: JSON.parse(
       str(row.failure_threshold_json),
     ) as CampaignRecord['failureThreshold'],
+    maxDeferrals: num(row.max_deferrals),
     salt: str(row.salt),
     state: str(row.state) as CampaignState,
     wave: num(row.wave),
@@ -97,6 +99,9 @@ export function toOutcome(row: StoredRow): VehicleOutcomeRow {
     imageCount: (JSON.parse(str(row.image_names_json)) as string[]).length,
     succeededImages: num(row.succeeded_images),
     failureReports: num(row.failure_reports),
+    manifestFailures: num(row.manifest_failures),
+    deferrals: num(row.deferrals),
+    assignmentId: optNum(row.assignment_id),
   };
 }
 

@@ -10,7 +10,7 @@ import type { TransparencyLogSink } from '../log-sink.js';
 import { Mutex } from '../mutex.js';
 import { errorText } from '../tuf/service.js';
 import { assignCampaignVehicle } from './assign.js';
-import { countWaves, decideGate, type WaveCounts } from './gates.js';
+import { countWaves, decideGate, outcomeOf, type WaveCounts } from './gates.js';
 import {
   HOLDING_STATES,
   type CampaignEventRecord,
@@ -18,6 +18,7 @@ import {
   type CampaignState,
   type FailureThreshold,
   type ReleaseImage,
+  type VehicleOutcomeRow,
   type WaveRecord,
   type WaveSpec,
 } from './model.js';
@@ -30,6 +31,7 @@ export interface CreateCampaignInput {
   release: { hardwareId: string; name: string }[];
   waves: WaveSpec[];
   failureThreshold: FailureThreshold;
+  maxDeferrals: number;
 }
 
 export interface CampaignStatus {
@@ -98,7 +100,11 @@ export class CampaignService {
   async status(id: number): Promise<CampaignStatus> {
     const campaign = await this.campaign(id);
     const waves = await this.store.waves(id);
-    const counts = countWaves(await this.store.vehicleOutcomes(id), campaign.waves.length);
+    const counts = countWaves(
+      await this.store.vehicleOutcomes(id),
+      campaign.waves.length,
+      campaign.maxDeferrals,
+    );
     return {
       campaign,
       waves: campaign.waves.map((_, i) => waves.find((w) => w.wave === i + 1) ?? null),
@@ -223,6 +229,7 @@ export class CampaignService {
         release,
         waves: input.waves,
         failureThreshold: input.failureThreshold,
+        maxDeferrals: input.maxDeferrals,
         salt,
         state: 'draft',
         wave: 0,
@@ -239,6 +246,7 @@ export class CampaignService {
           releaseSha256: assignmentSha256(release),
           waves: input.waves,
           failureThreshold: input.failureThreshold,
+          maxDeferrals: input.maxDeferrals,
           salt,
         },
       },
@@ -269,7 +277,11 @@ export class CampaignService {
   /** paused or stopped → running; resuming after a stop accepts the failures seen so far. */
   async resume(id: number, by: string): Promise<CampaignRecord> {
     const campaign = await this.#expectState(id, ['paused', 'stopped'], 'resume');
-    const counts = countWaves(await this.store.vehicleOutcomes(id), campaign.waves.length);
+    const counts = countWaves(
+      await this.store.vehicleOutcomes(id),
+      campaign.waves.length,
+      campaign.maxDeferrals,
+    );
     const acknowledged = counts[campaign.wave - 1]?.failed ?? 0;
     return this.#transition(
       campaign,
@@ -438,7 +450,8 @@ export class CampaignService {
           { waveAssigned: current.wave },
         );
       }
-      const counts = countWaves(outcomes, campaign.waves.length);
+      await this.#releaseExhausted(outcomes, campaign.maxDeferrals);
+      const counts = countWaves(outcomes, campaign.waves.length, campaign.maxDeferrals);
       const decision = decideGate(campaign, waves, counts, this.#clock());
       switch (decision.kind) {
         case 'wait':
@@ -484,6 +497,21 @@ export class CampaignService {
           }
       }
     });
+  }
+
+  /** Cancels the Director assignment of each vehicle that deferred too often: it stops retrying. */
+  async #releaseExhausted(outcomes: readonly VehicleOutcomeRow[], maxDeferrals: number) {
+    for (const row of outcomes) {
+      if (row.directorStatus !== 'active' || row.assignmentId === null) continue;
+      if (outcomeOf(row, maxDeferrals) !== 'retries-exhausted') continue;
+      await this.#director.cancel(row.assignmentId).catch((error: unknown) => {
+        if (!(error instanceof ServerError && error.code === 'ASSIGNMENT_NOT_ACTIVE')) throw error;
+      });
+      this.#logger.info(
+        { vehicle: row.vehicle, assignment: row.assignmentId },
+        'campaign gave up on a vehicle that kept deferring',
+      );
+    }
   }
 
   /** Appends events not yet in the transparency log (each once), oldest first. */

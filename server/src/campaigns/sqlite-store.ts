@@ -3,13 +3,14 @@ import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { ServerError } from '../error.js';
 import { settle } from '../storage/sqlite-store.js';
 import { num, str } from '../storage/rows.js';
-import type {
-  CampaignEventRecord,
-  CampaignRecord,
-  CampaignState,
-  CampaignVehicleRecord,
-  VehicleOutcomeRow,
-  WaveRecord,
+import {
+  DEFERRAL_CODES,
+  type CampaignEventRecord,
+  type CampaignRecord,
+  type CampaignState,
+  type CampaignVehicleRecord,
+  type VehicleOutcomeRow,
+  type WaveRecord,
 } from './model.js';
 import {
   CAMPAIGN_COLUMNS,
@@ -30,6 +31,16 @@ const REPORTS = (results: string, select: string) => `(SELECT ${select} FROM ins
    WHERE a.vin_commitment = cv.vehicle AND a.received_at >= cv.assigned_at
      AND a.result IN (${results})
      AND a.target_name IN (SELECT value FROM json_each(cv.image_names_json)))`;
+
+/** Verified manifests since the assignment whose installation report for it has an item that is `items`. */
+const MANIFESTS = (items: string) => `(SELECT COUNT(*) FROM director_manifests m
+   WHERE m.vehicle = cv.vehicle AND m.received_at >= cv.assigned_at
+     AND json_extract(m.manifest_json, '$.signed.installation_report.correlation_id')
+       = c.urn || ':' || cv.vehicle
+     AND EXISTS (SELECT 1 FROM json_each(m.manifest_json, '$.signed.installation_report.items') i
+       WHERE json_extract(i.value, '$.result.success') = 0
+         AND json_extract(i.value, '$.result.code') ${items}))`;
+const DEFERRAL_LIST = DEFERRAL_CODES.map((c) => `'${c}'`).join(',');
 
 /**
  * The campaign tables in the repository's SQLite file, on a connection of its own (as the
@@ -85,7 +96,7 @@ export class SqliteCampaignStore implements CampaignStore {
           this.#db
             .prepare(
               `INSERT INTO campaigns (${CAMPAIGN_COLUMNS})
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
             )
             .run(...campaignValues(input)).lastInsertRowid,
         );
@@ -247,10 +258,13 @@ export class SqliteCampaignStore implements CampaignStore {
     return settle(() =>
       this.#all(
         `SELECT cv.vehicle, cv.wave, cv.status, cv.reason, cv.image_names_json,
-           da.status AS director_status,
+           cv.assignment_id, da.status AS director_status,
            ${REPORTS(`'SUCCESS'`, 'COUNT(DISTINCT a.target_name)')} AS succeeded_images,
-           ${REPORTS(`'FAILURE','ROLLED_BACK'`, 'COUNT(*)')} AS failure_reports
-         FROM campaign_vehicles cv LEFT JOIN director_assignments da ON da.id = cv.assignment_id
+           ${REPORTS(`'FAILURE','ROLLED_BACK'`, 'COUNT(*)')} AS failure_reports,
+           ${MANIFESTS(`NOT IN (${DEFERRAL_LIST})`)} AS manifest_failures,
+           ${MANIFESTS(`IN (${DEFERRAL_LIST})`)} AS deferrals
+         FROM campaign_vehicles cv JOIN campaigns c ON c.id = cv.campaign_id
+           LEFT JOIN director_assignments da ON da.id = cv.assignment_id
          WHERE cv.campaign_id = ? ORDER BY cv.vehicle`,
         campaignId,
       ).map(toOutcome),

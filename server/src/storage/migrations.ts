@@ -332,6 +332,7 @@ export const migrations: readonly Migration[] = [
             release_json TEXT NOT NULL,
             waves_json TEXT NOT NULL,
             failure_threshold_json TEXT NOT NULL,
+            max_deferrals INTEGER NOT NULL,
             salt TEXT NOT NULL,
             state TEXT NOT NULL
               CHECK (state IN ('draft','running','paused','stopped','finished','cancelled')),

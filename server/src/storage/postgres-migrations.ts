@@ -387,6 +387,7 @@ export const postgresMigrations: readonly Migration[] = [
         release_json TEXT NOT NULL,
         waves_json TEXT NOT NULL,
         failure_threshold_json TEXT NOT NULL,
+        max_deferrals INTEGER NOT NULL,
         salt TEXT NOT NULL,
         state TEXT NOT NULL
           CHECK (state IN ('draft','running','paused','stopped','finished','cancelled')),

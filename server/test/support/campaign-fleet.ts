@@ -20,7 +20,11 @@ import {
 } from '@tufchain/keys';
 import type { DirectorStore } from '../../src/director/store.js';
 import { initDirectorFromRoot } from '../../src/index.js';
-import { parseDirectorTargets, signVehicleRequest } from '@tufchain/transparency/wire';
+import {
+  parseDirectorTargets,
+  signEnvelope,
+  signVehicleRequest,
+} from '@tufchain/transparency/wire';
 
 export interface SimulatedVehicle {
   index: number;
@@ -33,6 +37,8 @@ export interface SimulatedVehicle {
   /** Secondary ECUs (serial → hardware ID), each with its own key. */
   secondaries: { serial: string; hardwareId: string }[];
   running: { name: string; sha256: string };
+  /** The primary's ECU report counter (signed version manifests). */
+  reportCounter: number;
 }
 
 export interface DirectorImage {
@@ -74,6 +80,7 @@ export async function enrollSimulatedVehicle(opts: {
     stateDir,
     secondaries: opts.secondaries ?? [],
     running: { name: 'factory.img', sha256: '0'.repeat(64) },
+    reportCounter: 0,
   };
   const ecus = [
     {
@@ -208,4 +215,48 @@ export async function initTestDirector(
     clock: () => new Date(),
   });
   return online;
+}
+
+/**
+ * A signed vehicle version manifest (Uptane): the primary's ECU report of what it runs, signed by
+ * its key, and an installation report for an assignment (e.g. `DEFERRED`, or a failure code).
+ */
+export async function sendVersionManifest(
+  serverUrl: string,
+  v: SimulatedVehicle,
+  report: { correlationId: string; code: string; success: boolean },
+): Promise<Response> {
+  v.reportCounter += 1;
+  const ecuReport = await signEnvelope(
+    {
+      ecu_serial: v.ecuSerial,
+      installed_image: {
+        filepath: v.running.name,
+        fileinfo: { length: 1, hashes: { sha256: v.running.sha256 } },
+      },
+      attacks_detected: '',
+      report_counter: v.reportCounter,
+      nonce: randomBytes(16).toString('hex'),
+      timeserver_time: new Date().toISOString(),
+    },
+    [v.signer],
+  );
+  const manifest = await signEnvelope(
+    {
+      vehicle: v.vinCommitment,
+      primary_ecu_serial: v.ecuSerial,
+      ecu_version_manifests: { [v.ecuSerial]: ecuReport },
+      installation_report: {
+        correlation_id: report.correlationId,
+        items: [
+          {
+            ecu: v.ecuSerial,
+            result: { code: report.code, success: report.success, description: '' },
+          },
+        ],
+      },
+    },
+    [v.signer],
+  );
+  return vehicleRequest(serverUrl, v, 'POST', '/api/v1/director/manifest', manifest);
 }

@@ -32,6 +32,8 @@ interface CampaignView {
       assigned: number;
       skipped: number;
       inProgress: number;
+      deferred: number;
+      retriesExhausted: number;
       succeeded: number;
       failed: number;
     };
@@ -47,7 +49,7 @@ export function campaignText(c: CampaignView): string {
       const n = w.counts;
       const head = `  wave ${w.wave} (${w.percent} %)`;
       if (!w.startedAt) return `${head}: not started`;
-      return `${head}: ${n.members} members, ${n.assigned} assigned, ${n.succeeded} succeeded, ${n.failed} failed, ${n.inProgress} in progress, ${n.skipped} skipped${w.assignedAt ? '' : ' (assigning)'}`;
+      return `${head}: ${n.members} members, ${n.assigned} assigned, ${n.succeeded} succeeded, ${n.failed} failed, ${n.inProgress} in progress, ${n.deferred} deferred, ${n.retriesExhausted} gave up, ${n.skipped} skipped${w.assignedAt ? '' : ' (assigning)'}`;
     }),
   ].join('\n');
 }
@@ -90,6 +92,7 @@ interface CreateOptions extends JsonOption, ServerOptions {
   successPercent: string;
   failPercent?: string;
   failCount?: string;
+  maxDeferrals: string;
 }
 
 /** `tufchain campaign create|start|pause|resume|cancel|status` (token scope campaigns). */
@@ -110,7 +113,8 @@ export function registerCampaignCommand(program: Command, run: CliRun): void {
     .option('--soak <seconds>', 'minimum soak time of each wave', '3600')
     .option('--success-percent <p>', 'succeeded share of a wave before the next starts', '95')
     .option('--fail-percent <p>', 'stop when failures exceed this share of a wave')
-    .option('--fail-count <n>', 'stop when a wave has this many failures');
+    .option('--fail-count <n>', 'stop when a wave has this many failures')
+    .option('--max-deferrals <n>', 'deferrals after which a vehicle is no longer waited for', '3');
   addServerOptions(create);
   addJsonOption(create).action(async (opts: CreateOptions) => {
     if (opts.failPercent === undefined && opts.failCount === undefined) {
@@ -135,6 +139,7 @@ export function registerCampaignCommand(program: Command, run: CliRun): void {
           ? {}
           : { count: parsePositiveInt(opts.failCount, '--fail-count') }),
       },
+      maxDeferrals: parsePositiveInt(opts.maxDeferrals, '--max-deferrals'),
     };
     const api = await createApiClient(run, opts);
     const res = await api.json<CampaignView>('POST', '/api/v1/campaigns', { body });
