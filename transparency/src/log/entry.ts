@@ -26,11 +26,7 @@ export interface RecallLogEntry {
 }
 
 export type LogEntryDocument =
-  | ReleaseLogEntry
-  | InstallLogEntry
-  | RecallLogEntry
-  | DirectorTargetsLogEntry
-  | CampaignLogEntry;
+  ReleaseLogEntry | InstallLogEntry | RecallLogEntry | DirectorTargetsLogEntry | CampaignLogEntry;
 
 // OLPC canonical JSON escapes only quotes and backslashes: a control character or a lone
 // surrogate in a string comes out raw, which is not JSON (and a lone surrogate is not UTF-8
