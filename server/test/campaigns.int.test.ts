@@ -1,133 +1,43 @@
 /**
- * Campaigns through a real server on loopback: SQLite (or PostgreSQL in server-postgres), the
- * Director with its online keys, the transparency log, the real install-report verifier, and 200
- * simulated vehicles with their own keys and certificates (support/campaign-fleet.ts). The
- * background step runs on the server's own timer, as the leader's job does in production.
+ * A campaign through a real server on loopback (support/campaign-server.ts) with 200 simulated
+ * vehicles, real per-vehicle keys and real signed reports: 4 waves, a vehicle that defers until its
+ * retry limit in wave 1, 5 % failures in wave 2 under a 2 % stop threshold.
  */
-import { createHash, generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import {
-  createKeySigner,
-  createVehicleCa,
-  generateKeyPair,
-  signFirmwareAttestation,
-  type Signer,
-} from '@tufchain/keys';
 import { campaignLogEntrySchema } from '@tufchain/transparency/wire';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waveMembers } from '../src/campaigns/waves.js';
-import { runCli } from '../src/cli/run.js';
 import { membersSha256 } from '../src/fleet/service.js';
-import {
-  createApiToken,
-  initRepository,
-  openServerLog,
-  startServer,
-  type OpenedRepository,
-  type RunningServer,
-  type ServerLog,
-} from '../src/index.js';
+import type { OpenedRepository, RunningServer } from '../src/index.js';
 import {
   directorAssignment,
-  enrollSimulatedVehicle,
   installReport,
   sendVersionManifest,
-  initTestDirector,
   type DirectorImage,
   type SimulatedVehicle,
 } from './support/campaign-fleet.js';
-import { openTestRepository } from './support/database.js';
-import { MemoryReleaseLog } from './support/fixtures.js';
+import {
+  HW,
+  IMAGE,
+  sha256,
+  startCampaignServer,
+  until,
+  type CallOptions,
+  type CampaignServer,
+  type CampaignView,
+  type EventView,
+} from './support/campaign-server.js';
 
 const FLEET_SIZE = 200;
-const HW = 'gw-x1';
-const BRAKE_HW = 'brk-b2';
-const IMAGE = { name: 'gw-2.0.0.img', bytes: Buffer.from('gateway image 2.0.0') };
-const BRAKE_IMAGE = { name: 'brk-1.1.0.bin', bytes: Buffer.from('brake image 1.1.0') };
 const WAVES = [10, 30, 60, 100];
-const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
-const ed = (): Signer => createKeySigner(generateKeyPair('ed25519').privateKey);
 
-let dir: string;
-let repo: OpenedRepository;
-let log: ServerLog;
+let s: CampaignServer;
 let server: RunningServer;
-const tokens = { publish: '', enroll: '', fleet: '', campaigns: '' };
-const fleet: SimulatedVehicle[] = [];
-/** Two vehicles with a brake ECU besides the gateway. */
-let mixed: SimulatedVehicle[] = [];
+let repo: OpenedRepository;
+let fleet: SimulatedVehicle[] = [];
 let groupId = 0;
-/** The campaign of the first describe: cancelled at its end. */
-let mainId = 0;
 
-interface Answer<T> {
-  status: number;
-  body: T;
-  code: string | undefined;
-}
-
-interface WaveView {
-  wave: number;
-  startedAt: string | null;
-  assignedAt: string | null;
-  acknowledgedFailures: number;
-  counts: Record<'members' | 'assigned' | 'succeeded' | 'failed' | 'skipped', number>;
-}
-
-interface CampaignView {
-  id: number;
-  urn: string;
-  salt: string;
-  state: string;
-  wave: number;
-  reason: string | null;
-  version: number;
-  release: unknown[];
-  waves: WaveView[];
-}
-
-interface EventView {
-  seq: number;
-  event: string;
-  logIndex: number;
-  detail: Record<string, unknown>;
-}
-
-async function call<T = CampaignView>(
-  method: string,
-  path: string,
-  opts: { token?: string | null; body?: unknown; raw?: string } = {},
-): Promise<Answer<T>> {
-  const token = opts.token === undefined ? tokens.campaigns : opts.token;
-  const text = opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: {
-      ...(token === null ? {} : { authorization: `Bearer ${token}` }),
-      ...(text === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(text === undefined ? {} : { body: text }),
-  });
-  const body = (await res.json()) as T & { error?: { code?: string } };
-  return { status: res.status, body, code: body.error?.code };
-}
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  ms = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const got = await probe();
-    if (got !== undefined) return got;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const call = <T = CampaignView>(method: string, path: string, opts?: CallOptions) =>
+  s.call<T>(method, path, opts);
 
 async function campaign(id: number): Promise<CampaignView> {
   const got = await call('GET', `/api/v1/campaigns/${id}`);
@@ -189,101 +99,12 @@ const createBody = (over: Record<string, unknown> = {}) => ({
 });
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tufchain-campaigns-'));
-  repo = await openTestRepository({ dataDir: dir });
-  const online = { targets: ed(), snapshot: ed(), timestamp: ed() };
-  const firmware = ed();
-  const vehicleCa = await createVehicleCa({ commonName: 'Campaign Test Vehicle CA' });
-  const releaseLog = new MemoryReleaseLog();
-  await initRepository({
-    store: repo.store,
-    rootSigners: [ed()],
-    threshold: 1,
-    onlineSigners: online,
-    releaseLog,
-  });
-  const director = await initTestDirector(repo.director);
-  log = await openServerLog({
-    dataDir: dir,
-    origin: 'tufchain.test/campaigns',
-    noteKey: generateKeyPairSync('ed25519').privateKey,
-    logger: pino({ level: 'silent' }),
-  });
-  server = await startServer({
-    port: 0,
-    deps: {
-      store: repo.store,
-      blobs: repo.blobs,
-      signers: online,
-      releaseLog,
-      firmwareKey: { publicKeyPem: firmware.publicKeyPem(), keyId: firmware.keyId },
-      vehicleCa,
-      transparencyLog: log,
-      director: { store: repo.director, signers: director, lock: repo.directorLock },
-      fleet: repo.fleet,
-      campaigns: repo.campaigns,
-      jobLease: repo.jobLease,
-      logger: pino({ level: process.env.CAMPAIGN_TEST_LOG ?? 'silent' }),
-      config: { resignIntervalMs: 100 },
-    },
-  });
-  for (const scope of ['publish', 'enroll', 'fleet', 'campaigns'] as const) {
-    tokens[scope] = (await createApiToken(repo.store, { name: scope, scopes: [scope] })).token;
-  }
-  const targets = [];
-  for (const [image, hardwareId] of [
-    [IMAGE, HW],
-    [BRAKE_IMAGE, BRAKE_HW],
-  ] as const) {
-    const put = await fetch(`${server.url}/api/v1/firmware/${image.name}`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${tokens.publish}` },
-      body: image.bytes,
-    });
-    expect(put.status).toBe(201);
-    const claims = { hardwareIds: [hardwareId], version: '2.0.0', releaseCounter: 2 };
-    const attestation = await signFirmwareAttestation(
-      { name: image.name, sha256: sha256(image.bytes), ...claims },
-      firmware,
-    );
-    targets.push({ name: image.name, ...claims, attestation });
-  }
-  const published = await call<unknown>('POST', '/api/v1/releases', {
-    token: tokens.publish,
-    body: { targets },
-  });
-  expect(published.status).toBe(201);
-  const enroll = (index: number, secondaries?: { serial: string; hardwareId: string }[]) =>
-    enrollSimulatedVehicle({
-      serverUrl: server.url,
-      factoryToken: tokens.enroll,
-      dir,
-      index,
-      hardwareId: HW,
-      ...(secondaries ? { secondaries } : {}),
-    });
-  for (let i = 0; i < FLEET_SIZE; i += 20) {
-    fleet.push(...(await Promise.all(Array.from({ length: 20 }, (_, k) => enroll(i + k)))));
-  }
-  mixed = await Promise.all(
-    [1000, 1001].map((i) => enroll(i, [{ serial: `BRK-${i}`, hardwareId: BRAKE_HW }])),
-  );
-  const group = await call<{ id: number }>('POST', '/api/v1/fleet/groups', {
-    token: tokens.fleet,
-    body: {
-      name: 'fleet-200',
-      definition: { kind: 'static', vehicles: fleet.map((v) => v.vinCommitment) },
-    },
-  });
-  expect(group.status).toBe(201);
-  groupId = group.body.id;
+  s = await startCampaignServer({ vehicles: FLEET_SIZE });
+  ({ server, repo, fleet, groupId } = s);
 }, 180_000);
 
 afterAll(async () => {
-  await server?.close();
-  await log?.close();
-  await repo?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await s?.close();
 });
 
 describe('a campaign of 4 waves over 200 vehicles, 5 % failures in wave 2, a 2 % stop threshold', () => {
@@ -300,7 +121,6 @@ describe('a campaign of 4 waves over 200 vehicles, 5 % failures in wave 2, a 2 %
       { hardwareId: HW, name: IMAGE.name, sha256: sha256(IMAGE.bytes), length: IMAGE.bytes.length },
     ]);
     id = created.body.id;
-    mainId = id;
     expect(await repo.director.assignments({})).toEqual([]);
   });
 
@@ -508,248 +328,5 @@ describe('a campaign of 4 waves over 200 vehicles, 5 % failures in wave 2, a 2 %
     expect((await call('POST', `/api/v1/campaigns/${id}/resume`)).code).toBe(
       'CAMPAIGN_STATE_INVALID',
     );
-  });
-});
-
-describe('bad input', () => {
-  it.each([
-    { desc: 'no token', opts: { token: null }, status: 401, code: 'UNAUTHENTICATED' },
-    { desc: 'a fleet token', opts: { token: 'fleet' }, status: 403, code: 'INSUFFICIENT_SCOPE' },
-    { desc: 'malformed JSON', opts: { raw: '{"name":' }, status: 400, code: 'MALFORMED_JSON' },
-    {
-      desc: 'waves that fall',
-      body: { waves: [{ percent: 50 }, { percent: 40 }, { percent: 100 }] },
-      status: 400,
-      code: 'CAMPAIGN_WAVES_INVALID',
-    },
-    {
-      desc: 'a last wave below 100',
-      body: { waves: [{ percent: 50 }] },
-      status: 400,
-      code: 'CAMPAIGN_WAVES_INVALID',
-    },
-    {
-      desc: 'a percentage above 100',
-      body: { waves: [{ percent: 150 }] },
-      status: 400,
-      code: 'INVALID_REQUEST',
-    },
-    {
-      desc: 'no failure threshold',
-      body: { failureThreshold: {} },
-      status: 400,
-      code: 'INVALID_REQUEST',
-    },
-    { desc: 'an unknown field', body: { extra: 1 }, status: 400, code: 'INVALID_REQUEST' },
-    { desc: 'a string group id', body: { groupId: '1' }, status: 400, code: 'INVALID_REQUEST' },
-    { desc: 'an unknown group', body: { groupId: 999_999 }, status: 404, code: 'GROUP_NOT_FOUND' },
-    {
-      desc: 'an image the repository does not serve',
-      body: { release: [{ hardwareId: HW, name: 'nope.img' }] },
-      status: 422,
-      code: 'IMAGE_NOT_IN_REPOSITORY',
-    },
-    {
-      desc: 'an image for other hardware',
-      body: { release: [{ hardwareId: HW, name: BRAKE_IMAGE.name }] },
-      status: 422,
-      code: 'HARDWARE_ID_MISMATCH',
-    },
-    {
-      desc: 'a hardware ID twice',
-      body: {
-        release: [
-          { hardwareId: HW, name: IMAGE.name },
-          { hardwareId: HW, name: IMAGE.name },
-        ],
-      },
-      status: 400,
-      code: 'INVALID_REQUEST',
-    },
-  ] as {
-    desc: string;
-    opts?: { token?: string | null; raw?: string };
-    body?: Record<string, unknown>;
-    status: number;
-    code: string;
-  }[])('refuses a create with $desc: $status $code', async ({ opts, body, status, code }) => {
-    const token = opts?.token === 'fleet' ? tokens.fleet : opts?.token;
-    const got = await call('POST', '/api/v1/campaigns', {
-      ...(token !== undefined ? { token } : {}),
-      ...(opts?.raw !== undefined ? { raw: opts.raw } : { body: createBody(body) }),
-    });
-    expect(got.status).toBe(status);
-    expect(got.code).toBe(code);
-  });
-
-  it('refuses an empty group with EMPTY_GROUP', async () => {
-    const group = await call<{ id: number }>('POST', '/api/v1/fleet/groups', {
-      token: tokens.fleet,
-      body: {
-        name: 'nobody',
-        definition: { kind: 'dynamic', filter: { model: { in: ['None'] } } },
-      },
-    });
-    expect(group.status).toBe(201);
-    const got = await call('POST', '/api/v1/campaigns', {
-      body: createBody({ groupId: group.body.id }),
-    });
-    expect([got.status, got.code]).toEqual([422, 'EMPTY_GROUP']);
-  });
-
-  it('refuses a release without an image for an ECU of the group with RELEASE_INCOMPLETE', async () => {
-    const group = await call<{ id: number }>('POST', '/api/v1/fleet/groups', {
-      token: tokens.fleet,
-      body: {
-        name: 'mixed',
-        definition: { kind: 'static', vehicles: mixed.map((v) => v.vinCommitment) },
-      },
-    });
-    const got = await call('POST', '/api/v1/campaigns', {
-      body: createBody({ groupId: group.body.id }),
-    });
-    expect([got.status, got.code]).toEqual([422, 'RELEASE_INCOMPLETE']);
-    const complete = await call('POST', '/api/v1/campaigns', {
-      body: createBody({
-        groupId: group.body.id,
-        release: [
-          { hardwareId: HW, name: IMAGE.name },
-          { hardwareId: BRAKE_HW, name: BRAKE_IMAGE.name },
-        ],
-      }),
-    });
-    expect(complete.status).toBe(201);
-  });
-
-  it.each([
-    {
-      desc: 'an unknown campaign',
-      method: 'GET',
-      path: '/api/v1/campaigns/987654',
-      status: 404,
-      code: 'CAMPAIGN_NOT_FOUND',
-    },
-    {
-      desc: 'a non-numeric id',
-      method: 'GET',
-      path: '/api/v1/campaigns/abc',
-      status: 400,
-      code: 'INVALID_REQUEST',
-    },
-    {
-      desc: 'a pause without a reason',
-      method: 'POST',
-      path: '/api/v1/campaigns/MAIN/pause',
-      body: {},
-      status: 400,
-      code: 'INVALID_REQUEST',
-    },
-    {
-      desc: 'a pause of a cancelled campaign',
-      method: 'POST',
-      path: '/api/v1/campaigns/MAIN/pause',
-      body: { reason: 'x' },
-      status: 409,
-      code: 'CAMPAIGN_STATE_INVALID',
-    },
-    {
-      desc: 'a resume of an unknown campaign',
-      method: 'POST',
-      path: '/api/v1/campaigns/987654/resume',
-      status: 404,
-      code: 'CAMPAIGN_NOT_FOUND',
-    },
-  ])('answers $desc with $status $code', async ({ method, path, body, status, code }) => {
-    const at = path.replace('MAIN', String(mainId));
-    const got = await call(method, at, body === undefined ? {} : { body });
-    expect([got.status, got.code]).toEqual([status, code]);
-  });
-});
-
-describe('the OEM CLI (tufchain campaign)', () => {
-  async function tufchain(args: string[]): Promise<{ code: number; out: unknown; text: string }> {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await runCli(args, {
-      env: { server: server.url, token: tokens.campaigns },
-      io: {
-        stdout: (s) => void out.push(s),
-        stderr: (s) => void err.push(s),
-        stderrRaw: () => undefined,
-        stderrIsTty: false,
-      },
-      fetch,
-    });
-    const text = out.join('\n');
-    return { code, text, out: args.includes('--json') ? (JSON.parse(text) as unknown) : text };
-  }
-
-  it('creates, starts, pauses, resumes, reports status and cancels, with --json everywhere', async () => {
-    const group = await call<{ id: number }>('POST', '/api/v1/fleet/groups', {
-      token: tokens.fleet,
-      body: {
-        name: 'cli-pair',
-        definition: { kind: 'static', vehicles: mixed.map((v) => v.vinCommitment) },
-      },
-    });
-    expect(group.status).toBe(201);
-    // The draft of the RELEASE_INCOMPLETE test holds nothing: drafts never overlap.
-    const created = await tufchain([
-      'campaign',
-      'create',
-      '--name',
-      'cli rollout',
-      '--group',
-      String(group.body.id),
-      '--image',
-      `${HW}=${IMAGE.name}`,
-      '--image',
-      `${BRAKE_HW}=${BRAKE_IMAGE.name}`,
-      '--waves',
-      '50,100',
-      '--soak',
-      '3600',
-      '--fail-count',
-      '1',
-      '--json',
-    ]);
-    expect(created.code).toBe(0);
-    const id = (created.out as CampaignView).id;
-    expect(created.out).toMatchObject({
-      state: 'draft',
-      failureThreshold: { count: 1, percent: null },
-    });
-    const started = await tufchain(['campaign', 'start', String(id), '--json']);
-    expect(started.out).toMatchObject({ state: 'running', wave: 1 });
-    const paused = await tufchain([
-      'campaign',
-      'pause',
-      String(id),
-      '--reason',
-      'dealer visit',
-      '--json',
-    ]);
-    expect(paused.out).toMatchObject({ state: 'paused', reason: 'dealer visit' });
-    expect((await tufchain(['campaign', 'resume', String(id), '--json'])).out).toMatchObject({
-      state: 'running',
-    });
-    const status = await tufchain(['campaign', 'status', String(id)]);
-    expect(status.code).toBe(0);
-    expect(status.text).toMatch(
-      new RegExp(`^campaign ${id} "cli rollout" running \\(wave 1 of 2\\)`),
-    );
-    expect(status.text).toContain('wave 2 (100 %): not started');
-    const cancelled = await tufchain([
-      'campaign',
-      'cancel',
-      String(id),
-      '--reason',
-      'done',
-      '--json',
-    ]);
-    expect(cancelled.out).toMatchObject({ state: 'cancelled' });
-    const again = await tufchain(['campaign', 'start', String(id), '--json']);
-    expect(again.code).toBe(1);
-    expect(again.out).toMatchObject({ error: { code: 'CAMPAIGN_STATE_INVALID' } });
   });
 });
