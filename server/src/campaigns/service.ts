@@ -10,17 +10,17 @@ import type { TransparencyLogSink } from '../log-sink.js';
 import { Mutex } from '../mutex.js';
 import { errorText } from '../tuf/service.js';
 import { assignCampaignVehicle } from './assign.js';
+import { checkCoverage, checkOverlap } from './checks.js';
 import { countWaves, decideGate, outcomeOf, type WaveCounts } from './gates.js';
-import {
-  HOLDING_STATES,
-  type CampaignEventRecord,
-  type CampaignRecord,
-  type CampaignState,
-  type FailureThreshold,
-  type ReleaseImage,
-  type VehicleOutcomeRow,
-  type WaveRecord,
-  type WaveSpec,
+import type {
+  CampaignEventRecord,
+  CampaignRecord,
+  CampaignState,
+  FailureThreshold,
+  ReleaseImage,
+  VehicleOutcomeRow,
+  WaveRecord,
+  WaveSpec,
 } from './model.js';
 import type { CampaignStore, Transition } from './store.js';
 import { assignmentSha256, checkWaves, waveMembers } from './waves.js';
@@ -40,8 +40,6 @@ export interface CampaignStatus {
   counts: WaveCounts[];
 }
 
-/** Vehicles read per store round trip while a group's ECUs are checked. */
-const FLEET_PAGE = 500;
 /** Campaign vehicles assigned between two reads of the campaign's state (a pause stops there). */
 const ASSIGN_BATCH = 50;
 /** Errors that end a wave start by pausing the campaign with the code as the reason. */
@@ -116,80 +114,6 @@ export class CampaignService {
     return this.store.events(id);
   }
 
-  // ---------------------------------------------------------------- checks
-
-  /** Known vehicles of `members` with their ECUs' hardware IDs. */
-  async #hardwareOf(members: readonly string[]): Promise<Map<string, string[]>> {
-    const wanted = new Set(members);
-    const found = new Map<string, string[]>();
-    let after: string | undefined;
-    for (;;) {
-      const page = await this.#fleet.vehicles({
-        ...(after === undefined ? {} : { after }),
-        limit: FLEET_PAGE,
-      });
-      for (const v of page) {
-        if (wanted.has(v.vehicle))
-          found.set(
-            v.vehicle,
-            v.ecus.map((e) => e.hardwareId),
-          );
-      }
-      if (page.length < FLEET_PAGE) return found;
-      after = page[page.length - 1]?.vehicle;
-    }
-  }
-
-  /** RELEASE_INCOMPLETE when an ECU of a member has a hardware ID the release set has no image for. */
-  async #checkCoverage(
-    release: readonly ReleaseImage[],
-    members: readonly string[],
-  ): Promise<void> {
-    const covered = new Set(release.map((r) => r.hardwareId));
-    const missing = new Set<string>();
-    for (const ids of (await this.#hardwareOf(members)).values()) {
-      for (const id of ids) if (!covered.has(id)) missing.add(id);
-    }
-    if (missing.size > 0) {
-      throw new ServerError(
-        'RELEASE_INCOMPLETE',
-        `the group holds ECUs of hardware IDs the release set has no image for: ${[...missing].sort().join(', ')}`,
-      );
-    }
-  }
-
-  /**
-   * CAMPAIGN_OVERLAP when another running, paused or stopped campaign for one of the same hardware
-   * IDs took, or may still take (its group now), one of `members`.
-   */
-  async #checkOverlap(
-    campaign: { id: number; release: readonly ReleaseImage[] },
-    members: readonly string[],
-  ): Promise<void> {
-    const ours = new Set(campaign.release.map((r) => r.hardwareId));
-    const mine = new Set(members);
-    const shares = (other: CampaignRecord) =>
-      other.id !== campaign.id && other.release.some((r) => ours.has(r.hardwareId));
-    const overlap = (other: number, vehicle: string) =>
-      new ServerError(
-        'CAMPAIGN_OVERLAP',
-        `vehicle ${vehicle} belongs to campaign ${other}, running for the same hardware IDs`,
-      );
-    const holding = (await this.store.campaigns({ states: HOLDING_STATES, limit: 10_000 })).filter(
-      shares,
-    );
-    const holdingIds = new Set(holding.map((c) => c.id));
-    const held = await this.store.holders(members, HOLDING_STATES, campaign.id);
-    const first = held.find((h) => holdingIds.has(h.campaignId));
-    if (first) throw overlap(first.campaignId, first.vehicle);
-    for (const other of holding) {
-      const group = await this.#fleet.group(other.groupId).catch(() => undefined);
-      if (!group) continue;
-      const hit = (await this.#fleet.evaluate(group.definition)).members.find((v) => mine.has(v));
-      if (hit) throw overlap(other.id, hit);
-    }
-  }
-
   // ---------------------------------------------------------------- OEM actions
 
   async create(input: CreateCampaignInput, by: string): Promise<CampaignRecord> {
@@ -216,8 +140,8 @@ export class CampaignService {
     if (members.length === 0) {
       throw new ServerError('EMPTY_GROUP', `group ${group.name} has no member now`);
     }
-    await this.#checkCoverage(release, members);
-    await this.#checkOverlap({ id: 0, release }, members);
+    await checkCoverage(this.#fleet, release, members);
+    await checkOverlap({ store: this.store, fleet: this.#fleet }, { id: 0, release }, members);
     const at = this.#now();
     const urn = `urn:tufchain:campaign:${randomBytes(16).toString('hex')}`;
     const salt = randomBytes(32).toString('hex');
@@ -263,8 +187,8 @@ export class CampaignService {
     if (members.length === 0) {
       throw new ServerError('EMPTY_GROUP', `group ${group.name} has no member now`);
     }
-    await this.#checkCoverage(campaign.release, members);
-    await this.#checkOverlap(campaign, members);
+    await checkCoverage(this.#fleet, campaign.release, members);
+    await checkOverlap({ store: this.store, fleet: this.#fleet }, campaign, members);
     return this.#startWave(campaign, 1, by);
   }
 
