@@ -61,8 +61,9 @@ function crashingStore(
   return { store: proxy, died: () => calls >= nth };
 }
 
-const service = (store: CampaignStore) =>
+const service = (store: CampaignStore, assignBatch?: number) =>
   new CampaignService({
+    ...(assignBatch === undefined ? {} : { assignBatch }),
     store,
     fleet: parts.context.fleet!,
     director: parts.context.director!,
@@ -251,4 +252,68 @@ describe('a campaign that dies at one step and restarts', () => {
       expect(await campaignEntriesInLog(urn)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     },
   );
+});
+
+describe('a failure reported while a wave is still being assigned', () => {
+  it('stops the campaign between two batches: the rest of the wave is not assigned until resumed', async () => {
+    const clean = service(t.repo.campaigns);
+    const created = await clean.create(
+      {
+        name: 'mid-wave stop',
+        groupId,
+        release: [{ hardwareId: HW, name: IMAGE }],
+        waves: [{ percent: 100, minSoakSeconds: 0, successPercent: 0 }],
+        failureThreshold: { percent: null, count: 1 },
+        maxDeferrals: 3,
+      },
+      'token:t',
+    );
+    // The 5th vehicle assigned reports a verified failure at once.
+    let assigned = 0;
+    const reporting = new Proxy(t.repo.campaigns, {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        if (key !== 'markAssigned') return value.bind(target) as unknown;
+        return async (...args: Parameters<CampaignStore['markAssigned']>) => {
+          const done = await target.markAssigned(...args);
+          assigned += 1;
+          if (assigned === 5) {
+            await t.repo.store.insertAttestation({
+              reportSha256: 'f'.repeat(64),
+              counter: 1,
+              bundleSha256: 'e'.repeat(64),
+              bundleJson: '{}',
+              vinCommitment: args[1],
+              ecuSerial: 'GW',
+              targetName: IMAGE,
+              result: 'FAILURE',
+              receivedAt: new Date().toISOString(),
+            });
+          }
+          return done;
+        };
+      },
+    });
+    const batched = service(reporting, 10);
+    await batched.start(created.id, 'token:t');
+    const stopped = await batched.advance(created.id);
+    expect(stopped).toMatchObject({ state: 'stopped' });
+    expect(stopped.reason).toMatch(/^FAILURE_THRESHOLD: wave 1 has 1 failures of 10 assigned/);
+    const status = await batched.status(created.id);
+    expect(status.counts[0]).toMatchObject({ members: VEHICLES, assigned: 10, assigning: 30 });
+    expect(await batched.advance(created.id)).toMatchObject({ state: 'stopped' });
+    expect((await batched.status(created.id)).counts[0]!.assigned).toBe(10);
+
+    await batched.resume(created.id, 'token:t');
+    let state = 'running';
+    for (let i = 0; i < 10 && state !== 'finished'; i++) {
+      state = (await batched.advance(created.id)).state;
+    }
+    expect(state).toBe('finished');
+    expect((await batched.status(created.id)).counts[0]).toMatchObject({
+      assigned: VEHICLES,
+      failed: 1,
+    });
+  });
 });

@@ -106,6 +106,32 @@ export function decideGate(
   now: Date,
 ): GateDecision {
   if (campaign.state !== 'running') return { kind: 'wait', why: `campaign is ${campaign.state}` };
+  const stop = failureStop(campaign, waves, counts);
+  if (stop) return stop;
+  const current = waves.find((w) => w.wave === campaign.wave);
+  const spec = campaign.waves[campaign.wave - 1];
+  const c = counts[campaign.wave - 1];
+  if (!current || !spec || !c) return { kind: 'wait', why: 'no current wave' };
+  if (current.assignedAt === null) return { kind: 'wait', why: 'assigning' };
+  const soakedMs = now.getTime() - Date.parse(current.assignedAt);
+  if (soakedMs < spec.minSoakSeconds * 1000) return { kind: 'wait', why: 'soaking' };
+  const waited = c.assigned - c.retriesExhausted;
+  if (waited > 0 && c.succeeded * 100 < spec.successPercent * waited) {
+    return { kind: 'wait', why: 'below the success percentage' };
+  }
+  return campaign.wave >= campaign.waves.length ? { kind: 'finish' } : { kind: 'next-wave' };
+}
+
+/**
+ * The automatic stop alone: a started wave whose failures beyond those acknowledged pass the
+ * count or the percentage of its assigned vehicles. Checked between assignment batches too, so a
+ * large wave stops mid-assignment.
+ */
+export function failureStop(
+  campaign: CampaignRecord,
+  waves: readonly WaveRecord[],
+  counts: readonly WaveCounts[],
+): Extract<GateDecision, { kind: 'stop' }> | undefined {
   const { percent, count } = campaign.failureThreshold;
   for (const wave of waves) {
     const c = counts[wave.wave - 1];
@@ -130,16 +156,5 @@ export function decideGate(
       };
     }
   }
-  const current = waves.find((w) => w.wave === campaign.wave);
-  const spec = campaign.waves[campaign.wave - 1];
-  const c = counts[campaign.wave - 1];
-  if (!current || !spec || !c) return { kind: 'wait', why: 'no current wave' };
-  if (current.assignedAt === null) return { kind: 'wait', why: 'assigning' };
-  const soakedMs = now.getTime() - Date.parse(current.assignedAt);
-  if (soakedMs < spec.minSoakSeconds * 1000) return { kind: 'wait', why: 'soaking' };
-  const waited = c.assigned - c.retriesExhausted;
-  if (waited > 0 && c.succeeded * 100 < spec.successPercent * waited) {
-    return { kind: 'wait', why: 'below the success percentage' };
-  }
-  return campaign.wave >= campaign.waves.length ? { kind: 'finish' } : { kind: 'next-wave' };
+  return undefined;
 }

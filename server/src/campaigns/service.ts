@@ -11,7 +11,14 @@ import { Mutex } from '../mutex.js';
 import { errorText } from '../tuf/service.js';
 import { assignCampaignVehicle } from './assign.js';
 import { checkCoverage, checkOverlap } from './checks.js';
-import { countWaves, decideGate, outcomeOf, type WaveCounts } from './gates.js';
+import {
+  countWaves,
+  decideGate,
+  failureStop,
+  outcomeOf,
+  type GateDecision,
+  type WaveCounts,
+} from './gates.js';
 import type {
   CampaignEventRecord,
   CampaignRecord,
@@ -64,6 +71,7 @@ export class CampaignService {
   readonly #logger: Logger;
   readonly #log: TransparencyLogSink | undefined;
   readonly #advancing = new Mutex();
+  readonly #assignBatch: number;
 
   constructor(o: {
     store: CampaignStore;
@@ -72,6 +80,8 @@ export class CampaignService {
     clock: Clock;
     logger: Logger;
     log: TransparencyLogSink | undefined;
+    /** Vehicles assigned between two checks of the state and the failure threshold. */
+    assignBatch?: number;
   }) {
     this.store = o.store;
     this.#fleet = o.fleet;
@@ -79,6 +89,7 @@ export class CampaignService {
     this.#clock = o.clock;
     this.#logger = o.logger;
     this.#log = o.log;
+    this.#assignBatch = o.assignBatch ?? ASSIGN_BATCH;
   }
 
   #now(): string {
@@ -341,7 +352,7 @@ export class CampaignService {
       let campaign = await this.campaign(id);
       // Assign the current wave's pending members, reading the state again between batches.
       while (campaign.state === 'running') {
-        const pending = await this.store.pendingVehicles(id, campaign.wave, ASSIGN_BATCH);
+        const pending = await this.store.pendingVehicles(id, campaign.wave, this.#assignBatch);
         if (pending.length === 0) break;
         for (const row of pending) {
           await assignCampaignVehicle(
@@ -351,6 +362,9 @@ export class CampaignService {
           );
         }
         campaign = await this.campaign(id);
+        if (campaign.state !== 'running') return campaign;
+        const stopped = await this.#stopIfFailing(campaign);
+        if (stopped) return stopped;
       }
       if (campaign.state !== 'running') return campaign;
       const waves = await this.store.waves(id);
@@ -380,21 +394,8 @@ export class CampaignService {
       switch (decision.kind) {
         case 'wait':
           return campaign;
-        case 'stop': {
-          const reason = `FAILURE_THRESHOLD: wave ${decision.wave} has ${decision.failed} failures of ${decision.assigned} assigned (${decision.threshold})`;
-          return this.#transition(
-            campaign,
-            'stopped',
-            'stopped',
-            {
-              reason,
-              wave: decision.wave,
-              failed: decision.failed,
-              assigned: decision.assigned,
-            },
-            { reason },
-          );
-        }
+        case 'stop':
+          return this.#stop(campaign, decision);
         case 'finish':
           return this.#transition(campaign, 'finished', 'finished', {
             counts: counts.map(({ wave, assigned, succeeded, failed, skipped }) => ({
@@ -421,6 +422,25 @@ export class CampaignService {
           }
       }
     });
+  }
+
+  #stop(campaign: CampaignRecord, d: Extract<GateDecision, { kind: 'stop' }>) {
+    const reason = `FAILURE_THRESHOLD: wave ${d.wave} has ${d.failed} failures of ${d.assigned} assigned (${d.threshold})`;
+    return this.#transition(
+      campaign,
+      'stopped',
+      'stopped',
+      { reason, wave: d.wave, failed: d.failed, assigned: d.assigned },
+      { reason },
+    );
+  }
+
+  /** The automatic stop, checked between assignment batches: stopped campaign, or undefined. */
+  async #stopIfFailing(campaign: CampaignRecord): Promise<CampaignRecord | undefined> {
+    const outcomes = await this.store.vehicleOutcomes(campaign.id);
+    const counts = countWaves(outcomes, campaign.waves.length, campaign.maxDeferrals);
+    const stop = failureStop(campaign, await this.store.waves(campaign.id), counts);
+    return stop ? this.#stop(campaign, stop) : undefined;
   }
 
   /** Cancels the Director assignment of each vehicle that deferred too often: it stops retrying. */
