@@ -337,9 +337,14 @@ export class CampaignService {
     for (;;) {
       const running = await this.store.campaigns({ states: ['running'], after, limit: 100 });
       for (const c of running) {
-        await this.advance(c.id).catch((error: unknown) =>
-          this.#logger.error({ campaign: c.id, err: errorText(error) }, 'campaign step failed'),
-        );
+        await this.advance(c.id).catch((error: unknown) => {
+          // An OEM action between this step's read and write: the next tick reads it again.
+          if (error instanceof ServerError && error.code === 'CAMPAIGN_CHANGED') {
+            this.#logger.info({ campaign: c.id }, 'campaign changed during its step');
+            return;
+          }
+          this.#logger.error({ campaign: c.id, err: errorText(error) }, 'campaign step failed');
+        });
       }
       if (running.length < 100) break;
       after = running[running.length - 1]!.id;
