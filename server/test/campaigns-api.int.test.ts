@@ -82,6 +82,12 @@ describe('bad input', () => {
       status: 400,
       code: 'INVALID_REQUEST',
     },
+    {
+      desc: 'a VIN as its name',
+      body: { name: 'WVWZZZ1JZXW000001' },
+      status: 422,
+      code: 'PERSONAL_DATA_REJECTED',
+    },
     { desc: 'an unknown field', body: { extra: 1 }, status: 400, code: 'INVALID_REQUEST' },
     { desc: 'a string group id', body: { groupId: '1' }, status: 400, code: 'INVALID_REQUEST' },
     { desc: 'an unknown group', body: { groupId: 999_999 }, status: 404, code: 'GROUP_NOT_FOUND' },

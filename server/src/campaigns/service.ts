@@ -5,6 +5,7 @@ import type { Clock } from '../config.js';
 import type { DirectorService } from '../director/service.js';
 import { ServerError } from '../error.js';
 import { assertNoVinInClear } from '../fleet/attributes.js';
+import { assertLoggable } from '../log/loggable.js';
 import { membersSha256, type FleetService } from '../fleet/service.js';
 import type { TransparencyLogSink } from '../log-sink.js';
 import { Mutex } from '../mutex.js';
@@ -156,6 +157,28 @@ export class CampaignService {
     const at = this.#now();
     const urn = `urn:tufchain:campaign:${randomBytes(16).toString('hex')}`;
     const salt = randomBytes(32).toString('hex');
+    const created = {
+      kind: 'created' as const,
+      at,
+      detail: {
+        groupId: group.id,
+        release,
+        releaseSha256: assignmentSha256(release),
+        waves: input.waves,
+        failureThreshold: input.failureThreshold,
+        maxDeferrals: input.maxDeferrals,
+        salt,
+      },
+    };
+    // Refused now (PERSONAL_DATA_REJECTED), not stuck in the outbox: the log would never take it.
+    assertLoggable({
+      type: 'campaign',
+      campaign: urn,
+      seq: 1,
+      event: created.kind,
+      at,
+      detail: created.detail,
+    });
     const record = await this.store.insertCampaign(
       {
         urn,
@@ -172,19 +195,7 @@ export class CampaignService {
         createdAt: at,
         createdBy: by,
       },
-      {
-        kind: 'created',
-        at,
-        detail: {
-          groupId: group.id,
-          release,
-          releaseSha256: assignmentSha256(release),
-          waves: input.waves,
-          failureThreshold: input.failureThreshold,
-          maxDeferrals: input.maxDeferrals,
-          salt,
-        },
-      },
+      created,
     );
     await this.flushEvents();
     return record;
