@@ -11,6 +11,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CampaignService } from '../src/campaigns/service.js';
 import type { CampaignStore } from '../src/campaigns/store.js';
+import type { TransparencyLogSink } from '../src/log-sink.js';
 import {
   createServerParts,
   openServerLog,
@@ -315,5 +316,49 @@ describe('a failure reported while a wave is still being assigned', () => {
       assigned: VEHICLES,
       failed: 1,
     });
+  });
+});
+
+describe("a log that refuses one campaign's events", () => {
+  it("logs the other campaigns' events meanwhile, and the refused ones on a later flush", async () => {
+    let refuse = '';
+    const picky = {
+      appendCampaignEvent: (
+        entry: Parameters<NonNullable<TransparencyLogSink['appendCampaignEvent']>>[0],
+      ) =>
+        entry.campaign === refuse
+          ? Promise.reject(new Error('log unavailable for this one'))
+          : log.appendCampaignEvent(entry),
+    } as unknown as TransparencyLogSink;
+    const withPickyLog = new CampaignService({
+      store: t.repo.campaigns,
+      fleet: parts.context.fleet!,
+      director: parts.context.director!,
+      clock: () => new Date(),
+      logger: silent,
+      log: picky,
+    });
+    const input = (name: string) => ({
+      name,
+      groupId,
+      release: [{ hardwareId: HW, name: IMAGE }],
+      waves: [{ percent: 100, minSoakSeconds: 0, successPercent: 0 }],
+      failureThreshold: { percent: null, count: 1 },
+      maxDeferrals: 3,
+    });
+    const a = await service(t.repo.campaigns).create(input('refused for now'), 'token:t');
+    refuse = a.urn;
+    // An event of A waits in the outbox ahead of B's.
+    await withPickyLog.cancel(a.id, 'test', 'token:t');
+    const b = await withPickyLog.create(input('logged'), 'token:t');
+    expect((await withPickyLog.events(a.id)).map((e) => e.logIndex !== null)).toEqual([
+      true,
+      false,
+    ]);
+    expect((await withPickyLog.events(b.id)).map((e) => e.logIndex !== null)).toEqual([true]);
+    refuse = '';
+    await withPickyLog.flushEvents();
+    expect((await withPickyLog.events(a.id)).every((e) => e.logIndex !== null)).toBe(true);
+    expect(await campaignEntriesInLog(a.urn)).toEqual([1, 2]);
   });
 });

@@ -478,27 +478,40 @@ export class CampaignService {
   async flushEvents(): Promise<void> {
     const append = this.#log?.appendCampaignEvent?.bind(this.#log);
     if (!append) return;
+    const urns = new Map<number, string>();
+    // A campaign whose event fails waits for the next flush; the others' events go on.
+    const blocked = new Set<number>();
     try {
-      const urns = new Map<number, string>();
       for (;;) {
         const events = await this.store.unloggedEvents(100);
+        let progressed = false;
         for (const e of events) {
-          let urn = urns.get(e.campaignId);
-          if (urn === undefined) {
-            urn = (await this.campaign(e.campaignId)).urn;
-            urns.set(e.campaignId, urn);
+          if (blocked.has(e.campaignId)) continue;
+          try {
+            let urn = urns.get(e.campaignId);
+            if (urn === undefined) {
+              urn = (await this.campaign(e.campaignId)).urn;
+              urns.set(e.campaignId, urn);
+            }
+            const entry: CampaignLogEntry = {
+              type: 'campaign',
+              campaign: urn,
+              seq: e.seq,
+              event: e.kind,
+              at: e.at,
+              detail: e.detail,
+            };
+            await this.store.setEventLogIndex(e.campaignId, e.seq, await append(entry));
+            progressed = true;
+          } catch (error) {
+            blocked.add(e.campaignId);
+            this.#logger.error(
+              { campaign: e.campaignId, seq: e.seq, err: errorText(error) },
+              'campaign event not logged yet',
+            );
           }
-          const entry: CampaignLogEntry = {
-            type: 'campaign',
-            campaign: urn,
-            seq: e.seq,
-            event: e.kind,
-            at: e.at,
-            detail: e.detail,
-          };
-          await this.store.setEventLogIndex(e.campaignId, e.seq, await append(entry));
         }
-        if (events.length < 100) return;
+        if (events.length < 100 || !progressed) return;
       }
     } catch (error) {
       this.#logger.error({ err: errorText(error) }, 'campaign events not logged yet');
