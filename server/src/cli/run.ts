@@ -5,6 +5,7 @@ import { registerDirectorCommand } from './commands/director.js';
 import { registerExportStaticCommand } from './commands/export-static.js';
 import { registerKeysCommand } from './commands/keys.js';
 import { registerMinimumVersionCommand } from './commands/minimum-version.js';
+import { registerMonitorCommand } from './commands/monitor.js';
 import { registerPublishCommand } from './commands/publish.js';
 import { registerRepoCommand } from './commands/repo-init.js';
 import { registerRevokeCommand } from './commands/revoke.js';
@@ -41,6 +42,7 @@ export function createProgram(run: CliRun): Command {
   registerSupplierCommand(program, run);
   registerStatusCommand(program, run);
   registerAuditCommand(program, run);
+  registerMonitorCommand(program, run);
   registerBundleCommand(program, run);
   registerTokenCommand(program, run);
   registerDirectorCommand(program, run);
