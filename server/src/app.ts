@@ -43,6 +43,8 @@ import type { PublishLock } from './tuf/core/publish-lock.js';
 import { MetadataCache } from './http/metadata-cache.js';
 import { TargetCache } from './http/target-cache.js';
 import type { JobLease } from './storage/postgres-lease.js';
+import type { Alert } from './monitor/alert.js';
+import { registerMonitorRoutes } from './routes/monitor.js';
 
 export interface ServerDeps {
   /** From openRepository(): SQLite store and blob directory. */
@@ -105,6 +107,12 @@ export interface ServerDeps {
    * between ticks: OpenedRepository.jobLease. By default this process always does.
    */
   jobLease?: ((name: string, ttlMs: number) => JobLease) | undefined;
+  /**
+   * The monitor's recent alerts (Monitor.recentAlerts), for GET /api/v1/monitor/alerts; undefined
+   * while the monitor is not running here (another replica holds its lease, or it is starting).
+   * Without it the route answers 503 MONITOR_NOT_CONFIGURED.
+   */
+  monitorAlerts?: () => readonly Alert[] | undefined;
 }
 
 export interface ServerParts {
@@ -145,6 +153,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
     logger,
     metrics,
     chainProbe: deps.chainProbe,
+    monitorAlerts: deps.monitorAlerts,
     lifecycle: { shuttingDown: false },
     log: deps.transparencyLog,
     vehicles: new VehicleService({
@@ -264,6 +273,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
   registerDirectorOemRoutes(app, context);
   registerFleetVehicleRoutes(app, context);
   registerFleetGroupRoutes(app, context);
+  registerMonitorRoutes(app, context);
   registerOpsRoutes(app, context);
   registerPublicDocs(app);
   app.doc31('/api/v1/openapi.json', {

@@ -109,6 +109,8 @@ export type ServerErrorCode =
   | 'GROUP_MEMBER_UNKNOWN'
   | 'EMPTY_GROUP'
   | 'SNAPSHOT_NOT_FOUND'
+  // the continuous monitor (server/src/monitor)
+  | 'MONITOR_NOT_CONFIGURED'
   // start-up configuration (never an HTTP answer)
   | 'CONFIG_INVALID'
   | 'RAW_CHAIN_KEY_IN_ENVIRONMENT'
@@ -228,6 +230,7 @@ const statusByCode: Record<ServerErrorCode, number> = {
   // Another replica recorded the same manifest first: sending it again answers that record.
   MANIFEST_ALREADY_RECORDED: 409,
   FLEET_NOT_CONFIGURED: 503,
+  MONITOR_NOT_CONFIGURED: 503,
   FILTER_INVALID: 400,
   FILTER_TOO_COMPLEX: 400,
   GROUP_NOT_FOUND: 404,
