@@ -51,7 +51,7 @@ describe('the monitor on real parts (anvil, the server on loopback, a webhook re
   let firmwareSigner: Signer;
   let expectedImage: Uint8Array;
   const deliveries: Delivery[] = [];
-  /** What the monitor logged at error level (failed polls): none on healthy parts. */
+  /** What the monitor logged at error level: critical alerts and failed polls. */
   const errors: string[] = [];
 
   beforeAll(async () => {
@@ -220,7 +220,11 @@ describe('the monitor on real parts (anvil, the server on loopback, a webhook re
       await chain.mine(3);
       await settle(monitor);
       expect(deliveries).toHaveLength(1);
-      expect(errors).toEqual([]);
+      const logged = errors.map((l) => JSON.parse(l) as { msg: string; alert?: Alert });
+      // The structured log is a sink too: the alert once, and no failed poll.
+      expect(logged.map((l) => [l.msg, l.alert?.id])).toEqual([
+        ['monitor alert UNEXPECTED_RELEASE', first!.alert.id],
+      ]);
     } finally {
       await running.stop();
     }

@@ -6,9 +6,8 @@ import {
   type ContractEvent,
 } from '@tufchain/transparency';
 import type { Logger } from 'pino';
-import type { Counter } from 'prom-client';
+import type { MonitorMetrics } from './metrics.js';
 import { ServerError } from '../error.js';
-import type { MetricsRegistry } from '../metrics.js';
 import { errorText } from '../tuf/error-text.js';
 import { alertId, type Alert, type AlertDraft } from './alert.js';
 import {
@@ -74,7 +73,7 @@ export interface MonitorOptions {
   expectations: Expectations;
   stateStore: MonitorStateStore;
   logger: Logger;
-  metrics?: MetricsRegistry;
+  metrics?: MonitorMetrics;
   webhook?: WebhookOptions;
   config?: Partial<MonitorConfig>;
   clock?: () => Date;
@@ -88,9 +87,7 @@ export class Monitor {
   readonly #opts: MonitorOptions;
   readonly #config: MonitorConfig;
   readonly #clock: () => Date;
-  readonly #alertsTotal: Counter<'kind' | 'severity'> | undefined;
-  readonly #webhookFailures: Counter | undefined;
-  readonly #pollFailures: Counter | undefined;
+  readonly #metrics: MonitorMetrics | undefined;
   #state: MonitorState | undefined;
   #root: Metadata<Root>;
   /** Audit findings seen but still within the grace period, by alert ID: first seen (ms). */
@@ -102,34 +99,7 @@ export class Monitor {
     this.#config = { ...defaultMonitorConfig, ...opts.config };
     this.#clock = opts.clock ?? (() => new Date());
     this.#root = opts.trustedRoot;
-    const m = opts.metrics;
-    this.#alertsTotal = m?.counter('tufchain_monitor_alerts_total', 'Monitor alerts raised', [
-      'kind',
-      'severity',
-    ]);
-    this.#webhookFailures = m?.counter(
-      'tufchain_monitor_webhook_failures_total',
-      'Failed webhook delivery attempts',
-      [],
-    );
-    this.#pollFailures = m?.counter(
-      'tufchain_monitor_poll_failures_total',
-      'Monitor polls that failed (chain or server unreachable)',
-      [],
-    );
-    m?.collected({
-      name: 'tufchain_monitor_checkpoint_block',
-      help: 'The confirmed block the monitor has checked up to',
-      collect: () => {
-        const at = this.#state?.checkpoints.at(-1);
-        return at ? [{ labels: {}, value: at.blockNumber }] : [];
-      },
-    });
-    m?.collected({
-      name: 'tufchain_monitor_undelivered_alerts',
-      help: 'Alerts the webhook has not acknowledged yet',
-      collect: () => [{ labels: {}, value: this.#state?.undelivered.length ?? 0 }],
-    });
+    this.#metrics = opts.metrics;
   }
 
   /** Loads the saved checkpoint; a state of another chain or contract is refused. */
@@ -221,6 +191,7 @@ export class Monitor {
       await this.#opts.stateStore.save(state);
       await this.#deliver(state);
     }
+    this.#metrics?.observe(state);
     return raised;
   }
 
@@ -234,7 +205,7 @@ export class Monitor {
           const alerts = await this.poll();
           if (alerts.length > 0) onAlerts?.(alerts);
         } catch (error) {
-          this.#pollFailures?.inc();
+          this.#metrics?.pollFailures.inc();
           this.#opts.logger.error({ err: errorText(error) }, 'monitor poll failed');
         }
         if (stopped) break;
@@ -323,7 +294,7 @@ export class Monitor {
     if (state.recent.length > MAX_RECENT_ALERTS) state.recent.shift();
     if (this.#opts.webhook) state.undelivered.push(alert);
     this.#findingsSeen.delete(id);
-    this.#alertsTotal?.inc({ kind: alert.kind, severity: alert.severity });
+    this.#metrics?.alerts.inc({ kind: alert.kind, severity: alert.severity });
     const log =
       alert.severity === 'info' ? 'info' : alert.severity === 'warning' ? 'warn' : 'error';
     this.#opts.logger[log]({ alert }, `monitor alert ${alert.kind}`);
@@ -337,7 +308,7 @@ export class Monitor {
     const left: Alert[] = [];
     for (const alert of state.undelivered) {
       const ok = await deliverWebhook(alert, webhook, (attempt, reason) => {
-        this.#webhookFailures?.inc();
+        this.#metrics?.webhookFailures.inc();
         this.#opts.logger.warn({ alertId: alert.id, attempt, reason }, 'webhook delivery failed');
       });
       if (!ok) left.push(alert);

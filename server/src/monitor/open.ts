@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { createHttpAuditSource } from '@tufchain/transparency';
 import type { Logger } from 'pino';
 import { ServerError } from '../error.js';
-import type { MetricsRegistry } from '../metrics.js';
 import { loadExpectations } from './expectations.js';
+import type { MonitorMetrics } from './metrics.js';
 import { Monitor, type MonitorChain, type MonitorConfig } from './monitor.js';
 import { parseTrustedRoot } from './served.js';
 import { createFileStateStore } from './state.js';
@@ -19,7 +19,7 @@ export interface OpenMonitorOptions {
   stateFile: string;
   webhook?: { url: string; secretFile: string };
   logger: Logger;
-  metrics?: MetricsRegistry;
+  metrics?: MonitorMetrics;
   config?: Partial<MonitorConfig>;
 }
 

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { MetricsRegistry } from '../../metrics.js';
 import type { Alert } from '../../monitor/alert.js';
+import { createMonitorMetrics } from '../../monitor/metrics.js';
 import { openMonitor } from '../../monitor/open.js';
 import { addChainOptions, createChainReader, type ChainOptions } from '../chain-options.js';
 import {
@@ -100,7 +101,7 @@ export function registerMonitorCommand(program: Command, run: CliRun): void {
           ? { webhook: { url: opts.webhook, secretFile: opts.webhookSecretFile } }
           : {}),
         logger,
-        metrics,
+        metrics: createMonitorMetrics(metrics),
         config: { pollIntervalMs, auditGraceMs },
       });
       const print = (alerts: readonly Alert[]): void => {
