@@ -68,7 +68,7 @@ import { pino, type Logger } from 'pino';
 import { hostMonitor, MONITOR_LEASE, type HostedMonitor } from './monitor/hosted.js';
 import { createMonitorMetrics, type MonitorMetrics } from './monitor/metrics.js';
 import type { Monitor } from './monitor/monitor.js';
-import { openMonitor } from './monitor/open.js';
+import { loadMonitorFiles, openMonitor } from './monitor/open.js';
 import { createApiToken } from './auth/tokens.js';
 import { openChainAccount, refuseRawChainKeys } from './chain/accounts.js';
 import { defaultConfig } from './config.js';
@@ -185,6 +185,15 @@ export async function main(env: Env): Promise<void> {
       }
     : undefined;
 
+  // Its files are read and checked here, before the repository or the chain is touched.
+  const openMonitorHere = await monitorOpener(env, {
+    rpcUrl,
+    contractAddress,
+    confirmations,
+    provider,
+    dataDir,
+    logger,
+  });
   const databaseUrl = env.DATABASE_URL;
   const blobDir = env.TUFCHAIN_BLOB_DIR;
   const repo = await openRepository({
@@ -268,14 +277,6 @@ export async function main(env: Env): Promise<void> {
         logger,
       })
     : undefined;
-  const openMonitorHere = await monitorOpener(env, {
-    rpcUrl,
-    contractAddress,
-    confirmations,
-    provider,
-    dataDir,
-    logger,
-  });
   let hostedMonitor: HostedMonitor | undefined;
   const server = await startServer({
     host: env.TUFCHAIN_HOST ?? '127.0.0.1',
@@ -320,7 +321,7 @@ export async function main(env: Env): Promise<void> {
   if (openMonitorHere) {
     const metrics = createMonitorMetrics(server.context.metrics.registry);
     const open = () => openMonitorHere(server.url, metrics);
-    // A bad expectations file, root or secret stops the start with its code.
+    // A state file of another chain or contract stops the start with its code.
     await open();
     hostedMonitor = hostMonitor({
       open,
@@ -383,19 +384,26 @@ async function monitorOpener(
       ? { fromBlock: integer(env, 'TUFCHAIN_LOG_FROM_BLOCK', 0) }
       : {}),
   });
+  const files = {
+    rootFile,
+    expectationsFile,
+    ...(webhookUrl && secretFile ? { webhook: { url: webhookUrl, secretFile } } : {}),
+  };
+  const loaded = await loadMonitorFiles(files);
   return (serverUrl, metrics) =>
-    openMonitor({
-      chain: reader,
-      chainId,
-      contractAddress: chain.contractAddress,
-      serverUrl,
-      rootFile,
-      expectationsFile,
-      stateFile: env.TUFCHAIN_MONITOR_STATE_FILE ?? join(chain.dataDir, 'monitor-state.json'),
-      ...(webhookUrl && secretFile ? { webhook: { url: webhookUrl, secretFile } } : {}),
-      logger: chain.logger.child({ component: 'monitor' }),
-      metrics,
-    });
+    openMonitor(
+      {
+        ...files,
+        chain: reader,
+        chainId,
+        contractAddress: chain.contractAddress,
+        serverUrl,
+        stateFile: env.TUFCHAIN_MONITOR_STATE_FILE ?? join(chain.dataDir, 'monitor-state.json'),
+        logger: chain.logger.child({ component: 'monitor' }),
+        metrics,
+      },
+      loaded,
+    );
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -31,8 +31,20 @@ async function readConfigFile(path: string, what: string): Promise<string> {
   }
 }
 
-/** A started Monitor from files: the trusted root, the OEM's expectations, the webhook secret. */
-export async function openMonitor(opts: OpenMonitorOptions): Promise<Monitor> {
+export interface MonitorFiles {
+  trustedRoot: ReturnType<typeof parseTrustedRoot>;
+  expectations: Awaited<ReturnType<typeof loadExpectations>>;
+  webhook?: { url: string; secret: string };
+}
+
+/**
+ * Reads and checks the monitor's files (the trusted root, the OEM's expectations, the webhook
+ * secret); CONFIG_INVALID names the first bad one. The daemon calls it before it touches its
+ * repository or the chain, so that a bad file stops the start with nothing done.
+ */
+export async function loadMonitorFiles(
+  opts: Pick<OpenMonitorOptions, 'rootFile' | 'expectationsFile' | 'webhook'>,
+): Promise<MonitorFiles> {
   let trustedRoot;
   try {
     trustedRoot = parseTrustedRoot(JSON.parse(await readConfigFile(opts.rootFile, 'trusted root')));
@@ -63,13 +75,23 @@ export async function openMonitor(opts: OpenMonitorOptions): Promise<Monitor> {
     }
     webhook = { url: url.href, secret };
   }
+  const expectations = await loadExpectations(opts.expectationsFile);
+  return { trustedRoot, expectations, ...(webhook ? { webhook } : {}) };
+}
+
+/** A started Monitor from files (or from what loadMonitorFiles read of them already). */
+export async function openMonitor(
+  opts: OpenMonitorOptions,
+  loaded?: MonitorFiles,
+): Promise<Monitor> {
+  const { trustedRoot, expectations, webhook } = loaded ?? (await loadMonitorFiles(opts));
   const monitor = new Monitor({
     chain: opts.chain,
     chainId: opts.chainId,
     contractAddress: opts.contractAddress,
     source: createHttpAuditSource(opts.serverUrl),
     trustedRoot,
-    expectations: await loadExpectations(opts.expectationsFile),
+    expectations,
     stateStore: createFileStateStore(opts.stateFile),
     logger: opts.logger,
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
