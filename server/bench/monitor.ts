@@ -61,7 +61,6 @@ const result = {
   alertLatencyMs: Math.round(median),
   alertLatencyMinMs: Math.round(sorted[0]!),
   alertLatencyMaxMs: Math.round(sorted.at(-1)!),
-  samplesMs: samples.map(Math.round),
   measuredAt: new Date().toISOString(),
 };
 console.log(`| what | median | range | goal |
