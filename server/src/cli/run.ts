@@ -10,6 +10,7 @@ import { registerPublishCommand } from './commands/publish.js';
 import { registerRepoCommand } from './commands/repo-init.js';
 import { registerRevokeCommand } from './commands/revoke.js';
 import { registerRotateRootCommand } from './commands/rotate-root.js';
+import { registerServeCommand } from './commands/serve.js';
 import { registerSignCommand } from './commands/sign.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerSupplierCommand } from './commands/supplier.js';
@@ -31,6 +32,7 @@ export function createProgram(run: CliRun): Command {
     })
     .showHelpAfterError('(add --help for usage)')
     .allowExcessArguments(false);
+  registerServeCommand(program, run);
   registerKeysCommand(program, run);
   registerRepoCommand(program, run);
   registerSignCommand(program, run);
