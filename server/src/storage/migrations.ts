@@ -319,4 +319,16 @@ export const migrations: readonly Migration[] = [
           CREATE TRIGGER fleet_snapshot_members_no_delete BEFORE DELETE ON fleet_snapshot_members
             BEGIN SELECT RAISE(ABORT, 'fleet_snapshot_members is append-only'); END;`,
   },
+  {
+    id: 12,
+    name: 'transparency-log outbox',
+    // tuf/log-outbox.ts: appends owed to the transparency log, kept across crashes until done.
+    sql: `CREATE TABLE log_outbox (
+            id TEXT PRIMARY KEY,
+            snapshot_version INTEGER,
+            calls_json TEXT NOT NULL,
+            chain_json TEXT,
+            created_at TEXT NOT NULL
+          ) STRICT;`,
+  },
 ];

@@ -374,4 +374,18 @@ export const postgresMigrations: readonly Migration[] = [
         FOR EACH ROW EXECUTE FUNCTION fleet_snapshots_append_only();
     `,
   },
+  {
+    id: 8,
+    name: 'transparency-log outbox (SQLite migration 12)',
+    // tuf/log-outbox.ts
+    sql: `
+      CREATE TABLE log_outbox (
+        id TEXT PRIMARY KEY,
+        snapshot_version BIGINT,
+        calls_json TEXT NOT NULL,
+        chain_json TEXT,
+        created_at TEXT NOT NULL
+      );
+    `,
+  },
 ];

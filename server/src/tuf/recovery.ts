@@ -77,6 +77,7 @@ export function recoverInterruptedPublishes(
               patch: { status: 'confirmed', chain: chainRef, metadataHash },
             }
           : undefined,
+        logged,
       );
       logger.warn(
         { batch, snapshotVersion: snapshot.version },
