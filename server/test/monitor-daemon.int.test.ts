@@ -6,7 +6,6 @@
 import { createHash } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { signFirmwareAttestation } from '@tufchain/keys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Alert } from '../src/monitor/alert.js';
 import { startTestChain, type TestChain } from './support/chain.js';
@@ -17,6 +16,7 @@ import {
   type DaemonFiles,
   type RunningDaemon,
 } from './support/daemon.js';
+import { publishOverHttp } from './support/publish-over-http.js';
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
@@ -67,23 +67,13 @@ describe('the server daemon with TUFCHAIN_MONITOR_EXPECTATIONS_FILE set', () => 
     await expect.poll(alerts, { timeout: 15_000, interval: 200 }).toEqual([]);
 
     const image = new TextEncoder().encode('gateway firmware nobody at the OEM built');
-    const put = await fetch(`${files.baseUrl}/api/v1/firmware/gw-6.img`, {
-      method: 'PUT',
-      headers: auth,
-      body: image,
+    await publishOverHttp(files.baseUrl, token, files.firmwareKey, {
+      name: 'gw-6.img',
+      bytes: image,
+      hardwareIds: ['gw'],
+      version: '6.6.6',
+      releaseCounter: 6,
     });
-    expect(put.status).toBe(201);
-    const claims = { hardwareIds: ['gw'], version: '6.6.6', releaseCounter: 6 };
-    const attestation = await signFirmwareAttestation(
-      { name: 'gw-6.img', sha256: sha256(image), ...claims },
-      files.firmwareKey,
-    );
-    const rel = await fetch(`${files.baseUrl}/api/v1/releases`, {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'application/json' },
-      body: JSON.stringify({ targets: [{ name: 'gw-6.img', ...claims, attestation }] }),
-    });
-    expect(rel.status).toBe(201);
     await chain.mine(3);
     await expect
       .poll(

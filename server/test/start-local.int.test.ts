@@ -8,9 +8,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createHash } from 'node:crypto';
-import { createKeySigner, readEncryptedKeyFile, signFirmwareAttestation } from '@tufchain/keys';
+import { createKeySigner, readEncryptedKeyFile } from '@tufchain/keys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { publishOverHttp } from './support/publish-over-http.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const script = fileURLToPath(new URL('../scripts/start-local.ts', import.meta.url));
@@ -67,34 +67,18 @@ describe('npm start (server/scripts/start-local.ts)', () => {
     try {
       expect(first.out()).toMatch(/created/);
       expect(first.out()).toMatch(/npx tufchain publish release\.json/);
-      const auth = { authorization: `Bearer ${token}` };
       // A release, as `tufchain targets add` + `publish` make it: signed with the build key.
       const passphrase = (await readFile(join(home, 'passphrase'), 'utf8')).trim();
       const build = createKeySigner(
         await readEncryptedKeyFile(join(home, 'keys', 'build.key'), passphrase),
       );
-      const image = new TextEncoder().encode('dev-ecu firmware 1.0.0');
-      const put = await fetch(`${first.url}/api/v1/firmware/dev-ecu-1.img`, {
-        method: 'PUT',
-        headers: auth,
-        body: image,
+      await publishOverHttp(first.url, token, build, {
+        name: 'dev-ecu-1.img',
+        bytes: new TextEncoder().encode('dev-ecu firmware 1.0.0'),
+        hardwareIds: ['dev-ecu'],
+        version: '1.0.0',
+        releaseCounter: 1,
       });
-      expect(put.status).toBe(201);
-      const claims = { hardwareIds: ['dev-ecu'], version: '1.0.0', releaseCounter: 1 };
-      const attestation = await signFirmwareAttestation(
-        {
-          name: 'dev-ecu-1.img',
-          sha256: createHash('sha256').update(image).digest('hex'),
-          ...claims,
-        },
-        build,
-      );
-      const rel = await fetch(`${first.url}/api/v1/releases`, {
-        method: 'POST',
-        headers: { ...auth, 'content-type': 'application/json' },
-        body: JSON.stringify({ targets: [{ name: 'dev-ecu-1.img', ...claims, attestation }] }),
-      });
-      expect(rel.status).toBe(201);
     } finally {
       expect(await first.stop()).toBe(0);
     }

@@ -4,13 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  createKeySigner,
-  createVehicleCa,
-  generateKeyPair,
-  signFirmwareAttestation,
-  type Signer,
-} from '@tufchain/keys';
+import { createKeySigner, createVehicleCa, generateKeyPair, type Signer } from '@tufchain/keys';
 import { pino } from 'pino';
 import {
   createApiToken,
@@ -25,6 +19,7 @@ import { openMonitor } from '../../src/monitor/open.js';
 import { signWebhookBody, SIGNATURE_HEADER } from '../../src/monitor/webhook.js';
 import { startTestChain, type TestChain } from './chain.js';
 import { openTestRepository } from './database.js';
+import { publishOverHttp } from './publish-over-http.js';
 
 export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const SECRET = 'monitor-webhook-test-secret';
@@ -139,28 +134,13 @@ export async function startMonitorRig(opts: {
     errors,
     expectedImage,
     async publish(name, bytes, releaseCounter) {
-      const auth = { authorization: `Bearer ${token}` };
-      const put = await fetch(`${server.url}/api/v1/firmware/${name}`, {
-        method: 'PUT',
-        headers: { ...auth, 'content-type': 'application/octet-stream' },
-        body: bytes,
-      });
-      if (put.status !== 201) throw new Error(`upload answered ${put.status}`);
-      const claims = {
+      await publishOverHttp(server.url, token, firmwareSigner, {
+        name,
+        bytes,
         hardwareIds: [HARDWARE_ID],
         version: `1.${releaseCounter}.0`,
         releaseCounter,
-      };
-      const attestation = await signFirmwareAttestation(
-        { name, sha256: sha256(bytes), ...claims },
-        firmwareSigner,
-      );
-      const res = await fetch(`${server.url}/api/v1/releases`, {
-        method: 'POST',
-        headers: { ...auth, 'content-type': 'application/json' },
-        body: JSON.stringify({ targets: [{ name, ...claims, attestation }] }),
       });
-      if (res.status !== 201) throw new Error(`release answered ${res.status}`);
     },
     open(config) {
       return openMonitor({
