@@ -3,8 +3,7 @@ import type { Clock } from '../config.js';
 import type { TransparencyLogSink } from '../log-sink.js';
 import type { RepositoryStore } from '../storage/store.js';
 import { errorText } from './error-text.js';
-import type { ChainLookup } from './recovery.js';
-import type { ChainReceipt, ReleaseEntry } from './release-log.js';
+import type { ChainLookup, ChainReceipt, ReleaseEntry } from './release-log.js';
 
 /** An append the transparency log is owed. */
 export type LogCall =
