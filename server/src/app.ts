@@ -259,7 +259,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
     type: 'http',
     scheme: 'bearer',
     description:
-      'API token tct_<id>_<secret>. An operation lists the scope it needs (publish, revoke, admin, enroll, director:assign, fleet) as the role of its requirement; admin implies every scope; none listed: any valid token.',
+      'API token tct_<id>_<secret>. An operation lists the scope it needs (publish, revoke, admin, enroll, director:assign, fleet) as the role of its requirement; admin implies every scope; none listed: any valid token. The audit scope is read-only: it passes only where none is listed.',
   });
   registerPublicRoutes(app, context);
   registerTargetRoutes(app, context);

@@ -55,7 +55,8 @@ export interface ReleaseRecord {
 
 /**
  * `enroll`: factory line tokens that may only enroll vehicles (POST /api/v1/vehicles/enroll);
- * `director:assign`: Director assignments; `fleet`: vehicle attributes, groups and snapshots.
+ * `director:assign`: Director assignments; `fleet`: vehicle attributes, groups and snapshots;
+ * `audit`: read-only (the routes any token may read, and the web console), never a change.
  */
 export const TOKEN_SCOPES = [
   'publish',
@@ -64,6 +65,7 @@ export const TOKEN_SCOPES = [
   'enroll',
   'director:assign',
   'fleet',
+  'audit',
 ] as const;
 export type TokenScope = (typeof TOKEN_SCOPES)[number];
 
