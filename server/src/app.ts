@@ -45,6 +45,8 @@ import { TargetCache } from './http/target-cache.js';
 import type { JobLease } from './storage/postgres-lease.js';
 import type { Alert } from './monitor/alert.js';
 import { registerMonitorRoutes } from './routes/monitor.js';
+import type { ConsoleAlertSource } from './console/alerts.js';
+import { registerConsoleRoutes } from './console/routes.js';
 
 export interface ServerDeps {
   /** From openRepository(): SQLite store and blob directory. */
@@ -113,6 +115,10 @@ export interface ServerDeps {
    * Without it the route answers 503 MONITOR_NOT_CONFIGURED.
    */
   monitorAlerts?: () => readonly Alert[] | undefined;
+  /** The chain's current block number: the console shows confirmations with it. */
+  chainHead?: () => Promise<number>;
+  /** Alerts for the console banner (the monitor); without it the console draws no banner. */
+  consoleAlerts?: ConsoleAlertSource;
 }
 
 export interface ServerParts {
@@ -275,6 +281,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
   registerFleetGroupRoutes(app, context);
   registerMonitorRoutes(app, context);
   registerOpsRoutes(app, context);
+  registerConsoleRoutes(app, context, { alerts: deps.consoleAlerts, chainHead: deps.chainHead });
   registerPublicDocs(app);
   app.doc31('/api/v1/openapi.json', {
     openapi: '3.1.0',

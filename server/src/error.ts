@@ -111,6 +111,8 @@ export type ServerErrorCode =
   | 'SNAPSHOT_NOT_FOUND'
   // the continuous monitor (server/src/monitor)
   | 'MONITOR_NOT_CONFIGURED'
+  // the web console
+  | 'CONSOLE_ORIGIN_REFUSED'
   // start-up configuration (never an HTTP answer)
   | 'CONFIG_INVALID'
   | 'RAW_CHAIN_KEY_IN_ENVIRONMENT'
@@ -239,6 +241,8 @@ const statusByCode: Record<ServerErrorCode, number> = {
   // A campaign wave refuses an empty group: snapshotting one is refused, not recorded.
   EMPTY_GROUP: 422,
   SNAPSHOT_NOT_FOUND: 404,
+  // A console form posted from another origin (or with no Origin): a cross-site request.
+  CONSOLE_ORIGIN_REFUSED: 403,
   CONFIG_INVALID: 500,
   RAW_CHAIN_KEY_IN_ENVIRONMENT: 500,
   MALFORMED_REQUEST: 400,

@@ -291,6 +291,7 @@ export async function main(env: Env): Promise<void> {
       ...(vehicleCa ? { vehicleCa } : {}),
       logger,
       chainProbe: () => provider.getBlockNumber(),
+      chainHead: () => provider.getBlockNumber(),
       chainLookup,
       ...(transparencyLog ? { transparencyLog } : {}),
       ...(directorOn
