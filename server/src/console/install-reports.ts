@@ -102,3 +102,41 @@ export function coverageByHardware(
   }
   return out;
 }
+
+/**
+ * Per hardware ID and version, the number of ECUs on it after each successful report, in the
+ * order received: the coverage over time.
+ */
+export function coverageHistory(
+  reports: InstallReport[],
+): Map<string, Map<string, [number, number][]>> {
+  const running = new Map<string, { hardwareId: string; version: string }>();
+  const counts = new Map<string, number>();
+  const out = new Map<string, Map<string, [number, number][]>>();
+  const record = (hardwareId: string, version: string, t: number) => {
+    const key = `${hardwareId}\u0000${version}`;
+    const byVersion = out.get(hardwareId) ?? new Map<string, [number, number][]>();
+    const points = byVersion.get(version) ?? [];
+    points.push([t, counts.get(key) ?? 0]);
+    byVersion.set(version, points);
+    out.set(hardwareId, byVersion);
+  };
+  for (const r of reports) {
+    if (r.result !== 'SUCCESS') continue;
+    const t = Date.parse(r.receivedAt);
+    const ecu = `${r.vinCommitment}/${r.ecuSerial}`;
+    const now = { hardwareId: r.hardwareId ?? 'unknown', version: r.version ?? r.targetName };
+    const before = running.get(ecu);
+    running.set(ecu, now);
+    for (const [side, delta] of [
+      [before, -1],
+      [now, 1],
+    ] as const) {
+      if (!side) continue;
+      const key = `${side.hardwareId}\u0000${side.version}`;
+      counts.set(key, (counts.get(key) ?? 0) + delta);
+      record(side.hardwareId, side.version, t);
+    }
+  }
+  return out;
+}

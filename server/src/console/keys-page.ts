@@ -2,12 +2,16 @@ import { html } from 'hono/html';
 import type { RoleStatus } from '../tuf/role-status.js';
 import { badge, duration, shortHash, when, type Html } from './format.js';
 
-/** Under a week left: time to re-sign (online roles do it themselves; offline roles need people). */
-const WARN_SECONDS = 7 * 86_400;
+/**
+ * Under a month left on an offline role: time to gather its key holders. Online roles re-sign
+ * themselves well before expiry, so only an expired one is a problem.
+ */
+const OFFLINE_WARN_SECONDS = 30 * 86_400;
 
 function expiry(r: RoleStatus): Html {
-  if (!r.expires) return html`<span class="muted">—</span>`;
-  const tone = r.secondsToExpiry <= 0 ? 'bad' : r.secondsToExpiry < WARN_SECONDS ? 'warn' : 'ok';
+  if (!r.expires) return html`<span class="muted">not signed yet</span>`;
+  const warn = r.signing === 'offline' && r.secondsToExpiry < OFFLINE_WARN_SECONDS;
+  const tone = r.secondsToExpiry <= 0 ? 'bad' : warn ? 'warn' : 'ok';
   const text =
     r.secondsToExpiry <= 0
       ? `expired ${duration(r.secondsToExpiry)} ago`

@@ -7,7 +7,7 @@ import { renderAlertBanner, type ConsoleAlertSource } from './alerts.js';
 import { login, loginPage, logout, requireSession } from './auth.js';
 import { renderCoverage } from './coverage-page.js';
 import type { Html } from './format.js';
-import { coverageByHardware, installReports } from './install-reports.js';
+import { coverageByHardware, coverageHistory, installReports } from './install-reports.js';
 import { renderKeys } from './keys-page.js';
 import { barePage, consolePage, type ConsolePageName } from './layout.js';
 import { renderRelease, renderReleases } from './releases-page.js';
@@ -44,7 +44,8 @@ export function registerConsoleRoutes(app: App, ctx: ServerContext, opts: Consol
     await next();
     c.header('Content-Security-Policy', CSP);
     c.header('X-Content-Type-Options', 'nosniff');
-    c.header('Referrer-Policy', 'no-referrer');
+    // Not no-referrer: under it Chromium sends `Origin: null` with the login form.
+    c.header('Referrer-Policy', 'same-origin');
     if (!c.res.headers.has('Cache-Control')) c.header('Cache-Control', 'no-store');
   });
 
@@ -103,7 +104,12 @@ export function registerConsoleRoutes(app: App, ctx: ServerContext, opts: Consol
       c,
       'Coverage',
       'coverage',
-      renderCoverage(coverageByHardware(reports), reports.length),
+      renderCoverage(
+        coverageByHardware(reports),
+        coverageHistory(reports),
+        reports.length,
+        ctx.clock(),
+      ),
     );
   });
   web.get('/vehicles', async (c) => {

@@ -35,7 +35,8 @@ tr:last-child td { border-bottom: none; }
 .table-wrap { border: 1px solid var(--line); border-radius: 10px; overflow: hidden;
   overflow-x: auto; margin-bottom: 18px; }
 code, .hash { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace;
-  font-size: 13px; }
+  font-size: 13px; white-space: nowrap; }
+time { white-space: nowrap; }
 .hash { background: #f1f3f7; padding: 1px 5px; border-radius: 4px; cursor: help; }
 .muted { color: var(--muted); }
 .num { text-align: right; font-variant-numeric: tabular-nums; }
@@ -60,7 +61,10 @@ code, .hash { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, mono
 .timeline > li.failed::before, .timeline > li.pending::before { background: var(--warn); }
 .timeline .head { display: flex; align-items: baseline; gap: 12px; flex-wrap: wrap; }
 .timeline .head h3 { margin: 0; font-size: 16px; }
-dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 6px 18px; margin: 12px 0 0; }
+ul.targets { list-style: none; padding: 0; margin: 10px 0 8px; }
+ul.targets li { margin: 2px 0; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 8px 18px; margin: 0;
+  align-items: baseline; }
 dl.facts dt { color: var(--muted); font-size: 13px; }
 dl.facts dd { margin: 0; }
 form.inline { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }

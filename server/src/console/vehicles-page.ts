@@ -71,7 +71,8 @@ export function renderVehicle(key: string, reports: InstallReport[]): Html {
       ${reports.length} install report${reports.length === 1 ? '' : 's'} for <code>${key}</code>
       ${
         commitments.length === 1 && commitments[0] !== key
-          ? html` (vehicle ${shortHash(commitments[0], 14)})`
+          ? html` (vehicle
+              <a href="/console/vehicles/${commitments[0]}">${shortHash(commitments[0], 14)}</a>)`
           : ''
       }.
       Each is signed by the ECU's vehicle certificate; its log index opens its inclusion proof
