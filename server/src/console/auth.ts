@@ -61,6 +61,11 @@ export function loginPage(opts: { error?: { code: string; message: string } } = 
   );
 }
 
+/** A browser asks for a page; anything else gets the API's JSON error. */
+export function wantsHtml(c: Context<AppEnv>): boolean {
+  return (c.req.header('accept') ?? '').includes('text/html');
+}
+
 function isHttps(c: Context<AppEnv>): boolean {
   return new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
 }
@@ -79,7 +84,7 @@ export async function login(
   try {
     tokenId = (await authenticateToken(ctx.store, `Bearer ${token}`, now)).id;
   } catch (err) {
-    if (!(err instanceof ServerError)) throw err;
+    if (!(err instanceof ServerError) || !wantsHtml(c)) throw err;
     // Never echo what was typed: it may be a secret with a typo.
     const message =
       err.code === 'UNAUTHENTICATED' ? 'this is not a valid API token of this server' : err.message;

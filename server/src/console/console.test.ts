@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createServerParts } from '../app.js';
 import { createApiToken } from '../auth/tokens.js';
 import { createTestRepo, uploadAndPublish, type TestRepo } from '../../test/support/fixtures.js';
 import type { ReleaseRecord } from '../storage/store.js';
@@ -93,6 +94,12 @@ describe('console login', () => {
       if (token() !== '') expect(body).not.toContain(token());
     },
   );
+
+  it('answers a client that is not a browser with the JSON error', async () => {
+    const res = await postLogin('nope', { origin: ORIGIN, accept: 'application/json' });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('UNAUTHENTICATED');
+  });
 
   it('refuses a revoked token with TOKEN_REVOKED', async () => {
     const made = await createApiToken(t.repo.store, { name: 'gone', scopes: ['audit'] });
@@ -191,6 +198,39 @@ describe('console pages', () => {
     expect((await get('/console/releases/abc', session)).status).toBe(400);
     expect((await get('/console/vehicles/%3Cx%3E', session)).status).toBe(400);
     expect((await get('/console/nope', session)).status).toBe(404);
+  });
+});
+
+describe('the alert banner hook', () => {
+  it('draws the alert source above every page, and no banner without one', async () => {
+    const session = sessionOf(await postLogin(audit));
+    expect(await (await get('/console/keys', session)).text()).not.toContain('class="banner');
+
+    const withAlerts = createServerParts({
+      ...t.deps,
+      consoleAlerts: {
+        alerts: () =>
+          Promise.resolve([
+            {
+              id: 'unknown-release:9',
+              severity: 'critical',
+              title: 'Snapshot v9 is logged but unknown to the OEM',
+              raisedAt: new Date().toISOString(),
+            },
+          ]),
+      },
+    });
+    const login = await withAlerts.app.request(`${ORIGIN}/console/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ORIGIN },
+      body: form({ token: audit }),
+    });
+    const page = await withAlerts.app.request(`${ORIGIN}/console/releases`, {
+      headers: { cookie: sessionOf(login) },
+    });
+    const body = await page.text();
+    expect(body).toContain('data-alert-id="unknown-release:9"');
+    expect(body).toContain('Snapshot v9 is logged but unknown to the OEM');
   });
 });
 

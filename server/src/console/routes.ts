@@ -4,7 +4,7 @@ import { html } from 'hono/html';
 import type { App, AppEnv, ServerContext } from '../context.js';
 import { httpStatusOf, ServerError } from '../error.js';
 import { renderAlertBanner, type ConsoleAlertSource } from './alerts.js';
-import { login, loginPage, logout, requireSession } from './auth.js';
+import { login, loginPage, logout, requireSession, wantsHtml } from './auth.js';
 import { renderCoverage } from './coverage-page.js';
 import type { Html } from './format.js';
 import { coverageByHardware, coverageHistory, installReports } from './install-reports.js';
@@ -147,8 +147,7 @@ async function consoleError(c: Context<AppEnv>, ctx: ServerContext, err: Error) 
   const status = httpStatusOf(e.code) as 400;
   const message = e.code === 'INTERNAL' ? 'internal error' : e.message;
   if (status >= 500) ctx.logger.error({ code: e.code, err: err.message }, 'console page failed');
-  if (!(c.req.header('accept') ?? '').includes('text/html'))
-    return c.json({ error: { code: e.code, message } }, status);
+  if (!wantsHtml(c)) return c.json({ error: { code: e.code, message } }, status);
   return c.html(
     await barePage(
       'Error',
