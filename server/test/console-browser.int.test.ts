@@ -238,6 +238,8 @@ describe.skipIf(!chromiumPath)(
       expect(await page.locator('tbody tr').count()).toBe(2);
       expect(await page.textContent('main')).toContain('1.1.0');
       await shot('07-vehicle');
+      await page.click('a[href="/console/releases/2"]');
+      await page.waitForURL('**/console/releases/2');
     });
 
     it('gives an audit token no mutating API route (403 INSUFFICIENT_SCOPE)', async () => {

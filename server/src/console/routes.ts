@@ -128,7 +128,10 @@ export function registerConsoleRoutes(app: App, ctx: ServerContext, opts: Consol
     const reports = (await installReports(ctx.store)).filter(
       (r) => r.vinCommitment === key || r.ecuSerial === key,
     );
-    return page(c, 'Vehicle history', 'vehicles', renderVehicle(key, reports));
+    const releaseOf = new Map<string, number>();
+    for (const r of await ctx.store.releases())
+      for (const name of r.targetNames) releaseOf.set(name, r.id);
+    return page(c, 'Vehicle history', 'vehicles', renderVehicle(key, reports, releaseOf));
   });
   web.all('*', () => {
     throw new ServerError('NOT_FOUND', 'no such console page');

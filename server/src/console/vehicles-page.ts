@@ -58,12 +58,24 @@ export function renderVehicles(reports: InstallReport[], query: string): Html {
     }`;
 }
 
+function targetCell(name: string, releaseOf: Map<string, number>): Html {
+  const id = releaseOf.get(name);
+  return id === undefined
+    ? html`<code>${name}</code>`
+    : html`<a href="/console/releases/${id}"><code>${name}</code></a>`;
+}
+
 function resultBadge(result: string): Html {
   return badge(result, result === 'SUCCESS' ? 'ok' : 'bad');
 }
 
 /** Every install report of one vehicle (or of one ECU serial), oldest first. */
-export function renderVehicle(key: string, reports: InstallReport[]): Html {
+export function renderVehicle(
+  key: string,
+  reports: InstallReport[],
+  /** Target name -> the release that published it, for links. */
+  releaseOf: Map<string, number>,
+): Html {
   const commitments = [...new Set(reports.map((r) => r.vinCommitment))];
   return html`<p><a href="/console/vehicles">← all vehicles</a></p>
     <h1>Vehicle history</h1>
@@ -85,35 +97,34 @@ export function renderVehicle(key: string, reports: InstallReport[]): Html {
               <table>
                 <thead>
                   <tr>
-                    <th>Report</th>
                     <th>Finished</th>
                     <th>ECU</th>
-                    <th>Hardware ID</th>
                     <th>Target</th>
                     <th>Version</th>
                     <th>Result</th>
                     <th class="num">Odometer</th>
                     <th class="num">Counter</th>
                     <th>Report digest</th>
-                    <th class="num">Log index</th>
+                    <th class="num">Log</th>
                   </tr>
                 </thead>
                 <tbody>
                   ${reports.map(
                     (r) =>
                       html`<tr>
-                        <td class="num">${r.id}</td>
                         <td>${when(r.finishedAt ?? r.receivedAt)}</td>
-                        <td><code>${r.ecuSerial}</code></td>
-                        <td>${r.hardwareId ?? '—'}</td>
-                        <td><code>${r.targetName}</code></td>
+                        <td>
+                          <code>${r.ecuSerial}</code>
+                          ${r.hardwareId ? html`<div class="muted">${r.hardwareId}</div>` : ''}
+                        </td>
+                        <td>${targetCell(r.targetName, releaseOf)}</td>
                         <td>${r.version ?? '—'}</td>
                         <td>${resultBadge(r.result)}</td>
                         <td class="num">
                           ${r.odometerKm === undefined ? '—' : `${r.odometerKm} km`}
                         </td>
                         <td class="num">${r.counter ?? '—'}</td>
-                        <td>${shortHash(r.reportSha256)}</td>
+                        <td>${shortHash(r.reportSha256, 8)}</td>
                         <td class="num">
                           ${
                             r.logIndex === null
