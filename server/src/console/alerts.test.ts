@@ -38,7 +38,7 @@ describe('renderAlertBanner', () => {
     const many = Array.from({ length: 7 }, (_, i) => alert({ id: `a${i}`, severity: 'warning' }));
     const out = String(await renderAlertBanner({ alerts: () => Promise.resolve(many) }));
     expect(out.match(/data-alert-id=/g)).toHaveLength(5);
-    expect(out).toContain('7 open alerts');
+    expect(out).toContain('7 recent alerts');
     expect(out).toContain('and 2 more');
   });
 });

@@ -1,4 +1,5 @@
 import { html } from 'hono/html';
+import type { Alert } from '../monitor/alert.js';
 import type { Html } from './format.js';
 
 /** One alert as the console banner shows it (the monitor's alerts map onto this). */
@@ -21,7 +22,25 @@ export interface ConsoleAlertSource {
 
 const MAX_SHOWN = 5;
 
-/** The banner of open alerts at the top of every page; nothing at all without a source or alerts. */
+/** The in-process monitor's recent alerts (ServerDeps.monitorAlerts) as a banner source, newest first. */
+export function monitorAlertSource(recent: () => readonly Alert[] | undefined): ConsoleAlertSource {
+  return {
+    alerts: () =>
+      Promise.resolve(
+        [...(recent() ?? [])]
+          .sort((a, b) => b.detectedAt.localeCompare(a.detectedAt))
+          .map((a) => ({
+            id: a.id,
+            severity: a.severity,
+            title: a.message,
+            detail: `${a.kind} · ${a.subject}`,
+            raisedAt: a.detectedAt,
+          })),
+      ),
+  };
+}
+
+/** The banner of recent alerts at the top of every page; nothing at all without a source or alerts. */
 export async function renderAlertBanner(source: ConsoleAlertSource | undefined): Promise<Html> {
   if (!source) return html``;
   let alerts: ConsoleAlert[];
@@ -38,7 +57,7 @@ export async function renderAlertBanner(source: ConsoleAlertSource | undefined):
     class="banner ${shown.some((a) => a.severity === 'critical') ? 'critical' : 'warning'}"
     role="alert"
   >
-    <strong>${alerts.length} open alert${alerts.length === 1 ? '' : 's'}</strong>
+    <strong>${alerts.length} recent alert${alerts.length === 1 ? '' : 's'} from the monitor</strong>
     <ul>
       ${shown.map(
         (a) =>

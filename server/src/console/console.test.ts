@@ -234,6 +234,38 @@ describe('the alert banner hook', () => {
   });
 });
 
+describe('the banner of the in-process monitor', () => {
+  it("draws the monitor's recent alerts (ServerDeps.monitorAlerts) when no other source is given", async () => {
+    const withMonitor = createServerParts({
+      ...t.deps,
+      monitorAlerts: () => [
+        {
+          id: 'f'.repeat(64),
+          chainId: 31337,
+          kind: 'UNEXPECTED_RELEASE',
+          severity: 'critical',
+          message: 'snapshot v7 is logged but the OEM records do not know it',
+          subject: 'snapshot:7',
+          detectedAt: new Date().toISOString(),
+        },
+      ],
+    });
+    const login = await withMonitor.app.request(`${ORIGIN}/console/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ORIGIN },
+      body: form({ token: audit }),
+    });
+    const body = await (
+      await withMonitor.app.request(`${ORIGIN}/console/coverage`, {
+        headers: { cookie: sessionOf(login) },
+      })
+    ).text();
+    expect(body).toContain(`data-alert-id="${'f'.repeat(64)}"`);
+    expect(body).toContain('UNEXPECTED_RELEASE');
+    expect(body).toContain('class="banner critical"');
+  });
+});
+
 describe('renderReleases', () => {
   it('escapes markup in a target name', async () => {
     const release: ReleaseRecord = {

@@ -3,7 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { html } from 'hono/html';
 import type { App, AppEnv, ServerContext } from '../context.js';
 import { httpStatusOf, ServerError } from '../error.js';
-import { renderAlertBanner, type ConsoleAlertSource } from './alerts.js';
+import { monitorAlertSource, renderAlertBanner, type ConsoleAlertSource } from './alerts.js';
 import { login, loginPage, logout, requireSession, wantsHtml } from './auth.js';
 import { renderCoverage } from './coverage-page.js';
 import type { Html } from './format.js';
@@ -17,7 +17,7 @@ import { targetCatalog } from './target-catalog.js';
 import { renderVehicle, renderVehicles, VEHICLE_KEY } from './vehicles-page.js';
 
 export interface ConsoleOptions {
-  /** The banner's alerts (the monitor); without it no banner is drawn. */
+  /** The banner's alerts; by default the in-process monitor's (ServerDeps.monitorAlerts), else none. */
   alerts?: ConsoleAlertSource | undefined;
   /** The chain's current block number, for confirmations; without it none are shown. */
   chainHead?: (() => Promise<number>) | undefined;
@@ -31,6 +31,8 @@ const CSP =
 /** The web console at /console: server-rendered pages for auditors and release engineers. */
 export function registerConsoleRoutes(app: App, ctx: ServerContext, opts: ConsoleOptions): void {
   const sessions = opts.sessions ?? new ConsoleSessions();
+  const alerts =
+    opts.alerts ?? (ctx.monitorAlerts ? monitorAlertSource(ctx.monitorAlerts) : undefined);
   const web = new Hono<AppEnv>();
   const formLimit = bodyLimit({
     maxSize: 4096,
@@ -64,7 +66,7 @@ export function registerConsoleRoutes(app: App, ctx: ServerContext, opts: Consol
         title,
         current,
         who: c.get('token').name,
-        banner: await renderAlertBanner(opts.alerts),
+        banner: await renderAlertBanner(alerts),
         body: await body,
       }),
     );
