@@ -165,6 +165,8 @@ export async function startWiredServer(
     chainLookup: reader,
     chainProbe: () => chain.provider.getBlockNumber(),
     chainHead: () => chain.blockNumber(),
+    // A monitor with nothing to report: without one GET /api/v1/monitor/alerts answers 503.
+    monitorAlerts: () => [],
     director: { store: repo.director, signers: directorOnline, lock: repo.directorLock },
     fleet: repo.fleet,
     publishLock: repo.publishLock,
