@@ -15,9 +15,6 @@ export default defineConfig({
     pool: 'forks',
     // Two files at a time on the two-core CI machine (vitest's default is cores - 1 = 1): most
     // integration files wait on child processes, anvil and fsync rather than on the CPU.
-    // `npm test` runs client-agent/test/uptane-crash.int.test.ts (project uptane-crash) alone
-    // afterwards: next to another file its kill timings change and it finds, more often, a set
-    // rolled back on the primary but committed on secondaries (an open bug, 2026-12-06 stop note).
     maxWorkers: 2,
     reporters: ['default', './.config/summary-reporter.ts'],
     projects: [
@@ -33,16 +30,8 @@ export default defineConfig({
             'test/repo/**/*.test.ts',
           ],
           // Its replicas share the server-postgres project's PostgreSQL cluster: it runs there only.
-          exclude: [
-            'server/test/fleet-simulator.int.test.ts',
-            'client-agent/test/uptane-crash.int.test.ts',
-          ],
+          exclude: ['server/test/fleet-simulator.int.test.ts'],
         },
-      },
-      {
-        // Run alone by `npm test` after the rest (see maxWorkers above).
-        extends: true,
-        test: { name: 'uptane-crash', include: ['client-agent/test/uptane-crash.int.test.ts'] },
       },
       {
         // The storage-facing server tests once more, with the repository store in a real

@@ -33,8 +33,12 @@
  * floor for the same total bytes (one 320 MiB image), paired per round; the primary's peak RSS. JSON:
  * multiEcuRatio, multiEcuPeakRssMiB. TUFCHAIN_BENCH_VEHICLE=0 leaves it out.
  * TUFCHAIN_BENCH_AGENT_NODE_OPTIONS adds Node options to the agent process only (those NODE_OPTIONS
- * takes: not --cpu-prof, which must go into the bin's flags by hand; perf record -a sees all
- * processes).
+ * takes: not --cpu-prof; perf record -a sees all processes). TUFCHAIN_BENCH_CPU_PROF_DIR=DIR writes
+ * a CPU profile of the agent and of every secondary into DIR (bench/cpu-profile.mjs).
+ *
+ * A partial run (TUFCHAIN_BENCH_SIZES_MIB= for the vehicle only, TUFCHAIN_BENCH_VEHICLE=0,
+ * TUFCHAIN_BENCH_INSTALL=0 to leave out the install size) keeps the figures it did not measure
+ * from the agent.json it rewrites.
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -54,6 +58,21 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
 const agentBin = join(here, '..', 'bin', 'tufchain-agent');
 const probe = pathToFileURL(join(here, 'agent-probe.mjs')).href;
+const cpuProfileDir = process.env['TUFCHAIN_BENCH_CPU_PROF_DIR'];
+/** Loads bench/cpu-profile.mjs too when TUFCHAIN_BENCH_CPU_PROF_DIR is set. */
+const cpuProfileImport = cpuProfileDir
+  ? `--import=${pathToFileURL(join(here, 'cpu-profile.mjs')).href}`
+  : undefined;
+if (cpuProfileDir) {
+  await mkdir(cpuProfileDir, { recursive: true });
+  // The secondaries' helper passes this on as their NODE_OPTIONS.
+  process.env['TUFCHAIN_BENCH_SECONDARY_NODE_OPTIONS'] = [
+    process.env['TUFCHAIN_BENCH_SECONDARY_NODE_OPTIONS'],
+    cpuProfileImport,
+  ]
+    .filter(Boolean)
+    .join(' ');
+}
 const MiB = 1024 * 1024;
 const sizes = (process.env['TUFCHAIN_BENCH_SIZES_MIB'] ?? '16,256,1024')
   .split(',')
@@ -184,6 +203,7 @@ async function runAgentProbed(configPath: string, dir: string) {
     NODE_OPTIONS: [
       process.env['NODE_OPTIONS'],
       process.env['TUFCHAIN_BENCH_AGENT_NODE_OPTIONS'],
+      cpuProfileImport,
       `--import=${probe}`,
     ]
       .filter(Boolean)
@@ -289,9 +309,18 @@ try {
   await rm(imageDir, { recursive: true, force: true });
 }
 
-const install = await measureAgentInstall({
-  offline: process.env['TUFCHAIN_BENCH_INSTALL_OFFLINE'] === '1',
-});
+const out = join(repoRoot, 'bench', 'results', 'agent.json');
+/** The last run's results: what a partial run does not measure is kept from them. */
+const previous = (await readFile(out, 'utf8').then(
+  (text) => JSON.parse(text) as Record<string, unknown>,
+  () => ({}),
+)) as Record<string, unknown>;
+const install =
+  process.env['TUFCHAIN_BENCH_INSTALL'] === '0'
+    ? undefined
+    : await measureAgentInstall({
+        offline: process.env['TUFCHAIN_BENCH_INSTALL_OFFLINE'] === '1',
+      });
 /**
  * The vehicle: 1 primary (bin/tufchain-agent run-once with a director section) and 4 secondaries
  * (`tufchain-agent secondary` processes on Unix sockets, 2 partial, 2 full verification), one
@@ -522,26 +551,34 @@ if (vehicle) {
 console.log(
   `\nagent: bin/tufchain-agent -> ${agentProcess?.entry} ${agentProcess?.execArgv.join(' ')}`,
 );
-console.log(`\n${formatAgentInstall(install)}`);
+if (install) console.log(`\n${formatAgentInstall(install)}`);
 const r256 = rows.find((r) => r.sizeMiB === 256);
+const sizesRun = rows.length > 0;
 const result = {
-  updateRatio256MiB: r256 ? Number(r256.ratio.toFixed(3)) : null,
-  peakRssMiB: Object.fromEntries(
-    rows.map((r) => [`${r.sizeMiB}MiB`, Number(r.peakRssMiB.toFixed(1))]),
-  ),
-  agentInstallMiB: install.agentInstallMiB,
-  agentInstall: install,
-  multiEcuRatio: vehicle ? Number(vehicle.ratio.toFixed(3)) : null,
-  multiEcuPeakRssMiB: vehicle ? Number(vehicle.peakRssMiB.toFixed(1)) : null,
-  rows,
-  vehicle,
+  ...previous,
+  ...(sizesRun
+    ? {
+        updateRatio256MiB: r256 ? Number(r256.ratio.toFixed(3)) : null,
+        peakRssMiB: Object.fromEntries(
+          rows.map((r) => [`${r.sizeMiB}MiB`, Number(r.peakRssMiB.toFixed(1))]),
+        ),
+        rows,
+      }
+    : {}),
+  ...(install ? { agentInstallMiB: install.agentInstallMiB, agentInstall: install } : {}),
+  ...(vehicle
+    ? {
+        multiEcuRatio: Number(vehicle.ratio.toFixed(3)),
+        multiEcuPeakRssMiB: Number(vehicle.peakRssMiB.toFixed(1)),
+        vehicle,
+      }
+    : {}),
   agent: agentProcess,
   rounds,
   imageServer: imageServerMode,
   goals: { updateRatio256MiB: 1.5, peakRssMiB: 96, multiEcuRatio: 1.5, multiEcuPeakRssMiB: 96 },
   measuredAt: new Date().toISOString(),
 };
-const out = join(repoRoot, 'bench', 'results', 'agent.json');
 await mkdir(dirname(out), { recursive: true });
 await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
 console.log(`\nwrote ${out}`);

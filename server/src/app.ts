@@ -47,6 +47,10 @@ import type { PublishLock } from './tuf/core/publish-lock.js';
 import { MetadataCache } from './http/metadata-cache.js';
 import { TargetCache } from './http/target-cache.js';
 import type { JobLease } from './storage/postgres-lease.js';
+import type { Alert } from './monitor/alert.js';
+import { registerMonitorRoutes } from './routes/monitor.js';
+import type { ConsoleAlertSource } from './console/alerts.js';
+import { registerConsoleRoutes } from './console/routes.js';
 
 export interface ServerDeps {
   /** From openRepository(): SQLite store and blob directory. */
@@ -114,6 +118,16 @@ export interface ServerDeps {
    * between ticks: OpenedRepository.jobLease. By default this process always does.
    */
   jobLease?: ((name: string, ttlMs: number) => JobLease) | undefined;
+  /**
+   * The monitor's recent alerts (Monitor.recentAlerts), for GET /api/v1/monitor/alerts; undefined
+   * while the monitor is not running here (another replica holds its lease, or it is starting).
+   * Without it the route answers 503 MONITOR_NOT_CONFIGURED.
+   */
+  monitorAlerts?: () => readonly Alert[] | undefined;
+  /** The chain's current block number: the console shows confirmations with it. */
+  chainHead?: () => Promise<number>;
+  /** Alerts for the console banner (the monitor); without it the console draws no banner. */
+  consoleAlerts?: ConsoleAlertSource;
 }
 
 export interface ServerParts {
@@ -154,6 +168,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
     logger,
     metrics,
     chainProbe: deps.chainProbe,
+    monitorAlerts: deps.monitorAlerts,
     lifecycle: { shuttingDown: false },
     log: deps.transparencyLog,
     vehicles: new VehicleService({
@@ -271,7 +286,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
     type: 'http',
     scheme: 'bearer',
     description:
-      'API token tct_<id>_<secret>. An operation lists the scope it needs (publish, revoke, admin, enroll, director:assign, fleet, campaigns) as the role of its requirement; admin implies every scope; none listed: any valid token.',
+      'API token tct_<id>_<secret>. An operation lists the scope it needs (publish, revoke, admin, enroll, director:assign, fleet, campaigns) as the role of its requirement; admin implies every scope; none listed: any valid token. The audit scope is read-only: it passes only where none is listed.',
   });
   registerPublicRoutes(app, context);
   registerTargetRoutes(app, context);
@@ -286,7 +301,9 @@ export function createServerParts(deps: ServerDeps): ServerParts {
   registerFleetVehicleRoutes(app, context);
   registerFleetGroupRoutes(app, context);
   registerCampaignRoutes(app, context);
+  registerMonitorRoutes(app, context);
   registerOpsRoutes(app, context);
+  registerConsoleRoutes(app, context, { alerts: deps.consoleAlerts, chainHead: deps.chainHead });
   registerPublicDocs(app);
   app.doc31('/api/v1/openapi.json', {
     openapi: '3.1.0',

@@ -15,6 +15,7 @@ import type { DirectorService } from './director/service.js';
 import type { AuthenticatedVehicle } from './director/store.js';
 import type { FleetService } from './fleet/service.js';
 import type { CampaignService } from './campaigns/service.js';
+import type { Alert } from './monitor/alert.js';
 
 export interface ServerContext {
   service: RepositoryService;
@@ -41,6 +42,8 @@ export interface ServerContext {
   campaigns: CampaignService | undefined;
   /** Served metadata in memory (src/http/metadata-cache.ts), emptied on every commit. */
   metadataCache: MetadataCache;
+  /** The monitor's recent alerts, newest first, when this server runs the monitor. */
+  monitorAlerts: (() => readonly Alert[] | undefined) | undefined;
   /** Served images in memory (src/http/target-cache.ts), resolved again after every commit. */
   targetCache: TargetCache;
 }

@@ -117,6 +117,10 @@ export type ServerErrorCode =
   | 'CAMPAIGN_OVERLAP'
   | 'CAMPAIGN_WAVES_INVALID'
   | 'RELEASE_INCOMPLETE'
+  // the continuous monitor (server/src/monitor)
+  | 'MONITOR_NOT_CONFIGURED'
+  // the web console
+  | 'CONSOLE_ORIGIN_REFUSED'
   // start-up configuration (never an HTTP answer)
   | 'CONFIG_INVALID'
   | 'RAW_CHAIN_KEY_IN_ENVIRONMENT'
@@ -236,6 +240,7 @@ const statusByCode: Record<ServerErrorCode, number> = {
   // Another replica recorded the same manifest first: sending it again answers that record.
   MANIFEST_ALREADY_RECORDED: 409,
   FLEET_NOT_CONFIGURED: 503,
+  MONITOR_NOT_CONFIGURED: 503,
   FILTER_INVALID: 400,
   FILTER_TOO_COMPLEX: 400,
   GROUP_NOT_FOUND: 404,
@@ -252,6 +257,8 @@ const statusByCode: Record<ServerErrorCode, number> = {
   CAMPAIGN_OVERLAP: 409,
   CAMPAIGN_WAVES_INVALID: 400,
   RELEASE_INCOMPLETE: 422,
+  // A console form posted from another origin (or with no Origin): a cross-site request.
+  CONSOLE_ORIGIN_REFUSED: 403,
   CONFIG_INVALID: 500,
   RAW_CHAIN_KEY_IN_ENVIRONMENT: 500,
   MALFORMED_REQUEST: 400,

@@ -83,4 +83,5 @@ export { PostgresFleetStore } from './fleet/postgres-store.js';
 export type * from './fleet/store.js';
 export { parseFilter, matchesFilter, type Filter } from './fleet/filter.js';
 export type { AuthenticatedVehicle } from './director/store.js';
+export type { ConsoleAlert, ConsoleAlertSource } from './console/alerts.js';
 export { buildDirectorLogPromise, type DirectorLogPromise } from './director/log-promise.js';

@@ -39,6 +39,15 @@
  *   TUFCHAIN_DIRECTOR_ROOT_FILE  the Director's 1.root.json signed offline (same ceremony as the image
  *                                repository's root); bootstraps the Director on first start
  *
+ *   TUFCHAIN_MONITOR_EXPECTATIONS_FILE  the OEM's expectations (server/README.md, "Monitor"): turns on
+ *                                the continuous monitor on the replica holding its lease, and
+ *                                GET /api/v1/monitor/alerts
+ *   TUFCHAIN_MONITOR_ROOT_FILE   the root it trusts (default TUFCHAIN_ROOT_FILE)
+ *   TUFCHAIN_MONITOR_STATE_FILE  its checkpoint and raised alert IDs (default <data dir>/monitor-state.json;
+ *                                replicas need it on a shared mount)
+ *   TUFCHAIN_MONITOR_CONFIRMATIONS  its confirmation depth (default TUFCHAIN_CONFIRMATIONS)
+ *   TUFCHAIN_MONITOR_WEBHOOK_URL, TUFCHAIN_MONITOR_WEBHOOK_SECRET_FILE   POST each alert, HMAC-signed
+ *
  * TUFCHAIN_PUBLISHER_KEY / TUFCHAIN_LOG_OPERATOR_KEY (raw private keys) are refused. Every chain
  * account is checked before the server starts: a wrong contract address, an account without its
  * role, a key that does not match or an account that cannot pay for gas stops the start with its code.
@@ -54,7 +63,12 @@ import {
 } from '@tufchain/keys';
 import { ChainReader, ReleaseLogWriter } from '@tufchain/transparency';
 import { JsonRpcProvider } from 'ethers';
-import { pino } from 'pino';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { hostMonitor, MONITOR_LEASE, type HostedMonitor } from './monitor/hosted.js';
+import { createMonitorMetrics, type MonitorMetrics } from './monitor/metrics.js';
+import type { Monitor } from './monitor/monitor.js';
+import { loadMonitorFiles, openMonitor } from './monitor/open.js';
 import { createApiToken } from './auth/tokens.js';
 import { openChainAccount, refuseRawChainKeys } from './chain/accounts.js';
 import { defaultConfig } from './config.js';
@@ -171,6 +185,15 @@ export async function main(env: Env): Promise<void> {
       }
     : undefined;
 
+  // Its files are read and checked here, before the repository or the chain is touched.
+  const openMonitorHere = await monitorOpener(env, {
+    rpcUrl,
+    contractAddress,
+    confirmations,
+    provider,
+    dataDir,
+    logger,
+  });
   const databaseUrl = env.DATABASE_URL;
   const blobDir = env.TUFCHAIN_BLOB_DIR;
   const repo = await openRepository({
@@ -254,6 +277,7 @@ export async function main(env: Env): Promise<void> {
         logger,
       })
     : undefined;
+  let hostedMonitor: HostedMonitor | undefined;
   const server = await startServer({
     host: env.TUFCHAIN_HOST ?? '127.0.0.1',
     port: Number(env.TUFCHAIN_PORT ?? '8080'),
@@ -267,6 +291,7 @@ export async function main(env: Env): Promise<void> {
       ...(vehicleCa ? { vehicleCa } : {}),
       logger,
       chainProbe: () => provider.getBlockNumber(),
+      chainHead: () => provider.getBlockNumber(),
       chainLookup,
       ...(transparencyLog ? { transparencyLog } : {}),
       ...(directorOn
@@ -282,6 +307,7 @@ export async function main(env: Env): Promise<void> {
       campaigns: repo.campaigns,
       publishLock: repo.publishLock,
       jobLease: repo.jobLease,
+      ...(openMonitorHere ? { monitorAlerts: () => hostedMonitor?.alerts() } : {}),
       config: {
         targetCacheBytes: integer(
           env,
@@ -294,11 +320,24 @@ export async function main(env: Env): Promise<void> {
       },
     },
   });
+  if (openMonitorHere) {
+    const metrics = createMonitorMetrics(server.context.metrics.registry);
+    const open = () => openMonitorHere(server.url, metrics);
+    // A state file of another chain or contract stops the start with its code.
+    await open();
+    hostedMonitor = hostMonitor({
+      open,
+      lease: repo.jobLease(MONITOR_LEASE, 3 * MONITOR_LEASE_CHECK_MS),
+      checkMs: MONITOR_LEASE_CHECK_MS,
+      logger,
+    });
+  }
   logger.info({ url: server.url }, 'tufchain update server ready');
   const stop = (signal: string): void => {
     logger.info({ signal }, 'shutting down');
     void server
       .close()
+      .then(() => hostedMonitor?.stop())
       .then(() => transparencyLog?.close())
       .then(() => repo.close())
       .then(() => {
@@ -308,6 +347,65 @@ export async function main(env: Env): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+}
+
+/** How often a replica checks the monitor's lease; another takes it over after 3 missed checks. */
+const MONITOR_LEASE_CHECK_MS = 5000;
+
+/** Opens the monitor from TUFCHAIN_MONITOR_* once the server's URL is known; undefined when off. */
+async function monitorOpener(
+  env: Env,
+  chain: {
+    rpcUrl: string;
+    contractAddress: string;
+    confirmations: number;
+    provider: JsonRpcProvider;
+    dataDir: string;
+    logger: Logger;
+  },
+): Promise<((serverUrl: string, metrics: MonitorMetrics) => Promise<Monitor>) | undefined> {
+  const expectationsFile = env.TUFCHAIN_MONITOR_EXPECTATIONS_FILE;
+  if (!expectationsFile) return undefined;
+  const webhookUrl = env.TUFCHAIN_MONITOR_WEBHOOK_URL;
+  const secretFile = env.TUFCHAIN_MONITOR_WEBHOOK_SECRET_FILE;
+  if ((webhookUrl === undefined) !== (secretFile === undefined)) {
+    throw new ServerError(
+      'CONFIG_INVALID',
+      'TUFCHAIN_MONITOR_WEBHOOK_URL and TUFCHAIN_MONITOR_WEBHOOK_SECRET_FILE go together',
+    );
+  }
+  const rootFile = env.TUFCHAIN_MONITOR_ROOT_FILE ?? required(env, 'TUFCHAIN_ROOT_FILE');
+  const chainId = Number((await chain.provider.getNetwork()).chainId);
+  const reader = new ChainReader({
+    rpcUrls: [chain.rpcUrl],
+    quorum: 1,
+    contractAddress: chain.contractAddress,
+    confirmations: integer(env, 'TUFCHAIN_MONITOR_CONFIRMATIONS', chain.confirmations),
+    chainId,
+    ...(env.TUFCHAIN_LOG_FROM_BLOCK
+      ? { fromBlock: integer(env, 'TUFCHAIN_LOG_FROM_BLOCK', 0) }
+      : {}),
+  });
+  const files = {
+    rootFile,
+    expectationsFile,
+    ...(webhookUrl && secretFile ? { webhook: { url: webhookUrl, secretFile } } : {}),
+  };
+  const loaded = await loadMonitorFiles(files);
+  return (serverUrl, metrics) =>
+    openMonitor(
+      {
+        ...files,
+        chain: reader,
+        chainId,
+        contractAddress: chain.contractAddress,
+        serverUrl,
+        stateFile: env.TUFCHAIN_MONITOR_STATE_FILE ?? join(chain.dataDir, 'monitor-state.json'),
+        logger: chain.logger.child({ component: 'monitor' }),
+        metrics,
+      },
+      loaded,
+    );
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

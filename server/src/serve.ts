@@ -46,14 +46,20 @@ export async function startServer(opts: {
    * carried completes exactly once (or is abandoned) without waiting for that replica's restart.
    */
   const recover = async (): Promise<void> => {
-    if (!chainLookup) return;
-    try {
-      const report = await context.service.recoverInterruptedPublishes(chainLookup);
-      if (report.published.length + report.abandoned.length + report.pending.length > 0) {
-        context.logger.warn({ ...report }, 'recovered interrupted publishes');
+    if (chainLookup) {
+      try {
+        const report = await context.service.recoverInterruptedPublishes(chainLookup);
+        if (report.published.length + report.abandoned.length + report.pending.length > 0) {
+          context.logger.warn({ ...report }, 'recovered interrupted publishes');
+        }
+      } catch (error) {
+        context.logger.error({ err: errorText(error) }, 'crash recovery failed');
       }
-    } catch (error) {
-      context.logger.error({ err: errorText(error) }, 'crash recovery failed');
+    }
+    // Then the transparency log gets what a crash or an outage left it owed.
+    const owed = await context.service.drainLogOutbox(chainLookup);
+    if (owed.appended.length + owed.dropped.length + owed.pending.length > 0) {
+      context.logger.warn({ ...owed }, 'transparency log outbox');
     }
   };
   await recover();

@@ -36,6 +36,24 @@ const ONLY = process.env.TUFCHAIN_FUZZ_ONLY;
 /** Routes the app serves that the OpenAPI document leaves out, each with why. */
 const UNDOCUMENTED_ROUTES: Record<string, string> = {
   'GET /api/v1/openapi.json': 'the document itself (fuzzed as an extra operation below)',
+  ...Object.fromEntries(
+    [
+      'GET /console',
+      'GET /console/console.css',
+      'GET /console/login',
+      'POST /console/login',
+      'POST /console/logout',
+      'GET /console/releases',
+      'GET /console/releases/{id}',
+      'GET /console/keys',
+      'GET /console/coverage',
+      'GET /console/vehicles',
+      'GET /console/vehicles/{key}',
+    ].map((k) => [
+      k,
+      'the web console: HTML pages behind a session cookie, not the API (src/console/console.test.ts, test/console-browser.int.test.ts)',
+    ]),
+  ),
 };
 
 const EXTRA_OPERATIONS: Operation[] = [

@@ -2,10 +2,11 @@
  * How the primary's side of a secondary link waits for a secondary that takes the image more
  * slowly than it comes, over a socket double whose writes complete only when the test says so.
  */
+import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { SocketConnection } from './transport.js';
+import { listenSecondary, SocketConnection, SocketTransport } from './transport.js';
 
 const FRAME = 256 * 1024;
 const HEAD = 5;
@@ -65,5 +66,36 @@ describe('the link to a secondary', () => {
     while (!waiting) waiting = conn.sendImageBytes(Buffer.alloc(FRAME));
     socket.destroy();
     await expect(waiting).rejects.toMatchObject({ code: 'ECU_UNREACHABLE' });
+  });
+});
+
+describe('a secondary reading its link', () => {
+  it('takes image bytes as they come, frames and socket chunks apart, and each JSON request whole', async () => {
+    const got: Buffer[] = [];
+    const { server, address } = await listenSecondary({ host: '127.0.0.1', port: 0 }, () => ({
+      onRequest: (m) =>
+        Promise.resolve({ ok: true, op: m['op'], bytes: Buffer.concat(got).length }),
+      onImageBytes: (chunk) => {
+        got.push(Buffer.from(chunk));
+        // Now and then the secondary is busy writing: the link pauses until it is done.
+        return got.length % 3 === 0 ? new Promise((r) => setTimeout(r, 1)) : undefined;
+      },
+      onClose: () => undefined,
+    }));
+    const conn = await new SocketTransport(address).connect();
+    try {
+      const image = randomBytes(3 * FRAME + 12345);
+      await conn.sendImageBytes(Buffer.alloc(0));
+      for (let at = 0; at < image.length; at += FRAME) {
+        await conn.sendImageBytes(image.subarray(at, at + FRAME));
+      }
+      // A request larger than a socket chunk comes whole, after every image byte before it.
+      const answer = await conn.request({ op: 'image-end', filler: 'x'.repeat(300_000) });
+      expect(answer).toEqual({ ok: true, op: 'image-end', bytes: image.length });
+      expect(Buffer.concat(got)).toEqual(image);
+    } finally {
+      conn.close();
+      server.close();
+    }
   });
 });

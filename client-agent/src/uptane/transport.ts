@@ -34,6 +34,8 @@ export interface SecondarySession {
 
 const KIND_JSON = 0;
 const KIND_BYTES = 1;
+/** A frame's head: the u32 length and the u8 kind. */
+const HEAD_BYTES = 5;
 /** Largest frame either side accepts: a JSON request carries both repositories' metadata. */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
@@ -61,7 +63,13 @@ function frame(kind: number, payload: Uint8Array): Buffer[] {
   return [head, Buffer.from(payload.buffer, payload.byteOffset, payload.length)];
 }
 
-/** Splits a byte stream into frames; calls `onFrame` for each (a promise pauses the socket). */
+/**
+ * Splits a byte stream into frames and calls `onFrame` for each (a promise pauses the socket). A
+ * JSON frame comes whole; image bytes come as they arrive, a view of each socket chunk, in one or
+ * more calls per frame (their frames carry no meaning beyond the bytes): gathering a 256 KiB frame
+ * first cost a fresh buffer and a copy per frame, and the receiver copies the bytes into its slot
+ * blocks anyway.
+ */
 function readFrames(
   socket: Socket,
   onFrame: (kind: number, payload: Buffer) => Promise<void> | undefined,
@@ -69,7 +77,9 @@ function readFrames(
 ): void {
   const pending: Buffer[] = [];
   let pendingBytes = 0;
-  let need = -1;
+  /** The frame being read: its kind and the bytes of it still to come; -1 before its head. */
+  let kind = -1;
+  let need = 0;
   // The next n bytes: a view when one socket chunk holds them, else one copy of just those.
   const take = (n: number): Buffer => {
     pendingBytes -= n;
@@ -92,19 +102,34 @@ function readFrames(
   };
   const pump = (): void => {
     for (;;) {
-      if (need < 0) {
-        if (pendingBytes < 4) return;
-        need = take(4).readUInt32BE(0);
-        if (need < 1 || need > MAX_FRAME_BYTES + 1) {
-          onError(new AgentError('ECU_PROTOCOL_ERROR', `frame of ${need} bytes`));
+      if (kind < 0) {
+        if (pendingBytes < HEAD_BYTES) return;
+        const head = take(HEAD_BYTES);
+        const length = head.readUInt32BE(0);
+        if (length < 1 || length > MAX_FRAME_BYTES + 1) {
+          onError(new AgentError('ECU_PROTOCOL_ERROR', `frame of ${length} bytes`));
           socket.destroy();
           return;
         }
+        kind = head[4] as number;
+        need = length - 1;
       }
-      if (pendingBytes < need) return;
-      const body = take(need);
-      need = -1;
-      const waited = onFrame(body[0] as number, body.subarray(1));
+      let waited: Promise<void> | undefined;
+      if (kind === KIND_BYTES) {
+        if (need > 0) {
+          if (pendingBytes === 0) return;
+          const piece = take(Math.min(need, (pending[0] as Buffer).length));
+          need -= piece.length;
+          waited = onFrame(KIND_BYTES, piece);
+        }
+        if (need === 0) kind = -1;
+      } else {
+        if (pendingBytes < need) return;
+        const payload = take(need);
+        const k = kind;
+        kind = -1;
+        waited = onFrame(k, payload);
+      }
       if (waited) {
         socket.pause();
         waited.then(

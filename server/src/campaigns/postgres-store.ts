@@ -39,7 +39,7 @@ const MANIFESTS = (items: string) => `(SELECT COUNT(*) FROM director_manifests m
 const DEFERRAL_LIST = DEFERRAL_CODES.map((c) => `'${c}'`).join(',');
 
 /**
- * The campaign tables in PostgreSQL (migration 8), on the repository store's pool. Same semantics
+ * The campaign tables in PostgreSQL (migration 9), on the repository store's pool. Same semantics
  * as SqliteCampaignStore; commitments are ordered with COLLATE "C" (bytes, as SQLite).
  */
 export class PostgresCampaignStore implements CampaignStore {

@@ -54,7 +54,7 @@ export class SqliteCampaignStore implements CampaignStore {
     this.#db = new DatabaseSync(path);
     this.#db.exec('PRAGMA foreign_keys = ON');
     this.#db.exec('PRAGMA busy_timeout = 5000');
-    const ok = this.#db.prepare('SELECT 1 FROM migrations WHERE id = 12').get();
+    const ok = this.#db.prepare('SELECT 1 FROM migrations WHERE id = 13').get();
     if (!ok) throw new ServerError('STORAGE_FAILED', 'the campaign migration has not been applied');
   }
 

@@ -41,8 +41,8 @@ export interface Transition {
 
 /**
  * What the campaign engine persists, in the repository's database beside the Director's and the
- * fleet's tables, which it reads (never writes): SqliteCampaignStore (migration 12) or
- * PostgresCampaignStore (migration 8), with the same semantics and error codes.
+ * fleet's tables, which it reads (never writes): SqliteCampaignStore (migration 13) or
+ * PostgresCampaignStore (migration 9), with the same semantics and error codes.
  */
 export interface CampaignStore {
   close(): Promise<void>;

@@ -11,6 +11,8 @@ export interface CliEnv {
   server?: string | undefined;
   /** TUFCHAIN_TOKEN */
   token?: string | undefined;
+  /** The whole environment, for `serve` alone: the daemon's variables override its config file. */
+  daemon?: Readonly<Record<string, string | undefined>> | undefined;
 }
 
 export interface CliIo {

@@ -45,6 +45,7 @@ const exitCode = await runCli(process.argv.slice(2), {
     keyPassphrase: process.env.TUFCHAIN_KEY_PASSPHRASE,
     server: process.env.TUFCHAIN_SERVER,
     token: process.env.TUFCHAIN_TOKEN,
+    daemon: process.env,
   },
   io: {
     stdout: (text) => process.stdout.write(`${text}\n`),

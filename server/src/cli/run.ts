@@ -6,10 +6,12 @@ import { registerDirectorCommand } from './commands/director.js';
 import { registerExportStaticCommand } from './commands/export-static.js';
 import { registerKeysCommand } from './commands/keys.js';
 import { registerMinimumVersionCommand } from './commands/minimum-version.js';
+import { registerMonitorCommand } from './commands/monitor.js';
 import { registerPublishCommand } from './commands/publish.js';
 import { registerRepoCommand } from './commands/repo-init.js';
 import { registerRevokeCommand } from './commands/revoke.js';
 import { registerRotateRootCommand } from './commands/rotate-root.js';
+import { registerServeCommand } from './commands/serve.js';
 import { registerSignCommand } from './commands/sign.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerSupplierCommand } from './commands/supplier.js';
@@ -31,6 +33,7 @@ export function createProgram(run: CliRun): Command {
     })
     .showHelpAfterError('(add --help for usage)')
     .allowExcessArguments(false);
+  registerServeCommand(program, run);
   registerKeysCommand(program, run);
   registerRepoCommand(program, run);
   registerSignCommand(program, run);
@@ -42,6 +45,7 @@ export function createProgram(run: CliRun): Command {
   registerSupplierCommand(program, run);
   registerStatusCommand(program, run);
   registerAuditCommand(program, run);
+  registerMonitorCommand(program, run);
   registerBundleCommand(program, run);
   registerTokenCommand(program, run);
   registerDirectorCommand(program, run);

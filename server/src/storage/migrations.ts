@@ -321,6 +321,18 @@ export const migrations: readonly Migration[] = [
   },
   {
     id: 12,
+    name: 'transparency-log outbox',
+    // tuf/log-outbox.ts: appends owed to the transparency log, kept across crashes until done.
+    sql: `CREATE TABLE log_outbox (
+            id TEXT PRIMARY KEY,
+            snapshot_version INTEGER,
+            calls_json TEXT NOT NULL,
+            chain_json TEXT,
+            created_at TEXT NOT NULL
+          ) STRICT;`,
+  },
+  {
+    id: 13,
     name: 'campaigns',
     // server/src/campaigns: campaigns, their waves, one row per (campaign, vehicle) so that a
     // vehicle is taken into one wave once, and the outbox of state changes for the log.

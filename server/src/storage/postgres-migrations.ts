@@ -376,7 +376,21 @@ export const postgresMigrations: readonly Migration[] = [
   },
   {
     id: 8,
-    name: 'campaigns (SQLite migration 12)',
+    name: 'transparency-log outbox (SQLite migration 12)',
+    // tuf/log-outbox.ts
+    sql: `
+      CREATE TABLE log_outbox (
+        id TEXT PRIMARY KEY,
+        snapshot_version BIGINT,
+        calls_json TEXT NOT NULL,
+        chain_json TEXT,
+        created_at TEXT NOT NULL
+      );
+    `,
+  },
+  {
+    id: 9,
+    name: 'campaigns (SQLite migration 13)',
     // server/src/campaigns
     sql: `
       CREATE TABLE campaigns (

@@ -24,6 +24,7 @@ import {
   str,
   toAttestation,
   toBlob,
+  toLogOutbox,
   toRelease,
   toToken,
   toVehicleCertificate,
@@ -33,6 +34,7 @@ import type {
   AttestationRecord,
   BlobRecord,
   IdempotencyRecord,
+  LogOutboxRecord,
   MetadataCommitWatch,
   MetadataRecord,
   MetadataRole,
@@ -455,6 +457,26 @@ export class PostgresStore implements RepositoryStore {
        WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $3 COLLATE "C")`,
       [usedAt, id, before],
     );
+  }
+
+  async putLogOutbox(r: LogOutboxRecord): Promise<void> {
+    await this.#pool.query(
+      `INSERT INTO log_outbox (id, snapshot_version, calls_json, chain_json, created_at)
+       VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET
+         snapshot_version = excluded.snapshot_version, calls_json = excluded.calls_json,
+         chain_json = excluded.chain_json`,
+      [r.id, r.snapshotVersion, r.callsJson, r.chainJson, r.createdAt],
+    );
+  }
+
+  async logOutbox(): Promise<LogOutboxRecord[]> {
+    return (await this.#all('SELECT * FROM log_outbox ORDER BY created_at, id', [])).map(
+      toLogOutbox,
+    );
+  }
+
+  async deleteLogOutbox(id: string): Promise<void> {
+    await this.#pool.query('DELETE FROM log_outbox WHERE id = $1', [id]);
   }
 
   async recordRevokedDigests(records: RevokedDigestRecord[]): Promise<void> {

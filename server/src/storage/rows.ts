@@ -9,6 +9,7 @@ import type {
   AttestationRecord,
   BlobRecord,
   ChainRef,
+  LogOutboxRecord,
   ReleaseRecord,
   TokenRecord,
   TokenScope,
@@ -61,6 +62,16 @@ export function toToken(row: StoredRow): TokenRecord {
 
 export function toBlob(row: StoredRow): BlobRecord {
   return { sha256: str(row['sha256']), sha512: str(row['sha512']), length: num(row['length']) };
+}
+
+export function toLogOutbox(row: StoredRow): LogOutboxRecord {
+  return {
+    id: str(row.id),
+    snapshotVersion: row.snapshot_version == null ? null : num(row.snapshot_version),
+    callsJson: str(row.calls_json),
+    chainJson: optStr(row.chain_json),
+    createdAt: str(row.created_at),
+  };
 }
 
 export function toRelease(row: StoredRow): ReleaseRecord {

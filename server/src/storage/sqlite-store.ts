@@ -8,6 +8,7 @@ import {
   str,
   toAttestation,
   toBlob,
+  toLogOutbox,
   toRelease,
   toToken,
   toVehicleCertificate,
@@ -18,6 +19,7 @@ import type {
   AttestationRecord,
   BlobRecord,
   IdempotencyRecord,
+  LogOutboxRecord,
   MetadataCommitWatch,
   MetadataRecord,
   NewMetadataRecord,
@@ -534,6 +536,34 @@ export class SqliteStore implements RepositoryStore {
         id,
         before,
       );
+    });
+  }
+
+  putLogOutbox(r: LogOutboxRecord): Promise<void> {
+    return settle(() => {
+      this.#run(
+        `INSERT INTO log_outbox (id, snapshot_version, calls_json, chain_json, created_at)
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET
+           snapshot_version = excluded.snapshot_version, calls_json = excluded.calls_json,
+           chain_json = excluded.chain_json`,
+        r.id,
+        r.snapshotVersion,
+        r.callsJson,
+        r.chainJson,
+        r.createdAt,
+      );
+    });
+  }
+
+  logOutbox(): Promise<LogOutboxRecord[]> {
+    return settle(() =>
+      this.#all('SELECT * FROM log_outbox ORDER BY created_at, id').map(toLogOutbox),
+    );
+  }
+
+  deleteLogOutbox(id: string): Promise<void> {
+    return settle(() => {
+      this.#run('DELETE FROM log_outbox WHERE id = ?', id);
     });
   }
 

@@ -55,7 +55,9 @@ export interface ReleaseRecord {
 
 /**
  * `enroll`: factory line tokens that may only enroll vehicles (POST /api/v1/vehicles/enroll);
- * `director:assign`: Director assignments; `fleet`: vehicle attributes, groups and snapshots; `campaigns`: staged rollouts.
+ * `director:assign`: Director assignments; `fleet`: vehicle attributes, groups and snapshots;
+ * `audit`: read-only (the routes any token may read, and the web console), never a change;
+ * `campaigns`: staged rollouts.
  */
 export const TOKEN_SCOPES = [
   'publish',
@@ -65,6 +67,7 @@ export const TOKEN_SCOPES = [
   'director:assign',
   'fleet',
   'campaigns',
+  'audit',
 ] as const;
 export type TokenScope = (typeof TOKEN_SCOPES)[number];
 
@@ -195,6 +198,12 @@ export interface RepositoryStore extends VehicleRegistryStore {
   /** Records a use; writes only when the stored time is older than `minIntervalMs`. */
   touchToken(id: string, usedAt: string, minIntervalMs: number): Promise<void>;
 
+  /** Adds or replaces an append the transparency log is owed (tuf/log-outbox.ts). */
+  putLogOutbox(record: LogOutboxRecord): Promise<void>;
+  /** Every owed append, oldest first. */
+  logOutbox(): Promise<LogOutboxRecord[]>;
+  deleteLogOutbox(id: string): Promise<void>;
+
   /** Records the digests of a revoked release (idempotent). */
   recordRevokedDigests(records: RevokedDigestRecord[]): Promise<void>;
   revokedDigest(sha256: string): Promise<RevokedDigestRecord | undefined>;
@@ -212,6 +221,18 @@ export interface RepositoryStore extends VehicleRegistryStore {
   ): Promise<{ id: number; created: boolean; logIndex: number | null; bundleJson: string }>;
   setAttestationLogIndex(id: number, logIndex: number): Promise<void>;
   attestations(opts?: { afterId?: number; limit?: number }): Promise<AttestationRecord[]>;
+}
+
+/** Log appends owed after a publish, kept until they are done (tuf/log-outbox.ts). */
+export interface LogOutboxRecord {
+  id: string;
+  /** The snapshot whose commit makes the appends due (dropped if it is abandoned); null: due now. */
+  snapshotVersion: number | null;
+  /** JSON of the appends (LogCall[]). */
+  callsJson: string;
+  /** JSON of the snapshot's chain receipt, once known. */
+  chainJson: string | null;
+  createdAt: string;
 }
 
 export interface ReleasePatch {

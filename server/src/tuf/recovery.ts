@@ -1,11 +1,8 @@
 import type { RepositoryCore } from './core/repository-core.js';
 import { errorText } from './error-text.js';
-import type { ChainReceipt } from './release-log.js';
+import type { ChainLookup, ChainReceipt } from './release-log.js';
 
-/** What recovery needs from the chain (ChainReader satisfies it); throws code METADATA_NOT_LOGGED when absent. */
-export interface ChainLookup {
-  findRelease(metadataHash: string): Promise<ChainReceipt>;
-}
+export type { ChainLookup } from './release-log.js';
 
 export interface RecoveryReport {
   published: string[];
@@ -77,6 +74,7 @@ export function recoverInterruptedPublishes(
               patch: { status: 'confirmed', chain: chainRef, metadataHash },
             }
           : undefined,
+        logged,
       );
       logger.warn(
         { batch, snapshotVersion: snapshot.version },

@@ -14,6 +14,14 @@ export interface ChainReceipt {
   blockHash: string;
 }
 
+/**
+ * What crash recovery and the log outbox need from the chain (ChainReader satisfies it); throws
+ * code METADATA_NOT_LOGGED when absent.
+ */
+export interface ChainLookup {
+  findRelease(metadataHash: string): Promise<ChainReceipt>;
+}
+
 export interface ReleaseLogHooks {
   /** The transaction is in a block (not yet confirmed deep enough); may fire again after a reorg. */
   onMined?: (receipt: ChainReceipt) => void;

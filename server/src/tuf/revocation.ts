@@ -75,6 +75,7 @@ export function revokeRelease(
         firmware: [],
         releaseId: null,
         batch: `revoke:${id}`,
+        alsoLog: digests.map((subject) => ({ kind: 'recall' as const, subject, reason })),
       });
     }
     let recall: ChainReceipt | null = null;
@@ -93,8 +94,16 @@ export function revokeRelease(
         );
       }
     }
-    for (const digest of digests)
-      await core.pipeline.appendToLog((log) => log.appendRecall(digest, reason));
+    if (!published && digests.length > 0) {
+      // Nothing re-signed (every listing was a supplier's): the recalls are owed on their own.
+      const owed = `revoke:${id}`;
+      await core.pipeline.outbox.owe(
+        owed,
+        null,
+        digests.map((subject) => ({ kind: 'recall', subject, reason })),
+      );
+      await core.pipeline.outbox.settle(owed);
+    }
     await store.recordRevokedDigests(
       digests.map((d) => ({
         sha256: d.replace(/^0x/, ''),

@@ -17,6 +17,7 @@ import {
   type ChainLookup,
   type RecoveryReport,
 } from './recovery.js';
+import type { DrainReport } from './log-outbox.js';
 import { publishRelease, type PublishResult } from './releases.js';
 import { revokeRelease } from './revocation.js';
 import { roleStatus, type RoleStatus } from './role-status.js';
@@ -129,6 +130,11 @@ export class RepositoryService {
   recoverInterruptedPublishes(chain: ChainLookup): Promise<RecoveryReport> {
     return recoverInterruptedPublishes(this.core, chain);
   }
+  /** Appends what the transparency log is still owed (tuf/log-outbox.ts); never throws. */
+  drainLogOutbox(chain?: ChainLookup): Promise<DrainReport> {
+    return this.core.pipeline.outbox.drain(chain);
+  }
+
   ensureSnapshotLogged(chain: ChainLookup): Promise<boolean> {
     return ensureSnapshotLogged(this.core, chain);
   }

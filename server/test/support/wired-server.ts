@@ -84,7 +84,17 @@ export interface WiredServer {
   known: string[];
   /** Served metadata documents, to mutate into uploads. */
   metadataCorpus: Uint8Array[];
+  /** Uploads an image and releases it, its attestation signed by the OEM build key. */
+  publishFirmware(input: FirmwareInput): Promise<{ releaseId: number; sha256: string }>;
   close(): Promise<void>;
+}
+
+export interface FirmwareInput {
+  name: string;
+  image: Uint8Array;
+  hardwareIds: string[];
+  version: string;
+  releaseCounter: number;
 }
 
 const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
@@ -154,6 +164,9 @@ export async function startWiredServer(
     transparencyLog: log,
     chainLookup: reader,
     chainProbe: () => chain.provider.getBlockNumber(),
+    chainHead: () => chain.blockNumber(),
+    // A monitor with nothing to report: without one GET /api/v1/monitor/alerts answers 503.
+    monitorAlerts: () => [],
     director: { store: repo.director, signers: directorOnline, lock: repo.directorLock },
     fleet: repo.fleet,
     campaigns: repo.campaigns,
@@ -204,17 +217,32 @@ export async function startWiredServer(
     return json;
   };
 
+  const publishFirmware = async ({ name, image, ...claims }: FirmwareInput) => {
+    await call('PUT', `/api/v1/firmware/${name}`, tokens.publish, undefined, image);
+    const attestation = await signFirmwareAttestation(
+      { name, sha256: sha256(image), ...claims },
+      firmware,
+    );
+    const published = (await call('POST', '/api/v1/releases', tokens.publish, {
+      targets: [{ name, ...claims, attestation }],
+    })) as { release: { id: number } };
+    return { releaseId: published.release.id, sha256: sha256(image) };
+  };
   const name = 'gw-1.0.0.img';
   const image = randomBytes(3000);
-  await call('PUT', `/api/v1/firmware/${name}`, tokens.publish, undefined, image);
-  const claims = { hardwareIds: ['gw-rev3'], version: '1.0.0', releaseCounter: 1 };
-  const attestation = await signFirmwareAttestation(
-    { name, sha256: sha256(image), ...claims },
-    firmware,
-  );
-  const published = (await call('POST', '/api/v1/releases', tokens.publish, {
-    targets: [{ name, ...claims, attestation }],
-  })) as { release: { id: number } };
+  const published = {
+    release: {
+      id: (
+        await publishFirmware({
+          name,
+          image,
+          hardwareIds: ['gw-rev3'],
+          version: '1.0.0',
+          releaseCounter: 1,
+        })
+      ).releaseId,
+    },
+  };
   const supplierKey = toTufPublicKey(generateKeyPair('ed25519').privateKey);
   await call('POST', '/api/v1/suppliers', tokens.admin, {
     id: 'acme',
@@ -333,6 +361,7 @@ export async function startWiredServer(
       'timestamp.json',
     ],
     metadataCorpus,
+    publishFirmware,
     async close() {
       await server.close();
       await log.close();

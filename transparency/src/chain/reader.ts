@@ -16,6 +16,7 @@ import type {
   AnchoredCheckpoint,
   ChainReceipt,
   ConfirmedBlock,
+  ContractEvent,
   LoggedRelease,
   MinimumVersionEvent,
   RecallEvent,
@@ -62,6 +63,47 @@ function toFound(log: RpcLog, decoded: DecodedRelease): FoundRelease {
     blockNumber: log.blockNumber,
     blockHash: log.blockHash,
   };
+}
+
+const EVENT_TOPICS = new Map(
+  ['ReleaseLogged', 'Recalled', 'MinimumVersionSet', 'CheckpointAnchored'].map((name) => [
+    tufchainLogInterface.getEvent(name)?.topicHash,
+    name,
+  ]),
+);
+
+/** The monitored events of one log; other events of the contract (roles, admin) give none. */
+function toContractEvent(log: RpcLog): ContractEvent[] {
+  const at = {
+    txHash: log.transactionHash,
+    blockNumber: log.blockNumber,
+    blockHash: log.blockHash,
+    logIndex: log.logIndex,
+  };
+  const name = EVENT_TOPICS.get(log.topics[0]?.toLowerCase());
+  if (name === 'ReleaseLogged') return [{ kind: 'release', ...at, ...decodeReleaseLogged(log) }];
+  if (name === 'CheckpointAnchored')
+    return [{ kind: 'anchor', ...at, ...decodeCheckpointAnchored(log) }];
+  if (name === undefined) return [];
+  const parsed = tufchainLogInterface.parseLog({ topics: log.topics, data: log.data });
+  if (!parsed) throw new TransparencyError('INVALID_ENTRY', `undecodable ${name} log`);
+  return name === 'Recalled'
+    ? [
+        {
+          kind: 'recall',
+          ...at,
+          subject: String(parsed.args.getValue('subject')).toLowerCase(),
+          reason: String(parsed.args.getValue('reason')),
+        },
+      ]
+    : [
+        {
+          kind: 'minimumVersion',
+          ...at,
+          hardwareIdHash: String(parsed.args.getValue('hardwareId')).toLowerCase(),
+          version: Number(parsed.args.getValue('version') as bigint),
+        },
+      ];
 }
 
 /**
@@ -282,6 +324,43 @@ export class ChainReader {
       ...answer,
       releases: answer.releases.map((r) => ({ ...r, confirmations: head - r.blockNumber + 1 })),
     };
+  }
+
+  /**
+   * Every confirmed release, recall, minimum-version and anchor event logged after block
+   * `after.blockNumber` (from the first block without `after`), in chain order, and the confirmed
+   * block the answer reaches. When the quorum's chain no longer holds `after.blockHash` at that
+   * height, `reorganized` is true and no events are returned: the caller rewinds to an older
+   * block it kept and asks again.
+   */
+  async eventsAfter(after?: { blockNumber: number; blockHash: string }): Promise<{
+    events: ContractEvent[];
+    confirmed: { blockNumber: number; blockHash: string };
+    reorganized: boolean;
+  }> {
+    const { confirmedHead } = await this.#confirmedHead();
+    const group = await this.#agreed(
+      'eventsAfter',
+      async (ep, signal) => {
+        const confirmed = await ep.block(confirmedHead, signal);
+        if (!confirmed)
+          throw new TransparencyError('RPC_UNAVAILABLE', `${ep.url} has no block ${confirmedHead}`);
+        const reached = { blockNumber: confirmedHead, blockHash: confirmed.hash };
+        let start = this.#fromBlock;
+        if (after) {
+          const held =
+            after.blockNumber <= confirmedHead ? await ep.block(after.blockNumber, signal) : null;
+          if (held?.hash !== after.blockHash) {
+            return { events: [], confirmed: reached, reorganized: true };
+          }
+          start = Math.max(start, after.blockNumber + 1);
+        }
+        const logs = await this.#logsUpTo(ep, [], start, confirmedHead, signal);
+        return { events: logs.flatMap(toContractEvent), confirmed: reached, reorganized: false };
+      },
+      (a) => JSON.stringify(a),
+    );
+    return group[0]!;
   }
 
   /** The confirmed CheckpointAnchored event for exactly this tree size. Throws NOT_ANCHORED. */

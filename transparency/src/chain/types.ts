@@ -58,3 +58,21 @@ export interface MinimumVersionEvent extends ChainReceipt {
   hardwareIdHash: string;
   version: number;
 }
+
+/** Where a log sits in the chain: receipt plus its index in the block. */
+export interface LogPosition extends ChainReceipt {
+  logIndex: number;
+}
+
+/** One confirmed event of the contract, as a monitor follows them (see ChainReader.eventsAfter). */
+export type ContractEvent =
+  | ({ kind: 'release' } & LogPosition & Omit<LoggedRelease, 'confirmations' | keyof ChainReceipt>)
+  | ({ kind: 'recall'; subject: string; reason: string } & LogPosition)
+  | ({ kind: 'minimumVersion'; hardwareIdHash: string; version: number } & LogPosition)
+  | ({
+      kind: 'anchor';
+      size: number;
+      rootHash: string;
+      operator: string;
+      previousSize: number;
+    } & LogPosition);

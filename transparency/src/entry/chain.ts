@@ -7,6 +7,8 @@ export type {
   RecallEvent,
   ChainReceipt,
   ConfirmedBlock,
+  ContractEvent,
+  LogPosition,
   LoggedRelease,
   ReleaseEntry,
   ReleaseFirmware,

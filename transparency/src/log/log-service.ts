@@ -84,9 +84,12 @@ export class LogService {
     await this.#stores.close();
   }
 
-  /** Appends a release statement (after it is logged on chain) and anchors at once. */
+  /**
+   * Appends a release statement (after it is logged on chain) and anchors at once; once: the same
+   * statement again (the server's outbox retrying after a crash) gets the first one's index.
+   */
   async appendRelease(entry: ReleaseEntry, chain?: ChainReceipt): Promise<number> {
-    const [index] = await this.log.append({
+    const index = await this.log.appendOnce({
       type: 'release',
       metadataVersion: entry.metadataVersion,
       metadataHash: entry.metadataHash.toLowerCase(),
@@ -98,7 +101,7 @@ export class LogService {
       ...(chain ? { chain } : {}),
     });
     this.anchors?.notifyAppended({ urgent: true });
-    return index!;
+    return index;
   }
 
   /**
@@ -117,14 +120,15 @@ export class LogService {
     return appended;
   }
 
+  /** Appends a recall statement, once (as appendRelease). */
   async appendRecall(subject: string, reason: string): Promise<number> {
-    const [index] = await this.log.append({
+    const index = await this.log.appendOnce({
       type: 'recall',
       subject: subject.toLowerCase(),
       reason,
     });
     this.anchors?.notifyAppended({ urgent: true });
-    return index!;
+    return index;
   }
 
   /**

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Clock, Config } from '../../config.js';
 import { ServerError } from '../../error.js';
 import type { TransparencyLogSink } from '../../log-sink.js';
+import { LogOutbox, type LogCall } from '../log-outbox.js';
 import type {
   MetadataRole,
   NewMetadataRecord,
@@ -30,6 +31,8 @@ export interface PublishInput {
   releaseId: number | null;
   /** The staging batch name; crash recovery reads `release:<id>` back. */
   batch: string;
+  /** Log statements the new snapshot carries besides its release statement (a revocation's recalls). */
+  alsoLog?: LogCall[];
 }
 
 export interface Published {
@@ -65,9 +68,17 @@ export interface PublishPipelineOptions {
 export class PublishPipeline {
   readonly #deps: PublishPipelineOptions;
   readonly #committed: (() => void)[] = [];
+  /** What each publish owes the transparency log, kept until it is appended (log-outbox.ts). */
+  readonly outbox: LogOutbox;
 
   constructor(opts: PublishPipelineOptions) {
     this.#deps = opts;
+    this.outbox = new LogOutbox({
+      store: opts.store,
+      log: opts.log,
+      logger: opts.logger,
+      clock: opts.clock,
+    });
   }
 
   /** Calls `listener` after every commit (to drop what was derived from the old metadata). */
@@ -104,24 +115,18 @@ export class PublishPipeline {
     await this.#commit([{ role: rec.role, version: rec.version }], null, undefined);
   }
 
-  /** Commits a batch staged before a crash, whose snapshot the chain holds (crash recovery). */
+  /**
+   * Commits a batch staged before a crash, whose snapshot the chain holds (crash recovery), and
+   * appends what it owes the transparency log.
+   */
   async commitRecovered(
     keys: MetadataKey[],
     release: { id: number; patch: ReleasePatch } | undefined,
+    chain: ChainReceipt,
   ): Promise<void> {
     await this.#commit(keys, release?.id ?? null, release?.patch);
-  }
-
-  /** Appends to the transparency log, if any; the chain already holds the entry, so never throws. */
-  async appendToLog(append: (log: TransparencyLogSink) => Promise<unknown>): Promise<void> {
-    const log = this.#deps.log;
-    if (!log) return;
-    try {
-      await append(log);
-    } catch (error) {
-      // Nobody retries the append, so say so loudly.
-      this.#deps.logger.error({ err: errorText(error) }, 'transparency log append failed');
-    }
+    const snapshot = keys.find((k) => k.role === 'snapshot');
+    if (snapshot) await this.outbox.settle(outboxId(snapshot.version), chain);
   }
 
   /** Builds and signs snapshot and timestamp over the new roles and stages the whole batch. */
@@ -144,6 +149,19 @@ export class PublishPipeline {
       snapshotRec.bytes,
     );
     await signMetadata(timestamp, this.#deps.keys.forRole('timestamp', p.root));
+    // Owed before anything is staged: a crash from here on leaves the statement in the outbox,
+    // due if recovery commits the snapshot, dropped if it is abandoned.
+    await this.outbox.owe(outboxId(snapshotVersion), snapshotVersion, [
+      {
+        kind: 'release',
+        entry: {
+          metadataVersion: snapshotVersion,
+          metadataHash: `0x${snapshotRec.sha256}`,
+          firmware: p.firmware,
+        },
+      },
+      ...(p.alsoLog ?? []),
+    ]);
     const records = [
       ...(p.rootRecord ? [p.rootRecord] : []),
       ...p.roles,
@@ -193,6 +211,7 @@ export class PublishPipeline {
     } catch (error) {
       await logged;
       await store.abandonMetadata(staged.keys);
+      await this.outbox.forget(outboxId(snapshotVersion));
       const message = `logging snapshot v${snapshotVersion} on chain failed: ${errorText(error)}`;
       if (p.releaseId !== null)
         await store.updateRelease(p.releaseId, { status: 'failed', error: message });
@@ -217,15 +236,10 @@ export class PublishPipeline {
     for (const listener of this.#committed) listener();
   }
 
-  /** Now served: feed the transparency log and say what was published. */
+  /** Now served: feed the transparency log what the snapshot owes it and say what was published. */
   async #serve(staged: Staged, p: PublishInput, chain: ChainReceipt): Promise<void> {
     const { snapshotVersion, metadataHash } = staged;
-    await this.appendToLog((log) =>
-      log.appendRelease(
-        { metadataVersion: snapshotVersion, metadataHash, firmware: p.firmware },
-        chain,
-      ),
-    );
+    await this.outbox.settle(outboxId(snapshotVersion), chain);
     this.#deps.logger.info(
       {
         snapshotVersion,
@@ -237,4 +251,9 @@ export class PublishPipeline {
       'metadata published',
     );
   }
+}
+
+/** The outbox row of what snapshot `version` owes the log. */
+function outboxId(version: number): string {
+  return `snapshot:${version}`;
 }

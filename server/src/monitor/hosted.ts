@@ -1,0 +1,61 @@
+import type { Logger } from 'pino';
+import type { JobLease } from '../storage/postgres-lease.js';
+import { errorText } from '../tuf/error-text.js';
+import type { Alert } from './alert.js';
+import type { Monitor } from './monitor.js';
+
+/** The lease under which one replica runs the monitor. */
+export const MONITOR_LEASE = 'tufchain:monitor';
+
+export interface HostedMonitor {
+  /** The running monitor's recent alerts; undefined while another replica runs it. */
+  alerts(): readonly Alert[] | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs the monitor inside the server daemon on the replica that holds the lease (every
+ * `checkMs`); a replica that takes it over re-opens the monitor, which reloads the saved state.
+ */
+export function hostMonitor(opts: {
+  open: () => Promise<Monitor>;
+  lease?: JobLease | undefined;
+  checkMs: number;
+  logger: Logger;
+}): HostedMonitor {
+  let monitor: Monitor | undefined;
+  let running: { stop(): Promise<void> } | undefined;
+  let checking = false;
+  const check = async (): Promise<void> => {
+    if (checking) return;
+    checking = true;
+    try {
+      const held = opts.lease ? await opts.lease.hold() : true;
+      if (held && !running) {
+        monitor = await opts.open();
+        running = monitor.run();
+        opts.logger.info({ checkpoint: monitor.checkpoint }, 'monitor running');
+      } else if (!held && running) {
+        await running.stop();
+        running = undefined;
+        monitor = undefined;
+        opts.logger.info('monitor lease lost; stopped');
+      }
+    } catch (error) {
+      opts.logger.error({ err: errorText(error) }, 'monitor could not start');
+    } finally {
+      checking = false;
+    }
+  };
+  void check();
+  const timer = setInterval(() => void check(), opts.checkMs);
+  timer.unref();
+  return {
+    alerts: () => monitor?.recentAlerts(),
+    async stop() {
+      clearInterval(timer);
+      await running?.stop();
+      await opts.lease?.release().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,48 @@
+import { createHash } from 'node:crypto';
+import { signFirmwareAttestation, type Signer } from '@tufchain/keys';
+
+/**
+ * Publishes one image as a release through a running server's API, as `tufchain targets add` and
+ * `publish` do: upload, a firmware attestation signed with the build key, the release. Throws with
+ * the server's answer when either call is refused.
+ */
+export async function publishOverHttp(
+  baseUrl: string,
+  token: string,
+  buildKey: Signer,
+  target: {
+    name: string;
+    bytes: Uint8Array;
+    hardwareIds: string[];
+    version: string;
+    releaseCounter: number;
+  },
+): Promise<unknown> {
+  const auth = { authorization: `Bearer ${token}` };
+  const put = await fetch(`${baseUrl}/api/v1/firmware/${target.name}`, {
+    method: 'PUT',
+    headers: { ...auth, 'content-type': 'application/octet-stream' },
+    body: target.bytes,
+  });
+  if (put.status !== 201) throw new Error(`upload answered ${put.status}: ${await put.text()}`);
+  const claims = {
+    hardwareIds: target.hardwareIds,
+    version: target.version,
+    releaseCounter: target.releaseCounter,
+  };
+  const attestation = await signFirmwareAttestation(
+    {
+      name: target.name,
+      sha256: createHash('sha256').update(target.bytes).digest('hex'),
+      ...claims,
+    },
+    buildKey,
+  );
+  const res = await fetch(`${baseUrl}/api/v1/releases`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ targets: [{ name: target.name, ...claims, attestation }] }),
+  });
+  if (res.status !== 201) throw new Error(`release answered ${res.status}: ${await res.text()}`);
+  return res.json();
+}
