@@ -229,7 +229,8 @@ describe('the OEM CLI (tufchain campaign)', () => {
       fetch,
     });
     const text = out.join('\n');
-    return { code, text, out: args.includes('--json') ? (JSON.parse(text) as unknown) : text };
+    const json = args.includes('--json') && !args.includes('--watch');
+    return { code, text, out: json ? (JSON.parse(text) as unknown) : text };
   }
 
   it('creates, starts, pauses, resumes, reports status and cancels, with --json everywhere', async () => {
@@ -287,6 +288,9 @@ describe('the OEM CLI (tufchain campaign)', () => {
       new RegExp(`^campaign ${id} "cli rollout" running \\(wave 1 of 2\\)`),
     );
     expect(status.text).toContain('wave 2 (100 %): not started');
+    // --watch prints until the campaign is finished or cancelled, one JSON line per print.
+    const watching = tufchain(['campaign', 'status', String(id), '--watch', '0.5', '--json']);
+    await new Promise((r) => setTimeout(r, 1200));
     const cancelled = await tufchain([
       'campaign',
       'cancel',
@@ -296,6 +300,12 @@ describe('the OEM CLI (tufchain campaign)', () => {
       '--json',
     ]);
     expect(cancelled.out).toMatchObject({ state: 'cancelled' });
+    const watched = await watching;
+    expect(watched.code).toBe(0);
+    const states = watched.text.split('\n').map((l) => (JSON.parse(l) as CampaignView).state);
+    expect(states.length).toBeGreaterThanOrEqual(2);
+    expect(states.at(0)).toBe('running');
+    expect(states.at(-1)).toBe('cancelled');
     const again = await tufchain(['campaign', 'start', String(id), '--json']);
     expect(again.code).toBe(1);
     expect(again.out).toMatchObject({ error: { code: 'CAMPAIGN_STATE_INVALID' } });

@@ -149,14 +149,41 @@ export function registerCampaignCommand(program: Command, run: CliRun): void {
   const status = campaign
     .command('status')
     .description('a campaign with its counts per wave (verified reports only)')
-    .argument('<id>', 'campaign id');
+    .argument('<id>', 'campaign id')
+    .option(
+      '--watch [seconds]',
+      'print it again every few seconds (default 5) until it is finished or cancelled; with --json one line per print',
+    );
   addServerOptions(status);
-  addJsonOption(status).action(async (id: string, opts: JsonOption & ServerOptions) => {
-    const api = await createApiClient(run, opts);
-    const n = parsePositiveInt(id, 'the campaign id');
-    const res = await api.json<CampaignView>('GET', `/api/v1/campaigns/${n}`);
-    emit(run, opts, res.body, campaignText(res.body));
-  });
+  addJsonOption(status).action(
+    async (id: string, opts: JsonOption & ServerOptions & { watch?: string | true }) => {
+      const api = await createApiClient(run, opts);
+      const n = parsePositiveInt(id, 'the campaign id');
+      const get = async () => (await api.json<CampaignView>('GET', `/api/v1/campaigns/${n}`)).body;
+      if (opts.watch === undefined) {
+        const body = await get();
+        emit(run, opts, body, campaignText(body));
+        return;
+      }
+      const seconds = opts.watch === true ? 5 : parseNumber(opts.watch, '--watch');
+      const stop = run.stopSignal?.();
+      for (;;) {
+        const body = await get();
+        run.io.stdout(
+          opts.json ? JSON.stringify(body) : `${new Date().toISOString()}\n${campaignText(body)}`,
+        );
+        if (body.state === 'finished' || body.state === 'cancelled' || stop?.aborted) return;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.max(0.5, seconds) * 1000);
+          stop?.addEventListener('abort', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        if (stop?.aborted) return;
+      }
+    },
+  );
 
   for (const [name, description, withReason] of [
     ['start', 'snapshot the group and start wave 1', false],
