@@ -48,6 +48,7 @@ import { MetadataCache } from './http/metadata-cache.js';
 import { TargetCache } from './http/target-cache.js';
 import type { JobLease } from './storage/postgres-lease.js';
 import type { Alert } from './monitor/alert.js';
+import type { LatestAudit } from './monitor/monitor.js';
 import { registerMonitorRoutes } from './routes/monitor.js';
 import type { ConsoleAlertSource } from './console/alerts.js';
 import { registerConsoleRoutes } from './console/routes.js';
@@ -124,6 +125,11 @@ export interface ServerDeps {
    * Without it the route answers 503 MONITOR_NOT_CONFIGURED.
    */
   monitorAlerts?: () => readonly Alert[] | undefined;
+  /**
+   * The monitor's newest audit (Monitor.latestAudit), for the console's findings page and audit
+   * packs; undefined as monitorAlerts is. Without it those pages say that no monitor runs here.
+   */
+  monitorAudit?: () => LatestAudit | undefined;
   /** The chain's current block number: the console shows confirmations with it. */
   chainHead?: () => Promise<number>;
   /** Alerts for the console banner (the monitor); without it the console draws no banner. */
@@ -169,6 +175,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
     metrics,
     chainProbe: deps.chainProbe,
     monitorAlerts: deps.monitorAlerts,
+    monitorAudit: deps.monitorAudit,
     lifecycle: { shuttingDown: false },
     log: deps.transparencyLog,
     vehicles: new VehicleService({

@@ -16,6 +16,7 @@ import type { AuthenticatedVehicle } from './director/store.js';
 import type { FleetService } from './fleet/service.js';
 import type { CampaignService } from './campaigns/service.js';
 import type { Alert } from './monitor/alert.js';
+import type { LatestAudit } from './monitor/monitor.js';
 
 export interface ServerContext {
   service: RepositoryService;
@@ -44,6 +45,8 @@ export interface ServerContext {
   metadataCache: MetadataCache;
   /** The monitor's recent alerts, newest first, when this server runs the monitor. */
   monitorAlerts: (() => readonly Alert[] | undefined) | undefined;
+  /** The monitor's newest audit, when this server runs the monitor (ServerDeps.monitorAudit). */
+  monitorAudit: (() => LatestAudit | undefined) | undefined;
   /** Served images in memory (src/http/target-cache.ts), resolved again after every commit. */
   targetCache: TargetCache;
 }

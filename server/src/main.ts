@@ -193,6 +193,7 @@ export async function main(env: Env): Promise<void> {
     provider,
     dataDir,
     logger,
+    vehicleCaPem,
   });
   const databaseUrl = env.DATABASE_URL;
   const blobDir = env.TUFCHAIN_BLOB_DIR;
@@ -307,7 +308,12 @@ export async function main(env: Env): Promise<void> {
       campaigns: repo.campaigns,
       publishLock: repo.publishLock,
       jobLease: repo.jobLease,
-      ...(openMonitorHere ? { monitorAlerts: () => hostedMonitor?.alerts() } : {}),
+      ...(openMonitorHere
+        ? {
+            monitorAlerts: () => hostedMonitor?.alerts(),
+            monitorAudit: () => hostedMonitor?.audit(),
+          }
+        : {}),
       config: {
         targetCacheBytes: integer(
           env,
@@ -362,6 +368,7 @@ async function monitorOpener(
     provider: JsonRpcProvider;
     dataDir: string;
     logger: Logger;
+    vehicleCaPem: string;
   },
 ): Promise<((serverUrl: string, metrics: MonitorMetrics) => Promise<Monitor>) | undefined> {
   const expectationsFile = env.TUFCHAIN_MONITOR_EXPECTATIONS_FILE;
@@ -403,6 +410,7 @@ async function monitorOpener(
         stateFile: env.TUFCHAIN_MONITOR_STATE_FILE ?? join(chain.dataDir, 'monitor-state.json'),
         logger: chain.logger.child({ component: 'monitor' }),
         metrics,
+        vehicleCaPem: chain.vehicleCaPem,
       },
       loaded,
     );

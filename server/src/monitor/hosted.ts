@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { JobLease } from '../storage/postgres-lease.js';
 import { errorText } from '../tuf/error-text.js';
 import type { Alert } from './alert.js';
-import type { Monitor } from './monitor.js';
+import type { LatestAudit, Monitor } from './monitor.js';
 
 /** The lease under which one replica runs the monitor. */
 export const MONITOR_LEASE = 'tufchain:monitor';
@@ -10,6 +10,8 @@ export const MONITOR_LEASE = 'tufchain:monitor';
 export interface HostedMonitor {
   /** The running monitor's recent alerts; undefined while another replica runs it. */
   alerts(): readonly Alert[] | undefined;
+  /** The running monitor's newest audit; undefined before it, or while another replica runs it. */
+  audit(): LatestAudit | undefined;
   stop(): Promise<void>;
 }
 
@@ -52,6 +54,7 @@ export function hostMonitor(opts: {
   timer.unref();
   return {
     alerts: () => monitor?.recentAlerts(),
+    audit: () => monitor?.latestAudit(),
     async stop() {
       clearInterval(timer);
       await running?.stop();

@@ -2,6 +2,7 @@ import type { Metadata, Root } from '@tufjs/models';
 import {
   auditRepository,
   type AuditChain,
+  type AuditResult,
   type AuditSource,
   type ContractEvent,
 } from '@tufchain/transparency';
@@ -63,6 +64,17 @@ export const defaultMonitorConfig: MonitorConfig = {
   expiryWindows: { root: 30 * day, targets: 7 * day, snapshot: 1 * day, timestamp: 60 * 60 },
 };
 
+/** The monitor's newest full audit, kept in memory for the console (findings, audit packs). */
+export interface LatestAudit {
+  /** When the audit finished (ISO 8601). */
+  at: string;
+  result: AuditResult;
+  chainId: number;
+  contractAddress: string;
+  /** The vehicle CA the installs were verified against; absent when installs were not audited. */
+  vehicleCaPem?: string;
+}
+
 export interface MonitorOptions {
   chain: MonitorChain;
   chainId: number;
@@ -77,6 +89,11 @@ export interface MonitorOptions {
   webhook?: WebhookOptions;
   config?: Partial<MonitorConfig>;
   clock?: () => Date;
+  /**
+   * With the vehicle CA, the audit also verifies every install report (so that the console can
+   * build audit packs); their findings alert like any other.
+   */
+  vehicleCaPem?: string;
 }
 
 /**
@@ -93,6 +110,7 @@ export class Monitor {
   /** Audit findings seen but still within the grace period, by alert ID: first seen (ms). */
   readonly #findingsSeen = new Map<string, number>();
   #lastAudit = 0;
+  #latestAudit: LatestAudit | undefined;
 
   constructor(opts: MonitorOptions) {
     this.#opts = opts;
@@ -121,6 +139,11 @@ export class Monitor {
   /** The newest alerts first (for the console banner and GET /api/v1/monitor/alerts). */
   recentAlerts(): Alert[] {
     return [...(this.#state?.recent ?? [])].reverse();
+  }
+
+  /** The newest audit's result, or undefined before the first audit finished. */
+  latestAudit(): LatestAudit | undefined {
+    return this.#latestAudit;
   }
 
   get checkpoint(): { blockNumber: number; blockHash: string } | undefined {
@@ -256,13 +279,21 @@ export class Monitor {
   }
 
   async #audit(now: number): Promise<AlertDraft[]> {
-    const { source, chain, trustedRoot } = this.#opts;
+    const { source, chain, trustedRoot, vehicleCaPem } = this.#opts;
     const result = await auditRepository({
       chain,
-      // The monitor watches releases; installs are the auditor's (`tufchain audit`).
-      source: { ...source, attestations: () => Promise.resolve([]) },
+      // Without the vehicle CA the monitor watches releases only; installs are `tufchain audit`'s.
+      source: vehicleCaPem ? source : { ...source, attestations: () => Promise.resolve([]) },
       trustedRoot: trustedRoot.toJSON(),
+      ...(vehicleCaPem ? { vehicleCaPem } : {}),
     });
+    this.#latestAudit = {
+      at: this.#clock().toISOString(),
+      result,
+      chainId: this.#opts.chainId,
+      contractAddress: this.#opts.contractAddress,
+      ...(vehicleCaPem ? { vehicleCaPem } : {}),
+    };
     const drafts = auditFindingAlerts(result.findings);
     const state = this.#state!;
     const due: AlertDraft[] = [];

@@ -21,6 +21,8 @@ export interface OpenMonitorOptions {
   logger: Logger;
   metrics?: MonitorMetrics;
   config?: Partial<MonitorConfig>;
+  /** The vehicle CA: with it the periodic audit verifies install reports too (audit packs). */
+  vehicleCaPem?: string;
 }
 
 async function readConfigFile(path: string, what: string): Promise<string> {
@@ -97,6 +99,7 @@ export async function openMonitor(
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
     ...(webhook ? { webhook } : {}),
     ...(opts.config ? { config: opts.config } : {}),
+    ...(opts.vehicleCaPem ? { vehicleCaPem: opts.vehicleCaPem } : {}),
   });
   await monitor.start();
   return monitor;
