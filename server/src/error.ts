@@ -121,6 +121,7 @@ export type ServerErrorCode =
   | 'MONITOR_NOT_CONFIGURED'
   // the web console
   | 'CONSOLE_ORIGIN_REFUSED'
+  | 'AUDIT_NOT_RUN'
   // start-up configuration (never an HTTP answer)
   | 'CONFIG_INVALID'
   | 'RAW_CHAIN_KEY_IN_ENVIRONMENT'
@@ -259,6 +260,8 @@ const statusByCode: Record<ServerErrorCode, number> = {
   RELEASE_INCOMPLETE: 422,
   // A console form posted from another origin (or with no Origin): a cross-site request.
   CONSOLE_ORIGIN_REFUSED: 403,
+  // No monitor audit here (yet), or one that did not read installs: nothing to build a pack from.
+  AUDIT_NOT_RUN: 404,
   CONFIG_INVALID: 500,
   RAW_CHAIN_KEY_IN_ENVIRONMENT: 500,
   MALFORMED_REQUEST: 400,

@@ -1,13 +1,14 @@
 import { html } from 'hono/html';
 import type { Html } from './format.js';
 
-export type ConsolePageName = 'releases' | 'keys' | 'coverage' | 'vehicles';
+export type ConsolePageName = 'releases' | 'keys' | 'coverage' | 'vehicles' | 'findings';
 
 const NAV: { page: ConsolePageName; href: string; label: string }[] = [
   { page: 'releases', href: '/console/releases', label: 'Releases' },
   { page: 'keys', href: '/console/keys', label: 'Keys and roles' },
   { page: 'coverage', href: '/console/coverage', label: 'Coverage' },
   { page: 'vehicles', href: '/console/vehicles', label: 'Vehicles' },
+  { page: 'findings', href: '/console/findings', label: 'Findings' },
 ];
 
 /** The shell of every signed-in page: header nav, the alert banner, then the page. */

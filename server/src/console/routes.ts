@@ -3,9 +3,11 @@ import { bodyLimit } from 'hono/body-limit';
 import { html } from 'hono/html';
 import type { App, AppEnv, ServerContext } from '../context.js';
 import { httpStatusOf, ServerError } from '../error.js';
+import { consoleAuditPack } from './audit-pack.js';
 import { monitorAlertSource, renderAlertBanner, type ConsoleAlertSource } from './alerts.js';
 import { login, loginPage, logout, requireSession, wantsHtml } from './auth.js';
 import { renderCoverage } from './coverage-page.js';
+import { renderFindings, type FindingsView } from './findings-page.js';
 import type { Html } from './format.js';
 import { coverageByHardware, coverageHistory, installReports } from './install-reports.js';
 import { renderKeys } from './keys-page.js';
@@ -23,6 +25,8 @@ export interface ConsoleOptions {
   chainHead?: (() => Promise<number>) | undefined;
   sessions?: ConsoleSessions;
 }
+
+const COMMITMENT = /^(0x)?[0-9a-fA-F]{64}$/;
 
 // Only the server's own stylesheet and inline SVG; no script at all.
 const CSP =
@@ -133,7 +137,32 @@ export function registerConsoleRoutes(app: App, ctx: ServerContext, opts: Consol
     const releaseOf = new Map<string, number>();
     for (const r of await ctx.store.releases())
       for (const name of r.targetNames) releaseOf.set(name, r.id);
-    return page(c, 'Vehicle history', 'vehicles', renderVehicle(key, reports, releaseOf));
+    const packs = ctx.monitorAudit !== undefined;
+    return page(c, 'Vehicle history', 'vehicles', renderVehicle(key, reports, releaseOf, packs));
+  });
+  web.get('/vehicles/:key/audit-pack', async (c) => {
+    const key = c.req.param('key');
+    if (!COMMITMENT.test(key))
+      throw new ServerError('INVALID_REQUEST', 'an audit pack is per vehicle commitment (64 hex)');
+    const pack = await consoleAuditPack(ctx, key);
+    c.header(
+      'Content-Disposition',
+      `attachment; filename="audit-pack-${pack.vehicle.commitment.slice(0, 16)}.json"`,
+    );
+    return c.body(JSON.stringify(pack, null, 2) + '\n', 200, {
+      'Content-Type': 'application/json; charset=utf-8',
+    });
+  });
+  web.get('/findings', async (c) => {
+    const latest = ctx.monitorAudit?.();
+    const view: FindingsView = !ctx.monitorAudit
+      ? { state: 'no-monitor' }
+      : latest
+        ? { state: 'audited', audit: latest }
+        : { state: 'not-yet' };
+    const releaseOfSnapshot = new Map<number, number>();
+    for (const r of await ctx.store.releases()) releaseOfSnapshot.set(r.targetsVersion, r.id);
+    return page(c, 'Findings', 'findings', renderFindings(view, releaseOfSnapshot));
   });
   web.all('*', () => {
     throw new ServerError('NOT_FOUND', 'no such console page');

@@ -72,6 +72,14 @@ input[type=text], input[type=password] { font: inherit; padding: 8px 10px; borde
   border-radius: 8px; min-width: 340px; background: #fff; }
 button { font: inherit; padding: 8px 14px; border-radius: 8px; border: 1px solid var(--accent);
   background: var(--accent); color: #fff; cursor: pointer; }
+a.button { display: inline-block; padding: 8px 14px; border-radius: 8px; background: var(--accent);
+  color: #fff; white-space: nowrap; }
+a.button:hover { text-decoration: none; background: #174c9c; }
+.audit-pack { display: flex; gap: 18px; align-items: center; justify-content: space-between;
+  flex-wrap: wrap; }
+.audit-pack p { margin: 4px 0 0; max-width: 760px; }
+table.findings .meaning { color: var(--muted); font-size: 13px; margin-top: 3px; max-width: 380px; }
+table.findings td.detail { font-size: 13px; overflow-wrap: anywhere; max-width: 420px; }
 button.quiet { background: transparent; border-color: #51648f; color: #cfd8ea; padding: 5px 10px; }
 .login { max-width: 460px; margin: 10vh auto; }
 .login input { width: 100%; min-width: 0; margin: 6px 0 14px; }

@@ -75,6 +75,8 @@ export function renderVehicle(
   reports: InstallReport[],
   /** Target name -> the release that published it, for links. */
   releaseOf: Map<string, number>,
+  /** Whether a monitor runs here, whose audit the audit pack is built from. */
+  packs = false,
 ): Html {
   const commitments = [...new Set(reports.map((r) => r.vinCommitment))];
   return html`<p><a href="/console/vehicles">← all vehicles</a></p>
@@ -139,12 +141,34 @@ export function renderVehicle(
                 </tbody>
               </table>
             </div>
-            <div class="card">
-              <strong>Audit pack.</strong>
-              <span class="muted"
-                >The server does not assemble audit packs; the auditor writes one per vehicle,
-                verified against the chain: <code>tufchain audit … --pack-dir DIR</code>.</span
-              >
-            </div>`
+            ${auditPackCard(commitments, packs)}`
     }`;
+}
+
+/** The download of each vehicle's audit pack, built from the monitor's newest audit. */
+function auditPackCard(commitments: string[], packs: boolean): Html {
+  if (!packs)
+    return html`<div class="card">
+      <strong>Audit pack.</strong>
+      <span class="muted"
+        >No monitor runs in this server, so the console has no audit to pack; the auditor writes one
+        per vehicle, verified against the chain: <code>tufchain audit … --pack-dir DIR</code>.</span
+      >
+    </div>`;
+  return html`<div class="card audit-pack">
+    <div>
+      <strong>Audit pack</strong>
+      <p class="muted">
+        Every signed install report of this vehicle with its log proof and the chain entry of the
+        release it installed, from the monitor's latest audit. It verifies offline
+        (<code>verifyVehicleAuditPack</code>) with the vehicle CA and the log keys.
+      </p>
+    </div>
+    ${commitments.map(
+      (c) =>
+        html`<a class="button" href="/console/vehicles/${c}/audit-pack" download
+          >Download audit pack${commitments.length > 1 ? html` of ${shortHash(c, 10)}` : ''}</a
+        >`,
+    )}
+  </div>`;
 }
