@@ -1,32 +1,18 @@
 // The web console in a real browser (Debian's chromium driven by playwright-core) against a real
 // server on loopback with a real chain: publish, report installs, then look at every page.
-import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import {
-  computeVinCommitment,
-  createKeySigner,
-  createVehicleCsr,
-  signStatementBundle,
-} from '@tufchain/keys';
-import { INSTALL_PREDICATE_TYPE, type InstallPredicate } from '@tufchain/transparency';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumOrSkip } from './support/browser.js';
 import { startTestChain, type TestChain } from './support/chain.js';
+import { enrollVehicle, type ListedRelease } from './support/install-report.js';
 import { startWiredServer, type WiredServer } from './support/wired-server.js';
 
 const chromiumPath = chromiumOrSkip('server/test/console-browser.int.test.ts');
 const SHOTS = fileURLToPath(new URL('../../test-results/console/', import.meta.url));
 const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
-
-interface ReleaseJson {
-  id: number;
-  targets: string[];
-  metadataVersion: number;
-  metadataHash: string;
-  chain: { txHash: string; blockNumber: number };
-}
 
 describe.skipIf(!chromiumPath)(
   'the web console in chromium (anvil, SQLite, HTTP on loopback)',
@@ -35,77 +21,10 @@ describe.skipIf(!chromiumPath)(
     let wired: WiredServer;
     let browser: Browser;
     let page: Page;
-    let releases: ReleaseJson[];
-    const vehicles: string[] = [];
+    let releases: ListedRelease[];
 
     const api = async (path: string, init: RequestInit = {}) =>
       fetch(`${wired.server.url}${path}`, init);
-
-    /** Enrolls a vehicle ECU and returns a function that sends its signed install reports. */
-    async function enrolledVehicle(n: number) {
-      const key = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
-      const vinCommitment = computeVinCommitment(`WVWZZZ1JZXW10000${n}`, randomBytes(32));
-      const ecuSerial = `GW-10${n}`;
-      const csr = await createVehicleCsr(key, { vinCommitment, ecuSerial });
-      const res = await api('/api/v1/vehicles/enroll', {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${wired.tokens.enroll}`,
-          'content-type': 'application/json',
-        },
-        body: JSON.stringify({ csr }),
-      });
-      expect(res.status).toBe(201);
-      const { certificate } = (await res.json()) as { certificate: string };
-      vehicles.push(vinCommitment);
-      return async (
-        counter: number,
-        release: ReleaseJson,
-        image: { version: string; digest: string; releaseCounter: number },
-      ) => {
-        const name = release.targets[0] ?? '';
-        const block = await chain.provider.getBlock('latest');
-        const predicate: InstallPredicate = {
-          vehicle: { commitment: vinCommitment },
-          ecu: { serial: ecuSerial, hardwareId: 'gw-rev3' },
-          from: null,
-          to: {
-            name,
-            version: image.version,
-            releaseCounter: image.releaseCounter,
-            digest: image.digest,
-          },
-          result: 'SUCCESS',
-          startedAt: new Date(Date.now() - 60_000).toISOString(),
-          finishedAt: new Date().toISOString(),
-          odometerKm: 1200 * counter + n,
-          counter,
-          metadata: { targetsVersion: release.metadataVersion, targetsHash: release.metadataHash },
-          checkpoint: {
-            chainId: chain.chain.chainId,
-            blockNumber: block!.number,
-            blockHash: block!.hash!,
-            timestamp: block!.timestamp,
-          },
-        };
-        const bundle = await signStatementBundle(
-          {
-            _type: 'https://in-toto.io/Statement/v1',
-            subject: [{ name, digest: { sha256: image.digest } }],
-            predicateType: INSTALL_PREDICATE_TYPE,
-            predicate,
-          },
-          createKeySigner(key),
-          { certificatePem: certificate },
-        );
-        const sent = await api('/api/v1/attestations', {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(bundle),
-        });
-        expect(sent.status, await sent.clone().text()).toBe(201);
-      };
-    }
 
     async function shot(name: string): Promise<void> {
       await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
@@ -127,7 +46,7 @@ describe.skipIf(!chromiumPath)(
       const listed = await api('/api/v1/releases', {
         headers: { authorization: `Bearer ${wired.tokens.audit}` },
       });
-      releases = ((await listed.json()) as { releases: ReleaseJson[] }).releases;
+      releases = ((await listed.json()) as { releases: ListedRelease[] }).releases;
       const [first, second] = releases;
       if (!first || !second) throw new Error('two releases expected');
       const latest = await (await api(`/api/v1/hardware/gw-rev3/latest`)).json();
@@ -135,13 +54,13 @@ describe.skipIf(!chromiumPath)(
       const oldDigest = targetDigest('gw-1.0.0.img');
       const v1 = { version: '1.0.0', digest: oldDigest, releaseCounter: 1 };
       const v2 = { version: '1.1.0', digest: sha256(next), releaseCounter: 2 };
-      const a = await enrolledVehicle(1);
-      const b = await enrolledVehicle(2);
-      const c = await enrolledVehicle(3);
-      await a(1, first, v1);
-      await a(2, second, v2);
-      await b(1, first, v1);
-      await c(1, second, v2);
+      const enroll = (n: number) =>
+        enrollVehicle({ serverUrl: wired.server.url, enrollToken: wired.tokens.enroll, chain, n });
+      const [a, b, c] = [await enroll(1), await enroll(2), await enroll(3)];
+      await a.report(1, first, v1);
+      await a.report(2, second, v2);
+      await b.report(1, first, v1);
+      await c.report(1, second, v2);
 
       browser = await chromium.launch({
         executablePath: chromiumPath ?? '',
