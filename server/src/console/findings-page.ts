@@ -100,6 +100,7 @@ export function renderFindings(
   const { audit } = view;
   const findings = audit.result.findings;
   const errors = findings.filter((f) => f.severity === 'error').length;
+  const warnings = findings.length - errors;
   const stats = Object.entries(audit.result.stats);
   return html`${intro}
     <div class="card">
@@ -112,7 +113,7 @@ export function renderFindings(
             findings.length === 0
               ? badge('no findings', 'ok')
               : html`${badge(`${errors} error${errors === 1 ? '' : 's'}`, errors ? 'bad' : 'ok')}
-                ${badge(`${findings.length - errors} warnings`, 'warn')}`
+                ${badge(`${warnings} warning${warnings === 1 ? '' : 's'}`, warnings ? 'warn' : 'ok')}`
           }
         </dd>
         <dt>Install reports</dt>

@@ -1,17 +1,20 @@
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createKeySigner, createVehicleCa, generateKeyPair, type Signer } from '@tufchain/keys';
+import { createNoteVerifier, type NoteVerifier } from '@tufchain/transparency';
 import { pino } from 'pino';
 import {
   createApiToken,
   initRepository,
+  openServerLog,
   startServer,
   type OpenedRepository,
   type RunningServer,
+  type ServerLog,
 } from '../../src/index.js';
 import type { Alert } from '../../src/monitor/alert.js';
 import type { Monitor, MonitorConfig } from '../../src/monitor/monitor.js';
@@ -23,6 +26,7 @@ import { publishOverHttp } from './publish-over-http.js';
 
 export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const SECRET = 'monitor-webhook-test-secret';
+const LOG_ORIGIN = 'tufchain.test/monitor';
 export const HARDWARE_ID = 'brake-ecu-v1';
 
 export interface Delivery {
@@ -41,9 +45,18 @@ export interface MonitorRig {
   errors: string[];
   /** The one image the OEM's expectations list. */
   expectedImage: Uint8Array;
+  /** Tokens of the rig's server: `audit` (read-only, the console) and `enroll` (vehicles). */
+  tokens: { audit: string; enroll: string };
+  /** The vehicle CA the server enrolls with and the monitor verifies install reports against. */
+  vehicleCaPem: string;
+  /** The keys of the server's transparency log, when the rig has one (`log: true`). */
+  logVerifiers?: NoteVerifier[];
   /** Uploads `bytes` and publishes it as a release through the API, signed by the OEM's keys. */
   publish(name: string, bytes: Uint8Array, releaseCounter: number): Promise<void>;
-  /** A monitor over the rig's files and state (re-opening resumes from the saved state). */
+  /**
+   * A monitor over the rig's files and state (re-opening resumes from the saved state); the
+   * server's monitor hooks (alerts, latest audit) read the last one opened.
+   */
   open(config?: Partial<MonitorConfig>): Promise<Monitor>;
   close(): Promise<void>;
 }
@@ -58,6 +71,8 @@ export async function startMonitorRig(opts: {
   blockSeconds: number;
   /** The monitor's confirmation depth. */
   confirmations: number;
+  /** A transparency log with anchoring, for install reports' proof bundles. */
+  log?: boolean;
 }): Promise<MonitorRig> {
   const chain = await startTestChain();
   const dir = await mkdtemp(join(tmpdir(), 'tufchain-monitor-'));
@@ -76,6 +91,23 @@ export async function startMonitorRig(opts: {
     binBits: 1,
   });
   const vehicleCa = await createVehicleCa({ commonName: 'Monitor Test OEM CA' });
+  const noteKey = generateKeyPairSync('ed25519');
+  const log: ServerLog | undefined = opts.log
+    ? await openServerLog({
+        dataDir: dir,
+        origin: LOG_ORIGIN,
+        noteKey: noteKey.privateKey,
+        anchoring: {
+          signer: chain.operator(),
+          contractAddress: chain.contractAddress,
+          chainId: chain.chain.chainId,
+          fromBlock: chain.deployBlock,
+          config: { confirmations: 1, pollIntervalMs: 50, intervalMs: 300, batchSize: 4 },
+        },
+        logger: pino({ level: 'silent' }),
+      })
+    : undefined;
+  let current: Monitor | undefined;
   const server = await startServer({
     port: 0,
     deps: {
@@ -84,13 +116,21 @@ export async function startMonitorRig(opts: {
       signers: online,
       releaseLog: writer,
       firmwareKey: { publicKeyPem: firmwareSigner.publicKeyPem(), keyId: firmwareSigner.keyId },
-      vehicleCaPem: vehicleCa.certificatePem,
+      vehicleCa,
+      ...(log ? { transparencyLog: log } : {}),
       chainProbe: () => chain.provider.getBlockNumber(),
+      chainHead: () => chain.blockNumber(),
+      monitorAlerts: () => current?.recentAlerts(),
+      monitorAudit: () => current?.latestAudit(),
       config: { resignIntervalMs: 0, binBits: 1 },
     },
   });
   const token = (await createApiToken(repo.store, { name: 'release-ci', scopes: ['publish'] }))
     .token;
+  const tokens = {
+    audit: (await createApiToken(repo.store, { name: 'auditor', scopes: ['audit'] })).token,
+    enroll: (await createApiToken(repo.store, { name: 'factory', scopes: ['enroll'] })).token,
+  };
 
   const deliveries: Delivery[] = [];
   const receiver: Server = createServer((req, res) => {
@@ -133,6 +173,9 @@ export async function startMonitorRig(opts: {
     deliveries,
     errors,
     expectedImage,
+    tokens,
+    vehicleCaPem: vehicleCa.certificatePem,
+    ...(log ? { logVerifiers: [createNoteVerifier(LOG_ORIGIN, noteKey.publicKey)] } : {}),
     async publish(name, bytes, releaseCounter) {
       await publishOverHttp(server.url, token, firmwareSigner, {
         name,
@@ -142,8 +185,8 @@ export async function startMonitorRig(opts: {
         releaseCounter,
       });
     },
-    open(config) {
-      return openMonitor({
+    async open(config) {
+      current = await openMonitor({
         chain: chain.reader(opts.confirmations),
         chainId: chain.chain.chainId,
         contractAddress: chain.contractAddress,
@@ -154,10 +197,13 @@ export async function startMonitorRig(opts: {
         webhook: { url: webhookUrl, secretFile: join(dir, 'webhook.secret') },
         logger: pino({ level: 'error' }, { write: (line: string) => errors.push(line) }),
         config: { pollIntervalMs: 200, auditGraceMs: 3000, auditIntervalMs: 1000, ...config },
+        vehicleCaPem: vehicleCa.certificatePem,
       });
+      return current;
     },
     async close() {
       await server.close();
+      await log?.close();
       await repo.close();
       await chain.stop();
       await new Promise<void>((resolve) => receiver.close(() => resolve()));
