@@ -49,9 +49,11 @@ const UNDOCUMENTED_ROUTES: Record<string, string> = {
       'GET /console/coverage',
       'GET /console/vehicles',
       'GET /console/vehicles/{key}',
+      'GET /console/vehicles/{key}/audit-pack',
+      'GET /console/findings',
     ].map((k) => [
       k,
-      'the web console: HTML pages behind a session cookie, not the API (src/console/console.test.ts, test/console-browser.int.test.ts)',
+      'the web console: HTML pages behind a session cookie, not the API (src/console/*.test.ts, test/console-*browser.int.test.ts)',
     ]),
   ),
 };
