@@ -19,8 +19,6 @@ const chromiumPath = chromiumOrSkip('server/test/console-monitor-browser.int.tes
 const SHOTS = fileURLToPath(new URL('../../test-results/console/', import.meta.url));
 const BLOCK_SECONDS = 1;
 const CONFIRMATIONS = 2;
-/** Issue 17's goal from a rogue release being logged to its alert: the depth plus 5 s. */
-const ALERT_GOAL_MS = (CONFIRMATIONS * BLOCK_SECONDS + 5) * 1000;
 
 /** expect.poll is for tests only: this waits in beforeAll. */
 async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
@@ -155,7 +153,6 @@ describe.skipIf(!chromiumPath)('the console with a running monitor, in chromium'
     // The stolen-key case: the OEM's own (online) keys sign a release its records do not know.
     const rogue = new TextEncoder().encode('brake firmware 6.6.6, not built by the OEM');
     await rig.publish('brake-6.6.6.bin', rogue, 2);
-    const logged = performance.now();
     const rogueAlert = () =>
       rig.deliveries.slice(before).find((d) => d.alert.kind === 'UNEXPECTED_RELEASE');
     await expect.poll(rogueAlert, { timeout: 20_000, interval: 25 }).toBeDefined();
@@ -166,9 +163,7 @@ describe.skipIf(!chromiumPath)('the console with a running monitor, in chromium'
       severity: 'critical',
       subject: `0x${sha256(rogue)}`,
     });
-    // Counted from publish() returning, a little after the release was logged; the bench
-    // (`npm run bench:monitor`) measures from the logging block itself.
-    expect(delivery!.at - logged).toBeLessThan(ALERT_GOAL_MS);
+    // How fast it comes is measured by `npm run bench:monitor`, not asserted here.
 
     await page.click('nav >> text=Releases');
     await page.waitForURL('**/console/releases');
