@@ -50,6 +50,8 @@ const UNDOCUMENTED_ROUTES: Record<string, string> = {
       'GET /console/vehicles',
       'GET /console/vehicles/{key}',
       'GET /console/vehicles/{key}/audit-pack',
+      'GET /console/campaigns',
+      'GET /console/campaigns/{id}',
       'GET /console/findings',
     ].map((k) => [
       k,

@@ -170,6 +170,7 @@ describe('console pages', () => {
       '/console/keys',
       '/console/coverage',
       '/console/vehicles',
+      '/console/campaigns',
     ]) {
       const res = await get(path, session);
       expect(res.status, path).toBe(200);

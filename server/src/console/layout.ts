@@ -1,13 +1,15 @@
 import { html } from 'hono/html';
 import type { Html } from './format.js';
 
-export type ConsolePageName = 'releases' | 'keys' | 'coverage' | 'vehicles' | 'findings';
+export type ConsolePageName =
+  'releases' | 'keys' | 'coverage' | 'vehicles' | 'campaigns' | 'findings';
 
 const NAV: { page: ConsolePageName; href: string; label: string }[] = [
   { page: 'releases', href: '/console/releases', label: 'Releases' },
   { page: 'keys', href: '/console/keys', label: 'Keys and roles' },
   { page: 'coverage', href: '/console/coverage', label: 'Coverage' },
   { page: 'vehicles', href: '/console/vehicles', label: 'Vehicles' },
+  { page: 'campaigns', href: '/console/campaigns', label: 'Campaigns' },
   { page: 'findings', href: '/console/findings', label: 'Findings' },
 ];
 

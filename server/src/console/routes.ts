@@ -5,6 +5,7 @@ import type { App, AppEnv, ServerContext } from '../context.js';
 import { httpStatusOf, ServerError } from '../error.js';
 import { consoleAuditPack } from './audit-pack.js';
 import { monitorAlertSource, renderAlertBanner, type ConsoleAlertSource } from './alerts.js';
+import { CAMPAIGNS_NOT_CONFIGURED, renderCampaign, renderCampaigns } from './campaigns-page.js';
 import { login, loginPage, logout, requireSession, wantsHtml } from './auth.js';
 import { renderCoverage } from './coverage-page.js';
 import { renderFindings, type FindingsView } from './findings-page.js';
@@ -26,6 +27,9 @@ export interface ConsoleOptions {
   sessions?: ConsoleSessions;
 }
 
+const ID = /^[1-9]\d{0,14}$/;
+/** Campaigns per page of the list: each row is one store row, no counts. */
+const CAMPAIGNS_PER_PAGE = 100;
 const COMMITMENT = /^(0x)?[0-9a-fA-F]{64}$/;
 
 // Only the server's own stylesheet and inline SVG; no script at all.
@@ -94,7 +98,7 @@ export function registerConsoleRoutes(app: App, ctx: ServerContext, opts: Consol
   });
   web.get('/releases/:id', async (c) => {
     const id = c.req.param('id');
-    if (!/^[1-9]\d{0,14}$/.test(id))
+    if (!ID.test(id))
       throw new ServerError('INVALID_REQUEST', 'a release id is a positive integer');
     const release = await ctx.store.release(Number(id));
     if (!release) throw new ServerError('RELEASE_NOT_FOUND', `no release ${id}`);
@@ -152,6 +156,27 @@ export function registerConsoleRoutes(app: App, ctx: ServerContext, opts: Consol
     return c.body(JSON.stringify(pack, null, 2) + '\n', 200, {
       'Content-Type': 'application/json; charset=utf-8',
     });
+  });
+  web.get('/campaigns', async (c) => {
+    const after = c.req.query('after');
+    if (after !== undefined && !ID.test(after))
+      throw new ServerError('INVALID_REQUEST', 'after is a campaign id (a positive integer)');
+    if (!ctx.campaigns) return page(c, 'Campaigns', 'campaigns', CAMPAIGNS_NOT_CONFIGURED);
+    const list = await ctx.campaigns.campaigns({
+      ...(after === undefined ? {} : { after: Number(after) }),
+      limit: CAMPAIGNS_PER_PAGE,
+    });
+    const next = list.length === CAMPAIGNS_PER_PAGE ? list.at(-1)?.id : undefined;
+    return page(c, 'Campaigns', 'campaigns', renderCampaigns(list, next));
+  });
+  web.get('/campaigns/:id', async (c) => {
+    const id = c.req.param('id');
+    if (!ID.test(id))
+      throw new ServerError('INVALID_REQUEST', 'a campaign id is a positive integer');
+    if (!ctx.campaigns) return page(c, 'Campaigns', 'campaigns', CAMPAIGNS_NOT_CONFIGURED);
+    const status = await ctx.campaigns.status(Number(id));
+    const events = await ctx.campaigns.events(Number(id));
+    return page(c, status.campaign.name, 'campaigns', renderCampaign(status, events, ctx.clock()));
   });
   web.get('/findings', async (c) => {
     const latest = ctx.monitorAudit?.();

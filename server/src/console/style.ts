@@ -88,5 +88,13 @@ button.quiet { background: transparent; border-color: #51648f; color: #cfd8ea; p
 .chart { display: block; width: 100%; height: auto; }
 .legend { display: flex; flex-wrap: wrap; gap: 14px; font-size: 13px; margin-top: 8px; }
 .swatch { vertical-align: -1px; margin-right: 4px; }
+.small { font-size: 13px; }
+.nowrap { white-space: nowrap; }
+.reason { font-size: 13px; color: var(--fg); margin-top: 4px; max-width: 320px;
+  overflow-wrap: anywhere; }
+table.waves td, table.waves th { padding: 9px 10px; }
+table.waves td.gate { min-width: 250px; }
+table.events td.detail { max-width: 560px; }
+table.events .tag { overflow-wrap: anywhere; }
 .grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 18px; }
 `;
