@@ -33,6 +33,10 @@ export type TransparencyErrorCode =
   // wire formats
   | 'MALFORMED_ATTESTATION'
   | 'MALFORMED_PREDICATE'
+  // binary deltas (delta/format.ts)
+  | 'DELTA_MALFORMED'
+  | 'DELTA_TRUNCATED'
+  | 'DELTA_TOO_LARGE'
   // the Uptane profile (UPTANE.md)
   | 'MALFORMED_ENVELOPE'
   | 'ENVELOPE_UNSIGNED'

@@ -1,0 +1,248 @@
+import { constants, createZstdDecompress, type ZstdDecompress } from 'node:zlib';
+import { TransparencyError } from '../error.js';
+
+/**
+ * tufchain's binary delta (README: Binary deltas): a plain 88-byte header binding the delta to one base image
+ * and one target image, then a single zstd frame (with its content checksum) holding the op stream
+ * that rebuilds the target from the base:
+ *
+ *   COPY  0x01  zigzag-varint(offset - end of the previous COPY)  varint(length)
+ *   ADD   0x02  varint(length)  length literal bytes
+ *   END   0x00  (nothing may follow)
+ *
+ * COPY offsets are relative to where the previous COPY ended, so the common case (the same
+ * alignment as before, or a small shift) is one or two bytes that zstd squeezes further.
+ */
+export const DELTA_MAGIC = Buffer.from('TUFDLTA', 'latin1');
+export const DELTA_FORMAT_VERSION = 1;
+export const DELTA_HEADER_BYTES = 8 + 8 + 32 + 8 + 32;
+export const DELTA_MEDIA_TYPE = 'application/vnd.tufchain.delta.v1';
+
+export const OP_END = 0x00;
+export const OP_COPY = 0x01;
+export const OP_ADD = 0x02;
+
+/**
+ * The zstd window the generator uses and the most an applier accepts (2^23 = 8 MiB of decoder
+ * memory): zstd's own decoder limit is 2^27, which a hostile delta could use to make a vehicle
+ * allocate 128 MiB.
+ */
+export const DELTA_WINDOW_LOG = 23;
+
+/** Images larger than this are refused (lengths travel as u64; JS numbers are exact to 2^53). */
+const MAX_IMAGE_BYTES = Number.MAX_SAFE_INTEGER;
+
+export interface ImageRef {
+  length: number;
+  /** hex, no 0x */
+  sha256: string;
+}
+
+export interface DeltaHeader {
+  base: ImageRef;
+  target: ImageRef;
+}
+
+export function encodeDeltaHeader(header: DeltaHeader): Buffer {
+  const out = Buffer.alloc(DELTA_HEADER_BYTES);
+  DELTA_MAGIC.copy(out, 0);
+  out[7] = DELTA_FORMAT_VERSION;
+  writeRef(out, 8, header.base);
+  writeRef(out, 48, header.target);
+  return out;
+}
+
+function writeRef(out: Buffer, at: number, ref: ImageRef): void {
+  if (!Number.isSafeInteger(ref.length) || ref.length < 0) {
+    throw new TransparencyError('DELTA_MALFORMED', `image length ${ref.length} is not a size`);
+  }
+  if (!/^[0-9a-f]{64}$/.test(ref.sha256)) {
+    throw new TransparencyError('DELTA_MALFORMED', 'image sha256 is not 64 lowercase hex digits');
+  }
+  out.writeBigUInt64BE(BigInt(ref.length), at);
+  out.write(ref.sha256, at + 8, 'hex');
+}
+
+/** Parses the first DELTA_HEADER_BYTES of a delta. DELTA_TRUNCATED if fewer; DELTA_MALFORMED. */
+export function decodeDeltaHeader(bytes: Uint8Array): DeltaHeader {
+  if (bytes.length < DELTA_HEADER_BYTES) {
+    throw new TransparencyError(
+      'DELTA_TRUNCATED',
+      `delta header needs ${DELTA_HEADER_BYTES} bytes`,
+    );
+  }
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, DELTA_HEADER_BYTES);
+  if (!buf.subarray(0, 7).equals(DELTA_MAGIC)) {
+    throw new TransparencyError('DELTA_MALFORMED', 'not a tufchain delta (bad magic)');
+  }
+  if (buf[7] !== DELTA_FORMAT_VERSION) {
+    throw new TransparencyError('DELTA_MALFORMED', `unsupported delta format version ${buf[7]}`);
+  }
+  return { base: readRef(buf, 8), target: readRef(buf, 48) };
+}
+
+function readRef(buf: Buffer, at: number): ImageRef {
+  const length = buf.readBigUInt64BE(at);
+  if (length > BigInt(MAX_IMAGE_BYTES)) {
+    throw new TransparencyError('DELTA_MALFORMED', `image length ${length} is too large`);
+  }
+  return { length: Number(length), sha256: buf.toString('hex', at + 8, at + 40) };
+}
+
+/** The streaming zstd decoder for a delta body, limited to DELTA_WINDOW_LOG. */
+export function createDeltaDecompressor(): ZstdDecompress {
+  return createZstdDecompress({
+    params: { [constants.ZSTD_d_windowLogMax]: DELTA_WINDOW_LOG },
+  });
+}
+
+export type DeltaOp =
+  | { kind: 'copy'; offset: number; length: number }
+  /** A piece of an ADD literal (a long literal may come in several pieces). */
+  | { kind: 'add'; bytes: Uint8Array };
+
+/**
+ * Decodes the (decompressed) op stream incrementally: feed() takes any split of the bytes and hands
+ * out whole COPYs and ADD pieces as soon as they are known, holding at most one op header (<= 21
+ * bytes) between calls, so a literal never has to be buffered. Every op is checked against the
+ * header: a COPY inside the base, nothing past the target length, nothing after END.
+ */
+export class DeltaOpParser {
+  readonly #header: DeltaHeader;
+  #pending: number[] = [];
+  #literalLeft = 0;
+  #copyEnd = 0;
+  #produced = 0;
+  #ended = false;
+
+  constructor(header: DeltaHeader) {
+    this.#header = header;
+  }
+
+  /** Target bytes the ops so far produce. */
+  get produced(): number {
+    return this.#produced;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  feed(chunk: Uint8Array, emit: (op: DeltaOp) => void): void {
+    let i = 0;
+    while (i < chunk.length) {
+      if (this.#ended) {
+        throw new TransparencyError('DELTA_MALFORMED', 'bytes after the END op');
+      }
+      if (this.#literalLeft > 0) {
+        const n = Math.min(this.#literalLeft, chunk.length - i);
+        this.#literalLeft -= n;
+        emit({ kind: 'add', bytes: chunk.subarray(i, i + n) });
+        i += n;
+        continue;
+      }
+      this.#pending.push(chunk[i] as number);
+      i += 1;
+      this.#tryOp(emit);
+    }
+  }
+
+  /** The op stream ended: DELTA_TRUNCATED unless END came and the target is complete. */
+  finish(): void {
+    if (!this.#ended || this.#literalLeft > 0 || this.#pending.length > 0) {
+      throw new TransparencyError('DELTA_TRUNCATED', 'delta ends before its END op');
+    }
+  }
+
+  #tryOp(emit: (op: DeltaOp) => void): void {
+    const p = this.#pending;
+    const tag = p[0];
+    if (tag === OP_END) {
+      if (this.#produced !== this.#header.target.length) {
+        throw new TransparencyError(
+          'DELTA_MALFORMED',
+          `delta builds ${this.#produced} of ${this.#header.target.length} target bytes`,
+        );
+      }
+      this.#ended = true;
+      p.length = 0;
+      return;
+    }
+    if (tag !== OP_COPY && tag !== OP_ADD) {
+      throw new TransparencyError('DELTA_MALFORMED', `unknown delta op 0x${tag?.toString(16)}`);
+    }
+    const first = readVarint(p, 1);
+    if (!first) return;
+    if (tag === OP_ADD) {
+      p.length = 0;
+      this.#grow(first.value);
+      this.#literalLeft = first.value;
+      return;
+    }
+    const second = readVarint(p, first.next);
+    if (!second) return;
+    p.length = 0;
+    const offset = this.#copyEnd + unzigzag(first.value);
+    const length = second.value;
+    if (offset < 0 || length === 0 || offset + length > this.#header.base.length) {
+      throw new TransparencyError(
+        'DELTA_MALFORMED',
+        `COPY [${offset}, ${offset + length}) is outside the ${this.#header.base.length}-byte base`,
+      );
+    }
+    this.#grow(length);
+    this.#copyEnd = offset + length;
+    emit({ kind: 'copy', offset, length });
+  }
+
+  #grow(length: number): void {
+    if (this.#produced + length > this.#header.target.length) {
+      throw new TransparencyError(
+        'DELTA_MALFORMED',
+        `delta builds more than the ${this.#header.target.length} target bytes`,
+      );
+    }
+    this.#produced += length;
+  }
+}
+
+/** Longest varint accepted: 8 bytes carry 56 bits, more than any safe length. */
+const MAX_VARINT_BYTES = 8;
+
+function readVarint(bytes: number[], at: number): { value: number; next: number } | undefined {
+  let value = 0;
+  let scale = 1;
+  for (let i = at; i < bytes.length; i++) {
+    const b = bytes[i] as number;
+    value += (b & 0x7f) * scale;
+    if ((b & 0x80) === 0) {
+      if (!Number.isSafeInteger(value)) {
+        throw new TransparencyError('DELTA_MALFORMED', 'delta varint is too large');
+      }
+      return { value, next: i + 1 };
+    }
+    scale *= 128;
+    if (i - at + 1 >= MAX_VARINT_BYTES) break;
+  }
+  if (bytes.length - at >= MAX_VARINT_BYTES) {
+    throw new TransparencyError('DELTA_MALFORMED', 'delta varint is too long');
+  }
+  return undefined;
+}
+
+export function writeVarint(out: number[], value: number): void {
+  let v = value;
+  while (v >= 0x80) {
+    out.push((v % 128) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+}
+
+export function zigzag(n: number): number {
+  return n >= 0 ? n * 2 : -n * 2 - 1;
+}
+
+function unzigzag(n: number): number {
+  return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
+}
