@@ -94,6 +94,15 @@ export interface UpdateResult {
   /** Outcome of an install that an earlier, interrupted run left behind, completed first. */
   recovered?: RecoveryResult;
   resumes?: number;
+  /** How the image came: `delta` or `full` (with why a planned delta fell back), and the bytes. */
+  install?: InstallPathSummary;
+}
+
+export interface InstallPathSummary {
+  path: 'delta' | 'full';
+  fallback?: { code: string; message: string };
+  /** Bytes over the network for the image: the delta's, the full image's, or both. */
+  networkBytes: number;
 }
 
 export interface RecoveryResult {
@@ -462,6 +471,11 @@ async function runCycle(ctx: Context): Promise<UpdateResult> {
       activeSlot: after.active,
       report: { id: done.reportId, bundle, sent: false },
       resumes: done.resumes,
+      install: {
+        path: done.path,
+        networkBytes: done.networkBytes,
+        ...(done.fallback ? { fallback: done.fallback } : {}),
+      },
     };
   } finally {
     await readbackWorker?.close();

@@ -37,6 +37,12 @@ export type AgentErrorCode =
   | 'LENGTH_MISMATCH'
   | 'TARGET_MISMATCH'
   | 'READBACK_MISMATCH'
+  // delta updates (install/delta-source.ts): each falls back to the full image
+  | 'DELTA_MALFORMED'
+  | 'DELTA_TRUNCATED'
+  | 'DELTA_BASE_MISMATCH'
+  | 'DELTA_TARGET_MISMATCH'
+  | 'DELTA_UNAVAILABLE'
   | 'SLOT_STATE_INVALID'
   | 'SLOT_BUSY'
   | 'HEALTH_CHECK_FAILED'

@@ -129,6 +129,7 @@ describe('what the agent loads at start', () => {
     'transparency/wire',
     'transparency/proof-bundle',
     'transparency/offline-bundle',
+    'transparency/delta',
   ])('@tufchain/%s stays vehicle-sized', (subpath) => {
     expectVehicleSized(staticGraph(workspaceEntry(`@tufchain/${subpath}`)));
   });

@@ -4,7 +4,7 @@ import { AgentError, type AgentErrorCode } from '../error.js';
 import type { InstallJournal, InstallJournalStore } from '../journal.js';
 import type { SlotImage, SlotName, SlotStore } from '../slots/slot-store.js';
 import type { WorkerSlotReadback } from './slot-readback.js';
-import { streamIntoSlot } from './stream.js';
+import { installIntoSlot, type DeltaPlan, type SlotInstallResult } from './delta-install.js';
 
 export type InstallOutcome = 'COMMITTED' | 'ROLLED_BACK';
 
@@ -24,6 +24,10 @@ export interface InstallRun {
   outcome: InstallOutcome;
   reportId: string;
   resumes: number;
+  /** How the slot was written: from a delta or the full image (and why a delta fell back). */
+  path: SlotInstallResult['path'];
+  fallback?: SlotInstallResult['fallback'];
+  networkBytes: number;
 }
 
 const INTEGRITY_FAILURES = new Set<AgentErrorCode>([
@@ -147,6 +151,8 @@ export interface InstallImageOptions {
   /** A read-back worker started ahead of the install (slot-readback.ts, startReadbackWorker). */
   readbackWorker?: WorkerSlotReadback | undefined;
   onProgress?: ((received: number, total: number) => void) | undefined;
+  /** A delta from the active slot's image, tried first (install/delta-install.ts). */
+  delta?: DeltaPlan | undefined;
 }
 
 /**
@@ -161,9 +167,9 @@ export async function installImage(
   const { slots } = m;
   await m.journal.write(j);
   const expected = { length: j.target.length, sha256: j.target.sha256, sha512: j.target.sha512 };
-  let resumes: number;
+  let streamed: SlotInstallResult;
   try {
-    const streamed = await streamIntoSlot({
+    streamed = await installIntoSlot({
       url: j.target.url,
       slots,
       slot: j.slot,
@@ -174,8 +180,9 @@ export async function installImage(
       readbackWorker: opts.readbackWorker,
       onSlotOpened: () => m.journal.write({ ...j, slotOpened: true }),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      delta: opts.delta,
     });
-    resumes = streamed.resumes; // streamIntoSlot also read every byte back from the slot
+    // installIntoSlot also read every byte back from the slot
   } catch (err) {
     if (err instanceof AgentError && INTEGRITY_FAILURES.has(err.code)) {
       // Bytes that failed verification are worth nothing: start from zero next time.
@@ -189,5 +196,11 @@ export async function installImage(
   const pending: InstallJournal = { ...j, phase: 'PENDING_BOOT' };
   await m.journal.write(pending);
   const done = await finishPendingBoot(m, pending);
-  return { ...done, resumes };
+  return {
+    ...done,
+    resumes: streamed.resumes,
+    path: streamed.path,
+    networkBytes: streamed.networkBytes,
+    ...(streamed.fallback ? { fallback: streamed.fallback } : {}),
+  };
 }

@@ -5,7 +5,14 @@ import { z } from 'zod';
 import { AgentError } from '../error.js';
 import { readJsonIfExists, syncDir, writeJsonDurable } from '../util/durable.js';
 import { openSlotFile } from './slot-file.js';
-import type { SlotImage, SlotName, SlotState, SlotStore, SlotWriter } from './slot-store.js';
+import type {
+  SlotImage,
+  SlotName,
+  SlotReader,
+  SlotState,
+  SlotStore,
+  SlotWriter,
+} from './slot-store.js';
 
 const slotName = z.enum(['a', 'b']);
 const slotImage = z.object({
@@ -145,6 +152,14 @@ export class FileSlotStore implements SlotStore {
     } catch {
       return 0;
     }
+  }
+
+  async openForRead(slot: SlotName): Promise<SlotReader> {
+    const fh = await open(this.slotPath(slot), 'r');
+    return {
+      read: async (position, into) => (await fh.read(into, 0, into.length, position)).bytesRead,
+      close: () => fh.close(),
+    };
   }
 
   async *readImage(slot: SlotName, length: number): AsyncIterable<Uint8Array> {

@@ -53,6 +53,13 @@ export interface SlotWriter {
   close(): Promise<void>;
 }
 
+/** Random reads of a slot's bytes (a delta's COPY ranges from the active slot). */
+export interface SlotReader {
+  /** Reads up to `into.length` bytes at `position`; returns the count read (short at the end). */
+  read(position: number, into: Uint8Array): Promise<number>;
+  close(): Promise<void>;
+}
+
 /**
  * The A/B slot device seam. The file-backed FileSlotStore simulates it; a RAUC or SWUpdate backend
  * implements the same operations (mark-active with boot attempts, mark-good, mark-bad).
@@ -70,6 +77,11 @@ export interface SlotStore {
   storedBytes(slot: SlotName): Promise<number>;
   /** Streams the first `length` bytes of the slot (read-back verification). */
   readImage(slot: SlotName, length: number): AsyncIterable<Uint8Array>;
+  /**
+   * Opens a slot for random reads, never for writing. Optional: without it the agent installs
+   * full images only (no deltas).
+   */
+  openForRead?(slot: SlotName): Promise<SlotReader>;
   /** Records the verified image in the slot and marks it to be tried at the next boot. */
   markPending(slot: SlotName, image: SlotImage, bootAttempts: number): Promise<void>;
   /** The bootloader's choice (a reboot on a real device): tries a pending slot, else the active one. */

@@ -15,3 +15,4 @@ export {
 } from '../delta/format.js';
 export { createDelta, defaultDeltaOptions, diffOps, type DeltaOptions } from '../delta/generate.js';
 export { applyDelta } from '../delta/apply.js';
+export { TransparencyError } from '../error.js';
