@@ -35,6 +35,11 @@ export interface Config {
    * of it is streamed from disk on every request. 0 turns the cache off.
    */
   targetCacheBytes: number;
+  /**
+   * A release also publishes deltas (tuf/deltas.ts) to each new image from this many earlier
+   * releases of its hardware IDs; 0 publishes full images only.
+   */
+  deltaBases: number;
 }
 
 const day = 24 * 60 * 60;
@@ -53,6 +58,7 @@ export const defaultConfig: Config = {
   // Room for the hot images of a rollout (a few ECU images of tens of MiB each) next to the
   // 64 MiB of versioned metadata; the blobs live outside the V8 heap.
   targetCacheBytes: 256 * 1024 * 1024,
+  deltaBases: 2,
 };
 
 export type ConfigInput = Partial<Omit<Config, 'expiries' | 'resignWindows'>> & {

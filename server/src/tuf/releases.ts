@@ -3,6 +3,7 @@ import type { FirmwareClaims } from '../attestation/verifier.js';
 import { ServerError } from '../error.js';
 import type { NewMetadataRecord, ReleaseRecord } from '../storage/store.js';
 import type { RepositoryCore } from './core/repository-core.js';
+import { prepareDeltas } from './deltas.js';
 import { expiryAfter } from './expiry.js';
 import {
   assertClaimsMatch,
@@ -112,8 +113,8 @@ async function buildAndPublish(
   const additions: TargetFile[] = [];
   const firmware: ReleaseEntry['firmware'] = [];
   for (const t of inputs) {
-    const { image, bundle } = await prepareTarget(core, t);
-    additions.push(image, bundle);
+    const { image, bundle, deltas } = await prepareTarget(core, t);
+    additions.push(image, bundle, ...deltas);
     for (const hardwareId of t.hardwareIds) {
       firmware.push({ digest: `0x${image.hashes.sha256!}`, hardwareId, version: t.releaseCounter });
     }
@@ -165,7 +166,7 @@ async function buildAndPublish(
 async function prepareTarget(
   core: RepositoryCore,
   t: ReleaseTargetInput,
-): Promise<{ image: TargetFile; bundle: TargetFile }> {
+): Promise<{ image: TargetFile; bundle: TargetFile; deltas: TargetFile[] }> {
   const upload = await core.store.upload(t.name);
   if (!upload) throw new ServerError('FIRMWARE_NOT_UPLOADED', `no firmware uploaded as ${t.name}`);
   // Bytes uploaded under this name before their release elsewhere was revoked.
@@ -197,6 +198,8 @@ async function prepareTarget(
     attestation: attestationTargetName(t.name),
   };
   if (t.minFromVersion !== undefined) custom.minFromVersion = t.minFromVersion;
+  const deltas = await prepareDeltas(core, { ...t, sha256: upload.sha256 });
+  if (deltas.links.length > 0) custom.deltas = deltas.links;
   const image = new TargetFile({
     path: t.name,
     length: upload.length,
@@ -209,5 +212,5 @@ async function prepareTarget(
     hashes: { sha256: bundleBlob.sha256, sha512: bundleBlob.sha512 },
     unrecognizedFields: { custom: { kind: 'attestation', subject: t.name } },
   });
-  return { image, bundle };
+  return { image, bundle, deltas: deltas.files };
 }

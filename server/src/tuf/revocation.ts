@@ -6,6 +6,7 @@ import type { RepositoryCore } from './core/repository-core.js';
 import type { Published } from './core/publish-pipeline.js';
 import { errorText } from './error-text.js';
 import { expiryAfter } from './expiry.js';
+import { deltaTargetsOf } from './deltas.js';
 import { attestationTargetName } from './firmware-target.js';
 import { buildTargets, delegationsJsonOf } from './layout.js';
 import { recordOf } from './metadata.js';
@@ -38,7 +39,9 @@ export function revokeRelease(
     const byRole = new Map<string, Set<string>>();
     const digests: string[] = [];
     for (const name of release.targetNames) {
-      for (const path of [name, attestationTargetName(name)]) {
+      // The image's deltas go with it: each of them rebuilds the revoked image.
+      const deltas = deltaTargetsOf((await state.findTarget(name))?.file.custom);
+      for (const path of [name, attestationTargetName(name), ...deltas]) {
         const located = await state.findTarget(path);
         if (!located) continue;
         if (path === name && located.file.hashes.sha256)

@@ -1,0 +1,120 @@
+import { TargetFile } from '@tufjs/models';
+import { createDelta, DELTA_MEDIA_TYPE } from '@tufchain/transparency/delta';
+import { isValidTargetPath } from '../http/names.js';
+import { readBlob } from '../storage/blob-store.js';
+import type { RepositoryCore } from './core/repository-core.js';
+
+/** An earlier firmware image a vehicle may run, as a delta's base. */
+export interface DeltaBase {
+  name: string;
+  version: string;
+  releaseCounter: number;
+  sha256: string;
+  length: number;
+}
+
+/** What the new image's `custom.deltas` lists, one per delta: the agent picks by `baseSha256`. */
+export interface DeltaLink {
+  target: string;
+  baseSha256: string;
+  baseVersion: string;
+}
+
+/** The delta targets an image's `custom.deltas` links to. */
+export function deltaTargetsOf(custom: Record<string, unknown> | undefined): string[] {
+  const links = custom?.['deltas'];
+  if (!Array.isArray(links)) return [];
+  return links
+    .map((l) => (l as { target?: unknown } | null)?.target)
+    .filter((t): t is string => typeof t === 'string');
+}
+
+/** A delta no smaller than this share of the full image is not offered: it would save little. */
+const MAX_DELTA_SHARE = 0.9;
+
+export const deltaTargetName = (name: string, baseSha256: string): string =>
+  `${name}.from-${baseSha256.slice(0, 16)}.delta`;
+
+/**
+ * The newest `count` earlier images for any of `hardwareIds` (by release counter, below
+ * `releaseCounter`, distinct bytes) in the current targets roles: the versions a fleet runs.
+ */
+export async function previousFirmware(
+  core: RepositoryCore,
+  hardwareIds: readonly string[],
+  releaseCounter: number,
+  count: number,
+): Promise<DeltaBase[]> {
+  const { state } = core;
+  const found = new Map<string, DeltaBase>();
+  for (const role of (await state.roleVersions()).keys()) {
+    const md = await state.roleMetadata(role);
+    if (!md) continue;
+    for (const [name, file] of Object.entries(md.signed.targets)) {
+      const c = file.custom;
+      const sha256 = file.hashes.sha256;
+      if (c.kind !== 'firmware' || sha256 === undefined || !Array.isArray(c.hardwareIds)) continue;
+      if (typeof c.releaseCounter !== 'number' || typeof c.version !== 'string') continue;
+      if (c.releaseCounter >= releaseCounter) continue;
+      if (!c.hardwareIds.some((h) => hardwareIds.includes(h as string))) continue;
+      const seen = found.get(sha256);
+      if (!seen || seen.releaseCounter < c.releaseCounter) {
+        found.set(sha256, {
+          name,
+          version: c.version,
+          releaseCounter: c.releaseCounter,
+          sha256,
+          length: file.length,
+        });
+      }
+    }
+  }
+  return [...found.values()].sort((a, b) => b.releaseCounter - a.releaseCounter).slice(0, count);
+}
+
+/**
+ * Makes the deltas from the previous `core.config.deltaBases` releases of the image's hardware IDs
+ * to the new image, stores each as a blob and returns them as TUF targets (length, sha256,
+ * sha512; `custom` names the base and the full image), to go into the same targets metadata,
+ * snapshot and chain log entry as the image, with the links for the image's `custom.deltas`.
+ */
+export async function prepareDeltas(
+  core: RepositoryCore,
+  image: { name: string; hardwareIds: string[]; releaseCounter: number; sha256: string },
+): Promise<{ files: TargetFile[]; links: DeltaLink[] }> {
+  const count = core.config.deltaBases;
+  const files: TargetFile[] = [];
+  const links: DeltaLink[] = [];
+  if (count <= 0) return { files, links };
+  const bases = await previousFirmware(core, image.hardwareIds, image.releaseCounter, count);
+  if (bases.length === 0) return { files, links };
+  const target = await readBlob(core.blobs, image.sha256);
+  for (const base of bases) {
+    const path = deltaTargetName(image.name, base.sha256);
+    if (base.sha256 === image.sha256 || !isValidTargetPath(path)) continue;
+    const baseBytes = await readBlob(core.blobs, base.sha256).catch(() => undefined);
+    if (!baseBytes) continue; // an image whose blob is gone (pruned) gets no delta
+    const delta = createDelta(baseBytes, target);
+    if (delta.length > target.length * MAX_DELTA_SHARE) continue;
+    const blob = await core.blobs.writeBytes(delta);
+    await core.store.recordBlob(blob);
+    files.push(
+      new TargetFile({
+        path,
+        length: blob.length,
+        hashes: { sha256: blob.sha256, sha512: blob.sha512 },
+        unrecognizedFields: {
+          custom: {
+            kind: 'delta',
+            format: DELTA_MEDIA_TYPE,
+            target: image.name,
+            targetSha256: image.sha256,
+            base: { ...base },
+          },
+        },
+      }),
+    );
+    links.push({ target: path, baseSha256: base.sha256, baseVersion: base.version });
+  }
+  return { files, links };
+}
