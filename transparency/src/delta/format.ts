@@ -129,21 +129,31 @@ export class DeltaOpParser {
   }
 
   feed(chunk: Uint8Array, emit: (op: DeltaOp) => void): void {
+    const end = chunk.length;
     let i = 0;
-    while (i < chunk.length) {
+    while (i < end) {
       if (this.#ended) {
         throw new TransparencyError('DELTA_MALFORMED', 'bytes after the END op');
       }
       if (this.#literalLeft > 0) {
-        const n = Math.min(this.#literalLeft, chunk.length - i);
+        const n = Math.min(this.#literalLeft, end - i);
         this.#literalLeft -= n;
         emit({ kind: 'add', bytes: chunk.subarray(i, i + n) });
         i += n;
         continue;
       }
+      if (this.#pending.length === 0) {
+        // The common case: the whole op header is in this chunk.
+        const used = this.#decode(chunk, i, end, emit);
+        if (used > 0) {
+          i += used;
+          continue;
+        }
+      }
+      // An op header split across chunks: gathered a byte at a time.
       this.#pending.push(chunk[i] as number);
       i += 1;
-      this.#tryOp(emit);
+      if (this.#decode(this.#pending, 0, this.#pending.length, emit) > 0) this.#pending.length = 0;
     }
   }
 
@@ -154,9 +164,9 @@ export class DeltaOpParser {
     }
   }
 
-  #tryOp(emit: (op: DeltaOp) => void): void {
-    const p = this.#pending;
-    const tag = p[0];
+  /** Decodes the op header at bytes[at]; the bytes it took, or 0 when it is not complete yet. */
+  #decode(bytes: ArrayLike<number>, at: number, end: number, emit: (op: DeltaOp) => void): number {
+    const tag = bytes[at];
     if (tag === OP_END) {
       if (this.#produced !== this.#header.target.length) {
         throw new TransparencyError(
@@ -165,25 +175,21 @@ export class DeltaOpParser {
         );
       }
       this.#ended = true;
-      p.length = 0;
-      return;
+      return 1;
     }
     if (tag !== OP_COPY && tag !== OP_ADD) {
       throw new TransparencyError('DELTA_MALFORMED', `unknown delta op 0x${tag?.toString(16)}`);
     }
-    const first = readVarint(p, 1);
-    if (!first) return;
+    const first = readVarint(bytes, at + 1, end);
+    if (first < 0) return 0;
     if (tag === OP_ADD) {
-      p.length = 0;
-      this.#grow(first.value);
-      this.#literalLeft = first.value;
-      return;
+      this.#grow(first);
+      this.#literalLeft = first;
+      return varintEnd - at;
     }
-    const second = readVarint(p, first.next);
-    if (!second) return;
-    p.length = 0;
-    const offset = this.#copyEnd + unzigzag(first.value);
-    const length = second.value;
+    const length = readVarint(bytes, varintEnd, end);
+    if (length < 0) return 0;
+    const offset = this.#copyEnd + unzigzag(first);
     if (offset < 0 || length === 0 || offset + length > this.#header.base.length) {
       throw new TransparencyError(
         'DELTA_MALFORMED',
@@ -193,6 +199,7 @@ export class DeltaOpParser {
     this.#grow(length);
     this.#copyEnd = offset + length;
     emit({ kind: 'copy', offset, length });
+    return varintEnd - at;
   }
 
   #grow(length: number): void {
@@ -209,25 +216,29 @@ export class DeltaOpParser {
 /** Longest varint accepted: 8 bytes carry 56 bits, more than any safe length. */
 const MAX_VARINT_BYTES = 8;
 
-function readVarint(bytes: number[], at: number): { value: number; next: number } | undefined {
+/** Where the last complete readVarint ended (no object per varint: ops are many). */
+let varintEnd = 0;
+
+/** The varint at bytes[at], or -1 when it is not complete before `end`. */
+function readVarint(bytes: ArrayLike<number>, at: number, end: number): number {
   let value = 0;
   let scale = 1;
-  for (let i = at; i < bytes.length; i++) {
+  for (let i = at; i < end; i++) {
     const b = bytes[i] as number;
     value += (b & 0x7f) * scale;
-    if ((b & 0x80) === 0) {
+    if (b < 0x80) {
       if (!Number.isSafeInteger(value)) {
         throw new TransparencyError('DELTA_MALFORMED', 'delta varint is too large');
       }
-      return { value, next: i + 1 };
+      varintEnd = i + 1;
+      return value;
+    }
+    if (i - at + 1 >= MAX_VARINT_BYTES) {
+      throw new TransparencyError('DELTA_MALFORMED', 'delta varint is too long');
     }
     scale *= 128;
-    if (i - at + 1 >= MAX_VARINT_BYTES) break;
   }
-  if (bytes.length - at >= MAX_VARINT_BYTES) {
-    throw new TransparencyError('DELTA_MALFORMED', 'delta varint is too long');
-  }
-  return undefined;
+  return -1;
 }
 
 export function writeVarint(out: number[], value: number): void {
