@@ -41,8 +41,8 @@ export interface DeltaSourceInput {
   target: { length: number; sha256: string };
   request: Omit<RangeRequest, 'url'>;
   /**
-   * Hash the active slot before downloading (default true): a modified base is then refused at
-   * once with DELTA_BASE_MISMATCH instead of after the download, by the final hash check.
+   * Hash the active slot while the delta applies (default true): a modified base is then refused
+   * with DELTA_BASE_MISMATCH, not only by the final hash check of the rebuilt image.
    */
   verifyBase?: boolean;
 }
@@ -74,12 +74,19 @@ export class DeltaImageSource implements ImageSource {
     if (from !== 0) {
       throw new AgentError('DELTA_UNAVAILABLE', 'a delta cannot continue an interrupted slot');
     }
-    if (this.#input.verifyBase ?? true) await assertBaseHolds(base);
+    // The active slot is hashed while the delta downloads and applies (their I/O waits overlap);
+    // a base that is not the image is refused before the slot is sealed, or as soon as known.
+    let baseFailure: AgentError | undefined;
+    const baseCheck = (this.#input.verifyBase ?? true) ? assertBaseHolds(base) : undefined;
+    baseCheck?.catch((err: unknown) => {
+      baseFailure = toAgentError(err);
+    });
     const deltaHash = createHash('sha256');
     const head: Buffer[] = [];
     let headBytes = 0;
     let applying: OpApplier | undefined;
     const onDeltaChunk: ChunkHandler = (chunk) => {
+      if (baseFailure) throw baseFailure;
       applying?.throwIfFailed();
       if (this.#fetched + chunk.length > delta.length) {
         throw new AgentError(
@@ -111,9 +118,11 @@ export class DeltaImageSource implements ImageSource {
       if (deltaHash.digest('hex') !== delta.sha256) {
         throw new AgentError('DELTA_TARGET_MISMATCH', 'delta hashes differ from its TUF target');
       }
+      await baseCheck;
       await applying.end();
     } finally {
       applying?.destroy();
+      await baseCheck?.catch(() => undefined);
     }
     return { resumes };
   }
