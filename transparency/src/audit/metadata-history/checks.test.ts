@@ -174,13 +174,18 @@ describe('readRoleFile and checkRoleFile', () => {
     ]);
   });
 
-  it('hashes and parses a good file, and lists its firmware without its attestation bundles', () => {
+  it('hashes and parses a good file, and lists its firmware without its attestation bundles and deltas', () => {
     const json = targetsJson(2, {
       'gw.bin': firmware(sha(1), ['gw', 'gw', 'gw-2'], 4),
       'gw.bin.sigstore.json': {
         length: 1,
         hashes: { sha256: sha(2).slice(2) },
         custom: { kind: 'attestation' },
+      },
+      'gw.bin.from-0123456789abcdef.delta': {
+        length: 1,
+        hashes: { sha256: sha(3).slice(2) },
+        custom: { kind: 'delta', target: 'gw.bin', targetSha256: sha(1).slice(2) },
       },
     });
     const state = readRoleFile('bins-0', 2, served(json));
