@@ -23,6 +23,7 @@ import { UndiciFetcher } from './tuf/fetcher.js';
 import { createDispatcher, releaseDispatcher } from './util/http.js';
 import { acquireStateLock } from './util/lock.js';
 import { fetchFirmwareHint } from './tuf/hint.js';
+import { chooseDelta } from './tuf/delta-target.js';
 import { stageMetadata } from './tuf/staged.js';
 import { TufRepository, type FirmwareTarget } from './tuf/updater.js';
 import { startReadbackWorker } from './install/slot-readback.js';
@@ -436,6 +437,10 @@ async function runCycle(ctx: Context): Promise<UpdateResult> {
       sha512: target.sha512,
     });
     const resumable = interrupted !== undefined && resumeFrom > 0;
+    // A delta from the active image when TUF lists one (never over a resumable full download).
+    const delta = resumable
+      ? undefined
+      : (await chooseDelta(repo, target, installed ?? null, state.active)).plan;
     const j: InstallJournal & { phase: 'INSTALLING' } = {
       phase: 'INSTALLING',
       installId: resumable ? interrupted.installId : randomBytes(16).toString('hex'),
@@ -461,6 +466,7 @@ async function runCycle(ctx: Context): Promise<UpdateResult> {
       resumeFrom,
       readbackWorker,
       onProgress: opts.onProgress,
+      delta,
     });
     const after = await slots.readState();
     const bundle = (await ctx.outbox.get(done.reportId)) as InstallReportBundle;

@@ -3,6 +3,7 @@ export {
   sendQueuedReports,
   type UpdateOptions,
   type UpdateResult,
+  type InstallPathSummary,
   type RecoveryResult,
   type TargetSummary,
   type PreconditionsResult,
@@ -10,7 +11,14 @@ export {
 export { AgentError, isAgentError, type AgentErrorCode } from './error.js';
 export { defaultConfig, resolveConfig, type Config } from './config.js';
 export { FileSlotStore, otherSlot } from './slots/ab-slots.js';
-export type { SlotStore, SlotState, SlotImage, SlotName, SlotWriter } from './slots/slot-store.js';
+export type {
+  SlotStore,
+  SlotState,
+  SlotImage,
+  SlotName,
+  SlotReader,
+  SlotWriter,
+} from './slots/slot-store.js';
 export { UndiciFetcher } from './tuf/fetcher.js';
 export { createDispatcher, type HttpConfig } from './util/http.js';
 export {
@@ -29,6 +37,15 @@ export {
 } from './verify/chain.js';
 export { verifyFirmwareBundle, type FirmwareKey } from './verify/attestation.js';
 export { streamIntoSlot, streamImage } from './install/stream.js';
+export {
+  installIntoSlot,
+  type DeltaPlan,
+  type InstallPath,
+  type SlotInstallInput,
+  type SlotInstallResult,
+} from './install/delta-install.js';
+export { DeltaImageSource, type DeltaRef, type DeltaSourceInput } from './install/delta-source.js';
+export { chooseDelta, type DeltaChoice, type DeltaLookup } from './tuf/delta-target.js';
 export { verifySlotReadback } from './install/slot-readback.js';
 export type { ExpectedImage, ImageSink, ImageSource } from './install/image-io.js';
 export {

@@ -51,6 +51,15 @@ describe('the tufchain path, end to end', () => {
       );
     });
 
+    it('installs v2 from the delta the server published against v1, downloading only the delta', () => {
+      const [first, second] = result.updates;
+      // The factory image is no release: v1 comes whole; v2 from its delta against v1.
+      expect(first!.install).toMatchObject({ path: 'full', networkBytes: first!.target!.length });
+      expect(second!.install?.path).toBe('delta');
+      expect(second!.install?.fallback).toBeUndefined();
+      expect(second!.install!.networkBytes).toBeLessThan(second!.target!.length / 10);
+    });
+
     it('sends an install attestation that verifies against the vehicle CA', async () => {
       const reports = result.updates.map((u) => u.report);
       expect(reports.every((r) => r?.sent === true)).toBe(true);

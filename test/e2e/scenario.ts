@@ -131,13 +131,17 @@ async function makeChainKey(dir: string, name: string): Promise<Secp256k1Signer>
 }
 
 function firmwareImage(version: string, size = 256 * 1024): Uint8Array {
-  // Deterministic, incompressible-looking bytes so every version has a distinct digest.
+  // Incompressible-looking bytes shared by every version (the code that did not change), with a
+  // version stamp every 16 KiB, so that each version has a distinct digest and a small delta
+  // from the previous one.
   const out = new Uint8Array(size);
-  let block = createHash('sha256').update(`acme gateway firmware ${version}`).digest();
+  let block = createHash('sha256').update('acme gateway firmware').digest();
   for (let off = 0; off < size; off += block.length) {
     out.set(block.subarray(0, Math.min(block.length, size - off)), off);
     block = createHash('sha256').update(block).digest();
   }
+  const stamp = createHash('sha256').update(`acme gateway firmware ${version}`).digest();
+  for (let off = 0; off + stamp.length <= size; off += 16 * 1024) out.set(stamp, off);
   return out;
 }
 
@@ -417,7 +421,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       );
       say(
         'vehicle',
-        `${result.status}: streamed ${result.target?.name} into the inactive slot while hashing, read back, switched; active slot ${result.activeSlot.toUpperCase()}`,
+        `${result.status}: ${result.install?.path === 'delta' ? `rebuilt ${result.target?.name} from a delta against the active slot` : `streamed ${result.target?.name}`} into the inactive slot (${result.install?.networkBytes ?? 0} bytes over the network) while hashing, read back against the full image's hashes, switched; active slot ${result.activeSlot.toUpperCase()}`,
       );
       say(
         'vehicle',
