@@ -1,6 +1,11 @@
-import { AgentError, type AgentErrorCode } from '../error.js';
+import { AgentError, isAgentError, type AgentErrorCode } from '../error.js';
 import type { SlotName } from '../slots/slot-store.js';
-import { DeltaImageSource, type DeltaRef } from './delta-source.js';
+import {
+  baseHolds,
+  DeltaImageSource,
+  type DeltaRef,
+  type DeltaSourceInput,
+} from './delta-source.js';
 import { openSlotSink } from './slot-sink.js';
 import {
   streamImage,
@@ -29,7 +34,7 @@ export interface SlotInstallResult extends StreamInstallResult {
 
 export interface SlotInstallInput extends StreamInstallInput {
   delta?: DeltaPlan | undefined;
-  /** Hash the active slot before using a delta (default true; delta-source.ts). */
+  /** Hash the active slot while the delta applies (default false; delta-source.ts). */
   verifyDeltaBase?: boolean;
 }
 
@@ -58,7 +63,13 @@ export async function installIntoSlot(input: SlotInstallInput): Promise<SlotInst
           networkBytes: source.source.fetched,
         };
       } catch (err) {
-        fallback = describe(err);
+        fallback = describe(
+          isAgentError(err, 'TARGET_MISMATCH') && !(await baseHolds(source.base))
+            ? new AgentError('DELTA_BASE_MISMATCH', 'the active slot does not hold the base', {
+                cause: err,
+              })
+            : err,
+        );
       } finally {
         deltaBytes = source.source.fetched;
         await source.close();
@@ -82,7 +93,11 @@ export async function installIntoSlot(input: SlotInstallInput): Promise<SlotInst
 async function openDeltaSource(
   input: SlotInstallInput,
   plan: DeltaPlan,
-): Promise<{ source: DeltaImageSource; close: () => Promise<void> }> {
+): Promise<{
+  source: DeltaImageSource;
+  base: DeltaSourceInput['base'];
+  close: () => Promise<void>;
+}> {
   if ((input.resumeFrom ?? 0) > 0) {
     throw new AgentError('DELTA_UNAVAILABLE', 'an interrupted full download is resumed instead');
   }
@@ -90,14 +105,15 @@ async function openDeltaSource(
     throw new AgentError('DELTA_UNAVAILABLE', 'the slot store cannot read the active slot');
   }
   const reader = await input.slots.openForRead(plan.baseSlot);
+  const base = { reader, ...plan.base };
   const source = new DeltaImageSource({
     delta: plan,
-    base: { reader, ...plan.base },
+    base,
     target: input.expected,
     request: { dispatcher: input.dispatcher, config: input.config },
     ...(input.verifyDeltaBase !== undefined ? { verifyBase: input.verifyDeltaBase } : {}),
   });
-  return { source, close: () => reader.close() };
+  return { source, base, close: () => reader.close() };
 }
 
 async function streamDelta(
