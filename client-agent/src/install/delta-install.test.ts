@@ -8,6 +8,7 @@ import { createDelta, encodeDeltaHeader, DELTA_HEADER_BYTES } from '@tufchain/tr
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../config.js';
 import { FileSlotStore } from '../slots/ab-slots.js';
+import type { SlotReader } from '../slots/slot-store.js';
 import { createDispatcher } from '../util/http.js';
 import { installIntoSlot, type DeltaPlan } from './delta-install.js';
 import type { ExpectedImage } from './image-io.js';
@@ -120,6 +121,29 @@ describe('installIntoSlot', () => {
       expect((await readFile(slots.slotPath('b'))).equals(v2)).toBe(true);
       expect((await readFile(slots.slotPath('a'))).equals(v1)).toBe(true);
       expect(served).toEqual(['/delta']);
+    });
+
+    it('reads the base through a slot store that only reads asynchronously', async () => {
+      serveDelta = (req, res) => serveFrom(req, res, delta);
+      /** The same slots, through a reader without readSync. */
+      class AsyncOnlySlots extends FileSlotStore {
+        override async openForRead(slot: 'a' | 'b'): Promise<SlotReader> {
+          const reader = await super.openForRead(slot);
+          return { read: (p, into) => reader.read(p, into), close: () => reader.close() };
+        }
+      }
+      const asyncOnly = new AsyncOnlySlots(slots.dir);
+      const result = await installIntoSlot({
+        url: `${origin}/image`,
+        slots: asyncOnly,
+        slot: 'b',
+        expected,
+        dispatcher,
+        config,
+        delta: plan(),
+      });
+      expect(result).toMatchObject({ path: 'delta', networkBytes: delta.length });
+      expect((await readFile(slots.slotPath('b'))).equals(v2)).toBe(true);
     });
 
     it('resumes the delta with a Range request after the connection drops', async () => {

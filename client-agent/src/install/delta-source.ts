@@ -243,7 +243,7 @@ class TargetAssembler {
     if (length < this.#stage.length - this.#staged) {
       const into = this.#stage.subarray(this.#staged, this.#staged + length);
       this.#staged += length;
-      if (this.#base.copyCached(offset, into)) return undefined;
+      if (this.#base.copyNow(offset, into)) return undefined;
       return this.#base.read(offset, into);
     }
     return this.#copySlowly(offset, length);
@@ -301,11 +301,21 @@ class BaseWindows {
     this.#reader = reader;
   }
 
-  /** Fills `into` from a cached window when one holds all of it; false when none does. */
-  copyCached(position: number, into: Buffer): boolean {
+  /**
+   * Fills `into` at once when one window holds all of it: a cached one, or one read now when the
+   * reader can read synchronously (bench:delta's npm-upgrade pair: 2,100 window reads, each
+   * ~5x faster than through the thread pool). False when it cannot.
+   */
+  copyNow(position: number, into: Buffer): boolean {
     const from = position % BASE_WINDOW_BYTES;
-    const w = this.#slot(position - from);
-    if (w.start !== position - from || from + into.length > w.bytes) return false;
+    const start = position - from;
+    const w = this.#slot(start);
+    if (w.start !== start && this.#reader.readSync && from + into.length <= BASE_WINDOW_BYTES) {
+      w.start = -1;
+      w.bytes = readBaseSync(this.#reader, start, w.data);
+      w.start = start;
+    }
+    if (w.start !== start || from + into.length > w.bytes) return false;
     w.data.copy(into, 0, from, from + into.length);
     return true;
   }
@@ -344,7 +354,20 @@ function baseTooShort(): AgentError {
   return new AgentError('DELTA_BASE_MISMATCH', 'the active slot is shorter than the base');
 }
 
+function readBaseSync(base: SlotReader, position: number, into: Buffer): number {
+  try {
+    return (base.readSync as NonNullable<SlotReader['readSync']>)(position, into);
+  } catch (err) {
+    throw new AgentError('DELTA_UNAVAILABLE', 'the active slot could not be read', { cause: err });
+  }
+}
+
+/**
+ * Reads the base, synchronously when the reader can: through the thread pool, the reads of the
+ * long COPYs of bench:delta's npm-upgrade pair cost ~120 ms of this thread, synchronously ~10 ms.
+ */
 async function readBase(base: SlotReader, position: number, into: Buffer): Promise<number> {
+  if (base.readSync) return readBaseSync(base, position, into);
   try {
     return await base.read(position, into);
   } catch (err) {

@@ -1,5 +1,5 @@
 import { open, mkdir, stat } from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AgentError } from '../error.js';
@@ -158,6 +158,7 @@ export class FileSlotStore implements SlotStore {
     const fh = await open(this.slotPath(slot), 'r');
     return {
       read: async (position, into) => (await fh.read(into, 0, into.length, position)).bytesRead,
+      readSync: (position, into) => readSync(fh.fd, into, 0, into.length, position),
       close: () => fh.close(),
     };
   }

@@ -57,6 +57,11 @@ export interface SlotWriter {
 export interface SlotReader {
   /** Reads up to `into.length` bytes at `position`; returns the count read (short at the end). */
   read(position: number, into: Uint8Array): Promise<number>;
+  /**
+   * The same, blocking the thread (optional): for the many small reads of a delta's COPYs, where
+   * an asynchronous read's round trip through the thread pool costs more than the read.
+   */
+  readSync?(position: number, into: Uint8Array): number;
   close(): Promise<void>;
 }
 
