@@ -54,8 +54,8 @@ export interface DeltaSourceInput {
  * The new image, rebuilt from a delta (@tufchain/transparency/delta) while it downloads: the delta
  * comes over HTTP (Range resumes after a drop, range-fetch.ts) through the zstd decoder into the
  * op parser; COPYs are pread from the active slot, ADDs come from the delta, and both go on to
- * the stream's sink in order. Only the zstd window (8 MiB at most), a 256 KiB stage, four
- * 256 KiB windows of the base and the chunks in flight are held. Codes: DELTA_MALFORMED, DELTA_TRUNCATED, DELTA_BASE_MISMATCH,
+ * the stream's sink in order. Only the zstd window (2 MiB at most), a 256 KiB stage, 1 MiB
+ * of base windows and the chunks in flight are held. Codes: DELTA_MALFORMED, DELTA_TRUNCATED, DELTA_BASE_MISMATCH,
  * DELTA_TARGET_MISMATCH (the delta is not the one TUF lists), DELTA_UNAVAILABLE, and the
  * download's own.
  */
@@ -415,6 +415,6 @@ function toAgentError(err: unknown): AgentError {
   if (err instanceof TransparencyError && err.code === 'DELTA_TRUNCATED') {
     return new AgentError('DELTA_TRUNCATED', err.message, { cause: err });
   }
-  // The parser's DELTA_MALFORMED, and zstd's own errors (a corrupt frame, a window over 8 MiB).
+  // The parser's DELTA_MALFORMED, and zstd's own errors (a corrupt frame, a window over 2 MiB).
   return new AgentError('DELTA_MALFORMED', `delta: ${(err as Error).message}`, { cause: err });
 }

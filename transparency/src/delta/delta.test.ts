@@ -198,7 +198,7 @@ describe('applyDelta on a malformed delta', () => {
     );
   });
 
-  it('refuses a zstd frame that asks for a window over 8 MiB', async () => {
+  it('refuses a zstd frame that asks for a window over 2 MiB', async () => {
     // A streaming compressor does not know the size up front, so the frame keeps windowLog 27.
     const compressor = createZstdCompress({ params: { [constants.ZSTD_c_windowLog]: 27 } });
     const parts: Buffer[] = [];
