@@ -9,12 +9,14 @@
  *   image's hashes) against the full-update floor of bench:agent for the target image,
  *   `curl -s URL | tee slot | openssl dgst -sha256`, paired per round, after a `sync`;
  * - peak RSS (VmHWM) of the process that applies the delta, run with bin/tufchain-agent's Node
- *   flags on the compiled dist/. That process runs the install only: the whole agent's cycle
- *   (TUF, chain, report) is bench:agent's measurement.
+ *   flags on the compiled dist/. That process runs the install only;
+ * - then (unless TUFCHAIN_BENCH_DELTA_AGENT=0) the whole agent, bin/tufchain-agent run-once, with
+ *   and without the delta listed in TUF: its update cycle and peak RSS (bench/delta-agent.ts).
  *
  * Prints a markdown table and writes bench/results/delta.json (deltaBytesRatio: worst pair of our
  * bytes / the better tool's; deltaApplyRatio: worst pair of median delta install / median floor;
- * deltaPeakRssMiB: highest of all rounds). TUFCHAIN_BENCH_ROUNDS (default 3) paired rounds.
+ * deltaPeakRssMiB: the whole agent's highest peak with a delta, else the install process's).
+ * TUFCHAIN_BENCH_ROUNDS (default 3) paired rounds.
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -25,6 +27,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createDelta } from '@tufchain/transparency/delta';
 import { FileSlotStore } from '../src/slots/ab-slots.js';
+import { TestChain } from '../test/helpers/chain.js';
+import { runWholeAgent, type WholeAgentRun } from './delta-agent.js';
 import { buildImagePairs, type ImagePair } from './delta-images.js';
 
 const run = promisify(execFile);
@@ -153,6 +157,8 @@ interface PairResult {
   applyRatio: number;
   peakRssMiB: number;
   fullPeakRssMiB: number;
+  /** The whole agent (bin/tufchain-agent run-once), from the delta and from the full image. */
+  agent?: { delta: WholeAgentRun; full: WholeAgentRun };
 }
 
 async function benchPair(work: string, pair: ImagePair, url: string): Promise<PairResult> {
@@ -264,11 +270,31 @@ async function main(): Promise<void> {
     } finally {
       server.stop();
     }
+    if (process.env['TUFCHAIN_BENCH_DELTA_AGENT'] !== '0') {
+      const chain = await TestChain.start();
+      try {
+        for (const [k, pair] of pairs.entries()) {
+          const dir = join(work, pair.name);
+          const target = join(dir, 'target.img');
+          const delta = await readFile(join(dir, 'delta'));
+          const withDelta = await runWholeAgent(chain, pair, { target, delta });
+          const full = await runWholeAgent(chain, pair, { target, delta: undefined });
+          if (withDelta.path !== 'delta' || full.path !== 'full') {
+            throw new Error(`${pair.name}: the agent took ${withDelta.path} / ${full.path}`);
+          }
+          (results[k] as PairResult).agent = { delta: withDelta, full };
+        }
+      } finally {
+        await chain.stop();
+      }
+    }
     const ratios = results.map((r) => r.bytesRatio).filter((x): x is number => x !== null);
     const summary = {
       deltaBytesRatio: ratios.length > 0 ? Math.max(...ratios) : null,
       deltaApplyRatio: Math.max(...results.map((r) => r.applyRatio)),
-      deltaPeakRssMiB: Math.max(...results.map((r) => r.peakRssMiB)),
+      // The whole agent's peak when it was measured, else the install process's.
+      deltaPeakRssMiB: Math.max(...results.map((r) => r.agent?.delta.peakRssMiB ?? r.peakRssMiB)),
+      installProcessPeakRssMiB: Math.max(...results.map((r) => r.peakRssMiB)),
       goals: { deltaBytesRatio: 1.5, deltaApplyRatio: 1.5, deltaPeakRssMiB: 96 },
       rounds,
       pairs: results,
@@ -281,6 +307,19 @@ async function main(): Promise<void> {
       console.log(
         `| ${r.name} | ${(r.baseBytes / MiB).toFixed(1)} → ${(r.targetBytes / MiB).toFixed(1)} MiB | ${kb(r.deltaBytes)} kB | ${kb(r.zstdPatchFromBytes)} kB | ${kb(r.xdelta3Bytes)} kB | ${r.bytesRatio ?? 'n/a'} | ${r.floorMs} ms | ${r.deltaInstallMs} ms | ${r.fullInstallMs} ms | ${r.applyRatio} | ${r.peakRssMiB} / ${r.fullPeakRssMiB} MiB |`,
       );
+    }
+    if (results.some((r) => r.agent)) {
+      console.log(
+        '\n| pair | whole agent: cycle delta / full | peak RSS delta / full | network bytes delta / full |',
+      );
+      console.log('|---|---:|---:|---:|');
+      for (const r of results) {
+        const a = r.agent;
+        if (!a) continue;
+        console.log(
+          `| ${r.name} | ${a.delta.cycleMs} / ${a.full.cycleMs} ms | ${a.delta.peakRssMiB} / ${a.full.peakRssMiB} MiB | ${a.delta.networkBytes} / ${a.full.networkBytes} |`,
+        );
+      }
     }
     for (const r of results) {
       for (const t of [r.zstdPatchFromBytes, r.xdelta3Bytes])

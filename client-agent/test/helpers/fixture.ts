@@ -51,6 +51,8 @@ export interface ReleaseInput {
   attestationSigner?: Signer;
   /** Subject digest claimed by the attestation (default: the image's). */
   attestedSha256?: string;
+  /** More fields of the firmware target's `custom` (e.g. `deltas`). */
+  custom?: Record<string, unknown>;
   /** Serve a large image from this file instead of memory. */
   file?: { path: string; length: number; sha256: string; sha512: string };
   /**
@@ -133,6 +135,7 @@ export class Fixture {
       version: input.version,
       releaseCounter: input.releaseCounter,
       attestation: attestationName,
+      ...input.custom,
     };
     if (input.file) this.repo.addFileTarget(name, input.file, custom);
     else add(name, image, custom);
