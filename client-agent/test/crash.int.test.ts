@@ -81,6 +81,9 @@ function startChild(config: CrashChildConfig): { child: ChildProcess; ready: Pro
   const child = spawn(
     process.execPath,
     [
+      // The agent's sources import the other workspaces (@tufchain/transparency/delta): their
+      // sources too, as in every test, not a dist/ that a clean clone does not have.
+      '--conditions=@tufchain/source',
       '--import',
       join(here, '../bin/ts-register.mjs'),
       join(here, 'helpers/crash-child.ts'),

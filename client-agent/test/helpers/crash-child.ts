@@ -1,7 +1,7 @@
 /**
  * Child process for the crash-injection test: installs images in a loop with the agent's real
  * install state machine, FileSlotStore, journal, report counter and outbox, until it is killed
- * with SIGKILL. Started with plain `node --import bin/ts-register.mjs` so that it starts fast.
+ * with SIGKILL. Started with plain `node --conditions=@tufchain/source --import bin/ts-register.mjs` so that it starts fast.
  */
 import { appendFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
