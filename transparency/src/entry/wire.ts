@@ -81,3 +81,10 @@ export {
   type CampaignEventKind,
   type CampaignLogEntry,
 } from '../wire/campaign.js';
+export {
+  campaignMembersSha256,
+  campaignReleaseSha256,
+  cumulativeCount,
+  waveMembers,
+  waveRank,
+} from '../wire/campaign-waves.js';
