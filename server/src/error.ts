@@ -116,6 +116,9 @@ export type ServerErrorCode =
   | 'CAMPAIGN_CHANGED'
   | 'CAMPAIGN_OVERLAP'
   | 'CAMPAIGN_WAVES_INVALID'
+  | 'ROLLBACK_NOTHING_UPDATED'
+  | 'ROLLBACK_PREVIOUS_UNKNOWN'
+  | 'ROLLBACK_PREVIOUS_MIXED'
   | 'RELEASE_INCOMPLETE'
   // the continuous monitor (server/src/monitor)
   | 'MONITOR_NOT_CONFIGURED'
@@ -257,6 +260,9 @@ const statusByCode: Record<ServerErrorCode, number> = {
   CAMPAIGN_CHANGED: 409,
   CAMPAIGN_OVERLAP: 409,
   CAMPAIGN_WAVES_INVALID: 400,
+  ROLLBACK_NOTHING_UPDATED: 422,
+  ROLLBACK_PREVIOUS_UNKNOWN: 422,
+  ROLLBACK_PREVIOUS_MIXED: 422,
   RELEASE_INCOMPLETE: 422,
   // A console form posted from another origin (or with no Origin): a cross-site request.
   CONSOLE_ORIGIN_REFUSED: 403,

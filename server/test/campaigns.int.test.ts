@@ -334,6 +334,13 @@ describe(`a campaign of 4 waves over ${FLEET_SIZE} vehicles, 5 % failures in wav
     expect(cancelled.body).toMatchObject({ state: 'cancelled', reason: 'enough for today' });
     await new Promise((r) => setTimeout(r, 400));
     expect(await repo.director.assignments({})).toHaveLength(SIZES[0]! + SIZES[1]! + SIZES[2]!);
+    // Cancel really cancels: wave 3 never reported, so its assignments are cancelled, and logged.
+    expect(await repo.director.assignments({ status: 'active' })).toEqual([]);
+    for (const v of wave3.keys()) expect(await directorAssignment(server.url, v)).toBeUndefined();
+    const events = await call<{ events: EventView[] }>('GET', `/api/v1/campaigns/${id}/events`);
+    const swept = events.body.events.filter((e) => e.event === 'assignments-cancelled');
+    expect(swept).toHaveLength(1);
+    expect(swept[0]!.detail.count).toBeGreaterThanOrEqual(SIZES[2]!);
     expect((await campaign(id)).waves[3]!.startedAt).toBeNull();
     expect((await call('POST', `/api/v1/campaigns/${id}/resume`)).code).toBe(
       'CAMPAIGN_STATE_INVALID',

@@ -71,6 +71,20 @@ const CreateCampaignSchema = z
   .strict()
   .openapi('CampaignInput');
 
+const RollbackSchema = z
+  .object({
+    name: CreateCampaignSchema.shape.name.optional(),
+    waves: CreateCampaignSchema.shape.waves.optional().openapi({
+      description: 'default: one wave of 100 %',
+    }),
+    failureThreshold: CreateCampaignSchema.shape.failureThreshold.optional().openapi({
+      description: "default: the original campaign's",
+    }),
+    maxDeferrals: z.number().int().min(1).max(100).optional(),
+  })
+  .strict()
+  .openapi('CampaignRollbackInput');
+
 const ReasonSchema = z
   .object({ reason: z.string().min(1).max(512) })
   .strict()
@@ -307,6 +321,56 @@ export function registerCampaignRoutes(app: App, ctx: ServerContext): void {
         logIndex: e.logIndex,
       }));
       return c.json({ events }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/campaigns/{id}/rollback',
+      summary:
+        'Creates a draft rollback campaign: what the vehicles this campaign updated ran before, to them',
+      security: bearerAuth('campaigns'),
+      middleware: [requireScope(ctx, 'campaigns'), jsonLimit(ctx, CAMPAIGN_MAX_BYTES)] as const,
+      request: {
+        params: IdParamSchema,
+        body: { required: true, content: { 'application/json': { schema: RollbackSchema } } },
+      },
+      responses: {
+        201: {
+          description: 'The rollback campaign, a draft',
+          content: { 'application/json': { schema: CampaignSchema } },
+        },
+        ...errors({
+          ...one,
+          400: 'INVALID_REQUEST, MALFORMED_JSON or CAMPAIGN_WAVES_INVALID',
+          409: 'CAMPAIGN_STATE_INVALID (needs finished or cancelled) or CAMPAIGN_OVERLAP',
+          413: 'PAYLOAD_TOO_LARGE',
+          422: 'ROLLBACK_NOTHING_UPDATED, ROLLBACK_PREVIOUS_UNKNOWN (no record of what a vehicle ran before), ROLLBACK_PREVIOUS_MIXED (the vehicles ran different images before), IMAGE_NOT_IN_REPOSITORY (the previous image is no longer served)',
+        }),
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const service = requireCampaigns(ctx);
+      const created = await service.rollback(
+        Number(c.req.valid('param').id),
+        {
+          ...(body.name === undefined ? {} : { name: body.name }),
+          ...(body.waves === undefined ? {} : { waves: body.waves }),
+          ...(body.failureThreshold === undefined
+            ? {}
+            : {
+                failureThreshold: {
+                  percent: body.failureThreshold.percent ?? null,
+                  count: body.failureThreshold.count ?? null,
+                },
+              }),
+          ...(body.maxDeferrals === undefined ? {} : { maxDeferrals: body.maxDeferrals }),
+        },
+        by(c),
+      );
+      return c.json(await answer(created.id), 201);
     },
   );
 

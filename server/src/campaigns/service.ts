@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { CampaignEventKind, CampaignLogEntry } from '@tufchain/transparency/wire';
+import type { CampaignEventKind } from '@tufchain/transparency/wire';
 import type { Logger } from 'pino';
 import type { Clock } from '../config.js';
 import type { DirectorService } from '../director/service.js';
@@ -11,6 +11,9 @@ import type { TransparencyLogSink } from '../log-sink.js';
 import { Mutex } from '../mutex.js';
 import { errorText } from '../tuf/service.js';
 import { assignCampaignVehicle } from './assign.js';
+import { cancelOpenAssignments } from './cancel.js';
+import { flushCampaignEvents } from './outbox.js';
+import { planRollback } from './rollback.js';
 import { checkCoverage, checkOverlap } from './checks.js';
 import {
   countWaves,
@@ -41,6 +44,9 @@ export interface CreateCampaignInput {
   failureThreshold: FailureThreshold;
   maxDeferrals: number;
 }
+
+/** A rollback campaign's own settings; its group and release set come from the original. */
+export type RollbackInput = Partial<Omit<CreateCampaignInput, 'groupId' | 'release'>>;
 
 export interface CampaignStatus {
   campaign: CampaignRecord;
@@ -128,7 +134,11 @@ export class CampaignService {
 
   // ---------------------------------------------------------------- OEM actions
 
-  async create(input: CreateCampaignInput, by: string): Promise<CampaignRecord> {
+  async create(
+    input: CreateCampaignInput,
+    by: string,
+    origin: { rollbackOf?: string } = {},
+  ): Promise<CampaignRecord> {
     assertNoVinInClear({ name: input.name });
     checkWaves(input.waves);
     const hardwareIds = input.release.map((r) => r.hardwareId);
@@ -168,6 +178,7 @@ export class CampaignService {
         failureThreshold: input.failureThreshold,
         maxDeferrals: input.maxDeferrals,
         salt,
+        ...origin,
       },
     };
     // Refused now (PERSONAL_DATA_REJECTED), not stuck in the outbox: the log would never take it.
@@ -238,7 +249,10 @@ export class CampaignService {
     );
   }
 
-  /** Any state but finished or cancelled → cancelled: no further vehicle is assigned. */
+  /**
+   * Any state but finished or cancelled → cancelled: no further vehicle is assigned, and the
+   * Director assignments still open are cancelled (event `assignments-cancelled`).
+   */
   async cancel(id: number, reason: string, by: string): Promise<CampaignRecord> {
     assertNoVinInClear({ reason });
     const campaign = await this.#expectState(
@@ -246,7 +260,94 @@ export class CampaignService {
       ['draft', 'running', 'paused', 'stopped'],
       'cancel',
     );
-    return this.#transition(campaign, 'cancelled', 'cancelled', { reason, by }, { reason });
+    const cancelled = await this.#transition(
+      campaign,
+      'cancelled',
+      'cancelled',
+      { reason, by },
+      { reason },
+    );
+    return this.#cancelAssignments(cancelled, by);
+  }
+
+  /** Cancels the open Director assignments of a cancelled campaign and logs which, if any. */
+  async #cancelAssignments(campaign: CampaignRecord, by: string): Promise<CampaignRecord> {
+    const vehicles = await cancelOpenAssignments(
+      this.#director,
+      await this.store.vehicleOutcomes(campaign.id),
+    );
+    if (vehicles.length === 0) return campaign;
+    this.#logger.info(
+      { campaign: campaign.id, assignments: vehicles.length },
+      'cancelled campaign: open Director assignments cancelled',
+    );
+    return this.#appendEvent(campaign, 'assignments-cancelled', {
+      count: vehicles.length,
+      vehiclesSha256: membersSha256(vehicles),
+      by,
+    });
+  }
+
+  /**
+   * A finished or cancelled campaign → a new draft campaign that assigns what each vehicle the
+   * original updated ran before (planRollback) to exactly those vehicles, through a static group
+   * made for it. Logged on both: `created` with `rollbackOf`, `rollback-created` on the original.
+   */
+  async rollback(id: number, input: RollbackInput, by: string): Promise<CampaignRecord> {
+    if (input.waves) checkWaves(input.waves);
+    const original = await this.campaign(id);
+    const plan = await planRollback({ store: this.store, director: this.#director }, original);
+    const group = await this.#fleet.createGroup(
+      {
+        name: `rollback-${original.id}-${randomBytes(4).toString('hex')}`,
+        description: `vehicles updated by campaign ${original.urn}`,
+        definition: { kind: 'static', vehicles: plan.vehicles },
+      },
+      by,
+    );
+    const created = await this.create(
+      {
+        name: input.name ?? `rollback of ${original.name}`.slice(0, 100),
+        groupId: group.id,
+        release: plan.release,
+        waves: input.waves ?? [
+          {
+            percent: 100,
+            minSoakSeconds: 0,
+            successPercent: original.waves.at(-1)?.successPercent ?? 100,
+          },
+        ],
+        failureThreshold: input.failureThreshold ?? original.failureThreshold,
+        maxDeferrals: input.maxDeferrals ?? original.maxDeferrals,
+      },
+      by,
+      { rollbackOf: original.urn },
+    );
+    await this.#appendEvent(original, 'rollback-created', {
+      rollbackCampaign: created.urn,
+      vehicleCount: plan.vehicles.length,
+      vehiclesSha256: membersSha256(plan.vehicles),
+      by,
+    });
+    return created;
+  }
+
+  /** An event that changes no state, retried on a concurrent change (CAMPAIGN_CHANGED). */
+  async #appendEvent(
+    campaign: CampaignRecord,
+    kind: CampaignEventKind,
+    detail: Record<string, unknown>,
+  ): Promise<CampaignRecord> {
+    for (let attempt = 0; ; attempt += 1) {
+      const current = attempt === 0 ? campaign : await this.campaign(campaign.id);
+      try {
+        return await this.#transition(current, current.state, kind, detail);
+      } catch (error) {
+        if (!(error instanceof ServerError && error.code === 'CAMPAIGN_CHANGED') || attempt >= 3) {
+          throw error;
+        }
+      }
+    }
   }
 
   async #expectState(
@@ -378,6 +479,8 @@ export class CampaignService {
           );
         }
         campaign = await this.campaign(id);
+        // Cancelled while this batch ran: what the batch assigned after the cancel is cancelled too.
+        if (campaign.state === 'cancelled') return this.#cancelAssignments(campaign, 'campaign');
         if (campaign.state !== 'running') return campaign;
         const stopped = await this.#stopIfFailing(campaign);
         if (stopped) return stopped;
@@ -475,46 +578,7 @@ export class CampaignService {
   }
 
   /** Appends events not yet in the transparency log (each once), oldest first. */
-  async flushEvents(): Promise<void> {
-    const append = this.#log?.appendCampaignEvent?.bind(this.#log);
-    if (!append) return;
-    const urns = new Map<number, string>();
-    // A campaign whose event fails waits for the next flush; the others' events go on.
-    const blocked = new Set<number>();
-    try {
-      for (;;) {
-        const events = await this.store.unloggedEvents(100);
-        let progressed = false;
-        for (const e of events) {
-          if (blocked.has(e.campaignId)) continue;
-          try {
-            let urn = urns.get(e.campaignId);
-            if (urn === undefined) {
-              urn = (await this.campaign(e.campaignId)).urn;
-              urns.set(e.campaignId, urn);
-            }
-            const entry: CampaignLogEntry = {
-              type: 'campaign',
-              campaign: urn,
-              seq: e.seq,
-              event: e.kind,
-              at: e.at,
-              detail: e.detail,
-            };
-            await this.store.setEventLogIndex(e.campaignId, e.seq, await append(entry));
-            progressed = true;
-          } catch (error) {
-            blocked.add(e.campaignId);
-            this.#logger.error(
-              { campaign: e.campaignId, seq: e.seq, err: errorText(error) },
-              'campaign event not logged yet',
-            );
-          }
-        }
-        if (events.length < 100 || !progressed) return;
-      }
-    } catch (error) {
-      this.#logger.error({ err: errorText(error) }, 'campaign events not logged yet');
-    }
+  flushEvents(): Promise<void> {
+    return flushCampaignEvents({ store: this.store, log: this.#log, logger: this.#logger });
   }
 }

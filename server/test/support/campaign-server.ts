@@ -37,6 +37,8 @@ import { MemoryReleaseLog } from './fixtures.js';
 export const HW = 'gw-x1';
 export const BRAKE_HW = 'brk-b2';
 export const IMAGE = { name: 'gw-2.0.0.img', bytes: Buffer.from('gateway image 2.0.0') };
+/** What the gateway ran before IMAGE (release counter 1): what a rollback gives back. */
+export const OLD_IMAGE = { name: 'gw-1.0.0.img', bytes: Buffer.from('gateway image 1.0.0') };
 export const BRAKE_IMAGE = { name: 'brk-1.1.0.bin', bytes: Buffer.from('brake image 1.1.0') };
 export const sha256 = (b: Uint8Array | string): string =>
   createHash('sha256').update(b).digest('hex');
@@ -183,6 +185,7 @@ export async function startCampaignServer(opts: { vehicles: number }): Promise<C
   for (const [image, hardwareId] of [
     [IMAGE, HW],
     [BRAKE_IMAGE, BRAKE_HW],
+    [OLD_IMAGE, HW],
   ] as const) {
     const put = await fetch(`${server.url}/api/v1/firmware/${image.name}`, {
       method: 'PUT',
@@ -190,7 +193,10 @@ export async function startCampaignServer(opts: { vehicles: number }): Promise<C
       body: image.bytes,
     });
     expectStatus(`upload ${image.name}`, put.status, 201);
-    const claims = { hardwareIds: [hardwareId], version: '2.0.0', releaseCounter: 2 };
+    const claims =
+      image === OLD_IMAGE
+        ? { hardwareIds: [hardwareId], version: '1.0.0', releaseCounter: 1 }
+        : { hardwareIds: [hardwareId], version: '2.0.0', releaseCounter: 2 };
     const attestation = await signFirmwareAttestation(
       { name: image.name, sha256: sha256(image.bytes), ...claims },
       firmware,

@@ -12,6 +12,8 @@ export const CAMPAIGN_EVENTS = [
   'resumed',
   'finished',
   'cancelled',
+  'assignments-cancelled',
+  'rollback-created',
 ] as const;
 export type CampaignEventKind = (typeof CAMPAIGN_EVENTS)[number];
 

@@ -95,7 +95,7 @@ interface CreateOptions extends JsonOption, ServerOptions {
   maxDeferrals: string;
 }
 
-/** `tufchain campaign create|start|pause|resume|cancel|status` (token scope campaigns). */
+/** `tufchain campaign create|start|pause|resume|cancel|rollback|status` (token scope campaigns). */
 export function registerCampaignCommand(program: Command, run: CliRun): void {
   const campaign = program
     .command('campaign')
@@ -205,4 +205,30 @@ export function registerCampaignCommand(program: Command, run: CliRun): void {
       },
     );
   }
+
+  const rollback = campaign
+    .command('rollback')
+    .description(
+      'create a draft campaign giving the vehicles this finished or cancelled campaign updated what they ran before',
+    )
+    .argument('<id>', 'campaign id')
+    .option('--name <name>', 'a name for people (default: "rollback of …")')
+    .option('--waves <list>', 'cumulative percentages (default: 100)');
+  addServerOptions(rollback);
+  addJsonOption(rollback).action(
+    async (id: string, opts: JsonOption & ServerOptions & { name?: string; waves?: string }) => {
+      const n = parsePositiveInt(id, 'the campaign id');
+      const body = {
+        ...(opts.name === undefined ? {} : { name: opts.name }),
+        ...(opts.waves === undefined
+          ? {}
+          : { waves: parseWaves(opts.waves).map((percent) => ({ percent })) }),
+      };
+      const api = await createApiClient(run, opts);
+      const res = await api.json<CampaignView>('POST', `/api/v1/campaigns/${n}/rollback`, {
+        body,
+      });
+      emit(run, opts, res.body, campaignText(res.body));
+    },
+  );
 }

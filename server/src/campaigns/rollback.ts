@@ -1,0 +1,88 @@
+import type { DirectorService } from '../director/service.js';
+import type { AssignmentRecord } from '../director/store.js';
+import { ServerError } from '../error.js';
+import { outcomeOf } from './gates.js';
+import type { CampaignRecord } from './model.js';
+import type { CampaignStore } from './store.js';
+
+/** What a rollback campaign assigns, and to whom. */
+export interface RollbackPlan {
+  /** One image per hardware ID: what the updated vehicles ran before, sorted by hardware ID. */
+  release: { hardwareId: string; name: string }[];
+  /** The vehicles the campaign updated (succeeded), sorted. */
+  vehicles: string[];
+}
+
+/**
+ * Plans the rollback of a finished or cancelled campaign from the Director's records: for each
+ * vehicle the campaign updated, and each ECU its assignment covered, the image of the newest
+ * completed assignment before it, or else the ECU's first trusted report (its factory image).
+ * A wave receives one release set (cohort equality), so the previous images must agree per
+ * hardware ID: ROLLBACK_PREVIOUS_MIXED otherwise, ROLLBACK_PREVIOUS_UNKNOWN when one has none.
+ */
+export async function planRollback(
+  deps: { store: CampaignStore; director: DirectorService },
+  campaign: CampaignRecord,
+): Promise<RollbackPlan> {
+  if (campaign.state !== 'finished' && campaign.state !== 'cancelled') {
+    throw new ServerError(
+      'CAMPAIGN_STATE_INVALID',
+      `campaign ${campaign.id} is ${campaign.state}; rollback needs finished or cancelled (cancel it first)`,
+    );
+  }
+  const updated = (await deps.store.vehicleOutcomes(campaign.id)).filter(
+    (row) => row.assignmentId !== null && outcomeOf(row, campaign.maxDeferrals) === 'succeeded',
+  );
+  if (updated.length === 0) {
+    throw new ServerError(
+      'ROLLBACK_NOTHING_UPDATED',
+      `campaign ${campaign.id} updated no vehicle: there is nothing to roll back`,
+    );
+  }
+  const previous = new Map<string, Set<string>>();
+  const vehicles: string[] = [];
+  for (const row of updated) {
+    const made = await deps.director.assignment(row.assignmentId!);
+    const history = await deps.director.assignments({ vehicle: row.vehicle, status: 'completed' });
+    for (const image of made.images) {
+      const name = await previousImage(deps.director, made, history, image.ecuSerial);
+      // A first report made after this install says what it runs now, not what it ran before.
+      if (name === undefined || name === image.name) {
+        throw new ServerError(
+          'ROLLBACK_PREVIOUS_UNKNOWN',
+          `no record says what ECU ${image.ecuSerial} of vehicle ${row.vehicle} ran before`,
+        );
+      }
+      const names = previous.get(image.hardwareId) ?? new Set<string>();
+      names.add(name);
+      previous.set(image.hardwareId, names);
+    }
+    vehicles.push(row.vehicle);
+  }
+  const release = [...previous.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([hardwareId, names]) => {
+      if (names.size > 1) {
+        throw new ServerError(
+          'ROLLBACK_PREVIOUS_MIXED',
+          `the updated vehicles ran ${names.size} different images for ${hardwareId} before: ${[...names].sort().join(', ')}`,
+        );
+      }
+      return { hardwareId, name: [...names][0]! };
+    });
+  return { release, vehicles: vehicles.sort() };
+}
+
+async function previousImage(
+  director: DirectorService,
+  made: AssignmentRecord,
+  completed: readonly AssignmentRecord[],
+  ecuSerial: string,
+): Promise<string | undefined> {
+  const before = completed
+    .filter((a) => a.id < made.id)
+    .sort((a, b) => b.id - a.id)
+    .flatMap((a) => a.images.filter((i) => i.ecuSerial === ecuSerial));
+  if (before[0]) return before[0].name;
+  return (await director.store.firstReportedImage(made.vehicle, ecuSerial))?.filepath;
+}

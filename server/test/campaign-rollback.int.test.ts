@@ -1,0 +1,242 @@
+/**
+ * Cancel and rollback through a real server on loopback (support/campaign-server.ts) with 12
+ * simulated vehicles, real per-vehicle keys and real signed version manifests: campaign A gives
+ * every vehicle gw 1.0.0, campaign B gw 2.0.0 to some of them before it is cancelled (its open
+ * assignments with it), and the rollback of B gives exactly those back gw 1.0.0.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/cli/run.js';
+import {
+  directorAssignment,
+  sendVersionManifest,
+  type DirectorImage,
+  type SimulatedVehicle,
+} from './support/campaign-fleet.js';
+import {
+  HW,
+  IMAGE,
+  OLD_IMAGE,
+  sha256,
+  startCampaignServer,
+  until,
+  type CallOptions,
+  type CampaignServer,
+  type CampaignView,
+  type EventView,
+} from './support/campaign-server.js';
+
+const FLEET = 12;
+/** Vehicles of campaign B that install gw 2.0.0 before it is cancelled. */
+const UPDATED = 8;
+
+let s: CampaignServer;
+let fleet: SimulatedVehicle[] = [];
+
+const call = <T = CampaignView>(method: string, path: string, opts?: CallOptions) =>
+  s.call<T>(method, path, opts);
+
+const body = (name: string, image: string, groupId = s.groupId) => ({
+  name,
+  groupId,
+  release: [{ hardwareId: HW, name: image }],
+  // Each waits for all of its vehicles before it finishes.
+  waves: [{ percent: 100, minSoakSeconds: 0, successPercent: 100 }],
+  failureThreshold: { percent: 50 },
+});
+
+async function campaign(id: number): Promise<CampaignView> {
+  const got = await call('GET', `/api/v1/campaigns/${id}`);
+  expect(got.status).toBe(200);
+  return got.body;
+}
+
+async function events(id: number): Promise<EventView[]> {
+  return (await call<{ events: EventView[] }>('GET', `/api/v1/campaigns/${id}/events`)).body.events;
+}
+
+/** Starts a draft and waits until its single wave is assigned: what each vehicle was assigned. */
+async function startAndAssign(id: number): Promise<Map<SimulatedVehicle, DirectorImage>> {
+  expect((await call('POST', `/api/v1/campaigns/${id}/start`)).status).toBe(200);
+  await until(`campaign ${id} assigned`, async () => {
+    const c = await campaign(id);
+    return c.waves[0]?.assignedAt ? c : undefined;
+  });
+  const assigned = new Map<SimulatedVehicle, DirectorImage>();
+  for (const v of fleet) {
+    const image = await directorAssignment(s.server.url, v);
+    if (image) assigned.set(v, image);
+  }
+  return assigned;
+}
+
+/** The vehicle installs what it was assigned and says so in a signed version manifest. */
+async function install(v: SimulatedVehicle, image: DirectorImage): Promise<void> {
+  v.running = { name: image.name, sha256: image.sha256 };
+  const res = await sendVersionManifest(s.server.url, v, {
+    correlationId: image.correlationId!,
+    code: 'OK',
+    success: true,
+  });
+  expect(res.status, await res.text()).toBeLessThan(300);
+}
+
+beforeAll(async () => {
+  s = await startCampaignServer({ vehicles: FLEET });
+  fleet = s.fleet;
+}, 120_000);
+
+afterAll(async () => {
+  await s?.close();
+});
+
+describe('cancel and rollback of a campaign', () => {
+  let a = 0;
+  let b = 0;
+  let rollbackId = 0;
+  const updated: SimulatedVehicle[] = [];
+
+  it('campaign A installs gw 1.0.0 on every vehicle and finishes', async () => {
+    const created = await call('POST', '/api/v1/campaigns', { body: body('A', OLD_IMAGE.name) });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    a = created.body.id;
+    const assigned = await startAndAssign(a);
+    expect(assigned.size).toBe(FLEET);
+    for (const [v, image] of assigned) await install(v, image);
+    await until('A finished', async () =>
+      (await campaign(a)).state === 'finished' ? true : undefined,
+    );
+  });
+
+  it('refuses to roll back a campaign whose vehicles ran nothing known before it', async () => {
+    const got = await call('POST', `/api/v1/campaigns/${a}/rollback`, { body: {} });
+    expect([got.status, got.code]).toEqual([422, 'ROLLBACK_PREVIOUS_UNKNOWN']);
+  });
+
+  it('campaign B: some vehicles install gw 2.0.0; a cancel cancels the others’ open assignments', async () => {
+    const created = await call('POST', '/api/v1/campaigns', { body: body('B', IMAGE.name) });
+    expect(created.status).toBe(201);
+    b = created.body.id;
+    const assigned = await startAndAssign(b);
+    expect(assigned.size).toBe(FLEET);
+    const running = await call('POST', `/api/v1/campaigns/${b}/rollback`, { body: {} });
+    expect([running.status, running.code]).toEqual([409, 'CAMPAIGN_STATE_INVALID']);
+    for (const [v, image] of [...assigned].slice(0, UPDATED)) {
+      expect(image.name).toBe(IMAGE.name);
+      await install(v, image);
+      updated.push(v);
+    }
+    await until('B counts the installs', async () =>
+      (await campaign(b)).waves[0]!.counts.succeeded === UPDATED ? true : undefined,
+    );
+    const cancelled = await call('POST', `/api/v1/campaigns/${b}/cancel`, {
+      body: { reason: 'gw 2.0.0 drains the battery' },
+    });
+    expect(cancelled.body).toMatchObject({ state: 'cancelled' });
+    for (const v of fleet) {
+      // The updated keep what they installed; the others' assignment is gone from their targets.
+      expect(await directorAssignment(s.server.url, v)).toBeUndefined();
+    }
+    expect(await s.repo.director.assignments({ status: 'active' })).toEqual([]);
+    const swept = (await events(b)).filter((e) => e.event === 'assignments-cancelled');
+    expect(swept).toHaveLength(1);
+    expect(swept[0]!.detail.count).toBe(FLEET - UPDATED);
+    expect((await campaign(b)).waves[0]!.counts).toMatchObject({
+      succeeded: UPDATED,
+      cancelled: FLEET - UPDATED,
+    });
+  });
+
+  it.each([
+    {
+      desc: 'an unknown campaign',
+      id: () => 987654,
+      req: {},
+      status: 404,
+      code: 'CAMPAIGN_NOT_FOUND',
+    },
+    {
+      desc: 'waves that do not reach 100',
+      id: () => b,
+      req: { waves: [{ percent: 50 }] },
+      status: 400,
+      code: 'CAMPAIGN_WAVES_INVALID',
+    },
+    {
+      desc: 'an unknown field',
+      id: () => b,
+      req: { group: 1 },
+      status: 400,
+      code: 'INVALID_REQUEST',
+    },
+  ])('refuses the rollback of $desc with $status $code', async ({ id, req, status, code }) => {
+    const got = await call('POST', `/api/v1/campaigns/${id()}/rollback`, { body: req });
+    expect([got.status, got.code]).toEqual([status, code]);
+  });
+
+  it('refuses to roll back a cancelled draft that updated nobody', async () => {
+    const draft = await call('POST', '/api/v1/campaigns', { body: body('draft', IMAGE.name) });
+    expect(draft.status).toBe(201);
+    await call('POST', `/api/v1/campaigns/${draft.body.id}/cancel`, { body: { reason: 'no' } });
+    const got = await call('POST', `/api/v1/campaigns/${draft.body.id}/rollback`, { body: {} });
+    expect([got.status, got.code]).toEqual([422, 'ROLLBACK_NOTHING_UPDATED']);
+  });
+
+  it('the rollback of B gives exactly the vehicles B updated gw 1.0.0 back, logged on both', async () => {
+    const created = await call('POST', `/api/v1/campaigns/${b}/rollback`, { body: {} });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const original = await campaign(b);
+    expect(created.body).toMatchObject({ state: 'draft', name: 'rollback of B' });
+    expect(created.body.release).toEqual([
+      {
+        hardwareId: HW,
+        name: OLD_IMAGE.name,
+        sha256: sha256(OLD_IMAGE.bytes),
+        length: OLD_IMAGE.bytes.length,
+      },
+    ]);
+    rollbackId = created.body.id;
+    const [createdEvent] = await events(rollbackId);
+    expect(createdEvent!.detail.rollbackOf).toBe(original.urn);
+    const marked = (await events(b)).filter((e) => e.event === 'rollback-created');
+    expect(marked).toHaveLength(1);
+    expect(marked[0]!.detail).toMatchObject({
+      rollbackCampaign: created.body.urn,
+      vehicleCount: UPDATED,
+    });
+    expect(marked[0]!.logIndex).toEqual(expect.any(Number));
+
+    const assigned = await startAndAssign(rollbackId);
+    expect([...assigned.keys()].sort((x, y) => x.index - y.index)).toEqual(updated);
+    for (const [v, image] of assigned) {
+      expect(image).toMatchObject({ name: OLD_IMAGE.name, sha256: sha256(OLD_IMAGE.bytes) });
+      await install(v, image);
+    }
+    await until('the rollback finished', async () =>
+      (await campaign(rollbackId)).state === 'finished' ? true : undefined,
+    );
+    expect((await campaign(rollbackId)).waves[0]!.counts).toMatchObject({
+      members: UPDATED,
+      succeeded: UPDATED,
+    });
+  });
+
+  it('tufchain campaign rollback rolls the rollback back (to gw 2.0.0), --json', async () => {
+    const out: string[] = [];
+    const code = await runCli(['campaign', 'rollback', String(rollbackId), '--json'], {
+      env: { server: s.server.url, token: s.tokens.campaigns },
+      io: {
+        stdout: (line) => void out.push(line),
+        stderr: () => undefined,
+        stderrRaw: () => undefined,
+        stderrIsTty: false,
+      },
+      fetch,
+    });
+    expect(code).toBe(0);
+    const again = JSON.parse(out.join('\n')) as CampaignView;
+    expect(again).toMatchObject({
+      state: 'draft',
+      release: [{ hardwareId: HW, name: IMAGE.name }],
+    });
+  });
+});
