@@ -4,6 +4,8 @@
  * every vehicle gw 1.0.0, campaign B gw 2.0.0 to some of them before it is cancelled (its open
  * assignments with it), and the rollback of B gives exactly those back gw 1.0.0.
  */
+import { auditCampaigns, type LoggedDirectorTargets } from '@tufchain/transparency';
+import type { CampaignLogEntry } from '@tufchain/transparency/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/run.js';
 import {
@@ -238,5 +240,63 @@ describe('cancel and rollback of a campaign', () => {
       state: 'draft',
       release: [{ hardwareId: HW, name: IMAGE.name }],
     });
+  });
+
+  it('the auditor finds the logged campaigns uniform and covered, and finds a tampered copy out', async () => {
+    const entries: unknown[] = [];
+    for (let start = 0, step = 256; step >= 1;) {
+      const got = await fetch(
+        `${s.server.url}/api/v1/log/entries?start=${start}&end=${start + step}`,
+      );
+      if (got.status !== 200) {
+        step = Math.floor(step / 2);
+        continue;
+      }
+      for (const e of ((await got.json()) as { entries: string[] }).entries) {
+        entries.push(JSON.parse(Buffer.from(e, 'base64').toString('utf8')));
+      }
+      start += step;
+    }
+    const campaigns = entries.filter(
+      (e): e is CampaignLogEntry => (e as { type?: string }).type === 'campaign',
+    );
+    const targets = entries.filter(
+      (e): e is LoggedDirectorTargets => (e as { type?: string }).type === 'director-targets',
+    );
+    const urns = new Map<string, readonly string[]>();
+    for (const id of [a, b, rollbackId]) {
+      const c = await campaign(id);
+      const members = id === rollbackId ? updated : fleet;
+      urns.set(c.urn, members.map((v) => v.vinCommitment).sort());
+    }
+    const snapshots = new Map(
+      [...urns].map(([urn, members]) => [urn, new Map([[1, members]])] as const),
+    );
+    const audit = (over: { entries?: CampaignLogEntry[]; targets?: LoggedDirectorTargets[] }) => {
+      const codes: string[] = [];
+      const summary = auditCampaigns({
+        entries: over.entries ?? campaigns,
+        directorTargets: over.targets ?? targets,
+        installs: [],
+        snapshots,
+        report: (f) => codes.push(f.code),
+      });
+      return { codes, summary };
+    };
+    const clean = audit({});
+    expect(clean.codes).toEqual([]);
+    expect(clean.summary).toMatchObject({
+      wavesRecomputed: 3,
+      campaignAssignments: 2 * FLEET + UPDATED,
+    });
+    const dropped = campaigns.filter((e) => !(e.event === 'cancelled'));
+    expect(audit({ entries: dropped }).codes).toContain('CAMPAIGN_EVENTS_GAP');
+    const assigned = targets.findIndex((t) => t.images.length > 0);
+    const forged = targets.map((t, i) =>
+      i === assigned
+        ? { ...t, images: t.images.map((img) => ({ ...img, sha256: 'f'.repeat(64) })) }
+        : t,
+    );
+    expect(audit({ targets: forged }).codes).toEqual(['CAMPAIGN_WAVE_NOT_UNIFORM']);
   });
 });

@@ -24,6 +24,12 @@ export {
   type DirectorVersionOpening,
   type LoggedDirectorTargets,
 } from './audit/director.js';
+export {
+  auditCampaigns,
+  type CampaignAuditInput,
+  type CampaignAuditInstall,
+  type CampaignAuditSummary,
+} from './audit/campaigns.js';
 export { sha256Hex } from './util/hex.js';
 export {
   parseSnapshotMetadata,

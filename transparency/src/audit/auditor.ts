@@ -35,6 +35,8 @@ import { auditMetadataHistory } from './metadata-history.js';
 import type { FirmwareTarget } from './metadata-history/model.js';
 import type { AuditFindingCode } from './finding-code.js';
 import type { AuditFinding, AuditReport, AuditSource } from './source.js';
+import { auditCampaigns } from './campaigns.js';
+import type { CampaignLogEntry } from '../wire/campaign.js';
 
 /** What the auditor needs from the chain; ChainReader provides it. */
 export interface AuditChain {
@@ -467,6 +469,7 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
 
   let checkpoints = new Map<number, string>();
   let directorTargets: Map<number, LoggedDirectorTargets> | undefined;
+  let campaignEntries: CampaignLogEntry[] = [];
   if (opts.log) {
     const anchors = opts.chain.anchors ? await opts.chain.anchors() : [];
     const out = await auditLog({
@@ -480,6 +483,7 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
     });
     checkpoints = out.checkpoints;
     directorTargets = out.directorTargets;
+    campaignEntries = out.campaigns;
     stats.logEntries = out.size;
     stats.checkpointsVerified = out.checkpointsVerified;
     stats.anchorsVerified = out.anchorsVerified;
@@ -523,6 +527,21 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
       logged: logged ?? new Map<number, LoggedDirectorTargets>(),
       vehicles,
     };
+  }
+
+  // Where the OEM runs campaigns, every install must be covered by a campaign or single assignment.
+  if (campaignEntries.length > 0) {
+    const summary = auditCampaigns({
+      entries: campaignEntries,
+      directorTargets: [...(directorTargets?.values() ?? [])],
+      installs: installs.map((inst, i) => ({
+        subject: installSubjects[i]!,
+        vehicle: plainHex(inst.predicate.vehicle.commitment),
+        ...(inst.predicate.director ? { director: inst.predicate.director } : {}),
+      })),
+      report: (f) => findings.list.push(f),
+    });
+    Object.assign(stats, summary);
   }
 
   const byVehicle = groupInstallsByVehicle(installs);

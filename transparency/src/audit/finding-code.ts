@@ -75,7 +75,14 @@ export type AuditFindingCode =
   | 'DIRECTOR_TARGETS_NOT_LOGGED'
   | 'DIRECTOR_ASSIGNMENT_NOT_LOGGED'
   | 'INSTALL_NOT_ASSIGNED'
-  | 'ECU_REPORT_UNSIGNED_BY_ECU';
+  | 'ECU_REPORT_UNSIGNED_BY_ECU'
+  // campaigns
+  | 'CAMPAIGN_EVENTS_GAP'
+  | 'CAMPAIGN_WAVE_NOT_UNIFORM'
+  | 'CAMPAIGN_WAVE_MEMBERS_MISMATCH'
+  | 'CAMPAIGN_ASSIGNMENT_NOT_LOGGED'
+  | 'CAMPAIGN_ASSIGNMENT_OUTSIDE_WAVE'
+  | 'INSTALL_NOT_COVERED';
 
 /** What each finding means, in one line (for reports and consoles). */
 export const auditFindingMeanings: Readonly<Record<AuditFindingCode, string>> = {
@@ -166,4 +173,15 @@ export const auditFindingMeanings: Readonly<Record<AuditFindingCode, string>> = 
   INSTALL_NOT_ASSIGNED: 'an ECU installed an image its logged Director targets do not assign to it',
   ECU_REPORT_UNSIGNED_BY_ECU:
     "an ECU's install result or manifest report is not signed by the key that ECU registered",
+  CAMPAIGN_EVENTS_GAP: "a campaign's logged state changes skip or repeat a seq",
+  CAMPAIGN_WAVE_NOT_UNIFORM:
+    'a vehicle of a campaign wave received other images than the release set the campaign logged',
+  CAMPAIGN_WAVE_MEMBERS_MISMATCH:
+    'the wave members recomputed from the logged salt and the opened snapshot differ from those logged',
+  CAMPAIGN_ASSIGNMENT_NOT_LOGGED:
+    'a Director targets version names a campaign the log never created, or another vehicle',
+  CAMPAIGN_ASSIGNMENT_OUTSIDE_WAVE:
+    'a vehicle was assigned under a campaign but is in none of its recomputed waves',
+  INSTALL_NOT_COVERED:
+    'an install is covered by no campaign assignment and no explicit single-vehicle assignment',
 };

@@ -1,6 +1,7 @@
 import type { AnchoredCheckpoint, LoggedRelease } from '../chain/types.js';
 import { canonicalize } from '@tufjs/canonical-json';
 import { canonicalJson, decodeLogEntry, type ReleaseLogEntry } from '../log/entry.js';
+import { campaignLogEntrySchema, type CampaignLogEntry } from '../wire/campaign.js';
 import { CompactRange } from '../merkle/compact-range.js';
 import { hashLeaf } from '../merkle/hash.js';
 import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
@@ -35,6 +36,8 @@ export interface LogAuditOutput {
   checkpoints: Map<number, string>;
   /** Every `director-targets` entry by index (the Director's log promise, UPTANE.md). */
   directorTargets: Map<number, LoggedDirectorTargets>;
+  /** Every `campaign` entry, in log order (campaigns.ts). */
+  campaigns: CampaignLogEntry[];
 }
 
 const b64 = (h: Uint8Array) => Buffer.from(h).toString('base64');
@@ -63,6 +66,8 @@ export function installLeafHashes(bundle: unknown): Uint8Array[] {
 const RELEASE_SUFFIX = Buffer.from('"type":"release"}');
 // Canonical JSON sorts keys: a director-targets entry is the only type whose first is correlationId.
 const DIRECTOR_PREFIX = Buffer.from('{"correlationId":');
+// A campaign entry's first key is `at`; its schema tells it from any other entry that starts so.
+const CAMPAIGN_PREFIX = Buffer.from('{"at":');
 
 /**
  * Replays the whole log once in O(log n) memory: every signed checkpoint must be the root of the
@@ -113,6 +118,7 @@ export async function auditLog(input: LogAuditInput): Promise<LogAuditOutput> {
   const anchorsBySize = new Map(input.anchors.map((a) => [a.size, a]));
 
   const directorTargets = new Map<number, LoggedDirectorTargets>();
+  const campaigns: CampaignLogEntry[] = [];
   const range = new CompactRange();
   let checkpointsVerified = 0;
   let anchorsVerified = 0;
@@ -188,6 +194,19 @@ export async function auditLog(input: LogAuditInput): Promise<LogAuditOutput> {
         const parsed = loggedDirectorTargetsSchema.safeParse(doc);
         if (parsed.success) directorTargets.set(index, parsed.data);
       }
+      if (
+        data.length > CAMPAIGN_PREFIX.length &&
+        Buffer.from(data.buffer, data.byteOffset, CAMPAIGN_PREFIX.length).equals(CAMPAIGN_PREFIX)
+      ) {
+        let doc: unknown;
+        try {
+          doc = decodeLogEntry(data);
+        } catch {
+          doc = undefined;
+        }
+        const parsed = campaignLogEntrySchema.safeParse(doc);
+        if (parsed.success) campaigns.push(parsed.data);
+      }
       index++;
       checkAt(index);
     }
@@ -207,5 +226,6 @@ export async function auditLog(input: LogAuditInput): Promise<LogAuditOutput> {
     attestationIndexes,
     checkpoints: new Map([...checkpoints].map(([k, v]) => [k, v.note])),
     directorTargets,
+    campaigns,
   };
 }
