@@ -1,12 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { encodeLogEntry } from '../log/entry.js';
 import type { CampaignLogEntry } from '../wire/campaign.js';
 import {
   campaignMembersSha256,
   campaignReleaseSha256,
   waveMembers,
 } from '../wire/campaign-waves.js';
-import { auditCampaigns, type CampaignAuditInput, type CampaignAuditInstall } from './campaigns.js';
+import {
+  auditCampaigns,
+  campaignEntryOfLeaf,
+  type CampaignAuditInput,
+  type CampaignAuditInstall,
+} from './campaigns.js';
 import type { LoggedDirectorTargets } from './director.js';
 import type { AuditFinding } from './source.js';
 
@@ -236,5 +242,18 @@ describe('auditCampaigns', () => {
     });
     expect(codes).toEqual([]);
     expect(summary.wavesRecomputed).toBe(0);
+  });
+});
+
+describe('campaignEntryOfLeaf', () => {
+  it('reads a campaign entry back from its log leaf, and nothing from other leaves', () => {
+    expect(campaignEntryOfLeaf(encodeLogEntry(ENTRIES[1]!))).toEqual(ENTRIES[1]);
+    expect(
+      campaignEntryOfLeaf(
+        encodeLogEntry(targets(FLEET[0]!) as Parameters<typeof encodeLogEntry>[0]),
+      ),
+    ).toBeUndefined();
+    expect(campaignEntryOfLeaf(Buffer.from('{"at":"not json'))).toBeUndefined();
+    expect(campaignEntryOfLeaf(Buffer.from('{"at":"2026-12-01T00:00:00Z"}'))).toBeUndefined();
   });
 });

@@ -1,5 +1,10 @@
 import { z } from 'zod';
-import { campaignReleaseSchema, type CampaignLogEntry } from '../wire/campaign.js';
+import { decodeLogEntry } from '../log/entry.js';
+import {
+  campaignLogEntrySchema,
+  campaignReleaseSchema,
+  type CampaignLogEntry,
+} from '../wire/campaign.js';
 import {
   campaignMembersSha256,
   campaignReleaseSha256,
@@ -24,6 +29,22 @@ const waveStartedDetailSchema = z.object({
   membersSha256: z.string(),
   assignmentSha256: z.string(),
 });
+
+// Canonical JSON sorts keys: a campaign entry's first is `at`; its schema tells it from others.
+const CAMPAIGN_PREFIX = Buffer.from('{"at":');
+
+/** The campaign entry a log leaf holds, or undefined when it holds another kind of entry. */
+export function campaignEntryOfLeaf(data: Uint8Array): CampaignLogEntry | undefined {
+  if (data.length <= CAMPAIGN_PREFIX.length) return undefined;
+  const head = Buffer.from(data.buffer, data.byteOffset, CAMPAIGN_PREFIX.length);
+  if (!head.equals(CAMPAIGN_PREFIX)) return undefined;
+  try {
+    const parsed = campaignLogEntrySchema.safeParse(decodeLogEntry(data));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** One install as the campaign checks need it (from the verified install attestations). */
 export interface CampaignAuditInstall {

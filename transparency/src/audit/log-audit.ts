@@ -1,7 +1,8 @@
 import type { AnchoredCheckpoint, LoggedRelease } from '../chain/types.js';
 import { canonicalize } from '@tufjs/canonical-json';
 import { canonicalJson, decodeLogEntry, type ReleaseLogEntry } from '../log/entry.js';
-import { campaignLogEntrySchema, type CampaignLogEntry } from '../wire/campaign.js';
+import type { CampaignLogEntry } from '../wire/campaign.js';
+import { campaignEntryOfLeaf } from './campaigns.js';
 import { CompactRange } from '../merkle/compact-range.js';
 import { hashLeaf } from '../merkle/hash.js';
 import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
@@ -66,8 +67,6 @@ export function installLeafHashes(bundle: unknown): Uint8Array[] {
 const RELEASE_SUFFIX = Buffer.from('"type":"release"}');
 // Canonical JSON sorts keys: a director-targets entry is the only type whose first is correlationId.
 const DIRECTOR_PREFIX = Buffer.from('{"correlationId":');
-// A campaign entry's first key is `at`; its schema tells it from any other entry that starts so.
-const CAMPAIGN_PREFIX = Buffer.from('{"at":');
 
 /**
  * Replays the whole log once in O(log n) memory: every signed checkpoint must be the root of the
@@ -194,19 +193,8 @@ export async function auditLog(input: LogAuditInput): Promise<LogAuditOutput> {
         const parsed = loggedDirectorTargetsSchema.safeParse(doc);
         if (parsed.success) directorTargets.set(index, parsed.data);
       }
-      if (
-        data.length > CAMPAIGN_PREFIX.length &&
-        Buffer.from(data.buffer, data.byteOffset, CAMPAIGN_PREFIX.length).equals(CAMPAIGN_PREFIX)
-      ) {
-        let doc: unknown;
-        try {
-          doc = decodeLogEntry(data);
-        } catch {
-          doc = undefined;
-        }
-        const parsed = campaignLogEntrySchema.safeParse(doc);
-        if (parsed.success) campaigns.push(parsed.data);
-      }
+      const campaign = campaignEntryOfLeaf(data);
+      if (campaign) campaigns.push(campaign);
       index++;
       checkAt(index);
     }
