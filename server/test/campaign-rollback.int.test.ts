@@ -8,8 +8,10 @@ import { auditCampaigns, type LoggedDirectorTargets } from '@tufchain/transparen
 import type { CampaignLogEntry } from '@tufchain/transparency/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/run.js';
+import { createApiToken } from '../src/index.js';
 import {
   directorAssignment,
+  enrollSimulatedVehicle,
   sendVersionManifest,
   type DirectorImage,
   type SimulatedVehicle,
@@ -17,6 +19,7 @@ import {
 import {
   HW,
   IMAGE,
+  MID_IMAGE,
   OLD_IMAGE,
   sha256,
   startCampaignServer,
@@ -57,14 +60,17 @@ async function events(id: number): Promise<EventView[]> {
 }
 
 /** Starts a draft and waits until its single wave is assigned: what each vehicle was assigned. */
-async function startAndAssign(id: number): Promise<Map<SimulatedVehicle, DirectorImage>> {
+async function startAndAssign(
+  id: number,
+  vehicles: readonly SimulatedVehicle[] = fleet,
+): Promise<Map<SimulatedVehicle, DirectorImage>> {
   expect((await call('POST', `/api/v1/campaigns/${id}/start`)).status).toBe(200);
   await until(`campaign ${id} assigned`, async () => {
     const c = await campaign(id);
     return c.waves[0]?.assignedAt ? c : undefined;
   });
   const assigned = new Map<SimulatedVehicle, DirectorImage>();
-  for (const v of fleet) {
+  for (const v of vehicles) {
     const image = await directorAssignment(s.server.url, v);
     if (image) assigned.set(v, image);
   }
@@ -298,5 +304,54 @@ describe('cancel and rollback of a campaign', () => {
         : t,
     );
     expect(audit({ targets: forged }).codes).toEqual(['CAMPAIGN_WAVE_NOT_UNIFORM']);
+  });
+
+  it('refuses to roll back vehicles that ran different images before (one release set per wave)', async () => {
+    const pair = await Promise.all(
+      [3000, 3001].map((index) =>
+        enrollSimulatedVehicle({
+          serverUrl: s.server.url,
+          factoryToken: s.tokens.enroll,
+          dir: s.dir,
+          index,
+          hardwareId: HW,
+        }),
+      ),
+    );
+    // Explicit single-vehicle assignments first: one vehicle gets gw 1.0.0, the other gw 1.5.0.
+    const { token } = await createApiToken(s.repo.store, {
+      name: 'director',
+      scopes: ['director:assign'],
+    });
+    for (const [v, image] of [
+      [pair[0]!, OLD_IMAGE],
+      [pair[1]!, MID_IMAGE],
+    ] as const) {
+      const made = await call('POST', '/api/v1/director/assignments', {
+        token,
+        body: { vehicle: v.vinCommitment, images: [{ ecuSerial: v.ecuSerial, name: image.name }] },
+      });
+      expect(made.status, JSON.stringify(made.body)).toBe(201);
+      await install(v, (await directorAssignment(s.server.url, v))!);
+    }
+    const group = await call<{ id: number }>('POST', '/api/v1/fleet/groups', {
+      token: s.tokens.fleet,
+      body: {
+        name: 'pair',
+        definition: { kind: 'static', vehicles: pair.map((v) => v.vinCommitment) },
+      },
+    });
+    const created = await call('POST', '/api/v1/campaigns', {
+      body: body('pair to 2.0.0', IMAGE.name, group.body.id),
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const assigned = await startAndAssign(created.body.id, pair);
+    expect(assigned.size).toBe(2);
+    for (const [v, image] of assigned) await install(v, image);
+    await until('the pair campaign finished', async () =>
+      (await campaign(created.body.id)).state === 'finished' ? true : undefined,
+    );
+    const got = await call('POST', `/api/v1/campaigns/${created.body.id}/rollback`, { body: {} });
+    expect([got.status, got.code]).toEqual([422, 'ROLLBACK_PREVIOUS_MIXED']);
   });
 });

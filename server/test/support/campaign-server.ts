@@ -39,6 +39,8 @@ export const BRAKE_HW = 'brk-b2';
 export const IMAGE = { name: 'gw-2.0.0.img', bytes: Buffer.from('gateway image 2.0.0') };
 /** What the gateway ran before IMAGE (release counter 1): what a rollback gives back. */
 export const OLD_IMAGE = { name: 'gw-1.0.0.img', bytes: Buffer.from('gateway image 1.0.0') };
+/** Another earlier gateway image: vehicles that ran OLD_IMAGE or this one roll back apart. */
+export const MID_IMAGE = { name: 'gw-1.5.0.img', bytes: Buffer.from('gateway image 1.5.0') };
 export const BRAKE_IMAGE = { name: 'brk-1.1.0.bin', bytes: Buffer.from('brake image 1.1.0') };
 export const sha256 = (b: Uint8Array | string): string =>
   createHash('sha256').update(b).digest('hex');
@@ -186,6 +188,7 @@ export async function startCampaignServer(opts: { vehicles: number }): Promise<C
     [IMAGE, HW],
     [BRAKE_IMAGE, BRAKE_HW],
     [OLD_IMAGE, HW],
+    [MID_IMAGE, HW],
   ] as const) {
     const put = await fetch(`${server.url}/api/v1/firmware/${image.name}`, {
       method: 'PUT',
@@ -194,7 +197,7 @@ export async function startCampaignServer(opts: { vehicles: number }): Promise<C
     });
     expectStatus(`upload ${image.name}`, put.status, 201);
     const claims =
-      image === OLD_IMAGE
+      image === OLD_IMAGE || image === MID_IMAGE
         ? { hardwareIds: [hardwareId], version: '1.0.0', releaseCounter: 1 }
         : { hardwareIds: [hardwareId], version: '2.0.0', releaseCounter: 2 };
     const attestation = await signFirmwareAttestation(
