@@ -33,6 +33,7 @@ export type TransparencyErrorCode =
   // wire formats
   | 'MALFORMED_ATTESTATION'
   | 'MALFORMED_PREDICATE'
+  | 'INSTALL_PATH_MALFORMED'
   // binary deltas (delta/format.ts)
   | 'DELTA_MALFORMED'
   | 'DELTA_TRUNCATED'

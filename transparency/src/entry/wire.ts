@@ -3,8 +3,10 @@
 export { HARDWARE_IDS_FIELD, SUPPLIER_ROLE_PREFIX } from '../wire/layout.js';
 export {
   INSTALL_PREDICATE_TYPE,
+  installPathSchema,
   installPredicateSchema,
   parseInstallPredicate,
+  type InstallPath,
   type InstallPredicate,
   type InstallResult,
 } from '../wire/install.js';

@@ -66,11 +66,56 @@ describe('parseInstallPredicate', () => {
     });
   }
 
-  it('never throws anything but MALFORMED_ATTESTATION on arbitrary JSON', () => {
+  describe('the install path (delta or full) an agent may add', () => {
+    it('accepts a delta install, a full install that fell back, and none at all', () => {
+      const delta = { path: 'delta', networkBytes: 81_920 } as const;
+      const fellBack = { path: 'full', fallback: { code: 'DELTA_BASE_MISMATCH' }, networkBytes: 9 };
+      expect(
+        parseInstallPredicate({ ...sampleInstallPredicate(), install: delta }).install,
+      ).toEqual(delta);
+      expect(
+        parseInstallPredicate({ ...sampleInstallPredicate(), install: fellBack }).install,
+      ).toEqual(fellBack);
+      expect(parseInstallPredicate(sampleInstallPredicate()).install).toBeUndefined();
+    });
+
+    const bad: { desc: string; install: unknown }[] = [
+      { desc: 'an unknown path', install: { path: 'patch', networkBytes: 1 } },
+      { desc: 'negative network bytes', install: { path: 'full', networkBytes: -1 } },
+      { desc: 'fractional network bytes', install: { path: 'delta', networkBytes: 1.5 } },
+      { desc: 'missing network bytes', install: { path: 'delta' } },
+      {
+        desc: 'a delta install that claims a fallback',
+        install: { path: 'delta', fallback: { code: 'DELTA_MALFORMED' }, networkBytes: 1 },
+      },
+      {
+        desc: 'a fallback code that is not an error code',
+        install: { path: 'full', fallback: { code: 'went wrong' }, networkBytes: 1 },
+      },
+      {
+        desc: 'a fallback carrying free text',
+        install: {
+          path: 'full',
+          fallback: { code: 'DELTA_MALFORMED', message: 'VIN WVWZZZ1JZXW000001' },
+          networkBytes: 1,
+        },
+      },
+      { desc: 'an unknown field', install: { path: 'full', networkBytes: 1, extra: true } },
+      { desc: 'not an object', install: 'delta' },
+    ];
+    for (const { desc, install } of bad) {
+      it(`throws INSTALL_PATH_MALFORMED for ${desc}`, () => {
+        const tampered = { ...sampleInstallPredicate(), install };
+        expect(codeOf(() => parseInstallPredicate(tampered))).toBe('INSTALL_PATH_MALFORMED');
+      });
+    }
+  });
+
+  it('never throws anything but MALFORMED_ATTESTATION or INSTALL_PATH_MALFORMED on arbitrary JSON', () => {
     fc.assert(
       fc.property(fc.jsonValue(), (value) => {
         const code = codeOf(() => parseInstallPredicate(value));
-        expect(code).toBe('MALFORMED_ATTESTATION');
+        expect(['MALFORMED_ATTESTATION', 'INSTALL_PATH_MALFORMED']).toContain(code);
       }),
       { numRuns: 300 },
     );

@@ -23,6 +23,24 @@ const previousTarget = z.object({
   digest: hash32,
 });
 
+/**
+ * How the image reached the slot: from a delta or the full image, the error code that made the
+ * agent abandon a delta (never its free-text message: the report is public), and the bytes that
+ * came over the network for it. Optional: older agents do not send it.
+ */
+export const installPathSchema = z
+  .strictObject({
+    path: z.enum(['delta', 'full']),
+    fallback: z.strictObject({ code: z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/) }).optional(),
+    networkBytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  })
+  .refine((p) => p.path === 'full' || p.fallback === undefined, {
+    message: 'only a full install falls back from a delta',
+    path: ['fallback'],
+  });
+
+export type InstallPath = z.infer<typeof installPathSchema>;
+
 export const installPredicateSchema = z.object({
   vehicle: z.object({ commitment: hash32 }),
   ecu: z.object({ serial: z.string().min(1), hardwareId: z.string().min(1) }),
@@ -55,6 +73,7 @@ export const installPredicateSchema = z.object({
     })
     .optional(),
   ecuResult: signedEcuInstallResultSchema.optional(),
+  install: installPathSchema.optional(),
 });
 
 export type InstallPredicate = z.infer<typeof installPredicateSchema>;
@@ -62,6 +81,17 @@ export type InstallResult = InstallPredicate['result'];
 
 /** Validates an install predicate (the `predicate` of an install in-toto statement). */
 export function parseInstallPredicate(x: unknown): InstallPredicate {
+  const install =
+    typeof x === 'object' && x !== null ? (x as { install?: unknown }).install : undefined;
+  if (install !== undefined) {
+    const path = installPathSchema.safeParse(install);
+    if (!path.success) {
+      throw new TransparencyError(
+        'INSTALL_PATH_MALFORMED',
+        `install predicate's install path is malformed: ${z.prettifyError(path.error)}`,
+      );
+    }
+  }
   const result = installPredicateSchema.safeParse(x);
   if (!result.success) {
     throw new TransparencyError(
