@@ -29,6 +29,7 @@ import {
 import { canonicalize } from '@tufjs/canonical-json';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installReports } from '../src/console/install-reports.js';
 import {
   createApiToken,
   initRepository,
@@ -523,6 +524,28 @@ describe('install report intake against replays (anvil, SQLite, HTTP, the real v
       const b = await newVehicle();
       expect((await send(await signedReport(a, 9))).status).toBe(201);
       expect((await send(await signedReport(b, 1))).status).toBe(201);
+    });
+  });
+
+  describe('the install path (delta or full) in the report', () => {
+    it('keeps it when sent, accepts a report without it (older agents), and refuses a malformed one with 422 INSTALL_PATH_MALFORMED, storing nothing', async () => {
+      const vehicle = await newVehicle();
+      const path = { path: 'full', fallback: { code: 'DELTA_BASE_MISMATCH' }, networkBytes: 25 };
+      const withPath = await send(
+        await signedReport(vehicle, 1, (p) => (p.install = path as never)),
+      );
+      expect(withPath.status).toBe(201);
+      expect((await send(await signedReport(vehicle, 2))).status).toBe(201);
+      const before = (await listed()).length;
+      const bad = await send(
+        await signedReport(vehicle, 3, (p) => (p.install = { path: 'delta', networkBytes: -1 })),
+      );
+      expect([bad.status, bad.body.error?.code]).toEqual([422, 'INSTALL_PATH_MALFORMED']);
+      expect((await listed()).length).toBe(before);
+      const stored = (await installReports(repo.store)).filter(
+        (r) => r.vinCommitment === vehicle.vinCommitment.toLowerCase().replace(/^0x/, ''),
+      );
+      expect(stored.map((r) => r.install)).toEqual([path, undefined]);
     });
   });
 

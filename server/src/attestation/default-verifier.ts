@@ -4,7 +4,11 @@ import {
   verifyStatementBundleDetailed,
   type VerifiedStatementBundle,
 } from '@tufchain/keys';
-import { INSTALL_PREDICATE_TYPE, parseInstallPredicate } from '@tufchain/transparency';
+import {
+  INSTALL_PREDICATE_TYPE,
+  parseInstallPredicate,
+  TransparencyError,
+} from '@tufchain/transparency';
 import { systemClock, type Clock } from '../config.js';
 import { ServerError } from '../error.js';
 import type { AttestationVerifier, FirmwareClaims, InstallClaims } from './verifier.js';
@@ -65,7 +69,7 @@ export function createAttestationVerifier(opts: {
           `predicateType must be ${INSTALL_PREDICATE_TYPE}`,
         );
       }
-      const predicate = parseInstallPredicate(statement.predicate);
+      const predicate = parseSignedPredicate(statement.predicate);
       if (bareHex(predicate.vehicle.commitment) !== bareHex(signer.vinCommitment)) {
         throw new ServerError(
           'ATTESTATION_IDENTITY_MISMATCH',
@@ -114,7 +118,20 @@ export function createAttestationVerifier(opts: {
         result: predicate.result,
         counter: predicate.counter,
         reportDigest: signedContentDigest,
+        ...(predicate.install ? { install: predicate.install } : {}),
       };
     },
   };
+}
+
+/** A malformed install path (delta or full) gets its own code; older agents send none. */
+function parseSignedPredicate(predicate: unknown): ReturnType<typeof parseInstallPredicate> {
+  try {
+    return parseInstallPredicate(predicate);
+  } catch (error) {
+    if (error instanceof TransparencyError && error.code === 'INSTALL_PATH_MALFORMED') {
+      throw new ServerError('INSTALL_PATH_MALFORMED', error.message, { cause: error });
+    }
+    throw error;
+  }
 }

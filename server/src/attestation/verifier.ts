@@ -20,6 +20,8 @@ export interface InstallClaims {
    * (`signedContentDigest` of @tufchain/keys), whatever the bundle's encoding.
    */
   reportDigest: string;
+  /** How the image came (delta or full, bytes over the network); absent from older agents. */
+  install?: NonNullable<InstallPredicate['install']>;
   /**
    * Uptane: the report of a secondary ECU, signed by the vehicle (primary) certificate, which
    * names another ECU than the certificate's and must carry that ECU's own signed result

@@ -38,3 +38,10 @@ export function when(iso: string | null | undefined): Html {
 export function badge(text: string, tone: 'ok' | 'warn' | 'bad' | 'info'): Html {
   return html`<span class="badge ${tone}">${text}</span>`;
 }
+
+/** Bytes for people: `812 B`, `80.0 KiB`, `12.4 MiB`. */
+export function byteSize(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
+}

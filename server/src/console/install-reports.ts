@@ -1,3 +1,4 @@
+import { installPathSchema, type InstallPath } from '@tufchain/transparency/wire';
 import type { AttestationRecord, RepositoryStore } from '../storage/store.js';
 
 /** What the console shows of one stored install report: read from the statement it signed. */
@@ -11,6 +12,8 @@ export interface InstallReport {
   result: string;
   finishedAt: string | undefined;
   odometerKm: number | undefined;
+  /** Delta or full image (and why a delta fell back), bytes over the network; older agents: none. */
+  install: InstallPath | undefined;
   counter: number | null;
   reportSha256: string | null;
   receivedAt: string;
@@ -40,6 +43,7 @@ interface SignedPredicate {
   to?: { version?: unknown };
   finishedAt?: unknown;
   odometerKm?: unknown;
+  install?: unknown;
 }
 
 export function installReport(row: AttestationRecord): InstallReport {
@@ -54,6 +58,7 @@ export function installReport(row: AttestationRecord): InstallReport {
     result: row.result,
     finishedAt: typeof p.finishedAt === 'string' ? p.finishedAt : undefined,
     odometerKm: typeof p.odometerKm === 'number' ? p.odometerKm : undefined,
+    install: installPathSchema.safeParse(p.install).data,
     counter: row.counter,
     reportSha256: row.reportSha256,
     receivedAt: row.receivedAt,

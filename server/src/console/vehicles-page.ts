@@ -1,5 +1,5 @@
 import { html } from 'hono/html';
-import { badge, shortHash, when, type Html } from './format.js';
+import { badge, byteSize, shortHash, when, type Html } from './format.js';
 import type { InstallReport } from './install-reports.js';
 
 /** A vehicle commitment or an ECU serial as typed in the search box. */
@@ -65,6 +65,13 @@ function targetCell(name: string, releaseOf: Map<string, number>): Html {
     : html`<a href="/console/releases/${id}"><code>${name}</code></a>`;
 }
 
+function installPathCell(install: InstallReport['install']): Html {
+  if (!install) return html`<span class="muted">—</span>`;
+  return html`${install.path === 'delta' ? badge('delta', 'info') : badge('full', 'info')}
+    ${install.fallback ? html`<div class="muted">fell back: ${install.fallback.code}</div>` : ''}
+    <div class="muted">${byteSize(install.networkBytes)} over the network</div>`;
+}
+
 function resultBadge(result: string): Html {
   return badge(result, result === 'SUCCESS' ? 'ok' : 'bad');
 }
@@ -104,6 +111,7 @@ export function renderVehicle(
                     <th>Target</th>
                     <th>Version</th>
                     <th>Result</th>
+                    <th>Path</th>
                     <th class="num">Odometer</th>
                     <th class="num">Counter</th>
                     <th>Report digest</th>
@@ -122,6 +130,7 @@ export function renderVehicle(
                         <td>${targetCell(r.targetName, releaseOf)}</td>
                         <td>${r.version ?? '—'}</td>
                         <td>${resultBadge(r.result)}</td>
+                        <td>${installPathCell(r.install)}</td>
                         <td class="num">
                           ${r.odometerKm === undefined ? '—' : `${r.odometerKm} km`}
                         </td>

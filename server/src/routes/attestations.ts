@@ -88,7 +88,7 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
         },
         422: {
           description:
-            'Does not verify, or REPORT_NOT_CANONICAL: not the one encoding the vehicle writes; for a secondary ECU (Uptane), ECU_RESULT_UNSIGNED (no result signed by that ECU), ECU_RESULT_SIGNATURE_INVALID (not signed by its registered key), ECU_RESULT_MISMATCH (the signed result says otherwise); PERSONAL_DATA_REJECTED: its signed payload holds something shaped like a VIN (an ECU serial), which the public list and the log would show in clear',
+            'Does not verify, or REPORT_NOT_CANONICAL: not the one encoding the vehicle writes; INSTALL_PATH_MALFORMED: the optional `install` field (delta or full, fallback code, bytes over the network) is malformed; for a secondary ECU (Uptane), ECU_RESULT_UNSIGNED (no result signed by that ECU), ECU_RESULT_SIGNATURE_INVALID (not signed by its registered key), ECU_RESULT_MISMATCH (the signed result says otherwise); PERSONAL_DATA_REJECTED: its signed payload holds something shaped like a VIN (an ECU serial), which the public list and the log would show in clear',
           content: { 'application/json': { schema: ErrorSchema } },
         },
       },
