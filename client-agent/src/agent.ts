@@ -178,6 +178,7 @@ async function queueReport(
     odometerKm: opts.odometerKm ?? 0,
     metadata: j.metadata,
     checkpoint: j.checkpoint,
+    install: j.install,
   });
   return ctx.outbox.enqueue(predicate.counter, j.installId, bundle);
 }

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { installPathSchema } from '@tufchain/transparency/wire';
 import { z } from 'zod';
 import { AgentError } from './error.js';
 import { readJsonIfExists, writeJsonDurable } from './util/durable.js';
@@ -39,6 +40,8 @@ const installing = z.object({
     blockHash: z.string(),
     timestamp: z.number(),
   }),
+  /** PENDING_BOOT: how the slot was written, for the signed report (report/attestation.ts). */
+  install: installPathSchema.optional(),
 });
 
 const journalSchema = z.discriminatedUnion('phase', [

@@ -70,6 +70,11 @@ describe('the tufchain path, end to end', () => {
       const predicate = parseInstallPredicate(statement.predicate);
       expect(predicate.to.digest.replace(/^0x/, '')).toBe(result.releases[1]!.sha256);
       expect(predicate.result).toBe('SUCCESS');
+      // The signed report says the image came from the delta, and how many bytes that took.
+      expect(predicate.install).toEqual({
+        path: 'delta',
+        networkBytes: result.updates[1]!.install!.networkBytes,
+      });
     });
 
     it('passes the audit with no finding', () => {

@@ -193,7 +193,16 @@ export async function installImage(
     throw err;
   }
   await slots.markPending(j.slot, toSlotImage(j.target), opts.config.maxBootAttempts);
-  const pending: InstallJournal = { ...j, phase: 'PENDING_BOOT' };
+  const pending: InstallJournal = {
+    ...j,
+    phase: 'PENDING_BOOT',
+    install: {
+      path: streamed.path,
+      networkBytes: streamed.networkBytes,
+      // The code only: the message may name hosts or paths, and the report is public.
+      ...(streamed.fallback ? { fallback: { code: streamed.fallback.code } } : {}),
+    },
+  };
   await m.journal.write(pending);
   const done = await finishPendingBoot(m, pending);
   return {

@@ -1,5 +1,10 @@
 import { signStatementBundle, type InTotoStatement, type Signer } from '@tufchain/keys/attestation';
-import { INSTALL_PREDICATE_TYPE, type InstallPredicate } from '@tufchain/transparency/wire';
+import {
+  INSTALL_PREDICATE_TYPE,
+  installPathSchema,
+  type InstallPath,
+  type InstallPredicate,
+} from '@tufchain/transparency/wire';
 import { nextReportCounter } from './counter.js';
 
 export interface VehicleCredentials {
@@ -28,6 +33,8 @@ export interface InstallReportInput {
   director?: InstallPredicate['director'];
   /** Uptane: a secondary's own signed install result. */
   ecuResult?: InstallPredicate['ecuResult'];
+  /** How the image reached the slot: delta or full (and the fallback code), bytes downloaded. */
+  install?: InstallPath | undefined;
 }
 
 export type InstallReportBundle = Awaited<ReturnType<typeof signStatementBundle>>;
@@ -41,6 +48,8 @@ export async function signInstallReport(
   input: InstallReportInput,
 ): Promise<{ bundle: InstallReportBundle; predicate: InstallPredicate }> {
   const counter = await nextReportCounter(input.stateDir);
+  // A path the server would refuse would keep the whole report in the outbox: leave it out.
+  const install = installPathSchema.safeParse(input.install).data;
   const predicate: InstallPredicate = {
     vehicle: { commitment: input.vehicle.vinCommitment },
     ecu: { serial: input.ecu.serial, hardwareId: input.ecu.hardwareId },
@@ -55,6 +64,7 @@ export async function signInstallReport(
     checkpoint: input.checkpoint,
     ...(input.director ? { director: input.director } : {}),
     ...(input.ecuResult ? { ecuResult: input.ecuResult } : {}),
+    ...(install ? { install } : {}),
   };
   const statement: InTotoStatement<InstallPredicate> = {
     _type: 'https://in-toto.io/Statement/v1',
