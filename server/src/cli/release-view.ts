@@ -17,6 +17,21 @@ export interface ReleaseView {
   error: string | null;
   createdAt: string;
   updatedAt: string;
+  /** Publish and GET by id: the deltas the release's images list, with their sizes. */
+  deltas?: {
+    image: string;
+    imageLength: number;
+    target: string;
+    length: number;
+    baseVersion: string;
+    baseSha256: string;
+  }[];
+}
+
+function size(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 }
 
 export function releaseText(r: ReleaseView): string {
@@ -35,6 +50,18 @@ export function releaseText(r: ReleaseView): string {
           ? `, tx ${r.revocation.chain.txHash}, block ${r.revocation.chain.blockNumber}`
           : ''),
     );
+  }
+  if (r.deltas && r.deltas.length > 0) {
+    lines.push('  deltas (what a vehicle on the base version downloads instead of the image):');
+    for (const d of r.deltas) {
+      const base = d.baseVersion || d.baseSha256.slice(0, 16);
+      const share = d.imageLength > 0 ? ((100 * d.length) / d.imageLength).toFixed(1) : '0.0';
+      lines.push(
+        `    ${d.image} from ${base}: ${size(d.length)} (${share}% of ${size(d.imageLength)})`,
+      );
+    }
+  } else if (r.deltas) {
+    lines.push('  deltas: none (a first release, or deltas turned off)');
   }
   if (r.error) lines.push(`  error: ${r.error}`);
   return lines.join('\n');

@@ -9,6 +9,7 @@ import { assertContentLength, bodyChunks, readBodyLimited } from '../http/body.j
 import { assertTargetName } from '../http/names.js';
 import type { ReleaseRecord } from '../storage/store.js';
 import { assertTufPublicKey } from '../tuf/public-key.js';
+import { releaseDeltas } from '../tuf/release-deltas.js';
 import { bearerAuth, requireScope } from './auth.js';
 import {
   ErrorSchema,
@@ -51,6 +52,18 @@ export function releaseView(r: ReleaseRecord): z.infer<typeof ReleaseSchema> {
     createdAt: r.createdAt,
     updatedAt: r.updatedAt,
   };
+}
+
+/** releaseView with the deltas its images list now, and their sizes (publish, GET by id). */
+async function releaseViewWithDeltas(
+  ctx: ServerContext,
+  r: ReleaseRecord,
+): Promise<z.infer<typeof ReleaseSchema>> {
+  // The release is published by now: a failed size lookup must not turn its answer into an error.
+  const deltas = await releaseDeltas((p) => ctx.service.findTarget(p), r.targetNames).catch(
+    () => undefined,
+  );
+  return { ...releaseView(r), ...(deltas ? { deltas } : {}) };
 }
 
 const idempotencyKey = /^[\x21-\x7e]{1,200}$/;
@@ -182,7 +195,9 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
         } finally {
           ctx.metrics.publishSeconds.observe((performance.now() - started) / 1000);
         }
-        const json = JSON.stringify({ release: releaseView(result.release) });
+        const json = JSON.stringify({
+          release: await releaseViewWithDeltas(ctx, result.release),
+        });
         if (key !== undefined) {
           await ctx.store.saveIdempotency({
             key,
@@ -244,7 +259,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
     async (c) => {
       const release = await ctx.store.release(Number(c.req.valid('param').id));
       if (!release) throw new ServerError('RELEASE_NOT_FOUND', 'no such release');
-      return c.json({ release: releaseView(release) }, 200);
+      return c.json({ release: await releaseViewWithDeltas(ctx, release) }, 200);
     },
   );
 

@@ -104,6 +104,22 @@ export const ReleaseSchema = z
     error: z.string().nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),
+    deltas: z
+      .array(
+        z.object({
+          image: z.string(),
+          imageLength: z.number().int(),
+          target: z.string(),
+          length: z.number().int(),
+          baseVersion: z.string(),
+          baseSha256: z.string(),
+        }),
+      )
+      .optional()
+      .openapi({
+        description:
+          'publish and GET /releases/{id}: the deltas the current targets list for its images, with their sizes',
+      }),
   })
   .openapi('Release');
 

@@ -8,6 +8,7 @@ import {
   type TestRepo,
 } from '../../test/support/fixtures.js';
 import { deltaTargetName } from './deltas.js';
+import type { ReleaseDelta } from './release-deltas.js';
 
 let t: TestRepo | undefined;
 afterEach(async () => {
@@ -37,6 +38,7 @@ async function publish(repo: TestRepo, n: number, bytes: Buffer, hardwareId = 'e
     releaseCounter: n,
   });
   expect(res.status).toBe(201);
+  return ((await res.json()) as { release: { id: number; deltas?: ReleaseDelta[] } }).release;
 }
 
 describe('publishing a release', () => {
@@ -47,7 +49,7 @@ describe('publishing a release', () => {
     // Another hardware ID's release in between is never a base for ecu-a.
     await publish(t, 9, randomBytes(1000), 'ecu-b');
     const v5 = Buffer.concat([images[3] as Buffer, randomBytes(100)]);
-    await publish(t, 5, v5);
+    const release = await publish(t, 5, v5);
 
     const service = t.parts.context.service;
     const image = await service.findTarget('fw-ecu-a-5.img');
@@ -74,6 +76,26 @@ describe('publishing a release', () => {
     }
     // The first release of a hardware ID has nothing to come from.
     expect((await service.findTarget('fw-ecu-b-9.img'))?.file.custom.deltas).toBeUndefined();
+
+    // The publish answer, and the release read back, give each delta's size (the OEM CLI shows it).
+    const sizes = await Promise.all(
+      links.map(async (l) => (await service.findTarget(l.target))!.file.length),
+    );
+    const expected = links.map((l, k) => ({
+      image: 'fw-ecu-a-5.img',
+      imageLength: v5.length,
+      target: l.target,
+      length: sizes[k],
+      baseVersion: `1.${4 - k}.0`,
+      baseSha256: l.baseSha256,
+    }));
+    expect(release.deltas).toEqual(expected);
+    const read = await t.parts.app.request(`/api/v1/releases/${release.id}`, {
+      headers: { authorization: `Bearer ${t.tokens.admin}` },
+    });
+    expect(((await read.json()) as { release: { deltas: unknown } }).release.deltas).toEqual(
+      expected,
+    );
   });
 
   it('revoking a release drops its deltas from the targets metadata', async () => {
