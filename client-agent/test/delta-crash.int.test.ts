@@ -10,7 +10,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createDelta, DELTA_MEDIA_TYPE } from '@tufchain/transparency/delta';
 import { parseInstallPredicate } from '@tufchain/transparency/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InstallJournalStore } from '../src/journal.js';
@@ -59,25 +58,12 @@ function edited(base: Buffer): Buffer {
   return next;
 }
 
-/** Publishes `image` as release `counter`, with a delta from `base` (release `counter - 1`) linked as the server does. */
+/** Release `counter` with a delta from `base` (release `counter - 1`). */
 async function publishWithDelta(base: Release, image: Buffer, counter: number): Promise<Release> {
-  const version = `${counter}.0.0`;
-  const baseVersion = `${counter - 1}.0.0`;
-  const name = `gateway-${version}.img`;
-  const deltaName = `${name}.from-${base.sha256.slice(0, 16)}.delta`;
-  f.repo.addTarget(deltaName, createDelta(base.image, image), {
-    kind: 'delta',
-    format: DELTA_MEDIA_TYPE,
-    target: name,
-    targetSha256: sha256(image),
-    base: { sha256: base.sha256, length: base.image.length, version: baseVersion },
-  });
-  const rel = await f.addRelease({
-    version,
-    releaseCounter: counter,
-    image,
-    custom: { deltas: [{ target: deltaName, baseSha256: base.sha256, baseVersion }] },
-  });
+  const rel = await f.addDeltaRelease(
+    { version: `${counter}.0.0`, releaseCounter: counter, image },
+    { release: base, version: `${counter - 1}.0.0` },
+  );
   await chain.log(rel.entry);
   return rel;
 }

@@ -17,6 +17,7 @@ import {
   type VehicleIdentity,
 } from '@tufchain/keys';
 import type { UpdateOptions } from '../../src/agent.js';
+import { createDelta, DELTA_MEDIA_TYPE } from '@tufchain/transparency/delta';
 import { FileSlotStore } from '../../src/slots/ab-slots.js';
 import type { ReleaseLog, TrustedCheckpoint } from '../../src/verify/chain.js';
 import { TestRepository, type Published } from './tuf-repo.js';
@@ -156,6 +157,31 @@ export class Fixture {
         })),
       },
     };
+  }
+
+  /**
+   * addRelease, plus the delta from `base` (release `baseVersion`) as the server publishes it: its
+   * own TUF target, linked from the image's `custom.deltas`.
+   */
+  async addDeltaRelease(
+    input: ReleaseInput & { image: Buffer },
+    base: { release: Release; version: string },
+  ): Promise<Release> {
+    const name = input.name ?? `gateway-${input.version}.img`;
+    const deltaName = `${name}.from-${base.release.sha256.slice(0, 16)}.delta`;
+    this.repo.addTarget(deltaName, createDelta(base.release.image, input.image), {
+      kind: 'delta',
+      format: DELTA_MEDIA_TYPE,
+      target: name,
+      targetSha256: createHash('sha256').update(input.image).digest('hex'),
+      base: {
+        sha256: base.release.sha256,
+        length: base.release.image.length,
+        version: base.version,
+      },
+    });
+    const link = { target: deltaName, baseSha256: base.release.sha256, baseVersion: base.version };
+    return this.addRelease({ ...input, name, custom: { ...input.custom, deltas: [link] } });
   }
 
   options(chain: ReleaseLog, overrides: Partial<UpdateOptions> = {}): UpdateOptions {
