@@ -11,7 +11,8 @@
  *   tufchain-agent install-bundle FILE [--config FILE] [--json]   install an offline bundle, no network
  *   tufchain-agent secondary  --config FILE               a secondary ECU (Uptane), until stopped
  *   tufchain-agent register-ecus [--config FILE] [--json] register the vehicle's ECUs with the Director
- *   tufchain-agent bundle create --server URL --hardware-id ID --out FILE   (dealer tool, no settings)
+ *   tufchain-agent bundle create --server URL --hardware-id ID --out FILE [--delta-from VERSION]
+ *                                                          (dealer tool, no settings)
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -32,7 +33,7 @@ const pollLoop = () => import('./cli/daemon.js');
 const UPDATE_CYCLE_MEASURE = 'tufchain:update-cycle';
 
 const USAGE = `usage: tufchain-agent <run-once|daemon|status|send-reports|register-ecus|provision|sync-chain|install-bundle FILE> [--config FILE] [--json]
-       tufchain-agent bundle create --server URL --hardware-id ID --out FILE
+       tufchain-agent bundle create --server URL --hardware-id ID --out FILE [--delta-from VERSION]
        tufchain-agent secondary --config FILE   (a secondary ECU; key passphrase: $TUFCHAIN_SECONDARY_PASSPHRASE)
   settings file: --config, or $${ENV.config}; overrides: $${ENV.serverUrl}, $${ENV.rpcUrls},
   $${ENV.hardwareId}, $${ENV.pollInterval}; vehicle key passphrase: $${ENV.vehiclePassphrase}
@@ -78,6 +79,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       server: { type: 'string' },
       'hardware-id': { type: 'string' },
       out: { type: 'string' },
+      'delta-from': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -95,12 +97,21 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     if (positionals[1] !== 'create' || !server || !hardwareId || !outPath) {
       throw new AgentError(
         'CONFIG_INVALID',
-        'usage: bundle create --server URL --hardware-id ID --out FILE',
+        'usage: bundle create --server URL --hardware-id ID --out FILE [--delta-from VERSION]',
       );
     }
     const { createOfflineBundle } = await offlineBundle();
-    const made = await createOfflineBundle({ serverUrl: server, hardwareId, outPath });
-    out(`wrote ${outPath}: ${made.target}, ${made.bytes} bytes`, { out: outPath, ...made });
+    const deltaFrom = values['delta-from'];
+    const made = await createOfflineBundle({
+      serverUrl: server,
+      hardwareId,
+      outPath,
+      ...(deltaFrom !== undefined ? { deltaFrom } : {}),
+    });
+    const delta = made.delta
+      ? ` (with the delta from ${made.delta.baseVersion}, ${made.delta.length} bytes)`
+      : '';
+    out(`wrote ${outPath}: ${made.target}, ${made.bytes} bytes${delta}`, { out: outPath, ...made });
     return 0;
   }
   if (command === 'secondary') {

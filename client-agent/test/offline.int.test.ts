@@ -2,11 +2,12 @@
  * Offline update bundles: built from the repository by a dealer tool, installed by the agent with
  * no network under the same checks, against the chain snapshot it stored while online (anvil).
  */
-import { open } from 'node:fs/promises';
+import { access, open } from 'node:fs/promises';
 import type { Config } from '../src/config.js';
 import { serveHuge, type HostileAnswer } from './helpers/hostile.js';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { runUpdate } from '../src/agent.js';
 import { createOfflineBundle, installOfflineBundle, OfflineBundle } from '../src/offline/bundle.js';
 import { syncChainSnapshot } from '../src/verify/chain-snapshot.js';
 import { TestChain } from './helpers/chain.js';
@@ -45,7 +46,7 @@ async function sync(): Promise<void> {
   }
 }
 
-async function bundleOf(withChain = false): Promise<string> {
+async function bundleOf(withChain = false, deltaFrom?: string): Promise<string> {
   const out = join(f.dir, 'update.tar');
   const reader = chain.reader();
   try {
@@ -54,6 +55,7 @@ async function bundleOf(withChain = false): Promise<string> {
       hardwareId: HARDWARE_ID,
       outPath: out,
       ...(withChain ? { chain: reader } : {}),
+      ...(deltaFrom !== undefined ? { deltaFrom } : {}),
     });
   } finally {
     reader.destroy();
@@ -112,6 +114,57 @@ describe('installOfflineBundle', () => {
       const result = await installOfflineBundle(offlineOptions(path));
       expect(result).toMatchObject({ status: 'UPDATED', activeSlot: 'b', report: { sent: false } });
       expect(await f.activeSlotBytes()).toEqual(rel.image);
+    });
+  });
+
+  describe('when the bundle carries a delta for a named base version (--delta-from)', () => {
+    /** The vehicle installs v2 online; then v3 is published with a delta from 2.0.0. */
+    async function onV2WithV3Published(): Promise<{ v2: Release; v3: Release }> {
+      const v2 = await f.addRelease({ version: '2.0.0', releaseCounter: 2, size: 512 * 1024 });
+      await chain.log(v2.entry);
+      const reader = chain.reader();
+      try {
+        expect((await runUpdate(f.options(reader))).status).toBe('UPDATED');
+      } finally {
+        reader.destroy();
+      }
+      const image = Buffer.from(v2.image);
+      image.write('v3 changes a few bytes', 4096);
+      const v3 = await f.addDeltaRelease(
+        { version: '3.0.0', releaseCounter: 3, image },
+        { release: v2, version: '2.0.0' },
+      );
+      await chain.log(v3.entry);
+      await sync();
+      return { v2, v3 };
+    }
+
+    it('installs from the delta when the vehicle runs that version, and the signed report says so', async () => {
+      const { v3 } = await onV2WithV3Published();
+      const path = await bundleOf(true, '2.0.0');
+      expect(Object.keys((await OfflineBundle.open(path)).manifest.files)).toContainEqual(
+        expect.stringMatching(/\.from-[0-9a-f]{16}\.delta$/),
+      );
+      const result = await installOfflineBundle(offlineOptions(path));
+      expect(result).toMatchObject({ status: 'UPDATED', install: { path: 'delta' } });
+      expect(result.install!.networkBytes).toBeLessThan(v3.image.length / 10);
+      expect(await f.activeSlotBytes()).toEqual(v3.image);
+      const statement = JSON.parse(
+        Buffer.from(
+          (result.report!.bundle as { dsseEnvelope: { payload: string } }).dsseEnvelope.payload,
+          'base64',
+        ).toString(),
+      ) as { predicate: { install?: unknown } };
+      expect(statement.predicate.install).toEqual({
+        path: 'delta',
+        networkBytes: result.install!.networkBytes,
+      });
+    });
+
+    it('throws NO_DELTA_FOR_BASE, writing no bundle, for a version the release has no delta from', async () => {
+      await onV2WithV3Published();
+      await expect(bundleOf(false, '1.0.0')).rejects.toMatchObject({ code: 'NO_DELTA_FOR_BASE' });
+      await expect(access(join(f.dir, 'update.tar'))).rejects.toMatchObject({ code: 'ENOENT' });
     });
   });
 

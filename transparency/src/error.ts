@@ -30,6 +30,7 @@ export type TransparencyErrorCode =
   | 'DOWNLOAD_HTTP'
   | 'ENDLESS_DATA'
   | 'LENGTH_MISMATCH'
+  | 'NO_DELTA_FOR_BASE'
   // wire formats
   | 'MALFORMED_ATTESTATION'
   | 'MALFORMED_PREDICATE'

@@ -98,7 +98,17 @@ export async function createOfflineBundle(opts: {
   chain?: { findRelease(metadataHash: string): Promise<unknown> };
   /** Called as the image streams into the bundle (bytes so far, total). */
   onProgress?: (done: number, total: number) => void;
-}): Promise<{ target: string; bytes: number }> {
+  /**
+   * Also carry the delta TUF lists from this base version to the image (NO_DELTA_FOR_BASE when
+   * there is none). The full image stays in the bundle: a vehicle on another version, or whose
+   * delta fails, installs that instead.
+   */
+  deltaFrom?: string;
+}): Promise<{
+  target: string;
+  bytes: number;
+  delta?: { target: string; length: number; baseVersion: string };
+}> {
   const get = (path: string, maxBytes = METADATA_MAX_BYTES) =>
     fetchBytes(joinUrl(opts.serverUrl, path), maxBytes);
   const files = new Map<string, Buffer>();
@@ -182,6 +192,10 @@ export async function createOfflineBundle(opts: {
   if (!attestationBytes)
     throw new TransparencyError('ATTESTATION_MISSING', `${attestationPath} is missing`);
   files.set(attestationPath, attestationBytes);
+  const delta =
+    opts.deltaFrom === undefined
+      ? undefined
+      : await addDelta(targetName, target.custom, opts.deltaFrom, resolve, get, files);
   const imagePath = hashedPath(targetName, target.hashes['sha256'] ?? '');
 
   const manifest: OfflineBundleManifest = {
@@ -231,7 +245,37 @@ export async function createOfflineBundle(opts: {
   await writeChunk(out, END_OF_ARCHIVE);
   out.end();
   await done;
-  return { target: targetName, bytes: bytes + got };
+  return { target: targetName, bytes: bytes + got, ...(delta ? { delta } : {}) };
+}
+
+/** Adds the delta `custom.deltas` links from `baseVersion`, and the role files that list it. */
+async function addDelta(
+  image: string,
+  custom: Record<string, unknown> | undefined,
+  baseVersion: string,
+  resolve: (
+    path: string,
+  ) => Promise<{ length: number; hashes: Record<string, string> } | undefined>,
+  get: (path: string, maxBytes?: number) => Promise<Buffer | undefined>,
+  files: Map<string, Buffer>,
+): Promise<{ target: string; length: number; baseVersion: string }> {
+  const links = Array.isArray(custom?.['deltas']) ? (custom['deltas'] as unknown[]) : [];
+  const name = links
+    .map((l) => l as { target?: unknown; baseVersion?: unknown } | null)
+    .find((l) => l?.baseVersion === baseVersion && typeof l.target === 'string')?.target as
+    string | undefined;
+  const delta = name === undefined ? undefined : await resolve(name);
+  if (name === undefined || !delta) {
+    throw new TransparencyError('NO_DELTA_FOR_BASE', `${image} lists no delta from ${baseVersion}`);
+  }
+  const path = hashedPath(name, delta.hashes['sha256'] ?? '');
+  // In memory: a delta is at most 90% of its image, and usually a few percent (server deltas.ts).
+  const bytes = await get(path, delta.length);
+  if (!bytes) throw new TransparencyError('DOWNLOAD_HTTP', `${path} is missing`);
+  if (bytes.length !== delta.length)
+    throw new TransparencyError('LENGTH_MISMATCH', `${path} is not its TUF length`);
+  files.set(path, bytes);
+  return { target: name, length: delta.length, baseVersion };
 }
 
 /** BUNDLE_INVALID unless `m` is a v1 manifest: strings where strings belong, repository paths only. */

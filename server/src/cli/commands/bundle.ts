@@ -5,6 +5,7 @@ interface BundleCreateOptions extends JsonOption {
   server?: string;
   hardwareId: string;
   out: string;
+  deltaFrom?: string;
 }
 
 const mib = (n: number): string => (n / (1024 * 1024)).toFixed(1);
@@ -20,7 +21,11 @@ export function registerBundleCommand(program: Command, run: CliRun): void {
     )
     .option('--server <url>', 'update server base URL (default: $TUFCHAIN_SERVER)')
     .requiredOption('--hardware-id <id>', 'the hardware ID the image is for')
-    .requiredOption('--out <file>', 'bundle file to write');
+    .requiredOption('--out <file>', 'bundle file to write')
+    .option(
+      '--delta-from <version>',
+      'also carry the delta from this base version (vehicles on it install from the delta; others from the image)',
+    );
   addJsonOption(create).action(async (opts: BundleCreateOptions) => {
     const serverUrl = resolveServerUrl(run, opts);
     const { createOfflineBundle } = await import('@tufchain/transparency');
@@ -29,6 +34,7 @@ export function registerBundleCommand(program: Command, run: CliRun): void {
       serverUrl,
       hardwareId: opts.hardwareId,
       outPath: opts.out,
+      ...(opts.deltaFrom !== undefined ? { deltaFrom: opts.deltaFrom } : {}),
       onProgress: (done, total) => {
         const decile = Math.floor((done / Math.max(total, 1)) * 10);
         if (decile === lastDecile) return;
@@ -39,8 +45,14 @@ export function registerBundleCommand(program: Command, run: CliRun): void {
     emit(
       run,
       opts,
-      { bundle: opts.out, hardwareId: opts.hardwareId, target: made.target, bytes: made.bytes },
-      `wrote ${opts.out}: ${made.target} for ${opts.hardwareId} (${made.bytes} bytes); install it with \`tufchain-agent install-bundle ${opts.out}\``,
+      {
+        bundle: opts.out,
+        hardwareId: opts.hardwareId,
+        target: made.target,
+        bytes: made.bytes,
+        ...(made.delta ? { delta: made.delta } : {}),
+      },
+      `wrote ${opts.out}: ${made.target} for ${opts.hardwareId} (${made.bytes} bytes${made.delta ? `, with the delta from ${made.delta.baseVersion}: ${made.delta.length} bytes` : ''}); install it with \`tufchain-agent install-bundle ${opts.out}\``,
     );
   });
 }
