@@ -93,7 +93,7 @@ button.quiet { background: transparent; border-color: #51648f; color: #cfd8ea; p
 .reason { font-size: 13px; color: var(--fg); margin-top: 4px; max-width: 320px;
   overflow-wrap: anywhere; }
 table.waves td, table.waves th { padding: 9px 10px; }
-table.waves td.gate { min-width: 250px; }
+table.waves td.gate { min-width: 190px; }
 table.events td.detail { max-width: 560px; }
 table.events .tag { overflow-wrap: anywhere; }
 .grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 18px; }
