@@ -1,6 +1,6 @@
 import { inTransaction } from '@tufchain/transparency';
-import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
-import { ServerError } from '../error.js';
+import { openSideConnection } from '../storage/sqlite-side.js';
+import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 import { settle } from '../storage/sqlite-store.js';
 import { num, str } from '../storage/rows.js';
 import {
@@ -51,11 +51,7 @@ export class SqliteCampaignStore implements CampaignStore {
   #closed = false;
 
   constructor(path: string) {
-    this.#db = new DatabaseSync(path);
-    this.#db.exec('PRAGMA foreign_keys = ON');
-    this.#db.exec('PRAGMA busy_timeout = 5000');
-    const ok = this.#db.prepare('SELECT 1 FROM migrations WHERE id = 13').get();
-    if (!ok) throw new ServerError('STORAGE_FAILED', 'the campaign migration has not been applied');
+    this.#db = openSideConnection(path, 13, 'campaign');
   }
 
   #get(sql: string, ...params: SQLInputValue[]): Row | undefined {

@@ -1,6 +1,6 @@
 import { inTransaction } from '@tufchain/transparency';
-import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
-import { ServerError } from '../error.js';
+import { openSideConnection } from '../storage/sqlite-side.js';
+import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 import { num, str, versionTaken } from '../storage/rows.js';
 import { onKeyViolation, settle } from '../storage/sqlite-store.js';
 import {
@@ -39,12 +39,7 @@ export class SqliteDirectorStore implements DirectorStore {
   #closed = false;
 
   constructor(path: string) {
-    this.#db = new DatabaseSync(path);
-    this.#db.exec('PRAGMA synchronous = FULL');
-    this.#db.exec('PRAGMA foreign_keys = ON');
-    this.#db.exec('PRAGMA busy_timeout = 5000');
-    const ok = this.#db.prepare('SELECT 1 FROM migrations WHERE id = 10').get();
-    if (!ok) throw new ServerError('STORAGE_FAILED', 'the Director migration has not been applied');
+    this.#db = openSideConnection(path, 10, 'Director');
   }
 
   #tx<T>(fn: () => T): T {

@@ -1,6 +1,6 @@
 import { inTransaction } from '@tufchain/transparency';
-import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
-import { ServerError } from '../error.js';
+import { openSideConnection } from '../storage/sqlite-side.js';
+import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 import { onKeyViolation, settle } from '../storage/sqlite-store.js';
 import { str } from '../storage/rows.js';
 import type { AttributesInput, VehicleAttributes } from './attributes.js';
@@ -32,11 +32,7 @@ export class SqliteFleetStore implements FleetStore {
   #closed = false;
 
   constructor(path: string) {
-    this.#db = new DatabaseSync(path);
-    this.#db.exec('PRAGMA foreign_keys = ON');
-    this.#db.exec('PRAGMA busy_timeout = 5000');
-    const ok = this.#db.prepare('SELECT 1 FROM migrations WHERE id = 11').get();
-    if (!ok) throw new ServerError('STORAGE_FAILED', 'the fleet migration has not been applied');
+    this.#db = openSideConnection(path, 11, 'fleet');
   }
 
   #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
