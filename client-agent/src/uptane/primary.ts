@@ -1,28 +1,18 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { TargetFile } from '@tufjs/models';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  signEnvelope,
-  type EcuVersionReport,
-  type SignedEnvelope,
-  type VehicleVersionManifest,
-} from '@tufchain/transparency/wire';
-import { resolveConfig, type Config } from '../config.js';
+import { resolveConfig } from '../config.js';
 import { AgentError } from '../error.js';
 import { HttpRangeSource } from '../install/range-fetch.js';
-import { signInstallReport, type VehicleCredentials } from '../report/attestation.js';
-import { ReportOutbox } from '../report/outbox.js';
-import type { SlotImage, SlotName, SlotStore } from '../slots/slot-store.js';
-import { UndiciFetcher, type RequestSigner } from '../tuf/fetcher.js';
+import { UndiciFetcher } from '../tuf/fetcher.js';
 import { stageMetadata } from '../tuf/staged.js';
 import { TufRepository } from '../tuf/updater.js';
-import { readJsonIfExists, writeJsonDurable } from '../util/durable.js';
 import { createDispatcher, releaseDispatcher } from '../util/http.js';
 import { acquireStateLock } from '../util/lock.js';
 import { fetchBounded, answerLimits } from '../util/retrieval.js';
-import { verifyFirmwareBundle, type FirmwareKey } from '../verify/attestation.js';
-import { readTrustedTime, type ReleaseLog, type TrustedCheckpoint } from '../verify/chain.js';
+import { verifyFirmwareBundle } from '../verify/attestation.js';
+import { readTrustedTime } from '../verify/chain.js';
 import { referenceTime } from '../verify/time.js';
 import {
   AtomicJournalStore,
@@ -30,93 +20,38 @@ import {
   LocalEcu,
   recoverAtomicSet,
   type AtomicRun,
-  type EcuOutcome,
 } from './atomic.js';
-import {
-  checkVersionReport,
-  RemoteEcu,
-  type EcuEndpoint,
-  type EcuTarget,
-  type PinnedEcuKey,
-} from './ecu.js';
+import { RemoteEcu, type EcuEndpoint, type EcuTarget } from './ecu.js';
 import { EcuSlots } from './ecu-slots.js';
 import { handOverMetadata } from './memory-fetcher.js';
-import { ManifestOutbox, type ManifestDelivery } from './manifest-outbox.js';
 import { createRequestSigner } from './request-signature.js';
-import type { SecondaryTransport } from './transport.js';
+import {
+  directorBase,
+  endpoints,
+  type Cycle,
+  type VehicleUpdateOptions,
+  type VehicleUpdateResult,
+} from './primary-types.js';
+import {
+  chainIdOf,
+  collectReports,
+  queueEcuReports,
+  sendManifest,
+  sendReports,
+  type ReportContext,
+} from './primary-reports.js';
+import { RootChain } from './root-chain.js';
 import {
   verifyAssignments,
   verifyDirectorTargets,
-  type LogTrust,
   type VerifiedAssignment,
 } from './verify-vehicle.js';
 
-export interface SecondaryEcuConfig {
-  ecuSerial: string;
-  hardwareId: string;
-  verification: 'full' | 'partial';
-  /** The secondary's registered key (UPTANE.md clientKey) and its TUF key id. */
-  key: PinnedEcuKey;
-  transport: SecondaryTransport;
-}
-
-export interface VehicleUpdateOptions {
-  /** The update server: image repository at /metadata and /targets, Director at /director. */
-  serverUrl: string;
-  /** The server of the Director (/director/…, /api/v1/director/…), if not serverUrl. */
-  directorUrl?: string;
-  image: { metadataDir: string; trustedRootJson: Uint8Array };
-  director: { metadataDir: string; trustedRootJson: Uint8Array };
-  chain: ReleaseLog;
-  firmwareKey: FirmwareKey;
-  /** The vehicle key and certificate: the primary ECU's key, Director request signatures. */
-  vehicle: VehicleCredentials;
-  primary: {
-    ecuSerial: string;
-    hardwareId: string;
-    slots: SlotStore;
-    healthCheck?: (slot: SlotName, image: SlotImage) => Promise<boolean>;
-  };
-  secondaries: readonly SecondaryEcuConfig[];
-  /** The transparency log's pinned key(s): Director metadata needs its signed promise. */
-  transparencyLog: LogTrust;
-  stateDir: string;
-  /** Send the signed vehicle version manifest to the Director (default true). */
-  sendManifest?: boolean;
-  /** Send the queued install reports at the end of the cycle (default true). */
-  sendReports?: boolean;
-  /** Chain ID recorded in install reports (default: the reader's `chainId`). */
-  chainId?: number;
-  odometerKm?: number;
-  clock?: () => Date;
-  onProgress?: (received: number, total: number) => void;
-  config?: Partial<Config>;
-}
-
-export interface VehicleUpdateResult {
-  status: 'UPDATED' | 'UP_TO_DATE' | 'ROLLED_BACK';
-  /** Why the set rolled back (the culprit's code). */
-  code?: string;
-  director: { targetsVersion: number; targetsHash: string; correlationId: string | null };
-  ecus: EcuOutcome[];
-  /** What an earlier, interrupted set was brought to first. */
-  recovered?: AtomicRun;
-  /** The signed vehicle version manifest: sent, or kept for the next cycle (MANIFEST_REJECTED). */
-  manifest?: ManifestDelivery;
-  /** One signed install report per ECU of the set (and of a recovered set), queued durably. */
-  reports?: { id: string; ecuSerial: string; sent: boolean }[];
-}
-
-interface Cycle {
-  opts: VehicleUpdateOptions;
-  cfg: Config;
-  signRequest: RequestSigner;
-  dispatcher: ReturnType<typeof createDispatcher>;
-  now: () => Date;
-  local: LocalEcu;
-  remotes: RemoteEcu[];
-  journal: AtomicJournalStore;
-}
+export type {
+  SecondaryEcuConfig,
+  VehicleUpdateOptions,
+  VehicleUpdateResult,
+} from './primary-types.js';
 
 /**
  * One Uptane update cycle of the primary (UPTANE.md): recover an interrupted set; refresh the
@@ -176,14 +111,6 @@ export async function runVehicleUpdate(opts: VehicleUpdateOptions): Promise<Vehi
       await unlock();
     }
   }
-}
-
-function directorBase(opts: VehicleUpdateOptions): string {
-  return (opts.directorUrl ?? opts.serverUrl).replace(/\/+$/, '');
-}
-
-function endpoints(c: Cycle): EcuEndpoint[] {
-  return [c.local, ...c.remotes];
 }
 
 async function cycle(c: Cycle): Promise<VehicleUpdateResult> {
@@ -385,136 +312,6 @@ async function cycle(c: Cycle): Promise<VehicleUpdateResult> {
   };
 }
 
-/**
- * The roots of both repositories between a secondary's trusted version and the primary's (the
- * newest is in the handed-over metadata already), fetched once per cycle from the repositories'
- * public `N.root.json`. The secondary verifies the chain itself (tuf-js, or @tufjs/models for a
- * partial one); the primary only carries it.
- */
-class RootChain {
-  readonly #c: Cycle;
-  readonly #current: { director: number; image: number };
-  readonly #fetched = new Map<string, Promise<string>>();
-
-  constructor(c: Cycle, current: { director: number; image: number }) {
-    this.#c = c;
-    this.#current = current;
-  }
-
-  async after(repo: 'director' | 'image', trusted: unknown): Promise<Record<string, string>> {
-    const from = typeof trusted === 'number' && Number.isSafeInteger(trusted) ? trusted : 1;
-    const out: Record<string, string> = {};
-    for (let v = Math.max(from, 1) + 1; v < this.#current[repo]; v++) {
-      out[`${v}.root.json`] = await this.#root(repo, v);
-    }
-    return out;
-  }
-
-  #root(repo: 'director' | 'image', version: number): Promise<string> {
-    const key = `${repo}/${version}`;
-    let p = this.#fetched.get(key);
-    if (!p) {
-      const base =
-        repo === 'director'
-          ? `${directorBase(this.#c.opts)}/director`
-          : this.#c.opts.serverUrl.replace(/\/+$/, '');
-      const url = `${base}/metadata/${version}.root.json`;
-      p = fetchBounded(url, {
-        dispatcher: this.#c.dispatcher,
-        headers: { 'user-agent': this.#c.cfg.userAgent },
-        maxBytes: this.#c.cfg.rootMaxLength,
-        limits: answerLimits(this.#c.cfg),
-      }).then((res) => {
-        if (res.statusCode !== 200) {
-          throw new AgentError('TUF_REFRESH', `GET ${url} answered ${res.statusCode}`);
-        }
-        return res.body.toString('base64');
-      });
-      this.#fetched.set(key, p);
-    }
-    return p;
-  }
-}
-
-/** What the install reports of a set need, kept in its journal (AtomicOptions.reportContext). */
-interface ReportContext {
-  director: { targetsVersion: number; targetsHash: string; correlationId: string | null };
-  metadata: { targetsVersion: number; targetsHash: string };
-  /** Per ECU: the snapshot version and hash logged on chain that its image was checked against. */
-  release?: Record<string, { targetsVersion: number; targetsHash: string }>;
-  checkpoint: { chainId: number; blockNumber: number; blockHash: string; timestamp: number };
-  startedAt: string;
-  from: Record<string, { name: string; digest: string } | null>;
-}
-
-function chainIdOf(opts: VehicleUpdateOptions): number {
-  if (opts.chainId !== undefined) return opts.chainId;
-  const id = (opts.chain as { chainId?: unknown }).chainId;
-  return typeof id === 'number' ? id : 0;
-}
-
-/**
- * Signs (vehicle key, Sigstore bundle) and queues one install report per ECU of a settled set,
- * once per set and ECU (a recovery after a crash finds what was queued). A secondary's report
- * carries its own signed result (ecuResult); an ECU whose result did not verify gets none.
- */
-async function queueEcuReports(
-  c: Cycle,
-  run: AtomicRun,
-): Promise<{ id: string; ecuSerial: string }[]> {
-  const ctx = run.reportContext as ReportContext | undefined;
-  if (!ctx) return [];
-  const outbox = new ReportOutbox(c.opts.stateDir, c.cfg);
-  const out: { id: string; ecuSerial: string }[] = [];
-  for (const e of run.ecus) {
-    const remote = c.remotes.some((r) => r.serial === e.serial);
-    if (e.resultError || (remote && !e.result)) continue;
-    const key = createHash('sha256').update(`${run.id}/${e.serial}`).digest('hex').slice(0, 40);
-    const existing = await outbox.findByKey(key);
-    if (existing) {
-      out.push({ id: existing, ecuSerial: e.serial });
-      continue;
-    }
-    const hardwareId = endpoints(c).find((x) => x.serial === e.serial)?.hardwareId ?? '';
-    const { bundle, predicate } = await signInstallReport({
-      stateDir: c.opts.stateDir,
-      vehicle: c.opts.vehicle,
-      ecu: { serial: e.serial, hardwareId },
-      from: ctx.from[e.serial] ?? null,
-      to: {
-        name: e.target.name,
-        version: e.target.version,
-        releaseCounter: e.target.releaseCounter,
-        digest: e.target.sha256,
-      },
-      result: e.outcome === 'COMMITTED' ? 'SUCCESS' : 'ROLLED_BACK',
-      startedAt: new Date(ctx.startedAt),
-      finishedAt: new Date(Math.max(c.now().getTime(), Date.parse(ctx.startedAt))),
-      odometerKm: c.opts.odometerKm ?? 0,
-      metadata: ctx.release?.[e.serial] ?? ctx.metadata,
-      checkpoint: ctx.checkpoint,
-      director: ctx.director,
-      ...(remote && e.result ? { ecuResult: e.result } : {}),
-    });
-    out.push({ id: await outbox.enqueue(predicate.counter, key, bundle), ecuSerial: e.serial });
-  }
-  return out;
-}
-
-/** Sends the queued install reports (the existing outbox); undefined when none were queued. */
-async function sendReports(
-  c: Cycle,
-  queued: { id: string; ecuSerial: string }[],
-): Promise<{ id: string; ecuSerial: string; sent: boolean }[] | undefined> {
-  if (queued.length === 0) return undefined;
-  if (c.opts.sendReports === false) return queued.map((q) => ({ ...q, sent: false }));
-  const flushed = await new ReportOutbox(c.opts.stateDir, c.cfg).flush(
-    c.opts.serverUrl,
-    c.dispatcher,
-  );
-  return queued.map((q) => ({ ...q, sent: flushed.sent.includes(q.id) }));
-}
-
 function ecuTarget(a: VerifiedAssignment): EcuTarget {
   return {
     name: a.name,
@@ -573,87 +370,4 @@ async function fetchLogPromise(c: Cycle, version: number): Promise<unknown> {
   } catch {
     return undefined;
   }
-}
-
-/**
- * Every ECU's signed version report for a fresh nonce, each checked against the ECU's pinned key,
- * the nonce and its last counter (ECU_REPORT_SIGNATURE_INVALID, ECU_REPORT_REPLAYED).
- */
-async function collectReports(
-  c: Cycle,
-  checkpoint: TrustedCheckpoint,
-): Promise<Map<string, SignedEnvelope<EcuVersionReport>>> {
-  const nonce = randomBytes(16).toString('hex');
-  const time = new Date(Math.max(checkpoint.timestamp * 1000, c.now().getTime()))
-    .toISOString()
-    .replace(/\.\d{3}Z$/, 'Z');
-  const countersPath = join(c.opts.stateDir, 'ecu-report-counters.json');
-  const counters = ((await readJsonIfExists(countersPath).catch(() => undefined)) ?? {}) as Record<
-    string,
-    number
-  >;
-  const out = new Map<string, SignedEnvelope<EcuVersionReport>>();
-  out.set(c.local.serial, await c.local.ecu.versionReport({ nonce, time }));
-  const answers = await Promise.all(c.remotes.map((r) => r.versionReport(nonce, time)));
-  for (const [i, r] of c.remotes.entries()) {
-    const report = checkVersionReport(answers[i], {
-      serial: r.serial,
-      key: r.key,
-      nonce,
-      lastCounter: counters[r.serial] ?? -1,
-    });
-    counters[r.serial] = report.signed.report_counter;
-    out.set(r.serial, report);
-  }
-  await writeJsonDurable(countersPath, counters);
-  return out;
-}
-
-/** Signs the vehicle version manifest with the primary's key and posts it (vehicle-signed). */
-async function sendManifest(
-  c: Cycle,
-  _checkpoint: TrustedCheckpoint,
-  reports: Map<string, SignedEnvelope<EcuVersionReport>>,
-  run: AtomicRun | undefined,
-  correlationId: string | null,
-): Promise<ManifestDelivery | undefined> {
-  if (c.opts.sendManifest === false) return undefined;
-  const signed: VehicleVersionManifest = {
-    vehicle: c.opts.vehicle.vinCommitment.replace(/^0x/, '').toLowerCase(),
-    primary_ecu_serial: c.local.serial,
-    ecu_version_manifests: Object.fromEntries(reports),
-    ...(run && run.ecus.length > 0 && correlationId !== null
-      ? {
-          installation_report: {
-            correlation_id: correlationId,
-            items: run.ecus.map((e) => ({
-              ecu: e.serial,
-              result: {
-                code: e.resultError ?? (e.outcome === 'COMMITTED' ? 'OK' : e.code || 'ROLLED_BACK'),
-                success: e.outcome === 'COMMITTED' && e.resultError === undefined,
-                description: '',
-              },
-            })),
-          },
-        }
-      : {}),
-  };
-  const manifest = await signEnvelope(signed, [c.opts.vehicle.signer]);
-  const outbox = new ManifestOutbox(c.opts.stateDir);
-  const id = await outbox.enqueue(manifest);
-  const url = `${directorBase(c.opts)}/api/v1/director/manifest`;
-  return outbox.flush(id, async (body) =>
-    fetchBounded(url, {
-      method: 'POST',
-      dispatcher: c.dispatcher,
-      headers: {
-        'user-agent': c.cfg.userAgent,
-        'content-type': 'application/json',
-        ...(await c.signRequest('POST', url, Buffer.from(body))),
-      },
-      body,
-      maxBytes: c.cfg.answerMaxLength,
-      limits: answerLimits(c.cfg),
-    }),
-  );
 }
