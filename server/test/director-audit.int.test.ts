@@ -14,7 +14,6 @@ import {
   finalizeRootCeremony,
   generateKeyPair,
   initRootCeremony,
-  signFirmwareAttestation,
   signRootCeremony,
   signStatementBundle,
   type RootCeremony,
@@ -58,6 +57,7 @@ import {
 } from '../src/index.js';
 import { startTestChain, type TestChain } from './support/chain.js';
 import { openTestRepository } from './support/database.js';
+import { publishReleaseOverHttp } from './support/publish-over-http.js';
 
 const ORIGIN = 'tufchain.test/director-audit';
 const DAY = 24 * 60 * 60 * 1000;
@@ -168,33 +168,18 @@ describe('the Director in the audit trail (anvil, SQLite, transparency log, HTTP
     tokens.publish = await token(['publish']);
     tokens.assign = await token(['director:assign']);
     tokens.audit = await token(['enroll']);
-    const auth = { authorization: `Bearer ${tokens.publish}` };
-    const targets = [];
-    for (const image of Object.values(IMAGES)) {
-      const bytes = imageBytes(image.name);
-      const put = await fetch(`${server.url}/api/v1/firmware/${image.name}`, {
-        method: 'PUT',
-        headers: auth,
-        body: bytes,
-      });
-      expect(put.status).toBe(201);
-      const claims = {
+    await publishReleaseOverHttp(
+      server.url,
+      tokens.publish,
+      firmware,
+      Object.values(IMAGES).map((image) => ({
+        name: image.name,
+        bytes: imageBytes(image.name),
         hardwareIds: [image.hardwareId],
         version: '2.0.0',
         releaseCounter: image.counter,
-      };
-      const attestation = await signFirmwareAttestation(
-        { name: image.name, sha256: sha256(bytes), ...claims },
-        firmware,
-      );
-      targets.push({ name: image.name, ...claims, attestation });
-    }
-    const published = await fetch(`${server.url}/api/v1/releases`, {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'application/json' },
-      body: JSON.stringify({ targets }),
-    });
-    expect(published.status).toBe(201);
+      })),
+    );
     trustedRoot = await (await fetch(`${server.url}/metadata/1.root.json`)).json();
   });
 

@@ -13,7 +13,6 @@ import {
   generateKeyPair,
   initRootCeremony,
   rotateRootCeremony,
-  signFirmwareAttestation,
   signRootCeremony,
   type RootCeremony,
   type Signer,
@@ -52,6 +51,7 @@ import {
 import { runCli } from '../src/cli/run.js';
 import { startTestChain, type TestChain } from './support/chain.js';
 import { openTestRepository } from './support/database.js';
+import { publishReleaseOverHttp } from './support/publish-over-http.js';
 
 const ORIGIN = 'tufchain.test/director';
 const DAY = 24 * 60 * 60 * 1000;
@@ -181,33 +181,18 @@ describe('the Uptane Director (anvil, SQLite, transparency log, HTTP, tuf-js)', 
     tokens.publish = await token(['publish']);
     tokens.assign = await token(['director:assign']);
     tokens.admin = await token(['admin']);
-    const auth = { authorization: `Bearer ${tokens.publish}` };
-    const targets = [];
-    for (const image of Object.values(IMAGES)) {
-      const bytes = imageBytes(image.name);
-      const put = await fetch(`${server.url}/api/v1/firmware/${image.name}`, {
-        method: 'PUT',
-        headers: auth,
-        body: bytes,
-      });
-      expect(put.status).toBe(201);
-      const claims = {
+    await publishReleaseOverHttp(
+      server.url,
+      tokens.publish,
+      firmware,
+      Object.values(IMAGES).map((image) => ({
+        name: image.name,
+        bytes: imageBytes(image.name),
         hardwareIds: [image.hardwareId],
         version: '2.0.0',
         releaseCounter: image.counter,
-      };
-      const attestation = await signFirmwareAttestation(
-        { name: image.name, sha256: sha256(bytes), ...claims },
-        firmware,
-      );
-      targets.push({ name: image.name, ...claims, attestation });
-    }
-    const published = await fetch(`${server.url}/api/v1/releases`, {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'application/json' },
-      body: JSON.stringify({ targets }),
-    });
-    expect(published.status).toBe(201);
+      })),
+    );
   });
 
   afterAll(async () => {
