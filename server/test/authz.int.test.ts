@@ -1,13 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   computeVinCommitment,
-  createKeySigner,
   createVehicleCa,
   createVehicleCsr,
   createVehicleIdentity,
-  signStatementBundle,
 } from '@tufchain/keys';
-import { INSTALL_PREDICATE_TYPE } from '@tufchain/transparency';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenScope } from '../src/index.js';
 import { startTestChain, type TestChain } from './support/chain.js';
@@ -27,6 +24,7 @@ import {
   type AuthVariant,
   type WiredServer,
 } from './support/wired-server.js';
+import { signSuccessReport } from './support/install-report.js';
 
 /**
  * Mutating routes that take no API token because the vehicle authenticates itself, with why.
@@ -206,35 +204,14 @@ describe('authorization of every operation in the OpenAPI document (anvil, SQLit
         vin: 'WVWZZZ1JZXW000999',
         ecuSerial: 'GW-0999',
       });
-      const block = await chain.provider.getBlock('latest');
       const digest = createHash('sha256').update('gw-1.0.0.img').digest('hex');
-      const report = await signStatementBundle(
-        {
-          _type: 'https://in-toto.io/Statement/v1',
-          subject: [{ name: 'gw-1.0.0.img', digest: { sha256: digest } }],
-          predicateType: INSTALL_PREDICATE_TYPE,
-          predicate: {
-            vehicle: { commitment: identity.vinCommitment },
-            ecu: { serial: identity.ecuSerial, hardwareId: 'gw-rev3' },
-            from: null,
-            to: { name: 'gw-1.0.0.img', version: '1.0.0', releaseCounter: 1, digest },
-            result: 'SUCCESS',
-            startedAt: new Date().toISOString(),
-            finishedAt: new Date().toISOString(),
-            odometerKm: 1,
-            counter: 1,
-            metadata: { targetsVersion: 1, targetsHash: `0x${'a'.repeat(64)}` },
-            checkpoint: {
-              chainId: chain.chain.chainId,
-              blockNumber: block!.number,
-              blockHash: block!.hash!,
-              timestamp: block!.timestamp,
-            },
-          },
-        },
-        createKeySigner(identity.privateKey),
-        { certificatePem: identity.certificatePem },
-      );
+      const report = await signSuccessReport({
+        chain,
+        vehicle: identity,
+        hardwareId: 'gw-rev3',
+        to: { name: 'gw-1.0.0.img', version: '1.0.0', releaseCounter: 1, digest },
+        metadata: { targetsVersion: 1, targetsHash: `0x${'a'.repeat(64)}` },
+      });
       const csr = await createVehicleCsr(identity.privateKey, {
         vinCommitment: computeVinCommitment('WVWZZZ1JZXW000999', randomBytes(32)),
         ecuSerial: 'GW-0999',

@@ -6,16 +6,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   createFileSigner,
-  createKeySigner,
   createVehicleCa,
   createVehicleIdentity,
   generateKeyPair,
-  signStatementBundle,
   writeEncryptedKeyFile,
   type Signer,
   type VehicleCa,
 } from '@tufchain/keys';
-import { INSTALL_PREDICATE_TYPE, OfflineBundle } from '@tufchain/transparency';
+import { OfflineBundle } from '@tufchain/transparency';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createApiToken,
@@ -27,6 +25,7 @@ import {
 import { runCli } from '../src/cli/run.js';
 import { startTestChain, type TestChain } from './support/chain.js';
 import { openTestRepository } from './support/database.js';
+import { signSuccessReport } from './support/install-report.js';
 
 const launcher = fileURLToPath(new URL('../bin/tufchain', import.meta.url));
 
@@ -707,38 +706,14 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
         ecuSerial: 'GW-0042',
       });
       const digest = createHash('sha256').update(image).digest('hex');
-      const block = await chain.provider.getBlock('latest');
-      const installedAt = new Date().toISOString();
-      const bundle = await signStatementBundle(
-        {
-          _type: 'https://in-toto.io/Statement/v1',
-          subject: [{ name: 'gateway-1.0.0.img', digest: { sha256: digest } }],
-          predicateType: INSTALL_PREDICATE_TYPE,
-          predicate: {
-            vehicle: { commitment: vehicle.vinCommitment },
-            ecu: { serial: vehicle.ecuSerial, hardwareId: 'acme-gw-rev3' },
-            from: null,
-            to: { name: 'gateway-1.0.0.img', version: '1.0.0', releaseCounter: 1, digest },
-            result: 'SUCCESS',
-            startedAt: installedAt,
-            finishedAt: installedAt,
-            odometerKm: 12_850,
-            counter: 1,
-            metadata: {
-              targetsVersion: release.metadataVersion,
-              targetsHash: release.metadataHash,
-            },
-            checkpoint: {
-              chainId: chain.chain.chainId,
-              blockNumber: block!.number,
-              blockHash: block!.hash!,
-              timestamp: block!.timestamp,
-            },
-          },
-        },
-        createKeySigner(vehicle.privateKey),
-        { certificatePem: vehicle.certificatePem },
-      );
+      const bundle = await signSuccessReport({
+        chain,
+        vehicle,
+        hardwareId: 'acme-gw-rev3',
+        to: { name: 'gateway-1.0.0.img', version: '1.0.0', releaseCounter: 1, digest },
+        metadata: { targetsVersion: release.metadataVersion, targetsHash: release.metadataHash },
+        odometerKm: 12_850,
+      });
       const posted = await fetch(`${server.url}/api/v1/attestations`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },

@@ -8,10 +8,9 @@ import {
   createVehicleIdentity,
   generateKeyPair,
   signFirmwareAttestation,
-  signStatementBundle,
   type Signer,
 } from '@tufchain/keys';
-import { createNoteSigner, INSTALL_PREDICATE_TYPE, LogService } from '@tufchain/transparency';
+import { createNoteSigner, LogService } from '@tufchain/transparency';
 import { Metadata } from '@tufjs/models';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -30,6 +29,7 @@ import {
 import { startTestChain, type TestChain } from './support/chain.js';
 import { createTufClient, reopenTufClient } from './support/http.js';
 import { openTestRepository } from './support/database.js';
+import { signSuccessReport } from './support/install-report.js';
 
 const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
 const ed = (): Signer => createKeySigner(generateKeyPair('ed25519').privateKey);
@@ -152,32 +152,13 @@ describe('repository lifecycle on real parts (anvil, SQLite, HTTP, tuf-js, trans
       ecuSerial: 'GW-1',
     });
     const digest = sha256('gw-2.1.0.img image bytes');
-    const block = await chain.provider.getBlock('latest');
-    const statement = {
-      _type: 'https://in-toto.io/Statement/v1' as const,
-      subject: [{ name: 'gw-2.1.0.img', digest: { sha256: digest } }],
-      predicateType: INSTALL_PREDICATE_TYPE,
-      predicate: {
-        vehicle: { commitment: identity.vinCommitment },
-        ecu: { serial: identity.ecuSerial, hardwareId: 'gateway-v2' },
-        from: null,
-        to: { name: 'gw-2.1.0.img', version: '2.1.0', releaseCounter: 1, digest },
-        result: 'SUCCESS',
-        startedAt: new Date().toISOString(),
-        finishedAt: new Date().toISOString(),
-        odometerKm: 5,
-        counter: 1,
-        metadata: { targetsVersion: 2, targetsHash: `0x${'b'.repeat(64)}` },
-        checkpoint: {
-          chainId: chain.chain.chainId,
-          blockNumber: block!.number,
-          blockHash: block!.hash!,
-          timestamp: block!.timestamp,
-        },
-      },
-    };
-    const bundle = await signStatementBundle(statement, createKeySigner(identity.privateKey), {
-      certificatePem: identity.certificatePem,
+    const bundle = await signSuccessReport({
+      chain,
+      vehicle: identity,
+      hardwareId: 'gateway-v2',
+      to: { name: 'gw-2.1.0.img', version: '2.1.0', releaseCounter: 1, digest },
+      metadata: { targetsVersion: 2, targetsHash: `0x${'b'.repeat(64)}` },
+      odometerKm: 5,
     });
     const res = await fetch(`${server.url}/api/v1/attestations`, {
       method: 'POST',

@@ -8,14 +8,12 @@ import {
   createVehicleIdentity,
   generateKeyPair,
   signFirmwareAttestation,
-  signStatementBundle,
   type Signer,
   type VehicleCa,
 } from '@tufchain/keys';
 import {
   createNoteVerifier,
   hashLeaf,
-  INSTALL_PREDICATE_TYPE,
   openCheckpoint,
   verifyProofBundle,
   verifyInclusion,
@@ -38,6 +36,7 @@ import {
 } from '../src/index.js';
 import { startTestChain, type TestChain } from './support/chain.js';
 import { openTestRepository } from './support/database.js';
+import { signSuccessReport } from './support/install-report.js';
 
 const ORIGIN = 'tufchain.test/log-int';
 const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
@@ -154,36 +153,17 @@ describe('the server transparency log on real parts (anvil, SQLite, HTTP)', () =
 
   async function signedReport(vin: string): Promise<unknown> {
     const identity = await createVehicleIdentity(vehicleCa, { vin, ecuSerial: 'GW-3' });
-    const block = await chain.provider.getBlock('latest');
     const digest = sha256(image);
     counter += 1;
-    return signStatementBundle(
-      {
-        _type: 'https://in-toto.io/Statement/v1',
-        subject: [{ name: 'gw-3.0.0.img', digest: { sha256: digest } }],
-        predicateType: INSTALL_PREDICATE_TYPE,
-        predicate: {
-          vehicle: { commitment: identity.vinCommitment },
-          ecu: { serial: identity.ecuSerial, hardwareId: 'gateway-v3' },
-          from: null,
-          to: { name: 'gw-3.0.0.img', version: '3.0.0', releaseCounter: 1, digest },
-          result: 'SUCCESS',
-          startedAt: new Date().toISOString(),
-          finishedAt: new Date().toISOString(),
-          odometerKm: 10,
-          counter,
-          metadata: { targetsVersion: 2, targetsHash: `0x${'c'.repeat(64)}` },
-          checkpoint: {
-            chainId: chain.chain.chainId,
-            blockNumber: block!.number,
-            blockHash: block!.hash!,
-            timestamp: block!.timestamp,
-          },
-        },
-      },
-      createKeySigner(identity.privateKey),
-      { certificatePem: identity.certificatePem },
-    );
+    return signSuccessReport({
+      chain,
+      vehicle: identity,
+      hardwareId: 'gateway-v3',
+      to: { name: 'gw-3.0.0.img', version: '3.0.0', releaseCounter: 1, digest },
+      metadata: { targetsVersion: 2, targetsHash: `0x${'c'.repeat(64)}` },
+      counter,
+      odometerKm: 10,
+    });
   }
 
   async function proofBundleOnceAnchored(index: number, timeoutMs = 20_000): Promise<ProofBundle> {

@@ -18,17 +18,11 @@ import {
   createVehicleIdentity,
   generateKeyPair,
   loadRevocationList,
-  signStatementBundle,
   type SerializedBundle,
   type Signer,
   type VehicleCa,
 } from '@tufchain/keys';
-import {
-  auditRepository,
-  createHttpAuditSource,
-  INSTALL_PREDICATE_TYPE,
-  type AuditFinding,
-} from '@tufchain/transparency';
+import { auditRepository, createHttpAuditSource, type AuditFinding } from '@tufchain/transparency';
 import * as x509 from '@peculiar/x509';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -40,6 +34,7 @@ import {
 } from '../src/index.js';
 import { startTestChain, type TestChain } from './support/chain.js';
 import { openTestRepository } from './support/database.js';
+import { signSuccessReport } from './support/install-report.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
@@ -171,35 +166,18 @@ describe('vehicle enrollment, revocation and the CRL (anvil, SQLite, HTTP)', () 
     opts: { finishedAt?: Date; counter?: number } = {},
   ): Promise<SerializedBundle> {
     const digest = sha256(`gateway firmware for ${vehicle.ecuSerial} ${opts.counter ?? 1}`);
-    const block = await chain.provider.getBlock('latest');
     const finishedAt = opts.finishedAt ?? new Date();
-    return signStatementBundle(
-      {
-        _type: 'https://in-toto.io/Statement/v1',
-        subject: [{ name: 'gateway-1.0.0.img', digest: { sha256: digest } }],
-        predicateType: INSTALL_PREDICATE_TYPE,
-        predicate: {
-          vehicle: { commitment: vehicle.vinCommitment },
-          ecu: { serial: vehicle.ecuSerial, hardwareId: 'gw-rev3' },
-          from: null,
-          to: { name: 'gateway-1.0.0.img', version: '1.0.0', releaseCounter: 1, digest },
-          result: 'SUCCESS',
-          startedAt: new Date(finishedAt.getTime() - 60_000).toISOString(),
-          finishedAt: finishedAt.toISOString(),
-          odometerKm: 1000 + (opts.counter ?? 1),
-          counter: opts.counter ?? 1,
-          metadata: { targetsVersion: 1, targetsHash: `0x${'a'.repeat(64)}` },
-          checkpoint: {
-            chainId: chain.chain.chainId,
-            blockNumber: block!.number,
-            blockHash: block!.hash!,
-            timestamp: block!.timestamp,
-          },
-        },
-      },
-      createKeySigner(vehicle.privateKey),
-      { certificatePem: vehicle.certificatePem },
-    );
+    return signSuccessReport({
+      chain,
+      vehicle,
+      hardwareId: 'gw-rev3',
+      to: { name: 'gateway-1.0.0.img', version: '1.0.0', releaseCounter: 1, digest },
+      metadata: { targetsVersion: 1, targetsHash: `0x${'a'.repeat(64)}` },
+      counter: opts.counter ?? 1,
+      odometerKm: 1000 + (opts.counter ?? 1),
+      startedAt: new Date(finishedAt.getTime() - 60_000),
+      finishedAt,
+    });
   }
 
   describe('POST /api/v1/vehicles/enroll', () => {
@@ -756,34 +734,13 @@ describe('a server without a vehicle CA key', () => {
         ecuSerial: 'GW-OFFLINE',
       });
       const digest = sha256('offline vehicle image');
-      const block = await chain.provider.getBlock('latest');
-      const bundle = await signStatementBundle(
-        {
-          _type: 'https://in-toto.io/Statement/v1',
-          subject: [{ name: 'gw.img', digest: { sha256: digest } }],
-          predicateType: INSTALL_PREDICATE_TYPE,
-          predicate: {
-            vehicle: { commitment: identity.vinCommitment },
-            ecu: { serial: identity.ecuSerial, hardwareId: 'gw' },
-            from: null,
-            to: { name: 'gw.img', version: '1.0.0', releaseCounter: 1, digest },
-            result: 'SUCCESS',
-            startedAt: new Date().toISOString(),
-            finishedAt: new Date().toISOString(),
-            odometerKm: 1,
-            counter: 1,
-            metadata: { targetsVersion: 1, targetsHash: `0x${'a'.repeat(64)}` },
-            checkpoint: {
-              chainId: chain.chain.chainId,
-              blockNumber: block!.number,
-              blockHash: block!.hash!,
-              timestamp: block!.timestamp,
-            },
-          },
-        },
-        createKeySigner(identity.privateKey),
-        { certificatePem: identity.certificatePem },
-      );
+      const bundle = await signSuccessReport({
+        chain,
+        vehicle: identity,
+        hardwareId: 'gw',
+        to: { name: 'gw.img', version: '1.0.0', releaseCounter: 1, digest },
+        metadata: { targetsVersion: 1, targetsHash: `0x${'a'.repeat(64)}` },
+      });
       const report = await fetch(`${server.url}/api/v1/attestations`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
