@@ -15,7 +15,6 @@ import {
   generateKeyPair,
   initRootCeremony,
   signRootCeremony,
-  signStatementBundle,
   type RootCeremony,
   type Signer,
   type VehicleCa,
@@ -36,7 +35,6 @@ import {
   type AuditResult,
 } from '@tufchain/transparency';
 import {
-  INSTALL_PREDICATE_TYPE,
   signEnvelope,
   signVehicleRequest,
   type EcuInstallResult,
@@ -58,6 +56,7 @@ import {
 import { startTestChain, type TestChain } from './support/chain.js';
 import { openTestRepository } from './support/database.js';
 import { publishReleaseOverHttp } from './support/publish-over-http.js';
+import { signInstallStatement } from './support/install-report.js';
 
 const ORIGIN = 'tufchain.test/director-audit';
 const DAY = 24 * 60 * 60 * 1000;
@@ -348,16 +347,7 @@ describe('the Director in the audit trail (anvil, SQLite, transparency log, HTTP
       },
       ...extra,
     };
-    return signStatementBundle(
-      {
-        _type: 'https://in-toto.io/Statement/v1',
-        subject: [{ name: IMAGES[image].name, digest: { sha256: digest } }],
-        predicateType: INSTALL_PREDICATE_TYPE,
-        predicate,
-      },
-      v.signer,
-      { certificatePem: v.certificatePem },
-    );
+    return signInstallStatement(predicate, v.signer, v.certificatePem);
   }
 
   async function send(bundle: unknown): Promise<Response> {

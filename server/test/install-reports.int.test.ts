@@ -14,18 +14,12 @@ import {
   generateKeyPair,
   issueVehicleCertificateFromCsr,
   signFirmwareAttestation,
-  signStatementBundle,
   type SerializedBundle,
   type Signer,
   type VehicleCa,
   type VehicleIdentity,
 } from '@tufchain/keys';
-import {
-  formatVerifierKey,
-  INSTALL_PREDICATE_TYPE,
-  runAuditCli,
-  type InstallPredicate,
-} from '@tufchain/transparency';
+import { formatVerifierKey, runAuditCli, type InstallPredicate } from '@tufchain/transparency';
 import { canonicalize } from '@tufjs/canonical-json';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,6 +35,7 @@ import {
 } from '../src/index.js';
 import { startTestChain, type TestChain } from './support/chain.js';
 import { openTestRepository, testEngine } from './support/database.js';
+import { signInstallStatement } from './support/install-report.js';
 
 const ORIGIN = 'tufchain.test/install-reports';
 const HARDWARE_ID = 'gateway-v7';
@@ -241,15 +236,10 @@ describe('install report intake against replays (anvil, SQLite, HTTP, the real v
       },
     };
     edit(predicate);
-    return signStatementBundle(
-      {
-        _type: 'https://in-toto.io/Statement/v1',
-        subject: [{ name: IMAGE_NAME, digest: { sha256: digest } }],
-        predicateType: INSTALL_PREDICATE_TYPE,
-        predicate,
-      },
+    return signInstallStatement(
+      predicate,
       createKeySigner(vehicle.privateKey),
-      { certificatePem: vehicle.certificatePem },
+      vehicle.certificatePem,
     );
   }
 
