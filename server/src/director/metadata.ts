@@ -1,16 +1,7 @@
 import type { Root } from '@tufjs/models';
-import {
-  Metadata,
-  MetadataKind,
-  MetaFile,
-  Snapshot,
-  TargetFile,
-  Targets,
-  Timestamp,
-} from '@tufjs/models';
+import { Metadata, MetadataKind, MetaFile, Snapshot, TargetFile, Targets } from '@tufjs/models';
 import { computeEcuCommitment, type DirectorTargetsLogEntry } from '@tufchain/transparency/wire';
 import { ServerError } from '../error.js';
-import { sha256Hex } from '../tuf/signer.js';
 import type { AssignmentRecord } from './store.js';
 
 // Pure builders of a vehicle's Director metadata (UPTANE.md "Director targets metadata").
@@ -74,26 +65,6 @@ export function buildDirectorSnapshot(
       specVersion: SPEC_VERSION,
       expires,
       meta: { 'targets.json': new MetaFile({ version: targetsVersion }) },
-    }),
-  );
-}
-
-export function buildDirectorTimestamp(
-  version: number,
-  expires: string,
-  snapshotVersion: number,
-  snapshotBytes: Uint8Array,
-): Metadata<Timestamp> {
-  return new Metadata(
-    new Timestamp({
-      version,
-      specVersion: SPEC_VERSION,
-      expires,
-      snapshotMeta: new MetaFile({
-        version: snapshotVersion,
-        length: snapshotBytes.byteLength,
-        hashes: { sha256: sha256Hex(snapshotBytes) },
-      }),
     }),
   );
 }

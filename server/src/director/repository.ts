@@ -3,6 +3,7 @@ import type { Metadata, Root } from '@tufjs/models';
 import type { Clock, Config } from '../config.js';
 import { ServerError } from '../error.js';
 import { expiryAfter } from '../tuf/expiry.js';
+import { buildTimestamp } from '../tuf/metadata.js';
 import {
   serializeMetadata,
   sha256Hex,
@@ -17,7 +18,6 @@ import { assertLoggable } from '../log/loggable.js';
 import {
   buildDirectorSnapshot,
   buildDirectorTargets,
-  buildDirectorTimestamp,
   directorLogEntry,
   parseDirectorRoot,
   signedUnder,
@@ -274,7 +274,7 @@ export class DirectorRepository {
       records.push(snapshot);
     }
     const tsVersion = Math.max(await this.#store.maxDirectorVersion(vehicle, 'timestamp'), 0) + 1;
-    const ts = buildDirectorTimestamp(
+    const ts = buildTimestamp(
       tsVersion,
       expiryAfter(now, expiries.timestamp),
       snapshot!.version,
