@@ -193,7 +193,7 @@ export async function startMonitorRig(opts: {
         serverUrl: server.url,
         rootFile: join(dir, 'root.json'),
         expectationsFile: join(dir, 'expectations.json'),
-        stateFile: join(dir, 'monitor-state.json'),
+        state: { file: join(dir, 'monitor-state.json') },
         webhook: { url: webhookUrl, secretFile: join(dir, 'webhook.secret') },
         logger: pino({ level: 'error' }, { write: (line: string) => errors.push(line) }),
         config: { pollIntervalMs: 200, auditGraceMs: 3000, auditIntervalMs: 1000, ...config },
