@@ -199,7 +199,6 @@ export async function main(env: Env): Promise<void> {
     contractAddress,
     confirmations,
     provider,
-    dataDir,
     logger,
     vehicleCaPem,
   });
@@ -402,7 +401,6 @@ async function monitorOpener(
     contractAddress: string;
     confirmations: number;
     provider: JsonRpcProvider;
-    dataDir: string;
     logger: Logger;
     vehicleCaPem: string;
   },

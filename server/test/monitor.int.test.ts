@@ -81,6 +81,7 @@ describe('the monitor on real parts (anvil, the server on loopback, a webhook re
     const [a, b] = [await openRepository({ dataDir: dir }), await openRepository({ dataDir: dir })];
     try {
       const before = rig.deliveries.length;
+      const logBefore = rig.errors.length;
       const m1 = await rig.open({}, a.monitorState);
       const m2 = await rig.open({}, b.monitorState);
       // A fresh state: the first test's rogue release is raised again, once, by m1.
@@ -95,6 +96,18 @@ describe('the monitor on real parts (anvil, the server on loopback, a webhook re
       );
       const delivered = rig.deliveries.slice(before).map((d) => d.alert.id);
       expect(delivered.sort()).toEqual(raised.map((x) => x.id).sort());
+      // The log announces an alert once saved: the refused save of m2 logged nothing.
+      const logged = rig.errors
+        .slice(logBefore)
+        .map((l) => JSON.parse(l) as { msg: string; alert?: Alert })
+        .filter((l) => l.alert)
+        .map((l) => l.alert!.id);
+      expect(logged.sort()).toEqual(
+        raised
+          .filter((x) => x.severity === 'critical')
+          .map((x) => x.id)
+          .sort(),
+      );
     } finally {
       await a.close();
       await b.close();

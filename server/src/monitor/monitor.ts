@@ -326,7 +326,7 @@ export class Monitor {
     return [...due, ...checkExpiry(expiries, new Date(now), this.#config.expiryWindows)];
   }
 
-  /** Records a new alert (state, log, metrics); undefined when it was raised before. */
+  /** Records a new alert in the state (saved, then announced); undefined when raised before. */
   #record(state: MonitorState, draft: AlertDraft): Alert | undefined {
     const id = alertId(draft, state.chainId);
     if (state.emitted.includes(id)) return undefined;
@@ -342,11 +342,15 @@ export class Monitor {
     if (state.recent.length > MAX_RECENT_ALERTS) state.recent.shift();
     if (this.#opts.webhook) state.undelivered.push(alert);
     this.#findingsSeen.delete(id);
+    return alert;
+  }
+
+  /** The log and the metrics get an alert once it is saved: a save refused or lost raises it again. */
+  #announce(alert: Alert): void {
     this.#metrics?.alerts.inc({ kind: alert.kind, severity: alert.severity });
     const log =
       alert.severity === 'info' ? 'info' : alert.severity === 'warning' ? 'warn' : 'error';
     this.#opts.logger[log]({ alert }, `monitor alert ${alert.kind}`);
-    return alert;
   }
 
   /** Sends what the webhook has not acknowledged, oldest first; keeps the rest for next time. */
@@ -373,7 +377,9 @@ export class Monitor {
   async #save(state: MonitorState): Promise<void> {
     try {
       await this.#opts.stateStore.save(state, this.#unsaved);
+      const saved = this.#unsaved;
       this.#unsaved = [];
+      for (const alert of saved) this.#announce(alert);
     } catch (error) {
       if (error instanceof ServerError && error.code === 'MONITOR_STATE_CONFLICT') {
         this.#opts.logger.warn('monitor state saved by another replica; reloading it');
