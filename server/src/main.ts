@@ -352,7 +352,6 @@ export async function main(env: Env): Promise<void> {
     await open();
     hostedMonitor = hostMonitor({
       open,
-      stateStore: repo.monitorState,
       lease: repo.jobLease(MONITOR_LEASE, 3 * MONITOR_LEASE_CHECK_MS),
       checkMs: MONITOR_LEASE_CHECK_MS,
       logger,

@@ -34,7 +34,10 @@ function record(state: MonitorState, alert: Alert, webhook = true): void {
   if (webhook) state.undelivered.push(alert);
 }
 
-const block = (n: number) => ({ blockNumber: n, blockHash: `0x${n.toString(16).padStart(64, '0')}` });
+const block = (n: number) => ({
+  blockNumber: n,
+  blockHash: `0x${n.toString(16).padStart(64, '0')}`,
+});
 
 let dir: string;
 let databaseUrl: string | undefined;

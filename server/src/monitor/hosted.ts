@@ -1,19 +1,12 @@
 import type { Logger } from 'pino';
 import type { JobLease } from '../storage/postgres-lease.js';
 import { errorText } from '../tuf/error-text.js';
-import type { Alert } from './alert.js';
 import type { LatestAudit, Monitor } from './monitor.js';
-import type { MonitorStateStore } from './state.js';
 
 /** The lease under which one replica runs the monitor. */
 export const MONITOR_LEASE = 'tufchain:monitor';
 
 export interface HostedMonitor {
-  /**
-   * The recent alerts, newest first, read from the shared state store: the same on every
-   * replica, whichever holds the lease.
-   */
-  alerts(): Promise<readonly Alert[]>;
   /** The running monitor's newest audit; undefined before it, or while another replica runs it. */
   audit(): LatestAudit | undefined;
   stop(): Promise<void>;
@@ -22,11 +15,11 @@ export interface HostedMonitor {
 /**
  * Runs the monitor inside the server daemon on the replica that holds the lease (every
  * `checkMs`); a replica that takes it over re-opens the monitor, which reloads the saved state
- * from `stateStore` (the database every replica shares).
+ * (the daemon's is in the database every replica shares, which also serves the recent alerts to
+ * every replica: OpenedRepository.monitorState).
  */
 export function hostMonitor(opts: {
   open: () => Promise<Monitor>;
-  stateStore: MonitorStateStore;
   lease?: JobLease | undefined;
   checkMs: number;
   logger: Logger;
@@ -59,7 +52,6 @@ export function hostMonitor(opts: {
   const timer = setInterval(() => void check(), opts.checkMs);
   timer.unref();
   return {
-    alerts: () => opts.stateStore.recentAlerts(),
     audit: () => monitor?.latestAudit(),
     async stop() {
       clearInterval(timer);
