@@ -47,10 +47,11 @@ import type { PublishLock } from './tuf/core/publish-lock.js';
 import { MetadataCache } from './http/metadata-cache.js';
 import { TargetCache } from './http/target-cache.js';
 import type { JobLease } from './storage/postgres-lease.js';
-import type { Alert } from './monitor/alert.js';
+import type { MonitorAlerts } from './context.js';
 import type { LatestAudit } from './monitor/monitor.js';
 import { registerMonitorRoutes } from './routes/monitor.js';
 import type { ConsoleAlertSource } from './console/alerts.js';
+import type { ConsoleSessionStore } from './console/session.js';
 import { registerConsoleRoutes } from './console/routes.js';
 
 export interface ServerDeps {
@@ -120,11 +121,12 @@ export interface ServerDeps {
    */
   jobLease?: ((name: string, ttlMs: number) => JobLease) | undefined;
   /**
-   * The monitor's recent alerts (Monitor.recentAlerts), for GET /api/v1/monitor/alerts; undefined
-   * while the monitor is not running here (another replica holds its lease, or it is starting).
-   * Without it the route answers 503 MONITOR_NOT_CONFIGURED.
+   * The monitor's recent alerts, newest first, for GET /api/v1/monitor/alerts and the console
+   * banner: the daemon reads them from the database, so that every replica answers them, not only
+   * the one holding the monitor's lease. Undefined (or resolving to it) answers 503
+   * MONITOR_NOT_CONFIGURED, as does leaving it out.
    */
-  monitorAlerts?: () => readonly Alert[] | undefined;
+  monitorAlerts?: MonitorAlerts;
   /**
    * The monitor's newest audit (Monitor.latestAudit), for the console's findings page and audit
    * packs; undefined as monitorAlerts is. Without it those pages say that no monitor runs here.
@@ -134,6 +136,11 @@ export interface ServerDeps {
   chainHead?: () => Promise<number>;
   /** Alerts for the console banner (the monitor); without it the console draws no banner. */
   consoleAlerts?: ConsoleAlertSource;
+  /**
+   * Where console sessions are kept (OpenedRepository.consoleSessions: the database, shared by
+   * every replica); by default in this process, which suits one process alone.
+   */
+  consoleSessions?: ConsoleSessionStore;
 }
 
 export interface ServerParts {
@@ -310,7 +317,11 @@ export function createServerParts(deps: ServerDeps): ServerParts {
   registerCampaignRoutes(app, context);
   registerMonitorRoutes(app, context);
   registerOpsRoutes(app, context);
-  registerConsoleRoutes(app, context, { alerts: deps.consoleAlerts, chainHead: deps.chainHead });
+  registerConsoleRoutes(app, context, {
+    alerts: deps.consoleAlerts,
+    chainHead: deps.chainHead,
+    sessions: deps.consoleSessions,
+  });
   registerPublicDocs(app);
   app.doc31('/api/v1/openapi.json', {
     openapi: '3.1.0',

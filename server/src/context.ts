@@ -16,6 +16,10 @@ import type { AuthenticatedVehicle } from './director/store.js';
 import type { FleetService } from './fleet/service.js';
 import type { CampaignService } from './campaigns/service.js';
 import type { Alert } from './monitor/alert.js';
+
+/** The monitor's recent alerts, newest first (ServerDeps.monitorAlerts); undefined: no monitor. */
+export type MonitorAlerts = () =>
+  readonly Alert[] | undefined | Promise<readonly Alert[] | undefined>;
 import type { LatestAudit } from './monitor/monitor.js';
 
 export interface ServerContext {
@@ -44,7 +48,7 @@ export interface ServerContext {
   /** Served metadata in memory (src/http/metadata-cache.ts), emptied on every commit. */
   metadataCache: MetadataCache;
   /** The monitor's recent alerts, newest first, when this server runs the monitor. */
-  monitorAlerts: (() => readonly Alert[] | undefined) | undefined;
+  monitorAlerts: MonitorAlerts | undefined;
   /** The monitor's newest audit, when this server runs the monitor (ServerDeps.monitorAudit). */
   monitorAudit: (() => LatestAudit | undefined) | undefined;
   /** Served images in memory (src/http/target-cache.ts), resolved again after every commit. */

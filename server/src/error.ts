@@ -123,6 +123,7 @@ export type ServerErrorCode =
   | 'RELEASE_INCOMPLETE'
   // the continuous monitor (server/src/monitor)
   | 'MONITOR_NOT_CONFIGURED'
+  | 'MONITOR_STATE_CONFLICT'
   // the web console
   | 'CONSOLE_ORIGIN_REFUSED'
   | 'AUDIT_NOT_RUN'
@@ -247,6 +248,8 @@ const statusByCode: Record<ServerErrorCode, number> = {
   MANIFEST_ALREADY_RECORDED: 409,
   FLEET_NOT_CONFIGURED: 503,
   MONITOR_NOT_CONFIGURED: 503,
+  // Another replica saved the monitor's state since this one loaded it (the lease moved).
+  MONITOR_STATE_CONFLICT: 409,
   FILTER_INVALID: 400,
   FILTER_TOO_COMPLEX: 400,
   GROUP_NOT_FOUND: 404,

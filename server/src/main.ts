@@ -41,11 +41,13 @@
  *
  *   TUFCHAIN_MONITOR_EXPECTATIONS_FILE  the OEM's expectations (server/README.md, "Monitor"): turns on
  *                                the continuous monitor on the replica holding its lease, and
- *                                GET /api/v1/monitor/alerts
+ *                                GET /api/v1/monitor/alerts on every replica
  *   TUFCHAIN_MONITOR_ROOT_FILE   the root it trusts (default TUFCHAIN_ROOT_FILE)
- *   TUFCHAIN_MONITOR_STATE_FILE  its checkpoint and raised alert IDs (default <data dir>/monitor-state.json;
- *                                replicas need it on a shared mount)
+ *   TUFCHAIN_MONITOR_STATE_FILE  the state file of a monitor from before the database kept its state
+ *                                (default <data dir>/monitor-state.json): imported once into an empty database
  *   TUFCHAIN_MONITOR_CONFIRMATIONS  its confirmation depth (default TUFCHAIN_CONFIRMATIONS)
+ *   TUFCHAIN_MONITOR_SERVER_RELEASES  true (default) or false: releases published through this server's
+ *                                API count as the OEM's release records
  *   TUFCHAIN_MONITOR_WEBHOOK_URL, TUFCHAIN_MONITOR_WEBHOOK_SECRET_FILE   POST each alert, HMAC-signed
  *
  * TUFCHAIN_PUBLISHER_KEY / TUFCHAIN_LOG_OPERATOR_KEY (raw private keys) are refused. Every chain
@@ -69,6 +71,12 @@ import { hostMonitor, MONITOR_LEASE, type HostedMonitor } from './monitor/hosted
 import { createMonitorMetrics, type MonitorMetrics } from './monitor/metrics.js';
 import type { Monitor } from './monitor/monitor.js';
 import { loadMonitorFiles, openMonitor } from './monitor/open.js';
+import { releaseStoreRecords, type ServerReleaseRecords } from './monitor/server-releases.js';
+import {
+  createFileStateStore,
+  type MonitorState,
+  type MonitorStateStore,
+} from './monitor/state.js';
 import { createApiToken } from './auth/tokens.js';
 import { openChainAccount, refuseRawChainKeys } from './chain/accounts.js';
 import { defaultConfig } from './config.js';
@@ -191,7 +199,6 @@ export async function main(env: Env): Promise<void> {
     contractAddress,
     confirmations,
     provider,
-    dataDir,
     logger,
     vehicleCaPem,
   });
@@ -310,10 +317,12 @@ export async function main(env: Env): Promise<void> {
       jobLease: repo.jobLease,
       ...(openMonitorHere
         ? {
-            monitorAlerts: () => hostedMonitor?.alerts(),
+            // From the database: every replica answers, whichever holds the monitor's lease.
+            monitorAlerts: () => repo.monitorState.recentAlerts(),
             monitorAudit: () => hostedMonitor?.audit(),
           }
         : {}),
+      consoleSessions: repo.consoleSessions,
       config: {
         targetCacheBytes: integer(
           env,
@@ -328,8 +337,18 @@ export async function main(env: Env): Promise<void> {
   });
   if (openMonitorHere) {
     const metrics = createMonitorMetrics(server.context.metrics.registry);
-    const open = () => openMonitorHere(server.url, metrics);
-    // A state file of another chain or contract stops the start with its code.
+    await importMonitorStateFile(
+      repo.monitorState,
+      env.TUFCHAIN_MONITOR_STATE_FILE ?? join(dataDir, 'monitor-state.json'),
+      logger,
+    );
+    const serverReleases =
+      env.TUFCHAIN_MONITOR_SERVER_RELEASES === 'false'
+        ? undefined
+        : releaseStoreRecords(repo.store);
+    const open = () =>
+      openMonitorHere(server.url, metrics, { store: repo.monitorState, serverReleases });
+    // A saved state of another chain or contract stops the start with its code.
     await open();
     hostedMonitor = hostMonitor({
       open,
@@ -355,6 +374,21 @@ export async function main(env: Env): Promise<void> {
   process.once('SIGINT', () => stop('SIGINT'));
 }
 
+/**
+ * Seeds the database with the state file a daemon kept before the database held its state, so
+ * that an upgrade raises none of the alerts raised before again; nothing once the database has one.
+ */
+async function importMonitorStateFile(
+  store: { importState(state: MonitorState): Promise<boolean> },
+  file: string,
+  logger: Logger,
+): Promise<void> {
+  const saved = await createFileStateStore(file).load();
+  if (saved && (await store.importState(saved))) {
+    logger.info({ file }, 'monitor state file imported into the database');
+  }
+}
+
 /** How often a replica checks the monitor's lease; another takes it over after 3 missed checks. */
 const MONITOR_LEASE_CHECK_MS = 5000;
 
@@ -366,13 +400,26 @@ async function monitorOpener(
     contractAddress: string;
     confirmations: number;
     provider: JsonRpcProvider;
-    dataDir: string;
     logger: Logger;
     vehicleCaPem: string;
   },
-): Promise<((serverUrl: string, metrics: MonitorMetrics) => Promise<Monitor>) | undefined> {
+): Promise<
+  | ((
+      serverUrl: string,
+      metrics: MonitorMetrics,
+      shared: { store: MonitorStateStore; serverReleases: ServerReleaseRecords | undefined },
+    ) => Promise<Monitor>)
+  | undefined
+> {
   const expectationsFile = env.TUFCHAIN_MONITOR_EXPECTATIONS_FILE;
   if (!expectationsFile) return undefined;
+  const serverReleases = env.TUFCHAIN_MONITOR_SERVER_RELEASES;
+  if (serverReleases !== undefined && serverReleases !== 'true' && serverReleases !== 'false') {
+    throw new ServerError(
+      'CONFIG_INVALID',
+      'TUFCHAIN_MONITOR_SERVER_RELEASES must be true or false',
+    );
+  }
   const webhookUrl = env.TUFCHAIN_MONITOR_WEBHOOK_URL;
   const secretFile = env.TUFCHAIN_MONITOR_WEBHOOK_SECRET_FILE;
   if ((webhookUrl === undefined) !== (secretFile === undefined)) {
@@ -399,7 +446,7 @@ async function monitorOpener(
     ...(webhookUrl && secretFile ? { webhook: { url: webhookUrl, secretFile } } : {}),
   };
   const loaded = await loadMonitorFiles(files);
-  return (serverUrl, metrics) =>
+  return (serverUrl, metrics, shared) =>
     openMonitor(
       {
         ...files,
@@ -407,7 +454,8 @@ async function monitorOpener(
         chainId,
         contractAddress: chain.contractAddress,
         serverUrl,
-        stateFile: env.TUFCHAIN_MONITOR_STATE_FILE ?? join(chain.dataDir, 'monitor-state.json'),
+        state: { store: shared.store },
+        ...(shared.serverReleases ? { serverReleases: shared.serverReleases } : {}),
         logger: chain.logger.child({ component: 'monitor' }),
         metrics,
         vehicleCaPem: chain.vehicleCaPem,

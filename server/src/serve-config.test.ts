@@ -75,8 +75,25 @@ describe('loadServeConfig', () => {
     expect(env).not.toHaveProperty('HOME');
   });
 
+  it('passes monitor.serverReleases on as TUFCHAIN_MONITOR_SERVER_RELEASES (true or false)', async () => {
+    await writeFile(join(dir, 'expectations.json'), '{}');
+    const config = {
+      ...valid(),
+      monitor: { expectations: 'expectations.json', serverReleases: false },
+    };
+    expect(loadServeConfig(await write(config), {})).toMatchObject({
+      TUFCHAIN_MONITOR_EXPECTATIONS_FILE: join(dir, 'expectations.json'),
+      TUFCHAIN_MONITOR_SERVER_RELEASES: 'false',
+    });
+  });
+
   it.each([
     ['not JSON', '{ "dataDir": ', /is not JSON/],
+    [
+      'a monitor.serverReleases that is not a boolean',
+      { ...valid(), monitor: { serverReleases: 'no' } },
+      /monitor\.serverReleases \(TUFCHAIN_MONITOR_SERVER_RELEASES\)/,
+    ],
     ['an unknown setting', { ...valid(), prot: 80 }, /\(top level\): Unrecognized key: "prot"/],
     [
       'a passphrase in the file',

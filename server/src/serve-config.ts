@@ -87,6 +87,11 @@ const configSchema = z.strictObject({
       root: file.optional(),
       state: file.optional(),
       confirmations: count.optional(),
+      /**
+       * Count the releases the server recorded through its publish API as the OEM's release
+       * records (default true): the expectations then need no `releases` list.
+       */
+      serverReleases: z.boolean().optional(),
       webhook: z.strictObject({ url: url.optional(), secretFile: file.optional() }).optional(),
     })
     .optional(),
@@ -137,6 +142,7 @@ const SETTINGS: readonly (readonly [path: string, env: string, kind: Kind])[] = 
   ['monitor.root', 'TUFCHAIN_MONITOR_ROOT_FILE', 'file'],
   ['monitor.state', 'TUFCHAIN_MONITOR_STATE_FILE', 'file'],
   ['monitor.confirmations', 'TUFCHAIN_MONITOR_CONFIRMATIONS', 'value'],
+  ['monitor.serverReleases', 'TUFCHAIN_MONITOR_SERVER_RELEASES', 'value'],
   ['monitor.webhook.url', 'TUFCHAIN_MONITOR_WEBHOOK_URL', 'value'],
   ['monitor.webhook.secretFile', 'TUFCHAIN_MONITOR_WEBHOOK_SECRET_FILE', 'file'],
 ];
@@ -206,7 +212,10 @@ export function loadServeConfig(path: string, env: Env): Env {
     const value = at(parsed.data, key);
     if (value === undefined) continue;
     if (kind === 'value')
-      out[name] = typeof value === 'number' ? value.toString() : (value as string);
+      out[name] =
+        typeof value === 'number' || typeof value === 'boolean'
+          ? value.toString()
+          : (value as string);
     else {
       const list = (kind === 'files' ? (value as string[]) : [value as string]).map((f) =>
         resolve(base, f),

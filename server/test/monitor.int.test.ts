@@ -1,6 +1,10 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Alert } from '../src/monitor/alert.js';
 import type { Monitor } from '../src/monitor/monitor.js';
+import { openRepository } from '../src/storage/open.js';
 import { sha256, startMonitorRig, type MonitorRig } from './support/monitor-rig.js';
 
 /** anvil mines one block a second here; the monitor waits for 2 of them. */
@@ -69,6 +73,45 @@ describe('the monitor on real parts (anvil, the server on loopback, a webhook re
       ]);
     } finally {
       await running.stop();
+    }
+  });
+
+  it('two monitors on one database state: the one that loaded before the other saved reloads, and nothing is raised twice', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tufchain-monitor-db-'));
+    const [a, b] = [await openRepository({ dataDir: dir }), await openRepository({ dataDir: dir })];
+    try {
+      const before = rig.deliveries.length;
+      const logBefore = rig.errors.length;
+      const m1 = await rig.open({}, a.monitorState);
+      const m2 = await rig.open({}, b.monitorState);
+      // A fresh state: the first test's rogue release is raised again, once, by m1.
+      const raised = await m1.poll();
+      expect(raised.map((x) => x.kind)).toContain('UNEXPECTED_RELEASE');
+      // m2 loaded before m1 saved (a replica that lost the lease mid-poll): refused, then reloaded.
+      await expect(m2.poll()).rejects.toMatchObject({ code: 'MONITOR_STATE_CONFLICT' });
+      expect(await m2.poll()).toEqual([]);
+      expect(m2.recentAlerts().map((x) => x.id)).toEqual(m1.recentAlerts().map((x) => x.id));
+      expect((await b.monitorState.recentAlerts()).map((x) => x.id)).toEqual(
+        m1.recentAlerts().map((x) => x.id),
+      );
+      const delivered = rig.deliveries.slice(before).map((d) => d.alert.id);
+      expect(delivered.sort()).toEqual(raised.map((x) => x.id).sort());
+      // The log announces an alert once saved: the refused save of m2 logged nothing.
+      const logged = rig.errors
+        .slice(logBefore)
+        .map((l) => JSON.parse(l) as { msg: string; alert?: Alert })
+        .filter((l) => l.alert)
+        .map((l) => l.alert!.id);
+      expect(logged.sort()).toEqual(
+        raised
+          .filter((x) => x.severity === 'critical')
+          .map((x) => x.id)
+          .sort(),
+      );
+    } finally {
+      await a.close();
+      await b.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -1,5 +1,5 @@
 import { html } from 'hono/html';
-import type { Alert } from '../monitor/alert.js';
+import type { MonitorAlerts } from '../context.js';
 import type { Html } from './format.js';
 
 /** One alert as the console banner shows it (the monitor's alerts map onto this). */
@@ -22,21 +22,22 @@ export interface ConsoleAlertSource {
 
 const MAX_SHOWN = 5;
 
-/** The in-process monitor's recent alerts (ServerDeps.monitorAlerts) as a banner source, newest first. */
-export function monitorAlertSource(recent: () => readonly Alert[] | undefined): ConsoleAlertSource {
+/**
+ * The monitor's recent alerts (ServerDeps.monitorAlerts: the database the replicas share, in the
+ * daemon) as a banner source, newest first.
+ */
+export function monitorAlertSource(recent: MonitorAlerts): ConsoleAlertSource {
   return {
-    alerts: () =>
-      Promise.resolve(
-        [...(recent() ?? [])]
-          .sort((a, b) => b.detectedAt.localeCompare(a.detectedAt))
-          .map((a) => ({
-            id: a.id,
-            severity: a.severity,
-            title: a.message,
-            detail: `${a.kind} · ${a.subject}`,
-            raisedAt: a.detectedAt,
-          })),
-      ),
+    alerts: async () =>
+      [...((await recent()) ?? [])]
+        .sort((a, b) => b.detectedAt.localeCompare(a.detectedAt))
+        .map((a) => ({
+          id: a.id,
+          severity: a.severity,
+          title: a.message,
+          detail: `${a.kind} · ${a.subject}`,
+          raisedAt: a.detectedAt,
+        })),
   };
 }
 

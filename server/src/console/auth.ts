@@ -90,7 +90,7 @@ export async function login(
       err.code === 'UNAUTHENTICATED' ? 'this is not a valid API token of this server' : err.message;
     return c.html(loginPage({ error: { code: err.code, message } }), 401);
   }
-  const { cookie, expiresAt } = sessions.open(tokenId, now);
+  const { cookie, expiresAt } = await sessions.open(tokenId, now);
   setCookie(c, SESSION_COOKIE, cookie, {
     httpOnly: true,
     sameSite: 'Strict',
@@ -101,16 +101,19 @@ export async function login(
   return c.redirect('/console/releases', 303);
 }
 
-export function logout(c: Context<AppEnv>, sessions: ConsoleSessions): Response {
+export async function logout(c: Context<AppEnv>, sessions: ConsoleSessions): Promise<Response> {
   assertSameOrigin(c);
-  sessions.close(getCookie(c, SESSION_COOKIE));
+  // Deleted from the database: the cookie is dead on every replica, not only on this one.
+  await sessions.close(getCookie(c, SESSION_COOKIE));
   deleteCookie(c, SESSION_COOKIE, { path: '/console', httpOnly: true, sameSite: 'Strict' });
   return c.redirect('/console/login', 303);
 }
 
 /**
  * Every other console page needs a live session whose token is still valid (not revoked, not
- * expired since login); otherwise the browser is sent to the login form.
+ * expired since login); otherwise the browser is sent to the login form. Sessions live in the
+ * database, so a session opened on one replica is valid on all, and revoking its token ends it
+ * on all.
  */
 export function requireSession(
   ctx: ServerContext,
@@ -119,14 +122,14 @@ export function requireSession(
   return async (c, next) => {
     const now = ctx.clock();
     const cookie = getCookie(c, SESSION_COOKIE);
-    const session = sessions.resolve(cookie, now);
+    const session = await sessions.resolve(cookie, now);
     const token = session ? await ctx.store.token(session.tokenId) : undefined;
     const valid =
       token !== undefined &&
       token.revokedAt === null &&
       (token.expiresAt === null || Date.parse(token.expiresAt) > now.getTime());
     if (!valid) {
-      sessions.close(cookie);
+      await sessions.close(cookie);
       return c.redirect('/console/login', 302);
     }
     c.set('token', token);

@@ -14,7 +14,7 @@ import { coverageByHardware, coverageHistory, installReports } from './install-r
 import { renderKeys } from './keys-page.js';
 import { barePage, consolePage, type ConsolePageName } from './layout.js';
 import { renderRelease, renderReleases } from './releases-page.js';
-import { ConsoleSessions } from './session.js';
+import { ConsoleSessions, type ConsoleSessionStore } from './session.js';
 import { CONSOLE_CSS } from './style.js';
 import { targetCatalog } from './target-catalog.js';
 import { renderVehicle, renderVehicles, VEHICLE_KEY } from './vehicles-page.js';
@@ -24,7 +24,8 @@ export interface ConsoleOptions {
   alerts?: ConsoleAlertSource | undefined;
   /** The chain's current block number, for confirmations; without it none are shown. */
   chainHead?: (() => Promise<number>) | undefined;
-  sessions?: ConsoleSessions;
+  /** Where sessions are kept (OpenedRepository.consoleSessions); by default in this process. */
+  sessions?: ConsoleSessionStore | undefined;
 }
 
 const ID = /^[1-9]\d{0,14}$/;
@@ -38,7 +39,7 @@ const CSP =
 
 /** The web console at /console: server-rendered pages for auditors and release engineers. */
 export function registerConsoleRoutes(app: App, ctx: ServerContext, opts: ConsoleOptions): void {
-  const sessions = opts.sessions ?? new ConsoleSessions();
+  const sessions = new ConsoleSessions(opts.sessions);
   const alerts =
     opts.alerts ?? (ctx.monitorAlerts ? monitorAlertSource(ctx.monitorAlerts) : undefined);
   const web = new Hono<AppEnv>();

@@ -1,9 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** A console login lasts a working day; after that the token is asked again. */
 export const CONSOLE_SESSION_TTL_MS = 8 * 3_600_000;
-/** Sessions kept at most; the oldest goes first, so a login flood cannot grow memory. */
-const MAX_SESSIONS = 10_000;
+/** Sessions kept at most per API token; its oldest goes first, so a login flood cannot grow the table. */
+export const MAX_SESSIONS_PER_TOKEN = 100;
+/** Expired sessions are purged at a login at most this often (a DELETE on an index). */
+const PURGE_INTERVAL_MS = 60_000;
 
 export const SESSION_COOKIE = 'tufchain_console';
 
@@ -13,51 +15,113 @@ export interface ConsoleSession {
   expiresAt: number;
 }
 
+/** A stored session: only the sha256 of its cookie, never the cookie. */
+export interface ConsoleSessionRecord {
+  idSha256: string;
+  tokenId: string;
+  createdAt: string;
+  /** Milliseconds since the epoch. */
+  expiresAt: number;
+}
+
 /**
- * Opaque console sessions held in this process: the cookie is 32 random bytes and only their
- * sha256 is kept, so neither the token nor anything that opens a session is in server memory
- * dumps of the map. Replicas do not share them: behind a load balancer, pin the console.
+ * Where console sessions live: the repository's database (session-stores.ts), so that every
+ * replica behind a load balancer resolves a session another opened; in memory for a server
+ * without one (tests that build the app alone).
+ */
+export interface ConsoleSessionStore {
+  /** Adds a session; drops the token's oldest beyond MAX_SESSIONS_PER_TOKEN. */
+  insertSession(record: ConsoleSessionRecord): Promise<void>;
+  session(idSha256: string): Promise<ConsoleSessionRecord | undefined>;
+  deleteSession(idSha256: string): Promise<void>;
+  /** Deletes every session expired at `nowMs`; returns how many. */
+  deleteExpiredSessions(nowMs: number): Promise<number>;
+}
+
+/** Sessions in this process only (a single-process server, tests). */
+export function memorySessionStore(): ConsoleSessionStore {
+  const rows = new Map<string, ConsoleSessionRecord>();
+  return {
+    insertSession(record) {
+      rows.set(record.idSha256, record);
+      const mine = [...rows.values()].filter((r) => r.tokenId === record.tokenId);
+      mine.sort((a, b) => a.expiresAt - b.expiresAt);
+      for (const r of mine.slice(0, Math.max(0, mine.length - MAX_SESSIONS_PER_TOKEN)))
+        rows.delete(r.idSha256);
+      return Promise.resolve();
+    },
+    session: (idSha256) => Promise.resolve(rows.get(idSha256)),
+    deleteSession(idSha256) {
+      rows.delete(idSha256);
+      return Promise.resolve();
+    },
+    deleteExpiredSessions(nowMs) {
+      let n = 0;
+      for (const [k, r] of rows)
+        if (r.expiresAt <= nowMs) {
+          rows.delete(k);
+          n += 1;
+        }
+      return Promise.resolve(n);
+    },
+  };
+}
+
+/**
+ * Opaque console sessions: the cookie is 32 random bytes and only their sha256 is stored, so
+ * neither the token nor anything that opens a session is in the database or in memory dumps.
  */
 export class ConsoleSessions {
-  readonly #byDigest = new Map<string, ConsoleSession>();
+  readonly #store: ConsoleSessionStore;
   readonly #ttlMs: number;
+  #lastPurge = Number.NEGATIVE_INFINITY;
 
-  constructor(ttlMs: number = CONSOLE_SESSION_TTL_MS) {
+  constructor(
+    store: ConsoleSessionStore = memorySessionStore(),
+    ttlMs: number = CONSOLE_SESSION_TTL_MS,
+  ) {
+    this.#store = store;
     this.#ttlMs = ttlMs;
   }
 
   /** Opens a session for a token; returns the cookie value. */
-  open(tokenId: string, now: Date): { cookie: string; expiresAt: Date } {
-    this.#prune(now.getTime());
-    if (this.#byDigest.size >= MAX_SESSIONS) {
-      const oldest = this.#byDigest.keys().next().value;
-      if (oldest !== undefined) this.#byDigest.delete(oldest);
+  async open(tokenId: string, now: Date): Promise<{ cookie: string; expiresAt: Date }> {
+    if (now.getTime() - this.#lastPurge >= PURGE_INTERVAL_MS) {
+      this.#lastPurge = now.getTime();
+      await this.#store.deleteExpiredSessions(now.getTime());
     }
     const cookie = randomBytes(32).toString('base64url');
     const expiresAt = now.getTime() + this.#ttlMs;
-    this.#byDigest.set(digest(cookie), { tokenId, expiresAt });
+    await this.#store.insertSession({
+      idSha256: digest(cookie),
+      tokenId,
+      createdAt: now.toISOString(),
+      expiresAt,
+    });
     return { cookie, expiresAt: new Date(expiresAt) };
   }
 
   /** The live session a cookie names, if any. */
-  resolve(cookie: string | undefined, now: Date): ConsoleSession | undefined {
+  async resolve(cookie: string | undefined, now: Date): Promise<ConsoleSession | undefined> {
     if (cookie === undefined || !/^[A-Za-z0-9_-]{43}$/.test(cookie)) return undefined;
     const key = digest(cookie);
-    const session = this.#byDigest.get(key);
-    if (!session) return undefined;
-    if (session.expiresAt <= now.getTime()) {
-      this.#byDigest.delete(key);
+    const row = await this.#store.session(key);
+    // The lookup is by the digest of 256 random bits, which leaks nothing a guess could use;
+    // the digest is still compared in constant time, as every secret here is.
+    if (!row) return undefined;
+    const stored = Buffer.from(row.idSha256, 'hex');
+    const asked = Buffer.from(key, 'hex');
+    if (stored.length !== asked.length || !timingSafeEqual(stored, asked)) return undefined;
+    if (row.expiresAt <= now.getTime()) {
+      await this.#store.deleteSession(key);
       return undefined;
     }
-    return session;
+    return { tokenId: row.tokenId, expiresAt: row.expiresAt };
   }
 
-  close(cookie: string | undefined): void {
-    if (cookie !== undefined) this.#byDigest.delete(digest(cookie));
-  }
-
-  #prune(now: number): void {
-    for (const [key, s] of this.#byDigest) if (s.expiresAt <= now) this.#byDigest.delete(key);
+  async close(cookie: string | undefined): Promise<void> {
+    if (cookie !== undefined && /^[A-Za-z0-9_-]{43}$/.test(cookie))
+      await this.#store.deleteSession(digest(cookie));
   }
 }
 

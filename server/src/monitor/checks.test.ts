@@ -41,6 +41,19 @@ const release = (
 const ecuA = hardwareIdHash('ecu-a').toLowerCase();
 
 describe('checkLoggedRelease', () => {
+  it('raises no UNEXPECTED_RELEASE for a release the server recorded, but still checks its publisher', () => {
+    const unknown = { digest: '0x' + 'bb'.repeat(32), hardwareIdHash: ecuA, version: 3 };
+    expect(checkLoggedRelease(release([unknown]), expectations, true)).toEqual([]);
+    expect(
+      checkLoggedRelease(release([unknown], '0x' + '99'.repeat(20)), expectations, true).map(
+        (d) => d.kind,
+      ),
+    ).toEqual(['UNEXPECTED_PUBLISHER']);
+    expect(checkLoggedRelease(release([unknown]), expectations, false).map((d) => d.kind)).toEqual([
+      'UNEXPECTED_RELEASE',
+    ]);
+  });
+
   it('raises nothing for recorded firmware from the OEM publisher', () => {
     expect(
       checkLoggedRelease(

@@ -12,8 +12,16 @@ const originOf = (e: ContractEvent): AlertOrigin => ({
   logIndex: e.logIndex,
 });
 
-/** The release's publisher must be the OEM's, and every firmware in it one the OEM recorded. */
-export function checkLoggedRelease(e: EventOf<'release'>, exp: Expectations): AlertDraft[] {
+/**
+ * The release's publisher must be the OEM's, and every firmware in it one the OEM recorded: in the
+ * expectations' `releases`, or, with `serverRecorded`, in the release the server itself recorded
+ * for this logged snapshot (through its authenticated publish path).
+ */
+export function checkLoggedRelease(
+  e: EventOf<'release'>,
+  exp: Expectations,
+  serverRecorded = false,
+): AlertDraft[] {
   const drafts: AlertDraft[] = [];
   const origin = originOf(e);
   if (!exp.publishers.includes(e.publisher.toLowerCase())) {
@@ -27,6 +35,7 @@ export function checkLoggedRelease(e: EventOf<'release'>, exp: Expectations): Al
     });
   }
   for (const fw of e.firmware) {
+    if (serverRecorded) break;
     const known = exp.releases.some(
       (r) =>
         r.digest === fw.digest &&

@@ -1,15 +1,12 @@
 import type { Logger } from 'pino';
 import type { JobLease } from '../storage/postgres-lease.js';
 import { errorText } from '../tuf/error-text.js';
-import type { Alert } from './alert.js';
 import type { LatestAudit, Monitor } from './monitor.js';
 
 /** The lease under which one replica runs the monitor. */
 export const MONITOR_LEASE = 'tufchain:monitor';
 
 export interface HostedMonitor {
-  /** The running monitor's recent alerts; undefined while another replica runs it. */
-  alerts(): readonly Alert[] | undefined;
   /** The running monitor's newest audit; undefined before it, or while another replica runs it. */
   audit(): LatestAudit | undefined;
   stop(): Promise<void>;
@@ -17,7 +14,9 @@ export interface HostedMonitor {
 
 /**
  * Runs the monitor inside the server daemon on the replica that holds the lease (every
- * `checkMs`); a replica that takes it over re-opens the monitor, which reloads the saved state.
+ * `checkMs`); a replica that takes it over re-opens the monitor, which reloads the saved state
+ * (the daemon's is in the database every replica shares, which also serves the recent alerts to
+ * every replica: OpenedRepository.monitorState).
  */
 export function hostMonitor(opts: {
   open: () => Promise<Monitor>;
@@ -53,7 +52,6 @@ export function hostMonitor(opts: {
   const timer = setInterval(() => void check(), opts.checkMs);
   timer.unref();
   return {
-    alerts: () => monitor?.recentAlerts(),
     audit: () => monitor?.latestAudit(),
     async stop() {
       clearInterval(timer);

@@ -21,6 +21,7 @@ import {
   checkRoleKeys,
 } from './checks.js';
 import type { Expectations } from './expectations.js';
+import type { ServerReleaseRecords } from './server-releases.js';
 import { fetchDelegators, fetchServedExpiries, followRootChain } from './served.js';
 import {
   emptyState,
@@ -94,6 +95,12 @@ export interface MonitorOptions {
    * build audit packs); their findings alert like any other.
    */
   vehicleCaPem?: string;
+  /**
+   * The releases the server recorded through its authenticated publish path (the daemon-hosted
+   * monitor: server-releases.ts): a logged release one of them accounts for is known, as if it
+   * were in the expectations' `releases`.
+   */
+  serverReleases?: ServerReleaseRecords;
 }
 
 /**
@@ -106,6 +113,8 @@ export class Monitor {
   readonly #clock: () => Date;
   readonly #metrics: MonitorMetrics | undefined;
   #state: MonitorState | undefined;
+  /** Alerts recorded since the last save: the store saves them with the checkpoint. */
+  #unsaved: Alert[] = [];
   #root: Metadata<Root>;
   /** Audit findings seen but still within the grace period, by alert ID: first seen (ms). */
   readonly #findingsSeen = new Map<string, number>();
@@ -134,6 +143,7 @@ export class Monitor {
       );
     }
     this.#state = saved ?? emptyState(chainId, contractAddress);
+    this.#unsaved = [];
   }
 
   /** The newest alerts first (for the console banner and GET /api/v1/monitor/alerts). */
@@ -176,7 +186,13 @@ export class Monitor {
       switch (event.kind) {
         case 'release':
           newReleases = true;
-          raise(checkLoggedRelease(event, this.#opts.expectations));
+          raise(
+            checkLoggedRelease(
+              event,
+              this.#opts.expectations,
+              (await this.#opts.serverReleases?.recorded(event)) ?? false,
+            ),
+          );
           state.pendingKeyChecks.push({
             version: event.metadataVersion,
             hash: event.metadataHash,
@@ -200,7 +216,7 @@ export class Monitor {
       }
     }
     pushCheckpoint(state, read.confirmed);
-    await this.#opts.stateStore.save(state);
+    await this.#save(state);
     await this.#deliver(state);
 
     raise(await this.#checkKeys(state));
@@ -211,7 +227,7 @@ export class Monitor {
       raise(await this.#audit(now));
     }
     if (raised.length > 0) {
-      await this.#opts.stateStore.save(state);
+      await this.#save(state);
       await this.#deliver(state);
     }
     this.#metrics?.observe(state);
@@ -310,7 +326,7 @@ export class Monitor {
     return [...due, ...checkExpiry(expiries, new Date(now), this.#config.expiryWindows)];
   }
 
-  /** Records a new alert (state, log, metrics); undefined when it was raised before. */
+  /** Records a new alert in the state (saved, then announced); undefined when raised before. */
   #record(state: MonitorState, draft: AlertDraft): Alert | undefined {
     const id = alertId(draft, state.chainId);
     if (state.emitted.includes(id)) return undefined;
@@ -321,15 +337,20 @@ export class Monitor {
       ...draft,
     };
     state.emitted.push(id);
+    this.#unsaved.push(alert);
     state.recent.push(alert);
     if (state.recent.length > MAX_RECENT_ALERTS) state.recent.shift();
     if (this.#opts.webhook) state.undelivered.push(alert);
     this.#findingsSeen.delete(id);
+    return alert;
+  }
+
+  /** The log and the metrics get an alert once it is saved: a save refused or lost raises it again. */
+  #announce(alert: Alert): void {
     this.#metrics?.alerts.inc({ kind: alert.kind, severity: alert.severity });
     const log =
       alert.severity === 'info' ? 'info' : alert.severity === 'warning' ? 'warn' : 'error';
     this.#opts.logger[log]({ alert }, `monitor alert ${alert.kind}`);
-    return alert;
   }
 
   /** Sends what the webhook has not acknowledged, oldest first; keeps the rest for next time. */
@@ -345,6 +366,26 @@ export class Monitor {
       if (!ok) left.push(alert);
     }
     state.undelivered = left;
-    await this.#opts.stateStore.save(state);
+    await this.#save(state);
+  }
+
+  /**
+   * Saves the state with the alerts raised since the last save. When another process saved in
+   * between (the lease moved away and back), what this one holds is stale: it reloads the saved
+   * state, and the alerts it had not saved are raised again from there, if still due.
+   */
+  async #save(state: MonitorState): Promise<void> {
+    try {
+      await this.#opts.stateStore.save(state, this.#unsaved);
+      const saved = this.#unsaved;
+      this.#unsaved = [];
+      for (const alert of saved) this.#announce(alert);
+    } catch (error) {
+      if (error instanceof ServerError && error.code === 'MONITOR_STATE_CONFLICT') {
+        this.#opts.logger.warn('monitor state saved by another replica; reloading it');
+        await this.start();
+      }
+      throw error;
+    }
   }
 }

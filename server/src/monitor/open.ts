@@ -6,7 +6,8 @@ import { loadExpectations } from './expectations.js';
 import type { MonitorMetrics } from './metrics.js';
 import { Monitor, type MonitorChain, type MonitorConfig } from './monitor.js';
 import { parseTrustedRoot } from './served.js';
-import { createFileStateStore } from './state.js';
+import type { ServerReleaseRecords } from './server-releases.js';
+import { createFileStateStore, type MonitorStateStore } from './state.js';
 
 export interface OpenMonitorOptions {
   chain: MonitorChain;
@@ -16,7 +17,10 @@ export interface OpenMonitorOptions {
   /** The root the monitor trusts on first use (normally 1.root.json). */
   rootFile: string;
   expectationsFile: string;
-  stateFile: string;
+  /** Where the state is kept: a JSON file (the standalone monitor), or a store (the daemon's). */
+  state: { file: string } | { store: MonitorStateStore };
+  /** The daemon's release store: releases it recorded count as known (server-releases.ts). */
+  serverReleases?: ServerReleaseRecords;
   webhook?: { url: string; secretFile: string };
   logger: Logger;
   metrics?: MonitorMetrics;
@@ -94,12 +98,13 @@ export async function openMonitor(
     source: createHttpAuditSource(opts.serverUrl),
     trustedRoot,
     expectations,
-    stateStore: createFileStateStore(opts.stateFile),
+    stateStore: 'store' in opts.state ? opts.state.store : createFileStateStore(opts.state.file),
     logger: opts.logger,
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
     ...(webhook ? { webhook } : {}),
     ...(opts.config ? { config: opts.config } : {}),
     ...(opts.vehicleCaPem ? { vehicleCaPem: opts.vehicleCaPem } : {}),
+    ...(opts.serverReleases ? { serverReleases: opts.serverReleases } : {}),
   });
   await monitor.start();
   return monitor;

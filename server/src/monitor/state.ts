@@ -15,6 +15,20 @@ const checkpointSchema = z.strictObject({
   blockHash: z.string().regex(/^0x[0-9a-f]{64}$/),
 });
 
+const pendingKeyCheckSchema = z.strictObject({
+  version: z.number().int().nonnegative(),
+  hash: z.string(),
+  origin: z.strictObject({
+    txHash: z.string(),
+    blockNumber: z.number().int(),
+    logIndex: z.number().int(),
+  }),
+});
+
+/** What a database store keeps as JSON columns, checked as the file is. */
+export const checkpointsSchema = z.array(checkpointSchema);
+export const pendingKeyChecksSchema = z.array(pendingKeyCheckSchema);
+
 const stateSchema = z.strictObject({
   format: z.literal('tufchain-monitor-state/v1'),
   chainId: z.number().int().positive(),
@@ -24,17 +38,7 @@ const stateSchema = z.strictObject({
   emitted: z.array(z.string().regex(/^[0-9a-f]{64}$/)),
   recent: z.array(z.looseObject({ id: z.string() })),
   /** Logged snapshots whose keys are checked once the server serves them. */
-  pendingKeyChecks: z.array(
-    z.strictObject({
-      version: z.number().int().nonnegative(),
-      hash: z.string(),
-      origin: z.strictObject({
-        txHash: z.string(),
-        blockNumber: z.number().int(),
-        logIndex: z.number().int(),
-      }),
-    }),
-  ),
+  pendingKeyChecks: z.array(pendingKeyCheckSchema),
   /** Alerts the webhook has not acknowledged yet; retried on every poll. */
   undelivered: z.array(z.looseObject({ id: z.string() })),
 });
@@ -72,10 +76,23 @@ export function emptyState(chainId: number, contractAddress: string): MonitorSta
   };
 }
 
-/** Where the monitor keeps its checkpoint and the IDs of the alerts it raised. */
+/**
+ * Where the monitor keeps its checkpoint and the alerts it raised: a JSON file for the standalone
+ * `tufchain monitor` (createFileStateStore), the database for the one the daemon hosts
+ * (db-state.ts), which every replica reads and the lease holder writes.
+ */
 export interface MonitorStateStore {
+  /** The saved state, or undefined before the first save. */
   load(): Promise<MonitorState | undefined>;
-  save(state: MonitorState): Promise<void>;
+  /**
+   * Saves `state` in one atomic step: its checkpoint with `raised`, the alerts recorded since the
+   * last save (already in `state.emitted` and `state.recent`), so that a crash can neither skip
+   * them nor raise them twice. A database store throws MONITOR_STATE_CONFLICT when another
+   * process saved since this one loaded (the lease moved): the caller must load again.
+   */
+  save(state: MonitorState, raised: readonly Alert[]): Promise<void>;
+  /** The saved recent alerts, newest first (at most MAX_RECENT_ALERTS). */
+  recentAlerts(): Promise<Alert[]>;
 }
 
 /**
@@ -115,6 +132,9 @@ export function createFileStateStore(path: string): MonitorStateStore {
       const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
       await writeFile(tmp, JSON.stringify(state), { mode: 0o600 });
       await rename(tmp, path);
+    },
+    async recentAlerts() {
+      return [...((await this.load())?.recent ?? [])].reverse();
     },
   };
 }

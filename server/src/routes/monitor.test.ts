@@ -31,6 +31,17 @@ describe('GET /api/v1/monitor/alerts', () => {
     expect(await res.json()).toEqual({ alerts: [alert] });
   });
 
+  it('answers alerts read from the database (an async source), as every replica does', async () => {
+    t = await createTestRepo();
+    const { app } = createServerParts({
+      ...t.deps,
+      monitorAlerts: () => Promise.resolve([alert]),
+    });
+    const res = await get(app, t.tokens.publish);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ alerts: [alert] });
+  });
+
   it('refuses a request without a token with 401 UNAUTHENTICATED', async () => {
     t = await createTestRepo();
     const { app } = createServerParts({ ...t.deps, monitorAlerts: () => [alert] });

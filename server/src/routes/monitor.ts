@@ -40,13 +40,14 @@ export function registerMonitorRoutes(app: App, ctx: ServerContext): void {
           content: { 'application/json': { schema: ErrorSchema } },
         },
         503: {
-          description: 'This server runs no monitor (MONITOR_NOT_CONFIGURED)',
+          description:
+            'This server runs no monitor (MONITOR_NOT_CONFIGURED). With the monitor on, every replica answers 200: the alerts are read from the database the replicas share, whichever replica holds the monitor lease',
           content: { 'application/json': { schema: ErrorSchema } },
         },
       },
     }),
-    (c) => {
-      const alerts = ctx.monitorAlerts?.();
+    async (c) => {
+      const alerts = await ctx.monitorAlerts?.();
       if (!alerts) {
         throw new ServerError('MONITOR_NOT_CONFIGURED', 'this server runs no monitor');
       }

@@ -394,4 +394,36 @@ export const migrations: readonly Migration[] = [
           CREATE INDEX campaign_events_unlogged ON campaign_events (campaign_id, seq)
             WHERE log_index IS NULL;`,
   },
+  {
+    id: 14,
+    name: 'monitor state and console sessions',
+    // monitor/db-state.ts: the daemon-hosted monitor's checkpoint and every alert it raised (the
+    // lease holder writes, every replica reads); console/session-stores.ts: console sessions by
+    // the sha256 of their cookie, so that any replica resolves them.
+    sql: `CREATE TABLE monitor_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            chain_id INTEGER NOT NULL,
+            contract_address TEXT NOT NULL,
+            checkpoints_json TEXT NOT NULL,
+            last_anchor_size INTEGER,
+            pending_json TEXT NOT NULL,
+            revision INTEGER NOT NULL,
+            updated_at TEXT NOT NULL
+          ) STRICT;
+          CREATE TABLE monitor_alerts (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            alert_json TEXT,
+            undelivered INTEGER NOT NULL DEFAULT 0 CHECK (undelivered IN (0, 1))
+          ) STRICT;
+          CREATE INDEX monitor_alerts_undelivered ON monitor_alerts (seq) WHERE undelivered = 1;
+          CREATE TABLE console_sessions (
+            id_sha256 TEXT PRIMARY KEY,
+            token_id TEXT NOT NULL REFERENCES api_tokens (id),
+            created_at TEXT NOT NULL,
+            expires_at INTEGER NOT NULL
+          ) STRICT;
+          CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at);
+          CREATE INDEX console_sessions_by_token ON console_sessions (token_id);`,
+  },
 ];

@@ -10,6 +10,9 @@ import { PostgresFleetStore } from '../fleet/postgres-store.js';
 import { SqliteFleetStore } from '../fleet/sqlite-store.js';
 import type { FleetStore } from '../fleet/store.js';
 import { ServerError } from '../error.js';
+import { PostgresSessionStore, SqliteSessionStore } from '../console/session-stores.js';
+import type { ConsoleSessionStore } from '../console/session.js';
+import { PostgresMonitorStateStore, SqliteMonitorStateStore } from '../monitor/db-state.js';
 import { FileBlobStore, type BlobStore } from './blob-store.js';
 import { soleProcessLease, type JobLease } from './postgres-lease.js';
 import { PostgresStore } from './postgres-store.js';
@@ -26,6 +29,10 @@ export interface OpenedRepository {
   fleet: FleetStore;
   /** Campaigns, in the same database (they read the fleet's and the Director's tables). */
   campaigns: CampaignStore;
+  /** The daemon-hosted monitor's state: its lease holder writes, every replica reads. */
+  monitorState: SqliteMonitorStateStore | PostgresMonitorStateStore;
+  /** Console sessions, so that a session opened on one replica is valid on every one. */
+  consoleSessions: ConsoleSessionStore & { close(): Promise<void> };
   /**
    * Serializes publishing across replicas (a PostgreSQL advisory lock); undefined on SQLite, where
    * one process owns the database and the repository's in-process lock is enough.
@@ -77,6 +84,8 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
   let director: DirectorStore;
   let fleet: FleetStore;
   let campaigns: CampaignStore;
+  let monitorState: OpenedRepository['monitorState'];
+  let consoleSessions: OpenedRepository['consoleSessions'];
   let publishLock: PublishLock | undefined;
   let directorLock: PublishLock | undefined;
   let jobLease: OpenedRepository['jobLease'] = () => soleProcessLease;
@@ -86,6 +95,8 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
     director = new SqliteDirectorStore(path);
     fleet = new SqliteFleetStore(path);
     campaigns = new SqliteCampaignStore(path);
+    monitorState = new SqliteMonitorStateStore(path);
+    consoleSessions = new SqliteSessionStore(path);
   } else {
     if (!/^postgres(ql)?:\/\//.test(opts.databaseUrl)) {
       throw new ServerError('CONFIG_INVALID', 'DATABASE_URL must be a postgres:// URL');
@@ -102,6 +113,8 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
     director = postgres.directorStore();
     fleet = new PostgresFleetStore(postgres.pool());
     campaigns = new PostgresCampaignStore(postgres.pool());
+    monitorState = new PostgresMonitorStateStore(postgres.pool());
+    consoleSessions = new PostgresSessionStore(postgres.pool());
   }
   const blobs = await FileBlobStore.open(opts.blobDir ?? join(opts.dataDir, 'blobs'));
   return {
@@ -110,11 +123,15 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<Opene
     director,
     fleet,
     campaigns,
+    monitorState,
+    consoleSessions,
     publishLock,
     directorLock,
     jobLease,
     sharedLog,
     close: async () => {
+      await consoleSessions.close();
+      await monitorState.close();
       await campaigns.close();
       await fleet.close();
       await director.close();

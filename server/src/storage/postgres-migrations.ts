@@ -452,4 +452,35 @@ export const postgresMigrations: readonly Migration[] = [
         WHERE log_index IS NULL;
     `,
   },
+  {
+    id: 10,
+    name: 'monitor state and console sessions (SQLite migration 14)',
+    sql: `
+      CREATE TABLE monitor_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        chain_id BIGINT NOT NULL,
+        contract_address TEXT NOT NULL,
+        checkpoints_json TEXT NOT NULL,
+        last_anchor_size BIGINT,
+        pending_json TEXT NOT NULL,
+        revision BIGINT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE TABLE monitor_alerts (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        alert_json TEXT,
+        undelivered BOOLEAN NOT NULL DEFAULT false
+      );
+      CREATE INDEX monitor_alerts_undelivered ON monitor_alerts (seq) WHERE undelivered;
+      CREATE TABLE console_sessions (
+        id_sha256 TEXT PRIMARY KEY,
+        token_id TEXT NOT NULL REFERENCES api_tokens (id),
+        created_at TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+      );
+      CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at);
+      CREATE INDEX console_sessions_by_token ON console_sessions (token_id);
+    `,
+  },
 ];

@@ -19,6 +19,7 @@ import {
 import type { Alert } from '../../src/monitor/alert.js';
 import type { Monitor, MonitorConfig } from '../../src/monitor/monitor.js';
 import { openMonitor } from '../../src/monitor/open.js';
+import type { MonitorStateStore } from '../../src/monitor/state.js';
 import { signWebhookBody, SIGNATURE_HEADER } from '../../src/monitor/webhook.js';
 import { startTestChain, type TestChain } from './chain.js';
 import { openTestRepository } from './database.js';
@@ -57,7 +58,7 @@ export interface MonitorRig {
    * A monitor over the rig's files and state (re-opening resumes from the saved state); the
    * server's monitor hooks (alerts, latest audit) read the last one opened.
    */
-  open(config?: Partial<MonitorConfig>): Promise<Monitor>;
+  open(config?: Partial<MonitorConfig>, state?: MonitorStateStore): Promise<Monitor>;
   close(): Promise<void>;
 }
 
@@ -185,7 +186,7 @@ export async function startMonitorRig(opts: {
         releaseCounter,
       });
     },
-    async open(config) {
+    async open(config, state) {
       current = await openMonitor({
         chain: chain.reader(opts.confirmations),
         chainId: chain.chain.chainId,
@@ -193,7 +194,7 @@ export async function startMonitorRig(opts: {
         serverUrl: server.url,
         rootFile: join(dir, 'root.json'),
         expectationsFile: join(dir, 'expectations.json'),
-        stateFile: join(dir, 'monitor-state.json'),
+        state: state ? { store: state } : { file: join(dir, 'monitor-state.json') },
         webhook: { url: webhookUrl, secretFile: join(dir, 'webhook.secret') },
         logger: pino({ level: 'error' }, { write: (line: string) => errors.push(line) }),
         config: { pollIntervalMs: 200, auditGraceMs: 3000, auditIntervalMs: 1000, ...config },

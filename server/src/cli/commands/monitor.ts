@@ -96,7 +96,7 @@ export function registerMonitorCommand(program: Command, run: CliRun): void {
         serverUrl,
         rootFile: opts.root,
         expectationsFile: opts.expectations,
-        stateFile: opts.state,
+        state: { file: opts.state },
         ...(opts.webhook && opts.webhookSecretFile
           ? { webhook: { url: opts.webhook, secretFile: opts.webhookSecretFile } }
           : {}),
