@@ -176,6 +176,21 @@ describe('two replicas with the monitor on, one PostgreSQL database', () => {
     const releases = await page(b, '/console/releases', cookie);
     expect(releases.status).toBe(200);
     expect(await releases.text()).toContain(first);
+    // B's findings come from its own standby audit (it never runs the monitor): the first look
+    // starts one, a later one shows it.
+    await expect
+      .poll(
+        async () =>
+          (await (await page(b, '/console/findings', cookie)).text()).includes(
+            'id="findings-summary"',
+          ),
+        {
+          timeout: 30_000,
+          interval: 500,
+        },
+      )
+      .toBe(true);
+    expect(runningLines(b.daemon)).toBe(0);
 
     // A stops (SIGTERM: it gives the lease up); B takes over from the saved state.
     a.daemon.proc.kill('SIGTERM');

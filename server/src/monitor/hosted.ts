@@ -7,7 +7,10 @@ import type { LatestAudit, Monitor } from './monitor.js';
 export const MONITOR_LEASE = 'tufchain:monitor';
 
 export interface HostedMonitor {
-  /** The running monitor's newest audit; undefined before it, or while another replica runs it. */
+  /**
+   * The newest audit: the running monitor's, or on a replica without the lease its own standby
+   * audit (undefined until the first one finished).
+   */
   audit(): LatestAudit | undefined;
   stop(): Promise<void>;
 }
@@ -22,9 +25,38 @@ export function hostMonitor(opts: {
   open: () => Promise<Monitor>;
   lease?: JobLease | undefined;
   checkMs: number;
+  /**
+   * How old a standby audit may get before the console's next look starts another (default
+   * 60 s, the monitor's audit interval).
+   */
+  standbyAuditMs?: number;
   logger: Logger;
+  clock?: () => number;
 }): HostedMonitor {
+  const clock = opts.clock ?? Date.now;
+  const standbyAuditMs = opts.standbyAuditMs ?? 60_000;
   let monitor: Monitor | undefined;
+  // Off the lease the console still shows findings and builds audit packs: a monitor that is
+  // opened but never run audits on demand, at most once per standbyAuditMs and one at a time,
+  // and only while somebody looks (the first look after a quiet spell shows the previous one).
+  let standby: Monitor | undefined;
+  let standbyAt = Number.NEGATIVE_INFINITY;
+  let standbyRunning = false;
+  const refreshStandby = (): void => {
+    if (standbyRunning || clock() - standbyAt < standbyAuditMs) return;
+    standbyRunning = true;
+    void (async () => {
+      try {
+        standby ??= await opts.open();
+        await standby.refreshAudit();
+      } catch (error) {
+        opts.logger.warn({ err: errorText(error) }, 'standby audit failed');
+      } finally {
+        standbyAt = clock();
+        standbyRunning = false;
+      }
+    })();
+  };
   let running: { stop(): Promise<void> } | undefined;
   let checking = false;
   const check = async (): Promise<void> => {
@@ -35,6 +67,7 @@ export function hostMonitor(opts: {
       if (held && !running) {
         monitor = await opts.open();
         running = monitor.run();
+        standby = undefined;
         opts.logger.info({ checkpoint: monitor.checkpoint }, 'monitor running');
       } else if (!held && running) {
         await running.stop();
@@ -52,7 +85,11 @@ export function hostMonitor(opts: {
   const timer = setInterval(() => void check(), opts.checkMs);
   timer.unref();
   return {
-    audit: () => monitor?.latestAudit(),
+    audit: () => {
+      if (running && monitor) return monitor.latestAudit();
+      refreshStandby();
+      return standby?.latestAudit();
+    },
     async stop() {
       clearInterval(timer);
       await running?.stop();

@@ -294,7 +294,11 @@ export class Monitor {
     return drafts;
   }
 
-  async #audit(now: number): Promise<AlertDraft[]> {
+  /**
+   * Runs the full audit and keeps it as the newest (the console's findings and audit packs),
+   * raising nothing: what a replica without the monitor's lease runs for its own console.
+   */
+  async refreshAudit(): Promise<LatestAudit> {
     const { source, chain, trustedRoot, vehicleCaPem } = this.#opts;
     const result = await auditRepository({
       chain,
@@ -310,6 +314,11 @@ export class Monitor {
       contractAddress: this.#opts.contractAddress,
       ...(vehicleCaPem ? { vehicleCaPem } : {}),
     };
+    return this.#latestAudit;
+  }
+
+  async #audit(now: number): Promise<AlertDraft[]> {
+    const { result } = await this.refreshAudit();
     const drafts = auditFindingAlerts(result.findings);
     const state = this.#state!;
     const due: AlertDraft[] = [];
@@ -322,7 +331,7 @@ export class Monitor {
       if (now - first >= this.#config.auditGraceMs) due.push(d);
     }
     for (const id of this.#findingsSeen.keys()) if (!present.has(id)) this.#findingsSeen.delete(id);
-    const expiries = await fetchServedExpiries(source, this.#root);
+    const expiries = await fetchServedExpiries(this.#opts.source, this.#root);
     return [...due, ...checkExpiry(expiries, new Date(now), this.#config.expiryWindows)];
   }
 
