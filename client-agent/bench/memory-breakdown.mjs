@@ -1,6 +1,7 @@
 // bench:agent-memory — where the agent's resident memory goes (issue 19). Run by
 // bench/memory-breakdown.ts in a Node process with the bin's V8 flags, from dist/: it loads what
-// an update cycle loads, one package at a time in dependency order, and after each step (and a
+// an update cycle loads (the entry points src/ imports, not whole packages), one package at a
+// time in dependency order, and after each step (and a
 // full GC) records the process's RSS (VmRSS), the V8 heap by space, and the memory outside the
 // heap (external, ArrayBuffers); then the read-back worker (a second V8 isolate). Each step's
 // figure is what that step added on top of the ones before it, so a package shared by two steps
@@ -52,21 +53,24 @@ await load("Node's own modules (http, https, tls, zlib, streams)", [
 ]);
 await load('undici (HTTP)', ['undici']);
 await load('zod (config, wire schemas)', ['zod']);
-await load('@noble/* (ethers crypto)', ['@noble/hashes/sha3', '@noble/curves/secp256k1']);
-await load('ethers (chain reader)', ['ethers']);
+await load('ethers (chain reader, with @noble/*)', ['ethers']);
 await load('tuf-js + @tufjs/models (TUF)', ['tuf-js', '@tufjs/models']);
-await load('@sigstore/* (DSSE bundles)', ['@sigstore/sign', '@sigstore/verify']);
-await load('node-forge (X.509, PKCS#12)', ['node-forge']);
-await load('@peculiar/x509 (CSRs, certificates)', ['reflect-metadata', '@peculiar/x509']);
-await load('@tufchain/keys', ['@tufchain/keys']);
-await load('@tufchain/transparency (wire, proofs)', [
-  '@tufchain/transparency',
+await load('@tufchain/keys/vehicle (keys, certificates, PKCS#12)', ['@tufchain/keys/vehicle']);
+await load('@tufchain/keys/attestation (@sigstore DSSE bundles)', ['@tufchain/keys/attestation']);
+await load('@tufchain/transparency (wire, chain, delta, proofs)', [
   '@tufchain/transparency/wire',
+  '@tufchain/transparency/chain',
+  '@tufchain/transparency/delta',
+  '@tufchain/transparency/proof-bundle',
 ]);
-await load('@tufchain/contracts (ABI)', ['@tufchain/contracts']);
-await load("the agent's own modules (dist/index.js)", [
-  new URL('../dist/index.js', import.meta.url).href,
-]);
+// What src/main.ts imports statically (the update cycle; enrollment, bundles and the poll loop
+// load on demand).
+await load(
+  "the agent's own modules",
+  ['agent.js', 'enroll/renewal.js', 'cli/progress.js', 'cli/settings.js', 'cli/wire.js'].map(
+    (m) => new URL(`../dist/${m}`, import.meta.url).href,
+  ),
+);
 
 // The read-back worker: a second isolate that hashes the slot as it is written (sha512Worker).
 const { Worker } = await import('node:worker_threads');
