@@ -168,6 +168,20 @@ async function laterInstall(c: Ctx, index: number, odometerKm: number): Promise<
   );
 }
 
+/** A report of the second release's firmware, finished a second from now. */
+function secondInstall(
+  c: Ctx,
+  report: { counter: number; odometerKm: number },
+  metadata = { targetsVersion: c.trusted.version, targetsHash: c.trusted.hash },
+): Promise<unknown> {
+  return installBundle(
+    c.vehicle,
+    { name: c.fw[1]!.name, digest: sha256(c.fw[1]!.bytes), releaseCounter: 2 },
+    metadata,
+    { ...report, finishedAt: new Date(Date.now() + 1000).toISOString() },
+  );
+}
+
 async function audit(extra: Partial<AuditOptions> = {}) {
   const chain = new ChainReader({
     rpcUrls: [t.chain.rpcUrl],
@@ -462,12 +476,11 @@ describe('auditRepository (repository layout v2)', () => {
       tamper: async (c) => {
         const top = repo.files.get(`${repo.roles.get('targets')!.version}.targets`)!;
         repo.attestations.push(
-          await installBundle(
-            c.vehicle,
-            { name: c.fw[1]!.name, digest: sha256(c.fw[1]!.bytes), releaseCounter: 2 },
-            // the top-level targets hash: what layout v1 logged, no longer on chain
+          // the top-level targets hash: what layout v1 logged, no longer on chain
+          await secondInstall(
+            c,
+            { counter: 2, odometerKm: 1500 },
             { targetsVersion: c.trusted.version, targetsHash: sha256Hex0x(top) },
-            { counter: 2, odometerKm: 1500, finishedAt: new Date(Date.now() + 1000).toISOString() },
           ),
         );
       },
@@ -476,14 +489,7 @@ describe('auditRepository (repository layout v2)', () => {
     {
       desc: "a vehicle's odometer goes down",
       tamper: async (c) => {
-        repo.attestations.push(
-          await installBundle(
-            c.vehicle,
-            { name: c.fw[1]!.name, digest: sha256(c.fw[1]!.bytes), releaseCounter: 2 },
-            { targetsVersion: c.trusted.version, targetsHash: c.trusted.hash },
-            { counter: 2, odometerKm: 400, finishedAt: new Date(Date.now() + 1000).toISOString() },
-          ),
-        );
+        repo.attestations.push(await secondInstall(c, { counter: 2, odometerKm: 400 }));
       },
       wantCode: 'ODOMETER_DECREASED',
     },
@@ -550,13 +556,8 @@ describe('auditRepository (repository layout v2)', () => {
       desc: 'a vehicle signed two different reports with the same counter',
       tamper: async (c) => {
         repo.attestations.push(
-          await installBundle(
-            c.vehicle,
-            { name: c.fw[1]!.name, digest: sha256(c.fw[1]!.bytes), releaseCounter: 2 },
-            { targetsVersion: c.trusted.version, targetsHash: c.trusted.hash },
-            // the fixture's report has counter 1 too
-            { counter: 1, odometerKm: 1200, finishedAt: new Date(Date.now() + 1000).toISOString() },
-          ),
+          // the fixture's report has counter 1 too
+          await secondInstall(c, { counter: 1, odometerKm: 1200 }),
         );
       },
       wantCode: 'ATTESTATION_COUNTER_REUSED',
