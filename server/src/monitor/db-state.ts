@@ -279,19 +279,7 @@ export class PostgresMonitorStateStore implements MonitorStateStore {
     await inTransaction(this.#pool, async (tx) => {
       const result =
         this.#revision === 0
-          ? await tx.query(
-              `INSERT INTO monitor_state (id, chain_id, contract_address, checkpoints_json,
-                 last_anchor_size, pending_json, revision, updated_at)
-               VALUES (1, $1, $2, $3, $4, $5, 1, $6) ON CONFLICT (id) DO NOTHING`,
-              [
-                state.chainId,
-                state.contractAddress,
-                c.checkpoints,
-                c.lastAnchorSize,
-                c.pending,
-                now,
-              ],
-            )
+          ? await insertFirstState(tx, state, now)
           : await tx.query(
               `UPDATE monitor_state SET checkpoints_json = $1, last_anchor_size = $2,
                  pending_json = $3, revision = revision + 1, updated_at = $4
@@ -315,21 +303,8 @@ export class PostgresMonitorStateStore implements MonitorStateStore {
 
   /** As SqliteMonitorStateStore.importState. */
   async importState(state: MonitorState): Promise<boolean> {
-    const c = stateColumns(state);
     return inTransaction(this.#pool, async (tx) => {
-      const inserted = await tx.query(
-        `INSERT INTO monitor_state (id, chain_id, contract_address, checkpoints_json,
-           last_anchor_size, pending_json, revision, updated_at)
-         VALUES (1, $1, $2, $3, $4, $5, 1, $6) ON CONFLICT (id) DO NOTHING`,
-        [
-          state.chainId,
-          state.contractAddress,
-          c.checkpoints,
-          c.lastAnchorSize,
-          c.pending,
-          new Date().toISOString(),
-        ],
-      );
+      const inserted = await insertFirstState(tx, state, new Date().toISOString());
       if (inserted.rowCount !== 1) return false;
       await insertAlerts(tx, importRows(state));
       return true;
@@ -368,5 +343,16 @@ async function insertAlerts(
      ORDER BY n
      ON CONFLICT (id) DO NOTHING`,
     [rows.map((r) => r.id), rows.map((r) => r.json), rows.map((r) => r.undelivered)],
+  );
+}
+
+/** The state's one row, unless a replica wrote it first (then rowCount is 0). */
+function insertFirstState(tx: Queryable, state: MonitorState, now: string) {
+  const c = stateColumns(state);
+  return tx.query(
+    `INSERT INTO monitor_state (id, chain_id, contract_address, checkpoints_json,
+       last_anchor_size, pending_json, revision, updated_at)
+     VALUES (1, $1, $2, $3, $4, $5, 1, $6) ON CONFLICT (id) DO NOTHING`,
+    [state.chainId, state.contractAddress, c.checkpoints, c.lastAnchorSize, c.pending, now],
   );
 }
