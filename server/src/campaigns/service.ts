@@ -48,6 +48,17 @@ export interface CreateCampaignInput {
 /** A rollback campaign's own settings; its group and release set come from the original. */
 export type RollbackInput = Partial<Omit<CreateCampaignInput, 'groupId' | 'release'>>;
 
+/** A page of the fleet snapshot a campaign's wave was cut from: commitments, never VINs. */
+export interface WaveSnapshotPage {
+  campaign: string;
+  wave: number;
+  snapshotMemberCount: number;
+  snapshotMembersSha256: string;
+  members: string[];
+  /** Pass as `after` for the next page; null on the last. */
+  nextAfter: string | null;
+}
+
 export interface CampaignStatus {
   campaign: CampaignRecord;
   waves: (WaveRecord | null)[];
@@ -130,6 +141,39 @@ export class CampaignService {
 
   events(id: number): Promise<CampaignEventRecord[]> {
     return this.store.events(id);
+  }
+
+  /**
+   * For an auditor: a page of the members of the fleet snapshot a started wave was cut from
+   * (commitments only), by the campaign's URN as the log names it. With the salt of the logged
+   * `created` event, they let the auditor recompute the wave's members.
+   */
+  async waveSnapshot(
+    urn: string,
+    wave: number,
+    page: { after?: string; limit: number },
+  ): Promise<WaveSnapshotPage> {
+    const campaign = await this.store.campaignByUrn(urn);
+    if (!campaign) throw new ServerError('CAMPAIGN_NOT_FOUND', `no campaign ${urn}`);
+    const record = (await this.store.waves(campaign.id)).find((w) => w.wave === wave);
+    if (!record) {
+      throw new ServerError('CAMPAIGN_NOT_FOUND', `campaign ${urn} never started a wave ${wave}`);
+    }
+    const snapshot = await this.#fleet.snapshotRecord(record.snapshotId);
+    const members = await this.#fleet.snapshotMembers(record.snapshotId, {
+      ...(page.after === undefined ? {} : { after: page.after }),
+      limit: page.limit + 1,
+    });
+    const more = members.length > page.limit;
+    const shown = members.slice(0, page.limit);
+    return {
+      campaign: urn,
+      wave,
+      snapshotMemberCount: snapshot.memberCount,
+      snapshotMembersSha256: snapshot.membersSha256,
+      members: shown,
+      nextAfter: more ? shown[shown.length - 1]! : null,
+    };
   }
 
   // ---------------------------------------------------------------- OEM actions
