@@ -350,7 +350,7 @@ export function registerCampaignRoutes(app: App, ctx: ServerContext): void {
       method: 'post',
       path: '/api/v1/campaigns/{id}/rollback',
       summary:
-        'Creates a draft rollback campaign: what the vehicles this campaign updated ran before, to them',
+        'Creates the draft rollback campaigns: what the vehicles this campaign updated ran before, to them, one campaign per previous release set',
       security: bearerAuth('campaigns'),
       middleware: [requireScope(ctx, 'campaigns'), jsonLimit(ctx, CAMPAIGN_MAX_BYTES)] as const,
       request: {
@@ -359,15 +359,20 @@ export function registerCampaignRoutes(app: App, ctx: ServerContext): void {
       },
       responses: {
         201: {
-          description: 'The rollback campaign, a draft',
-          content: { 'application/json': { schema: CampaignSchema } },
+          description:
+            'The rollback campaigns, drafts created together: one per release set the updated vehicles ran before (one when they all ran the same)',
+          content: {
+            'application/json': {
+              schema: z.object({ campaigns: z.array(CampaignSchema).min(1) }),
+            },
+          },
         },
         ...errors({
           ...one,
           400: 'INVALID_REQUEST, MALFORMED_JSON or CAMPAIGN_WAVES_INVALID',
           409: 'CAMPAIGN_STATE_INVALID (needs finished or cancelled) or CAMPAIGN_OVERLAP',
           413: 'PAYLOAD_TOO_LARGE',
-          422: 'ROLLBACK_NOTHING_UPDATED, ROLLBACK_PREVIOUS_UNKNOWN (no record of what a vehicle ran before), ROLLBACK_PREVIOUS_MIXED (the vehicles ran different images before), IMAGE_NOT_IN_REPOSITORY (the previous image is no longer served)',
+          422: 'ROLLBACK_NOTHING_UPDATED, ROLLBACK_PREVIOUS_UNKNOWN (no record of what a vehicle ran before), ROLLBACK_PREVIOUS_MIXED (ECUs of one hardware ID in one vehicle ran different images before), IMAGE_NOT_IN_REPOSITORY (the previous image is no longer served)',
         }),
       },
     }),
@@ -391,7 +396,9 @@ export function registerCampaignRoutes(app: App, ctx: ServerContext): void {
         },
         by(c),
       );
-      return c.json(await answer(created.id), 201);
+      const campaigns = [];
+      for (const one of created) campaigns.push(await answer(one.id));
+      return c.json({ campaigns }, 201);
     },
   );
 
