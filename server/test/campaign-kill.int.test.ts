@@ -38,7 +38,7 @@ import {
 } from './support/daemon.js';
 import { publishOverHttp } from './support/publish-over-http.js';
 
-const VEHICLES = Number(process.env.CAMPAIGN_KILL_VEHICLES ?? 120);
+const VEHICLES = Number(process.env.CAMPAIGN_KILL_VEHICLES ?? 100);
 const HW = 'gw-k1';
 const IMAGE = { name: 'gw-k1-2.0.img', bytes: Buffer.from('gateway image 2.0 for the kill test') };
 /** Many short waves: each needs reports from the vehicles, so the campaign spans many restarts. */
@@ -205,9 +205,11 @@ describe(`kill -9 of the server daemon during a campaign (${testEngine()}, seed 
   async function checkDatabase(c: CampaignView, members: ReadonlySet<string>): Promise<number> {
     const repo = await openData();
     try {
-      const ours = (await repo.director.assignments({})).filter((a) =>
-        a.correlationId.startsWith(`${c.urn}:`),
-      );
+      const all = await repo.director.assignments({});
+      // The campaign is the only source of assignments here: at most one per vehicle at all.
+      expect(new Set(all.map((a) => a.vehicle)).size).toBe(all.length);
+      const ours = all.filter((a) => a.correlationId.startsWith(`${c.urn}:`));
+      expect(ours).toHaveLength(all.length);
       const vehicles = ours.map((a) => a.vehicle);
       // No vehicle assigned twice, none outside the fleet, each under its own correlation ID.
       expect(new Set(vehicles).size).toBe(vehicles.length);
@@ -267,7 +269,7 @@ describe(`kill -9 of the server daemon during a campaign (${testEngine()}, seed 
           failureRate: 0,
           deferralRate: 0,
           seconds: 600,
-          pollMs: 1000,
+          pollMs: 1500,
           firstIndex: 0,
           random: Math.random,
           signal: stopFleet.signal,
@@ -297,6 +299,13 @@ describe(`kill -9 of the server daemon during a campaign (${testEngine()}, seed 
           const assigned = await checkDatabase(before, members);
           const restartAt = Date.now();
           await start();
+          // And through the API once it is back: nothing skipped, nothing assigned beyond a wave.
+          const after = await status();
+          expect(['running', 'finished']).toContain(after.state);
+          for (const w of after.waves) {
+            expect(w.counts.skipped).toBe(0);
+            expect(w.counts.assigned).toBeLessThanOrEqual(w.counts.members);
+          }
           kills.push({
             afterMs,
             state: before.state,
@@ -309,8 +318,8 @@ describe(`kill -9 of the server daemon during a campaign (${testEngine()}, seed 
           `campaign kill test (seed ${SEED}): ${kills.length} kills ${JSON.stringify(kills)}`,
         );
         expect(kills.length).toBeGreaterThanOrEqual(MIN_KILLS);
-        // Then it runs to its end undisturbed.
-        const deadline = Date.now() + 120_000;
+        // Then it runs to its end undisturbed (slowly when the machine is busy).
+        const deadline = Date.now() + 240_000;
         let last = await status();
         while (last.state !== 'finished') {
           expect(last.state).toBe('running');
@@ -384,6 +393,6 @@ describe(`kill -9 of the server daemon during a campaign (${testEngine()}, seed 
       await kill();
       expect(await checkDatabase(final, members)).toBe(VEHICLES);
     },
-    KILL_PHASE_MS + 240_000,
+    KILL_PHASE_MS + 360_000,
   );
 });
