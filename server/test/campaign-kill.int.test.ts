@@ -26,7 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cumulativeCount } from '../src/campaigns/waves.js';
 import { openRepository, type OpenedRepository } from '../src/storage/open.js';
 import { driveFleet, enrollFleet, type FleetSimSummary } from '../scripts/fleet-sim/run.js';
-import type { SimulatedVehicle } from '../scripts/fleet-sim/vehicle.js';
+import { directorAssignment, type SimulatedVehicle } from '../scripts/fleet-sim/vehicle.js';
 import { startTestChain, type TestChain } from './support/chain.js';
 import { newTestDatabaseUrl, testEngine } from './support/database.js';
 import {
@@ -250,8 +250,8 @@ describe(`kill -9 of the server daemon during a campaign (${testEngine()}, seed 
         name: 'gw 2.0 under kill -9',
         groupId: group.id,
         release: [{ hardwareId: HW, name: IMAGE.name }],
-        // Short gates: a second of soak, and 90 % of the wave's vehicles reporting success.
-        waves: WAVES.map((percent) => ({ percent, minSoakSeconds: 1, successPercent: 90 })),
+        // Short gates: a second of soak, and 100 % of the wave's vehicles reporting success.
+        waves: WAVES.map((percent) => ({ percent, minSoakSeconds: 1, successPercent: 100 })),
         failureThreshold: { percent: 50 },
         maxDeferrals: 3,
       });
@@ -323,7 +323,23 @@ describe(`kill -9 of the server daemon during a campaign (${testEngine()}, seed 
         let last = await status();
         while (last.state !== 'finished') {
           expect(last.state).toBe('running');
-          if (Date.now() > deadline) throw new Error(`not finished: ${JSON.stringify(last)}`);
+          if (Date.now() > deadline) {
+            // What the vehicles still waited on see, for the failure's message.
+            stopFleet.abort();
+            const seen = await driving;
+            const waiting: unknown[] = [];
+            for (const v of fleet) {
+              const image = await directorAssignment(files.baseUrl, v).catch(
+                (e: unknown) => `${String(e)}`,
+              );
+              if (v.running.name !== IMAGE.name) {
+                waiting.push({ vehicle: v.vinCommitment, running: v.running.name, image });
+              }
+            }
+            throw new Error(
+              `not finished: ${JSON.stringify(last)}; fleet ${JSON.stringify({ ...seen, commitments: undefined })}; vehicles not updated ${JSON.stringify(waiting)}`,
+            );
+          }
           await sleep(200);
           last = await status();
         }
