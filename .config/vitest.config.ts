@@ -43,7 +43,7 @@ export default defineConfig({
             'server/src/{app,metrics}.test.ts',
             'server/src/cli/commands/minimum-version.test.ts',
             'server/src/{routes,tuf}/**/*.test.ts',
-            'server/test/{authz,campaign-crash,campaign-rollback,fleet-sim,campaign-store-contract,campaigns,campaigns-api,console-session-store-contract,director,director-audit,director-store-contract,fleet,fleet-store-contract,http-edge,install-reports,lifecycle,log,monitor-state-store-contract,publish,vehicles}.int.test.ts',
+            'server/test/{authz,campaign-audit,campaign-crash,campaign-kill,campaign-rollback,fleet-sim,campaign-store-contract,campaigns,campaigns-api,console-session-store-contract,director,director-audit,director-store-contract,fleet,fleet-store-contract,http-edge,install-reports,lifecycle,log,monitor-state-store-contract,publish,vehicles}.int.test.ts',
             'server/test/fleet-simulator.int.test.ts',
           ],
           env: { TUFCHAIN_DB: 'postgres' },

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { generateKeyPairSync } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { campaignCorrelationId } from '../src/campaigns/assign.js';
 import { CampaignService } from '../src/campaigns/service.js';
 import type { CampaignStore } from '../src/campaigns/store.js';
 import type { TransparencyLogSink } from '../src/log-sink.js';
@@ -253,6 +254,67 @@ describe('a campaign that dies at one step and restarts', () => {
       expect(await campaignEntriesInLog(urn)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     },
   );
+});
+
+describe('a process that died after the Director recorded an assignment, before it signed the targets', () => {
+  it('gives the vehicle targets listing it on its next poll, and the campaign counts it once', async () => {
+    const clean = service(t.repo.campaigns);
+    const created = await clean.create(
+      {
+        name: 'died before signing',
+        groupId,
+        release: [{ hardwareId: HW, name: IMAGE }],
+        waves: [{ percent: 100, minSoakSeconds: 0, successPercent: 0 }],
+        failureThreshold: { percent: null, count: 1000 },
+        maxDeferrals: 3,
+      },
+      'token:t',
+    );
+    await clean.start(created.id, 'token:t');
+    const [first] = await t.repo.campaigns.pendingVehicles(created.id, 1, 1);
+    const vehicle = first!.vehicle;
+    const director = parts.context.director!;
+    // The vehicle polled before: its targets list no assignment.
+    await director.refreshVehicle(vehicle);
+    const before = (await director.repository.metadata(vehicle, 'targets'))!;
+    // What the crash left: the assignment row (as assign() inserts it), no new targets signed.
+    const image = await director.resolveImage(IMAGE, HW);
+    const serial = (await t.repo.director.latestInventory(vehicle))!.registration.ecus[0]!
+      .ecu_serial;
+    const made = await t.repo.director.insertAssignment({
+      vehicle,
+      correlationId: campaignCorrelationId(created, vehicle),
+      atomic: false,
+      status: 'active',
+      images: [{ ...image, ecuSerial: serial }],
+      createdBy: `campaign:${created.id}`,
+      createdAt: new Date().toISOString(),
+    });
+    expect((await director.repository.metadata(vehicle, 'targets'))?.version).toBe(before.version);
+
+    // The restart: the campaign finds the assignment by its correlation ID instead of making one.
+    const restarted = service(t.repo.campaigns);
+    for (let i = 0; i < 10; i++) {
+      if ((await restarted.advance(created.id)).state === 'finished') break;
+    }
+    expect((await restarted.campaign(created.id)).state).toBe('finished');
+    const ours = (await t.repo.director.assignments({ vehicle })).filter((a) =>
+      a.correlationId.startsWith(`${created.urn}:`),
+    );
+    expect(ours.map((a) => a.id)).toEqual([made.id]);
+    // The vehicle's next poll (timestamp.json) signs targets that list its assignment.
+    await director.refreshVehicle(vehicle);
+    const targets = (await director.repository.metadata(vehicle, 'targets'))!;
+    expect(targets.version).toBeGreaterThan(before.version);
+    const signed = JSON.parse(Buffer.from(targets.bytes).toString('utf8')) as {
+      signed: { custom: { correlationId: string }; targets: Record<string, unknown> };
+    };
+    expect(signed.signed.custom.correlationId).toBe(made.correlationId);
+    expect(Object.keys(signed.signed.targets)).toEqual([IMAGE]);
+    // Polling again changes nothing more.
+    await director.refreshVehicle(vehicle);
+    expect((await director.repository.metadata(vehicle, 'targets'))!.version).toBe(targets.version);
+  });
 });
 
 describe('a failure reported while a wave is still being assigned', () => {

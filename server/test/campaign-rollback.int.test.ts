@@ -2,7 +2,8 @@
  * Cancel and rollback through a real server on loopback (support/campaign-server.ts) with 12
  * simulated vehicles, real per-vehicle keys and real signed version manifests: campaign A gives
  * every vehicle gw 1.0.0, campaign B gw 2.0.0 to some of them before it is cancelled (its open
- * assignments with it), and the rollback of B gives exactly those back gw 1.0.0.
+ * assignments with it), and the rollback of B gives exactly those back gw 1.0.0. Vehicles that ran
+ * different images before roll back through one campaign per previous release set.
  */
 import { auditCampaigns, type LoggedDirectorTargets } from '@tufchain/transparency';
 import type { CampaignLogEntry } from '@tufchain/transparency/wire';
@@ -190,8 +191,15 @@ describe('cancel and rollback of a campaign', () => {
   });
 
   it('the rollback of B gives exactly the vehicles B updated gw 1.0.0 back, logged on both', async () => {
-    const created = await call('POST', `/api/v1/campaigns/${b}/rollback`, { body: {} });
-    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const made = await call<{ campaigns: CampaignView[] }>(
+      'POST',
+      `/api/v1/campaigns/${b}/rollback`,
+      { body: {} },
+    );
+    expect(made.status, JSON.stringify(made.body)).toBe(201);
+    // Every updated vehicle ran gw 1.0.0 before: one rollback campaign.
+    expect(made.body.campaigns).toHaveLength(1);
+    const created = { body: made.body.campaigns[0]! };
     const original = await campaign(b);
     expect(created.body).toMatchObject({ state: 'draft', name: 'rollback of B' });
     expect(created.body.release).toEqual([
@@ -241,8 +249,9 @@ describe('cancel and rollback of a campaign', () => {
       fetch,
     });
     expect(code).toBe(0);
-    const again = JSON.parse(out.join('\n')) as CampaignView;
-    expect(again).toMatchObject({
+    const again = JSON.parse(out.join('\n')) as { campaigns: CampaignView[] };
+    expect(again.campaigns).toHaveLength(1);
+    expect(again.campaigns[0]).toMatchObject({
       state: 'draft',
       release: [{ hardwareId: HW, name: IMAGE.name }],
     });
@@ -306,9 +315,10 @@ describe('cancel and rollback of a campaign', () => {
     expect(audit({ targets: forged }).codes).toEqual(['CAMPAIGN_WAVE_NOT_UNIFORM']);
   });
 
-  it('refuses to roll back vehicles that ran different images before (one release set per wave)', async () => {
-    const pair = await Promise.all(
-      [3000, 3001].map((index) =>
+  it('splits the rollback of vehicles that ran different images before: one uniform campaign per previous release set, created together and linked', async () => {
+    // Three vehicles: two ran gw 1.0.0, one gw 1.5.0, before a campaign gave all three gw 2.0.0.
+    const trio = await Promise.all(
+      [3000, 3001, 3002].map((index) =>
         enrollSimulatedVehicle({
           serverUrl: s.server.url,
           factoryToken: s.tokens.enroll,
@@ -318,15 +328,17 @@ describe('cancel and rollback of a campaign', () => {
         }),
       ),
     );
-    // Explicit single-vehicle assignments first: one vehicle gets gw 1.0.0, the other gw 1.5.0.
+    const before = new Map([
+      [trio[0]!, OLD_IMAGE],
+      [trio[1]!, MID_IMAGE],
+      [trio[2]!, OLD_IMAGE],
+    ]);
+    // Explicit single-vehicle assignments first.
     const { token } = await createApiToken(s.repo.store, {
       name: 'director',
       scopes: ['director:assign'],
     });
-    for (const [v, image] of [
-      [pair[0]!, OLD_IMAGE],
-      [pair[1]!, MID_IMAGE],
-    ] as const) {
+    for (const [v, image] of before) {
       const made = await call('POST', '/api/v1/director/assignments', {
         token,
         body: { vehicle: v.vinCommitment, images: [{ ecuSerial: v.ecuSerial, name: image.name }] },
@@ -337,21 +349,75 @@ describe('cancel and rollback of a campaign', () => {
     const group = await call<{ id: number }>('POST', '/api/v1/fleet/groups', {
       token: s.tokens.fleet,
       body: {
-        name: 'pair',
-        definition: { kind: 'static', vehicles: pair.map((v) => v.vinCommitment) },
+        name: 'trio',
+        definition: { kind: 'static', vehicles: trio.map((v) => v.vinCommitment) },
       },
     });
     const created = await call('POST', '/api/v1/campaigns', {
-      body: body('pair to 2.0.0', IMAGE.name, group.body.id),
+      body: body('trio to 2.0.0', IMAGE.name, group.body.id),
     });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
-    const assigned = await startAndAssign(created.body.id, pair);
-    expect(assigned.size).toBe(2);
+    const original = created.body;
+    const assigned = await startAndAssign(original.id, trio);
+    expect(assigned.size).toBe(3);
     for (const [v, image] of assigned) await install(v, image);
-    await until('the pair campaign finished', async () =>
-      (await campaign(created.body.id)).state === 'finished' ? true : undefined,
+    await until('the trio campaign finished', async () =>
+      (await campaign(original.id)).state === 'finished' ? true : undefined,
     );
-    const got = await call('POST', `/api/v1/campaigns/${created.body.id}/rollback`, { body: {} });
-    expect([got.status, got.code]).toEqual([422, 'ROLLBACK_PREVIOUS_MIXED']);
+
+    const got = await call<{ campaigns: CampaignView[] }>(
+      'POST',
+      `/api/v1/campaigns/${original.id}/rollback`,
+      { body: {} },
+    );
+    expect(got.status, JSON.stringify(got.body)).toBe(201);
+    const rollbacks = got.body.campaigns;
+    expect(rollbacks).toHaveLength(2);
+    const byImage = new Map(rollbacks.map((r) => [(r.release[0] as { name: string }).name, r]));
+    expect([...byImage.keys()].sort()).toEqual([MID_IMAGE.name, OLD_IMAGE.name].sort());
+    for (const r of rollbacks) {
+      expect(r).toMatchObject({ state: 'draft' });
+      expect(r.release).toHaveLength(1);
+    }
+    // Linked both ways: each `created` names the original and its cohort, the original logs each.
+    const cohorts = [];
+    for (const r of rollbacks) {
+      const [first] = await events(r.id);
+      expect(first!.detail).toMatchObject({ rollbackOf: original.urn, rollbackCohorts: 2 });
+      cohorts.push(first!.detail.rollbackCohort);
+    }
+    expect(cohorts.sort()).toEqual([1, 2]);
+    const marked = (await events(original.id)).filter((e) => e.event === 'rollback-created');
+    expect(marked.map((e) => e.detail.rollbackCampaign).sort()).toEqual(
+      rollbacks.map((r) => r.urn).sort(),
+    );
+    expect(marked.map((e) => e.detail.vehicleCount).sort()).toEqual([1, 2]);
+
+    // Started together (their vehicles are disjoint: no overlap), each cohort is uniform: every
+    // vehicle gets back exactly what it ran before, from the campaign of its cohort.
+    for (const r of rollbacks) {
+      expect((await call('POST', `/api/v1/campaigns/${r.id}/start`)).status).toBe(200);
+    }
+    for (const r of rollbacks) {
+      await until(`rollback ${r.id} assigned`, async () =>
+        (await campaign(r.id)).waves[0]?.assignedAt ? true : undefined,
+      );
+    }
+    for (const v of trio) {
+      const image = (await directorAssignment(s.server.url, v))!;
+      const was = before.get(v)!.name;
+      expect(image.name).toBe(was);
+      expect(image.correlationId).toBe(`${byImage.get(was)!.urn}:${v.vinCommitment}`);
+      await install(v, image);
+    }
+    for (const r of rollbacks) {
+      await until(`rollback ${r.id} finished`, async () =>
+        (await campaign(r.id)).state === 'finished' ? true : undefined,
+      );
+      expect((await campaign(r.id)).waves[0]!.counts).toMatchObject({
+        members: r.id === byImage.get(OLD_IMAGE.name)!.id ? 2 : 1,
+        succeeded: r.id === byImage.get(OLD_IMAGE.name)!.id ? 2 : 1,
+      });
+    }
   });
 });

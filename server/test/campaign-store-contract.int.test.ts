@@ -140,6 +140,8 @@ describe('CampaignStore', () => {
     const c = await store.insertCampaign(draft(1), { kind: 'created', at: AT, detail: { a: 1 } });
     expect(c).toMatchObject({ version: 1, state: 'draft', wave: 0 });
     expect(await store.campaign(c.id)).toEqual(c);
+    expect(await store.campaignByUrn(c.urn)).toEqual(c);
+    expect(await store.campaignByUrn(`${c.urn.slice(0, -1)}x`)).toBeUndefined();
     expect(await store.events(c.id)).toEqual([
       { campaignId: c.id, seq: 1, kind: 'created', at: AT, detail: { a: 1 }, logIndex: null },
     ]);

@@ -85,6 +85,11 @@ export class PostgresCampaignStore implements CampaignStore {
     return row ? toCampaign(row) : undefined;
   }
 
+  async campaignByUrn(urn: string): Promise<CampaignRecord | undefined> {
+    const [row] = await this.#rows('SELECT * FROM campaigns WHERE urn = $1', [urn]);
+    return row ? toCampaign(row) : undefined;
+  }
+
   async campaigns(filter: {
     states?: readonly CampaignState[];
     after?: number;

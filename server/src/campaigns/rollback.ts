@@ -5,11 +5,11 @@ import { outcomeOf } from './gates.js';
 import type { CampaignRecord } from './model.js';
 import type { CampaignStore } from './store.js';
 
-/** What a rollback campaign assigns, and to whom. */
+/** What one rollback campaign assigns, and to whom: a cohort that ran the same images before. */
 export interface RollbackPlan {
-  /** One image per hardware ID: what the updated vehicles ran before, sorted by hardware ID. */
+  /** One image per hardware ID: what these vehicles ran before, sorted by hardware ID. */
   release: { hardwareId: string; name: string }[];
-  /** The vehicles the campaign updated (succeeded), sorted. */
+  /** The vehicles of this cohort the campaign updated (succeeded), sorted. */
   vehicles: string[];
 }
 
@@ -17,13 +17,15 @@ export interface RollbackPlan {
  * Plans the rollback of a finished or cancelled campaign from the Director's records: for each
  * vehicle the campaign updated, and each ECU its assignment covered, the image of the newest
  * completed assignment before it, or else the ECU's first trusted report (its factory image).
- * A wave receives one release set (cohort equality), so the previous images must agree per
- * hardware ID: ROLLBACK_PREVIOUS_MIXED otherwise, ROLLBACK_PREVIOUS_UNKNOWN when one has none.
+ * A wave receives one release set (cohort equality), so the vehicles are split by what they ran
+ * before: one plan per distinct previous release set, ordered by their first vehicle.
+ * ROLLBACK_PREVIOUS_UNKNOWN when a vehicle has no record; ROLLBACK_PREVIOUS_MIXED only when ECUs
+ * of the same hardware ID in one vehicle ran different images (no release set can give both back).
  */
 export async function planRollback(
   deps: { store: CampaignStore; director: DirectorService },
   campaign: CampaignRecord,
-): Promise<RollbackPlan> {
+): Promise<RollbackPlan[]> {
   if (campaign.state !== 'finished' && campaign.state !== 'cancelled') {
     throw new ServerError(
       'CAMPAIGN_STATE_INVALID',
@@ -39,11 +41,12 @@ export async function planRollback(
       `campaign ${campaign.id} updated no vehicle: there is nothing to roll back`,
     );
   }
-  const previous = new Map<string, Set<string>>();
-  const vehicles: string[] = [];
+  /** Canonical key of a previous release set → its cohort. */
+  const cohorts = new Map<string, RollbackPlan>();
   for (const row of updated) {
     const made = await deps.director.assignment(row.assignmentId!);
     const history = await deps.director.assignments({ vehicle: row.vehicle, status: 'completed' });
+    const previous = new Map<string, string>();
     for (const image of made.images) {
       const name = await previousImage(deps.director, made, history, image.ecuSerial);
       // A first report made after this install says what it runs now, not what it ran before.
@@ -53,24 +56,25 @@ export async function planRollback(
           `no record says what ECU ${image.ecuSerial} of vehicle ${row.vehicle} ran before`,
         );
       }
-      const names = previous.get(image.hardwareId) ?? new Set<string>();
-      names.add(name);
-      previous.set(image.hardwareId, names);
-    }
-    vehicles.push(row.vehicle);
-  }
-  const release = [...previous.entries()]
-    .sort(([a], [b]) => (a < b ? -1 : 1))
-    .map(([hardwareId, names]) => {
-      if (names.size > 1) {
+      const other = previous.get(image.hardwareId);
+      if (other !== undefined && other !== name) {
         throw new ServerError(
           'ROLLBACK_PREVIOUS_MIXED',
-          `the updated vehicles ran ${names.size} different images for ${hardwareId} before: ${[...names].sort().join(', ')}`,
+          `ECUs of hardware ID ${image.hardwareId} in vehicle ${row.vehicle} ran different images before: ${[other, name].sort().join(', ')}`,
         );
       }
-      return { hardwareId, name: [...names][0]! };
-    });
-  return { release, vehicles: vehicles.sort() };
+      previous.set(image.hardwareId, name);
+    }
+    const release = [...previous.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([hardwareId, name]) => ({ hardwareId, name }));
+    const key = JSON.stringify(release);
+    const cohort = cohorts.get(key) ?? { release, vehicles: [] };
+    cohort.vehicles.push(row.vehicle);
+    cohorts.set(key, cohort);
+  }
+  for (const c of cohorts.values()) c.vehicles.sort();
+  return [...cohorts.values()].sort((a, b) => (a.vehicles[0]! < b.vehicles[0]! ? -1 : 1));
 }
 
 async function previousImage(

@@ -2,9 +2,30 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { hardwareIdSchema, targetPathSchema } from '@tufchain/transparency/wire';
 import type { App, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
-import { errors, IdParamSchema, jsonLimit, limitQuery, pageLimit } from '../fleet/route-schemas.js';
+import {
+  CommitmentSchema,
+  errors,
+  IdParamSchema,
+  jsonLimit,
+  limitQuery,
+  pageLimit,
+} from '../fleet/route-schemas.js';
 import { bearerAuth, requireScope } from '../routes/auth.js';
 import type { CampaignService, CampaignStatus } from './service.js';
+
+/** Snapshot members per page of the auditors' route (and its default). */
+const MAX_SNAPSHOT_PAGE = 10_000;
+
+const WaveSnapshotSchema = z
+  .object({
+    campaign: z.string(),
+    wave: z.number().int(),
+    snapshotMemberCount: z.number().int(),
+    snapshotMembersSha256: z.string(),
+    members: z.array(z.string()).openapi({ description: 'vehicle commitments, byte order' }),
+    nextAfter: z.string().nullable(),
+  })
+  .openapi('CampaignWaveSnapshot');
 
 /** A campaign body is a handful of images and waves: 64 KiB is generous. */
 const CAMPAIGN_MAX_BYTES = 64 * 1024;
@@ -329,7 +350,7 @@ export function registerCampaignRoutes(app: App, ctx: ServerContext): void {
       method: 'post',
       path: '/api/v1/campaigns/{id}/rollback',
       summary:
-        'Creates a draft rollback campaign: what the vehicles this campaign updated ran before, to them',
+        'Creates the draft rollback campaigns: what the vehicles this campaign updated ran before, to them, one campaign per previous release set',
       security: bearerAuth('campaigns'),
       middleware: [requireScope(ctx, 'campaigns'), jsonLimit(ctx, CAMPAIGN_MAX_BYTES)] as const,
       request: {
@@ -338,15 +359,20 @@ export function registerCampaignRoutes(app: App, ctx: ServerContext): void {
       },
       responses: {
         201: {
-          description: 'The rollback campaign, a draft',
-          content: { 'application/json': { schema: CampaignSchema } },
+          description:
+            'The rollback campaigns, drafts created together: one per release set the updated vehicles ran before (one when they all ran the same)',
+          content: {
+            'application/json': {
+              schema: z.object({ campaigns: z.array(CampaignSchema).min(1) }),
+            },
+          },
         },
         ...errors({
           ...one,
           400: 'INVALID_REQUEST, MALFORMED_JSON or CAMPAIGN_WAVES_INVALID',
           409: 'CAMPAIGN_STATE_INVALID (needs finished or cancelled) or CAMPAIGN_OVERLAP',
           413: 'PAYLOAD_TOO_LARGE',
-          422: 'ROLLBACK_NOTHING_UPDATED, ROLLBACK_PREVIOUS_UNKNOWN (no record of what a vehicle ran before), ROLLBACK_PREVIOUS_MIXED (the vehicles ran different images before), IMAGE_NOT_IN_REPOSITORY (the previous image is no longer served)',
+          422: 'ROLLBACK_NOTHING_UPDATED, ROLLBACK_PREVIOUS_UNKNOWN (no record of what a vehicle ran before), ROLLBACK_PREVIOUS_MIXED (ECUs of one hardware ID in one vehicle ran different images before), IMAGE_NOT_IN_REPOSITORY (the previous image is no longer served)',
         }),
       },
     }),
@@ -370,7 +396,59 @@ export function registerCampaignRoutes(app: App, ctx: ServerContext): void {
         },
         by(c),
       );
-      return c.json(await answer(created.id), 201);
+      const campaigns = [];
+      for (const one of created) campaigns.push(await answer(one.id));
+      return c.json({ campaigns }, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/audit/campaigns/{urn}/waves/{wave}/members',
+      summary:
+        'For auditors: a page of the fleet snapshot a campaign wave was cut from (vehicle commitments only)',
+      description:
+        "With the salt of the campaign's logged `created` event, these let an auditor recompute each wave's members (`tufchain audit --oem-token`). Commitments and their digest only: no VIN, no group definition, no attribute. Any valid token, the read-only `audit` scope included.",
+      security: bearerAuth('any'),
+      middleware: [requireScope(ctx, 'any')] as const,
+      request: {
+        params: z.object({
+          urn: z
+            .string()
+            .regex(/^urn:tufchain:campaign:[0-9a-f]{32}$/)
+            .openapi({ param: { name: 'urn', in: 'path' }, description: 'the URN the log names' }),
+          wave: z
+            .string()
+            .regex(/^[1-9]\d{0,2}$/)
+            .openapi({ param: { name: 'wave', in: 'path' } }),
+        }),
+        query: z.object({
+          after: CommitmentSchema.optional(),
+          limit: limitQuery(MAX_SNAPSHOT_PAGE),
+        }),
+      },
+      responses: {
+        200: {
+          description: "The snapshot's size and digest, and a page of its members in byte order",
+          content: { 'application/json': { schema: WaveSnapshotSchema } },
+        },
+        ...errors({
+          400: 'INVALID_REQUEST',
+          401: 'UNAUTHENTICATED',
+          404: 'CAMPAIGN_NOT_FOUND: no campaign of this URN, or it never started this wave',
+          503: 'CAMPAIGNS_NOT_CONFIGURED',
+        }),
+      },
+    }),
+    async (c) => {
+      const { urn, wave } = c.req.valid('param');
+      const q = c.req.valid('query');
+      const page = await requireCampaigns(ctx).waveSnapshot(urn, Number(wave), {
+        ...(q.after === undefined ? {} : { after: q.after }),
+        limit: q.limit === undefined ? MAX_SNAPSHOT_PAGE : Number(q.limit),
+      });
+      return c.json(page, 200);
     },
   );
 

@@ -48,6 +48,17 @@ export interface CreateCampaignInput {
 /** A rollback campaign's own settings; its group and release set come from the original. */
 export type RollbackInput = Partial<Omit<CreateCampaignInput, 'groupId' | 'release'>>;
 
+/** A page of the fleet snapshot a campaign's wave was cut from: commitments, never VINs. */
+export interface WaveSnapshotPage {
+  campaign: string;
+  wave: number;
+  snapshotMemberCount: number;
+  snapshotMembersSha256: string;
+  members: string[];
+  /** Pass as `after` for the next page; null on the last. */
+  nextAfter: string | null;
+}
+
 export interface CampaignStatus {
   campaign: CampaignRecord;
   waves: (WaveRecord | null)[];
@@ -132,12 +143,45 @@ export class CampaignService {
     return this.store.events(id);
   }
 
+  /**
+   * For an auditor: a page of the members of the fleet snapshot a started wave was cut from
+   * (commitments only), by the campaign's URN as the log names it. With the salt of the logged
+   * `created` event, they let the auditor recompute the wave's members.
+   */
+  async waveSnapshot(
+    urn: string,
+    wave: number,
+    page: { after?: string; limit: number },
+  ): Promise<WaveSnapshotPage> {
+    const campaign = await this.store.campaignByUrn(urn);
+    if (!campaign) throw new ServerError('CAMPAIGN_NOT_FOUND', `no campaign ${urn}`);
+    const record = (await this.store.waves(campaign.id)).find((w) => w.wave === wave);
+    if (!record) {
+      throw new ServerError('CAMPAIGN_NOT_FOUND', `campaign ${urn} never started a wave ${wave}`);
+    }
+    const snapshot = await this.#fleet.snapshotRecord(record.snapshotId);
+    const members = await this.#fleet.snapshotMembers(record.snapshotId, {
+      ...(page.after === undefined ? {} : { after: page.after }),
+      limit: page.limit + 1,
+    });
+    const more = members.length > page.limit;
+    const shown = members.slice(0, page.limit);
+    return {
+      campaign: urn,
+      wave,
+      snapshotMemberCount: snapshot.memberCount,
+      snapshotMembersSha256: snapshot.membersSha256,
+      members: shown,
+      nextAfter: more ? shown[shown.length - 1]! : null,
+    };
+  }
+
   // ---------------------------------------------------------------- OEM actions
 
   async create(
     input: CreateCampaignInput,
     by: string,
-    origin: { rollbackOf?: string } = {},
+    origin: { rollbackOf?: string; rollbackCohort?: number; rollbackCohorts?: number } = {},
   ): Promise<CampaignRecord> {
     assertNoVinInClear({ name: input.name });
     checkWaves(input.waves);
@@ -289,46 +333,81 @@ export class CampaignService {
   }
 
   /**
-   * A finished or cancelled campaign → a new draft campaign that assigns what each vehicle the
-   * original updated ran before (planRollback) to exactly those vehicles, through a static group
-   * made for it. Logged on both: `created` with `rollbackOf`, `rollback-created` on the original.
+   * A finished or cancelled campaign → new draft campaigns that assign what each vehicle the
+   * original updated ran before (planRollback) to exactly those vehicles: one per previous release
+   * set (each cohort uniform, so every wave still receives one release set), each through a static
+   * group made for it, created together (oldest first). Logged on both sides: each `created`
+   * carries `rollbackOf` and its cohort (`rollbackCohort` of `rollbackCohorts`), and the original
+   * gets one `rollback-created` per new campaign.
    */
-  async rollback(id: number, input: RollbackInput, by: string): Promise<CampaignRecord> {
+  async rollback(id: number, input: RollbackInput, by: string): Promise<CampaignRecord[]> {
     if (input.waves) checkWaves(input.waves);
     const original = await this.campaign(id);
-    const plan = await planRollback({ store: this.store, director: this.#director }, original);
-    const group = await this.#fleet.createGroup(
-      {
-        name: `rollback-${original.id}-${randomBytes(4).toString('hex')}`,
-        description: `vehicles updated by campaign ${original.urn}`,
-        definition: { kind: 'static', vehicles: plan.vehicles },
-      },
-      by,
-    );
-    const created = await this.create(
-      {
-        name: input.name ?? `rollback of ${original.name}`.slice(0, 100),
-        groupId: group.id,
-        release: plan.release,
-        waves: input.waves ?? [
+    const plans = await planRollback({ store: this.store, director: this.#director }, original);
+    // Every image must still be served before any campaign is made (IMAGE_NOT_IN_REPOSITORY).
+    for (const plan of plans) {
+      for (const r of plan.release) await this.#director.resolveImage(r.name, r.hardwareId);
+    }
+    const baseName = input.name ?? `rollback of ${original.name}`;
+    const created: CampaignRecord[] = [];
+    try {
+      for (const [i, plan] of plans.entries()) {
+        const suffix = plans.length > 1 ? ` cohort ${i + 1} of ${plans.length}` : '';
+        const group = await this.#fleet.createGroup(
           {
-            percent: 100,
-            minSoakSeconds: 0,
-            successPercent: original.waves.at(-1)?.successPercent ?? 100,
+            name: `rollback-${original.id}-${randomBytes(4).toString('hex')}`,
+            description: `vehicles updated by campaign ${original.urn}${suffix}`,
+            definition: { kind: 'static', vehicles: plan.vehicles },
           },
-        ],
-        failureThreshold: input.failureThreshold ?? original.failureThreshold,
-        maxDeferrals: input.maxDeferrals ?? original.maxDeferrals,
-      },
-      by,
-      { rollbackOf: original.urn },
-    );
-    await this.#appendEvent(original, 'rollback-created', {
-      rollbackCampaign: created.urn,
-      vehicleCount: plan.vehicles.length,
-      vehiclesSha256: membersSha256(plan.vehicles),
-      by,
-    });
+          by,
+        );
+        created.push(
+          await this.create(
+            {
+              name: `${baseName.slice(0, 100 - suffix.length)}${suffix}`,
+              groupId: group.id,
+              release: plan.release,
+              waves: input.waves ?? [
+                {
+                  percent: 100,
+                  minSoakSeconds: 0,
+                  successPercent: original.waves.at(-1)?.successPercent ?? 100,
+                },
+              ],
+              failureThreshold: input.failureThreshold ?? original.failureThreshold,
+              maxDeferrals: input.maxDeferrals ?? original.maxDeferrals,
+            },
+            by,
+            {
+              rollbackOf: original.urn,
+              ...(plans.length > 1 ? { rollbackCohort: i + 1, rollbackCohorts: plans.length } : {}),
+            },
+          ),
+        );
+      }
+    } catch (error) {
+      // Not a partial rollback: the drafts made so far are cancelled (logged) before the refusal.
+      for (const c of created) {
+        await this.cancel(c.id, 'rollback not created: another cohort was refused', by).catch(
+          (cancelError: unknown) =>
+            this.#logger.error(
+              { campaign: c.id, err: errorText(cancelError) },
+              'could not cancel a rollback draft',
+            ),
+        );
+      }
+      throw error;
+    }
+    let current = original;
+    for (const [i, c] of created.entries()) {
+      current = await this.#appendEvent(current, 'rollback-created', {
+        rollbackCampaign: c.urn,
+        vehicleCount: plans[i]!.vehicles.length,
+        vehiclesSha256: membersSha256(plans[i]!.vehicles),
+        ...(plans.length > 1 ? { cohort: i + 1, cohorts: plans.length } : {}),
+        by,
+      });
+    }
     return created;
   }
 

@@ -109,6 +109,13 @@ export class SqliteCampaignStore implements CampaignStore {
     });
   }
 
+  campaignByUrn(urn: string): Promise<CampaignRecord | undefined> {
+    return settle(() => {
+      const row = this.#get('SELECT * FROM campaigns WHERE urn = ?', urn);
+      return row ? toCampaign(row) : undefined;
+    });
+  }
+
   campaigns(filter: {
     states?: readonly CampaignState[];
     after?: number;

@@ -50,6 +50,8 @@ export interface CampaignStore {
   /** Inserts a draft campaign and its `created` event (seq 1) in one transaction. */
   insertCampaign(input: NewCampaign, event: NewEvent): Promise<CampaignRecord>;
   campaign(id: number): Promise<CampaignRecord | undefined>;
+  /** By its URN (what the log names it by). */
+  campaignByUrn(urn: string): Promise<CampaignRecord | undefined>;
   /** By id, after `after`; only those in `states` when given. */
   campaigns(filter: {
     states?: readonly CampaignState[];

@@ -213,7 +213,13 @@ export class DirectorRepository {
       snapshot: await this.#store.currentDirectorMetadata(vehicle, 'snapshot'),
       timestamp: await this.#store.currentDirectorMetadata(vehicle, 'timestamp'),
     };
-    const newTargets = opts.newTargets === true || stale(current.targets, 'targets');
+    // Targets that list another assignment than the active one (a crash between recording an
+    // assignment, or its completion or cancel, and signing its targets) are replaced: the vehicle
+    // would otherwise never see its assignment, or keep seeing an ended one, until they expire.
+    const drifted =
+      current.targets !== undefined &&
+      listedCorrelationId(current.targets.bytes) !== (assignment?.correlationId ?? null);
+    const newTargets = opts.newTargets === true || stale(current.targets, 'targets') || drifted;
     const newSnapshot = newTargets || stale(current.snapshot, 'snapshot');
     const newTimestamp = newSnapshot || stale(current.timestamp, 'timestamp');
     if (!newTimestamp) return;
@@ -321,4 +327,13 @@ export class DirectorRepository {
       ? this.#store.currentDirectorMetadata(vehicle, role)
       : this.#store.publishedDirectorMetadata(vehicle, role, version);
   }
+}
+
+/** The correlation ID a signed Director targets document lists (null: no assignment). */
+function listedCorrelationId(bytes: Uint8Array): string | null {
+  const doc = JSON.parse(Buffer.from(bytes).toString('utf8')) as {
+    signed?: { custom?: { correlationId?: unknown } };
+  };
+  const id = doc.signed?.custom?.correlationId;
+  return typeof id === 'string' ? id : null;
 }

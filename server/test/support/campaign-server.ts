@@ -5,7 +5,7 @@
  * vehicles with their own keys (support/campaign-fleet.ts). The background step runs on the
  * server's own timer (every 100 ms), as the leader's job does in production.
  */
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +42,8 @@ export const OLD_IMAGE = { name: 'gw-1.0.0.img', bytes: Buffer.from('gateway ima
 /** Another earlier gateway image: vehicles that ran OLD_IMAGE or this one roll back apart. */
 export const MID_IMAGE = { name: 'gw-1.5.0.img', bytes: Buffer.from('gateway image 1.5.0') };
 export const BRAKE_IMAGE = { name: 'brk-1.1.0.bin', bytes: Buffer.from('brake image 1.1.0') };
+/** The origin of the test server's transparency log checkpoints. */
+export const LOG_ORIGIN = 'tufchain.test/campaigns';
 export const sha256 = (b: Uint8Array | string): string =>
   createHash('sha256').update(b).digest('hex');
 const ed = (): Signer => createKeySigner(generateKeyPair('ed25519').privateKey);
@@ -94,6 +96,10 @@ export interface CampaignServer {
   repo: OpenedRepository;
   log: ServerLog;
   server: RunningServer;
+  /** Verifies the log's checkpoints. */
+  noteKey: KeyObject;
+  /** The vehicle CA's certificate (PEM) the server trusts. */
+  vehicleCaPem: string;
   tokens: Record<'publish' | 'enroll' | 'fleet' | 'campaigns', string>;
   /** Vehicles with one ECU (HW), in the group `groupId`. */
   fleet: SimulatedVehicle[];
@@ -122,13 +128,17 @@ function expectStatus(what: string, status: number, want: number): void {
   if (status !== want) throw new Error(`${what}: ${status}, expected ${want}`);
 }
 
-export async function startCampaignServer(opts: { vehicles: number }): Promise<CampaignServer> {
+export async function startCampaignServer(opts: {
+  vehicles: number;
+  /** Where releases are logged (a chain writer for a full audit); default: in memory. */
+  releaseLog?: Parameters<typeof initRepository>[0]['releaseLog'];
+}): Promise<CampaignServer> {
   const dir = await mkdtemp(join(tmpdir(), 'tufchain-campaigns-'));
   const repo = await openTestRepository({ dataDir: dir });
   const online = { targets: ed(), snapshot: ed(), timestamp: ed() };
   const firmware = ed();
   const vehicleCa = await createVehicleCa({ commonName: 'Campaign Test Vehicle CA' });
-  const releaseLog = new MemoryReleaseLog();
+  const releaseLog = opts.releaseLog ?? new MemoryReleaseLog();
   await initRepository({
     store: repo.store,
     rootSigners: [ed()],
@@ -137,10 +147,11 @@ export async function startCampaignServer(opts: { vehicles: number }): Promise<C
     releaseLog,
   });
   const director = await initTestDirector(repo.director);
+  const noteKey = generateKeyPairSync('ed25519');
   const log = await openServerLog({
     dataDir: dir,
-    origin: 'tufchain.test/campaigns',
-    noteKey: generateKeyPairSync('ed25519').privateKey,
+    origin: LOG_ORIGIN,
+    noteKey: noteKey.privateKey,
     logger: pino({ level: 'silent' }),
   });
   const server = await startServer({
@@ -241,6 +252,8 @@ export async function startCampaignServer(opts: { vehicles: number }): Promise<C
     repo,
     log,
     server,
+    noteKey: noteKey.publicKey,
+    vehicleCaPem: vehicleCa.certificatePem,
     tokens,
     fleet,
     mixed,

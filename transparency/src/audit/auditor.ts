@@ -531,8 +531,10 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
 
   // Where the OEM runs campaigns, every install must be covered by a campaign or single assignment.
   if (campaignEntries.length > 0) {
+    const snapshots = await campaignSnapshots(opts.source, campaignEntries);
     const summary = auditCampaigns({
       entries: campaignEntries,
+      ...(snapshots ? { snapshots } : {}),
       directorTargets: [...(directorTargets?.values() ?? [])],
       installs: installs.map((inst, i) => ({
         subject: installSubjects[i]!,
@@ -588,6 +590,30 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
     checkpoints,
     ...(director ? { director } : {}),
   };
+}
+
+/**
+ * The fleet snapshot of every logged wave start, as the source opens it (campaign URN → wave →
+ * members); undefined when the source opens none (no OEM token). A wave the server does not know
+ * is left out: auditCampaigns then stops recomputing that campaign's later waves.
+ */
+async function campaignSnapshots(
+  source: AuditSource,
+  entries: readonly CampaignLogEntry[],
+): Promise<Map<string, Map<number, string[]>> | undefined> {
+  if (!source.campaignWaveMembers) return undefined;
+  const out = new Map<string, Map<number, string[]>>();
+  for (const e of entries) {
+    if (e.event !== 'wave-started') continue;
+    const wave = (e.detail as { wave?: unknown }).wave;
+    if (typeof wave !== 'number' || !Number.isSafeInteger(wave) || wave < 1) continue;
+    const members = await source.campaignWaveMembers(e.campaign, wave);
+    if (members === null) continue;
+    const waves = out.get(e.campaign) ?? new Map<number, string[]>();
+    waves.set(wave, members);
+    out.set(e.campaign, waves);
+  }
+  return out;
 }
 
 /** What the Director checks need of a verified install. */

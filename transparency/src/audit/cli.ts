@@ -20,7 +20,8 @@ export const AUDIT_USAGE = `usage: tufchain audit --server URL --rpc URL [--rpc 
   [--vehicle-ca FILE] [--firmware-key-pem FILE --firmware-key-id ID] [--json]
   [--log-key VERIFIER_KEY ... [--log-origin ORIGIN]]   replay the transparency log (C2SP verifier keys)
   [--audit-pack-dir DIR]                                write one <commitment>.json audit pack per vehicle
-  [--oem-token TOKEN]                                   read Director openings, ECU inventories and manifests (any OEM token)
+  [--oem-token TOKEN]                                   read Director openings, ECU inventories, manifests and
+                                                        campaign wave snapshots (any OEM token, audit scope too)
 exit code: 0 no finding, 1 findings, 2 usage or I/O error`;
 
 /**
@@ -52,6 +53,9 @@ export function formatAuditSummary(report: AuditResult): string {
       ? [
           `  Director: ${report.director.logChecked ? 'checked against the log' : 'NOT checked against the log (no --log-key)'}; ECUs matched by ${report.director.ecuMatch === 'commitment' ? 'their logged commitments' : 'image name and sha256 only (no --oem-token)'}; ECU signatures ${report.director.ecuSignaturesChecked ? 'checked' : 'NOT checked (no --oem-token)'}`,
         ]
+      : []),
+    ...((report.stats.campaigns ?? 0) > 0 && !report.stats.wavesRecomputed
+      ? ['  Campaigns: wave members NOT recomputed (no --oem-token to open the fleet snapshots)']
       : []),
   ];
   for (const f of report.findings) {

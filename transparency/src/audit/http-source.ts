@@ -11,12 +11,21 @@ import type { AuditSource } from './source.js';
 export interface HttpAuditSourceOptions {
   timeoutMs?: number;
   /**
-   * An OEM API token (any scope): the auditor then reads each vehicle's Director openings,
-   * inventory history and manifests, and matches ECUs through their logged commitments.
+   * An OEM API token (any scope, the read-only `audit` one included): the auditor then reads each
+   * vehicle's Director openings, inventory history and manifests, matches ECUs through their
+   * logged commitments, and recomputes every campaign wave from the fleet snapshot it was cut from.
    */
   oemToken?: string;
   fetch?: typeof globalThis.fetch;
 }
+
+const waveSnapshotPageSchema = z.object({
+  members: z.array(z.string().regex(/^[0-9a-f]{64}$/)),
+  nextAfter: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .nullable(),
+});
 
 /** An AuditSource over the update server's public, unauthenticated routes. */
 export function createHttpAuditSource(
@@ -125,6 +134,34 @@ export function createHttpAuditSource(
               inventory: history.data.versions,
               manifests: manifests.data.manifests,
             };
+          },
+          async campaignWaveMembers(campaign: string, wave: number) {
+            const members: string[] = [];
+            let after: string | null = null;
+            for (;;) {
+              const query: string = after === null ? '' : `?after=${after}`;
+              const page = waveSnapshotPageSchema
+                .nullable()
+                .safeParse(
+                  await json(
+                    `/api/v1/audit/campaigns/${encodeURIComponent(campaign)}/waves/${wave}/members${query}`,
+                    true,
+                    oem,
+                  ),
+                );
+              if (!page.success) throw malformed('campaign wave members', page.error);
+              // 404: a server from before the route, or a wave it does not know.
+              if (page.data === null) return null;
+              members.push(...page.data.members);
+              if (page.data.nextAfter === null) return members;
+              if (page.data.nextAfter <= (after ?? '') || page.data.members.length === 0) {
+                throw new TransparencyError(
+                  'AUDIT_SOURCE_UNAVAILABLE',
+                  'campaign wave members: a page that does not move on',
+                );
+              }
+              after = page.data.nextAfter;
+            }
           },
         }
       : {}),

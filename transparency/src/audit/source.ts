@@ -41,6 +41,13 @@ export interface AuditSource {
    * its manifests. Absent without a token.
    */
   directorVehicle?(commitment: string): Promise<DirectorVehicleRecord>;
+  /**
+   * Every member (vehicle commitment) of the fleet snapshot a campaign's wave was cut from, as the
+   * OEM opens it (`GET /api/v1/audit/campaigns/{urn}/waves/{wave}/members`, any OEM token); null
+   * when the server does not know that wave. With it the auditor recomputes wave membership from
+   * the logged salt; absent without a token.
+   */
+  campaignWaveMembers?(campaign: string, wave: number): Promise<string[] | null>;
 }
 
 export interface AuditFinding {

@@ -57,7 +57,7 @@ export function registerAuditCommand(program: Command, run: CliRun): void {
     .option('--log-origin <origin>', 'expected checkpoint origin of the transparency log')
     .option(
       '--oem-token <token>',
-      'OEM API token (any scope): check the Director through its openings, ECU inventories and manifests',
+      'OEM API token (any scope, audit too): check the Director through its openings, ECU inventories and manifests, and recompute every campaign wave from its fleet snapshot',
     )
     .option(
       '--pack-dir <dir>',

@@ -209,7 +209,7 @@ export function registerCampaignCommand(program: Command, run: CliRun): void {
   const rollback = campaign
     .command('rollback')
     .description(
-      'create a draft campaign giving the vehicles this finished or cancelled campaign updated what they ran before',
+      'create the draft campaigns giving the vehicles this finished or cancelled campaign updated what they ran before (one per previous release set)',
     )
     .argument('<id>', 'campaign id')
     .option('--name <name>', 'a name for people (default: "rollback of …")')
@@ -225,10 +225,13 @@ export function registerCampaignCommand(program: Command, run: CliRun): void {
           : { waves: parseWaves(opts.waves).map((percent) => ({ percent })) }),
       };
       const api = await createApiClient(run, opts);
-      const res = await api.json<CampaignView>('POST', `/api/v1/campaigns/${n}/rollback`, {
-        body,
-      });
-      emit(run, opts, res.body, campaignText(res.body));
+      const res = await api.json<{ campaigns: CampaignView[] }>(
+        'POST',
+        `/api/v1/campaigns/${n}/rollback`,
+        { body },
+      );
+      // One draft per release set the updated vehicles ran before.
+      emit(run, opts, res.body, res.body.campaigns.map((c) => campaignText(c)).join('\n\n'));
     },
   );
 }
