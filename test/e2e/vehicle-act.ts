@@ -47,10 +47,7 @@ import {
 } from '@tufchain/transparency';
 import { signVehicleRequest } from '@tufchain/transparency/wire';
 import { pino } from 'pino';
-import {
-  startSecondaryProcess,
-  type SecondaryProcess,
-} from '../../client-agent/test/helpers/secondary-process.js';
+import { startSecondaryProcess, type SecondaryProcess } from './secondary-process.js';
 import { runCli } from '../../server/src/cli/run.js';
 import { startRogueDirector } from './hacker.js';
 import type { Narrate } from './scenario.js';

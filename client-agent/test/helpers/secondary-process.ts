@@ -1,7 +1,7 @@
 /**
  * A secondary ECU as a process of its own (`tufchain-agent secondary --config FILE`, the bin with
  * its Node flags), with its own encrypted key, A/B slots and state, listening on a Unix socket.
- * Used by the CLI test of the primary, bench:agent and the e2e vehicle (test/e2e/vehicle-act.ts).
+ * Used by the CLI test of the primary and by bench:agent.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
