@@ -92,10 +92,15 @@ export async function prepareDeltas(
 ): Promise<{ files: TargetFile[]; links: DeltaLink[] }> {
   const files: TargetFile[] = [];
   const links: DeltaLink[] = [];
-  await generateDeltas(core, image, (base) => deltaTargetName(image.name, base.sha256), (file, base) => {
-    files.push(file);
-    links.push({ target: file.path, baseSha256: base.sha256, baseVersion: base.version });
-  });
+  await generateDeltas(
+    core,
+    image,
+    (base) => deltaTargetName(image.name, base.sha256),
+    (file, base) => {
+      files.push(file);
+      links.push({ target: file.path, baseSha256: base.sha256, baseVersion: base.version });
+    },
+  );
   return { files, links };
 }
 
