@@ -103,6 +103,17 @@ export type DeltaOp =
   | { kind: 'add'; bytes: Uint8Array };
 
 /**
+ * Takes the ops DeltaOpParser.feedFrom decodes, with no object per op: a COPY's range of the base,
+ * an ADD piece as a range of the chunk fed (valid during the call only). A handler that cannot
+ * finish an op at once returns a promise: the parser stops after that op, and the caller waits
+ * for it (DeltaOpParser.takeWait) before it feeds the rest of the chunk.
+ */
+export interface DeltaOpHandler {
+  copy(offset: number, length: number): Promise<void> | undefined;
+  add(chunk: Uint8Array, start: number, end: number): Promise<void> | undefined;
+}
+
+/**
  * Decodes the (decompressed) op stream incrementally: feed() takes any split of the bytes and hands
  * out whole COPYs and ADD pieces as soon as they are known, holding at most one op header (<= 21
  * bytes) between calls, so a literal never has to be buffered. Every op is checked against the
@@ -115,6 +126,7 @@ export class DeltaOpParser {
   #copyEnd = 0;
   #produced = 0;
   #ended = false;
+  #wait: Promise<void> | undefined;
 
   constructor(header: DeltaHeader) {
     this.#header = header;
@@ -130,8 +142,27 @@ export class DeltaOpParser {
   }
 
   feed(chunk: Uint8Array, emit: (op: DeltaOp) => void): void {
+    const handler: DeltaOpHandler = {
+      copy: (offset, length) => {
+        emit({ kind: 'copy', offset, length });
+        return undefined;
+      },
+      add: (bytes, start, end) => {
+        emit({ kind: 'add', bytes: bytes.subarray(start, end) });
+        return undefined;
+      },
+    };
+    this.feedFrom(chunk, 0, handler);
+  }
+
+  /**
+   * Decodes `chunk` from `at` into `handler`'s calls, until the chunk ends or a call returns a
+   * promise; returns the index reached (chunk.length when done), and keeps that promise for
+   * takeWait().
+   */
+  feedFrom(chunk: Uint8Array, at: number, handler: DeltaOpHandler): number {
     const end = chunk.length;
-    let i = 0;
+    let i = at;
     while (i < end) {
       if (this.#ended) {
         throw new TransparencyError('DELTA_MALFORMED', 'bytes after the END op');
@@ -139,23 +170,39 @@ export class DeltaOpParser {
       if (this.#literalLeft > 0) {
         const n = Math.min(this.#literalLeft, end - i);
         this.#literalLeft -= n;
-        emit({ kind: 'add', bytes: chunk.subarray(i, i + n) });
+        const wait = handler.add(chunk, i, i + n);
         i += n;
+        if (wait) {
+          this.#wait = wait;
+          return i;
+        }
         continue;
       }
       if (this.#pending.length === 0) {
         // The common case: the whole op header is in this chunk.
-        const used = this.#decode(chunk, i, end, emit);
+        const used = this.#decode(chunk, i, end, handler);
         if (used > 0) {
           i += used;
+          if (this.#wait) return i;
           continue;
         }
       }
       // An op header split across chunks: gathered a byte at a time.
       this.#pending.push(chunk[i] as number);
       i += 1;
-      if (this.#decode(this.#pending, 0, this.#pending.length, emit) > 0) this.#pending.length = 0;
+      if (this.#decode(this.#pending, 0, this.#pending.length, handler) > 0) {
+        this.#pending.length = 0;
+        if (this.#wait) return i;
+      }
     }
+    return i;
+  }
+
+  /** The promise of the handler call feedFrom stopped after, if any (once). */
+  takeWait(): Promise<void> | undefined {
+    const wait = this.#wait;
+    this.#wait = undefined;
+    return wait;
   }
 
   /** The op stream ended: DELTA_TRUNCATED unless END came and the target is complete. */
@@ -166,7 +213,7 @@ export class DeltaOpParser {
   }
 
   /** Decodes the op header at bytes[at]; the bytes it took, or 0 when it is not complete yet. */
-  #decode(bytes: ArrayLike<number>, at: number, end: number, emit: (op: DeltaOp) => void): number {
+  #decode(bytes: ArrayLike<number>, at: number, end: number, handler: DeltaOpHandler): number {
     const tag = bytes[at];
     if (tag === OP_END) {
       if (this.#produced !== this.#header.target.length) {
@@ -190,6 +237,7 @@ export class DeltaOpParser {
     }
     const length = readVarint(bytes, varintEnd, end);
     if (length < 0) return 0;
+    const used = varintEnd - at;
     const offset = this.#copyEnd + unzigzag(first);
     if (offset < 0 || length === 0 || offset + length > this.#header.base.length) {
       throw new TransparencyError(
@@ -199,8 +247,8 @@ export class DeltaOpParser {
     }
     this.#grow(length);
     this.#copyEnd = offset + length;
-    emit({ kind: 'copy', offset, length });
-    return varintEnd - at;
+    this.#wait = handler.copy(offset, length);
+    return used;
   }
 
   #grow(length: number): void {

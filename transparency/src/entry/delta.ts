@@ -11,6 +11,7 @@ export {
   encodeDeltaHeader,
   type DeltaHeader,
   type DeltaOp,
+  type DeltaOpHandler,
   type ImageRef,
 } from '../delta/format.js';
 export { createDelta, defaultDeltaOptions, diffOps, type DeltaOptions } from '../delta/generate.js';
