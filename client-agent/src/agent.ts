@@ -74,6 +74,13 @@ export interface UpdateOptions {
   transparencyLog?: { logKeys: readonly string[]; origin?: string };
   onProgress?: (received: number, total: number) => void;
   config?: Partial<Config>;
+  /**
+   * The repository serves only a delta, not the full image (a delta-only offline bundle): with
+   * no delta TUF lists from the image the active slot holds, the update is refused with
+   * BUNDLE_BASE_MISMATCH before anything is written, and a delta that fails is not followed by
+   * the full image (its own code; the active slot stays as it is).
+   */
+  deltaOnly?: boolean;
 }
 
 export interface TargetSummary {
@@ -432,16 +439,26 @@ async function runCycle(ctx: Context): Promise<UpdateResult> {
       sha512: target.sha512,
       url,
     };
-    const resumeFrom = await resumableBytes(ctx.machine, interrupted, {
-      slot,
-      sha256: target.sha256,
-      sha512: target.sha512,
-    });
+    // A delta-only repository has no full image to resume: its delta starts from the first byte.
+    const resumeFrom = opts.deltaOnly
+      ? 0
+      : await resumableBytes(ctx.machine, interrupted, {
+          slot,
+          sha256: target.sha256,
+          sha512: target.sha512,
+        });
     const resumable = interrupted !== undefined && resumeFrom > 0;
     // A delta from the active image when TUF lists one (never over a resumable full download).
-    const delta = resumable
+    const choice = resumable
       ? undefined
-      : (await chooseDelta(repo, target, installed ?? null, state.active)).plan;
+      : await chooseDelta(repo, target, installed ?? null, state.active);
+    const delta = choice?.plan;
+    if (opts.deltaOnly && !delta) {
+      throw new AgentError(
+        'BUNDLE_BASE_MISMATCH',
+        `the bundle carries only a delta, and none from the image the active slot holds (${installed?.version ?? 'none'}): ${choice?.reason ?? 'no delta'}`,
+      );
+    }
     const j: InstallJournal & { phase: 'INSTALLING' } = {
       phase: 'INSTALLING',
       installId: resumable ? interrupted.installId : randomBytes(16).toString('hex'),
@@ -468,6 +485,7 @@ async function runCycle(ctx: Context): Promise<UpdateResult> {
       readbackWorker,
       onProgress: opts.onProgress,
       delta,
+      ...(opts.deltaOnly ? { fullFallback: false } : {}),
     });
     const after = await slots.readState();
     const bundle = (await ctx.outbox.get(done.reportId)) as InstallReportBundle;

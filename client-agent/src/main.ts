@@ -11,7 +11,7 @@
  *   tufchain-agent install-bundle FILE [--config FILE] [--json]   install an offline bundle, no network
  *   tufchain-agent secondary  --config FILE               a secondary ECU (Uptane), until stopped
  *   tufchain-agent register-ecus [--config FILE] [--json] register the vehicle's ECUs with the Director
- *   tufchain-agent bundle create --server URL --hardware-id ID --out FILE [--delta-from VERSION]
+ *   tufchain-agent bundle create --server URL --hardware-id ID --out FILE [--delta-from VERSION [--delta-only]]
  *                                                          (dealer tool, no settings)
  */
 import { readFile } from 'node:fs/promises';
@@ -33,7 +33,7 @@ const pollLoop = () => import('./cli/daemon.js');
 const UPDATE_CYCLE_MEASURE = 'tufchain:update-cycle';
 
 const USAGE = `usage: tufchain-agent <run-once|daemon|status|send-reports|register-ecus|provision|sync-chain|install-bundle FILE> [--config FILE] [--json]
-       tufchain-agent bundle create --server URL --hardware-id ID --out FILE [--delta-from VERSION]
+       tufchain-agent bundle create --server URL --hardware-id ID --out FILE [--delta-from VERSION [--delta-only]]
        tufchain-agent secondary --config FILE   (a secondary ECU; key passphrase: $TUFCHAIN_SECONDARY_PASSPHRASE)
   settings file: --config, or $${ENV.config}; overrides: $${ENV.serverUrl}, $${ENV.rpcUrls},
   $${ENV.hardwareId}, $${ENV.pollInterval}; vehicle key passphrase: $${ENV.vehiclePassphrase}
@@ -80,6 +80,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       'hardware-id': { type: 'string' },
       out: { type: 'string' },
       'delta-from': { type: 'string' },
+      'delta-only': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -97,19 +98,24 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     if (positionals[1] !== 'create' || !server || !hardwareId || !outPath) {
       throw new AgentError(
         'CONFIG_INVALID',
-        'usage: bundle create --server URL --hardware-id ID --out FILE [--delta-from VERSION]',
+        'usage: bundle create --server URL --hardware-id ID --out FILE [--delta-from VERSION [--delta-only]]',
       );
     }
     const { createOfflineBundle } = await offlineBundle();
     const deltaFrom = values['delta-from'];
+    const deltaOnly = values['delta-only'] === true;
+    if (deltaOnly && deltaFrom === undefined) {
+      throw new AgentError('CONFIG_INVALID', '--delta-only needs --delta-from VERSION');
+    }
     const made = await createOfflineBundle({
       serverUrl: server,
       hardwareId,
       outPath,
       ...(deltaFrom !== undefined ? { deltaFrom } : {}),
+      ...(deltaOnly ? { deltaOnly } : {}),
     });
     const delta = made.delta
-      ? ` (with the delta from ${made.delta.baseVersion}, ${made.delta.length} bytes)`
+      ? ` (${made.fullImage ? 'with' : 'only'} the delta from ${made.delta.baseVersion}, ${made.delta.length} bytes)`
       : '';
     out(`wrote ${outPath}: ${made.target}, ${made.bytes} bytes${delta}`, { out: outPath, ...made });
     return 0;

@@ -2,7 +2,9 @@
  * Offline update bundles: built from the repository by a dealer tool, installed by the agent with
  * no network under the same checks, against the chain snapshot it stored while online (anvil).
  */
-import { access, open } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { access, open, readFile, stat } from 'node:fs/promises';
+import { createDelta, DELTA_MEDIA_TYPE, deltaTargetPath } from '@tufchain/transparency/delta';
 import type { Config } from '../src/config.js';
 import { serveHuge, type HostileAnswer } from './helpers/hostile.js';
 import { join } from 'node:path';
@@ -46,7 +48,7 @@ async function sync(): Promise<void> {
   }
 }
 
-async function bundleOf(withChain = false, deltaFrom?: string): Promise<string> {
+async function bundleOf(withChain = false, deltaFrom?: string, deltaOnly = false): Promise<string> {
   const out = join(f.dir, 'update.tar');
   const reader = chain.reader();
   try {
@@ -56,6 +58,7 @@ async function bundleOf(withChain = false, deltaFrom?: string): Promise<string> 
       outPath: out,
       ...(withChain ? { chain: reader } : {}),
       ...(deltaFrom !== undefined ? { deltaFrom } : {}),
+      ...(deltaOnly ? { deltaOnly } : {}),
     });
   } finally {
     reader.destroy();
@@ -87,7 +90,7 @@ interface OfflineTweak {
 
 async function expectRefused(
   bundlePath: string,
-  wantCode: string,
+  wantCode: unknown,
   tweak: OfflineTweak = {},
 ): Promise<void> {
   const before = await f.slots.readState();
@@ -119,12 +122,12 @@ describe('installOfflineBundle', () => {
 
   describe('when the bundle carries a delta for a named base version (--delta-from)', () => {
     /** The vehicle installs v2 online; then v3 is published with a delta from 2.0.0. */
-    async function onV2WithV3Published(): Promise<{ v2: Release; v3: Release }> {
+    async function onV2WithV3Published(installV2 = true): Promise<{ v2: Release; v3: Release }> {
       const v2 = await f.addRelease({ version: '2.0.0', releaseCounter: 2, size: 512 * 1024 });
       await chain.log(v2.entry);
       const reader = chain.reader();
       try {
-        expect((await runUpdate(f.options(reader))).status).toBe('UPDATED');
+        if (installV2) expect((await runUpdate(f.options(reader))).status).toBe('UPDATED');
       } finally {
         reader.destroy();
       }
@@ -158,6 +161,100 @@ describe('installOfflineBundle', () => {
       expect(statement.predicate.install).toEqual({
         path: 'delta',
         networkBytes: result.install!.networkBytes,
+      });
+    });
+
+    describe('and only the delta (--delta-only)', () => {
+      it('leaves the image out, and the vehicle on that version installs from the delta', async () => {
+        const { v2, v3 } = await onV2WithV3Published();
+        const path = await bundleOf(true, '2.0.0', true);
+        const bundle = await OfflineBundle.open(path);
+        expect(bundle.manifest.deltaOnly).toMatchObject({
+          baseVersion: '2.0.0',
+          baseSha256: v2.sha256,
+        });
+        expect(bundle.entry(f.repo.targetPath(v3.name))).toBeUndefined();
+        expect((await stat(path)).size).toBeLessThan(v3.image.length / 4);
+        const result = await installOfflineBundle(offlineOptions(path));
+        expect(result).toMatchObject({ status: 'UPDATED', install: { path: 'delta' } });
+        expect(result.install?.fallback).toBeUndefined();
+        expect(await f.activeSlotBytes()).toEqual(v3.image);
+      });
+
+      it('carries the delta the online bins list by digest for a supplier’s image', async () => {
+        const v2 = await f.addRelease({
+          version: '2.0.0',
+          releaseCounter: 2,
+          size: 256 * 1024,
+          delegated: true,
+        });
+        await chain.log(v2.entry);
+        const reader = chain.reader();
+        try {
+          expect((await runUpdate(f.options(reader))).status).toBe('UPDATED');
+        } finally {
+          reader.destroy();
+        }
+        const image = Buffer.from(v2.image);
+        image.write('v3 changes a few bytes', 4096);
+        const sha = createHash('sha256').update(image).digest('hex');
+        // As the server lists it: in metadata it signs itself, not in the supplier's role.
+        f.repo.addTarget(deltaTargetPath(sha, v2.sha256), createDelta(v2.image, image), {
+          kind: 'delta',
+          format: DELTA_MEDIA_TYPE,
+          target: `${HARDWARE_ID}/gateway-3.0.0.img`,
+          targetSha256: sha,
+          base: { sha256: v2.sha256, length: v2.image.length, version: '2.0.0' },
+        });
+        const v3 = await f.addRelease({
+          version: '3.0.0',
+          releaseCounter: 3,
+          image,
+          delegated: true,
+        });
+        await chain.log(v3.entry);
+        await sync();
+        const path = await bundleOf(true, '2.0.0', true);
+        expect((await OfflineBundle.open(path)).manifest.deltaOnly).toMatchObject({
+          delta: deltaTargetPath(sha, v2.sha256),
+          baseSha256: v2.sha256,
+        });
+        const result = await installOfflineBundle(offlineOptions(path));
+        expect(result).toMatchObject({ status: 'UPDATED', install: { path: 'delta' } });
+        expect(await f.activeSlotBytes()).toEqual(image);
+      });
+
+      it('is refused with BUNDLE_BASE_MISMATCH by a vehicle on another version, writing nothing', async () => {
+        await onV2WithV3Published(false); // still on the factory image
+        const path = await bundleOf(true, '2.0.0', true);
+        const inactive = await f.slots.inactiveSlot();
+        const untouched = await readFile(f.slots.slotPath(inactive));
+        await expectRefused(path, 'BUNDLE_BASE_MISMATCH');
+        expect(await readFile(f.slots.slotPath(inactive))).toEqual(untouched);
+      });
+
+      it('is refused with the delta’s own code, not installed, when the delta is corrupt', async () => {
+        const { v3 } = await onV2WithV3Published();
+        const path = await bundleOf(true, '2.0.0', true);
+        const bundle = await OfflineBundle.open(path);
+        const deltaPath = Object.keys(bundle.manifest.files).find((p) => p.endsWith('.delta'));
+        const entry = bundle.entry(deltaPath!)!;
+        const fh = await open(path, 'r+');
+        // past the 88-byte header: the zstd frame
+        await fh.write(Buffer.alloc(16, 0x5a), 0, 16, entry.offset + 120);
+        await fh.close();
+        await expectRefused(path, expect.stringMatching(/^DELTA_(MALFORMED|TARGET_MISMATCH)$/));
+        expect(await f.activeSlotBytes()).not.toEqual(v3.image);
+      });
+
+      it('is refused with DELTA_BASE_MISMATCH when the active slot was modified', async () => {
+        const { v2 } = await onV2WithV3Published();
+        const path = await bundleOf(true, '2.0.0', true);
+        const active = (await f.slots.readState()).active;
+        const fh = await open(f.slots.slotPath(active), 'r+');
+        await fh.write(Buffer.from([0xff ^ (v2.image[4096 * 3] ?? 0)]), 0, 1, 4096 * 3);
+        await fh.close();
+        await expectRefused(path, 'DELTA_BASE_MISMATCH');
       });
     });
 

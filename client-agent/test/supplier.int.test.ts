@@ -1,8 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { signFirmwareAttestation } from '@tufchain/keys';
+import {
+  createDelta,
+  DELTA_HEADER_BYTES,
+  DELTA_MEDIA_TYPE,
+  deltaTargetPath,
+  encodeDeltaHeader,
+} from '@tufchain/transparency/delta';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runUpdate } from '../src/agent.js';
-import { Fixture, HARDWARE_ID, MemoryReleaseLog } from './helpers/fixture.js';
+import { Fixture, HARDWARE_ID, MemoryReleaseLog, type Release } from './helpers/fixture.js';
 
 /**
  * Hardware-ID-scoped supplier delegations as the vehicle sees them: top-level targets delegates
@@ -142,5 +149,85 @@ describe('firmware signed by a hardware-ID-scoped supplier', () => {
     f.repo.hint(HARDWARE_ID, 'nowhere/evil.img');
     await expect(runUpdate(f.options(chain))).rejects.toMatchObject({ code: 'TARGET_NOT_FOUND' });
     expect((await f.slots.readState()).active).toBe('a');
+  });
+
+  describe('with a delta the server lists under its own online key (the image lists none)', () => {
+    const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+    /** v5 is v4 with a few bytes changed: a delta of a few hundred bytes against v4. */
+    async function v4AndV5(): Promise<{ v4: Release; v5Image: Buffer }> {
+      const v4 = await f.addRelease({
+        version: '4.0.0',
+        releaseCounter: 4,
+        delegated: true,
+        size: 256 * 1024,
+      });
+      chain.log(v4.entry);
+      expect(await runUpdate(f.options(chain))).toMatchObject({ status: 'UPDATED' });
+      const v5Image = Buffer.from(v4.image);
+      for (const at of [1000, 90_000, 200_000]) v5Image[at] = (v5Image[at]! + 1) & 0xff;
+      return { v4, v5Image };
+    }
+    /** Lists `delta` as the server's bins do: by both digests, in metadata the supplier did not sign. */
+    function listOnlineDelta(v4: Release, v5Image: Buffer, delta: Buffer): void {
+      f.repo.addTarget(deltaTargetPath(sha(v5Image), v4.sha256), delta, {
+        kind: 'delta',
+        format: DELTA_MEDIA_TYPE,
+        target: `${HARDWARE_ID}/gateway-5.0.0.img`,
+        targetSha256: sha(v5Image),
+        targetLength: v5Image.length,
+        base: { sha256: v4.sha256, length: v4.image.length, version: '4.0.0' },
+      });
+    }
+
+    it('installs the supplier’s image from it, checked against the supplier’s hashes', async () => {
+      const { v4, v5Image } = await v4AndV5();
+      const delta = createDelta(v4.image, v5Image);
+      listOnlineDelta(v4, v5Image, delta);
+      const v5 = await f.addRelease({
+        version: '5.0.0',
+        releaseCounter: 5,
+        delegated: true,
+        image: v5Image,
+      });
+      chain.log(v5.entry);
+      const result = await runUpdate(f.options(chain));
+      expect(result).toMatchObject({
+        status: 'UPDATED',
+        install: { path: 'delta', networkBytes: delta.length },
+      });
+      expect(result.install?.fallback).toBeUndefined();
+      expect(await f.activeSlotBytes()).toEqual(v5Image);
+    });
+
+    it('falls back to the full image when the online key lists a delta that builds other bytes', async () => {
+      const { v4, v5Image } = await v4AndV5();
+      // What a compromised online key can do: a delta that claims the supplier's image in its
+      // header and its TUF target, but rebuilds other bytes of the same length.
+      const other = Buffer.from(v5Image);
+      other[5] = (other[5]! + 1) & 0xff;
+      const honest = createDelta(v4.image, other);
+      const forged = Buffer.concat([
+        encodeDeltaHeader({
+          base: { sha256: v4.sha256, length: v4.image.length },
+          target: { sha256: sha(v5Image), length: v5Image.length },
+        }),
+        honest.subarray(DELTA_HEADER_BYTES),
+      ]);
+      listOnlineDelta(v4, v5Image, forged);
+      const v5 = await f.addRelease({
+        version: '5.0.0',
+        releaseCounter: 5,
+        delegated: true,
+        image: v5Image,
+      });
+      chain.log(v5.entry);
+      const result = await runUpdate(f.options(chain));
+      expect(result).toMatchObject({
+        status: 'UPDATED',
+        install: { path: 'full', fallback: { code: 'TARGET_MISMATCH' } },
+      });
+      expect(result.install!.networkBytes).toBe(forged.length + v5Image.length);
+      expect(await f.activeSlotBytes()).toEqual(v5Image);
+    });
   });
 });

@@ -11,6 +11,7 @@ import {
   writeEncryptedKeyFile,
   type Signer,
 } from '@tufchain/keys';
+import { applyDelta, deltaTargetPath } from '@tufchain/transparency/delta';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createApiToken,
@@ -309,6 +310,168 @@ describe('tufchain publish --offline-targets (k-of-n targets signing, real serve
       kind: 'firmware',
       hardwareIds: ['acme-brake-ecu'],
       releaseCounter: 7,
+    });
+  });
+
+  describe('when the offline targets delegate to the online bins', () => {
+    let binned: RunningServer;
+    let binnedRepo: OpenedRepository;
+    // A repository of its own logs on a chain of its own (the log's versions start at 1 again).
+    let binnedChain: TestChain;
+    let run: (args: string[]) => Promise<CliResult>;
+
+    beforeAll(async () => {
+      const holder = (args: string[]) =>
+        tufchain([...args, '--json'], dir, { TUFCHAIN_KEY_PASSPHRASE: PASSPHRASE });
+      for (const args of [
+        ['sign', '--role', 'targets', 'targets-binned.json', '--key', 'targets-1.key'],
+        ['sign', '--role', 'targets', 'targets-binned.json', '--key', 'targets-2.key'],
+        [
+          'repo',
+          'finalize-targets',
+          'targets-binned.json',
+          '--root',
+          '1.root.json',
+          '--out',
+          'binned.targets.json',
+        ],
+      ]) {
+        const r = await holder(args);
+        expect(r.code, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(0);
+      }
+      const snapshotKey = await createFileSigner(join(dir, 'snapshot.key'), PASSPHRASE);
+      const timestampKey = await createFileSigner(join(dir, 'timestamp.key'), PASSPHRASE);
+      const online = { snapshot: snapshotKey, timestamp: timestampKey };
+      binnedRepo = await openTestRepository({ dataDir: join(dir, 'server-binned') });
+      binnedChain = await startTestChain();
+      const writer = binnedChain.writer({ confirmations: 1 });
+      await initRepositoryFromRoot({
+        store: binnedRepo.store,
+        rootBytes,
+        onlineSigners: online,
+        signedTargets: await readFile(join(dir, 'binned.targets.json')),
+        releaseLog: writer,
+      });
+      const build = await createFileSigner(join(dir, 'build.key'), PASSPHRASE);
+      binned = await startServer({
+        port: 0,
+        deps: {
+          store: binnedRepo.store,
+          blobs: binnedRepo.blobs,
+          signers: online,
+          releaseLog: writer,
+          firmwareKey: { publicKeyPem: build.publicKeyPem(), keyId: build.keyId },
+          vehicleCaPem: (await createVehicleCa({ commonName: 'offline test CA' })).certificatePem,
+          config: { resignIntervalMs: 0 },
+        },
+      });
+      const { token } = await createApiToken(binnedRepo.store, {
+        name: 'cli',
+        scopes: ['publish'],
+      });
+      run = (args) =>
+        tufchain(args, dir, {
+          TUFCHAIN_SERVER: binned.url,
+          TUFCHAIN_TOKEN: token,
+          TUFCHAIN_KEY_PASSPHRASE: PASSPHRASE,
+        });
+    });
+
+    afterAll(async () => {
+      await binned?.close();
+      await binnedRepo?.close();
+      await binnedChain?.stop();
+    });
+
+    /** Stages `file`, prepares the next targets version, has 2 of 2 holders sign it, uploads it. */
+    async function offlineRelease(file: string, version: string, counter: number) {
+      const manifest = `binned-${version}.json`;
+      const out = `binned-targets-${version}.json`;
+      for (const args of [
+        [
+          'targets',
+          'add',
+          file,
+          '--hardware-id',
+          'acme-brake-ecu',
+          '--version',
+          version,
+          '--release-counter',
+          String(counter),
+          '--build-key',
+          'build.key',
+          '--manifest',
+          manifest,
+        ],
+        ['publish', manifest, '--offline-targets', '--out', out],
+        ['sign', '--role', 'targets', out, '--key', 'targets-1.key'],
+        ['sign', '--role', 'targets', out, '--key', 'targets-2.key'],
+      ]) {
+        const r = await run([...args, '--json']);
+        expect(r.code, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(0);
+      }
+      const uploaded = await run(['publish', '--signed-targets', out, '--json']);
+      expect(uploaded.code, uploaded.stderr).toBe(0);
+      return { out, uploaded };
+    }
+
+    it('publishes the delta from the previous offline-signed release in a bin, in the same logged snapshot', async () => {
+      await offlineRelease('ecu-brake-2.1.0.bin', '2.1.0', 7);
+      const next = Buffer.from(image);
+      for (const at of [100, 30_000, 60_000]) next[at] = (next[at]! + 1) & 0xff;
+      await writeFile(join(dir, 'ecu-brake-2.2.0.bin'), next);
+      const { out, uploaded } = await offlineRelease('ecu-brake-2.2.0.bin', '2.2.0', 8);
+      const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+      const deltaPath = deltaTargetPath(sha(next), sha(image));
+      const release = json<{
+        release: {
+          status: string;
+          metadataVersion: number;
+          metadataHash: string;
+          deltas: { image: string; target: string; length: number; baseVersion: string }[];
+        };
+      }>(uploaded).release;
+      expect(release.status).toBe('confirmed');
+      expect(release.deltas).toEqual([
+        expect.objectContaining({
+          image: 'ecu-brake-2.2.0.bin',
+          target: deltaPath,
+          baseVersion: '2.1.0',
+        }),
+      ]);
+      expect(release.deltas[0]!.length).toBeLessThan(next.length / 10);
+
+      // The offline-signed targets are served as the holders signed them, without the delta;
+      // the snapshot the chain logged pins it and the bin (online key) that lists the delta.
+      const file = JSON.parse(await readFile(join(dir, out), 'utf8')) as {
+        targets: { signed: { version: number; targets: Record<string, unknown> } };
+      };
+      expect(Object.keys(file.targets.signed.targets)).not.toContain(deltaPath);
+      const snapshot = new Uint8Array(
+        await (
+          await fetch(`${binned.url}/metadata/${release.metadataVersion}.snapshot.json`)
+        ).arrayBuffer(),
+      );
+      expect(`0x${sha(snapshot)}`).toBe(release.metadataHash);
+      expect((await binnedChain.reader().findRelease(release.metadataHash)).metadataVersion).toBe(
+        release.metadataVersion,
+      );
+
+      const { updater, dir: clientDir } = await createTufClient(binned.url, rootBytes);
+      try {
+        await updater.refresh();
+        const info = await updater.getTargetInfo(deltaPath);
+        expect(info?.custom).toMatchObject({
+          kind: 'delta',
+          target: 'ecu-brake-2.2.0.bin',
+          targetSha256: sha(next),
+          base: { sha256: sha(image), version: '2.1.0' },
+        });
+        const delta = await readFile(await updater.downloadTarget(info!, join(clientDir, 'delta')));
+        expect(sha(applyDelta(image, delta))).toBe(sha(next));
+      } finally {
+        await rm(clientDir, { recursive: true, force: true });
+      }
     });
   });
 });

@@ -15,6 +15,7 @@ import {
   type KeyType,
   type Signer,
 } from '@tufchain/keys';
+import { applyDelta, deltaTargetPath } from '@tufchain/transparency/delta';
 import { Metadata, MetadataKind, TargetFile, type Root } from '@tufjs/models';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -494,5 +495,95 @@ describe('tufchain supplier (hardware-ID-scoped supplier releases, real CLI, ser
         await expect(stat(join(dir, unwritten))).rejects.toMatchObject({ code: 'ENOENT' });
       }
     });
+  });
+
+  it('publishes the delta from 4.2.0 to the supplier’s next image in the online bins, in the same logged snapshot', async () => {
+    // 4.4.0 is 4.2.0 with a few bytes changed: what a vehicle on 4.2.0 should download is small.
+    const next = Buffer.from(image);
+    for (const at of [10, 700_000, 1_500_000]) next[at] = (next[at]! + 1) & 0xff;
+    await writeFile(join(dir, 'brake-4.4.0.bin'), next);
+    const prepared = await supplier([
+      'supplier',
+      'prepare',
+      'acme',
+      'brake-4.4.0.bin',
+      '--hardware-id',
+      'acme-brake',
+      '--version',
+      '4.4.0',
+      '--release-counter',
+      '44',
+      '--build-key',
+      'build.key',
+      '--out',
+      'acme-v3.json',
+      '--json',
+    ]);
+    expect(prepared.code, prepared.stderr).toBe(0);
+    for (const key of ['acme-1.key', 'acme-2.key']) {
+      const r = await supplier([
+        'sign',
+        '--role',
+        'supplier',
+        'acme-v3.json',
+        '--key',
+        key,
+        '--json',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const published = await supplier(['supplier', 'publish', 'acme', 'acme-v3.json', '--json']);
+    expect(published.code, published.stderr).toBe(0);
+    const path = 'acme-brake/brake-4.4.0.bin';
+    const deltaPath = deltaTargetPath(sha256(next), sha256(image));
+    const { release } = json<{
+      release: {
+        status: string;
+        metadataVersion: number;
+        metadataHash: string;
+        deltas: { image: string; target: string; length: number; baseVersion: string }[];
+      };
+    }>(published);
+    // The release answer (and the CLI's text) lists the delta and its size.
+    expect(release.status).toBe('confirmed');
+    expect(release.deltas).toEqual([
+      expect.objectContaining({ image: path, target: deltaPath, baseVersion: '4.2.0' }),
+    ]);
+    expect(release.deltas[0]!.length).toBeLessThan(next.length / 100);
+    const text = await supplier(['supplier', 'publish', 'acme', 'acme-v3.json']);
+    expect(text.stdout).toMatch(/acme-brake\/brake-4\.4\.0\.bin from 4\.2\.0: .* of 1\.5 MiB/);
+
+    // The supplier's role is served byte for byte as its holders signed it: the server added
+    // nothing to it. The delta is in a bin, signed with the online key, in the snapshot the
+    // chain logged for this release.
+    const served = await (await fetch(`${server.url}/metadata/2.supplier-acme.json`)).json();
+    expect(served).toEqual((await readJson<SupplierFile>('acme-v3.json')).targets);
+    expect(JSON.stringify(served)).not.toContain('delta');
+    const timestamp = (await (await fetch(`${server.url}/metadata/timestamp.json`)).json()) as {
+      signed: { meta: { 'snapshot.json': { version: number } } };
+    };
+    expect(timestamp.signed.meta['snapshot.json'].version).toBe(release.metadataVersion);
+    expect((await chain.reader().findRelease(release.metadataHash)).firmware).toEqual([
+      { digest: `0x${sha256(next)}`, hardwareIdHash: hardwareIdHash('acme-brake'), version: 44 },
+    ]);
+
+    // A conforming TUF client finds it by the two digests, through the bins, and it rebuilds the
+    // image the supplier signed.
+    const client = await createTufClient(server.url, rootBytes);
+    try {
+      await client.updater.refresh();
+      const info = await client.updater.getTargetInfo(deltaPath);
+      expect(info?.custom).toMatchObject({
+        kind: 'delta',
+        target: path,
+        targetSha256: sha256(next),
+        base: { sha256: sha256(image), length: image.length, version: '4.2.0' },
+      });
+      const file = await client.updater.downloadTarget(info!, join(client.dir, 'delta'));
+      expect(sha256(applyDelta(image, await readFile(file)))).toBe(sha256(next));
+      expect((await client.updater.getTargetInfo(path))?.hashes['sha256']).toBe(sha256(next));
+    } finally {
+      await rm(client.dir, { recursive: true, force: true });
+    }
   });
 });

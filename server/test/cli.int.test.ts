@@ -665,6 +665,21 @@ describe('tufchain command line (real CLI process, real server, real anvil)', ()
       expect(paths.some((p) => p.endsWith('.gateway-1.0.0.img.sigstore.json'))).toBe(true);
     });
 
+    it('exits 2 with INVALID_ARGUMENT for --delta-only without --delta-from', async () => {
+      const r = await cli([
+        'bundle',
+        'create',
+        '--hardware-id',
+        'acme-gw-rev3',
+        '--out',
+        'only.tar',
+        '--delta-only',
+        '--json',
+      ]);
+      expect(r.code).toBe(2);
+      expect(parseJson<{ error: { code: string } }>(r).error.code).toBe('INVALID_ARGUMENT');
+    });
+
     it('exits 1 with NO_TARGET_FOR_HARDWARE for a hardware ID with no firmware', async () => {
       const r = await cli([
         'bundle',

@@ -36,6 +36,11 @@ export interface SlotInstallInput extends StreamInstallInput {
   delta?: DeltaPlan | undefined;
   /** Hash the active slot while the delta applies (default false; delta-source.ts). */
   verifyDeltaBase?: boolean;
+  /**
+   * False when there is no full image (a delta-only offline bundle): a failed delta is thrown as
+   * it is, instead of installing the full image.
+   */
+  fullFallback?: boolean;
 }
 
 /**
@@ -75,6 +80,14 @@ export async function installIntoSlot(input: SlotInstallInput): Promise<SlotInst
         await source.close();
       }
     }
+  }
+  if (input.delta && input.fullFallback === false) {
+    // No full image to fall back to: the delta's own failure is the install's.
+    const code = fallback?.code;
+    throw new AgentError(
+      code === undefined || code === 'UNEXPECTED' ? 'DELTA_UNAVAILABLE' : code,
+      `the delta failed, with no full image to fall back to: ${fallback?.message ?? ''}`,
+    );
   }
   // The read-back worker went with the delta's sink; the full install starts its own if needed.
   const full = await streamIntoSlot({

@@ -35,6 +35,12 @@ const INTEGRITY_FAILURES = new Set<AgentErrorCode>([
   'LENGTH_MISMATCH',
   'ENDLESS_DATA',
   'READBACK_MISMATCH',
+  // a delta with no full image to fall back to (a delta-only bundle); never otherwise thrown
+  'DELTA_MALFORMED',
+  'DELTA_TRUNCATED',
+  'DELTA_BASE_MISMATCH',
+  'DELTA_TARGET_MISMATCH',
+  'DELTA_UNAVAILABLE',
 ]);
 
 export function toSlotImage(t: InstallJournal['target']): SlotImage {
@@ -153,6 +159,8 @@ export interface InstallImageOptions {
   onProgress?: ((received: number, total: number) => void) | undefined;
   /** A delta from the active slot's image, tried first (install/delta-install.ts). */
   delta?: DeltaPlan | undefined;
+  /** False when there is no full image to fall back to (a delta-only offline bundle). */
+  fullFallback?: boolean;
 }
 
 /**
@@ -181,6 +189,7 @@ export async function installImage(
       onSlotOpened: () => m.journal.write({ ...j, slotOpened: true }),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       delta: opts.delta,
+      ...(opts.fullFallback === false ? { fullFallback: false } : {}),
     });
     // installIntoSlot also read every byte back from the slot
   } catch (err) {

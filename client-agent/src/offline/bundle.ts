@@ -107,6 +107,8 @@ export async function installOfflineBundle(opts: OfflineInstallOptions): Promise
       chain: new SnapshotReleaseLog(snapshot, record),
       chainId: snapshot.chainId,
       sendReports: false,
+      // Without the full image in the bundle, only the delta from the active image can install.
+      ...(bundle.manifest.deltaOnly ? { deltaOnly: true } : {}),
     });
   } finally {
     await served.close();

@@ -1,4 +1,5 @@
 import { TargetFile } from '@tufjs/models';
+import { deltaTargetPath } from '@tufchain/transparency/delta';
 import { describe, expect, it } from 'vitest';
 import type { SlotImage } from '../slots/slot-store.js';
 import { chooseDelta, type DeltaLookup } from './delta-target.js';
@@ -34,10 +35,10 @@ function firmware(deltas: unknown): ReturnType<typeof describeFirmwareTarget> {
   );
 }
 
-function deltaFile(custom: Record<string, unknown>): TargetFile {
+function deltaFile(custom: Record<string, unknown>, path = DELTA, length = 77): TargetFile {
   return new TargetFile({
-    path: DELTA,
-    length: 77,
+    path,
+    length,
     hashes: { sha256: hex('d') },
     unrecognizedFields: { custom: custom as never },
   });
@@ -112,5 +113,51 @@ describe('chooseDelta', () => {
     const choice = await chooseDelta(lookup(deltaFile(custom)), firmware(links), installed, 'a');
     expect(choice.plan).toBeUndefined();
     expect(choice).toHaveProperty('reason');
+  });
+
+  it('refuses a linked delta no smaller than the image', async () => {
+    const big = deltaFile(goodCustom, DELTA, 1200);
+    const choice = await chooseDelta(lookup(big), firmware(links), installed, 'a');
+    expect(choice).toMatchObject({ reason: expect.stringContaining('no smaller') as unknown });
+  });
+
+  describe('for an image that lists no deltas (a supplier signed it, or an offline key)', () => {
+    const BY_DIGEST = deltaTargetPath(hex('b'), hex('a'));
+    // The server's bins name the image it rebuilds by its bytes; the target name is the image's.
+    const online = { ...goodCustom, target: 'acme/fw-2.img' };
+
+    it('plans the delta the online bins list under the path named by both digests', async () => {
+      expect(BY_DIGEST).toBe(`delta-${hex('b', 32)}.from-${hex('a', 32)}`);
+      const choice = await chooseDelta(
+        lookup(deltaFile(online, BY_DIGEST)),
+        firmware(undefined),
+        installed,
+        'a',
+      );
+      expect(choice.plan).toMatchObject({ length: 77, sha256: hex('d'), baseSlot: 'a' });
+    });
+
+    it('installs the full image when TUF lists no delta by that path', async () => {
+      const choice = await chooseDelta(lookup(undefined), firmware(undefined), installed, 'a');
+      expect(choice).toEqual({ reason: 'no delta from the installed image 1.0.0' });
+    });
+
+    it.each([
+      { desc: "another target's bytes", custom: { ...online, targetSha256: hex('e') }, length: 77 },
+      {
+        desc: 'another base',
+        custom: { ...online, base: { ...online.base, sha256: hex('c') } },
+        length: 77,
+      },
+      { desc: 'no smaller than the image', custom: online, length: 1200 },
+    ])('refuses one that is $desc', async ({ custom, length }) => {
+      const choice = await chooseDelta(
+        lookup(deltaFile(custom, BY_DIGEST, length)),
+        firmware(undefined),
+        installed,
+        'a',
+      );
+      expect(choice.plan).toBeUndefined();
+    });
   });
 });

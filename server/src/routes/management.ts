@@ -60,9 +60,11 @@ async function releaseViewWithDeltas(
   r: ReleaseRecord,
 ): Promise<z.infer<typeof ReleaseSchema>> {
   // The release is published by now: a failed size lookup must not turn its answer into an error.
-  const deltas = await releaseDeltas((p) => ctx.service.findTarget(p), r.targetNames).catch(
-    () => undefined,
-  );
+  const deltas = await releaseDeltas(
+    (p) => ctx.service.findTarget(p),
+    r.targetNames,
+    (sha256) => ctx.service.deltaTargetsBuilding(sha256),
+  ).catch(() => undefined);
   return { ...releaseView(r), ...(deltas ? { deltas } : {}) };
 }
 
@@ -342,7 +344,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
     async (c) => {
       const bytes = await readBodyLimited(c.req.raw, ctx.config.maxJsonBytes);
       const result = await ctx.service.acceptSignedTargets(bytes);
-      return c.json({ release: releaseView(result.release) }, 201);
+      return c.json({ release: await releaseViewWithDeltas(ctx, result.release) }, 201);
     },
   );
 
@@ -488,7 +490,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
     async (c) => {
       const bytes = await readBodyLimited(c.req.raw, ctx.config.maxJsonBytes);
       const result = await ctx.service.acceptSupplierMetadata(c.req.valid('param').id, bytes);
-      return c.json({ release: releaseView(result.release) }, 201);
+      return c.json({ release: await releaseViewWithDeltas(ctx, result.release) }, 201);
     },
   );
 }

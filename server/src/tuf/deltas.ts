@@ -1,5 +1,5 @@
 import { TargetFile } from '@tufjs/models';
-import { createDelta, DELTA_MEDIA_TYPE } from '@tufchain/transparency/delta';
+import { createDelta, DELTA_MEDIA_TYPE, deltaTargetPath } from '@tufchain/transparency/delta';
 import { isValidTargetPath } from '../http/names.js';
 import { readBlob } from '../storage/blob-store.js';
 import type { RepositoryCore } from './core/repository-core.js';
@@ -72,6 +72,14 @@ export async function previousFirmware(
   return [...found.values()].sort((a, b) => b.releaseCounter - a.releaseCounter).slice(0, count);
 }
 
+/** An image a release adds, as delta generation needs it. */
+export interface DeltaImage {
+  name: string;
+  hardwareIds: string[];
+  releaseCounter: number;
+  sha256: string;
+}
+
 /**
  * Makes the deltas from the previous `core.config.deltaBases` releases of the image's hardware IDs
  * to the new image, stores each as a blob and returns them as TUF targets (length, sha256,
@@ -80,25 +88,70 @@ export async function previousFirmware(
  */
 export async function prepareDeltas(
   core: RepositoryCore,
-  image: { name: string; hardwareIds: string[]; releaseCounter: number; sha256: string },
+  image: DeltaImage,
 ): Promise<{ files: TargetFile[]; links: DeltaLink[] }> {
-  const count = core.config.deltaBases;
   const files: TargetFile[] = [];
   const links: DeltaLink[] = [];
-  if (count <= 0) return { files, links };
+  await generateDeltas(
+    core,
+    image,
+    (base) => deltaTargetName(image.name, base.sha256),
+    (file, base) => {
+      files.push(file);
+      links.push({ target: file.path, baseSha256: base.sha256, baseVersion: base.version });
+    },
+  );
+  return { files, links };
+}
+
+/**
+ * The deltas to images the server does not sign (a supplier's role, top-level targets signed
+ * offline), as targets for the server's own online role (the bins): named by the two digests
+ * (deltaTargetPath), since the image's signed `custom` cannot link them. The vehicle still checks
+ * the rebuilt slot against the image's hashes from the role that signed it, so such a delta can at
+ * worst fail and fall back to the full image. `exists` says a path is already listed.
+ */
+export async function prepareOnlineDeltas(
+  core: RepositoryCore,
+  images: readonly DeltaImage[],
+  exists: (path: string) => Promise<boolean>,
+): Promise<TargetFile[]> {
+  const files: TargetFile[] = [];
+  for (const image of images) {
+    await generateDeltas(
+      core,
+      image,
+      (base) => deltaTargetPath(image.sha256, base.sha256),
+      (file) => files.push(file),
+      async (path) => files.some((f) => f.path === path) || (await exists(path)),
+    );
+  }
+  return files;
+}
+
+async function generateDeltas(
+  core: RepositoryCore,
+  image: DeltaImage,
+  pathFor: (base: DeltaBase) => string,
+  add: (file: TargetFile, base: DeltaBase) => void,
+  skip: (path: string) => Promise<boolean> = () => Promise.resolve(false),
+): Promise<void> {
+  const count = core.config.deltaBases;
+  if (count <= 0) return;
   const bases = await previousFirmware(core, image.hardwareIds, image.releaseCounter, count);
-  if (bases.length === 0) return { files, links };
-  const target = await readBlob(core.blobs, image.sha256);
+  if (bases.length === 0) return;
+  let target: Buffer | undefined;
   for (const base of bases) {
-    const path = deltaTargetName(image.name, base.sha256);
-    if (base.sha256 === image.sha256 || !isValidTargetPath(path)) continue;
+    const path = pathFor(base);
+    if (base.sha256 === image.sha256 || !isValidTargetPath(path) || (await skip(path))) continue;
     const baseBytes = await readBlob(core.blobs, base.sha256).catch(() => undefined);
     if (!baseBytes) continue; // an image whose blob is gone (pruned) gets no delta
+    target ??= await readBlob(core.blobs, image.sha256);
     const delta = createDelta(baseBytes, target);
     if (delta.length > target.length * MAX_DELTA_SHARE) continue;
     const blob = await core.blobs.writeBytes(delta);
     await core.store.recordBlob(blob);
-    files.push(
+    add(
       new TargetFile({
         path,
         length: blob.length,
@@ -109,12 +162,33 @@ export async function prepareDeltas(
             format: DELTA_MEDIA_TYPE,
             target: image.name,
             targetSha256: image.sha256,
+            targetLength: target.length,
             base: { ...base },
           },
         },
       }),
+      base,
     );
-    links.push({ target: path, baseSha256: base.sha256, baseVersion: base.version });
   }
-  return { files, links };
+}
+
+/**
+ * Every delta target the served metadata lists that rebuilds the image `sha256`, by path and
+ * role: those linked from the image and those the online bins list by digest. Reads every
+ * targets role (as previousFirmware does).
+ */
+export async function deltaTargetsBuilding(
+  core: RepositoryCore,
+  sha256: string,
+): Promise<{ path: string; role: string }[]> {
+  const out: { path: string; role: string }[] = [];
+  for (const role of (await core.state.roleVersions()).keys()) {
+    const md = await core.state.roleMetadata(role);
+    if (!md) continue;
+    for (const [path, file] of Object.entries(md.signed.targets)) {
+      const c = file.custom;
+      if (c.kind === 'delta' && c.targetSha256 === sha256) out.push({ path, role });
+    }
+  }
+  return out;
 }

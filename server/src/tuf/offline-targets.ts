@@ -5,6 +5,7 @@ import { errorText } from './error-text.js';
 import { expiryAfter } from './expiry.js';
 import { BINS_ROLE, supplierDelegations, usesBins } from './layout.js';
 import { parseMetadata } from './metadata.js';
+import { onlineDeltaRoles } from './online-deltas.js';
 import { publishAsRelease, type PublishResult } from './releases.js';
 import { buildInitialBins } from './repository.js';
 import { sha256Hex } from './signer.js';
@@ -41,7 +42,7 @@ export function acceptSignedTargets(
       'targets',
     );
     supplierDelegations(md.signed);
-    const { firmware, added } = await checkUploadedTargets(
+    const { firmware, added, images } = await checkUploadedTargets(
       core,
       md,
       current.signed.targets,
@@ -68,6 +69,8 @@ export function acceptSignedTargets(
     } else if (usesBins(md.signed)) {
       core.keys.forBins(md.signed);
     }
+    // The deltas to the images go into the online bins, in the same snapshot.
+    roles.push(...(await onlineDeltaRoles(core, md.signed, images, roles)));
     return publishAsRelease(core, {
       roles,
       root: rootMd.signed,

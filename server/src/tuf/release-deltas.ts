@@ -20,12 +20,17 @@ export interface ReleaseDelta {
 export async function releaseDeltas(
   findTarget: (path: string) => Promise<LocatedTarget | undefined>,
   imageNames: string[],
+  /** The delta targets the online bins list by digest for an image (a supplier's, offline-signed). */
+  building?: (sha256: string) => Promise<string[]>,
 ): Promise<ReleaseDelta[]> {
   const out: ReleaseDelta[] = [];
   for (const image of imageNames) {
     const located = await findTarget(image);
     if (!located) continue;
-    for (const target of deltaTargetsOf(located.file.custom)) {
+    const targets = new Set(deltaTargetsOf(located.file.custom));
+    const sha256 = located.file.hashes.sha256;
+    if (building && sha256) for (const t of await building(sha256)) targets.add(t);
+    for (const target of targets) {
       const delta = await findTarget(target);
       const base = delta?.file.custom['base'] as
         { version?: unknown; sha256?: unknown } | undefined;

@@ -1,4 +1,4 @@
-import { TargetFile, type Root } from '@tufjs/models';
+import { TargetFile, type Root, type Targets } from '@tufjs/models';
 import type { FirmwareClaims } from '../attestation/verifier.js';
 import { ServerError } from '../error.js';
 import type { NewMetadataRecord, ReleaseRecord } from '../storage/store.js';
@@ -122,26 +122,7 @@ async function buildAndPublish(
   const expires = expiryAfter(core.clock(), config.expiries.targets);
   const changed: NewMetadataRecord[] = [];
   if (usesBins(top.signed)) {
-    const signers = keys.forBins(top.signed);
-    const byBin = new Map<string, TargetFile[]>();
-    for (const a of additions) {
-      const bin = await state.binFor(a.path);
-      if (!bin)
-        throw new ServerError('INTERNAL', 'targets delegates bins but bins.json is missing');
-      byBin.set(bin, [...(byBin.get(bin) ?? []), a]);
-    }
-    for (const [bin, files] of byBin) {
-      const current = await state.roleMetadata(bin);
-      const targets: Record<string, TargetFile> = { ...current?.signed.targets };
-      for (const f of files) targets[f.path] = f;
-      const next = buildTargets({
-        version: await state.nextVersion(bin, current?.signed.version ?? 0),
-        expires,
-        targets,
-      });
-      await signMetadata(next, signers);
-      changed.push(recordOf(bin, next));
-    }
+    changed.push(...(await binRecords(core, top.signed, additions, expires)));
   } else {
     const targets: Record<string, TargetFile> = { ...top.signed.targets };
     for (const a of additions) targets[a.path] = a;
@@ -160,6 +141,40 @@ async function buildAndPublish(
     firmware,
     targetNames: inputs.map((t) => t.name),
   });
+}
+
+/**
+ * New versions of the hashed bins the `additions` hash to, each signed with the online bins key:
+ * the targets each bin listed, plus the additions.
+ */
+export async function binRecords(
+  core: RepositoryCore,
+  top: Targets,
+  additions: readonly TargetFile[],
+  expires: string,
+): Promise<NewMetadataRecord[]> {
+  const { state } = core;
+  const signers = core.keys.forBins(top);
+  const byBin = new Map<string, TargetFile[]>();
+  for (const a of additions) {
+    const bin = await state.binFor(a.path);
+    if (!bin) throw new ServerError('INTERNAL', 'targets delegates bins but bins.json is missing');
+    byBin.set(bin, [...(byBin.get(bin) ?? []), a]);
+  }
+  const out: NewMetadataRecord[] = [];
+  for (const [bin, files] of byBin) {
+    const current = await state.roleMetadata(bin);
+    const targets: Record<string, TargetFile> = { ...current?.signed.targets };
+    for (const f of files) targets[f.path] = f;
+    const next = buildTargets({
+      version: await state.nextVersion(bin, current?.signed.version ?? 0),
+      expires,
+      targets,
+    });
+    await signMetadata(next, signers);
+    out.push(recordOf(bin, next));
+  }
+  return out;
 }
 
 /** The image and its Sigstore bundle as targets, after the upload and attestation checks. */

@@ -6,7 +6,7 @@ import type { RepositoryCore } from './core/repository-core.js';
 import type { Published } from './core/publish-pipeline.js';
 import { errorText } from './error-text.js';
 import { expiryAfter } from './expiry.js';
-import { deltaTargetsOf } from './deltas.js';
+import { deltaTargetsBuilding, deltaTargetsOf } from './deltas.js';
 import { attestationTargetName } from './firmware-target.js';
 import { buildTargets, delegationsJsonOf } from './layout.js';
 import { recordOf } from './metadata.js';
@@ -40,7 +40,11 @@ export function revokeRelease(
     const digests: string[] = [];
     for (const name of release.targetNames) {
       // The image's deltas go with it: each of them rebuilds the revoked image.
-      const deltas = deltaTargetsOf((await state.findTarget(name))?.file.custom);
+      const image = await state.findTarget(name);
+      const deltas = new Set(deltaTargetsOf(image?.file.custom));
+      // and those the online bins list by digest (for an image a supplier or offline key signed)
+      const sha256 = image?.file.hashes.sha256;
+      if (sha256) for (const d of await deltaTargetsBuilding(core, sha256)) deltas.add(d.path);
       for (const path of [name, attestationTargetName(name), ...deltas]) {
         const located = await state.findTarget(path);
         if (!located) continue;

@@ -23,6 +23,7 @@ import { revokeRelease } from './revocation.js';
 import { roleStatus, type RoleStatus } from './role-status.js';
 import { acceptRoot } from './root-rotation.js';
 import { acceptSupplierMetadata, addSupplier } from './suppliers.js';
+import { deltaTargetsBuilding } from './deltas.js';
 
 export { errorText } from './error-text.js';
 export { attestationTargetName, type ReleaseTargetInput } from './firmware-target.js';
@@ -88,6 +89,10 @@ export class RepositoryService {
   }
   findTarget(path: string): Promise<LocatedTarget | undefined> {
     return this.core.state.findTarget(path);
+  }
+  /** The paths of the delta targets served that rebuild the image `sha256`. */
+  async deltaTargetsBuilding(sha256: string): Promise<string[]> {
+    return (await deltaTargetsBuilding(this.core, sha256)).map((d) => d.path);
   }
   hasOnlineTargets(): boolean {
     return this.core.keys.hasOnlineTargets();

@@ -1,4 +1,5 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { deltaTargetPath } from '@tufchain/transparency/delta';
 import { Metadata, TargetFile, Targets } from '@tufjs/models';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -59,9 +60,17 @@ async function supplierMetadata(opts: {
   signers: TufSigner[];
   version?: number;
   delegate?: boolean;
+  image?: Uint8Array;
+  releaseCounter?: number;
+  /** Targets the role listed before (kept as they are). */
+  previous?: Uint8Array;
 }): Promise<Uint8Array> {
-  const image = new TextEncoder().encode(`supplier image ${opts.path}`);
-  const claims = { hardwareIds: opts.hardwareIds, version: '1.4.0', releaseCounter: 14 };
+  const image = opts.image ?? new TextEncoder().encode(`supplier image ${opts.path}`);
+  const claims = {
+    hardwareIds: opts.hardwareIds,
+    version: `1.${opts.releaseCounter ?? 14}.0`,
+    releaseCounter: opts.releaseCounter ?? 14,
+  };
   const bundle = new TextEncoder().encode(
     JSON.stringify(fakeFirmwareBundle({ sha256: sha256Hex(image), ...claims })),
   );
@@ -75,6 +84,12 @@ async function supplierMetadata(opts: {
     version: opts.version ?? 1,
     expires: expiryAfter(t.now.value, 30 * 86400),
     targets: {
+      ...(opts.previous
+        ? (parseMetadata('targets', opts.previous).signed.toJSON().targets as Record<
+            string,
+            ReturnType<TargetFile['toJSON']>
+          >)
+        : {}),
       [opts.path]: new TargetFile({
         path: opts.path,
         length: image.byteLength,
@@ -424,5 +439,70 @@ describe('PUT /api/v1/suppliers/{id}/metadata', () => {
         ]),
       ),
     ).rejects.toMatchObject({ code: 'HARDWARE_ID_NOT_DELEGATED' });
+  });
+});
+
+describe('deltas to a supplier’s images', () => {
+  beforeEach(async () => {
+    expect((await addSupplier('acme', ['acme-brake'], acmeKeys, 2)).status).toBe(201);
+  });
+
+  it('lists them by digest in the online bins, in the release’s snapshot, and revokes them with the release', async () => {
+    const v1 = randomBytes(64 * 1024);
+    const v2 = Buffer.from(v1);
+    v2[100] = (v2[100] ?? 0) ^ 0xff;
+    const first = await supplierMetadata({
+      path: 'acme-brake/brake-1.bin',
+      hardwareIds: ['acme-brake'],
+      signers: acmeKeys,
+      image: v1,
+      releaseCounter: 14,
+    });
+    expect((await putSupplier('acme', first)).status).toBe(201);
+    const second = await supplierMetadata({
+      path: 'acme-brake/brake-2.bin',
+      hardwareIds: ['acme-brake'],
+      signers: acmeKeys,
+      image: v2,
+      releaseCounter: 15,
+      version: 2,
+      previous: first,
+    });
+    const res = await putSupplier('acme', second);
+    expect(res.status, await res.clone().text()).toBe(201);
+    const { release } = (await res.json()) as {
+      release: { id: number; metadataVersion: number; deltas: { target: string }[] };
+    };
+    const path = deltaTargetPath(sha256Hex(v2), sha256Hex(v1));
+    expect(release.deltas).toEqual([
+      expect.objectContaining({
+        image: 'acme-brake/brake-2.bin',
+        target: path,
+        baseVersion: '1.14.0',
+      }),
+    ]);
+    const service = t.parts.context.service;
+    const located = await service.findTarget(path);
+    expect(located?.role).toMatch(/^bins-[0-9a-f]+$/);
+    expect(located?.file.custom).toMatchObject({ kind: 'delta', targetSha256: sha256Hex(v2) });
+    // The snapshot of the release (logged on chain) pins that bin's new version.
+    const snapshot = (await service.currentSnapshot()).signed;
+    expect(snapshot.version).toBe(release.metadataVersion);
+    expect(t.chain.entries.at(-1)?.metadataVersion).toBe(release.metadataVersion);
+    expect(snapshot.meta[`${located!.role}.json`]?.version).toBe(2);
+    // The supplier's role is served as signed: the server added nothing to it.
+    expect(
+      new Uint8Array(
+        await (await t.parts.app.request('/metadata/2.supplier-acme.json')).arrayBuffer(),
+      ),
+    ).toEqual(second);
+
+    const revoke = await t.parts.app.request(`/api/v1/releases/${release.id}/revoke`, {
+      method: 'POST',
+      headers: { ...auth(t.tokens.revoke), 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'bad brake firmware' }),
+    });
+    expect(revoke.status, await revoke.clone().text()).toBe(200);
+    expect(await service.findTarget(path)).toBeUndefined();
   });
 });

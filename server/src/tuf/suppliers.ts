@@ -11,6 +11,7 @@ import {
   type SupplierInput,
 } from './layout.js';
 import { parseMetadata, recordOf } from './metadata.js';
+import { onlineDeltaRoles } from './online-deltas.js';
 import { publishAsRelease, type PublishResult } from './releases.js';
 import { signMetadata, sha256Hex } from './signer.js';
 import { assertFresh, checkUploadedTargets, replayedUpload } from './uploaded-targets.js';
@@ -87,7 +88,7 @@ export function acceptSupplierMetadata(
       Math.max(current?.signed.version ?? 0, await core.store.maxVersion(role)),
       role,
     );
-    const { firmware, added } = await checkUploadedTargets(
+    const { firmware, added, images } = await checkUploadedTargets(
       core,
       md,
       current?.signed.targets ?? {},
@@ -100,8 +101,10 @@ export function acceptSupplierMetadata(
       sha256: sha256Hex(bytes),
       expires: md.signed.expires,
     };
+    // The deltas to the supplier's images go into the online bins, in the same snapshot.
+    const deltaRoles = await onlineDeltaRoles(core, top.signed, images, [record]);
     return publishAsRelease(core, {
-      roles: [record],
+      roles: [record, ...deltaRoles],
       root: (await state.trustedRoot()).signed,
       firmware,
       targetNames: added,

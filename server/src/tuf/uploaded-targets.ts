@@ -3,6 +3,7 @@ import type { FirmwareClaims } from '../attestation/verifier.js';
 import { ServerError } from '../error.js';
 import { isValidTargetPath } from '../http/names.js';
 import type { RepositoryCore } from './core/repository-core.js';
+import type { DeltaImage } from './deltas.js';
 import {
   assertClaimsMatch,
   firmwareInputOf,
@@ -28,9 +29,10 @@ export async function checkUploadedTargets(
   md: Metadata<Targets>,
   previous: Record<string, TargetFile>,
   scope: SupplierDelegation | undefined,
-): Promise<{ firmware: ReleaseEntry['firmware']; added: string[] }> {
+): Promise<{ firmware: ReleaseEntry['firmware']; added: string[]; images: DeltaImage[] }> {
   const firmware: ReleaseEntry['firmware'] = [];
   const added: string[] = [];
+  const images: DeltaImage[] = [];
   for (const [path, file] of Object.entries(md.signed.targets)) {
     if (!isValidTargetPath(path)) {
       throw new ServerError(
@@ -97,11 +99,17 @@ export async function checkUploadedTargets(
     }
     assertClaimsMatch({ name: path, ...input }, claims);
     added.push(path);
+    images.push({
+      name: path,
+      hardwareIds: input.hardwareIds,
+      releaseCounter: input.releaseCounter,
+      sha256: blob.sha256,
+    });
     for (const hardwareId of input.hardwareIds) {
       firmware.push({ digest: `0x${blob.sha256}`, hardwareId, version: input.releaseCounter });
     }
   }
-  return { firmware, added };
+  return { firmware, added, images };
 }
 
 /** Uploaded metadata must be newer than `floor` and not expired. */

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { finished } from 'node:stream/promises';
 import { Metadata, MetadataKind } from '@tufjs/models';
 import { createHash } from 'node:crypto';
+import { deltaTargetPath } from '../delta/target-path.js';
 import { TransparencyError } from '../error.js';
 import { END_OF_ARCHIVE, padding, readTarIndex, ustarHeader, type TarEntry } from './tar.js';
 
@@ -28,6 +29,13 @@ export interface OfflineBundleManifest {
   /** The firmware target; the bundle answers the agent's discovery hint with it. */
   target: string;
   files: Record<string, string>;
+  /**
+   * Set when the bundle carries the delta from one base image and not the full image
+   * (`deltaOnly`): only a vehicle whose active slot holds that base can install it. Informative:
+   * the vehicle decides from the metadata tuf-js trusts, and refuses any other vehicle with
+   * BUNDLE_BASE_MISMATCH before it writes anything.
+   */
+  deltaOnly?: { delta: string; baseVersion: string; baseSha256: string };
 }
 
 /** Repository paths a bundle may carry: metadata, targets, and the release's chain entry. */
@@ -104,11 +112,21 @@ export async function createOfflineBundle(opts: {
    * delta fails, installs that instead.
    */
   deltaFrom?: string;
+  /**
+   * With `deltaFrom`: leave the full image out (a smaller bundle for USB or workshop transfer).
+   * Only a vehicle on that base can install it, and it has nothing to fall back to.
+   */
+  deltaOnly?: boolean;
 }): Promise<{
   target: string;
   bytes: number;
-  delta?: { target: string; length: number; baseVersion: string };
+  delta?: { target: string; length: number; baseVersion: string; baseSha256: string };
+  /** Whether the full image is in the bundle (not with `deltaOnly`). */
+  fullImage: boolean;
 }> {
+  if (opts.deltaOnly && opts.deltaFrom === undefined) {
+    throw new TransparencyError('BUNDLE_INVALID', 'a delta-only bundle needs the base version');
+  }
   const get = (path: string, maxBytes = METADATA_MAX_BYTES) =>
     fetchBytes(joinUrl(opts.serverUrl, path), maxBytes);
   const files = new Map<string, Buffer>();
@@ -195,8 +213,15 @@ export async function createOfflineBundle(opts: {
   const delta =
     opts.deltaFrom === undefined
       ? undefined
-      : await addDelta(targetName, target.custom, opts.deltaFrom, resolve, get, files);
+      : await addDelta(
+          { name: targetName, sha256: target.hashes['sha256'] ?? '', custom: target.custom },
+          opts.deltaFrom,
+          resolve,
+          get,
+          files,
+        );
   const imagePath = hashedPath(targetName, target.hashes['sha256'] ?? '');
+  const fullImage = !(opts.deltaOnly && delta);
 
   const manifest: OfflineBundleManifest = {
     format: OFFLINE_BUNDLE_FORMAT,
@@ -204,8 +229,17 @@ export async function createOfflineBundle(opts: {
     hardwareId: opts.hardwareId,
     target: targetName,
     files: {},
+    ...(fullImage || !delta
+      ? {}
+      : {
+          deltaOnly: {
+            delta: delta.target,
+            baseVersion: delta.baseVersion,
+            baseSha256: delta.baseSha256,
+          },
+        }),
   };
-  const names = [...files.keys(), imagePath];
+  const names = fullImage ? [...files.keys(), imagePath] : [...files.keys()];
   names.forEach((path, i) => (manifest.files[path] = `f${String(i).padStart(5, '0')}`));
 
   const out = createWriteStream(opts.outPath, { mode: 0o644 });
@@ -219,6 +253,12 @@ export async function createOfflineBundle(opts: {
   };
   await add('manifest.json', Buffer.from(JSON.stringify(manifest, null, 2)));
   for (const [path, data] of files) await add(manifest.files[path] ?? '', data);
+  if (!fullImage) {
+    await writeChunk(out, END_OF_ARCHIVE);
+    out.end();
+    await done;
+    return { target: targetName, bytes, ...(delta ? { delta } : {}), fullImage };
+  }
   // The image streams straight into the bundle; its size is the length TUF promises.
   const res = await fetch(joinUrl(opts.serverUrl, imagePath));
   if (res.status !== 200 || !res.body) {
@@ -245,28 +285,54 @@ export async function createOfflineBundle(opts: {
   await writeChunk(out, END_OF_ARCHIVE);
   out.end();
   await done;
-  return { target: targetName, bytes: bytes + got, ...(delta ? { delta } : {}) };
+  return { target: targetName, bytes: bytes + got, ...(delta ? { delta } : {}), fullImage };
 }
 
-/** Adds the delta `custom.deltas` links from `baseVersion`, and the role files that list it. */
+type BundleTarget = {
+  length: number;
+  hashes: Record<string, string>;
+  custom?: Record<string, unknown>;
+};
+
+/**
+ * Adds the delta from the release `baseVersion` to the image, and the role files that list it:
+ * the one the image's `custom.deltas` links (an image the server signs), else the one the
+ * server's online bins list by the two digests (deltaTargetPath; an image a supplier or an
+ * offline key signs), the base found among the firmware of the metadata already fetched.
+ */
 async function addDelta(
-  image: string,
-  custom: Record<string, unknown> | undefined,
+  image: { name: string; sha256: string; custom: Record<string, unknown> | undefined },
   baseVersion: string,
-  resolve: (
-    path: string,
-  ) => Promise<{ length: number; hashes: Record<string, string> } | undefined>,
+  resolve: (path: string) => Promise<BundleTarget | undefined>,
   get: (path: string, maxBytes?: number) => Promise<Buffer | undefined>,
   files: Map<string, Buffer>,
-): Promise<{ target: string; length: number; baseVersion: string }> {
-  const links = Array.isArray(custom?.['deltas']) ? (custom['deltas'] as unknown[]) : [];
-  const name = links
-    .map((l) => l as { target?: unknown; baseVersion?: unknown } | null)
-    .find((l) => l?.baseVersion === baseVersion && typeof l.target === 'string')?.target as
-    string | undefined;
+): Promise<{ target: string; length: number; baseVersion: string; baseSha256: string }> {
+  const links = Array.isArray(image.custom?.['deltas'])
+    ? (image.custom['deltas'] as unknown[])
+    : undefined;
+  let name: string | undefined;
+  if (links) {
+    name = links
+      .map((l) => l as { target?: unknown; baseVersion?: unknown } | null)
+      .find((l) => l?.baseVersion === baseVersion && typeof l.target === 'string')?.target as
+      string | undefined;
+  } else {
+    const base = firmwareOfVersion(files, baseVersion, image.custom?.['hardwareIds']);
+    if (base) name = deltaTargetPath(image.sha256, base);
+  }
   const delta = name === undefined ? undefined : await resolve(name);
-  if (name === undefined || !delta) {
-    throw new TransparencyError('NO_DELTA_FOR_BASE', `${image} lists no delta from ${baseVersion}`);
+  const deltaBase = delta?.custom?.['base'] as { sha256?: unknown } | undefined;
+  if (
+    name === undefined ||
+    !delta ||
+    delta.custom?.['kind'] !== 'delta' ||
+    delta.custom['targetSha256'] !== image.sha256 ||
+    typeof deltaBase?.sha256 !== 'string'
+  ) {
+    throw new TransparencyError(
+      'NO_DELTA_FOR_BASE',
+      `${image.name} lists no delta from ${baseVersion}`,
+    );
   }
   const path = hashedPath(name, delta.hashes['sha256'] ?? '');
   // In memory: a delta is at most 90% of its image, and usually a few percent (server deltas.ts).
@@ -275,7 +341,30 @@ async function addDelta(
   if (bytes.length !== delta.length)
     throw new TransparencyError('LENGTH_MISMATCH', `${path} is not its TUF length`);
   files.set(path, bytes);
-  return { target: name, length: delta.length, baseVersion };
+  return { target: name, length: delta.length, baseVersion, baseSha256: deltaBase.sha256 };
+}
+
+/** The sha256 of a firmware target of `version` for one of `hardwareIds` in the metadata fetched. */
+function firmwareOfVersion(
+  files: ReadonlyMap<string, Buffer>,
+  version: string,
+  hardwareIds: unknown,
+): string | undefined {
+  const ids = Array.isArray(hardwareIds) ? (hardwareIds as unknown[]) : [];
+  for (const [path, bytes] of files) {
+    if (!/^\/metadata\/\d+\.(?!root|snapshot|timestamp)[^/]+\.json$/.test(path)) continue;
+    const md = JSON.parse(bytes.toString('utf8')) as {
+      signed?: { targets?: Record<string, BundleTarget> };
+    };
+    for (const t of Object.values(md.signed?.targets ?? {})) {
+      const c = t.custom ?? {};
+      const sha256 = t.hashes['sha256'];
+      if (c['kind'] !== 'firmware' || c['version'] !== version || sha256 === undefined) continue;
+      if (Array.isArray(c['hardwareIds']) && c['hardwareIds'].some((h) => ids.includes(h)))
+        return sha256;
+    }
+  }
+  return undefined;
 }
 
 /** BUNDLE_INVALID unless `m` is a v1 manifest: strings where strings belong, repository paths only. */
@@ -291,6 +380,18 @@ function checkManifest(m: OfflineBundleManifest): void {
     m.files === null
   ) {
     throw new TransparencyError('BUNDLE_INVALID', 'unknown bundle format');
+  }
+  const only = m.deltaOnly as Record<string, unknown> | undefined;
+  if (
+    only !== undefined &&
+    (only === null ||
+      typeof only !== 'object' ||
+      !isString(only['delta']) ||
+      typeof only['baseVersion'] !== 'string' ||
+      typeof only['baseSha256'] !== 'string' ||
+      !/^[0-9a-f]{64}$/.test(only['baseSha256']))
+  ) {
+    throw new TransparencyError('BUNDLE_INVALID', 'the manifest’s deltaOnly is malformed');
   }
   for (const [repoPath, member] of Object.entries(m.files as Record<string, unknown>)) {
     if (!BUNDLE_PATH.test(repoPath) || repoPath.split('/').includes('..') || !isString(member)) {

@@ -7,6 +7,7 @@ import { applyDelta } from './apply.js';
 import {
   DELTA_HEADER_BYTES,
   DeltaOpParser,
+  type DeltaOpHandler,
   decodeDeltaHeader,
   encodeDeltaHeader,
   OP_ADD,
@@ -240,5 +241,46 @@ describe('DeltaOpParser', () => {
       }),
       { numRuns: 100 },
     );
+  });
+
+  it('feedFrom stops after every op whose handler asks to wait, and resumes where it stopped', async () => {
+    const base = randomBytes(3000);
+    const target = Buffer.concat([base.subarray(0, 1200), randomBytes(500), base.subarray(1500)]);
+    const ops = diffOps(base, target, 32);
+    const header: DeltaHeader = {
+      base: { length: base.length, sha256: sha256(base) },
+      target: { length: target.length, sha256: sha256(target) },
+    };
+    const out: Buffer[] = [];
+    let waits = 0;
+    const handler: DeltaOpHandler = {
+      copy: (offset, length) => {
+        out.push(base.subarray(offset, offset + length));
+        waits++;
+        return Promise.resolve(); // every COPY asks the parser to stop
+      },
+      add: (chunk, start, end) => {
+        out.push(Buffer.from(chunk.subarray(start, end)));
+        return undefined;
+      },
+    };
+    const parser = new DeltaOpParser(header);
+    let stops = 0;
+    // split in two so that an op header may straddle the chunks
+    for (const chunk of [ops.subarray(0, 7), ops.subarray(7)]) {
+      let at = 0;
+      while (at < chunk.length) {
+        at = parser.feedFrom(chunk, at, handler);
+        const wait = parser.takeWait();
+        if (wait) {
+          stops++;
+          await wait;
+        }
+      }
+    }
+    parser.finish();
+    expect(Buffer.concat(out).equals(target)).toBe(true);
+    expect(stops).toBe(waits);
+    expect(parser.takeWait()).toBeUndefined();
   });
 });

@@ -23,12 +23,20 @@ export const OP_COPY = 0x01;
 export const OP_ADD = 0x02;
 
 /**
- * The zstd window the generator uses and the most an applier accepts (2^21 = 2 MiB of decoder
+ * The most zstd window an applier accepts (2^21 = 2 MiB of decoder
  * memory): zstd's own decoder limit is 2^27, which a hostile delta could use to make a vehicle
  * allocate 128 MiB. bench:delta's npm-upgrade op stream (2.5 MB) compresses to 386.7 KB with
  * 2^20, 381.3 KB with 2^21 and 381.0 KB with 2^22 or 2^23.
  */
 export const DELTA_WINDOW_LOG = 21;
+
+/**
+ * The zstd window the generator uses: 2^20 = 1 MiB of the vehicle's decoder memory, for +1.4%
+ * bytes on npm-upgrade (above). With 2^21 the whole agent's peak RSS in a delta update was ~1 MiB
+ * over its full-image update's, and over the 96 MiB goal (bench:delta). Appliers still accept
+ * deltas made with 2^21.
+ */
+export const DELTA_GENERATE_WINDOW_LOG = 20;
 
 /** Images larger than this are refused (lengths travel as u64; JS numbers are exact to 2^53). */
 const MAX_IMAGE_BYTES = Number.MAX_SAFE_INTEGER;
@@ -103,6 +111,17 @@ export type DeltaOp =
   | { kind: 'add'; bytes: Uint8Array };
 
 /**
+ * Takes the ops DeltaOpParser.feedFrom decodes, with no object per op: a COPY's range of the base,
+ * an ADD piece as a range of the chunk fed (valid during the call only). A handler that cannot
+ * finish an op at once returns a promise: the parser stops after that op, and the caller waits
+ * for it (DeltaOpParser.takeWait) before it feeds the rest of the chunk.
+ */
+export interface DeltaOpHandler {
+  copy(offset: number, length: number): Promise<void> | undefined;
+  add(chunk: Uint8Array, start: number, end: number): Promise<void> | undefined;
+}
+
+/**
  * Decodes the (decompressed) op stream incrementally: feed() takes any split of the bytes and hands
  * out whole COPYs and ADD pieces as soon as they are known, holding at most one op header (<= 21
  * bytes) between calls, so a literal never has to be buffered. Every op is checked against the
@@ -115,6 +134,7 @@ export class DeltaOpParser {
   #copyEnd = 0;
   #produced = 0;
   #ended = false;
+  #wait: Promise<void> | undefined;
 
   constructor(header: DeltaHeader) {
     this.#header = header;
@@ -130,8 +150,27 @@ export class DeltaOpParser {
   }
 
   feed(chunk: Uint8Array, emit: (op: DeltaOp) => void): void {
+    const handler: DeltaOpHandler = {
+      copy: (offset, length) => {
+        emit({ kind: 'copy', offset, length });
+        return undefined;
+      },
+      add: (bytes, start, end) => {
+        emit({ kind: 'add', bytes: bytes.subarray(start, end) });
+        return undefined;
+      },
+    };
+    this.feedFrom(chunk, 0, handler);
+  }
+
+  /**
+   * Decodes `chunk` from `at` into `handler`'s calls, until the chunk ends or a call returns a
+   * promise; returns the index reached (chunk.length when done), and keeps that promise for
+   * takeWait().
+   */
+  feedFrom(chunk: Uint8Array, at: number, handler: DeltaOpHandler): number {
     const end = chunk.length;
-    let i = 0;
+    let i = at;
     while (i < end) {
       if (this.#ended) {
         throw new TransparencyError('DELTA_MALFORMED', 'bytes after the END op');
@@ -139,23 +178,39 @@ export class DeltaOpParser {
       if (this.#literalLeft > 0) {
         const n = Math.min(this.#literalLeft, end - i);
         this.#literalLeft -= n;
-        emit({ kind: 'add', bytes: chunk.subarray(i, i + n) });
+        const wait = handler.add(chunk, i, i + n);
         i += n;
+        if (wait) {
+          this.#wait = wait;
+          return i;
+        }
         continue;
       }
       if (this.#pending.length === 0) {
         // The common case: the whole op header is in this chunk.
-        const used = this.#decode(chunk, i, end, emit);
+        const used = this.#decode(chunk, i, end, handler);
         if (used > 0) {
           i += used;
+          if (this.#wait) return i;
           continue;
         }
       }
       // An op header split across chunks: gathered a byte at a time.
       this.#pending.push(chunk[i] as number);
       i += 1;
-      if (this.#decode(this.#pending, 0, this.#pending.length, emit) > 0) this.#pending.length = 0;
+      if (this.#decode(this.#pending, 0, this.#pending.length, handler) > 0) {
+        this.#pending.length = 0;
+        if (this.#wait) return i;
+      }
     }
+    return i;
+  }
+
+  /** The promise of the handler call feedFrom stopped after, if any (once). */
+  takeWait(): Promise<void> | undefined {
+    const wait = this.#wait;
+    this.#wait = undefined;
+    return wait;
   }
 
   /** The op stream ended: DELTA_TRUNCATED unless END came and the target is complete. */
@@ -166,7 +221,7 @@ export class DeltaOpParser {
   }
 
   /** Decodes the op header at bytes[at]; the bytes it took, or 0 when it is not complete yet. */
-  #decode(bytes: ArrayLike<number>, at: number, end: number, emit: (op: DeltaOp) => void): number {
+  #decode(bytes: ArrayLike<number>, at: number, end: number, handler: DeltaOpHandler): number {
     const tag = bytes[at];
     if (tag === OP_END) {
       if (this.#produced !== this.#header.target.length) {
@@ -190,6 +245,7 @@ export class DeltaOpParser {
     }
     const length = readVarint(bytes, varintEnd, end);
     if (length < 0) return 0;
+    const used = varintEnd - at;
     const offset = this.#copyEnd + unzigzag(first);
     if (offset < 0 || length === 0 || offset + length > this.#header.base.length) {
       throw new TransparencyError(
@@ -199,8 +255,8 @@ export class DeltaOpParser {
     }
     this.#grow(length);
     this.#copyEnd = offset + length;
-    emit({ kind: 'copy', offset, length });
-    return varintEnd - at;
+    this.#wait = handler.copy(offset, length);
+    return used;
   }
 
   #grow(length: number): void {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { constants, zstdCompressSync } from 'node:zlib';
 import {
-  DELTA_WINDOW_LOG,
+  DELTA_GENERATE_WINDOW_LOG,
   OP_ADD,
   OP_COPY,
   OP_END,
@@ -53,7 +53,7 @@ export function createDelta(
   const body = zstdCompressSync(ops, {
     params: {
       [constants.ZSTD_c_compressionLevel]: opts.level,
-      [constants.ZSTD_c_windowLog]: DELTA_WINDOW_LOG,
+      [constants.ZSTD_c_windowLog]: DELTA_GENERATE_WINDOW_LOG,
       [constants.ZSTD_c_checksumFlag]: 1,
     },
   });

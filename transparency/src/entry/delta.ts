@@ -11,8 +11,10 @@ export {
   encodeDeltaHeader,
   type DeltaHeader,
   type DeltaOp,
+  type DeltaOpHandler,
   type ImageRef,
 } from '../delta/format.js';
 export { createDelta, defaultDeltaOptions, diffOps, type DeltaOptions } from '../delta/generate.js';
 export { applyDelta } from '../delta/apply.js';
+export { deltaTargetPath } from '../delta/target-path.js';
 export { TransparencyError } from '../error.js';

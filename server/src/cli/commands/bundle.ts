@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
 import { addJsonOption, type CliRun, emit, type JsonOption, resolveServerUrl } from '../context.js';
+import { CliError } from '../error.js';
 
 interface BundleCreateOptions extends JsonOption {
   server?: string;
   hardwareId: string;
   out: string;
   deltaFrom?: string;
+  deltaOnly?: boolean;
 }
 
 const mib = (n: number): string => (n / (1024 * 1024)).toFixed(1);
@@ -25,9 +27,16 @@ export function registerBundleCommand(program: Command, run: CliRun): void {
     .option(
       '--delta-from <version>',
       'also carry the delta from this base version (vehicles on it install from the delta; others from the image)',
+    )
+    .option(
+      '--delta-only',
+      'with --delta-from: leave the full image out (a smaller file); only a vehicle on that base version can install it',
     );
   addJsonOption(create).action(async (opts: BundleCreateOptions) => {
     const serverUrl = resolveServerUrl(run, opts);
+    if (opts.deltaOnly && opts.deltaFrom === undefined) {
+      throw new CliError('INVALID_ARGUMENT', '--delta-only needs --delta-from VERSION');
+    }
     const { createOfflineBundle } = await import('@tufchain/transparency');
     let lastDecile = -1;
     const made = await createOfflineBundle({
@@ -35,6 +44,7 @@ export function registerBundleCommand(program: Command, run: CliRun): void {
       hardwareId: opts.hardwareId,
       outPath: opts.out,
       ...(opts.deltaFrom !== undefined ? { deltaFrom: opts.deltaFrom } : {}),
+      ...(opts.deltaOnly ? { deltaOnly: true } : {}),
       onProgress: (done, total) => {
         const decile = Math.floor((done / Math.max(total, 1)) * 10);
         if (decile === lastDecile) return;
@@ -51,8 +61,9 @@ export function registerBundleCommand(program: Command, run: CliRun): void {
         target: made.target,
         bytes: made.bytes,
         ...(made.delta ? { delta: made.delta } : {}),
+        fullImage: made.fullImage,
       },
-      `wrote ${opts.out}: ${made.target} for ${opts.hardwareId} (${made.bytes} bytes${made.delta ? `, with the delta from ${made.delta.baseVersion}: ${made.delta.length} bytes` : ''}); install it with \`tufchain-agent install-bundle ${opts.out}\``,
+      `wrote ${opts.out}: ${made.target} for ${opts.hardwareId} (${made.bytes} bytes${made.delta ? `, ${made.fullImage ? 'with' : 'only'} the delta from ${made.delta.baseVersion}: ${made.delta.length} bytes${made.fullImage ? '' : `, installable only on ${made.delta.baseVersion}`}` : ''}); install it with \`tufchain-agent install-bundle ${opts.out}\``,
     );
   });
 }
