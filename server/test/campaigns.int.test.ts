@@ -6,6 +6,7 @@
 import { campaignLogEntrySchema } from '@tufchain/transparency/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waveMembers } from '../src/campaigns/waves.js';
+import { testEngine } from './support/database.js';
 import { membersSha256 } from '../src/fleet/service.js';
 import type { OpenedRepository, RunningServer } from '../src/index.js';
 import {
@@ -27,8 +28,13 @@ import {
   type EventView,
 } from './support/campaign-server.js';
 
-/** 200 in the suite; CAMPAIGN_TEST_VEHICLES=1000 for the size (a measurement, not CI). */
-const FLEET_SIZE = Number(process.env.CAMPAIGN_TEST_VEHICLES ?? 200);
+/**
+ * The issue's 1,000 vehicles on SQLite; 200 on PostgreSQL, where the same code paths run and the
+ * suite's time matters (CAMPAIGN_TEST_VEHICLES overrides both).
+ */
+const FLEET_SIZE = Number(
+  process.env.CAMPAIGN_TEST_VEHICLES ?? (testEngine() === 'postgres' ? 200 : 1000),
+);
 const WAVES = [10, 30, 60, 100];
 /** Vehicles per wave: 10 %, 20 %, 30 %, 40 % of the fleet. */
 const SIZES = WAVES.map((p, i) => (FLEET_SIZE * (p - (WAVES[i - 1] ?? 0))) / 100);
