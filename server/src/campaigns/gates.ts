@@ -46,7 +46,8 @@ export interface WaveCounts {
   assigned: number;
 }
 
-const emptyCounts = (wave: number): WaveCounts => ({
+/** A wave's counts before any vehicle of it is counted. */
+export const emptyCounts = (wave: number): WaveCounts => ({
   wave,
   members: 0,
   assigning: 0,

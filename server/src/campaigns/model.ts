@@ -119,3 +119,15 @@ export interface CampaignEventRecord {
   detail: Record<string, unknown>;
   logIndex: number | null;
 }
+
+export interface CreateCampaignInput {
+  name: string;
+  groupId: number;
+  release: { hardwareId: string; name: string }[];
+  waves: WaveSpec[];
+  failureThreshold: FailureThreshold;
+  maxDeferrals: number;
+}
+
+/** A rollback campaign's own settings; its group and release set come from the original. */
+export type RollbackInput = Partial<Omit<CreateCampaignInput, 'groupId' | 'release'>>;

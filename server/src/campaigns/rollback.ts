@@ -1,8 +1,12 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
 import type { DirectorService } from '../director/service.js';
 import type { AssignmentRecord } from '../director/store.js';
 import { ServerError } from '../error.js';
+import type { GroupRecord } from '../fleet/store.js';
+import { errorText } from '../tuf/service.js';
 import { outcomeOf } from './gates.js';
-import type { CampaignRecord } from './model.js';
+import type { CampaignRecord, CreateCampaignInput, RollbackInput } from './model.js';
 import type { CampaignStore } from './store.js';
 
 /** What one rollback campaign assigns, and to whom: a cohort that ran the same images before. */
@@ -89,4 +93,77 @@ async function previousImage(
     .flatMap((a) => a.images.filter((i) => i.ecuSerial === ecuSerial));
   if (before[0]) return before[0].name;
   return (await director.store.firstReportedImage(made.vehicle, ecuSerial))?.filepath;
+}
+
+/**
+ * Creates the draft campaigns of planRollback's plans, oldest first: one per cohort, each through
+ * a static group made for it, named "cohort I of N" when there are several, and created with its
+ * origin (`rollbackOf`, its cohort). Not a partial rollback: if one is refused, the drafts made
+ * so far are cancelled (logged) before the refusal is thrown.
+ */
+export async function createRollbackCampaigns(
+  original: CampaignRecord,
+  plans: readonly RollbackPlan[],
+  input: RollbackInput,
+  deps: {
+    createGroup: (group: {
+      name: string;
+      description: string;
+      definition: { kind: 'static'; vehicles: string[] };
+    }) => Promise<GroupRecord>;
+    create: (
+      campaign: CreateCampaignInput,
+      origin: { rollbackOf: string; rollbackCohort?: number; rollbackCohorts?: number },
+    ) => Promise<CampaignRecord>;
+    cancel: (id: number, reason: string) => Promise<unknown>;
+    logger: Logger;
+  },
+): Promise<CampaignRecord[]> {
+  const baseName = input.name ?? `rollback of ${original.name}`;
+  const created: CampaignRecord[] = [];
+  try {
+    for (const [i, plan] of plans.entries()) {
+      const suffix = plans.length > 1 ? ` cohort ${i + 1} of ${plans.length}` : '';
+      const group = await deps.createGroup({
+        name: `rollback-${original.id}-${randomBytes(4).toString('hex')}`,
+        description: `vehicles updated by campaign ${original.urn}${suffix}`,
+        definition: { kind: 'static', vehicles: plan.vehicles },
+      });
+      created.push(
+        await deps.create(
+          {
+            name: `${baseName.slice(0, 100 - suffix.length)}${suffix}`,
+            groupId: group.id,
+            release: plan.release,
+            waves: input.waves ?? [
+              {
+                percent: 100,
+                minSoakSeconds: 0,
+                successPercent: original.waves.at(-1)?.successPercent ?? 100,
+              },
+            ],
+            failureThreshold: input.failureThreshold ?? original.failureThreshold,
+            maxDeferrals: input.maxDeferrals ?? original.maxDeferrals,
+          },
+          {
+            rollbackOf: original.urn,
+            ...(plans.length > 1 ? { rollbackCohort: i + 1, rollbackCohorts: plans.length } : {}),
+          },
+        ),
+      );
+    }
+  } catch (error) {
+    for (const c of created) {
+      await deps
+        .cancel(c.id, 'rollback not created: another cohort was refused')
+        .catch((cancelError: unknown) =>
+          deps.logger.error(
+            { campaign: c.id, err: errorText(cancelError) },
+            'could not cancel a rollback draft',
+          ),
+        );
+    }
+    throw error;
+  }
+  return created;
 }

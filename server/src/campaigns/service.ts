@@ -13,57 +13,29 @@ import { errorText } from '../tuf/service.js';
 import { assignCampaignVehicle } from './assign.js';
 import { cancelOpenAssignments } from './cancel.js';
 import { flushCampaignEvents } from './outbox.js';
-import { planRollback } from './rollback.js';
-import { checkCoverage, checkOverlap } from './checks.js';
+import { createRollbackCampaigns, planRollback } from './rollback.js';
 import {
-  countWaves,
-  decideGate,
-  failureStop,
-  outcomeOf,
-  type GateDecision,
-  type WaveCounts,
-} from './gates.js';
+  campaignStatus,
+  waveSnapshotPage,
+  type CampaignStatus,
+  type WaveSnapshotPage,
+} from './queries.js';
+import { checkCoverage, checkOverlap } from './checks.js';
+import { countWaves, decideGate, failureStop, outcomeOf, type GateDecision } from './gates.js';
 import type {
   CampaignEventRecord,
+  CreateCampaignInput,
+  RollbackInput,
   CampaignRecord,
   CampaignState,
-  FailureThreshold,
   ReleaseImage,
   VehicleOutcomeRow,
-  WaveRecord,
-  WaveSpec,
 } from './model.js';
 import type { CampaignStore, Transition } from './store.js';
 import { assignmentSha256, checkWaves, waveMembers } from './waves.js';
 
-export interface CreateCampaignInput {
-  name: string;
-  groupId: number;
-  release: { hardwareId: string; name: string }[];
-  waves: WaveSpec[];
-  failureThreshold: FailureThreshold;
-  maxDeferrals: number;
-}
-
-/** A rollback campaign's own settings; its group and release set come from the original. */
-export type RollbackInput = Partial<Omit<CreateCampaignInput, 'groupId' | 'release'>>;
-
-/** A page of the fleet snapshot a campaign's wave was cut from: commitments, never VINs. */
-export interface WaveSnapshotPage {
-  campaign: string;
-  wave: number;
-  snapshotMemberCount: number;
-  snapshotMembersSha256: string;
-  members: string[];
-  /** Pass as `after` for the next page; null on the last. */
-  nextAfter: string | null;
-}
-
-export interface CampaignStatus {
-  campaign: CampaignRecord;
-  waves: (WaveRecord | null)[];
-  counts: WaveCounts[];
-}
+export type { CreateCampaignInput, RollbackInput } from './model.js';
+export type { CampaignStatus, WaveSnapshotPage } from './queries.js';
 
 /** Campaign vehicles assigned between two reads of the campaign's state (a pause stops there). */
 const ASSIGN_BATCH = 50;
@@ -125,18 +97,7 @@ export class CampaignService {
   }
 
   async status(id: number): Promise<CampaignStatus> {
-    const campaign = await this.campaign(id);
-    const waves = await this.store.waves(id);
-    const counts = countWaves(
-      await this.store.vehicleOutcomes(id),
-      campaign.waves.length,
-      campaign.maxDeferrals,
-    );
-    return {
-      campaign,
-      waves: campaign.waves.map((_, i) => waves.find((w) => w.wave === i + 1) ?? null),
-      counts,
-    };
+    return campaignStatus(this.store, await this.campaign(id));
   }
 
   events(id: number): Promise<CampaignEventRecord[]> {
@@ -148,32 +109,12 @@ export class CampaignService {
    * (commitments only), by the campaign's URN as the log names it. With the salt of the logged
    * `created` event, they let the auditor recompute the wave's members.
    */
-  async waveSnapshot(
+  waveSnapshot(
     urn: string,
     wave: number,
     page: { after?: string; limit: number },
   ): Promise<WaveSnapshotPage> {
-    const campaign = await this.store.campaignByUrn(urn);
-    if (!campaign) throw new ServerError('CAMPAIGN_NOT_FOUND', `no campaign ${urn}`);
-    const record = (await this.store.waves(campaign.id)).find((w) => w.wave === wave);
-    if (!record) {
-      throw new ServerError('CAMPAIGN_NOT_FOUND', `campaign ${urn} never started a wave ${wave}`);
-    }
-    const snapshot = await this.#fleet.snapshotRecord(record.snapshotId);
-    const members = await this.#fleet.snapshotMembers(record.snapshotId, {
-      ...(page.after === undefined ? {} : { after: page.after }),
-      limit: page.limit + 1,
-    });
-    const more = members.length > page.limit;
-    const shown = members.slice(0, page.limit);
-    return {
-      campaign: urn,
-      wave,
-      snapshotMemberCount: snapshot.memberCount,
-      snapshotMembersSha256: snapshot.membersSha256,
-      members: shown,
-      nextAfter: more ? shown[shown.length - 1]! : null,
-    };
+    return waveSnapshotPage({ store: this.store, fleet: this.#fleet }, urn, wave, page);
   }
 
   // ---------------------------------------------------------------- OEM actions
@@ -348,56 +289,12 @@ export class CampaignService {
     for (const plan of plans) {
       for (const r of plan.release) await this.#director.resolveImage(r.name, r.hardwareId);
     }
-    const baseName = input.name ?? `rollback of ${original.name}`;
-    const created: CampaignRecord[] = [];
-    try {
-      for (const [i, plan] of plans.entries()) {
-        const suffix = plans.length > 1 ? ` cohort ${i + 1} of ${plans.length}` : '';
-        const group = await this.#fleet.createGroup(
-          {
-            name: `rollback-${original.id}-${randomBytes(4).toString('hex')}`,
-            description: `vehicles updated by campaign ${original.urn}${suffix}`,
-            definition: { kind: 'static', vehicles: plan.vehicles },
-          },
-          by,
-        );
-        created.push(
-          await this.create(
-            {
-              name: `${baseName.slice(0, 100 - suffix.length)}${suffix}`,
-              groupId: group.id,
-              release: plan.release,
-              waves: input.waves ?? [
-                {
-                  percent: 100,
-                  minSoakSeconds: 0,
-                  successPercent: original.waves.at(-1)?.successPercent ?? 100,
-                },
-              ],
-              failureThreshold: input.failureThreshold ?? original.failureThreshold,
-              maxDeferrals: input.maxDeferrals ?? original.maxDeferrals,
-            },
-            by,
-            {
-              rollbackOf: original.urn,
-              ...(plans.length > 1 ? { rollbackCohort: i + 1, rollbackCohorts: plans.length } : {}),
-            },
-          ),
-        );
-      }
-    } catch (error) {
-      // Not a partial rollback: the drafts made so far are cancelled (logged) before the refusal.
-      for (const c of created) {
-        await this.cancel(c.id, 'rollback not created: another cohort was refused', by).catch(
-          (cancelError: unknown) =>
-            this.#logger.error(
-              { campaign: c.id, err: errorText(cancelError) },
-              'could not cancel a rollback draft',
-            ),
-        );
-      }
-      throw error;
-    }
+    const created = await createRollbackCampaigns(original, plans, input, {
+      createGroup: (group) => this.#fleet.createGroup(group, by),
+      create: (campaign, extra) => this.create(campaign, by, extra),
+      cancel: (campaignId, reason) => this.cancel(campaignId, reason, by),
+      logger: this.#logger,
+    });
     let current = original;
     for (const [i, c] of created.entries()) {
       current = await this.#appendEvent(current, 'rollback-created', {

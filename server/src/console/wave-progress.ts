@@ -1,4 +1,4 @@
-import type { WaveCounts } from '../campaigns/gates.js';
+import { emptyCounts, type WaveCounts } from '../campaigns/gates.js';
 import type { CampaignRecord, FailureThreshold, WaveRecord, WaveSpec } from '../campaigns/model.js';
 
 /** Where a wave stands against its gate, as the campaign engine's decideGate sees it. */
@@ -95,20 +95,4 @@ export function waveProgress(
       stopsAt: failuresToStop(campaign.failureThreshold, c.assigned),
     };
   });
-}
-
-function emptyCounts(wave: number): WaveCounts {
-  return {
-    wave,
-    members: 0,
-    assigning: 0,
-    skipped: 0,
-    inProgress: 0,
-    deferred: 0,
-    retriesExhausted: 0,
-    succeeded: 0,
-    failed: 0,
-    cancelled: 0,
-    assigned: 0,
-  };
 }
