@@ -1,9 +1,5 @@
 import { Metadata, MetadataKind, type Root } from '@tufjs/models';
-import {
-  verifyFirmwareAttestation,
-  verifyStatementBundleDetailed,
-  type VerifiedStatementBundle,
-} from '@tufchain/keys';
+import { verifyFirmwareAttestation } from '@tufchain/keys';
 import { hardwareIdHash } from '@tufchain/contracts';
 import type {
   AnchoredCheckpoint,
@@ -23,20 +19,17 @@ import {
 } from './director.js';
 import { checkInstallCertificate, loadVehicleRevocations } from './revocation.js';
 import type { LogAuditSource } from './log-source.js';
-import { sha256Hex, normalizeHash32, isHash32 } from '../util/hex.js';
-import {
-  INSTALL_PREDICATE_TYPE,
-  parseInstallPredicate,
-  type InstallPredicate,
-} from '../wire/install.js';
+import { sha256Hex, normalizeHash32, isHash32, plainHex } from '../util/hex.js';
 import { FIRMWARE_PREDICATE_TYPE } from '../wire/firmware.js';
 import { errorMessage, Findings, parseJson } from './findings.js';
 import { auditMetadataHistory } from './metadata-history.js';
 import type { FirmwareTarget } from './metadata-history/model.js';
-import type { AuditFindingCode } from './finding-code.js';
 import type { AuditFinding, AuditReport, AuditSource } from './source.js';
-import { auditCampaigns } from './campaigns.js';
+import { auditCampaigns, campaignSnapshots } from './campaigns.js';
+import { peekStatement, verifyInstallBundle, type VerifiedInstall } from './install-bundle.js';
 import type { CampaignLogEntry } from '../wire/campaign.js';
+
+export { peekStatement, verifyInstallBundle, type VerifiedInstall } from './install-bundle.js';
 
 /** What the auditor needs from the chain; ChainReader provides it. */
 export interface AuditChain {
@@ -63,23 +56,6 @@ export interface AuditOptions {
   firmwareKey?: { publicKeyPem: string; keyId: string };
   /** The transparency log to replay, and the keys its checkpoints must be signed by. */
   log?: { source: LogAuditSource; verifiers: readonly NoteVerifier[]; origin?: string };
-}
-
-/** One verified install, as the auditor saw it. */
-export interface VerifiedInstall {
-  bundle: unknown;
-  predicate: InstallPredicate;
-  subjectDigest: string;
-  certificatePem: string;
-  /** The ECU serial of the signing certificate: the primary's, also in its secondaries' reports. */
-  certificateEcuSerial: string;
-  /**
-   * What the vehicle signed, by which key, whatever the bundle's encoding (see @tufchain/keys
-   * `signedContentDigest`): two installs with the same digest are one report listed twice.
-   */
-  signedContentDigest: string;
-  /** Index of the install's entry in the transparency log, when the log was audited. */
-  logIndex?: number;
 }
 
 export interface AuditResult extends AuditReport {
@@ -151,100 +127,6 @@ async function loadRootChain(
     }
   }
   return chain;
-}
-
-/** Reads the DSSE payload of a bundle without verifying it, to choose how to verify it. */
-export function peekStatement(
-  bundle: unknown,
-): { predicateType?: unknown; predicate?: unknown; subject?: unknown } | undefined {
-  try {
-    const payload = (bundle as { dsseEnvelope?: { payload?: string } }).dsseEnvelope?.payload;
-    if (typeof payload !== 'string') return undefined;
-    const statement = JSON.parse(Buffer.from(payload, 'base64').toString('utf8')) as unknown;
-    return statement && typeof statement === 'object' ? statement : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const plainHex = (h: string) => h.replace(/^0x/, '').toLowerCase();
-
-/** Verifies one install attestation bundle; returns the verified install or records findings. */
-export async function verifyInstallBundle(
-  bundle: unknown,
-  vehicleCaPem: string,
-  onFail: ((code: AuditFindingCode, message: string, subject: string) => void) | null,
-  subject: string,
-): Promise<VerifiedInstall | null> {
-  const fail = (code: AuditFindingCode, message: string) => {
-    onFail?.(code, message, subject);
-    return null;
-  };
-  // Verify at the time the vehicle says it finished (the signature covers that claim), so a
-  // certificate that expired since does not invalidate history.
-  const claimedAt = Date.parse(
-    String((peekStatement(bundle)?.predicate as { finishedAt?: unknown } | undefined)?.finishedAt),
-  );
-  let verified: VerifiedStatementBundle;
-  try {
-    verified = await verifyStatementBundleDetailed(
-      bundle,
-      { caCertificatePem: vehicleCaPem },
-      // Expired certificates never brick reporting; checkInstallCertificate flags them.
-      Number.isNaN(claimedAt)
-        ? { allowExpiredCertificate: true }
-        : { at: new Date(claimedAt), allowExpiredCertificate: true },
-    );
-  } catch (err) {
-    const code = (err as { code?: string }).code ?? '';
-    return fail(
-      /CERTIFICATE/.test(code) ? 'VEHICLE_CERTIFICATE_INVALID' : 'ATTESTATION_SIGNATURE_INVALID',
-      `install attestation does not verify: ${errorMessage(err)}`,
-    );
-  }
-  const { statement, signer, signedContentDigest } = verified;
-  if (statement.predicateType !== INSTALL_PREDICATE_TYPE) {
-    return fail('ATTESTATION_WRONG_TYPE', `unexpected predicate type ${statement.predicateType}`);
-  }
-  let predicate: InstallPredicate;
-  try {
-    predicate = parseInstallPredicate(statement.predicate);
-  } catch (err) {
-    return fail('ATTESTATION_MALFORMED', errorMessage(err));
-  }
-  const subjectDigest = statement.subject[0]?.digest.sha256;
-  if (
-    !subjectDigest ||
-    !isHash32(subjectDigest) ||
-    plainHex(subjectDigest) !== plainHex(predicate.to.digest)
-  ) {
-    return fail('ATTESTATION_SUBJECT_MISMATCH', 'subject digest differs from predicate.to.digest');
-  }
-  if (signer.kind !== 'certificate')
-    return fail('ATTESTATION_MALFORMED', 'bundle carries no certificate');
-  if (plainHex(signer.vinCommitment) !== plainHex(predicate.vehicle.commitment)) {
-    return fail(
-      'VEHICLE_COMMITMENT_MISMATCH',
-      'predicate vehicle commitment differs from the certificate',
-    );
-  }
-  // The primary signs the reports of its secondaries (Uptane), each carrying the secondary's own
-  // signed result; the Director checks verify that result against the ECU's registered key.
-  if (
-    signer.ecuSerial !== predicate.ecu.serial &&
-    !(predicate.director && predicate.ecuResult?.signed.ecu_serial === predicate.ecu.serial)
-  ) {
-    return fail('VEHICLE_COMMITMENT_MISMATCH', 'predicate ECU serial differs from the certificate');
-  }
-  const certificatePem = signer.certificatePem;
-  return {
-    bundle,
-    predicate,
-    subjectDigest: normalizeHash32(subjectDigest),
-    certificatePem,
-    certificateEcuSerial: signer.ecuSerial,
-    signedContentDigest,
-  };
 }
 
 /**
@@ -590,30 +472,6 @@ export async function auditRepository(opts: AuditOptions): Promise<AuditResult> 
     checkpoints,
     ...(director ? { director } : {}),
   };
-}
-
-/**
- * The fleet snapshot of every logged wave start, as the source opens it (campaign URN → wave →
- * members); undefined when the source opens none (no OEM token). A wave the server does not know
- * is left out: auditCampaigns then stops recomputing that campaign's later waves.
- */
-async function campaignSnapshots(
-  source: AuditSource,
-  entries: readonly CampaignLogEntry[],
-): Promise<Map<string, Map<number, string[]>> | undefined> {
-  if (!source.campaignWaveMembers) return undefined;
-  const out = new Map<string, Map<number, string[]>>();
-  for (const e of entries) {
-    if (e.event !== 'wave-started') continue;
-    const wave = (e.detail as { wave?: unknown }).wave;
-    if (typeof wave !== 'number' || !Number.isSafeInteger(wave) || wave < 1) continue;
-    const members = await source.campaignWaveMembers(e.campaign, wave);
-    if (members === null) continue;
-    const waves = out.get(e.campaign) ?? new Map<number, string[]>();
-    waves.set(wave, members);
-    out.set(e.campaign, waves);
-  }
-  return out;
 }
 
 /** What the Director checks need of a verified install. */

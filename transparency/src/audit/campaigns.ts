@@ -12,7 +12,7 @@ import {
 } from '../wire/campaign-waves.js';
 import type { LoggedDirectorTargets } from './director.js';
 import type { AuditFindingCode } from './finding-code.js';
-import type { AuditFinding } from './source.js';
+import type { AuditFinding, AuditSource } from './source.js';
 
 // Campaigns in the audit trail: every install is covered by a logged assignment of a campaign or
 // by an explicit single-vehicle assignment, and every wave was uniform (one release set for all,
@@ -217,4 +217,28 @@ export function auditCampaigns(input: CampaignAuditInput): CampaignAuditSummary 
     );
   }
   return summary;
+}
+
+/**
+ * The fleet snapshot of every logged wave start, as the source opens it (campaign URN → wave →
+ * members); undefined when the source opens none (no OEM token). A wave the server does not know
+ * is left out: auditCampaigns then stops recomputing that campaign's later waves.
+ */
+export async function campaignSnapshots(
+  source: AuditSource,
+  entries: readonly CampaignLogEntry[],
+): Promise<Map<string, Map<number, string[]>> | undefined> {
+  if (!source.campaignWaveMembers) return undefined;
+  const out = new Map<string, Map<number, string[]>>();
+  for (const e of entries) {
+    if (e.event !== 'wave-started') continue;
+    const wave = (e.detail as { wave?: unknown }).wave;
+    if (typeof wave !== 'number' || !Number.isSafeInteger(wave) || wave < 1) continue;
+    const members = await source.campaignWaveMembers(e.campaign, wave);
+    if (members === null) continue;
+    const waves = out.get(e.campaign) ?? new Map<number, string[]>();
+    waves.set(wave, members);
+    out.set(e.campaign, waves);
+  }
+  return out;
 }

@@ -30,3 +30,8 @@ export function hexToBytes(hex: string): Uint8Array {
   }
   return new Uint8Array(Buffer.from(clean, 'hex'));
 }
+
+/** Lowercase hex without a `0x` prefix, for comparing hashes written either way. */
+export function plainHex(h: string): string {
+  return h.replace(/^0x/, '').toLowerCase();
+}
