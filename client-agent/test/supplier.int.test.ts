@@ -179,17 +179,22 @@ describe('firmware signed by a hardware-ID-scoped supplier', () => {
       });
     }
 
-    it('installs the supplier’s image from it, checked against the supplier’s hashes', async () => {
-      const { v4, v5Image } = await v4AndV5();
-      const delta = createDelta(v4.image, v5Image);
-      listOnlineDelta(v4, v5Image, delta);
+    /** The supplier's release 5.0.0 of `image`, logged on chain. */
+    async function releaseV5(image: Buffer): Promise<void> {
       const v5 = await f.addRelease({
         version: '5.0.0',
         releaseCounter: 5,
         delegated: true,
-        image: v5Image,
+        image,
       });
       chain.log(v5.entry);
+    }
+
+    it('installs the supplier’s image from it, checked against the supplier’s hashes', async () => {
+      const { v4, v5Image } = await v4AndV5();
+      const delta = createDelta(v4.image, v5Image);
+      listOnlineDelta(v4, v5Image, delta);
+      await releaseV5(v5Image);
       const result = await runUpdate(f.options(chain));
       expect(result).toMatchObject({
         status: 'UPDATED',
@@ -214,13 +219,7 @@ describe('firmware signed by a hardware-ID-scoped supplier', () => {
         honest.subarray(DELTA_HEADER_BYTES),
       ]);
       listOnlineDelta(v4, v5Image, forged);
-      const v5 = await f.addRelease({
-        version: '5.0.0',
-        releaseCounter: 5,
-        delegated: true,
-        image: v5Image,
-      });
-      chain.log(v5.entry);
+      await releaseV5(v5Image);
       const result = await runUpdate(f.options(chain));
       expect(result).toMatchObject({
         status: 'UPDATED',
