@@ -16,7 +16,8 @@
  * Prints a markdown table and writes bench/results/delta.json (deltaBytesRatio: worst pair of our
  * bytes / the better tool's; deltaApplyRatio: worst pair of median delta install / median floor;
  * deltaPeakRssMiB: the whole agent's highest peak with a delta, else the install process's).
- * TUFCHAIN_BENCH_ROUNDS (default 3) paired rounds.
+ * TUFCHAIN_BENCH_ROUNDS (default 5) paired rounds; TUFCHAIN_BENCH_AGENT_ROUNDS (default 3) whole-agent
+ * updates per pair and path, of which the table gives the median cycle and the highest peak RSS.
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -36,7 +37,11 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
 const node = join(repoRoot, 'node_modules', 'node', 'bin', 'node');
 const MiB = 1024 * 1024;
-const rounds = Number(process.env['TUFCHAIN_BENCH_ROUNDS'] ?? '3');
+// A floor run varies by ±20% from one to the next here (three processes on two cores): five
+// paired rounds keep one slow or fast floor from moving the ratio's medians.
+const rounds = Number(process.env['TUFCHAIN_BENCH_ROUNDS'] ?? '5');
+// One whole-agent update's peak RSS varies by ~±1 MiB from run to run.
+const agentRounds = Number(process.env['TUFCHAIN_BENCH_AGENT_ROUNDS'] ?? '3');
 /** bin/tufchain-agent's V8 flags (see that script for why each). */
 const AGENT_FLAGS = [
   '--expose-gc',
@@ -240,6 +245,20 @@ async function benchPair(work: string, pair: ImagePair, url: string): Promise<Pa
   };
 }
 
+/** The runs' median cycle and highest peak RSS; the path and bytes must be the same in all. */
+function summarizeAgentRuns(runs: WholeAgentRun[]): WholeAgentRun & { runs: number } {
+  const first = runs[0] as WholeAgentRun;
+  if (runs.some((r) => r.path !== first.path || r.networkBytes !== first.networkBytes)) {
+    throw new Error(`whole-agent runs differ: ${JSON.stringify(runs)}`);
+  }
+  return {
+    ...first,
+    cycleMs: Math.round(median(runs.map((r) => r.cycleMs))),
+    peakRssMiB: Math.max(...runs.map((r) => r.peakRssMiB)),
+    runs: runs.length,
+  };
+}
+
 const peakMiB = (runs: ApplyReport[]): number =>
   Math.round((Math.max(...runs.map((r) => r.maxRssKiB)) / 1024) * 10) / 10;
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
@@ -277,8 +296,14 @@ async function main(): Promise<void> {
           const dir = join(work, pair.name);
           const target = join(dir, 'target.img');
           const delta = await readFile(join(dir, 'delta'));
-          const withDelta = await runWholeAgent(chain, pair, { target, delta });
-          const full = await runWholeAgent(chain, pair, { target, delta: undefined });
+          const deltaRuns: WholeAgentRun[] = [];
+          const fullRuns: WholeAgentRun[] = [];
+          for (let round = 0; round < agentRounds; round++) {
+            deltaRuns.push(await runWholeAgent(chain, pair, { target, delta }));
+            fullRuns.push(await runWholeAgent(chain, pair, { target, delta: undefined }));
+          }
+          const withDelta = summarizeAgentRuns(deltaRuns);
+          const full = summarizeAgentRuns(fullRuns);
           if (withDelta.path !== 'delta' || full.path !== 'full') {
             throw new Error(`${pair.name}: the agent took ${withDelta.path} / ${full.path}`);
           }
@@ -297,6 +322,7 @@ async function main(): Promise<void> {
       installProcessPeakRssMiB: Math.max(...results.map((r) => r.peakRssMiB)),
       goals: { deltaBytesRatio: 1.5, deltaApplyRatio: 1.5, deltaPeakRssMiB: 96 },
       rounds,
+      agentRounds,
       pairs: results,
     };
     console.log(

@@ -8,7 +8,7 @@ import type { SlotReadback } from './slot-readback.js';
  * left this thread waiting ~0.5 s per 256 MiB (bench). The read-back reads READBACK_BLOCK_BYTES at
  * a time (slot-readback.ts).
  */
-const WRITE_BLOCK_BYTES = 512 * 1024;
+export const WRITE_BLOCK_BYTES = 512 * 1024;
 const BLOCKS = 3;
 
 /**
@@ -65,11 +65,17 @@ export class SlotBlockWriter {
   #sinceSync = 0;
   #syncing: Promise<void> | undefined;
 
-  constructor(writer: SlotWriter, readback: SlotReadback, startOffset: number, length: number) {
+  constructor(
+    writer: SlotWriter,
+    readback: SlotReadback,
+    startOffset: number,
+    length: number,
+    blockBytes = WRITE_BLOCK_BYTES,
+  ) {
     this.#writer = writer;
     this.#readback = readback;
     this.#written = startOffset;
-    const size = Math.max(1, Math.min(WRITE_BLOCK_BYTES, length - startOffset));
+    const size = Math.max(1, Math.min(blockBytes, WRITE_BLOCK_BYTES, length - startOffset));
     this.#blocks = Array.from(
       { length: BLOCKS },
       () => writer.allocateBlock?.(size) ?? Buffer.allocUnsafe(size),

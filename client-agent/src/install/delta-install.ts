@@ -14,6 +14,13 @@ import {
   type StreamInstallResult,
 } from './stream.js';
 
+/**
+ * The slot's write blocks when a delta applies. The full image's 512 KiB blocks absorb the
+ * network's jitter; a delta's blocks come from the active slot at a steady pace, and 256 KiB ones
+ * rebuild npm-upgrade (bench:delta) as fast for 0.6 MiB less peak RSS (three blocks in flight).
+ */
+const DELTA_WRITE_BLOCK_BYTES = 256 * 1024;
+
 /** A delta TUF lists for the target, from the image the active slot holds. */
 export interface DeltaPlan extends DeltaRef {
   /** The active slot, read (never written) for the delta's COPYs. */
@@ -139,6 +146,7 @@ async function streamDelta(
     length: input.expected.length,
     config: input.config,
     readbackWorker: input.readbackWorker,
+    blockBytes: DELTA_WRITE_BLOCK_BYTES,
     ...(input.onSlotOpened ? { onSlotOpened: input.onSlotOpened } : {}),
   });
   try {

@@ -59,7 +59,7 @@ export interface DeltaSourceInput {
  * The new image, rebuilt from a delta (@tufchain/transparency/delta) while it downloads: the delta
  * comes over HTTP (Range resumes after a drop, range-fetch.ts) through the zstd decoder into the
  * op parser; COPYs are pread from the active slot, ADDs come from the delta, and both go on to
- * the stream's sink in order. Only the zstd window (1 MiB as the server makes deltas, 2 MiB at most), a 64 KiB stage, 256 KiB
+ * the stream's sink in order. Only the zstd window (512 KiB as the server makes deltas, 2 MiB at most), a 64 KiB stage, 256 KiB
  * of base windows and the chunks in flight are held; no object per op. Codes: DELTA_MALFORMED, DELTA_TRUNCATED, DELTA_BASE_MISMATCH,
  * DELTA_TARGET_MISMATCH (the delta is not the one TUF lists), DELTA_UNAVAILABLE, and the
  * download's own.

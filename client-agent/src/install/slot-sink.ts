@@ -23,6 +23,8 @@ export interface SlotSinkOptions {
   onSlotOpened?: () => Promise<void>;
   /** A read-back worker from startReadbackWorker(); the sink uses or closes it. */
   readbackWorker?: WorkerSlotReadback | undefined;
+  /** The block writer's block size (default and most: block-writer.ts's WRITE_BLOCK_BYTES). */
+  blockBytes?: number;
 }
 
 /**
@@ -69,7 +71,13 @@ class SlotSink implements ImageSink {
     this.#opts = opts;
     this.#writer = writer;
     this.#readback = readback;
-    this.#blocks = new SlotBlockWriter(writer, readback, writer.startOffset, opts.length);
+    this.#blocks = new SlotBlockWriter(
+      writer,
+      readback,
+      writer.startOffset,
+      opts.length,
+      opts.blockBytes,
+    );
   }
 
   get startOffset(): number {

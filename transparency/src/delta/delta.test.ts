@@ -199,16 +199,28 @@ describe('applyDelta on a malformed delta', () => {
     );
   });
 
-  it('refuses a zstd frame that asks for a window over 2 MiB', async () => {
-    // A streaming compressor does not know the size up front, so the frame keeps windowLog 27.
-    const compressor = createZstdCompress({ params: { [constants.ZSTD_c_windowLog]: 27 } });
+  /** A streaming compressor does not know the size up front: the frame keeps its windowLog. */
+  async function frameWithWindow(windowLog: number): Promise<Buffer> {
+    const compressor = createZstdCompress({ params: { [constants.ZSTD_c_windowLog]: windowLog } });
     const parts: Buffer[] = [];
     compressor.on('data', (d: Buffer) => parts.push(d));
     const ended = new Promise((resolve) => compressor.on('end', resolve));
     compressor.end(Uint8Array.from(good));
     await ended;
-    const delta = Buffer.concat([encodeDeltaHeader(header), ...parts]);
-    expect(codeOf(() => applyDelta(base, delta))).toBe('DELTA_MALFORMED');
+    return Buffer.concat([encodeDeltaHeader(header), ...parts]);
+  }
+
+  it('refuses a zstd frame that asks for a window over 2 MiB', async () => {
+    for (const windowLog of [22, 27]) {
+      const delta = await frameWithWindow(windowLog);
+      expect(codeOf(() => applyDelta(base, delta))).toBe('DELTA_MALFORMED');
+    }
+  });
+
+  it('accepts the 1 MiB and 2 MiB windows that deltas made before 2026-12-06 ask for', async () => {
+    for (const windowLog of [20, 21]) {
+      expect(applyDelta(base, await frameWithWindow(windowLog)).equals(target)).toBe(true);
+    }
   });
 });
 

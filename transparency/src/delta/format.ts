@@ -31,12 +31,13 @@ export const OP_ADD = 0x02;
 export const DELTA_WINDOW_LOG = 21;
 
 /**
- * The zstd window the generator uses: 2^20 = 1 MiB of the vehicle's decoder memory, for +1.4%
- * bytes on npm-upgrade (above). With 2^21 the whole agent's peak RSS in a delta update was ~1 MiB
- * over its full-image update's, and over the 96 MiB goal (bench:delta). Appliers still accept
- * deltas made with 2^21.
+ * The zstd window the generator uses: 2^19 = 512 KiB of the vehicle's decoder memory. On
+ * npm-upgrade (above) 2^20 gave 386.8 KB and 2^19 391.1 KB (+1.1%), for 0.5 MiB less peak RSS
+ * in the process that applies it; 2^18 gave 506 KB. With 2^21 the whole agent's peak RSS in a
+ * delta update was ~1 MiB over its full-image update's, and over the 96 MiB goal (bench:delta).
+ * Appliers still accept deltas made with 2^20 or 2^21.
  */
-export const DELTA_GENERATE_WINDOW_LOG = 20;
+export const DELTA_GENERATE_WINDOW_LOG = 19;
 
 /** Images larger than this are refused (lengths travel as u64; JS numbers are exact to 2^53). */
 const MAX_IMAGE_BYTES = Number.MAX_SAFE_INTEGER;
