@@ -12,6 +12,7 @@ import { httpStatusOf, ServerError, type ServerErrorCode } from './error.js';
 import type { TransparencyLogSink } from './log-sink.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
 import { registerAttestationRoutes } from './routes/attestations.js';
+import { registerDeltaRoutes } from './routes/deltas.js';
 import { registerManagementRoutes } from './routes/management.js';
 import { registerMinimumVersionRoutes } from './routes/minimum-versions.js';
 import { registerLogRoutes } from './routes/log.js';
@@ -305,6 +306,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
   registerPublicRoutes(app, context);
   registerTargetRoutes(app, context);
   registerManagementRoutes(app, context);
+  registerDeltaRoutes(app, context);
   registerTokenRoutes(app, context);
   registerMinimumVersionRoutes(app, context);
   registerAttestationRoutes(app, context);

@@ -10,6 +10,7 @@ import { FreshnessGuard, refreshExpiring } from './expiry-resign.js';
 import { FirmwareIndex, type FirmwareSummary } from './firmware-index.js';
 import type { ReleaseTargetInput } from './firmware-target.js';
 import type { SupplierInput } from './layout.js';
+import { prepareOfflineDeltas, type OfflineImageDeltas } from './offline-deltas.js';
 import { acceptSignedTargets } from './offline-targets.js';
 import {
   ensureSnapshotLogged,
@@ -23,12 +24,14 @@ import { revokeRelease } from './revocation.js';
 import { roleStatus, type RoleStatus } from './role-status.js';
 import { acceptRoot } from './root-rotation.js';
 import { acceptSupplierMetadata, addSupplier } from './suppliers.js';
-import { deltaTargetsBuilding } from './deltas.js';
+import { deltaTargetsBuilding, type DeltaImage } from './deltas.js';
 
 export { errorText } from './error-text.js';
 export { attestationTargetName, type ReleaseTargetInput } from './firmware-target.js';
 export type {
   ChainLookup,
+  DeltaImage,
+  OfflineImageDeltas,
   FirmwareSummary,
   LocatedTarget,
   PublishResult,
@@ -113,6 +116,10 @@ export class RepositoryService {
   }
   acceptSignedTargets(bytes: Uint8Array): Promise<PublishResult> {
     return acceptSignedTargets(this.core, bytes);
+  }
+  /** The deltas offline signers list with the images they add (offline-deltas.ts). */
+  prepareOfflineDeltas(images: readonly DeltaImage[]): Promise<OfflineImageDeltas[]> {
+    return prepareOfflineDeltas(this.core, images);
   }
   addSupplier(input: SupplierInput): Promise<{ role: string; metadataVersion: number }> {
     return addSupplier(this.core, input);
