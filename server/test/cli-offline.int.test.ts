@@ -313,6 +313,144 @@ describe('tufchain publish --offline-targets (k-of-n targets signing, real serve
     });
   });
 
+  it('lists the delta from 2.1.0 in the offline-signed targets v3 of the flat repository, logged with 2.1.1 in one snapshot', async () => {
+    const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+    const next = Buffer.from(image);
+    for (const at of [10, 20_000, 50_000]) next[at] = (next[at]! + 1) & 0xff;
+    await writeFile(join(dir, 'ecu-brake-2.1.1.bin'), next);
+    const add = await cli([
+      'targets',
+      'add',
+      'ecu-brake-2.1.1.bin',
+      '--hardware-id',
+      'acme-brake-ecu',
+      '--version',
+      '2.1.1',
+      '--release-counter',
+      '8',
+      '--build-key',
+      'build.key',
+      '--manifest',
+      'flat-2.1.1.json',
+      '--json',
+    ]);
+    expect(add.code, add.stderr).toBe(0);
+    const prepared = await cli([
+      'publish',
+      'flat-2.1.1.json',
+      '--offline-targets',
+      '--out',
+      'targets-v3.json',
+      '--json',
+    ]);
+    expect(prepared.code, prepared.stderr).toBe(0);
+    const deltaName = `ecu-brake-2.1.1.bin.from-${sha(image).slice(0, 16)}.delta`;
+    const answer = json<{
+      added: string[];
+      deltas: { image: string; target: string; length: number; baseVersion: string }[];
+    }>(prepared);
+    expect(answer.deltas).toEqual([
+      expect.objectContaining({
+        image: 'ecu-brake-2.1.1.bin',
+        target: deltaName,
+        baseVersion: '2.1.0',
+      }),
+    ]);
+    expect(answer.deltas[0]!.length).toBeLessThan(next.length / 10);
+    expect(answer.added).toContain(deltaName);
+    // The same release prepared again (human output): the server makes the same delta.
+    const again = await cli([
+      'publish',
+      'flat-2.1.1.json',
+      '--offline-targets',
+      '--out',
+      'again.json',
+    ]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(
+      /ecu-brake-2\.1\.1\.bin from 2\.1\.0: [\d.]+ (B|KiB) \([\d.]+% of 64\.0 KiB\)/,
+    );
+    type SigningFile = { targets: { signed: { targets: Record<string, unknown> } } };
+    const read = async (f: string) =>
+      JSON.parse(await readFile(join(dir, f), 'utf8')) as SigningFile;
+    expect((await read('again.json')).targets.signed.targets).toEqual(
+      (await read('targets-v3.json')).targets.signed.targets,
+    );
+
+    for (const key of ['targets-1.key', 'targets-2.key']) {
+      const signed = await cli([
+        'sign',
+        '--role',
+        'targets',
+        'targets-v3.json',
+        '--key',
+        key,
+        '--json',
+      ]);
+      expect(signed.code, signed.stderr).toBe(0);
+    }
+    const uploaded = await cli(['publish', '--signed-targets', 'targets-v3.json', '--json']);
+    expect(uploaded.code, uploaded.stderr).toBe(0);
+    const release = json<{
+      release: {
+        status: string;
+        metadataVersion: number;
+        metadataHash: string;
+        deltas: { image: string; target: string; baseVersion: string }[];
+      };
+    }>(uploaded).release;
+    expect(release.status).toBe('confirmed');
+    expect(release.deltas).toEqual([
+      expect.objectContaining({
+        image: 'ecu-brake-2.1.1.bin',
+        target: deltaName,
+        baseVersion: '2.1.0',
+      }),
+    ]);
+
+    // One chain log entry for that snapshot, naming 2.1.1 only; the snapshot pins targets v3.
+    const snapshot = new Uint8Array(
+      await (
+        await fetch(`${server.url}/metadata/${release.metadataVersion}.snapshot.json`)
+      ).arrayBuffer(),
+    );
+    expect(`0x${sha(snapshot)}`).toBe(release.metadataHash);
+    const logged = (await chain.reader().releases()).filter(
+      (r) => r.metadataVersion === release.metadataVersion,
+    );
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ metadataHash: release.metadataHash });
+    expect(logged[0]!.firmware.map((f) => f.digest)).toEqual([`0x${sha(next)}`]);
+    const served = JSON.parse(
+      await (await fetch(`${server.url}/metadata/3.targets.json`)).text(),
+    ) as unknown;
+    expect(served).toEqual((await read('targets-v3.json')).targets);
+
+    // A TUF client finds the delta through the image's custom.deltas and rebuilds 2.1.1 from it.
+    const { updater, dir: clientDir } = await createTufClient(server.url, rootBytes);
+    try {
+      await updater.refresh();
+      const info = await updater.getTargetInfo('ecu-brake-2.1.1.bin');
+      expect(info?.custom.deltas).toEqual([
+        { target: deltaName, baseSha256: sha(image), baseVersion: '2.1.0' },
+      ]);
+      const deltaInfo = await updater.getTargetInfo(deltaName);
+      expect(deltaInfo?.custom).toMatchObject({
+        kind: 'delta',
+        target: 'ecu-brake-2.1.1.bin',
+        targetSha256: sha(next),
+        base: { sha256: sha(image), version: '2.1.0' },
+      });
+      const delta = await readFile(
+        await updater.downloadTarget(deltaInfo!, join(clientDir, 'delta')),
+      );
+      expect(sha(delta)).toBe(deltaInfo!.hashes.sha256);
+      expect(applyDelta(image, delta).equals(next)).toBe(true);
+    } finally {
+      await rm(clientDir, { recursive: true, force: true });
+    }
+  });
+
   describe('when the offline targets delegate to the online bins', () => {
     let binned: RunningServer;
     let binnedRepo: OpenedRepository;

@@ -18,14 +18,17 @@ export interface ReleaseView {
   createdAt: string;
   updatedAt: string;
   /** Publish and GET by id: the deltas the release's images list, with their sizes. */
-  deltas?: {
-    image: string;
-    imageLength: number;
-    target: string;
-    length: number;
-    baseVersion: string;
-    baseSha256: string;
-  }[];
+  deltas?: ReleaseDelta[];
+}
+
+/** One delta a release's image lists, with both sizes. */
+export interface ReleaseDelta {
+  image: string;
+  imageLength: number;
+  target: string;
+  length: number;
+  baseVersion: string;
+  baseSha256: string;
 }
 
 function size(bytes: number): string {
@@ -51,18 +54,21 @@ export function releaseText(r: ReleaseView): string {
           : ''),
     );
   }
-  if (r.deltas && r.deltas.length > 0) {
-    lines.push('  deltas (what a vehicle on the base version downloads instead of the image):');
-    for (const d of r.deltas) {
-      const base = d.baseVersion || d.baseSha256.slice(0, 16);
-      const share = d.imageLength > 0 ? ((100 * d.length) / d.imageLength).toFixed(1) : '0.0';
-      lines.push(
-        `    ${d.image} from ${base}: ${size(d.length)} (${share}% of ${size(d.imageLength)})`,
-      );
-    }
-  } else if (r.deltas) {
-    lines.push('  deltas: none (a first release, or deltas turned off)');
-  }
+  if (r.deltas) lines.push(...deltaLines(r.deltas));
   if (r.error) lines.push(`  error: ${r.error}`);
   return lines.join('\n');
+}
+
+/** The deltas a release lists, one line each with its size and share of the image. */
+export function deltaLines(deltas: ReleaseDelta[]): string[] {
+  if (deltas.length === 0) return ['  deltas: none (a first release, or deltas turned off)'];
+  const lines = ['  deltas (what a vehicle on the base version downloads instead of the image):'];
+  for (const d of deltas) {
+    const base = d.baseVersion || d.baseSha256.slice(0, 16);
+    const share = d.imageLength > 0 ? ((100 * d.length) / d.imageLength).toFixed(1) : '0.0';
+    lines.push(
+      `    ${d.image} from ${base}: ${size(d.length)} (${share}% of ${size(d.imageLength)})`,
+    );
+  }
+  return lines;
 }

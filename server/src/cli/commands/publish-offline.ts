@@ -12,7 +12,8 @@ import {
 import { CliError } from '../error.js';
 import { writeJsonFile } from '../files.js';
 import type { ReleaseManifest } from '../manifest.js';
-import { releaseText, type ReleaseView } from '../release-view.js';
+import { addOfflineDeltas, signersListDeltas } from '../offline-deltas.js';
+import { deltaLines, releaseText, type ReleaseDelta, type ReleaseView } from '../release-view.js';
 import { fetchServedMetadata } from '../served-metadata.js';
 import { targetAt } from '../../tuf/metadata.js';
 import {
@@ -84,6 +85,22 @@ export async function prepareOffline(
     });
     added.push(t.name, bundleName);
   }
+  // In a flat repository no role the server signs can list a delta: these targets do, the
+  // server makes them now (a bins repository gets them in the online bins after the upload).
+  const listsDeltas = signersListDeltas(current.signed);
+  const deltas: ReleaseDelta[] = listsDeltas
+    ? await addOfflineDeltas(
+        api,
+        targets,
+        manifest.targets.map((t) => ({
+          name: t.name,
+          sha256: t.sha256,
+          hardwareIds: t.hardwareIds,
+          releaseCounter: t.releaseCounter,
+        })),
+      )
+    : [];
+  added.push(...deltas.map((d) => d.target));
   const version =
     opts.targetsVersion === undefined
       ? current.signed.version + 1
@@ -109,11 +126,19 @@ export async function prepareOffline(
   // Refuses to build on served targets that the root's targets keys did not sign.
   const status = targetsSigningStatus(loadSigningFile(JSON.parse(JSON.stringify(file))));
   await writeJsonFile(opts.out, file, { overwrite: false });
+  const deltaText = listsDeltas
+    ? deltaLines(deltas)
+    : ["  deltas: the server's online bins list them when the signed targets are uploaded"];
   emit(
     run,
     opts,
-    { signingFile: opts.out, added, status },
-    `wrote ${opts.out}: targets v${version} adding ${added.join(', ')}\n${targetsStatusText(status)}\nnext: each targets holder runs \`tufchain sign --role targets ${opts.out} --key KEYFILE\``,
+    { signingFile: opts.out, added, status, ...(listsDeltas ? { deltas } : {}) },
+    [
+      `wrote ${opts.out}: targets v${version} adding ${added.join(', ')}`,
+      ...deltaText,
+      targetsStatusText(status),
+      `next: each targets holder runs \`tufchain sign --role targets ${opts.out} --key KEYFILE\``,
+    ].join('\n'),
   );
 }
 
