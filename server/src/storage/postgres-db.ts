@@ -117,6 +117,22 @@ export async function inTransaction<T>(
   }
 }
 
+export async function queryRow(
+  db: Queryable,
+  sql: string,
+  params: unknown[] = [],
+): Promise<QueryResultRow | undefined> {
+  return (await db.query(sql, params)).rows[0];
+}
+
+export async function queryRows(
+  db: Queryable,
+  sql: string,
+  params: unknown[] = [],
+): Promise<QueryResultRow[]> {
+  return (await db.query(sql, params)).rows;
+}
+
 export function isUniqueViolation(error: unknown): boolean {
   return error instanceof pg.DatabaseError && error.code === UNIQUE_VIOLATION;
 }
