@@ -12,6 +12,8 @@
  *   --hardware-id HW      the primary ECU's hardware ID (default gw-x1)
  *   --first-index I       VINs derive from it; another value enrolls another fleet (default 0)
  *   --group NAME          with --fleet-token: a static fleet group of the enrolled vehicles
+ *   --until-reported      each vehicle stops once it sent an install report; the run ends when all
+ *                         have (or after --seconds)
  */
 import { parseArgs } from 'node:util';
 import { defaultFleetSimConfig, runFleetSim, type FleetSimConfig } from './fleet-sim/run.js';
@@ -38,6 +40,7 @@ async function main(): Promise<void> {
       group: { type: 'string' },
       'fleet-token': { type: 'string' },
       json: { type: 'boolean', default: false },
+      'until-reported': { type: 'boolean', default: false },
     },
   });
   if (!values.server || !values.token) {
@@ -59,6 +62,7 @@ async function main(): Promise<void> {
     firstIndex: number(values['first-index'], d.firstIndex, '--first-index'),
     random: Math.random,
     signal: controller.signal,
+    untilReported: values['until-reported'],
   };
   const summary = await runFleetSim(config, async (fleet) => {
     process.stderr.write(`[fleet:sim] ${fleet.length} vehicles enrolled\n`);

@@ -34,6 +34,11 @@ export interface FleetSimConfig {
   firstIndex: number;
   random: () => number;
   signal?: AbortSignal;
+  /**
+   * Each vehicle stops polling once it has sent an install report (SUCCESS or FAILURE); the run
+   * ends when all have, or at `seconds`, whichever comes first.
+   */
+  untilReported?: boolean;
 }
 
 export const defaultFleetSimConfig: Omit<FleetSimConfig, 'serverUrl' | 'enrollToken'> = {
@@ -139,6 +144,8 @@ export async function driveFleet(
   const deadline = Date.now() + c.seconds * 1000;
   const seen = new Set<string>();
   const done = new Set<string>();
+  /** Vehicles that sent an install report. */
+  const reported = new Set<string>();
   const expect = async (what: string, res: Response) => {
     if (res.status >= 300) throw new Error(`${what}: HTTP ${res.status}`);
     await res.arrayBuffer();
@@ -175,6 +182,7 @@ export async function driveFleet(
       }),
     );
     done.add(key);
+    reported.add(v.vinCommitment);
     if (!ok) {
       summary.failed++;
       return;
@@ -191,6 +199,7 @@ export async function driveFleet(
       // Spread the first polls over one interval, then ±50 % jitter.
       await sleep(c.random() * c.pollMs, c.signal);
       while (Date.now() < deadline && !c.signal?.aborted) {
+        if (c.untilReported && reported.has(v.vinCommitment)) return;
         try {
           await step(v);
         } catch (error) {
