@@ -6,12 +6,10 @@
  * the targets they sign; the vehicle on 1.0.0 installs 2.0.0 from it and says so in its signed
  * install report.
  */
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FileSlotStore, runUpdate, type UpdateOptions } from '@tufchain/client-agent';
 import { deployTufchainLog, startAnvil, type DevChain } from '@tufchain/contracts/dev';
 import {
@@ -36,28 +34,13 @@ import {
 import { ChainReader, parseInstallPredicate, ReleaseLogWriter } from '@tufchain/transparency';
 import { JsonRpcProvider, Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chainedFirmware, runTufchain } from './oem-cli.js';
 
 const HARDWARE_ID = 'acme-gateway-ecu-rev3';
 const PASSPHRASE = 'offline holders passphrase';
-const launcher = fileURLToPath(new URL('../../server/bin/tufchain', import.meta.url));
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
-function firmware(version: string): Buffer {
-  const out = Buffer.alloc(256 * 1024);
-  let block = createHash('sha256').update(`gateway firmware ${version}`).digest();
-  for (let off = 0; off < out.length; off += block.length) {
-    block.copy(out, off);
-    block = createHash('sha256').update(block).digest();
-  }
-  return out;
-}
+const firmware = (version: string): Buffer => chainedFirmware(version, 256 * 1024);
 
 describe('deltas in a flat repository signed offline (OEM CLI, server, anvil, vehicle agent)', () => {
   let dir: string;
@@ -81,28 +64,8 @@ describe('deltas in a flat repository signed offline (OEM CLI, server, anvil, ve
   ]);
   for (const at of [10, 150_000, 250_000]) v2[at] = (v2[at]! + 1) & 0xff;
 
-  function tufchain(args: string[]): Promise<CliResult> {
-    return new Promise((resolve, reject) => {
-      execFile(
-        launcher,
-        args,
-        {
-          cwd: dir,
-          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, ...env },
-          timeout: 60_000,
-        },
-        (error, stdout, stderr) => {
-          if (error && typeof error.code !== 'number') {
-            reject(new Error(`tufchain ${args.join(' ')}: ${error.message}`, { cause: error }));
-            return;
-          }
-          resolve({ code: typeof error?.code === 'number' ? error.code : 0, stdout, stderr });
-        },
-      );
-    });
-  }
   async function ok(args: string[]): Promise<Record<string, unknown>> {
-    const r = await tufchain([...args, '--json']);
+    const r = await runTufchain(dir, [...args, '--json'], env);
     expect(r.code, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(0);
     return JSON.parse(r.stdout) as Record<string, unknown>;
   }

@@ -4,12 +4,10 @@
  * as a process), and the vehicle agent. After the OEM raises the floor, a vehicle refuses an
  * older release with BELOW_MINIMUM_VERSION and keeps its active slot.
  */
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FileSlotStore, runUpdate, type UpdateOptions } from '@tufchain/client-agent';
 import { deployTufchainLog, startAnvil, type DevChain } from '@tufchain/contracts/dev';
 import {
@@ -40,10 +38,9 @@ import {
 } from '@tufchain/transparency';
 import { JsonRpcProvider, parseEther, Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chainedFirmware, runTufchain } from './oem-cli.js';
 
 const HARDWARE_ID = 'acme-gateway-ecu-rev3';
-const launcher = fileURLToPath(new URL('../../server/bin/tufchain', import.meta.url));
-
 interface CliResult {
   code: number;
   json: { error?: { code: string } } & Record<string, unknown>;
@@ -151,15 +148,7 @@ describe('raising the on-chain minimum version with the OEM CLI', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  function firmware(version: string): Uint8Array {
-    const out = new Uint8Array(64 * 1024);
-    let block = createHash('sha256').update(`gateway firmware ${version}`).digest();
-    for (let off = 0; off < out.length; off += block.length) {
-      out.set(block.subarray(0, Math.min(block.length, out.length - off)), off);
-      block = createHash('sha256').update(block).digest();
-    }
-    return out;
-  }
+  const firmware = (version: string): Uint8Array => chainedFirmware(version, 64 * 1024);
 
   async function publish(version: string, releaseCounter: number): Promise<void> {
     const name = `gateway-${version}.img`;
@@ -212,33 +201,12 @@ describe('raising the on-chain minimum version with the OEM CLI', () => {
   }
 
   /** The real `tufchain` executable, with the security officer's token. */
-  function tufchain(args: string[]): Promise<CliResult> {
-    return new Promise((resolve, reject) => {
-      execFile(
-        launcher,
-        [...args, '--json'],
-        {
-          cwd: dir,
-          env: {
-            PATH: process.env.PATH ?? '/usr/bin:/bin',
-            HOME: dir,
-            TUFCHAIN_SERVER: server.url,
-            TUFCHAIN_TOKEN: securityToken,
-          },
-          timeout: 60_000,
-        },
-        (error, stdout) => {
-          if (error && typeof error.code !== 'number') {
-            reject(new Error(`tufchain ${args.join(' ')}: ${error.message}`, { cause: error }));
-            return;
-          }
-          resolve({
-            code: typeof error?.code === 'number' ? error.code : 0,
-            json: JSON.parse(stdout) as CliResult['json'],
-          });
-        },
-      );
+  async function tufchain(args: string[]): Promise<CliResult> {
+    const run = await runTufchain(dir, [...args, '--json'], {
+      TUFCHAIN_SERVER: server.url,
+      TUFCHAIN_TOKEN: securityToken,
     });
+    return { code: run.code, json: JSON.parse(run.stdout) as CliResult['json'] };
   }
 
   it('installs 1.0.0 (release 1) while no minimum is set', async () => {

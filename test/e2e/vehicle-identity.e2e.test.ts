@@ -43,6 +43,7 @@ import {
   ReleaseLogWriter,
 } from '@tufchain/transparency';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chainedFirmware } from './oem-cli.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 const HARDWARE_ID = 'acme-gateway-ecu-rev3';
@@ -135,15 +136,7 @@ describe('vehicle identity: enrollment, expiry and revocation across server, age
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  function firmware(version: string): Uint8Array {
-    const out = new Uint8Array(64 * 1024);
-    let block = createHash('sha256').update(`gateway firmware ${version}`).digest();
-    for (let off = 0; off < out.length; off += block.length) {
-      out.set(block.subarray(0, Math.min(block.length, out.length - off)), off);
-      block = createHash('sha256').update(block).digest();
-    }
-    return out;
-  }
+  const firmware = (version: string): Uint8Array => chainedFirmware(version, 64 * 1024);
 
   async function publish(version: string): Promise<void> {
     releaseCounter += 1;
