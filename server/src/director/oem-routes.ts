@@ -1,9 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { ecuSerialSchema, targetPathSchema } from '@tufchain/transparency/wire';
-import { bodyLimit } from 'hono/body-limit';
 import type { App, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
 import { bearerAuth, requireScope } from '../routes/auth.js';
+import { jsonBodyLimit } from '../routes/body-limit.js';
 import { ErrorSchema } from '../routes/schemas.js';
 import type { AssignmentRecord, DirectorMetadataRecord } from './store.js';
 import { requireDirector } from './vehicle-routes.js';
@@ -83,12 +83,7 @@ const view = (a: AssignmentRecord) => a;
 
 /** The OEM side of the Director: assignments, ECU inventory history, manifests, root rotation. */
 export function registerDirectorOemRoutes(app: App, ctx: ServerContext): void {
-  const jsonLimit = bodyLimit({
-    maxSize: 256 * 1024,
-    onError: () => {
-      throw new ServerError('PAYLOAD_TOO_LARGE', 'body exceeds 262144 bytes');
-    },
-  });
+  const jsonLimit = jsonBodyLimit(256 * 1024);
 
   app.openapi(
     createRoute({

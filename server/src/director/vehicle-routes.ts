@@ -3,9 +3,9 @@ import {
   ecuRegistrationSchema,
   signedVehicleVersionManifestSchema,
 } from '@tufchain/transparency/wire';
-import { bodyLimit } from 'hono/body-limit';
 import type { App, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
+import { jsonBodyLimit } from '../routes/body-limit.js';
 import { ErrorSchema } from '../routes/schemas.js';
 import { buildDirectorLogPromise } from './log-promise.js';
 import type { DirectorService } from './service.js';
@@ -44,12 +44,7 @@ const FILE = /^(?:timestamp\.json|([1-9]\d{0,9})\.(root|snapshot|targets)\.json)
 export function registerDirectorVehicleRoutes(app: App, ctx: ServerContext): void {
   const skew = ctx.config.directorRequestSkewSeconds ?? DEFAULT_SKEW_SECONDS;
   const vehicle = requireVehicle(ctx, skew);
-  const jsonLimit = bodyLimit({
-    maxSize: MAX_DIRECTOR_JSON_BYTES,
-    onError: () => {
-      throw new ServerError('PAYLOAD_TOO_LARGE', `body exceeds ${MAX_DIRECTOR_JSON_BYTES} bytes`);
-    },
-  });
+  const jsonLimit = jsonBodyLimit(MAX_DIRECTOR_JSON_BYTES);
   app.openAPIRegistry.registerComponent('securitySchemes', 'vehicleSignature', {
     type: 'http',
     scheme: 'signature',

@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
-import { bodyLimit } from 'hono/body-limit';
 import type { ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
+import { jsonBodyLimit } from '../routes/body-limit.js';
 import { ErrorSchema } from '../routes/schemas.js';
 import type { FleetService } from './service.js';
 
@@ -22,13 +22,7 @@ export function requireFleet(ctx: ServerContext): FleetService {
 
 /** A JSON body limit of at most `maxBytes`, never above the server's maxJsonBytes. */
 export function jsonLimit(ctx: ServerContext, maxBytes: number) {
-  const maxSize = Math.min(maxBytes, ctx.config.maxJsonBytes);
-  return bodyLimit({
-    maxSize,
-    onError: () => {
-      throw new ServerError('PAYLOAD_TOO_LARGE', `body exceeds ${maxSize} bytes`);
-    },
-  });
+  return jsonBodyLimit(Math.min(maxBytes, ctx.config.maxJsonBytes));
 }
 
 export const CommitmentSchema = z

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { App, ServerContext } from '../context.js';
 import { checkEcuResult } from '../attestation/ecu-result.js';
 import { ServerError } from '../error.js';
-import { bodyLimit } from 'hono/body-limit';
+import { jsonBodyLimit } from './body-limit.js';
 import { BundleSchema, ErrorSchema, FirmwareHintSchema } from './schemas.js';
 import { assertLoggable } from '../log/loggable.js';
 import {
@@ -32,17 +32,7 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
       path: '/api/v1/attestations',
       summary:
         'Submit an install attestation (authenticated by the vehicle certificate and signature)',
-      middleware: [
-        bodyLimit({
-          maxSize: ctx.config.maxJsonBytes,
-          onError: () => {
-            throw new ServerError(
-              'PAYLOAD_TOO_LARGE',
-              `body exceeds ${ctx.config.maxJsonBytes} bytes`,
-            );
-          },
-        }),
-      ] as const,
+      middleware: [jsonBodyLimit(ctx.config.maxJsonBytes)] as const,
       request: {
         body: { required: true, content: { 'application/json': { schema: BundleSchema } } },
       },

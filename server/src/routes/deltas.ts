@@ -1,10 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { bodyLimit } from 'hono/body-limit';
 import type { App, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
 import { isValidHardwareId, isValidTargetPath } from '../http/names.js';
+import { jsonBodyLimit } from './body-limit.js';
 import { bearerAuth, requireScope } from './auth.js';
-import { ErrorSchema, INVALID_NAME } from './schemas.js';
+import { ErrorSchema, INVALID_NAME, tokenErrorResponses } from './schemas.js';
 
 const hex = (n: number) => z.string().regex(new RegExp(`^[0-9a-f]{${n}}$`));
 
@@ -60,12 +60,7 @@ const DeltasResponseSchema = z
  * blobs), so it needs the scope of the uploads it goes with: publish.
  */
 export function registerDeltaRoutes(app: App, ctx: ServerContext): void {
-  const jsonLimit = bodyLimit({
-    maxSize: ctx.config.maxJsonBytes,
-    onError: () => {
-      throw new ServerError('PAYLOAD_TOO_LARGE', `body exceeds ${ctx.config.maxJsonBytes} bytes`);
-    },
-  });
+  const jsonLimit = jsonBodyLimit(ctx.config.maxJsonBytes);
 
   app.openapi(
     createRoute({
@@ -85,17 +80,10 @@ export function registerDeltaRoutes(app: App, ctx: ServerContext): void {
           description: 'The deltas, per image (none for a first release or with deltas off)',
           content: { 'application/json': { schema: DeltasResponseSchema } },
         },
+        ...tokenErrorResponses,
         400: {
           description:
             'INVALID_REQUEST (too many images, a malformed digest), INVALID_NAME, DUPLICATE_TARGET',
-          content: { 'application/json': { schema: ErrorSchema } },
-        },
-        401: {
-          description: 'Missing or invalid token',
-          content: { 'application/json': { schema: ErrorSchema } },
-        },
-        403: {
-          description: 'Token lacks the scope',
           content: { 'application/json': { schema: ErrorSchema } },
         },
         409: {

@@ -1,7 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { canonicalize } from '@tufjs/canonical-json';
 import { createHash } from 'node:crypto';
-import { bodyLimit } from 'hono/body-limit';
 import { computeKeyId } from '@tufchain/keys';
 import type { App, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
@@ -10,6 +9,7 @@ import { assertTargetName } from '../http/names.js';
 import type { ReleaseRecord } from '../storage/store.js';
 import { assertTufPublicKey } from '../tuf/public-key.js';
 import { releaseDeltas } from '../tuf/release-deltas.js';
+import { jsonBodyLimit } from './body-limit.js';
 import { bearerAuth, requireScope } from './auth.js';
 import {
   ErrorSchema,
@@ -21,19 +21,8 @@ import {
   RoleStatusSchema,
   SupplierIdSchema,
   SupplierRequestSchema,
+  tokenErrorResponses,
 } from './schemas.js';
-
-const errorResponses = {
-  400: { description: 'Bad request', content: { 'application/json': { schema: ErrorSchema } } },
-  401: {
-    description: 'Missing or invalid token',
-    content: { 'application/json': { schema: ErrorSchema } },
-  },
-  403: {
-    description: 'Token lacks the scope',
-    content: { 'application/json': { schema: ErrorSchema } },
-  },
-};
 
 export function releaseView(r: ReleaseRecord): z.infer<typeof ReleaseSchema> {
   return {
@@ -71,12 +60,7 @@ async function releaseViewWithDeltas(
 const idempotencyKey = /^[\x21-\x7e]{1,200}$/;
 
 export function registerManagementRoutes(app: App, ctx: ServerContext): void {
-  const jsonLimit = bodyLimit({
-    maxSize: ctx.config.maxJsonBytes,
-    onError: () => {
-      throw new ServerError('PAYLOAD_TOO_LARGE', `body exceeds ${ctx.config.maxJsonBytes} bytes`);
-    },
-  });
+  const jsonLimit = jsonBodyLimit(ctx.config.maxJsonBytes);
 
   app.openapi(
     createRoute({
@@ -98,7 +82,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
           description: 'Stored',
           content: { 'application/json': { schema: FirmwareUploadSchema } },
         },
-        ...errorResponses,
+        ...tokenErrorResponses,
         409: {
           description: 'Name already released',
           content: { 'application/json': { schema: ErrorSchema } },
@@ -140,7 +124,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
           description: 'Published',
           content: { 'application/json': { schema: z.object({ release: ReleaseSchema }) } },
         },
-        ...errorResponses,
+        ...tokenErrorResponses,
         409: {
           description:
             'A target already released or not newer; METADATA_VERSION_TAKEN: another replica staged that metadata version first (retry)',
@@ -232,7 +216,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
             'application/json': { schema: z.object({ releases: z.array(ReleaseSchema) }) },
           },
         },
-        ...errorResponses,
+        ...tokenErrorResponses,
       },
     }),
     async (c) => c.json({ releases: (await ctx.store.releases()).map(releaseView) }, 200),
@@ -251,7 +235,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
           description: 'Release',
           content: { 'application/json': { schema: z.object({ release: ReleaseSchema }) } },
         },
-        ...errorResponses,
+        ...tokenErrorResponses,
         404: {
           description: 'Unknown release',
           content: { 'application/json': { schema: ErrorSchema } },
@@ -286,7 +270,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
           description: 'Revoked',
           content: { 'application/json': { schema: z.object({ release: ReleaseSchema }) } },
         },
-        ...errorResponses,
+        ...tokenErrorResponses,
         404: {
           description: 'Unknown release',
           content: { 'application/json': { schema: ErrorSchema } },
@@ -334,7 +318,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
           description: 'Published',
           content: { 'application/json': { schema: z.object({ release: ReleaseSchema }) } },
         },
-        ...errorResponses,
+        ...tokenErrorResponses,
         422: {
           description: 'Signatures below threshold or targets mismatch',
           content: { 'application/json': { schema: ErrorSchema } },
@@ -369,7 +353,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
           description: 'Rotated',
           content: { 'application/json': { schema: z.object({ version: z.number().int() }) } },
         },
-        ...errorResponses,
+        ...tokenErrorResponses,
         422: {
           description: 'Rotation invalid',
           content: { 'application/json': { schema: ErrorSchema } },
@@ -396,7 +380,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
             'application/json': { schema: z.object({ roles: z.array(RoleStatusSchema) }) },
           },
         },
-        ...errorResponses,
+        ...tokenErrorResponses,
       },
     }),
     async (c) => c.json({ roles: await ctx.service.roleStatus() }, 200),
@@ -425,7 +409,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
             },
           },
         },
-        ...errorResponses,
+        ...tokenErrorResponses,
         409: {
           description: 'Supplier exists, or targets is signed offline',
           content: { 'application/json': { schema: ErrorSchema } },
@@ -476,7 +460,7 @@ export function registerManagementRoutes(app: App, ctx: ServerContext): void {
           description: 'Published',
           content: { 'application/json': { schema: z.object({ release: ReleaseSchema }) } },
         },
-        ...errorResponses,
+        ...tokenErrorResponses,
         404: {
           description: 'No such supplier',
           content: { 'application/json': { schema: ErrorSchema } },

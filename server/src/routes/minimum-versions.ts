@@ -1,9 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { bodyLimit } from 'hono/body-limit';
 import { hardwareIdHash } from '@tufchain/contracts';
 import type { App, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
 import { isValidHardwareId } from '../http/names.js';
+import { jsonBodyLimit } from './body-limit.js';
 import { bearerAuth, bearerSecurity, requireScope } from './auth.js';
 import { ErrorSchema } from './schemas.js';
 
@@ -70,12 +70,7 @@ function toServerError(error: unknown, what: string): ServerError {
  */
 export function registerMinimumVersionRoutes(app: App, ctx: ServerContext): void {
   const chain = ctx.releaseLog;
-  const jsonLimit = bodyLimit({
-    maxSize: ctx.config.maxJsonBytes,
-    onError: () => {
-      throw new ServerError('PAYLOAD_TOO_LARGE', `body exceeds ${ctx.config.maxJsonBytes} bytes`);
-    },
-  });
+  const jsonLimit = jsonBodyLimit(ctx.config.maxJsonBytes);
 
   app.openapi(
     createRoute({

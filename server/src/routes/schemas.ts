@@ -195,3 +195,16 @@ export const IdParamSchema = z.object({
 export const NameParamSchema = z.object({
   name: TargetNameSchema.openapi({ param: { name: 'name', in: 'path' } }),
 });
+
+/** The 400, 401 and 403 answers of a route behind a bearer token, for its OpenAPI responses. */
+export const tokenErrorResponses = {
+  400: { description: 'Bad request', content: { 'application/json': { schema: ErrorSchema } } },
+  401: {
+    description: 'Missing or invalid token',
+    content: { 'application/json': { schema: ErrorSchema } },
+  },
+  403: {
+    description: 'Token lacks the scope',
+    content: { 'application/json': { schema: ErrorSchema } },
+  },
+};

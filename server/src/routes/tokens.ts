@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { bodyLimit } from 'hono/body-limit';
+import { jsonBodyLimit } from './body-limit.js';
 import { createApiToken, tokenView } from '../auth/tokens.js';
 import type { App, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
@@ -71,18 +71,7 @@ export function registerTokenRoutes(app: App, ctx: ServerContext): void {
       path: '/api/v1/tokens',
       summary: 'Create an API token (the secret is returned once)',
       security: bearerAuth('admin'),
-      middleware: [
-        admin,
-        bodyLimit({
-          maxSize: ctx.config.maxJsonBytes,
-          onError: () => {
-            throw new ServerError(
-              'PAYLOAD_TOO_LARGE',
-              `body exceeds ${ctx.config.maxJsonBytes} bytes`,
-            );
-          },
-        }),
-      ] as const,
+      middleware: [admin, jsonBodyLimit(ctx.config.maxJsonBytes)] as const,
       request: {
         body: { required: true, content: { 'application/json': { schema: CreateTokenSchema } } },
       },

@@ -1,7 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { bodyLimit } from 'hono/body-limit';
+import { jsonBodyLimit } from './body-limit.js';
 import type { App, ServerContext } from '../context.js';
-import { ServerError } from '../error.js';
 import type { VehicleService } from '../vehicles/service.js';
 import { bearerAuth, requireScope } from './auth.js';
 import { ErrorSchema } from './schemas.js';
@@ -83,12 +82,7 @@ export function registerVehicleRoutes(
   ctx: ServerContext,
   vehicles: VehicleService,
 ): void {
-  const jsonLimit = bodyLimit({
-    maxSize: 64 * 1024,
-    onError: () => {
-      throw new ServerError('PAYLOAD_TOO_LARGE', 'body exceeds 65536 bytes');
-    },
-  });
+  const jsonLimit = jsonBodyLimit(64 * 1024);
 
   app.openapi(
     createRoute({
