@@ -1,10 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  auth,
   createTestRepo,
   fakeFirmwareBundle,
   sha256Hex,
-  uploadAndPublish,
   type TestRepo,
+  uploadAndPublish,
 } from '../test/support/fixtures.js';
 
 let t: TestRepo;
@@ -17,7 +18,6 @@ afterEach(async () => {
 
 const req = (path: string, init?: RequestInit): Promise<Response> =>
   Promise.resolve(t.parts.app.request(path, init));
-const auth = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
 async function errorCode(res: Response): Promise<string> {
   const body = (await res.json()) as { error: { code: string } };
   return body.error.code;

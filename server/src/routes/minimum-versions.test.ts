@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTestRepo, type TestRepo } from '../../test/support/fixtures.js';
+import { auth, createTestRepo, type TestRepo } from '../../test/support/fixtures.js';
 
 let t: TestRepo;
 beforeEach(async () => {
@@ -10,7 +10,6 @@ afterEach(async () => {
 });
 
 const HW = 'acme-gateway-ecu-rev3';
-const auth = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
 
 function put(body: unknown, token: string | null = t.tokens.revoke): Promise<Response> {
   return Promise.resolve(

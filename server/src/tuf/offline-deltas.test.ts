@@ -3,6 +3,8 @@ import { Metadata, TargetFile, Targets } from '@tufjs/models';
 import { applyDelta } from '@tufchain/transparency/delta';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  auth,
+  codeOf,
   createTestRepo,
   fakeFirmwareBundle,
   sha256Hex,
@@ -19,11 +21,6 @@ afterEach(async () => {
   await t?.cleanup();
   t = undefined;
 });
-
-const auth = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
-async function codeOf(res: Response): Promise<string> {
-  return ((await res.json()) as { error: { code: string } }).error.code;
-}
 
 interface DeltaTargetJson {
   path: string;

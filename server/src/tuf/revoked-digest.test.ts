@@ -1,10 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  auth,
+  codeOf,
   createTestRepo,
   fakeFirmwareBundle,
   sha256Hex,
-  uploadAndPublish,
   type TestRepo,
+  uploadAndPublish,
 } from '../../test/support/fixtures.js';
 
 let t: TestRepo;
@@ -17,10 +19,6 @@ afterEach(async () => {
   await t.cleanup();
 });
 
-const auth = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
-async function codeOf(res: Response): Promise<string> {
-  return ((await res.json()) as { error: { code: string } }).error.code;
-}
 const upload = (name: string, body: Uint8Array | string): Promise<Response> =>
   Promise.resolve(
     t.parts.app.request(`/api/v1/firmware/${name}`, {

@@ -1,12 +1,14 @@
 import { Metadata, TargetFile, Targets } from '@tufjs/models';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  auth,
+  codeOf,
   createTestRepo,
   fakeFirmwareBundle,
   makeSigner,
   sha256Hex,
-  uploadAndPublish,
   type TestRepo,
+  uploadAndPublish,
 } from '../../test/support/fixtures.js';
 import { expiryAfter } from './expiry.js';
 import { buildRoot, parseMetadata, SPEC_VERSION } from './metadata.js';
@@ -18,10 +20,6 @@ afterEach(async () => {
   t = undefined;
 });
 
-const auth = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
-async function codeOf(res: Response): Promise<string> {
-  return ((await res.json()) as { error: { code: string } }).error.code;
-}
 async function put(
   repo: TestRepo,
   path: string,

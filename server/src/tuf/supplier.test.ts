@@ -3,6 +3,8 @@ import { deltaTargetPath } from '@tufchain/transparency/delta';
 import { Metadata, TargetFile, Targets } from '@tufjs/models';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  auth,
+  codeOf,
   createTestRepo,
   fakeFirmwareBundle,
   makeSigner,
@@ -23,11 +25,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await t.cleanup();
 });
-
-const auth = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
-async function codeOf(res: Response): Promise<string> {
-  return ((await res.json()) as { error: { code: string } }).error.code;
-}
 
 function addSupplier(
   id: string,

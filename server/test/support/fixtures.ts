@@ -292,3 +292,13 @@ export async function uploadAndPublish(
     }),
   });
 }
+
+/** The Authorization header of a bearer token. */
+export const auth = (token: string): Record<string, string> => ({
+  authorization: `Bearer ${token}`,
+});
+
+/** The `error.code` of a JSON error answer. */
+export async function codeOf(res: Response): Promise<string> {
+  return ((await res.json()) as { error: { code: string } }).error.code;
+}
