@@ -257,8 +257,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
     const route = routePath(c);
     const seconds = (performance.now() - started) / 1000;
     const status = c.get('sentStatus') ?? c.res.status;
-    metrics.requests.inc({ method: c.req.method, route, status: String(status) });
-    metrics.requestSeconds.observe({ route }, seconds);
+    metrics.http.record(c.req.method, route, status, seconds);
     logger.info(
       {
         method: c.req.method,

@@ -87,7 +87,8 @@ export async function startServer(opts: {
   /** Answers from memory (metadata, images) when it can: the route answered, else undefined. */
   const answerFromMemory = (req: IncomingMessage, res: ServerResponse): string | undefined => {
     if (context.lifecycle.shuttingDown) return undefined;
-    if (cache.answer(req, res, context.clock().getTime())) return '/metadata/:file';
+    // The clock is read only for timestamp.json and root.json (their freshness bound).
+    if (cache.answer(req, res, () => context.clock().getTime())) return '/metadata/:file';
     return targets.answer(req, res);
   };
   const server = createServer((req, res) => {
@@ -100,12 +101,13 @@ export async function startServer(opts: {
     // What the router's middleware records for every other request.
     const seconds = (performance.now() - started) / 1000;
     const status = res.statusCode;
-    context.metrics.requests.inc({ method: req.method ?? 'GET', route, status: String(status) });
-    context.metrics.requestSeconds.observe({ route }, seconds);
-    context.logger.info(
-      { method: req.method, path: req.url, status, ms: Math.round(seconds * 1000), cached: true },
-      'request',
-    );
+    context.metrics.http.record(req.method ?? 'GET', route, status, seconds);
+    if (context.logger.isLevelEnabled('info')) {
+      context.logger.info(
+        { method: req.method, path: req.url, status, ms: Math.round(seconds * 1000), cached: true },
+        'request',
+      );
+    }
   });
   // Node's 5 s keep-alive races clients polling about that often: a request sent on a connection
   // the server is closing fails ("other side closed"). Outlast the usual idle timeouts of load

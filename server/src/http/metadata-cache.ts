@@ -9,7 +9,9 @@ export const IMMUTABLE = 'public, max-age=31536000, immutable';
 interface Entry {
   bytes: Uint8Array;
   etag: string;
-  cacheControl: string;
+  /** The answer's headers, built once: a 304's, and a 200's with Content-Length. */
+  notModified: Record<string, string>;
+  ok: Record<string, string | number>;
 }
 
 interface CurrentEntry extends Entry {
@@ -79,7 +81,7 @@ export class MetadataCache {
    * Answers `GET|HEAD /metadata/...` from memory when it can; false sends the request on to the
    * router (which reads the store and fills the cache).
    */
-  answer(req: IncomingMessage, res: ServerResponse, now: number): boolean {
+  answer(req: IncomingMessage, res: ServerResponse, now: number | (() => number)): boolean {
     const url = req.url;
     if (url === undefined || !url.startsWith('/metadata/')) return false;
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
@@ -87,31 +89,38 @@ export class MetadataCache {
     let entry: Entry | undefined;
     if (file === 'timestamp.json' || file === 'root.json') {
       const current = this.#current.get(file);
-      if (current && now < current.freshUntil && this.hearsOtherReplicas()) entry = current;
+      const at = typeof now === 'number' ? now : current ? now() : 0;
+      if (current && at < current.freshUntil && this.hearsOtherReplicas()) entry = current;
     } else {
       const m = VERSIONED_METADATA.exec(file);
       const key = m ? `${m[2] ?? ''}/${m[1] ?? ''}` : undefined;
       entry = key === undefined ? undefined : this.#versioned.get(key);
     }
     if (!entry) return false;
-    const headers = {
-      'Content-Type': 'application/json',
-      'Cache-Control': entry.cacheControl,
-      ETag: entry.etag,
-    };
     if (ifNoneMatch(req.headers['if-none-match'], entry.etag)) {
-      res.writeHead(304, headers);
+      res.writeHead(304, entry.notModified);
       res.end();
       return true;
     }
-    res.writeHead(200, { ...headers, 'Content-Length': entry.bytes.byteLength });
+    res.writeHead(200, entry.ok);
     res.end(req.method === 'HEAD' ? undefined : entry.bytes);
     return true;
   }
 }
 
 function entryOf(rec: MetadataRecord, cacheControl: string): Entry {
-  return { bytes: rec.bytes, etag: `"${rec.sha256}"`, cacheControl };
+  const etag = `"${rec.sha256}"`;
+  const notModified = {
+    'Content-Type': 'application/json',
+    'Cache-Control': cacheControl,
+    ETag: etag,
+  };
+  return {
+    bytes: rec.bytes,
+    etag,
+    notModified,
+    ok: { ...notModified, 'Content-Length': rec.bytes.byteLength },
+  };
 }
 
 /** If-None-Match holds `etag` (weak or strong, in a list). */
