@@ -49,10 +49,12 @@ async function releaseViewWithDeltas(
   r: ReleaseRecord,
 ): Promise<z.infer<typeof ReleaseSchema>> {
   // The release is published by now: a failed size lookup must not turn its answer into an error.
+  // The served roles are read once for the whole release, on its first image.
+  let index: Promise<Map<string, string[]>> | undefined;
   const deltas = await releaseDeltas(
     (p) => ctx.service.findTarget(p),
     r.targetNames,
-    (sha256) => ctx.service.deltaTargetsBuilding(sha256),
+    async (sha256) => (await (index ??= ctx.service.deltaTargetsIndex())).get(sha256) ?? [],
   ).catch(() => undefined);
   return { ...releaseView(r), ...(deltas ? { deltas } : {}) };
 }

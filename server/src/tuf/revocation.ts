@@ -6,7 +6,7 @@ import type { RepositoryCore } from './core/repository-core.js';
 import type { Published } from './core/publish-pipeline.js';
 import { errorText } from './error-text.js';
 import { expiryAfter } from './expiry.js';
-import { deltaTargetsBuilding, deltaTargetsOf } from './deltas.js';
+import { deltaTargetsIndex, deltaTargetsOf } from './deltas.js';
 import { attestationTargetName } from './firmware-target.js';
 import { buildTargets, delegationsJsonOf } from './layout.js';
 import { recordOf } from './metadata.js';
@@ -38,13 +38,14 @@ export function revokeRelease(
     const top = await state.currentTargets();
     const byRole = new Map<string, Set<string>>();
     const digests: string[] = [];
+    const building = await deltaTargetsIndex(core);
     for (const name of release.targetNames) {
       // The image's deltas go with it: each of them rebuilds the revoked image.
       const image = await state.findTarget(name);
       const deltas = new Set(deltaTargetsOf(image?.file.custom));
       // and those the online bins list by digest (for an image a supplier or offline key signed)
       const sha256 = image?.file.hashes.sha256;
-      if (sha256) for (const d of await deltaTargetsBuilding(core, sha256)) deltas.add(d.path);
+      if (sha256) for (const d of building.get(sha256) ?? []) deltas.add(d.path);
       for (const path of [name, attestationTargetName(name), ...deltas]) {
         const located = await state.findTarget(path);
         if (!located) continue;

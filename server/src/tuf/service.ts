@@ -24,7 +24,7 @@ import { revokeRelease } from './revocation.js';
 import { roleStatus, type RoleStatus } from './role-status.js';
 import { acceptRoot } from './root-rotation.js';
 import { acceptSupplierMetadata, addSupplier } from './suppliers.js';
-import { deltaTargetsBuilding, type DeltaImage } from './deltas.js';
+import { deltaTargetsIndex, type DeltaImage } from './deltas.js';
 
 export { errorText } from './error-text.js';
 export { attestationTargetName, type ReleaseTargetInput } from './firmware-target.js';
@@ -93,9 +93,10 @@ export class RepositoryService {
   findTarget(path: string): Promise<LocatedTarget | undefined> {
     return this.core.state.findTarget(path);
   }
-  /** The paths of the delta targets served that rebuild the image `sha256`. */
-  async deltaTargetsBuilding(sha256: string): Promise<string[]> {
-    return (await deltaTargetsBuilding(this.core, sha256)).map((d) => d.path);
+  /** The paths of the delta targets served, by the sha256 of the image each rebuilds. */
+  async deltaTargetsIndex(): Promise<Map<string, string[]>> {
+    const index = await deltaTargetsIndex(this.core);
+    return new Map([...index].map(([sha256, ds]) => [sha256, ds.map((d) => d.path)]));
   }
   hasOnlineTargets(): boolean {
     return this.core.keys.hasOnlineTargets();
