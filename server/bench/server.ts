@@ -3,6 +3,7 @@
  * Real parts: anvil + TufchainLog, SQLite in a temp dir, the server on loopback.
  * Prints a markdown table and writes <repo>/bench/results/server.json.
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -47,6 +48,33 @@ async function throughput(
   );
   await agent.close();
   return count / seconds;
+}
+
+/** bench/server-replica.ts on `dataDir`, in a process of its own; resolves once it listens. */
+async function startReplica(dataDir: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const script = fileURLToPath(new URL('./server-replica.ts', import.meta.url));
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@tufchain/source', '--import', 'tsx', script, dataDir],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening (\S+)/.exec(out);
+      if (m) resolve(m[1] as string);
+    });
+    child.once('exit', (code) => reject(new Error(`server replica exited (${String(code)})`)));
+  });
+  return {
+    url,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 /** tuf-js's fetcher over undici, counting the bytes of every response body. */
@@ -222,9 +250,11 @@ async function main(): Promise<void> {
 
   progress('throughput measured');
   // The same bytes served by nginx: export the repository now, while it is small, and run one
-  // wrk load against the server (idle bench process) and then nginx.
+  // wrk load against one replica process (bench/server-replica.ts, on this repository) and then
+  // against nginx, one worker.
+  const replica = await startReplica(dir);
   const vsNginx = await compareWithNginx({
-    serverUrl: server.url,
+    serverUrl: replica.url,
     chain: {
       rpcUrl: chain.chain.rpcUrl,
       chainId: chain.chain.chainId,
@@ -234,6 +264,7 @@ async function main(): Promise<void> {
     rangedTargetPath: `/targets/${rangedSha}.ranged.bin`,
     progress,
   });
+  await replica.stop();
   if (!vsNginx.compared) progress(`${vsNginx.missing}: not compared (${vsNginx.reason})`);
 
   // Metadata bytes per refresh with 100,000 targets in the repository (TAP 15 bins).
