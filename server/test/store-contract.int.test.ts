@@ -199,6 +199,25 @@ describe.each(engines)('RepositoryStore on $name', (engine) => {
       expect(await store.stagedBatches()).toEqual([]);
     });
 
+    it('reads the digest of every current role at once, as it reads each alone', async () => {
+      const store = await openStore();
+      expect(await store.currentMetadataDigests()).toEqual(new Map());
+      await store.stageMetadata([meta('targets', 1), meta('snapshot', 1), meta('bins-0a', 1)]);
+      await store.commitMetadata([
+        { role: 'targets', version: 1 },
+        { role: 'snapshot', version: 1 },
+        { role: 'bins-0a', version: 1 },
+      ]);
+      // A later version staged but not committed is not current.
+      await store.stageMetadata([meta('targets', 2)]);
+      const all = await store.currentMetadataDigests();
+      expect([...all.keys()].sort()).toEqual(['bins-0a', 'snapshot', 'targets']);
+      for (const role of ['targets', 'snapshot', 'bins-0a']) {
+        expect(all.get(role)).toEqual(await store.currentMetadataDigest(role));
+      }
+      expect(all.get('targets')?.version).toBe(1);
+    });
+
     it('applies the release patch in the same transaction as the commit', async () => {
       const store = await openStore();
       const release = await store.createRelease({ targetNames: ['a.img'], targetsVersion: 2 });

@@ -16,9 +16,7 @@ export interface CatalogTarget {
 /** Every target the current metadata serves, by name (revoked targets are no longer in it). */
 export async function targetCatalog(core: RepositoryCore): Promise<Map<string, CatalogTarget>> {
   const byName = new Map<string, CatalogTarget>();
-  for (const role of (await core.state.roleVersions()).keys()) {
-    const md = await core.state.roleMetadata(role);
-    if (!md) continue;
+  for (const [role, md] of await core.state.targetsRoles()) {
     for (const [name, file] of Object.entries(md.signed.targets)) {
       const c = file.custom;
       byName.set(name, {

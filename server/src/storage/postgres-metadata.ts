@@ -33,6 +33,22 @@ export async function currentMetadataDigest(
     : undefined;
 }
 
+export async function currentMetadataDigests(
+  pool: pg.Pool,
+): Promise<Map<MetadataRole, { version: number; sha256: string; expires: string }>> {
+  const rows = await queryRows(
+    pool,
+    `SELECT c.role, m.version, m.sha256, m.expires FROM current_metadata c JOIN metadata m ON m.role = c.role AND m.version = c.version`,
+    [],
+  );
+  return new Map(
+    rows.map((r) => [
+      str(r.role),
+      { version: num(r.version), sha256: str(r.sha256), expires: str(r.expires) },
+    ]),
+  );
+}
+
 export async function publishedMetadata(
   pool: pg.Pool,
   role: MetadataRole,

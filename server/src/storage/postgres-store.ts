@@ -134,6 +134,11 @@ export class PostgresStore implements RepositoryStore {
   ): Promise<{ version: number; sha256: string; expires: string } | undefined> {
     return metadata.currentMetadataDigest(this.#pool, role);
   }
+  currentMetadataDigests(): Promise<
+    Map<MetadataRole, { version: number; sha256: string; expires: string }>
+  > {
+    return metadata.currentMetadataDigests(this.#pool);
+  }
 
   publishedMetadata(role: MetadataRole, version: number): Promise<MetadataRecord | undefined> {
     return metadata.publishedMetadata(this.#pool, role, version);

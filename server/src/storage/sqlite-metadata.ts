@@ -32,6 +32,22 @@ export function currentMetadataDigest(
   });
 }
 
+export function currentMetadataDigests(
+  db: SqliteDb,
+): Promise<Map<MetadataRole, { version: number; sha256: string; expires: string }>> {
+  return settle(() => {
+    const rows = db.all(
+      `SELECT c.role, m.version, m.sha256, m.expires FROM current_metadata c JOIN metadata m ON m.role = c.role AND m.version = c.version`,
+    );
+    return new Map(
+      rows.map((r) => [
+        str(r.role),
+        { version: num(r.version), sha256: str(r.sha256), expires: str(r.expires) },
+      ]),
+    );
+  });
+}
+
 export function publishedMetadata(
   db: SqliteDb,
   role: MetadataRole,

@@ -119,6 +119,11 @@ export class SqliteStore implements RepositoryStore {
   ): Promise<{ version: number; sha256: string; expires: string } | undefined> {
     return metadata.currentMetadataDigest(this.#db, role);
   }
+  currentMetadataDigests(): Promise<
+    Map<MetadataRole, { version: number; sha256: string; expires: string }>
+  > {
+    return metadata.currentMetadataDigests(this.#db);
+  }
 
   publishedMetadata(role: MetadataRole, version: number): Promise<MetadataRecord | undefined> {
     return metadata.publishedMetadata(this.#db, role, version);

@@ -151,6 +151,13 @@ export interface RepositoryStore extends VehicleRegistryStore {
   currentMetadataDigest(
     role: MetadataRole,
   ): Promise<{ version: number; sha256: string; expires: string } | undefined>;
+  /**
+   * currentMetadataDigest of every role that has a current record, in one read: a scan of the
+   * served targets roles (129 with bins) is one round trip instead of one per role.
+   */
+  currentMetadataDigests(): Promise<
+    Map<MetadataRole, { version: number; sha256: string; expires: string }>
+  >;
   /** A published role+version (staged or abandoned versions are invisible). */
   publishedMetadata(role: MetadataRole, version: number): Promise<MetadataRecord | undefined>;
   publishedVersions(role: MetadataRole): Promise<number[]>;

@@ -47,9 +47,7 @@ export async function previousFirmware(
 ): Promise<DeltaBase[]> {
   const { state } = core;
   const found = new Map<string, DeltaBase>();
-  for (const role of (await state.roleVersions()).keys()) {
-    const md = await state.roleMetadata(role);
-    if (!md) continue;
+  for (const md of (await state.targetsRoles()).values()) {
     for (const [name, file] of Object.entries(md.signed.targets)) {
       const c = file.custom;
       const sha256 = file.hashes.sha256;
@@ -182,9 +180,7 @@ export async function deltaTargetsIndex(
   core: RepositoryCore,
 ): Promise<Map<string, { path: string; role: string }[]>> {
   const out = new Map<string, { path: string; role: string }[]>();
-  for (const role of (await core.state.roleVersions()).keys()) {
-    const md = await core.state.roleMetadata(role);
-    if (!md) continue;
+  for (const [role, md] of await core.state.targetsRoles()) {
     for (const [path, file] of Object.entries(md.signed.targets)) {
       const c = file.custom;
       if (c.kind !== 'delta' || typeof c.targetSha256 !== 'string') continue;

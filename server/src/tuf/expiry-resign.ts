@@ -136,8 +136,9 @@ export class FreshnessGuard {
     for (const role of (await state.roleVersions()).keys()) {
       if (isBinsRole(role)) roles.push(role);
     }
+    const digests = await store.currentMetadataDigests();
     for (const role of roles) {
-      const d = await store.currentMetadataDigest(role);
+      const d = digests.get(role);
       if (d) min = Math.min(min, Date.parse(d.expires));
     }
     return min;

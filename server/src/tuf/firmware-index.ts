@@ -35,9 +35,7 @@ export class FirmwareIndex {
   async #build(): Promise<Map<string, FirmwareSummary>> {
     const { state } = this.#core;
     const byHardware = new Map<string, FirmwareSummary>();
-    for (const role of (await state.roleVersions()).keys()) {
-      const md = await state.roleMetadata(role);
-      if (!md) continue;
+    for (const [role, md] of await state.targetsRoles()) {
       for (const [name, file] of Object.entries(md.signed.targets)) {
         const c = file.custom;
         if (c.kind !== 'firmware' || !Array.isArray(c.hardwareIds)) continue;
