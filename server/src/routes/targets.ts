@@ -8,7 +8,6 @@ import type { App, AppEnv, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
 import { isValidTargetPath } from '../http/names.js';
 import { answerTarget, writeTargetAnswer, type ServedTarget } from '../http/target-answer.js';
-import { readBlob } from '../storage/blob-store.js';
 import { attestationTargetName } from '../tuf/service.js';
 
 const ATTESTATION_SUFFIX = attestationTargetName('');
@@ -33,7 +32,7 @@ async function revokedAttestation(
   const blob = released ? await ctx.store.blobBySha256(hash) : undefined;
   if (!blob || blob.length > MAX_BUNDLE_BYTES) return undefined;
   // Only a Sigstore bundle goes out this way, never the revoked image under a bundle's name.
-  const bytes = await readBlob(ctx.blobs, blob.sha256);
+  const bytes = await ctx.blobs.read(blob.sha256);
   let mediaType: unknown;
   try {
     mediaType = (JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown }).mediaType;
@@ -108,7 +107,7 @@ export function registerTargetRoutes(app: App, ctx: ServerContext): void {
     const { status, headers, range } = answer;
     if (!answer.hasBody) return new Response(null, { status, headers });
     const outgoing = (c.env as Partial<HttpBindings> | undefined)?.outgoing;
-    const bytes = await cache.blob(target, () => readBlob(ctx.blobs, target.sha256));
+    const bytes = await cache.blob(target, () => ctx.blobs.read(target.sha256));
     if (bytes && outgoing) {
       writeTargetAnswer(outgoing, answer, bytes);
       return sentDirectly(c, status);

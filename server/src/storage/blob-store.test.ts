@@ -40,3 +40,14 @@ describe('FileBlobStore on a directory replicas share', () => {
     expect(await first.has(blob.sha256)).toBe(true);
   });
 });
+
+describe('FileBlobStore reads', () => {
+  it('reads a whole blob, and a missing one rejects', async () => {
+    const store = await FileBlobStore.open(dir);
+    const bytes = new Uint8Array(3000).map((_, i) => i % 251);
+    const blob = await store.writeBytes(bytes);
+    expect(new Uint8Array(await store.read(blob.sha256))).toEqual(bytes);
+    await expect(store.read('0'.repeat(64))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(store.read('../x')).rejects.toMatchObject({ code: 'INVALID_NAME' });
+  });
+});

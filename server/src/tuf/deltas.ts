@@ -1,7 +1,6 @@
 import { TargetFile } from '@tufjs/models';
 import { createDelta, DELTA_MEDIA_TYPE, deltaTargetPath } from '@tufchain/transparency/delta';
 import { isValidTargetPath } from '../http/names.js';
-import { readBlob } from '../storage/blob-store.js';
 import type { RepositoryCore } from './core/repository-core.js';
 
 /** An earlier firmware image a vehicle may run, as a delta's base. */
@@ -142,9 +141,9 @@ async function generateDeltas(
   for (const base of bases) {
     const path = pathFor(base);
     if (base.sha256 === image.sha256 || !isValidTargetPath(path) || (await skip(path))) continue;
-    const baseBytes = await readBlob(core.blobs, base.sha256).catch(() => undefined);
+    const baseBytes = await core.blobs.read(base.sha256).catch(() => undefined);
     if (!baseBytes) continue; // an image whose blob is gone (pruned) gets no delta
-    target ??= await readBlob(core.blobs, image.sha256);
+    target ??= await core.blobs.read(image.sha256);
     const delta = createDelta(baseBytes, target);
     if (delta.length > target.length * MAX_DELTA_SHARE) continue;
     const blob = await core.blobs.writeBytes(delta);

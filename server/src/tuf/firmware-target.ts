@@ -1,6 +1,6 @@
 import type { FirmwareClaims } from '../attestation/verifier.js';
 import { ServerError } from '../error.js';
-import { readBlob, type BlobStore } from '../storage/blob-store.js';
+import type { BlobStore } from '../storage/blob-store.js';
 import type { RepositoryStore } from '../storage/store.js';
 
 /** One image of a release, as the management API takes it. */
@@ -74,7 +74,7 @@ export function firmwareInputOf(
 }
 
 export async function readJsonBlob(blobs: BlobStore, sha256: string): Promise<unknown> {
-  const bytes = await readBlob(blobs, sha256);
+  const bytes = await blobs.read(sha256);
   try {
     return JSON.parse(bytes.toString('utf8')) as unknown;
   } catch (error) {

@@ -10,7 +10,6 @@ import {
   sha256Hex,
   type TestRepo,
 } from '../../test/support/fixtures.js';
-import { readBlob } from '../storage/blob-store.js';
 import { deltaTargetName } from './deltas.js';
 import { expiryAfter } from './expiry.js';
 import { parseMetadata, SPEC_VERSION } from './metadata.js';
@@ -198,7 +197,7 @@ describe('POST /api/v1/deltas', () => {
       targetLength: v2.length,
       base: { name: 'fw-1.img', version: '1.0.0', sha256: sha256Hex(v1), length: v1.length },
     });
-    const bytes = await readBlob(t.repo.blobs, delta!.hashes.sha256);
+    const bytes = await t.repo.blobs.read(delta!.hashes.sha256);
     expect(sha256Hex(bytes)).toBe(delta!.hashes.sha256);
     expect(bytes.length).toBe(delta!.length);
     expect(bytes.length).toBeLessThan(v2.length / 10);
