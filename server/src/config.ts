@@ -40,6 +40,14 @@ export interface Config {
    * releases of its hardware IDs; 0 publishes full images only.
    */
   deltaBases: number;
+  /**
+   * Requests the router may hold at once; one more is answered `503 SERVER_BUSY` with
+   * Retry-After at once, before its body is read. Answers from memory (metadata, cached images)
+   * and /healthz, /readyz, /metrics are never refused. 0: no bound.
+   */
+  maxInFlightRequests: number;
+  /** Retry-After of a `503 SERVER_BUSY` (seconds). */
+  busyRetryAfterSeconds: number;
 }
 
 const day = 24 * 60 * 60;
@@ -59,6 +67,9 @@ export const defaultConfig: Config = {
   // 64 MiB of versioned metadata; the blobs live outside the V8 heap.
   targetCacheBytes: 256 * 1024 * 1024,
   deltaBases: 2,
+  // Each may hold a JSON body of up to maxJsonBytes: 1,024 of them bound that memory to 4 GiB.
+  maxInFlightRequests: 1024,
+  busyRetryAfterSeconds: 2,
 };
 
 export type ConfigInput = Partial<Omit<Config, 'expiries' | 'resignWindows'>> & {

@@ -45,6 +45,7 @@ export type ServerErrorCode =
   | 'CHAIN_UNAVAILABLE'
   | 'NOT_READY'
   | 'SHUTTING_DOWN'
+  | 'SERVER_BUSY'
   | 'SIGNING_FAILED'
   | 'STORAGE_FAILED'
   | 'DATABASE_UNAVAILABLE'
@@ -193,6 +194,8 @@ const statusByCode: Record<ServerErrorCode, number> = {
   CHAIN_UNAVAILABLE: 503,
   NOT_READY: 503,
   SHUTTING_DOWN: 503,
+  // More requests in flight than maxInFlightRequests: retry after Retry-After.
+  SERVER_BUSY: 503,
   SIGNING_FAILED: 500,
   STORAGE_FAILED: 500,
   // The database is restarting or unreachable: retry (here later, or through another replica).

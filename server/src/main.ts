@@ -21,6 +21,9 @@
  *   TUFCHAIN_LOG_LEVEL           pino level, default info
  *   TUFCHAIN_TARGET_CACHE_BYTES  bytes of served images kept in memory (default 268435456 = 256 MiB;
  *                                an image above a quarter of it is streamed from disk; 0 = off)
+ *   TUFCHAIN_MAX_IN_FLIGHT_REQUESTS  requests the router holds at once (default 1024; 0 = no bound);
+ *                                one more is answered 503 SERVER_BUSY with Retry-After
+ *   TUFCHAIN_BUSY_RETRY_AFTER_SECONDS  that Retry-After (default 2)
  *   TUFCHAIN_LOG_NOTE_KEY_FILE   encrypted PKCS#8 Ed25519 key signing log checkpoints (optional: turns on the
  *                                transparency log and /api/v1/log/*: in <data dir>/log.sqlite, or with
  *                                DATABASE_URL in PostgreSQL, shared by every replica, anchored by one)
@@ -328,6 +331,16 @@ export async function main(env: Env): Promise<void> {
           env,
           'TUFCHAIN_TARGET_CACHE_BYTES',
           defaultConfig.targetCacheBytes,
+        ),
+        maxInFlightRequests: integer(
+          env,
+          'TUFCHAIN_MAX_IN_FLIGHT_REQUESTS',
+          defaultConfig.maxInFlightRequests,
+        ),
+        busyRetryAfterSeconds: integer(
+          env,
+          'TUFCHAIN_BUSY_RETRY_AFTER_SECONDS',
+          defaultConfig.busyRetryAfterSeconds,
         ),
         ...(env.TUFCHAIN_RESIGN_INTERVAL_MS
           ? { resignIntervalMs: integer(env, 'TUFCHAIN_RESIGN_INTERVAL_MS', 60_000) }

@@ -27,6 +27,8 @@ const configSchema = z.strictObject({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   adminTokenFile: file.optional(),
   targetCacheBytes: count.optional(),
+  maxInFlightRequests: count.optional(),
+  busyRetryAfterSeconds: count.optional(),
   resignIntervalMs: count.optional(),
   database: z
     .strictObject({
@@ -109,6 +111,8 @@ const SETTINGS: readonly (readonly [path: string, env: string, kind: Kind])[] = 
   ['logLevel', 'TUFCHAIN_LOG_LEVEL', 'value'],
   ['adminTokenFile', 'TUFCHAIN_ADMIN_TOKEN_FILE', 'file'],
   ['targetCacheBytes', 'TUFCHAIN_TARGET_CACHE_BYTES', 'value'],
+  ['maxInFlightRequests', 'TUFCHAIN_MAX_IN_FLIGHT_REQUESTS', 'value'],
+  ['busyRetryAfterSeconds', 'TUFCHAIN_BUSY_RETRY_AFTER_SECONDS', 'value'],
   ['resignIntervalMs', 'TUFCHAIN_RESIGN_INTERVAL_MS', 'value'],
   ['database.url', 'DATABASE_URL', 'value'],
   ['database.blobDir', 'TUFCHAIN_BLOB_DIR', 'file'],

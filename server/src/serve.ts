@@ -2,7 +2,7 @@ import { getRequestListener } from '@hono/node-server';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServerParts, type ServerDeps } from './app.js';
-import { adapterErrorResponse, answerClientError } from './http/edge-errors.js';
+import { adapterErrorResponse, answerBusy, answerClientError } from './http/edge-errors.js';
 import type { ServerContext } from './context.js';
 import { errorText } from './tuf/service.js';
 
@@ -13,6 +13,12 @@ export interface RunningServer {
   context: ServerContext;
   /** Stops accepting, lets in-flight requests and publishes finish, stops the re-sign timer. Does not close the store. */
   close(): Promise<void>;
+}
+
+/** What operators and orchestrators ask under any load: never refused as SERVER_BUSY. */
+function isOpsPath(url: string | undefined): boolean {
+  const path = url?.split('?', 1)[0];
+  return path === '/healthz' || path === '/readyz' || path === '/metrics';
 }
 
 /** The lease name under which one replica runs the background jobs. */
@@ -91,12 +97,31 @@ export async function startServer(opts: {
     if (cache.answer(req, res, () => context.clock().getTime())) return '/metadata/:file';
     return targets.answer(req, res);
   };
+  const { maxInFlightRequests, busyRetryAfterSeconds } = context.config;
+  let inFlight = 0;
+  const settled = (): void => {
+    inFlight -= 1;
+  };
+  context.metrics.registry.collected({
+    name: 'tufchain_http_requests_in_flight',
+    help: 'Requests the router holds now (the scrape among them); bounded by maxInFlightRequests',
+    collect: () => [{ labels: {}, value: inFlight }],
+  });
   const server = createServer((req, res) => {
     const started = performance.now();
-    const route = answerFromMemory(req, res);
+    let route = answerFromMemory(req, res);
     if (route === undefined) {
-      void listener(req, res);
-      return;
+      if (maxInFlightRequests === 0 || inFlight < maxInFlightRequests || isOpsPath(req.url)) {
+        inFlight += 1;
+        // 'close' also comes for a request whose client went away before its answer.
+        res.once('close', settled);
+        void listener(req, res);
+        return;
+      }
+      // A fleet arriving at once (a release, a campaign wave) meets a bounded queue and a
+      // Retry-After, not a growing one; the agent keeps what it could not send and tries later.
+      answerBusy(res, busyRetryAfterSeconds);
+      route = '(busy)';
     }
     // What the router's middleware records for every other request.
     const seconds = (performance.now() - started) / 1000;

@@ -1,4 +1,5 @@
 import { RequestError } from '@hono/node-server';
+import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { httpStatusOf, type ServerErrorCode } from '../error.js';
@@ -58,4 +59,18 @@ export function answerClientError(error: Error & { code?: string }, socket: Dupl
     `HTTP/1.1 ${status} ${statusText[status] ?? ''}\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
+}
+
+/**
+ * `503 SERVER_BUSY` with Retry-After, written straight to Node's response: the refused request's
+ * body is never read into memory (Node discards it to keep the connection).
+ */
+export function answerBusy(res: ServerResponse, retryAfterSeconds: number): void {
+  const body = errorJson('SERVER_BUSY', 'too many requests in flight: retry after Retry-After');
+  res.writeHead(httpStatusOf('SERVER_BUSY'), {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(body),
+    'Retry-After': String(retryAfterSeconds),
+  });
+  res.end(body);
 }
