@@ -1,5 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiClient } from '../src/cli/api-client.js';
+import { ApiError } from '../src/cli/error.js';
 import { startServer, type RunningServer } from '../src/index.js';
 import { createTestRepo, type TestRepo } from './support/fixtures.js';
 
@@ -15,7 +17,7 @@ describe('a server at its in-flight bound (SQLite, HTTP on loopback)', () => {
   const held: Socket[] = [];
 
   beforeAll(async () => {
-    t = await createTestRepo({ config: { maxInFlightRequests: 2, busyRetryAfterSeconds: 3 } });
+    t = await createTestRepo({ config: { maxInFlightRequests: 2, busyRetryAfterSeconds: 1 } });
     server = await startServer({ port: 0, deps: t.deps });
   });
 
@@ -71,7 +73,7 @@ describe('a server at its in-flight bound (SQLite, HTTP on loopback)', () => {
     const first = await holdReport();
     const second = await holdReport();
     const busy = await until(versions, 503);
-    expect(busy.headers.get('retry-after')).toBe('3');
+    expect(busy.headers.get('retry-after')).toBe('1');
     expect(await busy.json()).toMatchObject({ error: { code: 'SERVER_BUSY' } });
 
     expect((await get('/metadata/timestamp.json')).status).toBe(200);
@@ -94,5 +96,37 @@ describe('a server at its in-flight bound (SQLite, HTTP on loopback)', () => {
     second.socket.destroy();
     expect((await until(versions, 200)).status).toBe(200);
     third.socket.destroy();
+  });
+
+  it('the CLI client sends a refused request again after Retry-After, but not a consumed stream', async () => {
+    const versions = '/api/v1/audit/targets-versions';
+    const client = new ApiClient({ baseUrl: server.url, token: t.tokens.admin, fetch });
+    const a = await holdReport();
+    const b = await holdReport();
+    await until(versions, 503);
+
+    const upload = client.put(
+      '/api/v1/firmware/busy.img',
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new Uint8Array(16));
+          controller.close();
+        },
+      }),
+    );
+    await expect(upload).rejects.toEqual(expect.objectContaining({ code: 'SERVER_BUSY' }));
+    await expect(upload).rejects.toBeInstanceOf(ApiError);
+
+    const started = performance.now();
+    const answered = client.json<{ versions: number[] }>('GET', versions);
+    // Places free up while the client waits out its first Retry-After.
+    setTimeout(() => {
+      a.socket.destroy();
+      b.socket.destroy();
+    }, 300);
+    const { body, status } = await answered;
+    expect(status).toBe(200);
+    expect(Array.isArray(body.versions)).toBe(true);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(900);
   });
 });

@@ -11,6 +11,30 @@ export interface ApiClientOptions {
 
 type Body = Uint8Array | ReadableStream<Uint8Array> | string;
 
+/** Times a request refused as SERVER_BUSY is sent again, each after the server's Retry-After. */
+const BUSY_RETRIES = 5;
+/** The longest Retry-After waited for (seconds); a longer one ends the retries. */
+const BUSY_WAIT_MAX_SECONDS = 30;
+
+/**
+ * How long to wait before sending a request the server refused as busy again (ms), or undefined:
+ * not `503 SERVER_BUSY` (other 503s may come after a request had effects), or no usable Retry-After.
+ * SERVER_BUSY is answered before the request is read, so sending it again is always safe.
+ */
+async function busyWaitMs(res: Response): Promise<number | undefined> {
+  if (res.status !== 503) return undefined;
+  const header = res.headers.get('retry-after');
+  const seconds = header === null || !/^\d{1,5}$/.test(header.trim()) ? NaN : Number(header);
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > BUSY_WAIT_MAX_SECONDS)
+    return undefined;
+  const code = await res
+    .clone()
+    .json()
+    .then((b) => (b as { error?: { code?: unknown } } | null)?.error?.code)
+    .catch(() => undefined);
+  return code === 'SERVER_BUSY' ? seconds * 1000 : undefined;
+}
+
 /** A thin client of the server's HTTP API; errors become ApiError (server codes) or CliError. */
 export class ApiClient {
   readonly baseUrl: string;
@@ -25,7 +49,24 @@ export class ApiClient {
     this.#timeoutMs = opts.timeoutMs;
   }
 
+  /** Sends once; again after Retry-After while the server answers SERVER_BUSY (bounded). */
   async #send(
+    method: string,
+    path: string,
+    init: { body?: Body; headers?: Record<string, string>; auth?: boolean } = {},
+  ): Promise<Response> {
+    for (let retry = 0; ; retry++) {
+      const res = await this.#sendOnce(method, path, init);
+      // A stream body (a firmware upload) has been consumed: it cannot go out again.
+      if (retry === BUSY_RETRIES || init.body instanceof ReadableStream) return res;
+      const waitMs = await busyWaitMs(res);
+      if (waitMs === undefined) return res;
+      await res.body?.cancel();
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+  }
+
+  async #sendOnce(
     method: string,
     path: string,
     init: { body?: Body; headers?: Record<string, string>; auth?: boolean } = {},
