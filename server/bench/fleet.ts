@@ -89,6 +89,7 @@ function summarize(run: FleetScenarioResult, verifyPerSecond: number) {
       {
         requests: stats.routes[r].requests,
         errors: stats.routes[r].errors,
+        busy: stats.routes[r].busy,
         p50Ms: round(stats.routes[r].p50Ms, 2),
         p99Ms: round(stats.routes[r].p99Ms, 2),
       },
@@ -112,6 +113,8 @@ function summarize(run: FleetScenarioResult, verifyPerSecond: number) {
     // One event loop: at ~1 core the simulator, not the servers, sets the pace.
     simulatorCores: round(run.simulator.cpuSeconds / run.simulator.wallSeconds, 2),
     errors: stats.errors.length,
+    // 503 SERVER_BUSY answers (a replica at maxInFlightRequests): asked again after Retry-After.
+    busyAnswers: FLEET_ROUTES.reduce((n, r) => n + stats.routes[r].busy, 0),
     // Polls whose hint named the release before their timestamp.json did (not errors: retried).
     hintAheadOfSnapshot: stats.hintAhead,
     routes,
@@ -232,6 +235,7 @@ async function main(): Promise<void> {
       ];
     }),
     ['errors (goal 0)', String(results.errors)],
+    ['503 SERVER_BUSY answers (asked again after Retry-After)', String(results.busyAnswers)],
     ['publish (upload done; chain log, 1 confirmation)', `${results.publishMs} ms`],
     [
       'publish → 50 % / 99 % / 100 % of the fleet resolved the release',

@@ -67,3 +67,46 @@ describe('the fleet simulator against two replicas on one PostgreSQL database', 
     expect(run.logged.logs).toBeGreaterThanOrEqual(1);
   });
 });
+
+describe('the same fleet against replicas at a small in-flight bound (503 SERVER_BUSY)', () => {
+  const FLEET = 24;
+  let run: FleetScenarioResult;
+
+  beforeAll(async () => {
+    const adminUrl = inject('postgresAdminUrl');
+    if (!adminUrl) throw new Error('needs the server-postgres project (postgresAdminUrl)');
+    run = await runFleetScenario({
+      databaseUrl: await createDatabaseOn(adminUrl),
+      // Two requests in a replica's router at a time; the burst sends twelve at once.
+      serverEnv: { TUFCHAIN_MAX_IN_FLIGHT_REQUESTS: '2', TUFCHAIN_BUSY_RETRY_AFTER_SECONDS: '1' },
+      fleet: {
+        vehicles: FLEET,
+        pollIntervalMs: 300,
+        jitter: 0.5,
+        connectionsPerReplica: 6,
+        enrollConcurrency: 2,
+      },
+      seconds: 40,
+      releaseAfterMs: 1_500,
+      stopWhenAllReported: true,
+      ingestBurst: { inFlight: 12 },
+    });
+  }, 150_000);
+
+  it('refuses reports over the bound as busy, never as errors, and every vehicle reports both releases', () => {
+    expect(run.stats.errors).toEqual([]);
+    expect(run.stats.routes.attestation.busy).toBeGreaterThan(0);
+    expect(run.stats.routes.attestation.statuses['503']).toBe(run.stats.routes.attestation.busy);
+    expect(run.stats.routes.attestation.errors).toBe(0);
+    expect(run.ingestBurst).toMatchObject({ reports: FLEET, failed: 0 });
+    const sent = run.stats.attestations;
+    expect(sent.map((a) => a.status)).toEqual(Array<number>(2 * FLEET).fill(201));
+  });
+
+  it('loses no report and logs none twice: each accepted one is in the log exactly once', () => {
+    const sentKeys = run.stats.attestations.map((a) => a.reportKey).sort();
+    expect(new Set(sentKeys).size).toBe(2 * FLEET);
+    expect([...run.logged.counts.keys()].sort()).toEqual(sentKeys);
+    expect([...run.logged.counts.values()]).toEqual(Array<number>(2 * FLEET).fill(1));
+  });
+});

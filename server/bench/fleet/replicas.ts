@@ -9,6 +9,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findFreePort } from '@tufchain/contracts/dev';
 import { createVehicleCa, signFirmwareAttestation, writeEncryptedKeyFile } from '@tufchain/keys';
+import { ApiClient } from '../../src/cli/api-client.js';
 import { startTestChain, type TestChain } from '../../test/support/chain.js';
 import {
   prepareDaemon,
@@ -64,6 +65,8 @@ export interface StartFleetReplicasOptions {
   count?: number;
   /** Writes a V8 CPU profile of replica 0 (node --cpu-prof) into this directory at close. */
   cpuProfileDir?: string;
+  /** More of the daemons' environment (TUFCHAIN_MAX_IN_FLIGHT_REQUESTS...). */
+  env?: Record<string, string>;
 }
 
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ); 100 on every Linux architecture node runs on. */
@@ -137,6 +140,7 @@ export async function startFleetReplicas(opts: StartFleetReplicasOptions): Promi
       TUFCHAIN_VEHICLE_CA_KEY_FILE: join(files.dir, 'vehicle-ca.key'),
       // Per-request logs of a load test would be most of the output and a share of the CPU.
       TUFCHAIN_LOG_LEVEL: 'warn',
+      ...opts.env,
     });
     for (let i = 0; i < (opts.count ?? 2); i++) {
       const dataDir = join(files.dir, `data-${i.toString()}`);
@@ -163,8 +167,7 @@ export async function startFleetReplicas(opts: StartFleetReplicasOptions): Promi
     throw error;
   }
   const adminToken = (await readFile(files.env['TUFCHAIN_ADMIN_TOKEN_FILE']!, 'utf8')).trim();
-  const auth = { authorization: `Bearer ${adminToken}` };
-  const publisher = started[0]!.url;
+  const api = new ApiClient({ baseUrl: started[0]!.url, token: adminToken, fetch });
 
   return {
     replicas: started,
@@ -174,30 +177,19 @@ export async function startFleetReplicas(opts: StartFleetReplicasOptions): Promi
       const name = `${hardwareId}-${version}.img`;
       const image = randomBytes(4096);
       const sha256 = createHash('sha256').update(image).digest('hex');
-      const put = await fetch(`${publisher}/api/v1/firmware/${name}`, {
-        method: 'PUT',
-        headers: auth,
-        body: image,
-      });
-      if (put.status !== 201) throw new Error(`upload ${name}: ${put.status.toString()}`);
+      // The CLI's client: a replica at its in-flight bound is asked again after Retry-After.
+      await api.put(`/api/v1/firmware/${name}`, image);
       const claims = { hardwareIds: [hardwareId], version, releaseCounter };
       const attestation = await signFirmwareAttestation(
         { name, sha256, ...claims },
         files.firmwareKey,
       );
-      const body = JSON.stringify({ targets: [{ name, ...claims, attestation }] });
       const sentAt = performance.now();
-      const res = await fetch(`${publisher}/api/v1/releases`, {
-        method: 'POST',
-        headers: { ...auth, 'content-type': 'application/json' },
-        body,
-      });
-      const answeredAt = performance.now();
-      const text = await res.text();
-      if (res.status !== 201) throw new Error(`publish ${name}: ${res.status.toString()} ${text}`);
-      const { release } = JSON.parse(text) as {
+      const { body: answer } = await api.json<{
         release: { metadataVersion: number; metadataHash: string };
-      };
+      }>('POST', '/api/v1/releases', { body: { targets: [{ name, ...claims, attestation }] } });
+      const answeredAt = performance.now();
+      const { release } = answer;
       return {
         name,
         hardwareId,

@@ -33,6 +33,8 @@ export interface FleetScenarioOptions {
   ingestBurst?: { inFlight: number };
   /** The postmaster's PID: PostgreSQL's CPU (all its processes) is measured alongside. */
   postgresPid?: number;
+  /** More of the replicas' environment (TUFCHAIN_MAX_IN_FLIGHT_REQUESTS...). */
+  serverEnv?: Record<string, string>;
   progress?: (what: string) => void;
 }
 
@@ -83,6 +85,7 @@ export async function runFleetScenario(opts: FleetScenarioOptions): Promise<Flee
     databaseUrl: opts.databaseUrl,
     count: opts.replicas ?? 2,
     ...(opts.cpuProfileDir ? { cpuProfileDir: opts.cpuProfileDir } : {}),
+    ...(opts.serverEnv ? { env: opts.serverEnv } : {}),
   });
   const stateDir = await mkdtemp(join(tmpdir(), 'tufchain-fleet-'));
   let fleet: FleetSimulator | undefined;

@@ -61,12 +61,15 @@ export interface FleetCheckpoint {
 export interface RouteTally {
   latenciesMs: number[];
   errors: number;
+  /** 503 SERVER_BUSY answers: the vehicle tries again after Retry-After (not an error). */
+  busy: number;
   statuses: Map<number, number>;
 }
 
 export interface RouteStats {
   requests: number;
   errors: number;
+  busy: number;
   p50Ms: number;
   p99Ms: number;
   statuses: Record<string, number>;
@@ -155,4 +158,42 @@ export class HttpAnswerError extends Error {
   ) {
     super(message);
   }
+}
+
+/** `503 SERVER_BUSY`: the replica was at its in-flight bound; nothing of the request was read. */
+export class ServerBusy extends HttpAnswerError {
+  constructor(
+    readonly retryAfterMs: number,
+    message: string,
+  ) {
+    super(503, message);
+  }
+}
+
+/** The ServerBusy of an answer, or undefined for any other. */
+export function serverBusyOf(
+  status: number,
+  retryAfter: string | string[] | undefined,
+  body: string,
+  what: string,
+): ServerBusy | undefined {
+  if (status !== 503) return undefined;
+  let code: unknown;
+  try {
+    code = (JSON.parse(body) as { error?: { code?: unknown } } | null)?.error?.code;
+  } catch {
+    return undefined;
+  }
+  if (code !== 'SERVER_BUSY') return undefined;
+  const seconds = Number(typeof retryAfter === 'string' ? retryAfter : '1');
+  return new ServerBusy(
+    (Number.isFinite(seconds) && seconds >= 0 ? seconds : 1) * 1000,
+    `${what}: 503 SERVER_BUSY`,
+  );
+}
+
+/** How long a failed request asked its vehicle to wait (ms): Retry-After of a SERVER_BUSY, else 0. */
+export function busyWaitOf(error: unknown): number {
+  const cause = error instanceof RequestFailed ? error.cause : error;
+  return cause instanceof ServerBusy ? cause.retryAfterMs : 0;
 }

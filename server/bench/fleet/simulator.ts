@@ -18,11 +18,14 @@ import { computeVinCommitment, createKeySigner } from '@tufchain/keys';
 import { Metadata, MetadataKind, type Targets } from '@tufjs/models';
 import { Pool, request } from 'undici';
 import {
+  busyWaitOf,
   FLEET_ROUTES,
   HttpAnswerError,
   percentile,
   reportKeyOf,
   RequestFailed,
+  ServerBusy,
+  serverBusyOf,
   sleep,
   vinOf,
   type FleetCheckpoint,
@@ -78,7 +81,7 @@ export class FleetSimulator {
       (url) => new Pool(url, { connections: config.connectionsPerReplica, pipelining: 1 }),
     );
     for (const route of FLEET_ROUTES)
-      this.#tally.set(route, { latenciesMs: [], errors: 0, statuses: new Map() });
+      this.#tally.set(route, { latenciesMs: [], errors: 0, busy: 0, statuses: new Map() });
   }
 
   /** Enrolls every vehicle over HTTP (POST /api/v1/vehicles/enroll), `enrollConcurrency` at once. */
@@ -206,6 +209,7 @@ export class FleetSimulator {
       routes[route] = {
         requests: t.latenciesMs.length,
         errors: t.errors,
+        busy: t.busy,
         p50Ms: percentile(sorted, 50),
         p99Ms: percentile(sorted, 99),
         statuses: Object.fromEntries([...t.statuses].map(([s, n]) => [String(s), n])),
@@ -243,9 +247,14 @@ export class FleetSimulator {
   #fail(route: FleetRoute, vehicle: number, t0: number, error: unknown): void {
     const t = this.#tally.get(route)!;
     t.latenciesMs.push(performance.now() - t0);
-    t.errors += 1;
     const status = error instanceof HttpAnswerError ? error.status : 0;
     t.statuses.set(status, (t.statuses.get(status) ?? 0) + 1);
+    // Asked to come back later, as a replica at its bound asks: the vehicle does, not an error.
+    if (error instanceof ServerBusy) {
+      t.busy += 1;
+      return;
+    }
+    t.errors += 1;
     this.#errors.push({
       route,
       vehicle,
@@ -259,16 +268,21 @@ export class FleetSimulator {
     await sleep(Math.random() * pollIntervalMs, signal);
     while (!signal.aborted) {
       // A failed request was counted where it failed; anything else is counted here. The vehicle
-      // tries again at its next poll.
-      await this.#poll(v).catch((error: unknown) => {
-        if (error instanceof RequestFailed) return;
-        this.#errors.push({
-          route: 'poll',
-          vehicle: v.index,
-          message: error instanceof Error ? error.message : String(error),
-        });
-      });
-      await sleep(pollIntervalMs * (1 + jitter * (2 * Math.random() - 1)), signal);
+      // tries again at its next poll, and not before a busy replica's Retry-After.
+      const busyMs = await this.#poll(v).then(
+        () => 0,
+        (error: unknown) => {
+          if (error instanceof RequestFailed) return busyWaitOf(error);
+          this.#errors.push({
+            route: 'poll',
+            vehicle: v.index,
+            message: error instanceof Error ? error.message : String(error),
+          });
+          return 0;
+        },
+      );
+      const waitMs = pollIntervalMs * (1 + jitter * (2 * Math.random() - 1));
+      await sleep(Math.max(waitMs, busyMs * (1 + jitter * Math.random())), signal);
     }
   }
 
@@ -290,8 +304,13 @@ export class FleetSimulator {
         this.#record(route, t0, 304);
         return undefined;
       }
-      if (res.statusCode !== 200)
-        throw new HttpAnswerError(res.statusCode, `GET ${path}: ${res.statusCode.toString()}`);
+      if (res.statusCode !== 200) {
+        const what = `GET ${path}`;
+        throw (
+          serverBusyOf(res.statusCode, res.headers['retry-after'], body.toString('utf8'), what) ??
+          new HttpAnswerError(res.statusCode, `${what}: ${res.statusCode.toString()}`)
+        );
+      }
       this.#record(route, t0, 200);
       const etag = res.headers['etag'];
       return { body, etag: typeof etag === 'string' ? etag : undefined };
@@ -431,11 +450,16 @@ export class FleetSimulator {
         body: JSON.stringify(bundle),
       });
       const text = await res.body.text();
-      if (res.statusCode !== 201)
-        throw new HttpAnswerError(
-          res.statusCode,
-          `POST /api/v1/attestations: ${res.statusCode.toString()} ${text.slice(0, 300)}`,
+      if (res.statusCode !== 201) {
+        const what = 'POST /api/v1/attestations';
+        throw (
+          serverBusyOf(res.statusCode, res.headers['retry-after'], text, what) ??
+          new HttpAnswerError(
+            res.statusCode,
+            `${what}: ${res.statusCode.toString()} ${text.slice(0, 300)}`,
+          )
         );
+      }
       this.#record('attestation', t0, 201);
       const answer = JSON.parse(text) as { logIndex?: number };
       this.#sent.push({ vehicle: v.index, reportKey, status: 201, logIndex: answer.logIndex });
@@ -462,14 +486,23 @@ export class FleetSimulator {
         const worker = async (): Promise<void> => {
           for (let i = next++; i < signed.length; i = next++) {
             const { v, bundle } = signed[i]!;
-            await this.#post(v, bundle).then(
-              () => {
-                v.running = to;
-              },
-              () => {
-                failed += 1;
-              },
-            );
+            // A report a busy replica did not take goes again after its Retry-After, as the
+            // agent's outbox sends it again later.
+            for (;;) {
+              const busyMs = await this.#post(v, bundle).then(
+                () => {
+                  v.running = to;
+                  return 0;
+                },
+                (error: unknown) => {
+                  const wait = busyWaitOf(error);
+                  if (wait === 0) failed += 1;
+                  return wait;
+                },
+              );
+              if (busyMs === 0) break;
+              await sleep(busyMs * (1 + 0.5 * Math.random()));
+            }
           }
         };
         await Promise.all(Array.from({ length: Math.min(inFlight, signed.length) }, worker));
