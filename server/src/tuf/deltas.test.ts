@@ -7,7 +7,7 @@ import {
   uploadAndPublish,
   type TestRepo,
 } from '../../test/support/fixtures.js';
-import { deltaTargetName } from './deltas.js';
+import { allInOrder, deltaTargetName } from './deltas.js';
 import type { ReleaseDelta } from './release-deltas.js';
 
 let t: TestRepo | undefined;
@@ -130,5 +130,32 @@ describe('publishing a release', () => {
     for (const [i, bytes] of images.entries()) await publish(t, i + 1, bytes);
     const image = await t.parts.context.service.findTarget('fw-ecu-a-2.img');
     expect(image?.file.custom.deltas).toBeUndefined();
+  });
+});
+
+describe('allInOrder', () => {
+  const later = <T>(ms: number, value: T, fail = false): Promise<T> =>
+    new Promise((resolve, reject) =>
+      setTimeout(() => (fail ? reject(new Error(String(value))) : resolve(value)), ms),
+    );
+
+  it('gives the results in order, whatever order they settle in', async () => {
+    expect(await allInOrder([later(30, 'a'), later(1, 'b'), later(10, 'c')])).toEqual([
+      'a',
+      'b',
+      'c',
+    ]);
+  });
+
+  it('throws the first failure in order, only once every promise has settled', async () => {
+    let lastDone = false;
+    const last = later(40, 'slow').then((v) => {
+      lastDone = true;
+      return v;
+    });
+    await expect(
+      allInOrder([later(20, 'first', true), later(1, 'second', true), last]),
+    ).rejects.toThrow('first');
+    expect(lastDone).toBe(true);
   });
 });

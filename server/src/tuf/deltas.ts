@@ -1,6 +1,7 @@
 import { TargetFile } from '@tufjs/models';
 import { createDelta, DELTA_MEDIA_TYPE, deltaTargetPath } from '@tufchain/transparency/delta';
 import { isValidTargetPath } from '../http/names.js';
+import type { BlobRecord } from '../storage/store.js';
 import type { RepositoryCore } from './core/repository-core.js';
 
 /** An earlier firmware image a vehicle may run, as a delta's base. */
@@ -138,6 +139,13 @@ async function generateDeltas(
   const bases = await previousFirmware(core, image.hardwareIds, image.releaseCounter, count);
   if (bases.length === 0) return;
   let target: Buffer | undefined;
+  // Each delta's blob is written (two fsyncs) while the next one is computed.
+  const stored: Promise<{
+    blob: BlobRecord;
+    base: DeltaBase;
+    path: string;
+    targetLength: number;
+  }>[] = [];
   for (const base of bases) {
     const path = pathFor(base);
     if (base.sha256 === image.sha256 || !isValidTargetPath(path) || (await skip(path))) continue;
@@ -146,8 +154,13 @@ async function generateDeltas(
     target ??= await core.blobs.read(image.sha256);
     const delta = createDelta(baseBytes, target);
     if (delta.length > target.length * MAX_DELTA_SHARE) continue;
-    const blob = await core.blobs.writeBytes(delta);
-    await core.store.recordBlob(blob);
+    const targetLength = target.length;
+    const storing = storeBlob(core, delta).then((blob) => ({ blob, base, path, targetLength }));
+    // Its failure is thrown below (allInOrder), not left unhandled while the loop awaits reads.
+    storing.catch(() => undefined);
+    stored.push(storing);
+  }
+  for (const { blob, base, path, targetLength } of await allInOrder(stored)) {
     add(
       new TargetFile({
         path,
@@ -159,7 +172,7 @@ async function generateDeltas(
             format: DELTA_MEDIA_TYPE,
             target: image.name,
             targetSha256: image.sha256,
-            targetLength: target.length,
+            targetLength,
             base: { ...base },
           },
         },
@@ -167,6 +180,21 @@ async function generateDeltas(
       base,
     );
   }
+}
+
+/** Writes `bytes` as a blob and records it: durable before any metadata names it. */
+export async function storeBlob(core: RepositoryCore, bytes: Uint8Array): Promise<BlobRecord> {
+  const blob = await core.blobs.writeBytes(bytes);
+  await core.store.recordBlob(blob);
+  return blob;
+}
+
+/** Every result in order once all have settled (none left running), or the first failure in order. */
+export async function allInOrder<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
 /**

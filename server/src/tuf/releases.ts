@@ -3,7 +3,7 @@ import type { FirmwareClaims } from '../attestation/verifier.js';
 import { ServerError } from '../error.js';
 import type { NewMetadataRecord, ReleaseRecord } from '../storage/store.js';
 import type { RepositoryCore } from './core/repository-core.js';
-import { prepareDeltas } from './deltas.js';
+import { allInOrder, prepareDeltas, storeBlob } from './deltas.js';
 import { expiryAfter } from './expiry.js';
 import {
   assertClaimsMatch,
@@ -203,8 +203,8 @@ async function prepareTarget(
   }
   assertClaimsMatch(t, claims);
   const bundleBytes = new TextEncoder().encode(JSON.stringify(t.attestation));
-  const bundleBlob = await core.blobs.writeBytes(bundleBytes);
-  await core.store.recordBlob(bundleBlob);
+  // The bundle's blob is written (its fsyncs) while the deltas are made.
+  const bundleStored = storeBlob(core, bundleBytes);
   const custom: Record<string, unknown> = {
     kind: 'firmware',
     hardwareIds: t.hardwareIds,
@@ -213,7 +213,9 @@ async function prepareTarget(
     attestation: attestationTargetName(t.name),
   };
   if (t.minFromVersion !== undefined) custom.minFromVersion = t.minFromVersion;
-  const deltas = await prepareDeltas(core, { ...t, sha256: upload.sha256 });
+  const deltasMade = prepareDeltas(core, { ...t, sha256: upload.sha256 });
+  await allInOrder<unknown>([bundleStored, deltasMade]);
+  const [bundleBlob, deltas] = [await bundleStored, await deltasMade];
   if (deltas.links.length > 0) custom.deltas = deltas.links;
   const image = new TargetFile({
     path: t.name,
