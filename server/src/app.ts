@@ -330,7 +330,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
       title: 'tufchain update server',
       version: '0.1.0',
       description:
-        'TUF 1.0 repository for vehicle firmware whose every targets version is logged on an EVM transparency contract.',
+        'TUF 1.0 repository for vehicle firmware whose every targets version is logged on an EVM transparency contract. Any route but /healthz, /readyz and /metrics may answer 503 SERVER_BUSY with a Retry-After header when the replica holds maxInFlightRequests requests already: nothing of the request was read, so it can be sent again as it was.',
     },
   });
   return { app, context };
