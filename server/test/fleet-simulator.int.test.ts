@@ -1,29 +1,45 @@
 // The fleet simulator of bench:fleet, small: 50 vehicles enrolled over HTTP, two daemon replicas on
 // one PostgreSQL database (the server-postgres project's cluster), anvil, one release.
 import { inject, describe, expect, it, beforeAll } from 'vitest';
-import { runFleetScenario, type FleetScenarioResult } from '../bench/fleet/scenario.js';
+import {
+  runFleetScenario,
+  type FleetScenarioOptions,
+  type FleetScenarioResult,
+} from '../bench/fleet/scenario.js';
 import { createDatabaseOn } from './support/postgres.js';
 
 const VEHICLES = 50;
+
+/** `reports` distinct reports were sent, and the logs hold each exactly once, and nothing else. */
+function expectEachSentLoggedOnce(run: FleetScenarioResult, reports: number): void {
+  const sentKeys = run.stats.attestations.map((a) => a.reportKey).sort();
+  expect(new Set(sentKeys).size).toBe(reports);
+  expect([...run.logged.counts.keys()].sort()).toEqual(sentKeys);
+  expect([...run.logged.counts.values()]).toEqual(Array<number>(reports).fill(1));
+}
+
+/** A run on a fresh database of the server-postgres cluster: fast polls, stop once all reported. */
+async function smallRun(
+  opts: Pick<FleetScenarioOptions, 'fleet' | 'seconds' | 'ingestBurst' | 'serverEnv'>,
+): Promise<FleetScenarioResult> {
+  const adminUrl = inject('postgresAdminUrl');
+  if (!adminUrl) throw new Error('needs the server-postgres project (postgresAdminUrl)');
+  return runFleetScenario({
+    databaseUrl: await createDatabaseOn(adminUrl),
+    releaseAfterMs: 1_500,
+    stopWhenAllReported: true,
+    ...opts,
+    fleet: { pollIntervalMs: 300, jitter: 0.5, ...opts.fleet },
+  });
+}
 
 describe('the fleet simulator against two replicas on one PostgreSQL database', () => {
   let run: FleetScenarioResult;
 
   beforeAll(async () => {
-    const adminUrl = inject('postgresAdminUrl');
-    if (!adminUrl) throw new Error('needs the server-postgres project (postgresAdminUrl)');
-    run = await runFleetScenario({
-      databaseUrl: await createDatabaseOn(adminUrl),
-      fleet: {
-        vehicles: VEHICLES,
-        pollIntervalMs: 300,
-        jitter: 0.5,
-        connectionsPerReplica: 4,
-        enrollConcurrency: 8,
-      },
+    run = await smallRun({
+      fleet: { vehicles: VEHICLES, connectionsPerReplica: 4, enrollConcurrency: 8 },
       seconds: 30,
-      releaseAfterMs: 1_500,
-      stopWhenAllReported: true,
       ingestBurst: { inFlight: 8 },
     });
   }, 120_000);
@@ -60,10 +76,7 @@ describe('the fleet simulator against two replicas on one PostgreSQL database', 
   });
 
   it('finds every sent attestation in the transparency logs exactly once, and nothing else', () => {
-    const sentKeys = run.stats.attestations.map((a) => a.reportKey).sort();
-    expect(new Set(sentKeys).size).toBe(2 * VEHICLES);
-    expect([...run.logged.counts.keys()].sort()).toEqual(sentKeys);
-    expect([...run.logged.counts.values()]).toEqual(Array<number>(2 * VEHICLES).fill(1));
+    expectEachSentLoggedOnce(run, 2 * VEHICLES);
     expect(run.logged.logs).toBeGreaterThanOrEqual(1);
   });
 });
@@ -73,22 +86,11 @@ describe('the same fleet against replicas at a small in-flight bound (503 SERVER
   let run: FleetScenarioResult;
 
   beforeAll(async () => {
-    const adminUrl = inject('postgresAdminUrl');
-    if (!adminUrl) throw new Error('needs the server-postgres project (postgresAdminUrl)');
-    run = await runFleetScenario({
-      databaseUrl: await createDatabaseOn(adminUrl),
+    run = await smallRun({
       // Two requests in a replica's router at a time; the burst sends twelve at once.
       serverEnv: { TUFCHAIN_MAX_IN_FLIGHT_REQUESTS: '2', TUFCHAIN_BUSY_RETRY_AFTER_SECONDS: '1' },
-      fleet: {
-        vehicles: FLEET,
-        pollIntervalMs: 300,
-        jitter: 0.5,
-        connectionsPerReplica: 6,
-        enrollConcurrency: 2,
-      },
+      fleet: { vehicles: FLEET, connectionsPerReplica: 6, enrollConcurrency: 2 },
       seconds: 40,
-      releaseAfterMs: 1_500,
-      stopWhenAllReported: true,
       ingestBurst: { inFlight: 12 },
     });
   }, 150_000);
@@ -104,9 +106,6 @@ describe('the same fleet against replicas at a small in-flight bound (503 SERVER
   });
 
   it('loses no report and logs none twice: each accepted one is in the log exactly once', () => {
-    const sentKeys = run.stats.attestations.map((a) => a.reportKey).sort();
-    expect(new Set(sentKeys).size).toBe(2 * FLEET);
-    expect([...run.logged.counts.keys()].sort()).toEqual(sentKeys);
-    expect([...run.logged.counts.values()]).toEqual(Array<number>(2 * FLEET).fill(1));
+    expectEachSentLoggedOnce(run, 2 * FLEET);
   });
 });
