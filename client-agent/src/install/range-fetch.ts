@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import type { Config } from '../config.js';
 import { AgentError } from '../error.js';
-import { backoffDelay, sleep } from '../util/retry.js';
+import { retryAfterMs, retryDelay, sleep } from '../util/retry.js';
 import { RetrievalWatch } from '../util/retrieval.js';
 import { errors as undiciErrors } from '../util/undici.js';
 import type { ChunkHandler, ImageSource } from './image-io.js';
@@ -78,10 +78,11 @@ export class HttpRangeSource implements ImageSource {
         failures += 1;
         if (!(err instanceof RetryableStatus)) resumes += 1;
         await sleep(
-          backoffDelay(failures - 1, {
-            baseDelayMs: config.retryBaseDelayMs,
-            maxDelayMs: config.retryMaxDelayMs,
-          }),
+          retryDelay(
+            failures - 1,
+            { baseDelayMs: config.retryBaseDelayMs, maxDelayMs: config.retryMaxDelayMs },
+            err instanceof RetryableStatus ? err.retryAfterMs : undefined,
+          ),
         );
       }
     }
@@ -107,9 +108,12 @@ function isTimeout(err: unknown): boolean {
 
 class RetryableStatus extends Error {
   readonly statusCode: number;
-  constructor(statusCode: number) {
+  /** The answer's Retry-After (a busy server's 503, a 429). */
+  readonly retryAfterMs: number | undefined;
+  constructor(statusCode: number, retryAfterMs: number | undefined) {
     super(`server answered ${statusCode}`);
     this.statusCode = statusCode;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 
@@ -180,7 +184,7 @@ function fetchRange(input: RangeRequest, offset: number, onChunk: ChunkHandler):
         },
         onResponseStart(_c, statusCode, resHeaders) {
           if (statusCode >= 500 || statusCode === 429) {
-            fail(new RetryableStatus(statusCode));
+            fail(new RetryableStatus(statusCode, retryAfterMs(resHeaders['retry-after'])));
           } else if (statusCode !== 200 && statusCode !== 206) {
             fail(new AgentError('DOWNLOAD_HTTP', `GET ${input.url} answered ${statusCode}`));
           } else if (statusCode === 206) {

@@ -160,6 +160,35 @@ describe.each([true, false])('streamIntoSlot (slot direct I/O %s)', (directIo) =
     }
   });
 
+  describe('when the server is busy', () => {
+    it('asks again after its Retry-After, not at the backoff, and installs the image', async () => {
+      let refused = 0;
+      handler = (req, res) => {
+        if (refused === 0) {
+          refused += 1;
+          const body = JSON.stringify({ error: { code: 'SERVER_BUSY', message: 'busy' } });
+          res.writeHead(503, { 'retry-after': '1', 'content-length': Buffer.byteLength(body) });
+          res.end(body);
+          return;
+        }
+        serveFrom(req, res, image);
+      };
+      const started = performance.now();
+      // Its own backoff would wait 1-5 ms; the server asked for 1 s.
+      await streamIntoSlot({
+        url,
+        slots,
+        slot: 'b',
+        expected,
+        dispatcher,
+        config: { ...baseConfig, retryMaxDelayMs: 2000 },
+      });
+      expect(performance.now() - started).toBeGreaterThanOrEqual(950);
+      expect(refused).toBe(1);
+      expect(await readFile(slots.slotPath('b'))).toEqual(image);
+    });
+  });
+
   describe.each([false, true])('when the image is large (sha512Worker %s)', (sha512Worker) => {
     it('installs it, and refuses it when one byte differs', async () => {
       const config = { ...baseConfig, sha512Worker };

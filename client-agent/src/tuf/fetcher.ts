@@ -7,7 +7,7 @@ import type { Dispatcher } from 'undici';
 import type { Config } from '../config.js';
 import { AgentError } from '../error.js';
 import { createDispatcher, isRetryableHttpError, type HttpConfig } from '../util/http.js';
-import { withRetry } from '../util/retry.js';
+import { retryAfterMs, withRetry } from '../util/retry.js';
 import { answerLimits, fetchBounded, toDownloadError } from '../util/retrieval.js';
 
 /** Headers that authenticate one request (method, absolute URL, body when there is one). */
@@ -96,7 +96,10 @@ export class UndiciFetcher implements Fetcher {
             limits: { ...limits, deadlineMs: remaining },
           });
           if (res.statusCode < 200 || res.statusCode >= 300) {
-            throw new DownloadHTTPError(`GET ${url} answered ${res.statusCode}`, res.statusCode);
+            throw Object.assign(
+              new DownloadHTTPError(`GET ${url} answered ${res.statusCode}`, res.statusCode),
+              { retryAfterMs: retryAfterMs(res.headers['retry-after']) },
+            );
           }
           return res.body;
         },
