@@ -129,7 +129,13 @@ export async function startServer(opts: {
     context.metrics.http.record(req.method ?? 'GET', route, status, seconds);
     if (context.logger.isLevelEnabled('info')) {
       context.logger.info(
-        { method: req.method, path: req.url, status, ms: Math.round(seconds * 1000), cached: true },
+        {
+          method: req.method,
+          path: req.url,
+          status,
+          ms: Math.round(seconds * 1000),
+          ...(route === '(busy)' ? { busy: true } : { cached: true }),
+        },
         'request',
       );
     }
