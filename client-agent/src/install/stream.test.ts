@@ -92,8 +92,16 @@ describe.each([true, false])('streamIntoSlot (slot direct I/O %s)', (directIo) =
     await dispatcher.close();
   });
 
-  const run = (resumeFrom = 0) =>
-    streamIntoSlot({ url, slots, slot: 'b', expected, dispatcher, config, resumeFrom });
+  const run = (resumeFrom = 0, overrides: Partial<typeof config> = {}) =>
+    streamIntoSlot({
+      url,
+      slots,
+      slot: 'b',
+      expected,
+      dispatcher,
+      config: { ...config, ...overrides },
+      resumeFrom,
+    });
 
   describe('when the server serves the promised image', () => {
     it('writes it to the slot and it reads back', async () => {
@@ -175,14 +183,7 @@ describe.each([true, false])('streamIntoSlot (slot direct I/O %s)', (directIo) =
       };
       const started = performance.now();
       // Its own backoff would wait 1-5 ms; the server asked for 1 s.
-      await streamIntoSlot({
-        url,
-        slots,
-        slot: 'b',
-        expected,
-        dispatcher,
-        config: { ...baseConfig, retryMaxDelayMs: 2000 },
-      });
+      await run(0, { retryMaxDelayMs: 2000 });
       expect(performance.now() - started).toBeGreaterThanOrEqual(950);
       expect(refused).toBe(1);
       expect(await readFile(slots.slotPath('b'))).toEqual(image);
