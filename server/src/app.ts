@@ -45,6 +45,7 @@ import { registerCampaignMetrics } from './campaigns/metrics.js';
 import { CampaignService } from './campaigns/service.js';
 import type { CampaignStore } from './campaigns/store.js';
 import type { PublishLock } from './tuf/core/publish-lock.js';
+import { CommitAnswers } from './http/commit-answers.js';
 import { MetadataCache } from './http/metadata-cache.js';
 import { TargetCache } from './http/target-cache.js';
 import type { JobLease } from './storage/postgres-lease.js';
@@ -172,6 +173,7 @@ export function createServerParts(deps: ServerDeps): ServerParts {
   service.core.pipeline.onCommitted(() => metadataCache.invalidate());
   const context: ServerContext = {
     metadataCache,
+    commitAnswers: new CommitAnswers(metadataCache),
     targetCache: new TargetCache({ maxBytes: config.targetCacheBytes, commits: metadataCache }),
     service,
     store: deps.store,

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { AttestationVerifier } from './attestation/verifier.js';
 import type { Clock, Config } from './config.js';
 import type { TransparencyLogSink } from './log-sink.js';
+import type { CommitAnswers } from './http/commit-answers.js';
 import type { MetadataCache } from './http/metadata-cache.js';
 import type { TargetCache } from './http/target-cache.js';
 import type { ServerMetrics } from './metrics.js';
@@ -47,6 +48,8 @@ export interface ServerContext {
   campaigns: CampaignService | undefined;
   /** Served metadata in memory (src/http/metadata-cache.ts), emptied on every commit. */
   metadataCache: MetadataCache;
+  /** Answers kept until the next commit (src/http/commit-answers.ts): hints, unpublished versions. */
+  commitAnswers: CommitAnswers;
   /** The monitor's recent alerts, newest first, when this server runs the monitor. */
   monitorAlerts: MonitorAlerts | undefined;
   /** The monitor's newest audit, when this server runs the monitor (ServerDeps.monitorAudit). */

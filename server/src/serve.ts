@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createServerParts, type ServerDeps } from './app.js';
 import { adapterErrorResponse, answerBusy, answerClientError } from './http/edge-errors.js';
 import type { ServerContext } from './context.js';
+import { MetadataWarmer } from './http/metadata-warm.js';
 import { errorText } from './tuf/service.js';
 
 export interface RunningServer {
@@ -89,13 +90,16 @@ export async function startServer(opts: {
   // A store other processes write too: what they commit must empty this replica's cache.
   const watch = await opts.deps.store.watchMetadataCommits?.(() => cache.invalidate());
   if (watch) cache.hearsOtherReplicas = () => watch.live();
-  const targets = context.targetCache;
+  const warmer = new MetadataWarmer(context, context.logger);
+  cache.onInvalidate(() => warmer.warm());
+  warmer.warm();
+  const { targetCache: targets, commitAnswers } = context;
   /** Answers from memory (metadata, images) when it can: the route answered, else undefined. */
   const answerFromMemory = (req: IncomingMessage, res: ServerResponse): string | undefined => {
     if (context.lifecycle.shuttingDown) return undefined;
     // The clock is read only for timestamp.json and root.json (their freshness bound).
     if (cache.answer(req, res, () => context.clock().getTime())) return '/metadata/:file';
-    return targets.answer(req, res);
+    return targets.answer(req, res) ?? commitAnswers.answer(req, res);
   };
   const { maxInFlightRequests, busyRetryAfterSeconds } = context.config;
   let inFlight = 0;
@@ -152,6 +156,7 @@ export async function startServer(opts: {
       server.listen(opts.port ?? 0, host, () => resolve());
     });
   } catch (error) {
+    await warmer.stop();
     await watch?.close();
     throw error;
   }
@@ -196,6 +201,7 @@ export async function startServer(opts: {
         clearInterval(reaper);
         // A publish that outlived its request still finishes its commit or abandon.
         await context.service.serialize(() => Promise.resolve());
+        await warmer.stop();
         await watch?.close();
         await lease
           ?.release()

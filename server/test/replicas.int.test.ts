@@ -23,6 +23,7 @@ import { openRepository, type OpenedRepository } from '../src/storage/open.js';
 import { PostgresAdvisoryLock } from '../src/storage/postgres-lock.js';
 import { PostgresStore } from '../src/storage/postgres-store.js';
 import { startTestChain } from './support/chain.js';
+import { HeldRequests, untilStatus } from './support/held-requests.js';
 import { createTufClient } from './support/http.js';
 import { startTestPostgres, type TestPostgres } from './support/postgres.js';
 
@@ -473,6 +474,58 @@ describe('background jobs on two replicas (PostgreSQL lease)', () => {
       unblock(new Error('replica a is gone'));
       await response.catch(() => undefined);
       await setup.close();
+    }
+  });
+});
+
+describe('a replica reads a release ahead when another publishes it (PostgreSQL NOTIFY)', () => {
+  let setup: Replicas;
+
+  beforeAll(async () => {
+    setup = await startReplicas({ resignIntervalMs: 0, maxInFlightRequests: 2 });
+  });
+
+  afterAll(async () => {
+    await setup?.close();
+  });
+
+  it("answers a fleet's next poll from memory while its router is full", async () => {
+    const [a, b] = setup.replicas.map((r) => r.server) as [RunningServer, RunningServer];
+    const get = (path: string) => fetch(`${b.url}${path}`);
+    const hint = '/api/v1/hardware/ahead/latest';
+    // b's router answers these before the release: no firmware yet, root v1 only.
+    expect((await get(hint)).status).toBe(404);
+    expect((await get('/metadata/2.root.json')).status).toBe(404);
+
+    const { name } = await publishVia(setup, a, 'ahead');
+    const held = new HeldRequests(b.url);
+    try {
+      await held.hold();
+      await held.hold();
+      await untilStatus(b.url, '/api/v1/audit/targets-versions', 503);
+      // b heard a's commit, and read the new metadata and the stale hint again without a request.
+      const renewed = await untilStatus(b.url, hint, 200);
+      expect(await renewed.json()).toMatchObject({ name });
+      const timestamp = (await (await get('/metadata/timestamp.json')).json()) as {
+        signed: { meta: Record<string, { version: number }> };
+      };
+      const version = timestamp.signed.meta['snapshot.json']!.version;
+      expect(version).toBe(
+        (await setup.replicas[0]!.repo.store.currentMetadata('snapshot'))!.version,
+      );
+      const snap = await get(`/metadata/${version.toString()}.snapshot.json`);
+      expect(snap.status).toBe(200);
+      const snapshot = (await snap.json()) as {
+        signed: { meta: Record<string, { version: number }> };
+      };
+      for (const [file, m] of Object.entries(snapshot.signed.meta)) {
+        const path = `/metadata/${m.version.toString()}.${file}`;
+        expect([path, (await get(path)).status]).toEqual([path, 200]);
+      }
+      expect((await get('/metadata/2.root.json')).status).toBe(404);
+      expect((await get('/api/v1/audit/targets-versions')).status).toBe(503);
+    } finally {
+      held.releaseAll();
     }
   });
 });

@@ -1,9 +1,15 @@
-import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../src/cli/api-client.js';
 import { ApiError } from '../src/cli/error.js';
 import { startServer, type RunningServer } from '../src/index.js';
-import { createTestRepo, type TestRepo } from './support/fixtures.js';
+import {
+  auth,
+  createTestRepo,
+  fakeFirmwareBundle,
+  sha256Hex,
+  type TestRepo,
+} from './support/fixtures.js';
+import { HeldRequests, untilStatus } from './support/held-requests.js';
 
 /**
  * The in-flight bound (`maxInFlightRequests`) on a real server over loopback: requests held open
@@ -14,55 +20,23 @@ import { createTestRepo, type TestRepo } from './support/fixtures.js';
 describe('a server at its in-flight bound (SQLite, HTTP on loopback)', () => {
   let t: TestRepo;
   let server: RunningServer;
-  const held: Socket[] = [];
+  let held: HeldRequests;
 
   beforeAll(async () => {
     t = await createTestRepo({ config: { maxInFlightRequests: 2, busyRetryAfterSeconds: 1 } });
     server = await startServer({ port: 0, deps: t.deps });
+    held = new HeldRequests(server.url);
   });
 
   afterAll(async () => {
-    for (const s of held) s.destroy();
+    held?.releaseAll();
     await server?.close();
     await t?.cleanup();
   });
 
-  /** A report whose body stops after its first byte: the router holds it until the rest comes. */
-  async function holdReport(): Promise<{ socket: Socket; answer: Promise<string> }> {
-    const { port } = new URL(server.url);
-    const socket = connect(Number(port), '127.0.0.1');
-    held.push(socket);
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
-    });
-    let received = '';
-    const answer = new Promise<string>((resolve) => {
-      socket.on('data', (d: Buffer) => {
-        received += d.toString('latin1');
-        if (/\r\n\r\n[\s\S]*\}$/.test(received)) resolve(received);
-      });
-      socket.on('close', () => resolve(received));
-    });
-    socket.write(
-      'POST /api/v1/attestations HTTP/1.1\r\nHost: 127.0.0.1\r\n' +
-        'Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{',
-    );
-    return { socket, answer };
-  }
-
+  const holdReport = () => held.hold();
   const get = (path: string) => fetch(`${server.url}${path}`);
-
-  /** Asks until `path` answers `status` (the held requests reach the router asynchronously). */
-  async function until(path: string, status: number): Promise<Response> {
-    for (let i = 0; i < 200; i++) {
-      const res = await get(path);
-      if (res.status === status) return res;
-      await res.arrayBuffer();
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    throw new Error(`${path} never answered ${status}`);
-  }
+  const until = (path: string, status: number) => untilStatus(server.url, path, status);
 
   it('refuses the next request with Retry-After, keeps answering from memory and ops, and frees a place when a held request ends', async () => {
     const versions = '/api/v1/audit/targets-versions';
@@ -128,5 +102,73 @@ describe('a server at its in-flight bound (SQLite, HTTP on loopback)', () => {
     expect(status).toBe(200);
     expect(Array.isArray(body.versions)).toBe(true);
     expect(performance.now() - started).toBeGreaterThanOrEqual(900);
+  });
+
+  it("after a release, a fleet's next poll is answered from memory while the router is full", async () => {
+    const hint = '/api/v1/hardware/ecu-busy/latest';
+    const rootProbe = '/metadata/2.root.json';
+    // The router's answers, before any release; kept until the next commit.
+    const noHint = await get(hint);
+    expect(noHint.status).toBe(404);
+    const probed = await get(rootProbe);
+    expect(probed.status).toBe(404);
+    const probedBody = await probed.text();
+
+    // A release through this server: its commit empties the caches and starts the read-ahead.
+    const image = new TextEncoder().encode('busy image');
+    const put = await fetch(`${server.url}/api/v1/firmware/busy-1.img`, {
+      method: 'PUT',
+      headers: { ...auth(t.tokens.publish), 'content-type': 'application/octet-stream' },
+      body: image,
+    });
+    expect(put.status).toBe(201);
+    const claims = { hardwareIds: ['ecu-busy'], version: '1.0.0', releaseCounter: 1 };
+    const published = await fetch(`${server.url}/api/v1/releases`, {
+      method: 'POST',
+      headers: { ...auth(t.tokens.publish), 'content-type': 'application/json' },
+      body: JSON.stringify({
+        targets: [
+          {
+            name: 'busy-1.img',
+            ...claims,
+            attestation: fakeFirmwareBundle({ sha256: sha256Hex(image), ...claims }),
+          },
+        ],
+      }),
+    });
+    expect(published.status).toBe(201);
+
+    const a = await holdReport();
+    const b = await holdReport();
+    await until('/api/v1/audit/targets-versions', 503);
+    // The hint the fleet asked for before the release is read again after it, without a request.
+    const newHint = await until(hint, 200);
+    expect(await newHint.json()).toMatchObject({ name: 'busy-1.img', version: '1.0.0' });
+
+    const ts = await get('/metadata/timestamp.json');
+    expect(ts.status).toBe(200);
+    const timestamp = (await ts.json()) as {
+      signed: { meta: Record<string, { version: number }> };
+    };
+    const snapshotVersion = timestamp.signed.meta['snapshot.json']!.version;
+    const snap = await get(`/metadata/${snapshotVersion}.snapshot.json`);
+    expect(snap.status).toBe(200);
+    const snapshot = (await snap.json()) as {
+      signed: { meta: Record<string, { version: number }> };
+    };
+    const files = Object.entries(snapshot.signed.meta).map(([name, m]) => `${m.version}.${name}`);
+    expect(files.length).toBeGreaterThan(1);
+    for (const file of files)
+      expect([file, (await get(`/metadata/${file}`)).status]).toEqual([file, 200]);
+    expect((await get('/metadata/root.json')).status).toBe(200);
+    // The root probe of every TUF refresh: the router's 404, from memory.
+    const probedAgain = await get(rootProbe);
+    expect(probedAgain.status).toBe(404);
+    expect(probedAgain.headers.get('content-type')).toBe(probed.headers.get('content-type'));
+    expect(await probedAgain.text()).toBe(probedBody);
+    // Still full: an answer the router would have to give is refused.
+    expect((await get('/api/v1/audit/targets-versions')).status).toBe(503);
+    a.socket.destroy();
+    b.socket.destroy();
   });
 });

@@ -51,14 +51,26 @@ export class MetadataCache {
     );
   }
 
+  readonly #onInvalidate: (() => void)[] = [];
+
   /** Something committed: current files are read again. */
   invalidate(): void {
     this.#generation += 1;
     this.#current.clear();
+    for (const listener of this.#onInvalidate) listener();
+  }
+
+  /** Calls `listener` after every invalidation (MetadataWarmer reads the new files ahead). */
+  onInvalidate(listener: () => void): void {
+    this.#onInvalidate.push(listener);
   }
 
   generation(): number {
     return this.#generation;
+  }
+
+  holdsVersioned(role: string, version: number): boolean {
+    return this.#versioned.has(`${role}/${version.toString()}`);
   }
 
   rememberVersioned(role: string, rec: MetadataRecord): void {

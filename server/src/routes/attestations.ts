@@ -3,6 +3,7 @@ import { canonicalJson, parseCanonicalJson } from '@tufchain/transparency';
 import { createHash } from 'node:crypto';
 import type { App, ServerContext } from '../context.js';
 import { checkEcuResult } from '../attestation/ecu-result.js';
+import { noHint, readFirmwareHint } from '../http/metadata-warm.js';
 import { ServerError } from '../error.js';
 import { jsonBodyLimit } from './body-limit.js';
 import { BundleSchema, ErrorSchema, FirmwareHintSchema } from './schemas.js';
@@ -274,10 +275,9 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
     }),
     async (c) => {
       const { hardwareId } = c.req.valid('param');
-      const hint = await ctx.service.latestFirmware(hardwareId);
-      if (!hint) throw new ServerError('TARGET_NOT_FOUND', `no firmware for ${hardwareId}`);
-      c.header('Cache-Control', `public, max-age=${ctx.config.timestampMaxAgeSeconds}`);
-      return c.json({ hardwareId, ...hint }, 200);
+      const hint = await readFirmwareHint(ctx, hardwareId, c.req.path);
+      if (!hint) throw noHint(hardwareId);
+      return c.json(hint.body, 200, { 'Cache-Control': hint.cacheControl });
     },
   );
 }

@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import type { App, AppEnv, ServerContext } from '../context.js';
 import { ServerError } from '../error.js';
 import { IMMUTABLE, ifNoneMatch, VERSIONED_METADATA } from '../http/metadata-cache.js';
+import { notPublished, readCurrentMetadata, readVersionedMetadata } from '../http/metadata-warm.js';
 import type { MetadataRecord } from '../storage/store.js';
 
 function etagOf(hex: string): string {
@@ -30,28 +31,21 @@ function metadataResponse(c: Context<AppEnv>, rec: MetadataRecord, cacheControl:
 export function registerPublicRoutes(app: App, ctx: ServerContext): void {
   app.get('/metadata/:file', async (c) => {
     const file = c.req.param('file');
-    const cache = ctx.metadataCache;
     if (file === 'timestamp.json' || file === 'root.json') {
-      const generation = cache.generation();
-      const freshUntil = file === 'timestamp.json' ? await ctx.service.ensureFresh() : Infinity;
-      const role = file === 'timestamp.json' ? 'timestamp' : 'root';
-      const rec = await ctx.store.currentMetadata(role);
-      if (!rec) throw new ServerError('REPOSITORY_NOT_INITIALIZED', `no ${role} metadata`);
-      const cacheControl =
-        role === 'timestamp'
-          ? `public, max-age=${ctx.config.timestampMaxAgeSeconds}, must-revalidate`
-          : 'no-cache';
-      cache.rememberCurrent(file, rec, cacheControl, freshUntil, generation);
-      return metadataResponse(c, rec, cacheControl);
+      const current = await readCurrentMetadata(ctx, file);
+      if (!current) {
+        const role = file === 'timestamp.json' ? 'timestamp' : 'root';
+        throw new ServerError('REPOSITORY_NOT_INITIALIZED', `no ${role} metadata`);
+      }
+      return metadataResponse(c, current.rec, current.cacheControl);
     }
     const m = VERSIONED_METADATA.exec(file);
     if (!m) throw new ServerError('METADATA_NOT_FOUND', 'no such metadata file');
     const role = m[2] ?? '';
     if (role === 'timestamp')
       throw new ServerError('METADATA_NOT_FOUND', 'timestamp is not versioned');
-    const rec = await ctx.store.publishedMetadata(role, Number(m[1]));
-    if (!rec) throw new ServerError('METADATA_NOT_FOUND', `${file} is not published`);
-    cache.rememberVersioned(role, rec);
+    const rec = await readVersionedMetadata(ctx, role, Number(m[1]), c.req.path);
+    if (!rec) throw notPublished(file);
     return metadataResponse(c, rec, IMMUTABLE);
   });
 }
