@@ -48,6 +48,10 @@ describe('the fleet simulator against two replicas on one PostgreSQL database', 
     expect(run.stats.errors).toEqual([]);
     expect(run.stats.routes.enroll.statuses).toEqual({ '201': VEHICLES });
     expect(run.stats.routes.timestamp.statuses['304']).toBeGreaterThan(VEHICLES);
+    // The agent's requests at every poll: root N+1 (none published: 404), timestamp.json, the hint.
+    const polls = run.stats.routes.timestamp.requests;
+    expect(run.stats.routes.root.statuses).toEqual({ '404': polls });
+    expect(run.stats.routes.hint.requests).toBe(polls);
     // First contact and the release: each vehicle fetched each changed document, no more (a bin
     // again when its hint was read after the publish its timestamp.json predates).
     expect(run.stats.routes.snapshot.requests).toBe(2 * VEHICLES);

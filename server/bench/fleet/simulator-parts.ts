@@ -6,6 +6,7 @@ import type { Targets } from '@tufjs/models';
 /** The routes a vehicle calls, as reported. */
 export const FLEET_ROUTES = [
   'enroll',
+  'root',
   'timestamp',
   'snapshot',
   'targets',

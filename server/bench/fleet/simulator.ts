@@ -292,6 +292,8 @@ export class FleetSimulator {
     route: FleetRoute,
     path: string,
     headers: Record<string, string> = {},
+    /** A 404 is the answer looked for (the root probe), not an error. */
+    absent = false,
   ): Promise<{ body: Buffer; etag: string | undefined } | undefined> {
     const t0 = performance.now();
     try {
@@ -300,8 +302,8 @@ export class FleetSimulator {
         headers,
       });
       const body = Buffer.from(await res.body.arrayBuffer());
-      if (res.statusCode === 304) {
-        this.#record(route, t0, 304);
+      if (res.statusCode === 304 || (absent && res.statusCode === 404)) {
+        this.#record(route, t0, res.statusCode);
         return undefined;
       }
       if (res.statusCode !== 200) {
@@ -352,12 +354,20 @@ export class FleetSimulator {
     }
   }
 
-  /** The TUF part of a poll: what changed since the last one, and the image the hint names. */
+  /**
+   * The TUF part of a poll, with the agent's requests: root N+1 (tuf-js looks for a new root at
+   * every refresh; the bench never rotates it), timestamp.json, what changed since the last poll,
+   * and the firmware hint (the agent asks at every cycle).
+   */
   async #refresh(v: FleetVehicle): Promise<void> {
+    await this.#get(v, 'root', '/metadata/2.root.json', {}, true);
     const ts = await this.#get(v, 'timestamp', '/metadata/timestamp.json', {
       ...(v.etag ? { 'if-none-match': v.etag } : {}),
     });
-    if (!ts) return;
+    if (!ts) {
+      await this.#hint(v);
+      return;
+    }
     const timestamp = JSON.parse(ts.body.toString('utf8')) as {
       signed: { meta: Record<string, { version: number }> };
     };
@@ -376,12 +386,7 @@ export class FleetSimulator {
     await this.#role(v, 'targets', 'targets');
     const bins = await this.#role(v, 'bins', 'bins');
     // The firmware hint names the newest image of its hardware ID; TUF (its bin) says what it is.
-    const hintAnswer = await this.#get(
-      v,
-      'hint',
-      `/api/v1/hardware/${encodeURIComponent(this.config.hardwareId)}/latest`,
-    );
-    const hint = JSON.parse(hintAnswer!.body.toString('utf8')) as { name: string };
+    const hint = await this.#hint(v);
     if (hint.name !== v.running.name && hint.name !== v.pending?.name) {
       const binRole = bins.delegations?.succinctRoles?.getRoleForTarget(hint.name);
       if (binRole === undefined) throw new Error('bins.json has no succinct roles');
@@ -404,6 +409,12 @@ export class FleetSimulator {
     }
     // Only now: a poll that failed above fetches the whole chain again next time.
     v.etag = ts.etag;
+  }
+
+  async #hint(v: FleetVehicle): Promise<{ name: string }> {
+    const path = `/api/v1/hardware/${encodeURIComponent(this.config.hardwareId)}/latest`;
+    const answer = await this.#get(v, 'hint', path);
+    return JSON.parse(answer!.body.toString('utf8')) as { name: string };
   }
 
   /** Signs the install report as the client agent does and posts it. */
