@@ -21,10 +21,11 @@ export function createDispatcher(cfg: HttpConfig): Dispatcher {
   });
 }
 
-/** Network errors, timeouts and 5xx answers are worth another try; 4xx answers are not. */
+/** Network errors, timeouts, 5xx and 429 answers are worth another try; other 4xx answers are not. */
 export function isRetryableHttpError(err: unknown): boolean {
   const status = (err as { statusCode?: unknown } | null)?.statusCode;
-  if (typeof status === 'number') return status >= 500;
+  // A 429 (a rate limiter or CDN in front of the repository) comes with a Retry-After too.
+  if (typeof status === 'number') return status >= 500 || status === 429;
   if (err instanceof undiciErrors.UndiciError) return true;
   const code = (err as { code?: unknown } | null)?.code;
   return (
