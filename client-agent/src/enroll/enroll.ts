@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import { resolveConfig, type Config } from '../config.js';
 import { AgentError } from '../error.js';
 import { answerLimits, fetchBounded } from '../util/retrieval.js';
+import { retryAfterMs, withRetry } from '../util/retry.js';
 import {
   certificateExpired,
   verifyVehicleCertificateTimeless,
@@ -68,6 +69,23 @@ export class EnrollmentError extends AgentError {
   }
 }
 
+/** A refusal whose request the server did not look at: sent again after its Retry-After. */
+class NotTaken extends AgentError {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number | undefined,
+  ) {
+    super('ENROLLMENT_FAILED', message);
+  }
+}
+
+/**
+ * POSTs `body` and returns the answer. A `503 SERVER_BUSY` (a replica at its in-flight bound,
+ * which answers before reading the body) or a `429` is sent again, up to `fetchRetries` times,
+ * not before its Retry-After (capped at `retryMaxDelayMs`): a factory line enrolling while the
+ * fleet polls should wait, not fail. Any other failure is final: another `503` may come after the
+ * server acted on the request.
+ */
 async function postJson(
   url: string,
   body: unknown,
@@ -76,8 +94,33 @@ async function postJson(
   config: Partial<Config> | undefined,
 ): Promise<IssuedAnswer> {
   const cfg = resolveConfig(config);
+  try {
+    return await withRetry(
+      () => postOnce(url, body, headers, dispatcher, cfg),
+      (err) => err instanceof NotTaken,
+      {
+        retries: cfg.fetchRetries,
+        baseDelayMs: cfg.retryBaseDelayMs,
+        maxDelayMs: cfg.retryMaxDelayMs,
+      },
+    );
+  } catch (err) {
+    // The last refusal, as any other ENROLLMENT_FAILED.
+    if (err instanceof NotTaken) throw new AgentError('ENROLLMENT_FAILED', err.message);
+    throw err;
+  }
+}
+
+async function postOnce(
+  url: string,
+  body: unknown,
+  headers: Record<string, string>,
+  dispatcher: Dispatcher | undefined,
+  cfg: Config,
+): Promise<IssuedAnswer> {
   let status: number;
   let text: string;
+  let retryAfter: string | string[] | undefined;
   try {
     const res = await fetchBounded(url, {
       dispatcher,
@@ -89,6 +132,7 @@ async function postJson(
     });
     status = res.statusCode;
     text = res.body.toString('utf8');
+    retryAfter = res.headers['retry-after'];
   } catch (err) {
     // An answer cut for its size or its slowness keeps its own code.
     if (err instanceof AgentError) throw err;
@@ -106,7 +150,10 @@ async function postJson(
   const error = (answer as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
   const serverCode = typeof error?.code === 'string' ? error.code : `HTTP_${status}`;
   const message = `enrollment refused: ${serverCode}${typeof error?.message === 'string' ? ` (${error.message})` : ''}`;
-  if (status >= 500 || status === 429 || status < 200) {
+  if ((status === 503 && serverCode === 'SERVER_BUSY') || status === 429) {
+    throw new NotTaken(message, retryAfterMs(retryAfter));
+  }
+  if (status >= 500 || status < 200) {
     throw new AgentError('ENROLLMENT_FAILED', message);
   }
   throw new EnrollmentError(
