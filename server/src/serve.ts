@@ -94,7 +94,7 @@ export async function startServer(opts: {
   cache.onInvalidate(() => warmer.warm());
   warmer.warm();
   const { targetCache: targets, commitAnswers } = context;
-  /** Answers from memory (metadata, images) when it can: the route answered, else undefined. */
+  /** Answers from memory (metadata, images, hints) when it can: the route answered, else undefined. */
   const answerFromMemory = (req: IncomingMessage, res: ServerResponse): string | undefined => {
     if (context.lifecycle.shuttingDown) return undefined;
     // The clock is read only for timestamp.json and root.json (their freshness bound).

@@ -100,7 +100,7 @@ export class CommitAnswers {
     this.#generation = generation;
   }
 
-  /** Paths held now (for tests and the metrics). */
+  /** Paths held now (for tests). */
   get size(): number {
     return this.#generation === this.#commits.generation() ? this.#answers.size : 0;
   }
