@@ -8,7 +8,7 @@ import { createAttestationVerifier } from './attestation/default-verifier.js';
 import type { AttestationVerifier } from './attestation/verifier.js';
 import { resolveConfig, systemClock, type Clock, type ConfigInput } from './config.js';
 import type { AppEnv, ServerContext } from './context.js';
-import { httpStatusOf, ServerError, type ServerErrorCode } from './error.js';
+import { errorBody, httpStatusOf, ServerError, type ServerErrorCode } from './error.js';
 import type { TransparencyLogSink } from './log-sink.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
 import { registerAttestationRoutes } from './routes/attestations.js';
@@ -286,17 +286,10 @@ export function createServerParts(deps: ServerDeps): ServerParts {
     // The rest of a refused body stays unread and the connection is dropped: a keep-alive
     // client must not send its next request down it.
     if (e.code === 'PAYLOAD_TOO_LARGE') c.header('Connection', 'close');
-    return c.json(
-      {
-        error: {
-          code: e.code,
-          message: status >= 500 && e.code === 'INTERNAL' ? 'internal error' : e.message,
-        },
-      },
-      status as 500,
-    );
+    const message = status >= 500 && e.code === 'INTERNAL' ? 'internal error' : e.message;
+    return c.json(errorBody(e.code, message), status as 500);
   });
-  app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: 'no such route' } }, 404));
+  app.notFound((c) => c.json(errorBody('NOT_FOUND', 'no such route'), 404));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',

@@ -286,3 +286,11 @@ const statusByCode: Record<ServerErrorCode, number> = {
 export function httpStatusOf(code: ServerErrorCode): number {
   return statusByCode[code];
 }
+
+/** The body of every error answer of the API. */
+export function errorBody(
+  code: ServerErrorCode,
+  message: string,
+): { error: { code: ServerErrorCode; message: string } } {
+  return { error: { code, message } };
+}

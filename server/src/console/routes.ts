@@ -2,7 +2,7 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { html } from 'hono/html';
 import type { App, AppEnv, ServerContext } from '../context.js';
-import { httpStatusOf, ServerError } from '../error.js';
+import { errorBody, httpStatusOf, ServerError } from '../error.js';
 import { consoleAuditPack } from './audit-pack.js';
 import { monitorAlertSource, renderAlertBanner, type ConsoleAlertSource } from './alerts.js';
 import { CAMPAIGNS_NOT_CONFIGURED, renderCampaign, renderCampaigns } from './campaigns-page.js';
@@ -207,7 +207,7 @@ async function consoleError(c: Context<AppEnv>, ctx: ServerContext, err: Error) 
   const status = httpStatusOf(e.code) as 400;
   const message = e.code === 'INTERNAL' ? 'internal error' : e.message;
   if (status >= 500) ctx.logger.error({ code: e.code, err: err.message }, 'console page failed');
-  if (!wantsHtml(c)) return c.json({ error: { code: e.code, message } }, status);
+  if (!wantsHtml(c)) return c.json(errorBody(e.code, message), status);
   return c.html(
     await barePage(
       'Error',

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { httpStatusOf, type ServerError } from '../error.js';
+import { errorBody, httpStatusOf, type ServerError } from '../error.js';
 import type { MetadataGeneration } from './target-cache.js';
 
 /** Paths kept per commit; a replica probed for more forgets the oldest first. */
@@ -31,7 +31,7 @@ export function jsonAnswer(
 /** The router's answer to `error` (app.ts onError), for a 4xx that holds until the next commit. */
 export function errorAnswer(route: string, error: ServerError): CommitAnswer {
   const { code, message } = error;
-  return jsonAnswer(route, httpStatusOf(code), { error: { code, message } });
+  return jsonAnswer(route, httpStatusOf(code), errorBody(code, message));
 }
 
 /**

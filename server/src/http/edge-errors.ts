@@ -2,10 +2,10 @@ import { RequestError } from '@hono/node-server';
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { httpStatusOf, type ServerErrorCode } from '../error.js';
+import { errorBody, httpStatusOf, type ServerErrorCode } from '../error.js';
 
 function errorJson(code: ServerErrorCode, message: string): string {
-  return JSON.stringify({ error: { code, message } });
+  return JSON.stringify(errorBody(code, message));
 }
 
 /**

@@ -5,7 +5,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
 import type { TargetFile } from '@tufjs/models';
 import type { App, AppEnv, ServerContext } from '../context.js';
-import { ServerError } from '../error.js';
+import { errorBody, ServerError } from '../error.js';
 import { isValidTargetPath } from '../http/names.js';
 import { answerTarget, writeTargetAnswer, type ServedTarget } from '../http/target-answer.js';
 import { attestationTargetName } from '../tuf/service.js';
@@ -102,7 +102,7 @@ export function registerTargetRoutes(app: App, ctx: ServerContext): void {
     );
     if (answer.status === 416) {
       const { code, message } = answer.error;
-      return c.json({ error: { code, message } }, 416, answer.headers);
+      return c.json(errorBody(code, message), 416, answer.headers);
     }
     const { status, headers, range } = answer;
     if (!answer.hasBody) return new Response(null, { status, headers });
