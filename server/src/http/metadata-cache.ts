@@ -70,11 +70,11 @@ export class MetadataCache {
   }
 
   holdsVersioned(role: string, version: number): boolean {
-    return this.#versioned.has(`${role}/${version.toString()}`);
+    return this.#versioned.has(versionedKey(role, version.toString()));
   }
 
   rememberVersioned(role: string, rec: MetadataRecord): void {
-    const key = `${role}/${rec.version.toString()}`;
+    const key = versionedKey(role, rec.version.toString());
     if (!this.#versioned.has(key)) this.#versioned.set(key, entryOf(rec, IMMUTABLE));
   }
 
@@ -105,7 +105,7 @@ export class MetadataCache {
       if (current && at < current.freshUntil && this.hearsOtherReplicas()) entry = current;
     } else {
       const m = VERSIONED_METADATA.exec(file);
-      const key = m ? `${m[2] ?? ''}/${m[1] ?? ''}` : undefined;
+      const key = m ? versionedKey(m[2] ?? '', m[1] ?? '') : undefined;
       entry = key === undefined ? undefined : this.#versioned.get(key);
     }
     if (!entry) return false;
@@ -118,6 +118,11 @@ export class MetadataCache {
     res.end(req.method === 'HEAD' ? undefined : entry.bytes);
     return true;
   }
+}
+
+/** `{role}/{version}`: a versioned file's key in the LRU. */
+function versionedKey(role: string, version: string): string {
+  return `${role}/${version}`;
 }
 
 function entryOf(rec: MetadataRecord, cacheControl: string): Entry {
