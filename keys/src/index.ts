@@ -43,7 +43,10 @@ export {
 } from './vehicle/ca.js';
 export {
   verifyVehicleCertificate,
+  verifyRecordedVehicleCertificate,
+  vehicleCertificateSerial,
   normalizeSerial as normalizeCertificateSerial,
+  type RecordedVehicleCertificate,
   type VerifyVehicleCertificateOptions,
   type VerifiedVehicleCertificate,
 } from './vehicle/verify.js';

@@ -359,6 +359,25 @@ describe('vehicle enrollment, revocation and the CRL (anvil, SQLite, HTTP)', () 
       expect(await codeOf(res)).toBe('VEHICLE_UNKNOWN');
     });
 
+    it('checks the CA signature in full when the certificate is not byte for byte the enrolled one', async () => {
+      // The enrollment record stands for the CA's signature only for the certificate it holds: the
+      // enrolled serial with another signature must still be refused (keys' verifyRecordedVehicleCertificate).
+      const vehicle = await enroll();
+      const der = Buffer.from(new X509Certificate(vehicle.certificatePem).raw);
+      der[der.length - 1]! ^= 0x01;
+      const forged = `-----BEGIN CERTIFICATE-----\n${der.toString('base64')}\n-----END CERTIFICATE-----\n`;
+      expect(new X509Certificate(forged).serialNumber.toLowerCase()).toBe(vehicle.serialNumber);
+      const res = await post(
+        '/api/v1/attestations',
+        await installReport({ ...vehicle, certificatePem: forged }),
+      );
+      expect(res.status).toBe(422);
+      expect(await codeOf(res)).toBe('VEHICLE_UNKNOWN');
+      expect(
+        (await post('/api/v1/attestations', await installReport(vehicle, { counter: 2 }))).status,
+      ).toBe(201);
+    });
+
     it('refuses a certificate of this CA that was never enrolled with 422 VEHICLE_UNKNOWN', async () => {
       // Issued with the CA key outside the enrollment API (e.g. a leaked CA key or a stray tool).
       const identity = await createVehicleIdentity(ca, {

@@ -17,7 +17,12 @@ import type { Signer } from '../signer.js';
 import { encodePem } from '../util/pem.js';
 import { knownP256, spkiSha256 } from '../util/spki-digest.js';
 import type { SigstoreServicesConfig } from './sigstore-services.js';
-import { verifyVehicleCertificate, type VerifiedVehicleCertificate } from '../vehicle/verify.js';
+import {
+  verifyRecordedVehicleCertificate,
+  verifyVehicleCertificate,
+  type RecordedVehicleCertificate,
+  type VerifiedVehicleCertificate,
+} from '../vehicle/verify.js';
 import { isCanonicalEcdsaSignature, normalizeEcdsaSignature } from './ecdsa-signature.js';
 import {
   IN_TOTO_PAYLOAD_TYPE,
@@ -30,7 +35,14 @@ export type { SerializedBundle } from '@sigstore/bundle';
 
 const BUNDLE_V03 = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 
-export type BundleTrust = { publicKeyPem: string; keyId: string } | { caCertificatePem: string };
+/**
+ * A key, or the vehicle CA. With the CA, `recorded` is the caller's record of the certificate it
+ * expects (its enrollment record): when the bundle carries exactly that certificate, the record
+ * stands for the CA's signature (verifyRecordedVehicleCertificate).
+ */
+export type BundleTrust =
+  | { publicKeyPem: string; keyId: string }
+  | { caCertificatePem: string; recorded?: RecordedVehicleCertificate };
 
 export interface VerifyBundleOptions {
   at?: Date;
@@ -344,11 +356,20 @@ function verifyBundleNow(
     if (!der)
       throw new KeysError('KEY_HINT_MISMATCH', 'expected a bundle carrying a vehicle certificate');
     const certificatePem = encodePem('CERTIFICATE', der);
-    const verified = verifyVehicleCertificate(certificatePem, trust.caCertificatePem, {
+    const certificateOptions = {
       ...(options.at ? { at: options.at } : {}),
       ...(options.allowExpiredCertificate ? { allowExpired: true } : {}),
       ...(options.revokedSerials ? { revokedSerials: options.revokedSerials } : {}),
-    });
+    };
+    const verified =
+      (trust.recorded &&
+        verifyRecordedVehicleCertificate(
+          certificatePem,
+          trust.caCertificatePem,
+          trust.recorded,
+          certificateOptions,
+        )) ||
+      verifyVehicleCertificate(certificatePem, trust.caCertificatePem, certificateOptions);
     publicKey = verified.publicKey;
     if (options.canonicalOnly) assertCanonicalSignature(publicKey, signature);
     // What @sigstore/verify's DSSESignatureContent.verifySignature does, with @sigstore/core's own

@@ -44,6 +44,21 @@ export function parseNameAttributes(name: Tlv): [string, string][] {
   return attributes;
 }
 
+/**
+ * The serial number (hex of the INTEGER's content bytes) and the SubjectPublicKeyInfo, byte for
+ * byte, read without verifying anything: enough to find a certificate's record.
+ */
+export function parseCertificateIdentity(der: Buffer): {
+  serialHex: string;
+  subjectPublicKeyInfo: Buffer;
+} {
+  const fields = tbsFields(der);
+  return {
+    serialHex: expectTag(fields[0], TAG.INTEGER, 'serialNumber').content.toString('hex'),
+    subjectPublicKeyInfo: expectTag(fields[5], TAG.SEQUENCE, 'subjectPublicKeyInfo').raw,
+  };
+}
+
 /** Reads the parts of an X.509 certificate that node:crypto does not expose as bytes. */
 export function parseCertificateParts(der: Buffer): CertificateParts {
   const fields = tbsFields(der);

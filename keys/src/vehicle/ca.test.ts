@@ -12,7 +12,12 @@ import {
   type VehicleIdentity,
 } from './ca.js';
 import { computeVinCommitment } from './commitment.js';
-import { verifyVehicleCertificate } from './verify.js';
+import {
+  vehicleCertificateSerial,
+  verifyRecordedVehicleCertificate,
+  verifyVehicleCertificate,
+  type RecordedVehicleCertificate,
+} from './verify.js';
 
 const VIN = '1HGCM82633A004352';
 const DAY = 86_400_000;
@@ -250,6 +255,90 @@ describe('verifyVehicleCertificate', () => {
         new Date(Date.now() + 6 * 365 * DAY),
       ),
     ).toThrow(expect.objectContaining({ code: 'CERTIFICATE_EXPIRED' }));
+  });
+});
+
+describe('verifyRecordedVehicleCertificate (the issuer holds a record of the certificate)', () => {
+  const recordOf = (pem: string): RecordedVehicleCertificate => {
+    const v = verifyVehicleCertificate(pem, ca.certificatePem, { allowExpired: true });
+    return {
+      certificatePem: pem,
+      vinCommitment: v.vinCommitment,
+      ecuSerial: v.ecuSerial,
+      notBefore: v.notBefore,
+      notAfter: v.notAfter,
+    };
+  };
+  /** The same certificate, armored as a bundle's rawBytes are (64-column lines, LF). */
+  const rearmored = (pem: string): string => {
+    const b64 = new X509Certificate(pem).raw.toString('base64');
+    return `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+  };
+
+  it('returns what verifyVehicleCertificate returns, for the recorded certificate in any armor', async () => {
+    const pem = (await createVehicleIdentity(ca, { vin: VIN, ecuSerial: 'R1' })).certificatePem;
+    const full = verifyVehicleCertificate(pem, ca.certificatePem);
+    const crlf = rearmored(pem).replace(/\n/g, '\r\n');
+    const byRecord = verifyRecordedVehicleCertificate(crlf, ca.certificatePem, recordOf(pem));
+    expect(byRecord).toBeDefined();
+    expect({ ...byRecord, publicKey: undefined }).toEqual({ ...full, publicKey: undefined });
+    expect(byRecord!.publicKey.equals(full.publicKey)).toBe(true);
+    expect(vehicleCertificateSerial(crlf)).toBe(full.serialNumber);
+  });
+
+  it('takes the record for the CA signature: it does not verify it again', async () => {
+    const pem = (await createVehicleIdentity(ca, { vin: VIN, ecuSerial: 'R2' })).certificatePem;
+    const der = Buffer.from(new X509Certificate(pem).raw);
+    der[der.length - 1]! ^= 0x01;
+    const forged = `-----BEGIN CERTIFICATE-----\n${der.toString('base64')}\n-----END CERTIFICATE-----\n`;
+    expect(() => verifyVehicleCertificate(forged, ca.certificatePem)).toThrow(
+      expect.objectContaining({ code: 'CERTIFICATE_UNTRUSTED' }),
+    );
+    const record = { ...recordOf(pem), certificatePem: forged };
+    expect(verifyRecordedVehicleCertificate(forged, ca.certificatePem, record)?.ecuSerial).toBe(
+      'R2',
+    );
+    // What a record vouched for is not remembered as verified for callers without the record.
+    expect(() => verifyVehicleCertificate(forged, ca.certificatePem)).toThrow(
+      expect.objectContaining({ code: 'CERTIFICATE_UNTRUSTED' }),
+    );
+  });
+
+  it('is undefined when the record holds another certificate, or the CA did not issue it', async () => {
+    const pem = (await createVehicleIdentity(ca, { vin: VIN, ecuSerial: 'R3' })).certificatePem;
+    const other = (await createVehicleIdentity(ca, { vin: VIN, ecuSerial: 'R3' })).certificatePem;
+    expect(verifyRecordedVehicleCertificate(pem, ca.certificatePem, recordOf(other))).toBe(
+      undefined,
+    );
+    // otherCa has the same name as ca: its certificate is not ca's, even recorded as such
+    const foreign = (await createVehicleIdentity(otherCa, { vin: VIN, ecuSerial: 'R3' }))
+      .certificatePem;
+    expect(
+      verifyRecordedVehicleCertificate(foreign, ca.certificatePem, {
+        ...recordOf(pem),
+        certificatePem: foreign,
+      }),
+    ).toBe(undefined);
+    expect(vehicleCertificateSerial('not a certificate')).toBe(undefined);
+  });
+
+  it('still decides time and revocation on every call', async () => {
+    const pem = (await createVehicleIdentity(ca, { vin: VIN, ecuSerial: 'R4', validDays: 10 }))
+      .certificatePem;
+    const record = recordOf(pem);
+    const serial = vehicleCertificateSerial(pem)!;
+    const code = (options: Parameters<typeof verifyRecordedVehicleCertificate>[3]): unknown => {
+      try {
+        return verifyRecordedVehicleCertificate(pem, ca.certificatePem, record, options)?.expired;
+      } catch (error) {
+        return (error as { code?: unknown }).code;
+      }
+    };
+    expect(code({})).toBe(false);
+    expect(code({ at: new Date(Date.now() + 11 * DAY) })).toBe('CERTIFICATE_EXPIRED');
+    expect(code({ at: new Date(Date.now() + 11 * DAY), allowExpired: true })).toBe(true);
+    expect(code({ at: new Date(Date.now() - DAY) })).toBe('CERTIFICATE_NOT_YET_VALID');
+    expect(code({ revokedSerials: new Set([serial]) })).toBe('CERTIFICATE_REVOKED');
   });
 });
 

@@ -2,7 +2,7 @@ import { X509Certificate, type KeyObject } from 'node:crypto';
 import { KeysError } from '../error.js';
 import { detectKeyType } from '../key-type.js';
 import { isVinCommitment } from './commitment.js';
-import { parseCertificateParts } from '../util/certificate-der.js';
+import { parseCertificateIdentity, parseCertificateParts } from '../util/certificate-der.js';
 import { rememberSpki } from '../util/spki-digest.js';
 import { OID_CLIENT_AUTH, OID_COMMON_NAME, OID_SERIAL_NUMBER } from './oids.js';
 
@@ -78,6 +78,15 @@ function remember<V>(map: Map<string, V>, max: number, key: string, value: V): V
   return value;
 }
 
+function trustAnchor(caCertPem: string): X509Certificate {
+  const ca =
+    cas.get(caCertPem) ??
+    remember(cas, CAS_MAX, caCertPem, parseCertificate(caCertPem, 'CA_CERTIFICATE_INVALID'));
+  if (!ca.ca)
+    throw new KeysError('CA_CERTIFICATE_INVALID', 'the trust anchor is not a CA certificate');
+  return ca;
+}
+
 function checkCertificate(certPem: string, caCertPem: string): CheckedCertificate {
   const key = `${caCertPem}\0${certPem}`;
   const hit = checked.get(key);
@@ -86,12 +95,8 @@ function checkCertificate(certPem: string, caCertPem: string): CheckedCertificat
     checked.set(key, hit);
     return hit;
   }
-  const ca =
-    cas.get(caCertPem) ??
-    remember(cas, CAS_MAX, caCertPem, parseCertificate(caCertPem, 'CA_CERTIFICATE_INVALID'));
+  const ca = trustAnchor(caCertPem);
   const cert = parseCertificate(certPem, 'MALFORMED_CERTIFICATE');
-  if (!ca.ca)
-    throw new KeysError('CA_CERTIFICATE_INVALID', 'the trust anchor is not a CA certificate');
   if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) {
     throw new KeysError(
       'CERTIFICATE_UNTRUSTED',
@@ -158,10 +163,17 @@ export function verifyVehicleCertificate(
   caCertPem: string,
   atOrOptions?: Date | VerifyVehicleCertificateOptions,
 ): VerifiedVehicleCertificate {
+  return judge(checkCertificate(certPem, caCertPem), atOrOptions);
+}
+
+/** The checks that depend on the time and the revocation list, the same on every path. */
+function judge(
+  c: CheckedCertificate,
+  atOrOptions?: Date | VerifyVehicleCertificateOptions,
+): VerifiedVehicleCertificate {
   const options: VerifyVehicleCertificateOptions =
     atOrOptions instanceof Date ? { at: atOrOptions } : (atOrOptions ?? {});
   const at = options.at ?? new Date();
-  const c = checkCertificate(certPem, caCertPem);
   if (at < c.notBefore) {
     throw new KeysError(
       'CERTIFICATE_NOT_YET_VALID',
@@ -189,4 +201,90 @@ export function verifyVehicleCertificate(
     notAfter: new Date(c.notAfter),
     expired,
   };
+}
+
+/** What the issuing CA recorded of a vehicle certificate when it issued it (an enrollment record). */
+export interface RecordedVehicleCertificate {
+  certificatePem: string;
+  vinCommitment: string;
+  ecuSerial: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** What verifyRecordedVehicleCertificate took from records, as `checked` holds what it verified. */
+const vouched = new Map<string, CheckedCertificate>();
+
+/** The base64 between a CERTIFICATE PEM's armor lines, without whitespace. */
+function pemBase64(pem: string): string | undefined {
+  const match =
+    /^-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+?)\r?\n-----END CERTIFICATE-----\r?\n?$/.exec(
+      pem,
+    );
+  return match?.[1]?.replace(/\r?\n/g, '');
+}
+
+/**
+ * The serial number of a certificate (lowercase hex, as verifyVehicleCertificate returns it),
+ * read from its bytes and not verified: the key its record is found by. Undefined when it does
+ * not parse.
+ */
+export function vehicleCertificateSerial(certPem: string): string | undefined {
+  try {
+    const body = pemBase64(certPem);
+    if (body === undefined) return undefined;
+    return normalizeSerial(parseCertificateIdentity(Buffer.from(body, 'base64')).serialHex);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * verifyVehicleCertificate for a certificate its issuer recorded when it issued it. When `certPem`
+ * is byte for byte the recorded certificate and names this CA as its issuer, the record stands
+ * for the CA's signature, made and checked at issuance, and for the subject and validity period;
+ * time, the CA's own validity and revocation are checked as verifyVehicleCertificate checks them.
+ * This spares a report from a new vehicle the certificate parse and the second P-256 verification
+ * (RecordedVehicleCertificate comes from the issuer's own store, which it trusts as it trusts its
+ * CA key). Undefined when it is not the recorded certificate: verify it in full.
+ */
+export function verifyRecordedVehicleCertificate(
+  certPem: string,
+  caCertPem: string,
+  recorded: RecordedVehicleCertificate,
+  atOrOptions?: Date | VerifyVehicleCertificateOptions,
+): VerifiedVehicleCertificate | undefined {
+  const body = pemBase64(certPem);
+  if (body === undefined || body !== pemBase64(recorded.certificatePem)) return undefined;
+  const key = `${caCertPem}\0${certPem}`;
+  const hit = vouched.get(key);
+  if (hit) {
+    vouched.delete(key);
+    vouched.set(key, hit);
+    return judge(hit, atOrOptions);
+  }
+  let cert: X509Certificate;
+  let identity: ReturnType<typeof parseCertificateIdentity>;
+  try {
+    const der = Buffer.from(body, 'base64');
+    cert = new X509Certificate(der);
+    identity = parseCertificateIdentity(der);
+  } catch {
+    return undefined;
+  }
+  const ca = trustAnchor(caCertPem);
+  if (!cert.checkIssued(ca)) return undefined;
+  // X509Certificate's key costs a third less than createPublicKey on the SPKI (OpenSSL 3 decoders).
+  const publicKey = cert.publicKey;
+  if (!rememberSpki(publicKey, identity.subjectPublicKeyInfo)) return undefined;
+  // Apart from `checked`: a record vouches here, and never for verifyVehicleCertificate.
+  const c = remember(vouched, CHECKED_MAX, key, {
+    serialNumber: normalizeSerial(identity.serialHex),
+    notBefore: recorded.notBefore,
+    notAfter: recorded.notAfter,
+    caNotBefore: ca.validFromDate,
+    caNotAfter: ca.validToDate,
+    binding: { vinCommitment: recorded.vinCommitment, ecuSerial: recorded.ecuSerial, publicKey },
+  });
+  return judge(c, atOrOptions);
 }

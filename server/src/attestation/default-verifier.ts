@@ -35,12 +35,15 @@ export function createAttestationVerifier(opts: {
       const { hardwareIds, version, releaseCounter } = statement.predicate;
       return { hardwareIds, version, releaseCounter };
     },
-    async verifyInstall(bundle): Promise<InstallClaims> {
+    async verifyInstall(bundle, options = {}): Promise<InstallClaims> {
       let verified: VerifiedStatementBundle;
       try {
         verified = await verifyStatementBundleDetailed(
           bundle,
-          { caCertificatePem: opts.vehicleCaPem },
+          {
+            caCertificatePem: opts.vehicleCaPem,
+            ...(options.recorded ? { recorded: options.recorded } : {}),
+          },
           // An expired certificate never bricks reporting; the intake flags it (VehicleService).
           // Only the one encoding the vehicle writes: a replay cannot pass as a new report.
           { at: clock(), allowExpiredCertificate: true, canonicalOnly: true },

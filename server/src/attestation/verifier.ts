@@ -5,6 +5,7 @@ export interface FirmwareClaims {
   releaseCounter: number;
 }
 
+import type { RecordedVehicleCertificate } from '@tufchain/keys';
 import type { InstallPredicate } from '@tufchain/transparency/wire';
 
 /** What a verified install attestation says, reduced to what the server indexes. */
@@ -45,5 +46,9 @@ export interface AttestationVerifier {
     bundle: unknown,
     expected: { name: string; sha256: string },
   ): Promise<FirmwareClaims>;
-  verifyInstall(bundle: unknown): Promise<InstallClaims>;
+  /** `recorded`: the enrollment record of the bundle's certificate (ReportAdmission.recorded). */
+  verifyInstall(
+    bundle: unknown,
+    options?: { recorded?: RecordedVehicleCertificate },
+  ): Promise<InstallClaims>;
 }

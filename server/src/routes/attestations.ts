@@ -93,7 +93,10 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
       });
       let claims;
       try {
-        claims = await ctx.verifier.verifyInstall(bundle);
+        claims = await ctx.verifier.verifyInstall(
+          bundle,
+          admission?.recorded ? { recorded: admission.recorded } : {},
+        );
       } catch (error) {
         ctx.metrics.attestations.inc({ result: 'rejected' });
         if (error instanceof ServerError) throw error;

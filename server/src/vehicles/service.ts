@@ -4,8 +4,11 @@ import {
   issueVehicleCertificateFromCsr,
   KeysError,
   normalizeCertificateSerial,
+  vehicleCertificateSerial,
+  verifyRecordedVehicleCertificate,
   verifyVehicleCertificate,
   verifyVehicleCsr,
+  type RecordedVehicleCertificate,
   type RevocationReason,
   type VehicleCa,
   type VerifiedVehicleCertificate,
@@ -47,6 +50,8 @@ export interface VehicleRevocation {
 export interface ReportAdmission {
   serialNumber: string;
   certificateExpired: boolean;
+  /** The enrollment record of the report's certificate, for the verifier (BundleTrust.recorded). */
+  recorded?: RecordedVehicleCertificate;
 }
 
 const keysCodeMap: Partial<Record<string, ServerErrorCode>> = {
@@ -84,6 +89,16 @@ function publicKeySha256(key: KeyObject): string {
   return createHash('sha256')
     .update(key.export({ type: 'spki', format: 'der' }))
     .digest('hex');
+}
+
+function recordedCertificate(record: VehicleCertificateRecord): RecordedVehicleCertificate {
+  return {
+    certificatePem: record.certificatePem,
+    vinCommitment: record.vinCommitment,
+    ecuSerial: record.ecuSerial,
+    notBefore: new Date(record.notBefore),
+    notAfter: new Date(record.notAfter),
+  };
 }
 
 function view(record: VehicleCertificateRecord, caPem: string): IssuedVehicleCertificate {
@@ -440,12 +455,19 @@ export class VehicleService {
     const certificatePem = bundleCertificatePem(bundle);
     if (certificatePem === undefined) return undefined;
     const now = this.#clock();
+    // The record is found by the serial the bytes name; it stands for the CA's signature only
+    // when it holds exactly this certificate (verifyRecordedVehicleCertificate).
+    const serial = vehicleCertificateSerial(certificatePem);
+    let record = serial === undefined ? undefined : await this.#store.vehicleCertificate(serial);
+    const recorded = record && recordedCertificate(record);
     let certificate: VerifiedVehicleCertificate;
+    let byRecord: VerifiedVehicleCertificate | undefined;
     try {
-      certificate = verifyVehicleCertificate(certificatePem, this.#caPem, {
-        at: now,
-        allowExpired: true,
-      });
+      const options = { at: now, allowExpired: true };
+      byRecord =
+        recorded &&
+        verifyRecordedVehicleCertificate(certificatePem, this.#caPem, recorded, options);
+      certificate = byRecord ?? verifyVehicleCertificate(certificatePem, this.#caPem, options);
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       if (code === 'CERTIFICATE_UNTRUSTED' || code === 'CERTIFICATE_NOT_VEHICLE') {
@@ -457,7 +479,8 @@ export class VehicleService {
       }
       return undefined;
     }
-    const record = await this.#store.vehicleCertificate(certificate.serialNumber);
+    if (certificate.serialNumber !== serial)
+      record = await this.#store.vehicleCertificate(certificate.serialNumber);
     if (record?.revokedAt != null) {
       throw new ServerError(
         'VEHICLE_REVOKED',
@@ -471,6 +494,10 @@ export class VehicleService {
       );
     }
     if (certificate.expired) this.#assertWithinGrace(certificate.notAfter, now);
-    return { serialNumber: certificate.serialNumber, certificateExpired: certificate.expired };
+    return {
+      serialNumber: certificate.serialNumber,
+      certificateExpired: certificate.expired,
+      ...(byRecord && recorded ? { recorded } : {}),
+    };
   }
 }
