@@ -84,6 +84,7 @@ export {
   canonicalJson,
   decodeLogEntry,
   encodeLogEntry,
+  EncodedLogEntry,
   parseCanonicalJson,
   type InstallLogEntry,
   type LogEntryDocument,

@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { hashLeaf, TransparencyLog } from '@tufchain/transparency';
+import { hashLeaf, TransparencyLog, type EncodedLogEntry } from '@tufchain/transparency';
 import type { TransparencyLogSink } from '../log-sink.js';
 
 /**
@@ -28,7 +28,10 @@ export const InclusionPromiseSchema = z
 /** A log that signs promises itself (openServerLog's). */
 export interface PromisingLog {
   inclusionPromise(index: number): Promise<InclusionPromise>;
-  /** Appends an install report once and promises its inclusion (one checkpoint per batch). */
+  /**
+   * Appends an install report (its bundle, or its EncodedLogEntry) once and promises its
+   * inclusion (one checkpoint per batch).
+   */
   appendInstallAttestationPromised(bundle: unknown): Promise<InclusionPromise>;
 }
 
@@ -54,14 +57,19 @@ export async function buildInclusionPromise(
  * not per report); for a plain LogService, its stored checkpoint of the current size; undefined
  * for other sinks.
  */
-/** Appends an install report once; its index, and its inclusion promise where the log gives one. */
+/**
+ * Appends an install report once; its index, and its inclusion promise where the log gives one.
+ * `encoded`: the report's entry as the intake already encoded it (EncodedLogEntry), for a log
+ * that takes one (openServerLog's); any other sink gets the bundle.
+ */
 export async function appendInstallAttestation(
   sink: TransparencyLogSink,
   bundle: unknown,
+  encoded?: EncodedLogEntry,
 ): Promise<{ logIndex: number; promise: InclusionPromise | undefined }> {
   if (typeof (sink as Partial<PromisingLog>).appendInstallAttestationPromised === 'function') {
     const promise = await (sink as unknown as PromisingLog).appendInstallAttestationPromised(
-      bundle,
+      encoded ?? bundle,
     );
     return { logIndex: promise.logIndex, promise };
   }

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { canonicalJson, parseCanonicalJson } from '@tufchain/transparency';
+import { parseCanonicalJson } from '@tufchain/transparency';
 import { createHash } from 'node:crypto';
 import type { App, ServerContext } from '../context.js';
 import { checkEcuResult } from '../attestation/ecu-result.js';
@@ -7,7 +7,7 @@ import { noHint, readFirmwareHint } from '../http/metadata-warm.js';
 import { ServerError } from '../error.js';
 import { jsonBodyLimit } from './body-limit.js';
 import { BundleSchema, ErrorSchema, FirmwareHintSchema } from './schemas.js';
-import { assertLoggable } from '../log/loggable.js';
+import { loggableInstallAttestation } from '../log/loggable.js';
 import {
   appendInstallAttestation,
   inclusionPromise,
@@ -113,14 +113,15 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
         throw error;
       });
       // Its signed payload is served and logged as it is: a VIN-shaped ECU serial would be in clear.
+      // The entry is encoded here once; bundleJson, always valid JSON, is the bundle inside it.
+      let encoded;
       try {
-        assertLoggable({ type: 'install-attestation', bundle });
+        encoded = loggableInstallAttestation(bundle);
       } catch (error) {
         ctx.metrics.attestations.inc({ result: 'rejected' });
         throw error;
       }
-      // Always valid JSON (OLPC canonical JSON leaves control characters raw).
-      const bundleJson = canonicalJson(bundle);
+      const { entry, bundleJson } = encoded;
       // No lock around storing and logging: two copies of one report (a resend, another replica)
       // store one row and append one entry, because the log appends a bundle once (appendOnce).
       const stored = await ctx.store
@@ -146,7 +147,9 @@ export function registerAttestationRoutes(app: App, ctx: ServerContext): void {
       if (ctx.log && logIndex === null) {
         // Also heals a report stored before a crash but never appended: the agent resends it.
         // What is logged is the bundle as first stored, whatever encoding the resend used.
-        ({ logIndex, promise } = await appendInstallAttestation(ctx.log, storedBundle(stored)));
+        ({ logIndex, promise } = created
+          ? await appendInstallAttestation(ctx.log, bundle, entry)
+          : await appendInstallAttestation(ctx.log, storedBundle(stored)));
         await ctx.store.setAttestationLogIndex(stored.id, logIndex);
       } else if (ctx.log && logIndex !== null) {
         promise = await inclusionPromise(ctx.log, logIndex);

@@ -1,7 +1,13 @@
 import { canonicalize } from '@tufjs/canonical-json';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, decodeLogEntry, encodeLogEntry, type LogEntryDocument } from './entry.js';
+import {
+  canonicalJson,
+  decodeLogEntry,
+  EncodedLogEntry,
+  encodeLogEntry,
+  type LogEntryDocument,
+} from './entry.js';
 
 const recall = (reason: string): LogEntryDocument => ({
   type: 'recall',
@@ -67,6 +73,55 @@ describe('encodeLogEntry', () => {
     const legacy = new TextEncoder().encode(canonicalize(recall('a\u0001b\nc')));
     expect(() => JSON.parse(new TextDecoder().decode(legacy)) as unknown).toThrow();
     expect(decodeLogEntry(legacy)).toEqual(recall('a\u0001b\nc'));
+  });
+});
+
+describe('EncodedLogEntry.installAttestation (the intake encodes a report once)', () => {
+  const payload = (statement: unknown): string =>
+    Buffer.from(JSON.stringify(statement)).toString('base64');
+
+  it('is byte for byte encodeLogEntry of the report, and holds the bundle as canonicalJson (property)', () => {
+    fc.assert(
+      fc.property(jsonValue, jsonValue, (extra, statement) => {
+        const bundle = {
+          mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+          extra,
+          dsseEnvelope: {
+            payload: payload(statement),
+            payloadType: 'application/vnd.in-toto+json',
+          },
+        };
+        let doc: Uint8Array;
+        try {
+          doc = encodeLogEntry({ type: 'install-attestation', bundle });
+        } catch (error) {
+          // the same refusal (a VIN-shaped string), with the same code and path
+          expect(() => EncodedLogEntry.installAttestation(bundle)).toThrow(
+            expect.objectContaining({ message: (error as Error).message }),
+          );
+          return;
+        }
+        const { entry, bundleJson } = EncodedLogEntry.installAttestation(bundle);
+        expect(Buffer.from(entry.data).equals(Buffer.from(doc))).toBe(true);
+        expect(entry.kind).toBe('install-attestation');
+        expect(bundleJson).toBe(canonicalJson(bundle));
+        expect(EncodedLogEntry.is(entry)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses a VIN in the signed payload with PERSONAL_DATA_REJECTED', () => {
+    const bundle = { dsseEnvelope: { payload: payload({ ecu: { serial: '1HGCM82633A004352' } }) } };
+    expect(() => EncodedLogEntry.installAttestation(bundle)).toThrow(
+      expect.objectContaining({ code: 'PERSONAL_DATA_REJECTED' }),
+    );
+  });
+
+  it('is told apart from a document that copies its fields', () => {
+    const { entry } = EncodedLogEntry.installAttestation({ a: 1 });
+    expect(EncodedLogEntry.is({ kind: entry.kind, data: entry.data })).toBe(false);
+    expect(EncodedLogEntry.is(null)).toBe(false);
   });
 });
 

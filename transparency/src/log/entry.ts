@@ -122,6 +122,51 @@ export function encodeLogEntry(doc: LogEntryDocument): Uint8Array {
   }
 }
 
+/**
+ * An entry encodeLogEntry checked and encoded, to append as it is: a route that checks an entry
+ * before storing anything (PERSONAL_DATA_REJECTED) and then appends it encodes it once. Only this
+ * module makes one, so a log can tell it from a document by `EncodedLogEntry.is`.
+ */
+export class EncodedLogEntry {
+  readonly #checked = true;
+  readonly kind: LogEntryDocument['type'];
+  readonly data: Uint8Array;
+
+  private constructor(kind: LogEntryDocument['type'], data: Uint8Array) {
+    this.kind = kind;
+    this.data = data;
+  }
+
+  static of(doc: LogEntryDocument): EncodedLogEntry {
+    return new EncodedLogEntry(doc.type, encodeLogEntry(doc));
+  }
+
+  /**
+   * An install report's entry, and the canonical JSON of its bundle that the entry holds: the
+   * entry is `{"bundle":<bundleJson>,"type":"install-attestation"}`, which is what canonicalJson
+   * writes for it (sorted keys, no whitespace), so the bundle is canonicalised once.
+   */
+  static installAttestation(bundle: unknown): { entry: EncodedLogEntry; bundleJson: string } {
+    if (bundle === undefined) throw new TransparencyError('MALFORMED_ENTRY', 'no bundle');
+    scanForVin(bundle, 'entry.bundle');
+    scanForVin(decodedDssePayload(bundle), 'entry.bundle.payload');
+    let bundleJson: string;
+    try {
+      bundleJson = canonicalJson(bundle);
+    } catch (err) {
+      throw new TransparencyError('MALFORMED_ENTRY', 'entry is not canonical-JSON encodable', {
+        cause: err,
+      });
+    }
+    const data = Buffer.from(`{"bundle":${bundleJson},"type":"install-attestation"}`);
+    return { entry: new EncodedLogEntry('install-attestation', new Uint8Array(data)), bundleJson };
+  }
+
+  static is(value: unknown): value is EncodedLogEntry {
+    return typeof value === 'object' && value !== null && #checked in value;
+  }
+}
+
 export function decodeLogEntry(data: Uint8Array): LogEntryDocument {
   try {
     return parseCanonicalJson(Buffer.from(data).toString('utf8')) as LogEntryDocument;

@@ -5,6 +5,7 @@ import { AnchorService, type AnchorConfig } from '../anchor/service.js';
 import { createProofBundle, type ProofBundle } from '../bundle/proof-bundle.js';
 import type { ChainReceipt, ReleaseEntry } from '../chain/types.js';
 import { TransparencyError } from '../error.js';
+import { EncodedLogEntry } from './entry.js';
 import type { DirectorTargetsLogEntry } from '../wire/director.js';
 import type { CampaignLogEntry } from '../wire/campaign.js';
 import type { NoteSigner } from '../note/signed-note.js';
@@ -113,9 +114,16 @@ export class LogService {
     return (await this.appendInstallAttestationSized(bundle)).index;
   }
 
-  /** appendInstallAttestation, with its leaf hash and a tree size that includes it (one per batch). */
+  /**
+   * appendInstallAttestation, with its leaf hash and a tree size that includes it (one per batch).
+   * `bundle` may be the report's entry as EncodedLogEntry.installAttestation encoded it.
+   */
   async appendInstallAttestationSized(bundle: unknown): Promise<AppendedEntry> {
-    const appended = await this.log.appendOnceSized({ type: 'install-attestation', bundle });
+    const appended = await this.log.appendOnceSized(
+      EncodedLogEntry.is(bundle) && bundle.kind === 'install-attestation'
+        ? bundle
+        : { type: 'install-attestation', bundle },
+    );
     this.anchors?.notifyAppended();
     return appended;
   }

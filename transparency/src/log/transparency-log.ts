@@ -5,7 +5,7 @@ import { GroupCommit } from '../util/group-commit.js';
 import { consistencyProof, inclusionProof, treeRoot } from '../merkle/proof.js';
 import { signCheckpoint } from '../note/checkpoint.js';
 import type { NoteSigner } from '../note/signed-note.js';
-import { encodeLogEntry, type LogEntryDocument } from './entry.js';
+import { EncodedLogEntry, encodeLogEntry, type LogEntryDocument } from './entry.js';
 import type { LogStorage, StoredCheckpoint, StoredEntry } from './storage.js';
 
 export interface TransparencyLogOptions {
@@ -75,8 +75,10 @@ export class TransparencyLog {
   }
 
   /** appendOnce, with the entry's leaf hash and a tree size that includes it. */
-  async appendOnceSized(doc: LogEntryDocument): Promise<AppendedEntry> {
-    const entry = { kind: doc.type, data: encodeLogEntry(doc) };
+  async appendOnceSized(doc: LogEntryDocument | EncodedLogEntry): Promise<AppendedEntry> {
+    const entry = EncodedLogEntry.is(doc)
+      ? { kind: doc.kind, data: doc.data }
+      : { kind: doc.type, data: encodeLogEntry(doc) };
     const at = await this.#group.submit(entry);
     // A duplicate's stored bytes are these bytes: appendOnce matches on kind and bytes.
     return { ...at, leafHash: hashLeaf(entry.data) };
