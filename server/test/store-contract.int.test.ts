@@ -566,6 +566,61 @@ describe.each(engines)('RepositoryStore on $name', (engine) => {
       expect(new Set(counters).size).toBe(counters.length);
     });
 
+    it('answers each report of a burst as if it had come alone', async () => {
+      const store = await openStore();
+      const stored = await store.insertAttestation(report(1, 10));
+      await Promise.all(Array.from({ length: 8 }, () => store.ping()));
+      // Arrive together: PostgreSQL stores them in one statement (postgres-reports.ts).
+      const settled = await Promise.allSettled([
+        store.insertAttestation(report(2, 1, 'ECU-A')),
+        store.insertAttestation(report(3, 9)), // below GW-1's counter 10
+        store.insertAttestation(report(4, 1, 'ECU-B')),
+        store.insertAttestation({ ...report(1, 10), reportSha256: sha('z') }), // stored bundle
+        store.insertAttestation(report(5, 11)),
+        store.insertAttestation(report(6, 2, 'ECU-A')),
+        store.insertAttestation(report(7, 1, 'ECU-C')),
+      ]);
+      const answer = (i: number) => {
+        const s = settled[i]!;
+        return s.status === 'fulfilled'
+          ? { created: s.value.created, id: s.value.id }
+          : (s.reason as { code?: string }).code;
+      };
+      expect(answer(1)).toBe('REPORT_COUNTER_REPLAYED');
+      expect(answer(3)).toEqual({ created: false, id: stored.id });
+      for (const i of [0, 2, 4, 5, 6]) expect(answer(i)).toMatchObject({ created: true });
+      const rows = await store.attestations();
+      const byReport = new Map(rows.map((r) => [r.reportSha256, r]));
+      for (const [i, n] of [
+        [0, 2],
+        [2, 4],
+        [4, 5],
+        [5, 6],
+        [6, 7],
+      ] as const) {
+        expect(byReport.get(report(n).reportSha256)?.id).toBe(
+          (settled[i] as { value: { id: number } }).value.id,
+        );
+      }
+      expect(rows.map((r) => r.reportSha256).sort()).toEqual(
+        [1, 2, 4, 5, 6, 7].map((n) => report(n).reportSha256).sort(),
+      );
+    });
+
+    it('stores one row when a burst holds the same bundle under two ECUs', async () => {
+      const store = await openStore();
+      await Promise.all(Array.from({ length: 4 }, () => store.ping()));
+      await store.insertAttestation(report(9, 1, 'ECU-Z'));
+      const answers = await Promise.all([
+        store.insertAttestation(report(1, 1, 'ECU-X')),
+        store.insertAttestation({ ...report(1, 1, 'ECU-Y'), reportSha256: sha('y') }),
+        store.insertAttestation(report(2, 1, 'ECU-W')),
+      ]);
+      expect(answers.filter((a) => a.created)).toHaveLength(2);
+      expect(answers[0].id).toBe(answers[1].id);
+      expect(await store.attestations()).toHaveLength(3);
+    });
+
     it('pages by id: after an id, at most a limit', async () => {
       const store = await openStore();
       const ids: number[] = [];
@@ -590,6 +645,18 @@ describe.each(engines)('RepositoryStore on $name', (engine) => {
         store.insertVehicleCertificate(certificate('03', { previousSerialNumber: 'ff' })),
       ).rejects.toThrow();
       expect(await store.vehicleCertificate('03')).toBeUndefined();
+    });
+
+    it('answers lookups that arrive together each with its own record', async () => {
+      const store = await openStore();
+      for (const serial of ['11', '12', '13'])
+        await store.insertVehicleCertificate(certificate(serial));
+      await Promise.all(Array.from({ length: 4 }, () => store.ping()));
+      const found = await Promise.all(
+        ['12', '99', '11', '12', '13'].map((serial) => store.vehicleCertificate(serial)),
+      );
+      expect(found.map((r) => r?.serialNumber)).toEqual(['12', undefined, '11', '12', '13']);
+      expect(found[4]).toEqual(certificate('13'));
     });
 
     it('lists successors newest first (insertion order breaks ties) and certificates of a key oldest first', async () => {
@@ -695,6 +762,54 @@ describe('PostgresStore', () => {
       }
     } finally {
       await Promise.all(replicas.map((r) => r.close()));
+    }
+  });
+
+  it('stores a burst one report at a time when another replica stores one of its bundles meanwhile', async () => {
+    const url = await cluster.createDatabase();
+    const store = await PostgresStore.open({ connectionString: url });
+    const [other, holder] = [
+      new pg.Client({ connectionString: url }),
+      new pg.Client({ connectionString: url }),
+    ];
+    await Promise.all([other.connect(), holder.connect()]);
+    const lockOf = (ecu: string) => `tufchain:report:${sha('c')}\n${ecu}`;
+    try {
+      await Promise.all(Array.from({ length: 4 }, () => store.ping()));
+      // Another replica is storing bundle 1 under ECU-X, not yet committed.
+      await other.query('BEGIN');
+      await other.query(
+        'SELECT * FROM tufchain_insert_attestation($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
+        [lockOf('ECU-X'), ...Object.values(report(1, 1, 'ECU-X'))],
+      );
+      // A report of ECU-V waits on that ECU's lock, so the two after it go as one batch.
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
+        lockOf('ECU-V'),
+      ]);
+      const first = store.insertAttestation(report(4, 1, 'ECU-V'));
+      await pause(100);
+      const burst = Promise.all([
+        store.insertAttestation({ ...report(1, 1, 'ECU-Y'), reportSha256: sha('y') }),
+        store.insertAttestation(report(2, 1, 'ECU-W')),
+      ]);
+      await holder.query('COMMIT');
+      expect((await first).created).toBe(true);
+      // The batch waits on bundle 1's unique index, fails when the other replica commits, and
+      // its reports are stored one by one: bundle 1 is answered as stored.
+      await pause(200);
+      await other.query('COMMIT');
+      const [same, fresh] = await burst;
+      expect(same.created).toBe(false);
+      expect(fresh.created).toBe(true);
+      expect((await store.attestations()).map((a) => a.ecuSerial).sort()).toEqual([
+        'ECU-V',
+        'ECU-W',
+        'ECU-X',
+      ]);
+    } finally {
+      await Promise.all([other.end(), holder.end()]);
+      await store.close();
     }
   });
 

@@ -53,11 +53,15 @@ export class PostgresStore implements RepositoryStore {
 
   /** Log indexes of reports, written a batch per statement (group commit). */
   readonly #logIndexes: GroupCommit<{ id: number; logIndex: number }, void>;
+  readonly #attestations: ReturnType<typeof reports.attestationWriter>;
+  readonly #certificates: ReturnType<typeof vehicles.certificateReader>;
 
   private constructor(pool: pg.Pool, clientConfig: pg.ClientConfig) {
     this.#pool = pool;
     this.#clientConfig = clientConfig;
     this.#logIndexes = reports.logIndexWriter(pool);
+    this.#attestations = reports.attestationWriter(pool);
+    this.#certificates = vehicles.certificateReader(pool);
   }
 
   /** Connects and runs pending migrations (once across replicas: under an advisory lock). */
@@ -273,7 +277,10 @@ export class PostgresStore implements RepositoryStore {
       counter: number;
     },
   ): Promise<{ id: number; created: boolean; logIndex: number | null; bundleJson: string }> {
-    return reports.insertAttestation(this.#pool, input);
+    return this.#attestations.submit(input).then((settled) => {
+      if ('error' in settled) throw settled.error;
+      return settled.ok;
+    });
   }
 
   setAttestationLogIndex(id: number, logIndex: number): Promise<void> {
@@ -289,7 +296,7 @@ export class PostgresStore implements RepositoryStore {
   }
 
   vehicleCertificate(serialNumber: string): Promise<VehicleCertificateRecord | undefined> {
-    return vehicles.vehicleCertificate(this.#pool, serialNumber);
+    return this.#certificates.submit(serialNumber);
   }
 
   vehicleCertificateSuccessors(serialNumber: string): Promise<VehicleCertificateRecord[]> {

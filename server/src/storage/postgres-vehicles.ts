@@ -1,4 +1,5 @@
 import type { RevocationReason } from '@tufchain/keys';
+import { GroupCommit } from '@tufchain/transparency';
 import type pg from 'pg';
 import { queryRow, queryRows } from './postgres-db.js';
 import { num, str, toVehicleCertificate } from './rows.js';
@@ -31,6 +32,29 @@ export async function insertVehicleCertificate(
       r.revocationReason,
     ],
   );
+}
+
+/**
+ * vehicleCertificate for lookups that arrive together (every install report makes one): one
+ * query for each batch. A lookup runs no earlier than it was asked, so it is never staler than
+ * vehicleCertificate would be.
+ */
+export function certificateReader(
+  pool: pg.Pool,
+): GroupCommit<string, VehicleCertificateRecord | undefined> {
+  return new GroupCommit<string, VehicleCertificateRecord | undefined>(async (serials) => {
+    if (serials.length === 1) return [await vehicleCertificate(pool, serials[0]!)];
+    const rows = await queryRows(
+      pool,
+      'SELECT * FROM vehicle_certificates WHERE serial_number = ANY($1::text[])',
+      [[...new Set(serials)]],
+    );
+    const bySerial = new Map(rows.map((row) => [str(row.serial_number), row]));
+    return serials.map((serial) => {
+      const row = bySerial.get(serial);
+      return row ? toVehicleCertificate(row) : undefined;
+    });
+  });
 }
 
 export async function vehicleCertificate(
