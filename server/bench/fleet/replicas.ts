@@ -152,9 +152,11 @@ export async function startFleetReplicas(opts: StartFleetReplicasOptions): Promi
         TUFCHAIN_DATA_DIR: dataDir,
         TUFCHAIN_PORT: String(port),
       };
+      // As deploy/tufchain-server.service runs the server.
+      env['NODE_OPTIONS'] = '--max-semi-space-size=32';
       if (i === 0 && opts.cpuProfileDir) {
         await mkdir(opts.cpuProfileDir, { recursive: true });
-        env['NODE_OPTIONS'] = `--cpu-prof --cpu-prof-dir=${opts.cpuProfileDir}`;
+        env['NODE_OPTIONS'] += ` --cpu-prof --cpu-prof-dir=${opts.cpuProfileDir}`;
       }
       const daemon = spawnDaemon(env);
       started.push({ url, pid: daemon.proc.pid ?? 0, daemon });
