@@ -121,6 +121,24 @@ async function terminate(daemon: RunningDaemon): Promise<void> {
  * transparency log is not anchored: each replica keeps its own log today, and two logs cannot
  * anchor on one contract (each anchor must extend the last by a consistency proof).
  */
+/**
+ * The V8 flags deploy/tufchain-server.service gives node (those before `--import`), so that the
+ * replicas run as the unit runs the server.
+ */
+async function unitV8Flags(): Promise<string> {
+  const unit = await readFile(
+    new URL('../../deploy/tufchain-server.service', import.meta.url),
+    'utf8',
+  );
+  const execStart = /^ExecStart=\S+ (.*?) --import /m.exec(unit)?.[1];
+  if (execStart === undefined)
+    throw new Error('tufchain-server.service: no ExecStart with --import');
+  return execStart
+    .split(' ')
+    .filter((flag) => /^--[a-z-]+(=\S+)?$/.test(flag))
+    .join(' ');
+}
+
 export async function startFleetReplicas(opts: StartFleetReplicasOptions): Promise<FleetReplicas> {
   const chain = await startTestChain();
   const files = await prepareDaemon(chain, FLEET_LOG_ORIGIN);
@@ -152,8 +170,7 @@ export async function startFleetReplicas(opts: StartFleetReplicasOptions): Promi
         TUFCHAIN_DATA_DIR: dataDir,
         TUFCHAIN_PORT: String(port),
       };
-      // As deploy/tufchain-server.service runs the server.
-      env['NODE_OPTIONS'] = '--max-semi-space-size=32';
+      env['NODE_OPTIONS'] = await unitV8Flags();
       if (i === 0 && opts.cpuProfileDir) {
         await mkdir(opts.cpuProfileDir, { recursive: true });
         env['NODE_OPTIONS'] += ` --cpu-prof --cpu-prof-dir=${opts.cpuProfileDir}`;
