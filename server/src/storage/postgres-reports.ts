@@ -81,12 +81,29 @@ const settle = (p: Promise<InsertedAttestation>): Promise<Settled> =>
     (error: unknown) => ({ error }),
   );
 
+/** Each report alone, those of one ECU in their order of arrival, other ECUs' meanwhile. */
+async function oneByOne(pool: pg.Pool, batch: readonly AttestationInput[]): Promise<Settled[]> {
+  const byEcu = new Map<string, number[]>();
+  batch.forEach((input, i) => {
+    const lock = reportLock(input);
+    byEcu.set(lock, [...(byEcu.get(lock) ?? []), i]);
+  });
+  const settled: Settled[] = [];
+  await Promise.all(
+    [...byEcu.values()].map(async (indexes) => {
+      for (const i of indexes) settled[i] = await settle(insertAttestation(pool, batch[i]!));
+    }),
+  );
+  return settled;
+}
+
 /**
  * insertAttestation for reports that arrive together: one statement (one transaction, one WAL
  * flush) stores a batch, each row through tufchain_insert_attestation as before. Rows go in the
  * order of their ECU locks, so two replicas' batches take shared locks in the same order and
  * cannot deadlock; reports of one ECU keep their order of arrival. A batch that fails (say a
- * bundle sent under two ECU keys at once) stored nothing, and its reports are retried one by one.
+ * bundle sent under two ECU keys at once) stored nothing, and its reports are retried one by one,
+ * in that order too.
  */
 export function attestationWriter(pool: pg.Pool): GroupCommit<AttestationInput, Settled> {
   return new GroupCommit<AttestationInput, Settled>(async (batch) => {
@@ -136,7 +153,7 @@ export function attestationWriter(pool: pg.Pool): GroupCommit<AttestationInput, 
         ],
       );
     } catch {
-      return Promise.all(batch.map((input) => settle(insertAttestation(pool, input))));
+      return oneByOne(pool, batch);
     }
     const byIndex = new Map(rows.map((row) => [num(row.i), row]));
     return batch.map((input, i): Settled => {
