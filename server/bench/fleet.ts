@@ -13,7 +13,6 @@
  *   FLEET_BURST_IN_FLIGHT  reports in flight in the closing burst (default 256; 0: no burst)
  *   FLEET_CPU_PROF       a directory: replica 0 writes a V8 CPU profile there (node --cpu-prof)
  */
-import { createSign, createVerify, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { startTestPostgres } from '../test/support/postgres.js';
 import { runFleetScenario, type FleetScenarioResult } from './fleet/scenario.js';
 import { FLEET_ROUTES } from './fleet/simulator.js';
+import { p256VerifyPerSecond } from './p256.js';
 
 const progress = (what: string): void => {
   process.stderr.write(`[bench:fleet] ${what}\n`);
@@ -32,28 +32,6 @@ function envInt(name: string, fallback: number): number {
   const n = Number(raw);
   if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name}=${raw}: a positive integer`);
   return n;
-}
-
-/**
- * Raw ECDSA P-256 verifications per CPU second (node:crypto, this process, the replicas idle): a SHA-256 digest and a verify of a 1 KiB message, about the size of a report's DSSE PAE.
- */
-function p256VerifyPerSecond(seconds: number): number {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const message = randomBytes(1024);
-  const signature = createSign('sha256').update(message).sign(privateKey);
-  const deadline = performance.now() + seconds * 1000;
-  let n = 0;
-  // Per CPU second, as the intake is counted: other work on the machine slows both alike.
-  const started = process.cpuUsage();
-  while (performance.now() < deadline) {
-    for (let i = 0; i < 100; i++) {
-      if (!createVerify('sha256').update(message).verify(publicKey, signature))
-        throw new Error('P-256 verify failed');
-    }
-    n += 100;
-  }
-  const used = process.cpuUsage(started);
-  return n / ((used.user + used.system) / 1e6);
 }
 
 const round = (x: number, digits = 0): number => {

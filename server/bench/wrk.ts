@@ -22,6 +22,8 @@ export interface WrkLoad {
   connections: number;
   seconds: number;
   headers?: Record<string, string>;
+  /** A wrk Lua script (`-s`), e.g. one that POSTs a body. */
+  script?: string;
 }
 
 const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 };
@@ -55,6 +57,7 @@ export async function runWrk(url: string, load: WrkLoad): Promise<WrkRun> {
     `-d${load.seconds}s`,
     '--latency',
     ...Object.entries(load.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}: ${v}`]),
+    ...(load.script ? ['-s', load.script] : []),
     url,
   ];
   const stdout = await new Promise<string>((resolve, reject) => {
