@@ -17,13 +17,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  createKeySigner,
-  createVehicleCa,
-  createVehicleIdentity,
-  signStatementBundle,
-} from '@tufchain/keys';
-import { INSTALL_PREDICATE_TYPE } from '@tufchain/transparency';
+import { signInstallReport } from '@tufchain/client-agent';
+import { createKeySigner, createVehicleCa, createVehicleIdentity } from '@tufchain/keys';
 import { p256VerifyPerSecond } from './p256.js';
 import { runWrk, wrkMissing } from './wrk.js';
 
@@ -114,36 +109,27 @@ async function main(): Promise<void> {
   const ca = await createVehicleCa({ commonName: 'Floor Bench Vehicle CA' });
   const vehicle = await createVehicleIdentity(ca, { vin: 'WVWZZZ1JZXW000001', ecuSerial: 'GW-1' });
   const digest = 'ab'.repeat(32);
-  const bundle = await signStatementBundle(
-    {
-      _type: 'https://in-toto.io/Statement/v1',
-      subject: [{ name: 'gw.img', digest: { sha256: digest } }],
-      predicateType: INSTALL_PREDICATE_TYPE,
-      predicate: {
-        vehicle: { commitment: vehicle.vinCommitment },
-        ecu: { serial: vehicle.ecuSerial, hardwareId: 'gw' },
-        from: null,
-        to: { name: 'gw.img', version: '1.0.0', releaseCounter: 1, digest },
-        result: 'SUCCESS',
-        startedAt: new Date().toISOString(),
-        finishedAt: new Date().toISOString(),
-        odometerKm: 1,
-        counter: 1,
-        metadata: { targetsVersion: 1, targetsHash: `0x${'c'.repeat(64)}` },
-        checkpoint: {
-          chainId: 31337,
-          blockNumber: 1,
-          blockHash: `0x${'d'.repeat(64)}`,
-          timestamp: 1,
-        },
-      },
+  const dir = await mkdtemp(join(tmpdir(), 'tufchain-floor-'));
+  // Signed by the client agent's report signer, as the fleet bench's vehicles sign theirs.
+  const { bundle } = await signInstallReport({
+    stateDir: dir,
+    vehicle: {
+      signer: createKeySigner(vehicle.privateKey),
+      certificatePem: vehicle.certificatePem,
+      vinCommitment: vehicle.vinCommitment,
     },
-    createKeySigner(vehicle.privateKey),
-    { certificatePem: vehicle.certificatePem },
-  );
+    ecu: { serial: vehicle.ecuSerial, hardwareId: 'gw' },
+    from: null,
+    to: { name: 'gw.img', version: '1.0.0', releaseCounter: 1, digest },
+    result: 'SUCCESS',
+    startedAt: new Date(),
+    finishedAt: new Date(),
+    odometerKm: 1,
+    metadata: { targetsVersion: 1, targetsHash: `0x${'c'.repeat(64)}` },
+    checkpoint: { chainId: 31337, blockNumber: 1, blockHash: `0x${'d'.repeat(64)}`, timestamp: 1 },
+  });
   const body = JSON.stringify(bundle);
   const key = new X509Certificate(vehicle.certificatePem).publicKey;
-  const dir = await mkdtemp(join(tmpdir(), 'tufchain-floor-'));
   try {
     const rows: Record<string, unknown>[] = [];
     for (const variant of ['verify', 'certificate'] as const) {
