@@ -78,6 +78,16 @@ function remember<V>(map: Map<string, V>, max: number, key: string, value: V): V
   return value;
 }
 
+/** The value under `key`, moved to most recently used. */
+function recall<V>(map: Map<string, V>, key: string): V | undefined {
+  const value = map.get(key);
+  if (value !== undefined) {
+    map.delete(key);
+    map.set(key, value);
+  }
+  return value;
+}
+
 function trustAnchor(caCertPem: string): X509Certificate {
   const ca =
     cas.get(caCertPem) ??
@@ -89,12 +99,8 @@ function trustAnchor(caCertPem: string): X509Certificate {
 
 function checkCertificate(certPem: string, caCertPem: string): CheckedCertificate {
   const key = `${caCertPem}\0${certPem}`;
-  const hit = checked.get(key);
-  if (hit) {
-    checked.delete(key);
-    checked.set(key, hit);
-    return hit;
-  }
+  const hit = recall(checked, key);
+  if (hit) return hit;
   const ca = trustAnchor(caCertPem);
   const cert = parseCertificate(certPem, 'MALFORMED_CERTIFICATE');
   if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) {
@@ -257,12 +263,8 @@ export function verifyRecordedVehicleCertificate(
   const body = pemBase64(certPem);
   if (body === undefined || body !== pemBase64(recorded.certificatePem)) return undefined;
   const key = `${caCertPem}\0${certPem}`;
-  const hit = vouched.get(key);
-  if (hit) {
-    vouched.delete(key);
-    vouched.set(key, hit);
-    return judge(hit, atOrOptions);
-  }
+  const hit = recall(vouched, key);
+  if (hit) return judge(hit, atOrOptions);
   let cert: X509Certificate;
   let identity: ReturnType<typeof parseCertificateIdentity>;
   try {

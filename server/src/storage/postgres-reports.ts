@@ -123,32 +123,19 @@ export function attestationWriter(pool: pg.Pool): GroupCommit<AttestationInput, 
            x.received_at) AS r`,
         [
           JSON.stringify(
-            order.map(({ input, i, lock }) => {
-              const [
-                reportSha256,
-                counter,
-                bundleSha256,
-                bundleJson,
-                vin,
-                ecu,
-                target,
-                result,
-                at,
-              ] = attestationValues(input);
-              return {
-                i,
-                lock_key: lock,
-                report_sha256: reportSha256,
-                counter,
-                bundle_sha256: bundleSha256,
-                bundle_json: bundleJson,
-                vin_commitment: vin,
-                ecu_serial: ecu,
-                target_name: target,
-                result,
-                received_at: at,
-              };
-            }),
+            order.map(({ input, i, lock }) => ({
+              i,
+              lock_key: lock,
+              report_sha256: input.reportSha256,
+              counter: input.counter,
+              bundle_sha256: input.bundleSha256,
+              bundle_json: input.bundleJson,
+              vin_commitment: input.vinCommitment,
+              ecu_serial: input.ecuSerial,
+              target_name: input.targetName,
+              result: input.result,
+              received_at: input.receivedAt,
+            })),
           ),
         ],
       );
